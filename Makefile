@@ -1,0 +1,51 @@
+# A thin wrapper around CMake (as neovim's): the real build is CMakeLists.txt.
+#   make run    install what is missing, build into build/, run the quickstart
+#   make test   install what is missing, build, run every test (also under
+#               ASan+UBSan in build-asan/ and valgrind)
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_ARGS ?=
+
+.PHONY: all build run test deps deps-test unit asan valgrind install clean distclean
+
+all: build
+
+deps:
+	@scripts/deps.sh build
+
+deps-test:
+	@scripts/deps.sh test
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) $(CMAKE_ARGS)
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	$(BUILD)/examples/quickstart
+
+unit: deps-test $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+
+asan: deps-test
+	cmake -S . -B $(ASAN_BUILD) -DPTOOLS_SANITIZE=ON $(CMAKE_ARGS)
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS)
+
+valgrind: unit
+	scripts/valgrind-tests.sh $(BUILD)
+
+test: unit asan valgrind
+	@echo "make test: all suites passed (unit, asan+ubsan, valgrind)"
+
+install: build
+	cmake --install $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)
+
+distclean: clean

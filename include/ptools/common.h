@@ -1,0 +1,45 @@
+/*
+ * ptools/common.h - what every ptools module shares.
+ *
+ * Every function returns 0 (or a count) on success and a negative errno value
+ * on failure, unless it returns a handle (then NULL with errno set).
+ * pt_strerror() turns the code into generic text; pt_errmsg() gives the
+ * detailed message (names, sizes, positions) of the last call that failed in
+ * this thread, like dlerror().
+ */
+#ifndef PTOOLS_COMMON_H
+#define PTOOLS_COMMON_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define PT_EXTERN __attribute__((visibility("default")))
+#define PT_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define PT_EXTERN
+#define PT_PRINTF(f, a)
+#endif
+
+#define PT_VERSION_MAJOR 0
+#define PT_VERSION_MINOR 1
+#define PT_VERSION_PATCH 0
+#define PT_VERSION_STRING "0.1.0"
+
+/* The library's version, e.g. "0.1.0" (may differ from the header's). */
+PT_EXTERN const char *pt_version(void);
+
+/* Generic text for a code returned by any pt_ function (negative errno). */
+PT_EXTERN const char *pt_strerror(int err);
+
+/*
+ * The detailed message of the last failed ptools call in this thread, or ""
+ * when none failed yet. Valid until the next failing call in this thread.
+ */
+PT_EXTERN const char *pt_errmsg(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,96 @@
+/*
+ * ptools/shm.h - typed, named, N-dimensional POSIX shared memory segments.
+ *
+ * A segment is the POSIX shm object "/ptools_<prefix>_<name>": a small header
+ * (magic, version, element type, dims, owner pid and start time) and then the
+ * data, aligned to 64 bytes and zero-filled. By default the name is unlinked
+ * as soon as the creator has mapped it: forked children inherit the mapping
+ * and nothing can leak, even after SIGKILL. With `named` the name stays
+ * visible for pt_shm_attach() by other processes until pt_shm_unlink(); a
+ * named segment whose owner died is removed by pt_shm_clean() and reclaimed
+ * by the next pt_shm_create() of the same name, never while its owner lives.
+ *
+ * Space is reserved at creation (posix_fallocate), so a segment larger than
+ * /dev/shm can hold fails then, with both sizes in pt_errmsg(), not with a
+ * SIGBUS later.
+ */
+#ifndef PTOOLS_SHM_H
+#define PTOOLS_SHM_H
+
+#include <stdint.h>
+
+#include <ptools/common.h>
+#include <ptools/dtype.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PT_SHM_MAXDIMS 8
+/* Longest prefix and segment name, each: [A-Za-z0-9_-]{1,PT_SHM_NAME_MAX}. */
+#define PT_SHM_NAME_MAX 100
+
+typedef struct pt_shm pt_shm;
+
+typedef struct pt_shm_opts {
+    const char *prefix; /* groups a run's segments; see pt_shm_clean() */
+    const char *name;
+    pt_dtype type;
+    int ndims; /* 1..PT_SHM_MAXDIMS */
+    uint64_t dims[PT_SHM_MAXDIMS];
+    int named; /* nonzero: keep the name visible until pt_shm_unlink() */
+} pt_shm_opts;
+
+/* What a segment holds, as kernels see it. */
+typedef struct pt_shm_view {
+    void *data; /* 64-byte aligned */
+    pt_dtype type;
+    int ndims;
+    uint64_t dims[PT_SHM_MAXDIMS];
+    uint64_t size;   /* elements: the product of dims */
+    uint64_t nbytes; /* size * pt_dtype_size(type) */
+    const char *name; /* the segment's name (without prefix) */
+} pt_shm_view;
+
+/* Create and map a zero-filled segment. NULL + errno on failure. */
+PT_EXTERN pt_shm *pt_shm_create(const pt_shm_opts *opts);
+
+/*
+ * Map the named segment "/ptools_<prefix>_<name>". When `expect` is not NULL,
+ * its type (unless PT_DTYPE_NONE) and its dims (unless ndims is 0) must
+ * match the segment's, else NULL with errno EINVAL and both in pt_errmsg().
+ */
+PT_EXTERN pt_shm *pt_shm_attach(const char *prefix, const char *name,
+                                const pt_shm_opts *expect);
+
+/* Unmap the segment and free the handle (the name is left as it is). */
+PT_EXTERN int pt_shm_detach(pt_shm *shm);
+
+/* Remove the segment's name (0 when it is already gone). */
+PT_EXTERN int pt_shm_unlink(pt_shm *shm);
+
+PT_EXTERN const pt_shm_view *pt_shm_view_of(const pt_shm *shm);
+
+/* The POSIX name "/ptools_<prefix>_<name>" into buf: 0 or -EINVAL. */
+PT_EXTERN int pt_shm_path(const char *prefix, const char *name, char *buf,
+                          size_t size);
+
+/*
+ * Remove named segments (all ptools ones, or only `prefix`'s when it is not
+ * NULL) whose owner process is dead; a live owner's are never touched.
+ * Returns how many were removed, or -errno.
+ */
+PT_EXTERN int pt_shm_clean(const char *prefix);
+
+/* Fill every element with `value` converted to the segment's type. */
+PT_EXTERN int pt_shm_fill(pt_shm *shm, double value);
+
+/* Load a .npy file of the same type and shape into the segment. */
+PT_EXTERN int pt_shm_load_npy(pt_shm *shm, const char *path);
+/* Save the segment as a .npy file (written atomically). */
+PT_EXTERN int pt_shm_save_npy(const pt_shm *shm, const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

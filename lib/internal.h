@@ -1,0 +1,37 @@
+/*
+ * internal.h - private helpers shared by libptools' modules (not installed).
+ *
+ * Errors: pt__err() records the detailed message that pt_errmsg() returns
+ * and passes the code through, so a failure reads `return pt__err(-E, ...)`.
+ * System calls: the robust wrappers retry on EINTR and loop on short
+ * transfers; close is never retried (see SQLite's robust_close).
+ */
+#ifndef PT_INTERNAL_H
+#define PT_INTERNAL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <ptools/common.h>
+
+#define PT_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Record a detailed message for pt_errmsg(); returns `code` unchanged. */
+int pt__err(int code, const char *fmt, ...) PT_PRINTF(2, 3);
+
+/* Write all n bytes: 0, or -errno (-EPIPE when the reader is gone). */
+int pt__write_full(int fd, const void *p, size_t n);
+/* Read exactly n bytes: 0, -EPIPE on EOF before n bytes, or -errno. */
+int pt__read_full(int fd, void *p, size_t n);
+/* One read retried on EINTR: bytes read (0 = EOF), or -errno. */
+ssize_t pt__read_some(int fd, void *p, size_t n);
+/* waitpid retried on EINTR: the pid, 0 (WNOHANG, not yet), or -errno. */
+pid_t pt__waitpid(pid_t pid, int *status, int flags);
+/* Close, keeping errno; never retried. */
+void pt__close(int fd);
+/* A pipe whose two ends are O_CLOEXEC: 0 or -errno (in os_<system>.c). */
+int pt__pipe(int fds[2]);
+/* Set or clear O_NONBLOCK: 0 or -errno. */
+int pt__set_nonblock(int fd, int on);
+
+#endif

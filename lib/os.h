@@ -1,0 +1,39 @@
+/*
+ * os.h - the operating-system specific calls of libptools, in one place.
+ *
+ * Everything Linux-only (prctl, /proc, pidfd, F_SETPIPE_SZ, /dev/shm) lives
+ * behind these functions in os_linux.c, so a macOS/BSD port is one new file.
+ * Each returns 0 (or a value) or a negative errno; -ENOSYS means "not on this
+ * system", and callers then fall back to a portable path.
+ */
+#ifndef PT_OS_H
+#define PT_OS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Deliver `sig` to the calling process when its parent dies. */
+int pt__os_set_parent_death_signal(int sig);
+
+/*
+ * An opaque start time of process `pid` (with its pid, identifies the process
+ * across pid reuse): 0, -ESRCH when there is no such process, or -errno.
+ */
+int pt__os_proc_start_time(pid_t pid, uint64_t *start);
+
+/* The number of threads in the calling process, or -errno. */
+int pt__os_thread_count(void);
+
+/* A pollable fd that becomes readable when child `pid` exits, or -ENOSYS. */
+int pt__os_pidfd_open(pid_t pid);
+
+/* Grow a pipe's buffer to at least `bytes` where possible (best effort). */
+int pt__os_set_pipe_size(int fd, int bytes);
+
+/* Directory where named shared memory objects appear, or NULL if none. */
+const char *pt__os_shm_dir(void);
+
+/* Bytes free for new shared memory objects (e.g. in /dev/shm), or -errno. */
+int pt__os_shm_free(uint64_t *bytes);
+
+#endif

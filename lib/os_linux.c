@@ -1,0 +1,129 @@
+/* os_linux.c - Linux implementation of os.h. */
+#define _GNU_SOURCE
+#include "os.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+int pt__pipe(int fds[2])
+{
+    if (pipe2(fds, O_CLOEXEC) < 0) /* elsewhere: pipe + FD_CLOEXEC */
+        return -errno;
+    return 0;
+}
+
+int pt__os_set_parent_death_signal(int sig)
+{
+    if (prctl(PR_SET_PDEATHSIG, (unsigned long)sig, 0, 0, 0) < 0)
+        return -errno;
+    return 0;
+}
+
+/*
+ * Read /proc/<pid>/stat and return the fields after the command name, which
+ * is in parentheses and may itself contain spaces and parentheses.
+ */
+static int read_stat(pid_t pid, char *buf, size_t size, char **rest)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? -ESRCH : -errno;
+    ssize_t n = pt__read_some(fd, buf, size - 1);
+    pt__close(fd);
+    if (n < 0)
+        return (int)n;
+    buf[n] = '\0';
+    char *close_paren = strrchr(buf, ')');
+    if (!close_paren || close_paren[1] != ' ')
+        return -EPROTO;
+    *rest = close_paren + 2; /* field 3, the state */
+    return 0;
+}
+
+/* Field `field` (1-based as in proc(5)) of a stat line's `rest`. */
+static int stat_field(char *rest, int field, uint64_t *out)
+{
+    char *p = rest;
+    for (int i = 3; i < field; i++) {
+        p = strchr(p, ' ');
+        if (!p)
+            return -EPROTO;
+        p++;
+    }
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(p, &end, 10);
+    if (errno || end == p)
+        return -EPROTO;
+    *out = v;
+    return 0;
+}
+
+int pt__os_proc_start_time(pid_t pid, uint64_t *start)
+{
+    char buf[1024], *rest;
+    int rc = read_stat(pid, buf, sizeof buf, &rest);
+    if (rc < 0)
+        return rc;
+    if (rest[0] == 'Z' || rest[0] == 'X') /* a zombie is dead already */
+        return -ESRCH;
+    return stat_field(rest, 22, start);
+}
+
+int pt__os_thread_count(void)
+{
+    char buf[1024], *rest;
+    uint64_t n = 0;
+    int rc = read_stat(getpid(), buf, sizeof buf, &rest);
+    if (rc == 0)
+        rc = stat_field(rest, 20, &n);
+    return rc < 0 ? rc : (int)n;
+}
+
+int pt__os_pidfd_open(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+    long fd = syscall(SYS_pidfd_open, pid, 0);
+    if (fd < 0)
+        return errno == ENOSYS ? -ENOSYS : -errno;
+    /* pidfds are close-on-exec from birth. */
+    return (int)fd;
+#else
+    (void)pid;
+    return -ENOSYS;
+#endif
+}
+
+int pt__os_set_pipe_size(int fd, int bytes)
+{
+    if (fcntl(fd, F_SETPIPE_SZ, bytes) < 0)
+        return -errno;
+    return 0;
+}
+
+const char *pt__os_shm_dir(void)
+{
+    return "/dev/shm";
+}
+
+int pt__os_shm_free(uint64_t *bytes)
+{
+    struct statvfs sv;
+    if (statvfs("/dev/shm", &sv) < 0)
+        return -errno;
+    *bytes = (uint64_t)sv.f_bavail * sv.f_frsize;
+    return 0;
+}

@@ -1,0 +1,80 @@
+/* sys.c - robust system call wrappers (see internal.h). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+int pt__write_full(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n > 0) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        c += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int pt__read_full(int fd, void *p, size_t n)
+{
+    char *c = p;
+    while (n > 0) {
+        ssize_t r = pt__read_some(fd, c, n);
+        if (r < 0)
+            return (int)r;
+        if (r == 0)
+            return -EPIPE;
+        c += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+ssize_t pt__read_some(int fd, void *p, size_t n)
+{
+    for (;;) {
+        ssize_t r = read(fd, p, n);
+        if (r >= 0)
+            return r;
+        if (errno != EINTR)
+            return -errno;
+    }
+}
+
+pid_t pt__waitpid(pid_t pid, int *status, int flags)
+{
+    for (;;) {
+        pid_t r = waitpid(pid, status, flags);
+        if (r >= 0)
+            return r;
+        if (errno != EINTR)
+            return -errno;
+    }
+}
+
+void pt__close(int fd)
+{
+    int saved = errno;
+    if (fd >= 0)
+        close(fd); /* never retried: the fd is gone even on EINTR */
+    errno = saved;
+}
+
+int pt__set_nonblock(int fd, int on)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0)
+        return -errno;
+    fl = on ? (fl | O_NONBLOCK) : (fl & ~O_NONBLOCK);
+    if (fcntl(fd, F_SETFL, fl) < 0)
+        return -errno;
+    return 0;
+}

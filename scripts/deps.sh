@@ -1,0 +1,33 @@
+#!/bin/sh
+# Install the Debian packages ptools needs to build and test, skipping those
+# already present. Usage: scripts/deps.sh [build|test]
+#   build: what `make run` needs; test: also what `make test` needs.
+set -eu
+
+need="cmake make gcc pkg-config libyaml-dev"
+if [ "${1:-build}" = test ]; then
+    need="$need libcunit1-dev valgrind python3-numpy"
+fi
+
+missing=""
+for p in $need; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed'; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+echo "ptools: installing missing packages:$missing" >&2
+sudo=""
+if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then
+        sudo=sudo
+    else
+        echo "ptools: need root (or sudo) to install:$missing" >&2
+        exit 1
+    fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+# shellcheck disable=SC2086
+$sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,176 @@
+/* harness.c - see harness.h. */
+#include "harness.h"
+
+#include <CUnit/Basic.h>
+#include <errno.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const pt_test_case *current;
+
+const char *pt_test_prefix(void)
+{
+    static char buf[32];
+    static int n;
+    snprintf(buf, sizeof buf, "t%ld_%d", (long)getpid(), n++);
+    return buf;
+}
+
+static char tmpdir[256]; /* this case's, removed when it ends */
+
+const char *pt_test_tmpdir(void)
+{
+    char *buf = tmpdir;
+    if (buf[0])
+        return buf;
+    const char *base = getenv("TMPDIR");
+    snprintf(buf, sizeof tmpdir, "%s/ptools-test-XXXXXX",
+             base ? base : "/tmp");
+    if (!mkdtemp(buf)) {
+        perror("mkdtemp");
+        abort();
+    }
+    return buf;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag,
+                        struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/*
+ * In the child: print this case's CUnit failures (those after the first
+ * `before`, which the parent recorded earlier); exit 0 if none.
+ */
+static void child_report_and_exit(unsigned before)
+{
+    unsigned fails = CU_get_number_of_failures() - before, k = 0;
+    for (CU_pFailureRecord f = CU_get_failure_list(); f; f = f->pNext)
+        if (k++ >= before)
+            fprintf(stderr, "  %s:%u: assertion failed: %s\n", f->strFileName,
+                f->uiLineNumber, f->strCondition);
+    if (tmpdir[0])
+        nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    fflush(NULL);
+    _exit(fails ? 1 : 0);
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+/* Wait for `pid` at most `timeout_s`; kill it after. Returns wait status. */
+static int wait_with_timeout(pid_t pid, int timeout_s, int *timed_out)
+{
+    int status = 0;
+    *timed_out = 0;
+    for (long waited = 0;; waited += 5) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid)
+            return status;
+        if (r < 0 && errno != EINTR)
+            return -1;
+        if (waited >= timeout_s * 1000L) {
+            *timed_out = 1;
+            kill(pid, SIGKILL);
+            while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                ;
+            return status;
+        }
+        sleep_ms(5);
+    }
+}
+
+static void run_case(void)
+{
+    const pt_test_case *tc = current;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        CU_FAIL_FATAL("fork failed");
+    }
+    if (pid == 0) {
+        unsigned before = CU_get_number_of_failures();
+        tc->fn();
+        child_report_and_exit(before);
+    }
+    int timed_out;
+    int timeout = tc->timeout_s ? tc->timeout_s : 60;
+    int st = wait_with_timeout(pid, timeout, &timed_out);
+    if (timed_out) {
+        fprintf(stderr, "  %s: timed out after %d s\n", tc->name, timeout);
+        CU_FAIL("test case timed out");
+    } else if (WIFSIGNALED(st)) {
+        fprintf(stderr, "  %s: killed by signal %d (%s)\n", tc->name,
+                WTERMSIG(st), strsignal(WTERMSIG(st)));
+        CU_FAIL("test case crashed");
+    } else {
+        CU_ASSERT_EQUAL(WEXITSTATUS(st), 0);
+    }
+}
+
+/*
+ * CUnit calls test functions without arguments, so each case gets a tiny
+ * trampoline that records which case runs; the table below holds enough.
+ */
+static const pt_test_case *cases_tab;
+#define TRAMP(i) \
+    static void tramp##i(void) { current = &cases_tab[i]; run_case(); }
+TRAMP(0) TRAMP(1) TRAMP(2) TRAMP(3) TRAMP(4) TRAMP(5) TRAMP(6) TRAMP(7)
+TRAMP(8) TRAMP(9) TRAMP(10) TRAMP(11) TRAMP(12) TRAMP(13) TRAMP(14)
+TRAMP(15) TRAMP(16) TRAMP(17) TRAMP(18) TRAMP(19) TRAMP(20) TRAMP(21)
+TRAMP(22) TRAMP(23) TRAMP(24) TRAMP(25) TRAMP(26) TRAMP(27) TRAMP(28)
+TRAMP(29) TRAMP(30) TRAMP(31) TRAMP(32) TRAMP(33) TRAMP(34) TRAMP(35)
+TRAMP(36) TRAMP(37) TRAMP(38) TRAMP(39)
+static void (*const tramps[])(void) = {
+    tramp0,  tramp1,  tramp2,  tramp3,  tramp4,  tramp5,  tramp6,
+    tramp7,  tramp8,  tramp9,  tramp10, tramp11, tramp12, tramp13,
+    tramp14, tramp15, tramp16, tramp17, tramp18, tramp19, tramp20,
+    tramp21, tramp22, tramp23, tramp24, tramp25, tramp26, tramp27,
+    tramp28, tramp29, tramp30, tramp31, tramp32, tramp33, tramp34,
+    tramp35, tramp36, tramp37, tramp38, tramp39,
+};
+
+int pt_test_main(const char *suite, const pt_test_case *cases, int argc,
+                 char **argv)
+{
+    const char *only = argc > 1 ? argv[1] : NULL; /* run one case by name */
+    cases_tab = cases;
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 2;
+    CU_pSuite s = CU_add_suite(suite, NULL, NULL);
+    size_t n = 0;
+    for (; cases[n].name; n++) {
+        if (n >= sizeof tramps / sizeof tramps[0]) {
+            fprintf(stderr, "harness: too many cases in %s\n", suite);
+            return 2;
+        }
+        if (only && strcmp(only, cases[n].name) != 0)
+            continue;
+        if (!CU_add_test(s, cases[n].name, tramps[n]))
+            return 2;
+    }
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    unsigned failed = CU_get_number_of_tests_failed();
+    unsigned ran = CU_get_number_of_tests_run();
+    CU_cleanup_registry();
+    if (ran == 0) {
+        fprintf(stderr, "harness: no test ran in %s\n", suite);
+        return 1;
+    }
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,34 @@
+/*
+ * harness.h - the unit tests' shared runner around CUnit.
+ *
+ * A test file lists its cases and calls pt_test_main(). Each case runs in a
+ * forked child with a timeout (libuv's way): a case that crashes, hangs or
+ * leaks a child fails alone, and the others still run. The child's CUnit
+ * failures are printed with file and line, then reported to the parent's
+ * registry as one failure of that case.
+ */
+#ifndef PT_TEST_HARNESS_H
+#define PT_TEST_HARNESS_H
+
+#include <CUnit/CUnit.h>
+
+typedef struct pt_test_case {
+    const char *name;
+    void (*fn)(void);
+    int timeout_s; /* 0: the default, 60 s */
+} pt_test_case;
+
+/* Run `cases` (ended by a {NULL} entry) as CUnit suite `suite`. */
+int pt_test_main(const char *suite, const pt_test_case *cases, int argc,
+                 char **argv);
+
+/* A fresh prefix for shm names, unique per process: "t<pid>_<n>". */
+const char *pt_test_prefix(void);
+
+/*
+ * This case's scratch directory under $TMPDIR: created empty on first use,
+ * the same for later calls, removed with its contents when the case ends.
+ */
+const char *pt_test_tmpdir(void);
+
+#endif
