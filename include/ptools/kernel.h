@@ -1,0 +1,177 @@
+/*
+ * ptools/kernel.h - the kernel ABI: what a compute function in a .so sees.
+ *
+ * A kernel is a pt_kernel descriptor; a shared object exports the NULL-ended
+ * array `pt_kernels` with PT_KERNELS(&a, &b). Workers dlopen the .so on first
+ * use, check each descriptor's `abi`, run `init` once per worker before its
+ * first call, `call` once per task and `fini` at shutdown.
+ *
+ * Everything a call can reach goes through its pt_ctx: arguments, results,
+ * identity, per-worker state (kept across calls: the server-task model) and
+ * shared memory. The accessors below are inline and reach the library
+ * through a versioned table of functions inside the ctx (SQLite's way), so a
+ * kernel .so links against nothing:  cc -shared -fPIC -o k.so k.c
+ */
+#ifndef PTOOLS_KERNEL_H
+#define PTOOLS_KERNEL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ptools/shm.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PT_KERNEL_ABI 1
+
+typedef struct pt_ctx pt_ctx; /* opaque: one call's view of the world */
+
+typedef struct pt_kernel {
+    uint32_t abi;            /* PT_KERNEL_ABI: checked at load */
+    const char *name;        /* the name job specs use */
+    const char *doc;         /* one line, shown by `ptrun kernels` */
+    int (*init)(pt_ctx *);   /* optional, once per worker before its 1st call */
+    int (*call)(pt_ctx *);   /* required, once per task: 0 ok, else an error */
+    void (*fini)(pt_ctx *);  /* optional, once per worker at shutdown */
+} pt_kernel;
+
+#if defined(__GNUC__)
+#define PT_KERNEL_EXPORT __attribute__((visibility("default")))
+#else
+#define PT_KERNEL_EXPORT
+#endif
+
+/* Export the kernels of this .so: PT_KERNELS(&pi_kernel, &fill_kernel); */
+#define PT_KERNELS(...)                                                       \
+    PT_KERNEL_EXPORT const pt_kernel *const pt_kernels[] = {__VA_ARGS__, NULL}
+
+/*
+ * The library's side of the ABI. Append-only: new members go at the end and
+ * `size` grows, so an old kernel keeps working with a newer library.
+ */
+typedef struct pt_kernel_api {
+    uint32_t size; /* sizeof(pt_kernel_api) of the library */
+    int (*arg_has)(pt_ctx *, const char *key);
+    int64_t (*arg_int)(pt_ctx *, const char *key, int64_t def);
+    double (*arg_real)(pt_ctx *, const char *key, double def);
+    bool (*arg_bool)(pt_ctx *, const char *key, bool def);
+    const char *(*arg_str)(pt_ctx *, const char *key, const char *def);
+    const int64_t *(*arg_ints)(pt_ctx *, const char *key, size_t *len);
+    const double *(*arg_reals)(pt_ctx *, const char *key, size_t *len);
+    int (*result_int)(pt_ctx *, const char *key, int64_t v);
+    int (*result_real)(pt_ctx *, const char *key, double v);
+    int (*result_bool)(pt_ctx *, const char *key, bool v);
+    int (*result_str)(pt_ctx *, const char *key, const char *v);
+    int (*result_ints)(pt_ctx *, const char *key, const int64_t *p, size_t n);
+    int (*result_reals)(pt_ctx *, const char *key, const double *p, size_t n);
+    int (*result_bytes)(pt_ctx *, const char *key, const void *p, size_t n);
+    int (*failv)(pt_ctx *, const char *fmt, va_list ap);
+    uint64_t (*task_id)(pt_ctx *);
+    uint64_t (*task_seed)(pt_ctx *);
+    int (*worker_index)(pt_ctx *);
+    int (*worker_count)(pt_ctx *);
+    int (*step_index)(pt_ctx *);
+    void *(*state_get)(pt_ctx *, const char *key);
+    int (*state_set)(pt_ctx *, const char *key, void *ptr,
+                     void (*free_fn)(void *));
+    const pt_shm_view *(*shm_get)(pt_ctx *, const char *name);
+    int (*result_args)(pt_ctx *);
+} pt_kernel_api;
+
+/* Every pt_ctx starts with this; the rest of it is private. */
+struct pt__ctx_head {
+    const pt_kernel_api *api;
+};
+#define PT__API(ctx) (((const struct pt__ctx_head *)(const void *)(ctx))->api)
+
+/* ---- arguments: a missing key, or one of another type, gives `def` ---- */
+static inline int pt_arg_has(pt_ctx *c, const char *k)
+{ return PT__API(c)->arg_has(c, k); }
+static inline int64_t pt_arg_int(pt_ctx *c, const char *k, int64_t def)
+{ return PT__API(c)->arg_int(c, k, def); }
+/* An int argument is converted to real. */
+static inline double pt_arg_real(pt_ctx *c, const char *k, double def)
+{ return PT__API(c)->arg_real(c, k, def); }
+static inline bool pt_arg_bool(pt_ctx *c, const char *k, bool def)
+{ return PT__API(c)->arg_bool(c, k, def); }
+/* Valid during this call. */
+static inline const char *pt_arg_str(pt_ctx *c, const char *k, const char *def)
+{ return PT__API(c)->arg_str(c, k, def); }
+/* Arrays: NULL when absent (len 0); valid during this call. */
+static inline const int64_t *pt_arg_ints(pt_ctx *c, const char *k, size_t *len)
+{ return PT__API(c)->arg_ints(c, k, len); }
+static inline const double *pt_arg_reals(pt_ctx *c, const char *k, size_t *len)
+{ return PT__API(c)->arg_reals(c, k, len); }
+
+/* ---- results: each key once; 0 or a negative errno ---- */
+static inline int pt_result_int(pt_ctx *c, const char *k, int64_t v)
+{ return PT__API(c)->result_int(c, k, v); }
+static inline int pt_result_real(pt_ctx *c, const char *k, double v)
+{ return PT__API(c)->result_real(c, k, v); }
+static inline int pt_result_bool(pt_ctx *c, const char *k, bool v)
+{ return PT__API(c)->result_bool(c, k, v); }
+static inline int pt_result_str(pt_ctx *c, const char *k, const char *v)
+{ return PT__API(c)->result_str(c, k, v); }
+static inline int pt_result_ints(pt_ctx *c, const char *k, const int64_t *p,
+                                 size_t n)
+{ return PT__API(c)->result_ints(c, k, p, n); }
+static inline int pt_result_reals(pt_ctx *c, const char *k, const double *p,
+                                  size_t n)
+{ return PT__API(c)->result_reals(c, k, p, n); }
+static inline int pt_result_bytes(pt_ctx *c, const char *k, const void *p,
+                                  size_t n)
+{ return PT__API(c)->result_bytes(c, k, p, n); }
+
+/* Set the results to a copy of every argument (what `echo` does). */
+static inline int pt_result_args(pt_ctx *c) { return PT__API(c)->result_args(c); }
+
+/*
+ * Set the task's error message; the task fails even if call returns 0.
+ * Returns -1, so that `return pt_fail(ctx, "bad n %d", n);` reads well.
+ */
+static inline int pt_fail(pt_ctx *c, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+static inline int pt_fail(pt_ctx *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = PT__API(c)->failv(c, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* ---- identity ---- */
+static inline uint64_t pt_task_id(pt_ctx *c) { return PT__API(c)->task_id(c); }
+/* A fixed 64-bit mix of (job seed, task id): the task's only randomness. */
+static inline uint64_t pt_task_seed(pt_ctx *c)
+{ return PT__API(c)->task_seed(c); }
+static inline int pt_worker_index(pt_ctx *c)
+{ return PT__API(c)->worker_index(c); }
+static inline int pt_worker_count(pt_ctx *c)
+{ return PT__API(c)->worker_count(c); }
+static inline int pt_step_index(pt_ctx *c)
+{ return PT__API(c)->step_index(c); }
+
+/* ---- per-worker state, kept across calls (Julia's task_local_storage) ---- */
+static inline void *pt_state_get(pt_ctx *c, const char *k)
+{ return PT__API(c)->state_get(c, k); }
+/* Replaces (and frees with its free_fn) an earlier value; NULL removes. */
+static inline int pt_state_set(pt_ctx *c, const char *k, void *p,
+                               void (*free_fn)(void *))
+{ return PT__API(c)->state_set(c, k, p, free_fn); }
+
+/* ---- shared memory: the segment `name` as mapped in this worker, or NULL */
+static inline const pt_shm_view *pt_shm_get(pt_ctx *c, const char *name)
+{ return PT__API(c)->shm_get(c, name); }
+
+#ifdef __cplusplus
+}
+#endif
+#endif

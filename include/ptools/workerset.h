@@ -1,0 +1,120 @@
+/*
+ * ptools/workerset.h - a set of forked worker processes that run tasks.
+ *
+ * pt_workerset_create(n, mode, opts) forks n workers. Each serves requests
+ * in a loop: it loads a kernel's .so on first use, runs its init once, its
+ * call per task and its fini at shutdown, and dies with its parent. A task
+ * is a kernel by name (from opts.kernels), a kernel linked into the program,
+ * or - since workers are forked from the caller - a plain function.
+ *
+ * Modes (Julia PTools' WorkerSet): PT_WS_RR gives requests to workers in
+ * turn and pipelines them (up to `window` per worker, 64 by default);
+ * PT_WS_FF gives each request to the first free worker (`window` 1 by
+ * default) and keeps the rest waiting in the set's queue, highest priority
+ * first, FIFO among equals.
+ *
+ * Single-threaded and callback-free: work progresses inside the calls that
+ * wait (pt_future_wait/fetch/ready, pt_queue_next_result, ...). A worker that
+ * dies fails only the request it was running, as PT_TASK_CRASHED with its
+ * signal; it is replaced and requests queued behind it are sent again, so no
+ * request is ever dropped or left hanging. Like pt_pfork, creating a set
+ * (and replacing a worker) refuses to fork a process with other threads.
+ */
+#ifndef PTOOLS_WORKERSET_H
+#define PTOOLS_WORKERSET_H
+
+#include <stdint.h>
+
+#include <ptools/args.h>
+#include <ptools/common.h>
+#include <ptools/kernel.h>
+#include <ptools/shm.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum pt_ws_mode { PT_WS_RR = 0, PT_WS_FF = 1 } pt_ws_mode;
+
+/* A kernel the set's tasks name: `name` -> kernel `symbol` of `path`. */
+typedef struct pt_kernel_ref {
+    const char *name;   /* what pt_remotecall() uses */
+    const char *path;   /* the .so, loaded by each worker on first use */
+    const char *symbol; /* the kernel's name inside the .so; NULL: `name` */
+} pt_kernel_ref;
+
+typedef struct pt_workerset_opts {
+    int window;                   /* requests in flight per worker; 0: mode's */
+    const pt_kernel_ref *kernels; /* copied */
+    int nkernels;
+    pt_shm *const *shm;           /* segments pt_shm_get() finds by name */
+    int nshm;
+    uint64_t seed;                /* the job seed behind pt_task_seed() */
+} pt_workerset_opts;
+
+typedef struct pt_workerset pt_workerset;
+typedef struct pt_future pt_future;
+typedef int (*pt_call_fn)(pt_ctx *);
+
+/* NULL + errno. `opts` may be NULL. */
+PT_EXTERN pt_workerset *pt_workerset_create(int n, pt_ws_mode mode,
+                                            const pt_workerset_opts *opts);
+/*
+ * Wait for every request, shut the workers down (each runs its kernels'
+ * fini), reap them, and free the set. Futures not yet fetched stay valid
+ * (finished, or cancelled if they never ran) until destroyed.
+ */
+PT_EXTERN int pt_workerset_destroy(pt_workerset *ws);
+PT_EXTERN int pt_workerset_size(const pt_workerset *ws);
+/* The pid of worker i (it changes when a worker is replaced). */
+PT_EXTERN int pt_workerset_pid(const pt_workerset *ws, int i);
+/* How many workers died and were replaced so far. */
+PT_EXTERN int pt_workerset_restarts(const pt_workerset *ws);
+
+/* A request in full; pt_remotecall() and friends fill one for you. */
+typedef struct pt_call {
+    const char *kernel;       /* a name from opts.kernels, or NULL */
+    const pt_kernel *kobj;    /* or a kernel linked in before the fork */
+    pt_call_fn fn;            /* or a plain function */
+    pt_args *args;            /* NULL: none; sealed by the call */
+    int64_t priority;         /* higher first (FF and pinned requests) */
+    int worker;               /* -1: any (by the mode); else pinned there */
+    uint64_t task_id;         /* 0: the set numbers requests 1, 2, ... */
+    int step;                 /* what pt_step_index() says */
+} pt_call;
+
+/* The default request: any worker, priority 0. */
+#define PT_CALL_INIT {NULL, NULL, NULL, NULL, 0, -1, 0, 0}
+
+/* Submit a request; its result comes back through the future. */
+PT_EXTERN pt_future *pt_remotecall(pt_workerset *ws, const char *kernel,
+                                   pt_args *args);
+PT_EXTERN pt_future *pt_remotecall_fn(pt_workerset *ws, pt_call_fn fn,
+                                      pt_args *args);
+PT_EXTERN pt_future *pt_remotecall_ex(pt_workerset *ws, const pt_call *call);
+/* Submit and block for the reply (NULL + errno only if it cannot run). */
+PT_EXTERN pt_reply *pt_remotecall_fetch(pt_workerset *ws, const char *kernel,
+                                        pt_args *args);
+/* Submit and block until done: the task's pt_task_status, or -errno. */
+PT_EXTERN int pt_remotecall_wait(pt_workerset *ws, const char *kernel,
+                                 pt_args *args);
+
+/*
+ * The seed a task gets (pt_task_seed): a fixed 64-bit mix (splitmix64) of
+ * the job seed and the task id, the same on every machine and run.
+ */
+PT_EXTERN uint64_t pt_task_seed_of(uint64_t job_seed, uint64_t task_id);
+
+/* Has it finished? Makes progress without blocking. */
+PT_EXTERN int pt_future_ready(pt_future *f);
+/* Block until it has finished: its pt_task_status, or -errno. */
+PT_EXTERN int pt_future_wait(pt_future *f);
+/* Block until finished; take the reply and free the future. */
+PT_EXTERN pt_reply *pt_future_fetch(pt_future *f);
+/* Free the future; a request still waiting is cancelled. */
+PT_EXTERN void pt_future_destroy(pt_future *f);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,29 @@
+/*
+ * echo - returns its arguments as its results.
+ *
+ *   args:    anything
+ *   results: the args, as given (same keys, types and values)
+ *
+ * Use it to check what a job spec's args, `repeat` and `sweep` expand to:
+ * results.jsonl then shows each task's args twice.
+ */
+#include <string.h>
+
+#include <ptools/kernel.h>
+
+static int echo_call(pt_ctx *ctx)
+{
+    int rc = pt_result_args(ctx);
+    if (rc < 0)
+        return pt_fail(ctx, "cannot copy the args: %s", strerror(-rc));
+    return 0;
+}
+
+static const pt_kernel echo_kernel = {
+    .abi = PT_KERNEL_ABI,
+    .name = "echo",
+    .doc = "returns its args as its results",
+    .call = echo_call,
+};
+
+PT_KERNELS(&echo_kernel);

@@ -1,0 +1,187 @@
+/* args.c - task arguments (pt_args) and typed map look-ups (task.h). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "task.h"
+#include "ws.h"
+
+/* tag 0x0A, count 0, size 0 (little-endian), in an 8-aligned array. */
+const uint64_t pt__empty_map[2] = {0x0A};
+
+struct pt_args {
+    pt_buf buf;
+    pt__vmark mark;
+    bool sealed;
+    int refs; /* the caller's, plus one per request holding it */
+};
+
+pt_args *pt_args_create(void)
+{
+    pt_args *a = calloc(1, sizeof *a);
+    if (!a || pt__venc_map_begin(&a->buf, &a->mark) < 0) {
+        free(a);
+        errno = ENOMEM;
+        return NULL;
+    }
+    a->refs = 1;
+    return a;
+}
+
+/* Requests keep the args they were given until they are done. */
+pt_args *pt__args_ref(pt_args *a)
+{
+    if (a)
+        a->refs++;
+    return a;
+}
+
+void pt_args_destroy(pt_args *a)
+{
+    if (a && --a->refs == 0) {
+        pt_buf_free(&a->buf);
+        free(a);
+    }
+}
+
+/* Start an entry: the key, unless sealed or present. */
+static int put_key(pt_args *a, const char *key)
+{
+    if (a->sealed)
+        return pt__err(-EBUSY, "args: '%s' set after the args were sent",
+                       key);
+    int rc = pt__venc_key(&a->buf, &a->mark, key);
+    if (rc == -EEXIST)
+        return pt__err(rc, "args: '%s' is set twice", key);
+    return rc;
+}
+
+int pt_args_int(pt_args *a, const char *key, int64_t v)
+{
+    int rc = put_key(a, key);
+    return rc < 0 ? rc : pt__venc_int(&a->buf, v);
+}
+
+int pt_args_real(pt_args *a, const char *key, double v)
+{
+    int rc = put_key(a, key);
+    return rc < 0 ? rc : pt__venc_real(&a->buf, v);
+}
+
+int pt_args_bool(pt_args *a, const char *key, bool v)
+{
+    int rc = put_key(a, key);
+    return rc < 0 ? rc : pt__venc_bool(&a->buf, v);
+}
+
+int pt_args_str(pt_args *a, const char *key, const char *v)
+{
+    int rc = put_key(a, key);
+    return rc < 0 ? rc : pt__venc_str(&a->buf, v);
+}
+
+int pt_args_ints(pt_args *a, const char *key, const int64_t *p, size_t n)
+{
+    int rc = put_key(a, key);
+    return rc < 0 ? rc : pt__venc_ints(&a->buf, p, n);
+}
+
+int pt_args_reals(pt_args *a, const char *key, const double *p, size_t n)
+{
+    int rc = put_key(a, key);
+    return rc < 0 ? rc : pt__venc_reals(&a->buf, p, n);
+}
+
+int pt__args_bytes(pt_args *a, const uint8_t **bytes, size_t *len)
+{
+    if (!a) {
+        *bytes = (const uint8_t *)pt__empty_map;
+        *len = PT__EMPTY_MAP_LEN;
+        return 0;
+    }
+    if (!a->sealed) {
+        int rc = pt__venc_map_end(&a->buf, &a->mark);
+        if (rc < 0)
+            return pt__err(rc, "args: an entry has no value");
+        a->sealed = true;
+    }
+    *bytes = a->buf.data;
+    *len = a->buf.len;
+    return 0;
+}
+
+/* ---- typed look-ups ---- */
+
+int pt__map_open(pt__map *m, const void *base, size_t len)
+{
+    size_t next;
+    m->ok = false;
+    int rc = pt__value_check(base, len, PT__V_MAX_DEPTH);
+    if (rc == 0)
+        rc = pt__vdec(base, len, 0, &m->map, &next);
+    if (rc == 0 && m->map.type != PT__V_MAP)
+        rc = pt__err(-EBADMSG, "expected a map of values");
+    m->ok = rc == 0;
+    return rc;
+}
+
+bool pt__map_get(const pt__map *m, const char *key, pt__val *out)
+{
+    return m->ok && pt__vmap_get(&m->map, key, out) == 0;
+}
+
+int64_t pt__map_int(const pt__map *m, const char *key, int64_t def)
+{
+    pt__val v;
+    return pt__map_get(m, key, &v) && v.type == PT__V_INT ? v.u.i : def;
+}
+
+double pt__map_real(const pt__map *m, const char *key, double def)
+{
+    pt__val v;
+    if (!pt__map_get(m, key, &v))
+        return def;
+    if (v.type == PT__V_REAL)
+        return v.u.r;
+    return v.type == PT__V_INT ? (double)v.u.i : def;
+}
+
+bool pt__map_bool(const pt__map *m, const char *key, bool def)
+{
+    pt__val v;
+    return pt__map_get(m, key, &v) && v.type == PT__V_BOOL ? v.u.b : def;
+}
+
+const char *pt__map_str(const pt__map *m, const char *key, const char *def)
+{
+    pt__val v;
+    return pt__map_get(m, key, &v) && v.type == PT__V_STR ? v.u.str.ptr : def;
+}
+
+const int64_t *pt__map_ints(const pt__map *m, const char *key, size_t *len)
+{
+    pt__val v;
+    bool ok = pt__map_get(m, key, &v) && v.type == PT__V_INTS;
+    if (len)
+        *len = ok ? v.u.ints.n : 0;
+    return ok ? v.u.ints.ptr : NULL;
+}
+
+const double *pt__map_reals(const pt__map *m, const char *key, size_t *len)
+{
+    pt__val v;
+    bool ok = pt__map_get(m, key, &v) && v.type == PT__V_REALS;
+    if (len)
+        *len = ok ? v.u.reals.n : 0;
+    return ok ? v.u.reals.ptr : NULL;
+}
+
+const void *pt__map_bytes(const pt__map *m, const char *key, size_t *len)
+{
+    pt__val v;
+    bool ok = pt__map_get(m, key, &v) && v.type == PT__V_BYTES;
+    if (len)
+        *len = ok ? v.u.bytes.len : 0;
+    return ok ? v.u.bytes.ptr : NULL;
+}

@@ -1,0 +1,55 @@
+/*
+ * ctx.h - the kernel's pt_ctx (private): one call's arguments, results,
+ * error, identity, and the worker's state and segments. The accessors of
+ * <ptools/kernel.h> reach these through pt__kernel_api.
+ */
+#ifndef PT_CTX_H
+#define PT_CTX_H
+
+#include <ptools/kernel.h>
+#include <ptools/shm.h>
+
+#include "task.h"
+
+/* One pt_state_set() entry; the worker keeps them in a list. */
+typedef struct pt__state {
+    struct pt__state *next;
+    void *ptr;
+    void (*free_fn)(void *);
+    char key[];
+} pt__state;
+
+/* What a worker knows of itself and lends to every ctx. */
+typedef struct pt__worker_env {
+    int index, count;
+    pt__state *state;
+    pt_shm *const *shm;
+    int nshm;
+} pt__worker_env;
+
+struct pt_ctx {
+    struct pt__ctx_head head;
+    pt__worker_env *env;
+    pt__map args;
+    pt_buf *results;
+    pt__vmark mark;
+    int result_rc; /* first failure to record a result */
+    char *error;   /* set by pt_fail */
+    uint64_t task_id, seed;
+    int step;
+};
+
+/*
+ * Start a call: args are `args`/`len` (an encoded map, or NULL), results go
+ * to `results` (reset here). For init/fini, pass NULL args.
+ */
+int pt__ctx_begin(pt_ctx *c, pt__worker_env *env, const void *args,
+                  size_t len, pt_buf *results);
+/* End the results map; 0 or the first error recording a result. */
+int pt__ctx_end(pt_ctx *c);
+/* Free what the ctx owns (its error text), not the results buffer. */
+void pt__ctx_clear(pt_ctx *c);
+/* Run every state entry's free_fn and free the list. */
+void pt__state_free_all(pt__worker_env *env);
+
+#endif

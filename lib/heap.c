@@ -1,0 +1,198 @@
+/* heap.c - the task queue's intrusive indexed max-heap (see heap.h). */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "heap.h"
+#include "internal.h"
+
+#define MIN_CAP 16
+
+static int before(const pt__heap_node *a, const pt__heap_node *b)
+{
+    if (a->prio != b->prio)
+        return a->prio > b->prio;
+    return a->seq < b->seq;
+}
+
+int pt__heap_before(const pt__heap_node *a, const pt__heap_node *b)
+{
+    return before(a, b);
+}
+
+static void place(pt__heap *h, pt__heap_node *n, size_t i)
+{
+    h->items[i] = n;
+    n->index = i;
+}
+
+/*
+ * Move n, which belongs at slot i or above, up to its place. Ancestors are
+ * shifted down into the hole rather than swapped, one write per level.
+ */
+static void sift_up(pt__heap *h, pt__heap_node *n, size_t i)
+{
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (!before(n, h->items[parent]))
+            break;
+        place(h, h->items[parent], i);
+        i = parent;
+    }
+    place(h, n, i);
+}
+
+/* Move n, which belongs at slot i or below, down to its place. */
+static void sift_down(pt__heap *h, pt__heap_node *n, size_t i)
+{
+    for (;;) {
+        size_t child = 2 * i + 1;
+        if (child >= h->len)
+            break;
+        if (child + 1 < h->len && before(h->items[child + 1], h->items[child]))
+            child++;
+        if (!before(h->items[child], n))
+            break;
+        place(h, h->items[child], i);
+        i = child;
+    }
+    place(h, n, i);
+}
+
+/* Put n, just given a new key or slot i, where it belongs. */
+static void fix(pt__heap *h, pt__heap_node *n, size_t i)
+{
+    if (i > 0 && before(n, h->items[(i - 1) / 2]))
+        sift_up(h, n, i);
+    else
+        sift_down(h, n, i);
+}
+
+void pt__heap_init(pt__heap *h)
+{
+    h->items = NULL;
+    h->len = 0;
+    h->cap = 0;
+    h->next_seq = 0;
+}
+
+void pt__heap_free(pt__heap *h)
+{
+    for (size_t i = 0; i < h->len; i++)
+        h->items[i]->index = SIZE_MAX;
+    free(h->items);
+    pt__heap_init(h);
+}
+
+/* Grow the array geometrically to hold at least `need` nodes. */
+static int grow(pt__heap *h, size_t need)
+{
+    size_t max = SIZE_MAX / sizeof(*h->items);
+    if (need > max)
+        return pt__err(-ENOMEM, "heap of %zu nodes is too large", need);
+    size_t cap = h->cap ? h->cap : MIN_CAP;
+    while (cap < need)
+        cap = cap > max / 2 ? max : cap * 2;
+    pt__heap_node **items = realloc(h->items, cap * sizeof(*items));
+    if (!items)
+        return pt__err(-ENOMEM, "out of memory for a heap of %zu nodes", cap);
+    h->items = items;
+    h->cap = cap;
+    return 0;
+}
+
+int pt__heap_reserve(pt__heap *h, size_t extra)
+{
+    if (extra > SIZE_MAX - h->len)
+        return pt__err(-ENOMEM, "heap of %zu + %zu nodes is too large", h->len,
+                       extra);
+    if (h->len + extra <= h->cap)
+        return 0;
+    return grow(h, h->len + extra);
+}
+
+int pt__heap_push_seq(pt__heap *h, pt__heap_node *n, int64_t prio, uint64_t seq)
+{
+    if (pt__heap_contains(h, n))
+        return pt__err(-EEXIST, "node is already in this heap");
+    if (h->len == h->cap) {
+        int rc = pt__heap_reserve(h, 1);
+        if (rc < 0)
+            return rc;
+    }
+    n->prio = prio;
+    n->seq = seq;
+    if (seq >= h->next_seq)
+        h->next_seq = seq + 1;
+    sift_up(h, n, h->len++);
+    return 0;
+}
+
+int pt__heap_push(pt__heap *h, pt__heap_node *n, int64_t prio)
+{
+    return pt__heap_push_seq(h, n, prio, h->next_seq);
+}
+
+pt__heap_node *pt__heap_peek(const pt__heap *h)
+{
+    return h->len ? h->items[0] : NULL;
+}
+
+pt__heap_node *pt__heap_pop(pt__heap *h)
+{
+    pt__heap_node *top = pt__heap_peek(h);
+    if (top)
+        pt__heap_remove(h, top);
+    return top;
+}
+
+/* The last node fills n's slot, then moves up or down to its place. */
+int pt__heap_remove(pt__heap *h, pt__heap_node *n)
+{
+    if (!pt__heap_contains(h, n))
+        return -ENOENT;
+    size_t i = n->index;
+    pt__heap_node *last = h->items[--h->len];
+    if (last != n)
+        fix(h, last, i);
+    n->index = SIZE_MAX;
+    return 0;
+}
+
+int pt__heap_update(pt__heap *h, pt__heap_node *n, int64_t prio)
+{
+    if (!pt__heap_contains(h, n))
+        return -ENOENT;
+    n->prio = prio;
+    fix(h, n, n->index);
+    return 0;
+}
+
+/* The fault, if any, at slot i: its node, its index, its order. */
+static int check_slot(const pt__heap *h, size_t i)
+{
+    const pt__heap_node *n = h->items[i];
+    if (!n)
+        return pt__err(-EINVAL, "heap slot %zu is NULL", i);
+    if (n->index != i)
+        return pt__err(-EINVAL, "heap slot %zu: node index %zu", i, n->index);
+    if (n->seq >= h->next_seq)
+        return pt__err(-EINVAL, "heap slot %zu: seq %llu >= next_seq %llu", i,
+                       (unsigned long long)n->seq,
+                       (unsigned long long)h->next_seq);
+    if (i > 0 && before(n, h->items[(i - 1) / 2]))
+        return pt__err(-EINVAL, "heap slot %zu: before its parent", i);
+    return 0;
+}
+
+int pt__heap_check(const pt__heap *h)
+{
+    if (h->len > h->cap || (h->cap && !h->items))
+        return pt__err(-EINVAL, "heap of %zu nodes in %zu slots at %p", h->len,
+                       h->cap, (void *)h->items);
+    for (size_t i = 0; i < h->len; i++) {
+        int rc = check_slot(h, i);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}

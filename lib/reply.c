@@ -1,0 +1,133 @@
+/* reply.c - a finished task as the caller sees it (args.h, task.h). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "task.h"
+
+struct pt_reply {
+    uint64_t task;
+    pt_task_status status;
+    int worker;
+    int signal;
+    int exit_code;
+    char *error;
+    pt_buf results; /* an encoded map */
+    pt__map map;
+};
+
+const char *pt_task_status_name(pt_task_status s)
+{
+    static const char *const names[] = {"ok", "failed", "crashed", "timeout",
+                                        "cancelled"};
+    return (unsigned)s < PT_ARRAY_LEN(names) ? names[s] : "unknown";
+}
+
+pt_reply *pt__reply_new(uint64_t task, pt_task_status status, int worker,
+                        const char *error, const void *results, size_t len)
+{
+    pt_reply *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    *r = (pt_reply){.task = task, .status = status, .worker = worker};
+    if (!results || len == 0) {
+        results = pt__empty_map;
+        len = PT__EMPTY_MAP_LEN;
+    }
+    if ((error && !(r->error = strdup(error))) ||
+        pt_buf_append(&r->results, results, len) < 0) {
+        pt_reply_destroy(r);
+        return NULL;
+    }
+    pt__map_open(&r->map, r->results.data, r->results.len);
+    return r;
+}
+
+void pt__reply_set_death(pt_reply *r, int signal, int exit_code)
+{
+    r->signal = signal;
+    r->exit_code = exit_code;
+}
+
+pt_task_status pt_reply_status(const pt_reply *r)
+{
+    return r->status;
+}
+
+const char *pt_reply_error(const pt_reply *r)
+{
+    if (r->status == PT_TASK_OK)
+        return NULL;
+    return r->error ? r->error : pt_task_status_name(r->status);
+}
+
+int pt_reply_signal(const pt_reply *r)
+{
+    return r->signal;
+}
+
+uint64_t pt_reply_task(const pt_reply *r)
+{
+    return r->task;
+}
+
+int pt_reply_worker(const pt_reply *r)
+{
+    return r->worker;
+}
+
+bool pt_reply_has(const pt_reply *r, const char *key)
+{
+    pt__val v;
+    return pt__map_get(&r->map, key, &v);
+}
+
+int64_t pt_reply_int(const pt_reply *r, const char *key, int64_t def)
+{
+    return pt__map_int(&r->map, key, def);
+}
+
+double pt_reply_real(const pt_reply *r, const char *key, double def)
+{
+    return pt__map_real(&r->map, key, def);
+}
+
+bool pt_reply_bool(const pt_reply *r, const char *key, bool def)
+{
+    return pt__map_bool(&r->map, key, def);
+}
+
+const char *pt_reply_str(const pt_reply *r, const char *key, const char *def)
+{
+    return pt__map_str(&r->map, key, def);
+}
+
+const int64_t *pt_reply_ints(const pt_reply *r, const char *key, size_t *len)
+{
+    return pt__map_ints(&r->map, key, len);
+}
+
+const double *pt_reply_reals(const pt_reply *r, const char *key, size_t *len)
+{
+    return pt__map_reals(&r->map, key, len);
+}
+
+const void *pt_reply_bytes(const pt_reply *r, const char *key, size_t *len)
+{
+    return pt__map_bytes(&r->map, key, len);
+}
+
+int pt_reply_json(const pt_reply *r, pt_buf *out)
+{
+    return pt__value_to_json(r->results.data, r->results.len, out);
+}
+
+void pt_reply_destroy(pt_reply *r)
+{
+    if (r) {
+        free(r->error);
+        pt_buf_free(&r->results);
+        free(r);
+    }
+}

@@ -1,0 +1,902 @@
+/* workerset.c - forked workers, request dispatch and futures (workerset.h). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "os.h"
+#include "task.h"
+#include "wire.h"
+#include "worker.h"
+#include "ws.h"
+
+#define RR_WINDOW 64
+#define SHUTDOWN_GRACE_MS 10000
+
+/* The parent's side of one worker. */
+typedef struct slot {
+    int index;
+    pid_t pid;       /* 0: none (could not be restarted) */
+    int to_fd;       /* requests; nonblocking */
+    int from_fd;     /* replies; nonblocking */
+    int pidfd;       /* readable at its death, or -1 */
+    pt__wire_reader rd;
+    pt_buf out;      /* encoded frames not yet written */
+    size_t out_off;  /* bytes of `out` already written */
+    pt__heap own;    /* requests pinned here (and all of them in RR) */
+    pt__req *head, *tail; /* in flight, oldest first: head is running */
+    int ninflight;
+} slot;
+
+struct pt_workerset {
+    struct pt_workerset *next_live; /* every live set, for fd hygiene */
+    pt_ws_mode mode;
+    int n, window, rr_next, restarts;
+    uint64_t seed, next_id, seq;
+    size_t pending;
+    pt__heap shared;
+    pt_kernel_ref *kernels;
+    int nkernels;
+    pt_shm **shm;
+    int nshm;
+    slot *slots;
+    struct pollfd *pfds;
+    slot **pslot;
+    pid_t *ppid; /* the worker's pid when its fd was polled */
+};
+
+struct pt_future {
+    pt_workerset *ws;
+    pt__req *req;
+};
+
+static pt_workerset *live_sets;
+
+/* ---- worker processes ---- */
+
+/* In a new worker: close every other worker's pipes, of every set. */
+static void close_foreign_fds(const slot *self)
+{
+    for (pt_workerset *ws = live_sets; ws; ws = ws->next_live) {
+        for (int i = 0; i < ws->n; i++) {
+            const slot *s = &ws->slots[i];
+            if (s == self)
+                continue;
+            pt__close(s->to_fd);
+            pt__close(s->from_fd);
+            pt__close(s->pidfd);
+        }
+    }
+}
+
+static void child_reset_signals(const sigset_t *old)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            sigaction(sig, &sa, NULL);
+    sigprocmask(SIG_SETMASK, old, NULL);
+}
+
+/* The new worker's life: its fds are `in` and `out`; never returns. */
+static _Noreturn void worker_child(pt_workerset *ws, slot *s, int in, int out,
+                                   pid_t parent, const sigset_t *old)
+{
+    child_reset_signals(old);
+    pt__os_set_parent_death_signal(SIGKILL);
+    if (getppid() != parent)
+        _exit(127);
+    close_foreign_fds(s);
+    pt__worker_boot boot = {
+        .index = s->index, .count = ws->n, .in_fd = in, .out_fd = out,
+        .kernels = ws->kernels, .nkernels = ws->nkernels,
+        .shm = ws->shm, .nshm = ws->nshm};
+    pt__worker_main(&boot);
+}
+
+/* Fork worker s with two fresh pipes. 0 or -errno. */
+static int spawn(pt_workerset *ws, slot *s)
+{
+    int req[2], rep[2], rc = pt__pipe(req);
+    if (rc == 0 && (rc = pt__pipe(rep)) < 0)
+        goto fail_req;
+    if (rc < 0)
+        return pt__err(rc, "worker %d: pipe: %s", s->index, pt_strerror(rc));
+    sigset_t all, old;
+    sigfillset(&all);
+    sigprocmask(SIG_SETMASK, &all, &old);
+    fflush(NULL);
+    pid_t parent = getpid(), pid = fork();
+    if (pid == 0) {
+        close(req[1]);
+        close(rep[0]);
+        worker_child(ws, s, req[0], rep[1], parent, &old);
+    }
+    int err = errno;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    pt__close(req[0]);
+    pt__close(rep[1]);
+    if (pid < 0) {
+        pt__close(rep[0]);
+        rc = pt__err(-err, "worker %d: fork: %s", s->index, strerror(err));
+        goto fail_req_write;
+    }
+    *s = (slot){.index = s->index, .pid = pid, .to_fd = req[1],
+                .from_fd = rep[0], .pidfd = pt__os_pidfd_open(pid),
+                .own = s->own, .head = NULL};
+    pt__wire_reader_init(&s->rd, 0);
+    pt__set_nonblock(s->to_fd, 1);
+    pt__set_nonblock(s->from_fd, 1);
+    return 0;
+fail_req_write:
+    pt__close(req[1]);
+    return rc;
+fail_req:
+    pt__close(req[0]);
+    pt__close(req[1]);
+    return pt__err(rc, "worker %d: pipe: %s", s->index, pt_strerror(rc));
+}
+
+/* Close a dead worker's fds and buffers (its heap stays). */
+static void slot_close(slot *s)
+{
+    pt__close(s->to_fd);
+    pt__close(s->from_fd);
+    pt__close(s->pidfd);
+    s->to_fd = s->from_fd = s->pidfd = -1;
+    pt__wire_reader_free(&s->rd);
+    pt_buf_free(&s->out);
+    s->out_off = 0;
+    s->pid = 0;
+}
+
+/* ---- requests ---- */
+
+/* End a request with `reply` and tell its owner. */
+static void finish(pt_workerset *ws, pt__req *req, pt_reply *reply)
+{
+    req->state = PT__REQ_DONE;
+    req->reply = reply;
+    pt_args_destroy(req->args);
+    req->args = NULL;
+    ws->pending--;
+    if (req->done)
+        req->done(req);
+}
+
+/* A reply that could not even be allocated still ends the request. */
+static pt_reply *reply_or_bare(pt_reply *r, uint64_t id, pt_task_status st,
+                               int worker)
+{
+    return r ? r : pt__reply_new(id, st, worker, NULL, NULL, 0);
+}
+
+static void fail_req(pt_workerset *ws, pt__req *req, pt_task_status st,
+                     const char *why)
+{
+    pt_reply *r = pt__reply_new(req->id, st, req->worker, why, NULL, 0);
+    finish(ws, req, reply_or_bare(r, req->id, st, req->worker));
+}
+
+/* Put a request (back) where it waits: its worker's heap or the shared. */
+static int enqueue(pt_workerset *ws, pt__req *req, int target)
+{
+    req->heap = target >= 0 ? &ws->slots[target].own : &ws->shared;
+    req->state = PT__REQ_WAITING;
+    return pt__heap_push_seq(req->heap, &req->node, req->node.prio,
+                             req->node.seq);
+}
+
+/* Which worker's heap a new request goes to (-1: the shared heap). */
+static int target_of(pt_workerset *ws, const pt_call *call)
+{
+    if (call->worker >= 0)
+        return call->worker;
+    if (ws->mode == PT_WS_FF)
+        return -1;
+    int t = ws->rr_next;
+    ws->rr_next = (ws->rr_next + 1) % ws->n;
+    return t;
+}
+
+/* Check a call and resolve its callee into kind + value. */
+static int resolve_callee(pt_workerset *ws, const pt_call *c, uint32_t *kind,
+                          uint64_t *callee)
+{
+    if (c->worker >= ws->n)
+        return pt__err(-EINVAL, "remotecall: worker %d of a set of %d",
+                       c->worker, ws->n);
+    if (c->fn) {
+        *kind = PT__CALLEE_FN;
+        *callee = (uint64_t)(uintptr_t)c->fn;
+    } else if (c->kobj) {
+        *kind = PT__CALLEE_KOBJ;
+        *callee = (uint64_t)(uintptr_t)c->kobj;
+    } else {
+        int i = 0;
+        while (c->kernel && i < ws->nkernels &&
+               strcmp(ws->kernels[i].name, c->kernel) != 0)
+            i++;
+        if (!c->kernel || i == ws->nkernels)
+            return pt__err(-ENOENT, "remotecall: no kernel named '%s' in "
+                           "this worker set", c->kernel ? c->kernel : "");
+        *kind = PT__CALLEE_INDEX;
+        *callee = (uint64_t)i;
+    }
+    return 0;
+}
+
+pt__req *pt__ws_submit(pt_workerset *ws, const pt_call *call, uint64_t id,
+                       void *owner, pt__req_done_fn done)
+{
+    uint32_t kind = 0;
+    uint64_t callee = 0;
+    const uint8_t *bytes;
+    size_t len;
+    int rc = resolve_callee(ws, call, &kind, &callee);
+    if (rc == 0 && (rc = pt__args_bytes(call->args, &bytes, &len)) == 0 &&
+        len > UINT32_MAX - 64)
+        rc = pt__err(-E2BIG, "remotecall: args of %zu bytes", len);
+    pt__req *req = rc == 0 ? malloc(sizeof *req) : NULL;
+    if (!req) {
+        errno = rc ? -rc : ENOMEM;
+        return NULL;
+    }
+    *req = (pt__req){.id = id, .callee = callee, .kind = kind,
+                     .step = call->step, .worker = call->worker,
+                     .args = pt__args_ref(call->args), .owner = owner,
+                     .done = done};
+    pt__heap_node_init(&req->node);
+    req->node.prio = call->priority;
+    req->node.seq = ws->seq++;
+    if (enqueue(ws, req, target_of(ws, call)) < 0) {
+        pt_args_destroy(req->args);
+        free(req);
+        errno = ENOMEM;
+        return NULL;
+    }
+    ws->pending++;
+    return req;
+}
+
+void pt__req_free(pt__req *req)
+{
+    if (!req)
+        return;
+    pt_reply_destroy(req->reply);
+    pt_args_destroy(req->args);
+    free(req);
+}
+
+size_t pt__ws_pending(const pt_workerset *ws)
+{
+    return ws->pending;
+}
+
+int pt__ws_reprioritise(pt_workerset *ws, pt__req *req, int64_t prio)
+{
+    (void)ws;
+    if (req->state != PT__REQ_WAITING)
+        return pt__err(-EBUSY, "task %llu is %s: only a waiting task can "
+                       "change priority", (unsigned long long)req->id,
+                       req->state == PT__REQ_SENT ? "running" : "done");
+    return pt__heap_update(req->heap, &req->node, prio);
+}
+
+int pt__ws_cancel(pt_workerset *ws, pt__req *req)
+{
+    if (req->state != PT__REQ_WAITING)
+        return pt__err(-EBUSY, "task %llu is %s: only a waiting task can be "
+                       "cancelled", (unsigned long long)req->id,
+                       req->state == PT__REQ_SENT ? "running" : "done");
+    pt__heap_remove(req->heap, &req->node);
+    fail_req(ws, req, PT_TASK_CANCELLED, "cancelled");
+    return 0;
+}
+
+/* ---- sending ---- */
+
+/* Append req's TASK frame to the worker's output buffer. */
+static int encode_task(pt_workerset *ws, slot *s, pt__req *req)
+{
+    const uint8_t *args;
+    size_t alen;
+    pt__args_bytes(req->args, &args, &alen); /* sealed at submit */
+    pt__task_head h = {.kind = req->kind, .ptr = req->callee,
+                       .seed = pt_task_seed_of(ws->seed, req->id),
+                       .step = req->step, .args_len = (uint32_t)alen};
+    if (req->kind == PT__CALLEE_INDEX)
+        h.kernel_index = (uint32_t)req->callee;
+    size_t plen = sizeof h + alen, pad = (8 - plen % 8) % 8;
+    uint8_t hdr[PT__WIRE_HDR_SIZE];
+    static const uint8_t zeros[8];
+    pt__wire_hdr_encode(hdr, PT__WIRE_TASK, req->id, (uint32_t)plen);
+    int rc = pt_buf_reserve(&s->out, sizeof hdr + plen + pad);
+    if (rc < 0)
+        return rc;
+    pt_buf_append(&s->out, hdr, sizeof hdr);
+    pt_buf_append(&s->out, &h, sizeof h);
+    pt_buf_append(&s->out, args, alen);
+    pt_buf_append(&s->out, zeros, pad);
+    return 0;
+}
+
+/* The waiting request that worker s should run next, or NULL. */
+static pt__req *pick(pt_workerset *ws, slot *s)
+{
+    pt__heap_node *a = pt__heap_peek(&s->own), *b = pt__heap_peek(&ws->shared);
+    pt__heap *from = !b || (a && pt__heap_before(a, b)) ? &s->own
+                                                         : &ws->shared;
+    pt__heap_node *n = pt__heap_pop(from);
+    return (pt__req *)n;
+}
+
+/* Give every live worker requests up to its window. */
+static void dispatch(pt_workerset *ws)
+{
+    for (int i = 0; i < ws->n; i++) {
+        slot *s = &ws->slots[i];
+        while (s->pid > 0 && s->ninflight < ws->window) {
+            pt__req *req = pick(ws, s);
+            if (!req)
+                break;
+            if (encode_task(ws, s, req) < 0) {
+                fail_req(ws, req, PT_TASK_FAILED, "out of memory");
+                continue;
+            }
+            req->state = PT__REQ_SENT;
+            req->worker = i;
+            req->next = NULL;
+            if (s->tail)
+                s->tail->next = req;
+            else
+                s->head = req;
+            s->tail = req;
+            s->ninflight++;
+        }
+    }
+}
+
+/*
+ * Write what we can of a worker's output without blocking. SIGPIPE is
+ * blocked by the caller, so a dead reader is just -EPIPE here.
+ */
+static int flush(slot *s)
+{
+    while (s->out_off < s->out.len) {
+        ssize_t w = write(s->to_fd, s->out.data + s->out_off,
+                          s->out.len - s->out_off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return errno == EAGAIN ? 0 : -errno;
+        s->out_off += (size_t)w;
+    }
+    pt_buf_reset(&s->out);
+    s->out_off = 0;
+    return 0;
+}
+
+/* ---- receiving ---- */
+
+/* Decode an ERROR payload into a reply. */
+static pt_reply *error_reply(const pt__req *req, const uint8_t *p,
+                             uint32_t len)
+{
+    pt__err_head h;
+    if (len < sizeof h)
+        return NULL;
+    memcpy(&h, p, sizeof h);
+    if ((uint64_t)sizeof h + h.msg_len + 1 > h.results_off ||
+        h.results_off > len || h.results_off % 8 ||
+        p[sizeof h + h.msg_len] != '\0')
+        return NULL;
+    return pt__reply_new(req->id, PT_TASK_FAILED, req->worker,
+                         (const char *)p + sizeof h, p + h.results_off,
+                         len - h.results_off);
+}
+
+/* One reply frame from worker s: it answers its oldest request. */
+static int on_frame(pt_workerset *ws, slot *s, const pt__wire_hdr *hdr,
+                    const uint8_t *p)
+{
+    pt__req *req = s->head;
+    if (!req || req->id != hdr->task_id)
+        return pt__err(-EPROTO, "worker %d answered task %llu out of turn",
+                       s->index, (unsigned long long)hdr->task_id);
+    pt_reply *r = NULL;
+    if (hdr->type == PT__WIRE_RESULT)
+        r = pt__reply_new(req->id, PT_TASK_OK, s->index, NULL, p, hdr->len);
+    else if (hdr->type == PT__WIRE_ERROR)
+        r = error_reply(req, p, hdr->len);
+    else
+        return pt__err(-EPROTO, "worker %d sent frame type %d", s->index,
+                       hdr->type);
+    if (!r || (hdr->type == PT__WIRE_RESULT &&
+               pt__value_check(p, hdr->len, PT__V_MAX_DEPTH) < 0)) {
+        pt_reply_destroy(r);
+        return pt__err(-EPROTO, "worker %d sent a malformed reply", s->index);
+    }
+    s->head = req->next;
+    if (!s->head)
+        s->tail = NULL;
+    s->ninflight--;
+    finish(ws, req, r);
+    return 0;
+}
+
+/* Read and handle what worker s sent: 0, 1 at end of stream, -errno. */
+static int drain(pt_workerset *ws, slot *s)
+{
+    for (;;) {
+        const uint8_t *p;
+        pt__wire_hdr hdr;
+        int rc;
+        while ((rc = pt__wire_reader_next(&s->rd, &hdr, &p)) == 1)
+            if ((rc = on_frame(ws, s, &hdr, p)) < 0)
+                return rc;
+        if (rc < 0)
+            return rc;
+        ssize_t n = pt__wire_reader_fill(&s->rd, s->from_fd);
+        if (n == -EAGAIN)
+            return 0;
+        if (n == 0)
+            return 1;
+        if (n < 0)
+            return (int)n;
+    }
+}
+
+/* ---- deaths ---- */
+
+static void describe_death(int status, int *sig, int *code, char *buf,
+                           size_t size)
+{
+    *sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    *code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    if (*sig)
+        snprintf(buf, size, "worker killed by signal %d (%s)", *sig,
+                 strsignal(*sig));
+    else
+        snprintf(buf, size, "worker exited with status %d", *code);
+}
+
+/* Requeue the requests a dead worker had not started yet, in order. */
+static void requeue_unstarted(pt_workerset *ws, slot *s, pt__req *first)
+{
+    for (pt__req *req = first, *next; req; req = next) {
+        next = req->next;
+        int pinned = req->heap == &s->own;
+        if (enqueue(ws, req, pinned ? s->index : -1) < 0)
+            fail_req(ws, req, PT_TASK_CRASHED, "out of memory requeueing");
+    }
+}
+
+/* Fail what waits for worker s alone: it is gone for good. */
+static void fail_own(pt_workerset *ws, slot *s, const char *why)
+{
+    pt__heap_node *n;
+    while ((n = pt__heap_pop(&s->own)) != NULL)
+        fail_req(ws, (pt__req *)n, PT_TASK_CRASHED, why);
+    int alive = 0;
+    for (int i = 0; i < ws->n; i++)
+        alive |= ws->slots[i].pid > 0;
+    while (!alive && (n = pt__heap_pop(&ws->shared)) != NULL)
+        fail_req(ws, (pt__req *)n, PT_TASK_CRASHED, why);
+}
+
+/*
+ * Worker s died or broke the protocol (`why`, or NULL). Its oldest
+ * request was running: it fails as crashed. The others never started and
+ * wait again; a new worker takes the dead one's place.
+ */
+static void on_death(pt_workerset *ws, slot *s, const char *why)
+{
+    int status = 0, sig, code;
+    char msg[256];
+    drain(ws, s); /* replies sent before it died still count */
+    kill(s->pid, SIGKILL);
+    pt__waitpid(s->pid, &status, 0);
+    describe_death(status, &sig, &code, msg, sizeof msg);
+    pt__req *running = s->head, *rest = running ? running->next : NULL;
+    s->head = s->tail = NULL;
+    s->ninflight = 0;
+    slot_close(s);
+    if (running) {
+        pt_reply *r = pt__reply_new(running->id, PT_TASK_CRASHED, s->index,
+                                    why ? why : msg, NULL, 0);
+        if (r)
+            pt__reply_set_death(r, sig, code);
+        finish(ws, running, reply_or_bare(r, running->id, PT_TASK_CRASHED,
+                                          s->index));
+    }
+    requeue_unstarted(ws, s, rest);
+    ws->restarts++;
+    if (spawn(ws, s) < 0) {
+        snprintf(msg, sizeof msg, "worker %d could not be restarted: %s",
+                 s->index, pt_errmsg());
+        fail_own(ws, s, msg);
+    }
+}
+
+/* ---- the event loop ---- */
+
+static int poll_set(pt_workerset *ws)
+{
+    int k = 0;
+    for (int i = 0; i < ws->n; i++) {
+        slot *s = &ws->slots[i];
+        if (s->pid <= 0)
+            continue;
+        short out = s->out.len > s->out_off ? POLLOUT : 0;
+        ws->pfds[k] = (struct pollfd){.fd = s->from_fd, .events = POLLIN};
+        ws->ppid[k] = s->pid;
+        ws->pslot[k++] = s;
+        if (out) {
+            ws->pfds[k] = (struct pollfd){.fd = s->to_fd, .events = out};
+            ws->ppid[k] = s->pid;
+            ws->pslot[k++] = s;
+        }
+        if (s->pidfd >= 0) {
+            ws->pfds[k] = (struct pollfd){.fd = s->pidfd, .events = POLLIN};
+            ws->ppid[k] = s->pid;
+            ws->pslot[k++] = s;
+        }
+    }
+    return k;
+}
+
+/*
+ * Handle one polled fd of worker s, unless the worker it was polled for
+ * has died in this round (its fd number may belong to its successor now).
+ */
+static void on_ready(pt_workerset *ws, slot *s, const struct pollfd *p,
+                     pid_t polled_pid)
+{
+    if (s->pid != polled_pid || !p->revents)
+        return;
+    int rc = 0;
+    char why[300];
+    if (p->fd == s->from_fd) {
+        rc = drain(ws, s);
+    } else if (p->fd == s->to_fd) {
+        rc = flush(s);
+    } else { /* pidfd: it exited */
+        rc = 1;
+    }
+    if (rc == 1 || rc == -EPIPE) {
+        on_death(ws, s, NULL);
+    } else if (rc < 0) {
+        snprintf(why, sizeof why, "worker broke the protocol: %s",
+                 pt_errmsg());
+        on_death(ws, s, why);
+    }
+}
+
+/* Flush every worker's output with SIGPIPE held back. */
+static void flush_all(pt_workerset *ws)
+{
+    sigset_t pipe_set, old;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    sigprocmask(SIG_BLOCK, &pipe_set, &old);
+    for (int i = 0; i < ws->n; i++) {
+        slot *s = &ws->slots[i];
+        if (s->pid > 0 && flush(s) == -EPIPE)
+            on_death(ws, s, NULL);
+    }
+    struct timespec zero = {0, 0};
+    while (sigtimedwait(&pipe_set, NULL, &zero) == SIGPIPE)
+        ; /* discard the SIGPIPEs our writes raised */
+    sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
+int pt__ws_pump(pt_workerset *ws, int timeout_ms)
+{
+    dispatch(ws);
+    flush_all(ws);
+    int k = poll_set(ws);
+    if (k == 0)
+        return ws->pending ? pt__err(-ECHILD, "no worker is alive") : 0;
+    int r = poll(ws->pfds, (nfds_t)k, timeout_ms);
+    if (r < 0)
+        return errno == EINTR ? 0 : pt__err(-errno, "poll: %s",
+                                            strerror(errno));
+    for (int j = 0; j < k && r > 0; j++)
+        on_ready(ws, ws->pslot[j], &ws->pfds[j], ws->ppid[j]);
+    dispatch(ws);
+    flush_all(ws);
+    return 0;
+}
+
+/* ---- creation and shutdown ---- */
+
+static int copy_opts(pt_workerset *ws, const pt_workerset_opts *o)
+{
+    ws->seed = o->seed;
+    ws->nkernels = o->nkernels;
+    ws->nshm = o->nshm;
+    ws->kernels = calloc((size_t)o->nkernels + 1, sizeof *ws->kernels);
+    ws->shm = calloc((size_t)o->nshm + 1, sizeof *ws->shm);
+    if (!ws->kernels || !ws->shm)
+        return -ENOMEM;
+    for (int i = 0; i < o->nkernels; i++) {
+        const pt_kernel_ref *r = &o->kernels[i];
+        pt_kernel_ref *c = &ws->kernels[i];
+        c->name = strdup(r->name ? r->name : "");
+        c->path = strdup(r->path ? r->path : "");
+        c->symbol = r->symbol ? strdup(r->symbol) : NULL;
+        if (!c->name || !c->path || (r->symbol && !c->symbol))
+            return -ENOMEM;
+    }
+    for (int i = 0; i < o->nshm; i++)
+        ws->shm[i] = o->shm[i];
+    return 0;
+}
+
+static void free_set(pt_workerset *ws)
+{
+    for (int i = 0; ws->kernels && i < ws->nkernels; i++) {
+        free((char *)ws->kernels[i].name);
+        free((char *)ws->kernels[i].path);
+        free((char *)ws->kernels[i].symbol);
+    }
+    for (int i = 0; ws->slots && i < ws->n; i++)
+        pt__heap_free(&ws->slots[i].own);
+    pt__heap_free(&ws->shared);
+    free(ws->kernels);
+    free(ws->shm);
+    free(ws->slots);
+    free(ws->pfds);
+    free(ws->pslot);
+    free(ws->ppid);
+    free(ws);
+}
+
+static void unlink_live(pt_workerset *ws)
+{
+    for (pt_workerset **p = &live_sets; *p; p = &(*p)->next_live)
+        if (*p == ws) {
+            *p = ws->next_live;
+            return;
+        }
+}
+
+static int check_create(int n, pt_ws_mode mode, const pt_workerset_opts *o)
+{
+    if (n < 1 || (mode != PT_WS_RR && mode != PT_WS_FF) ||
+        (o && (o->window < 0 || o->nkernels < 0 || o->nshm < 0)))
+        return pt__err(-EINVAL, "workerset: need n >= 1 (got %d), mode RR "
+                       "or FF, window >= 0", n);
+    int threads = pt__os_thread_count();
+    if (threads > 1)
+        return pt__err(-EDEADLK, "workerset: the process has %d threads; "
+                       "forking it could deadlock the workers", threads);
+    return 0;
+}
+
+static int alloc_set(pt_workerset *ws, int n)
+{
+    ws->slots = calloc((size_t)n, sizeof *ws->slots);
+    ws->pfds = calloc(3 * (size_t)n, sizeof *ws->pfds);
+    ws->pslot = calloc(3 * (size_t)n, sizeof *ws->pslot);
+    ws->ppid = calloc(3 * (size_t)n, sizeof *ws->ppid);
+    if (!ws->slots || !ws->pfds || !ws->pslot || !ws->ppid)
+        return -ENOMEM;
+    for (int i = 0; i < n; i++) {
+        ws->slots[i] = (slot){.index = i, .to_fd = -1, .from_fd = -1,
+                              .pidfd = -1};
+        pt__heap_init(&ws->slots[i].own);
+    }
+    return 0;
+}
+
+pt_workerset *pt_workerset_create(int n, pt_ws_mode mode,
+                                  const pt_workerset_opts *opts)
+{
+    pt_workerset_opts none = {0};
+    const pt_workerset_opts *o = opts ? opts : &none;
+    int rc = check_create(n, mode, o);
+    pt_workerset *ws = rc == 0 ? calloc(1, sizeof *ws) : NULL;
+    if (!ws) {
+        errno = rc ? -rc : ENOMEM;
+        return NULL;
+    }
+    ws->n = n;
+    ws->mode = mode;
+    ws->window = o->window ? o->window : mode == PT_WS_FF ? 1 : RR_WINDOW;
+    ws->next_id = 1;
+    pt__heap_init(&ws->shared);
+    if ((rc = copy_opts(ws, o)) < 0 || (rc = alloc_set(ws, n)) < 0) {
+        pt__err(rc, "workerset: out of memory");
+        goto fail;
+    }
+    ws->next_live = live_sets;
+    live_sets = ws;
+    for (int i = 0; i < n && rc == 0; i++)
+        rc = spawn(ws, &ws->slots[i]);
+    if (rc == 0)
+        return ws;
+    pt_workerset_destroy(ws);
+    errno = -rc;
+    return NULL;
+fail:
+    free_set(ws);
+    errno = -rc;
+    return NULL;
+}
+
+/* Wait up to `ms` for worker s to exit; SIGKILL it after. */
+static void reap(slot *s, int ms)
+{
+    int status;
+    for (int waited = 0; waited < ms; waited += 10) {
+        if (pt__waitpid(s->pid, &status, WNOHANG) != 0)
+            return;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    kill(s->pid, SIGKILL);
+    pt__waitpid(s->pid, &status, 0);
+}
+
+int pt_workerset_destroy(pt_workerset *ws)
+{
+    if (!ws)
+        return 0;
+    int rc = 0;
+    while (ws->pending && rc == 0)
+        rc = pt__ws_pump(ws, -1);
+    for (int i = 0; i < ws->n; i++) { /* EOF on input: fini, then exit */
+        slot *s = &ws->slots[i];
+        pt__close(s->to_fd);
+        s->to_fd = -1;
+    }
+    for (int i = 0; i < ws->n; i++) {
+        slot *s = &ws->slots[i];
+        if (s->pid > 0)
+            reap(s, SHUTDOWN_GRACE_MS);
+        slot_close(s);
+    }
+    unlink_live(ws);
+    free_set(ws);
+    return rc;
+}
+
+int pt_workerset_size(const pt_workerset *ws)
+{
+    return ws->n;
+}
+
+int pt_workerset_pid(const pt_workerset *ws, int i)
+{
+    return i >= 0 && i < ws->n ? (int)ws->slots[i].pid : -1;
+}
+
+int pt_workerset_restarts(const pt_workerset *ws)
+{
+    return ws->restarts;
+}
+
+/* ---- futures ---- */
+
+static void future_done(pt__req *req)
+{
+    if (!req->owner) /* abandoned by pt_future_destroy */
+        pt__req_free(req);
+}
+
+pt_future *pt_remotecall_ex(pt_workerset *ws, const pt_call *call)
+{
+    pt_future *f = malloc(sizeof *f);
+    if (!f) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    uint64_t id = call->task_id ? call->task_id : ws->next_id++;
+    f->ws = ws;
+    f->req = pt__ws_submit(ws, call, id, f, future_done);
+    if (!f->req) {
+        int err = errno;
+        free(f);
+        errno = err;
+        return NULL;
+    }
+    dispatch(ws);
+    flush_all(ws);
+    return f;
+}
+
+pt_future *pt_remotecall(pt_workerset *ws, const char *kernel, pt_args *args)
+{
+    pt_call c = PT_CALL_INIT;
+    c.kernel = kernel;
+    c.args = args;
+    return pt_remotecall_ex(ws, &c);
+}
+
+pt_future *pt_remotecall_fn(pt_workerset *ws, pt_call_fn fn, pt_args *args)
+{
+    pt_call c = PT_CALL_INIT;
+    c.fn = fn;
+    c.args = args;
+    return pt_remotecall_ex(ws, &c);
+}
+
+int pt_future_ready(pt_future *f)
+{
+    if (f->req->state != PT__REQ_DONE)
+        pt__ws_pump(f->ws, 0);
+    return f->req->state == PT__REQ_DONE;
+}
+
+int pt_future_wait(pt_future *f)
+{
+    int rc = 0;
+    while (f->req->state != PT__REQ_DONE && rc == 0)
+        rc = pt__ws_pump(f->ws, -1);
+    return rc < 0 ? rc : (int)pt_reply_status(f->req->reply);
+}
+
+pt_reply *pt_future_fetch(pt_future *f)
+{
+    int rc = pt_future_wait(f);
+    if (rc < 0) {
+        errno = -rc;
+        return NULL;
+    }
+    pt_reply *r = f->req->reply;
+    f->req->reply = NULL;
+    pt__req_free(f->req);
+    free(f);
+    return r;
+}
+
+void pt_future_destroy(pt_future *f)
+{
+    if (!f)
+        return;
+    pt__req *req = f->req;
+    if (req->state == PT__REQ_WAITING)
+        pt__ws_cancel(f->ws, req);
+    if (req->state == PT__REQ_DONE)
+        pt__req_free(req);
+    else
+        req->owner = NULL; /* freed by future_done when it ends */
+    free(f);
+}
+
+pt_reply *pt_remotecall_fetch(pt_workerset *ws, const char *kernel,
+                              pt_args *args)
+{
+    pt_future *f = pt_remotecall(ws, kernel, args);
+    return f ? pt_future_fetch(f) : NULL;
+}
+
+int pt_remotecall_wait(pt_workerset *ws, const char *kernel, pt_args *args)
+{
+    pt_future *f = pt_remotecall(ws, kernel, args);
+    if (!f)
+        return -errno;
+    int rc = pt_future_wait(f);
+    pt_future_destroy(f);
+    return rc;
+}
+
+uint64_t pt_task_seed_of(uint64_t job_seed, uint64_t task_id)
+{
+    uint64_t z = job_seed ^ (task_id * 0x9E3779B97F4A7C15u);
+    z += 0x9E3779B97F4A7C15u;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
+    return z ^ (z >> 31);
+}

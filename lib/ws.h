@@ -1,0 +1,63 @@
+/*
+ * ws.h - a worker set's requests, for the modules built on it (private).
+ *
+ * A request waits in a heap (the set's shared one, or its worker's own when
+ * it is pinned or the mode is round-robin), is sent to a worker, and ends
+ * with a reply. Whoever submitted it (a future, a queue) is told through
+ * the set's done hook and takes the reply.
+ */
+#ifndef PT_WS_H
+#define PT_WS_H
+
+#include <ptools/workerset.h>
+
+#include "heap.h"
+
+typedef enum pt__req_state {
+    PT__REQ_WAITING = 0, /* in a heap */
+    PT__REQ_SENT,        /* written (or being written) to a worker */
+    PT__REQ_DONE,        /* `reply` is set */
+} pt__req_state;
+
+typedef struct pt__req pt__req;
+/* Called when a request is done; the owner takes over the request. */
+typedef void (*pt__req_done_fn)(pt__req *req);
+
+struct pt__req {
+    pt__heap_node node;   /* first: a node pointer is a request pointer */
+    pt__heap *heap;       /* the heap it waits in */
+    struct pt__req *next; /* in its worker's in-flight FIFO */
+    uint64_t id;
+    uint64_t callee;      /* pointer, or kernel index */
+    uint32_t kind;        /* PT__CALLEE_* */
+    int32_t step;
+    int worker;           /* pinned (>= 0) or -1; then: who ran it */
+    pt__req_state state;
+    pt_args *args;        /* a reference, or NULL */
+    pt_reply *reply;
+    void *owner;          /* a pt_future or a pt_queue, or NULL: abandoned */
+    pt__req_done_fn done; /* tells the owner */
+};
+
+/* Build and enqueue a request (id given); NULL + errno on failure. */
+pt__req *pt__ws_submit(pt_workerset *ws, const pt_call *call, uint64_t id,
+                       void *owner, pt__req_done_fn done);
+/*
+ * One round of I/O: wait up to `timeout_ms` (-1: until something happens)
+ * for workers, handle what they sent or their deaths, dispatch waiting
+ * requests. 0 or -errno.
+ */
+int pt__ws_pump(pt_workerset *ws, int timeout_ms);
+/* Change a waiting request's priority: 0, -EBUSY (sent or done). */
+int pt__ws_reprioritise(pt_workerset *ws, pt__req *req, int64_t prio);
+/* Cancel a waiting request: it ends now as cancelled (done hook runs). */
+int pt__ws_cancel(pt_workerset *ws, pt__req *req);
+/* Requests not yet done. */
+size_t pt__ws_pending(const pt_workerset *ws);
+/* Free a done request (and its reply, unless taken: set reply NULL). */
+void pt__req_free(pt__req *req);
+
+/* args.c: reference counting for requests holding args. */
+pt_args *pt__args_ref(pt_args *a);
+
+#endif

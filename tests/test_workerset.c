@@ -1,0 +1,330 @@
+/* test_workerset.c - worker sets, futures, crashes, kernels from .so files. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ptools/kernel_lib.h>
+#include <ptools/workerset.h>
+
+#include "harness.h"
+
+#define TK(name) PT_TEST_KERNEL_DIR "/" name ".so"
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Plain functions run in the workers: they were forked from us. */
+static int who(pt_ctx *c)
+{
+    pt_result_int(c, "worker", pt_worker_index(c));
+    pt_result_int(c, "task", (int64_t)pt_task_id(c));
+    return 0;
+}
+
+static int nap(pt_ctx *c)
+{
+    int64_t start = now_ns();
+    struct timespec ts = {0, pt_arg_int(c, "ms", 50) * 1000000L};
+    nanosleep(&ts, NULL);
+    pt_result_int(c, "worker", pt_worker_index(c));
+    pt_result_int(c, "start", start);
+    pt_result_int(c, "end", now_ns());
+    return 0;
+}
+
+static int twice(pt_ctx *c)
+{
+    size_t n;
+    const double *x = pt_arg_reals(c, "x", &n);
+    double sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += x[i];
+    pt_result_int(c, "n2", 2 * pt_arg_int(c, "n", 0));
+    pt_result_real(c, "sum", sum);
+    pt_result_str(c, "hello", pt_arg_str(c, "name", "nobody"));
+    return 0;
+}
+
+static int segv(pt_ctx *c)
+{
+    (void)c;
+    raise(SIGSEGV);
+    return 0;
+}
+
+static pt_args *args_ms(int ms)
+{
+    pt_args *a = pt_args_create();
+    pt_args_int(a, "ms", ms);
+    return a;
+}
+
+static void test_rr_order(void)
+{
+    pt_workerset *ws = pt_workerset_create(3, PT_WS_RR, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ws);
+    pt_future *f[9];
+    for (int i = 0; i < 9; i++)
+        f[i] = pt_remotecall_fn(ws, who, NULL);
+    for (int i = 0; i < 9; i++) {
+        pt_reply *r = pt_future_fetch(f[i]);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+        CU_ASSERT_EQUAL(pt_reply_status(r), PT_TASK_OK);
+        CU_ASSERT_EQUAL(pt_reply_int(r, "worker", -1), i % 3);
+        CU_ASSERT_EQUAL(pt_reply_int(r, "task", -1), i + 1);
+        pt_reply_destroy(r);
+    }
+    CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
+}
+
+/* FF: a busy worker gets nothing; the short tasks all go to the free one. */
+static void test_ff_first_free(void)
+{
+    pt_workerset *ws = pt_workerset_create(2, PT_WS_FF, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ws);
+    pt_args *slow = args_ms(400), *fast = args_ms(5);
+    pt_future *f0 = pt_remotecall_fn(ws, nap, slow), *f[6];
+    for (int i = 0; i < 6; i++)
+        f[i] = pt_remotecall_fn(ws, nap, fast);
+    pt_reply *r0 = pt_future_fetch(f0);
+    int w0 = (int)pt_reply_int(r0, "worker", -1);
+    int64_t s0 = pt_reply_int(r0, "start", 0), e0 = pt_reply_int(r0, "end", 0);
+    int others_on_w0 = 0;
+    for (int i = 0; i < 6; i++) {
+        pt_reply *r = pt_future_fetch(f[i]);
+        CU_ASSERT_EQUAL(pt_reply_status(r), PT_TASK_OK);
+        int64_t s = pt_reply_int(r, "start", 0);
+        if (pt_reply_int(r, "worker", -1) == w0)
+            others_on_w0 += s < e0 && s >= s0; /* overlapping the slow one */
+        pt_reply_destroy(r);
+    }
+    CU_ASSERT_EQUAL(others_on_w0, 0);
+    pt_reply_destroy(r0);
+    pt_args_destroy(slow);
+    pt_args_destroy(fast);
+    pt_workerset_destroy(ws);
+}
+
+static void test_futures_and_args(void)
+{
+    pt_workerset *ws = pt_workerset_create(2, PT_WS_FF, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ws);
+    pt_args *a = args_ms(200);
+    pt_future *f = pt_remotecall_fn(ws, nap, a);
+    CU_ASSERT_FALSE(pt_future_ready(f));
+    CU_ASSERT_EQUAL(pt_future_wait(f), PT_TASK_OK);
+    CU_ASSERT_TRUE(pt_future_ready(f));
+    pt_reply_destroy(pt_future_fetch(f));
+    CU_ASSERT_EQUAL(pt_args_int(a, "late", 1), -EBUSY); /* sealed */
+    pt_args_destroy(a);
+
+    pt_args *b = pt_args_create();
+    double x[] = {1.5, 2.5, 3};
+    CU_ASSERT_EQUAL(pt_args_int(b, "n", 21), 0);
+    CU_ASSERT_EQUAL(pt_args_reals(b, "x", x, 3), 0);
+    CU_ASSERT_EQUAL(pt_args_str(b, "name", "ptools"), 0);
+    CU_ASSERT_EQUAL(pt_args_int(b, "n", 1), -EEXIST);
+    pt_future *g = pt_remotecall_fn(ws, twice, b);
+    pt_args_destroy(b); /* the request keeps its own reference */
+    pt_reply *r = pt_future_fetch(g);
+    CU_ASSERT_EQUAL(pt_reply_int(r, "n2", 0), 42);
+    CU_ASSERT_DOUBLE_EQUAL(pt_reply_real(r, "sum", 0), 7.0, 1e-12);
+    CU_ASSERT_STRING_EQUAL(pt_reply_str(r, "hello", ""), "ptools");
+    pt_buf js = {0};
+    CU_ASSERT_EQUAL(pt_reply_json(r, &js), 0);
+    CU_ASSERT_STRING_EQUAL((char *)js.data,
+                           "{\"n2\":42,\"sum\":7.0,\"hello\":\"ptools\"}");
+    pt_buf_free(&js);
+    pt_reply_destroy(r);
+    CU_ASSERT_EQUAL(pt_remotecall_wait(ws, "nothing", NULL), -ENOENT);
+    pt_workerset_destroy(ws);
+}
+
+/* A crash fails its own request only; the set replaces the worker. */
+static void test_crash_is_contained(void)
+{
+    pt_workerset *ws = pt_workerset_create(1, PT_WS_RR, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ws);
+    int pid0 = pt_workerset_pid(ws, 0);
+    pt_future *a = pt_remotecall_fn(ws, who, NULL);
+    pt_future *b = pt_remotecall_fn(ws, segv, NULL);
+    pt_future *c = pt_remotecall_fn(ws, who, NULL); /* queued behind b */
+    pt_reply *ra = pt_future_fetch(a), *rb = pt_future_fetch(b),
+             *rc = pt_future_fetch(c);
+    CU_ASSERT_EQUAL(pt_reply_status(ra), PT_TASK_OK);
+    CU_ASSERT_EQUAL(pt_reply_status(rb), PT_TASK_CRASHED);
+    CU_ASSERT_EQUAL(pt_reply_signal(rb), SIGSEGV);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pt_reply_error(rb), "signal 11"));
+    CU_ASSERT_EQUAL(pt_reply_status(rc), PT_TASK_OK);
+    CU_ASSERT_EQUAL(pt_workerset_restarts(ws), 1);
+    CU_ASSERT_NOT_EQUAL(pt_workerset_pid(ws, 0), pid0);
+    pt_reply_destroy(ra);
+    pt_reply_destroy(rb);
+    pt_reply_destroy(rc);
+    CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
+    errno = 0;
+    CU_ASSERT_EQUAL(waitpid(-1, NULL, WNOHANG), -1); /* all reaped */
+    CU_ASSERT_EQUAL(errno, ECHILD);
+}
+
+static pt_workerset *faults_set(int n, pt_ws_mode mode)
+{
+    static const pt_kernel_ref refs[] = {
+        {"segv", TK("faults"), NULL},     {"abort", TK("faults"), NULL},
+        {"exit3", TK("faults"), NULL},    {"fail", TK("faults"), NULL},
+        {"fail_rc", TK("faults"), NULL},  {"init_crash", TK("faults"), NULL},
+        {"big", TK("faults"), "big_result"}, {"bad", TK("bad_abi"), "x"},
+        {"missing", TK("faults"), "no_such_kernel"},
+        {"counter", TK("stateful"), NULL},
+    };
+    pt_workerset_opts o = {.kernels = refs,
+                           .nkernels = (int)(sizeof refs / sizeof refs[0])};
+    return pt_workerset_create(n, mode, &o);
+}
+
+static pt_reply *call(pt_workerset *ws, const char *kernel, pt_args *a)
+{
+    pt_reply *r = pt_remotecall_fetch(ws, kernel, a);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    return r;
+}
+
+static void expect(pt_workerset *ws, const char *kernel, pt_task_status st,
+                   const char *in_error)
+{
+    pt_reply *r = call(ws, kernel, NULL);
+    CU_ASSERT_EQUAL(pt_reply_status(r), st);
+    if (in_error && !strstr(pt_reply_error(r) ? pt_reply_error(r) : "",
+                            in_error)) {
+        fprintf(stderr, "  %s: error '%s' lacks '%s'\n", kernel,
+                pt_reply_error(r), in_error);
+        CU_FAIL("unexpected error text");
+    }
+    pt_reply_destroy(r);
+}
+
+static void test_kernel_faults(void)
+{
+    pt_workerset *ws = faults_set(2, PT_WS_FF);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ws);
+    expect(ws, "segv", PT_TASK_CRASHED, "signal 11");
+    expect(ws, "abort", PT_TASK_CRASHED, "signal 6");
+    expect(ws, "exit3", PT_TASK_CRASHED, "status 3");
+    expect(ws, "fail", PT_TASK_FAILED, "asked to fail: 7");
+    expect(ws, "fail_rc", PT_TASK_FAILED, "returned 5");
+    expect(ws, "init_crash", PT_TASK_CRASHED, "signal");
+    expect(ws, "bad", PT_TASK_FAILED, "ABI 999");
+    expect(ws, "missing", PT_TASK_FAILED, "no kernel named");
+    expect(ws, "counter", PT_TASK_OK, NULL); /* the set still works */
+    CU_ASSERT_EQUAL(pt_workerset_restarts(ws), 4);
+    pt_reply *r = call(ws, "big", NULL);
+    size_t n = 0;
+    const unsigned char *p = pt_reply_bytes(r, "data", &n);
+    CU_ASSERT_EQUAL(pt_reply_status(r), PT_TASK_OK);
+    CU_ASSERT_EQUAL(n, 1u << 20);
+    CU_ASSERT_PTR_NOT_NULL(p);
+    pt_reply_destroy(r);
+    pt_workerset_destroy(ws);
+}
+
+static void test_kernel_lib_refusals(void)
+{
+    errno = 0;
+    CU_ASSERT_PTR_NULL(pt_kernel_lib_open(TK("bad_abi")));
+    CU_ASSERT_EQUAL(errno, EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pt_errmsg(), "bad_abi.so"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(pt_errmsg(), "ABI 999"));
+    CU_ASSERT_PTR_NULL(pt_kernel_lib_open(TK("no_symbol")));
+    CU_ASSERT_PTR_NOT_NULL(strstr(pt_errmsg(), "pt_kernels"));
+    CU_ASSERT_PTR_NULL(pt_kernel_lib_open(TK("dup_names")));
+    CU_ASSERT_PTR_NOT_NULL(strstr(pt_errmsg(), "twice"));
+    CU_ASSERT_PTR_NULL(pt_kernel_lib_open(TK("no_call")));
+    CU_ASSERT_PTR_NOT_NULL(strstr(pt_errmsg(), "no call"));
+    errno = 0;
+    CU_ASSERT_PTR_NULL(pt_kernel_lib_open("/nonexistent/k.so"));
+    CU_ASSERT_EQUAL(errno, ENOENT);
+
+    pt_kernel_lib *lib = pt_kernel_lib_open(TK("faults"));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(lib);
+    CU_ASSERT_TRUE(pt_kernel_lib_count(lib) >= 8);
+    CU_ASSERT_PTR_NOT_NULL(pt_kernel_lib_find(lib, "segv"));
+    CU_ASSERT_PTR_NULL(pt_kernel_lib_find(lib, "nope"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(pt_errmsg(), "segv"));
+    pt_kernel_lib_close(lib);
+}
+
+/* Requests pipelined behind a crash are resent to the new worker. */
+static void test_pipelined_after_crash(void)
+{
+    pt_workerset *ws = faults_set(1, PT_WS_RR);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ws);
+    pt_future *f[5];
+    f[0] = pt_remotecall(ws, "counter", NULL);
+    f[1] = pt_remotecall(ws, "segv", NULL);
+    for (int i = 2; i < 5; i++)
+        f[i] = pt_remotecall(ws, "counter", NULL);
+    int want[] = {PT_TASK_OK, PT_TASK_CRASHED, PT_TASK_OK, PT_TASK_OK,
+                  PT_TASK_OK};
+    int calls[] = {1, 0, 1, 2, 3}; /* state restarts with the new worker */
+    for (int i = 0; i < 5; i++) {
+        pt_reply *r = pt_future_fetch(f[i]);
+        CU_ASSERT_EQUAL(pt_reply_status(r), want[i]);
+        if (want[i] == PT_TASK_OK)
+            CU_ASSERT_EQUAL(pt_reply_int(r, "calls", -1), calls[i]);
+        pt_reply_destroy(r);
+    }
+    pt_workerset_destroy(ws);
+}
+
+static void test_destroy_waits(void)
+{
+    pt_workerset *ws = pt_workerset_create(2, PT_WS_FF, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ws);
+    pt_args *a = args_ms(20);
+    pt_future *f[6];
+    for (int i = 0; i < 6; i++)
+        f[i] = pt_remotecall_fn(ws, nap, a);
+    pt_args_destroy(a);
+    pt_future_destroy(f[5]); /* abandoned: cancelled or discarded */
+    CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
+    for (int i = 0; i < 5; i++) { /* still valid, finished */
+        CU_ASSERT_TRUE(pt_future_ready(f[i]));
+        pt_reply *r = pt_future_fetch(f[i]);
+        CU_ASSERT_EQUAL(pt_reply_status(r), PT_TASK_OK);
+        pt_reply_destroy(r);
+    }
+}
+
+static void test_seed_mix(void)
+{
+    CU_ASSERT_EQUAL(pt_task_seed_of(42, 7), pt_task_seed_of(42, 7));
+    CU_ASSERT_NOT_EQUAL(pt_task_seed_of(42, 7), pt_task_seed_of(42, 8));
+    CU_ASSERT_NOT_EQUAL(pt_task_seed_of(42, 7), pt_task_seed_of(43, 7));
+}
+
+static const pt_test_case cases[] = {
+    {"round-robin order", test_rr_order, 0},
+    {"first free never sends to a busy worker", test_ff_first_free, 0},
+    {"futures, args and replies", test_futures_and_args, 0},
+    {"a crash fails only its request", test_crash_is_contained, 0},
+    {"kernel faults end as statuses", test_kernel_faults, 120},
+    {"kernel libraries are checked at load", test_kernel_lib_refusals, 0},
+    {"pipelined requests survive a crash", test_pipelined_after_crash, 0},
+    {"destroy waits for requests", test_destroy_waits, 0},
+    {"task seeds", test_seed_mix, 0},
+    {NULL, NULL, 0},
+};
+
+int main(int argc, char **argv)
+{
+    return pt_test_main("workerset", cases, argc, argv);
+}
