@@ -62,6 +62,7 @@ int64_t pt_queue_submit_call(pt_queue *q, const pt_call *call)
         return -errno;
     q->tasks[q->ntasks++] = req;
     q->outstanding++;
+    pt__ws_kick(q->ws);
     return id;
 }
 

@@ -600,6 +600,12 @@ static void flush_all(pt_workerset *ws)
     sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
+void pt__ws_kick(pt_workerset *ws)
+{
+    dispatch(ws);
+    flush_all(ws);
+}
+
 int pt__ws_pump(pt_workerset *ws, int timeout_ms)
 {
     dispatch(ws);
@@ -811,8 +817,7 @@ pt_future *pt_remotecall_ex(pt_workerset *ws, const pt_call *call)
         errno = err;
         return NULL;
     }
-    dispatch(ws);
-    flush_all(ws);
+    pt__ws_kick(ws);
     return f;
 }
 

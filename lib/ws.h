@@ -48,6 +48,8 @@ pt__req *pt__ws_submit(pt_workerset *ws, const pt_call *call, uint64_t id,
  * requests. 0 or -errno.
  */
 int pt__ws_pump(pt_workerset *ws, int timeout_ms);
+/* Hand waiting requests to free workers now, without waiting. */
+void pt__ws_kick(pt_workerset *ws);
 /* Change a waiting request's priority: 0, -EBUSY (sent or done). */
 int pt__ws_reprioritise(pt_workerset *ws, pt__req *req, int64_t prio);
 /* Cancel a waiting request: it ends now as cancelled (done hook runs). */

@@ -1,0 +1,173 @@
+/* test_queue.c - priorities, FIFO ties, reprioritising and cancelling. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <ptools/queue.h>
+
+#include "harness.h"
+
+static int nap(pt_ctx *c)
+{
+    struct timespec ts = {0, pt_arg_int(c, "ms", 0) * 1000000L};
+    nanosleep(&ts, NULL);
+    return 0;
+}
+
+/* One FF worker, kept busy by a first task while the others queue up. */
+typedef struct fixture {
+    pt_workerset *ws;
+    pt_queue *q;
+    pt_args *slow, *fast;
+} fixture;
+
+static void setup(fixture *fx)
+{
+    fx->ws = pt_workerset_create(1, PT_WS_FF, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(fx->ws);
+    fx->q = pt_queue_create(fx->ws);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(fx->q);
+    fx->slow = pt_args_create();
+    fx->fast = pt_args_create();
+    pt_args_int(fx->slow, "ms", 300);
+    pt_args_int(fx->fast, "ms", 1);
+    pt_call c = PT_CALL_INIT;
+    c.fn = nap;
+    c.args = fx->slow;
+    c.priority = 1000;
+    CU_ASSERT_EQUAL(pt_queue_submit_call(fx->q, &c), 0); /* the blocker */
+}
+
+static int64_t submit(fixture *fx, int64_t prio)
+{
+    pt_call c = PT_CALL_INIT;
+    c.fn = nap;
+    c.args = fx->fast;
+    c.priority = prio;
+    return pt_queue_submit_call(fx->q, &c);
+}
+
+/* Collect ids in the order they finish; `n` expected. */
+static void finish_order(fixture *fx, int64_t *ids, int n,
+                         pt_task_status *st)
+{
+    int64_t id;
+    pt_reply *r;
+    int k = 0;
+    while (pt_queue_next_result(fx->q, &id, &r) == 1) {
+        if (k < n) {
+            ids[k] = id;
+            st[k] = pt_reply_status(r);
+        }
+        k++;
+        pt_reply_destroy(r);
+    }
+    CU_ASSERT_EQUAL(k, n);
+}
+
+static void teardown(fixture *fx)
+{
+    pt_queue_destroy(fx->q);
+    pt_args_destroy(fx->slow);
+    pt_args_destroy(fx->fast);
+    CU_ASSERT_EQUAL(pt_workerset_destroy(fx->ws), 0);
+}
+
+static void expect_order(const int64_t *got, const int64_t *want, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (got[i] != want[i]) {
+            fprintf(stderr, "  position %d: task %lld, expected %lld\n", i,
+                    (long long)got[i], (long long)want[i]);
+            CU_FAIL("wrong order");
+            return;
+        }
+}
+
+static void test_priority_then_fifo(void)
+{
+    fixture fx;
+    setup(&fx);
+    int64_t prios[] = {1, 5, 5, 3, 5, 1};
+    for (int i = 0; i < 6; i++)
+        CU_ASSERT_EQUAL(submit(&fx, prios[i]), i + 1);
+    int64_t got[7];
+    pt_task_status st[7];
+    finish_order(&fx, got, 7, st);
+    int64_t want[] = {0, 2, 3, 5, 4, 1, 6};
+    expect_order(got, want, 7);
+    teardown(&fx);
+}
+
+static void test_set_priority(void)
+{
+    fixture fx;
+    setup(&fx);
+    for (int i = 0; i < 4; i++)
+        submit(&fx, 1);                                   /* ids 1..4 */
+    CU_ASSERT_EQUAL(pt_queue_set_priority(fx.q, 4, 10), 0); /* 4 first */
+    CU_ASSERT_EQUAL(pt_queue_set_priority(fx.q, 1, -5), 0); /* 1 last */
+    CU_ASSERT_EQUAL(pt_queue_set_priority(fx.q, 0, 5), -EBUSY); /* running */
+    CU_ASSERT_EQUAL(pt_queue_set_priority(fx.q, 99, 5), -ENOENT);
+    int64_t got[5];
+    pt_task_status st[5];
+    finish_order(&fx, got, 5, st);
+    int64_t want[] = {0, 4, 2, 3, 1};
+    expect_order(got, want, 5);
+    CU_ASSERT_EQUAL(pt_queue_set_priority(fx.q, 2, 1), -ENOENT); /* done */
+    teardown(&fx);
+}
+
+static void test_cancel(void)
+{
+    fixture fx;
+    setup(&fx);
+    for (int i = 0; i < 3; i++)
+        submit(&fx, 0); /* ids 1..3 */
+    CU_ASSERT_EQUAL(pt_queue_cancel(fx.q, 2), 0);
+    CU_ASSERT_EQUAL(pt_queue_cancel(fx.q, 2), -EBUSY); /* done already */
+    CU_ASSERT_EQUAL(pt_queue_cancel(fx.q, 0), -EBUSY); /* running */
+    CU_ASSERT_EQUAL(pt_queue_outstanding(fx.q), 4);
+    int64_t got[4];
+    pt_task_status st[4];
+    finish_order(&fx, got, 4, st);
+    int64_t want[] = {2, 0, 1, 3}; /* the cancelled one is reported first */
+    expect_order(got, want, 4);
+    CU_ASSERT_EQUAL(st[0], PT_TASK_CANCELLED);
+    CU_ASSERT_EQUAL(st[1], PT_TASK_OK);
+    CU_ASSERT_EQUAL(pt_queue_outstanding(fx.q), 0);
+    teardown(&fx);
+}
+
+static void test_drain_counts(void)
+{
+    pt_workerset *ws = pt_workerset_create(2, PT_WS_FF, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ws);
+    pt_queue *q = pt_queue_create(ws);
+    for (int i = 0; i < 200; i++) {
+        pt_call c = PT_CALL_INIT;
+        c.fn = nap;
+        c.priority = i % 7;
+        CU_ASSERT_EQUAL(pt_queue_submit_call(q, &c), i);
+    }
+    CU_ASSERT_EQUAL(pt_queue_submit(q, "no-such-kernel", NULL, 0), -ENOENT);
+    CU_ASSERT_EQUAL(pt_queue_drain(q), 0);
+    CU_ASSERT_EQUAL(pt_queue_outstanding(q), 0);
+    pt_queue_destroy(q);
+    pt_workerset_destroy(ws);
+}
+
+static const pt_test_case cases[] = {
+    {"highest priority first, FIFO among equals", test_priority_then_fifo,
+     0},
+    {"set_priority reorders waiting tasks", test_set_priority, 0},
+    {"cancel a waiting task", test_cancel, 0},
+    {"drain", test_drain_counts, 0},
+    {NULL, NULL, 0},
+};
+
+int main(int argc, char **argv)
+{
+    return pt_test_main("queue", cases, argc, argv);
+}
