@@ -14,7 +14,7 @@ status=0
 for t in "$build"/tests/test_*; do
     [ -x "$t" ] || continue
     name=$(basename "$t")
-    if ! valgrind --quiet --leak-check=full \
+    if ! valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect \
         --errors-for-leak-kinds=definite,indirect --error-exitcode=99 \
         --log-file="$logs/$name.%p.log" "$t" >"$logs/$name.out" 2>&1; then
         echo "valgrind: $name: the tests failed (see $logs/$name.out)"
