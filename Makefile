@@ -2,12 +2,13 @@
 #   make run    install what is missing, build into build/, run the quickstart
 #   make test   install what is missing, build, run every test (also under
 #               ASan+UBSan in build-asan/ and valgrind)
+#   make bench  build, then run the benchmarks (figures beside references)
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all build run test deps deps-test unit asan valgrind install clean distclean
+.PHONY: all build run test bench deps deps-test unit asan valgrind install clean distclean
 
 all: build
 
@@ -41,6 +42,10 @@ valgrind: unit
 
 test: unit asan valgrind
 	@echo "make test: all suites passed (unit, asan+ubsan, valgrind)"
+
+bench: build
+	$(BUILD)/bench/rpc_bench $(BUILD)/kernels/noop.so
+	$(BUILD)/bench/heap_bench
 
 install: build
 	cmake --install $(BUILD)

@@ -1,7 +1,7 @@
 /*
  * heap_bench.c - ns per push, update, pop, remove of the task heap at 10^6.
  *
- * Not built by CMake. From the repository root:
+ * Built by CMake (build/bench/heap_bench); by hand, from the repository root:
  *   cc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -Iinclude -Ilib \
  *      bench/heap_bench.c lib/heap.c lib/common.c -o /tmp/heap_bench
  *   /tmp/heap_bench [n]
