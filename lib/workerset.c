@@ -33,6 +33,7 @@ typedef struct slot {
     pt__heap own;    /* requests pinned here (and all of them in RR) */
     pt__req *head, *tail; /* in flight, oldest first: head is running */
     int ninflight;
+    int pipe_gone;   /* flush_all() met EPIPE: the worker is gone */
 } slot;
 
 struct pt_workerset {
@@ -558,21 +559,15 @@ static int poll_set(pt_workerset *ws)
 /*
  * Handle one polled fd of worker s, unless the worker it was polled for
  * has died in this round (its fd number may belong to its successor now).
+ * A writable request pipe needs nothing here: flush_all() follows.
  */
 static void on_ready(pt_workerset *ws, slot *s, const struct pollfd *p,
                      pid_t polled_pid)
 {
-    if (s->pid != polled_pid || !p->revents)
+    if (s->pid != polled_pid || !p->revents || p->fd == s->to_fd)
         return;
-    int rc = 0;
+    int rc = p->fd == s->from_fd ? drain(ws, s) : 1; /* pidfd: it exited */
     char why[300];
-    if (p->fd == s->from_fd) {
-        rc = drain(ws, s);
-    } else if (p->fd == s->to_fd) {
-        rc = flush(s);
-    } else { /* pidfd: it exited */
-        rc = 1;
-    }
     if (rc == 1 || rc == -EPIPE) {
         on_death(ws, s, NULL);
     } else if (rc < 0) {
@@ -582,22 +577,31 @@ static void on_ready(pt_workerset *ws, slot *s, const struct pollfd *p,
     }
 }
 
-/* Flush every worker's output with SIGPIPE held back. */
+/*
+ * Flush every worker's output with SIGPIPE held back, so that a worker
+ * that died is -EPIPE here rather than the death of the caller. Deaths are
+ * handled once the mask is restored: a replacement worker must not inherit
+ * a blocked SIGPIPE.
+ */
 static void flush_all(pt_workerset *ws)
 {
     sigset_t pipe_set, old;
     sigemptyset(&pipe_set);
     sigaddset(&pipe_set, SIGPIPE);
     sigprocmask(SIG_BLOCK, &pipe_set, &old);
+    int any = 0;
     for (int i = 0; i < ws->n; i++) {
         slot *s = &ws->slots[i];
-        if (s->pid > 0 && flush(s) == -EPIPE)
-            on_death(ws, s, NULL);
+        s->pipe_gone = s->pid > 0 && flush(s) == -EPIPE;
+        any |= s->pipe_gone;
     }
     struct timespec zero = {0, 0};
     while (sigtimedwait(&pipe_set, NULL, &zero) == SIGPIPE)
         ; /* discard the SIGPIPEs our writes raised */
     sigprocmask(SIG_SETMASK, &old, NULL);
+    for (int i = 0; any && i < ws->n; i++)
+        if (ws->slots[i].pipe_gone)
+            on_death(ws, &ws->slots[i], NULL);
 }
 
 void pt__ws_kick(pt_workerset *ws)
@@ -755,6 +759,17 @@ static void reap(slot *s, int ms)
     pt__waitpid(s->pid, &status, 0);
 }
 
+/* End every request still waiting: no worker is left to run it. */
+static void fail_waiting(pt_workerset *ws, const char *why)
+{
+    pt__heap_node *n;
+    for (int i = 0; i < ws->n; i++)
+        while ((n = pt__heap_pop(&ws->slots[i].own)) != NULL)
+            fail_req(ws, (pt__req *)n, PT_TASK_CRASHED, why);
+    while ((n = pt__heap_pop(&ws->shared)) != NULL)
+        fail_req(ws, (pt__req *)n, PT_TASK_CRASHED, why);
+}
+
 int pt_workerset_destroy(pt_workerset *ws)
 {
     if (!ws)
@@ -762,6 +777,8 @@ int pt_workerset_destroy(pt_workerset *ws)
     int rc = 0;
     while (ws->pending && rc == 0)
         rc = pt__ws_pump(ws, -1);
+    if (ws->pending)
+        fail_waiting(ws, "the worker set was destroyed without workers");
     for (int i = 0; i < ws->n; i++) { /* EOF on input: fini, then exit */
         slot *s = &ws->slots[i];
         pt__close(s->to_fd);

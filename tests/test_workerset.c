@@ -304,6 +304,26 @@ static void test_destroy_waits(void)
     }
 }
 
+/*
+ * Workers of a later set must not hold an earlier set's pipes, or the
+ * earlier set's workers would never see the end of their input.
+ */
+static void test_sets_do_not_share_fds(void)
+{
+    pt_workerset *a = pt_workerset_create(2, PT_WS_RR, NULL);
+    pt_workerset *b = pt_workerset_create(2, PT_WS_FF, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    pt_reply_destroy(pt_future_fetch(pt_remotecall_fn(b, who, NULL)));
+    int64_t t0 = now_ns();
+    CU_ASSERT_EQUAL(pt_workerset_destroy(a), 0);
+    CU_ASSERT_TRUE(now_ns() - t0 < 3000000000LL); /* not the 10 s grace */
+    pt_reply *r = pt_future_fetch(pt_remotecall_fn(b, who, NULL));
+    CU_ASSERT_EQUAL(pt_reply_status(r), PT_TASK_OK);
+    pt_reply_destroy(r);
+    CU_ASSERT_EQUAL(pt_workerset_destroy(b), 0);
+}
+
 static void test_seed_mix(void)
 {
     CU_ASSERT_EQUAL(pt_task_seed_of(42, 7), pt_task_seed_of(42, 7));
@@ -320,6 +340,7 @@ static const pt_test_case cases[] = {
     {"kernel libraries are checked at load", test_kernel_lib_refusals, 0},
     {"pipelined requests survive a crash", test_pipelined_after_crash, 0},
     {"destroy waits for requests", test_destroy_waits, 0},
+    {"sets do not share pipes", test_sets_do_not_share_fds, 0},
     {"task seeds", test_seed_mix, 0},
     {NULL, NULL, 0},
 };
