@@ -324,6 +324,35 @@ static void test_sets_do_not_share_fds(void)
     CU_ASSERT_EQUAL(pt_workerset_destroy(b), 0);
 }
 
+/* Workers die with their parent, even when it is SIGKILLed. */
+static void test_workers_die_with_parent(void)
+{
+    int p[2];
+    CU_ASSERT_EQUAL_FATAL(pipe(p), 0);
+    pid_t parent = fork();
+    if (parent == 0) {
+        pt_workerset *ws = pt_workerset_create(2, PT_WS_RR, NULL);
+        int pids[2] = {ws ? pt_workerset_pid(ws, 0) : 0,
+                       ws ? pt_workerset_pid(ws, 1) : 0};
+        if (write(p[1], pids, sizeof pids) != sizeof pids)
+            _exit(1);
+        pause();
+        _exit(0);
+    }
+    close(p[1]);
+    int pids[2] = {0, 0};
+    CU_ASSERT_EQUAL(read(p[0], pids, sizeof pids), (ssize_t)sizeof pids);
+    CU_ASSERT_TRUE(pids[0] > 0 && pids[1] > 0);
+    kill(parent, SIGKILL);
+    waitpid(parent, NULL, 0);
+    int alive = 2;
+    for (int i = 0; i < 200 && alive; i++) { /* up to 2 s */
+        alive = (kill(pids[0], 0) == 0) + (kill(pids[1], 0) == 0);
+        usleep(10000);
+    }
+    CU_ASSERT_EQUAL(alive, 0);
+}
+
 static void test_seed_mix(void)
 {
     CU_ASSERT_EQUAL(pt_task_seed_of(42, 7), pt_task_seed_of(42, 7));
@@ -341,6 +370,7 @@ static const pt_test_case cases[] = {
     {"pipelined requests survive a crash", test_pipelined_after_crash, 0},
     {"destroy waits for requests", test_destroy_waits, 0},
     {"sets do not share pipes", test_sets_do_not_share_fds, 0},
+    {"workers die with their parent", test_workers_die_with_parent, 0},
     {"task seeds", test_seed_mix, 0},
     {NULL, NULL, 0},
 };
