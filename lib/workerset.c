@@ -34,6 +34,7 @@ typedef struct slot {
     pt__req *head, *tail; /* in flight, oldest first: head is running */
     int ninflight;
     int pipe_gone;   /* flush_all() met EPIPE: the worker is gone */
+    int64_t head_since; /* when the head request started running (ns) */
 } slot;
 
 struct pt_workerset {
@@ -51,6 +52,10 @@ struct pt_workerset {
     struct pollfd *pfds;
     slot **pslot;
     pid_t *ppid; /* the worker's pid when its fd was polled */
+    int npolled;        /* entries of pfds filled for this round */
+    int hold;           /* nonzero: do not dispatch (a step is queued) */
+    int64_t timeout_ns; /* per request, 0: none */
+    void (*on_sent)(pt__req *req, int64_t now_ns);
 };
 
 struct pt_future {
@@ -59,6 +64,13 @@ struct pt_future {
 };
 
 static pt_workerset *live_sets;
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 /* ---- worker processes ---- */
 
@@ -344,7 +356,8 @@ static pt__req *pick(pt_workerset *ws, slot *s)
 /* Give every live worker requests up to its window. */
 static void dispatch(pt_workerset *ws)
 {
-    for (int i = 0; i < ws->n; i++) {
+    int64_t now = ws->hold ? 0 : mono_ns();
+    for (int i = 0; i < ws->n && !ws->hold; i++) {
         slot *s = &ws->slots[i];
         while (s->pid > 0 && s->ninflight < ws->window) {
             pt__req *req = pick(ws, s);
@@ -357,12 +370,16 @@ static void dispatch(pt_workerset *ws)
             req->state = PT__REQ_SENT;
             req->worker = i;
             req->next = NULL;
-            if (s->tail)
+            if (s->tail) {
                 s->tail->next = req;
-            else
+            } else {
                 s->head = req;
+                s->head_since = now;
+            }
             s->tail = req;
             s->ninflight++;
+            if (ws->on_sent)
+                ws->on_sent(req, now);
         }
     }
 }
@@ -430,6 +447,7 @@ static int on_frame(pt_workerset *ws, slot *s, const pt__wire_hdr *hdr,
     s->head = req->next;
     if (!s->head)
         s->tail = NULL;
+    s->head_since = mono_ns();
     s->ninflight--;
     finish(ws, req, r);
     return 0;
@@ -500,7 +518,16 @@ static void fail_own(pt_workerset *ws, slot *s, const char *why)
  * request was running: it fails as crashed. The others never started and
  * wait again; a new worker takes the dead one's place.
  */
+static void on_death_as(pt_workerset *ws, slot *s, const char *why,
+                        pt_task_status st);
+
 static void on_death(pt_workerset *ws, slot *s, const char *why)
+{
+    on_death_as(ws, s, why, PT_TASK_CRASHED);
+}
+
+static void on_death_as(pt_workerset *ws, slot *s, const char *why,
+                        pt_task_status st)
 {
     int status = 0, sig, code;
     char msg[256];
@@ -513,12 +540,11 @@ static void on_death(pt_workerset *ws, slot *s, const char *why)
     s->ninflight = 0;
     slot_close(s);
     if (running) {
-        pt_reply *r = pt__reply_new(running->id, PT_TASK_CRASHED, s->index,
+        pt_reply *r = pt__reply_new(running->id, st, s->index,
                                     why ? why : msg, NULL, 0);
         if (r)
             pt__reply_set_death(r, sig, code);
-        finish(ws, running, reply_or_bare(r, running->id, PT_TASK_CRASHED,
-                                          s->index));
+        finish(ws, running, reply_or_bare(r, running->id, st, s->index));
     }
     requeue_unstarted(ws, s, rest);
     ws->restarts++;
@@ -610,22 +636,122 @@ void pt__ws_kick(pt_workerset *ws)
     flush_all(ws);
 }
 
+/* Kill the workers whose running request is past the set's timeout. */
+static void expire(pt_workerset *ws, int64_t now)
+{
+    for (int i = 0; ws->timeout_ns && i < ws->n; i++) {
+        slot *s = &ws->slots[i];
+        if (s->pid > 0 && s->head && now - s->head_since >= ws->timeout_ns) {
+            char why[128];
+            snprintf(why, sizeof why, "timed out after %lld ms",
+                     (long long)(ws->timeout_ns / 1000000));
+            on_death_as(ws, s, why, PT_TASK_TIMEOUT);
+        }
+    }
+}
+
+/* Milliseconds until the first running request times out, or -1. */
+static int next_deadline_ms(const pt_workerset *ws, int64_t now)
+{
+    int64_t best = -1;
+    for (int i = 0; ws->timeout_ns && i < ws->n; i++) {
+        const slot *s = &ws->slots[i];
+        if (s->pid <= 0 || !s->head)
+            continue;
+        int64_t left = s->head_since + ws->timeout_ns - now;
+        left = left < 0 ? 0 : left;
+        if (best < 0 || left < best)
+            best = left;
+    }
+    return best < 0 ? -1 : (int)((best + 999999) / 1000000);
+}
+
+static int min_timeout(int a, int b)
+{
+    if (a < 0)
+        return b;
+    return b < 0 || a < b ? a : b;
+}
+
+/* The pollfds of every set, gathered in one array (grown as needed). */
+static struct pollfd *gather(pt_workerset **sets, int nsets, int extra_fd,
+                             int *count, int *timeout_ms)
+{
+    static struct pollfd *all;
+    static size_t cap;
+    size_t need = 1;
+    int64_t now = mono_ns();
+    for (int i = 0; i < nsets; i++) {
+        pt_workerset *ws = sets[i];
+        dispatch(ws);
+        flush_all(ws);
+        ws->npolled = poll_set(ws);
+        need += (size_t)ws->npolled;
+        *timeout_ms = min_timeout(*timeout_ms, next_deadline_ms(ws, now));
+    }
+    if (need > cap) {
+        struct pollfd *p = realloc(all, need * sizeof *p);
+        if (!p)
+            return NULL;
+        all = p;
+        cap = need;
+    }
+    int k = 0;
+    for (int i = 0; i < nsets; i++)
+        for (int j = 0; j < sets[i]->npolled; j++)
+            all[k++] = sets[i]->pfds[j];
+    if (extra_fd >= 0)
+        all[k++] = (struct pollfd){.fd = extra_fd, .events = POLLIN};
+    *count = k;
+    return all;
+}
+
+int pt__ws_pump_many(pt_workerset **sets, int nsets, int extra_fd,
+                     int timeout_ms)
+{
+    int k;
+    struct pollfd *all = gather(sets, nsets, extra_fd, &k, &timeout_ms);
+    if (!all)
+        return pt__err(-ENOMEM, "poll: out of memory");
+    int r = poll(all, (nfds_t)k, timeout_ms);
+    if (r < 0 && errno != EINTR)
+        return pt__err(-errno, "poll: %s", strerror(errno));
+    int64_t now = mono_ns();
+    for (int i = 0, off = 0; i < nsets; i++) {
+        pt_workerset *ws = sets[i];
+        for (int j = 0; r > 0 && j < ws->npolled; j++)
+            on_ready(ws, ws->pslot[j], &all[off + j], ws->ppid[j]);
+        off += ws->npolled;
+        expire(ws, now);
+        dispatch(ws);
+        flush_all(ws);
+    }
+    return 0;
+}
+
 int pt__ws_pump(pt_workerset *ws, int timeout_ms)
 {
-    dispatch(ws);
-    flush_all(ws);
-    int k = poll_set(ws);
-    if (k == 0)
+    int alive = 0;
+    for (int i = 0; i < ws->n; i++)
+        alive |= ws->slots[i].pid > 0;
+    if (!alive)
         return ws->pending ? pt__err(-ECHILD, "no worker is alive") : 0;
-    int r = poll(ws->pfds, (nfds_t)k, timeout_ms);
-    if (r < 0)
-        return errno == EINTR ? 0 : pt__err(-errno, "poll: %s",
-                                            strerror(errno));
-    for (int j = 0; j < k && r > 0; j++)
-        on_ready(ws, ws->pslot[j], &ws->pfds[j], ws->ppid[j]);
-    dispatch(ws);
-    flush_all(ws);
-    return 0;
+    return pt__ws_pump_many(&ws, 1, -1, timeout_ms);
+}
+
+void pt__ws_hold(pt_workerset *ws, int hold)
+{
+    ws->hold = hold;
+}
+
+void pt__ws_set_timeout(pt_workerset *ws, int64_t ms)
+{
+    ws->timeout_ns = ms * 1000000;
+}
+
+void pt__ws_on_sent(pt_workerset *ws, void (*fn)(pt__req *, int64_t))
+{
+    ws->on_sent = fn;
 }
 
 /* ---- creation and shutdown ---- */
@@ -633,6 +759,7 @@ int pt__ws_pump(pt_workerset *ws, int timeout_ms)
 static int copy_opts(pt_workerset *ws, const pt_workerset_opts *o)
 {
     ws->seed = o->seed;
+    ws->timeout_ns = o->timeout_ms * 1000000;
     ws->nkernels = o->nkernels;
     ws->nshm = o->nshm;
     ws->kernels = calloc((size_t)o->nkernels + 1, sizeof *ws->kernels);
@@ -684,7 +811,8 @@ static void unlink_live(pt_workerset *ws)
 static int check_create(int n, pt_ws_mode mode, const pt_workerset_opts *o)
 {
     if (n < 1 || (mode != PT_WS_RR && mode != PT_WS_FF) ||
-        (o && (o->window < 0 || o->nkernels < 0 || o->nshm < 0)))
+        (o && (o->window < 0 || o->nkernels < 0 || o->nshm < 0 ||
+               o->timeout_ms < 0)))
         return pt__err(-EINVAL, "workerset: need n >= 1 (got %d), mode RR "
                        "or FF, window >= 0", n);
     int threads = pt__os_thread_count();

@@ -48,6 +48,19 @@ pt__req *pt__ws_submit(pt_workerset *ws, const pt_call *call, uint64_t id,
  * requests. 0 or -errno.
  */
 int pt__ws_pump(pt_workerset *ws, int timeout_ms);
+/*
+ * One round over several sets at once (the runner's loop), plus `extra_fd`
+ * (e.g. a signal pipe; -1: none): returns when something happened, a
+ * request timed out, or `timeout_ms` passed. 0 or -errno.
+ */
+int pt__ws_pump_many(pt_workerset **sets, int nsets, int extra_fd,
+                     int timeout_ms);
+/* While held, nothing is dispatched: queue a whole step, then release. */
+void pt__ws_hold(pt_workerset *ws, int hold);
+/* A request running longer than `ms` kills its worker: PT_TASK_TIMEOUT. */
+void pt__ws_set_timeout(pt_workerset *ws, int64_t ms);
+/* Called when a request is handed to a worker (CLOCK_MONOTONIC ns). */
+void pt__ws_on_sent(pt_workerset *ws, void (*fn)(pt__req *req, int64_t now));
 /* Hand waiting requests to free workers now, without waiting. */
 void pt__ws_kick(pt_workerset *ws);
 /* Change a waiting request's priority: 0, -EBUSY (sent or done). */

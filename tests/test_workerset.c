@@ -33,7 +33,8 @@ static int who(pt_ctx *c)
 static int nap(pt_ctx *c)
 {
     int64_t start = now_ns();
-    struct timespec ts = {0, pt_arg_int(c, "ms", 50) * 1000000L};
+    int64_t ms = pt_arg_int(c, "ms", 50);
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
     pt_result_int(c, "worker", pt_worker_index(c));
     pt_result_int(c, "start", start);
@@ -353,6 +354,29 @@ static void test_workers_die_with_parent(void)
     CU_ASSERT_EQUAL(alive, 0);
 }
 
+static void test_timeout(void)
+{
+    pt_workerset_opts o = {.timeout_ms = 200};
+    pt_workerset *ws = pt_workerset_create(1, PT_WS_RR, &o);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ws);
+    pt_args *a = args_ms(30000), *b = args_ms(1);
+    int64_t t0 = now_ns();
+    pt_future *slow = pt_remotecall_fn(ws, nap, a);
+    pt_future *next = pt_remotecall_fn(ws, nap, b); /* queued behind it */
+    pt_reply *r = pt_future_fetch(slow);
+    CU_ASSERT_EQUAL(pt_reply_status(r), PT_TASK_TIMEOUT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pt_reply_error(r), "timed out"));
+    CU_ASSERT_TRUE(now_ns() - t0 < 5000000000LL);
+    pt_reply_destroy(r);
+    r = pt_future_fetch(next);
+    CU_ASSERT_EQUAL(pt_reply_status(r), PT_TASK_OK);
+    pt_reply_destroy(r);
+    pt_args_destroy(a);
+    pt_args_destroy(b);
+    CU_ASSERT_EQUAL(pt_workerset_restarts(ws), 1);
+    pt_workerset_destroy(ws);
+}
+
 static void test_seed_mix(void)
 {
     CU_ASSERT_EQUAL(pt_task_seed_of(42, 7), pt_task_seed_of(42, 7));
@@ -371,6 +395,7 @@ static const pt_test_case cases[] = {
     {"destroy waits for requests", test_destroy_waits, 0},
     {"sets do not share pipes", test_sets_do_not_share_fds, 0},
     {"workers die with their parent", test_workers_die_with_parent, 0},
+    {"a request past the timeout kills its worker", test_timeout, 0},
     {"task seeds", test_seed_mix, 0},
     {NULL, NULL, 0},
 };

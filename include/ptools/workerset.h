@@ -50,6 +50,8 @@ typedef struct pt_workerset_opts {
     pt_shm *const *shm;           /* segments pt_shm_get() finds by name */
     int nshm;
     uint64_t seed;                /* the job seed behind pt_task_seed() */
+    int64_t timeout_ms;           /* a request running longer kills its
+                                     worker: PT_TASK_TIMEOUT; 0: none */
 } pt_workerset_opts;
 
 typedef struct pt_workerset pt_workerset;

@@ -1,0 +1,98 @@
+/*
+ * ptools/plugin.h - the plugin ABI: observers of a ptrun run.
+ *
+ * The runner turns everything that happens into events (run start/end,
+ * step start/end, task queued/started/finished/retried, worker
+ * started/exited) and hands each to every plugin, in order, from its one
+ * thread. Result files are plugins: `jsonl` (results.jsonl), `csv`, and any
+ * user plugin named by path in the job spec.
+ *
+ * A plugin .so exports one descriptor with PT_PLUGIN(&desc). Its `abi` is
+ * checked at load. The structs below are append-only: they start with their
+ * size, and new members only ever go at the end.
+ */
+#ifndef PTOOLS_PLUGIN_H
+#define PTOOLS_PLUGIN_H
+
+#include <stdint.h>
+
+#include <ptools/args.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PT_PLUGIN_ABI 1
+
+typedef enum pt_event_type {
+    PT_EV_RUN_START = 1,
+    PT_EV_RUN_END,
+    PT_EV_STEP_START,
+    PT_EV_STEP_END,
+    PT_EV_TASK_QUEUED,
+    PT_EV_TASK_STARTED,
+    PT_EV_TASK_FINISHED, /* final: status ok, failed, crashed, ... */
+    PT_EV_TASK_RETRIED,  /* an attempt failed and the task waits again */
+    PT_EV_WORKER_STARTED,
+    PT_EV_WORKER_EXITED,
+} pt_event_type;
+
+/* One event. Pointers are valid during on_event only; NULL when unknown. */
+typedef struct pt_event {
+    uint32_t size;          /* sizeof(pt_event) of the runner */
+    pt_event_type type;
+    int64_t time_ns;        /* CLOCK_REALTIME, ns since the epoch */
+    const char *run_name;
+    int step;               /* step index, -1 when none */
+    const char *step_name;
+    int64_t task;           /* the plan's task id, -1 when none */
+    const char *kernel;
+    const char *workerset;
+    int worker;             /* worker index in its set, -1 when none */
+    int pid;                /* the worker's pid, 0 when none */
+    uint64_t seed;          /* the task's seed */
+    int64_t priority;
+    const char *args_json;  /* the task's args, a JSON object */
+    pt_task_status status;  /* TASK_FINISHED, TASK_RETRIED */
+    const char *error;      /* NULL when ok */
+    const char *result_json;/* what the kernel set, a JSON object */
+    int attempts;           /* attempts so far, this one included */
+    int signal;             /* the worker's death signal, or 0 */
+    int exit_code;          /* the worker's exit status, or -1 */
+    int64_t queued_ns, start_ns, end_ns; /* CLOCK_REALTIME */
+    int64_t counts[5];      /* RUN_END, STEP_END: tasks by pt_task_status */
+    int interrupted;        /* RUN_END: the run was stopped by a signal */
+} pt_event;
+
+/* The plugin's view of the run; `data` is the plugin's own. */
+typedef struct pt_plugin_ctx {
+    uint32_t size;          /* sizeof(pt_plugin_ctx) of the runner */
+    const char *run_dir;    /* the output folder: write files here */
+    const char *run_name;
+    void *data;             /* set it in open, it comes back every call */
+    char error[256];        /* a message when a call returns non-zero */
+} pt_plugin_ctx;
+
+typedef struct pt_plugin {
+    uint32_t abi;           /* PT_PLUGIN_ABI */
+    const char *name;
+    const char *doc;        /* one line */
+    /* `options` is the spec's options mapping as JSON text ("{}" if none). */
+    int (*open)(pt_plugin_ctx *ctx, const char *options);
+    int (*on_event)(pt_plugin_ctx *ctx, const pt_event *ev);
+    int (*close)(pt_plugin_ctx *ctx); /* flush and release everything */
+} pt_plugin;
+
+#if defined(__GNUC__)
+#define PT_PLUGIN_EXPORT __attribute__((visibility("default")))
+#else
+#define PT_PLUGIN_EXPORT
+#endif
+
+/* Export this .so's plugin: PT_PLUGIN(&my_plugin); */
+#define PT_PLUGIN(desc) PT_PLUGIN_EXPORT const pt_plugin *const pt_plugin_desc = (desc)
+
+#ifdef __cplusplus
+}
+#endif
+#endif

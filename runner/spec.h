@@ -1,0 +1,162 @@
+/*
+ * spec.h - a ptrun job spec, read from YAML and checked (SPEC §4).
+ *
+ * rn_spec_load() reads the file with libyaml, applies `--set PATH=VALUE`
+ * overrides to the YAML tree, then builds and checks an rn_spec. Every
+ * problem is reported as "FILE:LINE:COL: message" (1-based, pointing at the
+ * offending node; for an override, the message names the --set argument)
+ * and nothing else happens: no file, segment or process is created.
+ * Unknown keys are errors with a "did you mean" when one is close.
+ * Anchors, aliases and merge keys (<<) work as YAML users expect.
+ *
+ * Paths in the spec (kernel and plugin .so files, npy inputs) are resolved
+ * relative to the spec file's directory; a bare kernel/plugin name without
+ * a '/' is looked up in $PTRUN_KERNEL_PATH / $PTRUN_PLUGIN_PATH (':'
+ * separated), then in the build or install folder given by the caller.
+ */
+#ifndef RN_SPEC_H
+#define RN_SPEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ptools/dtype.h>
+#include <ptools/shm.h>
+#include <ptools/workerset.h>
+
+/* Where a node was in the YAML file (1-based). */
+typedef struct rn_pos {
+    int line, col;
+} rn_pos;
+
+/* A YAML value as the spec holds it (task args, sweep values, options). */
+typedef enum rn_vtype {
+    RN_NULL,
+    RN_BOOL,
+    RN_INT,
+    RN_REAL,
+    RN_STR,
+    RN_LIST,
+    RN_MAP
+} rn_vtype;
+
+typedef struct rn_value {
+    rn_vtype type;
+    rn_pos pos;
+    bool b;
+    int64_t i;
+    double r;
+    char *s;                 /* RN_STR */
+    size_t n;                /* RN_LIST, RN_MAP: item count */
+    struct rn_value *items;  /* RN_LIST, RN_MAP: n values */
+    char **keys;             /* RN_MAP: n keys, in file order */
+} rn_value;
+
+typedef enum rn_init { RN_INIT_ZERO, RN_INIT_FILL, RN_INIT_NPY } rn_init;
+
+typedef struct rn_segment {
+    char *name;
+    pt_dtype type;
+    int ndims;
+    uint64_t dims[PT_SHM_MAXDIMS];
+    rn_init init;
+    double fill;         /* RN_INIT_FILL: checked to fit the type */
+    char *npy;           /* RN_INIT_NPY: resolved path */
+    bool save;
+    bool named;
+    rn_pos pos;
+} rn_segment;
+
+typedef struct rn_kernel {
+    char *name;          /* the name tasks use */
+    char *path;          /* resolved .so path */
+    char *symbol;        /* the kernel's name inside the .so */
+    rn_pos pos;
+} rn_kernel;
+
+typedef struct rn_workerset {
+    char *name;
+    int workers;         /* resolved: `auto` = online CPUs */
+    bool workers_auto;
+    pt_ws_mode mode;
+    int64_t timeout_ms;  /* 0: none */
+    int retries;
+    bool retry_failed;
+    int window;          /* 0: the mode's default */
+    rn_pos pos;
+} rn_workerset;
+
+typedef struct rn_sweep_axis {
+    char *key;
+    rn_value values;     /* RN_LIST, at least one item */
+} rn_sweep_axis;
+
+typedef struct rn_task {
+    int kernel;          /* index into spec->kernels */
+    int workerset;       /* index into spec->workersets */
+    int64_t priority;
+    rn_value args;       /* RN_MAP (empty when absent) */
+    int64_t repeat;      /* 1 when absent; tasks get arg `rep` when given */
+    bool has_repeat;
+    rn_sweep_axis *sweep;
+    int nsweep;          /* cartesian product, first axis slowest */
+    bool each_worker;
+    int on;              /* pinned worker index, -1 when absent */
+    rn_pos pos;
+} rn_task;
+
+typedef struct rn_step {
+    char *name;
+    rn_task *tasks;
+    int ntasks;
+    rn_pos pos;
+} rn_step;
+
+typedef struct rn_plugin {
+    char *name;          /* shipped plugin name, or NULL with a path */
+    char *path;          /* resolved .so path */
+    rn_value options;    /* RN_MAP (empty when absent) */
+    rn_pos pos;
+} rn_plugin;
+
+typedef struct rn_spec {
+    char *file;          /* as given */
+    char *dir;           /* its directory, for relative paths */
+    int version;         /* `ptrun:` (1) */
+    char *name;          /* [A-Za-z0-9_-]+ */
+    uint64_t seed;
+    char *shm_prefix;    /* default: name */
+    rn_segment *segments;
+    int nsegments;
+    rn_kernel *kernels;
+    int nkernels;
+    rn_workerset *workersets;
+    int nworkersets;
+    rn_step *steps;
+    int nsteps;
+    rn_plugin *plugins;  /* default: one, jsonl */
+    int nplugins;
+    char *resolved_yaml; /* the spec after overrides, as YAML text */
+} rn_spec;
+
+/* Where bare names are looked up after the environment's paths. */
+typedef struct rn_search {
+    const char *kernel_dir; /* e.g. build/kernels or $libdir/ptools/kernels */
+    const char *plugin_dir;
+} rn_search;
+
+/*
+ * Load, override and check `file`. On failure returns NULL and writes the
+ * "FILE:LINE:COL: message" text (one or more lines) into err.
+ * `sets` are the --set arguments ("path.to.key=value"), `nsets` of them.
+ */
+rn_spec *rn_spec_load(const char *file, const char *const *sets, int nsets,
+                      const rn_search *search, char *err, size_t errlen);
+void rn_spec_free(rn_spec *spec);
+
+/* Validation limits, so absurd specs fail before anything is created. */
+#define RN_MAX_WORKERS 4096
+#define RN_MAX_TASKS (INT64_C(100000000))
+
+#endif
