@@ -1,5 +1,6 @@
 # A thin wrapper around CMake (as neovim's): the real build is CMakeLists.txt.
-#   make run    install what is missing, build into build/, run the quickstart
+#   make run    install what is missing, build into build/, run the
+#               quickstart job (configs/quickstart.yaml) with ptrun
 #   make test   install what is missing, build, run every test (also under
 #               ASan+UBSan in build-asan/ and valgrind)
 #   make bench  build, then run the benchmarks (figures beside references)
@@ -25,7 +26,7 @@ build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
 run: build
-	$(BUILD)/examples/quickstart
+	$(BUILD)/ptrun run configs/quickstart.yaml
 
 unit: deps-test $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)

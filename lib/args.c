@@ -29,6 +29,20 @@ pt_args *pt_args_create(void)
     return a;
 }
 
+pt_args *pt__args_adopt(pt_buf *map)
+{
+    pt_args *a = calloc(1, sizeof *a);
+    if (!a) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    a->buf = *map;
+    pt_buf_init(map);
+    a->sealed = true;
+    a->refs = 1;
+    return a;
+}
+
 /* Requests keep the args they were given until they are done. */
 pt_args *pt__args_ref(pt_args *a)
 {

@@ -18,6 +18,12 @@
 extern const uint64_t pt__empty_map[2];
 #define PT__EMPTY_MAP_LEN 9
 
+/*
+ * Sealed args that take over `map` (an encoded map, e.g. built with the
+ * value encoder from a job spec); `map` is left empty. NULL + errno.
+ */
+pt_args *pt__args_adopt(pt_buf *map);
+
 /* Seal `a` (NULL: no arguments) and give its encoded map. 0 or -errno. */
 int pt__args_bytes(pt_args *a, const uint8_t **bytes, size_t *len);
 

@@ -739,6 +739,13 @@ int pt__ws_pump(pt_workerset *ws, int timeout_ms)
     return pt__ws_pump_many(&ws, 1, -1, timeout_ms);
 }
 
+void pt__ws_kill_all(pt_workerset *ws)
+{
+    for (int i = 0; i < ws->n; i++)
+        if (ws->slots[i].pid > 0)
+            kill(ws->slots[i].pid, SIGKILL);
+}
+
 void pt__ws_hold(pt_workerset *ws, int hold)
 {
     ws->hold = hold;

@@ -61,6 +61,8 @@ void pt__ws_hold(pt_workerset *ws, int hold);
 void pt__ws_set_timeout(pt_workerset *ws, int64_t ms);
 /* Called when a request is handed to a worker (CLOCK_MONOTONIC ns). */
 void pt__ws_on_sent(pt_workerset *ws, void (*fn)(pt__req *req, int64_t now));
+/* SIGKILL every worker (a second Ctrl-C); their deaths follow as usual. */
+void pt__ws_kill_all(pt_workerset *ws);
 /* Hand waiting requests to free workers now, without waiting. */
 void pt__ws_kick(pt_workerset *ws);
 /* Change a waiting request's priority: 0, -EBUSY (sent or done). */

@@ -4,7 +4,7 @@
 #   build: what `make run` needs; test: also what `make test` needs.
 set -eu
 
-need="cmake make gcc pkg-config libyaml-dev"
+need="cmake make gcc pkg-config libyaml-dev libssl-dev"
 if [ "${1:-build}" = test ]; then
     need="$need libcunit1-dev valgrind python3-numpy"
 fi

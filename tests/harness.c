@@ -2,7 +2,9 @@
 #include "harness.h"
 
 #include <CUnit/Basic.h>
+#include <CUnit/TestRun.h>
 #include <errno.h>
+#include <setjmp.h>
 #include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
@@ -103,8 +105,13 @@ static void run_case(void)
         CU_FAIL_FATAL("fork failed");
     }
     if (pid == 0) {
+        /* A failed *_FATAL assertion must end this child, not return into
+         * CUnit's loop (which would run the next cases here too). */
+        static jmp_buf fatal;
         unsigned before = CU_get_number_of_failures();
-        tc->fn();
+        CU_get_current_test()->pJumpBuf = &fatal;
+        if (setjmp(fatal) == 0)
+            tc->fn();
         child_report_and_exit(before);
     }
     int timed_out;
@@ -134,14 +141,21 @@ TRAMP(8) TRAMP(9) TRAMP(10) TRAMP(11) TRAMP(12) TRAMP(13) TRAMP(14)
 TRAMP(15) TRAMP(16) TRAMP(17) TRAMP(18) TRAMP(19) TRAMP(20) TRAMP(21)
 TRAMP(22) TRAMP(23) TRAMP(24) TRAMP(25) TRAMP(26) TRAMP(27) TRAMP(28)
 TRAMP(29) TRAMP(30) TRAMP(31) TRAMP(32) TRAMP(33) TRAMP(34) TRAMP(35)
-TRAMP(36) TRAMP(37) TRAMP(38) TRAMP(39)
+TRAMP(36) TRAMP(37) TRAMP(38) TRAMP(39) TRAMP(40) TRAMP(41) TRAMP(42)
+TRAMP(43) TRAMP(44) TRAMP(45) TRAMP(46) TRAMP(47) TRAMP(48) TRAMP(49)
+TRAMP(50) TRAMP(51) TRAMP(52) TRAMP(53) TRAMP(54) TRAMP(55) TRAMP(56)
+TRAMP(57) TRAMP(58) TRAMP(59) TRAMP(60) TRAMP(61) TRAMP(62) TRAMP(63)
 static void (*const tramps[])(void) = {
     tramp0,  tramp1,  tramp2,  tramp3,  tramp4,  tramp5,  tramp6,
     tramp7,  tramp8,  tramp9,  tramp10, tramp11, tramp12, tramp13,
     tramp14, tramp15, tramp16, tramp17, tramp18, tramp19, tramp20,
     tramp21, tramp22, tramp23, tramp24, tramp25, tramp26, tramp27,
     tramp28, tramp29, tramp30, tramp31, tramp32, tramp33, tramp34,
-    tramp35, tramp36, tramp37, tramp38, tramp39,
+    tramp35, tramp36, tramp37, tramp38, tramp39, tramp40, tramp41,
+    tramp42, tramp43, tramp44, tramp45, tramp46, tramp47, tramp48,
+    tramp49, tramp50, tramp51, tramp52, tramp53, tramp54, tramp55,
+    tramp56, tramp57, tramp58, tramp59, tramp60, tramp61, tramp62,
+    tramp63,
 };
 
 int pt_test_main(const char *suite, const pt_test_case *cases, int argc,

@@ -1,0 +1,498 @@
+/*
+ * csv - writes results.csv: one row per finished task, for spreadsheets and
+ * data frames.
+ *
+ *   options: file (string, default "results.csv", relative to the run
+ *                  folder unless absolute)
+ *
+ * Columns: task, step, kernel, workerset, worker, status, error, attempts,
+ * seed, queued_ns, start_ns, end_ns, then arg.KEY for each key of the tasks'
+ * args and result.KEY for each key of their results, each group in the order
+ * the keys first appear. Nested objects give dotted keys (arg.opt.tol); an
+ * array is one cell holding its JSON text; a string is its text; null, and
+ * a key a task lacks, is an empty cell. Rows go in task id order. Quoting is
+ * RFC 4180's: a field with a comma, quote, CR or LF is quoted and its quotes
+ * doubled; lines end with "\n".
+ *
+ * The columns are known only once every task is in, so rows wait in memory
+ * and the file is written when the run ends (or at close, if it did not):
+ * to FILE.tmp, fsync'd, then renamed over FILE, so there is never half a
+ * csv. It holds the tasks of this run only; after `ptrun run --resume`,
+ * results.jsonl has them all.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ptools/plugin.h>
+
+#include "json_mini.h"
+
+#define FLUSH_BYTES (64 * 1024)
+
+static const char *const fixed_columns[] = {
+    "task",  "step",     "kernel", "workerset", "worker",   "status",
+    "error", "attempts", "seed",   "queued_ns", "start_ns", "end_ns",
+};
+#define NFIXED (sizeof fixed_columns / sizeof fixed_columns[0])
+
+/* A finished task: its cells as "column\0value\0" pairs. */
+typedef struct row {
+    int64_t task;
+    size_t seq; /* arrival order, to break ties */
+    jm_buf cells;
+} row;
+
+typedef struct csv {
+    char *path, *tmp;
+    row *rows;
+    size_t nrows, cap;
+    bool dirty; /* the file does not show every row yet */
+} csv;
+
+typedef struct columns {
+    const char **names; /* point into fixed_columns and rows' cells */
+    size_t n, cap;
+} columns;
+
+/* Say which call failed on which file, from errno; returns -errno. */
+static int sys_error(pt_plugin_ctx *ctx, const char *what, const char *path)
+{
+    int e = errno;
+    snprintf(ctx->error, sizeof ctx->error, "cannot %s %s: %s", what, path,
+             strerror(e));
+    return -e;
+}
+
+static const char *status_name(pt_task_status s)
+{
+    static const char *const names[] = {"ok", "failed", "crashed", "timeout",
+                                        "cancelled"};
+    return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "unknown";
+}
+
+/* The options as read, until open() takes them. */
+typedef struct opts {
+    pt_plugin_ctx *ctx;
+    char *file;
+} opts;
+
+/* jm_flatten() callback: take one option. */
+static int set_option(void *arg, const char *key, const jm_leaf *v)
+{
+    opts *o = arg;
+    const char *why = "out of memory";
+    if (strcmp(key, "file") != 0) {
+        why = "no such option (known: file)";
+    } else if (v->type != JM_STRING || !v->str[0]) {
+        why = "expected a file name";
+    } else {
+        free(o->file);
+        o->file = strdup(v->str);
+        if (o->file)
+            return 0;
+    }
+    snprintf(o->ctx->error, sizeof o->ctx->error, "option \"%s\": %s", key,
+             why);
+    return -EINVAL;
+}
+
+/* `file` + `suffix` in the run folder, unless absolute; NULL: no memory. */
+static char *run_path(const pt_plugin_ctx *ctx, const char *file,
+                      const char *suffix)
+{
+    jm_buf b = {0};
+    if (file[0] != '/') {
+        jm_buf_str(&b, ctx->run_dir);
+        jm_buf_str(&b, "/");
+    }
+    jm_buf_str(&b, file);
+    jm_buf_str(&b, suffix);
+    if (b.oom)
+        jm_buf_free(&b);
+    return b.data;
+}
+
+/* Read the options: set c->path and c->tmp. */
+static int read_options(pt_plugin_ctx *ctx, csv *c, const char *json)
+{
+    opts o = {.ctx = ctx};
+    int rc = jm_flatten(json ? json : "{}", set_option, &o, ctx->error,
+                        sizeof ctx->error);
+    if (rc == 0) {
+        const char *file = o.file ? o.file : "results.csv";
+        c->path = run_path(ctx, file, "");
+        c->tmp = run_path(ctx, file, ".tmp");
+        if (!c->path || !c->tmp) {
+            snprintf(ctx->error, sizeof ctx->error, "out of memory");
+            rc = -ENOMEM;
+        }
+    }
+    free(o.file);
+    return rc == -1 ? -EINVAL : rc; /* -1: jm_flatten's bad JSON */
+}
+
+/* Append the pair "<prefix><name>\0<value>\0", value being n bytes. */
+static void put_cell(jm_buf *cells, const char *prefix, const char *name,
+                     const char *value, size_t n)
+{
+    jm_buf_str(cells, prefix);
+    jm_buf_add(cells, name, strlen(name) + 1);
+    jm_buf_add(cells, value, n);
+    jm_buf_add(cells, "", 1);
+}
+
+static void put_text(jm_buf *cells, const char *name, const char *value)
+{
+    put_cell(cells, "", name, value ? value : "", value ? strlen(value) : 0);
+}
+
+static void put_int(jm_buf *cells, const char *name, int64_t v)
+{
+    char text[24];
+    snprintf(text, sizeof text, "%" PRId64, v);
+    put_text(cells, name, text);
+}
+
+/* Where flattened keys go, and the prefix of their columns. */
+typedef struct flat {
+    jm_buf *cells;
+    const char *prefix;
+} flat;
+
+/* jm_flatten() callback: one cell per leaf. */
+static int put_leaf(void *arg, const char *key, const jm_leaf *v)
+{
+    const flat *f = arg;
+    if (v->type == JM_STRING)
+        put_cell(f->cells, f->prefix, key, v->str, strlen(v->str));
+    else if (v->type == JM_NULL)
+        put_cell(f->cells, f->prefix, key, "", 0);
+    else
+        put_cell(f->cells, f->prefix, key, v->raw, v->rawlen);
+    return 0;
+}
+
+/* The cells of a task's args or result ("arg.", "result."). */
+static int put_object(pt_plugin_ctx *ctx, const pt_event *ev, jm_buf *cells,
+                      const char *prefix, const char *json)
+{
+    char why[200];
+    flat f = {cells, prefix};
+    if (jm_flatten(json ? json : "{}", put_leaf, &f, why, sizeof why) == 0)
+        return 0;
+    snprintf(ctx->error, sizeof ctx->error, "task %" PRId64 ": %s: %s",
+             ev->task, prefix[0] == 'a' ? "args" : "result", why);
+    return -EINVAL;
+}
+
+/* A free row at the end of c->rows, or NULL when out of memory. */
+static row *new_row(csv *c)
+{
+    if (c->nrows == c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 64;
+        row *p = realloc(c->rows, cap * sizeof *p);
+        if (!p)
+            return NULL;
+        c->rows = p;
+        c->cap = cap;
+    }
+    c->rows[c->nrows] = (row){.seq = c->nrows};
+    return &c->rows[c->nrows];
+}
+
+/* The fixed columns' cells; a missing worker stays an empty cell. */
+static void put_fixed(jm_buf *cells, const pt_event *ev)
+{
+    char seed[24];
+    snprintf(seed, sizeof seed, "%" PRIu64, ev->seed);
+    put_int(cells, "task", ev->task);
+    put_text(cells, "step", ev->step_name);
+    put_text(cells, "kernel", ev->kernel);
+    put_text(cells, "workerset", ev->workerset);
+    if (ev->worker >= 0)
+        put_int(cells, "worker", ev->worker);
+    put_text(cells, "status", status_name(ev->status));
+    put_text(cells, "error", ev->error);
+    put_int(cells, "attempts", ev->attempts);
+    put_text(cells, "seed", seed);
+    put_int(cells, "queued_ns", ev->queued_ns);
+    put_int(cells, "start_ns", ev->start_ns);
+    put_int(cells, "end_ns", ev->end_ns);
+}
+
+/*
+ * Keep a finished task's row. When its args or result are not a JSON
+ * object, the error is reported and the row keeps its fixed cells only.
+ */
+static int add_task(pt_plugin_ctx *ctx, csv *c, const pt_event *ev)
+{
+    row *r = new_row(c);
+    if (!r)
+        goto oom;
+    r->task = ev->task;
+    put_fixed(&r->cells, ev);
+    size_t fixed = r->cells.len;
+    int rc = put_object(ctx, ev, &r->cells, "arg.", ev->args_json);
+    if (rc == 0)
+        rc = put_object(ctx, ev, &r->cells, "result.", ev->result_json);
+    if (r->cells.oom) {
+        jm_buf_free(&r->cells);
+        goto oom;
+    }
+    if (rc != 0)
+        jm_buf_cut(&r->cells, fixed);
+    c->nrows++;
+    c->dirty = true;
+    return rc;
+oom:
+    snprintf(ctx->error, sizeof ctx->error, "task %" PRId64 ": out of memory",
+             ev->task);
+    return -ENOMEM;
+}
+
+/* A row's cells, in turn: name, then value, then the next name. */
+static const char *cell_value(const char *name)
+{
+    return name + strlen(name) + 1;
+}
+
+static const char *next_cell(const char *name)
+{
+    const char *value = cell_value(name);
+    return value + strlen(value) + 1;
+}
+
+/* The value of column `name` in r, "" when r has none. */
+static const char *find_cell(const row *r, const char *name)
+{
+    const char *end = r->cells.data + r->cells.len;
+    for (const char *p = r->cells.data; p < end; p = next_cell(p))
+        if (strcmp(p, name) == 0)
+            return cell_value(p);
+    return "";
+}
+
+/*
+ * Add a column unless it is there already: a linear search, as columns are
+ * few. -1 when out of memory.
+ */
+static int add_column(columns *cols, const char *name)
+{
+    for (size_t i = 0; i < cols->n; i++)
+        if (strcmp(cols->names[i], name) == 0)
+            return 0;
+    if (cols->n == cols->cap) {
+        size_t cap = cols->cap ? 2 * cols->cap : 32;
+        const char **p = realloc(cols->names, cap * sizeof *p);
+        if (!p)
+            return -1;
+        cols->names = p;
+        cols->cap = cap;
+    }
+    cols->names[cols->n++] = name;
+    return 0;
+}
+
+/* The fixed columns, then arg.* and result.* in the order rows show them. */
+static int collect_columns(const csv *c, columns *cols)
+{
+    static const char *const prefixes[] = {"arg.", "result."};
+    for (size_t i = 0; i < NFIXED; i++)
+        if (add_column(cols, fixed_columns[i]) < 0)
+            return -1;
+    for (size_t k = 0; k < 2; k++) {
+        size_t n = strlen(prefixes[k]);
+        for (size_t i = 0; i < c->nrows; i++) {
+            const row *r = &c->rows[i];
+            const char *end = r->cells.data + r->cells.len;
+            for (const char *p = r->cells.data; p < end; p = next_cell(p))
+                if (strncmp(p, prefixes[k], n) == 0 && add_column(cols, p) < 0)
+                    return -1;
+        }
+    }
+    return 0;
+}
+
+/* Append one field, quoted as RFC 4180 says when it must be. */
+static void add_field(jm_buf *out, const char *s)
+{
+    if (!s[strcspn(s, ",\"\r\n")]) {
+        jm_buf_str(out, s);
+        return;
+    }
+    jm_buf_add(out, "\"", 1);
+    for (const char *q; (q = strchr(s, '"')); s = q + 1) {
+        jm_buf_add(out, s, (size_t)(q - s) + 1);
+        jm_buf_add(out, "\"", 1);
+    }
+    jm_buf_str(out, s);
+    jm_buf_add(out, "\"", 1);
+}
+
+/* Append a row's line, or the header's when r is NULL. */
+static void add_record(jm_buf *out, const columns *cols, const row *r)
+{
+    for (size_t i = 0; i < cols->n; i++) {
+        if (i > 0)
+            jm_buf_add(out, ",", 1);
+        add_field(out, r ? find_cell(r, cols->names[i]) : cols->names[i]);
+    }
+    jm_buf_add(out, "\n", 1);
+}
+
+/* Write all n bytes, through short writes and EINTR. */
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Write out what gathered in `out` and empty it. */
+static int flush_out(int fd, jm_buf *out)
+{
+    if (out->oom) {
+        errno = ENOMEM;
+        return -1;
+    }
+    int rc = write_all(fd, out->data, out->len);
+    jm_buf_cut(out, 0);
+    return rc;
+}
+
+/* Write the header and the rows to fd, 64 KiB at a time. */
+static int write_rows(int fd, const csv *c, const columns *cols)
+{
+    jm_buf out = {0};
+    int rc = 0;
+    add_record(&out, cols, NULL);
+    for (size_t i = 0; i < c->nrows && rc == 0; i++) {
+        add_record(&out, cols, &c->rows[i]);
+        if (out.len >= FLUSH_BYTES)
+            rc = flush_out(fd, &out);
+    }
+    if (rc == 0)
+        rc = flush_out(fd, &out);
+    jm_buf_free(&out);
+    return rc;
+}
+
+static int by_task(const void *a, const void *b)
+{
+    const row *x = a, *y = b;
+    if (x->task != y->task)
+        return x->task < y->task ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Write the whole csv to c->tmp, then rename it to c->path. */
+static int write_csv(pt_plugin_ctx *ctx, csv *c)
+{
+    columns cols = {0};
+    int rc = 0, fd;
+    if (c->nrows > 0)
+        qsort(c->rows, c->nrows, sizeof *c->rows, by_task);
+    if (collect_columns(c, &cols) < 0) {
+        errno = ENOMEM;
+        rc = sys_error(ctx, "write", c->path);
+        goto out;
+    }
+    fd = open(c->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        rc = sys_error(ctx, "create", c->tmp);
+        goto out;
+    }
+    if (write_rows(fd, c, &cols) < 0 || fsync(fd) < 0) {
+        rc = sys_error(ctx, "write", c->tmp);
+        close(fd);
+        goto out_unlink;
+    }
+    if (close(fd) < 0 && errno != EINTR) {
+        rc = sys_error(ctx, "write", c->tmp);
+        goto out_unlink;
+    }
+    if (rename(c->tmp, c->path) < 0) {
+        rc = sys_error(ctx, "rename to", c->path);
+        goto out_unlink;
+    }
+    c->dirty = false;
+    goto out;
+out_unlink:
+    unlink(c->tmp);
+out:
+    free(cols.names);
+    return rc;
+}
+
+static void free_csv(csv *c)
+{
+    for (size_t i = 0; i < c->nrows; i++)
+        jm_buf_free(&c->rows[i].cells);
+    free(c->rows);
+    free(c->path);
+    free(c->tmp);
+    free(c);
+}
+
+static int csv_open(pt_plugin_ctx *ctx, const char *options)
+{
+    csv *c = calloc(1, sizeof *c);
+    if (!c) {
+        snprintf(ctx->error, sizeof ctx->error, "out of memory");
+        return -ENOMEM;
+    }
+    int rc = read_options(ctx, c, options);
+    if (rc < 0) {
+        free_csv(c);
+        return rc;
+    }
+    c->dirty = true; /* a run without tasks still gets its header */
+    ctx->data = c;
+    return 0;
+}
+
+static int csv_event(pt_plugin_ctx *ctx, const pt_event *ev)
+{
+    csv *c = ctx->data;
+    switch (ev->type) {
+    case PT_EV_TASK_FINISHED: return add_task(ctx, c, ev);
+    case PT_EV_RUN_END: return c->dirty ? write_csv(ctx, c) : 0;
+    default: return 0;
+    }
+}
+
+/* Write the file if the run did not end properly, then free everything. */
+static int csv_close(pt_plugin_ctx *ctx)
+{
+    csv *c = ctx->data;
+    if (!c)
+        return 0;
+    int rc = c->dirty ? write_csv(ctx, c) : 0;
+    free_csv(c);
+    ctx->data = NULL;
+    return rc;
+}
+
+static const pt_plugin csv_plugin = {
+    .abi = PT_PLUGIN_ABI,
+    .name = "csv",
+    .doc = "writes results.csv, one row per finished task, args and results "
+           "as columns",
+    .open = csv_open,
+    .on_event = csv_event,
+    .close = csv_close,
+};
+
+PT_PLUGIN(&csv_plugin);

@@ -1,0 +1,364 @@
+/*
+ * jsonl - writes results.jsonl: one JSON object per finished task (SPEC §5).
+ *
+ *   options: file  (string, default "results.jsonl", relative to the run
+ *                   folder unless absolute)
+ *            fsync (bool, default false: fsync(2) after every write)
+ *
+ * A line holds, in this order: task, step, kernel, args, seed, status,
+ * error, result, worker, attempts, queued_ns, start_ns, end_ns, workerset,
+ * priority. The file is opened for appending: `ptrun run --resume` adds to
+ * it.
+ *
+ * An interrupted run must leave whole lines, so lines gather in memory and
+ * reach the file only as whole lines, by write(2): when 64 KiB have gathered
+ * or a second has passed, when a step or the run ends, and at close. Two
+ * things can still cut a line: a full disk, after which the file is cut back
+ * to its last whole line, and a SIGKILL that lands inside write(2) (Linux
+ * stops a write to a file between pages on a fatal signal). Opening the file
+ * again, as --resume does, removes such an unterminated last line.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ptools/plugin.h>
+
+#include "json_mini.h"
+
+#define FLUSH_BYTES (64 * 1024)
+#define FLUSH_NS INT64_C(1000000000)
+
+typedef struct jsonl {
+    char *path;
+    bool fsync;
+    int fd;
+    off_t good;         /* the file's size at its last whole line */
+    int64_t flushed_ns; /* CLOCK_MONOTONIC of the last write */
+    jm_buf lines;       /* whole lines not written yet */
+} jsonl;
+
+/* The options as read, until open() takes them. */
+typedef struct opts {
+    pt_plugin_ctx *ctx;
+    char *file;
+    bool fsync;
+} opts;
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Say which call failed on which file, from errno; returns -errno. */
+static int sys_error(pt_plugin_ctx *ctx, const char *what, const char *path)
+{
+    int e = errno;
+    snprintf(ctx->error, sizeof ctx->error, "cannot %s %s: %s", what, path,
+             strerror(e));
+    return -e;
+}
+
+/* The status as results.jsonl spells it (pt_task_status_name's words). */
+static const char *status_name(pt_task_status s)
+{
+    static const char *const names[] = {"ok", "failed", "crashed", "timeout",
+                                        "cancelled"};
+    return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "unknown";
+}
+
+static int bad_option(opts *o, const char *key, const char *why)
+{
+    snprintf(o->ctx->error, sizeof o->ctx->error, "option \"%s\": %s", key,
+             why);
+    return -EINVAL;
+}
+
+/* jm_flatten() callback: take one option. */
+static int set_option(void *arg, const char *key, const jm_leaf *v)
+{
+    opts *o = arg;
+    if (strcmp(key, "fsync") == 0) {
+        if (v->type != JM_BOOL)
+            return bad_option(o, key, "expected true or false");
+        o->fsync = v->b;
+        return 0;
+    }
+    if (strcmp(key, "file") != 0)
+        return bad_option(o, key, "no such option (known: file, fsync)");
+    if (v->type != JM_STRING || !v->str[0])
+        return bad_option(o, key, "expected a file name");
+    free(o->file);
+    o->file = strdup(v->str);
+    return o->file ? 0 : bad_option(o, key, "out of memory");
+}
+
+/* `file` in the run folder, unless absolute; NULL when out of memory. */
+static char *run_path(const pt_plugin_ctx *ctx, const char *file)
+{
+    jm_buf b = {0};
+    if (file[0] != '/') {
+        jm_buf_str(&b, ctx->run_dir);
+        jm_buf_str(&b, "/");
+    }
+    jm_buf_str(&b, file);
+    if (b.oom)
+        jm_buf_free(&b);
+    return b.data;
+}
+
+/* Read the options into j: its path and fsync. */
+static int read_options(pt_plugin_ctx *ctx, jsonl *j, const char *json)
+{
+    opts o = {.ctx = ctx};
+    int rc = jm_flatten(json ? json : "{}", set_option, &o, ctx->error,
+                        sizeof ctx->error);
+    if (rc == 0) {
+        j->fsync = o.fsync;
+        j->path = run_path(ctx, o.file ? o.file : "results.jsonl");
+        if (!j->path)
+            rc = bad_option(&o, "file", "out of memory");
+    }
+    free(o.file);
+    return rc == -1 ? -EINVAL : rc; /* -1: jm_flatten's bad JSON */
+}
+
+/* The offset just after the last '\n' in the first `size` bytes of fd. */
+static off_t last_line_end(int fd, off_t size)
+{
+    char block[4096];
+    while (size > 0) {
+        size_t n = size < (off_t)sizeof block ? (size_t)size : sizeof block;
+        ssize_t got = pread(fd, block, n, size - (off_t)n);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            return -1;
+        if ((size_t)got != n) {
+            errno = EIO; /* it shrank under us */
+            return -1;
+        }
+        for (size_t i = n; i > 0; i--)
+            if (block[i - 1] == '\n')
+                return size - (off_t)n + (off_t)i;
+        size -= (off_t)n;
+    }
+    return 0;
+}
+
+/*
+ * Cut an unterminated last line off the file: what a write cut short by a
+ * SIGKILL leaves. Sets j->good to the size of the whole lines.
+ */
+static int drop_torn_tail(jsonl *j)
+{
+    struct stat st;
+    if (fstat(j->fd, &st) < 0)
+        return -1;
+    j->good = st.st_size;
+    if (!S_ISREG(st.st_mode) || st.st_size == 0)
+        return 0;
+    int fd = open(j->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    off_t end = last_line_end(fd, st.st_size);
+    int e = errno;
+    close(fd);
+    errno = e;
+    if (end < 0 || (end < st.st_size && ftruncate(j->fd, end) < 0))
+        return -1;
+    j->good = end;
+    return 0;
+}
+
+/* Write all n bytes, through short writes and EINTR. */
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/*
+ * Write the gathered lines. After a failure they stay gathered, so a later
+ * flush (the next step's end, close) tries them again.
+ */
+static int flush_lines(pt_plugin_ctx *ctx, jsonl *j)
+{
+    if (j->lines.len == 0)
+        return 0;
+    if (write_all(j->fd, j->lines.data, j->lines.len) < 0) {
+        int rc = sys_error(ctx, "write", j->path);
+        /* Back to whole lines; a device cannot be cut, and need not be. */
+        (void)!ftruncate(j->fd, j->good);
+        return rc;
+    }
+    j->good += (off_t)j->lines.len;
+    jm_buf_cut(&j->lines, 0);
+    j->flushed_ns = now_ns();
+    if (j->fsync && fsync(j->fd) < 0)
+        return sys_error(ctx, "fsync", j->path);
+    return 0;
+}
+
+/* A JSON string, or null. */
+static void add_string(jm_buf *b, const char *s)
+{
+    if (s)
+        jm_buf_quote(b, s);
+    else
+        jm_buf_str(b, "null");
+}
+
+/*
+ * A JSON object from the runner, verbatim ({} when absent). Line breaks can
+ * only be whitespace there; they become spaces, to keep one task per line.
+ */
+static void add_object(jm_buf *b, const char *json)
+{
+    if (!json || !json[0]) {
+        jm_buf_str(b, "{}");
+        return;
+    }
+    size_t start = b->len;
+    jm_buf_str(b, json);
+    for (size_t i = start; i < b->len && !b->oom; i++)
+        if (b->data[i] == '\n' || b->data[i] == '\r')
+            b->data[i] = ' ';
+}
+
+/* Append the line of a finished task. */
+static void add_line(jm_buf *b, const pt_event *ev)
+{
+    jm_buf_fmt(b, "{\"task\":%" PRId64 ",\"step\":", ev->task);
+    add_string(b, ev->step_name);
+    jm_buf_str(b, ",\"kernel\":");
+    add_string(b, ev->kernel);
+    jm_buf_str(b, ",\"args\":");
+    add_object(b, ev->args_json);
+    jm_buf_fmt(b,
+               ",\"seed\":%" PRIu64 ",\"status\":\"%s\",\"error\":", ev->seed,
+               status_name(ev->status));
+    add_string(b, ev->error);
+    jm_buf_str(b, ",\"result\":");
+    add_object(b, ev->result_json);
+    if (ev->worker < 0)
+        jm_buf_str(b, ",\"worker\":null");
+    else
+        jm_buf_fmt(b, ",\"worker\":%d", ev->worker);
+    jm_buf_fmt(b,
+               ",\"attempts\":%d,\"queued_ns\":%" PRId64
+               ",\"start_ns\":%" PRId64 ",\"end_ns\":%" PRId64,
+               ev->attempts, ev->queued_ns, ev->start_ns, ev->end_ns);
+    jm_buf_str(b, ",\"workerset\":");
+    add_string(b, ev->workerset);
+    jm_buf_fmt(b, ",\"priority\":%" PRId64 "}\n", ev->priority);
+}
+
+/* Gather a finished task's line; write when enough has gathered. */
+static int add_task(pt_plugin_ctx *ctx, jsonl *j, const pt_event *ev)
+{
+    size_t before = j->lines.len;
+    add_line(&j->lines, ev);
+    if (j->lines.oom) {
+        jm_buf_cut(&j->lines, before); /* never keep half a line */
+        snprintf(ctx->error, sizeof ctx->error,
+                 "task %" PRId64 ": out of memory", ev->task);
+        return -ENOMEM;
+    }
+    if (j->lines.len >= FLUSH_BYTES || now_ns() - j->flushed_ns >= FLUSH_NS)
+        return flush_lines(ctx, j);
+    return 0;
+}
+
+static void free_jsonl(jsonl *j)
+{
+    if (j->fd >= 0)
+        close(j->fd);
+    jm_buf_free(&j->lines);
+    free(j->path);
+    free(j);
+}
+
+static int jsonl_open(pt_plugin_ctx *ctx, const char *options)
+{
+    jsonl *j = calloc(1, sizeof *j);
+    if (!j) {
+        snprintf(ctx->error, sizeof ctx->error, "out of memory");
+        return -ENOMEM;
+    }
+    j->fd = -1;
+    int rc = read_options(ctx, j, options);
+    if (rc < 0)
+        goto fail;
+    do
+        j->fd = open(j->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    while (j->fd < 0 && errno == EINTR);
+    if (j->fd < 0) {
+        rc = sys_error(ctx, "open", j->path);
+        goto fail;
+    }
+    if (drop_torn_tail(j) < 0) {
+        rc = sys_error(ctx, "read back", j->path);
+        goto fail;
+    }
+    j->flushed_ns = now_ns();
+    ctx->data = j;
+    return 0;
+fail:
+    free_jsonl(j);
+    return rc;
+}
+
+static int jsonl_event(pt_plugin_ctx *ctx, const pt_event *ev)
+{
+    jsonl *j = ctx->data;
+    switch (ev->type) {
+    case PT_EV_TASK_FINISHED: return add_task(ctx, j, ev);
+    case PT_EV_STEP_END:
+    case PT_EV_RUN_END: return flush_lines(ctx, j);
+    default: return 0;
+    }
+}
+
+/* Write what is left and close; everything is released even on failure. */
+static int jsonl_close(pt_plugin_ctx *ctx)
+{
+    jsonl *j = ctx->data;
+    if (!j)
+        return 0;
+    int rc = flush_lines(ctx, j);
+    int fd = j->fd;
+    j->fd = -1;
+    if (close(fd) < 0 && errno != EINTR && rc == 0)
+        rc = sys_error(ctx, "close", j->path);
+    free_jsonl(j);
+    ctx->data = NULL;
+    return rc;
+}
+
+static const pt_plugin jsonl_plugin = {
+    .abi = PT_PLUGIN_ABI,
+    .name = "jsonl",
+    .doc = "writes results.jsonl, one JSON object per finished task",
+    .open = jsonl_open,
+    .on_event = jsonl_event,
+    .close = jsonl_close,
+};
+
+PT_PLUGIN(&jsonl_plugin);

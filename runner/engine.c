@@ -1,0 +1,489 @@
+/* engine.c - run a planned job (see engine.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ptools/npy.h>
+#include <ptools/shm.h>
+
+#include "engine.h"
+#include "host.h"
+#include "internal.h"
+#include "json_mini.h"
+#include "rundir.h"
+#include "summary.h"
+#include "ws.h"
+
+/* What the engine knows of one planned task between its attempts. */
+typedef struct tstate {
+    pt__req *req;     /* the current attempt, while it waits or runs */
+    int attempts;
+    int worker;
+    int64_t queued_ns, start_ns;
+} tstate;
+
+typedef struct engine {
+    const rn_spec *spec;
+    const rn_plan *plan;
+    const rn_run_opts *opts;
+    char dir[4096];
+    rn_host *host;
+    pt_shm **shm;
+    pt_workerset **sets;
+    tstate *ts;
+    bool *skip;          /* already ok in the run being resumed */
+    int64_t counts[5], step_counts[5], outstanding, skipped;
+    int step;
+    int sigs;            /* SIGINT/SIGTERM received */
+    rn_summary summary;
+} engine;
+
+static engine *E; /* the hooks' way back: one run per process */
+static int sig_pipe[2] = {-1, -1};
+
+static int64_t real_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The handler only writes to the self-pipe (STYLE 6). */
+static void on_signal(int sig)
+{
+    int saved = errno;
+    unsigned char c = (unsigned char)sig;
+    if (write(sig_pipe[1], &c, 1) < 0) {
+        /* full pipe: enough signals are pending already */
+    }
+    errno = saved;
+}
+
+static int install_signals(void)
+{
+    if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+        return -errno;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    return 0;
+}
+
+static void restore_signals(void)
+{
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    pt__close(sig_pipe[0]);
+    pt__close(sig_pipe[1]);
+    sig_pipe[0] = sig_pipe[1] = -1;
+}
+
+/* ---- events ---- */
+
+static void task_event(engine *e, pt_event_type type, int64_t id,
+                       pt_event *ev)
+{
+    const rn_ptask *t = &e->plan->tasks[id];
+    const tstate *s = &e->ts[id];
+    ev->type = type;
+    ev->time_ns = real_ns();
+    ev->step = t->step;
+    ev->step_name = e->spec->steps[t->step].name;
+    ev->task = id;
+    ev->kernel = e->spec->kernels[t->kernel].name;
+    ev->workerset = e->spec->workersets[t->workerset].name;
+    ev->worker = s->worker;
+    ev->pid = s->worker >= 0 ? pt_workerset_pid(e->sets[t->workerset],
+                                                s->worker) : 0;
+    ev->seed = t->seed;
+    ev->priority = t->priority;
+    ev->args_json = t->args_json;
+    ev->attempts = s->attempts;
+    ev->queued_ns = s->queued_ns;
+    ev->start_ns = s->start_ns;
+    rn_host_emit(e->host, ev);
+}
+
+static void simple_event(engine *e, pt_event_type type, int step,
+                         const int64_t *counts)
+{
+    pt_event ev = {.type = type, .time_ns = real_ns(), .step = step,
+                   .task = -1, .worker = -1, .exit_code = -1,
+                   .interrupted = e->sigs > 0};
+    if (step >= 0)
+        ev.step_name = e->spec->steps[step].name;
+    if (counts)
+        memcpy(ev.counts, counts, sizeof ev.counts);
+    rn_host_emit(e->host, &ev);
+}
+
+/* ---- tasks ---- */
+
+static void on_done(pt__req *req);
+
+static int submit(engine *e, int64_t id)
+{
+    const rn_ptask *t = &e->plan->tasks[id];
+    pt_call c = PT_CALL_INIT;
+    c.kernel = e->spec->kernels[t->kernel].name;
+    c.args = t->args;
+    c.priority = t->priority;
+    c.worker = t->on;
+    c.step = t->step;
+    tstate *s = &e->ts[id];
+    s->req = pt__ws_submit(e->sets[t->workerset], &c, (uint64_t)id, e,
+                           on_done);
+    if (!s->req)
+        return -errno;
+    s->attempts++;
+    s->worker = -1;
+    s->queued_ns = real_ns();
+    pt_event ev = {.exit_code = -1};
+    task_event(e, PT_EV_TASK_QUEUED, id, &ev);
+    return 0;
+}
+
+static void on_sent(pt__req *req, int64_t now)
+{
+    (void)now;
+    tstate *s = &E->ts[req->id];
+    s->start_ns = real_ns();
+    s->worker = req->worker;
+    pt_event ev = {.exit_code = -1};
+    task_event(E, PT_EV_TASK_STARTED, (int64_t)req->id, &ev);
+}
+
+/* Should this attempt's end be retried rather than final? */
+static bool retry(const engine *e, int64_t id, pt_task_status st)
+{
+    const rn_workerset *w = &e->spec->workersets[e->plan->tasks[id]
+                                                     .workerset];
+    bool again = st == PT_TASK_CRASHED || st == PT_TASK_TIMEOUT ||
+                 (st == PT_TASK_FAILED && w->retry_failed);
+    return again && e->sigs == 0 && e->ts[id].attempts <= w->retries;
+}
+
+/* A request ended: retry it, or record it as final. */
+static void on_done(pt__req *req)
+{
+    engine *e = req->owner;
+    int64_t id = (int64_t)req->id;
+    tstate *s = &e->ts[id];
+    pt_reply *r = req->reply;
+    pt_task_status st = pt_reply_status(r);
+    pt_buf js = {0};
+    pt_reply_json(r, &js);
+    pt_event ev = {.status = st, .error = pt_reply_error(r),
+                   .result_json = js.data ? (char *)js.data : "{}",
+                   .signal = pt_reply_signal(r), .exit_code = -1,
+                   .end_ns = real_ns()};
+    if (st == PT_TASK_CANCELLED)
+        s->start_ns = 0;
+    bool again = retry(e, id, st);
+    task_event(e, again ? PT_EV_TASK_RETRIED : PT_EV_TASK_FINISHED, id, &ev);
+    if (!again) {
+        e->counts[st]++;
+        e->step_counts[st]++;
+        e->outstanding--;
+        if (st != PT_TASK_CANCELLED)
+            rn_summary_add(&e->summary, e->plan->tasks[id].kernel,
+                           ev.end_ns - s->start_ns);
+    }
+    pt_buf_free(&js);
+    s->req = NULL;
+    pt__req_free(req);
+    if (again && submit(e, id) < 0) { /* cannot even queue it again */
+        e->counts[PT_TASK_CRASHED]++;
+        e->step_counts[PT_TASK_CRASHED]++;
+        e->outstanding--;
+    }
+}
+
+/* ---- signals ---- */
+
+/* First signal: run nothing new. Second: kill the running tasks too. */
+static void on_signals(engine *e)
+{
+    unsigned char buf[16];
+    ssize_t n = read(sig_pipe[0], buf, sizeof buf);
+    for (ssize_t i = 0; i < n; i++) {
+        if (++e->sigs == 1) {
+            if (!e->opts->quiet)
+                fprintf(stderr, "\nptrun: interrupted: finishing running "
+                        "tasks (again to kill them)\n");
+            for (int64_t id = 0; id < e->plan->ntasks; id++)
+                if (e->ts[id].req && e->ts[id].req->state == PT__REQ_WAITING)
+                    pt__ws_cancel(e->sets[e->plan->tasks[id].workerset],
+                                  e->ts[id].req);
+        } else if (e->sigs == 2) {
+            for (int w = 0; w < e->spec->nworkersets; w++)
+                pt__ws_kill_all(e->sets[w]);
+        }
+    }
+}
+
+/* ---- steps ---- */
+
+static int run_step(engine *e, int step)
+{
+    e->step = step;
+    memset(e->step_counts, 0, sizeof e->step_counts);
+    simple_event(e, PT_EV_STEP_START, step, NULL);
+    int nsets = e->spec->nworkersets, rc = 0;
+    for (int i = 0; i < nsets; i++) /* queue the whole step first */
+        pt__ws_hold(e->sets[i], 1);
+    for (int64_t id = e->plan->step_start[step];
+         id < e->plan->step_start[step + 1] && rc == 0; id++) {
+        if (e->skip && e->skip[id])
+            continue;
+        e->outstanding++;
+        if ((rc = submit(e, id)) < 0)
+            e->outstanding--;
+    }
+    for (int i = 0; i < nsets; i++)
+        pt__ws_hold(e->sets[i], 0);
+    while (rc == 0 && e->outstanding > 0) {
+        rc = pt__ws_pump_many(e->sets, nsets, sig_pipe[0], -1);
+        on_signals(e);
+    }
+    simple_event(e, PT_EV_STEP_END, step, e->step_counts);
+    return rc;
+}
+
+/* ---- segments and worker sets ---- */
+
+static int make_segment(engine *e, int i, char *err, size_t errlen)
+{
+    const rn_segment *g = &e->spec->segments[i];
+    pt_shm_opts o = {.prefix = e->spec->shm_prefix, .name = g->name,
+                     .type = g->type, .ndims = g->ndims,
+                     .named = g->named};
+    memcpy(o.dims, g->dims, sizeof o.dims);
+    e->shm[i] = pt_shm_create(&o);
+    int rc = e->shm[i] ? 0 : -errno;
+    if (rc == 0 && g->init == RN_INIT_FILL)
+        rc = pt_shm_fill(e->shm[i], g->fill);
+    else if (rc == 0 && g->init == RN_INIT_NPY)
+        rc = pt_shm_load_npy(e->shm[i], g->npy);
+    if (rc < 0)
+        snprintf(err, errlen, "%s:%d:%d: segment %s: %s", e->spec->file,
+                 g->pos.line, g->pos.col, g->name, pt_errmsg());
+    return rc;
+}
+
+static int make_sets(engine *e, char *err, size_t errlen)
+{
+    const rn_spec *s = e->spec;
+    pt_kernel_ref *refs = calloc((size_t)s->nkernels + 1, sizeof *refs);
+    if (!refs)
+        return -ENOMEM;
+    for (int i = 0; i < s->nkernels; i++)
+        refs[i] = (pt_kernel_ref){s->kernels[i].name, s->kernels[i].path,
+                                  s->kernels[i].symbol};
+    int rc = 0;
+    for (int i = 0; i < s->nworkersets && rc == 0; i++) {
+        const rn_workerset *w = &s->workersets[i];
+        pt_workerset_opts o = {.window = w->window, .kernels = refs,
+                               .nkernels = s->nkernels, .shm = e->shm,
+                               .nshm = s->nsegments, .seed = s->seed,
+                               .timeout_ms = w->timeout_ms};
+        e->sets[i] = pt_workerset_create(w->workers, w->mode, &o);
+        if (!e->sets[i]) {
+            rc = -errno;
+            snprintf(err, errlen, "%s:%d:%d: workerset %s: %s", s->file,
+                     w->pos.line, w->pos.col, w->name, pt_errmsg());
+        } else {
+            pt__ws_on_sent(e->sets[i], on_sent);
+        }
+    }
+    free(refs);
+    return rc;
+}
+
+/* Save `save: true` segments as DIR/shm/<name>.npy. */
+static int save_segments(engine *e, char *err, size_t errlen)
+{
+    char path[4200];
+    for (int i = 0; i < e->spec->nsegments; i++) {
+        if (!e->spec->segments[i].save || !e->shm[i])
+            continue;
+        snprintf(path, sizeof path, "%s/shm", e->dir);
+        if (mkdir(path, 0755) < 0 && errno != EEXIST)
+            return -errno;
+        snprintf(path, sizeof path, "%s/shm/%s.npy", e->dir,
+                 e->spec->segments[i].name);
+        int rc = pt_shm_save_npy(e->shm[i], path);
+        if (rc < 0) {
+            snprintf(err, errlen, "%s", pt_errmsg());
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* ---- resume ---- */
+
+/* What one results.jsonl line says: its task id and whether it was ok. */
+typedef struct recorded {
+    long long task;
+    bool ok;
+} recorded;
+
+static int on_leaf(void *arg, const char *key, const jm_leaf *v)
+{
+    recorded *r = arg;
+    if (strcmp(key, "task") == 0 && v->type == JM_NUMBER)
+        r->task = strtoll(v->raw, NULL, 10);
+    else if (strcmp(key, "status") == 0 && v->type == JM_STRING)
+        r->ok = strcmp(v->str, "ok") == 0;
+    return 0;
+}
+
+/*
+ * Mark the tasks DIR/results.jsonl records as ok: they are not run again.
+ * A last line without its newline was torn by a kill: it does not count.
+ */
+static int load_done(engine *e)
+{
+    char path[4200], why[128];
+    snprintf(path, sizeof path, "%s/results.jsonl", e->dir);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return errno == ENOENT ? 0 : -errno;
+    e->skip = calloc((size_t)e->plan->ntasks + 1, sizeof *e->skip);
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    while (e->skip && (n = getline(&line, &cap, f)) > 0) {
+        recorded r = {-1, false};
+        if (line[n - 1] != '\n' ||
+            jm_flatten(line, on_leaf, &r, why, sizeof why) != 0)
+            continue;
+        if (r.ok && r.task >= 0 && r.task < e->plan->ntasks &&
+            !e->skip[r.task]) {
+            e->skip[r.task] = true;
+            e->skipped++;
+        }
+    }
+    free(line);
+    fclose(f);
+    return e->skip ? 0 : -ENOMEM;
+}
+
+/* ---- the run ---- */
+
+static int prepare(engine *e, char *err, size_t errlen)
+{
+    const rn_spec *s = e->spec;
+    int rc = rn_rundir_make(s, e->opts->resume ? e->opts->resume
+                                               : e->opts->out,
+                            e->opts->resume != NULL, e->dir, sizeof e->dir,
+                            err, errlen);
+    if (rc == 0 && e->opts->resume)
+        rc = load_done(e);
+    if (rc == 0 && (rc = rn_write_atomic(e->dir, "job.yaml",
+                                         s->resolved_yaml,
+                                         strlen(s->resolved_yaml))) < 0)
+        snprintf(err, errlen, "%s/job.yaml: %s", e->dir, strerror(-rc));
+    if (rc == 0 && !(e->host = rn_host_open(s, e->dir, err, errlen)))
+        rc = -EIO;
+    pt_shm_clean(s->shm_prefix); /* what dead runs left behind */
+    for (int i = 0; rc == 0 && i < s->nsegments; i++)
+        rc = make_segment(e, i, err, errlen);
+    if (rc == 0)
+        rc = make_sets(e, err, errlen);
+    if (rc == 0 && (rc = install_signals()) < 0)
+        snprintf(err, errlen, "signal pipe: %s", strerror(-rc));
+    return rc;
+}
+
+/*
+ * Stop the workers (their kernels' fini may still write to segments), save
+ * what the spec asks to keep, then unmap and unlink every segment.
+ */
+static int teardown(engine *e, int rc, char *err, size_t errlen)
+{
+    for (int i = 0; i < e->spec->nworkersets; i++)
+        pt_workerset_destroy(e->sets[i]);
+    if (rc == 0)
+        rc = save_segments(e, err, errlen);
+    for (int i = 0; i < e->spec->nsegments; i++) {
+        if (e->shm[i])
+            pt_shm_unlink(e->shm[i]);
+        pt_shm_detach(e->shm[i]);
+    }
+    restore_signals();
+    return rc;
+}
+
+static int exit_status(const engine *e, int rc)
+{
+    if (rc < 0)
+        return 3;
+    if (e->sigs)
+        return 130;
+    return e->counts[PT_TASK_OK] + e->skipped == e->plan->ntasks ? 0 : 1;
+}
+
+static int finish(engine *e, int rc, int64_t start, char *err, size_t errlen)
+{
+    simple_event(e, PT_EV_RUN_END, -1, e->counts);
+    int plug = e->host ? rn_host_close(e->host) : 0;
+    e->host = NULL;
+    rn_manifest m = {.spec = e->spec, .argv_line = e->opts->argv_line,
+                     .start_ns = start, .end_ns = real_ns(),
+                     .tasks = e->plan->ntasks, .skipped = e->skipped,
+                     .interrupted = e->sigs > 0, .finished = true};
+    memcpy(m.counts, e->counts, sizeof m.counts);
+    m.exit_status = exit_status(e, rc < 0 || plug < 0 ? -1 : 0);
+    if (e->dir[0] && rn_manifest_write(e->dir, &m, err, errlen) < 0) {
+        m.exit_status = 3;
+        rc = rc < 0 ? rc : -EIO;
+    }
+    if (!e->opts->quiet && rc == 0)
+        rn_summary_print(&e->summary, e->spec, e->counts, e->skipped,
+                         (double)(m.end_ns - start) * 1e-9, e->dir, stderr);
+    return m.exit_status;
+}
+
+int rn_run(const rn_spec *spec, const rn_plan *plan, const rn_run_opts *o)
+{
+    engine e = {.spec = spec, .plan = plan, .opts = o};
+    char err[8192] = "";
+    int64_t start = real_ns();
+    e.shm = calloc((size_t)spec->nsegments + 1, sizeof *e.shm);
+    e.sets = calloc((size_t)spec->nworkersets + 1, sizeof *e.sets);
+    e.ts = calloc((size_t)plan->ntasks + 1, sizeof *e.ts);
+    int rc = e.shm && e.sets && e.ts ? 0 : -ENOMEM;
+    if (rc == 0)
+        rc = rn_summary_init(&e.summary, spec->nkernels);
+    E = &e;
+    if (rc == 0)
+        rc = prepare(&e, err, sizeof err);
+    if (rc == 0)
+        simple_event(&e, PT_EV_RUN_START, -1, NULL);
+    for (int s = 0; rc == 0 && s < spec->nsteps && !e.sigs; s++)
+        if ((rc = run_step(&e, s)) < 0)
+            snprintf(err, sizeof err, "%s", pt_errmsg());
+    rc = teardown(&e, rc, err, sizeof err);
+    int status = finish(&e, rc, start, err, sizeof err);
+    if (err[0])
+        fprintf(stderr, "ptrun: %s\n", err);
+    rn_summary_free(&e.summary);
+    free(e.skip);
+    free(e.shm);
+    free(e.sets);
+    free(e.ts);
+    E = NULL;
+    return status;
+}

@@ -1,0 +1,23 @@
+/*
+ * host.h - ptrun's side of the plugin ABI: load plugin .so files, hand
+ * them every event, close them. A plugin that fails is reported once on
+ * stderr and dropped; the run goes on (its other outputs stay valid).
+ */
+#ifndef RN_HOST_H
+#define RN_HOST_H
+
+#include <ptools/plugin.h>
+
+#include "spec.h"
+
+typedef struct rn_host rn_host;
+
+/* Load and open the spec's plugins. NULL with a message in err. */
+rn_host *rn_host_open(const rn_spec *spec, const char *run_dir, char *err,
+                      size_t errlen);
+/* Send one event to every plugin (ev->size and run_name are filled in). */
+void rn_host_emit(rn_host *h, pt_event *ev);
+/* Close every plugin: 0, or -1 if one failed (reported on stderr). */
+int rn_host_close(rn_host *h);
+
+#endif

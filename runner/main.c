@@ -1,0 +1,237 @@
+/* main.c - the ptrun command line (SPEC §5). */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <ptools/common.h>
+#include <ptools/kernel_lib.h>
+#include <ptools/shm.h>
+
+#include "engine.h"
+#include "plan.h"
+#include "spec.h"
+
+#define EXIT_USAGE 2
+
+static const char usage_text[] =
+    "usage: ptrun run JOB.yaml [--out DIR] [--set PATH=VALUE]... "
+    "[--resume DIR] [-q]\n"
+    "       ptrun check JOB.yaml [--set PATH=VALUE]...\n"
+    "       ptrun kernels LIB.so...\n"
+    "       ptrun clean [--prefix P]\n"
+    "       ptrun --version | --help | help COMMAND\n";
+
+static const char help_text[] =
+    "ptrun - run a batch of tasks described in YAML on forked workers\n\n"
+    "%s\n"
+    "COMMANDS\n"
+    "  run      Run a job: create its shared memory, start its worker sets,\n"
+    "           run its steps in order (each a barrier), and write the run\n"
+    "           folder (job.yaml, manifest.json, results.jsonl, shm/*.npy).\n"
+    "  check    Validate a job spec and print the expanded plan: every\n"
+    "           task with its id, kernel, worker set, priority, seed, args.\n"
+    "  kernels  List the kernels in shared objects: name, ABI, doc.\n"
+    "  clean    Remove shared memory segments whose owning run is dead.\n\n"
+    "OPTIONS\n"
+    "  --out DIR          Run folder (default runs/NAME-yyyymmdd-HHMMSS).\n"
+    "  --set PATH=VALUE   Override a scalar of the spec by dotted path;\n"
+    "                     list items by index or by name. Repeatable.\n"
+    "  --resume DIR       Finish an interrupted run: tasks recorded as ok\n"
+    "                     in DIR/results.jsonl are not run again.\n"
+    "  -q, --quiet        No summary on stderr.\n\n"
+    "EXIT STATUS\n"
+    "  0 all tasks ok; 1 some tasks not ok; 2 bad usage or bad spec;\n"
+    "  3 runtime error; 130 interrupted.\n\n"
+    "EXAMPLES\n"
+    "  ptrun check configs/pi.yaml\n"
+    "  ptrun run configs/pi.yaml --set seed=7 --set workersets.cpu.workers=4\n"
+    "  ptrun run configs/pi.yaml --out runs/pi --resume runs/pi\n"
+    "  ptrun kernels build/kernels/*.so\n"
+    "  jq -c '{task, status, result}' runs/pi-*/results.jsonl\n";
+
+typedef struct cli {
+    const char *cmd, *job, *out, *resume, *prefix;
+    const char **sets;
+    int nsets;
+    int quiet;
+    const char **files; /* kernels */
+    int nfiles;
+} cli;
+
+static int usage(const char *why)
+{
+    if (why)
+        fprintf(stderr, "ptrun: %s\n", why);
+    fputs(usage_text, stderr);
+    return EXIT_USAGE;
+}
+
+/* Split argv into a command, its options and operands. */
+static int parse(int argc, char **argv, cli *c)
+{
+    c->sets = calloc((size_t)argc, sizeof *c->sets);
+    c->files = calloc((size_t)argc, sizeof *c->files);
+    if (!c->sets || !c->files)
+        return -ENOMEM;
+    c->cmd = argv[1];
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        int more = i + 1 < argc;
+        if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0)
+            c->quiet = 1;
+        else if (strcmp(a, "--out") == 0 && more)
+            c->out = argv[++i];
+        else if (strcmp(a, "--set") == 0 && more)
+            c->sets[c->nsets++] = argv[++i];
+        else if (strcmp(a, "--resume") == 0 && more)
+            c->resume = argv[++i];
+        else if (strcmp(a, "--prefix") == 0 && more)
+            c->prefix = argv[++i];
+        else if (a[0] == '-') {
+            fprintf(stderr, "ptrun %s: unknown option or missing value: %s\n",
+                    c->cmd, a);
+            return -EINVAL;
+        } else
+            c->files[c->nfiles++] = a;
+    }
+    c->job = c->nfiles ? c->files[0] : NULL;
+    return 0;
+}
+
+/* Where shipped kernels and plugins are: beside a build, or installed. */
+static void search_dirs(rn_search *s, char *kdir, char *pdir, size_t size)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    struct stat st;
+    exe[n > 0 ? n : 0] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash)
+        *slash = '\0';
+    int fits = snprintf(kdir, size, "%s/kernels", exe) < (int)size &&
+               snprintf(pdir, size, "%s/plugins", exe) < (int)size;
+    if (!fits || stat(kdir, &st) != 0) {
+        snprintf(kdir, size, "%s", PTRUN_KERNEL_DIR);
+        snprintf(pdir, size, "%s", PTRUN_PLUGIN_DIR);
+    }
+    s->kernel_dir = kdir;
+    s->plugin_dir = pdir;
+}
+
+static rn_spec *load(const cli *c, const char *job)
+{
+    char kdir[PATH_MAX], pdir[PATH_MAX], err[8192];
+    rn_search s;
+    search_dirs(&s, kdir, pdir, sizeof kdir);
+    rn_spec *spec = rn_spec_load(job, c->sets, c->nsets, &s, err,
+                                 sizeof err);
+    if (!spec)
+        fprintf(stderr, "%s%s", err,
+                err[0] && err[strlen(err) - 1] == '\n' ? "" : "\n");
+    return spec;
+}
+
+static int cmd_run_or_check(const cli *c, int argc, char **argv)
+{
+    char job_in_dir[PATH_MAX];
+    const char *job = c->job;
+    if (!job && c->resume) { /* ptrun run --resume DIR */
+        snprintf(job_in_dir, sizeof job_in_dir, "%s/job.yaml", c->resume);
+        job = job_in_dir;
+    }
+    if (!job || c->nfiles > 1)
+        return usage("expected one JOB.yaml");
+    rn_spec *spec = load(c, job);
+    if (!spec)
+        return EXIT_USAGE;
+    rn_plan plan;
+    char err[1024];
+    int status = 0;
+    if (rn_plan_build(spec, &plan, err, sizeof err) < 0) {
+        fprintf(stderr, "ptrun: %s\n", err);
+        rn_spec_free(spec);
+        return 3;
+    }
+    if (strcmp(c->cmd, "check") == 0) {
+        rn_plan_print(spec, &plan, stdout);
+    } else {
+        char line[4096] = "";
+        for (int i = 0, off = 0; i < argc && off < (int)sizeof line; i++)
+            off += snprintf(line + off, sizeof line - (size_t)off, "%s%s",
+                            i ? " " : "", argv[i]);
+        rn_run_opts o = {.out = c->out, .resume = c->resume,
+                         .argv_line = line, .quiet = c->quiet};
+        status = rn_run(spec, &plan, &o);
+    }
+    rn_plan_free(&plan);
+    rn_spec_free(spec);
+    return status;
+}
+
+static int cmd_kernels(const cli *c)
+{
+    if (c->nfiles == 0)
+        return usage("kernels: name at least one LIB.so");
+    int bad = 0;
+    for (int i = 0; i < c->nfiles; i++) {
+        pt_kernel_lib *lib = pt_kernel_lib_open(c->files[i]);
+        if (!lib) {
+            fprintf(stderr, "ptrun: %s\n", pt_errmsg());
+            bad = 1;
+            continue;
+        }
+        printf("%s\n", c->files[i]);
+        for (int k = 0; k < pt_kernel_lib_count(lib); k++) {
+            const pt_kernel *kn = pt_kernel_lib_at(lib, k);
+            printf("  %-16s abi %u  %s\n", kn->name, (unsigned)kn->abi,
+                   kn->doc ? kn->doc : "");
+        }
+        pt_kernel_lib_close(lib);
+    }
+    return bad ? 3 : 0;
+}
+
+static int cmd_clean(const cli *c)
+{
+    int n = pt_shm_clean(c->prefix);
+    if (n < 0) {
+        fprintf(stderr, "ptrun clean: %s\n", pt_errmsg());
+        return n == -EINVAL ? EXIT_USAGE : 3;
+    }
+    printf("removed %d segment%s\n", n, n == 1 ? "" : "s");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return usage(NULL);
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("ptrun %s (kernel ABI %d)\n", pt_version(), PT_KERNEL_ABI);
+        return 0;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        printf(help_text, usage_text);
+        return 0;
+    }
+    cli c = {0};
+    int status;
+    if (parse(argc, argv, &c) < 0)
+        status = usage(NULL);
+    else if (strcmp(c.cmd, "run") == 0 || strcmp(c.cmd, "check") == 0)
+        status = cmd_run_or_check(&c, argc, argv);
+    else if (strcmp(c.cmd, "kernels") == 0)
+        status = cmd_kernels(&c);
+    else if (strcmp(c.cmd, "clean") == 0)
+        status = cmd_clean(&c);
+    else
+        status = usage("unknown command");
+    free(c.sets);
+    free(c.files);
+    return status;
+}

@@ -1,0 +1,231 @@
+/* plan.c - expand a job spec into tasks (see plan.h). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ptools/workerset.h>
+
+#include "plan.h"
+#include "task.h"
+#include "value.h"
+
+static int encode(pt_buf *b, const rn_value *v);
+
+/* A list of numbers travels as an int or real array, anything else as a list. */
+static int encode_list(pt_buf *b, const rn_value *v)
+{
+    int ints = 1, nums = 1;
+    for (size_t i = 0; i < v->n; i++) {
+        ints &= v->items[i].type == RN_INT;
+        nums &= v->items[i].type == RN_INT || v->items[i].type == RN_REAL;
+    }
+    if (v->n && (ints || nums)) {
+        int64_t *iv = malloc(v->n * sizeof *iv);
+        double *rv = malloc(v->n * sizeof *rv);
+        int rc = iv && rv ? 0 : -ENOMEM;
+        for (size_t i = 0; rc == 0 && i < v->n; i++) {
+            iv[i] = v->items[i].i;
+            rv[i] = v->items[i].type == RN_INT ? (double)v->items[i].i
+                                                : v->items[i].r;
+        }
+        if (rc == 0)
+            rc = ints ? pt__venc_ints(b, iv, v->n)
+                      : pt__venc_reals(b, rv, v->n);
+        free(iv);
+        free(rv);
+        return rc;
+    }
+    pt__vmark m;
+    int rc = pt__venc_list_begin(b, &m);
+    for (size_t i = 0; rc == 0 && i < v->n; i++)
+        rc = encode(b, &v->items[i]);
+    return rc < 0 ? rc : pt__venc_list_end(b, &m);
+}
+
+static int encode_map(pt_buf *b, const rn_value *v)
+{
+    pt__vmark m;
+    int rc = pt__venc_map_begin(b, &m);
+    for (size_t i = 0; rc == 0 && i < v->n; i++) {
+        rc = pt__venc_key(b, &m, v->keys[i]);
+        if (rc == 0)
+            rc = encode(b, &v->items[i]);
+    }
+    return rc < 0 ? rc : pt__venc_map_end(b, &m);
+}
+
+/* Encode a spec value with the worker protocol's value codec. */
+static int encode(pt_buf *b, const rn_value *v)
+{
+    switch (v->type) {
+    case RN_NULL: return pt__venc_null(b);
+    case RN_BOOL: return pt__venc_bool(b, v->b);
+    case RN_INT: return pt__venc_int(b, v->i);
+    case RN_REAL: return pt__venc_real(b, v->r);
+    case RN_STR: return pt__venc_str(b, v->s);
+    case RN_LIST: return encode_list(b, v);
+    case RN_MAP: return encode_map(b, v);
+    }
+    return -EINVAL;
+}
+
+/* The values one task gets beyond its entry's args. */
+typedef struct extra {
+    const rn_task *def;
+    const size_t *pick; /* per sweep axis, the value's index */
+    int64_t rep;        /* -1: none */
+} extra;
+
+static int overridden(const extra *x, const char *key)
+{
+    for (int a = 0; a < x->def->nsweep; a++)
+        if (strcmp(x->def->sweep[a].key, key) == 0)
+            return 1;
+    return x->rep >= 0 && strcmp(key, "rep") == 0;
+}
+
+/* The args map of one task: entry args, sweep values, then `rep`. */
+static int task_args(pt_buf *b, const extra *x)
+{
+    const rn_value *args = &x->def->args;
+    pt__vmark m;
+    int rc = pt__venc_map_begin(b, &m);
+    for (size_t i = 0; rc == 0 && i < args->n; i++) {
+        if (overridden(x, args->keys[i]))
+            continue;
+        rc = pt__venc_key(b, &m, args->keys[i]);
+        if (rc == 0)
+            rc = encode(b, &args->items[i]);
+    }
+    for (int a = 0; rc == 0 && a < x->def->nsweep; a++) {
+        const rn_sweep_axis *ax = &x->def->sweep[a];
+        rc = pt__venc_key(b, &m, ax->key);
+        if (rc == 0)
+            rc = encode(b, &ax->values.items[x->pick[a]]);
+    }
+    if (rc == 0 && x->rep >= 0 && (rc = pt__venc_key(b, &m, "rep")) == 0)
+        rc = pt__venc_int(b, x->rep);
+    return rc < 0 ? rc : pt__venc_map_end(b, &m);
+}
+
+/* How many tasks one entry expands to. */
+static int64_t entry_count(const rn_spec *spec, const rn_task *t)
+{
+    int64_t n = t->repeat > 0 ? t->repeat : 1;
+    for (int a = 0; a < t->nsweep; a++)
+        n *= (int64_t)t->sweep[a].values.n;
+    return t->each_worker ? n * spec->workersets[t->workerset].workers : n;
+}
+
+/* Fill the next plan slot for entry `def` of step `step`. */
+static int add_task(rn_plan *plan, const rn_spec *spec, int step,
+                    const extra *x, int on)
+{
+    rn_ptask *t = &plan->tasks[plan->ntasks];
+    pt_buf b = {0}, js = {0};
+    int rc = task_args(&b, x);
+    if (rc == 0)
+        rc = pt__value_to_json(b.data, b.len, &js);
+    *t = (rn_ptask){.id = plan->ntasks, .step = step,
+                    .kernel = x->def->kernel,
+                    .workerset = x->def->workerset, .on = on,
+                    .priority = x->def->priority};
+    t->seed = pt_task_seed_of(spec->seed, (uint64_t)t->id);
+    t->args_json = rc == 0 ? (char *)js.data : NULL;
+    t->args = rc == 0 ? pt__args_adopt(&b) : NULL;
+    if (!t->args || !t->args_json) {
+        pt_buf_free(&b);
+        free(js.data);
+        free(t->args_json);
+        pt_args_destroy(t->args);
+        return rc < 0 ? rc : -ENOMEM;
+    }
+    plan->ntasks++;
+    return 0;
+}
+
+/* Expand one entry: sweep product (first axis slowest), rep, each worker. */
+static int expand(rn_plan *plan, const rn_spec *spec, int step,
+                  const rn_task *def)
+{
+    size_t pick[64] = {0};
+    if (def->nsweep > 64)
+        return -E2BIG;
+    extra x = {def, pick, -1};
+    int workers = spec->workersets[def->workerset].workers;
+    for (;;) {
+        for (int64_t r = 0; r < (def->repeat > 0 ? def->repeat : 1); r++) {
+            x.rep = def->has_repeat ? r : -1;
+            for (int w = 0; w < (def->each_worker ? workers : 1); w++) {
+                int rc = add_task(plan, spec, step, &x,
+                                  def->each_worker ? w : def->on);
+                if (rc < 0)
+                    return rc;
+            }
+        }
+        int a = def->nsweep - 1; /* odometer: last axis fastest */
+        while (a >= 0 && ++pick[a] == def->sweep[a].values.n)
+            pick[a--] = 0;
+        if (a < 0)
+            return 0;
+    }
+}
+
+int rn_plan_build(const rn_spec *spec, rn_plan *plan, char *err,
+                  size_t errlen)
+{
+    int64_t total = 0;
+    memset(plan, 0, sizeof *plan);
+    for (int s = 0; s < spec->nsteps; s++)
+        for (int t = 0; t < spec->steps[s].ntasks; t++)
+            total += entry_count(spec, &spec->steps[s].tasks[t]);
+    plan->tasks = calloc((size_t)total + 1, sizeof *plan->tasks);
+    plan->step_start = calloc((size_t)spec->nsteps + 1, sizeof(int64_t));
+    plan->nsteps = spec->nsteps;
+    int rc = plan->tasks && plan->step_start ? 0 : -ENOMEM;
+    for (int s = 0; rc == 0 && s < spec->nsteps; s++) {
+        plan->step_start[s] = plan->ntasks;
+        for (int t = 0; rc == 0 && t < spec->steps[s].ntasks; t++)
+            rc = expand(plan, spec, s, &spec->steps[s].tasks[t]);
+    }
+    if (rc == 0)
+        plan->step_start[spec->nsteps] = plan->ntasks;
+    else
+        snprintf(err, errlen, "%s: planning %" PRId64 " tasks: %s",
+                 spec->file, total, pt_strerror(rc));
+    return rc;
+}
+
+void rn_plan_free(rn_plan *plan)
+{
+    for (int64_t i = 0; plan->tasks && i < plan->ntasks; i++) {
+        pt_args_destroy(plan->tasks[i].args);
+        free(plan->tasks[i].args_json);
+    }
+    free(plan->tasks);
+    free(plan->step_start);
+    memset(plan, 0, sizeof *plan);
+}
+
+void rn_plan_print(const rn_spec *spec, const rn_plan *plan, FILE *out)
+{
+    fprintf(out, "job %s: %d steps, %" PRId64 " tasks, seed %" PRIu64 "\n",
+            spec->name, spec->nsteps, plan->ntasks, spec->seed);
+    for (int s = 0; s < plan->nsteps; s++) {
+        fprintf(out, "step %d %s: %" PRId64 " tasks\n", s,
+                spec->steps[s].name,
+                plan->step_start[s + 1] - plan->step_start[s]);
+        for (int64_t i = plan->step_start[s]; i < plan->step_start[s + 1];
+             i++) {
+            const rn_ptask *t = &plan->tasks[i];
+            fprintf(out, "  task %" PRId64 " %s on %s", t->id,
+                    spec->kernels[t->kernel].name,
+                    spec->workersets[t->workerset].name);
+            if (t->on >= 0)
+                fprintf(out, "[%d]", t->on);
+            fprintf(out, " priority %" PRId64 " seed %" PRIu64 " args %s\n",
+                    t->priority, t->seed, t->args_json);
+        }
+    }
+}

@@ -1,0 +1,46 @@
+/*
+ * rundir.h - the run folder (SPEC §5): its creation, files written
+ * atomically (a temporary file renamed into place, so no reader ever sees
+ * half a file), sha256 of inputs, and manifest.json.
+ */
+#ifndef RN_RUNDIR_H
+#define RN_RUNDIR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "spec.h"
+
+/*
+ * Make the run folder: `out`, or runs/<name>-<UTC yyyymmdd-HHMMSS>. A new
+ * folder must not exist yet, or be empty; `resume` requires it to exist.
+ * The path goes to `path`. 0, or -errno with a message in err.
+ */
+int rn_rundir_make(const rn_spec *spec, const char *out, bool resume,
+                   char *path, size_t size, char *err, size_t errlen);
+
+/* Write `len` bytes as dir/name atomically: 0 or -errno. */
+int rn_write_atomic(const char *dir, const char *name, const void *data,
+                    size_t len);
+
+/* The sha256 of a file as 64 hex digits: 0 or -errno. */
+int rn_sha256_file(const char *path, char hex[65]);
+
+typedef struct rn_manifest {
+    const rn_spec *spec;
+    const char *argv_line;
+    int64_t start_ns, end_ns; /* CLOCK_REALTIME */
+    int64_t counts[5];        /* by pt_task_status */
+    int64_t tasks;            /* in the plan */
+    int64_t skipped;          /* already ok in a resumed run */
+    bool interrupted;
+    bool finished;            /* false while the run is going on */
+    int exit_status;
+} rn_manifest;
+
+/* Write dir/manifest.json: 0 or -errno (message in err). */
+int rn_manifest_write(const char *dir, const rn_manifest *m, char *err,
+                      size_t errlen);
+
+#endif

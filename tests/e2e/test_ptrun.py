@@ -1,0 +1,327 @@
+"""End-to-end tests of ptrun: real specs, real kernels, real run folders.
+
+Run by ctest with PTRUN (the binary), SRC (the source tree) and
+TEST_KERNELS (build/tests/kernels) in the environment.
+"""
+import glob
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+PTRUN = os.environ["PTRUN"]
+SRC = os.environ["SRC"]
+TEST_KERNELS = os.environ["TEST_KERNELS"]
+CONFIGS = os.path.join(SRC, "configs")
+
+
+def ptrun(*args, timeout=120):
+    return subprocess.run([PTRUN, *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def results(run_dir):
+    with open(os.path.join(run_dir, "results.jsonl")) as f:
+        text = f.read()
+    assert text == "" or text.endswith("\n"), "a half line in results.jsonl"
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def stable(rows):
+    """What must not depend on workers, modes or timing."""
+    keep = ("task", "step", "kernel", "args", "seed", "status", "result")
+    return sorted(({k: r[k] for k in keep} for r in rows),
+                  key=lambda r: r["task"])
+
+
+def shm_entries():
+    return {e for e in os.listdir("/dev/shm") if e.startswith("ptools_")}
+
+
+class Base(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="ptrun-e2e-")
+        self.shm_before = shm_entries()
+
+    def tearDown(self):
+        self.assertEqual(shm_entries() - self.shm_before, set(),
+                         "segments left in /dev/shm")
+        self.tmp.cleanup()
+
+    def out(self, name="run"):
+        return os.path.join(self.tmp.name, name)
+
+    def spec(self, text, name="job.yaml"):
+        path = os.path.join(self.tmp.name, name)
+        with open(path, "w") as f:
+            f.write(text.replace("@TK@", TEST_KERNELS))
+        return path
+
+    def run_ok(self, *args, status=0):
+        p = ptrun(*args)
+        self.assertEqual(p.returncode, status, p.stderr)
+        return p
+
+
+class Configs(Base):
+    def test_every_config_runs(self):
+        expected = {"quickstart": 8 + os.cpu_count() + 1, "pi": 16,
+                    "shm-fill-sum": 4 + 4 + 1, "sweep": 4 + 4 + 1,
+                    "bench-noop": 20000}
+        for name, count in expected.items():
+            with self.subTest(config=name):
+                out = self.out(name)
+                self.run_ok("run", os.path.join(CONFIGS, name + ".yaml"),
+                            "--out", out, "-q")
+                rows = results(out)
+                self.assertEqual(len(rows), count)
+                self.assertTrue(all(r["status"] == "ok" for r in rows))
+                self.assertEqual(sorted(r["task"] for r in rows),
+                                 list(range(count)))
+                self.assertTrue(os.path.exists(os.path.join(out, "job.yaml")))
+
+    def test_manifest_hashes_match(self):
+        out = self.out()
+        spec = os.path.join(CONFIGS, "pi.yaml")
+        self.run_ok("run", spec, "--out", out, "-q")
+        with open(os.path.join(out, "manifest.json")) as f:
+            m = json.load(f)
+        with open(spec, "rb") as f:
+            self.assertEqual(m["spec"]["sha256"],
+                             hashlib.sha256(f.read()).hexdigest())
+        for k in m["kernels"].values():
+            with open(k["path"], "rb") as f:
+                self.assertEqual(k["sha256"],
+                                 hashlib.sha256(f.read()).hexdigest())
+        self.assertEqual(m["counts"]["ok"], 16)
+        self.assertEqual(m["seed"], 42)
+        self.assertTrue(m["finished"])
+        self.assertFalse(m["interrupted"])
+
+    def test_results_fields(self):
+        out = self.out()
+        self.run_ok("run", os.path.join(CONFIGS, "pi.yaml"), "--out", out,
+                    "-q")
+        r = results(out)[0]
+        for key in ("task", "step", "kernel", "args", "seed", "status",
+                    "error", "result", "worker", "attempts", "queued_ns",
+                    "start_ns", "end_ns"):
+            self.assertIn(key, r)
+        self.assertEqual(r["args"]["samples"], 1000000)
+        self.assertEqual(r["result"]["samples"], 1000000)
+        self.assertIsNone(r["error"])
+        self.assertLessEqual(r["queued_ns"], r["start_ns"])
+        self.assertLessEqual(r["start_ns"], r["end_ns"])
+
+    def test_npy_saved(self):
+        import numpy
+        out = self.out()
+        self.run_ok("run", os.path.join(CONFIGS, "shm-fill-sum.yaml"),
+                    "--out", out, "-q")
+        ids = numpy.load(os.path.join(out, "shm", "ids.npy"))
+        self.assertEqual(ids.dtype, numpy.int32)
+        self.assertEqual(ids.shape, (65536,))
+        self.assertTrue((ids == 7).all())
+        img = numpy.load(os.path.join(out, "shm", "img.npy"))
+        self.assertEqual(img.shape, (100, 100))
+        rows = results(out)
+        sums = [r["result"]["sum"] for r in rows if r["step"] == "sum"]
+        self.assertEqual(sorted(sums)[-1], 255 * 10000)
+        self.assertEqual(sum(sorted(sums)[:-1]), 7 * 65536)
+
+
+class Semantics(Base):
+    def test_same_results_whatever_the_workers(self):
+        runs = []
+        for i, (w, mode) in enumerate([(1, "ff"), (4, "ff"), (3, "rr")]):
+            out = self.out("r%d" % i)
+            self.run_ok("run", os.path.join(CONFIGS, "sweep.yaml"), "--out",
+                        out, "-q", "--set", "workersets.cpu.workers=%d" % w,
+                        "--set", "workersets.cpu.mode=" + mode)
+            runs.append(stable(results(out)))
+        self.assertEqual(runs[0], runs[1])
+        self.assertEqual(runs[0], runs[2])
+
+    def test_priority_order_with_one_ff_worker(self):
+        spec = self.spec("""
+ptrun: 1
+name: prio
+kernels: {sleep: {path: sleep}}
+workersets: [{name: one, workers: 1, mode: ff}]
+steps:
+  - name: s
+    tasks:
+      - {kernel: sleep, args: {ms: 5}, priority: 1}
+      - {kernel: sleep, args: {ms: 5}, priority: 9}
+      - {kernel: sleep, args: {ms: 5}, priority: 5}
+      - {kernel: sleep, args: {ms: 5}, priority: 9}
+""")
+        out = self.out()
+        self.run_ok("run", spec, "--out", out, "-q")
+        order = [r["task"] for r in sorted(results(out),
+                                           key=lambda r: r["start_ns"])]
+        self.assertEqual(order, [1, 3, 2, 0])
+
+    def test_each_worker_and_on(self):
+        spec = self.spec("""
+ptrun: 1
+name: placement
+kernels: {noop: {path: noop}}
+workersets: [{name: w, workers: 3, mode: ff}]
+steps:
+  - name: s
+    tasks:
+      - {kernel: noop, each_worker: true}
+      - {kernel: noop, on: 2, repeat: 3}
+""")
+        out = self.out()
+        self.run_ok("run", spec, "--out", out, "-q")
+        rows = sorted(results(out), key=lambda r: r["task"])
+        self.assertEqual([r["worker"] for r in rows], [0, 1, 2, 2, 2, 2])
+
+    def test_failures_give_status_1(self):
+        spec = self.spec("""
+ptrun: 1
+name: faults
+kernels:
+  fail: {path: @TK@/faults.so}
+  segv: {path: @TK@/faults.so}
+workersets: [{name: w, workers: 2, retries: 1}]
+steps:
+  - name: s
+    tasks:
+      - {kernel: fail}
+      - {kernel: segv}
+""")
+        out = self.out()
+        self.run_ok("run", spec, "--out", out, "-q", status=1)
+        rows = sorted(results(out), key=lambda r: r["task"])
+        self.assertEqual(rows[0]["status"], "failed")
+        self.assertIn("asked to fail", rows[0]["error"])
+        self.assertEqual(rows[1]["status"], "crashed")
+        self.assertEqual(rows[1]["attempts"], 2)  # retried once
+
+    def test_check_prints_the_plan(self):
+        p = self.run_ok("check", os.path.join(CONFIGS, "sweep.yaml"))
+        self.assertIn("9 tasks", p.stdout)
+        self.assertIn('"samples":100000,"scale":0.5', p.stdout)
+
+    def test_kernels_lists(self):
+        kdir = os.path.dirname(PTRUN) + "/kernels"
+        p = self.run_ok("kernels", kdir + "/pi.so", kdir + "/noop.so")
+        self.assertIn("pi", p.stdout)
+        self.assertIn("abi 1", p.stdout)
+        p = ptrun("kernels", TEST_KERNELS + "/bad_abi.so")
+        self.assertEqual(p.returncode, 3)
+        self.assertIn("ABI 999", p.stderr)
+
+
+class Tutorial(Base):
+    """The README's five-minute tutorial, as written, works."""
+
+    def block(self, text, after, lang):
+        start = text.index(after)
+        start = text.index("```" + lang + "\n", start) + len(lang) + 4
+        return text[start:text.index("```", start)]
+
+    def test_readme_tutorial(self):
+        with open(os.path.join(SRC, "README.md")) as f:
+            readme = f.read()
+        src = self.spec(self.block(readme, "**1. Write a kernel.**", "c"),
+                        "square.c")
+        yaml = self.spec(self.block(readme, "**3. Describe a job**", "yaml"),
+                         "square.yaml")
+        so = os.path.join(self.tmp.name, "square.so")
+        subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-Wall", "-Werror",
+                        "-I", os.path.join(SRC, "include"), "-o", so, src],
+                       check=True)
+        out = self.out()
+        self.run_ok("run", yaml, "--out", out, "-q")
+        rows = sorted(results(out), key=lambda r: r["task"])
+        self.assertEqual([r["result"]["y"] for r in rows],
+                         [1, 4, 9, 16, 25, 100])
+        first = min(rows, key=lambda r: r["start_ns"])
+        self.assertEqual(first["task"], 5)  # priority 5 runs first
+
+
+class Errors(Base):
+    def test_bad_spec_is_status_2_and_creates_nothing(self):
+        spec = self.spec("""ptrun: 1
+name: bad
+kernels: {noop: {path: noop}}
+workersets: [{name: w, wrkers: 2}]
+steps: [{name: s, tasks: [{kernel: noop}]}]
+""")
+        out = self.out()
+        p = ptrun("run", spec, "--out", out)
+        self.assertEqual(p.returncode, 2)
+        self.assertTrue(p.stderr.startswith(spec + ":4:"), p.stderr)
+        self.assertIn("wrkers", p.stderr)
+        self.assertFalse(os.path.exists(out))
+
+    def test_bad_override(self):
+        p = ptrun("check", os.path.join(CONFIGS, "pi.yaml"), "--set",
+                  "workersets.cpu.wrkers=4")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("wrkers", p.stderr)
+        p = ptrun("check", os.path.join(CONFIGS, "pi.yaml"), "--set",
+                  "seed=7")
+        self.assertEqual(p.returncode, 0)
+        self.assertIn("seed 7", p.stdout)
+
+    def test_usage(self):
+        self.assertEqual(ptrun().returncode, 2)
+        self.assertEqual(ptrun("frobnicate").returncode, 2)
+        p = ptrun("--help")
+        self.assertEqual(p.returncode, 0)
+        self.assertIn("EXAMPLES", p.stdout)
+        self.assertIn("ptrun", ptrun("--version").stdout)
+
+
+class Interrupts(Base):
+    def sleepy(self, n=6, ms=400):
+        return self.spec("""
+ptrun: 1
+name: sleepy
+shm: {segments: [{name: x, type: int8, dims: [10]}]}
+kernels: {sleep: {path: sleep}}
+workersets: [{name: w, workers: 2}]
+steps: [{name: s, tasks: [{kernel: sleep, args: {ms: %d}, repeat: %d}]}]
+""" % (ms, n))
+
+    def test_sigint_stops_and_flushes(self):
+        out = self.out()
+        proc = subprocess.Popen([PTRUN, "run", self.sleepy(), "--out", out,
+                                 "-q"], stderr=subprocess.PIPE, text=True)
+        time.sleep(0.6)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+        self.assertEqual(proc.returncode, 130)
+        rows = results(out)
+        self.assertEqual(len(rows), 6)
+        self.assertIn("cancelled", {r["status"] for r in rows})
+        with open(os.path.join(out, "manifest.json")) as f:
+            self.assertTrue(json.load(f)["interrupted"])
+
+    def test_resume_runs_only_what_is_not_ok(self):
+        out = self.out()
+        spec = self.sleepy(n=6, ms=10)
+        self.run_ok("run", spec, "--out", out, "-q")
+        path = os.path.join(out, "results.jsonl")
+        with open(path) as f:
+            lines = f.readlines()
+        with open(path, "w") as f:  # as if the run had stopped after 2
+            f.writelines(lines[:2])
+        self.run_ok("run", spec, "--resume", out, "-q")
+        rows = results(out)
+        self.assertEqual(len(rows), 6)
+        self.assertEqual(sorted(r["task"] for r in rows), list(range(6)))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

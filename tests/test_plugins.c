@@ -1,0 +1,713 @@
+/*
+ * test_plugins.c - the shipped result plugins (build/plugins/NAME.so),
+ * loaded with dlopen and fed synthetic events: the exact text of
+ * results.jsonl and results.csv (SPEC §5), their options, write failures,
+ * and whole lines after a SIGKILL. Also the JSON reader they share.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ptools/plugin.h>
+
+#include "../plugins/json_mini.h"
+#include "harness.h"
+
+#ifndef PT_PLUGIN_DIR
+#ifdef PT_KERNEL_DIR
+#define PT_PLUGIN_DIR PT_KERNEL_DIR "/../plugins"
+#else
+#error "define PT_PLUGIN_DIR, the folder of jsonl.so and csv.so"
+#endif
+#endif
+
+/* A loaded plugin and the context the runner would give it. */
+typedef struct plug {
+    void *dl;
+    const pt_plugin *desc;
+    pt_plugin_ctx ctx;
+} plug;
+
+static void plug_load(plug *p, const char *name, const char *run_dir)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s.so", PT_PLUGIN_DIR, name);
+    p->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!p->dl)
+        fprintf(stderr, "  %s\n", dlerror());
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p->dl);
+    const pt_plugin *const *d = dlsym(p->dl, "pt_plugin_desc");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+    p->desc = *d;
+    CU_ASSERT_EQUAL_FATAL(p->desc->abi, PT_PLUGIN_ABI);
+    CU_ASSERT_STRING_EQUAL(p->desc->name, name);
+    p->ctx = (pt_plugin_ctx){.size = sizeof p->ctx, .run_dir = run_dir,
+                             .run_name = "demo"};
+}
+
+static void plug_unload(plug *p)
+{
+    dlclose(p->dl);
+}
+
+/* Load, open with `options`, check it opened. */
+static void plug_open(plug *p, const char *name, const char *run_dir,
+                      const char *options)
+{
+    plug_load(p, name, run_dir);
+    int rc = p->desc->open(&p->ctx, options);
+    if (rc != 0)
+        fprintf(stderr, "  open: %s\n", p->ctx.error);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+}
+
+static int emit(plug *p, const pt_event *ev)
+{
+    return p->desc->on_event(&p->ctx, ev);
+}
+
+static pt_event event(pt_event_type type)
+{
+    return (pt_event){.size = sizeof(pt_event), .type = type,
+                      .time_ns = INT64_C(1700000000000000000),
+                      .run_name = "demo", .step = -1, .task = -1,
+                      .worker = -1, .exit_code = -1};
+}
+
+/* An error text with all a JSON writer must escape, and some UTF-8. */
+#define NASTY                                                                 \
+    "bad \"quote\" \\ back\nline2\ttab\x01 \xc3\xa9 \xe2\x9c\x93 "            \
+    "\xf0\x9f\x98\x80"
+#define NASTY_JSON                                                            \
+    "\"bad \\\"quote\\\" \\\\ back\\nline2\\ttab\\u0001 \xc3\xa9 "            \
+    "\xe2\x9c\x93 \xf0\x9f\x98\x80\""
+
+/* The three finished tasks of the demo run, in the order they finish. */
+static pt_event demo_task(int i)
+{
+    static const pt_event tasks[] = {
+        {.task = 2, .kernel = "pi", .workerset = "cpu", .worker = 0,
+         .seed = 7, .status = PT_TASK_FAILED, .error = NASTY,
+         .args_json = "{\"opt\":{\"tol\":1e-6,\"name\":\"a,b\"},"
+                      "\"v\":[1,2,3],\"s\":\"say \\\"hi\\\"\"}",
+         .result_json = "{\"partial\":true,\"note\":null}", .attempts = 2,
+         .queued_ns = 10, .start_ns = 20, .end_ns = 30},
+        {.task = 0, .kernel = "pi", .workerset = "cpu", .worker = 1,
+         .seed = UINT64_MAX, .priority = 10, .status = PT_TASK_OK,
+         .args_json = "{\"samples\":1000,\"rep\":0}",
+         .result_json = "{\"pi\":3.14159,\"hits\":785}", .attempts = 1,
+         .queued_ns = 1000, .start_ns = 2000, .end_ns = 3000},
+        {.task = 1, .kernel = "sleep", .workerset = "io", .worker = -1,
+         .seed = 5, .priority = -3, .status = PT_TASK_CANCELLED,
+         .error = "cancelled before start", .args_json = "{}",
+         .queued_ns = 4000},
+    };
+    pt_event ev = tasks[i];
+    ev.size = sizeof ev;
+    ev.type = PT_EV_TASK_FINISHED;
+    ev.time_ns = INT64_C(1700000000000000000);
+    ev.run_name = "demo";
+    ev.step = 0;
+    ev.step_name = "sample";
+    ev.exit_code = -1;
+    return ev;
+}
+
+static const char demo_jsonl[] =
+    "{\"task\":2,\"step\":\"sample\",\"kernel\":\"pi\",\"args\":{\"opt\":"
+    "{\"tol\":1e-6,\"name\":\"a,b\"},\"v\":[1,2,3],\"s\":\"say \\\"hi\\\"\"},"
+    "\"seed\":7,\"status\":\"failed\",\"error\":" NASTY_JSON ",\"result\":"
+    "{\"partial\":true,\"note\":null},\"worker\":0,\"attempts\":2,"
+    "\"queued_ns\":10,\"start_ns\":20,\"end_ns\":30,\"workerset\":\"cpu\","
+    "\"priority\":0}\n"
+    "{\"task\":0,\"step\":\"sample\",\"kernel\":\"pi\",\"args\":{\"samples\":"
+    "1000,\"rep\":0},\"seed\":18446744073709551615,\"status\":\"ok\","
+    "\"error\":null,\"result\":{\"pi\":3.14159,\"hits\":785},\"worker\":1,"
+    "\"attempts\":1,\"queued_ns\":1000,\"start_ns\":2000,\"end_ns\":3000,"
+    "\"workerset\":\"cpu\",\"priority\":10}\n"
+    "{\"task\":1,\"step\":\"sample\",\"kernel\":\"sleep\",\"args\":{},"
+    "\"seed\":5,\"status\":\"cancelled\",\"error\":\"cancelled before "
+    "start\",\"result\":{},\"worker\":null,\"attempts\":0,\"queued_ns\":4000,"
+    "\"start_ns\":0,\"end_ns\":0,\"workerset\":\"io\",\"priority\":-3}\n";
+
+/* Run start, step start, the demo tasks (and events to ignore). */
+static void feed_step(plug *p)
+{
+    pt_event ev = event(PT_EV_RUN_START);
+    CU_ASSERT_EQUAL(emit(p, &ev), 0);
+    ev = event(PT_EV_STEP_START);
+    ev.step = 0, ev.step_name = "sample";
+    CU_ASSERT_EQUAL(emit(p, &ev), 0);
+    ev = event(PT_EV_WORKER_STARTED);
+    ev.workerset = "cpu", ev.worker = 0, ev.pid = 1234;
+    CU_ASSERT_EQUAL(emit(p, &ev), 0);
+    for (int i = 0; i < 3; i++) {
+        ev = demo_task(i);
+        ev.type = PT_EV_TASK_STARTED;
+        CU_ASSERT_EQUAL(emit(p, &ev), 0);
+        ev = demo_task(i);
+        CU_ASSERT_EQUAL(emit(p, &ev), 0);
+    }
+}
+
+static int end_step(plug *p)
+{
+    pt_event ev = event(PT_EV_STEP_END);
+    ev.step = 0, ev.step_name = "sample";
+    ev.counts[PT_TASK_OK] = ev.counts[PT_TASK_FAILED] = 1;
+    ev.counts[PT_TASK_CANCELLED] = 1;
+    return emit(p, &ev);
+}
+
+static int end_run(plug *p)
+{
+    pt_event ev = event(PT_EV_RUN_END);
+    ev.counts[PT_TASK_OK] = ev.counts[PT_TASK_FAILED] = 1;
+    ev.counts[PT_TASK_CANCELLED] = 1;
+    return emit(p, &ev);
+}
+
+/* The whole demo run through one plugin. */
+static void demo_run(const char *name, const char *dir, const char *options)
+{
+    plug p;
+    plug_open(&p, name, dir, options);
+    feed_step(&p);
+    CU_ASSERT_EQUAL(end_step(&p), 0);
+    CU_ASSERT_EQUAL(end_run(&p), 0);
+    CU_ASSERT_EQUAL(p.desc->close(&p.ctx), 0);
+    plug_unload(&p);
+}
+
+static char *path_in(const char *dir, const char *name)
+{
+    static char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return path;
+}
+
+/* A file's contents (NUL-terminated, free it), NULL when unreadable. */
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    jm_buf b = {0};
+    char block[65536];
+    size_t n;
+    jm_buf_add(&b, "", 0);
+    while ((n = fread(block, 1, sizeof block, f)) > 0)
+        jm_buf_add(&b, block, n);
+    fclose(f);
+    if (len)
+        *len = b.len;
+    return b.data;
+}
+
+static void spit(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Python, to check files with a reader we did not write; NULL if none. */
+static const char *python(void)
+{
+#ifdef PT_TEST_PYTHON
+    if (PT_TEST_PYTHON[0] && access(PT_TEST_PYTHON, X_OK) == 0)
+        return PT_TEST_PYTHON;
+#endif
+    return access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : NULL;
+}
+
+/* Run python -c code args...; its exit status, 0 when there is no python. */
+static int run_python(const char *code, const char *a1, const char *a2,
+                      const char *a3)
+{
+    const char *py = python();
+    if (!py)
+        return 0;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl(py, py, "-c", code, a1, a2, a3, (char *)NULL);
+        _exit(127);
+    }
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static int python_jsonl(const char *path)
+{
+    return run_python("import json,sys\n"
+                      "for l in open(sys.argv[1], encoding='utf-8'):\n"
+                      "    assert isinstance(json.loads(l), dict)\n",
+                      path, NULL, NULL);
+}
+
+/*
+ * Count the lines of a jsonl text, checking each with jm_flatten; *tail
+ * gets the length of an unterminated last line. -1 if a line is bad.
+ */
+static long check_lines(const char *text, size_t len, size_t *tail)
+{
+    long n = 0;
+    char err[128];
+    const char *p = text, *end = text + len;
+    for (const char *nl; (nl = memchr(p, '\n', (size_t)(end - p)));
+         p = nl + 1, n++) {
+        char *line = strndup(p, (size_t)(nl - p));
+        int rc = jm_flatten(line, NULL, NULL, err, sizeof err);
+        if (rc != 0)
+            fprintf(stderr, "  line %ld: %s\n", n + 1, err);
+        free(line);
+        if (rc != 0)
+            return -1;
+    }
+    *tail = (size_t)(end - p);
+    return n;
+}
+
+static void test_descriptors(void)
+{
+    const char *names[] = {"jsonl", "csv"};
+    for (int i = 0; i < 2; i++) {
+        plug p;
+        plug_load(&p, names[i], pt_test_tmpdir());
+        CU_ASSERT(p.desc->doc && p.desc->doc[0]);
+        CU_ASSERT(p.desc->open && p.desc->on_event && p.desc->close);
+        plug_unload(&p);
+    }
+}
+
+static void test_jsonl_lines(void)
+{
+    const char *dir = pt_test_tmpdir();
+    plug p;
+    plug_open(&p, "jsonl", dir, "{}");
+    feed_step(&p);
+    CU_ASSERT_EQUAL(end_step(&p), 0);
+    char *text = slurp(path_in(dir, "results.jsonl"), NULL);
+    CU_ASSERT_STRING_EQUAL(text, demo_jsonl); /* written at the step's end */
+    free(text);
+    CU_ASSERT_EQUAL(end_run(&p), 0);
+    CU_ASSERT_EQUAL(p.desc->close(&p.ctx), 0);
+    plug_unload(&p);
+
+    size_t len, tail;
+    text = slurp(path_in(dir, "results.jsonl"), &len);
+    CU_ASSERT_STRING_EQUAL(text, demo_jsonl);
+    CU_ASSERT_EQUAL(check_lines(text, len, &tail), 3);
+    CU_ASSERT_EQUAL(tail, 0);
+    free(text);
+    CU_ASSERT_EQUAL(python_jsonl(path_in(dir, "results.jsonl")), 0);
+    struct stat st;
+    CU_ASSERT_EQUAL(stat(path_in(dir, "results.jsonl"), &st), 0);
+    CU_ASSERT_EQUAL(st.st_mode & 0777, 0644 & ~(unsigned)umask(022));
+}
+
+/* Without RUN_END or STEP_END, close still writes everything. */
+static void test_jsonl_close_flushes(void)
+{
+    const char *dir = pt_test_tmpdir();
+    plug p;
+    plug_open(&p, "jsonl", dir, NULL); /* NULL options: the defaults */
+    feed_step(&p);
+    CU_ASSERT_EQUAL(p.desc->close(&p.ctx), 0);
+    plug_unload(&p);
+    char *text = slurp(path_in(dir, "results.jsonl"), NULL);
+    CU_ASSERT_STRING_EQUAL(text, demo_jsonl);
+    free(text);
+}
+
+/* --resume appends; a torn last line of the killed run is cut off. */
+static void test_jsonl_append_and_torn_tail(void)
+{
+    const char *dir = pt_test_tmpdir();
+    char *path = strdup(path_in(dir, "results.jsonl"));
+    spit(path, "{\"task\":0,\"status\":\"ok\"}\n{\"task\":7,\"st");
+    demo_run("jsonl", dir, "{}");
+    demo_run("jsonl", dir, "{}");
+    char *text = slurp(path, NULL);
+    jm_buf want = {0};
+    jm_buf_str(&want, "{\"task\":0,\"status\":\"ok\"}\n");
+    jm_buf_str(&want, demo_jsonl);
+    jm_buf_str(&want, demo_jsonl);
+    CU_ASSERT_STRING_EQUAL(text, want.data);
+    free(text);
+
+    spit(path, "no newline at all"); /* one torn line and nothing else */
+    demo_run("jsonl", dir, "{}");
+    text = slurp(path, NULL);
+    CU_ASSERT_STRING_EQUAL(text, demo_jsonl);
+    free(text);
+    jm_buf_free(&want);
+    free(path);
+}
+
+static void test_jsonl_options(void)
+{
+    const char *dir = pt_test_tmpdir();
+    demo_run("jsonl", dir, "{\"file\": \"out.jsonl\", \"fsync\": true}");
+    char *text = slurp(path_in(dir, "out.jsonl"), NULL);
+    CU_ASSERT_STRING_EQUAL(text, demo_jsonl);
+    free(text);
+    CU_ASSERT_EQUAL(access(path_in(dir, "results.jsonl"), F_OK), -1);
+
+    char opts[1200];
+    snprintf(opts, sizeof opts, "{\"file\":\"%s\",\"fsync\":false}",
+             path_in(dir, "abs.jsonl"));
+    demo_run("jsonl", "/nonexistent", opts); /* absolute: not in run_dir */
+    text = slurp(path_in(dir, "abs.jsonl"), NULL);
+    CU_ASSERT_STRING_EQUAL(text, demo_jsonl);
+    free(text);
+
+    static const struct {
+        const char *options, *message;
+    } bad[] = {
+        {"{\"flie\":\"x\"}", "option \"flie\": no such option"},
+        {"{\"fsync\":\"yes\"}", "option \"fsync\": expected true or false"},
+        {"{\"file\":\"\"}", "option \"file\": expected a file name"},
+        {"{\"file\":3}", "option \"file\": expected a file name"},
+        {"{\"file\":{\"a\":1}}", "option \"file.a\": no such option"},
+        {"{\"file\":", "bad JSON at offset 8"},
+        {"[]", "bad JSON at offset 0: expected an object"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        plug p;
+        plug_load(&p, "jsonl", dir);
+        CU_ASSERT(p.desc->open(&p.ctx, bad[i].options) < 0);
+        if (!strstr(p.ctx.error, bad[i].message))
+            fprintf(stderr, "  %s: %s\n", bad[i].options, p.ctx.error);
+        CU_ASSERT_PTR_NOT_NULL(strstr(p.ctx.error, bad[i].message));
+        plug_unload(&p);
+    }
+}
+
+/* A folder named results.jsonl, a missing run folder: open says why. */
+static void test_jsonl_open_errors(void)
+{
+    const char *dir = pt_test_tmpdir();
+    char *path = strdup(path_in(dir, "results.jsonl"));
+    CU_ASSERT_EQUAL_FATAL(mkdir(path, 0755), 0);
+    plug p;
+    plug_load(&p, "jsonl", dir);
+    CU_ASSERT(p.desc->open(&p.ctx, "{}") < 0);
+    char want[1200];
+    snprintf(want, sizeof want, "cannot open %s: %s", path,
+             strerror(EISDIR));
+    CU_ASSERT_STRING_EQUAL(p.ctx.error, want);
+
+    p.ctx.run_dir = path_in(dir, "missing");
+    CU_ASSERT_EQUAL(p.desc->open(&p.ctx, "{}"), -ENOENT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(p.ctx.error, "missing/results.jsonl: "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(p.ctx.error, strerror(ENOENT)));
+    plug_unload(&p);
+    free(path);
+}
+
+/* A full disk (/dev/full): the step's end and close fail and say why. */
+static void test_jsonl_write_error(void)
+{
+    if (access("/dev/full", W_OK) != 0)
+        return;
+    plug p;
+    plug_open(&p, "jsonl", pt_test_tmpdir(), "{\"file\":\"/dev/full\"}");
+    feed_step(&p); /* gathered, not written yet */
+    CU_ASSERT_NOT_EQUAL(end_step(&p), 0);
+    char want[256];
+    snprintf(want, sizeof want, "cannot write /dev/full: %s",
+             strerror(ENOSPC));
+    CU_ASSERT_STRING_EQUAL(p.ctx.error, want);
+    p.ctx.error[0] = '\0';
+    CU_ASSERT_NOT_EQUAL(p.desc->close(&p.ctx), 0);
+    CU_ASSERT_STRING_EQUAL(p.ctx.error, want);
+    plug_unload(&p);
+}
+
+#define MANY 100000
+
+/* In a child: a long run, fed as fast as it goes, never closed. */
+static void feed_many(const char *dir)
+{
+    plug p;
+    plug_load(&p, "jsonl", dir);
+    if (p.desc->open(&p.ctx, "{}") != 0)
+        _exit(2);
+    char args[64];
+    pt_event ev = event(PT_EV_RUN_START);
+    emit(&p, &ev);
+    for (int i = 0; i < MANY; i++) {
+        ev = demo_task(i % 3);
+        ev.task = i;
+        snprintf(args, sizeof args, "{\"i\":%d,\"pad\":\"%*s\"}", i,
+                 i % 40, "");
+        ev.args_json = args;
+        if (emit(&p, &ev) != 0)
+            _exit(3);
+        if (i % 1000 == 999 && end_step(&p) != 0)
+            _exit(4);
+    }
+    pause();
+    _exit(5);
+}
+
+/*
+ * SIGKILL mid-run leaves whole lines. A kill that lands inside write(2)
+ * can cut the last line (Linux stops between pages on a fatal signal);
+ * opening the file again, as --resume does, removes that torn tail.
+ */
+static void test_jsonl_sigkill(void)
+{
+    const char *dir = pt_test_tmpdir();
+    char *path = strdup(path_in(dir, "results.jsonl"));
+    fflush(NULL);
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0)
+        feed_many(dir);
+    struct stat st = {0};
+    struct timespec tick = {0, 100000};
+    int status = 0;
+    pid_t gone = 0;
+    while ((stat(path, &st) < 0 || st.st_size < (1 << 20)) &&
+           (gone = waitpid(pid, &status, WNOHANG)) == 0)
+        nanosleep(&tick, NULL);
+    if (gone == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+    }
+    CU_ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+
+    size_t len, tail;
+    char *text = slurp(path, &len);
+    long lines = check_lines(text, len, &tail);
+    CU_ASSERT(lines > 1000 && lines <= MANY);
+    free(text);
+
+    demo_run("jsonl", dir, "{}"); /* what --resume does */
+    text = slurp(path, &len);
+    CU_ASSERT_EQUAL(check_lines(text, len, &tail), lines + 3);
+    CU_ASSERT_EQUAL(tail, 0);
+    CU_ASSERT(len > 0 && text[len - 1] == '\n');
+    free(text);
+    CU_ASSERT_EQUAL(python_jsonl(path), 0);
+    free(path);
+}
+
+#define CSV_HEADER                                                            \
+    "task,step,kernel,workerset,worker,status,error,attempts,seed,"          \
+    "queued_ns,start_ns,end_ns,arg.samples,arg.rep,arg.opt.tol,"              \
+    "arg.opt.name,arg.v,arg.s,result.pi,result.hits,result.partial,"          \
+    "result.note\n"
+
+static const char demo_csv[] =
+    CSV_HEADER
+    "0,sample,pi,cpu,1,ok,,1,18446744073709551615,1000,2000,3000,1000,0,,,,,"
+    "3.14159,785,,\n"
+    "1,sample,sleep,io,,cancelled,cancelled before start,0,5,4000,0,0,,,,,,"
+    ",,,,\n"
+    "2,sample,pi,cpu,0,failed,\"bad \"\"quote\"\" \\ back\nline2\ttab\x01 "
+    "\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x98\x80\",2,7,10,20,30,,,1e-6,\"a,b\","
+    "\"[1,2,3]\",\"say \"\"hi\"\"\",,,true,\n";
+
+static void test_csv_content(void)
+{
+    const char *dir = pt_test_tmpdir();
+    plug p;
+    plug_open(&p, "csv", dir, "{}");
+    feed_step(&p);
+    CU_ASSERT_EQUAL(end_step(&p), 0);
+    CU_ASSERT_EQUAL(access(path_in(dir, "results.csv"), F_OK), -1);
+    CU_ASSERT_EQUAL(end_run(&p), 0); /* written now, whole */
+    char *text = slurp(path_in(dir, "results.csv"), NULL);
+    CU_ASSERT_STRING_EQUAL(text, demo_csv);
+    free(text);
+    CU_ASSERT_EQUAL(p.desc->close(&p.ctx), 0);
+    plug_unload(&p);
+    CU_ASSERT_EQUAL(access(path_in(dir, "results.csv.tmp"), F_OK), -1);
+
+    /* Python's csv reader agrees: 4 records of 22 fields, the error intact. */
+    CU_ASSERT_EQUAL(
+        run_python("import csv,sys\n"
+                   "r = list(csv.reader(open(sys.argv[1], newline='',"
+                   " encoding='utf-8')))\n"
+                   "assert len(r) == 4 and {len(x) for x in r} == {22}\n"
+                   "assert r[3][6] == sys.argv[2], r[3][6]\n"
+                   "assert r[3][17] == sys.argv[3], r[3][17]\n",
+                   path_in(dir, "results.csv"), NASTY, "say \"hi\""),
+        0);
+}
+
+/* No RUN_END: close writes it. No task: a header alone. */
+static void test_csv_close_writes(void)
+{
+    const char *dir = pt_test_tmpdir();
+    plug p;
+    plug_open(&p, "csv", dir, "{\"file\":\"a.csv\"}");
+    feed_step(&p);
+    CU_ASSERT_EQUAL(p.desc->close(&p.ctx), 0);
+    plug_unload(&p);
+    char *text = slurp(path_in(dir, "a.csv"), NULL);
+    CU_ASSERT_STRING_EQUAL(text, demo_csv);
+    free(text);
+
+    plug_open(&p, "csv", dir, "{\"file\":\"empty.csv\"}");
+    CU_ASSERT_EQUAL(end_run(&p), 0);
+    CU_ASSERT_EQUAL(p.desc->close(&p.ctx), 0);
+    plug_unload(&p);
+    text = slurp(path_in(dir, "empty.csv"), NULL);
+    CU_ASSERT_STRING_EQUAL(text, "task,step,kernel,workerset,worker,status,"
+                                 "error,attempts,seed,queued_ns,start_ns,"
+                                 "end_ns\n");
+    free(text);
+}
+
+static void test_csv_errors(void)
+{
+    const char *dir = pt_test_tmpdir();
+    plug p;
+    plug_load(&p, "csv", dir);
+    CU_ASSERT_EQUAL(p.desc->open(&p.ctx, "{\"fsync\":true}"), -EINVAL);
+    CU_ASSERT_STRING_EQUAL(p.ctx.error,
+                           "option \"fsync\": no such option (known: file)");
+    plug_unload(&p);
+
+    /* The temporary file cannot be made: RUN_END fails, nothing appears. */
+    CU_ASSERT_EQUAL_FATAL(mkdir(path_in(dir, "results.csv.tmp"), 0755), 0);
+    plug_open(&p, "csv", dir, "{}");
+    feed_step(&p);
+    CU_ASSERT_NOT_EQUAL(end_run(&p), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(p.ctx.error, "results.csv.tmp: "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(p.ctx.error, strerror(EISDIR)));
+    CU_ASSERT_NOT_EQUAL(p.desc->close(&p.ctx), 0);
+    plug_unload(&p);
+    CU_ASSERT_EQUAL(access(path_in(dir, "results.csv"), F_OK), -1);
+
+    /* A task whose args are not JSON: reported, its fixed cells kept. */
+    plug_open(&p, "csv", dir, "{\"file\":\"b.csv\"}");
+    pt_event ev = demo_task(1);
+    ev.args_json = "{\"n\":1,}";
+    CU_ASSERT_EQUAL(emit(&p, &ev), -EINVAL);
+    CU_ASSERT_STRING_EQUAL(p.ctx.error,
+                           "task 0: args: bad JSON at offset 7: expected a "
+                           "key");
+    CU_ASSERT_EQUAL(p.desc->close(&p.ctx), 0);
+    plug_unload(&p);
+    char *text = slurp(path_in(dir, "b.csv"), NULL);
+    CU_ASSERT_STRING_EQUAL(
+        text, "task,step,kernel,workerset,worker,status,error,attempts,seed,"
+              "queued_ns,start_ns,end_ns\n"
+              "0,sample,pi,cpu,1,ok,,1,18446744073709551615,1000,2000,3000\n");
+    free(text);
+}
+
+/* jm_flatten() callback: "key=type:text;" for each leaf. */
+static int describe(void *arg, const char *key, const jm_leaf *v)
+{
+    jm_buf *out = arg;
+    jm_buf_fmt(out, "%s=%d:", key, (int)v->type);
+    if (v->type == JM_STRING)
+        jm_buf_str(out, v->str);
+    else
+        jm_buf_add(out, v->raw, v->rawlen);
+    jm_buf_str(out, ";");
+    return 0;
+}
+
+static const char *flatten(const char *json, jm_buf *out)
+{
+    static char err[160];
+    jm_buf_cut(out, 0);
+    if (jm_flatten(json, describe, out, err, sizeof err) != 0)
+        return err;
+    jm_buf_add(out, "", 0);
+    return out->data;
+}
+
+static void test_json_mini(void)
+{
+    jm_buf out = {0};
+    CU_ASSERT_STRING_EQUAL(
+        flatten(" {\"a\" : {\"b\":1, \"c\":{\"d\":-0.5e+3}}, \"e\":[1,{\"f\""
+                ":[]}], \"g\":\"x\\u00e9\\ud83d\\ude00\\n\", \"h\":null,"
+                " \"i\":true, \"j\":{} }\n",
+                &out),
+        "a.b=2:1;a.c.d=2:-0.5e+3;e=4:[1,{\"f\":[]}];g=3:x\xc3\xa9\xf0\x9f"
+        "\x98\x80\n;h=0:null;i=1:true;j=5:{};");
+    CU_ASSERT_STRING_EQUAL(flatten("{\"s\":\"\\ud800x\"}", &out),
+                           "s=3:\xef\xbf\xbdx;"); /* lone surrogate */
+    CU_ASSERT_STRING_EQUAL(flatten("{}", &out), "");
+
+    static const struct {
+        const char *json, *err;
+    } bad[] = {
+        {"", "offset 0: expected an object"},
+        {"{\"a\":1,}", "offset 7: expected a key"},
+        {"{\"a\":01}", "offset 6: expected ',' or '}'"},
+        {"{\"a\":1.}", "offset 7: bad number"},
+        {"{\"a\":-}", "offset 6: bad number"},
+        {"{\"a\":tru}", "offset 5: expected a value"},
+        {"{\"a\":\"x\ty\"}", "offset 7: control character in a string"},
+        {"{\"a\":\"x", "offset 7: unterminated string"},
+        {"{\"a\":\"\\x\"}", "offset 7: bad escape"},
+        {"{\"a\":\"\\u12g4\"}", "offset 10: bad \\u escape"},
+        {"{\"a\":[1 2]}", "offset 8: expected ',' or ']'"},
+        {"{\"a\" 1}", "offset 5: expected ':'"},
+        {"{} x", "offset 3: text after the object"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *got = flatten(bad[i].json, &out);
+        if (!strstr(got, bad[i].err))
+            fprintf(stderr, "  %s: %s\n", bad[i].json, got);
+        CU_ASSERT_PTR_NOT_NULL(strstr(got, bad[i].err));
+    }
+
+    /* Deep nesting stops at JM_MAX_DEPTH, not at the end of the stack. */
+    jm_buf deep = {0};
+    jm_buf_str(&deep, "{\"a\":");
+    for (int i = 0; i < 100000; i++)
+        jm_buf_str(&deep, "[");
+    CU_ASSERT_PTR_NOT_NULL(strstr(flatten(deep.data, &out), "too deep"));
+    jm_buf_free(&deep);
+
+    jm_buf_cut(&out, 0);
+    jm_buf_quote(&out, "q\"b\\n\n\r\t\x1f\x7f\xc3\xa9");
+    CU_ASSERT_STRING_EQUAL(out.data, "\"q\\\"b\\\\n\\n\\r\\t\\u001f\x7f"
+                                     "\xc3\xa9\"");
+    jm_buf_free(&out);
+}
+
+static const pt_test_case cases[] = {
+    {"descriptors", test_descriptors, 0},
+    {"jsonl_lines", test_jsonl_lines, 0},
+    {"jsonl_close_flushes", test_jsonl_close_flushes, 0},
+    {"jsonl_append_and_torn_tail", test_jsonl_append_and_torn_tail, 0},
+    {"jsonl_options", test_jsonl_options, 0},
+    {"jsonl_open_errors", test_jsonl_open_errors, 0},
+    {"jsonl_write_error", test_jsonl_write_error, 0},
+    {"jsonl_sigkill", test_jsonl_sigkill, 120},
+    {"csv_content", test_csv_content, 0},
+    {"csv_close_writes", test_csv_close_writes, 0},
+    {"csv_errors", test_csv_errors, 0},
+    {"json_mini", test_json_mini, 0},
+    {NULL, NULL, 0},
+};
+
+int main(int argc, char **argv)
+{
+    return pt_test_main("plugins", cases, argc, argv);
+}
