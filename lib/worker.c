@@ -170,6 +170,7 @@ static int run_task(worker *w, uint64_t id, const uint8_t *p, size_t len)
     c.seed = h.seed;
     c.step = h.step;
     int rc = k ? k->call(&c) : fn(&c);
+    fflush(NULL); /* its output reaches the parent before its reply */
     int end = pt__ctx_end(&c);
     char msg[256];
     const char *err = c.error;

@@ -34,6 +34,8 @@ typedef struct slot {
     pt__req *head, *tail; /* in flight, oldest first: head is running */
     int ninflight;
     int pipe_gone;   /* flush_all() met EPIPE: the worker is gone */
+    int out_fd[2];   /* its stdout and stderr, when captured; else -1 */
+    pt_buf line[2];  /* their partial lines */
     int64_t head_since; /* when the head request started running (ns) */
 } slot;
 
@@ -56,6 +58,8 @@ struct pt_workerset {
     int hold;           /* nonzero: do not dispatch (a step is queued) */
     int64_t timeout_ns; /* per request, 0: none */
     void (*on_sent)(pt__req *req, int64_t now_ns);
+    pt_output_fn output_fn;
+    void *output_arg;
 };
 
 struct pt_future {
@@ -85,6 +89,8 @@ static void close_foreign_fds(const slot *self)
             pt__close(s->to_fd);
             pt__close(s->from_fd);
             pt__close(s->pidfd);
+            pt__close(s->out_fd[0]);
+            pt__close(s->out_fd[1]);
         }
     }
 }
@@ -116,47 +122,129 @@ static _Noreturn void worker_child(pt_workerset *ws, slot *s, int in, int out,
     pt__worker_main(&boot);
 }
 
-/* Fork worker s with two fresh pipes. 0 or -errno. */
+/* Close both ends of the first n pipes. */
+static void close_pipes(int (*p)[2], int n)
+{
+    for (int i = 0; i < n; i++) {
+        pt__close(p[i][0]);
+        pt__close(p[i][1]);
+    }
+}
+
+/* In the new worker: its stdout and stderr become the capture pipes. */
+static void child_redirect(int (*p)[2], int npipes)
+{
+    for (int i = 2; i < npipes; i++) { /* p[2]: stdout, p[3]: stderr */
+        dup2(p[i][1], i - 1);
+        close(p[i][0]);
+        close(p[i][1]);
+    }
+    close(p[0][1]);
+    close(p[1][0]);
+}
+
+/*
+ * Fork worker s: pipes for requests and replies, and for its stdout and
+ * stderr when the set captures output. 0 or -errno.
+ */
 static int spawn(pt_workerset *ws, slot *s)
 {
-    int req[2], rep[2], rc = pt__pipe(req);
-    if (rc == 0 && (rc = pt__pipe(rep)) < 0)
-        goto fail_req;
-    if (rc < 0)
+    int p[4][2], npipes = ws->output_fn ? 4 : 2, made = 0, rc = 0;
+    while (made < npipes && (rc = pt__pipe(p[made])) == 0)
+        made++;
+    if (rc < 0) {
+        close_pipes(p, made);
         return pt__err(rc, "worker %d: pipe: %s", s->index, pt_strerror(rc));
+    }
     sigset_t all, old;
     sigfillset(&all);
     sigprocmask(SIG_SETMASK, &all, &old);
     fflush(NULL);
     pid_t parent = getpid(), pid = fork();
     if (pid == 0) {
-        close(req[1]);
-        close(rep[0]);
-        worker_child(ws, s, req[0], rep[1], parent, &old);
+        child_redirect(p, npipes);
+        worker_child(ws, s, p[0][0], p[1][1], parent, &old);
     }
     int err = errno;
     sigprocmask(SIG_SETMASK, &old, NULL);
-    pt__close(req[0]);
-    pt__close(rep[1]);
     if (pid < 0) {
-        pt__close(rep[0]);
-        rc = pt__err(-err, "worker %d: fork: %s", s->index, strerror(err));
-        goto fail_req_write;
+        close_pipes(p, npipes);
+        return pt__err(-err, "worker %d: fork: %s", s->index, strerror(err));
     }
-    *s = (slot){.index = s->index, .pid = pid, .to_fd = req[1],
-                .from_fd = rep[0], .pidfd = pt__os_pidfd_open(pid),
-                .own = s->own, .head = NULL};
+    *s = (slot){.index = s->index, .pid = pid, .to_fd = p[0][1],
+                .from_fd = p[1][0], .pidfd = pt__os_pidfd_open(pid),
+                .own = s->own, .out_fd = {-1, -1}};
+    for (int i = 0; i < npipes; i++) /* the worker's ends */
+        pt__close(i == 0 ? p[i][0] : p[i][1]);
+    for (int i = 2; i < npipes; i++) {
+        s->out_fd[i - 2] = p[i][0];
+        pt__set_nonblock(p[i][0], 1);
+    }
     pt__wire_reader_init(&s->rd, 0);
     pt__set_nonblock(s->to_fd, 1);
     pt__set_nonblock(s->from_fd, 1);
     return 0;
-fail_req_write:
-    pt__close(req[1]);
-    return rc;
-fail_req:
-    pt__close(req[0]);
-    pt__close(req[1]);
-    return pt__err(rc, "worker %d: pipe: %s", s->index, pt_strerror(rc));
+}
+
+/* ---- captured output ---- */
+
+/* Hand every whole line of buffer `b` to the set's output hook. */
+static void emit_lines(pt_workerset *ws, slot *s, int stream, pt_buf *b,
+                       int all)
+{
+    size_t start = 0;
+    int64_t task = s->head ? (int64_t)s->head->id : -1;
+    for (size_t i = 0; i < b->len; i++) {
+        if (b->data[i] != '\n')
+            continue;
+        ws->output_fn(ws->output_arg, s->index, task, stream + 1,
+                      (const char *)b->data + start, i - start);
+        start = i + 1;
+    }
+    if (all && start < b->len) { /* a last line without its newline */
+        ws->output_fn(ws->output_arg, s->index, task, stream + 1,
+                      (const char *)b->data + start, b->len - start);
+        start = b->len;
+    }
+    memmove(b->data, b->data + start, b->len - start);
+    b->len -= start;
+}
+
+/*
+ * Read what worker s printed so far. A line longer than 64 KiB is cut
+ * into pieces rather than held without bound.
+ */
+static void read_output(pt_workerset *ws, slot *s)
+{
+    for (int k = 0; k < 2; k++) {
+        pt_buf *b = &s->line[k];
+        while (s->out_fd[k] >= 0 && pt_buf_reserve(b, 4096) == 0) {
+            ssize_t n = pt__read_some(s->out_fd[k], b->data + b->len, 4096);
+            if (n <= 0) {
+                if (n == 0) { /* it closed its stdout or stderr */
+                    pt__close(s->out_fd[k]);
+                    s->out_fd[k] = -1;
+                }
+                break;
+            }
+            b->len += (size_t)n;
+            emit_lines(ws, s, k, b, b->len > 65536);
+        }
+    }
+}
+
+/* At a worker's death: read the rest and flush half lines. */
+static void close_output(pt_workerset *ws, slot *s)
+{
+    if (!ws->output_fn)
+        return;
+    read_output(ws, s);
+    for (int k = 0; k < 2; k++) {
+        emit_lines(ws, s, k, &s->line[k], 1);
+        pt_buf_free(&s->line[k]);
+        pt__close(s->out_fd[k]);
+        s->out_fd[k] = -1;
+    }
 }
 
 /* Close a dead worker's fds and buffers (its heap stays). */
@@ -168,6 +256,11 @@ static void slot_close(slot *s)
     s->to_fd = s->from_fd = s->pidfd = -1;
     pt__wire_reader_free(&s->rd);
     pt_buf_free(&s->out);
+    for (int k = 0; k < 2; k++) {
+        pt__close(s->out_fd[k]);
+        s->out_fd[k] = -1;
+        pt_buf_free(&s->line[k]);
+    }
     s->out_off = 0;
     s->pid = 0;
 }
@@ -444,6 +537,8 @@ static int on_frame(pt_workerset *ws, slot *s, const pt__wire_hdr *hdr,
         pt_reply_destroy(r);
         return pt__err(-EPROTO, "worker %d sent a malformed reply", s->index);
     }
+    if (ws->output_fn) /* what it printed for this task comes first */
+        read_output(ws, s);
     s->head = req->next;
     if (!s->head)
         s->tail = NULL;
@@ -533,6 +628,7 @@ static void on_death_as(pt_workerset *ws, slot *s, const char *why,
     char msg[256];
     drain(ws, s); /* replies sent before it died still count */
     kill(s->pid, SIGKILL);
+    close_output(ws, s); /* its last words belong to the running task */
     pt__waitpid(s->pid, &status, 0);
     describe_death(status, &sig, &code, msg, sizeof msg);
     pt__req *running = s->head, *rest = running ? running->next : NULL;
@@ -578,6 +674,13 @@ static int poll_set(pt_workerset *ws)
             ws->ppid[k] = s->pid;
             ws->pslot[k++] = s;
         }
+        for (int o = 0; o < 2; o++) {
+            if (s->out_fd[o] < 0)
+                continue;
+            ws->pfds[k] = (struct pollfd){.fd = s->out_fd[o], .events = POLLIN};
+            ws->ppid[k] = s->pid;
+            ws->pslot[k++] = s;
+        }
     }
     return k;
 }
@@ -592,6 +695,10 @@ static void on_ready(pt_workerset *ws, slot *s, const struct pollfd *p,
 {
     if (s->pid != polled_pid || !p->revents || p->fd == s->to_fd)
         return;
+    if (p->fd == s->out_fd[0] || p->fd == s->out_fd[1]) {
+        read_output(ws, s);
+        return;
+    }
     int rc = p->fd == s->from_fd ? drain(ws, s) : 1; /* pidfd: it exited */
     char why[300];
     if (rc == 1 || rc == -EPIPE) {
@@ -766,6 +873,8 @@ void pt__ws_on_sent(pt_workerset *ws, void (*fn)(pt__req *, int64_t))
 static int copy_opts(pt_workerset *ws, const pt_workerset_opts *o)
 {
     ws->seed = o->seed;
+    ws->output_fn = o->output_fn;
+    ws->output_arg = o->output_arg;
     ws->timeout_ns = o->timeout_ms * 1000000;
     ws->nkernels = o->nkernels;
     ws->nshm = o->nshm;
@@ -832,14 +941,14 @@ static int check_create(int n, pt_ws_mode mode, const pt_workerset_opts *o)
 static int alloc_set(pt_workerset *ws, int n)
 {
     ws->slots = calloc((size_t)n, sizeof *ws->slots);
-    ws->pfds = calloc(3 * (size_t)n, sizeof *ws->pfds);
-    ws->pslot = calloc(3 * (size_t)n, sizeof *ws->pslot);
-    ws->ppid = calloc(3 * (size_t)n, sizeof *ws->ppid);
+    ws->pfds = calloc(5 * (size_t)n, sizeof *ws->pfds);
+    ws->pslot = calloc(5 * (size_t)n, sizeof *ws->pslot);
+    ws->ppid = calloc(5 * (size_t)n, sizeof *ws->ppid);
     if (!ws->slots || !ws->pfds || !ws->pslot || !ws->ppid)
         return -ENOMEM;
     for (int i = 0; i < n; i++) {
         ws->slots[i] = (slot){.index = i, .to_fd = -1, .from_fd = -1,
-                              .pidfd = -1};
+                              .pidfd = -1, .out_fd = {-1, -1}};
         pt__heap_init(&ws->slots[i].own);
     }
     return 0;
@@ -923,6 +1032,7 @@ int pt_workerset_destroy(pt_workerset *ws)
         slot *s = &ws->slots[i];
         if (s->pid > 0)
             reap(s, SHUTDOWN_GRACE_MS);
+        close_output(ws, s); /* what fini printed */
         slot_close(s);
     }
     unlink_live(ws);

@@ -29,6 +29,15 @@ typedef struct tstate {
     int64_t queued_ns, start_ns;
 } tstate;
 
+#define TAIL_LINES 5
+
+/* The last stderr lines of the task a worker runs, kept for its error. */
+typedef struct tail {
+    uint64_t task;
+    char *line[TAIL_LINES];
+    int n;
+} tail;
+
 typedef struct engine {
     const rn_spec *spec;
     const rn_plan *plan;
@@ -43,6 +52,9 @@ typedef struct engine {
     int step;
     int sigs;            /* SIGINT/SIGTERM received */
     rn_summary summary;
+    int log_fd;          /* DIR/output.log */
+    pt_buf log;          /* whole lines not yet written */
+    tail **tails;        /* per set, per worker */
 } engine;
 
 static engine *E; /* the hooks' way back: one run per process */
@@ -127,6 +139,76 @@ static void simple_event(engine *e, pt_event_type type, int step,
     rn_host_emit(e->host, &ev);
 }
 
+/* ---- kernels' output ---- */
+
+/* Write the buffered lines of output.log (whole lines only). */
+static void flush_log(engine *e)
+{
+    if (e->log.len && e->log_fd >= 0 &&
+        pt__write_full(e->log_fd, e->log.data, e->log.len) < 0) {
+        fprintf(stderr, "ptrun: %s/output.log: %s (output dropped)\n",
+                e->dir, strerror(errno));
+        pt__close(e->log_fd);
+        e->log_fd = -1;
+    }
+    pt_buf_reset(&e->log);
+}
+
+static void keep_tail(tail *t, uint64_t task, const char *line, size_t len)
+{
+    if (t->task != task) {
+        for (int i = 0; i < t->n; i++)
+            free(t->line[i]);
+        t->n = 0;
+        t->task = task;
+    }
+    if (t->n == TAIL_LINES) {
+        free(t->line[0]);
+        memmove(t->line, t->line + 1, sizeof t->line[0] * (TAIL_LINES - 1));
+        t->n--;
+    }
+    t->line[t->n] = strndup(line, len > 500 ? 500 : len);
+    t->n += t->line[t->n] != NULL;
+}
+
+/* One line a worker printed: to output.log, the tail, maybe the terminal. */
+static void on_output(void *arg, int worker, int64_t task, int stream,
+                      const char *line, size_t len)
+{
+    int set = (int)(intptr_t)arg;
+    engine *e = E;
+    const char *sname = e->spec->workersets[set].name;
+    const char *what = stream == 1 ? "stdout" : "stderr";
+    char id[24] = "-";
+    if (task >= 0)
+        snprintf(id, sizeof id, "%lld", (long long)task);
+    pt_buf_printf(&e->log, "[%s %s/%d %s] ", id, sname, worker, what);
+    pt_buf_append(&e->log, line, len);
+    pt_buf_append(&e->log, "\n", 1);
+    if (e->opts->tee)
+        fprintf(stderr, "[%s %s/%d %s] %.*s\n", id, sname, worker, what,
+                (int)len, line);
+    if (stream == 2 && task >= 0)
+        keep_tail(&e->tails[set][worker], (uint64_t)task, line, len);
+    if (e->log.len > 65536)
+        flush_log(e);
+}
+
+/* The error text plus the task's last stderr lines, when there are some. */
+static char *error_with_tail(engine *e, int64_t id, const char *error)
+{
+    const rn_ptask *t = &e->plan->tasks[id];
+    int w = e->ts[id].worker;
+    tail *tl = w >= 0 ? &e->tails[t->workerset][w] : NULL;
+    if (!error || !tl || tl->task != (uint64_t)id || tl->n == 0)
+        return NULL;
+    pt_buf b = {0};
+    pt_buf_printf(&b, "%s; last stderr lines:", error);
+    for (int i = 0; i < tl->n; i++)
+        pt_buf_printf(&b, "\n%s", tl->line[i]);
+    return (char *)b.data;
+}
+
 /* ---- tasks ---- */
 
 static void on_done(pt__req *req);
@@ -183,7 +265,9 @@ static void on_done(pt__req *req)
     pt_task_status st = pt_reply_status(r);
     pt_buf js = {0};
     pt_reply_json(r, &js);
-    pt_event ev = {.status = st, .error = pt_reply_error(r),
+    char *long_error = error_with_tail(e, id, pt_reply_error(r));
+    pt_event ev = {.status = st,
+                   .error = long_error ? long_error : pt_reply_error(r),
                    .result_json = js.data ? (char *)js.data : "{}",
                    .signal = pt_reply_signal(r), .exit_code = -1,
                    .end_ns = real_ns()};
@@ -200,6 +284,7 @@ static void on_done(pt__req *req)
                            ev.end_ns - s->start_ns);
     }
     pt_buf_free(&js);
+    free(long_error);
     s->req = NULL;
     pt__req_free(req);
     if (again && submit(e, id) < 0) { /* cannot even queue it again */
@@ -255,6 +340,7 @@ static int run_step(engine *e, int step)
     while (rc == 0 && e->outstanding > 0) {
         rc = pt__ws_pump_many(e->sets, nsets, sig_pipe[0], -1);
         on_signals(e);
+        flush_log(e);
     }
     simple_event(e, PT_EV_STEP_END, step, e->step_counts);
     return rc;
@@ -296,7 +382,14 @@ static int make_sets(engine *e, char *err, size_t errlen)
         pt_workerset_opts o = {.window = w->window, .kernels = refs,
                                .nkernels = s->nkernels, .shm = e->shm,
                                .nshm = s->nsegments, .seed = s->seed,
-                               .timeout_ms = w->timeout_ms};
+                               .timeout_ms = w->timeout_ms,
+                               .output_fn = on_output,
+                               .output_arg = (void *)(intptr_t)i};
+        e->tails[i] = calloc((size_t)w->workers, sizeof *e->tails[i]);
+        if (!e->tails[i]) {
+            rc = -ENOMEM;
+            break;
+        }
         e->sets[i] = pt_workerset_create(w->workers, w->mode, &o);
         if (!e->sets[i]) {
             rc = -errno;
@@ -397,6 +490,16 @@ static int prepare(engine *e, char *err, size_t errlen)
         snprintf(err, errlen, "%s/job.yaml: %s", e->dir, strerror(-rc));
     if (rc == 0 && !(e->host = rn_host_open(s, e->dir, err, errlen)))
         rc = -EIO;
+    if (rc == 0) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/output.log", e->dir);
+        e->log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+                         0644);
+        if (e->log_fd < 0) {
+            rc = -errno;
+            snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        }
+    }
     pt_shm_clean(s->shm_prefix); /* what dead runs left behind */
     for (int i = 0; rc == 0 && i < s->nsegments; i++)
         rc = make_segment(e, i, err, errlen);
@@ -415,6 +518,9 @@ static int teardown(engine *e, int rc, char *err, size_t errlen)
 {
     for (int i = 0; i < e->spec->nworkersets; i++)
         pt_workerset_destroy(e->sets[i]);
+    flush_log(e);
+    pt__close(e->log_fd);
+    pt_buf_free(&e->log);
     if (rc == 0)
         rc = save_segments(e, err, errlen);
     for (int i = 0; i < e->spec->nsegments; i++) {
@@ -456,15 +562,28 @@ static int finish(engine *e, int rc, int64_t start, char *err, size_t errlen)
     return m.exit_status;
 }
 
+static void free_tails(engine *e)
+{
+    for (int i = 0; e->tails && i < e->spec->nworkersets; i++) {
+        for (int w = 0; e->tails[i] && w < e->spec->workersets[i].workers;
+             w++)
+            for (int k = 0; k < e->tails[i][w].n; k++)
+                free(e->tails[i][w].line[k]);
+        free(e->tails[i]);
+    }
+    free(e->tails);
+}
+
 int rn_run(const rn_spec *spec, const rn_plan *plan, const rn_run_opts *o)
 {
-    engine e = {.spec = spec, .plan = plan, .opts = o};
+    engine e = {.spec = spec, .plan = plan, .opts = o, .log_fd = -1};
     char err[8192] = "";
     int64_t start = real_ns();
     e.shm = calloc((size_t)spec->nsegments + 1, sizeof *e.shm);
     e.sets = calloc((size_t)spec->nworkersets + 1, sizeof *e.sets);
+    e.tails = calloc((size_t)spec->nworkersets + 1, sizeof *e.tails);
     e.ts = calloc((size_t)plan->ntasks + 1, sizeof *e.ts);
-    int rc = e.shm && e.sets && e.ts ? 0 : -ENOMEM;
+    int rc = e.shm && e.sets && e.ts && e.tails ? 0 : -ENOMEM;
     if (rc == 0)
         rc = rn_summary_init(&e.summary, spec->nkernels);
     E = &e;
@@ -480,6 +599,7 @@ int rn_run(const rn_spec *spec, const rn_plan *plan, const rn_run_opts *o)
     if (err[0])
         fprintf(stderr, "ptrun: %s\n", err);
     rn_summary_free(&e.summary);
+    free_tails(&e);
     free(e.skip);
     free(e.shm);
     free(e.sets);

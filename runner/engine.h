@@ -17,6 +17,7 @@ typedef struct rn_run_opts {
     const char *resume;    /* --resume DIR, or NULL */
     const char *argv_line; /* the command, for the manifest */
     bool quiet;
+    bool tee;              /* also echo kernels' output on stderr */
 } rn_run_opts;
 
 /* Run the whole job; returns the process exit status. */

@@ -19,7 +19,7 @@
 
 static const char usage_text[] =
     "usage: ptrun run JOB.yaml [--out DIR] [--set PATH=VALUE]... "
-    "[--resume DIR] [-q]\n"
+    "[--resume DIR] [--tee] [-q]\n"
     "       ptrun check JOB.yaml [--set PATH=VALUE]...\n"
     "       ptrun kernels LIB.so...\n"
     "       ptrun clean [--prefix P]\n"
@@ -42,6 +42,9 @@ static const char help_text[] =
     "                     list items by index or by name. Repeatable.\n"
     "  --resume DIR       Finish an interrupted run: tasks recorded as ok\n"
     "                     in DIR/results.jsonl are not run again.\n"
+    "  --tee              Also echo what kernels print on stderr (it\n"
+    "                     always goes to DIR/output.log, line by line,\n"
+    "                     as [TASK SET/WORKER stdout|stderr] LINE).\n"
     "  -q, --quiet        No summary on stderr.\n\n"
     "EXIT STATUS\n"
     "  0 all tasks ok; 1 some tasks not ok; 2 bad usage or bad spec;\n"
@@ -57,7 +60,7 @@ typedef struct cli {
     const char *cmd, *job, *out, *resume, *prefix;
     const char **sets;
     int nsets;
-    int quiet;
+    int quiet, tee;
     const char **files; /* kernels */
     int nfiles;
 } cli;
@@ -83,6 +86,8 @@ static int parse(int argc, char **argv, cli *c)
         int more = i + 1 < argc;
         if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0)
             c->quiet = 1;
+        else if (strcmp(a, "--tee") == 0)
+            c->tee = 1;
         else if (strcmp(a, "--out") == 0 && more)
             c->out = argv[++i];
         else if (strcmp(a, "--set") == 0 && more)
@@ -164,7 +169,8 @@ static int cmd_run_or_check(const cli *c, int argc, char **argv)
             off += snprintf(line + off, sizeof line - (size_t)off, "%s%s",
                             i ? " " : "", argv[i]);
         rn_run_opts o = {.out = c->out, .resume = c->resume,
-                         .argv_line = line, .quiet = c->quiet};
+                         .argv_line = line, .quiet = c->quiet,
+                         .tee = c->tee};
         status = rn_run(spec, &plan, &o);
     }
     rn_plan_free(&plan);

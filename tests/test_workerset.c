@@ -377,6 +377,61 @@ static void test_timeout(void)
     pt_workerset_destroy(ws);
 }
 
+static int chatty(pt_ctx *c)
+{
+    printf("out of task %llu\n", (unsigned long long)pt_task_id(c));
+    fprintf(stderr, "err of task %llu", (unsigned long long)pt_task_id(c));
+    fprintf(stderr, "\n");
+    if (pt_arg_bool(c, "crash", false)) {
+        fprintf(stderr, "about to crash");
+        fflush(stderr);
+        raise(SIGSEGV);
+    }
+    return 0;
+}
+
+typedef struct captured {
+    char text[4096];
+    size_t len;
+} captured;
+
+static void collect(void *arg, int worker, int64_t task, int stream,
+                    const char *line, size_t len)
+{
+    captured *c = arg;
+    c->len += (size_t)snprintf(c->text + c->len, sizeof c->text - c->len,
+                               "%d/%lld/%d:%.*s|", worker,
+                               (long long)task, stream, (int)len,
+                               line);
+}
+
+/* Workers' stdout and stderr come back as lines, with their task. */
+static void test_output_capture(void)
+{
+    captured got = {0};
+    pt_workerset_opts o = {.output_fn = collect, .output_arg = &got};
+    pt_workerset *ws = pt_workerset_create(1, PT_WS_RR, &o);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ws);
+    pt_call c = PT_CALL_INIT;
+    c.fn = chatty;
+    c.task_id = 7;
+    pt_reply_destroy(pt_future_fetch(pt_remotecall_ex(ws, &c)));
+    pt_args *a = pt_args_create();
+    pt_args_bool(a, "crash", true);
+    c.task_id = 8;
+    c.args = a;
+    pt_reply *r = pt_future_fetch(pt_remotecall_ex(ws, &c));
+    CU_ASSERT_EQUAL(pt_reply_status(r), PT_TASK_CRASHED);
+    pt_reply_destroy(r);
+    pt_args_destroy(a);
+    pt_workerset_destroy(ws);
+    CU_ASSERT_PTR_NOT_NULL(strstr(got.text, "0/7/1:out of task 7|"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(got.text, "0/7/2:err of task 7|"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(got.text, "0/8/2:about to crash|"));
+    if (!strstr(got.text, "0/8/2:about to crash|"))
+        fprintf(stderr, "  captured: %s\n", got.text);
+}
+
 static void test_seed_mix(void)
 {
     CU_ASSERT_EQUAL(pt_task_seed_of(42, 7), pt_task_seed_of(42, 7));
@@ -396,6 +451,7 @@ static const pt_test_case cases[] = {
     {"sets do not share pipes", test_sets_do_not_share_fds, 0},
     {"workers die with their parent", test_workers_die_with_parent, 0},
     {"a request past the timeout kills its worker", test_timeout, 0},
+    {"workers' output is captured by task", test_output_capture, 0},
     {"task seeds", test_seed_mix, 0},
     {NULL, NULL, 0},
 };

@@ -43,6 +43,13 @@ typedef struct pt_kernel_ref {
     const char *symbol; /* the kernel's name inside the .so; NULL: `name` */
 } pt_kernel_ref;
 
+/*
+ * Called with each whole line a worker prints on its stdout (stream 1) or
+ * stderr (stream 2), without the newline, while `task` runs (-1: none).
+ */
+typedef void (*pt_output_fn)(void *arg, int worker, int64_t task,
+                             int stream, const char *line, size_t len);
+
 typedef struct pt_workerset_opts {
     int window;                   /* requests in flight per worker; 0: mode's */
     const pt_kernel_ref *kernels; /* copied */
@@ -52,6 +59,9 @@ typedef struct pt_workerset_opts {
     uint64_t seed;                /* the job seed behind pt_task_seed() */
     int64_t timeout_ms;           /* a request running longer kills its
                                      worker: PT_TASK_TIMEOUT; 0: none */
+    pt_output_fn output_fn;       /* capture workers' stdout and stderr;
+                                     NULL: they share the caller's */
+    void *output_arg;
 } pt_workerset_opts;
 
 typedef struct pt_workerset pt_workerset;

@@ -249,6 +249,56 @@ class Tutorial(Base):
         self.assertEqual(first["task"], 5)  # priority 5 runs first
 
 
+class Output(Base):
+    KERNEL = r"""
+#include <stdio.h>
+#include <ptools/kernel.h>
+static int noisy(pt_ctx *ctx)
+{
+    printf("hello from task %d\n", (int)pt_task_id(ctx));
+    for (int i = 0; i < 7; i++)
+        fprintf(stderr, "warning %d\n", i);
+    if (pt_arg_bool(ctx, "fail", false))
+        return pt_fail(ctx, "gave up");
+    return 0;
+}
+static const pt_kernel k = {PT_KERNEL_ABI, "noisy", "prints", NULL, noisy,
+                            NULL};
+PT_KERNELS(&k);
+"""
+
+    def test_output_log_and_error_tail(self):
+        src = self.spec(self.KERNEL, "noisy.c")
+        so = os.path.join(self.tmp.name, "noisy.so")
+        subprocess.run(["cc", "-shared", "-fPIC", "-I",
+                        os.path.join(SRC, "include"), "-o", so, src],
+                       check=True)
+        spec = self.spec("""
+ptrun: 1
+name: noisy
+kernels: {noisy: {path: ./noisy.so}}
+workersets: [{name: w, workers: 2}]
+steps:
+  - name: s
+    tasks:
+      - {kernel: noisy, repeat: 3}
+      - {kernel: noisy, args: {fail: true}}
+""")
+        out = self.out()
+        self.run_ok("run", spec, "--out", out, "-q", status=1)
+        with open(os.path.join(out, "output.log")) as f:
+            log = f.read().splitlines()
+        self.assertEqual(len(log), 4 * 8)
+        self.assertIn("[2 w/", "\n".join(log))
+        self.assertTrue(any(l.startswith("[1 w/") and
+                            l.endswith("stdout] hello from task 1")
+                            for l in log), log[:4])
+        failed = [r for r in results(out) if r["status"] == "failed"][0]
+        self.assertTrue(failed["error"].startswith("gave up"))
+        self.assertIn("warning 6", failed["error"])  # the last lines
+        self.assertNotIn("warning 1\n", failed["error"])
+
+
 class Errors(Base):
     def test_bad_spec_is_status_2_and_creates_nothing(self):
         spec = self.spec("""ptrun: 1
