@@ -589,6 +589,12 @@ int rn_run(const rn_spec *spec, const rn_plan *plan, const rn_run_opts *o)
     E = &e;
     if (rc == 0)
         rc = prepare(&e, err, sizeof err);
+    if (rc == 0) { /* a run killed from now on says so in its folder */
+        rn_manifest m = {.spec = spec, .argv_line = o->argv_line,
+                         .start_ns = start, .tasks = plan->ntasks,
+                         .skipped = e.skipped, .exit_status = -1};
+        rc = rn_manifest_write(e.dir, &m, err, sizeof err);
+    }
     if (rc == 0)
         simple_event(&e, PT_EV_RUN_START, -1, NULL);
     for (int s = 0; rc == 0 && s < spec->nsteps && !e.sigs; s++)

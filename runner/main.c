@@ -107,19 +107,33 @@ static int parse(int argc, char **argv, cli *c)
     return 0;
 }
 
-/* Where shipped kernels and plugins are: beside a build, or installed. */
+/* Use dir `d` (relative to the executable's folder) when it exists. */
+static int try_dir(char *out, size_t size, const char *exe, const char *d)
+{
+    struct stat st;
+    int n = d[0] == '/' ? snprintf(out, size, "%s", d)
+                        : snprintf(out, size, "%s/%s", exe, d);
+    return n > 0 && n < (int)size && stat(out, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/*
+ * Where shipped kernels and plugins are: beside ptrun in a build tree, then
+ * relative to an installed ptrun (so an install can move), then where the
+ * build said it would install them.
+ */
 static void search_dirs(rn_search *s, char *kdir, char *pdir, size_t size)
 {
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    struct stat st;
     exe[n > 0 ? n : 0] = '\0';
     char *slash = strrchr(exe, '/');
     if (slash)
         *slash = '\0';
-    int fits = snprintf(kdir, size, "%s/kernels", exe) < (int)size &&
-               snprintf(pdir, size, "%s/plugins", exe) < (int)size;
-    if (!fits || stat(kdir, &st) != 0) {
+    if (try_dir(kdir, size, exe, "kernels"))
+        try_dir(pdir, size, exe, "plugins");
+    else if (try_dir(kdir, size, exe, PTRUN_REL_KERNEL_DIR))
+        try_dir(pdir, size, exe, PTRUN_REL_PLUGIN_DIR);
+    else {
         snprintf(kdir, size, "%s", PTRUN_KERNEL_DIR);
         snprintf(pdir, size, "%s", PTRUN_PLUGIN_DIR);
     }

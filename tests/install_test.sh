@@ -20,4 +20,9 @@ cmake -S "$src/tests/find_package" -B "$tmp/user" \
     >/dev/null
 cmake --build "$tmp/user" >/dev/null
 LD_LIBRARY_PATH="$libdir" "$tmp/user/tour_user" | grep -q 'x\[999\] = 998001'
-echo "install test: pkg-config and find_package builds of the tour run"
+# The installed ptrun finds the installed kernels and plugins by bare name.
+"$tmp/prefix/bin/ptrun" run "$src/configs/pi.yaml" --out "$tmp/run" -q
+test "$(wc -l < "$tmp/run/results.jsonl")" -eq 16
+test -f "$tmp/prefix/share/man/man1/ptrun.1"
+echo "install test: pkg-config and find_package builds of the tour run;"
+echo "  the installed ptrun runs configs/pi.yaml with installed kernels"

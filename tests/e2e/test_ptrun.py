@@ -358,6 +358,28 @@ steps: [{name: s, tasks: [{kernel: sleep, args: {ms: %d}, repeat: %d}]}]
         with open(os.path.join(out, "manifest.json")) as f:
             self.assertTrue(json.load(f)["interrupted"])
 
+    def test_sigkill_leaves_nothing_behind(self):
+        out = self.out()
+        proc = subprocess.Popen([PTRUN, "run", self.sleepy(n=4, ms=5000),
+                                 "--out", out, "-q"])
+        time.sleep(1.0)
+        with open("/proc/%d/task/%d/children" % (proc.pid, proc.pid)) as f:
+            workers = [int(p) for p in f.read().split()]
+        self.assertEqual(len(workers), 2)
+        proc.kill()
+        proc.wait(timeout=10)
+        time.sleep(1.0)
+        for pid in workers:  # gone, or a zombie waiting for init
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    self.assertIn(f.read().split(") ")[1][0], "ZX")
+            except FileNotFoundError:
+                pass
+        with open(os.path.join(out, "manifest.json")) as f:
+            m = json.load(f)
+        self.assertFalse(m["finished"])  # the folder says it did not end
+        # tearDown checks that no segment was left in /dev/shm
+
     def test_resume_runs_only_what_is_not_ok(self):
         out = self.out()
         spec = self.sleepy(n=6, ms=10)
