@@ -31,6 +31,7 @@
 #include <ptools/plugin.h>
 
 #include "json_mini.h"
+#include "plugin_util.h"
 
 #define FLUSH_BYTES (64 * 1024)
 
@@ -58,22 +59,6 @@ typedef struct columns {
     const char **names; /* point into fixed_columns and rows' cells */
     size_t n, cap;
 } columns;
-
-/* Say which call failed on which file, from errno; returns -errno. */
-static int sys_error(pt_plugin_ctx *ctx, const char *what, const char *path)
-{
-    int e = errno;
-    snprintf(ctx->error, sizeof ctx->error, "cannot %s %s: %s", what, path,
-             strerror(e));
-    return -e;
-}
-
-static const char *status_name(pt_task_status s)
-{
-    static const char *const names[] = {"ok", "failed", "crashed", "timeout",
-                                        "cancelled"};
-    return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "unknown";
-}
 
 /* The options as read, until open() takes them. */
 typedef struct opts {

@@ -31,6 +31,7 @@
 #include <ptools/plugin.h>
 
 #include "json_mini.h"
+#include "plugin_util.h"
 
 #define FLUSH_BYTES (64 * 1024)
 #define FLUSH_NS INT64_C(1000000000)
@@ -56,23 +57,6 @@ static int64_t now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* Say which call failed on which file, from errno; returns -errno. */
-static int sys_error(pt_plugin_ctx *ctx, const char *what, const char *path)
-{
-    int e = errno;
-    snprintf(ctx->error, sizeof ctx->error, "cannot %s %s: %s", what, path,
-             strerror(e));
-    return -e;
-}
-
-/* The status as results.jsonl spells it (pt_task_status_name's words). */
-static const char *status_name(pt_task_status s)
-{
-    static const char *const names[] = {"ok", "failed", "crashed", "timeout",
-                                        "cancelled"};
-    return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "unknown";
 }
 
 static int bad_option(opts *o, const char *key, const char *why)

@@ -206,6 +206,29 @@ steps:
         self.assertEqual(rows[1]["status"], "crashed")
         self.assertEqual(rows[1]["attempts"], 2)  # retried once
 
+    def test_plugins_csv_and_by_path(self):
+        plugdir = os.path.join(os.path.dirname(PTRUN), "plugins")
+        spec = self.spec("""
+ptrun: 1
+name: plugged
+kernels: {echo: {path: echo}}
+workersets: [{name: w, workers: 2}]
+steps: [{name: s, tasks: [{kernel: echo, sweep: {x: [1, 2, 3]}}]}]
+plugins:
+  - {name: jsonl}
+  - {name: csv}
+  - {path: %s/jsonl.so, options: {file: copy.jsonl}}
+""" % plugdir)
+        out = self.out()
+        self.run_ok("run", spec, "--out", out, "-q")
+        import csv
+        with open(os.path.join(out, "results.csv")) as f:
+            rows = list(csv.DictReader(f))
+        self.assertEqual([r["result.x"] for r in rows], ["1", "2", "3"])
+        self.assertEqual(len(results(out)), 3)
+        with open(os.path.join(out, "copy.jsonl")) as f:
+            self.assertEqual(len(f.readlines()), 3)
+
     def test_check_prints_the_plan(self):
         p = self.run_ok("check", os.path.join(CONFIGS, "sweep.yaml"))
         self.assertIn("9 tasks", p.stdout)

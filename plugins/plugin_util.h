@@ -1,0 +1,32 @@
+/*
+ * plugin_util.h - small helpers the shipped plugins share (header-only:
+ * every plugin .so stands alone and links nothing).
+ */
+#ifndef PT_PLUGIN_UTIL_H
+#define PT_PLUGIN_UTIL_H
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <ptools/plugin.h>
+
+/* Say which call failed on which file, from errno; returns -errno. */
+static inline int sys_error(pt_plugin_ctx *ctx, const char *what,
+                            const char *path)
+{
+    int e = errno;
+    snprintf(ctx->error, sizeof ctx->error, "cannot %s %s: %s", what, path,
+             strerror(e));
+    return -e;
+}
+
+/* The status as results files spell it (pt_task_status_name's words). */
+static inline const char *status_name(pt_task_status s)
+{
+    static const char *const names[] = {"ok", "failed", "crashed", "timeout",
+                                        "cancelled"};
+    return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "unknown";
+}
+
+#endif
