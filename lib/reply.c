@@ -12,6 +12,7 @@ struct pt_reply {
     int worker;
     int signal;
     int exit_code;
+    int64_t max_rss_kb;
     char *error;
     pt_buf results; /* an encoded map */
     pt__map map;
@@ -30,7 +31,8 @@ pt_reply *pt__reply_new(uint64_t task, pt_task_status status, int worker,
     pt_reply *r = calloc(1, sizeof *r);
     if (!r)
         return NULL;
-    *r = (pt_reply){.task = task, .status = status, .worker = worker};
+    *r = (pt_reply){.task = task, .status = status, .worker = worker,
+                    .exit_code = -1};
     if (!results || len == 0) {
         results = pt__empty_map;
         len = PT__EMPTY_MAP_LEN;
@@ -44,10 +46,22 @@ pt_reply *pt__reply_new(uint64_t task, pt_task_status status, int worker,
     return r;
 }
 
-void pt__reply_set_death(pt_reply *r, int signal, int exit_code)
+void pt__reply_set_death(pt_reply *r, int signal, int exit_code,
+                         int64_t max_rss_kb)
 {
     r->signal = signal;
     r->exit_code = exit_code;
+    r->max_rss_kb = max_rss_kb;
+}
+
+int pt_reply_exit_code(const pt_reply *r)
+{
+    return r->exit_code;
+}
+
+int64_t pt_reply_max_rss_kb(const pt_reply *r)
+{
+    return r->max_rss_kb;
 }
 
 pt_task_status pt_reply_status(const pt_reply *r)

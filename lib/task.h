@@ -30,8 +30,9 @@ int pt__args_bytes(pt_args *a, const uint8_t **bytes, size_t *len);
 /* A reply owning a copy of `results` (an encoded map; NULL/0: none). */
 pt_reply *pt__reply_new(uint64_t task, pt_task_status status, int worker,
                         const char *error, const void *results, size_t len);
-/* Record the signal or exit code of a worker that died. */
-void pt__reply_set_death(pt_reply *r, int signal, int exit_code);
+/* Record how the worker died: signal, exit code, its peak RSS in KiB. */
+void pt__reply_set_death(pt_reply *r, int signal, int exit_code,
+                         int64_t max_rss_kb);
 
 /*
  * A view of an encoded map checked once (pt__map_open), then read by key.

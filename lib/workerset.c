@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -60,6 +61,10 @@ struct pt_workerset {
     void (*on_sent)(pt__req *req, int64_t now_ns);
     pt_output_fn output_fn;
     void *output_arg;
+    int64_t memory_bytes;
+    int64_t succeeded;  /* replies received, ever */
+    int deaths_in_a_row;
+    int broken;         /* too many deaths before any success */
 };
 
 struct pt_future {
@@ -115,6 +120,11 @@ static _Noreturn void worker_child(pt_workerset *ws, slot *s, int in, int out,
     if (getppid() != parent)
         _exit(127);
     close_foreign_fds(s);
+    if (ws->memory_bytes > 0) { /* an allocation storm kills only us */
+        struct rlimit rl = {(rlim_t)ws->memory_bytes,
+                            (rlim_t)ws->memory_bytes};
+        setrlimit(RLIMIT_AS, &rl);
+    }
     pt__worker_boot boot = {
         .index = s->index, .count = ws->n, .in_fd = in, .out_fd = out,
         .kernels = ws->kernels, .nkernels = ws->nkernels,
@@ -293,6 +303,17 @@ static void fail_req(pt_workerset *ws, pt__req *req, pt_task_status st,
     finish(ws, req, reply_or_bare(r, req->id, st, req->worker));
 }
 
+/* End every request still waiting: no worker is left to run it. */
+static void fail_waiting(pt_workerset *ws, const char *why)
+{
+    pt__heap_node *n;
+    for (int i = 0; i < ws->n; i++)
+        while ((n = pt__heap_pop(&ws->slots[i].own)) != NULL)
+            fail_req(ws, (pt__req *)n, PT_TASK_CRASHED, why);
+    while ((n = pt__heap_pop(&ws->shared)) != NULL)
+        fail_req(ws, (pt__req *)n, PT_TASK_CRASHED, why);
+}
+
 /* Put a request (back) where it waits: its worker's heap or the shared. */
 static int enqueue(pt_workerset *ws, pt__req *req, int target)
 {
@@ -446,9 +467,20 @@ static pt__req *pick(pt_workerset *ws, slot *s)
     return (pt__req *)n;
 }
 
+static size_t own_waiting(const pt_workerset *ws)
+{
+    size_t n = 0;
+    for (int i = 0; i < ws->n; i++)
+        n += pt__heap_len(&ws->slots[i].own);
+    return n;
+}
+
 /* Give every live worker requests up to its window. */
 static void dispatch(pt_workerset *ws)
 {
+    if (ws->broken && pt__heap_len(&ws->shared) + own_waiting(ws) > 0)
+        fail_waiting(ws, "worker set broken: its workers die before any "
+                     "task succeeds");
     int64_t now = ws->hold ? 0 : mono_ns();
     for (int i = 0; i < ws->n && !ws->hold; i++) {
         slot *s = &ws->slots[i];
@@ -539,6 +571,8 @@ static int on_frame(pt_workerset *ws, slot *s, const pt__wire_hdr *hdr,
     }
     if (ws->output_fn) /* what it printed for this task comes first */
         read_output(ws, s);
+    ws->succeeded++;
+    ws->deaths_in_a_row = 0;
     s->head = req->next;
     if (!s->head)
         s->tail = NULL;
@@ -609,6 +643,22 @@ static void fail_own(pt_workerset *ws, slot *s, const char *why)
 }
 
 /*
+ * Too many workers died before any request succeeded: stop replacing them
+ * and fail what waits, rather than kill workers forever.
+ */
+static void declare_broken(pt_workerset *ws, const char *last)
+{
+    char why[400];
+    snprintf(why, sizeof why, "worker set broken: %d workers died before "
+             "any task succeeded (last: %s)", ws->deaths_in_a_row, last);
+    ws->broken = 1;
+    for (int i = 0; i < ws->n; i++)
+        if (ws->slots[i].pid > 0)
+            kill(ws->slots[i].pid, SIGKILL);
+    fail_waiting(ws, why);
+}
+
+/*
  * Worker s died or broke the protocol (`why`, or NULL). Its oldest
  * request was running: it fails as crashed. The others never started and
  * wait again; a new worker takes the dead one's place.
@@ -625,11 +675,13 @@ static void on_death_as(pt_workerset *ws, slot *s, const char *why,
                         pt_task_status st)
 {
     int status = 0, sig, code;
+    struct rusage ru = {0};
     char msg[256];
     drain(ws, s); /* replies sent before it died still count */
     kill(s->pid, SIGKILL);
     close_output(ws, s); /* its last words belong to the running task */
-    pt__waitpid(s->pid, &status, 0);
+    while (wait4(s->pid, &status, 0, &ru) < 0 && errno == EINTR)
+        ;
     describe_death(status, &sig, &code, msg, sizeof msg);
     pt__req *running = s->head, *rest = running ? running->next : NULL;
     s->head = s->tail = NULL;
@@ -639,12 +691,16 @@ static void on_death_as(pt_workerset *ws, slot *s, const char *why,
         pt_reply *r = pt__reply_new(running->id, st, s->index,
                                     why ? why : msg, NULL, 0);
         if (r)
-            pt__reply_set_death(r, sig, code);
+            pt__reply_set_death(r, sig, code, (int64_t)ru.ru_maxrss);
         finish(ws, running, reply_or_bare(r, running->id, st, s->index));
     }
     requeue_unstarted(ws, s, rest);
     ws->restarts++;
-    if (spawn(ws, s) < 0) {
+    ws->deaths_in_a_row++;
+    if (!ws->broken && !ws->succeeded &&
+        ws->deaths_in_a_row >= PT_WS_BROKEN_AFTER)
+        declare_broken(ws, why ? why : msg);
+    if (!ws->broken && spawn(ws, s) < 0) {
         snprintf(msg, sizeof msg, "worker %d could not be restarted: %s",
                  s->index, pt_errmsg());
         fail_own(ws, s, msg);
@@ -875,6 +931,7 @@ static int copy_opts(pt_workerset *ws, const pt_workerset_opts *o)
     ws->seed = o->seed;
     ws->output_fn = o->output_fn;
     ws->output_arg = o->output_arg;
+    ws->memory_bytes = o->memory_bytes;
     ws->timeout_ns = o->timeout_ms * 1000000;
     ws->nkernels = o->nkernels;
     ws->nshm = o->nshm;
@@ -928,7 +985,7 @@ static int check_create(int n, pt_ws_mode mode, const pt_workerset_opts *o)
 {
     if (n < 1 || (mode != PT_WS_RR && mode != PT_WS_FF) ||
         (o && (o->window < 0 || o->nkernels < 0 || o->nshm < 0 ||
-               o->timeout_ms < 0)))
+               o->timeout_ms < 0 || o->memory_bytes < 0)))
         return pt__err(-EINVAL, "workerset: need n >= 1 (got %d), mode RR "
                        "or FF, window >= 0", n);
     int threads = pt__os_thread_count();
@@ -1001,17 +1058,6 @@ static void reap(slot *s, int ms)
     }
     kill(s->pid, SIGKILL);
     pt__waitpid(s->pid, &status, 0);
-}
-
-/* End every request still waiting: no worker is left to run it. */
-static void fail_waiting(pt_workerset *ws, const char *why)
-{
-    pt__heap_node *n;
-    for (int i = 0; i < ws->n; i++)
-        while ((n = pt__heap_pop(&ws->slots[i].own)) != NULL)
-            fail_req(ws, (pt__req *)n, PT_TASK_CRASHED, why);
-    while ((n = pt__heap_pop(&ws->shared)) != NULL)
-        fail_req(ws, (pt__req *)n, PT_TASK_CRASHED, why);
 }
 
 int pt_workerset_destroy(pt_workerset *ws)

@@ -7,8 +7,9 @@
  *
  * A line holds, in this order: task, step, kernel, args, seed, status,
  * error, result, worker, attempts, queued_ns, start_ns, end_ns, workerset,
- * priority. The file is opened for appending: `ptrun run --resume` adds to
- * it.
+ * priority, and for a crashed or timed-out task signal, exit_code and
+ * max_rss_kb. The file is opened for appending: `ptrun run --resume` adds
+ * to it.
  *
  * An interrupted run must leave whole lines, so lines gather in memory and
  * reach the file only as whole lines, by write(2): when 64 KiB have gathered
@@ -22,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -226,6 +228,24 @@ static void add_object(jm_buf *b, const char *json)
             b->data[i] = ' ';
 }
 
+/*
+ * How its last worker died, for a crashed or timed-out task: signal, exit
+ * code, peak RSS in KiB (null when unknown). Only with a runner whose
+ * events carry them (pt_event grew `max_rss_kb`).
+ */
+static void add_death(jm_buf *b, const pt_event *ev)
+{
+    if (ev->size < offsetof(pt_event, max_rss_kb) + sizeof ev->max_rss_kb ||
+        (ev->status != PT_TASK_CRASHED && ev->status != PT_TASK_TIMEOUT))
+        return;
+    jm_buf_fmt(b, ",\"signal\":%d", ev->signal);
+    if (ev->exit_code >= 0)
+        jm_buf_fmt(b, ",\"exit_code\":%d", ev->exit_code);
+    else
+        jm_buf_str(b, ",\"exit_code\":null");
+    jm_buf_fmt(b, ",\"max_rss_kb\":%" PRId64, ev->max_rss_kb);
+}
+
 /* Append the line of a finished task. */
 static void add_line(jm_buf *b, const pt_event *ev)
 {
@@ -251,7 +271,9 @@ static void add_line(jm_buf *b, const pt_event *ev)
                ev->attempts, ev->queued_ns, ev->start_ns, ev->end_ns);
     jm_buf_str(b, ",\"workerset\":");
     add_string(b, ev->workerset);
-    jm_buf_fmt(b, ",\"priority\":%" PRId64 "}\n", ev->priority);
+    jm_buf_fmt(b, ",\"priority\":%" PRId64, ev->priority);
+    add_death(b, ev);
+    jm_buf_str(b, "}\n");
 }
 
 /* Gather a finished task's line; write when enough has gathered. */

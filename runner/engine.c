@@ -269,7 +269,9 @@ static void on_done(pt__req *req)
     pt_event ev = {.status = st,
                    .error = long_error ? long_error : pt_reply_error(r),
                    .result_json = js.data ? (char *)js.data : "{}",
-                   .signal = pt_reply_signal(r), .exit_code = -1,
+                   .signal = pt_reply_signal(r),
+                   .exit_code = pt_reply_exit_code(r),
+                   .max_rss_kb = pt_reply_max_rss_kb(r),
                    .end_ns = real_ns()};
     if (st == PT_TASK_CANCELLED)
         s->start_ns = 0;
@@ -383,6 +385,7 @@ static int make_sets(engine *e, char *err, size_t errlen)
                                .nkernels = s->nkernels, .shm = e->shm,
                                .nshm = s->nsegments, .seed = s->seed,
                                .timeout_ms = w->timeout_ms,
+                               .memory_bytes = w->memory_bytes,
                                .output_fn = on_output,
                                .output_arg = (void *)(intptr_t)i};
         e->tails[i] = calloc((size_t)w->workers, sizeof *e->tails[i]);

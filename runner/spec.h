@@ -85,6 +85,7 @@ typedef struct rn_workerset {
     bool retry_failed;
     int window;          /* 0: the mode's default */
     rn_pos pos;
+    int64_t memory_bytes; /* RLIMIT_AS per worker, 0: none */
 } rn_workerset;
 
 typedef struct rn_sweep_axis {

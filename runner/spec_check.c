@@ -357,6 +357,41 @@ static void get_timeout(rn_build *b, const rn_ynode *n, int64_t *out)
     *out = (int64_t)llround(ms);
 }
 
+/* "2GiB", "512MiB", "1.5G", "100000000" (bytes) -> bytes; false if bad. */
+static bool parse_size(const char *text, int64_t *bytes)
+{
+    static const struct {
+        const char *unit;
+        double mult;
+    } units[] = {{"", 1}, {"B", 1}, {"KiB", 1024.0}, {"MiB", 1048576.0},
+                 {"GiB", 1073741824.0}, {"TiB", 1099511627776.0},
+                 {"K", 1024.0}, {"M", 1048576.0}, {"G", 1073741824.0},
+                 {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}};
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || !(v > 0))
+        return false;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (strcmp(end, units[i].unit) == 0 && v * units[i].mult < 9e18) {
+            *bytes = (int64_t)(v * units[i].mult);
+            return true;
+        }
+    return false;
+}
+
+/* `memory`: the address-space limit of each worker (RLIMIT_AS). */
+static void get_memory(rn_build *b, const rn_ynode *n, int64_t *out)
+{
+    if (n->kind != RN_Y_SCALAR || !parse_size(n->text, out) ||
+        *out < (16 << 20)) {
+        rn_diag_at(b->d, n, "memory must be a size of at least 16MiB "
+                   "(e.g. 512MiB, 2GiB), got '%s'",
+                   n->kind == RN_Y_SCALAR ? n->text : "a collection");
+        *out = 0;
+    }
+}
+
 static void get_mode(rn_build *b, const rn_ynode *n, pt_ws_mode *mode)
 {
     const char *t;
@@ -391,6 +426,8 @@ static void build_workerset(rn_build *b, const rn_ynode *n, rn_workerset *ws)
     if ((v = rn_ymap_get(n, "window")) &&
         rn_get_int(b, v, "window", 1, 65536, &i))
         ws->window = (int)i;
+    if ((v = rn_ymap_get(n, "memory")))
+        get_memory(b, v, &ws->memory_bytes);
 }
 
 void rn_check_unique(rn_build *b, const rn_ynode *list, const char *noun,

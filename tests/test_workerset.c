@@ -432,6 +432,63 @@ static void test_output_capture(void)
         fprintf(stderr, "  captured: %s\n", got.text);
 }
 
+/* init crashes every time: the set gives up instead of looping. */
+static void test_broken_set(void)
+{
+    static const pt_kernel_ref refs[] = {{"init_crash", TK("faults"), NULL}};
+    pt_workerset_opts o = {.kernels = refs, .nkernels = 1};
+    pt_workerset *ws = pt_workerset_create(2, PT_WS_FF, &o);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ws);
+    pt_future *f[12];
+    for (int i = 0; i < 12; i++)
+        f[i] = pt_remotecall(ws, "init_crash", NULL);
+    int broken = 0;
+    for (int i = 0; i < 12; i++) {
+        pt_reply *r = pt_future_fetch(f[i]);
+        CU_ASSERT_EQUAL(pt_reply_status(r), PT_TASK_CRASHED);
+        broken += strstr(pt_reply_error(r), "worker set broken") != NULL;
+        pt_reply_destroy(r);
+    }
+    CU_ASSERT_TRUE(broken >= 12 - PT_WS_BROKEN_AFTER - 1);
+    CU_ASSERT_TRUE(pt_workerset_restarts(ws) <= PT_WS_BROKEN_AFTER + 1);
+    CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
+}
+
+static int hog(pt_ctx *c)
+{
+    size_t n = (size_t)pt_arg_int(c, "mb", 512) << 20;
+    char *p = malloc(n);
+    if (!p)
+        return pt_fail(c, "out of memory for %zu bytes", n);
+    memset(p, 1, n);
+    __asm__ volatile("" : : "r"(p) : "memory"); /* the pages are touched */
+    if (pt_arg_bool(c, "crash", false))
+        raise(SIGSEGV);
+    free(p);
+    return 0;
+}
+
+/* memory: caps each worker; a crash reports the worker's peak RSS. */
+static void test_memory_limit_and_rss(void)
+{
+    pt_workerset_opts o = {.memory_bytes = 256 << 20};
+    pt_workerset *ws = pt_workerset_create(1, PT_WS_RR, &o);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ws);
+    pt_reply *r = pt_future_fetch(pt_remotecall_fn(ws, hog, NULL));
+    CU_ASSERT_EQUAL(pt_reply_status(r), PT_TASK_FAILED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pt_reply_error(r), "out of memory"));
+    pt_reply_destroy(r);
+    pt_args *a = pt_args_create();
+    pt_args_int(a, "mb", 64);
+    pt_args_bool(a, "crash", true);
+    r = pt_future_fetch(pt_remotecall_fn(ws, hog, a));
+    CU_ASSERT_EQUAL(pt_reply_status(r), PT_TASK_CRASHED);
+    CU_ASSERT_TRUE(pt_reply_max_rss_kb(r) >= 64 * 1024);
+    pt_reply_destroy(r);
+    pt_args_destroy(a);
+    pt_workerset_destroy(ws);
+}
+
 static void test_seed_mix(void)
 {
     CU_ASSERT_EQUAL(pt_task_seed_of(42, 7), pt_task_seed_of(42, 7));
@@ -452,6 +509,8 @@ static const pt_test_case cases[] = {
     {"workers die with their parent", test_workers_die_with_parent, 0},
     {"a request past the timeout kills its worker", test_timeout, 0},
     {"workers' output is captured by task", test_output_capture, 0},
+    {"a set whose workers always die is broken", test_broken_set, 0},
+    {"memory limit and peak RSS", test_memory_limit_and_rss, 0},
     {"task seeds", test_seed_mix, 0},
     {NULL, NULL, 0},
 };

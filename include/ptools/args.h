@@ -57,6 +57,10 @@ PT_EXTERN pt_task_status pt_reply_status(const pt_reply *r);
 PT_EXTERN const char *pt_reply_error(const pt_reply *r);
 /* The signal that killed the worker (crashed), else 0. */
 PT_EXTERN int pt_reply_signal(const pt_reply *r);
+/* The exit status of a worker that exited (crashed), else -1. */
+PT_EXTERN int pt_reply_exit_code(const pt_reply *r);
+/* The peak RSS in KiB of a worker that died running it (wait4), else 0. */
+PT_EXTERN int64_t pt_reply_max_rss_kb(const pt_reply *r);
 /* The task's id and the index of the worker that ran it (-1: none). */
 PT_EXTERN uint64_t pt_reply_task(const pt_reply *r);
 PT_EXTERN int pt_reply_worker(const pt_reply *r);

@@ -62,6 +62,7 @@ typedef struct pt_event {
     int64_t queued_ns, start_ns, end_ns; /* CLOCK_REALTIME */
     int64_t counts[5];      /* RUN_END, STEP_END: tasks by pt_task_status */
     int interrupted;        /* RUN_END: the run was stopped by a signal */
+    int64_t max_rss_kb;     /* a dead worker's peak RSS (wait4), or 0 */
 } pt_event;
 
 /* The plugin's view of the run; `data` is the plugin's own. */

@@ -17,8 +17,12 @@
  * wait (pt_future_wait/fetch/ready, pt_queue_next_result, ...). A worker that
  * dies fails only the request it was running, as PT_TASK_CRASHED with its
  * signal; it is replaced and requests queued behind it are sent again, so no
- * request is ever dropped or left hanging. Like pt_pfork, creating a set
- * (and replacing a worker) refuses to fork a process with other threads.
+ * request is ever dropped or left hanging. A set whose workers die
+ * PT_WS_BROKEN_AFTER times in a row before any request ever succeeded (a
+ * kernel whose init crashes, say) is broken: what waits in it fails with
+ * that reason instead of killing workers forever. Like pt_pfork, creating a
+ * set (and replacing a worker) refuses to fork a process with other
+ * threads.
  */
 #ifndef PTOOLS_WORKERSET_H
 #define PTOOLS_WORKERSET_H
@@ -35,6 +39,8 @@ extern "C" {
 #endif
 
 typedef enum pt_ws_mode { PT_WS_RR = 0, PT_WS_FF = 1 } pt_ws_mode;
+
+#define PT_WS_BROKEN_AFTER 5
 
 /* A kernel the set's tasks name: `name` -> kernel `symbol` of `path`. */
 typedef struct pt_kernel_ref {
@@ -62,6 +68,9 @@ typedef struct pt_workerset_opts {
     pt_output_fn output_fn;       /* capture workers' stdout and stderr;
                                      NULL: they share the caller's */
     void *output_arg;
+    int64_t memory_bytes;         /* each worker's address-space limit
+                                     (RLIMIT_AS): an allocation storm kills
+                                     the worker, not the machine; 0: none */
 } pt_workerset_opts;
 
 typedef struct pt_workerset pt_workerset;

@@ -205,6 +205,9 @@ steps:
         self.assertIn("asked to fail", rows[0]["error"])
         self.assertEqual(rows[1]["status"], "crashed")
         self.assertEqual(rows[1]["attempts"], 2)  # retried once
+        self.assertEqual(rows[1]["signal"], 11)
+        self.assertGreater(rows[1]["max_rss_kb"], 0)
+        self.assertNotIn("signal", rows[0])
 
     def test_plugins_csv_and_by_path(self):
         plugdir = os.path.join(os.path.dirname(PTRUN), "plugins")
@@ -336,6 +339,20 @@ steps: [{name: s, tasks: [{kernel: noop}]}]
         self.assertTrue(p.stderr.startswith(spec + ":4:"), p.stderr)
         self.assertIn("wrkers", p.stderr)
         self.assertFalse(os.path.exists(out))
+
+    def test_memory_key(self):
+        base = """ptrun: 1
+name: mem
+kernels: {noop: {path: noop}}
+workersets: [{name: w, workers: 1, memory: %s}]
+steps: [{name: s, tasks: [{kernel: noop}]}]
+"""
+        self.run_ok("check", self.spec(base % "2GiB", "ok.yaml"))
+        bad = self.spec(base % "1KiB", "bad.yaml")
+        p = ptrun("check", bad)
+        self.assertEqual(p.returncode, 2)
+        self.assertTrue(p.stderr.startswith(bad + ":4:"), p.stderr)
+        self.assertIn("memory", p.stderr)
 
     def test_bad_override(self):
         p = ptrun("check", os.path.join(CONFIGS, "pi.yaml"), "--set",
