@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -55,6 +56,10 @@ typedef struct engine {
     int log_fd;          /* DIR/output.log */
     pt_buf log;          /* whole lines not yet written */
     tail **tails;        /* per set, per worker */
+    bool started;        /* the run folder holds this run's manifest */
+    bool refused;        /* bad usage found late (a resume that differs) */
+    bool lost_output;    /* a plugin failed (disk full?): stop the run */
+    bool stopping;
 } engine;
 
 static engine *E; /* the hooks' way back: one run per process */
@@ -123,7 +128,8 @@ static void task_event(engine *e, pt_event_type type, int64_t id,
     ev->attempts = s->attempts;
     ev->queued_ns = s->queued_ns;
     ev->start_ns = s->start_ns;
-    rn_host_emit(e->host, ev);
+    if (rn_host_emit(e->host, ev) < 0)
+        e->lost_output = true;
 }
 
 static void simple_event(engine *e, pt_event_type type, int step,
@@ -136,7 +142,8 @@ static void simple_event(engine *e, pt_event_type type, int step,
         ev.step_name = e->spec->steps[step].name;
     if (counts)
         memcpy(ev.counts, counts, sizeof ev.counts);
-    rn_host_emit(e->host, &ev);
+    if (rn_host_emit(e->host, &ev) < 0)
+        e->lost_output = true;
 }
 
 /* ---- kernels' output ---- */
@@ -252,7 +259,8 @@ static bool retry(const engine *e, int64_t id, pt_task_status st)
                                                      .workerset];
     bool again = st == PT_TASK_CRASHED || st == PT_TASK_TIMEOUT ||
                  (st == PT_TASK_FAILED && w->retry_failed);
-    return again && e->sigs == 0 && e->ts[id].attempts <= w->retries;
+    return again && e->sigs == 0 && !e->stopping &&
+           e->ts[id].attempts <= w->retries;
 }
 
 /* A request ended: retry it, or record it as final. */
@@ -298,6 +306,15 @@ static void on_done(pt__req *req)
 
 /* ---- signals ---- */
 
+/* Cancel every task still waiting: nothing new will run. */
+static void cancel_waiting(engine *e)
+{
+    for (int64_t id = 0; id < e->plan->ntasks; id++)
+        if (e->ts[id].req && e->ts[id].req->state == PT__REQ_WAITING)
+            pt__ws_cancel(e->sets[e->plan->tasks[id].workerset],
+                          e->ts[id].req);
+}
+
 /* First signal: run nothing new. Second: kill the running tasks too. */
 static void on_signals(engine *e)
 {
@@ -308,10 +325,7 @@ static void on_signals(engine *e)
             if (!e->opts->quiet)
                 fprintf(stderr, "\nptrun: interrupted: finishing running "
                         "tasks (again to kill them)\n");
-            for (int64_t id = 0; id < e->plan->ntasks; id++)
-                if (e->ts[id].req && e->ts[id].req->state == PT__REQ_WAITING)
-                    pt__ws_cancel(e->sets[e->plan->tasks[id].workerset],
-                                  e->ts[id].req);
+            cancel_waiting(e);
         } else if (e->sigs == 2) {
             for (int w = 0; w < e->spec->nworkersets; w++)
                 pt__ws_kill_all(e->sets[w]);
@@ -343,8 +357,19 @@ static int run_step(engine *e, int step)
         rc = pt__ws_pump_many(e->sets, nsets, sig_pipe[0], -1);
         on_signals(e);
         flush_log(e);
+        if (e->lost_output && !e->stopping) { /* results cannot be kept */
+            e->stopping = true;
+            fprintf(stderr, "ptrun: stopping: results can no longer be "
+                    "written\n");
+            cancel_waiting(e);
+        }
     }
     simple_event(e, PT_EV_STEP_END, step, e->step_counts);
+    if (e->lost_output && !e->stopping) {
+        e->stopping = true;
+        fprintf(stderr, "ptrun: stopping: results can no longer be "
+                "written\n");
+    }
     return rc;
 }
 
@@ -369,9 +394,30 @@ static int make_segment(engine *e, int i, char *err, size_t errlen)
     return rc;
 }
 
+/* Five fds per worker, plus some: refuse early and clearly when short. */
+static int check_fds(const rn_spec *s, char *err, size_t errlen)
+{
+    struct rlimit rl;
+    int64_t need = 64;
+    for (int i = 0; i < s->nworkersets; i++)
+        need += 5 * (int64_t)s->workersets[i].workers;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        (uint64_t)need > (uint64_t)rl.rlim_cur) {
+        snprintf(err, errlen, "%d worker sets need about %lld open files, "
+                 "the limit is %llu (raise it with ulimit -n, or use fewer "
+                 "workers)", s->nworkersets, (long long)need,
+                 (unsigned long long)rl.rlim_cur);
+        return -EMFILE;
+    }
+    return 0;
+}
+
 static int make_sets(engine *e, char *err, size_t errlen)
 {
     const rn_spec *s = e->spec;
+    int frc = check_fds(s, err, errlen);
+    if (frc < 0)
+        return frc;
     pt_kernel_ref *refs = calloc((size_t)s->nkernels + 1, sizeof *refs);
     if (!refs)
         return -ENOMEM;
@@ -476,6 +522,84 @@ static int load_done(engine *e)
     return e->skip ? 0 : -ENOMEM;
 }
 
+/* What a resumed run's manifest says the first run used. */
+typedef struct earlier {
+    const rn_spec *spec;
+    char resolved[65];
+    char *kernels;  /* "name=sha256\n" lines */
+    size_t klen;
+} earlier;
+
+static int on_manifest_leaf(void *arg, const char *key, const jm_leaf *v)
+{
+    earlier *m = arg;
+    size_t n = strlen(key);
+    if (v->type != JM_STRING)
+        return 0;
+    if (strcmp(key, "resolved_sha256") == 0) {
+        snprintf(m->resolved, sizeof m->resolved, "%s", v->str);
+    } else if (n > 15 && strncmp(key, "kernels.", 8) == 0 &&
+               strcmp(key + n - 7, ".sha256") == 0) {
+        size_t add = n - 15 + strlen(v->str) + 3;
+        char *k = realloc(m->kernels, m->klen + add);
+        if (!k)
+            return -1;
+        m->kernels = k;
+        m->klen += (size_t)snprintf(k + m->klen, add, "%.*s=%s\n",
+                                    (int)(n - 15), key + 8, v->str);
+    }
+    return 0;
+}
+
+/* Does the earlier run name kernel `name` with this sha256? */
+static bool same_kernel(const earlier *m, const char *name, const char *hex)
+{
+    char want[400];
+    snprintf(want, sizeof want, "%s=%s\n", name, hex);
+    return m->kernels && strstr(m->kernels, want) != NULL;
+}
+
+/*
+ * A resumed run must be the same experiment: the spec after overrides and
+ * every kernel .so must hash as the manifest recorded, unless --force.
+ */
+static int check_resume(engine *e, char *err, size_t errlen)
+{
+    char path[4200], hex[65], why[160];
+    snprintf(path, sizeof path, "%s/manifest.json", e->dir);
+    FILE *f = fopen(path, "re");
+    char *text = NULL;
+    size_t cap = 0;
+    ssize_t n = f ? getdelim(&text, &cap, '\0', f) : -1;
+    if (f)
+        fclose(f);
+    earlier m = {.spec = e->spec};
+    int rc = n > 0 ? jm_flatten(text, on_manifest_leaf, &m, why, sizeof why)
+                   : -1;
+    free(text);
+    if (rc != 0) {
+        snprintf(err, errlen, "--resume %s: cannot read its manifest.json "
+                 "(%s)", e->dir, n > 0 ? why : "missing");
+        free(m.kernels);
+        return -EINVAL;
+    }
+    rn_sha256_text(e->spec->resolved_yaml, hex);
+    if (strcmp(hex, m.resolved) != 0)
+        snprintf(err, errlen, "--resume %s: the spec (after overrides) "
+                 "differs from the run's job.yaml; use --force to resume "
+                 "anyway", e->dir);
+    for (int i = 0; !err[0] && i < e->spec->nkernels; i++) {
+        const rn_kernel *k = &e->spec->kernels[i];
+        if (rn_sha256_file(k->path, hex) < 0 || !same_kernel(&m, k->name,
+                                                              hex))
+            snprintf(err, errlen, "--resume %s: kernel '%s' (%s) is not "
+                     "the one the run used (sha256 differs); use --force to "
+                     "resume anyway", e->dir, k->name, k->path);
+    }
+    free(m.kernels);
+    return err[0] ? -EINVAL : 0;
+}
+
 /* ---- the run ---- */
 
 static int prepare(engine *e, char *err, size_t errlen)
@@ -485,6 +609,9 @@ static int prepare(engine *e, char *err, size_t errlen)
                                                : e->opts->out,
                             e->opts->resume != NULL, e->dir, sizeof e->dir,
                             err, errlen);
+    if (rc == 0 && e->opts->resume && !e->opts->force &&
+        (rc = check_resume(e, err, errlen)) < 0)
+        e->refused = true;
     if (rc == 0 && e->opts->resume)
         rc = load_done(e);
     if (rc == 0 && (rc = rn_write_atomic(e->dir, "job.yaml",
@@ -537,7 +664,9 @@ static int teardown(engine *e, int rc, char *err, size_t errlen)
 
 static int exit_status(const engine *e, int rc)
 {
-    if (rc < 0)
+    if (e->refused)
+        return 2;
+    if (rc < 0 || e->lost_output)
         return 3;
     if (e->sigs)
         return 130;
@@ -555,7 +684,7 @@ static int finish(engine *e, int rc, int64_t start, char *err, size_t errlen)
                      .interrupted = e->sigs > 0, .finished = true};
     memcpy(m.counts, e->counts, sizeof m.counts);
     m.exit_status = exit_status(e, rc < 0 || plug < 0 ? -1 : 0);
-    if (e->dir[0] && rn_manifest_write(e->dir, &m, err, errlen) < 0) {
+    if (e->started && rn_manifest_write(e->dir, &m, err, errlen) < 0) {
         m.exit_status = 3;
         rc = rc < 0 ? rc : -EIO;
     }
@@ -597,10 +726,12 @@ int rn_run(const rn_spec *spec, const rn_plan *plan, const rn_run_opts *o)
                          .start_ns = start, .tasks = plan->ntasks,
                          .skipped = e.skipped, .exit_status = -1};
         rc = rn_manifest_write(e.dir, &m, err, sizeof err);
+        e.started = rc == 0;
     }
     if (rc == 0)
         simple_event(&e, PT_EV_RUN_START, -1, NULL);
-    for (int s = 0; rc == 0 && s < spec->nsteps && !e.sigs; s++)
+    for (int s = 0; rc == 0 && s < spec->nsteps && !e.sigs && !e.stopping;
+         s++)
         if ((rc = run_step(&e, s)) < 0)
             snprintf(err, sizeof err, "%s", pt_errmsg());
     rc = teardown(&e, rc, err, sizeof err);

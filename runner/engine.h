@@ -18,6 +18,7 @@ typedef struct rn_run_opts {
     const char *argv_line; /* the command, for the manifest */
     bool quiet;
     bool tee;              /* also echo kernels' output on stderr */
+    bool force;            /* resume even if the spec or a kernel changed */
 } rn_run_opts;
 
 /* Run the whole job; returns the process exit status. */

@@ -102,10 +102,11 @@ rn_host *rn_host_open(const rn_spec *spec, const char *run_dir, char *err,
     return h;
 }
 
-void rn_host_emit(rn_host *h, pt_event *ev)
+int rn_host_emit(rn_host *h, pt_event *ev)
 {
+    int rc = 0;
     if (!h)
-        return;
+        return 0;
     ev->size = sizeof *ev;
     ev->run_name = h->run_name;
     for (int i = 0; i < h->n; i++) {
@@ -116,8 +117,10 @@ void rn_host_emit(rn_host *h, pt_event *ev)
             fprintf(stderr, "ptrun: plugin %s: %s (its output stops here)\n",
                     l->desc->name, l->ctx.error[0] ? l->ctx.error : "error");
             l->failed = 1;
+            rc = -1;
         }
     }
+    return rc;
 }
 
 int rn_host_close(rn_host *h)

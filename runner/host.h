@@ -15,8 +15,11 @@ typedef struct rn_host rn_host;
 /* Load and open the spec's plugins. NULL with a message in err. */
 rn_host *rn_host_open(const rn_spec *spec, const char *run_dir, char *err,
                       size_t errlen);
-/* Send one event to every plugin (ev->size and run_name are filled in). */
-void rn_host_emit(rn_host *h, pt_event *ev);
+/*
+ * Send one event to every plugin (ev->size and run_name are filled in):
+ * 0, or -1 when a plugin failed on it (it is reported and dropped).
+ */
+int rn_host_emit(rn_host *h, pt_event *ev);
 /* Close every plugin: 0, or -1 if one failed (reported on stderr). */
 int rn_host_close(rn_host *h);
 

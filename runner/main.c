@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,7 +20,7 @@
 
 static const char usage_text[] =
     "usage: ptrun run JOB.yaml [--out DIR] [--set PATH=VALUE]... "
-    "[--resume DIR] [--tee] [-q]\n"
+    "[--resume DIR [--force]] [--tee] [-q]\n"
     "       ptrun check JOB.yaml [--set PATH=VALUE]...\n"
     "       ptrun kernels LIB.so...\n"
     "       ptrun clean [--prefix P]\n"
@@ -41,7 +42,10 @@ static const char help_text[] =
     "  --set PATH=VALUE   Override a scalar of the spec by dotted path;\n"
     "                     list items by index or by name. Repeatable.\n"
     "  --resume DIR       Finish an interrupted run: tasks recorded as ok\n"
-    "                     in DIR/results.jsonl are not run again.\n"
+    "                     in DIR/results.jsonl are not run again. It\n"
+    "                     refuses when the spec (after overrides) or a\n"
+    "                     kernel differs from DIR/manifest.json's.\n"
+    "  --force            Resume all the same.\n"
     "  --tee              Also echo what kernels print on stderr (it\n"
     "                     always goes to DIR/output.log, line by line,\n"
     "                     as [TASK SET/WORKER stdout|stderr] LINE).\n"
@@ -60,7 +64,7 @@ typedef struct cli {
     const char *cmd, *job, *out, *resume, *prefix;
     const char **sets;
     int nsets;
-    int quiet, tee;
+    int quiet, tee, force;
     const char **files; /* kernels */
     int nfiles;
 } cli;
@@ -88,6 +92,8 @@ static int parse(int argc, char **argv, cli *c)
             c->quiet = 1;
         else if (strcmp(a, "--tee") == 0)
             c->tee = 1;
+        else if (strcmp(a, "--force") == 0)
+            c->force = 1;
         else if (strcmp(a, "--out") == 0 && more)
             c->out = argv[++i];
         else if (strcmp(a, "--set") == 0 && more)
@@ -184,7 +190,7 @@ static int cmd_run_or_check(const cli *c, int argc, char **argv)
                             i ? " " : "", argv[i]);
         rn_run_opts o = {.out = c->out, .resume = c->resume,
                          .argv_line = line, .quiet = c->quiet,
-                         .tee = c->tee};
+                         .tee = c->tee, .force = c->force};
         status = rn_run(spec, &plan, &o);
     }
     rn_plan_free(&plan);
@@ -226,8 +232,23 @@ static int cmd_clean(const cli *c)
     return 0;
 }
 
+/*
+ * Each worker costs the runner five fds (two protocol pipes, its stdout and
+ * stderr, a pidfd): raise the soft limit to the hard one, so that hundreds
+ * of workers fit. The engine checks the need against it.
+ */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 int main(int argc, char **argv)
 {
+    raise_fd_limit();
     if (argc < 2)
         return usage(NULL);
     if (strcmp(argv[1], "--version") == 0) {

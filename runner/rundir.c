@@ -101,6 +101,17 @@ int rn_write_atomic(const char *dir, const char *name, const void *data,
     return rc;
 }
 
+void rn_sha256_text(const char *text, char hex[65])
+{
+    unsigned char sum[EVP_MAX_MD_SIZE];
+    unsigned len = 0;
+    hex[0] = '\0';
+    if (!EVP_Digest(text, strlen(text), sum, &len, EVP_sha256(), NULL))
+        return;
+    for (unsigned i = 0; i < len; i++)
+        snprintf(hex + 2 * i, 3, "%02x", sum[i]);
+}
+
 int rn_sha256_file(const char *path, char hex[65])
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -202,7 +213,9 @@ int rn_manifest_write(const char *dir, const rn_manifest *m, char *err,
     json_str(&b, s->name);
     pt_buf_printf(&b, ",\n  \"spec\": {\"path\": ");
     json_str(&b, s->file);
-    pt_buf_printf(&b, ", \"sha256\": \"%s\"},\n  \"command\": ", hex);
+    pt_buf_printf(&b, ", \"sha256\": \"%s\"},\n  \"resolved_sha256\": ", hex);
+    rn_sha256_text(s->resolved_yaml, hex);
+    pt_buf_printf(&b, "\"%s\",\n  \"command\": ", hex);
     json_str(&b, m->argv_line);
     pt_buf_printf(&b, ",\n  \"seed\": %" PRIu64 ",\n  \"host\": ", s->seed);
     json_str(&b, host);

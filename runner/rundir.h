@@ -24,6 +24,8 @@ int rn_rundir_make(const rn_spec *spec, const char *out, bool resume,
 int rn_write_atomic(const char *dir, const char *name, const void *data,
                     size_t len);
 
+/* The sha256 of a string as 64 hex digits ("" if it cannot be had). */
+void rn_sha256_text(const char *text, char hex[65]);
 /* The sha256 of a file as 64 hex digits: 0 or -errno. */
 int rn_sha256_file(const char *path, char hex[65]);
 

@@ -354,6 +354,23 @@ steps: [{name: s, tasks: [{kernel: noop}]}]
         self.assertTrue(p.stderr.startswith(bad + ":4:"), p.stderr)
         self.assertIn("memory", p.stderr)
 
+    def test_disk_full_stops_with_status_3(self):
+        spec = self.spec("""ptrun: 1
+name: full
+shm: {segments: [{name: x, type: int8, dims: [10]}]}
+kernels: {noop: {path: noop}}
+workersets: [{name: w, workers: 2}]
+steps:
+  - {name: a, tasks: [{kernel: noop, repeat: 5}]}
+  - {name: b, tasks: [{kernel: noop, repeat: 5}]}
+plugins: [{name: jsonl, options: {file: /dev/full}}]
+""")
+        p = ptrun("run", spec, "--out", self.out(), "-q")
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertIn("No space left", p.stderr)
+        self.assertIn("stopping", p.stderr)
+        # tearDown: no segment left behind
+
     def test_bad_override(self):
         p = ptrun("check", os.path.join(CONFIGS, "pi.yaml"), "--set",
                   "workersets.cpu.wrkers=4")
@@ -387,7 +404,7 @@ steps: [{name: s, tasks: [{kernel: sleep, args: {ms: %d}, repeat: %d}]}]
     def test_sigint_stops_and_flushes(self):
         out = self.out()
         proc = subprocess.Popen([PTRUN, "run", self.sleepy(), "--out", out,
-                                 "-q"], stderr=subprocess.PIPE, text=True)
+                                 "-q"], stderr=subprocess.DEVNULL)
         time.sleep(0.6)
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
@@ -433,6 +450,23 @@ steps: [{name: s, tasks: [{kernel: sleep, args: {ms: %d}, repeat: %d}]}]
         rows = results(out)
         self.assertEqual(len(rows), 6)
         self.assertEqual(sorted(r["task"] for r in rows), list(range(6)))
+        # the same run folder from its own job.yaml: nothing left to run
+        self.run_ok("run", "--resume", out, "-q")
+        self.assertEqual(len(results(out)), 6)
+
+    def test_resume_refuses_a_changed_spec(self):
+        out = self.out()
+        spec = self.sleepy(n=2, ms=1)
+        self.run_ok("run", spec, "--out", out, "-q")
+        with open(os.path.join(out, "manifest.json")) as f:
+            before = f.read()
+        p = ptrun("run", spec, "--resume", out, "--set", "seed=9")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("differs", p.stderr)
+        with open(os.path.join(out, "manifest.json")) as f:
+            self.assertEqual(f.read(), before)  # untouched
+        self.run_ok("run", spec, "--resume", out, "--set", "seed=9",
+                    "--force", "-q")
 
 
 if __name__ == "__main__":
