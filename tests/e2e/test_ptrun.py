@@ -275,6 +275,72 @@ class Tutorial(Base):
         self.assertEqual(first["task"], 5)  # priority 5 runs first
 
 
+class FaultSuite(Base):
+    """Every kernel fault in one job: each ends as a status, the job ends."""
+
+    def test_every_fault_in_one_job(self):
+        spec = self.spec("""
+ptrun: 1
+name: faults
+shm: {segments: [{name: x, type: int8, dims: [10], named: true}]}
+kernels:
+  segv: {path: @TK@/faults.so}
+  abort: {path: @TK@/faults.so}
+  exit3: {path: @TK@/faults.so}
+  hang: {path: @TK@/faults.so}
+  fail: {path: @TK@/faults.so}
+  fail_rc: {path: @TK@/faults.so}
+  init_crash: {path: @TK@/faults.so}
+  big_result: {path: @TK@/faults.so}
+  spam_stdout: {path: @TK@/faults.so}
+  noop: {path: noop}
+workersets:
+  - {name: main, workers: 2, timeout: 1s, retries: 1}
+  - {name: doomed, workers: 2}
+steps:
+  - name: all
+    tasks:
+      - {kernel: segv}
+      - {kernel: abort}
+      - {kernel: exit3}
+      - {kernel: hang}
+      - {kernel: fail}
+      - {kernel: fail_rc}
+      - {kernel: big_result, args: {bytes: 73400320}}
+      - {kernel: spam_stdout, args: {lines: 3000}}
+      - {kernel: noop, repeat: 5}
+      - {kernel: init_crash, workerset: doomed, repeat: 8}
+""")
+        out = self.out()
+        before = set(os.listdir("/proc/self/task"))
+        p = ptrun("run", spec, "--out", out, "-q", timeout=120)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        rows = {r["task"]: r for r in results(out)}
+        self.assertEqual(len(rows), 9 + 4 + 8)
+        want = {0: "crashed", 1: "crashed", 2: "crashed", 3: "timeout",
+                4: "failed", 5: "failed", 6: "crashed", 7: "ok"}
+        for task, status in want.items():
+            self.assertEqual(rows[task]["status"], status, rows[task])
+        self.assertEqual(rows[0]["signal"], 11)
+        self.assertEqual(rows[1]["signal"], 6)
+        self.assertEqual(rows[2]["exit_code"], 3)
+        self.assertEqual(rows[3]["attempts"], 2)  # retried, then timeout
+        self.assertIn("exceeds", rows[6]["error"])  # over the frame limit
+        self.assertTrue(all(rows[t]["status"] == "ok" for t in range(8, 13)))
+        doomed = [rows[t] for t in range(13, 21)]
+        self.assertTrue(all(r["status"] == "crashed" for r in doomed))
+        self.assertTrue(any("broken" in r["error"] for r in doomed))
+        with open(os.path.join(out, "output.log")) as f:
+            spam = sum(1 for line in f if "spam std" in line)
+        self.assertEqual(spam, 6000)
+        # no child of ptrun survives it (they would be ours now, or init's)
+        out_ps = subprocess.run(["ps", "-eo", "args"], capture_output=True,
+                                text=True).stdout
+        self.assertNotIn(spec, out_ps)
+        self.assertEqual(set(os.listdir("/proc/self/task")), before)
+        # tearDown: the named segment is gone from /dev/shm too
+
+
 class Output(Base):
     KERNEL = r"""
 #include <stdio.h>
