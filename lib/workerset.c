@@ -20,6 +20,7 @@
 
 #define RR_WINDOW 64
 #define SHUTDOWN_GRACE_MS 10000
+#define TERM_GRACE_NS INT64_C(1000000000) /* SIGTERM, then SIGKILL */
 
 /* The parent's side of one worker. */
 typedef struct slot {
@@ -38,6 +39,8 @@ typedef struct slot {
     int out_fd[2];   /* its stdout and stderr, when captured; else -1 */
     pt_buf line[2];  /* their partial lines */
     int64_t head_since; /* when the head request started running (ns) */
+    int64_t term_at;    /* when it got SIGTERM for a timeout, or 0 */
+    uint64_t term_task; /* the request that timed out */
 } slot;
 
 struct pt_workerset {
@@ -666,9 +669,17 @@ static void declare_broken(pt_workerset *ws, const char *last)
 static void on_death_as(pt_workerset *ws, slot *s, const char *why,
                         pt_task_status st);
 
+/* A death after our SIGTERM for a timeout counts as the timeout. */
 static void on_death(pt_workerset *ws, slot *s, const char *why)
 {
-    on_death_as(ws, s, why, PT_TASK_CRASHED);
+    char msg[128];
+    if (!s->term_at || !s->head || s->head->id != s->term_task) {
+        on_death_as(ws, s, why, PT_TASK_CRASHED);
+        return;
+    }
+    snprintf(msg, sizeof msg, "timed out after %lld ms",
+             (long long)(ws->timeout_ns / 1000000));
+    on_death_as(ws, s, msg, PT_TASK_TIMEOUT);
 }
 
 static void on_death_as(pt_workerset *ws, slot *s, const char *why,
@@ -804,13 +815,25 @@ static void expire(pt_workerset *ws, int64_t now)
 {
     for (int i = 0; ws->timeout_ns && i < ws->n; i++) {
         slot *s = &ws->slots[i];
-        if (s->pid > 0 && s->head && now - s->head_since >= ws->timeout_ns) {
-            char why[128];
-            snprintf(why, sizeof why, "timed out after %lld ms",
-                     (long long)(ws->timeout_ns / 1000000));
-            on_death_as(ws, s, why, PT_TASK_TIMEOUT);
+        if (s->pid <= 0 || !s->head)
+            continue;
+        if (!s->term_at && now - s->head_since >= ws->timeout_ns) {
+            kill(s->pid, SIGTERM); /* a kernel may clean up, briefly */
+            s->term_at = now;
+            s->term_task = s->head->id;
+        } else if (s->term_at && now - s->term_at >= TERM_GRACE_NS) {
+            on_death(ws, s, NULL); /* SIGKILL: it kept running */
         }
     }
+}
+
+/* When worker s must next be looked at for its timeout (ns), or -1. */
+static int64_t slot_deadline(const pt_workerset *ws, const slot *s)
+{
+    if (s->pid <= 0 || !s->head)
+        return -1;
+    return s->term_at ? s->term_at + TERM_GRACE_NS
+                      : s->head_since + ws->timeout_ns;
 }
 
 /* Milliseconds until the first running request times out, or -1. */
@@ -818,11 +841,10 @@ static int next_deadline_ms(const pt_workerset *ws, int64_t now)
 {
     int64_t best = -1;
     for (int i = 0; ws->timeout_ns && i < ws->n; i++) {
-        const slot *s = &ws->slots[i];
-        if (s->pid <= 0 || !s->head)
+        int64_t at = slot_deadline(ws, &ws->slots[i]);
+        if (at < 0)
             continue;
-        int64_t left = s->head_since + ws->timeout_ns - now;
-        left = left < 0 ? 0 : left;
+        int64_t left = at - now < 0 ? 0 : at - now;
         if (best < 0 || left < best)
             best = left;
     }

@@ -502,6 +502,29 @@ static void test_rss_of_dead_worker(void)
     pt_workerset_destroy(ws);
 }
 
+static int stubborn(pt_ctx *c)
+{
+    (void)c;
+    signal(SIGTERM, SIG_IGN); /* only SIGKILL, after the grace, ends it */
+    sleep(30);
+    return 0;
+}
+
+static void test_timeout_term_then_kill(void)
+{
+    pt_workerset_opts o = {.timeout_ms = 100};
+    pt_workerset *ws = pt_workerset_create(1, PT_WS_FF, &o);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ws);
+    int64_t t0 = now_ns();
+    pt_reply *r = pt_future_fetch(pt_remotecall_fn(ws, stubborn, NULL));
+    int64_t dt = now_ns() - t0;
+    CU_ASSERT_EQUAL(pt_reply_status(r), PT_TASK_TIMEOUT);
+    CU_ASSERT_EQUAL(pt_reply_signal(r), SIGKILL);
+    CU_ASSERT_TRUE(dt >= 1000000000LL && dt < 5000000000LL); /* the grace */
+    pt_reply_destroy(r);
+    pt_workerset_destroy(ws);
+}
+
 static void test_seed_mix(void)
 {
     CU_ASSERT_EQUAL(pt_task_seed_of(42, 7), pt_task_seed_of(42, 7));
@@ -525,6 +548,7 @@ static const pt_test_case cases[] = {
     {"a set whose workers always die is broken", test_broken_set, 0},
     {"memory limit", test_memory_limit, 0},
     {"peak RSS of a dead worker", test_rss_of_dead_worker, 0},
+    {"timeout: SIGTERM, grace, SIGKILL", test_timeout_term_then_kill, 0},
     {"task seeds", test_seed_mix, 0},
     {NULL, NULL, 0},
 };
