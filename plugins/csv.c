@@ -86,22 +86,6 @@ static int set_option(void *arg, const char *key, const jm_leaf *v)
     return -EINVAL;
 }
 
-/* `file` + `suffix` in the run folder, unless absolute; NULL: no memory. */
-static char *run_path(const pt_plugin_ctx *ctx, const char *file,
-                      const char *suffix)
-{
-    jm_buf b = {0};
-    if (file[0] != '/') {
-        jm_buf_str(&b, ctx->run_dir);
-        jm_buf_str(&b, "/");
-    }
-    jm_buf_str(&b, file);
-    jm_buf_str(&b, suffix);
-    if (b.oom)
-        jm_buf_free(&b);
-    return b.data;
-}
-
 /* Read the options: set c->path and c->tmp. */
 static int read_options(pt_plugin_ctx *ctx, csv *c, const char *json)
 {

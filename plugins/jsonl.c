@@ -87,20 +87,6 @@ static int set_option(void *arg, const char *key, const jm_leaf *v)
     return o->file ? 0 : bad_option(o, key, "out of memory");
 }
 
-/* `file` in the run folder, unless absolute; NULL when out of memory. */
-static char *run_path(const pt_plugin_ctx *ctx, const char *file)
-{
-    jm_buf b = {0};
-    if (file[0] != '/') {
-        jm_buf_str(&b, ctx->run_dir);
-        jm_buf_str(&b, "/");
-    }
-    jm_buf_str(&b, file);
-    if (b.oom)
-        jm_buf_free(&b);
-    return b.data;
-}
-
 /* Read the options into j: its path and fsync. */
 static int read_options(pt_plugin_ctx *ctx, jsonl *j, const char *json)
 {
@@ -109,7 +95,7 @@ static int read_options(pt_plugin_ctx *ctx, jsonl *j, const char *json)
                         sizeof ctx->error);
     if (rc == 0) {
         j->fsync = o.fsync;
-        j->path = run_path(ctx, o.file ? o.file : "results.jsonl");
+        j->path = run_path(ctx, o.file ? o.file : "results.jsonl", "");
         if (!j->path)
             rc = bad_option(&o, "file", "out of memory");
     }

@@ -11,6 +11,8 @@
 
 #include <ptools/plugin.h>
 
+#include "json_mini.h"
+
 /* Say which call failed on which file, from errno; returns -errno. */
 static inline int sys_error(pt_plugin_ctx *ctx, const char *what,
                             const char *path)
@@ -27,6 +29,25 @@ static inline const char *status_name(pt_task_status s)
     static const char *const names[] = {"ok", "failed", "crashed", "timeout",
                                         "cancelled"};
     return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "unknown";
+}
+
+/*
+ * `file` followed by `suffix`, in the run folder unless `file` is absolute;
+ * NULL when out of memory.
+ */
+static inline char *run_path(const pt_plugin_ctx *ctx, const char *file,
+                             const char *suffix)
+{
+    jm_buf b = {0};
+    if (file[0] != '/') {
+        jm_buf_str(&b, ctx->run_dir);
+        jm_buf_str(&b, "/");
+    }
+    jm_buf_str(&b, file);
+    jm_buf_str(&b, suffix);
+    if (b.oom)
+        jm_buf_free(&b);
+    return b.data;
 }
 
 #endif
