@@ -2,14 +2,21 @@
 #   make run    install what is missing, build into build/, run the
 #               quickstart job (configs/quickstart.yaml) with ptrun
 #   make test   install what is missing, build, run every test (also under
-#               ASan+UBSan in build-asan/ and valgrind)
+#               ASan+UBSan in build-asan/ and valgrind), then fuzz for 60 s
+#   make fuzz   build the libFuzzer targets with clang in build-fuzz/ and run
+#               each for FUZZ_SECONDS (30: two targets, 60 s in all; e.g.
+#               make fuzz FUZZ_SECONDS=600); a crash lands in
+#               tests/fuzz/regressions/ (scripts/fuzz.sh)
 #   make bench  build, then run the benchmarks (figures beside references)
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 30
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all build run test bench deps deps-test unit asan valgrind install clean distclean
+.PHONY: all build run test bench deps deps-test unit asan valgrind fuzz install clean \
+        distclean
 
 all: build
 
@@ -41,8 +48,11 @@ asan: deps-test
 valgrind: unit
 	scripts/valgrind-tests.sh $(BUILD)
 
-test: unit asan valgrind
-	@echo "make test: all suites passed (unit, asan+ubsan, valgrind)"
+fuzz: deps-test
+	FUZZ_BUILD=$(FUZZ_BUILD) JOBS=$(JOBS) scripts/fuzz.sh $(FUZZ_SECONDS)
+
+test: unit asan valgrind fuzz
+	@echo "make test: all suites passed (unit, asan+ubsan, valgrind, fuzz)"
 
 bench: build
 	$(BUILD)/bench/rpc_bench $(BUILD)/kernels/noop.so
@@ -52,6 +62,6 @@ install: build
 	cmake --install $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
 
 distclean: clean

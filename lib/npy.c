@@ -374,7 +374,8 @@ static int read_exact(int fd, const char *path, void *p, size_t n,
 static int open_npy(const char *path, uint64_t *size)
 {
     struct stat st;
-    int err = 0, fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO without a writer must not hang the open. */
+    int err = 0, fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return pt__err(-errno, "%s: cannot open: %s", path, strerror(errno));
     if (fstat(fd, &st) < 0)
@@ -383,6 +384,8 @@ static int open_npy(const char *path, uint64_t *size)
         err = pt__err(-EISDIR, "%s: is a directory, not a .npy file", path);
     else if (!S_ISREG(st.st_mode))
         err = pt__err(-EINVAL, "%s: not a regular file", path);
+    if (!err && (err = pt__set_nonblock(fd, 0)) < 0)
+        pt__err(err, "%s: fcntl: %s", path, strerror(-err));
     if (err)
         goto fail_close;
     *size = (uint64_t)st.st_size;

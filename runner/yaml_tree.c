@@ -200,6 +200,11 @@ static int load_scalar(loader *l, yaml_event_t *ev, rn_ynode **out)
         rn_diag_add(l->d, pos, NULL, 0, "unsupported tag '%s'", tag);
         return -EINVAL;
     }
+    if (memchr(ev->data.scalar.value, '\0', ev->data.scalar.length)) {
+        rn_diag_add(l->d, pos, NULL, 0, "a NUL character (\\0) is not "
+                    "allowed in a value");
+        return -EINVAL;
+    }
     rn_ynode *n = new_node(l, RN_Y_SCALAR, pos);
     if (!n)
         return -EINVAL;

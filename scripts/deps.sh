@@ -6,7 +6,8 @@ set -eu
 
 need="cmake make gcc pkg-config libyaml-dev libssl-dev"
 if [ "${1:-build}" = test ]; then
-    need="$need libcunit1-dev valgrind python3-numpy"
+    # clang and its runtimes (libclang_rt.fuzzer) for scripts/fuzz.sh
+    need="$need libcunit1-dev valgrind python3-numpy clang libclang-rt-14-dev"
 fi
 
 missing=""

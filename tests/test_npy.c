@@ -869,6 +869,10 @@ static void test_err_nonexistent(void)
     CU_ASSERT_EQUAL(pt_npy_info_read(path, &info), -ENOENT);
     ASSERT_MSG_HAS(path);
     expect_load_fails(dir, PT_FLOAT64, 1, d6, -EISDIR, "directory", NULL);
+    const char *fifo = join(pb, dir, "fifo.npy"); /* no writer: no hang */
+    CU_ASSERT_EQUAL_FATAL(mkfifo(fifo, 0600), 0);
+    CU_ASSERT_EQUAL(pt_npy_info_read(fifo, &info), -EINVAL);
+    ASSERT_MSG_HAS("not a regular file");
 }
 
 static void test_err_load_args(void)

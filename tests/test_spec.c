@@ -1052,6 +1052,12 @@ static void test_task_rules(void)
     rn_spec_free(s);
 }
 
+static void test_nul_in_value(void)
+{
+    expect_error("bad_nul.yaml", "2:7: a NUL character (\\0) is not allowed "
+                 "in a value");
+}
+
 static const pt_test_case cases[] = {
     {"full_spec", test_full_spec, 0},
     {"defaults", test_defaults, 0},
@@ -1088,6 +1094,7 @@ static const pt_test_case cases[] = {
     {"scalar_types", test_scalar_types, 0},
     {"task_rules", test_task_rules, 0},
     {"plugin_errors", test_plugin_errors, 0},
+    {"a NUL inside a value is refused", test_nul_in_value, 0},
     {NULL, NULL, 0},
 };
 
