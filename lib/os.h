@@ -27,6 +27,13 @@ int pt__os_thread_count(void);
 /* A pollable fd that becomes readable when child `pid` exits, or -ENOSYS. */
 int pt__os_pidfd_open(pid_t pid);
 
+/*
+ * Close every fd from 3 up, except `a` and `b`: a forked worker keeps
+ * nothing of its parent's (its signal pipe, result files, other workers'
+ * pipes). 0 or -errno.
+ */
+int pt__os_close_all_but(int a, int b);
+
 /* Grow a pipe's buffer to at least `bytes` where possible (best effort). */
 int pt__os_set_pipe_size(int fd, int bytes);
 

@@ -107,6 +107,31 @@ int pt__os_pidfd_open(pid_t pid)
 #endif
 }
 
+/* close_range(lo, hi) where lo <= hi; a loop where the kernel lacks it. */
+static void close_span(unsigned lo, unsigned hi)
+{
+    if (lo > hi)
+        return;
+#ifdef SYS_close_range
+    if (syscall(SYS_close_range, lo, hi, 0) == 0)
+        return;
+#endif
+    long max = sysconf(_SC_OPEN_MAX);
+    unsigned top = max > 0 && (unsigned long)max - 1 < hi ? (unsigned)max - 1
+                                                         : hi;
+    for (unsigned fd = lo; fd <= top; fd++)
+        close((int)fd);
+}
+
+int pt__os_close_all_but(int a, int b)
+{
+    unsigned lo = (unsigned)(a < b ? a : b), hi = (unsigned)(a < b ? b : a);
+    close_span(3, lo - 1);
+    close_span(lo + 1, hi - 1);
+    close_span(hi + 1, ~0U);
+    return 0;
+}
+
 int pt__os_set_pipe_size(int fd, int bytes)
 {
     if (fcntl(fd, F_SETPIPE_SZ, bytes) < 0)

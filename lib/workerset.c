@@ -44,7 +44,6 @@ typedef struct slot {
 } slot;
 
 struct pt_workerset {
-    struct pt_workerset *next_live; /* every live set, for fd hygiene */
     pt_ws_mode mode;
     int n, window, rr_next, restarts;
     uint64_t seed, next_id, seq;
@@ -75,7 +74,6 @@ struct pt_future {
     pt__req *req;
 };
 
-static pt_workerset *live_sets;
 
 static int64_t mono_ns(void)
 {
@@ -85,23 +83,6 @@ static int64_t mono_ns(void)
 }
 
 /* ---- worker processes ---- */
-
-/* In a new worker: close every other worker's pipes, of every set. */
-static void close_foreign_fds(const slot *self)
-{
-    for (pt_workerset *ws = live_sets; ws; ws = ws->next_live) {
-        for (int i = 0; i < ws->n; i++) {
-            const slot *s = &ws->slots[i];
-            if (s == self)
-                continue;
-            pt__close(s->to_fd);
-            pt__close(s->from_fd);
-            pt__close(s->pidfd);
-            pt__close(s->out_fd[0]);
-            pt__close(s->out_fd[1]);
-        }
-    }
-}
 
 static void child_reset_signals(const sigset_t *old)
 {
@@ -122,7 +103,11 @@ static _Noreturn void worker_child(pt_workerset *ws, slot *s, int in, int out,
     pt__os_set_parent_death_signal(SIGKILL);
     if (getppid() != parent)
         _exit(127);
-    close_foreign_fds(s);
+    setpgid(0, 0); /* its own group: what a kernel forks dies with it */
+    /* Only stdin, stdout, stderr and its own two pipes stay open: nothing
+     * of the parent's (other workers' pipes, a runner's signal pipe or
+     * result files) can be reached, or held open, by a kernel. */
+    pt__os_close_all_but(in, out);
     if (ws->memory_bytes > 0) { /* an allocation storm kills only us */
         struct rlimit rl = {(rlim_t)ws->memory_bytes,
                             (rlim_t)ws->memory_bytes};
@@ -689,6 +674,7 @@ static void on_death_as(pt_workerset *ws, slot *s, const char *why,
     struct rusage ru = {0};
     char msg[256];
     drain(ws, s); /* replies sent before it died still count */
+    kill(-s->pid, SIGKILL); /* the worker and what its kernels forked */
     kill(s->pid, SIGKILL);
     close_output(ws, s); /* its last words belong to the running task */
     while (wait4(s->pid, &status, 0, &ru) < 0 && errno == EINTR)
@@ -994,15 +980,6 @@ static void free_set(pt_workerset *ws)
     free(ws);
 }
 
-static void unlink_live(pt_workerset *ws)
-{
-    for (pt_workerset **p = &live_sets; *p; p = &(*p)->next_live)
-        if (*p == ws) {
-            *p = ws->next_live;
-            return;
-        }
-}
-
 static int check_create(int n, pt_ws_mode mode, const pt_workerset_opts *o)
 {
     if (n < 1 || (mode != PT_WS_RR && mode != PT_WS_FF) ||
@@ -1053,8 +1030,6 @@ pt_workerset *pt_workerset_create(int n, pt_ws_mode mode,
         pt__err(rc, "workerset: out of memory");
         goto fail;
     }
-    ws->next_live = live_sets;
-    live_sets = ws;
     for (int i = 0; i < n && rc == 0; i++)
         rc = spawn(ws, &ws->slots[i]);
     if (rc == 0)
@@ -1098,12 +1073,13 @@ int pt_workerset_destroy(pt_workerset *ws)
     }
     for (int i = 0; i < ws->n; i++) {
         slot *s = &ws->slots[i];
-        if (s->pid > 0)
+        if (s->pid > 0) {
             reap(s, SHUTDOWN_GRACE_MS);
+            kill(-s->pid, SIGKILL); /* what its kernels forked and left */
+        }
         close_output(ws, s); /* what fini printed */
         slot_close(s);
     }
-    unlink_live(ws);
     free_set(ws);
     return rc;
 }

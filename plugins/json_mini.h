@@ -99,17 +99,39 @@ static inline void jm_buf_free(jm_buf *b)
 }
 
 /*
+ * The length of the valid UTF-8 sequence at `s` (1 to 4), or 0 when the
+ * bytes there are not UTF-8 (overlong, surrogate, beyond U+10FFFF, cut).
+ */
+static inline size_t jm_utf8_len(const unsigned char *s)
+{
+    unsigned char c = s[0];
+    size_t n = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2
+             : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] > 0x9F) ||
+        (c == 0xF0 && s[1] < 0x90) || (c == 0xF4 && s[1] > 0x8F))
+        return 0;
+    return n;
+}
+
+/*
  * Append `s` as a JSON string: quotes and backslashes escaped, \n \r \t by
- * name, other control characters as \u00XX. Other bytes pass through, so
- * UTF-8 stays UTF-8.
+ * name, other control characters as \u00XX, and each byte that is not
+ * valid UTF-8 (a kernel may print anything) as U+FFFD, so the output is
+ * always valid JSON. Valid UTF-8 passes through.
  */
 static inline int jm_buf_quote(jm_buf *b, const char *s)
 {
     jm_buf_add(b, "\"", 1);
     for (const char *run = s;; s++) {
         unsigned char c = (unsigned char)*s;
-        if (c >= 0x20 && c != '"' && c != '\\')
+        size_t n = c >= 0x80 ? jm_utf8_len((const unsigned char *)s) : 1;
+        if (c >= 0x20 && c != '"' && c != '\\' && n) {
+            s += n - 1;
             continue;
+        }
         jm_buf_add(b, run, (size_t)(s - run));
         if (c == '\0')
             break;
@@ -119,7 +141,11 @@ static inline int jm_buf_quote(jm_buf *b, const char *s)
         case '\n': jm_buf_add(b, "\\n", 2); break;
         case '\r': jm_buf_add(b, "\\r", 2); break;
         case '\t': jm_buf_add(b, "\\t", 2); break;
-        default: jm_buf_fmt(b, "\\u%04x", c); break;
+        default:
+            if (c >= 0x80)
+                jm_buf_add(b, "\\ufffd", 6);
+            else
+                jm_buf_fmt(b, "\\u%04x", c);
         }
         run = s + 1;
     }

@@ -13,6 +13,11 @@
  * default) and keeps the rest waiting in the set's queue, highest priority
  * first, FIFO among equals.
  *
+ * A worker starts with only stdin, stdout, stderr and its two protocol
+ * pipes open (nothing of the caller's), in a process group of its own:
+ * when it dies or the set is destroyed, the group is killed, so what a
+ * kernel forks does not outlive it.
+ *
  * Single-threaded and callback-free: work progresses inside the calls that
  * wait (pt_future_wait/fetch/ready, pt_queue_next_result, ...). A worker that
  * dies fails only the request it was running, as PT_TASK_CRASHED with its

@@ -14,6 +14,10 @@
  *   spam_stdout  prints `lines` lines (default 1000) on stdout and stderr:
  *                "spam stdout <i>" and "spam stderr <i>", i = 0..lines-1;
  *                result `lines`
+ *   fork_and_die forks a child that sleeps 30 s holding every fd, then
+ *                _exit(1)s
+ *   garbage_fds  writes garbage to fds 0..63 (the protocol pipe too)
+ *   close_fds    closes every fd (0..1023), then returns
  */
 #define _POSIX_C_SOURCE 200809L
 #include <signal.h>
@@ -110,6 +114,36 @@ static int spam_stdout_call(pt_ctx *ctx)
     return pt_result_int(ctx, "lines", lines < 0 ? 0 : lines);
 }
 
+/* Leaves a child holding every inherited fd, then dies. */
+static int fork_and_die_call(pt_ctx *ctx)
+{
+    (void)ctx;
+    if (fork() == 0) {
+        sleep(30);
+        _exit(0);
+    }
+    _exit(1);
+}
+
+/* Writes garbage to every fd it may have, the protocol pipe included. */
+static int garbage_fds_call(pt_ctx *ctx)
+{
+    static const char junk[] = "\x01garbage, not a frame\xff\n";
+    for (int fd = 0; fd < 64; fd++)
+        if (write(fd, junk, sizeof junk) < 0) {
+            /* not open for writing: next */
+        }
+    return pt_result_int(ctx, "done", 1);
+}
+
+/* Closes stdin, stdout, stderr and every other fd, then returns. */
+static int close_fds_call(pt_ctx *ctx)
+{
+    for (int fd = 0; fd < 1024; fd++)
+        close(fd);
+    return pt_result_int(ctx, "done", 1);
+}
+
 #define FAULT(id, init_fn, call_fn, what)                                      \
     static const pt_kernel id##_kernel = {.abi = PT_KERNEL_ABI,                \
                                           .name = #id,                         \
@@ -126,7 +160,11 @@ FAULT(fail_rc, NULL, fail_rc_call, "returns 5 without a message");
 FAULT(init_crash, init_crash_init, ok_call, "its init segfaults");
 FAULT(big_result, NULL, big_result_call, "returns `bytes` bytes (1 MiB)");
 FAULT(spam_stdout, NULL, spam_stdout_call, "prints `lines` lines twice");
+FAULT(fork_and_die, NULL, fork_and_die_call, "forks a sleeper, then dies");
+FAULT(garbage_fds, NULL, garbage_fds_call, "writes garbage to every fd");
+FAULT(close_fds, NULL, close_fds_call, "closes every fd, then returns");
 
 PT_KERNELS(&segv_kernel, &abort_kernel, &exit3_kernel, &hang_kernel,
            &fail_kernel, &fail_rc_kernel, &init_crash_kernel,
-           &big_result_kernel, &spam_stdout_kernel);
+           &big_result_kernel, &spam_stdout_kernel, &fork_and_die_kernel,
+           &garbage_fds_kernel, &close_fds_kernel);
