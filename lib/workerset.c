@@ -204,6 +204,8 @@ static void emit_lines(pt_workerset *ws, slot *s, int stream, pt_buf *b,
                       (const char *)b->data + start, b->len - start);
         start = b->len;
     }
+    if (start == 0)
+        return;
     memmove(b->data, b->data + start, b->len - start);
     b->len -= start;
 }

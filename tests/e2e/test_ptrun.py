@@ -352,6 +352,29 @@ steps:
         # tearDown: the named segment is gone from /dev/shm too
 
 
+class Load(Base):
+    def test_256_workers_and_100k_tasks(self):
+        spec = self.spec("""
+ptrun: 1
+name: load
+kernels: {noop: {path: noop}}
+workersets:
+  - {name: wide, workers: 256}
+  - {name: two, workers: 2}
+steps:
+  - {name: wide, tasks: [{kernel: noop, workerset: wide, each_worker: true}]}
+  - {name: many, tasks: [{kernel: noop, workerset: two, repeat: 100000}]}
+""")
+        out = self.out()
+        self.run_ok("run", spec, "--out", out, "-q")
+        with open(os.path.join(out, "results.jsonl")) as f:
+            lines = f.readlines()
+        self.assertEqual(len(lines), 256 + 100000)
+        self.assertTrue(all('"status":"ok"' in l for l in lines))
+        workers = {json.loads(l)["worker"] for l in lines[:256]}
+        self.assertEqual(len(workers), 256)
+
+
 class Output(Base):
     KERNEL = r"""
 #include <stdio.h>
