@@ -29,4 +29,22 @@ for t in "$build"/tests/test_*; do
         echo "valgrind: $name: clean"
     fi
 done
+
+# ptrun itself, end to end, on a small job (its workers are followed too).
+run=$logs/ptrun-run
+if ! valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect \
+    --errors-for-leak-kinds=definite,indirect --error-exitcode=99 \
+    --log-file="$logs/ptrun.%p.log" "$build/ptrun" run configs/shm-fill-sum.yaml \
+    --out "$run" -q >"$logs/ptrun.out" 2>&1; then
+    echo "valgrind: ptrun: the run failed (see $logs/ptrun.out)"
+    tail -n 30 "$logs/ptrun.out"
+    status=1
+fi
+if grep -q '^==[0-9]*==' "$logs"/ptrun.*.log 2>/dev/null; then
+    echo "valgrind: ptrun: memcheck found errors:"
+    grep -h '^==[0-9]*==' "$logs"/ptrun.*.log | head -n 60
+    status=1
+else
+    echo "valgrind: ptrun run configs/shm-fill-sum.yaml: clean"
+fi
 exit $status
