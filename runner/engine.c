@@ -60,10 +60,23 @@ typedef struct engine {
     bool refused;        /* bad usage found late (a resume that differs) */
     bool lost_output;    /* a plugin failed (disk full?): stop the run */
     bool stopping;
+    int64_t *retry_ids;  /* tasks waiting out their retry backoff */
+    int64_t *retry_at;   /* when each may go again (CLOCK_MONOTONIC ns) */
+    size_t nretry, retry_cap;
 } engine;
 
 static engine *E; /* the hooks' way back: one run per process */
 static int sig_pipe[2] = {-1, -1};
+
+#define BACKOFF_FIRST_NS INT64_C(100000000) /* 0.1 s, doubling */
+#define BACKOFF_MAX_NS INT64_C(10000000000)  /* 10 s */
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 static int64_t real_ns(void)
 {
@@ -263,6 +276,58 @@ static bool retry(const engine *e, int64_t id, pt_task_status st)
            e->ts[id].attempts <= w->retries;
 }
 
+/*
+ * Let task `id` wait before its next attempt: 0.1 s after the first
+ * failure, doubling, at most 10 s, so a flapping resource gets time.
+ * -ENOMEM: retry at once instead.
+ */
+static int backoff(engine *e, int64_t id)
+{
+    if (e->nretry == e->retry_cap) {
+        size_t cap = e->retry_cap ? 2 * e->retry_cap : 64;
+        int64_t *ids = realloc(e->retry_ids, cap * sizeof *ids);
+        if (ids)
+            e->retry_ids = ids;
+        int64_t *at = ids ? realloc(e->retry_at, cap * sizeof *at) : NULL;
+        if (!at)
+            return -ENOMEM;
+        e->retry_at = at;
+        e->retry_cap = cap;
+    }
+    int shift = e->ts[id].attempts - 1 < 7 ? e->ts[id].attempts - 1 : 7;
+    int64_t wait = BACKOFF_FIRST_NS << shift;
+    e->retry_ids[e->nretry] = id;
+    e->retry_at[e->nretry++] = mono_ns() +
+                               (wait < BACKOFF_MAX_NS ? wait : BACKOFF_MAX_NS);
+    return 0;
+}
+
+/*
+ * Submit the retries that are due (all of them when `all`); returns the
+ * milliseconds until the next one, or -1 when none waits.
+ */
+static int run_due_retries(engine *e, bool all)
+{
+    int64_t now = mono_ns(), next = -1;
+    size_t keep = 0;
+    for (size_t i = 0; i < e->nretry; i++) {
+        int64_t id = e->retry_ids[i], at = e->retry_at[i];
+        if (all || at <= now) {
+            if (submit(e, id) < 0) {
+                e->counts[PT_TASK_CRASHED]++;
+                e->step_counts[PT_TASK_CRASHED]++;
+                e->outstanding--;
+            }
+            continue;
+        }
+        next = next < 0 || at - now < next ? at - now : next;
+        e->retry_ids[keep] = id;
+        e->retry_at[keep++] = at;
+    }
+    e->nretry = keep;
+    return next < 0 ? -1 : (int)((next + 999999) / 1000000);
+}
+
 /* A request ended: retry it, or record it as final. */
 static void on_done(pt__req *req)
 {
@@ -297,8 +362,8 @@ static void on_done(pt__req *req)
     free(long_error);
     s->req = NULL;
     pt__req_free(req);
-    if (again && submit(e, id) < 0) { /* cannot even queue it again */
-        e->counts[PT_TASK_CRASHED]++;
+    if (again && backoff(e, id) < 0 && submit(e, id) < 0) {
+        e->counts[PT_TASK_CRASHED]++; /* cannot even queue it again */
         e->step_counts[PT_TASK_CRASHED]++;
         e->outstanding--;
     }
@@ -354,7 +419,14 @@ static int run_step(engine *e, int step)
     for (int i = 0; i < nsets; i++)
         pt__ws_hold(e->sets[i], 0);
     while (rc == 0 && e->outstanding > 0) {
-        rc = pt__ws_pump_many(e->sets, nsets, sig_pipe[0], -1);
+        bool ending = e->sigs > 0 || e->stopping;
+        size_t backing_off = e->nretry;
+        int wait = run_due_retries(e, ending);
+        if (ending && backing_off)
+            cancel_waiting(e); /* the retries just queued, too */
+        if (e->outstanding == 0)
+            break;
+        rc = pt__ws_pump_many(e->sets, nsets, sig_pipe[0], wait);
         on_signals(e);
         flush_log(e);
         if (e->lost_output && !e->stopping) { /* results cannot be kept */
@@ -740,6 +812,8 @@ int rn_run(const rn_spec *spec, const rn_plan *plan, const rn_run_opts *o)
         fprintf(stderr, "ptrun: %s\n", err);
     rn_summary_free(&e.summary);
     free_tails(&e);
+    free(e.retry_ids);
+    free(e.retry_at);
     free(e.skip);
     free(e.shm);
     free(e.sets);

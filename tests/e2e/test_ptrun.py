@@ -232,6 +232,22 @@ plugins:
         with open(os.path.join(out, "copy.jsonl")) as f:
             self.assertEqual(len(f.readlines()), 3)
 
+    def test_retries_back_off(self):
+        spec = self.spec("""
+ptrun: 1
+name: backoff
+kernels: {segv: {path: @TK@/faults.so}}
+workersets: [{name: w, workers: 1, retries: 3}]
+steps: [{name: s, tasks: [{kernel: segv}]}]
+""")
+        out = self.out()
+        t0 = time.monotonic()
+        self.run_ok("run", spec, "--out", out, "-q", status=1)
+        self.assertGreaterEqual(time.monotonic() - t0, 0.7)  # .1 + .2 + .4
+        r = results(out)[0]
+        self.assertEqual(r["attempts"], 4)
+        self.assertEqual(r["status"], "crashed")
+
     def test_check_prints_the_plan(self):
         p = self.run_ok("check", os.path.join(CONFIGS, "sweep.yaml"))
         self.assertIn("9 tasks", p.stdout)
