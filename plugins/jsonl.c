@@ -8,7 +8,8 @@
  * A line holds, in this order: task, step, kernel, args, seed, status,
  * error, result, worker, attempts, queued_ns, start_ns, end_ns, workerset,
  * priority, and for a crashed or timed-out task signal, exit_code and
- * max_rss_kb. The file is opened for appending: `ptrun run --resume` adds
+ * max_rss_kb; a retried task also has earlier_attempts (status, error,
+ * signal, exit code, peak RSS and times of each failed attempt). The file is opened for appending: `ptrun run --resume` adds
  * to it.
  *
  * An interrupted run must leave whole lines, so lines gather in memory and
@@ -259,6 +260,11 @@ static void add_line(jm_buf *b, const pt_event *ev)
     add_string(b, ev->workerset);
     jm_buf_fmt(b, ",\"priority\":%" PRId64, ev->priority);
     add_death(b, ev);
+    if (ev->size >= offsetof(pt_event, attempts_json) +
+                        sizeof ev->attempts_json && ev->attempts_json) {
+        jm_buf_str(b, ",\"earlier_attempts\":");
+        add_object(b, ev->attempts_json);
+    }
     jm_buf_str(b, "}\n");
 }
 

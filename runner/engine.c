@@ -28,6 +28,7 @@ typedef struct tstate {
     int attempts;
     int worker;
     int64_t queued_ns, start_ns;
+    char *history;    /* earlier attempts, a JSON array, or NULL */
 } tstate;
 
 #define TAIL_LINES 5
@@ -229,6 +230,16 @@ static char *error_with_tail(engine *e, int64_t id, const char *error)
     return (char *)b.data;
 }
 
+/* Append `text` as a JSON string, invalid UTF-8 replaced (json_mini.h). */
+static void json_quote(pt_buf *b, const char *text)
+{
+    jm_buf q = {0};
+    jm_buf_quote(&q, text ? text : "");
+    if (!q.oom)
+        pt_buf_append(b, q.data, q.len);
+    jm_buf_free(&q);
+}
+
 /* ---- tasks ---- */
 
 static void on_done(pt__req *req);
@@ -328,6 +339,32 @@ static int run_due_retries(engine *e, bool all)
     return next < 0 ? -1 : (int)((next + 999999) / 1000000);
 }
 
+/*
+ * Keep a failed attempt for the task's final record: status, error, how
+ * its worker died, and when (a JSON object appended to s->history).
+ */
+static void remember_attempt(tstate *s, const pt_event *ev)
+{
+    pt_buf b = {0};
+    size_t n = s->history ? strlen(s->history) : 0;
+    if (n)
+        pt_buf_append(&b, s->history, n - 1); /* drop the closing ']' */
+    else
+        pt_buf_append(&b, "[", 1);
+    pt_buf_printf(&b, "%s{\"attempt\":%d,\"status\":\"%s\",\"worker\":%d,"
+                  "\"signal\":%d,\"exit_code\":%d,\"max_rss_kb\":%lld,"
+                  "\"start_ns\":%lld,\"end_ns\":%lld,\"error\":",
+                  n ? "," : "", s->attempts, pt_task_status_name(ev->status),
+                  s->worker, ev->signal, ev->exit_code,
+                  (long long)ev->max_rss_kb, (long long)s->start_ns,
+                  (long long)ev->end_ns);
+    json_quote(&b, ev->error);
+    pt_buf_printf(&b, "}]");
+    free(s->history);
+    s->history = b.data && pt_buf_append(&b, "", 1) == 0 ? (char *)b.data
+                                                          : NULL;
+}
+
 /* A request ended: retry it, or record it as final. */
 static void on_done(pt__req *req)
 {
@@ -349,7 +386,10 @@ static void on_done(pt__req *req)
     if (st == PT_TASK_CANCELLED)
         s->start_ns = 0;
     bool again = retry(e, id, st);
+    ev.attempts_json = s->history;
     task_event(e, again ? PT_EV_TASK_RETRIED : PT_EV_TASK_FINISHED, id, &ev);
+    if (again)
+        remember_attempt(s, &ev);
     if (!again) {
         e->counts[st]++;
         e->step_counts[st]++;
@@ -812,6 +852,8 @@ int rn_run(const rn_spec *spec, const rn_plan *plan, const rn_run_opts *o)
         fprintf(stderr, "ptrun: %s\n", err);
     rn_summary_free(&e.summary);
     free_tails(&e);
+    for (int64_t i = 0; e.ts && i < plan->ntasks; i++)
+        free(e.ts[i].history);
     free(e.retry_ids);
     free(e.retry_at);
     free(e.skip);

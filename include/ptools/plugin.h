@@ -63,6 +63,8 @@ typedef struct pt_event {
     int64_t counts[5];      /* RUN_END, STEP_END: tasks by pt_task_status */
     int interrupted;        /* RUN_END: the run was stopped by a signal */
     int64_t max_rss_kb;     /* a dead worker's peak RSS (wait4), or 0 */
+    const char *attempts_json; /* TASK_FINISHED/RETRIED: the earlier failed
+                                  attempts, a JSON array, or NULL */
 } pt_event;
 
 /* The plugin's view of the run; `data` is the plugin's own. */

@@ -247,6 +247,11 @@ steps: [{name: s, tasks: [{kernel: segv}]}]
         r = results(out)[0]
         self.assertEqual(r["attempts"], 4)
         self.assertEqual(r["status"], "crashed")
+        earlier = r["earlier_attempts"]
+        self.assertEqual([a["attempt"] for a in earlier], [1, 2, 3])
+        self.assertTrue(all(a["signal"] == 11 for a in earlier))
+        gaps = [b["start_ns"] - a["end_ns"] for a, b in zip(earlier, earlier[1:])]
+        self.assertGreaterEqual(gaps[1], 2 * 10**8 * 0.9)  # the backoff
 
     def test_check_prints_the_plan(self):
         p = self.run_ok("check", os.path.join(CONFIGS, "sweep.yaml"))
