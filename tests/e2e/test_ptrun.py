@@ -565,6 +565,22 @@ steps: [{name: s, tasks: [{kernel: sleep, args: {ms: %d}, repeat: %d}]}]
         self.assertFalse(m["finished"])  # the folder says it did not end
         # tearDown checks that no segment was left in /dev/shm
 
+    def test_resume_after_sigkill_equals_a_whole_run(self):
+        spec = self.sleepy(n=8, ms=300)
+        out, whole = self.out("killed"), self.out("whole")
+        proc = subprocess.Popen([PTRUN, "run", spec, "--out", out, "-q"])
+        time.sleep(0.8)
+        proc.kill()
+        proc.wait(timeout=10)
+        done = len(results(out)) if os.path.exists(
+            os.path.join(out, "results.jsonl")) else 0
+        self.assertLess(done, 8)  # it was killed mid-run
+        self.run_ok("run", spec, "--resume", out, "-q")
+        self.run_ok("run", spec, "--out", whole, "-q")
+        resumed = stable(results(out))
+        self.assertEqual(len(resumed), 8)
+        self.assertEqual(resumed, stable(results(whole)))
+
     def test_resume_runs_only_what_is_not_ok(self):
         out = self.out()
         spec = self.sleepy(n=6, ms=10)
