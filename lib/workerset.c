@@ -394,11 +394,6 @@ void pt__req_free(pt__req *req)
     free(req);
 }
 
-size_t pt__ws_pending(const pt_workerset *ws)
-{
-    return ws->pending;
-}
-
 int pt__ws_reprioritise(pt_workerset *ws, pt__req *req, int64_t prio)
 {
     (void)ws;
@@ -773,6 +768,12 @@ static void on_ready(pt_workerset *ws, slot *s, const struct pollfd *p,
  */
 static void flush_all(pt_workerset *ws)
 {
+    int pending = 0;
+    for (int i = 0; i < ws->n && !pending; i++)
+        pending = ws->slots[i].pid > 0 &&
+                  ws->slots[i].out.len > ws->slots[i].out_off;
+    if (!pending) /* the common case in the loop: no syscall at all */
+        return;
     sigset_t pipe_set, old;
     sigemptyset(&pipe_set);
     sigaddset(&pipe_set, SIGPIPE);
@@ -922,11 +923,6 @@ void pt__ws_kill_all(pt_workerset *ws)
 void pt__ws_hold(pt_workerset *ws, int hold)
 {
     ws->hold = hold;
-}
-
-void pt__ws_set_timeout(pt_workerset *ws, int64_t ms)
-{
-    ws->timeout_ns = ms * 1000000;
 }
 
 void pt__ws_on_sent(pt_workerset *ws, void (*fn)(pt__req *, int64_t))

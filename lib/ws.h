@@ -57,8 +57,6 @@ int pt__ws_pump_many(pt_workerset **sets, int nsets, int extra_fd,
                      int timeout_ms);
 /* While held, nothing is dispatched: queue a whole step, then release. */
 void pt__ws_hold(pt_workerset *ws, int hold);
-/* A request running longer than `ms` kills its worker: PT_TASK_TIMEOUT. */
-void pt__ws_set_timeout(pt_workerset *ws, int64_t ms);
 /* Called when a request is handed to a worker (CLOCK_MONOTONIC ns). */
 void pt__ws_on_sent(pt_workerset *ws, void (*fn)(pt__req *req, int64_t now));
 /* SIGKILL every worker (a second Ctrl-C); their deaths follow as usual. */
@@ -69,8 +67,6 @@ void pt__ws_kick(pt_workerset *ws);
 int pt__ws_reprioritise(pt_workerset *ws, pt__req *req, int64_t prio);
 /* Cancel a waiting request: it ends now as cancelled (done hook runs). */
 int pt__ws_cancel(pt_workerset *ws, pt__req *req);
-/* Requests not yet done. */
-size_t pt__ws_pending(const pt_workerset *ws);
 /* Free a done request (and its reply, unless taken: set reply NULL). */
 void pt__req_free(pt__req *req);
 

@@ -314,21 +314,6 @@ static void add_record(jm_buf *out, const columns *cols, const row *r)
     jm_buf_add(out, "\n", 1);
 }
 
-/* Write all n bytes, through short writes and EINTR. */
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Write out what gathered in `out` and empty it. */
 static int flush_out(int fd, jm_buf *out)
 {

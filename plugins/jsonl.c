@@ -152,21 +152,6 @@ static int drop_torn_tail(jsonl *j)
     return 0;
 }
 
-/* Write all n bytes, through short writes and EINTR. */
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /*
  * Write the gathered lines. After a failure they stay gathered, so a later
  * flush (the next step's end, close) tries them again.

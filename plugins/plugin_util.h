@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <ptools/plugin.h>
 
@@ -29,6 +30,21 @@ static inline const char *status_name(pt_task_status s)
     static const char *const names[] = {"ok", "failed", "crashed", "timeout",
                                         "cancelled"};
     return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "unknown";
+}
+
+/* Write all n bytes, through short writes and EINTR: 0 or -1 (errno). */
+static inline int write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
 }
 
 /*

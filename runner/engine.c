@@ -58,6 +58,8 @@ typedef struct engine {
     pt_buf log;          /* whole lines not yet written */
     tail **tails;        /* per set, per worker */
     bool started;        /* the run folder holds this run's manifest */
+    bool have_dir;       /* rn_rundir_make succeeded */
+    bool made_dir;       /* ... and created the folder */
     bool refused;        /* bad usage found late (a resume that differs) */
     bool lost_output;    /* a plugin failed (disk full?): stop the run */
     bool stopping;
@@ -230,16 +232,6 @@ static char *error_with_tail(engine *e, int64_t id, const char *error)
     return (char *)b.data;
 }
 
-/* Append `text` as a JSON string, invalid UTF-8 replaced (json_mini.h). */
-static void json_quote(pt_buf *b, const char *text)
-{
-    jm_buf q = {0};
-    jm_buf_quote(&q, text ? text : "");
-    if (!q.oom)
-        pt_buf_append(b, q.data, q.len);
-    jm_buf_free(&q);
-}
-
 /* ---- tasks ---- */
 
 static void on_done(pt__req *req);
@@ -358,7 +350,7 @@ static void remember_attempt(tstate *s, const pt_event *ev)
                   s->worker, ev->signal, ev->exit_code,
                   (long long)ev->max_rss_kb, (long long)s->start_ns,
                   (long long)ev->end_ns);
-    json_quote(&b, ev->error);
+    rn_json_str(&b, ev->error);
     pt_buf_printf(&b, "}]");
     free(s->history);
     s->history = b.data && pt_buf_append(&b, "", 1) == 0 ? (char *)b.data
@@ -720,7 +712,8 @@ static int prepare(engine *e, char *err, size_t errlen)
     int rc = rn_rundir_make(s, e->opts->resume ? e->opts->resume
                                                : e->opts->out,
                             e->opts->resume != NULL, e->dir, sizeof e->dir,
-                            err, errlen);
+                            &e->made_dir, err, errlen);
+    e->have_dir = rc == 0;
     if (rc == 0 && e->opts->resume && !e->opts->force &&
         (rc = check_resume(e, err, errlen)) < 0)
         e->refused = true;
@@ -848,6 +841,8 @@ int rn_run(const rn_spec *spec, const rn_plan *plan, const rn_run_opts *o)
             snprintf(err, sizeof err, "%s", pt_errmsg());
     rc = teardown(&e, rc, err, sizeof err);
     int status = finish(&e, rc, start, err, sizeof err);
+    if (!e.started && e.have_dir && !o->resume) /* nothing ran: no trace */
+        rn_rundir_discard(e.dir, e.made_dir);
     if (err[0])
         fprintf(stderr, "ptrun: %s\n", err);
     rn_summary_free(&e.summary);

@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <inttypes.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include <ptools/common.h>
 
 #include "internal.h"
+#include "json_mini.h"
 #include "rundir.h"
 
 /* mkdir -p, mode 0755. */
@@ -50,7 +52,8 @@ static int is_empty_dir(const char *path)
 }
 
 int rn_rundir_make(const rn_spec *spec, const char *out, bool resume,
-                   char *path, size_t size, char *err, size_t errlen)
+                   char *path, size_t size, bool *created, char *err,
+                   size_t errlen)
 {
     if (out) {
         snprintf(path, size, "%s", out);
@@ -73,11 +76,31 @@ int rn_rundir_make(const rn_spec *spec, const char *out, bool resume,
                  "--out, or --resume %s)", path, path);
         return -EEXIST;
     }
+    *created = !exists;
     int rc = mkdirs(path);
     if (rc < 0)
         snprintf(err, errlen, "%s: cannot create the run folder: %s", path,
                  strerror(-rc));
     return rc;
+}
+
+static const char *discard_root;
+
+static int discard_entry(const char *path, const struct stat *st, int flag,
+                         struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    if (ftw->level > 0 || discard_root)
+        remove(path);
+    return 0;
+}
+
+void rn_rundir_discard(const char *path, bool created)
+{
+    discard_root = created ? path : NULL;
+    nftw(path, discard_entry, 16, FTW_DEPTH | FTW_PHYS);
+    discard_root = NULL;
 }
 
 int rn_write_atomic(const char *dir, const char *name, const void *data,
@@ -136,20 +159,13 @@ int rn_sha256_file(const char *path, char hex[65])
     return rc;
 }
 
-/* Append s as a JSON string. */
-static void json_str(pt_buf *b, const char *s)
+void rn_json_str(pt_buf *b, const char *text)
 {
-    pt_buf_printf(b, "\"");
-    for (; s && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            pt_buf_printf(b, "\\%c", c);
-        else if (c < 0x20)
-            pt_buf_printf(b, "\\u%04x", c);
-        else
-            pt_buf_append(b, &c, 1);
-    }
-    pt_buf_printf(b, "\"");
+    jm_buf q = {0};
+    jm_buf_quote(&q, text ? text : "");
+    if (!q.oom)
+        pt_buf_append(b, q.data, q.len);
+    jm_buf_free(&q);
 }
 
 static void json_time(pt_buf *b, const char *key, int64_t ns)
@@ -172,11 +188,11 @@ static int json_files(pt_buf *b, const rn_spec *s, char *err, size_t errlen)
         if (rn_sha256_file(s->kernels[i].path, hex) < 0)
             goto fail;
         pt_buf_printf(b, "%s\n    ", i ? "," : "");
-        json_str(b, s->kernels[i].name);
+        rn_json_str(b, s->kernels[i].name);
         pt_buf_printf(b, ": {\"path\": ");
-        json_str(b, s->kernels[i].path);
+        rn_json_str(b, s->kernels[i].path);
         pt_buf_printf(b, ", \"symbol\": ");
-        json_str(b, s->kernels[i].symbol);
+        rn_json_str(b, s->kernels[i].symbol);
         pt_buf_printf(b, ", \"sha256\": \"%s\"}", hex);
     }
     pt_buf_printf(b, "\n  },\n  \"plugins\": [");
@@ -184,7 +200,7 @@ static int json_files(pt_buf *b, const rn_spec *s, char *err, size_t errlen)
         if (rn_sha256_file(s->plugins[i].path, hex) < 0)
             goto fail;
         pt_buf_printf(b, "%s\n    {\"path\": ", i ? "," : "");
-        json_str(b, s->plugins[i].path);
+        rn_json_str(b, s->plugins[i].path);
         pt_buf_printf(b, ", \"sha256\": \"%s\"}", hex);
     }
     pt_buf_printf(b, "\n  ],\n");
@@ -210,15 +226,15 @@ int rn_manifest_write(const char *dir, const rn_manifest *m, char *err,
         return -EIO;
     }
     pt_buf_printf(&b, "{\n  \"ptrun\": \"%s\",\n  \"name\": ", pt_version());
-    json_str(&b, s->name);
+    rn_json_str(&b, s->name);
     pt_buf_printf(&b, ",\n  \"spec\": {\"path\": ");
-    json_str(&b, s->file);
+    rn_json_str(&b, s->file);
     pt_buf_printf(&b, ", \"sha256\": \"%s\"},\n  \"resolved_sha256\": ", hex);
     rn_sha256_text(s->resolved_yaml, hex);
     pt_buf_printf(&b, "\"%s\",\n  \"command\": ", hex);
-    json_str(&b, m->argv_line);
+    rn_json_str(&b, m->argv_line);
     pt_buf_printf(&b, ",\n  \"seed\": %" PRIu64 ",\n  \"host\": ", s->seed);
-    json_str(&b, host);
+    rn_json_str(&b, host);
     pt_buf_printf(&b, ",\n");
     int rc = json_files(&b, s, err, errlen);
     json_time(&b, "start", m->start_ns);

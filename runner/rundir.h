@@ -10,15 +10,28 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <ptools/buf.h>
+
 #include "spec.h"
 
 /*
  * Make the run folder: `out`, or runs/<name>-<UTC yyyymmdd-HHMMSS>. A new
  * folder must not exist yet, or be empty; `resume` requires it to exist.
- * The path goes to `path`. 0, or -errno with a message in err.
+ * The path goes to `path`; *created tells whether the folder is new.
+ * 0, or -errno with a message in err.
  */
 int rn_rundir_make(const rn_spec *spec, const char *out, bool resume,
-                   char *path, size_t size, char *err, size_t errlen);
+                   char *path, size_t size, bool *created, char *err,
+                   size_t errlen);
+
+/*
+ * Undo a run folder that never started: remove what is in it, and the
+ * folder itself when rn_rundir_make created it. Only for a new folder.
+ */
+void rn_rundir_discard(const char *path, bool created);
+
+/* Append `text` as a JSON string (invalid UTF-8 becomes U+FFFD). */
+void rn_json_str(pt_buf *b, const char *text);
 
 /* Write `len` bytes as dir/name atomically: 0 or -errno. */
 int rn_write_atomic(const char *dir, const char *name, const void *data,

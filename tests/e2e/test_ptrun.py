@@ -499,6 +499,22 @@ plugins: [{name: jsonl, options: {file: /dev/full}}]
         self.assertIn("stopping", p.stderr)
         # tearDown: no segment left behind
 
+    def test_failed_start_leaves_no_run_folder(self):
+        kernel = os.path.join(os.path.dirname(PTRUN), "kernels", "noop.so")
+        spec = self.spec("""ptrun: 1
+name: noplug
+shm: {segments: [{name: x, type: int8, dims: [10]}]}
+kernels: {noop: {path: noop}}
+workersets: [{name: w, workers: 1}]
+steps: [{name: s, tasks: [{kernel: noop}]}]
+plugins: [{path: %s}]
+""" % kernel)
+        out = self.out()
+        p = ptrun("run", spec, "--out", out, "-q")
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertIn("not a ptools plugin", p.stderr)
+        self.assertFalse(os.path.exists(out))
+
     def test_bad_override(self):
         p = ptrun("check", os.path.join(CONFIGS, "pi.yaml"), "--set",
                   "workersets.cpu.wrkers=4")
