@@ -35,6 +35,8 @@ typedef enum pt_event_type {
     PT_EV_TASK_RETRIED,  /* an attempt failed and the task waits again */
     PT_EV_WORKER_STARTED,
     PT_EV_WORKER_EXITED,
+    PT_EV_TASK_PRIORITY, /* a waiting task's priority changed (`priority`) */
+    PT_EV_CONTROL,       /* a `ptrun ctl` request was applied (`control`) */
 } pt_event_type;
 
 /* One event. Pointers are valid during on_event only; NULL when unknown. */
@@ -65,6 +67,9 @@ typedef struct pt_event {
     int64_t max_rss_kb;     /* a dead worker's peak RSS (wait4), or 0 */
     const char *attempts_json; /* TASK_FINISHED/RETRIED: the earlier failed
                                   attempts, a JSON array, or NULL */
+    int64_t waiting;        /* tasks queued and not yet sent, run-wide */
+    int64_t running;        /* tasks sent to workers and not yet answered */
+    const char *control;    /* CONTROL: the request as JSON, else NULL */
 } pt_event;
 
 /* The plugin's view of the run; `data` is the plugin's own. */
