@@ -14,57 +14,70 @@ static int before(const pt__heap_node *a, const pt__heap_node *b)
     return a->seq < b->seq;
 }
 
+static int slot_before(const pt__heap_slot *a, const pt__heap_slot *b)
+{
+    if (a->prio != b->prio)
+        return a->prio > b->prio;
+    return a->seq < b->seq;
+}
+
 int pt__heap_before(const pt__heap_node *a, const pt__heap_node *b)
 {
     return before(a, b);
 }
 
-static void place(pt__heap *h, pt__heap_node *n, size_t i)
+static void place(pt__heap *h, pt__heap_slot x, size_t i)
 {
-    h->items[i] = n;
-    n->index = i;
+    h->items[i] = x;
+    x.node->index = i;
+}
+
+static pt__heap_slot slot_of(pt__heap_node *n)
+{
+    return (pt__heap_slot){n->prio, n->seq, n};
 }
 
 /*
- * Move n, which belongs at slot i or above, up to its place. Ancestors are
+ * Move x, which belongs at slot i or above, up to its place. Ancestors are
  * shifted down into the hole rather than swapped, one write per level.
  */
-static void sift_up(pt__heap *h, pt__heap_node *n, size_t i)
+static void sift_up(pt__heap *h, pt__heap_slot x, size_t i)
 {
     while (i > 0) {
         size_t parent = (i - 1) / 2;
-        if (!before(n, h->items[parent]))
+        if (!slot_before(&x, &h->items[parent]))
             break;
         place(h, h->items[parent], i);
         i = parent;
     }
-    place(h, n, i);
+    place(h, x, i);
 }
 
-/* Move n, which belongs at slot i or below, down to its place. */
-static void sift_down(pt__heap *h, pt__heap_node *n, size_t i)
+/* Move x, which belongs at slot i or below, down to its place. */
+static void sift_down(pt__heap *h, pt__heap_slot x, size_t i)
 {
     for (;;) {
         size_t child = 2 * i + 1;
         if (child >= h->len)
             break;
-        if (child + 1 < h->len && before(h->items[child + 1], h->items[child]))
+        if (child + 1 < h->len &&
+            slot_before(&h->items[child + 1], &h->items[child]))
             child++;
-        if (!before(h->items[child], n))
+        if (!slot_before(&h->items[child], &x))
             break;
         place(h, h->items[child], i);
         i = child;
     }
-    place(h, n, i);
+    place(h, x, i);
 }
 
-/* Put n, just given a new key or slot i, where it belongs. */
-static void fix(pt__heap *h, pt__heap_node *n, size_t i)
+/* Put x, just given a new key or slot i, where it belongs. */
+static void fix(pt__heap *h, pt__heap_slot x, size_t i)
 {
-    if (i > 0 && before(n, h->items[(i - 1) / 2]))
-        sift_up(h, n, i);
+    if (i > 0 && slot_before(&x, &h->items[(i - 1) / 2]))
+        sift_up(h, x, i);
     else
-        sift_down(h, n, i);
+        sift_down(h, x, i);
 }
 
 void pt__heap_init(pt__heap *h)
@@ -78,7 +91,7 @@ void pt__heap_init(pt__heap *h)
 void pt__heap_free(pt__heap *h)
 {
     for (size_t i = 0; i < h->len; i++)
-        h->items[i]->index = SIZE_MAX;
+        h->items[i].node->index = SIZE_MAX;
     free(h->items);
     pt__heap_init(h);
 }
@@ -92,7 +105,7 @@ static int grow(pt__heap *h, size_t need)
     size_t cap = h->cap ? h->cap : MIN_CAP;
     while (cap < need)
         cap = cap > max / 2 ? max : cap * 2;
-    pt__heap_node **items = realloc(h->items, cap * sizeof(*items));
+    pt__heap_slot *items = realloc(h->items, cap * sizeof(*items));
     if (!items)
         return pt__err(-ENOMEM, "out of memory for a heap of %zu nodes", cap);
     h->items = items;
@@ -123,7 +136,7 @@ int pt__heap_push_seq(pt__heap *h, pt__heap_node *n, int64_t prio, uint64_t seq)
     n->seq = seq;
     if (seq >= h->next_seq)
         h->next_seq = seq + 1;
-    sift_up(h, n, h->len++);
+    sift_up(h, slot_of(n), h->len++);
     return 0;
 }
 
@@ -134,7 +147,7 @@ int pt__heap_push(pt__heap *h, pt__heap_node *n, int64_t prio)
 
 pt__heap_node *pt__heap_peek(const pt__heap *h)
 {
-    return h->len ? h->items[0] : NULL;
+    return h->len ? h->items[0].node : NULL;
 }
 
 pt__heap_node *pt__heap_pop(pt__heap *h)
@@ -151,8 +164,8 @@ int pt__heap_remove(pt__heap *h, pt__heap_node *n)
     if (!pt__heap_contains(h, n))
         return -ENOENT;
     size_t i = n->index;
-    pt__heap_node *last = h->items[--h->len];
-    if (last != n)
+    pt__heap_slot last = h->items[--h->len];
+    if (last.node != n)
         fix(h, last, i);
     n->index = SIZE_MAX;
     return 0;
@@ -163,14 +176,15 @@ int pt__heap_update(pt__heap *h, pt__heap_node *n, int64_t prio)
     if (!pt__heap_contains(h, n))
         return -ENOENT;
     n->prio = prio;
-    fix(h, n, n->index);
+    fix(h, slot_of(n), n->index);
     return 0;
 }
 
 /* The fault, if any, at slot i: its node, its index, its order. */
 static int check_slot(const pt__heap *h, size_t i)
 {
-    const pt__heap_node *n = h->items[i];
+    const pt__heap_slot *x = &h->items[i];
+    const pt__heap_node *n = x->node;
     if (!n)
         return pt__err(-EINVAL, "heap slot %zu is NULL", i);
     if (n->index != i)
@@ -179,7 +193,10 @@ static int check_slot(const pt__heap *h, size_t i)
         return pt__err(-EINVAL, "heap slot %zu: seq %llu >= next_seq %llu", i,
                        (unsigned long long)n->seq,
                        (unsigned long long)h->next_seq);
-    if (i > 0 && before(n, h->items[(i - 1) / 2]))
+    if (x->prio != n->prio || x->seq != n->seq)
+        return pt__err(-EINVAL, "heap slot %zu: key differs from its node's",
+                       i);
+    if (i > 0 && slot_before(x, &h->items[(i - 1) / 2]))
         return pt__err(-EINVAL, "heap slot %zu: before its parent", i);
     return 0;
 }

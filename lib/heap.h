@@ -35,8 +35,16 @@ typedef struct pt__heap_node {
     size_t index; /* position in the heap array; SIZE_MAX when not in a heap */
 } pt__heap_node;
 
+/* A slot of the heap's array: the key beside the node, so that sifting
+ * compares without touching (cache-missing) the nodes themselves. */
+typedef struct pt__heap_slot {
+    int64_t prio;
+    uint64_t seq;
+    pt__heap_node *node;
+} pt__heap_slot;
+
 typedef struct pt__heap {
-    pt__heap_node **items;
+    pt__heap_slot *items;
     size_t len, cap;
     uint64_t next_seq; /* above every seq pushed so far */
 } pt__heap;
@@ -93,7 +101,7 @@ int pt__heap_check(const pt__heap *h);
 /* 1 if n is in h (a node in another heap, or in none, gives 0). */
 static inline int pt__heap_contains(const pt__heap *h, const pt__heap_node *n)
 {
-    return n->index < h->len && h->items[n->index] == n;
+    return n->index < h->len && h->items[n->index].node == n;
 }
 
 static inline size_t pt__heap_len(const pt__heap *h)

@@ -13,6 +13,7 @@ struct pt_reply {
     int signal;
     int exit_code;
     int64_t max_rss_kb;
+    int64_t start_ns, end_ns; /* when it ran in the worker, or 0 */
     char *error;
     pt_buf results; /* an encoded map */
     pt__map map;
@@ -52,6 +53,22 @@ void pt__reply_set_death(pt_reply *r, int signal, int exit_code,
     r->signal = signal;
     r->exit_code = exit_code;
     r->max_rss_kb = max_rss_kb;
+}
+
+void pt__reply_set_times(pt_reply *r, int64_t start_ns, int64_t end_ns)
+{
+    r->start_ns = start_ns;
+    r->end_ns = end_ns;
+}
+
+int64_t pt_reply_start_ns(const pt_reply *r)
+{
+    return r->start_ns;
+}
+
+int64_t pt_reply_end_ns(const pt_reply *r)
+{
+    return r->end_ns;
 }
 
 int pt_reply_exit_code(const pt_reply *r)

@@ -33,6 +33,8 @@ pt_reply *pt__reply_new(uint64_t task, pt_task_status status, int worker,
 /* Record how the worker died: signal, exit code, its peak RSS in KiB. */
 void pt__reply_set_death(pt_reply *r, int signal, int exit_code,
                          int64_t max_rss_kb);
+/* Record when the task ran in its worker (CLOCK_MONOTONIC ns). */
+void pt__reply_set_times(pt_reply *r, int64_t start_ns, int64_t end_ns);
 
 /*
  * A view of an encoded map checked once (pt__map_open), then read by key.

@@ -644,11 +644,18 @@ static int put(pt_buf *o, const char *s)
     return pt_buf_append(o, s, strlen(s));
 }
 
+/* Decimal, by hand: this runs for every task's args and results. */
 static int json_int(pt_buf *o, int64_t i)
 {
-    char s[24];
-    int n = snprintf(s, sizeof s, "%" PRId64, i);
-    return pt_buf_append(o, s, (size_t)n);
+    char s[24], *p = s + sizeof s;
+    uint64_t u = i < 0 ? 0 - (uint64_t)i : (uint64_t)i;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (i < 0)
+        *--p = '-';
+    return pt_buf_append(o, p, (size_t)(s + sizeof s - p));
 }
 
 /* The shortest of %.15g..%.17g that reads back exactly; a real stays real. */

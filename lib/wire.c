@@ -140,23 +140,65 @@ static int writev_nosigpipe(int fd, struct iovec *iov, int n)
     return rc;
 }
 
-int pt__wire_write(int fd, int type, uint64_t task_id, const void *payload,
-                   size_t len)
+static int check_type_len(int type, size_t len)
 {
-    static const uint8_t zeros[8];
-    uint8_t h[HDR];
     if (type < PT__WIRE_HELLO || type >= PT__WIRE_TYPE_END)
         return pt__err(-EINVAL, "unknown frame type %d", type);
     if (len > UINT32_MAX)
         return pt__err(-EMSGSIZE, "a payload of %zu bytes exceeds the 4 GiB "
                        "frame limit", len);
+    return 0;
+}
+
+int pt__wire_write2(int fd, int type, uint64_t task_id, const void *head,
+                    size_t hlen, const void *body, size_t blen)
+{
+    static const uint8_t zeros[8];
+    uint8_t h[HDR];
+    size_t len = hlen + blen;
+    int rc = check_type_len(type, len);
+    if (rc < 0)
+        return rc;
     pt__wire_hdr_encode(h, (uint8_t)type, task_id, (uint32_t)len);
-    struct iovec iov[3] = {
+    struct iovec iov[4] = {
         {h, HDR},
-        {(void *)payload, len},
+        {(void *)head, hlen},
+        {(void *)body, blen},
         {(void *)zeros, pad8(len)},
     };
-    int rc = writev_nosigpipe(fd, iov, 3);
+    rc = writev_nosigpipe(fd, iov, 4);
+    if (rc == -EPIPE)
+        return pt__err(rc, "the reader of fd %d is gone", fd);
+    return rc;
+}
+
+int pt__wire_write(int fd, int type, uint64_t task_id, const void *payload,
+                   size_t len)
+{
+    return pt__wire_write2(fd, type, task_id, payload, len, NULL, 0);
+}
+
+int pt__wire_append(pt_buf *b, int type, uint64_t task_id, const void *head,
+                    size_t hlen, const void *body, size_t blen)
+{
+    static const uint8_t zeros[8];
+    uint8_t h[HDR];
+    size_t len = hlen + blen;
+    int rc = check_type_len(type, len);
+    if (rc < 0 || (rc = pt_buf_reserve(b, HDR + len + pad8(len))) < 0)
+        return rc;
+    pt__wire_hdr_encode(h, (uint8_t)type, task_id, (uint32_t)len);
+    pt_buf_append(b, h, HDR);
+    pt_buf_append(b, head, hlen);
+    pt_buf_append(b, body, blen);
+    pt_buf_append(b, zeros, pad8(len));
+    return 0;
+}
+
+int pt__wire_write_buf(int fd, const pt_buf *b)
+{
+    struct iovec iov = {b->data, b->len};
+    int rc = b->len ? writev_nosigpipe(fd, &iov, 1) : 0;
     if (rc == -EPIPE)
         return pt__err(rc, "the reader of fd %d is gone", fd);
     return rc;

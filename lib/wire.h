@@ -65,6 +65,19 @@ int pt__wire_hdr_decode(const uint8_t in[PT__WIRE_HDR_SIZE],
 int pt__wire_write(int fd, int type, uint64_t task_id, const void *payload,
                    size_t len);
 
+/* The same with a payload in two parts, `head` then `body` (either may be
+ * NULL/0): no copy to join them. */
+int pt__wire_write2(int fd, int type, uint64_t task_id, const void *head,
+                    size_t hlen, const void *body, size_t blen);
+
+/* Append one frame (head + body, padded) to `b`, to write many at once
+ * with pt__wire_write_buf(). 0, -EINVAL, -EMSGSIZE or -ENOMEM. */
+int pt__wire_append(pt_buf *b, int type, uint64_t task_id, const void *head,
+                    size_t hlen, const void *body, size_t blen);
+
+/* Write all of `b` to a blocking fd, as pt__wire_write() does a frame. */
+int pt__wire_write_buf(int fd, const pt_buf *b);
+
 /*
  * Read one whole frame from a blocking fd into `payload` (replacing its
  * contents; its data is malloc'd, so 8-aligned). `max_payload` 0 means

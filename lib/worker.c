@@ -1,5 +1,8 @@
 /* worker.c - the loop a worker process runs (see worker.h). */
+#define _GNU_SOURCE /* __fpending */
 #include <errno.h>
+#include <stdio_ext.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +14,12 @@
 #include "internal.h"
 #include "wire.h"
 #include "worker.h"
+
+/* Answer batching (see worker.h). */
+#define LARGE_ANSWER ((size_t)64 << 10)  /* written alone, never copied */
+#define OUTQ_MAX ((size_t)256 << 10)     /* queued answers written at */
+#define OUTQ_WAIT_NS INT64_C(1000000)    /* the oldest may wait 1 ms */
+#define LONG_TASK_NS INT64_C(100000)     /* a 100 us task answers at once */
 
 /* A kernel this worker has met: loaded, initialised or broken. */
 typedef struct loaded {
@@ -27,6 +36,9 @@ typedef struct worker {
     pt__worker_env env;
     loaded *kernels;
     pt_buf results, reply;
+    pt_buf outq;         /* answers not yet written */
+    int64_t outq_since;  /* when the oldest of them was ready */
+    int64_t start_ns, end_ns; /* the current task's run */
 } worker;
 
 static loaded *remember(worker *w, const pt_kernel *k, pt_kernel_lib *lib,
@@ -93,17 +105,52 @@ static void ensure_init(worker *w, loaded *l)
     pt__ctx_clear(&c);
 }
 
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Write the answers waiting in w->outq. */
+static int flush_answers(worker *w)
+{
+    int rc = pt__wire_write_buf(w->boot->out_fd, &w->outq);
+    pt_buf_reset(&w->outq);
+    return rc;
+}
+
+/*
+ * Queue (or, when large, write at once) one answer frame: `head`, then
+ * `body`. An answer must not wait behind a large one, nor a large one be
+ * copied into the queue.
+ */
+static int answer(worker *w, int type, uint64_t id, const void *head,
+                  size_t hlen, const void *body, size_t blen)
+{
+    if (hlen + blen <= LARGE_ANSWER) {
+        if (w->outq.len == 0)
+            w->outq_since = w->end_ns;
+        return pt__wire_append(&w->outq, type, id, head, hlen, body, blen);
+    }
+    int rc = flush_answers(w);
+    return rc < 0 ? rc
+                  : pt__wire_write2(w->boot->out_fd, type, id, head, hlen,
+                                    body, blen);
+}
+
 static int send_result(worker *w, uint64_t id)
 {
-    return pt__wire_write(w->boot->out_fd, PT__WIRE_RESULT, id,
-                          w->results.data, w->results.len);
+    pt__res_head h = {w->start_ns, w->end_ns};
+    return answer(w, PT__WIRE_RESULT, id, &h, sizeof h, w->results.data,
+                  w->results.len);
 }
 
 /* ERROR frame: head, message + NUL, padding, the results map. */
 static int send_error(worker *w, uint64_t id, const char *msg)
 {
     size_t n = strlen(msg);
-    pt__err_head h = {(uint32_t)n, 0};
+    pt__err_head h = {(uint32_t)n, 0, w->start_ns, w->end_ns};
     h.results_off = (uint32_t)((sizeof h + n + 1 + 7) / 8 * 8);
     static const uint8_t zeros[8];
     pt_buf *b = &w->reply;
@@ -113,14 +160,13 @@ static int send_error(worker *w, uint64_t id, const char *msg)
         rc = pt_buf_append(b, msg, n + 1);
     if (rc == 0)
         rc = pt_buf_append(b, zeros, h.results_off - b->len);
-    if (rc == 0 && w->results.len)
-        rc = pt_buf_append(b, w->results.data, w->results.len);
-    else if (rc == 0)
-        rc = pt_buf_append(b, pt__empty_map, PT__EMPTY_MAP_LEN);
     if (rc < 0)
         return rc;
-    return pt__wire_write(w->boot->out_fd, PT__WIRE_ERROR, id, b->data,
-                          b->len);
+    if (w->results.len)
+        return answer(w, PT__WIRE_ERROR, id, b->data, b->len,
+                      w->results.data, w->results.len);
+    return answer(w, PT__WIRE_ERROR, id, b->data, b->len, pt__empty_map,
+                  PT__EMPTY_MAP_LEN);
 }
 
 /* Find what a task calls: a kernel (initialised) or a plain function. */
@@ -147,8 +193,32 @@ static const char *resolve(worker *w, const pt__task_head *h,
     return l->error;
 }
 
-/* Run one task and answer it. A failed write means the parent is gone. */
-static int run_task(worker *w, uint64_t id, const uint8_t *p, size_t len)
+/* Post in the beacon that task `id` starts (or, busy 0, that none runs). */
+static void post(worker *w, uint64_t id, int busy)
+{
+    pt__beacon *b = w->boot->beacon;
+    if (!b)
+        return;
+    if (busy) {
+        atomic_store_explicit(&b->task, id, memory_order_relaxed);
+        atomic_store_explicit(&b->since_ns, w->start_ns,
+                              memory_order_relaxed);
+    }
+    atomic_store_explicit(&b->busy, (uint32_t)busy, memory_order_release);
+}
+
+/* Did the task leave output in stdio's buffers? (No syscall.) */
+static int printed(void)
+{
+    return __fpending(stdout) > 0 || __fpending(stderr) > 0;
+}
+
+/*
+ * Run one task and answer it. A failed write means the parent is gone.
+ * `more`: another task is already read, so the answer may wait for it.
+ */
+static int run_task(worker *w, uint64_t id, const uint8_t *p, size_t len,
+                    int more)
 {
     pt__task_head h;
     if (len < sizeof h)
@@ -156,32 +226,48 @@ static int run_task(worker *w, uint64_t id, const uint8_t *p, size_t len)
     memcpy(&h, p, sizeof h);
     if (h.args_len > len - sizeof h)
         return -EBADMSG;
+    w->start_ns = mono_ns();
+    post(w, id, 1);
     const pt_kernel *k;
     pt_call_fn fn;
     const char *why = resolve(w, &h, &k, &fn);
     pt_buf_reset(&w->results);
-    if (why)
-        return send_error(w, id, why);
+    int sent, out = 0;
     pt_ctx c;
-    if (pt__ctx_begin(&c, &w->env, h.args_len ? p + sizeof h : NULL,
-                      h.args_len, &w->results) < 0)
-        return send_error(w, id, "the task's arguments are malformed");
-    c.task_id = id;
-    c.seed = h.seed;
-    c.step = h.step;
-    int rc = k ? k->call(&c) : fn(&c);
-    fflush(NULL); /* its output reaches the parent before its reply */
-    int end = pt__ctx_end(&c);
-    char msg[256];
-    const char *err = c.error;
-    if (!err && rc != 0) {
-        snprintf(msg, sizeof msg, "kernel returned %d", rc);
-        err = msg;
-    } else if (!err && end < 0) {
-        err = pt_errmsg();
+    if (why) {
+        w->end_ns = mono_ns();
+        sent = send_error(w, id, why);
+    } else if (pt__ctx_begin(&c, &w->env, h.args_len ? p + sizeof h : NULL,
+                             h.args_len, &w->results) < 0) {
+        w->end_ns = mono_ns();
+        sent = send_error(w, id, "the task's arguments are malformed");
+    } else {
+        c.task_id = id;
+        c.seed = h.seed;
+        c.step = h.step;
+        int rc = k ? k->call(&c) : fn(&c);
+        w->end_ns = mono_ns();
+        out = printed();
+        fflush(NULL); /* its output reaches the parent before its reply */
+        int end = pt__ctx_end(&c);
+        char msg[256];
+        const char *err = c.error;
+        if (!err && rc != 0) {
+            snprintf(msg, sizeof msg, "kernel returned %d", rc);
+            err = msg;
+        } else if (!err && end < 0) {
+            err = pt_errmsg();
+        }
+        sent = err ? send_error(w, id, err) : send_result(w, id);
+        pt__ctx_clear(&c);
     }
-    int sent = err ? send_error(w, id, err) : send_result(w, id);
-    pt__ctx_clear(&c);
+    post(w, id, 0);
+    /* Answer now unless it is cheap to wait: a long task's answer (or one
+     * after output, whose lines must stay next to it) goes at once. */
+    if (sent == 0 && w->outq.len &&
+        (!more || out || w->end_ns - w->start_ns >= LONG_TASK_NS ||
+         w->outq.len >= OUTQ_MAX || w->end_ns - w->outq_since >= OUTQ_WAIT_NS))
+        sent = flush_answers(w);
     return sent;
 }
 
@@ -209,6 +295,7 @@ static void free_all(worker *w)
     pt__state_free_all(&w->env);
     pt_buf_free(&w->results);
     pt_buf_free(&w->reply);
+    pt_buf_free(&w->outq);
 }
 
 void pt__worker_main(const pt__worker_boot *boot)
@@ -216,22 +303,43 @@ void pt__worker_main(const pt__worker_boot *boot)
     worker w = {.boot = boot};
     w.env = (pt__worker_env){.index = boot->index, .count = boot->count,
                              .shm = boot->shm, .nshm = boot->nshm};
-    pt_buf payload = {0};
-    pt__wire_hdr hdr;
-    int rc, status = 0;
-    while ((rc = pt__wire_read(boot->in_fd, 0, &hdr, &payload)) == 0) {
-        if (hdr.type == PT__WIRE_SHUTDOWN)
+    pt__wire_reader rd;
+    pt__wire_reader_init(&rd, 0);
+    int status = 0;
+    for (;;) {
+        const uint8_t *p;
+        pt__wire_hdr hdr;
+        int rc;
+        while ((rc = pt__wire_reader_next(&rd, &hdr, &p)) == 1) {
+            if (hdr.type == PT__WIRE_SHUTDOWN)
+                goto done;
+            int more = pt__wire_reader_pending(&rd) > 0;
+            if (hdr.type != PT__WIRE_TASK ||
+                run_task(&w, hdr.task_id, p, hdr.len, more) < 0)
+                rc = -EPROTO;
+            if (rc < 0)
+                break;
+        }
+        /* a broken pipe or protocol: leave at once */
+        if (rc < 0 || flush_answers(&w) < 0) {
+            status = 2;
             break;
-        if (hdr.type != PT__WIRE_TASK ||
-            run_task(&w, hdr.task_id, payload.data, hdr.len) < 0) {
-            status = 2; /* a broken pipe or protocol: leave at once */
+        }
+        ssize_t n = pt__wire_reader_fill(&rd, boot->in_fd);
+        if (n == 0) { /* the parent closed our input: a clean end */
+            status = pt__wire_reader_eof(&rd) < 0 ? 2 : 0;
+            break;
+        }
+        if (n < 0) {
+            status = 2;
             break;
         }
     }
+done:
     if (status == 0)
         run_finis(&w);
     fflush(NULL);
-    pt_buf_free(&payload);
+    pt__wire_reader_free(&rd);
     free_all(&w);
     _exit(status);
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -19,6 +20,9 @@
 #include "ws.h"
 
 #define RR_WINDOW 64
+/* Batching: a worker gets up to BATCH_WORK_NS of measured work at once. */
+#define BATCH_WORK_NS INT64_C(2000000)
+#define BATCH_MAX 4096
 #define SHUTDOWN_GRACE_MS 10000
 #define TERM_GRACE_NS INT64_C(1000000000) /* SIGTERM, then SIGKILL */
 
@@ -37,8 +41,9 @@ typedef struct slot {
     int ninflight;
     int pipe_gone;   /* flush_all() met EPIPE: the worker is gone */
     int out_fd[2];   /* its stdout and stderr, when captured; else -1 */
+    int out_ready;   /* the last poll found one of them readable */
     pt_buf line[2];  /* their partial lines */
-    int64_t head_since; /* when the head request started running (ns) */
+    pt__beacon *beacon; /* what it runs now, posted by the worker */
     int64_t term_at;    /* when it got SIGTERM for a timeout, or 0 */
     uint64_t term_task; /* the request that timed out */
 } slot;
@@ -67,6 +72,12 @@ struct pt_workerset {
     int64_t succeeded;  /* replies received, ever */
     int deaths_in_a_row;
     int broken;         /* too many deaths before any success */
+    int batch_opt;      /* 0: auto, else the batch size asked for */
+    int batch;          /* requests sent to a worker at once, now */
+    int printed;        /* its workers print: batching stays off (auto) */
+    int64_t avg_ns;     /* moving average of task run times, 0: none yet */
+    int64_t peak_rss_kb;/* the largest max RSS of a reaped worker */
+    pt__beacon *beacons;/* one per worker, MAP_SHARED with them */
 };
 
 struct pt_future {
@@ -116,7 +127,7 @@ static _Noreturn void worker_child(pt_workerset *ws, slot *s, int in, int out,
     pt__worker_boot boot = {
         .index = s->index, .count = ws->n, .in_fd = in, .out_fd = out,
         .kernels = ws->kernels, .nkernels = ws->nkernels,
-        .shm = ws->shm, .nshm = ws->nshm};
+        .shm = ws->shm, .nshm = ws->nshm, .beacon = s->beacon};
     pt__worker_main(&boot);
 }
 
@@ -154,6 +165,7 @@ static int spawn(pt_workerset *ws, slot *s)
         close_pipes(p, made);
         return pt__err(rc, "worker %d: pipe: %s", s->index, pt_strerror(rc));
     }
+    atomic_store(&s->beacon->busy, 0);
     sigset_t all, old;
     sigfillset(&all);
     sigprocmask(SIG_SETMASK, &all, &old);
@@ -171,7 +183,7 @@ static int spawn(pt_workerset *ws, slot *s)
     }
     *s = (slot){.index = s->index, .pid = pid, .to_fd = p[0][1],
                 .from_fd = p[1][0], .pidfd = pt__os_pidfd_open(pid),
-                .own = s->own, .out_fd = {-1, -1}};
+                .own = s->own, .out_fd = {-1, -1}, .beacon = s->beacon};
     for (int i = 0; i < npipes; i++) /* the worker's ends */
         pt__close(i == 0 ? p[i][0] : p[i][1]);
     for (int i = 2; i < npipes; i++) {
@@ -187,11 +199,12 @@ static int spawn(pt_workerset *ws, slot *s)
 /* ---- captured output ---- */
 
 /* Hand every whole line of buffer `b` to the set's output hook. */
-static void emit_lines(pt_workerset *ws, slot *s, int stream, pt_buf *b,
-                       int all)
+static void emit_lines(pt_workerset *ws, slot *s, int64_t task, int stream,
+                       pt_buf *b, int all)
 {
     size_t start = 0;
-    int64_t task = s->head ? (int64_t)s->head->id : -1;
+    if (b->len && !ws->batch_opt) /* see learn() */
+        ws->printed = 1, ws->batch = 1;
     for (size_t i = 0; i < b->len; i++) {
         if (b->data[i] != '\n')
             continue;
@@ -214,8 +227,9 @@ static void emit_lines(pt_workerset *ws, slot *s, int stream, pt_buf *b,
  * Read what worker s printed so far. A line longer than 64 KiB is cut
  * into pieces rather than held without bound.
  */
-static void read_output(pt_workerset *ws, slot *s)
+static void read_output(pt_workerset *ws, slot *s, int64_t task)
 {
+    s->out_ready = 0;
     for (int k = 0; k < 2; k++) {
         pt_buf *b = &s->line[k];
         while (s->out_fd[k] >= 0 && pt_buf_reserve(b, 4096) == 0) {
@@ -228,19 +242,19 @@ static void read_output(pt_workerset *ws, slot *s)
                 break;
             }
             b->len += (size_t)n;
-            emit_lines(ws, s, k, b, b->len > 65536);
+            emit_lines(ws, s, task, k, b, b->len > 65536);
         }
     }
 }
 
 /* At a worker's death: read the rest and flush half lines. */
-static void close_output(pt_workerset *ws, slot *s)
+static void close_output(pt_workerset *ws, slot *s, int64_t task)
 {
     if (!ws->output_fn)
         return;
-    read_output(ws, s);
+    read_output(ws, s, task);
     for (int k = 0; k < 2; k++) {
-        emit_lines(ws, s, k, &s->line[k], 1);
+        emit_lines(ws, s, task, k, &s->line[k], 1);
         pt_buf_free(&s->line[k]);
         pt__close(s->out_fd[k]);
         s->out_fd[k] = -1;
@@ -460,6 +474,30 @@ static size_t own_waiting(const pt_workerset *ws)
     return n;
 }
 
+/*
+ * How many requests a worker may hold. Batching sends small requests by
+ * the hundreds: enough of them to keep a worker busy BATCH_WORK_NS, going
+ * by the set's measured run times (one at a time until the first is back).
+ */
+static int window_of(const pt_workerset *ws)
+{
+    return ws->window > ws->batch ? ws->window : ws->batch;
+}
+
+static void learn(pt_workerset *ws, int64_t ran_ns)
+{
+    if (ran_ns < 1)
+        ran_ns = 1;
+    ws->avg_ns = ws->avg_ns ? ws->avg_ns - ws->avg_ns / 8 + ran_ns / 8
+                            : ran_ns;
+    /* A set whose kernels print goes one request at a time: the lines a
+     * worker prints can only be told apart by the answer that follows. */
+    if (ws->batch_opt || ws->printed)
+        return;
+    int64_t b = BATCH_WORK_NS / (ws->avg_ns ? ws->avg_ns : 1);
+    ws->batch = b < 1 ? 1 : b > BATCH_MAX ? BATCH_MAX : (int)b;
+}
+
 /* Give every live worker requests up to its window. */
 static void dispatch(pt_workerset *ws)
 {
@@ -467,9 +505,15 @@ static void dispatch(pt_workerset *ws)
         fail_waiting(ws, "worker set broken: its workers die before any "
                      "task succeeds");
     int64_t now = ws->hold ? 0 : mono_ns();
+    int win = window_of(ws);
+    /* With batches, a worker is topped up once it is half empty, so that
+     * requests go (and answers come) many per write. */
+    int low = ws->batch > 1 ? win / 2 : win - 1;
     for (int i = 0; i < ws->n && !ws->hold; i++) {
         slot *s = &ws->slots[i];
-        while (s->pid > 0 && s->ninflight < ws->window) {
+        if (s->pid <= 0 || s->ninflight > low)
+            continue;
+        while (s->ninflight < win) {
             pt__req *req = pick(ws, s);
             if (!req)
                 break;
@@ -480,12 +524,10 @@ static void dispatch(pt_workerset *ws)
             req->state = PT__REQ_SENT;
             req->worker = i;
             req->next = NULL;
-            if (s->tail) {
+            if (s->tail)
                 s->tail->next = req;
-            } else {
+            else
                 s->head = req;
-                s->head_since = now;
-            }
             s->tail = req;
             s->ninflight++;
             if (ws->on_sent)
@@ -518,7 +560,7 @@ static int flush(slot *s)
 
 /* Decode an ERROR payload into a reply. */
 static pt_reply *error_reply(const pt__req *req, const uint8_t *p,
-                             uint32_t len)
+                             uint32_t len, pt__res_head *times)
 {
     pt__err_head h;
     if (len < sizeof h)
@@ -528,9 +570,22 @@ static pt_reply *error_reply(const pt__req *req, const uint8_t *p,
         h.results_off > len || h.results_off % 8 ||
         p[sizeof h + h.msg_len] != '\0')
         return NULL;
+    *times = (pt__res_head){h.start_ns, h.end_ns};
     return pt__reply_new(req->id, PT_TASK_FAILED, req->worker,
                          (const char *)p + sizeof h, p + h.results_off,
                          len - h.results_off);
+}
+
+static pt_reply *result_reply(const pt__req *req, const uint8_t *p,
+                              uint32_t len, pt__res_head *times)
+{
+    if (len < sizeof *times ||
+        pt__value_check(p + sizeof *times, len - sizeof *times,
+                        PT__V_MAX_DEPTH) < 0)
+        return NULL;
+    memcpy(times, p, sizeof *times);
+    return pt__reply_new(req->id, PT_TASK_OK, req->worker, NULL,
+                         p + sizeof *times, len - sizeof *times);
 }
 
 /* One reply frame from worker s: it answers its oldest request. */
@@ -541,27 +596,30 @@ static int on_frame(pt_workerset *ws, slot *s, const pt__wire_hdr *hdr,
     if (!req || req->id != hdr->task_id)
         return pt__err(-EPROTO, "worker %d answered task %llu out of turn",
                        s->index, (unsigned long long)hdr->task_id);
-    pt_reply *r = NULL;
+    pt_reply *r;
+    pt__res_head t;
     if (hdr->type == PT__WIRE_RESULT)
-        r = pt__reply_new(req->id, PT_TASK_OK, s->index, NULL, p, hdr->len);
+        r = result_reply(req, p, hdr->len, &t);
     else if (hdr->type == PT__WIRE_ERROR)
-        r = error_reply(req, p, hdr->len);
+        r = error_reply(req, p, hdr->len, &t);
     else
         return pt__err(-EPROTO, "worker %d sent frame type %d", s->index,
                        hdr->type);
-    if (!r || (hdr->type == PT__WIRE_RESULT &&
-               pt__value_check(p, hdr->len, PT__V_MAX_DEPTH) < 0)) {
+    if (!r || t.end_ns < t.start_ns) {
         pt_reply_destroy(r);
         return pt__err(-EPROTO, "worker %d sent a malformed reply", s->index);
     }
-    if (ws->output_fn) /* what it printed for this task comes first */
-        read_output(ws, s);
+    pt__reply_set_times(r, t.start_ns, t.end_ns);
+    /* What it printed for this task comes first. Sets that have printed
+     * nothing yet look only when poll saw output: no syscalls per task. */
+    if (ws->output_fn && (s->out_ready || ws->printed))
+        read_output(ws, s, (int64_t)req->id);
+    learn(ws, t.end_ns - t.start_ns);
     ws->succeeded++;
     ws->deaths_in_a_row = 0;
     s->head = req->next;
     if (!s->head)
         s->tail = NULL;
-    s->head_since = mono_ns();
     s->ninflight--;
     finish(ws, req, r);
     return 0;
@@ -643,29 +701,40 @@ static void declare_broken(pt_workerset *ws, const char *last)
     fail_waiting(ws, why);
 }
 
-/*
- * Worker s died or broke the protocol (`why`, or NULL). Its oldest
- * request was running: it fails as crashed. The others never started and
- * wait again; a new worker takes the dead one's place.
- */
-static void on_death_as(pt_workerset *ws, slot *s, const char *why,
-                        pt_task_status st);
-
-/* A death after our SIGTERM for a timeout counts as the timeout. */
-static void on_death(pt_workerset *ws, slot *s, const char *why)
+/* The task worker s runs (its beacon says), or -1 when it runs none. */
+static int64_t beacon_task(const slot *s, int64_t *since)
 {
-    char msg[128];
-    if (!s->term_at || !s->head || s->head->id != s->term_task) {
-        on_death_as(ws, s, why, PT_TASK_CRASHED);
-        return;
-    }
-    snprintf(msg, sizeof msg, "timed out after %lld ms",
-             (long long)(ws->timeout_ns / 1000000));
-    on_death_as(ws, s, msg, PT_TASK_TIMEOUT);
+    if (!atomic_load_explicit(&s->beacon->busy, memory_order_acquire))
+        return -1;
+    if (since)
+        *since = atomic_load_explicit(&s->beacon->since_ns,
+                                      memory_order_relaxed);
+    return (int64_t)atomic_load_explicit(&s->beacon->task,
+                                         memory_order_relaxed);
 }
 
-static void on_death_as(pt_workerset *ws, slot *s, const char *why,
-                        pt_task_status st)
+/* Take the request `id` out of worker s's in-flight list, or the oldest. */
+static pt__req *take_culprit(slot *s, int64_t id)
+{
+    pt__req **pp = &s->head;
+    while (id >= 0 && *pp && (*pp)->id != (uint64_t)id)
+        pp = &(*pp)->next;
+    if (!*pp)
+        pp = &s->head;
+    pt__req *req = *pp;
+    if (req)
+        *pp = req->next;
+    return req;
+}
+
+/*
+ * Worker s died or broke the protocol (`why`, or NULL). The request its
+ * beacon names (else its oldest) was running: it fails as crashed, or as
+ * timed out when that is why we killed it. The others wait again (those
+ * it had finished but not yet answered run again); a new worker takes the
+ * dead one's place.
+ */
+static void on_death(pt_workerset *ws, slot *s, const char *why)
 {
     int status = 0, sig, code;
     struct rusage ru = {0};
@@ -673,11 +742,22 @@ static void on_death_as(pt_workerset *ws, slot *s, const char *why,
     drain(ws, s); /* replies sent before it died still count */
     kill(-s->pid, SIGKILL); /* the worker and what its kernels forked */
     kill(s->pid, SIGKILL);
-    close_output(ws, s); /* its last words belong to the running task */
     while (wait4(s->pid, &status, 0, &ru) < 0 && errno == EINTR)
         ;
+    if (ru.ru_maxrss > ws->peak_rss_kb)
+        ws->peak_rss_kb = ru.ru_maxrss;
+    pt__req *running = take_culprit(s, beacon_task(s, NULL));
+    /* its last words belong to the running task */
+    close_output(ws, s, running ? (int64_t)running->id : -1);
     describe_death(status, &sig, &code, msg, sizeof msg);
-    pt__req *running = s->head, *rest = running ? running->next : NULL;
+    pt_task_status st = PT_TASK_CRASHED;
+    if (s->term_at && running && running->id == s->term_task) {
+        st = PT_TASK_TIMEOUT;
+        snprintf(msg, sizeof msg, "timed out after %lld ms",
+                 (long long)(ws->timeout_ns / 1000000));
+        why = msg;
+    }
+    pt__req *rest = s->head;
     s->head = s->tail = NULL;
     s->ninflight = 0;
     slot_close(s);
@@ -746,7 +826,9 @@ static void on_ready(pt_workerset *ws, slot *s, const struct pollfd *p,
     if (s->pid != polled_pid || !p->revents || p->fd == s->to_fd)
         return;
     if (p->fd == s->out_fd[0] || p->fd == s->out_fd[1]) {
-        read_output(ws, s);
+        int64_t task = beacon_task(s, NULL);
+        read_output(ws, s, task >= 0 || !s->head ? task
+                                                 : (int64_t)s->head->id);
         return;
     }
     int rc = p->fd == s->from_fd ? drain(ws, s) : 1; /* pidfd: it exited */
@@ -804,25 +886,34 @@ static void expire(pt_workerset *ws, int64_t now)
 {
     for (int i = 0; ws->timeout_ns && i < ws->n; i++) {
         slot *s = &ws->slots[i];
+        int64_t since, task;
         if (s->pid <= 0 || !s->head)
             continue;
-        if (!s->term_at && now - s->head_since >= ws->timeout_ns) {
+        if (!s->term_at && (task = beacon_task(s, &since)) >= 0 &&
+            now - since >= ws->timeout_ns) {
             kill(s->pid, SIGTERM); /* a kernel may clean up, briefly */
             s->term_at = now;
-            s->term_task = s->head->id;
+            s->term_task = (uint64_t)task;
         } else if (s->term_at && now - s->term_at >= TERM_GRACE_NS) {
             on_death(ws, s, NULL); /* SIGKILL: it kept running */
         }
     }
 }
 
-/* When worker s must next be looked at for its timeout (ns), or -1. */
-static int64_t slot_deadline(const pt_workerset *ws, const slot *s)
+/*
+ * When worker s must next be looked at for its timeout (ns), or -1. A
+ * request not started yet cannot time out before now + the timeout.
+ */
+static int64_t slot_deadline(const pt_workerset *ws, const slot *s,
+                             int64_t now)
 {
+    int64_t since = now;
     if (s->pid <= 0 || !s->head)
         return -1;
-    return s->term_at ? s->term_at + TERM_GRACE_NS
-                      : s->head_since + ws->timeout_ns;
+    if (s->term_at)
+        return s->term_at + TERM_GRACE_NS;
+    beacon_task(s, &since);
+    return since + ws->timeout_ns;
 }
 
 /* Milliseconds until the first running request times out, or -1. */
@@ -830,7 +921,7 @@ static int next_deadline_ms(const pt_workerset *ws, int64_t now)
 {
     int64_t best = -1;
     for (int i = 0; ws->timeout_ns && i < ws->n; i++) {
-        int64_t at = slot_deadline(ws, &ws->slots[i]);
+        int64_t at = slot_deadline(ws, &ws->slots[i], now);
         if (at < 0)
             continue;
         int64_t left = at - now < 0 ? 0 : at - now;
@@ -893,6 +984,13 @@ int pt__ws_pump_many(pt_workerset **sets, int nsets, int extra_fd,
     int64_t now = mono_ns();
     for (int i = 0, off = 0; i < nsets; i++) {
         pt_workerset *ws = sets[i];
+        for (int j = 0; r > 0 && j < ws->npolled; j++) {
+            slot *s = ws->pslot[j];
+            int fd = all[off + j].fd;
+            if (all[off + j].revents && s->pid == ws->ppid[j] &&
+                (fd == s->out_fd[0] || fd == s->out_fd[1]))
+                s->out_ready = 1;
+        }
         for (int j = 0; r > 0 && j < ws->npolled; j++)
             on_ready(ws, ws->pslot[j], &all[off + j], ws->ppid[j]);
         off += ws->npolled;
@@ -975,6 +1073,8 @@ static void free_set(pt_workerset *ws)
     free(ws->pfds);
     free(ws->pslot);
     free(ws->ppid);
+    if (ws->beacons)
+        munmap(ws->beacons, (size_t)ws->n * sizeof *ws->beacons);
     free(ws);
 }
 
@@ -982,7 +1082,7 @@ static int check_create(int n, pt_ws_mode mode, const pt_workerset_opts *o)
 {
     if (n < 1 || (mode != PT_WS_RR && mode != PT_WS_FF) ||
         (o && (o->window < 0 || o->nkernels < 0 || o->nshm < 0 ||
-               o->timeout_ms < 0 || o->memory_bytes < 0)))
+               o->timeout_ms < 0 || o->memory_bytes < 0 || o->batch < 0)))
         return pt__err(-EINVAL, "workerset: need n >= 1 (got %d), mode RR "
                        "or FF, window >= 0", n);
     int threads = pt__os_thread_count();
@@ -1000,9 +1100,15 @@ static int alloc_set(pt_workerset *ws, int n)
     ws->ppid = calloc(5 * (size_t)n, sizeof *ws->ppid);
     if (!ws->slots || !ws->pfds || !ws->pslot || !ws->ppid)
         return -ENOMEM;
+    void *b = mmap(NULL, (size_t)n * sizeof *ws->beacons,
+                   PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (b == MAP_FAILED)
+        return -errno;
+    ws->beacons = b;
     for (int i = 0; i < n; i++) {
         ws->slots[i] = (slot){.index = i, .to_fd = -1, .from_fd = -1,
-                              .pidfd = -1, .out_fd = {-1, -1}};
+                              .pidfd = -1, .out_fd = {-1, -1},
+                              .beacon = &ws->beacons[i]};
         pt__heap_init(&ws->slots[i].own);
     }
     return 0;
@@ -1022,10 +1128,12 @@ pt_workerset *pt_workerset_create(int n, pt_ws_mode mode,
     ws->n = n;
     ws->mode = mode;
     ws->window = o->window ? o->window : mode == PT_WS_FF ? 1 : RR_WINDOW;
+    ws->batch_opt = o->batch;
+    ws->batch = o->batch ? o->batch : 1;
     ws->next_id = 1;
     pt__heap_init(&ws->shared);
     if ((rc = copy_opts(ws, o)) < 0 || (rc = alloc_set(ws, n)) < 0) {
-        pt__err(rc, "workerset: out of memory");
+        pt__err(rc, "workerset: %s", pt_strerror(rc));
         goto fail;
     }
     for (int i = 0; i < n && rc == 0; i++)
@@ -1042,17 +1150,27 @@ fail:
 }
 
 /* Wait up to `ms` for worker s to exit; SIGKILL it after. */
-static void reap(slot *s, int ms)
+static void reap(pt_workerset *ws, slot *s, int ms)
 {
     int status;
-    for (int waited = 0; waited < ms; waited += 10) {
-        if (pt__waitpid(s->pid, &status, WNOHANG) != 0)
-            return;
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
+    struct rusage ru = {0};
+    pid_t got = 0;
+    for (int waited = 0; waited < ms && got == 0; waited += 10) {
+        got = wait4(s->pid, &status, WNOHANG, &ru);
+        if (got < 0 && errno == EINTR)
+            got = 0;
+        if (got == 0) {
+            struct timespec ts = {0, 10 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
     }
-    kill(s->pid, SIGKILL);
-    pt__waitpid(s->pid, &status, 0);
+    if (got == 0) {
+        kill(s->pid, SIGKILL);
+        while (wait4(s->pid, &status, 0, &ru) < 0 && errno == EINTR)
+            ;
+    }
+    if (ru.ru_maxrss > ws->peak_rss_kb)
+        ws->peak_rss_kb = ru.ru_maxrss;
 }
 
 int pt_workerset_destroy(pt_workerset *ws)
@@ -1072,10 +1190,10 @@ int pt_workerset_destroy(pt_workerset *ws)
     for (int i = 0; i < ws->n; i++) {
         slot *s = &ws->slots[i];
         if (s->pid > 0) {
-            reap(s, SHUTDOWN_GRACE_MS);
+            reap(ws, s, SHUTDOWN_GRACE_MS);
             kill(-s->pid, SIGKILL); /* what its kernels forked and left */
         }
-        close_output(ws, s); /* what fini printed */
+        close_output(ws, s, -1); /* what fini printed */
         slot_close(s);
     }
     free_set(ws);
@@ -1090,6 +1208,11 @@ int pt_workerset_size(const pt_workerset *ws)
 int pt_workerset_pid(const pt_workerset *ws, int i)
 {
     return i >= 0 && i < ws->n ? (int)ws->slots[i].pid : -1;
+}
+
+int64_t pt__ws_peak_rss_kb(const pt_workerset *ws)
+{
+    return ws->peak_rss_kb;
 }
 
 int pt_workerset_restarts(const pt_workerset *ws)

@@ -67,6 +67,29 @@ static inline int jm_buf_str(jm_buf *b, const char *s)
     return jm_buf_add(b, s, strlen(s));
 }
 
+/* Append a string literal (no strlen). */
+#define jm_buf_lit(b, lit) jm_buf_add((b), "" lit, sizeof(lit) - 1)
+
+/* Append an unsigned decimal, without printf (it is the hot path). */
+static inline int jm_buf_uint(jm_buf *b, unsigned long long v)
+{
+    char tmp[24], *p = tmp + sizeof tmp;
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return jm_buf_add(b, p, (size_t)(tmp + sizeof tmp - p));
+}
+
+/* Append a signed decimal. */
+static inline int jm_buf_int(jm_buf *b, long long v)
+{
+    if (v >= 0)
+        return jm_buf_uint(b, (unsigned long long)v);
+    jm_buf_add(b, "-", 1);
+    return jm_buf_uint(b, 0ULL - (unsigned long long)v);
+}
+
 /* Append a short formatted piece (a number, a name): at most 255 bytes. */
 JM_PRINTF(2, 3)
 static inline int jm_buf_fmt(jm_buf *b, const char *fmt, ...)

@@ -58,7 +58,7 @@ typedef struct opts {
 static int64_t now_ns(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_REALTIME, &ts); /* the clock of pt_event */
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
@@ -210,47 +210,60 @@ static void add_death(jm_buf *b, const pt_event *ev)
     if (ev->size < offsetof(pt_event, max_rss_kb) + sizeof ev->max_rss_kb ||
         (ev->status != PT_TASK_CRASHED && ev->status != PT_TASK_TIMEOUT))
         return;
-    jm_buf_fmt(b, ",\"signal\":%d", ev->signal);
+    jm_buf_lit(b, ",\"signal\":");
+    jm_buf_int(b, ev->signal);
+    jm_buf_lit(b, ",\"exit_code\":");
     if (ev->exit_code >= 0)
-        jm_buf_fmt(b, ",\"exit_code\":%d", ev->exit_code);
+        jm_buf_int(b, ev->exit_code);
     else
-        jm_buf_str(b, ",\"exit_code\":null");
-    jm_buf_fmt(b, ",\"max_rss_kb\":%" PRId64, ev->max_rss_kb);
+        jm_buf_lit(b, "null");
+    jm_buf_lit(b, ",\"max_rss_kb\":");
+    jm_buf_int(b, ev->max_rss_kb);
 }
 
-/* Append the line of a finished task. */
+/* Append the line of a finished task (no printf: this is the hot path). */
 static void add_line(jm_buf *b, const pt_event *ev)
 {
-    jm_buf_fmt(b, "{\"task\":%" PRId64 ",\"step\":", ev->task);
+    jm_buf_lit(b, "{\"task\":");
+    jm_buf_int(b, ev->task);
+    jm_buf_lit(b, ",\"step\":");
     add_string(b, ev->step_name);
-    jm_buf_str(b, ",\"kernel\":");
+    jm_buf_lit(b, ",\"kernel\":");
     add_string(b, ev->kernel);
-    jm_buf_str(b, ",\"args\":");
+    jm_buf_lit(b, ",\"args\":");
     add_object(b, ev->args_json);
-    jm_buf_fmt(b,
-               ",\"seed\":%" PRIu64 ",\"status\":\"%s\",\"error\":", ev->seed,
-               status_name(ev->status));
+    jm_buf_lit(b, ",\"seed\":");
+    jm_buf_uint(b, ev->seed);
+    jm_buf_lit(b, ",\"status\":\"");
+    jm_buf_str(b, status_name(ev->status));
+    jm_buf_lit(b, "\",\"error\":");
     add_string(b, ev->error);
-    jm_buf_str(b, ",\"result\":");
+    jm_buf_lit(b, ",\"result\":");
     add_object(b, ev->result_json);
+    jm_buf_lit(b, ",\"worker\":");
     if (ev->worker < 0)
-        jm_buf_str(b, ",\"worker\":null");
+        jm_buf_lit(b, "null");
     else
-        jm_buf_fmt(b, ",\"worker\":%d", ev->worker);
-    jm_buf_fmt(b,
-               ",\"attempts\":%d,\"queued_ns\":%" PRId64
-               ",\"start_ns\":%" PRId64 ",\"end_ns\":%" PRId64,
-               ev->attempts, ev->queued_ns, ev->start_ns, ev->end_ns);
-    jm_buf_str(b, ",\"workerset\":");
+        jm_buf_int(b, ev->worker);
+    jm_buf_lit(b, ",\"attempts\":");
+    jm_buf_int(b, ev->attempts);
+    jm_buf_lit(b, ",\"queued_ns\":");
+    jm_buf_int(b, ev->queued_ns);
+    jm_buf_lit(b, ",\"start_ns\":");
+    jm_buf_int(b, ev->start_ns);
+    jm_buf_lit(b, ",\"end_ns\":");
+    jm_buf_int(b, ev->end_ns);
+    jm_buf_lit(b, ",\"workerset\":");
     add_string(b, ev->workerset);
-    jm_buf_fmt(b, ",\"priority\":%" PRId64, ev->priority);
+    jm_buf_lit(b, ",\"priority\":");
+    jm_buf_int(b, ev->priority);
     add_death(b, ev);
     if (ev->size >= offsetof(pt_event, attempts_json) +
                         sizeof ev->attempts_json && ev->attempts_json) {
-        jm_buf_str(b, ",\"earlier_attempts\":");
+        jm_buf_lit(b, ",\"earlier_attempts\":");
         add_object(b, ev->attempts_json);
     }
-    jm_buf_str(b, "}\n");
+    jm_buf_lit(b, "}\n");
 }
 
 /* Gather a finished task's line; write when enough has gathered. */
@@ -264,7 +277,7 @@ static int add_task(pt_plugin_ctx *ctx, jsonl *j, const pt_event *ev)
                  "task %" PRId64 ": out of memory", ev->task);
         return -ENOMEM;
     }
-    if (j->lines.len >= FLUSH_BYTES || now_ns() - j->flushed_ns >= FLUSH_NS)
+    if (j->lines.len >= FLUSH_BYTES || ev->time_ns - j->flushed_ns >= FLUSH_NS)
         return flush_lines(ctx, j);
     return 0;
 }

@@ -66,6 +66,7 @@ typedef struct engine {
     int64_t *retry_ids;  /* tasks waiting out their retry backoff */
     int64_t *retry_at;   /* when each may go again (CLOCK_MONOTONIC ns) */
     size_t nretry, retry_cap;
+    int64_t mono_off;    /* CLOCK_REALTIME - CLOCK_MONOTONIC at the start */
 } engine;
 
 static engine *E; /* the hooks' way back: one run per process */
@@ -123,13 +124,14 @@ static void restore_signals(void)
 
 /* ---- events ---- */
 
+/* A task's event; `ev->time_ns` is set by the caller (no clock read per
+ * event: there are three events per task). */
 static void task_event(engine *e, pt_event_type type, int64_t id,
                        pt_event *ev)
 {
     const rn_ptask *t = &e->plan->tasks[id];
     const tstate *s = &e->ts[id];
     ev->type = type;
-    ev->time_ns = real_ns();
     ev->step = t->step;
     ev->step_name = e->spec->steps[t->step].name;
     ev->task = id;
@@ -236,7 +238,7 @@ static char *error_with_tail(engine *e, int64_t id, const char *error)
 
 static void on_done(pt__req *req);
 
-static int submit(engine *e, int64_t id)
+static int submit(engine *e, int64_t id, int64_t now_ns)
 {
     const rn_ptask *t = &e->plan->tasks[id];
     pt_call c = PT_CALL_INIT;
@@ -252,19 +254,18 @@ static int submit(engine *e, int64_t id)
         return -errno;
     s->attempts++;
     s->worker = -1;
-    s->queued_ns = real_ns();
-    pt_event ev = {.exit_code = -1};
+    s->queued_ns = now_ns;
+    pt_event ev = {.exit_code = -1, .time_ns = now_ns};
     task_event(e, PT_EV_TASK_QUEUED, id, &ev);
     return 0;
 }
 
 static void on_sent(pt__req *req, int64_t now)
 {
-    (void)now;
     tstate *s = &E->ts[req->id];
-    s->start_ns = real_ns();
+    s->start_ns = now + E->mono_off; /* until the worker says when it ran */
     s->worker = req->worker;
-    pt_event ev = {.exit_code = -1};
+    pt_event ev = {.exit_code = -1, .time_ns = s->start_ns};
     task_event(E, PT_EV_TASK_STARTED, (int64_t)req->id, &ev);
 }
 
@@ -316,7 +317,7 @@ static int run_due_retries(engine *e, bool all)
     for (size_t i = 0; i < e->nretry; i++) {
         int64_t id = e->retry_ids[i], at = e->retry_at[i];
         if (all || at <= now) {
-            if (submit(e, id) < 0) {
+            if (submit(e, id, real_ns()) < 0) {
                 e->counts[PT_TASK_CRASHED]++;
                 e->step_counts[PT_TASK_CRASHED]++;
                 e->outstanding--;
@@ -374,7 +375,14 @@ static void on_done(pt__req *req)
                    .signal = pt_reply_signal(r),
                    .exit_code = pt_reply_exit_code(r),
                    .max_rss_kb = pt_reply_max_rss_kb(r),
-                   .end_ns = real_ns()};
+                   };
+    if (pt_reply_end_ns(r)) { /* when it really ran, batched or not */
+        s->start_ns = pt_reply_start_ns(r) + e->mono_off;
+        ev.end_ns = pt_reply_end_ns(r) + e->mono_off;
+    } else {
+        ev.end_ns = real_ns();
+    }
+    ev.time_ns = ev.end_ns;
     if (st == PT_TASK_CANCELLED)
         s->start_ns = 0;
     bool again = retry(e, id, st);
@@ -394,7 +402,7 @@ static void on_done(pt__req *req)
     free(long_error);
     s->req = NULL;
     pt__req_free(req);
-    if (again && backoff(e, id) < 0 && submit(e, id) < 0) {
+    if (again && backoff(e, id) < 0 && submit(e, id, real_ns()) < 0) {
         e->counts[PT_TASK_CRASHED]++; /* cannot even queue it again */
         e->step_counts[PT_TASK_CRASHED]++;
         e->outstanding--;
@@ -440,12 +448,13 @@ static int run_step(engine *e, int step)
     int nsets = e->spec->nworkersets, rc = 0;
     for (int i = 0; i < nsets; i++) /* queue the whole step first */
         pt__ws_hold(e->sets[i], 1);
+    int64_t queued = real_ns(); /* the whole step is queued at once */
     for (int64_t id = e->plan->step_start[step];
          id < e->plan->step_start[step + 1] && rc == 0; id++) {
         if (e->skip && e->skip[id])
             continue;
         e->outstanding++;
-        if ((rc = submit(e, id)) < 0)
+        if ((rc = submit(e, id, queued)) < 0)
             e->outstanding--;
     }
     for (int i = 0; i < nsets; i++)
@@ -531,7 +540,8 @@ static int make_sets(engine *e, char *err, size_t errlen)
     int rc = 0;
     for (int i = 0; i < s->nworkersets && rc == 0; i++) {
         const rn_workerset *w = &s->workersets[i];
-        pt_workerset_opts o = {.window = w->window, .kernels = refs,
+        pt_workerset_opts o = {.window = w->window, .batch = w->batch,
+                               .kernels = refs,
                                .nkernels = s->nkernels, .shm = e->shm,
                                .nshm = s->nsegments, .seed = s->seed,
                                .timeout_ms = w->timeout_ms,
@@ -824,6 +834,7 @@ int rn_run(const rn_spec *spec, const rn_plan *plan, const rn_run_opts *o)
     if (rc == 0)
         rc = rn_summary_init(&e.summary, spec->nkernels);
     E = &e;
+    e.mono_off = real_ns() - mono_ns();
     if (rc == 0)
         rc = prepare(&e, err, sizeof err);
     if (rc == 0) { /* a run killed from now on says so in its folder */

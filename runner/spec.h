@@ -84,6 +84,7 @@ typedef struct rn_workerset {
     int retries;
     bool retry_failed;
     int window;          /* 0: the mode's default */
+    int batch;           /* requests sent at once; 0: auto */
     rn_pos pos;
     int64_t memory_bytes; /* RLIMIT_AS per worker, 0: none */
 } rn_workerset;

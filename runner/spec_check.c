@@ -310,6 +310,21 @@ static void get_workers(rn_build *b, const rn_ynode *n, rn_workerset *ws)
     }
 }
 
+/* `batch`: auto (0, the default) or 1..4096 requests sent at once. */
+static void get_batch(rn_build *b, const rn_ynode *n, rn_workerset *ws)
+{
+    rn_value v = {.type = RN_NULL};
+    int64_t i;
+    if (n->kind == RN_Y_SCALAR)
+        rn_yscalar(n, &v);
+    if (v.type == RN_STR && strcmp(v.s, "auto") == 0)
+        ws->batch = 0;
+    else if (v.type != RN_INT)
+        rn_wrong_type(b, n, "an integer or auto");
+    else if (rn_get_int(b, n, "batch", 1, 4096, &i))
+        ws->batch = (int)i;
+}
+
 /* A duration: 500ms, 30s, 2m, 1h, or a number of seconds; in ms, > 0. */
 static bool parse_duration(const char *t, bool number, double *ms)
 {
@@ -428,6 +443,8 @@ static void build_workerset(rn_build *b, const rn_ynode *n, rn_workerset *ws)
         ws->window = (int)i;
     if ((v = rn_ymap_get(n, "memory")))
         get_memory(b, v, &ws->memory_bytes);
+    if ((v = rn_ymap_get(n, "batch")))
+        get_batch(b, v, ws);
 }
 
 void rn_check_unique(rn_build *b, const rn_ynode *list, const char *noun,

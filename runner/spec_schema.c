@@ -50,7 +50,8 @@ static const rn_skey workerset_keys[] = {
     {"name", true, &scalar},     {"workers", false, &scalar},
     {"mode", false, &scalar},    {"timeout", false, &scalar},
     {"retries", false, &scalar}, {"retry_failed", false, &scalar},
-    {"window", false, &scalar},  {"memory", false, &scalar}, {0},
+    {"window", false, &scalar},  {"memory", false, &scalar},
+    {"batch", false, &scalar},   {0},
 };
 const rn_schema rn_workerset_schema = {RN_S_MAP, workerset_keys, NULL};
 static const rn_schema workersets = {RN_S_LIST, NULL, &rn_workerset_schema};

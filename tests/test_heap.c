@@ -178,10 +178,10 @@ static void test_remove_first_middle_last(void)
     CU_ASSERT_EQUAL(pt__heap_remove(&h, first), 0);
     CU_ASSERT_EQUAL(first->index, SIZE_MAX);
     assert_valid(&h);
-    pt__heap_node *last = h.items[h.len - 1];
+    pt__heap_node *last = h.items[h.len - 1].node;
     CU_ASSERT_EQUAL(pt__heap_remove(&h, last), 0);
     assert_valid(&h);
-    pt__heap_node *middle = h.items[h.len / 2];
+    pt__heap_node *middle = h.items[h.len / 2].node;
     CU_ASSERT_EQUAL(pt__heap_remove(&h, middle), 0);
     assert_valid(&h);
     CU_ASSERT_EQUAL(pt__heap_len(&h), N - 3);
@@ -235,7 +235,7 @@ static void test_remove_every_slot(void)
                 for (size_t i = 0; i < n; i++)
                     CU_ASSERT_EQUAL_FATAL(
                         pt__heap_push(&h, &v[i], (int64_t)rng_below(5)), 0);
-                pt__heap_node *gone = h.items[k];
+                pt__heap_node *gone = h.items[k].node;
                 CU_ASSERT_EQUAL_FATAL(pt__heap_remove(&h, gone), 0);
                 CU_ASSERT_EQUAL(gone->index, SIZE_MAX);
                 assert_valid(&h);
@@ -344,7 +344,7 @@ static void test_free_and_reserve(void)
     pt__heap_node *w = nodes_new(N);
     CU_ASSERT_EQUAL(pt__heap_reserve(&h, N), 0);
     CU_ASSERT_TRUE(h.cap >= N);
-    pt__heap_node **items = h.items;
+    pt__heap_slot *items = h.items;
     for (size_t i = 0; i < N; i++)
         CU_ASSERT_EQUAL(pt__heap_push(&h, &w[i], 0), 0);
     CU_ASSERT_PTR_EQUAL(h.items, items);

@@ -525,6 +525,109 @@ static void test_timeout_term_then_kill(void)
     pt_workerset_destroy(ws);
 }
 
+/* A task that crashes when its arg `crash` is set, else says who ran it. */
+static int crash_if(pt_ctx *c)
+{
+    if (pt_arg_bool(c, "crash", false))
+        raise(SIGSEGV);
+    if (pt_arg_int(c, "ms", 0) > 0) {
+        struct timespec ts = {0, pt_arg_int(c, "ms", 0) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    pt_result_int(c, "task", (int64_t)pt_task_id(c));
+    return 0;
+}
+
+/*
+ * Batching: small requests go many at a time (here 256); a crash in the middle of a batch fails exactly the request that ran
+ * (the worker's beacon names it), and every other one succeeds once.
+ */
+static void test_batch_crash_blames_the_runner(void)
+{
+    enum { N = 3000, BAD = 1777 };
+    pt_workerset_opts o = {.batch = 256};
+    pt_workerset *ws = pt_workerset_create(1, PT_WS_FF, &o);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ws);
+    pt_future **f = calloc(N, sizeof *f);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    for (int i = 0; i < N; i++) {
+        pt_args *a = pt_args_create();
+        pt_args_bool(a, "crash", i == BAD);
+        f[i] = pt_remotecall_fn(ws, crash_if, a);
+        pt_args_destroy(a);
+    }
+    int ok = 0, crashed = -1;
+    int64_t prev_end = 0, ordered = 1;
+    for (int i = 0; i < N; i++) {
+        pt_reply *r = pt_future_fetch(f[i]);
+        if (pt_reply_status(r) == PT_TASK_OK) {
+            ok++;
+            CU_ASSERT_TRUE(pt_reply_start_ns(r) > 0);
+            CU_ASSERT_TRUE(pt_reply_end_ns(r) >= pt_reply_start_ns(r));
+            ordered &= i < BAD ? pt_reply_start_ns(r) >= prev_end : 1;
+            prev_end = pt_reply_end_ns(r);
+        } else if (pt_reply_status(r) == PT_TASK_CRASHED) {
+            crashed = i;
+        }
+        pt_reply_destroy(r);
+    }
+    CU_ASSERT_EQUAL(ok, N - 1);
+    CU_ASSERT_EQUAL(crashed, BAD);
+    CU_ASSERT_TRUE(ordered); /* one worker runs them one after another */
+    CU_ASSERT_EQUAL(pt_workerset_restarts(ws), 1);
+    free(f);
+    pt_workerset_destroy(ws);
+}
+
+/* In a batch, the request that runs past the timeout is the one blamed. */
+static void test_batch_timeout_blames_the_runner(void)
+{
+    enum { N = 400, SLOW = 250 };
+    pt_workerset_opts o = {.timeout_ms = 300, .batch = 64};
+    pt_workerset *ws = pt_workerset_create(1, PT_WS_FF, &o);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ws);
+    pt_future *f[N];
+    for (int i = 0; i < N; i++) {
+        pt_args *a = pt_args_create();
+        pt_args_int(a, "ms", i == SLOW ? 900 : 0);
+        f[i] = pt_remotecall_fn(ws, crash_if, a);
+        pt_args_destroy(a);
+    }
+    for (int i = 0; i < N; i++) {
+        pt_reply *r = pt_future_fetch(f[i]);
+        CU_ASSERT_EQUAL(pt_reply_status(r),
+                        i == SLOW ? PT_TASK_TIMEOUT : PT_TASK_OK);
+        pt_reply_destroy(r);
+    }
+    CU_ASSERT_EQUAL(pt_workerset_restarts(ws), 1);
+    pt_workerset_destroy(ws);
+}
+
+/* batch: N is honoured, and a bad value is refused. */
+static void test_batch_option(void)
+{
+    pt_workerset_opts bad = {.batch = -1};
+    CU_ASSERT_PTR_NULL(pt_workerset_create(1, PT_WS_FF, &bad));
+    CU_ASSERT_EQUAL(errno, EINVAL);
+    pt_workerset_opts o = {.batch = 1};
+    pt_workerset *ws = pt_workerset_create(2, PT_WS_FF, &o);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ws);
+    pt_future *f[200];
+    for (int i = 0; i < 200; i++)
+        f[i] = pt_remotecall_fn(ws, who, NULL);
+    int per[2] = {0, 0};
+    for (int i = 0; i < 200; i++) {
+        pt_reply *r = pt_future_fetch(f[i]);
+        CU_ASSERT_EQUAL(pt_reply_status(r), PT_TASK_OK);
+        int w = (int)pt_reply_int(r, "worker", -1);
+        if (w == 0 || w == 1)
+            per[w]++;
+        pt_reply_destroy(r);
+    }
+    CU_ASSERT_EQUAL(per[0] + per[1], 200);
+    pt_workerset_destroy(ws);
+}
+
 static void test_seed_mix(void)
 {
     CU_ASSERT_EQUAL(pt_task_seed_of(42, 7), pt_task_seed_of(42, 7));
@@ -550,6 +653,11 @@ static const pt_test_case cases[] = {
     {"peak RSS of a dead worker", test_rss_of_dead_worker, 0},
     {"timeout: SIGTERM, grace, SIGKILL", test_timeout_term_then_kill, 0},
     {"task seeds", test_seed_mix, 0},
+    {"batched: a crash fails only the request that ran",
+     test_batch_crash_blames_the_runner, 0},
+    {"batched: the timeout blames the request that ran",
+     test_batch_timeout_blames_the_runner, 0},
+    {"batch option", test_batch_option, 0},
     {NULL, NULL, 0},
 };
 

@@ -61,6 +61,10 @@ PT_EXTERN int pt_reply_signal(const pt_reply *r);
 PT_EXTERN int pt_reply_exit_code(const pt_reply *r);
 /* The peak RSS in KiB of a worker that died running it (wait4), else 0. */
 PT_EXTERN int64_t pt_reply_max_rss_kb(const pt_reply *r);
+/* When the task started and ended in its worker: CLOCK_MONOTONIC ns, 0
+ * when it never ran to the end there (e.g. its worker died). */
+PT_EXTERN int64_t pt_reply_start_ns(const pt_reply *r);
+PT_EXTERN int64_t pt_reply_end_ns(const pt_reply *r);
 /* The task's id and the index of the worker that ran it (-1: none). */
 PT_EXTERN uint64_t pt_reply_task(const pt_reply *r);
 PT_EXTERN int pt_reply_worker(const pt_reply *r);

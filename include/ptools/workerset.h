@@ -76,6 +76,10 @@ typedef struct pt_workerset_opts {
     int64_t memory_bytes;         /* each worker's address-space limit
                                      (RLIMIT_AS): an allocation storm kills
                                      the worker, not the machine; 0: none */
+    int batch;                    /* requests sent to a worker at once: 0
+                                     auto (enough for ~2 ms of the measured
+                                     run time, up to 4096; 1 until the first
+                                     reply), 1 one by one, N: N */
 } pt_workerset_opts;
 
 typedef struct pt_workerset pt_workerset;

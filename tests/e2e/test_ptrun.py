@@ -154,6 +154,42 @@ class Semantics(Base):
         self.assertEqual(runs[0], runs[1])
         self.assertEqual(runs[0], runs[2])
 
+    def test_batching_changes_no_result(self):
+        """batch: 1, 7 and auto give the same results; every task is
+        recorded once, and batched tasks' times come from the workers (a
+        worker's tasks do not overlap)."""
+        spec = self.spec("""
+ptrun: 1
+name: batch
+kernels: {echo: {path: echo}}
+workersets: [{name: w, workers: 2, mode: ff}]
+steps:
+  - name: s
+    tasks:
+      - {kernel: echo, args: {x: 1}, repeat: 3000}
+""")
+        runs = []
+        for b in ("1", "7", "auto"):
+            out = self.out("b" + b)
+            self.run_ok("run", spec, "--out", out, "-q", "--set",
+                        "workersets.w.batch=" + b)
+            rows = results(out)
+            self.assertEqual(sorted(r["task"] for r in rows),
+                             list(range(3000)))
+            for w in (0, 1):
+                mine = sorted((r["start_ns"], r["end_ns"]) for r in rows
+                              if r["worker"] == w)
+                for (s0, e0), (s1, _) in zip(mine, mine[1:]):
+                    self.assertLessEqual(s0, e0)
+                    self.assertLessEqual(e0, s1)
+            runs.append(stable(rows))
+        self.assertEqual(runs[0], runs[1])
+        self.assertEqual(runs[0], runs[2])
+        for bad in ("0", "5000", "lots"):
+            p = ptrun("check", spec, "--set", "workersets.w.batch=" + bad)
+            self.assertEqual(p.returncode, 2, bad)
+            self.assertIn("batch", p.stderr)
+
     def test_priority_order_with_one_ff_worker(self):
         spec = self.spec("""
 ptrun: 1
