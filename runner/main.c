@@ -19,8 +19,8 @@
 #define EXIT_USAGE 2
 
 static const char usage_text[] =
-    "usage: ptrun run JOB.yaml [--out DIR] [--set PATH=VALUE]... "
-    "[--resume DIR [--force]] [--tee] [-q]\n"
+    "usage: ptrun run JOB.yaml [--out DIR] [--set PATH=VALUE]...\n"
+    "                 [--resume DIR [--force]] [--tee] [--trace FILE] [-q]\n"
     "       ptrun check JOB.yaml [--set PATH=VALUE]...\n"
     "       ptrun kernels LIB.so...\n"
     "       ptrun clean [--prefix P]\n"
@@ -49,6 +49,9 @@ static const char help_text[] =
     "  --tee              Also echo what kernels print on stderr (it\n"
     "                     always goes to DIR/output.log, line by line,\n"
     "                     as [TASK SET/WORKER stdout|stderr] LINE).\n"
+    "  --trace FILE       Also write a timeline of the run to FILE (the\n"
+    "                     chrome-trace plugin): open it in ui.perfetto.dev\n"
+    "                     or chrome://tracing.\n"
     "  -q, --quiet        No summary on stderr.\n\n"
     "EXIT STATUS\n"
     "  0 all tasks ok; 1 some tasks not ok; 2 bad usage or bad spec;\n"
@@ -62,6 +65,7 @@ static const char help_text[] =
 
 typedef struct cli {
     const char *cmd, *job, *out, *resume, *prefix;
+    const char *trace; /* --trace FILE */
     const char **sets;
     int nsets;
     int quiet, tee, force;
@@ -102,6 +106,8 @@ static int parse(int argc, char **argv, cli *c)
             c->resume = argv[++i];
         else if (strcmp(a, "--prefix") == 0 && more)
             c->prefix = argv[++i];
+        else if (strcmp(a, "--trace") == 0 && more)
+            c->trace = argv[++i];
         else if (a[0] == '-') {
             fprintf(stderr, "ptrun %s: unknown option or missing value: %s\n",
                     c->cmd, a);
@@ -147,6 +153,27 @@ static void search_dirs(rn_search *s, char *kdir, char *pdir, size_t size)
     s->plugin_dir = pdir;
 }
 
+/*
+ * --trace FILE: the chrome-trace plugin too, writing FILE (made absolute
+ * here: plugins take relative paths relative to the run folder).
+ */
+static int add_trace(const char *file, rn_spec *spec, const rn_search *s)
+{
+    char cwd[PATH_MAX], path[2 * PATH_MAX], err[PATH_MAX + 256];
+    if (file[0] != '/' && !getcwd(cwd, sizeof cwd)) {
+        int e = errno;
+        fprintf(stderr, "ptrun: --trace %s: %s\n", file, strerror(e));
+        return -e;
+    }
+    snprintf(path, sizeof path, "%s%s%s", file[0] == '/' ? "" : cwd,
+             file[0] == '/' ? "" : "/", file);
+    int rc = rn_spec_add_plugin(spec, "chrome-trace", "file", path, s, err,
+                                sizeof err);
+    if (rc < 0)
+        fprintf(stderr, "ptrun: --trace: %s\n", err);
+    return rc;
+}
+
 static rn_spec *load(const cli *c, const char *job)
 {
     char kdir[PATH_MAX], pdir[PATH_MAX], err[8192];
@@ -157,6 +184,10 @@ static rn_spec *load(const cli *c, const char *job)
     if (!spec)
         fprintf(stderr, "%s%s", err,
                 err[0] && err[strlen(err) - 1] == '\n' ? "" : "\n");
+    if (spec && c->trace && add_trace(c->trace, spec, &s) < 0) {
+        rn_spec_free(spec);
+        spec = NULL;
+    }
     return spec;
 }
 

@@ -157,6 +157,57 @@ void rn_spec_free(rn_spec *spec)
     free(spec);
 }
 
+/* The options {key: value}: 0 or -ENOMEM. */
+static int one_option(rn_value *v, const char *key, const char *value)
+{
+    *v = (rn_value){.type = RN_MAP, .n = 1};
+    v->keys = calloc(1, sizeof *v->keys);
+    v->items = calloc(1, sizeof *v->items);
+    if (v->keys && v->items) {
+        v->keys[0] = strdup(key);
+        v->items[0] = (rn_value){.type = RN_STR, .s = strdup(value)};
+    }
+    if (!v->keys || !v->items || !v->keys[0] || !v->items[0].s) {
+        rn_value_clear(v);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+int rn_spec_add_plugin(rn_spec *spec, const char *name, const char *key,
+                       const char *value, const rn_search *search, char *err,
+                       size_t errlen)
+{
+    char *tried = NULL;
+    rn_plugin p = {.name = strdup(name)};
+    p.path = rn_find_so(name, spec->dir, "PTRUN_PLUGIN_PATH",
+                        search ? search->plugin_dir : NULL, &tried);
+    int rc = !p.path && tried ? -ENOENT : 0;
+    if (rc < 0)
+        snprintf(err, errlen, "plugin '%s' not found: no %s.so in %s", name,
+                 name, tried);
+    else if (!p.name || !p.path || one_option(&p.options, key, value) < 0)
+        rc = -ENOMEM;
+    rn_plugin *all = rc == 0 ? realloc(spec->plugins,
+                                       (size_t)(spec->nplugins + 1) *
+                                           sizeof *all)
+                             : NULL;
+    if (rc == 0 && !all)
+        rc = -ENOMEM;
+    if (rc == -ENOMEM)
+        snprintf(err, errlen, "out of memory");
+    free(tried);
+    if (rc < 0) {
+        free(p.name);
+        free(p.path);
+        rn_value_clear(&p.options);
+        return rc;
+    }
+    spec->plugins = all;
+    spec->plugins[spec->nplugins++] = p;
+    return 0;
+}
+
 /* An empty spec that knows its file and folder ("." when none). */
 static rn_spec *new_spec(const char *file)
 {

@@ -156,6 +156,15 @@ typedef struct rn_search {
 rn_spec *rn_spec_load(const char *file, const char *const *sets, int nsets,
                       const rn_search *search, char *err, size_t errlen);
 void rn_spec_free(rn_spec *spec);
+/*
+ * Add the shipped plugin `name`, looked up as a bare name in a spec is,
+ * after the plugins the spec names, with the one string option
+ * {key: value} (`ptrun run --trace FILE`). 0, or -errno with a message
+ * in err.
+ */
+int rn_spec_add_plugin(rn_spec *spec, const char *name, const char *key,
+                       const char *value, const rn_search *search, char *err,
+                       size_t errlen);
 
 /* Validation limits, so absurd specs fail before anything is created. */
 #define RN_MAX_WORKERS 4096

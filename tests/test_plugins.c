@@ -2,7 +2,8 @@
  * test_plugins.c - the shipped result plugins (build/plugins/NAME.so),
  * loaded with dlopen and fed synthetic events: the exact text of
  * results.jsonl and results.csv (SPEC §5), their options, write failures,
- * and whole lines after a SIGKILL. Also the JSON reader they share.
+ * and whole lines after a SIGKILL; the timeline of chrome-trace. Also the
+ * JSON reader they share.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -283,8 +285,8 @@ static long check_lines(const char *text, size_t len, size_t *tail)
 
 static void test_descriptors(void)
 {
-    const char *names[] = {"jsonl", "csv"};
-    for (int i = 0; i < 2; i++) {
+    const char *names[] = {"jsonl", "csv", "chrome-trace"};
+    for (int i = 0; i < 3; i++) {
         plug p;
         plug_load(&p, names[i], pt_test_tmpdir());
         CU_ASSERT(p.desc->doc && p.desc->doc[0]);
@@ -615,6 +617,203 @@ static void test_csv_errors(void)
     free(text);
 }
 
+/* ---- chrome-trace ---- */
+
+#define T0 INT64_C(1700000000000000000)
+
+/* An attempt that ran on `set`/`worker` from T0+start to T0+end (in us). */
+static pt_event attempt_event(pt_event_type type, int64_t task,
+                              const char *set, int worker, int attempt,
+                              pt_task_status st, int start, int end)
+{
+    pt_event ev = event(type);
+    ev.time_ns = T0 + end * 1000;
+    ev.step = 0, ev.step_name = "sample";
+    ev.task = task, ev.kernel = "pi", ev.workerset = set, ev.worker = worker;
+    ev.attempts = attempt, ev.status = st;
+    ev.args_json = "{\"n\":1}", ev.result_json = "{\"y\":2}";
+    ev.queued_ns = T0 + 1000000, ev.start_ns = T0 + start * 1000;
+    ev.end_ns = T0 + end * 1000;
+    ev.waiting = 3, ev.running = 2;
+    return ev;
+}
+
+/* A run: two lanes of cpu, one of io, a retry, a cancelled task, ... */
+static void feed_trace(plug *p)
+{
+    pt_event ev = event(PT_EV_RUN_START);
+    ev.time_ns = T0;
+    CU_ASSERT_EQUAL(emit(p, &ev), 0);
+    ev = event(PT_EV_STEP_START);
+    ev.time_ns = T0 + 1000000, ev.step = 0, ev.step_name = "sample";
+    CU_ASSERT_EQUAL(emit(p, &ev), 0);
+    ev = attempt_event(PT_EV_TASK_RETRIED, 3, "io", 0, 1, PT_TASK_CRASHED,
+                       2500, 4000);
+    ev.signal = 11, ev.error = NASTY, ev.max_rss_kb = 512;
+    CU_ASSERT_EQUAL(emit(p, &ev), 0);
+    ev = attempt_event(PT_EV_TASK_FINISHED, 0, "cpu", 1, 1, PT_TASK_OK, 2000,
+                       5500);
+    CU_ASSERT_EQUAL(emit(p, &ev), 0);
+    /* sent at 3 ms in the worker's window, behind task 0 */
+    ev = attempt_event(PT_EV_TASK_FINISHED, 1, "cpu", 1, 1, PT_TASK_OK, 3000,
+                       7000);
+    CU_ASSERT_EQUAL(emit(p, &ev), 0);
+    ev = attempt_event(PT_EV_TASK_FINISHED, 3, "io", 0, 2, PT_TASK_OK, 6000,
+                       8000);
+    CU_ASSERT_EQUAL(emit(p, &ev), 0);
+    ev = attempt_event(PT_EV_TASK_FINISHED, 4, "cpu", -1, 1,
+                       PT_TASK_CANCELLED, 0, 8100);
+    ev.start_ns = 0;
+    CU_ASSERT_EQUAL(emit(p, &ev), 0);
+    ev = event(PT_EV_TASK_PRIORITY);
+    ev.time_ns = T0 + 8200000, ev.task = 4, ev.priority = 7;
+    CU_ASSERT_EQUAL(emit(p, &ev), 0);
+    ev = event(PT_EV_CONTROL);
+    ev.time_ns = T0 + 8300000, ev.control = "{\"op\":\"pause\"}";
+    CU_ASSERT_EQUAL(emit(p, &ev), 0);
+    ev = event(PT_EV_WORKER_EXITED);
+    ev.time_ns = T0 + 8400000, ev.workerset = "cpu", ev.worker = 0;
+    ev.pid = 99, ev.signal = 9;
+    CU_ASSERT_EQUAL(emit(p, &ev), 0);
+    ev = event(PT_EV_STEP_END);
+    ev.time_ns = T0 + 9000000, ev.step = 0, ev.step_name = "sample";
+    CU_ASSERT_EQUAL(emit(p, &ev), 0);
+    ev = event(PT_EV_RUN_END);
+    ev.time_ns = T0 + 10000000, ev.counts[PT_TASK_OK] = 3;
+    CU_ASSERT_EQUAL(emit(p, &ev), 0);
+}
+
+static void test_chrome_trace_content(void)
+{
+    const char *dir = pt_test_tmpdir();
+    plug p;
+    plug_open(&p, "chrome-trace", dir, "{\"file\":\"t.json\"}");
+    feed_trace(&p);
+    CU_ASSERT_EQUAL(access(path_in(dir, "t.json"), F_OK), -1); /* not yet */
+    CU_ASSERT_EQUAL(p.desc->close(&p.ctx), 0);
+    plug_unload(&p);
+    CU_ASSERT_EQUAL(access(path_in(dir, "t.json.tmp"), F_OK), -1);
+    char *text = slurp(path_in(dir, "t.json"), NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    static const char *const want[] = {
+        "{\"traceEvents\":[\n{\"ph\":\"M\",\"pid\":1,\"tid\":1,\"name\":"
+        "\"process_name\",\"args\":{\"name\":\"ptrun\"}}",
+        "{\"ph\":\"M\",\"pid\":2,\"tid\":1,\"name\":\"process_name\","
+        "\"args\":{\"name\":\"io\"}}",
+        "{\"ph\":\"M\",\"pid\":3,\"tid\":2,\"name\":\"thread_name\","
+        "\"args\":{\"name\":\"worker 1\"}}",
+        "{\"ph\":\"X\",\"pid\":2,\"tid\":1,\"ts\":2500.000,\"dur\":1500.000,"
+        "\"name\":\"pi\",\"cat\":\"crashed\",\"args\":{\"task\":3,"
+        "\"attempt\":1,\"status\":\"crashed\",\"step\":\"sample\","
+        "\"workerset\":\"io\",\"worker\":0,\"priority\":0,\"queued_ts\":1000.000,"
+        "\"error\":" NASTY_JSON ",\"signal\":11,\"max_rss_kb\":512,"
+        "\"args\":{\"n\":1},\"result\":{\"y\":2}}}",
+        "\"ts\":5500.000,\"dur\":1500.000,\"name\":\"pi\",\"cat\":\"ok\",\"args\":"
+        "{\"task\":1,",
+        "\"sent_ts\":3000.000,",
+        "{\"ph\":\"i\",\"pid\":1,\"tid\":1,\"s\":\"t\",\"ts\":8100.000,\"name\":"
+        "\"cancelled\",\"args\":{\"task\":4,",
+        "\"name\":\"priority\",\"args\":{\"task\":4,\"priority\":7}}",
+        "\"name\":\"ctl\",\"args\":{\"request\":{\"op\":\"pause\"}}}",
+        "{\"ph\":\"i\",\"pid\":3,\"tid\":1,\"s\":\"t\",\"ts\":8400.000,\"name\":"
+        "\"worker exited\",\"args\":{\"pid\":99,\"signal\":9,",
+        "{\"ph\":\"X\",\"pid\":1,\"tid\":1,\"ts\":1000.000,\"dur\":8000.000,"
+        "\"name\":\"sample\",\"cat\":\"step\"",
+        "{\"ph\":\"C\",\"pid\":1,\"tid\":1,\"ts\":10000.000,\"name\":\"tasks\","
+        "\"args\":{\"waiting\":0,\"running\":0}}\n],\"displayTimeUnit\":\"ms\"",
+        "\"run\":\"demo\"",
+        "\"start_time\":\"2023-11-14T22:13:20.000000000Z\"",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        if (!strstr(text, want[i]))
+            fprintf(stderr, "  missing: %s\n", want[i]);
+        CU_ASSERT_PTR_NOT_NULL(strstr(text, want[i]));
+    }
+    /* counters: throttled to one per ms, but at the step's start and end */
+    size_t counters = 0;
+    for (const char *q = text; (q = strstr(q, "\"ph\":\"C\"")); q++)
+        counters++;
+    /* at 0, 1, 4, 5.5, 7, 8 (not 8.1 .. 8.4), 9 and 10 ms */
+    CU_ASSERT_EQUAL(counters, 8);
+    free(text);
+    CU_ASSERT_EQUAL(run_python("import json,sys\n"
+                               "d = json.load(open(sys.argv[1]))\n"
+                               "assert len(d['traceEvents']) > 20\n",
+                               path_in(dir, "t.json"), NULL, NULL),
+                    0);
+}
+
+static void test_chrome_trace_options(void)
+{
+    const char *dir = pt_test_tmpdir();
+    static const struct {
+        const char *options, *message;
+    } bad[] = {
+        {"{\"nope\":1}", "option \"nope\": no such option (known: file)"},
+        {"{\"file\":\"\"}", "option \"file\": expected a file name"},
+        {"{\"file\":true}", "option \"file\": expected a file name"},
+        {"[1]", "bad JSON at offset 0: expected an object"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        plug p;
+        plug_load(&p, "chrome-trace", dir);
+        CU_ASSERT(p.desc->open(&p.ctx, bad[i].options) == -EINVAL);
+        if (strcmp(p.ctx.error, bad[i].message) != 0)
+            fprintf(stderr, "  %s: %s\n", bad[i].options, p.ctx.error);
+        CU_ASSERT_STRING_EQUAL(p.ctx.error, bad[i].message);
+        plug_unload(&p);
+    }
+    plug p;
+    plug_load(&p, "chrome-trace", dir);
+    CU_ASSERT(p.desc->open(&p.ctx, "{\"file\":\"no/such/dir/t.json\"}") ==
+              -ENOENT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(p.ctx.error, "cannot create "));
+    plug_unload(&p);
+    CU_ASSERT_EQUAL(access(path_in(dir, "trace.json.tmp"), F_OK), -1);
+
+    /* Absolute paths are taken as they are; a run never started: no file */
+    char abs[1100];
+    snprintf(abs, sizeof abs, "{\"file\":\"%s/abs.json\"}", dir);
+    plug_open(&p, "chrome-trace", "/nonexistent", abs);
+    CU_ASSERT_EQUAL(access(path_in(dir, "abs.json.tmp"), F_OK), 0);
+    pt_event ev = event(PT_EV_RUN_END);
+    CU_ASSERT_EQUAL(emit(&p, &ev), 0);
+    CU_ASSERT_EQUAL(p.desc->close(&p.ctx), 0);
+    plug_unload(&p);
+    CU_ASSERT_EQUAL(access(path_in(dir, "abs.json.tmp"), F_OK), -1);
+    CU_ASSERT_EQUAL(access(path_in(dir, "abs.json"), F_OK), -1);
+}
+
+/* A write that fails (here: past RLIMIT_FSIZE) loses the trace, cleanly. */
+static void test_chrome_trace_write_error(void)
+{
+    const char *dir = pt_test_tmpdir();
+    struct rlimit old, small = {.rlim_cur = 100000};
+    CU_ASSERT_EQUAL_FATAL(getrlimit(RLIMIT_FSIZE, &old), 0);
+    small.rlim_max = old.rlim_max;
+    signal(SIGXFSZ, SIG_IGN);
+    CU_ASSERT_EQUAL_FATAL(setrlimit(RLIMIT_FSIZE, &small), 0);
+    plug p;
+    plug_open(&p, "chrome-trace", dir, "{}");
+    pt_event ev = event(PT_EV_RUN_START);
+    CU_ASSERT_EQUAL(emit(&p, &ev), 0);
+    int rc = 0, i;
+    for (i = 0; i < 100000 && rc == 0; i++) {
+        ev = attempt_event(PT_EV_TASK_FINISHED, i, "cpu", 0, 1, PT_TASK_OK,
+                           i, i + 1);
+        rc = emit(&p, &ev);
+    }
+    CU_ASSERT_EQUAL(rc, -EFBIG);
+    CU_ASSERT(i > 100); /* it wrote some first */
+    CU_ASSERT_PTR_NOT_NULL(strstr(p.ctx.error, "trace.json.tmp: "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(p.ctx.error, strerror(EFBIG)));
+    CU_ASSERT_EQUAL(p.desc->close(&p.ctx), -EFBIG);
+    plug_unload(&p);
+    setrlimit(RLIMIT_FSIZE, &old);
+    CU_ASSERT_EQUAL(access(path_in(dir, "trace.json"), F_OK), -1);
+    CU_ASSERT_EQUAL(access(path_in(dir, "trace.json.tmp"), F_OK), -1);
+}
+
 /* jm_flatten() callback: "key=type:text;" for each leaf. */
 static int describe(void *arg, const char *key, const jm_leaf *v)
 {
@@ -703,6 +902,9 @@ static const pt_test_case cases[] = {
     {"csv_content", test_csv_content, 0},
     {"csv_close_writes", test_csv_close_writes, 0},
     {"csv_errors", test_csv_errors, 0},
+    {"chrome_trace_content", test_chrome_trace_content, 0},
+    {"chrome_trace_options", test_chrome_trace_options, 0},
+    {"chrome_trace_write_error", test_chrome_trace_write_error, 0},
     {"json_mini", test_json_mini, 0},
     {NULL, NULL, 0},
 };
