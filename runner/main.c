@@ -14,6 +14,7 @@
 
 #include "engine.h"
 #include "plan.h"
+#include "report.h"
 #include "spec.h"
 
 #define EXIT_USAGE 2
@@ -24,6 +25,7 @@ static const char usage_text[] =
     "       ptrun check JOB.yaml [--set PATH=VALUE]...\n"
     "       ptrun kernels LIB.so...\n"
     "       ptrun clean [--prefix P]\n"
+    "       ptrun report DIR [--out FILE]\n"
     "       ptrun --version | --help | help COMMAND\n";
 
 static const char help_text[] =
@@ -36,9 +38,13 @@ static const char help_text[] =
     "  check    Validate a job spec and print the expanded plan: every\n"
     "           task with its id, kernel, worker set, priority, seed, args.\n"
     "  kernels  List the kernels in shared objects: name, ABI, doc.\n"
-    "  clean    Remove shared memory segments whose owning run is dead.\n\n"
+    "  clean    Remove shared memory segments whose owning run is dead.\n"
+    "  report   Write DIR/report.html (or --out FILE): the run folder DIR\n"
+    "           as one self-contained page (summary, timeline of every\n"
+    "           attempt, latency histograms) that loads nothing.\n\n"
     "OPTIONS\n"
-    "  --out DIR          Run folder (default runs/NAME-yyyymmdd-HHMMSS).\n"
+    "  --out DIR          Run folder (default runs/NAME-yyyymmdd-HHMMSS);\n"
+    "                     for report, the page (default DIR/report.html).\n"
     "  --set PATH=VALUE   Override a scalar of the spec by dotted path;\n"
     "                     list items by index or by name. Repeatable.\n"
     "  --resume DIR       Finish an interrupted run: tasks recorded as ok\n"
@@ -61,6 +67,7 @@ static const char help_text[] =
     "  ptrun run configs/pi.yaml --set seed=7 --set workersets.cpu.workers=4\n"
     "  ptrun run configs/pi.yaml --out runs/pi --resume runs/pi\n"
     "  ptrun kernels build/kernels/*.so\n"
+    "  ptrun report runs/pi && xdg-open runs/pi/report.html\n"
     "  jq -c '{task, status, result}' runs/pi-*/results.jsonl\n";
 
 typedef struct cli {
@@ -263,6 +270,22 @@ static int cmd_clean(const cli *c)
     return 0;
 }
 
+static int cmd_report(const cli *c)
+{
+    char path[PATH_MAX], err[PATH_MAX + 256];
+    if (c->nfiles != 1)
+        return usage("report: expected one run folder DIR");
+    int rc = rn_report(c->files[0], c->out, path, sizeof path, err,
+                       sizeof err);
+    if (rc < 0) {
+        fprintf(stderr, "ptrun report: %s\n", err);
+        return rc == -EINVAL ? EXIT_USAGE : 3;
+    }
+    if (!c->quiet)
+        printf("report in %s\n", path);
+    return 0;
+}
+
 /*
  * Each worker costs the runner five fds (two protocol pipes, its stdout and
  * stderr, a pidfd): raise the soft limit to the hard one, so that hundreds
@@ -301,6 +324,8 @@ int main(int argc, char **argv)
         status = cmd_kernels(&c);
     else if (strcmp(c.cmd, "clean") == 0)
         status = cmd_clean(&c);
+    else if (strcmp(c.cmd, "report") == 0)
+        status = cmd_report(&c);
     else
         status = usage("unknown command");
     free(c.sets);

@@ -6,8 +6,10 @@ set -eu
 
 need="cmake make gcc pkg-config libyaml-dev libssl-dev"
 if [ "${1:-build}" = test ]; then
-    # clang and its runtimes (libclang_rt.fuzzer) for scripts/fuzz.sh
+    # clang and its runtimes (libclang_rt.fuzzer) for scripts/fuzz.sh;
+    # chromium draws `ptrun report`'s page in tests/e2e/test_report.py
     need="$need libcunit1-dev valgrind python3-numpy clang libclang-rt-14-dev"
+    need="$need chromium"
 fi
 
 missing=""
