@@ -22,11 +22,12 @@
  * - a counter ("C") "tasks" {waiting, running}: at most one per ms of
  *   event time, and one at each step's start and end and at the run's end.
  *
- * The runner sends a worker its next tasks before it has answered the
- * last (a window), so "sent" is not "started": a slice starts when the
- * task was sent or when the lane's previous slice ended, whichever is
- * later, and keeps the sending time in args.sent_ts when they differ.
- * Slices on a lane therefore never overlap, as the format requires.
+ * start_ns/end_ns are the worker's own times, except for an attempt whose
+ * worker died, which starts when the task was sent (the runner sends a
+ * worker its next tasks before it has answered the last). So a slice
+ * starts at start_ns or when the lane's previous slice ended, whichever is
+ * later, and keeps start_ns in args.sent_ts when they differ: slices on a
+ * lane never overlap, as the format requires.
  *
  * The file is streamed to FILE.tmp (one write(2) per 64 KiB; nothing is
  * kept per event) and renamed to FILE when the plugin closes, so FILE is
