@@ -78,6 +78,8 @@ struct pt_workerset {
     int64_t avg_ns;     /* moving average of task run times, 0: none yet */
     int64_t peak_rss_kb;/* the largest max RSS of a reaped worker */
     pt__beacon *beacons;/* one per worker, MAP_SHARED with them */
+    pt__ws_worker_fn on_worker;
+    void *on_worker_arg;
 };
 
 struct pt_future {
@@ -193,6 +195,8 @@ static int spawn(pt_workerset *ws, slot *s)
     pt__wire_reader_init(&s->rd, 0);
     pt__set_nonblock(s->to_fd, 1);
     pt__set_nonblock(s->from_fd, 1);
+    if (ws->on_worker)
+        ws->on_worker(ws->on_worker_arg, s->index, (int)pid, 1, 0, 0);
     return 0;
 }
 
@@ -746,6 +750,9 @@ static void on_death(pt_workerset *ws, slot *s, const char *why)
         ;
     if (ru.ru_maxrss > ws->peak_rss_kb)
         ws->peak_rss_kb = ru.ru_maxrss;
+    if (ws->on_worker)
+        ws->on_worker(ws->on_worker_arg, s->index, (int)s->pid, 0, status,
+                      ru.ru_maxrss);
     pt__req *running = take_culprit(s, beacon_task(s, NULL));
     /* its last words belong to the running task */
     close_output(ws, s, running ? (int64_t)running->id : -1);
@@ -939,12 +946,13 @@ static int min_timeout(int a, int b)
 }
 
 /* The pollfds of every set, gathered in one array (grown as needed). */
-static struct pollfd *gather(pt_workerset **sets, int nsets, int extra_fd,
+static struct pollfd *gather(pt_workerset **sets, int nsets,
+                             const struct pollfd *extra, int nextra,
                              int *count, int *timeout_ms)
 {
     static struct pollfd *all;
     static size_t cap;
-    size_t need = 1;
+    size_t need = (size_t)nextra + 1;
     int64_t now = mono_ns();
     for (int i = 0; i < nsets; i++) {
         pt_workerset *ws = sets[i];
@@ -965,22 +973,25 @@ static struct pollfd *gather(pt_workerset **sets, int nsets, int extra_fd,
     for (int i = 0; i < nsets; i++)
         for (int j = 0; j < sets[i]->npolled; j++)
             all[k++] = sets[i]->pfds[j];
-    if (extra_fd >= 0)
-        all[k++] = (struct pollfd){.fd = extra_fd, .events = POLLIN};
+    for (int i = 0; i < nextra; i++)
+        all[k++] = extra[i];
     *count = k;
     return all;
 }
 
-int pt__ws_pump_many(pt_workerset **sets, int nsets, int extra_fd,
-                     int timeout_ms)
+int pt__ws_pump_many(pt_workerset **sets, int nsets, struct pollfd *extra,
+                     int nextra, int timeout_ms)
 {
     int k;
-    struct pollfd *all = gather(sets, nsets, extra_fd, &k, &timeout_ms);
+    struct pollfd *all = gather(sets, nsets, extra, nextra, &k,
+                                &timeout_ms);
     if (!all)
         return pt__err(-ENOMEM, "poll: out of memory");
     int r = poll(all, (nfds_t)k, timeout_ms);
     if (r < 0 && errno != EINTR)
         return pt__err(-errno, "poll: %s", strerror(errno));
+    for (int i = 0; i < nextra; i++)
+        extra[i].revents = r > 0 ? all[k - nextra + i].revents : 0;
     int64_t now = mono_ns();
     for (int i = 0, off = 0; i < nsets; i++) {
         pt_workerset *ws = sets[i];
@@ -1008,7 +1019,7 @@ int pt__ws_pump(pt_workerset *ws, int timeout_ms)
         alive |= ws->slots[i].pid > 0;
     if (!alive)
         return ws->pending ? pt__err(-ECHILD, "no worker is alive") : 0;
-    return pt__ws_pump_many(&ws, 1, -1, timeout_ms);
+    return pt__ws_pump_many(&ws, 1, NULL, 0, timeout_ms);
 }
 
 void pt__ws_kill_all(pt_workerset *ws)
@@ -1021,6 +1032,12 @@ void pt__ws_kill_all(pt_workerset *ws)
 void pt__ws_hold(pt_workerset *ws, int hold)
 {
     ws->hold = hold;
+}
+
+void pt__ws_on_worker(pt_workerset *ws, pt__ws_worker_fn fn, void *arg)
+{
+    ws->on_worker = fn;
+    ws->on_worker_arg = arg;
 }
 
 void pt__ws_on_sent(pt_workerset *ws, void (*fn)(pt__req *, int64_t))
@@ -1152,7 +1169,7 @@ fail:
 /* Wait up to `ms` for worker s to exit; SIGKILL it after. */
 static void reap(pt_workerset *ws, slot *s, int ms)
 {
-    int status;
+    int status = 0;
     struct rusage ru = {0};
     pid_t got = 0;
     for (int waited = 0; waited < ms && got == 0; waited += 10) {
@@ -1171,6 +1188,9 @@ static void reap(pt_workerset *ws, slot *s, int ms)
     }
     if (ru.ru_maxrss > ws->peak_rss_kb)
         ws->peak_rss_kb = ru.ru_maxrss;
+    if (ws->on_worker)
+        ws->on_worker(ws->on_worker_arg, s->index, (int)s->pid, 0, status,
+                      ru.ru_maxrss);
 }
 
 int pt_workerset_destroy(pt_workerset *ws)

@@ -9,6 +9,8 @@
 #ifndef PT_WS_H
 #define PT_WS_H
 
+#include <poll.h>
+
 #include <ptools/workerset.h>
 
 #include "heap.h"
@@ -49,12 +51,18 @@ pt__req *pt__ws_submit(pt_workerset *ws, const pt_call *call, uint64_t id,
  */
 int pt__ws_pump(pt_workerset *ws, int timeout_ms);
 /*
- * One round over several sets at once (the runner's loop), plus `extra_fd`
- * (e.g. a signal pipe; -1: none): returns when something happened, a
- * request timed out, or `timeout_ms` passed. 0 or -errno.
+ * One round over several sets at once (the runner's loop), plus `extra`
+ * fds of the caller's (a signal pipe, sockets; their revents are set on
+ * return): returns when something happened, a request timed out, or
+ * `timeout_ms` passed. 0 or -errno.
  */
-int pt__ws_pump_many(pt_workerset **sets, int nsets, int extra_fd,
-                     int timeout_ms);
+int pt__ws_pump_many(pt_workerset **sets, int nsets, struct pollfd *extra,
+                     int nextra, int timeout_ms);
+/* Tell `fn` when a worker starts (`started` 1) or has exited (0: `status`
+ * as from wait, its peak RSS in KiB). */
+typedef void (*pt__ws_worker_fn)(void *arg, int worker, int pid, int started,
+                                 int status, int64_t max_rss_kb);
+void pt__ws_on_worker(pt_workerset *ws, pt__ws_worker_fn fn, void *arg);
 /* While held, nothing is dispatched: queue a whole step, then release. */
 void pt__ws_hold(pt_workerset *ws, int hold);
 /* Called when a request is handed to a worker (CLOCK_MONOTONIC ns). */

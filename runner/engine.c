@@ -19,6 +19,7 @@
 #include "internal.h"
 #include "json_mini.h"
 #include "rundir.h"
+#include "progress.h"
 #include "summary.h"
 #include "ws.h"
 
@@ -27,6 +28,7 @@ typedef struct tstate {
     pt__req *req;     /* the current attempt, while it waits or runs */
     int attempts;
     int worker;
+    bool sent;        /* the current attempt is at a worker */
     int64_t queued_ns, start_ns;
     char *history;    /* earlier attempts, a JSON array, or NULL */
 } tstate;
@@ -67,6 +69,11 @@ typedef struct engine {
     int64_t *retry_at;   /* when each may go again (CLOCK_MONOTONIC ns) */
     size_t nretry, retry_cap;
     int64_t mono_off;    /* CLOCK_REALTIME - CLOCK_MONOTONIC at the start */
+    int64_t waiting;     /* tasks queued in the sets, not yet sent */
+    int64_t running;     /* tasks sent to workers, not yet answered */
+    bool paused;         /* `ptrun ctl DIR pause`: nothing is dispatched */
+    int64_t step_total;  /* tasks of the running step (to run now) */
+    rn_progress progress;
 } engine;
 
 static engine *E; /* the hooks' way back: one run per process */
@@ -146,6 +153,8 @@ static void task_event(engine *e, pt_event_type type, int64_t id,
     ev->attempts = s->attempts;
     ev->queued_ns = s->queued_ns;
     ev->start_ns = s->start_ns;
+    ev->waiting = e->waiting;
+    ev->running = e->running;
     if (rn_host_emit(e->host, ev) < 0)
         e->lost_output = true;
 }
@@ -155,13 +164,49 @@ static void simple_event(engine *e, pt_event_type type, int step,
 {
     pt_event ev = {.type = type, .time_ns = real_ns(), .step = step,
                    .task = -1, .worker = -1, .exit_code = -1,
-                   .interrupted = e->sigs > 0};
+                   .interrupted = e->sigs > 0, .waiting = e->waiting,
+                   .running = e->running};
     if (step >= 0)
         ev.step_name = e->spec->steps[step].name;
     if (counts)
         memcpy(ev.counts, counts, sizeof ev.counts);
     if (rn_host_emit(e->host, &ev) < 0)
         e->lost_output = true;
+}
+
+/* A worker of set `arg` started, or exited (how, its peak RSS). */
+static void on_worker(void *arg, int worker, int pid, int started, int status,
+                      int64_t max_rss_kb)
+{
+    engine *e = E;
+    int set = (int)(intptr_t)arg;
+    pt_event ev = {.type = started ? PT_EV_WORKER_STARTED
+                                   : PT_EV_WORKER_EXITED,
+                   .time_ns = real_ns(), .step = e->step, .task = -1,
+                   .workerset = e->spec->workersets[set].name,
+                   .worker = worker, .pid = pid, .exit_code = -1,
+                   .max_rss_kb = max_rss_kb, .waiting = e->waiting,
+                   .running = e->running};
+    if (!started) {
+        ev.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+        ev.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        rn_summary_rss(&e->summary, max_rss_kb);
+    }
+    if (e->step >= 0)
+        ev.step_name = e->spec->steps[e->step].name;
+    if (rn_host_emit(e->host, &ev) < 0)
+        e->lost_output = true;
+}
+
+/* The first workers were born before the run started: say so now. */
+static void announce_workers(engine *e)
+{
+    for (int i = 0; i < e->spec->nworkersets; i++) {
+        for (int w = 0; w < pt_workerset_size(e->sets[i]); w++)
+            on_worker((void *)(intptr_t)i, w, pt_workerset_pid(e->sets[i], w),
+                      1, 0, 0);
+        pt__ws_on_worker(e->sets[i], on_worker, (void *)(intptr_t)i);
+    }
 }
 
 /* ---- kernels' output ---- */
@@ -211,6 +256,8 @@ static void on_output(void *arg, int worker, int64_t task, int stream,
     pt_buf_append(&e->log, line, len);
     pt_buf_append(&e->log, "\n", 1);
     if (e->opts->tee)
+        rn_progress_clear(&e->progress);
+    if (e->opts->tee)
         fprintf(stderr, "[%s %s/%d %s] %.*s\n", id, sname, worker, what,
                 (int)len, line);
     if (stream == 2 && task >= 0)
@@ -254,6 +301,8 @@ static int submit(engine *e, int64_t id, int64_t now_ns)
         return -errno;
     s->attempts++;
     s->worker = -1;
+    s->sent = false;
+    e->waiting++;
     s->queued_ns = now_ns;
     pt_event ev = {.exit_code = -1, .time_ns = now_ns};
     task_event(e, PT_EV_TASK_QUEUED, id, &ev);
@@ -265,6 +314,11 @@ static void on_sent(pt__req *req, int64_t now)
     tstate *s = &E->ts[req->id];
     s->start_ns = now + E->mono_off; /* until the worker says when it ran */
     s->worker = req->worker;
+    if (!s->sent) { /* else sent again after its worker died unstarted */
+        s->sent = true;
+        E->waiting--;
+        E->running++;
+    }
     pt_event ev = {.exit_code = -1, .time_ns = s->start_ns};
     task_event(E, PT_EV_TASK_STARTED, (int64_t)req->id, &ev);
 }
@@ -366,6 +420,11 @@ static void on_done(pt__req *req)
     tstate *s = &e->ts[id];
     pt_reply *r = req->reply;
     pt_task_status st = pt_reply_status(r);
+    if (s->sent)
+        e->running--;
+    else
+        e->waiting--;
+    s->sent = false;
     pt_buf js = {0};
     pt_reply_json(r, &js);
     char *long_error = error_with_tail(e, id, pt_reply_error(r));
@@ -390,13 +449,14 @@ static void on_done(pt__req *req)
     task_event(e, again ? PT_EV_TASK_RETRIED : PT_EV_TASK_FINISHED, id, &ev);
     if (again)
         remember_attempt(s, &ev);
+    if (s->start_ns)
+        rn_summary_busy(&e->summary, ev.end_ns - s->start_ns);
     if (!again) {
         e->counts[st]++;
         e->step_counts[st]++;
         e->outstanding--;
-        if (st != PT_TASK_CANCELLED)
-            rn_summary_add(&e->summary, e->plan->tasks[id].kernel,
-                           ev.end_ns - s->start_ns);
+        rn_summary_task(&e->summary, e->plan->tasks[id].kernel, (int)st,
+                        s->queued_ns, s->start_ns, ev.end_ns);
     }
     pt_buf_free(&js);
     free(long_error);
@@ -440,11 +500,35 @@ static void on_signals(engine *e)
 
 /* ---- steps ---- */
 
+static int min_ms(int a, int b)
+{
+    if (a < 0)
+        return b;
+    return b < 0 || a < b ? a : b;
+}
+
+/* The step's progress line (or JSON line), at most 10 times a second. */
+static void show_progress(engine *e, int step, bool final)
+{
+    int64_t done = 0;
+    for (int i = 0; i < 5; i++)
+        done += e->step_counts[i];
+    rn_progress_state st = {
+        .step = step, .nsteps = e->spec->nsteps,
+        .step_name = e->spec->steps[step].name, .done = done,
+        .total = e->step_total, .running = e->running,
+        .waiting = e->waiting, .failed = done - e->step_counts[PT_TASK_OK],
+        .paused = e->paused};
+    rn_progress_show(&e->progress, &st, mono_ns(), final);
+}
+
 static int run_step(engine *e, int step)
 {
     e->step = step;
     memset(e->step_counts, 0, sizeof e->step_counts);
     simple_event(e, PT_EV_STEP_START, step, NULL);
+    rn_progress_step_start(&e->progress, mono_ns());
+    e->step_total = 0;
     int nsets = e->spec->nworkersets, rc = 0;
     for (int i = 0; i < nsets; i++) /* queue the whole step first */
         pt__ws_hold(e->sets[i], 1);
@@ -454,11 +538,12 @@ static int run_step(engine *e, int step)
         if (e->skip && e->skip[id])
             continue;
         e->outstanding++;
+        e->step_total++;
         if ((rc = submit(e, id, queued)) < 0)
             e->outstanding--;
     }
     for (int i = 0; i < nsets; i++)
-        pt__ws_hold(e->sets[i], 0);
+        pt__ws_hold(e->sets[i], e->paused);
     while (rc == 0 && e->outstanding > 0) {
         bool ending = e->sigs > 0 || e->stopping;
         size_t backing_off = e->nretry;
@@ -467,9 +552,12 @@ static int run_step(engine *e, int step)
             cancel_waiting(e); /* the retries just queued, too */
         if (e->outstanding == 0)
             break;
-        rc = pt__ws_pump_many(e->sets, nsets, sig_pipe[0], wait);
+        wait = min_ms(wait, rn_progress_timeout_ms(&e->progress, mono_ns()));
+        struct pollfd extra[1] = {{.fd = sig_pipe[0], .events = POLLIN}};
+        rc = pt__ws_pump_many(e->sets, nsets, extra, 1, wait);
         on_signals(e);
         flush_log(e);
+        show_progress(e, step, false);
         if (e->lost_output && !e->stopping) { /* results cannot be kept */
             e->stopping = true;
             fprintf(stderr, "ptrun: stopping: results can no longer be "
@@ -477,6 +565,7 @@ static int run_step(engine *e, int step)
             cancel_waiting(e);
         }
     }
+    show_progress(e, step, true);
     simple_event(e, PT_EV_STEP_END, step, e->step_counts);
     if (e->lost_output && !e->stopping) {
         e->stopping = true;
@@ -798,14 +887,20 @@ static int finish(engine *e, int rc, int64_t start, char *err, size_t errlen)
                      .tasks = e->plan->ntasks, .skipped = e->skipped,
                      .interrupted = e->sigs > 0, .finished = true};
     memcpy(m.counts, e->counts, sizeof m.counts);
+    double wall_s = (double)(m.end_ns - start) * 1e-9;
+    pt_buf sj = {0};
+    rn_summary_json(&e->summary, e->spec, e->skipped, wall_s, &sj);
+    if (pt_buf_append(&sj, "", 1) == 0)
+        m.summary_json = (const char *)sj.data;
     m.exit_status = exit_status(e, rc < 0 || plug < 0 ? -1 : 0);
     if (e->started && rn_manifest_write(e->dir, &m, err, errlen) < 0) {
         m.exit_status = 3;
         rc = rc < 0 ? rc : -EIO;
     }
+    pt_buf_free(&sj);
     if (!e->opts->quiet && rc == 0)
-        rn_summary_print(&e->summary, e->spec, e->counts, e->skipped,
-                         (double)(m.end_ns - start) * 1e-9, e->dir, stderr);
+        rn_summary_print(&e->summary, e->spec, e->counts, e->skipped, wall_s,
+                         e->dir, stderr);
     return m.exit_status;
 }
 
@@ -832,9 +927,11 @@ int rn_run(const rn_spec *spec, const rn_plan *plan, const rn_run_opts *o)
     e.ts = calloc((size_t)plan->ntasks + 1, sizeof *e.ts);
     int rc = e.shm && e.sets && e.ts && e.tails ? 0 : -ENOMEM;
     if (rc == 0)
-        rc = rn_summary_init(&e.summary, spec->nkernels);
+        rc = rn_summary_init(&e.summary, spec);
     E = &e;
     e.mono_off = real_ns() - mono_ns();
+    e.step = -1;
+    rn_progress_init(&e.progress, o->progress, o->quiet);
     if (rc == 0)
         rc = prepare(&e, err, sizeof err);
     if (rc == 0) { /* a run killed from now on says so in its folder */
@@ -844,8 +941,10 @@ int rn_run(const rn_spec *spec, const rn_plan *plan, const rn_run_opts *o)
         rc = rn_manifest_write(e.dir, &m, err, sizeof err);
         e.started = rc == 0;
     }
-    if (rc == 0)
+    if (rc == 0) {
         simple_event(&e, PT_EV_RUN_START, -1, NULL);
+        announce_workers(&e);
+    }
     for (int s = 0; rc == 0 && s < spec->nsteps && !e.sigs && !e.stopping;
          s++)
         if ((rc = run_step(&e, s)) < 0)

@@ -19,6 +19,7 @@ typedef struct rn_run_opts {
     bool quiet;
     bool tee;              /* also echo kernels' output on stderr */
     bool force;            /* resume even if the spec or a kernel changed */
+    int progress;          /* an rn_progress_mode: --progress */
 } rn_run_opts;
 
 /* Run the whole job; returns the process exit status. */

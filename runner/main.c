@@ -21,7 +21,8 @@
 
 static const char usage_text[] =
     "usage: ptrun run JOB.yaml [--out DIR] [--set PATH=VALUE]...\n"
-    "                 [--resume DIR [--force]] [--tee] [--trace FILE] [-q]\n"
+    "                 [--resume DIR [--force]] [--tee] [--trace FILE]\n"
+    "                 [--progress auto|none|tty|jsonl] [-q]\n"
     "       ptrun check JOB.yaml [--set PATH=VALUE]...\n"
     "       ptrun kernels LIB.so...\n"
     "       ptrun clean [--prefix P]\n"
@@ -58,7 +59,11 @@ static const char help_text[] =
     "  --trace FILE       Also write a timeline of the run to FILE (the\n"
     "                     chrome-trace plugin): open it in ui.perfetto.dev\n"
     "                     or chrome://tracing.\n"
-    "  -q, --quiet        No summary on stderr.\n\n"
+    "  --progress MODE    The running step's progress on stderr: auto (a\n"
+    "                     line redrawn in place when stderr is a terminal,\n"
+    "                     unless -q), none, tty, or jsonl (one JSON object\n"
+    "                     per line, at most 10 a second, for other tools).\n"
+    "  -q, --quiet        No summary and no progress line on stderr.\n\n"
     "EXIT STATUS\n"
     "  0 all tasks ok; 1 some tasks not ok; 2 bad usage or bad spec;\n"
     "  3 runtime error; 130 interrupted.\n\n"
@@ -76,6 +81,7 @@ typedef struct cli {
     const char **sets;
     int nsets;
     int quiet, tee, force;
+    int progress;       /* an rn_progress_mode */
     const char **files; /* kernels */
     int nfiles;
 } cli;
@@ -115,7 +121,21 @@ static int parse(int argc, char **argv, cli *c)
             c->prefix = argv[++i];
         else if (strcmp(a, "--trace") == 0 && more)
             c->trace = argv[++i];
-        else if (a[0] == '-') {
+        else if (strncmp(a, "--progress=", 11) == 0 ||
+                 (strcmp(a, "--progress") == 0 && more)) {
+            const char *m = a[10] == '=' ? a + 11 : argv[++i];
+            static const char *const modes[] = {"auto", "none", "tty",
+                                                "jsonl"};
+            c->progress = -1;
+            for (int k = 0; k < 4; k++)
+                if (strcmp(m, modes[k]) == 0)
+                    c->progress = k; /* the rn_progress_mode order */
+            if (c->progress < 0) {
+                fprintf(stderr, "ptrun %s: --progress %s: expected auto, "
+                        "none, tty or jsonl\n", c->cmd, m);
+                return -EINVAL;
+            }
+        } else if (a[0] == '-') {
             fprintf(stderr, "ptrun %s: unknown option or missing value: %s\n",
                     c->cmd, a);
             return -EINVAL;
@@ -228,7 +248,8 @@ static int cmd_run_or_check(const cli *c, int argc, char **argv)
                             i ? " " : "", argv[i]);
         rn_run_opts o = {.out = c->out, .resume = c->resume,
                          .argv_line = line, .quiet = c->quiet,
-                         .tee = c->tee, .force = c->force};
+                         .tee = c->tee, .force = c->force,
+                         .progress = c->progress};
         status = rn_run(spec, &plan, &o);
     }
     rn_plan_free(&plan);

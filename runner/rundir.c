@@ -246,8 +246,11 @@ int rn_manifest_write(const char *dir, const rn_manifest *m, char *err,
         pt_buf_printf(&b, "%s\"%s\": %" PRId64, i ? ", " : "", names[i],
                       m->counts[i]);
     pt_buf_printf(&b, "},\n  \"finished\": %s,\n  \"interrupted\": %s,\n"
-                  "  \"exit_status\": %d\n}\n", m->finished ? "true" : "false",
+                  "  \"exit_status\": %d", m->finished ? "true" : "false",
                   m->interrupted ? "true" : "false", m->exit_status);
+    if (m->summary_json)
+        pt_buf_printf(&b, ",\n  \"summary\": %s", m->summary_json);
+    pt_buf_printf(&b, "\n}\n");
     if (rc == 0 && (rc = rn_write_atomic(dir, "manifest.json", b.data,
                                          b.len)) < 0)
         snprintf(err, errlen, "%s/manifest.json: %s", dir, strerror(-rc));

@@ -52,6 +52,7 @@ typedef struct rn_manifest {
     bool interrupted;
     bool finished;            /* false while the run is going on */
     int exit_status;
+    const char *summary_json; /* the end-of-run summary, or NULL */
 } rn_manifest;
 
 /* Write dir/manifest.json: 0 or -errno (message in err). */

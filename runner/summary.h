@@ -1,6 +1,9 @@
 /*
- * summary.h - what ptrun prints when a run ends (SPEC §5): counts by
- * status, wall time, tasks/s, and each kernel's latency p50/p99.
+ * summary.h - what ptrun tells when a run ends (SPEC §5): counts by status,
+ * wall time, tasks/s, worker utilisation, peak worker RSS, and per kernel
+ * the counts by status, p50/p95/p99 latency (end - start of the final
+ * attempt) and queue wait (start - queued). Printed on stderr, and written
+ * into manifest.json as "summary".
  */
 #ifndef RN_SUMMARY_H
 #define RN_SUMMARY_H
@@ -8,21 +11,42 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <ptools/buf.h>
+
 #include "spec.h"
 
-typedef struct rn_lat {
+typedef struct rn_samples {
     int64_t *ns;
     size_t n, cap;
-} rn_lat;
+} rn_samples;
+
+typedef struct rn_ksum {
+    int64_t counts[5]; /* by pt_task_status */
+    rn_samples lat, wait;
+} rn_ksum;
 
 typedef struct rn_summary {
-    rn_lat *per_kernel;
+    rn_ksum *per_kernel;
     int nkernels;
+    int64_t busy_ns;      /* workers' time in attempts, all summed */
+    int64_t peak_rss_kb;  /* the largest worker peak RSS seen */
+    int workers;          /* of every set */
 } rn_summary;
 
-int rn_summary_init(rn_summary *s, int nkernels);
-/* Record one finished task's duration (dropped if memory runs out). */
-void rn_summary_add(rn_summary *s, int kernel, int64_t ns);
+int rn_summary_init(rn_summary *s, const rn_spec *spec);
+/*
+ * Record one task's final attempt: its status and, when it ran (start_ns
+ * nonzero), its latency and queue wait. Samples are dropped if memory runs
+ * out; the counts are kept.
+ */
+void rn_summary_task(rn_summary *s, int kernel, int status, int64_t queued_ns,
+                     int64_t start_ns, int64_t end_ns);
+/* Add the worker time of any attempt (retried ones too). */
+void rn_summary_busy(rn_summary *s, int64_t ns);
+void rn_summary_rss(rn_summary *s, int64_t max_rss_kb);
+/* The summary as a JSON object (sorts the samples). */
+void rn_summary_json(rn_summary *s, const rn_spec *spec, int64_t skipped,
+                     double wall_s, pt_buf *out);
 void rn_summary_print(rn_summary *s, const rn_spec *spec,
                       const int64_t counts[5], int64_t skipped, double wall_s,
                       const char *dir, FILE *out);
