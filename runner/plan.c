@@ -130,7 +130,7 @@ static int add_task(rn_plan *plan, const rn_spec *spec, int step,
     *t = (rn_ptask){.id = plan->ntasks, .step = step,
                     .kernel = x->def->kernel,
                     .workerset = x->def->workerset, .on = on,
-                    .priority = x->def->priority};
+                    .priority = x->def->priority, .def = x->def};
     t->seed = pt_task_seed_of(spec->seed, (uint64_t)t->id);
     t->args_json = rc == 0 ? (char *)js.data : NULL;
     t->args = rc == 0 ? pt__args_adopt(&b) : NULL;
@@ -224,8 +224,11 @@ void rn_plan_print(const rn_spec *spec, const rn_plan *plan, FILE *out)
                     spec->workersets[t->workerset].name);
             if (t->on >= 0)
                 fprintf(out, "[%d]", t->on);
-            fprintf(out, " priority %" PRId64 " seed %" PRIu64 " args %s\n",
+            fprintf(out, " priority %" PRId64 " seed %" PRIu64 " args %s",
                     t->priority, t->seed, t->args_json);
+            for (int k = 0; t->def && k < t->def->ntags; k++)
+                fprintf(out, "%s%s", k ? "," : " tags ", t->def->tags[k]);
+            fputc('\n', out);
         }
     }
 }

@@ -28,6 +28,7 @@ typedef struct rn_ptask {
     uint64_t seed;
     pt_args *args;     /* sealed, encoded */
     char *args_json;   /* the same, as a JSON object */
+    const rn_task *def;/* its entry in the spec (tags) */
 } rn_ptask;
 
 typedef struct rn_plan {

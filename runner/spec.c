@@ -126,6 +126,9 @@ static void free_steps(rn_spec *s)
                 rn_value_clear(&t->sweep[k].values);
             }
             free(t->sweep);
+            for (int k = 0; k < t->ntags; k++)
+                free(t->tags[k]);
+            free(t->tags);
         }
         free(st->tasks);
         free(st->name);

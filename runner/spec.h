@@ -105,6 +105,8 @@ typedef struct rn_task {
     int nsweep;          /* cartesian product, first axis slowest */
     bool each_worker;
     int on;              /* pinned worker index, -1 when absent */
+    char **tags;         /* for `ptrun ctl` to select tasks by */
+    int ntags;
     rn_pos pos;
 } rn_task;
 

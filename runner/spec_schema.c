@@ -14,6 +14,7 @@ static const rn_schema any = {RN_S_ANY, NULL, NULL};
 static const rn_schema any_map = {RN_S_DICT, NULL, &any};
 static const rn_schema any_list = {RN_S_LIST, NULL, &any};
 static const rn_schema sweep = {RN_S_DICT, NULL, &any_list};
+static const rn_schema scalar_list = {RN_S_LIST, NULL, &scalar};
 
 static const rn_skey init_keys[] = {
     {"fill", false, &scalar},
@@ -61,7 +62,7 @@ static const rn_skey task_keys[] = {
     {"priority", false, &scalar},    {"args", false, &any_map},
     {"repeat", false, &scalar},      {"sweep", false, &sweep},
     {"each_worker", false, &scalar}, {"on", false, &scalar},
-    {0},
+    {"tags", false, &scalar_list},   {0},
 };
 const rn_schema rn_task_schema = {RN_S_MAP, task_keys, NULL};
 static const rn_schema tasks = {RN_S_LIST, NULL, &rn_task_schema};

@@ -170,6 +170,20 @@ static void count_tasks(rn_build *b, const rn_ynode *n, const rn_task *t)
                    RN_MAX_TASKS, per);
 }
 
+/* `tags: [a, b]`: names `ptrun ctl` selects tasks by. */
+static void get_tags(rn_build *b, const rn_ynode *n, rn_task *t)
+{
+    if (!rn_check_list(b, n, "tags", false))
+        return;
+    if (!(t->tags = calloc(n->n + 1, sizeof *t->tags))) {
+        rn_oom_at(b, n);
+        return;
+    }
+    for (size_t i = 0; i < n->n; i++)
+        if (rn_get_str(b, n->e[i].val, &t->tags[t->ntags]))
+            t->ntags++;
+}
+
 static void build_task(rn_build *b, const rn_ynode *n, rn_task *t)
 {
     const rn_ynode *v;
@@ -200,6 +214,8 @@ static void build_task(rn_build *b, const rn_ynode *n, rn_task *t)
         rn_get_bool(b, v, &t->each_worker);
     if ((v = rn_ymap_get(n, "on")))
         get_on(b, v, t);
+    if ((v = rn_ymap_get(n, "tags")))
+        get_tags(b, v, t);
     check_arg_clash(b, n, t);
     count_tasks(b, n, t);
 }
