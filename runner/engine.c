@@ -2,79 +2,23 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <ptools/npy.h>
 #include <ptools/shm.h>
 
-#include "engine.h"
-#include "host.h"
+#include "engine_internal.h"
 #include "internal.h"
-#include "json_mini.h"
 #include "rundir.h"
-#include "progress.h"
-#include "summary.h"
-#include "ws.h"
-
-/* What the engine knows of one planned task between its attempts. */
-typedef struct tstate {
-    pt__req *req;     /* the current attempt, while it waits or runs */
-    int attempts;
-    int worker;
-    bool sent;        /* the current attempt is at a worker */
-    int64_t queued_ns, start_ns;
-    char *history;    /* earlier attempts, a JSON array, or NULL */
-} tstate;
-
-#define TAIL_LINES 5
-
-/* The last stderr lines of the task a worker runs, kept for its error. */
-typedef struct tail {
-    uint64_t task;
-    char *line[TAIL_LINES];
-    int n;
-} tail;
-
-typedef struct engine {
-    const rn_spec *spec;
-    const rn_plan *plan;
-    const rn_run_opts *opts;
-    char dir[4096];
-    rn_host *host;
-    pt_shm **shm;
-    pt_workerset **sets;
-    tstate *ts;
-    bool *skip;          /* already ok in the run being resumed */
-    int64_t counts[5], step_counts[5], outstanding, skipped;
-    int step;
-    int sigs;            /* SIGINT/SIGTERM received */
-    rn_summary summary;
-    int log_fd;          /* DIR/output.log */
-    pt_buf log;          /* whole lines not yet written */
-    tail **tails;        /* per set, per worker */
-    bool started;        /* the run folder holds this run's manifest */
-    bool have_dir;       /* rn_rundir_make succeeded */
-    bool made_dir;       /* ... and created the folder */
-    bool refused;        /* bad usage found late (a resume that differs) */
-    bool lost_output;    /* a plugin failed (disk full?): stop the run */
-    bool stopping;
-    int64_t *retry_ids;  /* tasks waiting out their retry backoff */
-    int64_t *retry_at;   /* when each may go again (CLOCK_MONOTONIC ns) */
-    size_t nretry, retry_cap;
-    int64_t mono_off;    /* CLOCK_REALTIME - CLOCK_MONOTONIC at the start */
-    int64_t waiting;     /* tasks queued in the sets, not yet sent */
-    int64_t running;     /* tasks sent to workers, not yet answered */
-    bool paused;         /* `ptrun ctl DIR pause`: nothing is dispatched */
-    int64_t step_total;  /* tasks of the running step (to run now) */
-    rn_progress progress;
-} engine;
 
 static engine *E; /* the hooks' way back: one run per process */
 static int sig_pipe[2] = {-1, -1};
@@ -82,14 +26,14 @@ static int sig_pipe[2] = {-1, -1};
 #define BACKOFF_FIRST_NS INT64_C(100000000) /* 0.1 s, doubling */
 #define BACKOFF_MAX_NS INT64_C(10000000000)  /* 10 s */
 
-static int64_t mono_ns(void)
+int64_t rn_eng_mono_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static int64_t real_ns(void)
+int64_t rn_eng_real_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -133,7 +77,7 @@ static void restore_signals(void)
 
 /* A task's event; `ev->time_ns` is set by the caller (no clock read per
  * event: there are three events per task). */
-static void task_event(engine *e, pt_event_type type, int64_t id,
+void rn_eng_task_event(engine *e, pt_event_type type, int64_t id,
                        pt_event *ev)
 {
     const rn_ptask *t = &e->plan->tasks[id];
@@ -162,7 +106,7 @@ static void task_event(engine *e, pt_event_type type, int64_t id,
 static void simple_event(engine *e, pt_event_type type, int step,
                          const int64_t *counts)
 {
-    pt_event ev = {.type = type, .time_ns = real_ns(), .step = step,
+    pt_event ev = {.type = type, .time_ns = rn_eng_real_ns(), .step = step,
                    .task = -1, .worker = -1, .exit_code = -1,
                    .interrupted = e->sigs > 0, .waiting = e->waiting,
                    .running = e->running};
@@ -182,7 +126,7 @@ static void on_worker(void *arg, int worker, int pid, int started, int status,
     int set = (int)(intptr_t)arg;
     pt_event ev = {.type = started ? PT_EV_WORKER_STARTED
                                    : PT_EV_WORKER_EXITED,
-                   .time_ns = real_ns(), .step = e->step, .task = -1,
+                   .time_ns = rn_eng_real_ns(), .step = e->step, .task = -1,
                    .workerset = e->spec->workersets[set].name,
                    .worker = worker, .pid = pid, .exit_code = -1,
                    .max_rss_kb = max_rss_kb, .waiting = e->waiting,
@@ -305,7 +249,7 @@ static int submit(engine *e, int64_t id, int64_t now_ns)
     e->waiting++;
     s->queued_ns = now_ns;
     pt_event ev = {.exit_code = -1, .time_ns = now_ns};
-    task_event(e, PT_EV_TASK_QUEUED, id, &ev);
+    rn_eng_task_event(e, PT_EV_TASK_QUEUED, id, &ev);
     return 0;
 }
 
@@ -320,7 +264,7 @@ static void on_sent(pt__req *req, int64_t now)
         E->running++;
     }
     pt_event ev = {.exit_code = -1, .time_ns = s->start_ns};
-    task_event(E, PT_EV_TASK_STARTED, (int64_t)req->id, &ev);
+    rn_eng_task_event(E, PT_EV_TASK_STARTED, (int64_t)req->id, &ev);
 }
 
 /* Should this attempt's end be retried rather than final? */
@@ -355,7 +299,7 @@ static int backoff(engine *e, int64_t id)
     int shift = e->ts[id].attempts - 1 < 7 ? e->ts[id].attempts - 1 : 7;
     int64_t wait = BACKOFF_FIRST_NS << shift;
     e->retry_ids[e->nretry] = id;
-    e->retry_at[e->nretry++] = mono_ns() +
+    e->retry_at[e->nretry++] = rn_eng_mono_ns() +
                                (wait < BACKOFF_MAX_NS ? wait : BACKOFF_MAX_NS);
     return 0;
 }
@@ -366,12 +310,12 @@ static int backoff(engine *e, int64_t id)
  */
 static int run_due_retries(engine *e, bool all)
 {
-    int64_t now = mono_ns(), next = -1;
+    int64_t now = rn_eng_mono_ns(), next = -1;
     size_t keep = 0;
     for (size_t i = 0; i < e->nretry; i++) {
         int64_t id = e->retry_ids[i], at = e->retry_at[i];
         if (all || at <= now) {
-            if (submit(e, id, real_ns()) < 0) {
+            if (submit(e, id, rn_eng_real_ns()) < 0) {
                 e->counts[PT_TASK_CRASHED]++;
                 e->step_counts[PT_TASK_CRASHED]++;
                 e->outstanding--;
@@ -439,14 +383,14 @@ static void on_done(pt__req *req)
         s->start_ns = pt_reply_start_ns(r) + e->mono_off;
         ev.end_ns = pt_reply_end_ns(r) + e->mono_off;
     } else {
-        ev.end_ns = real_ns();
+        ev.end_ns = rn_eng_real_ns();
     }
     ev.time_ns = ev.end_ns;
     if (st == PT_TASK_CANCELLED)
         s->start_ns = 0;
     bool again = retry(e, id, st);
     ev.attempts_json = s->history;
-    task_event(e, again ? PT_EV_TASK_RETRIED : PT_EV_TASK_FINISHED, id, &ev);
+    rn_eng_task_event(e, again ? PT_EV_TASK_RETRIED : PT_EV_TASK_FINISHED, id, &ev);
     if (again)
         remember_attempt(s, &ev);
     if (s->start_ns)
@@ -462,7 +406,7 @@ static void on_done(pt__req *req)
     free(long_error);
     s->req = NULL;
     pt__req_free(req);
-    if (again && backoff(e, id) < 0 && submit(e, id, real_ns()) < 0) {
+    if (again && backoff(e, id) < 0 && submit(e, id, rn_eng_real_ns()) < 0) {
         e->counts[PT_TASK_CRASHED]++; /* cannot even queue it again */
         e->step_counts[PT_TASK_CRASHED]++;
         e->outstanding--;
@@ -519,7 +463,7 @@ static void show_progress(engine *e, int step, bool final)
         .total = e->step_total, .running = e->running,
         .waiting = e->waiting, .failed = done - e->step_counts[PT_TASK_OK],
         .paused = e->paused};
-    rn_progress_show(&e->progress, &st, mono_ns(), final);
+    rn_progress_show(&e->progress, &st, rn_eng_mono_ns(), final);
 }
 
 static int run_step(engine *e, int step)
@@ -527,12 +471,12 @@ static int run_step(engine *e, int step)
     e->step = step;
     memset(e->step_counts, 0, sizeof e->step_counts);
     simple_event(e, PT_EV_STEP_START, step, NULL);
-    rn_progress_step_start(&e->progress, mono_ns());
+    rn_progress_step_start(&e->progress, rn_eng_mono_ns());
     e->step_total = 0;
     int nsets = e->spec->nworkersets, rc = 0;
     for (int i = 0; i < nsets; i++) /* queue the whole step first */
         pt__ws_hold(e->sets[i], 1);
-    int64_t queued = real_ns(); /* the whole step is queued at once */
+    int64_t queued = rn_eng_real_ns(); /* the whole step is queued at once */
     for (int64_t id = e->plan->step_start[step];
          id < e->plan->step_start[step + 1] && rc == 0; id++) {
         if (e->skip && e->skip[id])
@@ -552,7 +496,7 @@ static int run_step(engine *e, int step)
             cancel_waiting(e); /* the retries just queued, too */
         if (e->outstanding == 0)
             break;
-        wait = min_ms(wait, rn_progress_timeout_ms(&e->progress, mono_ns()));
+        wait = min_ms(wait, rn_progress_timeout_ms(&e->progress, rn_eng_mono_ns()));
         struct pollfd extra[1] = {{.fd = sig_pipe[0], .events = POLLIN}};
         rc = pt__ws_pump_many(e->sets, nsets, extra, 1, wait);
         on_signals(e);
@@ -676,133 +620,6 @@ static int save_segments(engine *e, char *err, size_t errlen)
     return 0;
 }
 
-/* ---- resume ---- */
-
-/* What one results.jsonl line says: its task id and whether it was ok. */
-typedef struct recorded {
-    long long task;
-    bool ok;
-} recorded;
-
-static int on_leaf(void *arg, const char *key, const jm_leaf *v)
-{
-    recorded *r = arg;
-    if (strcmp(key, "task") == 0 && v->type == JM_NUMBER)
-        r->task = strtoll(v->raw, NULL, 10);
-    else if (strcmp(key, "status") == 0 && v->type == JM_STRING)
-        r->ok = strcmp(v->str, "ok") == 0;
-    return 0;
-}
-
-/*
- * Mark the tasks DIR/results.jsonl records as ok: they are not run again.
- * A last line without its newline was torn by a kill: it does not count.
- */
-static int load_done(engine *e)
-{
-    char path[4200], why[128];
-    snprintf(path, sizeof path, "%s/results.jsonl", e->dir);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return errno == ENOENT ? 0 : -errno;
-    e->skip = calloc((size_t)e->plan->ntasks + 1, sizeof *e->skip);
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    while (e->skip && (n = getline(&line, &cap, f)) > 0) {
-        recorded r = {-1, false};
-        if (line[n - 1] != '\n' ||
-            jm_flatten(line, on_leaf, &r, why, sizeof why) != 0)
-            continue;
-        if (r.ok && r.task >= 0 && r.task < e->plan->ntasks &&
-            !e->skip[r.task]) {
-            e->skip[r.task] = true;
-            e->skipped++;
-        }
-    }
-    free(line);
-    fclose(f);
-    return e->skip ? 0 : -ENOMEM;
-}
-
-/* What a resumed run's manifest says the first run used. */
-typedef struct earlier {
-    const rn_spec *spec;
-    char resolved[65];
-    char *kernels;  /* "name=sha256\n" lines */
-    size_t klen;
-} earlier;
-
-static int on_manifest_leaf(void *arg, const char *key, const jm_leaf *v)
-{
-    earlier *m = arg;
-    size_t n = strlen(key);
-    if (v->type != JM_STRING)
-        return 0;
-    if (strcmp(key, "resolved_sha256") == 0) {
-        snprintf(m->resolved, sizeof m->resolved, "%s", v->str);
-    } else if (n > 15 && strncmp(key, "kernels.", 8) == 0 &&
-               strcmp(key + n - 7, ".sha256") == 0) {
-        size_t add = n - 15 + strlen(v->str) + 3;
-        char *k = realloc(m->kernels, m->klen + add);
-        if (!k)
-            return -1;
-        m->kernels = k;
-        m->klen += (size_t)snprintf(k + m->klen, add, "%.*s=%s\n",
-                                    (int)(n - 15), key + 8, v->str);
-    }
-    return 0;
-}
-
-/* Does the earlier run name kernel `name` with this sha256? */
-static bool same_kernel(const earlier *m, const char *name, const char *hex)
-{
-    char want[400];
-    snprintf(want, sizeof want, "%s=%s\n", name, hex);
-    return m->kernels && strstr(m->kernels, want) != NULL;
-}
-
-/*
- * A resumed run must be the same experiment: the spec after overrides and
- * every kernel .so must hash as the manifest recorded, unless --force.
- */
-static int check_resume(engine *e, char *err, size_t errlen)
-{
-    char path[4200], hex[65], why[160];
-    snprintf(path, sizeof path, "%s/manifest.json", e->dir);
-    FILE *f = fopen(path, "re");
-    char *text = NULL;
-    size_t cap = 0;
-    ssize_t n = f ? getdelim(&text, &cap, '\0', f) : -1;
-    if (f)
-        fclose(f);
-    earlier m = {.spec = e->spec};
-    int rc = n > 0 ? jm_flatten(text, on_manifest_leaf, &m, why, sizeof why)
-                   : -1;
-    free(text);
-    if (rc != 0) {
-        snprintf(err, errlen, "--resume %s: cannot read its manifest.json "
-                 "(%s)", e->dir, n > 0 ? why : "missing");
-        free(m.kernels);
-        return -EINVAL;
-    }
-    rn_sha256_text(e->spec->resolved_yaml, hex);
-    if (strcmp(hex, m.resolved) != 0)
-        snprintf(err, errlen, "--resume %s: the spec (after overrides) "
-                 "differs from the run's job.yaml; use --force to resume "
-                 "anyway", e->dir);
-    for (int i = 0; !err[0] && i < e->spec->nkernels; i++) {
-        const rn_kernel *k = &e->spec->kernels[i];
-        if (rn_sha256_file(k->path, hex) < 0 || !same_kernel(&m, k->name,
-                                                              hex))
-            snprintf(err, errlen, "--resume %s: kernel '%s' (%s) is not "
-                     "the one the run used (sha256 differs); use --force to "
-                     "resume anyway", e->dir, k->name, k->path);
-    }
-    free(m.kernels);
-    return err[0] ? -EINVAL : 0;
-}
-
 /* ---- the run ---- */
 
 static int prepare(engine *e, char *err, size_t errlen)
@@ -814,10 +631,10 @@ static int prepare(engine *e, char *err, size_t errlen)
                             &e->made_dir, err, errlen);
     e->have_dir = rc == 0;
     if (rc == 0 && e->opts->resume && !e->opts->force &&
-        (rc = check_resume(e, err, errlen)) < 0)
+        (rc = rn_eng_check_resume(e, err, errlen)) < 0)
         e->refused = true;
     if (rc == 0 && e->opts->resume)
-        rc = load_done(e);
+        rc = rn_eng_load_done(e);
     if (rc == 0 && (rc = rn_write_atomic(e->dir, "job.yaml",
                                          s->resolved_yaml,
                                          strlen(s->resolved_yaml))) < 0)
@@ -883,7 +700,7 @@ static int finish(engine *e, int rc, int64_t start, char *err, size_t errlen)
     int plug = e->host ? rn_host_close(e->host) : 0;
     e->host = NULL;
     rn_manifest m = {.spec = e->spec, .argv_line = e->opts->argv_line,
-                     .start_ns = start, .end_ns = real_ns(),
+                     .start_ns = start, .end_ns = rn_eng_real_ns(),
                      .tasks = e->plan->ntasks, .skipped = e->skipped,
                      .interrupted = e->sigs > 0, .finished = true};
     memcpy(m.counts, e->counts, sizeof m.counts);
@@ -920,7 +737,7 @@ int rn_run(const rn_spec *spec, const rn_plan *plan, const rn_run_opts *o)
 {
     engine e = {.spec = spec, .plan = plan, .opts = o, .log_fd = -1};
     char err[8192] = "";
-    int64_t start = real_ns();
+    int64_t start = rn_eng_real_ns();
     e.shm = calloc((size_t)spec->nsegments + 1, sizeof *e.shm);
     e.sets = calloc((size_t)spec->nworkersets + 1, sizeof *e.sets);
     e.tails = calloc((size_t)spec->nworkersets + 1, sizeof *e.tails);
@@ -929,7 +746,7 @@ int rn_run(const rn_spec *spec, const rn_plan *plan, const rn_run_opts *o)
     if (rc == 0)
         rc = rn_summary_init(&e.summary, spec);
     E = &e;
-    e.mono_off = real_ns() - mono_ns();
+    e.mono_off = rn_eng_real_ns() - rn_eng_mono_ns();
     e.step = -1;
     rn_progress_init(&e.progress, o->progress, o->quiet);
     if (rc == 0)

@@ -1,0 +1,87 @@
+/*
+ * engine_internal.h - the state of a running job, shared by the files of
+ * the engine (engine.c: the run; resume.c: what an interrupted run did;
+ * engine_ctl.c: `ptrun ctl` requests). Private to the runner.
+ */
+#ifndef RN_ENGINE_INTERNAL_H
+#define RN_ENGINE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <ptools/buf.h>
+#include <ptools/plugin.h>
+#include <ptools/shm.h>
+#include <ptools/workerset.h>
+
+#include "engine.h"
+#include "host.h"
+#include "plan.h"
+#include "progress.h"
+#include "summary.h"
+#include "ws.h"
+
+/* What the engine knows of one planned task between its attempts. */
+typedef struct tstate {
+    pt__req *req;     /* the current attempt, while it waits or runs */
+    int attempts;
+    int worker;
+    bool sent;        /* the current attempt is at a worker */
+    int64_t queued_ns, start_ns;
+    char *history;    /* earlier attempts, a JSON array, or NULL */
+} tstate;
+
+#define TAIL_LINES 5
+
+/* The last stderr lines of the task a worker runs, kept for its error. */
+typedef struct tail {
+    uint64_t task;
+    char *line[TAIL_LINES];
+    int n;
+} tail;
+
+typedef struct engine {
+    const rn_spec *spec;
+    const rn_plan *plan;
+    const rn_run_opts *opts;
+    char dir[4096];
+    rn_host *host;
+    pt_shm **shm;
+    pt_workerset **sets;
+    tstate *ts;
+    bool *skip;          /* already ok in the run being resumed */
+    int64_t counts[5], step_counts[5], outstanding, skipped;
+    int step;
+    int sigs;            /* SIGINT/SIGTERM received */
+    rn_summary summary;
+    int log_fd;          /* DIR/output.log */
+    pt_buf log;          /* whole lines not yet written */
+    tail **tails;        /* per set, per worker */
+    bool started;        /* the run folder holds this run's manifest */
+    bool have_dir;       /* rn_rundir_make succeeded */
+    bool made_dir;       /* ... and created the folder */
+    bool refused;        /* bad usage found late (a resume that differs) */
+    bool lost_output;    /* a plugin failed (disk full?): stop the run */
+    bool stopping;
+    int64_t *retry_ids;  /* tasks waiting out their retry backoff */
+    int64_t *retry_at;   /* when each may go again (CLOCK_MONOTONIC ns) */
+    size_t nretry, retry_cap;
+    int64_t mono_off;    /* CLOCK_REALTIME - CLOCK_MONOTONIC at the start */
+    int64_t waiting;     /* tasks queued in the sets, not yet sent */
+    int64_t running;     /* tasks sent to workers, not yet answered */
+    bool paused;         /* `ptrun ctl DIR pause`: nothing is dispatched */
+    int64_t step_total;  /* tasks of the running step (to run now) */
+    rn_progress progress;
+} engine;
+
+int64_t rn_eng_mono_ns(void);
+int64_t rn_eng_real_ns(void);
+/* Fill the task's fields of `ev` (time_ns is the caller's) and emit it. */
+void rn_eng_task_event(engine *e, pt_event_type type, int64_t id,
+                       pt_event *ev);
+/* Resume: refuse a changed spec or kernel (-EINVAL, message in err). */
+int rn_eng_check_resume(engine *e, char *err, size_t errlen);
+/* Resume: mark the tasks DIR/results.jsonl records as ok (e->skip). */
+int rn_eng_load_done(engine *e);
+
+#endif
