@@ -367,7 +367,7 @@ kernels:
   close_fds: {path: @TK@/faults.so}
   noop: {path: noop}
 workersets:
-  - {name: main, workers: 2, timeout: 1s, retries: 1}
+  - {name: main, workers: 2, timeout: 2s, retries: 1}
   - {name: doomed, workers: 2}
 steps:
   - name: all
