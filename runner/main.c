@@ -12,6 +12,7 @@
 #include <ptools/kernel_lib.h>
 #include <ptools/shm.h>
 
+#include "ctl.h"
 #include "engine.h"
 #include "plan.h"
 #include "report.h"
@@ -27,6 +28,9 @@ static const char usage_text[] =
     "       ptrun kernels LIB.so...\n"
     "       ptrun clean [--prefix P]\n"
     "       ptrun report DIR [--out FILE]\n"
+    "       ptrun ctl DIR status | pause | resume\n"
+    "       ptrun ctl DIR priority TASK|kernel=K|tag=T PRIO\n"
+    "       ptrun ctl DIR cancel TASK|kernel=K|tag=T\n"
     "       ptrun --version | --help | help COMMAND\n";
 
 static const char help_text[] =
@@ -42,7 +46,13 @@ static const char help_text[] =
     "  clean    Remove shared memory segments whose owning run is dead.\n"
     "  report   Write DIR/report.html (or --out FILE): the run folder DIR\n"
     "           as one self-contained page (summary, timeline of every\n"
-    "           attempt, latency histograms) that loads nothing.\n\n"
+    "           attempt, latency histograms) that loads nothing.\n"
+    "  ctl      Control the live run in folder DIR through DIR/ctl.sock:\n"
+    "           status; pause or resume dispatching; change the priority\n"
+    "           of waiting tasks, or cancel them, chosen by task id, by\n"
+    "           kernel=K or by tag=T. Prints the run's JSON reply; exits 0\n"
+    "           when it says \"ok\":true, 1 when not, 3 when no run\n"
+    "           listens in DIR.\n\n"
     "OPTIONS\n"
     "  --out DIR          Run folder (default runs/NAME-yyyymmdd-HHMMSS);\n"
     "                     for report, the page (default DIR/report.html).\n"
@@ -73,6 +83,7 @@ static const char help_text[] =
     "  ptrun run configs/pi.yaml --out runs/pi --resume runs/pi\n"
     "  ptrun kernels build/kernels/*.so\n"
     "  ptrun report runs/pi && xdg-open runs/pi/report.html\n"
+    "  ptrun ctl runs/pi priority kernel=pi 50\n"
     "  jq -c '{task, status, result}' runs/pi-*/results.jsonl\n";
 
 typedef struct cli {
@@ -335,6 +346,10 @@ int main(int argc, char **argv)
         printf(help_text, usage_text);
         return 0;
     }
+    if (strcmp(argv[1], "ctl") == 0) /* positional: PRIO may be negative */
+        return argc < 3 ? usage("ctl: expected a run folder DIR")
+                        : rn_ctl_client(argv[2], argc - 3, argv + 3, stdout,
+                                        stderr);
     cli c = {0};
     int status;
     if (parse(argc, argv, &c) < 0)
