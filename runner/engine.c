@@ -16,6 +16,7 @@
 #include <ptools/npy.h>
 #include <ptools/shm.h>
 
+#include "ctl.h"
 #include "engine_internal.h"
 #include "internal.h"
 #include "rundir.h"
@@ -92,7 +93,7 @@ void rn_eng_task_event(engine *e, pt_event_type type, int64_t id,
     ev->pid = s->worker >= 0 ? pt_workerset_pid(e->sets[t->workerset],
                                                 s->worker) : 0;
     ev->seed = t->seed;
-    ev->priority = t->priority;
+    ev->priority = rn_eng_priority(e, id);
     ev->args_json = t->args_json;
     ev->attempts = s->attempts;
     ev->queued_ns = s->queued_ns;
@@ -229,13 +230,18 @@ static char *error_with_tail(engine *e, int64_t id, const char *error)
 
 static void on_done(pt__req *req);
 
-static int submit(engine *e, int64_t id, int64_t now_ns)
+int64_t rn_eng_priority(const engine *e, int64_t id)
+{
+    return e->ts[id].prio_set ? e->ts[id].prio : e->plan->tasks[id].priority;
+}
+
+int rn_eng_submit(engine *e, int64_t id, int64_t now_ns)
 {
     const rn_ptask *t = &e->plan->tasks[id];
     pt_call c = PT_CALL_INIT;
     c.kernel = e->spec->kernels[t->kernel].name;
     c.args = t->args;
-    c.priority = t->priority;
+    c.priority = rn_eng_priority(e, id);
     c.worker = t->on;
     c.step = t->step;
     tstate *s = &e->ts[id];
@@ -250,6 +256,8 @@ static int submit(engine *e, int64_t id, int64_t now_ns)
     s->queued_ns = now_ns;
     pt_event ev = {.exit_code = -1, .time_ns = now_ns};
     rn_eng_task_event(e, PT_EV_TASK_QUEUED, id, &ev);
+    if (s->cancel_asked) /* by `ptrun ctl` before its step began */
+        pt__ws_cancel(e->sets[t->workerset], s->req);
     return 0;
 }
 
@@ -304,6 +312,21 @@ static int backoff(engine *e, int64_t id)
     return 0;
 }
 
+bool rn_eng_unbackoff(engine *e, int64_t id)
+{
+    for (size_t i = 0; i < e->nretry; i++) {
+        if (e->retry_ids[i] != id)
+            continue;
+        memmove(e->retry_ids + i, e->retry_ids + i + 1,
+                (e->nretry - i - 1) * sizeof *e->retry_ids);
+        memmove(e->retry_at + i, e->retry_at + i + 1,
+                (e->nretry - i - 1) * sizeof *e->retry_at);
+        e->nretry--;
+        return true;
+    }
+    return false;
+}
+
 /*
  * Submit the retries that are due (all of them when `all`); returns the
  * milliseconds until the next one, or -1 when none waits.
@@ -315,7 +338,7 @@ static int run_due_retries(engine *e, bool all)
     for (size_t i = 0; i < e->nretry; i++) {
         int64_t id = e->retry_ids[i], at = e->retry_at[i];
         if (all || at <= now) {
-            if (submit(e, id, rn_eng_real_ns()) < 0) {
+            if (rn_eng_submit(e, id, rn_eng_real_ns()) < 0) {
                 e->counts[PT_TASK_CRASHED]++;
                 e->step_counts[PT_TASK_CRASHED]++;
                 e->outstanding--;
@@ -396,6 +419,7 @@ static void on_done(pt__req *req)
     if (s->start_ns)
         rn_summary_busy(&e->summary, ev.end_ns - s->start_ns);
     if (!again) {
+        s->ended = true;
         e->counts[st]++;
         e->step_counts[st]++;
         e->outstanding--;
@@ -406,7 +430,8 @@ static void on_done(pt__req *req)
     free(long_error);
     s->req = NULL;
     pt__req_free(req);
-    if (again && backoff(e, id) < 0 && submit(e, id, rn_eng_real_ns()) < 0) {
+    if (again && backoff(e, id) < 0 &&
+        rn_eng_submit(e, id, rn_eng_real_ns()) < 0) {
         e->counts[PT_TASK_CRASHED]++; /* cannot even queue it again */
         e->step_counts[PT_TASK_CRASHED]++;
         e->outstanding--;
@@ -483,7 +508,7 @@ static int run_step(engine *e, int step)
             continue;
         e->outstanding++;
         e->step_total++;
-        if ((rc = submit(e, id, queued)) < 0)
+        if ((rc = rn_eng_submit(e, id, queued)) < 0)
             e->outstanding--;
     }
     for (int i = 0; i < nsets; i++)
@@ -496,9 +521,18 @@ static int run_step(engine *e, int step)
             cancel_waiting(e); /* the retries just queued, too */
         if (e->outstanding == 0)
             break;
-        wait = min_ms(wait, rn_progress_timeout_ms(&e->progress, rn_eng_mono_ns()));
-        struct pollfd extra[1] = {{.fd = sig_pipe[0], .events = POLLIN}};
-        rc = pt__ws_pump_many(e->sets, nsets, extra, 1, wait);
+        int64_t now = rn_eng_mono_ns();
+        wait = min_ms(wait, rn_progress_timeout_ms(&e->progress, now));
+        struct pollfd extra[1 + RN_CTL_POLLFDS];
+        extra[0] = (struct pollfd){.fd = sig_pipe[0], .events = POLLIN};
+        int nextra = 1;
+        if (e->ctl) {
+            nextra += rn_ctl_pollfds(e->ctl, extra + 1, RN_CTL_POLLFDS);
+            wait = min_ms(wait, rn_ctl_timeout_ms(e->ctl, now));
+        }
+        rc = pt__ws_pump_many(e->sets, nsets, extra, nextra, wait);
+        if (e->ctl) /* after every round: it also drops late clients */
+            rn_ctl_handle(e->ctl, extra + 1, nextra - 1, rn_eng_mono_ns());
         on_signals(e);
         flush_log(e);
         show_progress(e, step, false);
@@ -658,6 +692,13 @@ static int prepare(engine *e, char *err, size_t errlen)
         rc = make_sets(e, err, errlen);
     if (rc == 0 && (rc = install_signals()) < 0)
         snprintf(err, errlen, "signal pipe: %s", strerror(-rc));
+    if (rc == 0 && (rc = rn_ctl_open(&e->ctl, e->dir, rn_eng_ctl_apply, e,
+                                     err, errlen)) < 0 &&
+        rc != -EADDRINUSE) { /* no live control, but the run can go on */
+        fprintf(stderr, "ptrun: no ptrun ctl for this run: %s\n", err);
+        err[0] = '\0';
+        rc = 0;
+    }
     return rc;
 }
 
@@ -667,6 +708,8 @@ static int prepare(engine *e, char *err, size_t errlen)
  */
 static int teardown(engine *e, int rc, char *err, size_t errlen)
 {
+    rn_ctl_close(e->ctl);
+    e->ctl = NULL;
     for (int i = 0; i < e->spec->nworkersets; i++)
         pt_workerset_destroy(e->sets[i]);
     flush_log(e);

@@ -27,6 +27,10 @@ typedef struct tstate {
     int attempts;
     int worker;
     bool sent;        /* the current attempt is at a worker */
+    bool ended;       /* its final attempt is recorded */
+    bool prio_set;    /* `prio` was changed by `ptrun ctl` */
+    bool cancel_asked;/* `ptrun ctl` cancelled it before it was queued */
+    int64_t prio;     /* its priority when prio_set */
     int64_t queued_ns, start_ns;
     char *history;    /* earlier attempts, a JSON array, or NULL */
 } tstate;
@@ -72,6 +76,7 @@ typedef struct engine {
     bool paused;         /* `ptrun ctl DIR pause`: nothing is dispatched */
     int64_t step_total;  /* tasks of the running step (to run now) */
     rn_progress progress;
+    struct rn_ctl *ctl;  /* DIR/ctl.sock, or NULL */
 } engine;
 
 int64_t rn_eng_mono_ns(void);
@@ -79,6 +84,17 @@ int64_t rn_eng_real_ns(void);
 /* Fill the task's fields of `ev` (time_ns is the caller's) and emit it. */
 void rn_eng_task_event(engine *e, pt_event_type type, int64_t id,
                        pt_event *ev);
+/* The priority task `id` has now (the plan's, or a `ptrun ctl` one). */
+int64_t rn_eng_priority(const engine *e, int64_t id);
+/* Queue task `id` again (or for the first time); `now_ns` CLOCK_REALTIME. */
+int rn_eng_submit(engine *e, int64_t id, int64_t now_ns);
+/* Take task `id` off the retry backoff list: true if it was there. */
+bool rn_eng_unbackoff(engine *e, int64_t id);
+/* `ptrun ctl` requests (engine_ctl.c): an rn_ctl_apply_fn, arg an engine. */
+struct rn_ctl_req;
+int rn_eng_ctl_apply(void *arg, const struct rn_ctl_req *req, pt_buf *reply,
+                     char *err, size_t errlen);
+
 /* Resume: refuse a changed spec or kernel (-EINVAL, message in err). */
 int rn_eng_check_resume(engine *e, char *err, size_t errlen);
 /* Resume: mark the tasks DIR/results.jsonl records as ok (e->skip). */

@@ -1,0 +1,164 @@
+"""End-to-end tests of `ptrun ctl` against real runs: priorities changed
+while tasks wait, cancel, pause/resume, status, and hostile clients that
+must not disturb the run. Run by ctest with PTRUN, SRC and TEST_KERNELS in
+the environment.
+"""
+import json
+import os
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+PTRUN = os.environ["PTRUN"]
+
+JOB = """
+ptrun: 1
+name: ctl
+kernels: {sleep: {path: sleep}}
+workersets: [{name: w, workers: @W@, mode: ff}]
+steps:
+  - name: s
+    tasks:
+      - {kernel: sleep, args: {ms: 40}, repeat: 30, tags: [bulk]}
+      - {kernel: sleep, args: {ms: 40}, repeat: 10, tags: [late]}
+plugins: [{name: jsonl}, {name: chrome-trace}]
+"""
+
+
+def ctl(run_dir, *words):
+    p = subprocess.run([PTRUN, "ctl", run_dir, *map(str, words)],
+                       capture_output=True, text=True, timeout=30)
+    reply = json.loads(p.stdout) if p.stdout.strip() else None
+    return p.returncode, reply, p.stderr
+
+
+class Ctl(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="ptrun-ctl-")
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def start(self, workers=1, name="run"):
+        spec = os.path.join(self.tmp.name, name + ".yaml")
+        with open(spec, "w") as f:
+            f.write(JOB.replace("@W@", str(workers)))
+        out = os.path.join(self.tmp.name, name)
+        p = subprocess.Popen([PTRUN, "run", spec, "--out", out, "-q"],
+                             stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+        self.addCleanup(p.stderr.close)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        sock = os.path.join(out, "ctl.sock")
+        for _ in range(500):
+            if os.path.exists(sock):
+                break
+            time.sleep(0.01)
+        self.assertTrue(os.path.exists(sock), "no ctl.sock")
+        self.assertEqual(os.stat(sock).st_mode & 0o777, 0o600)
+        return p, out
+
+    def results(self, out):
+        with open(os.path.join(out, "results.jsonl")) as f:
+            return [json.loads(l) for l in f]
+
+    def test_priority_changes_the_start_order(self):
+        p, out = self.start(workers=1)
+        rc, reply, err = ctl(out, "priority", "tag=late", 50)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(reply, {"ok": True, "changed": 10, "running": 0,
+                                 "ended": 0})
+        rc, reply, _ = ctl(out, "priority", 35, 100)
+        self.assertEqual(reply["changed"], 1)
+        self.assertEqual(p.wait(timeout=60), 0, p.stderr.read())
+        order = [r["task"] for r in sorted(self.results(out),
+                                           key=lambda r: r["start_ns"])]
+        # task 35 (priority 100), then the other late ones (50), jump
+        # ahead of the bulk tasks still waiting
+        self.assertEqual(order.index(35) + 1, order.index(30))
+        late = [order.index(t) for t in range(30, 40)]
+        self.assertLess(max(late), order.index(29))
+        self.assertFalse(os.path.exists(os.path.join(out, "ctl.sock")))
+        # the trace shows the changes
+        with open(os.path.join(out, "trace.json")) as f:
+            trace = json.load(f)["traceEvents"]
+        text = json.dumps(trace)
+        self.assertIn("priority", text)
+
+    def test_cancel_pause_resume_status(self):
+        p, out = self.start(workers=2)
+        rc, reply, err = ctl(out, "pause")
+        self.assertEqual((rc, reply), (0, {"ok": True, "paused": True}), err)
+        rc, st, _ = ctl(out, "status")
+        self.assertEqual(rc, 0)
+        self.assertTrue(st["paused"])
+        self.assertEqual(st["run"], "ctl")
+        self.assertEqual(st["step"]["name"], "s")
+        self.assertEqual(st["tasks"], 40)
+        self.assertEqual(st["workersets"][0]["name"], "w")
+        self.assertLessEqual(st["running"], 2)
+        # paused: what is at a worker ends, nothing new starts
+        time.sleep(0.3)
+        n1 = len(self.results(out))
+        time.sleep(0.4)
+        self.assertEqual(len(self.results(out)), n1)
+        rc, reply, _ = ctl(out, "cancel", "tag=late")
+        self.assertEqual(reply["cancelled"], 10)
+        rc, reply, _ = ctl(out, "cancel", "kernel=nope")
+        self.assertEqual(rc, 1)
+        self.assertFalse(reply["ok"])
+        rc, reply, _ = ctl(out, "resume")
+        self.assertEqual(reply, {"ok": True, "paused": False})
+        self.assertEqual(p.wait(timeout=60), 1)  # some were cancelled
+        rows = self.results(out)
+        self.assertEqual(len(rows), 40)
+        status = {r["task"]: r["status"] for r in rows}
+        self.assertTrue(all(status[t] == "cancelled" for t in range(30, 40)))
+        self.assertTrue(all(status[t] == "ok" for t in range(30)))
+
+    def test_hostile_clients_do_not_disturb_the_run(self):
+        p, out = self.start(workers=2)
+        path = os.path.join(out, "ctl.sock")
+        loris = socket.socket(socket.AF_UNIX)
+        loris.connect(path)
+        loris.sendall(b'{"cmd": "sta')  # and never more
+        garbage = socket.socket(socket.AF_UNIX)
+        garbage.connect(path)
+        garbage.sendall(b"\x00\xff not json at all\n")
+        self.assertFalse(json.loads(garbage.recv(4096))["ok"])
+        big = socket.socket(socket.AF_UNIX)
+        big.connect(path)
+        big.settimeout(10)
+        try:
+            big.sendall(b"x" * (10 << 20) + b"\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # it hung up on us: that is an answer too
+        try:
+            data = big.recv(4096)
+        except ConnectionResetError:
+            data = b""
+        if data:
+            self.assertFalse(json.loads(data.split(b"\n")[0])["ok"])
+        # a well-behaved client is still served meanwhile
+        rc, st, _ = ctl(out, "status")
+        self.assertEqual(rc, 0)
+        self.assertTrue(st["ok"])
+        t0 = time.time()
+        self.assertEqual(p.wait(timeout=60), 0, p.stderr.read())
+        self.assertLess(time.time() - t0, 30)
+        self.assertEqual(len(self.results(out)), 40)
+        for s in (loris, garbage, big):
+            s.close()
+
+    def test_no_run_listening(self):
+        rc, _, err = ctl(self.tmp.name, "status")
+        self.assertEqual(rc, 3)
+        self.assertIn(self.tmp.name, err)
+        rc, _, _ = ctl(self.tmp.name, "frobnicate")
+        self.assertEqual(rc, 2)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
