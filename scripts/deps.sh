@@ -1,13 +1,19 @@
 #!/bin/sh
 # Install the Debian packages ptools needs to build and test, skipping those
-# already present. Usage: scripts/deps.sh [build|test]
-#   build: what `make run` needs; test: also what `make test` needs.
+# already present. Usage: scripts/deps.sh [build|test|bench]
+#   build: what `make run` needs; test: also what `make test` needs;
+#   bench: also what `make bench` runs beside ptools as references (GNU
+#   Parallel, python3 for bench/run_bench.py, gcc's OpenMP runtime).
 set -eu
 
 need="cmake make gcc pkg-config libyaml-dev libssl-dev"
 if [ "${1:-build}" = test ]; then
     # clang and its runtimes (libclang_rt.fuzzer) for scripts/fuzz.sh
     need="$need libcunit1-dev valgrind python3-numpy clang libclang-rt-14-dev"
+elif [ "${1:-build}" = bench ]; then
+    # omp.h and libgomp.so come with gcc (libgcc-*-dev); libgomp1 is the
+    # runtime. bench/CMakeLists.txt skips pi_omp if OpenMP is not found.
+    need="$need parallel python3 libgomp1"
 fi
 
 missing=""
