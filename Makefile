@@ -7,7 +7,9 @@
 #               each for FUZZ_SECONDS (30: two targets, 60 s in all; e.g.
 #               make fuzz FUZZ_SECONDS=600); a crash lands in
 #               tests/fuzz/regressions/ (scripts/fuzz.sh)
-#   make bench  build, then run the benchmarks (figures beside references)
+#   make bench  install what the references need, build, then run every
+#               benchmark (bench/run_bench.py): one line per figure beside
+#               its reference, all figures in build/bench.json
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
@@ -15,7 +17,7 @@ FUZZ_SECONDS ?= 30
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all build run test bench deps deps-test unit asan valgrind fuzz install clean \
+.PHONY: all build run test bench deps deps-test deps-bench unit asan valgrind fuzz install clean \
         distclean
 
 all: build
@@ -25,6 +27,9 @@ deps:
 
 deps-test:
 	@scripts/deps.sh test
+
+deps-bench:
+	@scripts/deps.sh bench
 
 $(BUILD)/CMakeCache.txt:
 	cmake -S . -B $(BUILD) $(CMAKE_ARGS)
@@ -54,9 +59,8 @@ fuzz: deps-test
 test: unit asan valgrind fuzz
 	@echo "make test: all suites passed (unit, asan+ubsan, valgrind, fuzz)"
 
-bench: build
-	$(BUILD)/bench/rpc_bench $(BUILD)/kernels/noop.so
-	$(BUILD)/bench/heap_bench
+bench: deps-bench build
+	/usr/bin/python3 bench/run_bench.py --build $(BUILD)
 
 install: build
 	cmake --install $(BUILD)

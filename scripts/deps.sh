@@ -1,7 +1,9 @@
 #!/bin/sh
 # Install the Debian packages ptools needs to build and test, skipping those
-# already present. Usage: scripts/deps.sh [build|test]
-#   build: what `make run` needs; test: also what `make test` needs.
+# already present. Usage: scripts/deps.sh [build|test|bench]
+#   build: what `make run` needs; test: also what `make test` needs;
+#   bench: also what `make bench` runs beside ptools as references (GNU
+#   Parallel, python3 for bench/run_bench.py, gcc's OpenMP runtime).
 set -eu
 
 need="cmake make gcc pkg-config libyaml-dev libssl-dev"
@@ -10,6 +12,10 @@ if [ "${1:-build}" = test ]; then
     # chromium draws `ptrun report`'s page in tests/e2e/test_report.py
     need="$need libcunit1-dev valgrind python3-numpy clang libclang-rt-14-dev"
     need="$need chromium"
+elif [ "${1:-build}" = bench ]; then
+    # omp.h and libgomp.so come with gcc (libgcc-*-dev); libgomp1 is the
+    # runtime. bench/CMakeLists.txt skips pi_omp if OpenMP is not found.
+    need="$need parallel python3 libgomp1"
 fi
 
 missing=""

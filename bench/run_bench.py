@@ -1,0 +1,455 @@
+#!/usr/bin/python3
+"""run_bench.py - every ptools benchmark, each figure beside its reference.
+
+`make bench` runs it after building. Each figure is measured in the same run
+as its reference, because a shared machine is noisy; it prints one line per
+figure (value | reference | ratio, target) and writes all of them to
+BUILD/bench.json as a list of {name, value, unit, reference,
+reference_value, ratio, target, met}. A figure that cannot be measured yet
+(e.g. a ptrun feature not in this tree) has value null and the reason on
+its line; one that fails for another reason also has value null, and then
+the exit status is 1. Standard library only.
+
+    /usr/bin/python3 bench/run_bench.py [--build DIR]
+"""
+import argparse
+import json
+import math
+import multiprocessing
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+JOBS = os.path.join(ROOT, "bench", "jobs")
+
+NOOP_TASKS = 200000
+PI_SAMPLES, PI_TASKS, PI_SEED = 200000000, 8, 42
+SHM_ELEMENTS = 134217728  # 1 GiB of float64
+PARALLEL_JOBS = 2000
+TIMEOUT = 240  # seconds, for any one process
+
+
+class Missing(Exception):
+    """A figure that cannot be measured in this tree (not an error)."""
+
+
+class Failed(Exception):
+    """A benchmark that went wrong."""
+
+
+# ---- figures and their output ------------------------------------------
+
+
+def fmt(v):
+    """A number in 3-4 significant digits: 2.31e6, 8450, 0.97."""
+    if v is None:
+        return "null"
+    if v != 0 and (abs(v) >= 1e4 or abs(v) < 1e-2):
+        e = int(math.floor(math.log10(abs(v))))
+        m = v / 10 ** e
+        if round(m, 2) >= 10:
+            m, e = m / 10, e + 1
+        return f"{m:.2f}e{e}"
+    return f"{v:.4g}"
+
+
+class Report:
+    """The figures of the run, printed as they come, then written as JSON."""
+
+    def __init__(self):
+        self.figures = []
+        self.errors = 0
+
+    def add(self, name, value, unit, reference=None, reference_value=None,
+            target=None, why=None):
+        """target: None, ("ratio", ">=", 0.9) or ("value", "<=", 1000)."""
+        ratio = None
+        if value is not None and reference_value:
+            ratio = value / reference_value
+        met, target_text = None, None
+        if target:
+            kind, op, goal = target
+            target_text = f"{op} {fmt(goal)}" + (
+                "x" if kind == "ratio" else f" {unit}")
+            x = ratio if kind == "ratio" else value
+            if x is not None:
+                met = x >= goal if op == ">=" else x <= goal
+        self.figures.append({
+            "name": name, "value": value, "unit": unit,
+            "reference": reference, "reference_value": reference_value,
+            "ratio": ratio, "target": target_text, "met": met})
+        self.show(name, value, unit, reference, reference_value, ratio,
+                  target_text, met, why)
+
+    @staticmethod
+    def show(name, value, unit, reference, ref_value, ratio, target, met,
+             why):
+        line = f"{name:<42} {fmt(value):>8} {unit}"
+        if reference:
+            line += f" | ref {reference} {fmt(ref_value)} {unit}"
+        if ratio is not None:
+            line += f" | {ratio:.2f}x"
+        if target:
+            line += f"  (target {target})"
+            line += {True: " ok", False: " MISSED", None: ""}[met]
+        if why:
+            line += f"  [missing: {why}]"
+        print(line, flush=True)
+
+    def write(self, path):
+        with open(path, "w") as f:
+            json.dump(self.figures, f, indent=1)
+            f.write("\n")
+
+
+def section(report, title, fn, *args):
+    """Run one benchmark; a failure costs its figures, never the run."""
+    print(f"-- {title}", flush=True)
+    try:
+        fn(report, *args)
+    except Failed as e:
+        report.errors += 1
+        print(f"   FAILED: {e}", file=sys.stderr, flush=True)
+    except Missing as e:
+        print(f"   missing: {e}", flush=True)
+
+
+# ---- running things --------------------------------------------------------
+
+
+def run_timed(cmd, cwd=None, stdin_text=None):
+    """Run cmd: (wall seconds fork to exit, exit code, peak RSS KiB, stderr).
+
+    The peak RSS is wait4's: the largest of the process and the children it
+    reaped (its workers).
+    """
+    with tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        p = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL,
+                             stderr=err, stdin=subprocess.DEVNULL)
+        killer = threading.Timer(TIMEOUT, p.kill)
+        killer.start()
+        _, status, ru = os.wait4(p.pid, 0)
+        dt = time.perf_counter() - t0
+        killer.cancel()
+        if dt >= TIMEOUT:
+            raise Failed(f"{cmd[0]}: killed after {TIMEOUT} s")
+        p.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        text = err.read().decode(errors="replace").strip()
+    return dt, p.returncode, ru.ru_maxrss, text
+
+
+def run_kv(cmd):
+    """Run a C helper and read its `key value` lines."""
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True,
+                           timeout=TIMEOUT)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise Failed(f"{os.path.basename(cmd[0])}: {e}")
+    if r.returncode != 0:
+        raise Failed(f"{os.path.basename(cmd[0])} exited {r.returncode}: "
+                     f"{r.stderr.strip()}")
+    kv = {}
+    for line in r.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            kv[parts[0]] = float(parts[1])
+    return kv
+
+
+def ptrun(ctx, job, out, *sets):
+    """Run `ptrun run` on a job: (seconds, peak RSS KiB, run folder)."""
+    cmd = [ctx.ptrun, "run", os.path.join(JOBS, job), "-q", "--out", out]
+    for s in sets:
+        cmd += ["--set", s]
+    dt, rc, rss, err = run_timed(cmd)
+    if rc == 2 and "no key" in err:
+        raise Missing(err.splitlines()[-1])
+    if rc != 0:
+        raise Failed(f"ptrun {job} exited {rc}: {err}")
+    return dt, rss, out
+
+
+def results(run_dir):
+    """The records of results.jsonl."""
+    with open(os.path.join(run_dir, "results.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+def count_ok(run_dir, expect):
+    """Check that results.jsonl records every task, all ok."""
+    n = ok = 0
+    with open(os.path.join(run_dir, "results.jsonl")) as f:
+        for line in f:
+            n += 1
+            ok += '"status":"ok"' in line
+    if n != expect or ok != expect:
+        raise Failed(f"{run_dir}/results.jsonl: {n} records, {ok} ok, "
+                     f"expected {expect}")
+    return n
+
+
+def manifest(run_dir):
+    with open(os.path.join(run_dir, "manifest.json")) as f:
+        return json.load(f)
+
+
+# ---- the references in Python and GNU Parallel ---------------------------
+
+
+def pool_noop(x):
+    return None
+
+
+def pool_rate(n, chunksize):
+    """Tasks/s of Pool(2).map(no-op) over n items: pool start to join."""
+    t0 = time.perf_counter()
+    pool = multiprocessing.Pool(2)
+    pool.map(pool_noop, range(n), chunksize=chunksize)
+    pool.close()
+    pool.join()
+    return n / (time.perf_counter() - t0)
+
+
+def pool_ref(ctx, chunksize):
+    """pool_rate in a fresh interpreter, away from this one's memory."""
+    cmd = [sys.executable, os.path.abspath(__file__), "--pool",
+           str(NOOP_TASKS), str(chunksize or 0)]
+    return run_kv(cmd)["pool_tasks_per_s"]
+
+
+def parallel_ref(ctx):
+    """GNU Parallel running `true` PARALLEL_JOBS times, -j2: (jobs/s, KiB)."""
+    exe = shutil.which("parallel")
+    if not exe:
+        raise Failed("GNU Parallel not found (scripts/deps.sh bench)")
+    cmd = [exe, "--will-cite", "-j2", "-N0", "true", ":::"] + [
+        str(i) for i in range(PARALLEL_JOBS)]
+    dt, rc, rss, err = run_timed(cmd, cwd=ctx.tmp)
+    if rc != 0:
+        raise Failed(f"parallel exited {rc}: {err}")
+    return PARALLEL_JOBS / dt, rss
+
+
+# ---- the benchmarks ------------------------------------------------------
+
+
+def bench_rpc(rep, ctx):
+    """rpc_bench's own lines: remotecall beside a raw 1-child ping-pong."""
+    r = subprocess.run([ctx.bin("rpc_bench"), ctx.kernel("noop")],
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    if r.returncode != 0:
+        raise Failed(f"rpc_bench exited {r.returncode}: {r.stderr.strip()}")
+    for line in r.stdout.splitlines():
+        what, _, rest = line.partition("  ")
+        nums = [float(w) for w in rest.split() if w.replace(".", "").isdigit()]
+        if len(nums) >= 2:
+            rep.add(what.strip(), nums[0], "calls/s",
+                    "raw pipe ping-pong (1 child)", nums[1])
+
+
+def noop_run(ctx, label, *sets):
+    """One run of the 200k job: {rate, rss, dir} or {why} when missing."""
+    out = os.path.join(ctx.tmp, "noop-" + label)
+    try:
+        dt, rss, _ = ptrun(ctx, "noop-200k.yaml", out, *sets)
+    except Missing as e:
+        return {"rate": None, "why": str(e)}
+    return {"rate": count_ok(out, NOOP_TASKS) / dt, "rss": rss, "dir": out}
+
+
+def bench_noop(rep, ctx):
+    """Figure 1: 200k no-op tasks, unbatched and auto-batched."""
+    pp = run_kv([ctx.bin("pingpong2")])["pingpong2_rt_per_s"]
+    runs = {"unbatched": noop_run(ctx, "unbatched", "workersets.cpu.batch=1"),
+            "auto-batched": noop_run(ctx, "auto", "workersets.cpu.batch=auto")}
+    if all(r["rate"] is None for r in runs.values()):
+        # No `batch` key yet: one run as the runner is, for the RSS figures
+        runs["default"] = noop_run(ctx, "default")
+    pool1 = pool_ref(ctx, 1)
+    pool_def = pool_ref(ctx, None)
+    par, par_rss = parallel_ref(ctx)
+
+    def add(label, ref, refval, target):
+        r = runs[label]
+        rep.add(f"ptrun noop 200k {label}", r["rate"], "tasks/s", ref, refval,
+                target, why=r.get("why"))
+
+    add("unbatched", "2-child poll ping-pong", pp, ("ratio", ">=", 0.9))
+    add("auto-batched", None, None, ("value", ">=", 2e6))
+    add("auto-batched", "Pool(2) chunksize=1", pool1, ("ratio", ">=", 50))
+    add("auto-batched", "Pool(2) default", pool_def, ("ratio", ">=", 0.4))
+    add("auto-batched", "GNU Parallel -j2", par, ("ratio", ">=", 5000))
+    if "default" in runs:
+        add("default", "2-child poll ping-pong", pp, None)
+    ctx.noop_runs = runs
+    ctx.parallel_rss = par_rss
+
+
+def bench_memory(rep, ctx):
+    """Figure 7: peak RSS of ptrun during figure 1's runs, and a worker's."""
+    runs = getattr(ctx, "noop_runs", {})
+    label = next((k for k in ("auto-batched", "default", "unbatched")
+                  if k in runs and runs[k]["rate"] is not None), None)
+    if not label:
+        raise Missing("no run of figure 1")
+    r = runs[label]
+    rep.add(f"ptrun peak RSS, noop 200k {label}", r["rss"], "KiB",
+            "GNU Parallel, 2000 jobs", ctx.parallel_rss)
+    worker = manifest(r["dir"]).get("peak_worker_rss_kb")
+    rep.add("ptrun worker peak RSS, noop 200k", worker, "KiB",
+            why=None if worker is not None else
+            "manifest.json has no peak_worker_rss_kb")
+
+
+def bench_pi(rep, ctx):
+    """Figure 2: pi, 2e8 samples in 8 tasks: 1 vs 2 workers vs OpenMP."""
+    rate, hits = {}, {}
+    for w in (1, 2):
+        out = os.path.join(ctx.tmp, f"pi-{w}")
+        dt, _, _ = ptrun(ctx, "pi-2e8.yaml", out, f"workersets.cpu.workers={w}")
+        recs = results(out)
+        if len(recs) != PI_TASKS or any(r["status"] != "ok" for r in recs):
+            raise Failed(f"{out}: not {PI_TASKS} ok tasks")
+        hits[w] = sum(r["result"]["hits"] for r in recs)
+        rate[w] = PI_SAMPLES / dt
+    omp = ctx.bin("pi_omp")
+    if not os.path.exists(omp):
+        raise Failed("bench/pi_omp not built (no OpenMP for C)")
+    t0 = time.perf_counter()
+    kv = run_kv([omp, str(PI_SAMPLES), str(PI_TASKS), str(PI_SEED), "2"])
+    omp_rate = PI_SAMPLES / (time.perf_counter() - t0)
+    if not (hits[1] == hits[2] == kv["pi_omp_hits"]):
+        raise Failed(f"hits differ: 1 worker {hits[1]}, 2 workers {hits[2]}, "
+                     f"OpenMP {kv['pi_omp_hits']:.0f}")
+    rep.add("ptrun pi 2e8, 2 workers", rate[2], "samples/s",
+            "ptrun 1 worker", rate[1], ("ratio", ">=", 1.9))
+    rep.add("ptrun pi 2e8, 2 workers", rate[2], "samples/s",
+            "OpenMP 2 threads, same loop", omp_rate, ("ratio", ">=", 0.97))
+
+
+def bench_shm(rep, ctx):
+    """Figure 3: 2 workers sum halves of 1 GiB of shared float64."""
+    out = os.path.join(ctx.tmp, "shm")
+    ptrun(ctx, "shm-sum-1g.yaml", out)
+    recs = [r for r in results(out) if r["step"] == "sum"]
+    total = sum(r["result"]["sum"] for r in recs if r["status"] == "ok")
+    if len(recs) != 2 or total != SHM_ELEMENTS:
+        raise Failed(f"{out}: {len(recs)} sum tasks, sum {total}")
+    span = (max(r["end_ns"] for r in recs) -
+            min(r["start_ns"] for r in recs)) * 1e-9
+    shutil.rmtree(out, ignore_errors=True)
+    ref = run_kv([ctx.bin("shm_sum2"), str(SHM_ELEMENTS)])
+    rep.add("ptrun sum 1 GiB shm, 2 workers", SHM_ELEMENTS * 8 / span / 1e9,
+            "GB/s", "2 forked children, mmap", ref["shm_sum2_gb_per_s"],
+            ("ratio", ">=", 0.9))
+
+
+def bench_result(rep, ctx):
+    """Figure 4: a ~64 MiB result through the library vs a raw pipe."""
+    kv = run_kv([ctx.bin("result_bench"), ctx.bench_kernel("blob"), "8"])
+    mib = kv["result_bytes"] / 2 ** 20
+    rep.add(f"remotecall_fetch {mib:.0f} MiB result", kv["result_lib_mb_per_s"],
+            "MB/s", f"raw pipe ({kv['result_pipe_size'] / 1024:.0f} KiB)",
+            kv["result_raw_mb_per_s"], ("ratio", ">=", 0.8))
+
+
+def bench_startup(rep, ctx):
+    """Figure 5: median `ptrun run` of one noop task vs fork+exec true."""
+    spawn = ctx.bin("spawn_true")
+    true = run_kv([spawn, "200"])["spawn_median_us"]
+    out = os.path.join(ctx.tmp, "startup")
+    os.mkdir(out)
+    job = os.path.join(JOBS, "noop-200k.yaml")
+    kv = run_kv([spawn, "20", ctx.ptrun, "run", job, "-q", "--set",
+                 "steps.0.tasks.0.repeat=1", "--out",
+                 os.path.join(out, "run-%d")])
+    rep.add("ptrun run, 1 noop task (median)", kv["spawn_median_us"] / 1e3,
+            "ms", "fork+exec /bin/true", true / 1e3, ("ratio", "<=", 5))
+
+
+def bench_queue(rep, ctx):
+    """Figure 6: pt_queue at 10^6 tasks, beside the bare heap's figures."""
+    heap = {}
+    r = subprocess.run([ctx.bin("heap_bench")], capture_output=True,
+                       text=True, timeout=TIMEOUT)
+    if r.returncode != 0:
+        raise Failed(f"heap_bench exited {r.returncode}")
+    for line in r.stdout.splitlines()[1:]:
+        parts = line.split()
+        if len(parts) == 3 and parts[2] == "ns":
+            heap[parts[0]] = float(parts[1])
+            rep.add(f"heap {parts[0]} (10^6, no queue)", heap[parts[0]], "ns")
+    q = run_kv([ctx.bin("queue_bench")])
+    rep.add("queue submit (10^6 waiting)", q["queue_submit_ns"], "ns",
+            "heap push", heap.get("push"))
+    rep.add("queue set_priority median", q["queue_set_priority_median_ns"],
+            "ns", "heap update (mean)", heap.get("update"),
+            ("value", "<=", 1000))
+    rep.add("queue set_priority mean", q["queue_set_priority_mean_ns"], "ns",
+            "heap update (mean)", heap.get("update"))
+    rep.add("queue pop+run+result (2 workers)", q["queue_pop_ns"], "ns",
+            "heap pop", heap.get("pop"))
+    rep.add("queue bytes per waiting task", q["queue_bytes_per_task"], "B",
+            target=("value", "<=", 200))
+
+
+class Context:
+    def __init__(self, build, tmp):
+        self.build = build
+        self.tmp = tmp
+        self.ptrun = os.path.join(build, "ptrun")
+
+    def bin(self, name):
+        return os.path.join(self.build, "bench", name)
+
+    def kernel(self, name):
+        return os.path.join(self.build, "kernels", name + ".so")
+
+    def bench_kernel(self, name):
+        return os.path.join(self.build, "bench", "kernels", name + ".so")
+
+
+def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--pool":
+        n, chunk = int(sys.argv[2]), int(sys.argv[3]) or None
+        print(f"pool_tasks_per_s {pool_rate(n, chunk)}")
+        return 0
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    args = ap.parse_args()
+    build = os.path.abspath(args.build)
+    if not os.access(os.path.join(build, "ptrun"), os.X_OK):
+        print(f"run_bench: no {build}/ptrun: build first", file=sys.stderr)
+        return 2
+    rep = Report()
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="ptools-bench-") as tmp:
+        ctx = Context(build, tmp)
+        section(rep, "remotecall round trips (rpc_bench)", bench_rpc, ctx)
+        section(rep, "1. task throughput: 200k no-op tasks, 2 workers",
+                bench_noop, ctx)
+        section(rep, "2. pi, 2e8 samples in 8 tasks", bench_pi, ctx)
+        section(rep, "3. shared memory: sum 1 GiB", bench_shm, ctx)
+        section(rep, "4. result bandwidth", bench_result, ctx)
+        section(rep, "5. start-up", bench_startup, ctx)
+        section(rep, "6. queue at 10^6 tasks", bench_queue, ctx)
+        section(rep, "7. memory", bench_memory, ctx)
+    path = os.path.join(build, "bench.json")
+    rep.write(path)
+    missed = sum(f["met"] is False for f in rep.figures)
+    missing = sum(f["value"] is None for f in rep.figures)
+    print(f"-- {len(rep.figures)} figures in {time.perf_counter() - t0:.0f} s: "
+          f"{missed} targets missed, {missing} missing, {rep.errors} "
+          f"benchmarks failed; written to {path}")
+    return 1 if rep.errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
