@@ -302,7 +302,7 @@ def bench_memory(rep, ctx):
     r = runs[label]
     rep.add(f"ptrun peak RSS, noop 200k {label}", r["rss"], "KiB",
             "GNU Parallel, 2000 jobs", ctx.parallel_rss)
-    worker = manifest(r["dir"]).get("peak_worker_rss_kb")
+    worker = manifest(r["dir"]).get("summary", {}).get("peak_worker_rss_kb")
     rep.add("ptrun worker peak RSS, noop 200k", worker, "KiB",
             why=None if worker is not None else
             "manifest.json has no peak_worker_rss_kb")

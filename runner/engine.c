@@ -671,7 +671,7 @@ static int prepare(engine *e, char *err, size_t errlen)
         rc = rn_eng_load_done(e);
     if (rc == 0 && (rc = rn_write_atomic(e->dir, "job.yaml",
                                          s->resolved_yaml,
-                                         strlen(s->resolved_yaml))) < 0)
+                                         strlen(s->resolved_yaml), false)) < 0)
         snprintf(err, errlen, "%s/job.yaml: %s", e->dir, strerror(-rc));
     if (rc == 0 && !(e->host = rn_host_open(s, e->dir, err, errlen)))
         rc = -EIO;

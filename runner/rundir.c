@@ -4,7 +4,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
-#include <openssl/evp.h>
+#include <nettle/sha2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,7 +104,7 @@ void rn_rundir_discard(const char *path, bool created)
 }
 
 int rn_write_atomic(const char *dir, const char *name, const void *data,
-                    size_t len)
+                    size_t len, bool durable)
 {
     char tmp[4096], dst[4096];
     snprintf(dst, sizeof dst, "%s/%s", dir, name);
@@ -113,7 +113,7 @@ int rn_write_atomic(const char *dir, const char *name, const void *data,
     if (fd < 0)
         return -errno;
     int rc = pt__write_full(fd, data, len);
-    if (rc == 0 && fsync(fd) < 0)
+    if (rc == 0 && durable && fsync(fd) < 0)
         rc = -errno;
     if (close(fd) < 0 && rc == 0)
         rc = -errno;
@@ -124,15 +124,24 @@ int rn_write_atomic(const char *dir, const char *name, const void *data,
     return rc;
 }
 
+static void to_hex(const uint8_t sum[SHA256_DIGEST_SIZE], char hex[65])
+{
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < SHA256_DIGEST_SIZE; i++) {
+        hex[2 * i] = digits[sum[i] >> 4];
+        hex[2 * i + 1] = digits[sum[i] & 15];
+    }
+    hex[64] = '\0';
+}
+
 void rn_sha256_text(const char *text, char hex[65])
 {
-    unsigned char sum[EVP_MAX_MD_SIZE];
-    unsigned len = 0;
-    hex[0] = '\0';
-    if (!EVP_Digest(text, strlen(text), sum, &len, EVP_sha256(), NULL))
-        return;
-    for (unsigned i = 0; i < len; i++)
-        snprintf(hex + 2 * i, 3, "%02x", sum[i]);
+    struct sha256_ctx c;
+    uint8_t sum[SHA256_DIGEST_SIZE];
+    sha256_init(&c);
+    sha256_update(&c, strlen(text), (const uint8_t *)text);
+    sha256_digest(&c, sizeof sum, sum);
+    to_hex(sum, hex);
 }
 
 int rn_sha256_file(const char *path, char hex[65])
@@ -140,23 +149,18 @@ int rn_sha256_file(const char *path, char hex[65])
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    int rc = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) ? 0 : -ENOMEM;
-    unsigned char buf[1 << 16], sum[EVP_MAX_MD_SIZE];
+    struct sha256_ctx c;
+    uint8_t buf[1 << 16], sum[SHA256_DIGEST_SIZE];
     ssize_t n;
-    while (rc == 0 && (n = pt__read_some(fd, buf, sizeof buf)) > 0)
-        if (!EVP_DigestUpdate(md, buf, (size_t)n))
-            rc = -EIO;
-    if (rc == 0 && n < 0)
-        rc = (int)n;
-    unsigned len = 0;
-    if (rc == 0 && !EVP_DigestFinal_ex(md, sum, &len))
-        rc = -EIO;
-    for (unsigned i = 0; rc == 0 && i < len; i++)
-        snprintf(hex + 2 * i, 3, "%02x", sum[i]);
-    EVP_MD_CTX_free(md);
+    sha256_init(&c);
+    while ((n = pt__read_some(fd, buf, sizeof buf)) > 0)
+        sha256_update(&c, (size_t)n, buf);
     close(fd);
-    return rc;
+    if (n < 0)
+        return (int)n;
+    sha256_digest(&c, sizeof sum, sum);
+    to_hex(sum, hex);
+    return 0;
 }
 
 void rn_json_str(pt_buf *b, const char *text)
@@ -252,7 +256,7 @@ int rn_manifest_write(const char *dir, const rn_manifest *m, char *err,
         pt_buf_printf(&b, ",\n  \"summary\": %s", m->summary_json);
     pt_buf_printf(&b, "\n}\n");
     if (rc == 0 && (rc = rn_write_atomic(dir, "manifest.json", b.data,
-                                         b.len)) < 0)
+                                         b.len, false)) < 0)
         snprintf(err, errlen, "%s/manifest.json: %s", dir, strerror(-rc));
     pt_buf_free(&b);
     return rc;

@@ -33,9 +33,13 @@ void rn_rundir_discard(const char *path, bool created);
 /* Append `text` as a JSON string (invalid UTF-8 becomes U+FFFD). */
 void rn_json_str(pt_buf *b, const char *text);
 
-/* Write `len` bytes as dir/name atomically: 0 or -errno. */
+/*
+ * Write `len` bytes as dir/name atomically (a temporary file renamed): 0
+ * or -errno. `durable`: fsync it first, so that it also survives a power
+ * loss (a few ms: kept for what ends a run).
+ */
 int rn_write_atomic(const char *dir, const char *name, const void *data,
-                    size_t len);
+                    size_t len, bool durable);
 
 /* The sha256 of a string as 64 hex digits ("" if it cannot be had). */
 void rn_sha256_text(const char *text, char hex[65]);

@@ -6,7 +6,7 @@
 #   Parallel, python3 for bench/run_bench.py, gcc's OpenMP runtime).
 set -eu
 
-need="cmake make gcc pkg-config libyaml-dev libssl-dev"
+need="cmake make gcc pkg-config libyaml-dev nettle-dev"
 if [ "${1:-build}" = test ]; then
     # clang and its runtimes (libclang_rt.fuzzer) for scripts/fuzz.sh;
     # chromium draws `ptrun report`'s page in tests/e2e/test_report.py
