@@ -81,7 +81,7 @@ static void restore_signals(void)
 void rn_eng_task_event(engine *e, pt_event_type type, int64_t id,
                        pt_event *ev)
 {
-    const rn_ptask *t = &e->plan->tasks[id];
+    const rn_ptask *t = &e->plan.tasks[id];
     const tstate *s = &e->ts[id];
     ev->type = type;
     ev->step = t->step;
@@ -214,7 +214,7 @@ static void on_output(void *arg, int worker, int64_t task, int stream,
 /* The error text plus the task's last stderr lines, when there are some. */
 static char *error_with_tail(engine *e, int64_t id, const char *error)
 {
-    const rn_ptask *t = &e->plan->tasks[id];
+    const rn_ptask *t = &e->plan.tasks[id];
     int w = e->ts[id].worker;
     tail *tl = w >= 0 ? &e->tails[t->workerset][w] : NULL;
     if (!error || !tl || tl->task != (uint64_t)id || tl->n == 0)
@@ -232,12 +232,12 @@ static void on_done(pt__req *req);
 
 int64_t rn_eng_priority(const engine *e, int64_t id)
 {
-    return e->ts[id].prio_set ? e->ts[id].prio : e->plan->tasks[id].priority;
+    return e->ts[id].prio_set ? e->ts[id].prio : e->plan.tasks[id].priority;
 }
 
 int rn_eng_submit(engine *e, int64_t id, int64_t now_ns)
 {
-    const rn_ptask *t = &e->plan->tasks[id];
+    const rn_ptask *t = &e->plan.tasks[id];
     pt_call c = PT_CALL_INIT;
     c.kernel = e->spec->kernels[t->kernel].name;
     c.args = t->args;
@@ -278,7 +278,7 @@ static void on_sent(pt__req *req, int64_t now)
 /* Should this attempt's end be retried rather than final? */
 static bool retry(const engine *e, int64_t id, pt_task_status st)
 {
-    const rn_workerset *w = &e->spec->workersets[e->plan->tasks[id]
+    const rn_workerset *w = &e->spec->workersets[e->plan.tasks[id]
                                                      .workerset];
     bool again = st == PT_TASK_CRASHED || st == PT_TASK_TIMEOUT ||
                  (st == PT_TASK_FAILED && w->retry_failed);
@@ -423,7 +423,7 @@ static void on_done(pt__req *req)
         e->counts[st]++;
         e->step_counts[st]++;
         e->outstanding--;
-        rn_summary_task(&e->summary, e->plan->tasks[id].kernel, (int)st,
+        rn_summary_task(&e->summary, e->plan.tasks[id].kernel, (int)st,
                         s->queued_ns, s->start_ns, ev.end_ns);
     }
     pt_buf_free(&js);
@@ -443,9 +443,9 @@ static void on_done(pt__req *req)
 /* Cancel every task still waiting: nothing new will run. */
 static void cancel_waiting(engine *e)
 {
-    for (int64_t id = 0; id < e->plan->ntasks; id++)
+    for (int64_t id = 0; id < e->plan.ntasks; id++)
         if (e->ts[id].req && e->ts[id].req->state == PT__REQ_WAITING)
-            pt__ws_cancel(e->sets[e->plan->tasks[id].workerset],
+            pt__ws_cancel(e->sets[e->plan.tasks[id].workerset],
                           e->ts[id].req);
 }
 
@@ -502,8 +502,8 @@ static int run_step(engine *e, int step)
     for (int i = 0; i < nsets; i++) /* queue the whole step first */
         pt__ws_hold(e->sets[i], 1);
     int64_t queued = rn_eng_real_ns(); /* the whole step is queued at once */
-    for (int64_t id = e->plan->step_start[step];
-         id < e->plan->step_start[step + 1] && rc == 0; id++) {
+    for (int64_t id = e->plan.step_start[step];
+         id < e->plan.step_start[step + 1] && rc == 0; id++) {
         if (e->skip && e->skip[id])
             continue;
         e->outstanding++;
@@ -667,8 +667,6 @@ static int prepare(engine *e, char *err, size_t errlen)
     if (rc == 0 && e->opts->resume && !e->opts->force &&
         (rc = rn_eng_check_resume(e, err, errlen)) < 0)
         e->refused = true;
-    if (rc == 0 && e->opts->resume)
-        rc = rn_eng_load_done(e);
     if (rc == 0 && (rc = rn_write_atomic(e->dir, "job.yaml",
                                          s->resolved_yaml,
                                          strlen(s->resolved_yaml), false)) < 0)
@@ -690,6 +688,13 @@ static int prepare(engine *e, char *err, size_t errlen)
         rc = make_segment(e, i, err, errlen);
     if (rc == 0)
         rc = make_sets(e, err, errlen);
+    /* Only now the plan (every task's args): the workers, forked above,
+     * neither share its pages nor make the runner copy them on write. */
+    if (rc == 0 && (rc = rn_plan_build(s, &e->plan, err, errlen)) == 0 &&
+        !(e->ts = calloc((size_t)e->plan.ntasks + 1, sizeof *e->ts)))
+        rc = -ENOMEM;
+    if (rc == 0 && e->opts->resume)
+        rc = rn_eng_load_done(e);
     if (rc == 0 && (rc = install_signals()) < 0)
         snprintf(err, errlen, "signal pipe: %s", strerror(-rc));
     if (rc == 0 && (rc = rn_ctl_open(&e->ctl, e->dir, rn_eng_ctl_apply, e,
@@ -734,7 +739,7 @@ static int exit_status(const engine *e, int rc)
         return 3;
     if (e->sigs)
         return 130;
-    return e->counts[PT_TASK_OK] + e->skipped == e->plan->ntasks ? 0 : 1;
+    return e->counts[PT_TASK_OK] + e->skipped == e->plan.ntasks ? 0 : 1;
 }
 
 static int finish(engine *e, int rc, int64_t start, char *err, size_t errlen)
@@ -744,7 +749,7 @@ static int finish(engine *e, int rc, int64_t start, char *err, size_t errlen)
     e->host = NULL;
     rn_manifest m = {.spec = e->spec, .argv_line = e->opts->argv_line,
                      .start_ns = start, .end_ns = rn_eng_real_ns(),
-                     .tasks = e->plan->ntasks, .skipped = e->skipped,
+                     .tasks = e->plan.ntasks, .skipped = e->skipped,
                      .interrupted = e->sigs > 0, .finished = true};
     memcpy(m.counts, e->counts, sizeof m.counts);
     double wall_s = (double)(m.end_ns - start) * 1e-9;
@@ -776,16 +781,15 @@ static void free_tails(engine *e)
     free(e->tails);
 }
 
-int rn_run(const rn_spec *spec, const rn_plan *plan, const rn_run_opts *o)
+int rn_run(const rn_spec *spec, const rn_run_opts *o)
 {
-    engine e = {.spec = spec, .plan = plan, .opts = o, .log_fd = -1};
+    engine e = {.spec = spec, .opts = o, .log_fd = -1};
     char err[8192] = "";
     int64_t start = rn_eng_real_ns();
     e.shm = calloc((size_t)spec->nsegments + 1, sizeof *e.shm);
     e.sets = calloc((size_t)spec->nworkersets + 1, sizeof *e.sets);
     e.tails = calloc((size_t)spec->nworkersets + 1, sizeof *e.tails);
-    e.ts = calloc((size_t)plan->ntasks + 1, sizeof *e.ts);
-    int rc = e.shm && e.sets && e.ts && e.tails ? 0 : -ENOMEM;
+    int rc = e.shm && e.sets && e.tails ? 0 : -ENOMEM;
     if (rc == 0)
         rc = rn_summary_init(&e.summary, spec);
     E = &e;
@@ -796,7 +800,7 @@ int rn_run(const rn_spec *spec, const rn_plan *plan, const rn_run_opts *o)
         rc = prepare(&e, err, sizeof err);
     if (rc == 0) { /* a run killed from now on says so in its folder */
         rn_manifest m = {.spec = spec, .argv_line = o->argv_line,
-                         .start_ns = start, .tasks = plan->ntasks,
+                         .start_ns = start, .tasks = e.plan.ntasks,
                          .skipped = e.skipped, .exit_status = -1};
         rc = rn_manifest_write(e.dir, &m, err, sizeof err);
         e.started = rc == 0;
@@ -817,7 +821,7 @@ int rn_run(const rn_spec *spec, const rn_plan *plan, const rn_run_opts *o)
         fprintf(stderr, "ptrun: %s\n", err);
     rn_summary_free(&e.summary);
     free_tails(&e);
-    for (int64_t i = 0; e.ts && i < plan->ntasks; i++)
+    for (int64_t i = 0; e.ts && i < e.plan.ntasks; i++)
         free(e.ts[i].history);
     free(e.retry_ids);
     free(e.retry_at);
@@ -825,6 +829,7 @@ int rn_run(const rn_spec *spec, const rn_plan *plan, const rn_run_opts *o)
     free(e.shm);
     free(e.sets);
     free(e.ts);
+    rn_plan_free(&e.plan);
     E = NULL;
     return status;
 }

@@ -22,7 +22,7 @@ typedef struct rn_run_opts {
     int progress;          /* an rn_progress_mode: --progress */
 } rn_run_opts;
 
-/* Run the whole job; returns the process exit status. */
-int rn_run(const rn_spec *spec, const rn_plan *plan, const rn_run_opts *o);
+/* Plan and run the whole job; returns the process exit status. */
+int rn_run(const rn_spec *spec, const rn_run_opts *o);
 
 #endif

@@ -20,7 +20,7 @@ static const char *const status_names[] = {"ok", "failed", "crashed",
 
 static bool matches(const engine *e, int64_t id, const rn_ctl_req *r)
 {
-    const rn_ptask *t = &e->plan->tasks[id];
+    const rn_ptask *t = &e->plan.tasks[id];
     if (r->task >= 0)
         return id == r->task;
     if (r->kernel)
@@ -85,14 +85,14 @@ static int apply_status(engine *e, pt_buf *b)
     } else {
         pt_buf_printf(b, "null");
     }
-    pt_buf_printf(b, ",\"tasks\":%" PRId64 ",", e->plan->ntasks);
+    pt_buf_printf(b, ",\"tasks\":%" PRId64 ",", e->plan.ntasks);
     counts_json(b, "counts", e->counts);
     pt_buf_printf(b, ",\"waiting\":%" PRId64 ",\"running\":%" PRId64
                   ",\"running_tasks\":[", e->waiting, e->running);
     int listed = 0;
-    for (int64_t id = 0; e->step >= 0 && id < e->plan->ntasks; id++) {
+    for (int64_t id = 0; e->step >= 0 && id < e->plan.ntasks; id++) {
         const tstate *s = &e->ts[id];
-        const rn_ptask *t = &e->plan->tasks[id];
+        const rn_ptask *t = &e->plan.tasks[id];
         if (!s->req || t->workerset >= 64)
             continue;
         per[2 * t->workerset + (s->sent ? 1 : 0)]++;
@@ -125,7 +125,7 @@ static int apply_status(engine *e, pt_buf *b)
 static int apply_priority(engine *e, const rn_ctl_req *r, pt_buf *b)
 {
     int64_t changed = 0, busy = 0, ended = 0, now = rn_eng_real_ns();
-    for (int64_t id = 0; id < e->plan->ntasks; id++) {
+    for (int64_t id = 0; id < e->plan.ntasks; id++) {
         if (!matches(e, id, r))
             continue;
         where w = where_is(e, id);
@@ -135,7 +135,7 @@ static int apply_priority(engine *e, const rn_ctl_req *r, pt_buf *b)
             continue;
         }
         tstate *s = &e->ts[id];
-        if (s->req && pt__ws_reprioritise(e->sets[e->plan->tasks[id]
+        if (s->req && pt__ws_reprioritise(e->sets[e->plan.tasks[id]
                                                       .workerset],
                                           s->req, r->priority) < 0)
             continue;
@@ -153,7 +153,7 @@ static int apply_priority(engine *e, const rn_ctl_req *r, pt_buf *b)
 static int apply_cancel(engine *e, const rn_ctl_req *r, pt_buf *b)
 {
     int64_t cancelled = 0, busy = 0, ended = 0;
-    for (int64_t id = 0; id < e->plan->ntasks; id++) {
+    for (int64_t id = 0; id < e->plan.ntasks; id++) {
         if (!matches(e, id, r))
             continue;
         where w = where_is(e, id);
@@ -166,7 +166,7 @@ static int apply_cancel(engine *e, const rn_ctl_req *r, pt_buf *b)
         cancelled++;
         s->cancel_asked = true;
         if (s->req) /* queued: it ends now, as cancelled */
-            pt__ws_cancel(e->sets[e->plan->tasks[id].workerset], s->req);
+            pt__ws_cancel(e->sets[e->plan.tasks[id].workerset], s->req);
         else if (rn_eng_unbackoff(e, id) &&
                  rn_eng_submit(e, id, rn_eng_real_ns()) < 0)
             cancelled--; /* cannot happen short of memory: it stays */

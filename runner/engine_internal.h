@@ -46,7 +46,7 @@ typedef struct tail {
 
 typedef struct engine {
     const rn_spec *spec;
-    const rn_plan *plan;
+    rn_plan plan;        /* built once the workers are forked */
     const rn_run_opts *opts;
     char dir[4096];
     rn_host *host;

@@ -242,16 +242,17 @@ static int cmd_run_or_check(const cli *c, int argc, char **argv)
     rn_spec *spec = load(c, job);
     if (!spec)
         return EXIT_USAGE;
-    rn_plan plan;
-    char err[1024];
     int status = 0;
-    if (rn_plan_build(spec, &plan, err, sizeof err) < 0) {
-        fprintf(stderr, "ptrun: %s\n", err);
-        rn_spec_free(spec);
-        return 3;
-    }
     if (strcmp(c->cmd, "check") == 0) {
-        rn_plan_print(spec, &plan, stdout);
+        rn_plan plan;
+        char err[1024];
+        if (rn_plan_build(spec, &plan, err, sizeof err) < 0) {
+            fprintf(stderr, "ptrun: %s\n", err);
+            status = 3;
+        } else {
+            rn_plan_print(spec, &plan, stdout);
+            rn_plan_free(&plan);
+        }
     } else {
         char line[4096] = "";
         for (int i = 0, off = 0; i < argc && off < (int)sizeof line; i++)
@@ -261,9 +262,8 @@ static int cmd_run_or_check(const cli *c, int argc, char **argv)
                          .argv_line = line, .quiet = c->quiet,
                          .tee = c->tee, .force = c->force,
                          .progress = c->progress};
-        status = rn_run(spec, &plan, &o);
+        status = rn_run(spec, &o); /* it plans once the workers exist */
     }
-    rn_plan_free(&plan);
     rn_spec_free(spec);
     return status;
 }

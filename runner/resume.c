@@ -38,7 +38,7 @@ int rn_eng_load_done(engine *e)
     FILE *f = fopen(path, "re");
     if (!f)
         return errno == ENOENT ? 0 : -errno;
-    e->skip = calloc((size_t)e->plan->ntasks + 1, sizeof *e->skip);
+    e->skip = calloc((size_t)e->plan.ntasks + 1, sizeof *e->skip);
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
@@ -47,7 +47,7 @@ int rn_eng_load_done(engine *e)
         if (line[n - 1] != '\n' ||
             jm_flatten(line, on_leaf, &r, why, sizeof why) != 0)
             continue;
-        if (r.ok && r.task >= 0 && r.task < e->plan->ntasks &&
+        if (r.ok && r.task >= 0 && r.task < e->plan.ntasks &&
             !e->skip[r.task]) {
             e->skip[r.task] = true;
             e->skipped++;
