@@ -149,6 +149,11 @@ const void *pt_reply_bytes(const pt_reply *r, const char *key, size_t *len)
     return pt__map_bytes(&r->map, key, len);
 }
 
+size_t pt_reply_count(const pt_reply *r)
+{
+    return r->map.ok ? r->map.map.u.c.count : 0;
+}
+
 int pt_reply_json(const pt_reply *r, pt_buf *out)
 {
     return pt__value_to_json(r->results.data, r->results.len, out);

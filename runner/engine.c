@@ -393,7 +393,8 @@ static void on_done(pt__req *req)
         e->waiting--;
     s->sent = false;
     pt_buf js = {0};
-    pt_reply_json(r, &js);
+    if (pt_reply_count(r) > 0) /* else "{}", below: most tasks of many */
+        pt_reply_json(r, &js);
     char *long_error = error_with_tail(e, id, pt_reply_error(r));
     pt_event ev = {.status = st,
                    .error = long_error ? long_error : pt_reply_error(r),

@@ -140,6 +140,7 @@ static void test_futures_and_args(void)
     CU_ASSERT_EQUAL(pt_reply_int(r, "n2", 0), 42);
     CU_ASSERT_DOUBLE_EQUAL(pt_reply_real(r, "sum", 0), 7.0, 1e-12);
     CU_ASSERT_STRING_EQUAL(pt_reply_str(r, "hello", ""), "ptools");
+    CU_ASSERT_EQUAL(pt_reply_count(r), 3);
     pt_buf js = {0};
     CU_ASSERT_EQUAL(pt_reply_json(r, &js), 0);
     CU_ASSERT_STRING_EQUAL((char *)js.data,

@@ -68,6 +68,8 @@ PT_EXTERN int64_t pt_reply_end_ns(const pt_reply *r);
 /* The task's id and the index of the worker that ran it (-1: none). */
 PT_EXTERN uint64_t pt_reply_task(const pt_reply *r);
 PT_EXTERN int pt_reply_worker(const pt_reply *r);
+/* How many results the task set. */
+PT_EXTERN size_t pt_reply_count(const pt_reply *r);
 /* Results by name; a missing name or another type gives `def` / NULL. */
 PT_EXTERN bool pt_reply_has(const pt_reply *r, const char *key);
 PT_EXTERN int64_t pt_reply_int(const pt_reply *r, const char *key,
