@@ -38,13 +38,21 @@ pt_reply *pt__reply_new(uint64_t task, pt_task_status status, int worker,
         results = pt__empty_map;
         len = PT__EMPTY_MAP_LEN;
     }
+    /* exactly `len` bytes: results may be large */
     if ((error && !(r->error = strdup(error))) ||
-        pt_buf_append(&r->results, results, len) < 0) {
+        !(r->results.data = malloc(len))) {
         pt_reply_destroy(r);
         return NULL;
     }
+    memcpy(r->results.data, results, len);
+    r->results.len = r->results.cap = len;
     pt__map_open(&r->map, r->results.data, r->results.len);
     return r;
+}
+
+bool pt__reply_results_ok(const pt_reply *r)
+{
+    return r->map.ok;
 }
 
 void pt__reply_set_death(pt_reply *r, int signal, int exit_code,
