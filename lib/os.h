@@ -9,6 +9,7 @@
 #ifndef PT_OS_H
 #define PT_OS_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -43,6 +44,13 @@ int pt__os_close_all_but(const int *keep, int n);
  * tries to truncate it. fd or -errno (-ENOSYS: no such files here).
  */
 int pt__os_memfd(const char *name);
+
+/*
+ * Advise that [p, p + len) be backed by huge pages where possible (best
+ * effort, no error): a large fresh buffer about to be filled then faults
+ * in 2 MiB steps rather than 4 KiB ones.
+ */
+void pt__os_advise_huge(void *p, size_t len);
 
 /* Grow a pipe's buffer to at least `bytes` where possible (best effort). */
 int pt__os_set_pipe_size(int fd, int bytes);

@@ -164,6 +164,20 @@ int pt__os_memfd(const char *name)
     return fd;
 }
 
+void pt__os_advise_huge(void *p, size_t len)
+{
+#ifdef MADV_HUGEPAGE
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    uintptr_t lo = ((uintptr_t)p + huge - 1) & ~(huge - 1);
+    uintptr_t hi = ((uintptr_t)p + len) & ~(huge - 1);
+    if (hi > lo)
+        madvise((void *)lo, hi - lo, MADV_HUGEPAGE); /* a hint: may fail */
+#else
+    (void)p;
+    (void)len;
+#endif
+}
+
 int pt__os_set_pipe_size(int fd, int bytes)
 {
     if (fcntl(fd, F_SETPIPE_SZ, bytes) < 0)
