@@ -9,6 +9,7 @@
 #ifndef PT_OS_H
 #define PT_OS_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -28,11 +29,28 @@ int pt__os_thread_count(void);
 int pt__os_pidfd_open(pid_t pid);
 
 /*
- * Close every fd from 3 up, except `a` and `b`: a forked worker keeps
- * nothing of its parent's (its signal pipe, result files, other workers'
- * pipes). 0 or -errno.
+ * Close every fd from 3 up, except the `n` fds of `keep` (negative ones are
+ * ignored; n <= PT__OS_KEEP_MAX): a forked worker keeps nothing of its
+ * parent's (its signal pipe, result files, other workers' pipes). Async-
+ * signal-safe. 0 or -errno (-EINVAL for too many).
  */
-int pt__os_close_all_but(int a, int b);
+#define PT__OS_KEEP_MAX 8
+int pt__os_close_all_but(const int *keep, int n);
+
+/*
+ * A new anonymous shared-memory file named `name` (for debugging only),
+ * close-on-exec, that can grow but never shrink: whoever maps part of it
+ * can read that part safely even if another process that holds the file
+ * tries to truncate it. fd or -errno (-ENOSYS: no such files here).
+ */
+int pt__os_memfd(const char *name);
+
+/*
+ * Advise that [p, p + len) be backed by huge pages where possible (best
+ * effort, no error): a large fresh buffer about to be filled then faults
+ * in 2 MiB steps rather than 4 KiB ones.
+ */
+void pt__os_advise_huge(void *p, size_t len);
 
 /* Grow a pipe's buffer to at least `bytes` where possible (best effort). */
 int pt__os_set_pipe_size(int fd, int bytes);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
@@ -123,13 +124,58 @@ static void close_span(unsigned lo, unsigned hi)
         close((int)fd);
 }
 
-int pt__os_close_all_but(int a, int b)
+int pt__os_close_all_but(const int *keep, int n)
 {
-    unsigned lo = (unsigned)(a < b ? a : b), hi = (unsigned)(a < b ? b : a);
-    close_span(3, lo - 1);
-    close_span(lo + 1, hi - 1);
-    close_span(hi + 1, ~0U);
+    unsigned fds[PT__OS_KEEP_MAX];
+    int k = 0;
+    if (n < 0 || n > PT__OS_KEEP_MAX)
+        return -EINVAL;
+    for (int i = 0; i < n; i++) { /* insertion sort of the fds >= 3 */
+        if (keep[i] < 3)
+            continue;
+        int j = k++;
+        for (; j > 0 && fds[j - 1] > (unsigned)keep[i]; j--)
+            fds[j] = fds[j - 1];
+        fds[j] = (unsigned)keep[i];
+    }
+    unsigned lo = 3;
+    for (int i = 0; i < k; i++) {
+        if (fds[i] > lo)
+            close_span(lo, fds[i] - 1);
+        if (fds[i] >= lo)
+            lo = fds[i] + 1;
+    }
+    close_span(lo, ~0U);
     return 0;
+}
+
+int pt__os_memfd(const char *name)
+{
+    int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0)
+        return -errno;
+    /* No shrinking, and no seal added later (F_SEAL_GROW or F_SEAL_WRITE
+     * by a worker would only break its own results, but why allow it). */
+    if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_SEAL) < 0) {
+        int err = -errno;
+        pt__close(fd);
+        return err;
+    }
+    return fd;
+}
+
+void pt__os_advise_huge(void *p, size_t len)
+{
+#ifdef MADV_HUGEPAGE
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    uintptr_t lo = ((uintptr_t)p + huge - 1) & ~(huge - 1);
+    uintptr_t hi = ((uintptr_t)p + len) & ~(huge - 1);
+    if (hi > lo)
+        madvise((void *)lo, hi - lo, MADV_HUGEPAGE); /* a hint: may fail */
+#else
+    (void)p;
+    (void)len;
+#endif
 }
 
 int pt__os_set_pipe_size(int fd, int bytes)

@@ -4,7 +4,12 @@
 #include <string.h>
 
 #include "internal.h"
+#include "os.h"
 #include "task.h"
+
+/* Results this large get huge pages, if the system has them: copying 64
+ * MiB into fresh memory costs 4 times less so (one fault per 2 MiB). */
+#define HUGE_RESULTS ((size_t)4 << 20)
 
 struct pt_reply {
     uint64_t task;
@@ -38,13 +43,23 @@ pt_reply *pt__reply_new(uint64_t task, pt_task_status status, int worker,
         results = pt__empty_map;
         len = PT__EMPTY_MAP_LEN;
     }
+    /* exactly `len` bytes: results may be large */
     if ((error && !(r->error = strdup(error))) ||
-        pt_buf_append(&r->results, results, len) < 0) {
+        !(r->results.data = malloc(len))) {
         pt_reply_destroy(r);
         return NULL;
     }
+    if (len >= HUGE_RESULTS)
+        pt__os_advise_huge(r->results.data, len);
+    memcpy(r->results.data, results, len);
+    r->results.len = r->results.cap = len;
     pt__map_open(&r->map, r->results.data, r->results.len);
     return r;
+}
+
+bool pt__reply_results_ok(const pt_reply *r)
+{
+    return r->map.ok;
 }
 
 void pt__reply_set_death(pt_reply *r, int signal, int exit_code,

@@ -30,6 +30,11 @@ int pt__args_bytes(pt_args *a, const uint8_t **bytes, size_t *len);
 /* A reply owning a copy of `results` (an encoded map; NULL/0: none). */
 pt_reply *pt__reply_new(uint64_t task, pt_task_status status, int worker,
                         const char *error, const void *results, size_t len);
+/*
+ * Did the reply's results (its own copy) pass pt__value_check() as a map?
+ * A reply made from untrusted bytes is checked here, after the copy.
+ */
+bool pt__reply_results_ok(const pt_reply *r);
 /* Record how the worker died: signal, exit code, its peak RSS in KiB. */
 void pt__reply_set_death(pt_reply *r, int signal, int exit_code,
                          int64_t max_rss_kb);

@@ -39,6 +39,8 @@ typedef enum pt__wire_type {
     PT__WIRE_LOG,       /* worker -> runner: a log line, not tied to an end */
     PT__WIRE_SHUTDOWN,  /* runner -> worker: run fini() and exit */
     PT__WIRE_BATCH,     /* runner -> worker: several tasks in one frame */
+    PT__WIRE_RESULT_SHM, /* worker -> runner: a task succeeded; its results
+                            wait in the worker's shared buffer */
     PT__WIRE_TYPE_END   /* one past the last valid type */
 } pt__wire_type;
 

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <ptools/kernel_lib.h>
@@ -39,6 +41,9 @@ typedef struct worker {
     pt_buf outq;         /* answers not yet written */
     int64_t outq_since;  /* when the oldest of them was ready */
     int64_t start_ns, end_ns; /* the current task's run */
+    uint8_t *shm;        /* the result buffer, mapped; or NULL */
+    size_t shm_size;     /* bytes mapped (the memfd holds at least these) */
+    uint64_t shm_sent;   /* RESULT_SHM frames sent */
 } worker;
 
 static loaded *remember(worker *w, const pt_kernel *k, pt_kernel_lib *lib,
@@ -139,13 +144,6 @@ static int answer(worker *w, int type, uint64_t id, const void *head,
                                     body, blen);
 }
 
-static int send_result(worker *w, uint64_t id)
-{
-    pt__res_head h = {w->start_ns, w->end_ns};
-    return answer(w, PT__WIRE_RESULT, id, &h, sizeof h, w->results.data,
-                  w->results.len);
-}
-
 /* ERROR frame: head, message + NUL, padding, the results map. */
 static int send_error(worker *w, uint64_t id, const char *msg)
 {
@@ -167,6 +165,91 @@ static int send_error(worker *w, uint64_t id, const char *msg)
                       w->results.data, w->results.len);
     return answer(w, PT__WIRE_ERROR, id, b->data, b->len, pt__empty_map,
                   PT__EMPTY_MAP_LEN);
+}
+
+/* Wait until the parent has copied out every result we placed (see
+ * worker.h): a few checks, then naps of 10 us growing to 200 us. */
+static void wait_released(worker *w)
+{
+    _Atomic uint64_t *released = &w->boot->beacon->released;
+    long nap_ns = 10000;
+    for (int spins = 0; atomic_load_explicit(released, memory_order_acquire)
+                        != w->shm_sent; spins++) {
+        if (spins < 64)
+            continue;
+        struct timespec ts = {0, nap_ns};
+        nanosleep(&ts, NULL); /* EINTR: just look again */
+        nap_ns = nap_ns < 100000 ? nap_ns * 2 : 200000;
+    }
+}
+
+/*
+ * Make the result buffer hold at least `n` bytes: grow the memfd (by at
+ * least doubling; it never shrinks) and map it anew. 0 or -errno.
+ */
+static int shm_reserve(worker *w, size_t n)
+{
+    if (n <= w->shm_size)
+        return 0;
+    struct stat st;
+    if (fstat(w->boot->shm_fd, &st) < 0)
+        return -errno;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t size = w->shm_size > n / 2 ? 2 * w->shm_size : n;
+    size = (size + page - 1) / page * page;
+    if (w->shm) /* first, so that the old and new never count together */
+        munmap(w->shm, w->shm_size);
+    w->shm = NULL;
+    w->shm_size = 0;
+    if ((uint64_t)st.st_size > size) /* it is sealed against shrinking */
+        size = (size_t)st.st_size;
+    while (ftruncate(w->boot->shm_fd, (off_t)size) < 0)
+        if (errno != EINTR)
+            return -errno;
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED,
+                   w->boot->shm_fd, 0);
+    if (p == MAP_FAILED)
+        return -errno;
+    w->shm = p;
+    w->shm_size = size;
+    return 0;
+}
+
+/*
+ * A large result goes through the shared buffer (see worker.h). If the
+ * buffer cannot grow (the memory limit, say), the task fails with why.
+ */
+static int send_result_shm(worker *w, uint64_t id)
+{
+    size_t len = w->results.len;
+    int rc = flush_answers(w);
+    if (rc < 0)
+        return rc;
+    wait_released(w);
+    if ((rc = shm_reserve(w, len)) < 0) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "no room for a result of %zu bytes in "
+                 "shared memory: %s", len, pt_strerror(rc));
+        pt_buf_reset(&w->results);
+        return send_error(w, id, msg);
+    }
+    memcpy(w->shm, w->results.data, len);
+    pt__res_shm h = {w->start_ns, w->end_ns, len};
+    rc = pt__wire_write(w->boot->out_fd, PT__WIRE_RESULT_SHM, id, &h,
+                        sizeof h);
+    if (rc == 0)
+        w->shm_sent++;
+    return rc;
+}
+
+static int send_result(worker *w, uint64_t id)
+{
+    if (w->results.len > PT__SHM_THRESHOLD && w->boot->shm_fd >= 0 &&
+        w->boot->beacon)
+        return send_result_shm(w, id);
+    pt__res_head h = {w->start_ns, w->end_ns};
+    return answer(w, PT__WIRE_RESULT, id, &h, sizeof h, w->results.data,
+                  w->results.len);
 }
 
 /* Find what a task calls: a kernel (initialised) or a plain function. */
@@ -296,6 +379,8 @@ static void free_all(worker *w)
     pt_buf_free(&w->results);
     pt_buf_free(&w->reply);
     pt_buf_free(&w->outq);
+    if (w->shm)
+        munmap(w->shm, w->shm_size);
 }
 
 void pt__worker_main(const pt__worker_boot *boot)

@@ -13,6 +13,18 @@
  * task was running when the worker died or ran past its timeout.
  * SHUTDOWN or end of input: run fini of every kernel it initialised, free
  * the state, _exit(0).
+ *
+ * Large results (an encoded map over PT__SHM_THRESHOLD) skip the pipe: the
+ * worker copies the map into its result buffer, a memfd the parent made
+ * for it (`shm_fd`, sealed against shrinking), and sends a RESULT_SHM
+ * frame (struct pt__res_shm) in its answer's turn. The buffer is reused
+ * only when the parent is done with it: the parent copies the map out
+ * while handling the frame, then bumps `released` in the beacon; the
+ * worker counts the frames it sent and, before it writes into the buffer
+ * again, flushes its queued answers and waits until released == sent. So
+ * there is at most one large result in flight per worker; small answers
+ * keep flowing (and batching) around it. The parent checks only its own
+ * copy of the bytes, never the shared ones.
  */
 #ifndef PT_WORKER_H
 #define PT_WORKER_H
@@ -41,6 +53,17 @@ typedef struct pt__res_head {
     int64_t start_ns, end_ns;
 } pt__res_head;
 
+/* Results over this many bytes go through the shared buffer. */
+#define PT__SHM_THRESHOLD ((size_t)1 << 20)
+/* The largest map the encoding allows (a 9-byte header, < 4 GiB of body). */
+#define PT__SHM_RESULT_MAX ((uint64_t)UINT32_MAX + 8)
+
+/* A RESULT_SHM payload: the results map is the buffer's first `len` bytes. */
+typedef struct pt__res_shm {
+    int64_t start_ns, end_ns;
+    uint64_t len;
+} pt__res_shm;
+
 typedef struct pt__err_head {
     uint32_t msg_len;     /* bytes of message, a NUL follows */
     uint32_t results_off; /* 8-aligned offset of the results map */
@@ -53,13 +76,17 @@ typedef struct pt__beacon {
     uint32_t pad0;
     _Atomic uint64_t task;    /* the task running, or the last one */
     _Atomic int64_t since_ns; /* when it started (CLOCK_MONOTONIC) */
-    uint8_t pad[40];
+    _Atomic uint64_t released; /* RESULT_SHM frames the parent is done with */
+    uint8_t pad[32];
 } pt__beacon;
+
+_Static_assert(sizeof(pt__beacon) == 64, "a beacon is one cache line");
 
 /* What a worker is born with (it lives in the forked copy of the parent). */
 typedef struct pt__worker_boot {
     int index, count;
     int in_fd, out_fd;
+    int shm_fd; /* its result buffer (a memfd), or -1: results use the pipe */
     const pt_kernel_ref *kernels;
     int nkernels;
     pt_shm *const *shm;

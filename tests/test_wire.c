@@ -104,6 +104,13 @@ static void test_header_layout(void)
     h[3] = PT__WIRE_BATCH;
     CU_ASSERT_EQUAL(pt__wire_hdr_decode(h, 0x0a0b0b, &d), -EMSGSIZE);
     CU_ASSERT_EQUAL(pt__wire_hdr_decode(h, 0x0a0b0c, &d), 0);
+    /* codes are stable: new types only ever go at the end */
+    CU_ASSERT_EQUAL(PT__WIRE_BATCH, 7);
+    CU_ASSERT_EQUAL(PT__WIRE_RESULT_SHM, 8);
+    CU_ASSERT_EQUAL(PT__WIRE_TYPE_END, 9);
+    h[3] = PT__WIRE_RESULT_SHM;
+    CU_ASSERT_EQUAL(pt__wire_hdr_decode(h, 0, &d), 0);
+    CU_ASSERT_EQUAL(d.type, PT__WIRE_RESULT_SHM);
 }
 
 static void test_pipe_roundtrip(void)

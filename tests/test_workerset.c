@@ -1,9 +1,11 @@
 /* test_workerset.c - worker sets, futures, crashes, kernels from .so files. */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -12,6 +14,8 @@
 #include <ptools/workerset.h>
 
 #include "harness.h"
+#include "wire.h"
+#include "worker.h"
 
 #define TK(name) PT_TEST_KERNEL_DIR "/" name ".so"
 
@@ -629,6 +633,261 @@ static void test_batch_option(void)
     pt_workerset_destroy(ws);
 }
 
+/* ---- large results: through the worker's shared buffer ---- */
+
+/* Result `x`: `n` doubles, x[i] = tag + i; and `tag`. */
+static int reals_of(pt_ctx *c)
+{
+    size_t n = (size_t)pt_arg_int(c, "n", 0);
+    double tag = (double)pt_arg_int(c, "tag", 0);
+    double *x = malloc(n ? n * sizeof *x : 1);
+    if (!x)
+        return pt_fail(c, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        x[i] = tag + (double)i;
+    int rc = pt_result_reals(c, "x", x, n);
+    free(x);
+    if (rc == 0)
+        rc = pt_result_int(c, "tag", (int64_t)tag);
+    if (pt_arg_bool(c, "crash", false))
+        raise(SIGSEGV);
+    return rc;
+}
+
+static pt_future *submit_reals(pt_workerset *ws, size_t n, int tag, int crash)
+{
+    pt_args *a = pt_args_create();
+    pt_args_int(a, "n", (int64_t)n);
+    pt_args_int(a, "tag", tag);
+    pt_args_bool(a, "crash", crash);
+    pt_future *f = pt_remotecall_fn(ws, reals_of, a);
+    pt_args_destroy(a);
+    CU_ASSERT_PTR_NOT_NULL(f);
+    return f;
+}
+
+/* Is reply r ok with x[i] = tag + i for n doubles? */
+static int reals_intact(pt_reply *r, size_t n, int tag)
+{
+    size_t len = 0;
+    const double *x = r ? pt_reply_reals(r, "x", &len) : NULL;
+    if (!r || pt_reply_status(r) != PT_TASK_OK || len != n ||
+        pt_reply_int(r, "tag", -1) != tag || (n && !x))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (x[i] != (double)tag + (double)i)
+            return 0;
+    return 1;
+}
+
+/*
+ * 64 MiB results, several in a row on one worker, between small batched
+ * ones: the worker runs ahead (we look only after a pause), so it would
+ * overwrite a large result we have not copied yet if it did not wait.
+ */
+static void test_large_results_reuse_the_buffer(void)
+{
+    enum { N = 24, BIG = 8 << 20 }; /* 8 Mi doubles: 64 MiB */
+    pt_workerset_opts o = {.batch = 8};
+    pt_workerset *ws = pt_workerset_create(1, PT_WS_RR, &o);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ws);
+    size_t sizes[N];
+    pt_future *f[N];
+    for (int i = 0; i < N; i++) {
+        /* 64 MiB, 2 MiB and small ones; the buffer grows, never shrinks */
+        sizes[i] = i % 8 == 0 ? BIG : i % 8 == 3 || i % 8 == 4 ? 300000 : 3;
+        f[i] = submit_reals(ws, sizes[i], 1000 * i, 0);
+    }
+    usleep(300000);
+    for (int i = 0; i < N; i++) {
+        pt_reply *r = pt_future_fetch(f[i]);
+        if (!reals_intact(r, sizes[i], 1000 * i)) {
+            fprintf(stderr, "  request %d (%zu doubles) came back wrong\n",
+                    i, sizes[i]);
+            CU_FAIL("a large result was damaged");
+        }
+        pt_reply_destroy(r);
+    }
+    CU_ASSERT_EQUAL(pt_workerset_restarts(ws), 0);
+    CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
+}
+
+/* Does worker i of ws map its result buffer yet? */
+static int maps_result_buffer(const pt_workerset *ws, int i)
+{
+    char path[64], line[512];
+    snprintf(path, sizeof path, "/proc/%d/maps", pt_workerset_pid(ws, i));
+    FILE *f = fopen(path, "r");
+    int found = 0;
+    while (f && fgets(line, sizeof line, f))
+        found |= strstr(line, "memfd:ptools-results") != NULL;
+    if (f)
+        fclose(f);
+    return found;
+}
+
+static void expect_big(pt_workerset *ws, int64_t bytes)
+{
+    pt_args *a = pt_args_create();
+    pt_args_int(a, "bytes", bytes);
+    pt_reply *r = call(ws, "big", a);
+    pt_args_destroy(a);
+    size_t n = 0;
+    const unsigned char *p = pt_reply_bytes(r, "data", &n);
+    CU_ASSERT_EQUAL(pt_reply_status(r), PT_TASK_OK);
+    CU_ASSERT_EQUAL_FATAL(n, (size_t)bytes);
+    int same = 1;
+    for (size_t i = 0; i < n; i++)
+        same &= p[i] == (unsigned char)(i % 251);
+    CU_ASSERT_TRUE(same);
+    pt_reply_destroy(r);
+}
+
+/*
+ * The results map of `big` is its bytes plus 23: at the threshold it takes
+ * the pipe, one byte over it the shared buffer (which the worker maps
+ * only then).
+ */
+static void test_large_result_threshold(void)
+{
+    pt_workerset *ws = faults_set(1, PT_WS_RR);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ws);
+    int64_t at = (int64_t)PT__SHM_THRESHOLD - 23;
+    expect_big(ws, at);
+    CU_ASSERT_FALSE(maps_result_buffer(ws, 0));
+    expect_big(ws, at + 1);
+    CU_ASSERT_TRUE(maps_result_buffer(ws, 0));
+    expect_big(ws, at);
+    expect_big(ws, 3 * at); /* it grows */
+    expect_big(ws, at + 1);
+    CU_ASSERT_EQUAL(pt_workerset_restarts(ws), 0);
+    pt_workerset_destroy(ws);
+}
+
+/*
+ * A worker that dies right after it sent a large result (before we even
+ * read it): the result still counts, and its successor, with a buffer of
+ * its own, serves the rest.
+ */
+static void test_crash_after_large_result(void)
+{
+    enum { BIG = 1 << 20, N = 5 }; /* 8 MiB */
+    pt_workerset_opts o = {.batch = 4};
+    pt_workerset *ws = pt_workerset_create(1, PT_WS_RR, &o);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ws);
+    size_t n[N] = {BIG, 5, BIG, 5, BIG};
+    pt_future *f[N];
+    for (int i = 0; i < N; i++)
+        f[i] = submit_reals(ws, n[i], i, i == 1); /* 1 crashes */
+    usleep(100000);
+    for (int i = 0; i < N; i++) {
+        pt_reply *r = pt_future_fetch(f[i]);
+        int ok = i == 1 ? pt_reply_status(r) == PT_TASK_CRASHED
+                        : reals_intact(r, n[i], i);
+        CU_ASSERT_TRUE(ok);
+        pt_reply_destroy(r);
+    }
+    CU_ASSERT_EQUAL(pt_workerset_restarts(ws), 1);
+    pt_workerset_destroy(ws);
+}
+
+/* The worker's end of the answer pipe: its only write-only FIFO past 2. */
+static int answer_fd(void)
+{
+    for (int fd = 3; fd < 64; fd++) {
+        struct stat st;
+        int fl = fcntl(fd, F_GETFL);
+        if (fl >= 0 && (fl & O_ACCMODE) == O_WRONLY && fstat(fd, &st) == 0 &&
+            S_ISFIFO(st.st_mode))
+            return fd;
+    }
+    return -1;
+}
+
+/* Its result buffer: the memfd. */
+static int buffer_fd(void)
+{
+    char path[64], link[256];
+    for (int fd = 3; fd < 64; fd++) {
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(path, link, sizeof link - 1);
+        if (n > 0 && (link[n] = '\0', strstr(link, "memfd:ptools-results")))
+            return fd;
+    }
+    return -1;
+}
+
+/*
+ * A hostile kernel forges a RESULT_SHM frame for its own task: `len` as
+ * given, after growing the buffer to `size` bytes of `fill`. Then it waits
+ * to be killed.
+ */
+static int forge(pt_ctx *c)
+{
+    int out = answer_fd(), shm = buffer_fd();
+    int64_t size = pt_arg_int(c, "size", 0);
+    if (out < 0 || shm < 0)
+        return pt_fail(c, "no answer pipe or buffer found");
+    if (size > 0) {
+        unsigned char *junk = malloc((size_t)size);
+        if (!junk || ftruncate(shm, size) < 0)
+            return pt_fail(c, "cannot grow the buffer");
+        memset(junk, (int)pt_arg_int(c, "fill", 0xAB), (size_t)size);
+        if (pwrite(shm, junk, (size_t)size, 0) != size)
+            return pt_fail(c, "cannot fill the buffer");
+        free(junk);
+    }
+    if (size > 0 && pt_arg_bool(c, "shrink", false) &&
+        ftruncate(shm, 0) == 0)
+        return pt_fail(c, "the buffer could shrink"); /* it is sealed */
+    pt__res_shm h = {1, 2, (uint64_t)pt_arg_int(c, "len", 0)};
+    if (pt__wire_write(out, PT__WIRE_RESULT_SHM, pt_task_id(c), &h,
+                       sizeof h) < 0)
+        return pt_fail(c, "cannot write");
+    for (;;)
+        pause();
+}
+
+/* A RESULT_SHM frame that lies ends its worker as crashed. */
+static void test_forged_large_results(void)
+{
+    pt_workerset *ws = pt_workerset_create(1, PT_WS_FF, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ws);
+    pt_reply_destroy(pt_future_fetch(pt_remotecall_fn(ws, who, NULL)));
+    struct {
+        int64_t len, size;
+        int fill;
+    } lies[] = {
+        {100, 0, 0},       /* beyond the buffer (empty) */
+        {8192, 4096, 0},   /* beyond the buffer */
+        {4, 4096, 0},      /* shorter than any map */
+        {(int64_t)PT__SHM_RESULT_MAX + 1, 4096, 0}, /* beyond any map */
+        {4096, 4096, 0xAB}, /* not a map at all */
+        {4096, 8192, 0x0A}, /* a map tag, and absurd sizes */
+    };
+    int n = (int)(sizeof lies / sizeof lies[0]);
+    for (int i = 0; i < n; i++) {
+        pt_args *a = pt_args_create();
+        pt_args_int(a, "len", lies[i].len);
+        pt_args_int(a, "size", lies[i].size);
+        pt_args_int(a, "fill", lies[i].fill);
+        pt_args_bool(a, "shrink", true);
+        pt_reply *r = pt_future_fetch(pt_remotecall_fn(ws, forge, a));
+        pt_args_destroy(a);
+        CU_ASSERT_EQUAL(pt_reply_status(r), PT_TASK_CRASHED);
+        if (!strstr(pt_reply_error(r), "protocol")) {
+            fprintf(stderr, "  lie %d: %s\n", i, pt_reply_error(r));
+            CU_FAIL("a forged frame was not refused as a protocol error");
+        }
+        pt_reply_destroy(r);
+    }
+    CU_ASSERT_EQUAL(pt_workerset_restarts(ws), n);
+    pt_reply *r = pt_future_fetch(submit_reals(ws, 1 << 18, 7, 0));
+    CU_ASSERT_TRUE(reals_intact(r, 1 << 18, 7)); /* the set still works */
+    pt_reply_destroy(r);
+    pt_workerset_destroy(ws);
+}
+
 static void test_seed_mix(void)
 {
     CU_ASSERT_EQUAL(pt_task_seed_of(42, 7), pt_task_seed_of(42, 7));
@@ -659,6 +918,12 @@ static const pt_test_case cases[] = {
     {"batched: the timeout blames the request that ran",
      test_batch_timeout_blames_the_runner, 0},
     {"batch option", test_batch_option, 0},
+    {"large results reuse the shared buffer safely",
+     test_large_results_reuse_the_buffer, 240},
+    {"large results: the threshold", test_large_result_threshold, 120},
+    {"a crash after a large result", test_crash_after_large_result, 120},
+    {"forged large results are protocol errors", test_forged_large_results,
+     0},
     {NULL, NULL, 0},
 };
 

@@ -13,10 +13,11 @@
  * default) and keeps the rest waiting in the set's queue, highest priority
  * first, FIFO among equals.
  *
- * A worker starts with only stdin, stdout, stderr and its two protocol
- * pipes open (nothing of the caller's), in a process group of its own:
- * when it dies or the set is destroyed, the group is killed, so what a
- * kernel forks does not outlive it.
+ * A worker starts with only stdin, stdout, stderr, its two protocol pipes
+ * and its result buffer open (nothing of the caller's), in a process group
+ * of its own: when it dies or the set is destroyed, the group is killed,
+ * so what a kernel forks does not outlive it. Results over 1 MiB travel
+ * through that buffer (shared memory) rather than the pipe.
  *
  * Single-threaded and callback-free: work progresses inside the calls that
  * wait (pt_future_wait/fetch/ready, pt_queue_next_result, ...). A worker that
@@ -75,7 +76,9 @@ typedef struct pt_workerset_opts {
     void *output_arg;
     int64_t memory_bytes;         /* each worker's address-space limit
                                      (RLIMIT_AS): an allocation storm kills
-                                     the worker, not the machine; 0: none */
+                                     the worker, not the machine; 0: none.
+                                     Its result buffer counts: returning N
+                                     bytes may take up to 4N */
     int batch;                    /* requests sent to a worker at once: 0
                                      auto (enough for ~2 ms of the measured
                                      run time, up to 4096; 1 until the first
