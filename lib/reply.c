@@ -164,6 +164,12 @@ const void *pt_reply_bytes(const pt_reply *r, const char *key, size_t *len)
     return pt__map_bytes(&r->map, key, len);
 }
 
+void pt__reply_results(const pt_reply *r, const uint8_t **p, size_t *len)
+{
+    *p = r->results.data;
+    *len = r->results.len;
+}
+
 size_t pt_reply_count(const pt_reply *r)
 {
     return r->map.ok ? r->map.map.u.c.count : 0;

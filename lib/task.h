@@ -38,6 +38,8 @@ bool pt__reply_results_ok(const pt_reply *r);
 /* Record how the worker died: signal, exit code, its peak RSS in KiB. */
 void pt__reply_set_death(pt_reply *r, int signal, int exit_code,
                          int64_t max_rss_kb);
+/* The reply's encoded results map, as it came (to pass it on). */
+void pt__reply_results(const pt_reply *r, const uint8_t **p, size_t *len);
 /* Record when the task ran in its worker (CLOCK_MONOTONIC ns). */
 void pt__reply_set_times(pt_reply *r, int64_t start_ns, int64_t end_ns);
 

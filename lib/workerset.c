@@ -556,6 +556,30 @@ static void learn(pt_workerset *ws, int64_t ran_ns)
     ws->batch = b < 1 ? 1 : b > BATCH_MAX ? BATCH_MAX : (int)b;
 }
 
+pt__req *pt__ws_take(pt_workerset *ws)
+{
+    if (ws->hold || ws->broken)
+        return NULL;
+    pt__heap *best = pt__heap_peek(&ws->shared) ? &ws->shared : NULL;
+    for (int i = 0; i < ws->n; i++) { /* RR: unpinned ones wait here too */
+        pt__heap_node *top = pt__heap_peek(&ws->slots[i].own);
+        if (top && ((pt__req *)top)->worker < 0 &&
+            (!best || pt__heap_before(top, pt__heap_peek(best))))
+            best = &ws->slots[i].own;
+    }
+    pt__req *req = best ? (pt__req *)pt__heap_pop(best) : NULL;
+    if (req)
+        req->state = PT__REQ_SENT;
+    return req;
+}
+
+void pt__ws_complete(pt_workerset *ws, pt__req *req, pt_reply *reply)
+{
+    if (pt_reply_status(reply) == PT_TASK_OK)
+        ws->succeeded++;
+    finish(ws, req, reply);
+}
+
 /* Give every live worker requests up to its window. */
 static void dispatch(pt_workerset *ws)
 {

@@ -77,6 +77,14 @@ int pt__ws_reprioritise(pt_workerset *ws, pt__req *req, int64_t prio);
 int pt__ws_cancel(pt_workerset *ws, pt__req *req);
 /* The largest peak RSS (KiB) of the set's workers that have exited. */
 int64_t pt__ws_peak_rss_kb(const pt_workerset *ws);
+/*
+ * For a runner that also sends requests elsewhere (other MPI ranks): take
+ * the set's best waiting request that is not pinned to a worker (NULL:
+ * none, or the set is held); it counts as sent until pt__ws_complete()
+ * ends it with a reply the caller built (the done hook runs as usual).
+ */
+pt__req *pt__ws_take(pt_workerset *ws);
+void pt__ws_complete(pt_workerset *ws, pt__req *req, pt_reply *reply);
 /* Free a done request (and its reply, unless taken: set reply NULL). */
 void pt__req_free(pt__req *req);
 

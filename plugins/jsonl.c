@@ -258,6 +258,11 @@ static void add_line(jm_buf *b, const pt_event *ev)
     jm_buf_lit(b, ",\"priority\":");
     jm_buf_int(b, ev->priority);
     add_death(b, ev);
+    if (ev->size >= offsetof(pt_event, rank) + sizeof ev->rank &&
+        ev->rank >= 0) {
+        jm_buf_lit(b, ",\"rank\":");
+        jm_buf_int(b, ev->rank);
+    }
     if (ev->size >= offsetof(pt_event, attempts_json) +
                         sizeof ev->attempts_json && ev->attempts_json) {
         jm_buf_lit(b, ",\"earlier_attempts\":");

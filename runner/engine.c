@@ -19,6 +19,7 @@
 #include "ctl.h"
 #include "engine_internal.h"
 #include "internal.h"
+#include "cluster.h"
 #include "rundir.h"
 
 static engine *E; /* the hooks' way back: one run per process */
@@ -100,6 +101,7 @@ void rn_eng_task_event(engine *e, pt_event_type type, int64_t id,
     ev->start_ns = s->start_ns;
     ev->waiting = e->waiting;
     ev->running = e->running;
+    ev->rank = e->mpi_size > 1 ? s->rank : -1;
     if (rn_host_emit(e->host, ev) < 0)
         e->lost_output = true;
 }
@@ -266,6 +268,7 @@ static void on_sent(pt__req *req, int64_t now)
     tstate *s = &E->ts[req->id];
     s->start_ns = now + E->mono_off; /* until the worker says when it ran */
     s->worker = req->worker;
+    s->rank = 0;
     if (!s->sent) { /* else sent again after its worker died unstarted */
         s->sent = true;
         E->waiting--;
@@ -461,9 +464,11 @@ static void on_signals(engine *e)
                 fprintf(stderr, "\nptrun: interrupted: finishing running "
                         "tasks (again to kill them)\n");
             cancel_waiting(e);
+            rn_mpi_interrupt(e, false);
         } else if (e->sigs == 2) {
             for (int w = 0; w < e->spec->nworkersets; w++)
                 pt__ws_kill_all(e->sets[w]);
+            rn_mpi_interrupt(e, true);
         }
     }
 }
@@ -531,6 +536,11 @@ static int run_step(engine *e, int step)
             nextra += rn_ctl_pollfds(e->ctl, extra + 1, RN_CTL_POLLFDS);
             wait = min_ms(wait, rn_ctl_timeout_ms(e->ctl, now));
         }
+        if (e->mpi) { /* other ranks: no fds, so look every millisecond */
+            wait = min_ms(wait, rn_mpi_pump(e));
+            if (e->outstanding == 0)
+                break;
+        }
         rc = pt__ws_pump_many(e->sets, nsets, extra, nextra, wait);
         if (e->ctl) /* after every round: it also drops late clients */
             rn_ctl_handle(e->ctl, extra + 1, nextra - 1, rn_eng_mono_ns());
@@ -556,10 +566,11 @@ static int run_step(engine *e, int step)
 
 /* ---- segments and worker sets ---- */
 
-static int make_segment(engine *e, int i, char *err, size_t errlen)
+int rn_eng_make_segment(engine *e, int i, const char *prefix, char *err,
+                        size_t errlen)
 {
     const rn_segment *g = &e->spec->segments[i];
-    pt_shm_opts o = {.prefix = e->spec->shm_prefix, .name = g->name,
+    pt_shm_opts o = {.prefix = prefix, .name = g->name,
                      .type = g->type, .ndims = g->ndims,
                      .named = g->named};
     memcpy(o.dims, g->dims, sizeof o.dims);
@@ -593,7 +604,7 @@ static int check_fds(const rn_spec *s, char *err, size_t errlen)
     return 0;
 }
 
-static int make_sets(engine *e, char *err, size_t errlen)
+int rn_eng_make_sets(engine *e, bool hooks, char *err, size_t errlen)
 {
     const rn_spec *s = e->spec;
     int frc = check_fds(s, err, errlen);
@@ -614,7 +625,7 @@ static int make_sets(engine *e, char *err, size_t errlen)
                                .nshm = s->nsegments, .seed = s->seed,
                                .timeout_ms = w->timeout_ms,
                                .memory_bytes = w->memory_bytes,
-                               .output_fn = on_output,
+                               .output_fn = hooks ? on_output : NULL,
                                .output_arg = (void *)(intptr_t)i};
         e->tails[i] = calloc((size_t)w->workers, sizeof *e->tails[i]);
         if (!e->tails[i]) {
@@ -626,7 +637,7 @@ static int make_sets(engine *e, char *err, size_t errlen)
             rc = -errno;
             snprintf(err, errlen, "%s:%d:%d: workerset %s: %s", s->file,
                      w->pos.line, w->pos.col, w->name, pt_errmsg());
-        } else {
+        } else if (hooks) {
             pt__ws_on_sent(e->sets[i], on_sent);
         }
     }
@@ -686,9 +697,11 @@ static int prepare(engine *e, char *err, size_t errlen)
     }
     pt_shm_clean(s->shm_prefix); /* what dead runs left behind */
     for (int i = 0; rc == 0 && i < s->nsegments; i++)
-        rc = make_segment(e, i, err, errlen);
+        rc = rn_eng_make_segment(e, i, s->shm_prefix, err, errlen);
     if (rc == 0)
-        rc = make_sets(e, err, errlen);
+        rc = rn_eng_make_sets(e, true, err, errlen);
+    if (rc == 0) /* MPI only now: every rank forks its workers first */
+        rc = rn_mpi_start(e, err, errlen);
     /* Only now the plan (every task's args): the workers, forked above,
      * neither share its pages nor make the runner copy them on write. */
     if (rc == 0 && (rc = rn_plan_build(s, &e->plan, err, errlen)) == 0 &&
@@ -716,6 +729,7 @@ static int teardown(engine *e, int rc, char *err, size_t errlen)
 {
     rn_ctl_close(e->ctl);
     e->ctl = NULL;
+    rn_mpi_finish(e);
     for (int i = 0; i < e->spec->nworkersets; i++)
         pt_workerset_destroy(e->sets[i]);
     flush_log(e);
@@ -796,6 +810,7 @@ int rn_run(const rn_spec *spec, const rn_run_opts *o)
     E = &e;
     e.mono_off = rn_eng_real_ns() - rn_eng_mono_ns();
     e.step = -1;
+    e.mpi_size = 1;
     rn_progress_init(&e.progress, o->progress, o->quiet);
     if (rc == 0)
         rc = prepare(&e, err, sizeof err);

@@ -31,6 +31,7 @@ typedef struct tstate {
     bool prio_set;    /* `prio` was changed by `ptrun ctl` */
     bool cancel_asked;/* `ptrun ctl` cancelled it before it was queued */
     int64_t prio;     /* its priority when prio_set */
+    int rank;         /* the MPI rank its attempt went to (0: here) */
     int64_t queued_ns, start_ns;
     char *history;    /* earlier attempts, a JSON array, or NULL */
 } tstate;
@@ -77,6 +78,8 @@ typedef struct engine {
     int64_t step_total;  /* tasks of the running step (to run now) */
     rn_progress progress;
     struct rn_ctl *ctl;  /* DIR/ctl.sock, or NULL */
+    int mpi_size;        /* ranks of the run: 1 when not under MPI */
+    struct rn_mpi *mpi;  /* rank 0's side of the agents (mpi.c) */
 } engine;
 
 int64_t rn_eng_mono_ns(void);
@@ -94,6 +97,13 @@ bool rn_eng_unbackoff(engine *e, int64_t id);
 struct rn_ctl_req;
 int rn_eng_ctl_apply(void *arg, const struct rn_ctl_req *req, pt_buf *reply,
                      char *err, size_t errlen);
+
+/* Create segment i of the spec with this name prefix (err: a message). */
+int rn_eng_make_segment(engine *e, int i, const char *prefix, char *err,
+                        size_t errlen);
+/* Fork the spec's worker sets; `hooks`: the engine's (output.log, events),
+ * else none (an MPI agent's). */
+int rn_eng_make_sets(engine *e, bool hooks, char *err, size_t errlen);
 
 /* Resume: refuse a changed spec or kernel (-EINVAL, message in err). */
 int rn_eng_check_resume(engine *e, char *err, size_t errlen);

@@ -13,6 +13,7 @@
 #include <ptools/shm.h>
 
 #include "ctl.h"
+#include "cluster.h"
 #include "engine.h"
 #include "plan.h"
 #include "report.h"
@@ -229,8 +230,35 @@ static rn_spec *load(const cli *c, const char *job)
     return spec;
 }
 
+/*
+ * Started by mpirun, the plain ptrun (no MPI inside) becomes ptrun-mpi,
+ * from its own folder, with the same arguments.
+ */
+static int become_mpi(char **argv, int rank, int size)
+{
+    char self[PATH_MAX], path[PATH_MAX + 16];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash)
+            *slash = '\0';
+        snprintf(path, sizeof path, "%s/ptrun-mpi", self);
+        execv(path, argv);
+    }
+    fprintf(stderr, "ptrun: started as rank %d of %d by an MPI launcher, "
+            "but %s/ptrun-mpi cannot run (%s): build ptools where MPI is "
+            "installed (Debian: libopenmpi-dev)\n", rank, size,
+            n > 0 ? self : ".", strerror(errno));
+    return EXIT_USAGE;
+}
+
 static int cmd_run_or_check(const cli *c, int argc, char **argv)
 {
+    int rank = 0, size = 1;
+    bool mpi = strcmp(c->cmd, "run") == 0 && rn_mpi_launched(&rank, &size);
+    if (mpi && !rn_mpi_built())
+        return become_mpi(argv, rank, size);
     char job_in_dir[PATH_MAX];
     const char *job = c->job;
     if (!job && c->resume) { /* ptrun run --resume DIR */
@@ -262,7 +290,10 @@ static int cmd_run_or_check(const cli *c, int argc, char **argv)
                          .argv_line = line, .quiet = c->quiet,
                          .tee = c->tee, .force = c->force,
                          .progress = c->progress};
-        status = rn_run(spec, &o); /* it plans once the workers exist */
+        if (mpi && rank > 0) /* an agent: rank 0 runs the job */
+            status = rn_mpi_agent(spec, &o);
+        else
+            status = rn_run(spec, &o); /* it plans once workers exist */
     }
     rn_spec_free(spec);
     return status;

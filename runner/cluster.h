@@ -1,0 +1,44 @@
+/*
+ * cluster.h - one job over MPI ranks (SPEC §7): `mpirun -n K ptrun run JOB`.
+ *
+ * Rank 0 runs the engine as on one machine: it plans, holds the priority
+ * queue, writes the run folder. Every other rank is an agent: it starts the
+ * job's worker sets and segments itself (one copy per rank), takes batches
+ * of tasks from rank 0, runs them on its workers and sends the results
+ * back. Rank 0's workers run tasks too. Each rank forks its workers before
+ * MPI_Init, and workers never call MPI.
+ *
+ * The plain `ptrun` carries no MPI (cluster_none.c): started by mpirun, it
+ * execs `ptrun-mpi` from its own folder, built when CMake finds MPI.
+ */
+#ifndef RN_CLUSTER_H
+#define RN_CLUSTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "engine.h"
+#include "spec.h"
+
+struct engine;
+
+/* Was this process started by mpirun (or srun) among several ranks? Its
+ * rank and the number of ranks, from the launcher's environment. */
+bool rn_mpi_launched(int *rank, int *size);
+/* Is MPI built into this binary? */
+bool rn_mpi_built(void);
+
+/* Rank 0, once its workers are forked: MPI_Init, learn the agents. */
+int rn_mpi_start(struct engine *e, char *err, size_t errlen);
+/* Rank 0, every loop turn: send waiting tasks to agents with room, take
+ * in their results. Returns the poll timeout it needs (ms, -1: none). */
+int rn_mpi_pump(struct engine *e);
+/* Rank 0, on a signal: agents cancel what waits (and, `kill`, what runs). */
+void rn_mpi_interrupt(struct engine *e, bool kill);
+/* Rank 0, at the end: stop the agents, MPI_Finalize. */
+void rn_mpi_finish(struct engine *e);
+
+/* Ranks 1..K-1: the whole life of an agent; returns the exit status. */
+int rn_mpi_agent(const rn_spec *spec, const rn_run_opts *o);
+
+#endif
