@@ -258,8 +258,8 @@ static void add_line(jm_buf *b, const pt_event *ev)
     jm_buf_lit(b, ",\"priority\":");
     jm_buf_int(b, ev->priority);
     add_death(b, ev);
-    if (ev->size >= offsetof(pt_event, rank) + sizeof ev->rank &&
-        ev->rank >= 0) {
+    if (ev->size >= offsetof(pt_event, nranks) + sizeof ev->nranks &&
+        ev->nranks > 1) {
         jm_buf_lit(b, ",\"rank\":");
         jm_buf_int(b, ev->rank);
     }

@@ -101,7 +101,8 @@ void rn_eng_task_event(engine *e, pt_event_type type, int64_t id,
     ev->start_ns = s->start_ns;
     ev->waiting = e->waiting;
     ev->running = e->running;
-    ev->rank = e->mpi_size > 1 ? s->rank : -1;
+    ev->rank = s->rank;
+    ev->nranks = e->mpi_size;
     if (rn_host_emit(e->host, ev) < 0)
         e->lost_output = true;
 }

@@ -70,8 +70,8 @@ typedef struct pt_event {
     int64_t waiting;        /* tasks queued and not yet sent, run-wide */
     int64_t running;        /* tasks sent to workers and not yet answered */
     const char *control;    /* CONTROL: the request as JSON, else NULL */
-    int rank;               /* the MPI rank that ran the task, or -1 when
-                               the run is not under MPI */
+    int rank;               /* the MPI rank that ran the task (0: rank 0) */
+    int nranks;             /* ranks of the run; 0 or 1: not under MPI */
 } pt_event;
 
 /* The plugin's view of the run; `data` is the plugin's own. */
