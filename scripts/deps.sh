@@ -12,6 +12,8 @@ if [ "${1:-build}" = test ]; then
     # chromium draws `ptrun report`'s page in tests/e2e/test_report.py
     need="$need libcunit1-dev valgrind python3-numpy clang libclang-rt-14-dev"
     need="$need chromium"
+    # Open MPI: ptrun-mpi and the end-to-end test over 3 ranks
+    need="$need openmpi-bin libopenmpi-dev"
 elif [ "${1:-build}" = bench ]; then
     # omp.h and libgomp.so come with gcc (libgcc-*-dev); libgomp1 is the
     # runtime. bench/CMakeLists.txt skips pi_omp if OpenMP is not found.

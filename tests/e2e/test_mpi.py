@@ -1,0 +1,182 @@
+"""End-to-end tests of ptrun over MPI (Open MPI's mpirun, 3 ranks on this
+one machine, oversubscribed): the same results as a run without MPI, a
+worker killed on another rank, a rank that dies and a resume afterwards.
+Run by ctest with PTRUN, SRC and MPIRUN in the environment.
+"""
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+PTRUN = os.environ["PTRUN"]
+SRC = os.environ["SRC"]
+MPIRUN = os.environ["MPIRUN"]
+ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1",
+           OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+           OMPI_MCA_mpi_warn_on_fork="0")
+
+SLEEPY = """
+ptrun: 1
+name: sleepy
+seed: 7
+kernels: {sleep: {path: sleep}, echo: {path: echo}}
+workersets: [{name: w, workers: 2, mode: ff, retries: 2}]
+steps:
+  - name: s
+    tasks:
+      - {kernel: sleep, args: {ms: 150}, repeat: 24}
+      - {kernel: echo, args: {x: 1}, repeat: 40}
+"""
+
+
+def stable(run_dir):
+    keep = ("task", "step", "kernel", "args", "seed", "status", "result")
+    with open(os.path.join(run_dir, "results.jsonl")) as f:
+        rows = [json.loads(l) for l in f]
+    return sorted(({k: r[k] for k in keep} for r in rows),
+                  key=lambda r: r["task"]), rows
+
+
+def mpirun(n, *args, timeout=120):
+    return subprocess.run([MPIRUN, "--oversubscribe", "-n", str(n), PTRUN,
+                           *args], capture_output=True, text=True,
+                          timeout=timeout, env=ENV)
+
+
+def ranks_pids(spec):
+    """pid of each rank's ptrun, by rank (from its environment)."""
+    found = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                cmd = f.read().split(b"\0")
+            with open("/proc/%s/environ" % pid, "rb") as f:
+                env = dict(e.split(b"=", 1) for e in f.read().split(b"\0")
+                           if b"=" in e)
+            with open("/proc/%s/stat" % pid) as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError):
+            continue
+        rank = env.get(b"OMPI_COMM_WORLD_RANK")
+        if spec.encode() in cmd and rank is not None:
+            found.setdefault(int(rank), []).append((int(pid), ppid))
+    # a rank's ptrun is the one whose parent is not a ptrun of that rank
+    out = {}
+    for rank, procs in found.items():
+        pids = {p for p, _ in procs}
+        heads = [p for p, pp in procs if pp not in pids]
+        workers = [p for p, pp in procs if pp in pids]
+        if heads:
+            out[rank] = (heads[0], workers)
+    return out
+
+
+class Mpi(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="ptrun-mpi-")
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def out(self, name):
+        return os.path.join(self.tmp.name, name)
+
+    def spec(self, text):
+        path = os.path.join(self.tmp.name, "job.yaml")
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def test_pi_on_3_ranks_equals_one_machine(self):
+        pi = os.path.join(SRC, "configs", "pi.yaml")
+        p = mpirun(3, "run", pi, "--out", self.out("mpi"), "-q")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        one = subprocess.run([PTRUN, "run", pi, "--out", self.out("one"),
+                              "-q"], capture_output=True, text=True)
+        self.assertEqual(one.returncode, 0, one.stderr)
+        a, rows = stable(self.out("mpi"))
+        b, plain = stable(self.out("one"))
+        self.assertEqual(a, b)
+        self.assertEqual(len(a), 16)
+        self.assertTrue(all(0 <= r["rank"] < 3 for r in rows))
+        self.assertTrue(all("rank" not in r for r in plain))
+        with open(os.path.join(self.out("mpi"), "manifest.json")) as f:
+            self.assertEqual(json.load(f)["counts"]["ok"], 16)
+
+    def test_worker_killed_on_another_rank(self):
+        spec = self.spec(SLEEPY)
+        p = subprocess.Popen([MPIRUN, "--oversubscribe", "-n", "2", PTRUN,
+                              "run", spec, "--out", self.out("k"), "-q"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env=ENV)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        victims = None
+        results = os.path.join(self.out("k"), "results.jsonl")
+        for _ in range(500):  # once rank 1 has answered, its workers are
+            ranks = ranks_pids(spec)  # busy with 150 ms sleeps
+            if 1 in ranks and os.path.exists(results):
+                with open(results) as f:
+                    if any('"rank":1' in l for l in f):
+                        victims = ranks[1][1]
+                        break
+            time.sleep(0.02)
+        self.assertTrue(victims, "no worker on rank 1")
+        for v in victims:
+            os.kill(v, signal.SIGKILL)
+        out, err = p.communicate(timeout=120)
+        self.assertEqual(p.returncode, 0, out + err)
+        _, rows = stable(self.out("k"))
+        self.assertEqual(len(rows), 64)
+        self.assertTrue(all(r["status"] == "ok" for r in rows))
+        again = [r for r in rows if r["attempts"] > 1]
+        self.assertTrue(again, "no task was retried")
+        crashed = [a for r in again for a in r["earlier_attempts"]]
+        self.assertTrue(any(a["signal"] == 9 for a in crashed), crashed)
+        self.assertIn(1, {r["rank"] for r in rows})
+
+    def test_rank_dies_then_resume(self):
+        spec = self.spec(SLEEPY)
+        run = self.out("d")
+        p = subprocess.Popen([MPIRUN, "--oversubscribe", "-n", "3", PTRUN,
+                              "run", spec, "--out", run, "-q"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env=ENV)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        head = None
+        for _ in range(300):
+            ranks = ranks_pids(spec)
+            if 2 in ranks and os.path.exists(
+                    os.path.join(run, "results.jsonl")):
+                head = ranks[2][0]
+                break
+            time.sleep(0.02)
+        self.assertIsNotNone(head, "no rank 2")
+        time.sleep(0.4)
+        os.kill(head, signal.SIGKILL)
+        out, err = p.communicate(timeout=120)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertTrue(out + err, "nothing said about the dead rank")
+        # the run folder resumes, on one machine
+        r = subprocess.run([PTRUN, "run", "--resume", run, "-q"],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        whole = subprocess.run([PTRUN, "run", spec, "--out",
+                                self.out("whole"), "-q"],
+                               capture_output=True, text=True, timeout=120)
+        self.assertEqual(whole.returncode, 0, whole.stderr)
+        done, _ = stable(run)
+        ok = {r["task"]: r for r in done if r["status"] == "ok"}
+        want, _ = stable(self.out("whole"))
+        self.assertEqual(sorted(ok.values(), key=lambda r: r["task"]), want)
+        # nothing is left running
+        time.sleep(0.3)
+        self.assertEqual(ranks_pids(spec), {})
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
