@@ -416,6 +416,62 @@ class Context:
         return os.path.join(self.build, "bench", "kernels", name + ".so")
 
 
+def mpirun_cmd(ctx, n, job, out, *sets):
+    mpirun = shutil.which("mpirun")
+    if not mpirun or not os.path.exists(os.path.join(ctx.build, "ptrun-mpi")):
+        raise Missing("no mpirun or no build/ptrun-mpi (MPI not installed)")
+    cmd = [mpirun, "--oversubscribe", "-n", str(n), ctx.ptrun, "run",
+           os.path.join(JOBS, job), "-q", "--out", out]
+    for s in sets:
+        cmd += ["--set", s]
+    return cmd
+
+
+def span_s(run_dir):
+    """Seconds from the first task's start to the last one's end."""
+    recs = results(run_dir)
+    return (max(r["end_ns"] for r in recs) -
+            min(r["start_ns"] for r in recs)) / 1e9
+
+
+def bench_mpi(rep, ctx):
+    """Figure 8: pi over 1..3 MPI ranks of 1 worker each (oversubscribed on
+    this 2-core machine: read it as overhead, not speed-up), and the
+    dispatch cost per task over MPI (rank 0 only dispatches) beside the
+    local pipe path. Times are the tasks' span in results.jsonl, so mpirun's
+    own start-up is left out."""
+    os.environ.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
+    os.environ.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+    os.environ.setdefault("OMPI_MCA_mpi_warn_on_fork", "0")
+    local = os.path.join(ctx.tmp, "mpi-pi-local")
+    ptrun(ctx, "pi-2e8.yaml", local, "workersets.cpu.workers=1")
+    for n in (1, 2, 3):
+        out = os.path.join(ctx.tmp, f"mpi-pi-{n}")
+        dt, rc, _, err = run_timed(mpirun_cmd(
+            ctx, n, "pi-2e8.yaml", out, "workersets.cpu.workers=1"))
+        if rc != 0:
+            raise Failed(f"mpirun -n {n} pi: exit {rc}: {err}")
+        count_ok(out, PI_TASKS)
+        rep.add(f"pi 2e8 over MPI, {n} rank(s) x 1 worker",
+                PI_SAMPLES / span_s(out), "samples/s",
+                "one machine, 1 worker, no MPI", PI_SAMPLES / span_s(local))
+    n_tasks = 20000
+    sets = (f"steps.0.tasks.0.repeat={n_tasks}", "workersets.cpu.workers=1")
+    here = os.path.join(ctx.tmp, "mn-l")
+    ptrun(ctx, "noop-200k.yaml", here, *sets)
+    out = os.path.join(ctx.tmp, "mn-m")
+    cmd = mpirun_cmd(ctx, 2, "noop-200k.yaml", out, *sets)
+    dt, rc, _, err = run_timed(cmd + ["--mpi-dedicated-root"])
+    if rc != 0:
+        raise Failed(f"mpirun -n 2 noop: exit {rc}: {err}")
+    count_ok(out, n_tasks)
+    if any(r.get("rank") != 1 for r in results(out)):
+        raise Failed("--mpi-dedicated-root: a task ran on rank 0")
+    rep.add("noop 20k, 1 worker on rank 1 (MPI): us per task",
+            span_s(out) / n_tasks * 1e6, "us",
+            "1 local worker (pipes)", span_s(here) / n_tasks * 1e6)
+
+
 def main():
     if len(sys.argv) == 4 and sys.argv[1] == "--pool":
         n, chunk = int(sys.argv[2]), int(sys.argv[3]) or None
@@ -441,6 +497,8 @@ def main():
         section(rep, "5. start-up", bench_startup, ctx)
         section(rep, "6. queue at 10^6 tasks", bench_queue, ctx)
         section(rep, "7. memory", bench_memory, ctx)
+        section(rep, "8. MPI: pi over 1-3 ranks, dispatch per task",
+                bench_mpi, ctx)
     path = os.path.join(build, "bench.json")
     rep.write(path)
     missed = sum(f["met"] is False for f in rep.figures)

@@ -79,6 +79,7 @@ struct pt_workerset {
     pid_t *ppid; /* the worker's pid when its fd was polled */
     int npolled;        /* entries of pfds filled for this round */
     int hold;           /* nonzero: do not dispatch (a step is queued) */
+    int remote_only;    /* only pt__ws_take() hands requests out */
     int64_t timeout_ns; /* per request, 0: none */
     void (*on_sent)(pt__req *req, int64_t now_ns);
     pt_output_fn output_fn;
@@ -573,6 +574,11 @@ pt__req *pt__ws_take(pt_workerset *ws)
     return req;
 }
 
+void pt__ws_remote_only(pt_workerset *ws, int on)
+{
+    ws->remote_only = on;
+}
+
 void pt__ws_complete(pt_workerset *ws, pt__req *req, pt_reply *reply)
 {
     if (pt_reply_status(reply) == PT_TASK_OK)
@@ -591,7 +597,7 @@ static void dispatch(pt_workerset *ws)
     /* With batches, a worker is topped up once it is half empty, so that
      * requests go (and answers come) many per write. */
     int low = ws->batch > 1 ? win / 2 : win - 1;
-    for (int i = 0; i < ws->n && !ws->hold; i++) {
+    for (int i = 0; i < ws->n && !ws->hold && !ws->remote_only; i++) {
         slot *s = &ws->slots[i];
         if (s->pid <= 0 || s->ninflight > low)
             continue;

@@ -85,6 +85,9 @@ int64_t pt__ws_peak_rss_kb(const pt_workerset *ws);
  */
 pt__req *pt__ws_take(pt_workerset *ws);
 void pt__ws_complete(pt_workerset *ws, pt__req *req, pt_reply *reply);
+/* Give the set's own workers nothing: every request goes by take(). Pinned
+ * requests then wait for ever: the caller must not submit any. */
+void pt__ws_remote_only(pt_workerset *ws, int on);
 /* Free a done request (and its reply, unless taken: set reply NULL). */
 void pt__req_free(pt__req *req);
 

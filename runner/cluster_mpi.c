@@ -144,6 +144,8 @@ int rn_mpi_start(engine *e, char *err, size_t errlen)
     }
     e->mpi = m;
     e->mpi_size = size;
+    for (int i = 0; e->opts->mpi_dedicated && i < e->spec->nworkersets; i++)
+        pt__ws_remote_only(e->sets[i], 1);
     for (int r = 1; r < size; r++) { /* each agent's hello: its workers */
         MPI_Status st;
         int32_t n = 0;

@@ -708,6 +708,14 @@ static int prepare(engine *e, char *err, size_t errlen)
     if (rc == 0 && (rc = rn_plan_build(s, &e->plan, err, errlen)) == 0 &&
         !(e->ts = calloc((size_t)e->plan.ntasks + 1, sizeof *e->ts)))
         rc = -ENOMEM;
+    for (int64_t i = 0; rc == 0 && e->mpi && e->opts->mpi_dedicated &&
+                        i < e->plan.ntasks; i++)
+        if (e->plan.tasks[i].on >= 0) {
+            snprintf(err, errlen, "task %lld is pinned to a worker of rank 0 "
+                     "(on: or each_worker): it cannot run with "
+                     "--mpi-dedicated-root", (long long)i);
+            rc = -EINVAL;
+        }
     if (rc == 0 && e->opts->resume)
         rc = rn_eng_load_done(e);
     if (rc == 0 && (rc = install_signals()) < 0)

@@ -20,6 +20,7 @@ typedef struct rn_run_opts {
     bool tee;              /* also echo kernels' output on stderr */
     bool force;            /* resume even if the spec or a kernel changed */
     int progress;          /* an rn_progress_mode: --progress */
+    bool mpi_dedicated;    /* --mpi-dedicated-root: rank 0 runs no task */
 } rn_run_opts;
 
 /* Plan and run the whole job; returns the process exit status. */

@@ -25,6 +25,7 @@ static const char usage_text[] =
     "usage: ptrun run JOB.yaml [--out DIR] [--set PATH=VALUE]...\n"
     "                 [--resume DIR [--force]] [--tee] [--trace FILE]\n"
     "                 [--progress auto|none|tty|jsonl] [-q]\n"
+    "                 [--mpi-dedicated-root]   (under mpirun)\n"
     "       ptrun check JOB.yaml [--set PATH=VALUE]...\n"
     "       ptrun kernels LIB.so...\n"
     "       ptrun clean [--prefix P]\n"
@@ -74,7 +75,9 @@ static const char help_text[] =
     "                     line redrawn in place when stderr is a terminal,\n"
     "                     unless -q), none, tty, or jsonl (one JSON object\n"
     "                     per line, at most 10 a second, for other tools).\n"
-    "  -q, --quiet        No summary and no progress line on stderr.\n\n"
+    "  -q, --quiet        No summary and no progress line on stderr.\n"
+    "  --mpi-dedicated-root  Under mpirun: rank 0 only plans, dispatches\n"
+    "                     and records; the other ranks run every task.\n\n"
     "EXIT STATUS\n"
     "  0 all tasks ok; 1 some tasks not ok; 2 bad usage or bad spec;\n"
     "  3 runtime error; 130 interrupted.\n\n"
@@ -94,6 +97,7 @@ typedef struct cli {
     int nsets;
     int quiet, tee, force;
     int progress;       /* an rn_progress_mode */
+    int mpi_dedicated;  /* --mpi-dedicated-root */
     const char **files; /* kernels */
     int nfiles;
 } cli;
@@ -123,6 +127,8 @@ static int parse(int argc, char **argv, cli *c)
             c->tee = 1;
         else if (strcmp(a, "--force") == 0)
             c->force = 1;
+        else if (strcmp(a, "--mpi-dedicated-root") == 0)
+            c->mpi_dedicated = 1;
         else if (strcmp(a, "--out") == 0 && more)
             c->out = argv[++i];
         else if (strcmp(a, "--set") == 0 && more)
@@ -289,7 +295,8 @@ static int cmd_run_or_check(const cli *c, int argc, char **argv)
         rn_run_opts o = {.out = c->out, .resume = c->resume,
                          .argv_line = line, .quiet = c->quiet,
                          .tee = c->tee, .force = c->force,
-                         .progress = c->progress};
+                         .progress = c->progress,
+                         .mpi_dedicated = c->mpi_dedicated};
         if (mpi && rank > 0) /* an agent: rank 0 runs the job */
             status = rn_mpi_agent(spec, &o);
         else

@@ -17,7 +17,7 @@ if [ "${1:-build}" = test ]; then
 elif [ "${1:-build}" = bench ]; then
     # omp.h and libgomp.so come with gcc (libgcc-*-dev); libgomp1 is the
     # runtime. bench/CMakeLists.txt skips pi_omp if OpenMP is not found.
-    need="$need parallel python3 libgomp1"
+    need="$need parallel python3 libgomp1 openmpi-bin libopenmpi-dev"
 fi
 
 missing=""
