@@ -27,7 +27,7 @@ workersets: [{name: w, workers: 2, mode: ff, retries: 2}]
 steps:
   - name: s
     tasks:
-      - {kernel: sleep, args: {ms: 150}, repeat: 24}
+      - {kernel: sleep, args: {ms: 300}, repeat: 24}
       - {kernel: echo, args: {x: 1}, repeat: 40}
 """
 
@@ -116,16 +116,16 @@ class Mpi(unittest.TestCase):
                              text=True, env=ENV)
         self.addCleanup(lambda: p.poll() is None and p.kill())
         victims = None
-        results = os.path.join(self.out("k"), "results.jsonl")
-        for _ in range(500):  # once rank 1 has answered, its workers are
-            ranks = ranks_pids(spec)  # busy with 150 ms sleeps
-            if 1 in ranks and os.path.exists(results):
-                with open(results) as f:
-                    if any('"rank":1' in l for l in f):
-                        victims = ranks[1][1]
-                        break
+        for _ in range(500):
+            ranks = ranks_pids(spec)
+            if 1 in ranks and len(ranks[1][1]) == 2:
+                victims = ranks[1][1]
+                break
             time.sleep(0.02)
-        self.assertTrue(victims, "no worker on rank 1")
+        self.assertTrue(victims, "no workers on rank 1")
+        # rank 1 gets tasks as soon as it says hello: 0.4 s on, both of
+        # its workers are in the middle of 300 ms sleeps
+        time.sleep(0.4)
         for v in victims:
             os.kill(v, signal.SIGKILL)
         out, err = p.communicate(timeout=120)
