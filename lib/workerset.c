@@ -574,6 +574,16 @@ pt__req *pt__ws_take(pt_workerset *ws)
     return req;
 }
 
+int pt__ws_withdraw(pt_workerset *ws, pt__req *req)
+{
+    (void)ws;
+    if (req->state != PT__REQ_WAITING)
+        return -EBUSY;
+    pt__heap_remove(req->heap, &req->node);
+    req->state = PT__REQ_SENT;
+    return 0;
+}
+
 void pt__ws_remote_only(pt_workerset *ws, int on)
 {
     ws->remote_only = on;
@@ -581,7 +591,8 @@ void pt__ws_remote_only(pt_workerset *ws, int on)
 
 void pt__ws_complete(pt_workerset *ws, pt__req *req, pt_reply *reply)
 {
-    if (pt_reply_status(reply) == PT_TASK_OK)
+    reply = reply_or_bare(reply, req->id, PT_TASK_CRASHED, -1);
+    if (reply && pt_reply_status(reply) == PT_TASK_OK)
         ws->succeeded++;
     finish(ws, req, reply);
 }

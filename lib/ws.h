@@ -85,6 +85,8 @@ int64_t pt__ws_peak_rss_kb(const pt_workerset *ws);
  */
 pt__req *pt__ws_take(pt_workerset *ws);
 void pt__ws_complete(pt_workerset *ws, pt__req *req, pt_reply *reply);
+/* Take this waiting request out of the queue, as take() would. 0, -EBUSY. */
+int pt__ws_withdraw(pt_workerset *ws, pt__req *req);
 /* Give the set's own workers nothing: every request goes by take(). Pinned
  * requests then wait for ever: the caller must not submit any. */
 void pt__ws_remote_only(pt_workerset *ws, int on);

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "engine.h"
+#include "plan.h"
 #include "spec.h"
 
 struct engine;
@@ -30,6 +31,11 @@ bool rn_mpi_built(void);
 
 /* Rank 0, once its workers are forked: MPI_Init, learn the agents. */
 int rn_mpi_start(struct engine *e, char *err, size_t errlen);
+/* Rank 0: every rank's workers per set, for the plan (NULL: no MPI). */
+const rn_ranks *rn_mpi_ranks(struct engine *e);
+/* Rank 0: task `id` (just submitted) is pinned to a worker of another
+ * rank: it leaves the local queue and goes there. */
+void rn_mpi_pin(struct engine *e, int64_t id);
 /* Rank 0, every loop turn: send waiting tasks to agents with room, take
  * in their results. Returns the poll timeout it needs (ms, -1: none). */
 int rn_mpi_pump(struct engine *e);

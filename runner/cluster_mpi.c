@@ -39,9 +39,18 @@ typedef struct outbox {
     int n, cap;
 } outbox;
 
+typedef struct pinned {
+    int rank;
+    int64_t id;
+} pinned;
+
 struct rn_mpi {
     int size;
     int *workers;      /* per rank: all its workers, from its hello */
+    int *set_workers;  /* per rank and set: [r * nsets + s] */
+    rn_ranks ranks;    /* for the plan: size, set_workers */
+    pinned *pins;      /* each_worker tasks of other ranks, not sent yet */
+    size_t npins, pins_cap;
     int64_t *inflight; /* per rank: tasks sent, not answered */
     int64_t *avg_ns;   /* per rank: moving average of task run times */
     int64_t away;      /* tasks at agents, in all */
@@ -132,13 +141,17 @@ int rn_mpi_start(engine *e, char *err, size_t errlen)
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     struct rn_mpi *m = calloc(1, sizeof *m);
+    int nsets = e->spec->nworkersets;
     if (m) {
         m->size = size;
+        m->set_workers = calloc((size_t)size * (size_t)nsets + 1,
+                                sizeof *m->set_workers);
         m->workers = calloc((size_t)size, sizeof *m->workers);
         m->inflight = calloc((size_t)size, sizeof *m->inflight);
         m->avg_ns = calloc((size_t)size, sizeof *m->avg_ns);
     }
-    if (!m || !m->workers || !m->inflight || !m->avg_ns) {
+    if (!m || !m->workers || !m->inflight || !m->avg_ns ||
+        !m->set_workers) {
         snprintf(err, errlen, "MPI: out of memory");
         return -ENOMEM;
     }
@@ -146,17 +159,55 @@ int rn_mpi_start(engine *e, char *err, size_t errlen)
     e->mpi_size = size;
     for (int i = 0; e->opts->mpi_dedicated && i < e->spec->nworkersets; i++)
         pt__ws_remote_only(e->sets[i], 1);
+    for (int s = 0; s < nsets; s++)
+        m->set_workers[s] = pt_workerset_size(e->sets[s]);
     for (int r = 1; r < size; r++) { /* each agent's hello: its workers */
         MPI_Status st;
-        int32_t n = 0;
-        if (MPI_Recv(&n, 1, MPI_INT32_T, MPI_ANY_SOURCE, RN_TAG_HELLO,
+        int32_t n[nsets > 0 ? nsets : 1];
+        if (MPI_Recv(n, nsets, MPI_INT32_T, MPI_ANY_SOURCE, RN_TAG_HELLO,
                      MPI_COMM_WORLD, &st) != MPI_SUCCESS) {
             snprintf(err, errlen, "MPI: no hello from the other ranks");
             return -EIO;
         }
-        m->workers[st.MPI_SOURCE] = n > 0 ? n : 1;
+        int from = st.MPI_SOURCE, all = 0;
+        for (int s = 0; s < nsets; s++) {
+            m->set_workers[from * nsets + s] = n[s] > 0 ? n[s] : 0;
+            all += n[s] > 0 ? n[s] : 0;
+        }
+        m->workers[from] = all > 0 ? all : 1;
     }
+    m->ranks = (rn_ranks){size, m->set_workers};
     return 0;
+}
+
+const rn_ranks *rn_mpi_ranks(engine *e)
+{
+    return e->mpi ? &e->mpi->ranks : NULL;
+}
+
+void rn_mpi_pin(engine *e, int64_t id)
+{
+    struct rn_mpi *m = e->mpi;
+    tstate *s = &e->ts[id];
+    pt_workerset *set = e->sets[e->plan.tasks[id].workerset];
+    if (m->npins == m->pins_cap) {
+        size_t cap = m->pins_cap ? 2 * m->pins_cap : 64;
+        pinned *p = realloc(m->pins, cap * sizeof *p);
+        if (p) {
+            m->pins = p;
+            m->pins_cap = cap;
+        }
+    }
+    if (pt__ws_withdraw(set, s->req) < 0) /* cannot be: it was just queued */
+        return;
+    if (m->npins == m->pins_cap) {
+        pt__ws_complete(set, s->req,
+                        pt__reply_new((uint64_t)id, PT_TASK_CRASHED, -1,
+                                      "out of memory sending it to its "
+                                      "rank", NULL, 0));
+        return;
+    }
+    m->pins[m->npins++] = (pinned){e->plan.tasks[id].rank, id};
 }
 
 /* How many tasks rank r may hold now. */
@@ -170,13 +221,56 @@ static int64_t room(const struct rn_mpi *m, int r)
     return per * m->workers[r] - m->inflight[r];
 }
 
-/* Take up to `n` waiting tasks for rank r into `b`; how many. */
+/* Add task `id` (taken from its set's queue) to the batch for rank r. */
+static int add(engine *e, int r, int64_t id, pt_buf *b, int64_t now)
+{
+    const rn_ptask *t = &e->plan.tasks[id];
+    pt_workerset *set = e->sets[t->workerset];
+    pt__req *req = e->ts[id].req;
+    const uint8_t *args;
+    size_t alen;
+    pt__args_bytes(t->args, &args, &alen);
+    rn_msg_task mt = {id, t->workerset, t->kernel, t->step,
+                      t->rank > 0 ? t->on : -1, (uint32_t)alen, args};
+    if (rn_msg_add_task(b, &mt) < 0) {
+        pt__ws_complete(set, req, pt__reply_new(req->id, PT_TASK_CRASHED, -1,
+                                                "out of memory sending it "
+                                                "to another rank", NULL, 0));
+        return -ENOMEM;
+    }
+    tstate *s = &e->ts[id];
+    s->rank = r;
+    s->worker = -1;
+    s->start_ns = now; /* until the agent says when it ran */
+    if (!s->sent) {
+        s->sent = true;
+        e->waiting--;
+        e->running++;
+    }
+    pt_event ev = {.exit_code = -1, .time_ns = now};
+    rn_eng_task_event(e, PT_EV_TASK_STARTED, id, &ev);
+    return 0;
+}
+
+/*
+ * The batch for rank r: the tasks pinned to its workers (each_worker),
+ * then up to `n` waiting ones, taken in turn from the sets' queues. How
+ * many it holds.
+ */
 static int64_t fill(engine *e, int r, int64_t n, pt_buf *b)
 {
     struct rn_mpi *m = e->mpi;
     int nsets = e->spec->nworkersets, idle = 0;
     int64_t got = 0, now = real_ns();
+    size_t keep = 0;
     rn_msg_begin(b, RN_MSG_TASKS);
+    for (size_t i = 0; i < m->npins; i++) {
+        if (m->pins[i].rank != r)
+            m->pins[keep++] = m->pins[i];
+        else if (add(e, r, m->pins[i].id, b, now) == 0)
+            got++;
+    }
+    m->npins = keep;
     while (got < n && idle < nsets) {
         int set = m->next_set;
         pt__req *req = pt__ws_take(e->sets[set]);
@@ -186,30 +280,8 @@ static int64_t fill(engine *e, int r, int64_t n, pt_buf *b)
             continue;
         }
         idle = 0;
-        int64_t id = (int64_t)req->id;
-        const rn_ptask *t = &e->plan.tasks[id];
-        const uint8_t *args;
-        size_t alen;
-        pt__args_bytes(t->args, &args, &alen);
-        rn_msg_task mt = {id, set, t->kernel, t->step, (uint32_t)alen, args};
-        if (rn_msg_add_task(b, &mt) < 0) { /* no memory: run it here */
-            pt__ws_complete(e->sets[set], req,
-                            pt__reply_new(req->id, PT_TASK_CRASHED, -1,
-                                          "out of memory sending it to "
-                                          "another rank", NULL, 0));
+        if (add(e, r, (int64_t)req->id, b, now) < 0)
             break;
-        }
-        tstate *s = &e->ts[id];
-        s->rank = r;
-        s->worker = -1;
-        s->start_ns = now; /* until the agent says when it ran */
-        if (!s->sent) {
-            s->sent = true;
-            e->waiting--;
-            e->running++;
-        }
-        pt_event ev = {.exit_code = -1, .time_ns = now};
-        rn_eng_task_event(e, PT_EV_TASK_STARTED, id, &ev);
         got++;
     }
     return got;
@@ -281,7 +353,7 @@ int rn_mpi_pump(engine *e)
          r++) {
         int64_t n = room(m, r);
         pt_buf b = {0};
-        int64_t got = n > 0 ? fill(e, r, n, &b) : 0;
+        int64_t got = n > 0 || m->npins ? fill(e, r, n, &b) : 0;
         if (got > 0 && post(&m->out, &b, r, RN_TAG_TASKS) == 0) {
             m->inflight[r] += got;
             m->away += got;
@@ -303,8 +375,16 @@ static void to_agents(struct rn_mpi *m, int tag)
 
 void rn_mpi_interrupt(engine *e, bool kill)
 {
-    if (e->mpi)
-        to_agents(e->mpi, kill ? RN_TAG_KILL : RN_TAG_CANCEL);
+    struct rn_mpi *m = e->mpi;
+    if (!m)
+        return;
+    to_agents(m, kill ? RN_TAG_KILL : RN_TAG_CANCEL);
+    while (m->npins > 0) { /* pinned here, never sent: cancelled */
+        int64_t id = m->pins[--m->npins].id;
+        pt__ws_complete(e->sets[e->plan.tasks[id].workerset], e->ts[id].req,
+                        pt__reply_new((uint64_t)id, PT_TASK_CANCELLED, -1,
+                                      "cancelled", NULL, 0));
+    }
 }
 
 void rn_mpi_finish(engine *e)
@@ -323,6 +403,8 @@ void rn_mpi_finish(engine *e)
     free(m->out.s);
     pt_buf_free(&m->in);
     free(m->workers);
+    free(m->set_workers);
+    free(m->pins);
     free(m->inflight);
     free(m->avg_ns);
     free(m);
@@ -381,7 +463,8 @@ static int agent_tasks(agent *a, const pt_buf *in)
     int rc = rn_msg_open(&rd, in->data, in->len, RN_MSG_TASKS);
     while (rc == 0 && (rc = rn_msg_next_task(&rd, &t)) == 1) {
         rc = 0;
-        if (t.set >= spec->nworkersets || t.kernel >= spec->nkernels)
+        if (t.set >= spec->nworkersets || t.kernel >= spec->nkernels ||
+            t.worker >= pt_workerset_size(a->e.sets[t.set]))
             return -EBADMSG;
         pt_buf copy = {0};
         if (pt_buf_append(&copy, t.args, t.args_len) < 0)
@@ -402,6 +485,7 @@ static int agent_tasks(agent *a, const pt_buf *in)
         c.kernel = spec->kernels[t.kernel].name;
         c.args = args;
         c.step = t.step;
+        c.worker = t.worker;
         pt__req *req = args ? pt__ws_submit(a->e.sets[t.set], &c,
                                             (uint64_t)t.id, a, agent_done)
                             : NULL;
@@ -500,15 +584,16 @@ int rn_mpi_agent(const rn_spec *spec, const rn_run_opts *o)
     clock_gettime(CLOCK_MONOTONIC, &mt);
     a.mono_off = ((int64_t)rt.tv_sec - mt.tv_sec) * 1000000000 +
                  (rt.tv_nsec - mt.tv_nsec);
-    int32_t workers = 0;
+    int32_t workers[spec->nworkersets > 0 ? spec->nworkersets : 1];
     for (int i = 0; rc == 0 && i < spec->nworkersets; i++)
-        workers += pt_workerset_size(a.e.sets[i]);
+        workers[i] = pt_workerset_size(a.e.sets[i]);
     if (rc < 0) {
         fprintf(stderr, "ptrun (rank %d): %s\n", rank,
                 err[0] ? err : pt_strerror(rc));
         MPI_Abort(MPI_COMM_WORLD, 3); /* the whole job ends: say why */
     }
-    MPI_Send(&workers, 1, MPI_INT32_T, 0, RN_TAG_HELLO, MPI_COMM_WORLD);
+    MPI_Send(workers, spec->nworkersets, MPI_INT32_T, 0, RN_TAG_HELLO,
+             MPI_COMM_WORLD);
     rn_msg_begin(&a.results, RN_MSG_RESULTS);
     rc = agent_loop(&a);
     if (rc < 0) {

@@ -7,8 +7,8 @@
 /* Every item starts 8-aligned, so encoded maps stay aligned in place. */
 typedef struct task_head {
     int64_t id;
-    int32_t set, kernel, step;
-    uint32_t args_len;
+    int32_t set, kernel, step, worker;
+    uint32_t args_len, pad;
 } task_head;
 
 typedef struct result_head {
@@ -57,7 +57,8 @@ static int counted(pt_buf *b, int rc)
 
 int rn_msg_add_task(pt_buf *b, const rn_msg_task *t)
 {
-    task_head h = {t->id, t->set, t->kernel, t->step, t->args_len};
+    task_head h = {t->id, t->set, t->kernel, t->step, t->worker,
+                   t->args_len, 0};
     size_t before = b->len;
     int rc = pt_buf_append(b, &h, sizeof h);
     if (rc == 0)
@@ -118,9 +119,10 @@ int rn_msg_next_task(rn_msg_reader *r, rn_msg_task *t)
         return -EBADMSG;
     memcpy(&h, p, sizeof h);
     const uint8_t *args = take(r, h.args_len);
-    if (!args || h.id < 0 || h.set < 0 || h.kernel < 0)
+    if (!args || h.id < 0 || h.set < 0 || h.kernel < 0 || h.worker < -1)
         return -EBADMSG;
-    *t = (rn_msg_task){h.id, h.set, h.kernel, h.step, h.args_len, args};
+    *t = (rn_msg_task){h.id, h.set, h.kernel, h.step, h.worker, h.args_len,
+                       args};
     r->left--;
     return 1;
 }

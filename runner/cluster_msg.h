@@ -20,6 +20,7 @@ enum { RN_TAG_HELLO = 1, RN_TAG_TASKS, RN_TAG_RESULTS, RN_TAG_CANCEL,
 typedef struct rn_msg_task {
     int64_t id;
     int32_t set, kernel, step;
+    int32_t worker;      /* pinned to this worker of the set, or -1 */
     uint32_t args_len;
     const uint8_t *args; /* into the message */
 } rn_msg_task;

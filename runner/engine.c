@@ -245,7 +245,7 @@ int rn_eng_submit(engine *e, int64_t id, int64_t now_ns)
     c.kernel = e->spec->kernels[t->kernel].name;
     c.args = t->args;
     c.priority = rn_eng_priority(e, id);
-    c.worker = t->on;
+    c.worker = t->rank > 0 ? -1 : t->on; /* another rank's worker: below */
     c.step = t->step;
     tstate *s = &e->ts[id];
     s->req = pt__ws_submit(e->sets[t->workerset], &c, (uint64_t)id, e,
@@ -261,6 +261,8 @@ int rn_eng_submit(engine *e, int64_t id, int64_t now_ns)
     rn_eng_task_event(e, PT_EV_TASK_QUEUED, id, &ev);
     if (s->cancel_asked) /* by `ptrun ctl` before its step began */
         pt__ws_cancel(e->sets[t->workerset], s->req);
+    else if (t->rank > 0)
+        rn_mpi_pin(e, id);
     return 0;
 }
 
@@ -705,12 +707,13 @@ static int prepare(engine *e, char *err, size_t errlen)
         rc = rn_mpi_start(e, err, errlen);
     /* Only now the plan (every task's args): the workers, forked above,
      * neither share its pages nor make the runner copy them on write. */
-    if (rc == 0 && (rc = rn_plan_build(s, &e->plan, err, errlen)) == 0 &&
+    if (rc == 0 && (rc = rn_plan_build(s, rn_mpi_ranks(e), &e->plan, err,
+                                       errlen)) == 0 &&
         !(e->ts = calloc((size_t)e->plan.ntasks + 1, sizeof *e->ts)))
         rc = -ENOMEM;
     for (int64_t i = 0; rc == 0 && e->mpi && e->opts->mpi_dedicated &&
                         i < e->plan.ntasks; i++)
-        if (e->plan.tasks[i].on >= 0) {
+        if (e->plan.tasks[i].on >= 0 && e->plan.tasks[i].rank == 0) {
             snprintf(err, errlen, "task %lld is pinned to a worker of rank 0 "
                      "(on: or each_worker): it cannot run with "
                      "--mpi-dedicated-root", (long long)i);

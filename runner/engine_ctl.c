@@ -163,6 +163,10 @@ static int apply_cancel(engine *e, const rn_ctl_req *r, pt_buf *b)
             continue;
         }
         tstate *s = &e->ts[id];
+        if (s->req && s->req->state != PT__REQ_WAITING) {
+            busy++; /* on its way to another rank's worker */
+            continue;
+        }
         cancelled++;
         s->cancel_asked = true;
         if (s->req) /* queued: it ends now, as cancelled */

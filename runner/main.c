@@ -280,7 +280,7 @@ static int cmd_run_or_check(const cli *c, int argc, char **argv)
     if (strcmp(c->cmd, "check") == 0) {
         rn_plan plan;
         char err[1024];
-        if (rn_plan_build(spec, &plan, err, sizeof err) < 0) {
+        if (rn_plan_build(spec, NULL, &plan, err, sizeof err) < 0) {
             fprintf(stderr, "ptrun: %s\n", err);
             status = 3;
         } else {

@@ -109,18 +109,29 @@ static int task_args(pt_buf *b, const extra *x)
     return rc < 0 ? rc : pt__venc_map_end(b, &m);
 }
 
-/* How many tasks one entry expands to. */
-static int64_t entry_count(const rn_spec *spec, const rn_task *t)
+/* Workers of set `set` on rank r: the spec's, or what rank r reported. */
+static int workers_of(const rn_spec *spec, const rn_ranks *ranks, int r,
+                      int set)
 {
-    int64_t n = t->repeat > 0 ? t->repeat : 1;
+    return ranks ? ranks->workers[r * spec->nworkersets + set]
+                 : spec->workersets[set].workers;
+}
+
+/* How many tasks one entry expands to. */
+static int64_t entry_count(const rn_spec *spec, const rn_ranks *ranks,
+                           const rn_task *t)
+{
+    int64_t n = t->repeat > 0 ? t->repeat : 1, w = 0;
     for (int a = 0; a < t->nsweep; a++)
         n *= (int64_t)t->sweep[a].values.n;
-    return t->each_worker ? n * spec->workersets[t->workerset].workers : n;
+    for (int r = 0; t->each_worker && r < (ranks ? ranks->n : 1); r++)
+        w += workers_of(spec, ranks, r, t->workerset);
+    return t->each_worker ? n * w : n;
 }
 
 /* Fill the next plan slot for entry `def` of step `step`. */
 static int add_task(rn_plan *plan, const rn_spec *spec, int step,
-                    const extra *x, int on)
+                    const extra *x, int rank, int on)
 {
     rn_ptask *t = &plan->tasks[plan->ntasks];
     pt_buf b = {0}, js = {0};
@@ -130,7 +141,8 @@ static int add_task(rn_plan *plan, const rn_spec *spec, int step,
     *t = (rn_ptask){.id = plan->ntasks, .step = step,
                     .kernel = x->def->kernel,
                     .workerset = x->def->workerset, .on = on,
-                    .priority = x->def->priority, .def = x->def};
+                    .priority = x->def->priority, .def = x->def,
+                    .rank = rank};
     t->seed = pt_task_seed_of(spec->seed, (uint64_t)t->id);
     t->args_json = rc == 0 ? (char *)js.data : NULL;
     t->args = rc == 0 ? pt__args_adopt(&b) : NULL;
@@ -145,24 +157,37 @@ static int add_task(rn_plan *plan, const rn_spec *spec, int step,
     return 0;
 }
 
+/* The tasks of one (sweep point, rep): one, or one per worker of every
+ * rank (rank 0's workers first). */
+static int add_workers(rn_plan *plan, const rn_spec *spec,
+                       const rn_ranks *ranks, int step, const extra *x)
+{
+    const rn_task *def = x->def;
+    if (!def->each_worker)
+        return add_task(plan, spec, step, x, 0, def->on);
+    for (int r = 0; r < (ranks ? ranks->n : 1); r++)
+        for (int w = 0; w < workers_of(spec, ranks, r, def->workerset); w++) {
+            int rc = add_task(plan, spec, step, x, r, w);
+            if (rc < 0)
+                return rc;
+        }
+    return 0;
+}
+
 /* Expand one entry: sweep product (first axis slowest), rep, each worker. */
-static int expand(rn_plan *plan, const rn_spec *spec, int step,
-                  const rn_task *def)
+static int expand(rn_plan *plan, const rn_spec *spec, const rn_ranks *ranks,
+                  int step, const rn_task *def)
 {
     size_t pick[64] = {0};
     if (def->nsweep > 64)
         return -E2BIG;
     extra x = {def, pick, -1};
-    int workers = spec->workersets[def->workerset].workers;
     for (;;) {
         for (int64_t r = 0; r < (def->repeat > 0 ? def->repeat : 1); r++) {
             x.rep = def->has_repeat ? r : -1;
-            for (int w = 0; w < (def->each_worker ? workers : 1); w++) {
-                int rc = add_task(plan, spec, step, &x,
-                                  def->each_worker ? w : def->on);
-                if (rc < 0)
-                    return rc;
-            }
+            int rc = add_workers(plan, spec, ranks, step, &x);
+            if (rc < 0)
+                return rc;
         }
         int a = def->nsweep - 1; /* odometer: last axis fastest */
         while (a >= 0 && ++pick[a] == def->sweep[a].values.n)
@@ -172,14 +197,14 @@ static int expand(rn_plan *plan, const rn_spec *spec, int step,
     }
 }
 
-int rn_plan_build(const rn_spec *spec, rn_plan *plan, char *err,
-                  size_t errlen)
+int rn_plan_build(const rn_spec *spec, const rn_ranks *ranks, rn_plan *plan,
+                  char *err, size_t errlen)
 {
     int64_t total = 0;
     memset(plan, 0, sizeof *plan);
     for (int s = 0; s < spec->nsteps; s++)
         for (int t = 0; t < spec->steps[s].ntasks; t++)
-            total += entry_count(spec, &spec->steps[s].tasks[t]);
+            total += entry_count(spec, ranks, &spec->steps[s].tasks[t]);
     plan->tasks = calloc((size_t)total + 1, sizeof *plan->tasks);
     plan->step_start = calloc((size_t)spec->nsteps + 1, sizeof(int64_t));
     plan->nsteps = spec->nsteps;
@@ -187,7 +212,7 @@ int rn_plan_build(const rn_spec *spec, rn_plan *plan, char *err,
     for (int s = 0; rc == 0 && s < spec->nsteps; s++) {
         plan->step_start[s] = plan->ntasks;
         for (int t = 0; rc == 0 && t < spec->steps[s].ntasks; t++)
-            rc = expand(plan, spec, s, &spec->steps[s].tasks[t]);
+            rc = expand(plan, spec, ranks, s, &spec->steps[s].tasks[t]);
     }
     if (rc == 0)
         plan->step_start[spec->nsteps] = plan->ntasks;
@@ -222,7 +247,9 @@ void rn_plan_print(const rn_spec *spec, const rn_plan *plan, FILE *out)
             fprintf(out, "  task %" PRId64 " %s on %s", t->id,
                     spec->kernels[t->kernel].name,
                     spec->workersets[t->workerset].name);
-            if (t->on >= 0)
+            if (t->on >= 0 && t->rank > 0)
+                fprintf(out, "[rank %d: %d]", t->rank, t->on);
+            else if (t->on >= 0)
                 fprintf(out, "[%d]", t->on);
             fprintf(out, " priority %" PRId64 " seed %" PRIu64 " args %s",
                     t->priority, t->seed, t->args_json);

@@ -29,7 +29,15 @@ typedef struct rn_ptask {
     pt_args *args;     /* sealed, encoded */
     char *args_json;   /* the same, as a JSON object */
     const rn_task *def;/* its entry in the spec (tags) */
+    int rank;          /* under MPI, the rank of `on` (each_worker), else 0 */
 } rn_ptask;
+
+/* Under MPI: how many workers each rank has in each set, for each_worker
+ * (every worker of every rank). workers[r * nworkersets + s]. */
+typedef struct rn_ranks {
+    int n;
+    const int *workers;
+} rn_ranks;
 
 typedef struct rn_plan {
     rn_ptask *tasks;
@@ -38,9 +46,9 @@ typedef struct rn_plan {
     int nsteps;
 } rn_plan;
 
-/* 0, or -errno with a message in err. */
-int rn_plan_build(const rn_spec *spec, rn_plan *plan, char *err,
-                  size_t errlen);
+/* 0, or -errno with a message in err. `ranks`: NULL on one machine. */
+int rn_plan_build(const rn_spec *spec, const rn_ranks *ranks, rn_plan *plan,
+                  char *err, size_t errlen);
 void rn_plan_free(rn_plan *plan);
 /* What `ptrun check` prints: one line per task. */
 void rn_plan_print(const rn_spec *spec, const rn_plan *plan, FILE *out);

@@ -16,7 +16,7 @@ static void test_tasks_round_trip(void)
         memset(args[i], 'a' + i, sizeof args[i]);
     rn_msg_begin(&b, RN_MSG_TASKS);
     for (int i = 0; i < 3; i++) {
-        rn_msg_task t = {100 + i, i, 2 * i, 7, (uint32_t)(9 + 5 * i),
+        rn_msg_task t = {100 + i, i, 2 * i, 7, i - 1, (uint32_t)(9 + 5 * i),
                          args[i]};
         CU_ASSERT_EQUAL(rn_msg_add_task(&b, &t), 0);
     }
@@ -31,6 +31,7 @@ static void test_tasks_round_trip(void)
         CU_ASSERT_EQUAL(t.set, i);
         CU_ASSERT_EQUAL(t.kernel, 2 * i);
         CU_ASSERT_EQUAL(t.step, 7);
+        CU_ASSERT_EQUAL(t.worker, i - 1);
         CU_ASSERT_EQUAL(t.args_len, 9u + 5 * (unsigned)i);
         CU_ASSERT_EQUAL(memcmp(t.args, args[i], t.args_len), 0);
         CU_ASSERT_EQUAL((uintptr_t)t.args % 8, 0); /* maps stay aligned */
@@ -79,7 +80,7 @@ static void test_malformed(void)
     pt_buf b = {0};
     uint8_t args[40] = {0};
     rn_msg_begin(&b, RN_MSG_TASKS);
-    rn_msg_task t = {1, 0, 0, 0, sizeof args, args};
+    rn_msg_task t = {1, 0, 0, 0, -1, sizeof args, args};
     rn_msg_add_task(&b, &t);
     rn_msg_add_task(&b, &t);
     uint64_t *copy = malloc(b.len + 64);

@@ -108,6 +108,34 @@ class Mpi(unittest.TestCase):
         with open(os.path.join(self.out("mpi"), "manifest.json")) as f:
             self.assertEqual(json.load(f)["counts"]["ok"], 16)
 
+    def test_each_worker_means_every_rank(self):
+        spec = self.spec("""
+ptrun: 1
+name: everyone
+kernels: {echo: {path: echo}, sleep: {path: sleep}}
+workersets: [{name: w, workers: 2}]
+steps:
+  - name: all
+    tasks:
+      - {kernel: echo, args: {x: 1}, each_worker: true}
+      - {kernel: sleep, args: {ms: 1}, repeat: 20}
+""")
+        p = mpirun(3, "run", spec, "--out", self.out("e"), "-q")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        _, rows = stable(self.out("e"))
+        echo = [r for r in rows if r["kernel"] == "echo"]
+        self.assertEqual(sorted((r["rank"], r["worker"]) for r in echo),
+                         [(r, w) for r in range(3) for w in range(2)])
+        self.assertEqual([r["task"] for r in sorted(echo, key=lambda r: (
+            r["rank"], r["worker"]))], list(range(6)))
+        self.assertTrue(all(r["status"] == "ok" for r in rows))
+        self.assertEqual(len(rows), 26)
+        # rank 0 only dispatching: its own workers cannot be named
+        p = mpirun(2, "run", spec, "--out", self.out("d"), "-q",
+                   "--mpi-dedicated-root")
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("dedicated", p.stdout + p.stderr)
+
     def test_worker_killed_on_another_rank(self):
         spec = self.spec(SLEEPY)
         p = subprocess.Popen([MPIRUN, "--oversubscribe", "-n", "2", PTRUN,
