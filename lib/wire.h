@@ -67,6 +67,11 @@ int pt__wire_hdr_decode(const uint8_t in[PT__WIRE_HDR_SIZE],
 int pt__wire_write(int fd, int type, uint64_t task_id, const void *payload,
                    size_t len);
 
+/* SIGPIPE cannot kill this process (a worker handles it): writes need not
+ * block it. */
+void pt__wire_sigpipe_ignored(int yes);
+int pt__wire_sigpipe_harmless(void);
+
 /* The same with a payload in two parts, `head` then `body` (either may be
  * NULL/0): no copy to join them. */
 int pt__wire_write2(int fd, int type, uint64_t task_id, const void *head,
@@ -102,6 +107,8 @@ typedef struct pt__wire_reader {
     size_t end;         /* one past the last byte read */
     size_t max_payload; /* larger frames are refused */
     int err;            /* sticky: once a frame is bad, the stream is dead */
+    int short_read;     /* the last fill() got less than it had room for:
+                           the fd was (very likely) empty */
 } pt__wire_reader;
 
 /* `max_payload` 0 means PT__WIRE_MAX_PAYLOAD; above 4 GiB - 1 is clamped. */

@@ -1,6 +1,7 @@
 /* worker.c - the loop a worker process runs (see worker.h). */
 #define _GNU_SOURCE /* __fpending */
 #include <errno.h>
+#include <signal.h>
 #include <stdio_ext.h>
 #include <time.h>
 #include <stdio.h>
@@ -383,8 +384,19 @@ static void free_all(worker *w)
         munmap(w->shm, w->shm_size);
 }
 
+static void on_sigpipe(int sig)
+{
+    (void)sig; /* the write that raised it fails with EPIPE */
+}
+
 void pt__worker_main(const pt__worker_boot *boot)
 {
+    /* A reader gone is the parent gone: EPIPE, then exit. A handler, not
+     * SIG_IGN, so that programs a kernel execs get the default back. */
+    struct sigaction sa = {.sa_handler = on_sigpipe};
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGPIPE, &sa, NULL) == 0)
+        pt__wire_sigpipe_ignored(1);
     worker w = {.boot = boot};
     w.env = (pt__worker_env){.index = boot->index, .count = boot->count,
                              .shm = boot->shm, .nshm = boot->nshm};

@@ -790,18 +790,22 @@ static int on_frame(pt_workerset *ws, slot *s, const pt__wire_hdr *hdr,
     return 0;
 }
 
-/* Read and handle what worker s sent: 0, 1 at end of stream, -errno. */
+/*
+ * Read and handle what worker s sent: 0, 1 at end of stream, -errno. A
+ * short read ends the round without one more read for EAGAIN: what comes
+ * later, poll will tell.
+ */
 static int drain(pt_workerset *ws, slot *s)
 {
-    for (;;) {
+    for (int emptied = 0;; emptied = s->rd.short_read) {
         const uint8_t *p;
         pt__wire_hdr hdr;
         int rc;
         while ((rc = pt__wire_reader_next(&s->rd, &hdr, &p)) == 1)
             if ((rc = on_frame(ws, s, &hdr, p)) < 0)
                 return rc;
-        if (rc < 0)
-            return rc;
+        if (rc < 0 || emptied)
+            return rc < 0 ? rc : 0;
         ssize_t n = pt__wire_reader_fill(&s->rd, s->from_fd);
         if (n == -EAGAIN)
             return 0;
@@ -1024,10 +1028,12 @@ static void flush_all(pt_workerset *ws)
                   ws->slots[i].out.len > ws->slots[i].out_off;
     if (!pending) /* the common case in the loop: no syscall at all */
         return;
+    int guard = !pt__wire_sigpipe_harmless(); /* ptrun's is: no masking */
     sigset_t pipe_set, old;
     sigemptyset(&pipe_set);
     sigaddset(&pipe_set, SIGPIPE);
-    sigprocmask(SIG_BLOCK, &pipe_set, &old);
+    if (guard)
+        sigprocmask(SIG_BLOCK, &pipe_set, &old);
     int any = 0;
     for (int i = 0; i < ws->n; i++) {
         slot *s = &ws->slots[i];
@@ -1035,9 +1041,10 @@ static void flush_all(pt_workerset *ws)
         any |= s->pipe_gone;
     }
     struct timespec zero = {0, 0};
-    while (sigtimedwait(&pipe_set, NULL, &zero) == SIGPIPE)
+    while (guard && sigtimedwait(&pipe_set, NULL, &zero) == SIGPIPE)
         ; /* discard the SIGPIPEs our writes raised */
-    sigprocmask(SIG_SETMASK, &old, NULL);
+    if (guard)
+        sigprocmask(SIG_SETMASK, &old, NULL);
     for (int i = 0; any && i < ws->n; i++)
         if (ws->slots[i].pipe_gone)
             on_death(ws, &ws->slots[i], NULL);

@@ -16,11 +16,12 @@
 #include <ptools/npy.h>
 #include <ptools/shm.h>
 
+#include "cluster.h"
 #include "ctl.h"
 #include "engine_internal.h"
 #include "internal.h"
-#include "cluster.h"
 #include "rundir.h"
+#include "wire.h"
 
 static engine *E; /* the hooks' way back: one run per process */
 static int sig_pipe[2] = {-1, -1};
@@ -53,6 +54,11 @@ static void on_signal(int sig)
     errno = saved;
 }
 
+static void on_sigpipe(int sig)
+{
+    (void)sig; /* the write that raised it fails with EPIPE */
+}
+
 static int install_signals(void)
 {
     if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
@@ -63,6 +69,11 @@ static int install_signals(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* A worker gone is seen as EPIPE: no signal masking around every
+     * write to workers (a handler, not SIG_IGN, which workers would keep) */
+    sa.sa_handler = on_sigpipe;
+    if (sigaction(SIGPIPE, &sa, NULL) == 0)
+        pt__wire_sigpipe_ignored(1);
     return 0;
 }
 
@@ -70,6 +81,8 @@ static void restore_signals(void)
 {
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
+    signal(SIGPIPE, SIG_DFL);
+    pt__wire_sigpipe_ignored(0);
     pt__close(sig_pipe[0]);
     pt__close(sig_pipe[1]);
     sig_pipe[0] = sig_pipe[1] = -1;

@@ -77,7 +77,10 @@ class Ctl(unittest.TestCase):
                                            key=lambda r: r["start_ns"])]
         # task 35 (priority 100), then the other late ones (50), jump
         # ahead of the bulk tasks still waiting
-        self.assertEqual(order.index(35) + 1, order.index(30))
+        # (the worker may have started one late task between the two
+        # requests, on a loaded machine: 35 then comes second)
+        others = [order.index(t) for t in range(30, 40) if t != 35]
+        self.assertLessEqual(sum(i < order.index(35) for i in others), 1)
         late = [order.index(t) for t in range(30, 40)]
         self.assertLess(max(late), order.index(29))
         self.assertFalse(os.path.exists(os.path.join(out, "ctl.sock")))

@@ -53,8 +53,25 @@ class Base(unittest.TestCase):
         self.tmp = tempfile.TemporaryDirectory(prefix="ptrun-e2e-")
         self.shm_before = shm_entries()
 
+    def own_prefixes(self):
+        """The segment prefixes of the jobs this test ran: from the
+        job.yaml of every run folder it made (other e2e suites run at the
+        same time and have segments of their own)."""
+        found = set()
+        for job in glob.glob(os.path.join(self.tmp.name, "**", "job.yaml"),
+                             recursive=True):
+            with open(job) as f:
+                text = f.read()
+            m = re.search(r"^\s*prefix:\s*(\S+)", text, re.M) or \
+                re.search(r"^name:\s*(\S+)", text, re.M)
+            if m:
+                found.add("ptools_%s_" % m.group(1).strip("'\""))
+        return found
+
     def tearDown(self):
-        left = shm_entries() - self.shm_before
+        own = self.own_prefixes()
+        left = {e for e in shm_entries() - self.shm_before
+                if any(e.startswith(p) for p in own)}
         if left:  # another run's segment may exist for an instant
             time.sleep(0.5)
             left &= shm_entries()
