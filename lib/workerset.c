@@ -1,4 +1,8 @@
-/* workerset.c - forked workers, request dispatch and futures (workerset.h). */
+/*
+ * workerset.c - forked workers and request dispatch (workerset.h, ws.h).
+ * Also: ws_output.c (captured output), ws_remote.c (requests sent
+ * elsewhere), ws_future.c (futures); their shared state is ws_impl.h.
+ */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
@@ -19,6 +23,7 @@
 #include "wire.h"
 #include "worker.h"
 #include "ws.h"
+#include "ws_impl.h"
 
 #define RR_WINDOW 64
 /* Batching: a worker gets up to BATCH_WORK_NS of measured work at once. */
@@ -37,71 +42,7 @@
 #define BIG_PIPES_MAX 32
 static int big_pipes; /* answer pipes enlarged, alive */
 
-/* The parent's side of one worker. */
-typedef struct slot {
-    int index;
-    pid_t pid;       /* 0: none (could not be restarted) */
-    int to_fd;       /* requests; nonblocking */
-    int from_fd;     /* replies; nonblocking */
-    int pidfd;       /* readable at its death, or -1 */
-    pt__wire_reader rd;
-    pt_buf out;      /* encoded frames not yet written */
-    size_t out_off;  /* bytes of `out` already written */
-    pt__heap own;    /* requests pinned here (and all of them in RR) */
-    pt__req *head, *tail; /* in flight, oldest first: head is running */
-    int ninflight;
-    int pipe_gone;   /* flush_all() met EPIPE: the worker is gone */
-    int out_fd[2];   /* its stdout and stderr, when captured; else -1 */
-    int out_ready;   /* the last poll found one of them readable */
-    pt_buf line[2];  /* their partial lines */
-    pt__beacon *beacon; /* what it runs now, posted by the worker */
-    int64_t term_at;    /* when it got SIGTERM for a timeout, or 0 */
-    uint64_t term_task; /* the request that timed out */
-    int big_pipe;       /* its answer pipe counts in big_pipes */
-    int shm_fd;         /* its large-result buffer (a memfd), or -1 */
-    const uint8_t *shm; /* our read-only mapping of it, or NULL */
-    size_t shm_size;    /* bytes mapped */
-} slot;
 
-struct pt_workerset {
-    pt_ws_mode mode;
-    int n, window, rr_next, restarts;
-    uint64_t seed, next_id, seq;
-    size_t pending;
-    pt__heap shared;
-    pt_kernel_ref *kernels;
-    int nkernels;
-    pt_shm **shm;
-    int nshm;
-    slot *slots;
-    struct pollfd *pfds;
-    slot **pslot;
-    pid_t *ppid; /* the worker's pid when its fd was polled */
-    int npolled;        /* entries of pfds filled for this round */
-    int hold;           /* nonzero: do not dispatch (a step is queued) */
-    int remote_only;    /* only pt__ws_take() hands requests out */
-    int64_t timeout_ns; /* per request, 0: none */
-    void (*on_sent)(pt__req *req, int64_t now_ns);
-    pt_output_fn output_fn;
-    void *output_arg;
-    int64_t memory_bytes;
-    int64_t succeeded;  /* replies received, ever */
-    int deaths_in_a_row;
-    int broken;         /* too many deaths before any success */
-    int batch_opt;      /* 0: auto, else the batch size asked for */
-    int batch;          /* requests sent to a worker at once, now */
-    int printed;        /* its workers print: batching stays off (auto) */
-    int64_t avg_ns;     /* moving average of task run times, 0: none yet */
-    int64_t peak_rss_kb;/* the largest max RSS of a reaped worker */
-    pt__beacon *beacons;/* one per worker, MAP_SHARED with them */
-    pt__ws_worker_fn on_worker;
-    void *on_worker_arg;
-};
-
-struct pt_future {
-    pt_workerset *ws;
-    pt__req *req;
-};
 
 
 static int64_t mono_ns(void)
@@ -247,71 +188,6 @@ static int spawn(pt_workerset *ws, slot *s)
     return 0;
 }
 
-/* ---- captured output ---- */
-
-/* Hand every whole line of buffer `b` to the set's output hook. */
-static void emit_lines(pt_workerset *ws, slot *s, int64_t task, int stream,
-                       pt_buf *b, int all)
-{
-    size_t start = 0;
-    if (b->len && !ws->batch_opt) /* see learn() */
-        ws->printed = 1, ws->batch = 1;
-    for (size_t i = 0; i < b->len; i++) {
-        if (b->data[i] != '\n')
-            continue;
-        ws->output_fn(ws->output_arg, s->index, task, stream + 1,
-                      (const char *)b->data + start, i - start);
-        start = i + 1;
-    }
-    if (all && start < b->len) { /* a last line without its newline */
-        ws->output_fn(ws->output_arg, s->index, task, stream + 1,
-                      (const char *)b->data + start, b->len - start);
-        start = b->len;
-    }
-    if (start == 0)
-        return;
-    memmove(b->data, b->data + start, b->len - start);
-    b->len -= start;
-}
-
-/*
- * Read what worker s printed so far. A line longer than 64 KiB is cut
- * into pieces rather than held without bound.
- */
-static void read_output(pt_workerset *ws, slot *s, int64_t task)
-{
-    s->out_ready = 0;
-    for (int k = 0; k < 2; k++) {
-        pt_buf *b = &s->line[k];
-        while (s->out_fd[k] >= 0 && pt_buf_reserve(b, 4096) == 0) {
-            ssize_t n = pt__read_some(s->out_fd[k], b->data + b->len, 4096);
-            if (n <= 0) {
-                if (n == 0) { /* it closed its stdout or stderr */
-                    pt__close(s->out_fd[k]);
-                    s->out_fd[k] = -1;
-                }
-                break;
-            }
-            b->len += (size_t)n;
-            emit_lines(ws, s, task, k, b, b->len > 65536);
-        }
-    }
-}
-
-/* At a worker's death: read the rest and flush half lines. */
-static void close_output(pt_workerset *ws, slot *s, int64_t task)
-{
-    if (!ws->output_fn)
-        return;
-    read_output(ws, s, task);
-    for (int k = 0; k < 2; k++) {
-        emit_lines(ws, s, task, k, &s->line[k], 1);
-        pt_buf_free(&s->line[k]);
-        pt__close(s->out_fd[k]);
-        s->out_fd[k] = -1;
-    }
-}
-
 /* Close a dead worker's fds and buffers (its heap stays). */
 static void slot_close(slot *s)
 {
@@ -341,7 +217,7 @@ static void slot_close(slot *s)
 /* ---- requests ---- */
 
 /* End a request with `reply` and tell its owner. */
-static void finish(pt_workerset *ws, pt__req *req, pt_reply *reply)
+void pt__ws_finish(pt_workerset *ws, pt__req *req, pt_reply *reply)
 {
     req->state = PT__REQ_DONE;
     req->reply = reply;
@@ -353,7 +229,7 @@ static void finish(pt_workerset *ws, pt__req *req, pt_reply *reply)
 }
 
 /* A reply that could not even be allocated still ends the request. */
-static pt_reply *reply_or_bare(pt_reply *r, uint64_t id, pt_task_status st,
+pt_reply *pt__ws_reply_or_bare(pt_reply *r, uint64_t id, pt_task_status st,
                                int worker)
 {
     return r ? r : pt__reply_new(id, st, worker, NULL, NULL, 0);
@@ -363,7 +239,7 @@ static void fail_req(pt_workerset *ws, pt__req *req, pt_task_status st,
                      const char *why)
 {
     pt_reply *r = pt__reply_new(req->id, st, req->worker, why, NULL, 0);
-    finish(ws, req, reply_or_bare(r, req->id, st, req->worker));
+    pt__ws_finish(ws, req, pt__ws_reply_or_bare(r, req->id, st, req->worker));
 }
 
 /* End every request still waiting: no worker is left to run it. */
@@ -557,46 +433,6 @@ static void learn(pt_workerset *ws, int64_t ran_ns)
     ws->batch = b < 1 ? 1 : b > BATCH_MAX ? BATCH_MAX : (int)b;
 }
 
-pt__req *pt__ws_take(pt_workerset *ws)
-{
-    if (ws->hold || ws->broken)
-        return NULL;
-    pt__heap *best = pt__heap_peek(&ws->shared) ? &ws->shared : NULL;
-    for (int i = 0; i < ws->n; i++) { /* RR: unpinned ones wait here too */
-        pt__heap_node *top = pt__heap_peek(&ws->slots[i].own);
-        if (top && ((pt__req *)top)->worker < 0 &&
-            (!best || pt__heap_before(top, pt__heap_peek(best))))
-            best = &ws->slots[i].own;
-    }
-    pt__req *req = best ? (pt__req *)pt__heap_pop(best) : NULL;
-    if (req)
-        req->state = PT__REQ_SENT;
-    return req;
-}
-
-int pt__ws_withdraw(pt_workerset *ws, pt__req *req)
-{
-    (void)ws;
-    if (req->state != PT__REQ_WAITING)
-        return -EBUSY;
-    pt__heap_remove(req->heap, &req->node);
-    req->state = PT__REQ_SENT;
-    return 0;
-}
-
-void pt__ws_remote_only(pt_workerset *ws, int on)
-{
-    ws->remote_only = on;
-}
-
-void pt__ws_complete(pt_workerset *ws, pt__req *req, pt_reply *reply)
-{
-    reply = reply_or_bare(reply, req->id, PT_TASK_CRASHED, -1);
-    if (reply && pt_reply_status(reply) == PT_TASK_OK)
-        ws->succeeded++;
-    finish(ws, req, reply);
-}
-
 /* Give every live worker requests up to its window. */
 static void dispatch(pt_workerset *ws)
 {
@@ -742,7 +578,7 @@ static pt_reply *shm_result_reply(slot *s, const pt__req *req,
         snprintf(why, sizeof why, "out of memory for a result of %llu "
                  "bytes", (unsigned long long)h.len);
         r = pt__reply_new(req->id, PT_TASK_FAILED, req->worker, why, NULL, 0);
-        return reply_or_bare(r, req->id, PT_TASK_FAILED, req->worker);
+        return pt__ws_reply_or_bare(r, req->id, PT_TASK_FAILED, req->worker);
     }
     if (!pt__reply_results_ok(r)) {
         pt_reply_destroy(r);
@@ -778,7 +614,7 @@ static int on_frame(pt_workerset *ws, slot *s, const pt__wire_hdr *hdr,
     /* What it printed for this task comes first. Sets that have printed
      * nothing yet look only when poll saw output: no syscalls per task. */
     if (ws->output_fn && (s->out_ready || ws->printed))
-        read_output(ws, s, (int64_t)req->id);
+        pt__ws_read_output(ws, s, (int64_t)req->id);
     learn(ws, t.end_ns - t.start_ns);
     ws->succeeded++;
     ws->deaths_in_a_row = 0;
@@ -786,7 +622,7 @@ static int on_frame(pt_workerset *ws, slot *s, const pt__wire_hdr *hdr,
     if (!s->head)
         s->tail = NULL;
     s->ninflight--;
-    finish(ws, req, r);
+    pt__ws_finish(ws, req, r);
     return 0;
 }
 
@@ -920,7 +756,7 @@ static void on_death(pt_workerset *ws, slot *s, const char *why)
                       ru.ru_maxrss);
     pt__req *running = take_culprit(s, beacon_task(s, NULL));
     /* its last words belong to the running task */
-    close_output(ws, s, running ? (int64_t)running->id : -1);
+    pt__ws_close_output(ws, s, running ? (int64_t)running->id : -1);
     describe_death(status, &sig, &code, msg, sizeof msg);
     pt_task_status st = PT_TASK_CRASHED;
     if (s->term_at && running && running->id == s->term_task) {
@@ -938,7 +774,7 @@ static void on_death(pt_workerset *ws, slot *s, const char *why)
                                     why ? why : msg, NULL, 0);
         if (r)
             pt__reply_set_death(r, sig, code, (int64_t)ru.ru_maxrss);
-        finish(ws, running, reply_or_bare(r, running->id, st, s->index));
+        pt__ws_finish(ws, running, pt__ws_reply_or_bare(r, running->id, st, s->index));
     }
     requeue_unstarted(ws, s, rest);
     ws->restarts++;
@@ -999,7 +835,7 @@ static void on_ready(pt_workerset *ws, slot *s, const struct pollfd *p,
         return;
     if (p->fd == s->out_fd[0] || p->fd == s->out_fd[1]) {
         int64_t task = beacon_task(s, NULL);
-        read_output(ws, s, task >= 0 || !s->head ? task
+        pt__ws_read_output(ws, s, task >= 0 || !s->head ? task
                                                  : (int64_t)s->head->id);
         return;
     }
@@ -1391,7 +1227,7 @@ int pt_workerset_destroy(pt_workerset *ws)
             reap(ws, s, SHUTDOWN_GRACE_MS);
             kill(-s->pid, SIGKILL); /* what its kernels forked and left */
         }
-        close_output(ws, s, -1); /* what fini printed */
+        pt__ws_close_output(ws, s, -1); /* what fini printed */
         slot_close(s);
     }
     free_set(ws);
@@ -1418,115 +1254,3 @@ int pt_workerset_restarts(const pt_workerset *ws)
     return ws->restarts;
 }
 
-/* ---- futures ---- */
-
-static void future_done(pt__req *req)
-{
-    if (!req->owner) /* abandoned by pt_future_destroy */
-        pt__req_free(req);
-}
-
-pt_future *pt_remotecall_ex(pt_workerset *ws, const pt_call *call)
-{
-    pt_future *f = malloc(sizeof *f);
-    if (!f) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    uint64_t id = call->task_id ? call->task_id : ws->next_id++;
-    f->ws = ws;
-    f->req = pt__ws_submit(ws, call, id, f, future_done);
-    if (!f->req) {
-        int err = errno;
-        free(f);
-        errno = err;
-        return NULL;
-    }
-    pt__ws_kick(ws);
-    return f;
-}
-
-pt_future *pt_remotecall(pt_workerset *ws, const char *kernel, pt_args *args)
-{
-    pt_call c = PT_CALL_INIT;
-    c.kernel = kernel;
-    c.args = args;
-    return pt_remotecall_ex(ws, &c);
-}
-
-pt_future *pt_remotecall_fn(pt_workerset *ws, pt_call_fn fn, pt_args *args)
-{
-    pt_call c = PT_CALL_INIT;
-    c.fn = fn;
-    c.args = args;
-    return pt_remotecall_ex(ws, &c);
-}
-
-int pt_future_ready(pt_future *f)
-{
-    if (f->req->state != PT__REQ_DONE)
-        pt__ws_pump(f->ws, 0);
-    return f->req->state == PT__REQ_DONE;
-}
-
-int pt_future_wait(pt_future *f)
-{
-    int rc = 0;
-    while (f->req->state != PT__REQ_DONE && rc == 0)
-        rc = pt__ws_pump(f->ws, -1);
-    return rc < 0 ? rc : (int)pt_reply_status(f->req->reply);
-}
-
-pt_reply *pt_future_fetch(pt_future *f)
-{
-    int rc = pt_future_wait(f);
-    if (rc < 0) {
-        errno = -rc;
-        return NULL;
-    }
-    pt_reply *r = f->req->reply;
-    f->req->reply = NULL;
-    pt__req_free(f->req);
-    free(f);
-    return r;
-}
-
-void pt_future_destroy(pt_future *f)
-{
-    if (!f)
-        return;
-    pt__req *req = f->req;
-    if (req->state == PT__REQ_WAITING)
-        pt__ws_cancel(f->ws, req);
-    if (req->state == PT__REQ_DONE)
-        pt__req_free(req);
-    else
-        req->owner = NULL; /* freed by future_done when it ends */
-    free(f);
-}
-
-pt_reply *pt_remotecall_fetch(pt_workerset *ws, const char *kernel,
-                              pt_args *args)
-{
-    pt_future *f = pt_remotecall(ws, kernel, args);
-    return f ? pt_future_fetch(f) : NULL;
-}
-
-int pt_remotecall_wait(pt_workerset *ws, const char *kernel, pt_args *args)
-{
-    pt_future *f = pt_remotecall(ws, kernel, args);
-    if (!f)
-        return -errno;
-    int rc = pt_future_wait(f);
-    pt_future_destroy(f);
-    return rc;
-}
-
-uint64_t pt_task_seed_of(uint64_t job_seed, uint64_t task_id)
-{
-    uint64_t z = job_seed ^ (task_id * 0x9E3779B97F4A7C15u);
-    z += 0x9E3779B97F4A7C15u;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
-    return z ^ (z >> 31);
-}

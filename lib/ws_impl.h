@@ -1,0 +1,92 @@
+/*
+ * ws_impl.h - the state of a worker set, shared by the files that make it
+ * (workerset.c: workers, dispatch, the event loop; ws_output.c: captured
+ * output; ws_remote.c: requests run elsewhere). Private to libptools.
+ */
+#ifndef PT_WS_IMPL_H
+#define PT_WS_IMPL_H
+
+#include <poll.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <ptools/buf.h>
+#include <ptools/workerset.h>
+
+#include "heap.h"
+#include "wire.h"
+#include "worker.h"
+#include "ws.h"
+
+/* The parent's side of one worker. */
+typedef struct slot {
+    int index;
+    pid_t pid;       /* 0: none (could not be restarted) */
+    int to_fd;       /* requests; nonblocking */
+    int from_fd;     /* replies; nonblocking */
+    int pidfd;       /* readable at its death, or -1 */
+    pt__wire_reader rd;
+    pt_buf out;      /* encoded frames not yet written */
+    size_t out_off;  /* bytes of `out` already written */
+    pt__heap own;    /* requests pinned here (and all of them in RR) */
+    pt__req *head, *tail; /* in flight, oldest first: head is running */
+    int ninflight;
+    int pipe_gone;   /* flush_all() met EPIPE: the worker is gone */
+    int out_fd[2];   /* its stdout and stderr, when captured; else -1 */
+    int out_ready;   /* the last poll found one of them readable */
+    pt_buf line[2];  /* their partial lines */
+    pt__beacon *beacon; /* what it runs now, posted by the worker */
+    int64_t term_at;    /* when it got SIGTERM for a timeout, or 0 */
+    uint64_t term_task; /* the request that timed out */
+    int big_pipe;       /* its answer pipe counts in big_pipes */
+    int shm_fd;         /* its large-result buffer (a memfd), or -1 */
+    const uint8_t *shm; /* our read-only mapping of it, or NULL */
+    size_t shm_size;    /* bytes mapped */
+} slot;
+
+struct pt_workerset {
+    pt_ws_mode mode;
+    int n, window, rr_next, restarts;
+    uint64_t seed, next_id, seq;
+    size_t pending;
+    pt__heap shared;
+    pt_kernel_ref *kernels;
+    int nkernels;
+    pt_shm **shm;
+    int nshm;
+    slot *slots;
+    struct pollfd *pfds;
+    slot **pslot;
+    pid_t *ppid; /* the worker's pid when its fd was polled */
+    int npolled;        /* entries of pfds filled for this round */
+    int hold;           /* nonzero: do not dispatch (a step is queued) */
+    int remote_only;    /* only pt__ws_take() hands requests out */
+    int64_t timeout_ns; /* per request, 0: none */
+    void (*on_sent)(pt__req *req, int64_t now_ns);
+    pt_output_fn output_fn;
+    void *output_arg;
+    int64_t memory_bytes;
+    int64_t succeeded;  /* replies received, ever */
+    int deaths_in_a_row;
+    int broken;         /* too many deaths before any success */
+    int batch_opt;      /* 0: auto, else the batch size asked for */
+    int batch;          /* requests sent to a worker at once, now */
+    int printed;        /* its workers print: batching stays off (auto) */
+    int64_t avg_ns;     /* moving average of task run times, 0: none yet */
+    int64_t peak_rss_kb;/* the largest max RSS of a reaped worker */
+    pt__beacon *beacons;/* one per worker, MAP_SHARED with them */
+    pt__ws_worker_fn on_worker;
+    void *on_worker_arg;
+};
+
+/* End a request with `reply` and tell its owner. */
+void pt__ws_finish(pt_workerset *ws, pt__req *req, pt_reply *reply);
+/* A reply that could not even be allocated still ends the request. */
+pt_reply *pt__ws_reply_or_bare(pt_reply *r, uint64_t id, pt_task_status st,
+                               int worker);
+/* Read what worker s printed so far; lines go to `task` (-1: none). */
+void pt__ws_read_output(pt_workerset *ws, slot *s, int64_t task);
+/* At a worker's death or exit: read the rest, flush half lines, close. */
+void pt__ws_close_output(pt_workerset *ws, slot *s, int64_t task);
+
+#endif
