@@ -1,0 +1,113 @@
+/* test_summary.c - the end-of-run summary (runner/summary.h): counts and
+ * quantiles against a sorted copy, on random and adversarial samples. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "spec.h"
+#include "summary.h"
+
+static int cmp(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The summary's p50/p95/p99 latency (ms) of kernel "k", from its JSON. */
+static void quantiles(rn_summary *s, rn_spec *spec, double q[3])
+{
+    pt_buf b = {0};
+    rn_summary_json(s, spec, 0, 1.0, &b);
+    pt_buf_append(&b, "", 1);
+    const char *p = strstr((const char *)b.data, "\"latency_ms\"");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_EQUAL(sscanf(p, "\"latency_ms\": {\"p50\": %lf, \"p95\": %lf, "
+                           "\"p99\": %lf", &q[0], &q[1], &q[2]), 3);
+    pt_buf_free(&b);
+}
+
+static void check(const int64_t *v, size_t n)
+{
+    char name[] = "k";
+    rn_kernel k = {.name = name};
+    rn_spec spec = {.name = name, .kernels = &k, .nkernels = 1};
+    rn_summary s;
+    CU_ASSERT_EQUAL_FATAL(rn_summary_init(&s, &spec), 0);
+    for (size_t i = 0; i < n; i++)
+        rn_summary_task(&s, 0, 0, 1, 1000, 1000 + v[i]);
+    int64_t *sorted = malloc(n * sizeof *sorted);
+    memcpy(sorted, v, n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, cmp);
+    double q[3], want[3], qs[3] = {0.5, 0.95, 0.99};
+    quantiles(&s, &spec, q);
+    for (int i = 0; i < 3; i++) {
+        want[i] = (double)sorted[(size_t)(qs[i] * (double)(n - 1) + 0.5)] /
+                  1e6;
+        CU_ASSERT_DOUBLE_EQUAL(q[i], want[i], 1e-9);
+    }
+    free(sorted);
+    rn_summary_free(&s);
+}
+
+static void test_quantiles(void)
+{
+    enum { N = 100003 };
+    int64_t *v = malloc(N * sizeof *v);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+    srand(7);
+    for (size_t n = 1; n < 40; n++) { /* small sizes, with duplicates */
+        for (size_t i = 0; i < n; i++)
+            v[i] = rand() % 5;
+        check(v, n);
+    }
+    for (size_t i = 0; i < N; i++)
+        v[i] = rand();
+    check(v, N);
+    for (size_t i = 0; i < N; i++) /* sorted, reversed, all equal */
+        v[i] = (int64_t)i;
+    check(v, N);
+    for (size_t i = 0; i < N; i++)
+        v[i] = (int64_t)(N - i);
+    check(v, N);
+    for (size_t i = 0; i < N; i++)
+        v[i] = 42;
+    check(v, N);
+    free(v);
+}
+
+static void test_counts(void)
+{
+    char name[] = "k";
+    rn_kernel k = {.name = name};
+    rn_spec spec = {.name = name, .kernels = &k, .nkernels = 1};
+    rn_summary s;
+    CU_ASSERT_EQUAL_FATAL(rn_summary_init(&s, &spec), 0);
+    rn_summary_task(&s, 0, 0, 1, 10, 20);
+    rn_summary_task(&s, 0, 2, 1, 10, 30);
+    rn_summary_task(&s, 0, 4, 1, 0, 0); /* cancelled: never ran */
+    rn_summary_busy(&s, 500000000);
+    rn_summary_rss(&s, 1234);
+    pt_buf b = {0};
+    rn_summary_json(&s, &spec, 3, 2.0, &b);
+    pt_buf_append(&b, "", 1);
+    const char *j = (const char *)b.data;
+    CU_ASSERT_PTR_NOT_NULL(strstr(j, "\"counts\": {\"ok\": 1, \"failed\": 0, "
+                                     "\"crashed\": 1, \"timeout\": 0, "
+                                     "\"cancelled\": 1}"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(j, "\"peak_worker_rss_kb\": 1234"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(j, "\"skipped\": 3"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(j, "\"tasks_per_s\": 1.500"));
+    pt_buf_free(&b);
+    rn_summary_free(&s);
+}
+
+int main(int argc, char **argv)
+{
+    static const pt_test_case cases[] = {
+        {"quantiles match a sort", test_quantiles, 60},
+        {"counts and totals", test_counts, 0},
+        {NULL, NULL, 0},
+    };
+    return pt_test_main("summary", cases, argc, argv);
+}
