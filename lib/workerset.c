@@ -434,41 +434,57 @@ static void learn(pt_workerset *ws, int64_t ran_ns)
 }
 
 /* Give every live worker requests up to its window. */
+/*
+ * Give worker s requests up to its window (encoded into s->out, not yet
+ * written). With batches, a worker is topped up once it is half empty, so
+ * that requests go (and answers come) many per write. Its new requests
+ * are told to the on_sent hook by announce(), once written.
+ */
+static void fill_slot(pt_workerset *ws, slot *s)
+{
+    int win = window_of(ws);
+    int low = ws->batch > 1 ? win / 2 : win - 1;
+    if (ws->hold || ws->remote_only || s->pid <= 0 || s->ninflight > low)
+        return;
+    while (s->ninflight < win) {
+        pt__req *req = pick(ws, s);
+        if (!req)
+            break;
+        if (encode_task(ws, s, req) < 0) {
+            fail_req(ws, req, PT_TASK_FAILED, "out of memory");
+            continue;
+        }
+        req->state = PT__REQ_SENT;
+        req->worker = s->index;
+        req->next = NULL;
+        if (s->tail)
+            s->tail->next = req;
+        else
+            s->head = req;
+        s->tail = req;
+        s->ninflight++;
+        if (!s->unannounced)
+            s->unannounced = req;
+    }
+}
+
+/* Tell the on_sent hook about worker s's new requests. */
+static void announce(pt_workerset *ws, slot *s, int64_t now)
+{
+    for (pt__req *r = s->unannounced; r; r = r->next)
+        if (ws->on_sent)
+            ws->on_sent(r, now);
+    s->unannounced = NULL;
+}
+
+/* Give every live worker requests up to its window. */
 static void dispatch(pt_workerset *ws)
 {
     if (ws->broken && pt__heap_len(&ws->shared) + own_waiting(ws) > 0)
         fail_waiting(ws, "worker set broken: its workers die before any "
                      "task succeeds");
-    int64_t now = ws->hold ? 0 : mono_ns();
-    int win = window_of(ws);
-    /* With batches, a worker is topped up once it is half empty, so that
-     * requests go (and answers come) many per write. */
-    int low = ws->batch > 1 ? win / 2 : win - 1;
-    for (int i = 0; i < ws->n && !ws->hold && !ws->remote_only; i++) {
-        slot *s = &ws->slots[i];
-        if (s->pid <= 0 || s->ninflight > low)
-            continue;
-        while (s->ninflight < win) {
-            pt__req *req = pick(ws, s);
-            if (!req)
-                break;
-            if (encode_task(ws, s, req) < 0) {
-                fail_req(ws, req, PT_TASK_FAILED, "out of memory");
-                continue;
-            }
-            req->state = PT__REQ_SENT;
-            req->worker = i;
-            req->next = NULL;
-            if (s->tail)
-                s->tail->next = req;
-            else
-                s->head = req;
-            s->tail = req;
-            s->ninflight++;
-            if (ws->on_sent)
-                ws->on_sent(req, now);
-        }
-    }
+    for (int i = 0; i < ws->n; i++)
+        fill_slot(ws, &ws->slots[i]);
 }
 
 /*
@@ -622,6 +638,16 @@ static int on_frame(pt_workerset *ws, slot *s, const pt__wire_hdr *hdr,
     if (!s->head)
         s->tail = NULL;
     s->ninflight--;
+    /* The worker may be idle now: send its next requests before the
+     * owner's bookkeeping of this one (unbatched, that is the worker's
+     * wait). Only where a write cannot raise a deadly SIGPIPE; a worker
+     * gone is seen by the next poll. */
+    if (pt__wire_sigpipe_harmless() && !ws->broken) {
+        fill_slot(ws, s);
+        if (s->out.len > s->out_off)
+            flush(s);
+        announce(ws, s, mono_ns());
+    }
     pt__ws_finish(ws, req, r);
     return 0;
 }
@@ -766,7 +792,7 @@ static void on_death(pt_workerset *ws, slot *s, const char *why)
         why = msg;
     }
     pt__req *rest = s->head;
-    s->head = s->tail = NULL;
+    s->head = s->tail = s->unannounced = NULL;
     s->ninflight = 0;
     slot_close(s);
     if (running) {
@@ -886,10 +912,20 @@ static void flush_all(pt_workerset *ws)
             on_death(ws, &ws->slots[i], NULL);
 }
 
-void pt__ws_kick(pt_workerset *ws)
+/* Hand out waiting requests, write them, then tell the on_sent hook. */
+static void send_all(pt_workerset *ws)
 {
     dispatch(ws);
     flush_all(ws);
+    int64_t now = 0;
+    for (int i = 0; i < ws->n; i++)
+        if (ws->slots[i].unannounced)
+            announce(ws, &ws->slots[i], now ? now : (now = mono_ns()));
+}
+
+void pt__ws_kick(pt_workerset *ws)
+{
+    send_all(ws);
 }
 
 /* Kill the workers whose running request is past the set's timeout. */
@@ -960,8 +996,7 @@ static struct pollfd *gather(pt_workerset **sets, int nsets,
     int64_t now = mono_ns();
     for (int i = 0; i < nsets; i++) {
         pt_workerset *ws = sets[i];
-        dispatch(ws);
-        flush_all(ws);
+        send_all(ws);
         ws->npolled = poll_set(ws);
         need += (size_t)ws->npolled;
         *timeout_ms = min_timeout(*timeout_ms, next_deadline_ms(ws, now));
@@ -1010,8 +1045,7 @@ int pt__ws_pump_many(pt_workerset **sets, int nsets, struct pollfd *extra,
             on_ready(ws, ws->pslot[j], &all[off + j], ws->ppid[j]);
         off += ws->npolled;
         expire(ws, now);
-        dispatch(ws);
-        flush_all(ws);
+        send_all(ws);
     }
     return 0;
 }
