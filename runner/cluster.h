@@ -29,6 +29,21 @@ bool rn_mpi_launched(int *rank, int *size);
 /* Is MPI built into this binary? */
 bool rn_mpi_built(void);
 
+/*
+ * Segments under MPI: the ranks of one node share one copy. The node's
+ * first rank (the launcher's local rank 0) creates them, under names every
+ * rank of the job can compute (the spec's prefix and the launcher's job
+ * id), then a "ready" marker; the others wait for it (60 s at most) and
+ * attach. Once MPI is up and the node's ranks have met,
+ * rn_mpi_segments_attached() removes the names (but those of `named`
+ * segments), so nothing can leak. Without a local rank and a job id in the
+ * environment, every rank makes its own copy.
+ */
+bool rn_mpi_node_share(int *local_rank, char *prefix, size_t size,
+                       const char *spec_prefix);
+int rn_mpi_make_segments(struct engine *e, char *err, size_t errlen);
+void rn_mpi_segments_attached(struct engine *e);
+
 /* Rank 0, once its workers are forked: MPI_Init, learn the agents. */
 int rn_mpi_start(struct engine *e, char *err, size_t errlen);
 /* Rank 0: every rank's workers per set, for the plan (NULL: no MPI). */

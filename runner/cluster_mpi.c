@@ -129,6 +129,19 @@ static int receive(pt_buf *in, MPI_Status *st)
     return count;
 }
 
+/* The ranks of this node have all attached their segments: the node's
+ * first rank may remove the names. */
+static void node_met(engine *e)
+{
+    MPI_Comm node;
+    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0,
+                            MPI_INFO_NULL, &node) != MPI_SUCCESS)
+        return; /* the names go at the end of the run instead */
+    MPI_Barrier(node);
+    MPI_Comm_free(&node);
+    rn_mpi_segments_attached(e);
+}
+
 /* ---- rank 0 ---- */
 
 int rn_mpi_start(engine *e, char *err, size_t errlen)
@@ -140,6 +153,7 @@ int rn_mpi_start(engine *e, char *err, size_t errlen)
     MPI_Init_thread(NULL, NULL, MPI_THREAD_SINGLE, &provided);
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
+    node_met(e);
     struct rn_mpi *m = calloc(1, sizeof *m);
     int nsets = e->spec->nworkersets;
     if (m) {
@@ -563,17 +577,14 @@ int rn_mpi_agent(const rn_spec *spec, const rn_run_opts *o)
     agent a = {.e = {.spec = spec, .log_fd = -1, .step = -1,
                      .mpi_size = size}};
     A = &a;
-    char err[4096] = "", prefix[256];
+    char err[4096] = "";
     signal(SIGINT, SIG_IGN); /* rank 0 says what to stop */
-    /* named segments get this rank's own names; the others are unlinked
-     * at once anyway */
-    snprintf(prefix, sizeof prefix, "%s_r%d", spec->shm_prefix, rank);
     a.e.shm = calloc((size_t)spec->nsegments + 1, sizeof *a.e.shm);
     a.e.sets = calloc((size_t)spec->nworkersets + 1, sizeof *a.e.sets);
     a.e.tails = calloc((size_t)spec->nworkersets + 1, sizeof *a.e.tails);
     int rc = a.e.shm && a.e.sets && a.e.tails ? 0 : -ENOMEM;
-    for (int i = 0; rc == 0 && i < spec->nsegments; i++)
-        rc = rn_eng_make_segment(&a.e, i, prefix, err, sizeof err);
+    if (rc == 0) /* one copy per node: the node's first rank makes it */
+        rc = rn_mpi_make_segments(&a.e, err, sizeof err);
     if (rc == 0) /* forked before MPI_Init, as MPI wants */
         rc = rn_eng_make_sets(&a.e, false, err, sizeof err);
     int provided;
@@ -592,6 +603,7 @@ int rn_mpi_agent(const rn_spec *spec, const rn_run_opts *o)
                 err[0] ? err : pt_strerror(rc));
         MPI_Abort(MPI_COMM_WORLD, 3); /* the whole job ends: say why */
     }
+    node_met(&a.e);
     MPI_Send(workers, spec->nworkersets, MPI_INT32_T, 0, RN_TAG_HELLO,
              MPI_COMM_WORLD);
     rn_msg_begin(&a.results, RN_MSG_RESULTS);
@@ -604,7 +616,7 @@ int rn_mpi_agent(const rn_spec *spec, const rn_run_opts *o)
     for (int i = 0; i < spec->nworkersets; i++)
         pt_workerset_destroy(a.e.sets[i]);
     for (int i = 0; i < spec->nsegments; i++) {
-        if (a.e.shm[i])
+        if (a.e.shm[i] && a.e.shm_owner)
             pt_shm_unlink(a.e.shm[i]);
         pt_shm_detach(a.e.shm[i]);
     }

@@ -582,13 +582,12 @@ static int run_step(engine *e, int step)
 
 /* ---- segments and worker sets ---- */
 
-int rn_eng_make_segment(engine *e, int i, const char *prefix, char *err,
-                        size_t errlen)
+int rn_eng_make_segment(engine *e, int i, const char *prefix, bool keep_name,
+                        char *err, size_t errlen)
 {
     const rn_segment *g = &e->spec->segments[i];
     pt_shm_opts o = {.prefix = prefix, .name = g->name,
-                     .type = g->type, .ndims = g->ndims,
-                     .named = g->named};
+                     .type = g->type, .ndims = g->ndims, .named = keep_name};
     memcpy(o.dims, g->dims, sizeof o.dims);
     e->shm[i] = pt_shm_create(&o);
     int rc = e->shm[i] ? 0 : -errno;
@@ -712,8 +711,15 @@ static int prepare(engine *e, char *err, size_t errlen)
         }
     }
     pt_shm_clean(s->shm_prefix); /* what dead runs left behind */
-    for (int i = 0; rc == 0 && i < s->nsegments; i++)
-        rc = rn_eng_make_segment(e, i, s->shm_prefix, err, errlen);
+    int rank, size;
+    if (rc == 0 && rn_mpi_launched(&rank, &size)) { /* one copy per node */
+        rc = rn_mpi_make_segments(e, err, errlen);
+    } else {
+        e->shm_owner = true;
+        for (int i = 0; rc == 0 && i < s->nsegments; i++)
+            rc = rn_eng_make_segment(e, i, s->shm_prefix,
+                                     s->segments[i].named, err, errlen);
+    }
     if (rc == 0)
         rc = rn_eng_make_sets(e, true, err, errlen);
     if (rc == 0) /* MPI only now: every rank forks its workers first */
@@ -763,9 +769,13 @@ static int teardown(engine *e, int rc, char *err, size_t errlen)
     if (rc == 0)
         rc = save_segments(e, err, errlen);
     for (int i = 0; i < e->spec->nsegments; i++) {
-        if (e->shm[i])
+        if (e->shm[i] && e->shm_owner) /* not another rank's names */
             pt_shm_unlink(e->shm[i]);
         pt_shm_detach(e->shm[i]);
+    }
+    if (e->shm_ready) { /* a run that failed before MPI_Init */
+        pt_shm_unlink(e->shm_ready);
+        pt_shm_detach(e->shm_ready);
     }
     restore_signals();
     return rc;

@@ -79,7 +79,9 @@ typedef struct engine {
     rn_progress progress;
     struct rn_ctl *ctl;  /* DIR/ctl.sock, or NULL */
     int mpi_size;        /* ranks of the run: 1 when not under MPI */
-    struct rn_mpi *mpi;  /* rank 0's side of the agents (mpi.c) */
+    struct rn_mpi *mpi;  /* rank 0's side of the agents (cluster_mpi.c) */
+    bool shm_owner;      /* the segments' names are ours to remove */
+    pt_shm *shm_ready;   /* MPI: the node's "segments ready" marker */
 } engine;
 
 int64_t rn_eng_mono_ns(void);
@@ -98,9 +100,10 @@ struct rn_ctl_req;
 int rn_eng_ctl_apply(void *arg, const struct rn_ctl_req *req, pt_buf *reply,
                      char *err, size_t errlen);
 
-/* Create segment i of the spec with this name prefix (err: a message). */
-int rn_eng_make_segment(engine *e, int i, const char *prefix, char *err,
-                        size_t errlen);
+/* Create segment i of the spec with this name prefix, its name kept
+ * visible when `keep_name` (err: a message). */
+int rn_eng_make_segment(engine *e, int i, const char *prefix, bool keep_name,
+                        char *err, size_t errlen);
 /* Fork the spec's worker sets; `hooks`: the engine's (output.log, events),
  * else none (an MPI agent's). */
 int rn_eng_make_sets(engine *e, bool hooks, char *err, size_t errlen);

@@ -151,6 +151,28 @@ static void test_launcher_env(void)
     CU_ASSERT_EQUAL(rank, 1);
 }
 
+static void test_node_share_env(void)
+{
+    int local = -1;
+    char prefix[128];
+    unsetenv("OMPI_COMM_WORLD_LOCAL_RANK");
+    unsetenv("MPI_LOCALRANKID");
+    unsetenv("PMI_LOCAL_RANK");
+    unsetenv("PMIX_NAMESPACE");
+    unsetenv("OMPI_MCA_ess_base_jobid");
+    unsetenv("PMI_KVSNAME");
+    CU_ASSERT_FALSE(rn_mpi_node_share(&local, prefix, sizeof prefix, "pi"));
+    setenv("OMPI_COMM_WORLD_LOCAL_RANK", "1", 1);
+    CU_ASSERT_FALSE(rn_mpi_node_share(&local, prefix, sizeof prefix, "pi"));
+    setenv("PMIX_NAMESPACE", "slurm.pmix.42.0", 1); /* kept: [A-Za-z0-9] */
+    CU_ASSERT_TRUE(rn_mpi_node_share(&local, prefix, sizeof prefix, "pi"));
+    CU_ASSERT_EQUAL(local, 1);
+    CU_ASSERT_STRING_EQUAL(prefix, "pi_jslurmpmix420");
+    CU_ASSERT_FALSE(rn_mpi_node_share(&local, prefix, 8, "pi")); /* short */
+    setenv("OMPI_COMM_WORLD_LOCAL_RANK", "x", 1);
+    CU_ASSERT_FALSE(rn_mpi_node_share(&local, prefix, sizeof prefix, "pi"));
+}
+
 int main(int argc, char **argv)
 {
     static const pt_test_case cases[] = {
@@ -158,6 +180,7 @@ int main(int argc, char **argv)
         {"results round trip", test_results_round_trip, 0},
         {"malformed messages", test_malformed, 0},
         {"launcher environment", test_launcher_env, 0},
+        {"node-shared segment names", test_node_share_env, 0},
         {NULL, NULL, 0},
     };
     return pt_test_main("cluster", cases, argc, argv);

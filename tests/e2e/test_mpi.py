@@ -136,6 +136,33 @@ steps:
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("dedicated", p.stdout + p.stderr)
 
+    def test_segments_are_shared_on_a_node(self):
+        """Rank 0's worker fills a segment; every rank's sums see it, as on
+        one machine; no name is left in /dev/shm."""
+        spec = self.spec("""
+ptrun: 1
+name: nodeshm
+shm: {segments: [{name: v, type: float64, dims: [100000]}]}
+kernels: {fill: {path: fill}, sum: {path: sum}}
+workersets: [{name: w, workers: 2}]
+steps:
+  - {name: fill, tasks: [{kernel: fill, args: {segment: v, value: 1.5},
+                          on: 0}]}
+  - {name: sum, tasks: [{kernel: sum, args: {segment: v}, repeat: 12}]}
+""")
+        p = mpirun(3, "run", spec, "--out", self.out("s"), "-q")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        one = subprocess.run([PTRUN, "run", spec, "--out", self.out("o"),
+                              "-q"], capture_output=True, text=True)
+        self.assertEqual(one.returncode, 0, one.stderr)
+        a, rows = stable(self.out("s"))
+        b, _ = stable(self.out("o"))
+        self.assertEqual(a, b)
+        sums = {r["rank"] for r in rows if r["kernel"] == "sum"}
+        self.assertGreater(len(sums), 1, "the sums all ran on one rank")
+        self.assertEqual([e for e in os.listdir("/dev/shm")
+                          if "nodeshm" in e], [])
+
     def test_worker_killed_on_another_rank(self):
         spec = self.spec(SLEEPY)
         p = subprocess.Popen([MPIRUN, "--oversubscribe", "-n", "2", PTRUN,
