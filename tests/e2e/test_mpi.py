@@ -92,16 +92,22 @@ class Mpi(unittest.TestCase):
             f.write(text)
         return path
 
-    def test_pi_on_3_ranks_equals_one_machine(self):
-        pi = os.path.join(SRC, "configs", "pi.yaml")
-        p = mpirun(3, "run", pi, "--out", self.out("mpi"), "-q")
+    def same_as_one_machine(self, spec, n=3):
+        """Run spec under mpirun -n n and alone: the stable fields must be
+        equal. Returns the rows of both runs."""
+        p = mpirun(n, "run", spec, "--out", self.out("mpi"), "-q")
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
-        one = subprocess.run([PTRUN, "run", pi, "--out", self.out("one"),
+        one = subprocess.run([PTRUN, "run", spec, "--out", self.out("one"),
                               "-q"], capture_output=True, text=True)
         self.assertEqual(one.returncode, 0, one.stderr)
         a, rows = stable(self.out("mpi"))
         b, plain = stable(self.out("one"))
         self.assertEqual(a, b)
+        return a, rows, plain
+
+    def test_pi_on_3_ranks_equals_one_machine(self):
+        a, rows, plain = self.same_as_one_machine(
+            os.path.join(SRC, "configs", "pi.yaml"))
         self.assertEqual(len(a), 16)
         self.assertTrue(all(0 <= r["rank"] < 3 for r in rows))
         self.assertTrue(all("rank" not in r for r in plain))
@@ -150,14 +156,7 @@ steps:
                           on: 0}]}
   - {name: sum, tasks: [{kernel: sum, args: {segment: v}, repeat: 12}]}
 """)
-        p = mpirun(3, "run", spec, "--out", self.out("s"), "-q")
-        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
-        one = subprocess.run([PTRUN, "run", spec, "--out", self.out("o"),
-                              "-q"], capture_output=True, text=True)
-        self.assertEqual(one.returncode, 0, one.stderr)
-        a, rows = stable(self.out("s"))
-        b, _ = stable(self.out("o"))
-        self.assertEqual(a, b)
+        _, rows, _ = self.same_as_one_machine(spec)
         sums = {r["rank"] for r in rows if r["kernel"] == "sum"}
         self.assertGreater(len(sums), 1, "the sums all ran on one rank")
         self.assertEqual([e for e in os.listdir("/dev/shm")
