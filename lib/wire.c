@@ -13,17 +13,27 @@
 #define HDR PT__WIRE_HDR_SIZE
 #define READER_CHUNK ((size_t)64 << 10) /* a pipe's capacity */
 
+/* Little-endian integers of n bytes; one copy on a little-endian host
+ * (every frame goes through here, twice). */
 static void put_le(uint8_t *p, uint64_t v, int n)
 {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(p, &v, (size_t)n);
+#else
     for (int i = 0; i < n; i++)
         p[i] = (uint8_t)(v >> (8 * i));
+#endif
 }
 
 static uint64_t get_le(const uint8_t *p, int n)
 {
     uint64_t v = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(&v, p, (size_t)n);
+#else
     for (int i = n - 1; i >= 0; i--)
         v = v << 8 | p[i];
+#endif
     return v;
 }
 

@@ -331,8 +331,11 @@ static int run_task(worker *w, uint64_t id, const uint8_t *p, size_t len,
         c.step = h.step;
         int rc = k ? k->call(&c) : fn(&c);
         w->end_ns = mono_ns();
-        out = printed();
-        fflush(NULL); /* its output reaches the parent before its reply */
+        out = printed(); /* stdio's buffers hold what it printed */
+        if (out) { /* it reaches the parent before the reply */
+            fflush(stdout);
+            fflush(stderr);
+        }
         int end = pt__ctx_end(&c);
         char msg[256];
         const char *err = c.error;
