@@ -75,6 +75,8 @@ typedef struct extra {
     const rn_task *def;
     const size_t *pick; /* per sweep axis, the value's index */
     int64_t rep;        /* -1: none */
+    pt_buf json_head;   /* this sweep point's args JSON up to "rep": the
+                           same for every rep and worker, made once */
 } extra;
 
 static int overridden(const extra *x, const char *key)
@@ -130,14 +132,46 @@ static int64_t entry_count(const rn_spec *spec, const rn_ranks *ranks,
 }
 
 /* Fill the next plan slot for entry `def` of step `step`. */
+/*
+ * The args' JSON. With `rep` (the last key), only the first task of a sweep
+ * point goes through the codec's JSON writer: the others reuse its text up
+ * to "rep": (a quarter of the plan's time for a big `repeat`).
+ */
+static int args_json(extra *x, const pt_buf *b, pt_buf *js)
+{
+    static const char key[] = "\"rep\":";
+    if (x->rep < 0 || !x->json_head.len) {
+        int rc = pt__value_to_json(b->data, b->len, js);
+        if (rc < 0 || x->rep < 0)
+            return rc;
+        const char *at = js->data ? strstr((const char *)js->data, key) : 0;
+        while (at && strstr(at + 1, key))
+            at = strstr(at + 1, key);
+        return at ? pt_buf_append(&x->json_head, js->data,
+                                  (size_t)(at - (const char *)js->data) +
+                                      sizeof key - 1)
+                  : 0;
+    }
+    char num[24];
+    int n = snprintf(num, sizeof num, "%lld}", (long long)x->rep);
+    int rc = pt_buf_reserve(js, x->json_head.len + (size_t)n + 1);
+    if (rc == 0)
+        rc = pt_buf_append(js, x->json_head.data, x->json_head.len);
+    if (rc == 0)
+        rc = pt_buf_append(js, num, (size_t)n + 1); /* with its NUL */
+    return rc;
+}
+
 static int add_task(rn_plan *plan, const rn_spec *spec, int step,
-                    const extra *x, int rank, int on)
+                    extra *x, int rank, int on)
 {
     rn_ptask *t = &plan->tasks[plan->ntasks];
     pt_buf b = {0}, js = {0};
-    int rc = task_args(&b, x);
+    int rc = pt_buf_reserve(&b, 64);
     if (rc == 0)
-        rc = pt__value_to_json(b.data, b.len, &js);
+        rc = task_args(&b, x);
+    if (rc == 0)
+        rc = args_json(x, &b, &js);
     *t = (rn_ptask){.id = plan->ntasks, .step = step,
                     .kernel = x->def->kernel,
                     .workerset = x->def->workerset, .on = on,
@@ -160,7 +194,7 @@ static int add_task(rn_plan *plan, const rn_spec *spec, int step,
 /* The tasks of one (sweep point, rep): one, or one per worker of every
  * rank (rank 0's workers first). */
 static int add_workers(rn_plan *plan, const rn_spec *spec,
-                       const rn_ranks *ranks, int step, const extra *x)
+                       const rn_ranks *ranks, int step, extra *x)
 {
     const rn_task *def = x->def;
     if (!def->each_worker)
@@ -181,20 +215,23 @@ static int expand(rn_plan *plan, const rn_spec *spec, const rn_ranks *ranks,
     size_t pick[64] = {0};
     if (def->nsweep > 64)
         return -E2BIG;
-    extra x = {def, pick, -1};
+    extra x = {def, pick, -1, {0}};
+    int rc = 0;
     for (;;) {
-        for (int64_t r = 0; r < (def->repeat > 0 ? def->repeat : 1); r++) {
+        pt_buf_reset(&x.json_head); /* a new sweep point */
+        for (int64_t r = 0;
+             rc == 0 && r < (def->repeat > 0 ? def->repeat : 1); r++) {
             x.rep = def->has_repeat ? r : -1;
-            int rc = add_workers(plan, spec, ranks, step, &x);
-            if (rc < 0)
-                return rc;
+            rc = add_workers(plan, spec, ranks, step, &x);
         }
         int a = def->nsweep - 1; /* odometer: last axis fastest */
-        while (a >= 0 && ++pick[a] == def->sweep[a].values.n)
+        while (rc == 0 && a >= 0 && ++pick[a] == def->sweep[a].values.n)
             pick[a--] = 0;
-        if (a < 0)
-            return 0;
+        if (rc < 0 || a < 0)
+            break;
     }
+    pt_buf_free(&x.json_head);
+    return rc;
 }
 
 int rn_plan_build(const rn_spec *spec, const rn_ranks *ranks, rn_plan *plan,

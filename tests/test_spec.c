@@ -18,7 +18,10 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "plan.h"
 #include "spec.h"
+#include "task.h"
+#include "value.h"
 
 #define PT_TEST_SPEC_DIR PT_TEST_DATA_DIR "/../specs"
 #define LEN(a) (int)(sizeof(a) / sizeof((a)[0]))
@@ -1058,7 +1061,42 @@ static void test_nul_in_value(void)
                  "in a value");
 }
 
+/* The plan's args JSON is what the codec makes of its args, whatever
+ * shortcut the plan takes for `repeat` (plan.c: args_json). */
+static void test_plan_args_json(void)
+{
+    rn_spec *spec = load(write_spec("plan.yaml",
+        "ptrun: 1\nname: p\nkernels: {echo: {path: @K@/echo.so}}\n"
+        "workersets: [{name: w, workers: 2}]\n"
+        "steps:\n  - name: s\n    tasks:\n"
+        "      - {kernel: echo, args: {a: 1, s: 'x\"rep\":y', l: [1, 2]},\n"
+        "         sweep: {b: [1, 2.5, \"t\"]}, repeat: 4}\n"
+        "      - {kernel: echo, each_worker: true, repeat: 3}\n"
+        "      - {kernel: echo, args: {z: {k: v}}}\n"));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(spec);
+    rn_plan plan;
+    char msg[256];
+    CU_ASSERT_EQUAL_FATAL(rn_plan_build(spec, NULL, &plan, msg, sizeof msg),
+                          0);
+    CU_ASSERT_EQUAL(plan.ntasks, 12 + 6 + 1);
+    for (int64_t i = 0; i < plan.ntasks; i++) {
+        const uint8_t *bytes;
+        size_t len;
+        pt_buf js = {0};
+        CU_ASSERT_EQUAL(pt__args_bytes(plan.tasks[i].args, &bytes, &len), 0);
+        CU_ASSERT_EQUAL(pt__value_to_json(bytes, len, &js), 0);
+        CU_ASSERT_STRING_EQUAL(plan.tasks[i].args_json, (char *)js.data);
+        pt_buf_free(&js);
+    }
+    CU_ASSERT_STRING_EQUAL(plan.tasks[5].args_json,
+                           "{\"a\":1,\"s\":\"x\\\"rep\\\":y\",\"l\":[1,2],"
+                           "\"b\":2.5,\"rep\":1}");
+    rn_plan_free(&plan);
+    rn_spec_free(spec);
+}
+
 static const pt_test_case cases[] = {
+    {"plan_args_json", test_plan_args_json, 0},
     {"full_spec", test_full_spec, 0},
     {"defaults", test_defaults, 0},
     {"default_plugin_missing", test_default_plugin_missing, 0},
