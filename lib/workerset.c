@@ -642,7 +642,7 @@ static int on_frame(pt_workerset *ws, slot *s, const pt__wire_hdr *hdr,
      * owner's bookkeeping of this one (unbatched, that is the worker's
      * wait). Only where a write cannot raise a deadly SIGPIPE; a worker
      * gone is seen by the next poll. */
-    if (pt__wire_sigpipe_harmless() && !ws->broken) {
+    if (pt__wire_sigpipe_harmless() && !ws->broken && !s->dying) {
         fill_slot(ws, s);
         if (s->out.len > s->out_off)
             flush(s);
@@ -770,6 +770,7 @@ static void on_death(pt_workerset *ws, slot *s, const char *why)
     int status = 0, sig, code;
     struct rusage ru = {0};
     char msg[256];
+    s->dying = 1; /* its last answers: nothing more is sent to it */
     drain(ws, s); /* replies sent before it died still count */
     kill(-s->pid, SIGKILL); /* the worker and what its kernels forked */
     kill(s->pid, SIGKILL);

@@ -31,6 +31,7 @@ typedef struct slot {
     pt__heap own;    /* requests pinned here (and all of them in RR) */
     pt__req *head, *tail; /* in flight, oldest first: head is running */
     pt__req *unannounced; /* the first of them not yet told to on_sent */
+    int dying;       /* on_death() is taking its last answers */
     int ninflight;
     int pipe_gone;   /* flush_all() met EPIPE: the worker is gone */
     int out_fd[2];   /* its stdout and stderr, when captured; else -1 */
