@@ -90,50 +90,6 @@ typedef struct trace {
     int nsets;
 } trace;
 
-/* The options as read, until open() takes them. */
-typedef struct opts {
-    pt_plugin_ctx *ctx;
-    char *file;
-} opts;
-
-/* jm_flatten() callback: take one option. */
-static int set_option(void *arg, const char *key, const jm_leaf *v)
-{
-    opts *o = arg;
-    const char *why = "out of memory";
-    if (strcmp(key, "file") != 0) {
-        why = "no such option (known: file)";
-    } else if (v->type != JM_STRING || !v->str[0]) {
-        why = "expected a file name";
-    } else {
-        free(o->file);
-        o->file = strdup(v->str);
-        if (o->file)
-            return 0;
-    }
-    snprintf(o->ctx->error, sizeof o->ctx->error, "option \"%s\": %s", key,
-             why);
-    return -EINVAL;
-}
-
-/* Read the options: set t->path and t->tmp. */
-static int read_options(pt_plugin_ctx *ctx, trace *t, const char *json)
-{
-    opts o = {.ctx = ctx};
-    int rc = jm_flatten(json ? json : "{}", set_option, &o, ctx->error,
-                        sizeof ctx->error);
-    if (rc == 0) {
-        const char *file = o.file ? o.file : "trace.json";
-        t->path = run_path(ctx, file, "");
-        t->tmp = run_path(ctx, file, ".tmp");
-        if (!t->path || !t->tmp) {
-            snprintf(ctx->error, sizeof ctx->error, "out of memory");
-            rc = -ENOMEM;
-        }
-    }
-    free(o.file);
-    return rc == -1 ? -EINVAL : rc; /* -1: jm_flatten's bad JSON */
-}
 
 /* ---- writing ---- */
 
@@ -518,7 +474,7 @@ static int trace_open(pt_plugin_ctx *ctx, const char *options)
     }
     t->fd = -1;
     t->counter_ns = -1;
-    int rc = read_options(ctx, t, options);
+    int rc = read_file_options(ctx, options, "trace.json", &t->path, &t->tmp);
     if (rc < 0)
         goto fail;
     do

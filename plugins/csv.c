@@ -60,50 +60,6 @@ typedef struct columns {
     size_t n, cap;
 } columns;
 
-/* The options as read, until open() takes them. */
-typedef struct opts {
-    pt_plugin_ctx *ctx;
-    char *file;
-} opts;
-
-/* jm_flatten() callback: take one option. */
-static int set_option(void *arg, const char *key, const jm_leaf *v)
-{
-    opts *o = arg;
-    const char *why = "out of memory";
-    if (strcmp(key, "file") != 0) {
-        why = "no such option (known: file)";
-    } else if (v->type != JM_STRING || !v->str[0]) {
-        why = "expected a file name";
-    } else {
-        free(o->file);
-        o->file = strdup(v->str);
-        if (o->file)
-            return 0;
-    }
-    snprintf(o->ctx->error, sizeof o->ctx->error, "option \"%s\": %s", key,
-             why);
-    return -EINVAL;
-}
-
-/* Read the options: set c->path and c->tmp. */
-static int read_options(pt_plugin_ctx *ctx, csv *c, const char *json)
-{
-    opts o = {.ctx = ctx};
-    int rc = jm_flatten(json ? json : "{}", set_option, &o, ctx->error,
-                        sizeof ctx->error);
-    if (rc == 0) {
-        const char *file = o.file ? o.file : "results.csv";
-        c->path = run_path(ctx, file, "");
-        c->tmp = run_path(ctx, file, ".tmp");
-        if (!c->path || !c->tmp) {
-            snprintf(ctx->error, sizeof ctx->error, "out of memory");
-            rc = -ENOMEM;
-        }
-    }
-    free(o.file);
-    return rc == -1 ? -EINVAL : rc; /* -1: jm_flatten's bad JSON */
-}
 
 /* Append the pair "<prefix><name>\0<value>\0", value being n bytes. */
 static void put_cell(jm_buf *cells, const char *prefix, const char *name,
@@ -407,7 +363,7 @@ static int csv_open(pt_plugin_ctx *ctx, const char *options)
         snprintf(ctx->error, sizeof ctx->error, "out of memory");
         return -ENOMEM;
     }
-    int rc = read_options(ctx, c, options);
+    int rc = read_file_options(ctx, options, "results.csv", &c->path, &c->tmp);
     if (rc < 0) {
         free_csv(c);
         return rc;

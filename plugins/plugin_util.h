@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -64,6 +65,56 @@ static inline char *run_path(const pt_plugin_ctx *ctx, const char *file,
     if (b.oom)
         jm_buf_free(&b);
     return b.data;
+}
+
+/* The options of a plugin whose only option is `file`, until read. */
+typedef struct file_opts {
+    pt_plugin_ctx *ctx;
+    char *file;
+} file_opts;
+
+/* jm_flatten() callback: take one option. */
+static inline int file_option(void *arg, const char *key, const jm_leaf *v)
+{
+    file_opts *o = arg;
+    const char *why = "out of memory";
+    if (strcmp(key, "file") != 0) {
+        why = "no such option (known: file)";
+    } else if (v->type != JM_STRING || !v->str[0]) {
+        why = "expected a file name";
+    } else {
+        free(o->file);
+        o->file = strdup(v->str);
+        if (o->file)
+            return 0;
+    }
+    snprintf(o->ctx->error, sizeof o->ctx->error, "option \"%s\": %s", key,
+             why);
+    return -EINVAL;
+}
+
+/*
+ * Read options {"file": F} (F relative to the run folder; `dflt` when
+ * absent): *path is the file, *tmp the file it is written as first. 0 or
+ * -errno with a message in ctx->error.
+ */
+static inline int read_file_options(pt_plugin_ctx *ctx, const char *json,
+                                    const char *dflt, char **path, char **tmp)
+{
+    file_opts o = {.ctx = ctx};
+    int rc = jm_flatten(json ? json : "{}", file_option, &o, ctx->error,
+                        sizeof ctx->error);
+    if (rc == 0) {
+        const char *file = o.file ? o.file : dflt;
+        *path = run_path(ctx, file, "");
+        *tmp = run_path(ctx, file, ".tmp");
+        if (!*path || !*tmp) {
+            snprintf(ctx->error, sizeof ctx->error, "out of memory");
+            rc = -ENOMEM;
+        }
+    }
+    free(o.file);
+    return rc == -1 ? -EINVAL : rc; /* -1: jm_flatten's bad JSON */
 }
 
 #endif
