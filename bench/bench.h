@@ -1,5 +1,6 @@
 /*
- * bench.h - what the C helpers of bench/ share: a clock, a median, I/O that
+ * bench.h - what the C helpers of bench/ share (define _GNU_SOURCE first):
+ * a clock, a median, a child joined by pipes, a generator, I/O that
  * survives EINTR and short transfers, and the output format.
  *
  * Each helper prints its measurements on stdout as `key value` lines, read
@@ -9,6 +10,7 @@
 #define PTOOLS_BENCH_H
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +78,52 @@ static inline int bench_read_all(int fd, void *p, size_t n)
 static inline void bench_kv(const char *key, double value)
 {
     printf("%s %.6g\n", key, value);
+}
+
+/*
+ * Fork a child joined by two pipes. In the parent: its pid, with *to (we
+ * write, it reads) and *from (it writes, we read). In the child: 0, with
+ * *in and *out. -errno when the pipes or the fork fail (nothing is left).
+ */
+static inline pid_t bench_fork_pipes(int *to, int *from, int *in, int *out)
+{
+    int down[2], up[2];
+    if (pipe2(down, O_CLOEXEC) < 0)
+        return -errno;
+    if (pipe2(up, O_CLOEXEC) < 0) {
+        int rc = -errno;
+        close(down[0]);
+        close(down[1]);
+        return rc;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(down[1]);
+        close(up[0]);
+        *in = down[0];
+        *out = up[1];
+        return 0;
+    }
+    int rc = pid < 0 ? -errno : 0;
+    close(down[0]);
+    close(up[1]);
+    if (rc < 0) {
+        close(down[1]);
+        close(up[0]);
+        return rc;
+    }
+    *to = down[1];
+    *from = up[0];
+    return pid;
+}
+
+/* A fast reproducible generator (xorshift64*), for benchmark inputs. */
+static inline uint64_t bench_rng(uint64_t *state)
+{
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    return *state * 0x2545F4914F6CDD1Dull;
 }
 
 #endif

@@ -8,11 +8,13 @@
  * Each node sits in a 192-byte "task", as in the runner, so that the cache
  * misses of chasing node pointers are counted.
  */
+#define _GNU_SOURCE /* bench.h: pipe2 */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
+#include "bench.h"
 #include "heap.h"
 
 typedef struct task {
@@ -25,10 +27,7 @@ static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 
 static uint64_t rng(void)
 {
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545F4914F6CDD1Dull;
+    return bench_rng(&rng_state);
 }
 
 static double now_ns(void)

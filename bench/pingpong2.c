@@ -39,33 +39,13 @@ static _Noreturn void child_loop(int in, int out)
 /* Fork child c with its two pipes: 0 or -errno. */
 static int start(child *c)
 {
-    int down[2], up[2];
-    if (pipe2(down, O_CLOEXEC) < 0)
-        return -errno;
-    if (pipe2(up, O_CLOEXEC) < 0) {
-        int rc = -errno;
-        close(down[0]);
-        close(down[1]);
-        return rc;
-    }
-    c->pid = fork();
-    if (c->pid < 0) {
-        int rc = -errno;
-        close(down[0]);
-        close(down[1]);
-        close(up[0]);
-        close(up[1]);
-        return rc;
-    }
-    if (c->pid == 0) {
-        close(down[1]);
-        close(up[0]);
-        child_loop(down[0], up[1]);
-    }
-    close(down[0]);
-    close(up[1]);
-    c->to = down[1];
-    c->from = up[0];
+    int in = -1, out = -1;
+    pid_t pid = bench_fork_pipes(&c->to, &c->from, &in, &out);
+    if (pid == 0)
+        child_loop(in, out);
+    if (pid < 0)
+        return (int)pid;
+    c->pid = pid;
     return 0;
 }
 

@@ -41,32 +41,11 @@ static _Noreturn void raw_child(int in, int out, size_t bytes)
 /* Make both pipes and fork the writer: 0 or -errno. */
 static int raw_start(int *to, int *from, pid_t *pid, size_t bytes)
 {
-    int down[2], up[2];
-    if (pipe2(down, O_CLOEXEC) < 0)
-        return -errno;
-    if (pipe2(up, O_CLOEXEC) < 0) {
-        int rc = -errno;
-        close(down[0]);
-        close(down[1]);
-        return rc;
-    }
-    *pid = fork();
-    if (*pid == 0) {
-        close(down[1]);
-        close(up[0]);
-        raw_child(down[0], up[1], bytes);
-    }
-    int rc = *pid < 0 ? -errno : 0;
-    close(down[0]);
-    close(up[1]);
-    if (rc < 0) {
-        close(down[1]);
-        close(up[0]);
-        return rc;
-    }
-    *to = down[1];
-    *from = up[0];
-    return 0;
+    int in = -1, out = -1;
+    *pid = bench_fork_pipes(to, from, &in, &out);
+    if (*pid == 0)
+        raw_child(in, out, bytes);
+    return *pid < 0 ? (int)*pid : 0;
 }
 
 /* MB/s of `calls` raw request/reply round trips of `bytes`; <0: -errno. */
