@@ -732,6 +732,15 @@ static void declare_broken(pt_workerset *ws, const char *last)
     fail_waiting(ws, why);
 }
 
+/* Worker s has been waited for: tell the on_worker hook how it ended. */
+static void reaped(pt_workerset *ws, const slot *s, int status,
+                   const struct rusage *ru)
+{
+    if (ws->on_worker)
+        ws->on_worker(ws->on_worker_arg, s->index, (int)s->pid, 0, status,
+                      ru->ru_maxrss);
+}
+
 /* The task worker s runs (its beacon says), or -1 when it runs none. */
 static int64_t beacon_task(const slot *s, int64_t *since)
 {
@@ -776,11 +785,7 @@ static void on_death(pt_workerset *ws, slot *s, const char *why)
     kill(s->pid, SIGKILL);
     while (wait4(s->pid, &status, 0, &ru) < 0 && errno == EINTR)
         ;
-    if (ru.ru_maxrss > ws->peak_rss_kb)
-        ws->peak_rss_kb = ru.ru_maxrss;
-    if (ws->on_worker)
-        ws->on_worker(ws->on_worker_arg, s->index, (int)s->pid, 0, status,
-                      ru.ru_maxrss);
+    reaped(ws, s, status, &ru);
     pt__req *running = take_culprit(s, beacon_task(s, NULL));
     /* its last words belong to the running task */
     pt__ws_close_output(ws, s, running ? (int64_t)running->id : -1);
@@ -1235,11 +1240,7 @@ static void reap(pt_workerset *ws, slot *s, int ms)
         while (wait4(s->pid, &status, 0, &ru) < 0 && errno == EINTR)
             ;
     }
-    if (ru.ru_maxrss > ws->peak_rss_kb)
-        ws->peak_rss_kb = ru.ru_maxrss;
-    if (ws->on_worker)
-        ws->on_worker(ws->on_worker_arg, s->index, (int)s->pid, 0, status,
-                      ru.ru_maxrss);
+    reaped(ws, s, status, &ru);
 }
 
 int pt_workerset_destroy(pt_workerset *ws)
@@ -1277,11 +1278,6 @@ int pt_workerset_size(const pt_workerset *ws)
 int pt_workerset_pid(const pt_workerset *ws, int i)
 {
     return i >= 0 && i < ws->n ? (int)ws->slots[i].pid : -1;
-}
-
-int64_t pt__ws_peak_rss_kb(const pt_workerset *ws)
-{
-    return ws->peak_rss_kb;
 }
 
 int pt_workerset_restarts(const pt_workerset *ws)

@@ -75,8 +75,6 @@ void pt__ws_kick(pt_workerset *ws);
 int pt__ws_reprioritise(pt_workerset *ws, pt__req *req, int64_t prio);
 /* Cancel a waiting request: it ends now as cancelled (done hook runs). */
 int pt__ws_cancel(pt_workerset *ws, pt__req *req);
-/* The largest peak RSS (KiB) of the set's workers that have exited. */
-int64_t pt__ws_peak_rss_kb(const pt_workerset *ws);
 /*
  * For a runner that also sends requests elsewhere (other MPI ranks): take
  * the set's best waiting request that is not pinned to a worker (NULL:

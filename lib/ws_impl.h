@@ -75,7 +75,6 @@ struct pt_workerset {
     int batch;          /* requests sent to a worker at once, now */
     int printed;        /* its workers print: batching stays off (auto) */
     int64_t avg_ns;     /* moving average of task run times, 0: none yet */
-    int64_t peak_rss_kb;/* the largest max RSS of a reaped worker */
     pt__beacon *beacons;/* one per worker, MAP_SHARED with them */
     pt__ws_worker_fn on_worker;
     void *on_worker_arg;
