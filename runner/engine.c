@@ -331,6 +331,15 @@ static int backoff(engine *e, int64_t id)
     return 0;
 }
 
+void rn_eng_requeue(engine *e, int64_t id)
+{
+    if (rn_eng_submit(e, id, rn_eng_real_ns()) < 0) {
+        e->counts[PT_TASK_CRASHED]++; /* cannot even queue it again */
+        e->step_counts[PT_TASK_CRASHED]++;
+        e->outstanding--;
+    }
+}
+
 bool rn_eng_unbackoff(engine *e, int64_t id)
 {
     for (size_t i = 0; i < e->nretry; i++) {
@@ -357,11 +366,7 @@ static int run_due_retries(engine *e, bool all)
     for (size_t i = 0; i < e->nretry; i++) {
         int64_t id = e->retry_ids[i], at = e->retry_at[i];
         if (all || at <= now) {
-            if (rn_eng_submit(e, id, rn_eng_real_ns()) < 0) {
-                e->counts[PT_TASK_CRASHED]++;
-                e->step_counts[PT_TASK_CRASHED]++;
-                e->outstanding--;
-            }
+            rn_eng_requeue(e, id);
             continue;
         }
         next = next < 0 || at - now < next ? at - now : next;
@@ -450,12 +455,8 @@ static void on_done(pt__req *req)
     free(long_error);
     s->req = NULL;
     pt__req_free(req);
-    if (again && backoff(e, id) < 0 &&
-        rn_eng_submit(e, id, rn_eng_real_ns()) < 0) {
-        e->counts[PT_TASK_CRASHED]++; /* cannot even queue it again */
-        e->step_counts[PT_TASK_CRASHED]++;
-        e->outstanding--;
-    }
+    if (again && backoff(e, id) < 0)
+        rn_eng_requeue(e, id);
 }
 
 /* ---- signals ---- */

@@ -31,7 +31,8 @@ static bool matches(const engine *e, int64_t id, const rn_ctl_req *r)
     return false;
 }
 
-/* Where task `id` is: ended, at a worker, or still to run. */
+/* Where task `id` is: ended, handed out (to a worker here or to another
+ * rank), or still to run. */
 typedef enum where { ENDED, AT_WORKER, TO_RUN } where;
 
 static where where_is(const engine *e, int64_t id)
@@ -40,7 +41,7 @@ static where where_is(const engine *e, int64_t id)
     if (s->ended || s->cancel_asked || (e->skip && e->skip[id]))
         return ENDED;
     /* else queued, backing off after a failure, or in a later step */
-    return s->req && s->sent ? AT_WORKER : TO_RUN;
+    return s->req && s->req->state != PT__REQ_WAITING ? AT_WORKER : TO_RUN;
 }
 
 static void control_event(engine *e, const rn_ctl_req *r)
@@ -122,63 +123,58 @@ static int apply_status(engine *e, pt_buf *b)
     return 0;
 }
 
-static int apply_priority(engine *e, const rn_ctl_req *r, pt_buf *b)
+/* Change one task that can still change: false if it could not. */
+typedef bool (*change_fn)(engine *e, int64_t id, const rn_ctl_req *r);
+
+/*
+ * Apply `change` to every task the request selects and that can still
+ * change; reply how many changed (`verb`), are running, have ended.
+ * -ENOENT when the request selects no task at all.
+ */
+static int each_selected(engine *e, const rn_ctl_req *r, change_fn change,
+                         const char *verb, pt_buf *b)
 {
-    int64_t changed = 0, busy = 0, ended = 0, now = rn_eng_real_ns();
+    int64_t changed = 0, busy = 0, ended = 0;
     for (int64_t id = 0; id < e->plan.ntasks; id++) {
         if (!matches(e, id, r))
             continue;
         where w = where_is(e, id);
-        if (w != TO_RUN) {
-            busy += w == AT_WORKER;
-            ended += w == ENDED;
-            continue;
-        }
-        tstate *s = &e->ts[id];
-        if (s->req && pt__ws_reprioritise(e->sets[e->plan.tasks[id]
-                                                      .workerset],
-                                          s->req, r->priority) < 0)
-            continue;
-        s->prio = r->priority;
-        s->prio_set = true;
-        changed++;
-        pt_event ev = {.exit_code = -1, .time_ns = now};
-        rn_eng_task_event(e, PT_EV_TASK_PRIORITY, id, &ev);
+        if (w == ENDED)
+            ended++;
+        else if (w == AT_WORKER)
+            busy++;
+        else if (change(e, id, r))
+            changed++;
     }
-    pt_buf_printf(b, "\"changed\":%" PRId64 ",\"running\":%" PRId64
-                  ",\"ended\":%" PRId64, changed, busy, ended);
+    pt_buf_printf(b, "\"%s\":%" PRId64 ",\"running\":%" PRId64
+                  ",\"ended\":%" PRId64, verb, changed, busy, ended);
     return changed + busy + ended ? 0 : -ENOENT;
 }
 
-static int apply_cancel(engine *e, const rn_ctl_req *r, pt_buf *b)
+static bool reprioritise(engine *e, int64_t id, const rn_ctl_req *r)
 {
-    int64_t cancelled = 0, busy = 0, ended = 0;
-    for (int64_t id = 0; id < e->plan.ntasks; id++) {
-        if (!matches(e, id, r))
-            continue;
-        where w = where_is(e, id);
-        if (w != TO_RUN) {
-            busy += w == AT_WORKER;
-            ended += w == ENDED;
-            continue;
-        }
-        tstate *s = &e->ts[id];
-        if (s->req && s->req->state != PT__REQ_WAITING) {
-            busy++; /* on its way to another rank's worker */
-            continue;
-        }
-        cancelled++;
-        s->cancel_asked = true;
-        if (s->req) /* queued: it ends now, as cancelled */
-            pt__ws_cancel(e->sets[e->plan.tasks[id].workerset], s->req);
-        else if (rn_eng_unbackoff(e, id) &&
-                 rn_eng_submit(e, id, rn_eng_real_ns()) < 0)
-            cancelled--; /* cannot happen short of memory: it stays */
-        /* a later step's task is cancelled when its step queues it */
-    }
-    pt_buf_printf(b, "\"cancelled\":%" PRId64 ",\"running\":%" PRId64
-                  ",\"ended\":%" PRId64, cancelled, busy, ended);
-    return cancelled + busy + ended ? 0 : -ENOENT;
+    tstate *s = &e->ts[id];
+    if (s->req && pt__ws_reprioritise(e->sets[e->plan.tasks[id].workerset],
+                                      s->req, r->priority) < 0)
+        return false;
+    s->prio = r->priority; /* also for a retry or a later step */
+    s->prio_set = true;
+    pt_event ev = {.exit_code = -1, .time_ns = rn_eng_real_ns()};
+    rn_eng_task_event(e, PT_EV_TASK_PRIORITY, id, &ev);
+    return true;
+}
+
+static bool cancel(engine *e, int64_t id, const rn_ctl_req *r)
+{
+    (void)r;
+    tstate *s = &e->ts[id];
+    s->cancel_asked = true;
+    if (s->req) /* queued: it ends now, as cancelled */
+        pt__ws_cancel(e->sets[e->plan.tasks[id].workerset], s->req);
+    else if (rn_eng_unbackoff(e, id)) /* queued to end, as cancelled */
+        rn_eng_requeue(e, id);
+    /* else a later step's task: cancelled when its step queues it */
+    return true;
 }
 
 static void hold_all(engine *e, bool hold)
@@ -197,10 +193,10 @@ int rn_eng_ctl_apply(void *arg, const rn_ctl_req *r, pt_buf *reply,
     case RN_CTL_STATUS:
         return apply_status(e, reply);
     case RN_CTL_PRIORITY:
-        rc = apply_priority(e, r, reply);
+        rc = each_selected(e, r, reprioritise, "changed", reply);
         break;
     case RN_CTL_CANCEL:
-        rc = apply_cancel(e, r, reply);
+        rc = each_selected(e, r, cancel, "cancelled", reply);
         break;
     case RN_CTL_PAUSE:
     case RN_CTL_RESUME:

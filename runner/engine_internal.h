@@ -93,6 +93,9 @@ void rn_eng_task_event(engine *e, pt_event_type type, int64_t id,
 int64_t rn_eng_priority(const engine *e, int64_t id);
 /* Queue task `id` again (or for the first time); `now_ns` CLOCK_REALTIME. */
 int rn_eng_submit(engine *e, int64_t id, int64_t now_ns);
+/* Queue task `id` again after a failed attempt; if even that fails (no
+ * memory), it ends as crashed. */
+void rn_eng_requeue(engine *e, int64_t id);
 /* Take task `id` off the retry backoff list: true if it was there. */
 bool rn_eng_unbackoff(engine *e, int64_t id);
 /* `ptrun ctl` requests (engine_ctl.c): an rn_ctl_apply_fn, arg an engine. */
