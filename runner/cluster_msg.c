@@ -109,15 +109,24 @@ static const uint8_t *take(rn_msg_reader *r, size_t n)
     return p;
 }
 
+/* The next item's fixed head into h: 1, 0 at the end, -EBADMSG. */
+static int next_head(rn_msg_reader *r, void *h, size_t size)
+{
+    if (!r->left)
+        return r->off == r->len ? 0 : -EBADMSG;
+    const uint8_t *p = take(r, size);
+    if (!p)
+        return -EBADMSG;
+    memcpy(h, p, size);
+    return 1;
+}
+
 int rn_msg_next_task(rn_msg_reader *r, rn_msg_task *t)
 {
     task_head h;
-    if (!r->left)
-        return r->off == r->len ? 0 : -EBADMSG;
-    const uint8_t *p = take(r, sizeof h);
-    if (!p)
-        return -EBADMSG;
-    memcpy(&h, p, sizeof h);
+    int rc = next_head(r, &h, sizeof h);
+    if (rc < 1)
+        return rc;
     const uint8_t *args = take(r, h.args_len);
     if (!args || h.id < 0 || h.set < 0 || h.kernel < 0 || h.worker < -1)
         return -EBADMSG;
@@ -130,12 +139,9 @@ int rn_msg_next_task(rn_msg_reader *r, rn_msg_task *t)
 int rn_msg_next_result(rn_msg_reader *r, rn_msg_result *out)
 {
     result_head h;
-    if (!r->left)
-        return r->off == r->len ? 0 : -EBADMSG;
-    const uint8_t *p = take(r, sizeof h);
-    if (!p)
-        return -EBADMSG;
-    memcpy(&h, p, sizeof h);
+    int rc = next_head(r, &h, sizeof h);
+    if (rc < 1)
+        return rc;
     const uint8_t *err = take(r, h.error_len);
     const uint8_t *res = err ? take(r, h.results_len) : NULL;
     if (!res || h.id < 0 || h.status < 0 || h.status > 4 ||
