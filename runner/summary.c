@@ -144,9 +144,22 @@ static void json_quantiles(pt_buf *b, const char *key, const rn_samples *l)
                   quantile_ms(l, 0.99));
 }
 
+/* Put every kernel's quantiles in place, once. */
+static void settle(rn_summary *s)
+{
+    if (s->settled)
+        return;
+    for (int k = 0; k < s->nkernels; k++) {
+        sort(&s->per_kernel[k].lat);
+        sort(&s->per_kernel[k].wait);
+    }
+    s->settled = true;
+}
+
 void rn_summary_json(rn_summary *s, const rn_spec *spec, int64_t skipped,
                      double wall_s, pt_buf *b)
 {
+    settle(s);
     int64_t all[5] = {0};
     for (int k = 0; k < s->nkernels; k++)
         for (int i = 0; i < 5; i++)
@@ -162,8 +175,6 @@ void rn_summary_json(rn_summary *s, const rn_spec *spec, int64_t skipped,
         rn_ksum *ks = &s->per_kernel[k];
         if (!total(ks->counts))
             continue;
-        sort(&ks->lat);
-        sort(&ks->wait);
         pt_buf_printf(b, "%s", first ? "" : ", ");
         first = 0;
         rn_json_str(b, spec->kernels[k].name);
@@ -185,6 +196,7 @@ void rn_summary_print(rn_summary *s, const rn_spec *spec,
                       const char *dir, FILE *out)
 {
     int64_t done = total(counts);
+    settle(s);
     fprintf(out, "ptrun: %s:", spec->name);
     for (int i = 0; i < 5; i++)
         if (counts[i] || i == 0)
@@ -199,8 +211,6 @@ void rn_summary_print(rn_summary *s, const rn_spec *spec,
         rn_ksum *ks = &s->per_kernel[k];
         if (!total(ks->counts))
             continue;
-        sort(&ks->lat);
-        sort(&ks->wait);
         fprintf(out, "  %-14s %8" PRId64 " tasks", spec->kernels[k].name,
                 total(ks->counts));
         for (int i = 1; i < 5; i++)

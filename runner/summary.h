@@ -8,6 +8,7 @@
 #ifndef RN_SUMMARY_H
 #define RN_SUMMARY_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -31,6 +32,7 @@ typedef struct rn_summary {
     int64_t busy_ns;      /* workers' time in attempts, all summed */
     int64_t peak_rss_kb;  /* the largest worker peak RSS seen */
     int workers;          /* of every set */
+    bool settled;         /* the quantiles are in place (no more samples) */
 } rn_summary;
 
 int rn_summary_init(rn_summary *s, const rn_spec *spec);
@@ -44,7 +46,8 @@ void rn_summary_task(rn_summary *s, int kernel, int status, int64_t queued_ns,
 /* Add the worker time of any attempt (retried ones too). */
 void rn_summary_busy(rn_summary *s, int64_t ns);
 void rn_summary_rss(rn_summary *s, int64_t max_rss_kb);
-/* The summary as a JSON object (sorts the samples). */
+/* The summary as a JSON object. Once it or rn_summary_print() has run,
+ * no more samples may be added. */
 void rn_summary_json(rn_summary *s, const rn_spec *spec, int64_t skipped,
                      double wall_s, pt_buf *out);
 void rn_summary_print(rn_summary *s, const rn_spec *spec,
