@@ -136,22 +136,22 @@ static void drop_sigpipe(void)
             ;
 }
 
-static int sigpipe_ignored; /* pt__wire_sigpipe_ignored(): no masking */
+static int sigpipe_harmless; /* a handler catches it: no masking */
 
-void pt__wire_sigpipe_ignored(int yes)
+void pt__wire_set_sigpipe_harmless(int yes)
 {
-    sigpipe_ignored = yes;
+    sigpipe_harmless = yes;
 }
 
 int pt__wire_sigpipe_harmless(void)
 {
-    return sigpipe_ignored;
+    return sigpipe_harmless;
 }
 
 /* writev with SIGPIPE blocked: a vanished reader is -EPIPE, not a death. */
 static int writev_nosigpipe(int fd, struct iovec *iov, int n)
 {
-    if (sigpipe_ignored) /* a worker: three syscalls saved per write */
+    if (sigpipe_harmless) /* a worker, ptrun: three syscalls saved */
         return writev_all(fd, iov, n);
     sigset_t set, old;
     sigemptyset(&set);

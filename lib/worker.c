@@ -399,7 +399,7 @@ void pt__worker_main(const pt__worker_boot *boot)
     struct sigaction sa = {.sa_handler = on_sigpipe};
     sigemptyset(&sa.sa_mask);
     if (sigaction(SIGPIPE, &sa, NULL) == 0)
-        pt__wire_sigpipe_ignored(1);
+        pt__wire_set_sigpipe_harmless(1);
     worker w = {.boot = boot};
     w.env = (pt__worker_env){.index = boot->index, .count = boot->count,
                              .shm = boot->shm, .nshm = boot->nshm};

@@ -73,7 +73,7 @@ static int install_signals(void)
      * write to workers (a handler, not SIG_IGN, which workers would keep) */
     sa.sa_handler = on_sigpipe;
     if (sigaction(SIGPIPE, &sa, NULL) == 0)
-        pt__wire_sigpipe_ignored(1);
+        pt__wire_set_sigpipe_harmless(1);
     return 0;
 }
 
@@ -82,7 +82,7 @@ static void restore_signals(void)
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     signal(SIGPIPE, SIG_DFL);
-    pt__wire_sigpipe_ignored(0);
+    pt__wire_set_sigpipe_harmless(0);
     pt__close(sig_pipe[0]);
     pt__close(sig_pipe[1]);
     sig_pipe[0] = sig_pipe[1] = -1;
@@ -697,7 +697,7 @@ static int prepare(engine *e, char *err, size_t errlen)
         e->refused = true;
     if (rc == 0 && (rc = rn_write_atomic(e->dir, "job.yaml",
                                          s->resolved_yaml,
-                                         strlen(s->resolved_yaml), false)) < 0)
+                                         strlen(s->resolved_yaml))) < 0)
         snprintf(err, errlen, "%s/job.yaml: %s", e->dir, strerror(-rc));
     if (rc == 0 && !(e->host = rn_host_open(s, e->dir, err, errlen)))
         rc = -EIO;

@@ -104,7 +104,7 @@ void rn_rundir_discard(const char *path, bool created)
 }
 
 int rn_write_atomic(const char *dir, const char *name, const void *data,
-                    size_t len, bool durable)
+                    size_t len)
 {
     char tmp[4096], dst[4096];
     snprintf(dst, sizeof dst, "%s/%s", dir, name);
@@ -113,8 +113,6 @@ int rn_write_atomic(const char *dir, const char *name, const void *data,
     if (fd < 0)
         return -errno;
     int rc = pt__write_full(fd, data, len);
-    if (rc == 0 && durable && fsync(fd) < 0)
-        rc = -errno;
     if (close(fd) < 0 && rc == 0)
         rc = -errno;
     if (rc == 0 && rename(tmp, dst) < 0)
@@ -256,7 +254,7 @@ int rn_manifest_write(const char *dir, const rn_manifest *m, char *err,
         pt_buf_printf(&b, ",\n  \"summary\": %s", m->summary_json);
     pt_buf_printf(&b, "\n}\n");
     if (rc == 0 && (rc = rn_write_atomic(dir, "manifest.json", b.data,
-                                         b.len, false)) < 0)
+                                         b.len)) < 0)
         snprintf(err, errlen, "%s/manifest.json: %s", dir, strerror(-rc));
     pt_buf_free(&b);
     return rc;

@@ -35,11 +35,11 @@ void rn_json_str(pt_buf *b, const char *text);
 
 /*
  * Write `len` bytes as dir/name atomically (a temporary file renamed): 0
- * or -errno. `durable`: fsync it first, so that it also survives a power
- * loss (a few ms: kept for what ends a run).
+ * or -errno. No fsync: like results.jsonl (unless its plugin is asked),
+ * it survives the death of ptrun, not a power loss.
  */
 int rn_write_atomic(const char *dir, const char *name, const void *data,
-                    size_t len, bool durable);
+                    size_t len);
 
 /* The sha256 of a string as 64 hex digits ("" if it cannot be had). */
 void rn_sha256_text(const char *text, char hex[65]);
