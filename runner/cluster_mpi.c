@@ -359,6 +359,7 @@ int rn_mpi_pump(engine *e)
             fprintf(stderr, "ptrun: rank %d sent a malformed message\n",
                     st.MPI_SOURCE);
             e->stopping = true;
+            rn_eng_unlink_segments(e);
             MPI_Abort(MPI_COMM_WORLD, 3);
         }
     }
@@ -601,6 +602,7 @@ int rn_mpi_agent(const rn_spec *spec, const rn_run_opts *o)
     if (rc < 0) {
         fprintf(stderr, "ptrun (rank %d): %s\n", rank,
                 err[0] ? err : pt_strerror(rc));
+        rn_eng_unlink_segments(&a.e);
         MPI_Abort(MPI_COMM_WORLD, 3); /* the whole job ends: say why */
     }
     node_met(&a.e);
@@ -611,15 +613,14 @@ int rn_mpi_agent(const rn_spec *spec, const rn_run_opts *o)
     if (rc < 0) {
         fprintf(stderr, "ptrun (rank %d): lost rank 0: %s\n", rank,
                 pt_strerror(rc));
+        rn_eng_unlink_segments(&a.e);
         MPI_Abort(MPI_COMM_WORLD, 3);
     }
     for (int i = 0; i < spec->nworkersets; i++)
         pt_workerset_destroy(a.e.sets[i]);
-    for (int i = 0; i < spec->nsegments; i++) {
-        if (a.e.shm[i] && a.e.shm_owner)
-            pt_shm_unlink(a.e.shm[i]);
+    rn_eng_unlink_segments(&a.e);
+    for (int i = 0; i < spec->nsegments; i++)
         pt_shm_detach(a.e.shm[i]);
-    }
     MPI_Finalize();
     for (int i = 0; i < spec->nworkersets; i++)
         free(a.e.tails[i]);

@@ -661,6 +661,18 @@ int rn_eng_make_sets(engine *e, bool hooks, char *err, size_t errlen)
     return rc;
 }
 
+void rn_eng_unlink_segments(engine *e)
+{
+    for (int i = 0; e->shm && i < e->spec->nsegments; i++)
+        if (e->shm[i] && e->shm_owner) /* not another rank's names */
+            pt_shm_unlink(e->shm[i]);
+    if (e->shm_ready) { /* MPI: a run that failed before the ranks met */
+        pt_shm_unlink(e->shm_ready);
+        pt_shm_detach(e->shm_ready);
+        e->shm_ready = NULL;
+    }
+}
+
 /* Save `save: true` segments as DIR/shm/<name>.npy. */
 static int save_segments(engine *e, char *err, size_t errlen)
 {
@@ -769,15 +781,9 @@ static int teardown(engine *e, int rc, char *err, size_t errlen)
     pt_buf_free(&e->log);
     if (rc == 0)
         rc = save_segments(e, err, errlen);
-    for (int i = 0; i < e->spec->nsegments; i++) {
-        if (e->shm[i] && e->shm_owner) /* not another rank's names */
-            pt_shm_unlink(e->shm[i]);
+    rn_eng_unlink_segments(e);
+    for (int i = 0; i < e->spec->nsegments; i++)
         pt_shm_detach(e->shm[i]);
-    }
-    if (e->shm_ready) { /* a run that failed before MPI_Init */
-        pt_shm_unlink(e->shm_ready);
-        pt_shm_detach(e->shm_ready);
-    }
     restore_signals();
     return rc;
 }

@@ -107,6 +107,9 @@ int rn_eng_ctl_apply(void *arg, const struct rn_ctl_req *req, pt_buf *reply,
  * visible when `keep_name` (err: a message). */
 int rn_eng_make_segment(engine *e, int i, const char *prefix, bool keep_name,
                         char *err, size_t errlen);
+/* Remove the names of the segments this process owns (and the MPI ready
+ * marker): at the end, or before an abort, so that none is left. */
+void rn_eng_unlink_segments(engine *e);
 /* Fork the spec's worker sets; `hooks`: the engine's (output.log, events),
  * else none (an MPI agent's). */
 int rn_eng_make_sets(engine *e, bool hooks, char *err, size_t errlen);
