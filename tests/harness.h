@@ -11,6 +11,7 @@
 #define PT_TEST_HARNESS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <CUnit/CUnit.h>
@@ -56,5 +57,16 @@ const char *pt_test_tmpdir(void);
                     __FILE__, __LINE__, s_, p_);                              \
         CU_ASSERT(ok_);                                                       \
     } while (0)
+
+/* A fast reproducible generator (xorshift64*), the same sequence in every
+ * run of a test. */
+static inline uint64_t pt_test_rng(void)
+{
+    static uint64_t state = 0x2545F4914F6CDD1Dull;
+    state ^= state >> 12;
+    state ^= state << 25;
+    state ^= state >> 27;
+    return state * 0x2545F4914F6CDD1Dull;
+}
 
 #endif

@@ -10,19 +10,9 @@
 #include "heap.h"
 #include "internal.h"
 
-static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
-
-static uint64_t rng(void)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545F4914F6CDD1Dull;
-}
-
 static size_t rng_below(size_t n)
 {
-    return (size_t)(rng() % n);
+    return (size_t)(pt_test_rng() % n);
 }
 
 static void nodes_init(pt__heap_node *v, size_t n)

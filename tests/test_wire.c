@@ -14,16 +14,6 @@
 #include "value.h"
 #include "wire.h"
 
-static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
-
-static uint64_t rng(void)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545F4914F6CDD1Dull;
-}
-
 /* Payload i of a test stream: len(i) bytes of a pattern that names i. */
 static size_t pat_len(int i)
 {
@@ -350,7 +340,7 @@ static void feed_and_check(const pt_buf *s, int nframes, size_t max_chunk)
     int got = 0, rc;
     pt__wire_reader_init(&r, 0);
     for (size_t off = 0; off < s->len;) {
-        size_t n = max_chunk == 1 ? 1 : 1 + rng() % max_chunk;
+        size_t n = max_chunk == 1 ? 1 : 1 + pt_test_rng() % max_chunk;
         if (n > s->len - off)
             n = s->len - off;
         ssize_t k = pt__wire_reader_feed(&r, s->data + off, n);
@@ -502,23 +492,23 @@ static void test_reader_garbage(void)
         pt__wire_reader r;
         pt__wire_hdr h;
         const uint8_t *pl;
-        size_t n = round % 2 ? s.len : 1 + rng() % 512;
+        size_t n = round % 2 ? s.len : 1 + pt_test_rng() % 512;
         uint8_t *g = malloc(n);
         if (round % 2) {
             memcpy(g, s.data, n);
-            for (int k = 1 + (int)(rng() % 4); k > 0; k--)
-                g[rng() % n] = (uint8_t)rng();
+            for (int k = 1 + (int)(pt_test_rng() % 4); k > 0; k--)
+                g[pt_test_rng() % n] = (uint8_t)pt_test_rng();
         } else {
             for (size_t i = 0; i < n; i++)
-                g[i] = (uint8_t)rng();
+                g[i] = (uint8_t)pt_test_rng();
             if (n >= 4)
                 memcpy(g, "PT\x01\x02", 4); /* a plausible start */
         }
-        pt__wire_reader_init(&r, 1 + rng() % 2048);
+        pt__wire_reader_init(&r, 1 + pt_test_rng() % 2048);
         int rc = 0;
         for (size_t off = 0; off < n && rc >= 0;) {
             ssize_t k = pt__wire_reader_feed(&r, g + off,
-                                             1 + rng() % (n - off));
+                                             1 + pt_test_rng() % (n - off));
             if (k < 0 && k != -ENOBUFS)
                 break;
             off += k > 0 ? (size_t)k : 0;
