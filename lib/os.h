@@ -17,6 +17,18 @@
 int pt__os_set_parent_death_signal(int sig);
 
 /*
+ * Make the calling process a child subreaper: its descendants orphaned by
+ * their parent's death (setsid, daemons) become its children, not init's.
+ */
+int pt__os_set_subreaper(void);
+
+/*
+ * The pids of the calling process's children (of all its threads), up to
+ * `cap` of them in `out`: how many there are (may exceed cap), or -errno.
+ */
+int pt__os_children(pid_t *out, int cap);
+
+/*
  * An opaque start time of process `pid` (with its pid, identifies the process
  * across pid reuse): 0, -ESRCH when there is no such process, or -errno.
  */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/statvfs.h>
@@ -29,6 +30,65 @@ int pt__os_set_parent_death_signal(int sig)
     if (prctl(PR_SET_PDEATHSIG, (unsigned long)sig, 0, 0, 0) < 0)
         return -errno;
     return 0;
+}
+
+int pt__os_set_subreaper(void)
+{
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1UL, 0, 0, 0) < 0)
+        return -errno;
+    return 0;
+}
+
+/* Add the pids listed in one /proc/self/task/<tid>/children file (read
+ * in pieces: a pid cut by a piece's end is carried to the next). */
+static int read_children(const char *path, pid_t *out, int cap, int n)
+{
+    char buf[4096];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? n : -errno; /* a thread that just ended */
+    long pid = -1;
+    ssize_t got;
+    while ((got = pt__read_some(fd, buf, sizeof buf)) > 0) {
+        for (ssize_t i = 0; i < got; i++) {
+            if (buf[i] >= '0' && buf[i] <= '9') {
+                pid = (pid < 0 ? 0 : pid * 10) + (buf[i] - '0');
+                continue;
+            }
+            if (pid >= 0 && n < cap)
+                out[n] = (pid_t)pid;
+            n += pid >= 0;
+            pid = -1;
+        }
+    }
+    pt__close(fd);
+    if (got < 0)
+        return (int)got;
+    if (pid >= 0 && n < cap)
+        out[n] = (pid_t)pid;
+    return n + (pid >= 0);
+}
+
+/*
+ * The children files of every thread (Linux 3.5+, CONFIG_PROC_CHILDREN).
+ */
+int pt__os_children(pid_t *out, int cap)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return -errno;
+    int n = 0;
+    struct dirent *de;
+    char path[300];
+    while (n >= 0 && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "/proc/self/task/%s/children",
+                 de->d_name);
+        n = read_children(path, out, cap, n);
+    }
+    closedir(d);
+    return n;
 }
 
 /*

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <ptools/kernel_lib.h>
+#include <ptools/workerset.h>
 
 #include "ctx.h"
 #include "internal.h"
@@ -439,6 +440,7 @@ done:
     if (status == 0)
         run_finis(&w);
     fflush(NULL);
+    pt_workerset_reap_strays(NULL, 0); /* all it forked, detached or not */
     pt__wire_reader_free(&rd);
     free_all(&w);
     _exit(status);

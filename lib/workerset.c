@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,7 +30,6 @@
 /* Batching: a worker gets up to BATCH_WORK_NS of measured work at once. */
 #define BATCH_WORK_NS INT64_C(2000000)
 #define BATCH_MAX 4096
-#define SHUTDOWN_GRACE_MS 10000
 #define TERM_GRACE_NS INT64_C(1000000000) /* SIGTERM, then SIGKILL */
 /*
  * Answer pipes of 1 MiB take a medium answer (up to PT__SHM_THRESHOLD) in
@@ -75,6 +75,7 @@ static _Noreturn void worker_child(pt_workerset *ws, slot *s, int in, int out,
     if (getppid() != parent)
         _exit(127);
     setpgid(0, 0); /* its own group: what a kernel forks dies with it */
+    pt__os_set_subreaper(); /* and what it detaches comes back to it */
     /* Only stdin, stdout, stderr, its own two pipes and result buffer stay
      * open: nothing of the parent's (other workers' pipes, a runner's
      * signal pipe or result files) can be reached, or held open, by a
@@ -106,6 +107,11 @@ static void close_pipes(int (*p)[2], int n)
 /* In the new worker: its stdout and stderr become the capture pipes. */
 static void child_redirect(int (*p)[2], int npipes)
 {
+    int null = open("/dev/null", O_RDONLY | O_CLOEXEC); /* never our stdin */
+    if (null >= 0 && null != 0) {
+        dup2(null, 0);
+        close(null);
+    }
     for (int i = 2; i < npipes; i++) { /* p[2]: stdout, p[3]: stderr */
         dup2(p[i][1], i - 1);
         close(p[i][0]);
@@ -188,8 +194,7 @@ static int spawn(pt_workerset *ws, slot *s)
     return 0;
 }
 
-/* Close a dead worker's fds and buffers (its heap stays). */
-static void slot_close(slot *s)
+void pt__ws_slot_close(slot *s)
 {
     pt__close(s->to_fd);
     pt__close(s->from_fd);
@@ -224,6 +229,7 @@ void pt__ws_finish(pt_workerset *ws, pt__req *req, pt_reply *reply)
     pt_args_destroy(req->args);
     req->args = NULL;
     ws->pending--;
+    ws->finished++;
     if (req->done)
         req->done(req);
 }
@@ -242,8 +248,7 @@ static void fail_req(pt_workerset *ws, pt__req *req, pt_task_status st,
     pt__ws_finish(ws, req, pt__ws_reply_or_bare(r, req->id, st, req->worker));
 }
 
-/* End every request still waiting: no worker is left to run it. */
-static void fail_waiting(pt_workerset *ws, const char *why)
+void pt__ws_fail_waiting(pt_workerset *ws, const char *why)
 {
     pt__heap_node *n;
     for (int i = 0; i < ws->n; i++)
@@ -481,8 +486,7 @@ static void announce(pt_workerset *ws, slot *s, int64_t now)
 static void dispatch(pt_workerset *ws)
 {
     if (ws->broken && pt__heap_len(&ws->shared) + own_waiting(ws) > 0)
-        fail_waiting(ws, "worker set broken: its workers die before any "
-                     "task succeeds");
+        pt__ws_fail_waiting(ws, ws->broken_why);
     for (int i = 0; i < ws->n; i++)
         fill_slot(ws, &ws->slots[i]);
 }
@@ -722,18 +726,17 @@ static void fail_own(pt_workerset *ws, slot *s, const char *why)
  */
 static void declare_broken(pt_workerset *ws, const char *last)
 {
-    char why[400];
-    snprintf(why, sizeof why, "worker set broken: %d workers died before "
-             "any task succeeded (last: %s)", ws->deaths_in_a_row, last);
+    snprintf(ws->broken_why, sizeof ws->broken_why, "worker set broken: %d "
+             "workers died before any task succeeded (last: %s)",
+             ws->deaths_in_a_row, last);
     ws->broken = 1;
     for (int i = 0; i < ws->n; i++)
         if (ws->slots[i].pid > 0)
             kill(ws->slots[i].pid, SIGKILL);
-    fail_waiting(ws, why);
+    pt__ws_fail_waiting(ws, ws->broken_why);
 }
 
-/* Worker s has been waited for: tell the on_worker hook how it ended. */
-static void reaped(pt_workerset *ws, const slot *s, int status,
+void pt__ws_reaped(pt_workerset *ws, const slot *s, int status,
                    const struct rusage *ru)
 {
     if (ws->on_worker)
@@ -785,7 +788,7 @@ static void on_death(pt_workerset *ws, slot *s, const char *why)
     kill(s->pid, SIGKILL);
     while (wait4(s->pid, &status, 0, &ru) < 0 && errno == EINTR)
         ;
-    reaped(ws, s, status, &ru);
+    pt__ws_reaped(ws, s, status, &ru);
     pt__req *running = take_culprit(s, beacon_task(s, NULL));
     /* its last words belong to the running task */
     pt__ws_close_output(ws, s, running ? (int64_t)running->id : -1);
@@ -800,7 +803,7 @@ static void on_death(pt_workerset *ws, slot *s, const char *why)
     pt__req *rest = s->head;
     s->head = s->tail = s->unannounced = NULL;
     s->ninflight = 0;
-    slot_close(s);
+    pt__ws_slot_close(s);
     if (running) {
         pt_reply *r = pt__reply_new(running->id, st, s->index,
                                     why ? why : msg, NULL, 0);
@@ -810,7 +813,9 @@ static void on_death(pt_workerset *ws, slot *s, const char *why)
     }
     requeue_unstarted(ws, s, rest);
     ws->restarts++;
-    ws->deaths_in_a_row++;
+    /* A task slower than the timeout says nothing of the workers' health:
+     * only deaths count towards a broken set. */
+    ws->deaths_in_a_row += st != PT_TASK_TIMEOUT;
     if (!ws->broken && !ws->succeeded &&
         ws->deaths_in_a_row >= PT_WS_BROKEN_AFTER)
         declare_broken(ws, why ? why : msg);
@@ -1002,7 +1007,10 @@ static struct pollfd *gather(pt_workerset **sets, int nsets,
     int64_t now = mono_ns();
     for (int i = 0; i < nsets; i++) {
         pt_workerset *ws = sets[i];
+        uint64_t finished = ws->finished;
         send_all(ws);
+        if (ws->finished != finished) /* the caller has news: no waiting */
+            *timeout_ms = 0;
         ws->npolled = poll_set(ws);
         need += (size_t)ws->npolled;
         *timeout_ms = min_timeout(*timeout_ms, next_deadline_ms(ws, now));
@@ -1097,6 +1105,8 @@ static int copy_opts(pt_workerset *ws, const pt_workerset_opts *o)
     ws->output_fn = o->output_fn;
     ws->output_arg = o->output_arg;
     ws->memory_bytes = o->memory_bytes;
+    ws->grace_ns = o->grace_ms < 0 ? 0
+                   : (o->grace_ms ? o->grace_ms : PT_WS_GRACE_MS) * 1000000;
     ws->timeout_ns = o->timeout_ms * 1000000;
     ws->nkernels = o->nkernels;
     ws->nshm = o->nshm;
@@ -1118,7 +1128,7 @@ static int copy_opts(pt_workerset *ws, const pt_workerset_opts *o)
     return 0;
 }
 
-static void free_set(pt_workerset *ws)
+void pt__ws_free(pt_workerset *ws)
 {
     for (int i = 0; ws->kernels && i < ws->nkernels; i++) {
         free((char *)ws->kernels[i].name);
@@ -1205,69 +1215,9 @@ pt_workerset *pt_workerset_create(int n, pt_ws_mode mode,
     errno = -rc;
     return NULL;
 fail:
-    free_set(ws);
+    pt__ws_free(ws);
     errno = -rc;
     return NULL;
-}
-
-/*
- * Wait up to `ms` for worker s to exit; SIGKILL it after. Its pidfd says
- * when it is gone; without one, look again after 0.1 ms, 0.2 ms, ... 10 ms.
- */
-static void reap(pt_workerset *ws, slot *s, int ms)
-{
-    int status = 0;
-    struct rusage ru = {0};
-    pid_t got = 0;
-    int64_t end = mono_ns() + (int64_t)ms * 1000000, nap = 100000;
-    while ((got = wait4(s->pid, &status, WNOHANG, &ru)) <= 0) {
-        if (got < 0 && errno != EINTR)
-            break;
-        int64_t left = end - mono_ns();
-        if (left <= 0)
-            break;
-        if (s->pidfd >= 0) {
-            struct pollfd p = {.fd = s->pidfd, .events = POLLIN};
-            poll(&p, 1, (int)((left + 999999) / 1000000));
-            continue;
-        }
-        struct timespec ts = {0, nap < left ? nap : left};
-        nanosleep(&ts, NULL);
-        nap = nap < 10000000 ? 2 * nap : nap;
-    }
-    if (got <= 0) {
-        kill(s->pid, SIGKILL);
-        while (wait4(s->pid, &status, 0, &ru) < 0 && errno == EINTR)
-            ;
-    }
-    reaped(ws, s, status, &ru);
-}
-
-int pt_workerset_destroy(pt_workerset *ws)
-{
-    if (!ws)
-        return 0;
-    int rc = 0;
-    while (ws->pending && rc == 0)
-        rc = pt__ws_pump(ws, -1);
-    if (ws->pending)
-        fail_waiting(ws, "the worker set was destroyed without workers");
-    for (int i = 0; i < ws->n; i++) { /* EOF on input: fini, then exit */
-        slot *s = &ws->slots[i];
-        pt__close(s->to_fd);
-        s->to_fd = -1;
-    }
-    for (int i = 0; i < ws->n; i++) {
-        slot *s = &ws->slots[i];
-        if (s->pid > 0) {
-            reap(ws, s, SHUTDOWN_GRACE_MS);
-            kill(-s->pid, SIGKILL); /* what its kernels forked and left */
-        }
-        pt__ws_close_output(ws, s, -1); /* what fini printed */
-        slot_close(s);
-    }
-    free_set(ws);
-    return rc;
 }
 
 int pt_workerset_size(const pt_workerset *ws)

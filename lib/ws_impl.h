@@ -8,6 +8,7 @@
 
 #include <poll.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <ptools/buf.h>
@@ -68,9 +69,13 @@ struct pt_workerset {
     pt_output_fn output_fn;
     void *output_arg;
     int64_t memory_bytes;
+    int64_t grace_ns;   /* at destroy, for the workers' fini */
     int64_t succeeded;  /* replies received, ever */
     int deaths_in_a_row;
     int broken;         /* too many deaths before any success */
+    char broken_why[400]; /* why, for what is queued to it later */
+    uint64_t finished;  /* requests ended, ever (a round that ended some
+                           must not then wait in poll) */
     int batch_opt;      /* 0: auto, else the batch size asked for */
     int batch;          /* requests sent to a worker at once, now */
     int printed;        /* its workers print: batching stays off (auto) */
@@ -80,6 +85,15 @@ struct pt_workerset {
     void *on_worker_arg;
 };
 
+/* Close a dead worker's fds and buffers (its heap stays); pid 0. */
+void pt__ws_slot_close(slot *s);
+/* Worker s has been waited for: tell the on_worker hook how it ended. */
+void pt__ws_reaped(pt_workerset *ws, const slot *s, int status,
+                   const struct rusage *ru);
+/* End every request still waiting: no worker is left to run it. */
+void pt__ws_fail_waiting(pt_workerset *ws, const char *why);
+/* Free a set whose workers are all gone (workerset.c). */
+void pt__ws_free(pt_workerset *ws);
 /* End a request with `reply` and tell its owner. */
 void pt__ws_finish(pt_workerset *ws, pt__req *req, pt_reply *reply);
 /* A reply that could not even be allocated still ends the request. */

@@ -69,6 +69,7 @@ static int install_signals(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL); /* a closed terminal or ssh session */
     /* A worker gone is seen as EPIPE: no signal masking around every
      * write to workers (a handler, not SIG_IGN, which workers would keep) */
     sa.sa_handler = on_sigpipe;
@@ -77,12 +78,12 @@ static int install_signals(void)
     return 0;
 }
 
+/* SIGPIPE keeps its handler: the summary may meet a closed stderr. */
 static void restore_signals(void)
 {
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
-    signal(SIGPIPE, SIG_DFL);
-    pt__wire_set_sigpipe_harmless(0);
+    signal(SIGHUP, SIG_DFL);
     pt__close(sig_pipe[0]);
     pt__close(sig_pipe[1]);
     sig_pipe[0] = sig_pipe[1] = -1;
@@ -152,6 +153,8 @@ static void on_worker(void *arg, int worker, int pid, int started, int status,
         ev.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
         ev.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
         rn_summary_rss(&e->summary, max_rss_kb);
+        /* what its kernels detached came back to us as it died */
+        pt_workerset_reap_strays(e->sets, e->spec->nworkersets);
     }
     if (e->step >= 0)
         ev.step_name = e->spec->steps[e->step].name;
@@ -641,6 +644,8 @@ int rn_eng_make_sets(engine *e, bool hooks, char *err, size_t errlen)
                                .nshm = s->nsegments, .seed = s->seed,
                                .timeout_ms = w->timeout_ms,
                                .memory_bytes = w->memory_bytes,
+                               .grace_ms = w->grace_ms < 0 ? 0
+                                           : w->grace_ms ? w->grace_ms : -1,
                                .output_fn = hooks ? on_output : NULL,
                                .output_arg = (void *)(intptr_t)i};
         e->tails[i] = calloc((size_t)w->workers, sizeof *e->tails[i]);
@@ -699,7 +704,13 @@ static int save_segments(engine *e, char *err, size_t errlen)
 static int prepare(engine *e, char *err, size_t errlen)
 {
     const rn_spec *s = e->spec;
-    int rc = rn_rundir_make(s, e->opts->resume ? e->opts->resume
+    int rc = install_signals(); /* before anything is made: a signal from
+                                   now on ends the run cleanly */
+    if (rc < 0) {
+        snprintf(err, errlen, "signal pipe: %s", strerror(-rc));
+        return rc;
+    }
+    rc = rn_rundir_make(s, e->opts->resume ? e->opts->resume
                                                : e->opts->out,
                             e->opts->resume != NULL, e->dir, sizeof e->dir,
                             &e->made_dir, err, errlen);
@@ -753,8 +764,6 @@ static int prepare(engine *e, char *err, size_t errlen)
         }
     if (rc == 0 && e->opts->resume)
         rc = rn_eng_load_done(e);
-    if (rc == 0 && (rc = install_signals()) < 0)
-        snprintf(err, errlen, "signal pipe: %s", strerror(-rc));
     if (rc == 0 && (rc = rn_ctl_open(&e->ctl, e->dir, rn_eng_ctl_apply, e,
                                      err, errlen)) < 0 &&
         rc != -EADDRINUSE) { /* no live control, but the run can go on */
@@ -774,8 +783,8 @@ static int teardown(engine *e, int rc, char *err, size_t errlen)
     rn_ctl_close(e->ctl);
     e->ctl = NULL;
     rn_mpi_finish(e);
-    for (int i = 0; i < e->spec->nworkersets; i++)
-        pt_workerset_destroy(e->sets[i]);
+    pt_workerset_destroy_all(e->sets, e->spec->nworkersets);
+    pt_workerset_reap_strays(NULL, 0); /* the last workers' strays */
     flush_log(e);
     pt__close(e->log_fd);
     pt_buf_free(&e->log);
@@ -850,6 +859,7 @@ int rn_run(const rn_spec *spec, const rn_run_opts *o)
     if (rc == 0)
         rc = rn_summary_init(&e.summary, spec);
     E = &e;
+    pt_subreaper_enable(); /* nothing a kernel detaches escapes the run */
     e.mono_off = rn_eng_real_ns() - rn_eng_mono_ns();
     e.step = -1;
     e.mpi_size = 1;

@@ -1,6 +1,8 @@
 /* main.c - the ptrun command line (SPEC §5). */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -370,8 +372,35 @@ static void raise_fd_limit(void)
     }
 }
 
+/*
+ * Fds 0-2 closed by our caller would go to the first files we open (the
+ * run folder's): give them /dev/null. A closed pipe on stdout or stderr
+ * makes writes fail with EPIPE, never kills ptrun (a no-op handler, not
+ * SIG_IGN, so that nothing we exec inherits it).
+ */
+static void on_sigpipe(int sig)
+{
+    (void)sig;
+}
+
+static void guard_std_fds(void)
+{
+    for (int fd = 0; fd < 3; fd++)
+        if (fcntl(fd, F_GETFD) < 0 && errno == EBADF) {
+            int null = open("/dev/null", fd ? O_WRONLY : O_RDONLY);
+            if (null >= 0 && null != fd) { /* a lower one was free too */
+                dup2(null, fd);
+                close(null);
+            }
+        }
+    struct sigaction sa = {.sa_handler = on_sigpipe};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGPIPE, &sa, NULL);
+}
+
 int main(int argc, char **argv)
 {
+    guard_std_fds();
     raise_fd_limit();
     if (argc < 2)
         return usage(NULL);

@@ -87,6 +87,7 @@ typedef struct rn_workerset {
     int batch;           /* requests sent at once; 0: auto */
     rn_pos pos;
     int64_t memory_bytes; /* RLIMIT_AS per worker, 0: none */
+    int64_t grace_ms;    /* at shutdown, for the workers' fini; -1: default */
 } rn_workerset;
 
 typedef struct rn_sweep_axis {

@@ -349,7 +349,9 @@ static bool parse_duration(const char *t, bool number, double *ms)
     return false;
 }
 
-static void get_timeout(rn_build *b, const rn_ynode *n, int64_t *out)
+/* A duration key (`what`: its name) of at least `min_ms`, in ms. */
+static void get_duration(rn_build *b, const rn_ynode *n, const char *what,
+                         double min_ms, int64_t *out)
 {
     rn_value v = {.type = RN_NULL};
     double ms;
@@ -364,9 +366,9 @@ static void get_timeout(rn_build *b, const rn_ynode *n, int64_t *out)
                    "a number of seconds)", n->text);
         return;
     }
-    if (ms < 1 || ms > 1e12) {
-        rn_diag_at(b->d, n, "timeout must be between 1ms and 1e9s, got '%s'",
-                   n->text);
+    if (ms < min_ms || ms > 1e12) {
+        rn_diag_at(b->d, n, "%s must be between %s and 1e9s, got '%s'",
+                   what, min_ms > 0 ? "1ms" : "0s", n->text);
         return;
     }
     *out = (int64_t)llround(ms);
@@ -432,7 +434,10 @@ static void build_workerset(rn_build *b, const rn_ynode *n, rn_workerset *ws)
     if ((v = rn_ymap_get(n, "mode")))
         get_mode(b, v, &ws->mode);
     if ((v = rn_ymap_get(n, "timeout")))
-        get_timeout(b, v, &ws->timeout_ms);
+        get_duration(b, v, "timeout", 1, &ws->timeout_ms);
+    ws->grace_ms = -1;
+    if ((v = rn_ymap_get(n, "grace")))
+        get_duration(b, v, "grace", 0, &ws->grace_ms);
     if ((v = rn_ymap_get(n, "retries")) &&
         rn_get_int(b, v, "retries", 0, INT_MAX, &i))
         ws->retries = (int)i;

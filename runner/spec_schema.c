@@ -52,7 +52,8 @@ static const rn_skey workerset_keys[] = {
     {"mode", false, &scalar},    {"timeout", false, &scalar},
     {"retries", false, &scalar}, {"retry_failed", false, &scalar},
     {"window", false, &scalar},  {"memory", false, &scalar},
-    {"batch", false, &scalar},   {0},
+    {"batch", false, &scalar},   {"grace", false, &scalar},
+    {0},
 };
 const rn_schema rn_workerset_schema = {RN_S_MAP, workerset_keys, NULL};
 static const rn_schema workersets = {RN_S_LIST, NULL, &rn_workerset_schema};

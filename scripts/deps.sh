@@ -6,11 +6,12 @@
 #   Parallel, python3 for bench/run_bench.py, gcc's OpenMP runtime).
 set -eu
 
-need="cmake make gcc pkg-config libyaml-dev nettle-dev"
+# CUnit too: the tests' CMakeLists.txt needs it to configure at all
+need="cmake make gcc pkg-config libyaml-dev nettle-dev libcunit1-dev"
 if [ "${1:-build}" = test ]; then
     # clang and its runtimes (libclang_rt.fuzzer) for scripts/fuzz.sh;
     # chromium draws `ptrun report`'s page in tests/e2e/test_report.py
-    need="$need libcunit1-dev valgrind python3-numpy clang libclang-rt-14-dev"
+    need="$need valgrind python3-numpy clang libclang-rt-14-dev"
     need="$need chromium"
     # Open MPI: ptrun-mpi and the end-to-end test over 3 ranks
     need="$need openmpi-bin libopenmpi-dev"

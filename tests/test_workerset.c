@@ -274,7 +274,10 @@ static void test_pipelined_after_crash(void)
     pt_workerset *ws = faults_set(1, PT_WS_RR);
     CU_ASSERT_PTR_NOT_NULL_FATAL(ws);
     pt_future *f[5];
+    /* f[0] is answered first: an answer the worker had not yet written
+     * when it crashed would run again (and count) on its successor */
     f[0] = pt_remotecall(ws, "counter", NULL);
+    CU_ASSERT_EQUAL(pt_future_wait(f[0]), 0);
     f[1] = pt_remotecall(ws, "segv", NULL);
     for (int i = 2; i < 5; i++)
         f[i] = pt_remotecall(ws, "counter", NULL);

@@ -47,6 +47,7 @@ extern "C" {
 typedef enum pt_ws_mode { PT_WS_RR = 0, PT_WS_FF = 1 } pt_ws_mode;
 
 #define PT_WS_BROKEN_AFTER 5
+#define PT_WS_GRACE_MS 5000
 
 /* A kernel the set's tasks name: `name` -> kernel `symbol` of `path`. */
 typedef struct pt_kernel_ref {
@@ -83,6 +84,9 @@ typedef struct pt_workerset_opts {
                                      auto (enough for ~2 ms of the measured
                                      run time, up to 4096; 1 until the first
                                      reply), 1 one by one, N: N */
+    int64_t grace_ms;             /* at destroy, how long the workers' fini
+                                     may take before SIGKILL: 0 the default
+                                     (PT_WS_GRACE_MS), < 0 none */
 } pt_workerset_opts;
 
 typedef struct pt_workerset pt_workerset;
@@ -98,11 +102,30 @@ PT_EXTERN pt_workerset *pt_workerset_create(int n, pt_ws_mode mode,
  * (finished, or cancelled if they never ran) until destroyed.
  */
 PT_EXTERN int pt_workerset_destroy(pt_workerset *ws);
+/*
+ * Destroy n sets (NULLs skipped) at once: every worker gets its end of
+ * input together and all of them share one wait (each set's grace), so
+ * a fini that hangs costs one grace, not one per worker. The first error.
+ */
+PT_EXTERN int pt_workerset_destroy_all(pt_workerset *const *sets, int n);
 PT_EXTERN int pt_workerset_size(const pt_workerset *ws);
 /* The pid of worker i (it changes when a worker is replaced). */
 PT_EXTERN int pt_workerset_pid(const pt_workerset *ws, int i);
 /* How many workers died and were replaced so far. */
 PT_EXTERN int pt_workerset_restarts(const pt_workerset *ws);
+
+/*
+ * Descendants. Each worker is a child subreaper and, when it exits, kills
+ * every process its kernels started. A worker killed (timeout, crash)
+ * cannot: its descendants, setsid ones and daemons too, go to the nearest
+ * subreaper above it. pt_subreaper_enable() makes the caller that one;
+ * pt_workerset_reap_strays() then kills (SIGKILL) and reaps every child
+ * of the caller that is not a worker of one of `sets`, until none is left
+ * - for a process whose only other children are such strays, as ptrun.
+ * Call it after a worker died and at the end. The number ended, or -errno.
+ */
+PT_EXTERN int pt_subreaper_enable(void);
+PT_EXTERN int pt_workerset_reap_strays(pt_workerset *const *sets, int nsets);
 
 /* A request in full; pt_remotecall() and friends fill one for you. */
 typedef struct pt_call {
