@@ -37,5 +37,8 @@ void pt__close(int fd);
 int pt__pipe(int fds[2]);
 /* Set or clear O_NONBLOCK: 0 or -errno. */
 int pt__set_nonblock(int fd, int on);
+/* Address space this process holds as guard pages around shm segments
+ * (shm.c): a worker's `memory` limit comes on top of it. */
+size_t pt__shm_guard_bytes(void);
 
 #endif
