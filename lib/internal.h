@@ -23,6 +23,10 @@ int pt__err(int code, const char *fmt, ...) PT_PRINTF(2, 3);
 int pt__write_full(int fd, const void *p, size_t n);
 /* Read exactly n bytes: 0, -EPIPE on EOF before n bytes, or -errno. */
 int pt__read_full(int fd, void *p, size_t n);
+/* pwrite/pread of all n bytes at offset `off` (the fd's offset is left
+ * alone): 0, or -errno (-EPIPE when the file ends before n bytes). */
+int pt__pwrite_full(int fd, const void *p, size_t n, off_t off);
+int pt__pread_full(int fd, void *p, size_t n, off_t off);
 /* One read retried on EINTR: bytes read (0 = EOF), or -errno. */
 ssize_t pt__read_some(int fd, void *p, size_t n);
 /* waitpid retried on EINTR: the pid, 0 (WNOHANG, not yet), or -errno. */
@@ -33,5 +37,8 @@ void pt__close(int fd);
 int pt__pipe(int fds[2]);
 /* Set or clear O_NONBLOCK: 0 or -errno. */
 int pt__set_nonblock(int fd, int on);
+/* Address space this process holds as guard pages around shm segments
+ * (shm.c): a worker's `memory` limit comes on top of it. */
+size_t pt__shm_guard_bytes(void);
 
 #endif

@@ -22,14 +22,35 @@
 #include "os.h"
 
 #define SHM_MAGIC "PTOOLSHM"
-#define SHM_VERSION 1
+#define SHM_VERSION 2 /* 1: the data right after the header, all mapped */
 #define SHM_ALIGN 64
 #define SHM_PATH_MAX (8 + 2 * PT_SHM_NAME_MAX + 2)
 
 /*
- * The header at offset 0 of every segment. Its magic is written last, so a
- * segment whose magic is missing is still being created (or its creator died
- * in the few instructions before that).
+ * Guard pages (see shm.h): each side of a data mapping gets the mapping's own
+ * size in PROT_NONE address space, rounded up to GUARD_UNIT and kept within
+ * [GUARD_UNIT, GUARD_MAX]. A stray write 1 MiB past a small segment, or a
+ * whole segment's length past a big one (a strided loop over the wrong
+ * dims), faults instead of reaching the next mapping. Guards are whole 2 MiB
+ * steps so that a 2 MiB-aligned data mapping stays aligned (huge pages); a
+ * 32-bit process, short of address space, gets the minimum only.
+ */
+#define GUARD_UNIT ((size_t)2 << 20)
+#if SIZE_MAX > UINT32_MAX
+#define GUARD_MAX ((size_t)1 << 30)
+#else
+#define GUARD_MAX GUARD_UNIT
+#endif
+/* What a segment may need beyond its data: guards, alignment, header. */
+#define SHM_OVERHEAD (2 * GUARD_MAX + 4 * GUARD_UNIT)
+
+/*
+ * The header at offset 0 of every segment; the data starts at data_offset,
+ * a multiple of the page size, and the file ends at the data's last page.
+ * The header is read and written with pread/pwrite, never mapped, so no
+ * stray store can reach it. Its magic is written last, so a segment whose
+ * magic is missing is still being created (or its creator died in the few
+ * instructions before that).
  */
 struct shm_header {
     char magic[8];
@@ -49,12 +70,34 @@ struct shm_header {
     ((sizeof(struct shm_header) + SHM_ALIGN - 1) / SHM_ALIGN * SHM_ALIGN)
 
 struct pt_shm {
-    struct shm_header *hdr; /* the start of the mapping */
-    size_t map_size;
-    int named;     /* the name is still linked by us */
+    struct shm_header hdr; /* a checked copy of the segment's header */
+    char *data;            /* the data mapping, or NULL */
+    size_t data_len;       /* its length: the data's bytes up to a page end */
+    size_t guard;          /* PROT_NONE bytes on each side of it */
+    int named;             /* the name is still linked by us */
     pt_shm_view view;
     char path[SHM_PATH_MAX];
 };
+
+/* Guard bytes held by this process's mappings (pt__shm_guard_bytes). */
+static _Atomic size_t guard_total;
+
+size_t pt__shm_guard_bytes(void)
+{
+    return atomic_load(&guard_total);
+}
+
+static size_t page_size(void)
+{
+    long p = sysconf(_SC_PAGESIZE);
+    return p > 0 ? (size_t)p : 4096;
+}
+
+/* n rounded up to a multiple of `unit` (a power of two). */
+static uint64_t round_up(uint64_t n, uint64_t unit)
+{
+    return (n + unit - 1) & ~(unit - 1);
+}
 
 static int valid_part(const char *s)
 {
@@ -96,7 +139,7 @@ static const char *shape_str(char *buf, size_t size, pt_dtype type, int ndims,
 
 /* Element count and byte size of a shape, refusing overflow. */
 static int shape_size(const char *path, pt_dtype type, int ndims,
-                      const uint64_t *dims, uint64_t *elems, uint64_t *total)
+                      const uint64_t *dims, uint64_t *elems, uint64_t *nbytes)
 {
     if (!pt_dtype_size(type))
         return pt__err(-EINVAL, "%s: invalid element type %d", path, type);
@@ -113,20 +156,26 @@ static int shape_size(const char *path, pt_dtype type, int ndims,
     }
     uint64_t es = pt_dtype_size(type);
     uint64_t limit = (uint64_t)(SIZE_MAX < INT64_MAX ? SIZE_MAX : INT64_MAX);
-    if (n > (limit - HEADER_SIZE) / es)
+    if (n > (limit - SHM_OVERHEAD) / es)
         return pt__err(-EOVERFLOW, "%s: %" PRIu64 " elements of %" PRIu64
                        " bytes do not fit in memory", path, n, es);
     *elems = n;
-    *total = HEADER_SIZE + n * es;
+    *nbytes = n * es;
     return 0;
 }
 
-/* Fill the public view from a mapped, checked header. */
+/* The size of a segment's file: its data ends at a page end. */
+static uint64_t file_size_for(uint64_t data_offset, uint64_t nbytes)
+{
+    return data_offset + round_up(nbytes, page_size());
+}
+
+/* Fill the public view from the checked header and the data mapping. */
 static void fill_view(pt_shm *s)
 {
-    struct shm_header *h = s->hdr;
+    const struct shm_header *h = &s->hdr;
     pt_shm_view *v = &s->view;
-    v->data = (char *)h + h->data_offset;
+    v->data = s->data;
     v->type = (pt_dtype)h->type;
     v->ndims = (int)h->ndims;
     v->size = 1;
@@ -148,6 +197,92 @@ static pt_shm *handle_new(const char *path)
     }
     snprintf(s->path, sizeof s->path, "%s", path);
     return s;
+}
+
+/* Unmap [p, p + len), if anything: 0 or -errno. */
+static int unmap_span(void *p, size_t len)
+{
+    if (len && munmap(p, len) < 0)
+        return -errno;
+    return 0;
+}
+
+/* Unmap what lies in [res, res + span) around [keep, keep + len). */
+static int trim(char *res, size_t span, char *keep, size_t len)
+{
+    int rc = unmap_span(res, (size_t)(keep - res));
+    if (rc == 0)
+        rc = unmap_span(keep + len, (size_t)(res + span - keep - len));
+    return rc;
+}
+
+/* Guard bytes on each side of a data mapping of `len` bytes. */
+static size_t guard_for(size_t len)
+{
+    uint64_t g = round_up(len, GUARD_UNIT);
+    if (g < GUARD_UNIT)
+        return GUARD_UNIT;
+    return g > GUARD_MAX ? GUARD_MAX : (size_t)g;
+}
+
+/*
+ * Where in the reservation `res` the data goes: past the low guard, at an
+ * address congruent to its file offset modulo `align`, so that a big
+ * segment's 2 MiB file pages can be mapped as huge pages.
+ */
+static char *place_data(char *res, size_t guard, uint64_t offset, size_t align)
+{
+    uintptr_t lo = (uintptr_t)res + guard;
+    return (char *)(lo + (((uintptr_t)offset - lo) & (align - 1)));
+}
+
+/*
+ * Map `len` bytes of `fd` from `offset` (page multiples both) between two
+ * PROT_NONE guards: reserve the whole range anonymously (address space, no
+ * memory), map the data over its middle with MAP_FIXED, and give back what
+ * alignment left over, so that one munmap of the range undoes it all.
+ */
+static int map_guarded(pt_shm *s, int fd, uint64_t offset, size_t len,
+                       int prot)
+{
+    size_t guard = guard_for(len);
+    size_t align = len >= GUARD_UNIT ? GUARD_UNIT : page_size();
+    size_t span = guard + (align - page_size()) + len + guard;
+    char *res = mmap(NULL, span, PROT_NONE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (res == MAP_FAILED)
+        return pt__err(-errno, "%s: cannot reserve %zu bytes of address "
+                       "space (%zu of data and guards): %s", s->path, span,
+                       len, strerror(errno));
+    char *data = place_data(res, guard, offset, align);
+    int rc = 0;
+    if (mmap(data, len, prot, MAP_SHARED | MAP_FIXED, fd, (off_t)offset) ==
+        MAP_FAILED)
+        rc = pt__err(-errno, "%s: mmap of %zu bytes: %s", s->path, len,
+                     strerror(errno));
+    if (rc == 0 && (rc = trim(res, span, data - guard, len + 2 * guard)) < 0)
+        rc = pt__err(rc, "%s: munmap: %s", s->path, strerror(-rc));
+    if (rc < 0) {
+        munmap(res, span); /* what is left of it: the error is rc's */
+        return rc;
+    }
+    s->data = data;
+    s->data_len = len;
+    s->guard = guard;
+    atomic_fetch_add(&guard_total, 2 * guard);
+    return 0;
+}
+
+/* Undo map_guarded: the data and both guards, in one call. */
+static int unmap_guarded(pt_shm *s)
+{
+    if (!s->data)
+        return 0;
+    if (munmap(s->data - s->guard, s->data_len + 2 * s->guard) < 0)
+        return pt__err(-errno, "%s: munmap: %s", s->path, strerror(errno));
+    atomic_fetch_sub(&guard_total, 2 * s->guard);
+    s->data = NULL;
+    return 0;
 }
 
 /* Reserve the segment's bytes so a full /dev/shm fails now, not as SIGBUS. */
@@ -175,23 +310,37 @@ static int reserve(int fd, const char *path, uint64_t total)
     return 0;
 }
 
-static void write_header(pt_shm *s, const pt_shm_opts *o, uint64_t nbytes)
+/* The header of a new segment, in the handle: its data starts a page in. */
+static void build_header(pt_shm *s, const pt_shm_opts *o, uint64_t nbytes)
 {
-    struct shm_header *h = s->hdr;
+    struct shm_header *h = &s->hdr;
+    memcpy(h->magic, SHM_MAGIC, sizeof h->magic);
     h->version = SHM_VERSION;
     h->type = (uint32_t)o->type;
     h->ndims = (uint32_t)o->ndims;
     h->prefix_len = (uint32_t)strlen(o->prefix);
     memcpy(h->dims, o->dims, sizeof h->dims[0] * (size_t)o->ndims);
-    h->data_offset = HEADER_SIZE;
+    h->data_offset = round_up(HEADER_SIZE, page_size());
     h->nbytes = nbytes;
     h->owner_pid = getpid();
     uint64_t start = 0;
     pt__os_proc_start_time(getpid(), &start);
     h->owner_start = start;
     snprintf(h->path, sizeof h->path, "%s", s->path);
-    atomic_thread_fence(memory_order_release);
-    memcpy(h->magic, SHM_MAGIC, sizeof h->magic);
+}
+
+/* Write the handle's header into the file, its magic last (see above). */
+static int publish_header(const pt_shm *s, int fd)
+{
+    const size_t m = sizeof s->hdr.magic;
+    int rc = pt__pwrite_full(fd, (const char *)&s->hdr + m, sizeof s->hdr - m,
+                             (off_t)m);
+    if (rc == 0)
+        rc = pt__pwrite_full(fd, s->hdr.magic, m, 0);
+    if (rc < 0)
+        return pt__err(rc, "%s: cannot write its header: %s", s->path,
+                       strerror(-rc));
+    return 0;
 }
 
 static int reclaim_if_dead(const char *path);
@@ -212,71 +361,89 @@ static int open_new(const char *path)
     }
 }
 
+/* Size, map and publish the new segment open at `fd`, as s->hdr says. */
+static int make_segment(pt_shm *s, int fd)
+{
+    const struct shm_header *h = &s->hdr;
+    int rc = reserve(fd, s->path, file_size_for(h->data_offset, h->nbytes));
+    if (rc == 0)
+        rc = map_guarded(s, fd, h->data_offset,
+                         (size_t)round_up(h->nbytes, page_size()),
+                         PROT_READ | PROT_WRITE);
+    if (rc == 0 && (rc = publish_header(s, fd)) < 0)
+        unmap_guarded(s);
+    return rc;
+}
+
 pt_shm *pt_shm_create(const pt_shm_opts *o)
 {
     char path[SHM_PATH_MAX];
-    uint64_t elems, total;
+    uint64_t elems, nbytes;
+    pt_shm *s = NULL;
     int rc = pt_shm_path(o->prefix, o->name, path, sizeof path);
     if (rc == 0)
-        rc = shape_size(path, o->type, o->ndims, o->dims, &elems, &total);
+        rc = shape_size(path, o->type, o->ndims, o->dims, &elems, &nbytes);
+    if (rc == 0 && !(s = handle_new(path)))
+        rc = -ENOMEM;
     if (rc < 0)
         goto fail;
     int fd = rc = open_new(path);
     if (rc < 0)
         goto fail;
-    rc = reserve(fd, path, total);
-    if (rc < 0)
+    build_header(s, o, nbytes);
+    if ((rc = make_segment(s, fd)) < 0)
         goto fail_unlink;
-    void *base = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (base == MAP_FAILED) {
-        rc = pt__err(-errno, "%s: mmap of %" PRIu64 " bytes: %s", path, total,
-                     strerror(errno));
-        goto fail_unlink;
-    }
-    pt_shm *s = handle_new(path);
-    if (!s) {
-        rc = -ENOMEM;
-        goto fail_unmap;
-    }
-    s->hdr = base;
-    s->map_size = total;
-    write_header(s, o, elems * pt_dtype_size(o->type));
-    fill_view(s);
     pt__close(fd);
+    fill_view(s);
     s->named = 1;
     if (!o->named)
         pt_shm_unlink(s);
     return s;
 
-fail_unmap:
-    munmap(base, total);
 fail_unlink:
     shm_unlink(path);
     pt__close(fd);
 fail:
+    free(s);
     errno = -rc;
     return NULL;
 }
 
-/* Check a mapped header against the file's size: 0 or -EINVAL. */
+/* Check a header read from a file of `file_size` bytes: 0 or -EINVAL. */
 static int check_header(const char *path, const struct shm_header *h,
                         uint64_t file_size)
 {
     if (memcmp(h->magic, SHM_MAGIC, sizeof h->magic) != 0)
         return pt__err(-EINVAL, "%s: not a ptools segment (bad magic)", path);
-    atomic_thread_fence(memory_order_acquire);
     if (h->version != SHM_VERSION)
         return pt__err(-EINVAL, "%s: segment version %" PRIu32 ", this "
                        "library reads %d", path, h->version, SHM_VERSION);
-    uint64_t elems, total;
-    if (h->data_offset != HEADER_SIZE ||
+    uint64_t elems, nbytes;
+    if (h->data_offset < HEADER_SIZE || h->data_offset > GUARD_UNIT ||
+        h->data_offset % page_size() != 0 ||
         shape_size(path, (pt_dtype)h->type, (int)h->ndims, h->dims, &elems,
-                   &total) < 0 ||
-        h->nbytes != elems * pt_dtype_size((pt_dtype)h->type) ||
-        total > file_size || h->prefix_len > PT_SHM_NAME_MAX ||
+                   &nbytes) < 0 ||
+        h->nbytes != nbytes || h->data_offset + nbytes > file_size ||
+        h->prefix_len > PT_SHM_NAME_MAX ||
         memchr(h->path, '\0', sizeof h->path) == NULL)
         return pt__err(-EINVAL, "%s: corrupt segment header", path);
     return 0;
+}
+
+/* Read and check the header of the segment open at `fd` into *h. */
+static int read_header(int fd, const char *path, struct shm_header *h)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return pt__err(-errno, "%s: fstat: %s", path, strerror(errno));
+    if ((uint64_t)st.st_size < HEADER_SIZE)
+        return pt__err(-EINVAL, "%s: not a ptools segment (%lld bytes)", path,
+                       (long long)st.st_size);
+    int rc = pt__pread_full(fd, h, sizeof *h, 0);
+    if (rc < 0)
+        return pt__err(rc == -EPIPE ? -EINVAL : rc, "%s: cannot read its "
+                       "header: %s", path, strerror(-rc));
+    return check_header(path, h, (uint64_t)st.st_size);
 }
 
 /* Compare a segment's type and shape with what the caller expects. */
@@ -299,26 +466,15 @@ static int check_expect(const pt_shm *s, const pt_shm_opts *e)
                    want);
 }
 
-/* Map an open segment whole, check its header, fill *out. */
-static int map_existing(int fd, const char *path, int prot, pt_shm *s)
+/* Read the header of the segment open at `fd` and map its data, guarded. */
+static int attach_fd(pt_shm *s, int fd)
 {
-    struct stat st;
-    if (fstat(fd, &st) < 0)
-        return pt__err(-errno, "%s: fstat: %s", path, strerror(errno));
-    if ((uint64_t)st.st_size < HEADER_SIZE)
-        return pt__err(-EINVAL, "%s: not a ptools segment (%lld bytes)", path,
-                       (long long)st.st_size);
-    void *base = mmap(NULL, (size_t)st.st_size, prot, MAP_SHARED, fd, 0);
-    if (base == MAP_FAILED)
-        return pt__err(-errno, "%s: mmap: %s", path, strerror(errno));
-    int rc = check_header(path, base, (uint64_t)st.st_size);
-    if (rc < 0) {
-        munmap(base, (size_t)st.st_size);
-        return rc;
-    }
-    s->hdr = base;
-    s->map_size = (size_t)st.st_size;
-    return 0;
+    int rc = read_header(fd, s->path, &s->hdr);
+    if (rc == 0)
+        rc = map_guarded(s, fd, s->hdr.data_offset,
+                         (size_t)round_up(s->hdr.nbytes, page_size()),
+                         PROT_READ | PROT_WRITE);
+    return rc;
 }
 
 pt_shm *pt_shm_attach(const char *prefix, const char *name,
@@ -335,7 +491,7 @@ pt_shm *pt_shm_attach(const char *prefix, const char *name,
         goto fail;
     }
     s = handle_new(path);
-    rc = s ? map_existing(fd, path, PROT_READ | PROT_WRITE, s) : -ENOMEM;
+    rc = s ? attach_fd(s, fd) : -ENOMEM;
     pt__close(fd);
     if (rc < 0)
         goto fail;
@@ -353,11 +509,9 @@ fail:
 
 int pt_shm_detach(pt_shm *s)
 {
-    int rc = 0;
     if (!s)
         return 0;
-    if (s->hdr && munmap(s->hdr, s->map_size) < 0)
-        rc = pt__err(-errno, "%s: munmap: %s", s->path, strerror(errno));
+    int rc = unmap_guarded(s);
     free(s);
     return rc;
 }
@@ -388,25 +542,23 @@ static int owner_dead(const struct shm_header *h)
 
 /*
  * Unlink the segment at `path` when it is a ptools segment whose owner is
- * dead; `prefix` (may be NULL) must then match its prefix exactly. Returns 1
- * when removed, 0 when left alone, -errno on failure.
+ * dead; `prefix` (may be NULL) must then match its prefix exactly. Only its
+ * header is read: nothing is mapped. Returns 1 when removed, 0 when left
+ * alone, -errno on failure.
  */
 static int reclaim(const char *path, const char *prefix)
 {
     int fd = shm_open(path, O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0)
         return errno == ENOENT || errno == EACCES ? 0 : -errno;
-    pt_shm s = {0};
-    int rc = map_existing(fd, path, PROT_READ, &s);
+    struct shm_header h;
+    int rc = read_header(fd, path, &h);
     pt__close(fd);
     if (rc < 0)
         return 0; /* not ours to judge: leave it */
-    const struct shm_header *h = s.hdr;
-    int match = !prefix || (strlen(prefix) == h->prefix_len &&
-                            strncmp(h->path + 8, prefix, h->prefix_len) == 0);
-    int dead = match && strcmp(h->path, path) == 0 && owner_dead(h);
-    munmap(s.hdr, s.map_size);
-    if (!dead)
+    int match = !prefix || (strlen(prefix) == h.prefix_len &&
+                            strncmp(h.path + 8, prefix, h.prefix_len) == 0);
+    if (!match || strcmp(h.path, path) != 0 || !owner_dead(&h))
         return 0;
     if (shm_unlink(path) < 0)
         return errno == ENOENT ? 0 : -errno;

@@ -38,6 +38,39 @@ int pt__read_full(int fd, void *p, size_t n)
     return 0;
 }
 
+int pt__pwrite_full(int fd, const void *p, size_t n, off_t off)
+{
+    const char *c = p;
+    while (n > 0) {
+        ssize_t w = pwrite(fd, c, n, off);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        c += w;
+        n -= (size_t)w;
+        off += w;
+    }
+    return 0;
+}
+
+int pt__pread_full(int fd, void *p, size_t n, off_t off)
+{
+    char *c = p;
+    while (n > 0) {
+        ssize_t r = pread(fd, c, n, off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return r < 0 ? -errno : -EPIPE;
+        c += r;
+        n -= (size_t)r;
+        off += r;
+    }
+    return 0;
+}
+
 ssize_t pt__read_some(int fd, void *p, size_t n)
 {
     for (;;) {

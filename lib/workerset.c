@@ -83,8 +83,10 @@ static _Noreturn void worker_child(pt_workerset *ws, slot *s, int in, int out,
     int keep[] = {in, out, shm};
     pt__os_close_all_but(keep, 3);
     if (ws->memory_bytes > 0) { /* an allocation storm kills only us */
-        struct rlimit rl = {(rlim_t)ws->memory_bytes,
-                            (rlim_t)ws->memory_bytes};
+        /* The guard pages around segments are address space, not memory:
+         * they come on top of the limit. */
+        rlim_t as = (rlim_t)ws->memory_bytes + pt__shm_guard_bytes();
+        struct rlimit rl = {as, as};
         setrlimit(RLIMIT_AS, &rl);
     }
     pt__worker_boot boot = {

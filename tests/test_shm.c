@@ -4,8 +4,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,6 +16,7 @@
 #include <ptools/shm.h>
 
 #include "harness.h"
+#include "internal.h"
 
 static pt_shm_opts opts2(const char *prefix, const char *name, pt_dtype t,
                          uint64_t d0, uint64_t d1, int named)
@@ -294,6 +297,206 @@ static void test_npy_round_trip(void)
     pt_shm_detach(c);
 }
 
+#define MIB ((uintptr_t)1 << 20)
+
+static uintptr_t page(void)
+{
+    return (uintptr_t)sysconf(_SC_PAGESIZE);
+}
+
+/*
+ * Store one byte at `at` in a forked child, with SIGSEGV's default action
+ * (as a worker has it: no sanitizer's handler) and no core file; returns
+ * the child's wait status.
+ */
+static int store_in_child(uintptr_t at)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct rlimit no_core = {0, 0};
+        setrlimit(RLIMIT_CORE, &no_core);
+        signal(SIGSEGV, SIG_DFL);
+        *(volatile uint8_t *)at = 0x5A;
+        _exit(0);
+    }
+    int st = -1;
+    CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);
+    return st;
+}
+
+#define ASSERT_SEGV(at)                                                       \
+    do {                                                                      \
+        int st_ = store_in_child(at);                                         \
+        CU_ASSERT_TRUE(WIFSIGNALED(st_) && WTERMSIG(st_) == SIGSEGV);         \
+    } while (0)
+
+#define ASSERT_STORES(at)                                                     \
+    do {                                                                      \
+        int st_ = store_in_child(at);                                         \
+        CU_ASSERT_TRUE(WIFEXITED(st_) && WEXITSTATUS(st_) == 0);              \
+    } while (0)
+
+/* Just past the last page, 1 MiB past the end, just before the start: each
+ * store faults; the bytes between the data's end and its page end are the
+ * segment's own (no fault, and they are shared like the data). */
+static void check_guards(const pt_shm *s)
+{
+    const pt_shm_view *v = pt_shm_view_of(s);
+    uintptr_t d = (uintptr_t)v->data, end = d + v->nbytes;
+    uintptr_t last = (end + page() - 1) & ~(page() - 1);
+    ASSERT_SEGV(last);
+    ASSERT_SEGV(end + MIB);
+    ASSERT_SEGV(d - 1);
+    ASSERT_SEGV(d - MIB);
+    ASSERT_STORES(end - 1);
+    CU_ASSERT_EQUAL(((uint8_t *)v->data)[v->nbytes - 1], 0x5A);
+    ASSERT_STORES(last - 1); /* undetected: the segment's own page */
+    CU_ASSERT_EQUAL(*(volatile uint8_t *)(last - 1), 0x5A);
+}
+
+/* Created and attached mappings both sit between guard pages. */
+static void test_guard_pages(void)
+{
+    const char *p = pt_test_prefix();
+    pt_shm_opts o = opts2(p, "guarded", PT_UINT8, 100, 0, 1);
+    pt_shm *s = pt_shm_create(&o);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    check_guards(s);
+    pt_shm *a = pt_shm_attach(p, "guarded", NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_PTR_NOT_EQUAL(pt_shm_view_of(a)->data, pt_shm_view_of(s)->data);
+    check_guards(a);
+    CU_ASSERT_EQUAL(((uint8_t *)pt_shm_view_of(s)->data)[99], 0x5A);
+    pt_shm_detach(a);
+    o = opts2(p, "big", PT_FLOAT64, 3 * MIB / 8 + 1, 0, 0); /* 3 MiB + 8 */
+    pt_shm *b = pt_shm_create(&o);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    check_guards(b);
+    pt_shm_unlink(s);
+    pt_shm_detach(s);
+    pt_shm_detach(b);
+}
+
+/* In a child: store a byte every page from `from` on, going `dir` (+1 up,
+ * -1 down), until it faults: a runaway loop. */
+static int runaway(uintptr_t from, int dir)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct rlimit no_core = {0, 0};
+        setrlimit(RLIMIT_CORE, &no_core);
+        signal(SIGSEGV, SIG_DFL);
+        for (uintptr_t at = from;; at += dir > 0 ? page() : -page())
+            *(volatile uint8_t *)at = 0x01;
+    }
+    int st = -1;
+    CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);
+    return st;
+}
+
+static int all_bytes(const pt_shm *s, uint8_t want)
+{
+    const pt_shm_view *v = pt_shm_view_of(s);
+    const uint8_t *d = v->data;
+    for (uint64_t i = 0; i < v->nbytes; i++)
+        if (d[i] != want)
+            return 0;
+    return 1;
+}
+
+/* Two segments made one after the other: writing every byte of one, and
+ * a runaway loop out of either end of it, leave the other intact. */
+static void test_neighbours_intact(void)
+{
+    const char *p = pt_test_prefix();
+    pt_shm_opts o = opts2(p, "one", PT_UINT8, 5 * page() + 100, 0, 0);
+    pt_shm *one = pt_shm_create(&o);
+    o.name = "two";
+    pt_shm *two = pt_shm_create(&o);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(one);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(two);
+    CU_ASSERT_EQUAL(pt_shm_fill(two, 0x77), 0);
+    CU_ASSERT_EQUAL(pt_shm_fill(one, 0xEE), 0);
+    CU_ASSERT_TRUE(all_bytes(two, 0x77));
+    CU_ASSERT_TRUE(all_bytes(one, 0xEE));
+    for (int k = 0; k < 2; k++) {
+        pt_shm *from = k ? two : one, *other = k ? one : two;
+        uintptr_t d = (uintptr_t)pt_shm_view_of(from)->data;
+        for (int dir = -1; dir <= 1; dir += 2) {
+            int st = runaway(d, dir);
+            CU_ASSERT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV);
+        }
+        CU_ASSERT_TRUE(all_bytes(other, k ? 0xEE : 0x77));
+        pt_shm_fill(from, k ? 0x77 : 0xEE); /* undo the runaway's stores */
+    }
+    pt_shm_detach(one);
+    pt_shm_detach(two);
+}
+
+/* The lines of /proc/self/maps overlapping [lo, hi), and how they begin. */
+static int maps_overlapping(uintptr_t lo, uintptr_t hi, uintptr_t *start,
+                            uintptr_t *end, char perms[5])
+{
+    FILE *f = fopen("/proc/self/maps", "re");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    int n = 0;
+    unsigned long a, b;
+    char pr[5], line[512];
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "%lx-%lx %4s", &a, &b, pr) == 3 && a < hi &&
+            b > lo && n++ == 0) {
+            *start = a;
+            *end = b;
+            memcpy(perms, pr, 5);
+        }
+    fclose(f);
+    return n;
+}
+
+/* The mapping is data between two PROT_NONE guards of the data's size
+ * (rounded up to 2 MiB, at least 2 MiB) and pt_shm_detach leaves nothing:
+ * as /proc/self/maps and the guard tally say. */
+static void test_detach_unmaps_guards(void)
+{
+    const char *p = pt_test_prefix();
+    size_t before = pt__shm_guard_bytes();
+    pt_shm_opts o = opts2(p, "m", PT_UINT8, 5 * MIB, 0, 0);
+    pt_shm *s = pt_shm_create(&o);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    uintptr_t d = (uintptr_t)pt_shm_view_of(s)->data, g = 6 * MIB;
+    CU_ASSERT_EQUAL(pt__shm_guard_bytes() - before, 2 * g);
+    CU_ASSERT_EQUAL((d - page()) % (2 * MIB), 0); /* huge-page congruent */
+    uintptr_t a, b;
+    char perms[5];
+    CU_ASSERT_EQUAL(maps_overlapping(d - 1, d, &a, &b, perms), 1);
+    CU_ASSERT_EQUAL(a, d - g);
+    CU_ASSERT_EQUAL(b, d);
+    ASSERT_STR(perms, "---p");
+    CU_ASSERT_EQUAL(maps_overlapping(d, d + 1, &a, &b, perms), 1);
+    CU_ASSERT_EQUAL(b, d + 5 * MIB);
+    ASSERT_STR(perms, "rw-s");
+    CU_ASSERT_EQUAL(maps_overlapping(d + 5 * MIB, d + 5 * MIB + 1, &a, &b,
+                                     perms), 1);
+    CU_ASSERT_EQUAL(b, d + 5 * MIB + g);
+    ASSERT_STR(perms, "---p");
+    CU_ASSERT_EQUAL(pt_shm_detach(s), 0);
+    CU_ASSERT_EQUAL(maps_overlapping(d - g, d + 5 * MIB + g, &a, &b, perms),
+                    0);
+    CU_ASSERT_EQUAL(pt__shm_guard_bytes(), before);
+}
+
+/* A small segment gets the minimum: 2 MiB each side. */
+static void test_guard_minimum(void)
+{
+    size_t before = pt__shm_guard_bytes();
+    pt_shm_opts o = opts2(pt_test_prefix(), "tiny", PT_INT8, 1, 0, 0);
+    pt_shm *s = pt_shm_create(&o);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    CU_ASSERT_EQUAL(pt__shm_guard_bytes() - before, 4 * MIB);
+    pt_shm_detach(s);
+    CU_ASSERT_EQUAL(pt__shm_guard_bytes(), before);
+}
+
 static const pt_test_case cases[] = {
     {"create and attach", test_create_attach, 0},
     {"attach refuses a type or shape mismatch", test_attach_mismatch, 0},
@@ -305,6 +508,10 @@ static const pt_test_case cases[] = {
     {"overflow and /dev/shm space", test_overflow_and_space, 0},
     {"fill", test_fill, 0},
     {"npy round trip", test_npy_round_trip, 0},
+    {"stray stores around a segment fault", test_guard_pages, 0},
+    {"a runaway loop leaves the neighbour intact", test_neighbours_intact, 0},
+    {"detach unmaps data and guards", test_detach_unmaps_guards, 0},
+    {"small segments get 2 MiB guards", test_guard_minimum, 0},
     {NULL, NULL, 0},
 };
 

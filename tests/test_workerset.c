@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -14,6 +15,7 @@
 #include <ptools/workerset.h>
 
 #include "harness.h"
+#include "internal.h"
 #include "wire.h"
 #include "worker.h"
 
@@ -494,6 +496,43 @@ static void test_memory_limit(void)
     pt_workerset_destroy(ws);
 }
 
+static int as_limit(pt_ctx *c)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) < 0)
+        return pt_fail(c, "getrlimit: %s", strerror(errno));
+    return pt_result_int(c, "as", (int64_t)rl.rlim_cur);
+}
+
+/* The guard pages around segments (8 MiB of data: 8 MiB of guard each side)
+ * are not charged to `memory`: a worker's limit is memory + guards. */
+static void test_memory_limit_spares_guards(void)
+{
+    pt_shm_opts so = {.prefix = pt_test_prefix(), .name = "g",
+                      .type = PT_UINT8, .ndims = 1, .dims = {8 << 20}};
+    size_t before = pt__shm_guard_bytes();
+    pt_shm *seg = pt_shm_create(&so);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(seg);
+    CU_ASSERT_EQUAL(pt__shm_guard_bytes() - before, 16 << 20);
+    pt_workerset_opts o = {.memory_bytes = 256 << 20, .shm = &seg,
+                           .nshm = 1};
+    pt_workerset *ws = pt_workerset_create(1, PT_WS_RR, &o);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ws);
+    pt_reply *r = pt_future_fetch(pt_remotecall_fn(ws, as_limit, NULL));
+#if defined(__SANITIZE_ADDRESS__)
+    /* ASan cannot map its shadow memory under any limit (see above). */
+    CU_ASSERT_NOT_EQUAL(pt_reply_status(r), PT_TASK_OK);
+#else
+    CU_ASSERT_EQUAL(pt_reply_status(r), PT_TASK_OK);
+    CU_ASSERT_EQUAL(pt_reply_int(r, "as", -1),
+                    (int64_t)(256 << 20) + (int64_t)pt__shm_guard_bytes());
+#endif
+    pt_reply_destroy(r);
+    pt_workerset_destroy(ws);
+    CU_ASSERT_EQUAL(pt_shm_detach(seg), 0);
+    CU_ASSERT_EQUAL(pt__shm_guard_bytes(), before);
+}
+
 /* A worker that dies reports its peak RSS (wait4). */
 static void test_rss_of_dead_worker(void)
 {
@@ -913,6 +952,7 @@ static const pt_test_case cases[] = {
     {"workers' output is captured by task", test_output_capture, 0},
     {"a set whose workers always die is broken", test_broken_set, 0},
     {"memory limit", test_memory_limit, 0},
+    {"memory limit spares shm guards", test_memory_limit_spares_guards, 0},
     {"peak RSS of a dead worker", test_rss_of_dead_worker, 0},
     {"timeout: SIGTERM, grace, SIGKILL", test_timeout_term_then_kill, 0},
     {"task seeds", test_seed_mix, 0},

@@ -2,8 +2,8 @@
  * ptools/shm.h - typed, named, N-dimensional POSIX shared memory segments.
  *
  * A segment is the POSIX shm object "/ptools_<prefix>_<name>": a small header
- * (magic, version, element type, dims, owner pid and start time) and then the
- * data, aligned to 64 bytes and zero-filled. By default the name is unlinked
+ * (magic, version, element type, dims, owner pid and start time) and then,
+ * from the next page on, the data, zero-filled. By default the name is unlinked
  * as soon as the creator has mapped it: forked children inherit the mapping
  * and nothing can leak, even after SIGKILL. With `named` the name stays
  * visible for pt_shm_attach() by other processes until pt_shm_unlink(); a
@@ -13,6 +13,16 @@
  * Space is reserved at creation (posix_fallocate), so a segment larger than
  * /dev/shm can hold fails then, with both sizes in pt_errmsg(), not with a
  * SIGBUS later.
+ *
+ * Guard pages: every mapping of a segment's data (by pt_shm_create or
+ * pt_shm_attach, and so in every process forked after it) lies between two
+ * PROT_NONE ranges of the data's size rounded up to 2 MiB, at least 2 MiB and
+ * at most 1 GiB each. A store that strays into one (1 MiB past the end, a
+ * loop that runs off either end) kills the process that made it by SIGSEGV
+ * and never reaches another segment. The bytes from the data's end to the
+ * end of its last page are the segment's own: an overrun that small is not
+ * detected. Guards cost address space only (pt_workerset's memory_bytes
+ * limit comes on top of them); the header is never mapped at all.
  */
 #ifndef PTOOLS_SHM_H
 #define PTOOLS_SHM_H
@@ -43,7 +53,7 @@ typedef struct pt_shm_opts {
 
 /* What a segment holds, as kernels see it. */
 typedef struct pt_shm_view {
-    void *data; /* 64-byte aligned */
+    void *data; /* page-aligned */
     pt_dtype type;
     int ndims;
     uint64_t dims[PT_SHM_MAXDIMS];
