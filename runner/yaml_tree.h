@@ -63,11 +63,19 @@ rn_ynode *rn_ymap_get(const rn_ynode *n, const char *key);
 /*
  * The value of a scalar as a plain YAML scalar would have it: type and
  * b/i/r, and s pointing at the node's text (not a copy). An integer
- * outside int64 becomes RN_REAL.
+ * literal outside int64 reads as a RN_REAL nan: rn_spec_load() refuses it
+ * (rn_yint_range), so no spec holds one.
  */
 void rn_yscalar(const rn_ynode *n, rn_value *v);
 /* Resolve text as a plain scalar (what rn_yscalar does for unquoted). */
 void rn_yplain(const char *text, rn_value *v);
+/*
+ * Is `text`, read as a plain scalar, an integer literal outside int64
+ * (99999999999999999999999, -0x8000000000000001)? Then true, with the
+ * message in msg ("integer ... is outside the 64-bit range; write 1e23 if
+ * a real is meant").
+ */
+bool rn_yint_range(const char *text, char *msg, size_t size);
 /* "a string 'abc'", "an integer 5", "a mapping", ... for messages. */
 void rn_ydescribe(const rn_ynode *n, char *buf, size_t size);
 

@@ -956,8 +956,10 @@ static void test_scalar_types(void)
         "ptrun: 1\nname: t\nkernels: {n: {path: noop, name: noop}}\n"
         "workersets: [{name: cpu}]\nsteps:\n  - name: s\n    tasks:\n"
         "      - kernel: n\n        args: {a: 0x10, b: -0o17, c: 1e3, d: "
-        ".inf, e: ~, f: 'true', g: yes, h: 9223372036854775808, i: -7,\n"
-        "               j: \"\", k: !!str 12, l: False}\n");
+        ".inf, e: ~, f: 'true', g: yes, h: 9223372036854775807, i: -7,\n"
+        "               j: \"\", k: !!str 12, l: False, m: -9223372036854775808,"
+        "\n               n: -0x8000000000000000, o: 0o777777777777777777777,"
+        "\n               p: '99999999999999999999999', q: 1e23}\n");
     rn_spec *s = load(path);
     CU_ASSERT_FATAL(s != NULL);
     const rn_value *a = &s->steps[0].tasks[0].args;
@@ -967,11 +969,90 @@ static void test_scalar_types(void)
     CU_ASSERT(get(a, "d")->type == RN_REAL && isinf(get(a, "d")->r));
     CU_ASSERT(get(a, "e")->type == RN_NULL);
     CU_ASSERT(get(a, "f")->type == RN_STR && get(a, "g")->type == RN_STR);
-    CU_ASSERT(get(a, "h")->type == RN_REAL);
+    CU_ASSERT(get(a, "h")->type == RN_INT && get(a, "h")->i == INT64_MAX);
+    CU_ASSERT(get(a, "m")->type == RN_INT && get(a, "m")->i == INT64_MIN);
+    CU_ASSERT(get(a, "n")->type == RN_INT && get(a, "n")->i == INT64_MIN);
+    CU_ASSERT(get(a, "o")->type == RN_INT && get(a, "o")->i == INT64_MAX);
+    CU_ASSERT(get(a, "p")->type == RN_STR);
+    CU_ASSERT(get(a, "q")->type == RN_REAL && get(a, "q")->r == 1e23);
     CU_ASSERT(get(a, "i")->type == RN_INT && get(a, "i")->i == -7);
     CU_ASSERT(get(a, "j")->type == RN_STR && get(a, "k")->type == RN_STR);
     ASSERT_STR(get(a, "k")->s, "12");
     CU_ASSERT(get(a, "l")->type == RN_BOOL && !get(a, "l")->b);
+    check_roundtrip(s);
+    rn_spec_free(s);
+}
+
+/*
+ * An integer literal outside int64 is refused at its line:col in every
+ * form (signs, hex, octal) and wherever it is (args, lists, sweeps, other
+ * keys); a key of such digits is a name; seed keeps its 0 .. 2^64-1.
+ */
+static void test_int_out_of_range(void)
+{
+    const char *path = write_spec(
+        "range.yaml",
+        "ptrun: 1\nname: t\nseed: 18446744073709551615\n"
+        "kernels: {n: {path: noop, name: noop}}\n"
+        "workersets: [{name: cpu}]\nsteps:\n  - name: s\n    tasks:\n"
+        "      - kernel: n\n"
+        "        priority: 9223372036854775808\n"
+        "        args: {a: 99999999999999999999999, b: -9223372036854775809,\n"
+        "               c: +9223372036854775808, d: 0x7fffffffffffffffff,\n"
+        "               e: -0x8000000000000001, f: 0o1000000000000000000000,\n"
+        "               g: -0o1000000000000000000001, 99999999999999999999999: 1,"
+        "\n               h: [1, 18446744073709551616]}\n"
+        "        sweep: {x: [1, 1e23, 12345678901234567890123456789012345678901]}"
+        "\n");
+    static const char *const want[] = {
+        ":10:19: integer 9223372036854775808 is outside the 64-bit range; "
+        "write 9.223372036854776e18 if a real is meant",
+        ":11:19: integer 99999999999999999999999 is outside the 64-bit range; "
+        "write 1e23 if a real is meant",
+        ":11:47: integer -9223372036854775809 is outside the 64-bit range; "
+        "write -9.223372036854776e18 if a real is meant",
+        ":12:19: integer +9223372036854775808 is outside the 64-bit range; "
+        "write 9.223372036854776e18 if a real is meant",
+        ":12:44: integer 0x7fffffffffffffffff is outside the 64-bit range "
+        "(-0x8000000000000000 to 0x7fffffffffffffff)",
+        ":13:19: integer -0x8000000000000001 is outside the 64-bit range "
+        "(-0x8000000000000000 to 0x7fffffffffffffff)",
+        ":13:43: integer 0o1000000000000000000000 is outside the 64-bit range "
+        "(-0o1000000000000000000000 to 0o777777777777777777777)",
+        ":14:19: integer -0o1000000000000000000001 is outside the 64-bit range "
+        "(-0o1000000000000000000000 to 0o777777777777777777777)",
+        ":15:23: integer 18446744073709551616 is outside the 64-bit range; "
+        "write 1.8446744073709552e19 if a real is meant",
+        ":16:30: integer 123456789012345678901234... (41 characters) is "
+        "outside the 64-bit range; write 1.2345678901234568e40 if a real is "
+        "meant",
+    };
+    CU_ASSERT(try_load(path, NULL, 0) == NULL);
+    CU_ASSERT_EQUAL(count_lines(err), LEN(want));
+    for (int i = 0; i < LEN(want); i++)
+        ASSERT_STR(line_of(err, i) + strlen(path), want[i]);
+}
+
+/* An out-of-range --set value names its argument; INT64_MIN/MAX pass. */
+static void test_set_int_out_of_range(void)
+{
+    expect_set_error("steps.0.tasks.0.args.n=-9223372036854775809",
+                     "--set steps.0.tasks.0.args.n=-9223372036854775809: "
+                     "integer -9223372036854775809 is outside the 64-bit "
+                     "range; write -9.223372036854776e18 if a real is meant");
+    expect_set_error("steps.0.tasks.0.args.n=0x10000000000000000",
+                     "--set steps.0.tasks.0.args.n=0x10000000000000000: "
+                     "integer 0x10000000000000000 is outside the 64-bit range "
+                     "(-0x8000000000000000 to 0x7fffffffffffffff)");
+    const char *sets[] = {"steps.0.tasks.0.args.a=9223372036854775807",
+                          "steps.0.tasks.0.args.b=-9223372036854775808",
+                          "steps.0.tasks.0.args.c='99999999999999999999999'"};
+    rn_spec *s = load_sets(spec_path("minimal.yaml"), sets, LEN(sets));
+    CU_ASSERT_FATAL(s != NULL);
+    const rn_value *a = &s->steps[0].tasks[0].args;
+    CU_ASSERT(get(a, "a")->type == RN_INT && get(a, "a")->i == INT64_MAX);
+    CU_ASSERT(get(a, "b")->type == RN_INT && get(a, "b")->i == INT64_MIN);
+    CU_ASSERT(get(a, "c")->type == RN_STR);
     check_roundtrip(s);
     rn_spec_free(s);
 }
@@ -1107,6 +1188,8 @@ static const pt_test_case cases[] = {
     {"set_value_checked", test_set_value_checked, 0},
     {"resolved_yaml_reloads", test_resolved_yaml_reloads, 0},
     {"scalar_types", test_scalar_types, 0},
+    {"int_out_of_range", test_int_out_of_range, 0},
+    {"set_int_out_of_range", test_set_int_out_of_range, 0},
     {"task_rules", test_task_rules, 0},
     {"plugin_errors", test_plugin_errors, 0},
     {"a NUL inside a value is refused", test_nul_in_value, 0},
