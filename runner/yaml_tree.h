@@ -20,8 +20,17 @@
 #include "spec.h"
 #include "spec_diag.h"
 
-/* Guards against alias bombs and runaway nesting. */
+/*
+ * Guards against alias bombs and runaway nesting: nodes in all, copies
+ * included; bytes of text (scalars and keys) that aliases and merge keys
+ * copy, beyond the document's own; levels of nesting. Both budgets are
+ * checked before a copy is made, at the alias (or merge key) that would
+ * pass them. 16 MiB is far beyond what anchors are for (shared settings,
+ * a list reused by a few tasks) yet bounds what a small file can make the
+ * runner allocate.
+ */
 #define RN_YAML_MAX_NODES 1000000
+#define RN_YAML_MAX_COPIED ((size_t)16 << 20)
 #define RN_YAML_MAX_DEPTH 256
 
 typedef enum rn_ykind { RN_Y_SCALAR, RN_Y_SEQ, RN_Y_MAP } rn_ykind;

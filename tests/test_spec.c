@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -482,6 +483,83 @@ static void test_alias_bomb(void)
     const char *path = write_spec("bomb.yaml", text);
     CU_ASSERT(try_load(path, NULL, 0) == NULL);
     CU_ASSERT(strstr(err, "expands to more than 1000000 nodes") != NULL);
+}
+
+/* A spec whose args hold a 1 MiB anchored scalar and `n` aliases of it
+ * (on line 9, each "*a, " 4 columns wide from column 17); merges: the same
+ * with a 1 MiB mapping value merged `n` times instead. */
+static const char *big_alias_spec(int n, bool merges)
+{
+    size_t big = (size_t)1 << 20, cap = big + (size_t)n * 32 + 512;
+    char *text = malloc(cap);
+    CU_ASSERT_FATAL(text != NULL);
+    int len = snprintf(text, cap, "ptrun: 1\nname: bomb\nkernels: {n: {path: "
+                       "noop, name: noop}}\nworkersets: [{name: cpu}]\n"
+                       "steps:\n  - name: s\n    tasks:\n      - kernel: n\n"
+                       "        args: {b: %s", merges ? "&a {k: " : "&a ");
+    memset(text + len, 'x', big);
+    len += (int)big;
+    len += snprintf(text + len, cap - (size_t)len, "%s,\n        l: [",
+                    merges ? "}" : "");
+    for (int i = 0; i < n; i++)
+        len += snprintf(text + len, cap - (size_t)len, merges ? "{<<: *a}, "
+                        : "*a, ");
+    snprintf(text + len, cap - (size_t)len, "1]}\n");
+    const char *path = write_spec("big_alias.yaml", text);
+    free(text);
+    return path;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/*
+ * The issue's bomb: a 1.4 MB file, a 1 MiB anchored scalar and 100 000
+ * aliases, would expand to 100 GB. Refused at the 17th alias, the first
+ * past 16 MiB, before copying it: in milliseconds (5 s allows for a
+ * machine loaded many times over). 16 aliases, 16 MiB exactly, load.
+ */
+static void test_alias_bytes(void)
+{
+    const char *path = big_alias_spec(100000, false);
+    struct stat st;
+    CU_ASSERT(stat(path, &st) == 0 && st.st_size > 1400000 &&
+              st.st_size < 1500000);
+    double t0 = now_s();
+    CU_ASSERT(try_load(path, NULL, 0) == NULL);
+    CU_ASSERT(now_s() - t0 < 5.0);
+    CU_ASSERT_EQUAL(count_lines(err), 1);
+    ASSERT_STR(line_of(err, 0) + strlen(path),
+               ":10:77: alias '*a' would copy 1048576 more bytes, past the "
+               "16 MiB of text that aliases and merge keys may add to a spec");
+    rn_spec *s = load(big_alias_spec(16, false));
+    CU_ASSERT_FATAL(s != NULL);
+    const rn_value *l = get(&s->steps[0].tasks[0].args, "l");
+    CU_ASSERT(l->type == RN_LIST && l->n == 17);
+    CU_ASSERT(l->items[15].type == RN_STR &&
+              strlen(l->items[15].s) == (size_t)1 << 20);
+    rn_spec_free(s);
+}
+
+/* A merge key copies too: `{<<: *a}` costs the alias's copy and the
+ * merge's (2 MiB + 2 bytes), so the 8th merge of {k: <1 MiB>} passes
+ * 16 MiB, at its alias (column 13 + 7 x 10 + 5). */
+static void test_merge_bytes(void)
+{
+    const char *path = big_alias_spec(1000, true);
+    CU_ASSERT(try_load(path, NULL, 0) == NULL);
+    CU_ASSERT_EQUAL(count_lines(err), 1);
+    ASSERT_STR(line_of(err, 0) + strlen(path),
+               ":10:88: this merge (<<) would copy 1048577 more bytes, past "
+               "the 16 MiB of text that aliases and merge keys may add to a "
+               "spec");
+    rn_spec *s = load(big_alias_spec(7, true));
+    CU_ASSERT_PTR_NOT_NULL(s);
+    rn_spec_free(s);
 }
 
 static void test_syntax_error(void)
@@ -1163,6 +1241,8 @@ static const pt_test_case cases[] = {
     {"merge_errors", test_merge_errors, 0},
     {"recursive_alias", test_recursive_alias, 0},
     {"alias_bomb", test_alias_bomb, 0},
+    {"alias_bytes", test_alias_bytes, 0},
+    {"merge_bytes", test_merge_bytes, 0},
     {"syntax_error", test_syntax_error, 0},
     {"empty_and_two_documents", test_empty_and_two_documents, 0},
     {"wrong_type", test_wrong_type, 0},
