@@ -1135,6 +1135,101 @@ static void test_set_int_out_of_range(void)
     rn_spec_free(s);
 }
 
+/* `n` bytes of 'x' into f. */
+static void put_xs(FILE *f, size_t n)
+{
+    static char xs[65536];
+    memset(xs, 'x', sizeof xs);
+    for (size_t done = 0; done < n;) {
+        size_t k = n - done < sizeof xs ? n - done : sizeof xs;
+        CU_ASSERT_FATAL(fwrite(xs, 1, k, f) == k);
+        done += k;
+    }
+}
+
+/* A spec of one task (at 9:9) with args {a: <a x's>} and, when x is not
+ * 0, sweep {x: [s, <x x's>]}. */
+static const char *blob_spec(size_t a, size_t x)
+{
+    const char *path = join(pt_test_tmpdir(), "blob.yaml");
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    fprintf(f, "ptrun: 1\nname: blob\nkernels: {noop: {path: noop}}\n"
+            "workersets: [{name: cpu}]\n\nsteps:\n  - name: s\n"
+            "    tasks:\n      - kernel: noop\n        args: {a: ");
+    put_xs(f, a);
+    fprintf(f, "}\n");
+    if (x) {
+        fprintf(f, "        sweep: {x: [s, ");
+        put_xs(f, x);
+        fprintf(f, "]}\n");
+    }
+    CU_ASSERT_FATAL(fclose(f) == 0);
+    return path;
+}
+
+/*
+ * A task's args must fit one request to a worker (64 MiB less a 40-byte
+ * head): {a: <n x's>} encodes to n + 21 bytes, so n = 67108803 is the
+ * largest, and its plan holds exactly that many bytes. Several args add
+ * up, with the largest value of each sweep axis.
+ */
+static void test_args_too_large(void)
+{
+    CU_ASSERT_EQUAL(RN_MAX_ARGS_BYTES, 67108824);
+    const char *path = blob_spec(67108803, 0);
+    rn_spec *s = load(path);
+    CU_ASSERT_FATAL(s != NULL);
+    CU_ASSERT_EQUAL(rn_plan_args_size(&s->steps[0].tasks[0]), 67108824);
+    rn_spec_free(s);
+    CU_ASSERT(try_load(blob_spec(67108804, 0), NULL, 0) == NULL);
+    ASSERT_STR(line_of(err, 0) + strlen(path),
+               ":9:9: the args of this task take 67108825 bytes encoded, "
+               "more than the 67108824 a request to a worker carries (a "
+               "64 MiB frame): put bulk data in a shared segment (shm: "
+               "segments: with init: {npy: FILE}) and pass its name");
+    CU_ASSERT(try_load(blob_spec(30 << 20, 40 << 20), NULL, 0) == NULL);
+    ASSERT_PREFIX(line_of(err, 0) + strlen(path),
+                  ":9:9: the args of this task take 73400353 bytes encoded");
+    s = load(blob_spec(30 << 20, 30 << 20));
+    CU_ASSERT_PTR_NOT_NULL(s);
+    rn_spec_free(s);
+}
+
+/*
+ * rn_plan_args_size() is what the plan encodes: exactly for args without
+ * arrays (the most over the sweep), at most 7 bytes more per array.
+ */
+static void test_args_size_exact(void)
+{
+    rn_spec *spec = load(write_spec("sizes.yaml",
+        "ptrun: 1\nname: p\nkernels: {echo: {path: @K@/echo.so}}\n"
+        "workersets: [{name: w, workers: 2}]\n"
+        "steps:\n  - name: s\n    tasks:\n"
+        "      - {kernel: echo, args: {a: 1, s: xyz, n: ~, b: true,\n"
+        "         m: {k: [1, a], e: []}}, sweep: {x: [1.5, a long string, "
+        "{}]},\n         repeat: 2}\n"
+        "      - {kernel: echo, args: {l: [1, 2.5], i: [3]}}\n"));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(spec);
+    rn_plan plan;
+    char msg[256];
+    CU_ASSERT_EQUAL_FATAL(rn_plan_build(spec, NULL, &plan, msg, sizeof msg),
+                          0);
+    CU_ASSERT_EQUAL_FATAL(plan.ntasks, 7);
+    size_t most = 0, len;
+    const uint8_t *bytes;
+    for (int i = 0; i < 6; i++) {
+        CU_ASSERT_EQUAL(pt__args_bytes(plan.tasks[i].args, &bytes, &len), 0);
+        most = len > most ? len : most;
+    }
+    CU_ASSERT_EQUAL(most, rn_plan_args_size(&spec->steps[0].tasks[0]));
+    CU_ASSERT_EQUAL(pt__args_bytes(plan.tasks[6].args, &bytes, &len), 0);
+    size_t bound = rn_plan_args_size(&spec->steps[0].tasks[1]);
+    CU_ASSERT(len <= bound && bound <= len + 2 * 7);
+    rn_plan_free(&plan);
+    rn_spec_free(spec);
+}
+
 /* Plugins: exactly one of name or path; both must be found. */
 static void test_plugin_errors(void)
 {
@@ -1270,6 +1365,8 @@ static const pt_test_case cases[] = {
     {"scalar_types", test_scalar_types, 0},
     {"int_out_of_range", test_int_out_of_range, 0},
     {"set_int_out_of_range", test_set_int_out_of_range, 0},
+    {"args_too_large", test_args_too_large, 120},
+    {"args_size_exact", test_args_size_exact, 0},
     {"task_rules", test_task_rules, 0},
     {"plugin_errors", test_plugin_errors, 0},
     {"a NUL inside a value is refused", test_nul_in_value, 0},
