@@ -77,43 +77,47 @@ static int encode(pt_buf *b, const rn_value *v)
     return -EINVAL;
 }
 
+/* Bytes of a string or a map key encoded: u32 length, text, NUL (a spec
+ * half built after running out of memory may hold NULL). */
+static size_t text_size(const char *s)
+{
+    return 4 + (s ? strlen(s) : 0) + 1;
+}
+
 size_t rn_plan_value_size(const rn_value *v)
 {
-    size_t n = 9; /* INT, REAL; and a list's or a map's header */
+    size_t n = 9; /* a list's or a map's header: tag, count, size */
     switch (v->type) {
     case RN_NULL: return 1;
     case RN_BOOL: return 2;
     case RN_INT:
     case RN_REAL: return 9;
-    case RN_STR: return 1 + 4 + strlen(v->s) + 1;
+    case RN_STR: return 1 + text_size(v->s);
     case RN_LIST:
         if (numeric_list(v))
             return 1 + 4 + 7 + 8 * v->n; /* tag, count, pad, items */
         break;
     case RN_MAP: break;
     }
-    for (size_t i = 0; i < v->n; i++)
-        n += (v->keys ? 4 + strlen(v->keys[i]) + 1 : 0) +
+    for (size_t i = 0; v->items && i < v->n; i++)
+        n += (v->keys ? text_size(v->keys[i]) : 0) +
              rn_plan_value_size(&v->items[i]);
     return n;
 }
 
 size_t rn_plan_args_size(const rn_task *t)
 {
-    size_t n = 9; /* the map's header */
-    for (size_t i = 0; i < t->args.n; i++)
-        n += 4 + strlen(t->args.keys[i]) + 1 +
-             rn_plan_value_size(&t->args.items[i]);
+    size_t n = rn_plan_value_size(&t->args); /* args: a map */
     for (int a = 0; a < t->nsweep; a++) {
         const rn_sweep_axis *ax = &t->sweep[a];
         size_t most = 0;
-        for (size_t i = 0; i < ax->values.n; i++) {
+        for (size_t i = 0; ax->values.items && i < ax->values.n; i++) {
             size_t one = rn_plan_value_size(&ax->values.items[i]);
             most = one > most ? one : most;
         }
-        n += ax->key ? 4 + strlen(ax->key) + 1 + most : 0;
+        n += text_size(ax->key) + most;
     }
-    return n + (t->has_repeat ? 4 + 3 + 1 + 9 : 0); /* "rep": an int */
+    return n + (t->has_repeat ? text_size("rep") + 9 : 0); /* an int */
 }
 
 /* The values one task gets beyond its entry's args. */

@@ -7,9 +7,9 @@
  * Errors: every stage adds to one list of diagnostics (spec_diag.c); the
  * spec is built only when the YAML read, every --set applied and no
  * integer was out of range, and it is returned only when no problem at
- * all was found. Then the resolved YAML
- * has every file it names made absolute (kernel, npy and plugin paths), so
- * that it runs the same from anywhere (e.g. from the run's output folder).
+ * all was found. Then the resolved YAML has every file it names made
+ * absolute (kernel, npy and plugin paths), so that it runs the same from
+ * anywhere (e.g. from the run's output folder).
  */
 #include <errno.h>
 #include <limits.h>

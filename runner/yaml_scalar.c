@@ -121,8 +121,10 @@ void rn_yplain(const char *t, rn_value *v)
         int_lit k = parse_int(t, &v->i, &base);
         if (k == INT_OK)
             v->type = RN_INT;
-        else if (k == INT_RANGE) /* a number, though no spec holds one */
-            *v = (rn_value){.type = RN_REAL, .r = NAN};
+        else if (k == INT_RANGE) { /* a number, though no spec holds one */
+            v->type = RN_REAL;
+            v->r = NAN;
+        }
         else if (parse_real(t, &v->r))
             v->type = RN_REAL;
     }

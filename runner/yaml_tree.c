@@ -11,6 +11,7 @@
 typedef struct anchor {
     char *name;
     rn_ynode *node; /* in the tree, or buried */
+    bool measured;  /* nodes and bytes known (at its first alias) */
     size_t nodes;   /* what a copy of it costs (measure()) */
     size_t bytes;
 } anchor;
@@ -438,9 +439,12 @@ static int load_alias(loader *l, yaml_event_t *ev, rn_ynode **out)
     rn_pos pos = mark_pos(ev->start_mark);
     char what[96];
     for (size_t i = l->nanchors; i-- > 0;) {
-        const anchor *a = &l->anchors[i];
+        anchor *a = &l->anchors[i];
         if (strcmp(a->name, name) != 0)
             continue;
+        if (!a->measured) /* once: each alias of it then costs O(1) */
+            measure(a->node, &a->nodes, &a->bytes);
+        a->measured = true;
         snprintf(what, sizeof what, "alias '*%.64s'", name);
         int rc = afford(l, a->nodes, a->bytes, pos, what);
         return rc < 0 ? rc : copy_node(l, a->node, pos, out);
@@ -460,9 +464,7 @@ static int add_anchor(loader *l, const yaml_char_t *name, rn_ynode *n)
     char *s = strdup((const char *)name);
     if (!s)
         return oom(l, n->pos);
-    anchor *a = &l->anchors[l->nanchors++];
-    *a = (anchor){s, n, 0, 0};
-    measure(n, &a->nodes, &a->bytes); /* once: its aliases cost O(1) */
+    l->anchors[l->nanchors++] = (anchor){s, n, false, 0, 0};
     return 0;
 }
 
