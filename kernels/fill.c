@@ -31,8 +31,8 @@ typedef struct whole {
 /* The arg `value` as a whole number: 0, or -1 for 2.5, nan, 1e30, ... */
 static int whole_arg(pt_ctx *ctx, whole *w)
 {
-    int64_t i = pt_arg_int(ctx, "value", 0);
-    if (i == pt_arg_int(ctx, "value", 1)) { /* an int arg: exact */
+    if (pt_arg_type(ctx, "value") == PT_ARG_INT) { /* exact past 2^53 */
+        int64_t i = pt_arg_int(ctx, "value", 0);
         w->neg = i < 0;
         w->mag = w->neg ? 0 - (uint64_t)i : (uint64_t)i;
         return 0;
@@ -74,11 +74,12 @@ static int fill_call(pt_ctx *ctx)
     range r = {0};
     if (range_arg(ctx, &r) != 0)
         return -1;
-    double v = pt_arg_real(ctx, "value", 0);
-    if (!pt_arg_has(ctx, "value"))
+    pt_arg_kind kind = pt_arg_type(ctx, "value");
+    if (kind == PT_ARG_NONE || kind == PT_ARG_NULL)
         return pt_fail(ctx, "arg `value` (a number) is required");
-    if (v == 0 && pt_arg_real(ctx, "value", 1) == 1) /* the default, twice */
-        return pt_fail(ctx, "arg `value` must be a number");
+    double v = pt_arg_real(ctx, "value", 0);
+    if (kind != PT_ARG_INT && kind != PT_ARG_REAL)
+        return -1; /* pt_arg_real failed the task, naming what was given */
     pt_dtype t = r.seg->type;
     whole w = {false, 0};
     bool integer = t >= PT_INT8 && t <= PT_UINT64;

@@ -52,7 +52,7 @@ static inline int range_count_arg(pt_ctx *ctx, const char *key, uint64_t def,
     *out = def;
     if (!pt_arg_has(ctx, key))
         return 0;
-    int64_t v = pt_arg_int(ctx, key, -1); /* -1 also for a non-int */
+    int64_t v = pt_arg_int(ctx, key, -1); /* a non-int fails the task */
     if (v < 0)
         return pt_fail(ctx, "arg `%s` must be an integer >= 0", key);
     *out = (uint64_t)v;

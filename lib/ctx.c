@@ -1,7 +1,9 @@
 /* ctx.c - the library's side of the kernel ABI (ctx.h, kernel.h). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,34 +17,260 @@ static int arg_has(pt_ctx *c, const char *k)
     return pt__map_get(&c->args, k, &v);
 }
 
+/* The public kinds are the codec's tags (0: absent). */
+_Static_assert((int)PT_ARG_NULL == (int)PT__V_NULL &&
+                   (int)PT_ARG_INT == (int)PT__V_INT &&
+                   (int)PT_ARG_STR == (int)PT__V_STR &&
+                   (int)PT_ARG_MAP + 1 == (int)PT__V_TYPE_END,
+               "pt_arg_kind follows pt__vtype");
+
+/* What arg `k` holds, without failing the task (PT_ARG_NONE: absent). */
+static int arg_type(pt_ctx *c, const char *k)
+{
+    pt__val v;
+    return pt__map_get(&c->args, k, &v) ? (int)v.type : PT_ARG_NONE;
+}
+
+/* The task fails with this message (replacing an earlier one). */
+static int set_error(pt_ctx *c, const char *fmt, va_list ap)
+{
+    char *msg = NULL;
+    if (vasprintf(&msg, fmt, ap) < 0)
+        msg = NULL;
+    free(c->error);
+    c->error = msg ? msg : strdup("pt_fail (message lost: out of memory)");
+    return -1;
+}
+
+/* A collection (or null) as a message shows it: "a list of 3 ints". */
+static void describe_many(const pt__val *v, char *buf, size_t size)
+{
+    if (v->type == PT__V_BYTES)
+        snprintf(buf, size, "%zu bytes", v->u.bytes.len);
+    else if (v->type == PT__V_INTS)
+        snprintf(buf, size, "a list of %zu ints", v->u.ints.n);
+    else if (v->type == PT__V_REALS)
+        snprintf(buf, size, "a list of %zu reals", v->u.reals.n);
+    else if (v->type == PT__V_LIST || v->type == PT__V_MAP)
+        snprintf(buf, size, "a %s of %zu %s",
+                 v->type == PT__V_LIST ? "list" : "map", v->u.c.count,
+                 v->type == PT__V_LIST ? "values" : "keys");
+    else
+        snprintf(buf, size, "null");
+}
+
+/* What was given, for messages: "the real 1e+23", "the string \"x\"". */
+static void describe(const pt__val *v, char *buf, size_t size)
+{
+    char num[48];
+    if (v->type == PT__V_BOOL) {
+        snprintf(buf, size, "the bool %s", v->u.b ? "true" : "false");
+    } else if (v->type == PT__V_INT) {
+        snprintf(buf, size, "the int %" PRId64, v->u.i);
+    } else if (v->type == PT__V_REAL) {
+        pt__real_text(num, sizeof num, v->u.r);
+        snprintf(buf, size, "the real %s", num);
+    } else if (v->type == PT__V_STR) {
+        snprintf(buf, size, "the string \"%.40s%s\"", v->u.str.ptr,
+                 v->u.str.len > 40 ? "..." : "");
+    } else {
+        describe_many(v, buf, size);
+    }
+}
+
+static void arg_fail(pt_ctx *c, const char *fmt, ...) PT_PRINTF(2, 3);
+
+/*
+ * An accessor fails the task with this message. The first one stays the
+ * task's error, whatever the kernel says after it (its own message is
+ * most often a consequence: "count must be >= 0").
+ */
+static void arg_fail(pt_ctx *c, const char *fmt, ...)
+{
+    va_list ap;
+    if (c->arg_failed)
+        return;
+    va_start(ap, fmt);
+    set_error(c, fmt, ap);
+    va_end(ap);
+    c->arg_failed = true;
+}
+
+/*
+ * An arg of the wrong type fails the task, never reads as the default
+ * (SPEC §2): "arg `n` must be an int, got the real 1e+23".
+ */
+static void wrong_type(pt_ctx *c, const char *k, const char *want,
+                       const pt__val *v, const char *where)
+{
+    char got[128];
+    describe(v, got, sizeof got);
+    arg_fail(c, "arg `%s` must be %s, got %s%s", k, want, got, where);
+}
+
+/* The arg `k` when present and not null (null reads as absent). */
+static bool arg_get(pt_ctx *c, const char *k, pt__val *v)
+{
+    return pt__map_get(&c->args, k, v) && v->type != PT__V_NULL;
+}
+
+/* A real that is a whole number within int64 converts exactly. */
+static bool real_as_int(double r, int64_t *i)
+{
+    if (!(r >= -0x1p63 && r < 0x1p63) || (double)(int64_t)r != r)
+        return false;
+    *i = (int64_t)r;
+    return true;
+}
+
+/* An int, or a whole real within int64 (1e6, 2.0): exact either way. */
 static int64_t arg_int(pt_ctx *c, const char *k, int64_t def)
 {
-    return pt__map_int(&c->args, k, def);
+    pt__val v;
+    int64_t i;
+    if (!arg_get(c, k, &v))
+        return def;
+    if (v.type == PT__V_INT)
+        return v.u.i;
+    if (v.type == PT__V_REAL && real_as_int(v.u.r, &i))
+        return i;
+    wrong_type(c, k, "an int", &v, "");
+    return def;
 }
 
+/* A real, or an int converted (as C converts it). */
 static double arg_real(pt_ctx *c, const char *k, double def)
 {
-    return pt__map_real(&c->args, k, def);
+    pt__val v;
+    if (!arg_get(c, k, &v))
+        return def;
+    if (v.type == PT__V_REAL || v.type == PT__V_INT)
+        return v.type == PT__V_REAL ? v.u.r : (double)v.u.i;
+    wrong_type(c, k, "a real", &v, "");
+    return def;
 }
 
+/* The two accessors that take one type only. */
 static bool arg_bool(pt_ctx *c, const char *k, bool def)
 {
-    return pt__map_bool(&c->args, k, def);
+    pt__val v;
+    if (!arg_get(c, k, &v))
+        return def;
+    if (v.type == PT__V_BOOL)
+        return v.u.b;
+    wrong_type(c, k, "true or false", &v, "");
+    return def;
 }
 
 static const char *arg_str(pt_ctx *c, const char *k, const char *def)
 {
-    return pt__map_str(&c->args, k, def);
+    pt__val v;
+    if (!arg_get(c, k, &v))
+        return def;
+    if (v.type == PT__V_STR)
+        return v.u.str.ptr;
+    wrong_type(c, k, "a string", &v, "");
+    return def;
 }
 
+/*
+ * Room for arg `k` converted to n items of `size` bytes, kept until the
+ * call ends (pt__ctx_clear); NULL, the task failed, when out of memory.
+ */
+static void *scratch(pt_ctx *c, const char *k, size_t n, size_t size)
+{
+    pt__scratch *s = NULL;
+    if (n <= (SIZE_MAX - sizeof *s) / size)
+        s = malloc(sizeof *s + n * size);
+    if (!s) {
+        arg_fail(c, "arg `%s`: out of memory converting its %zu items", k, n);
+        return NULL;
+    }
+    s->next = c->scratch;
+    c->scratch = s;
+    return s->data;
+}
+
+/* A list of reals as ints when every one is a whole number within int64. */
+static const int64_t *reals_as_ints(pt_ctx *c, const char *k,
+                                    const pt__val *v, size_t *len)
+{
+    for (size_t i = 0; i < v->u.reals.n; i++) {
+        int64_t x;
+        if (!real_as_int(v->u.reals.ptr[i], &x)) {
+            pt__val item = {.type = PT__V_REAL, .u.r = v->u.reals.ptr[i]};
+            char where[48];
+            snprintf(where, sizeof where, " at [%zu]", i);
+            wrong_type(c, k, "a list of ints", &item, where);
+            return NULL;
+        }
+    }
+    int64_t *out = scratch(c, k, v->u.reals.n, sizeof *out);
+    for (size_t i = 0; out && i < v->u.reals.n; i++)
+        real_as_int(v->u.reals.ptr[i], &out[i]);
+    *len = out ? v->u.reals.n : 0;
+    return out;
+}
+
+/* An empty list reads as an empty array, not as an absent one. */
+static const union {
+    int64_t i;
+    double r;
+} empty[1];
+
+/* Is v a list with no items (the codec's form of `[]`)? */
+static bool empty_list(const pt__val *v, size_t *len)
+{
+    *len = 0;
+    return v->type == PT__V_LIST && v->u.c.count == 0;
+}
+
+/* Ints, or reals that are all whole within int64 (converted). */
 static const int64_t *arg_ints(pt_ctx *c, const char *k, size_t *len)
 {
-    return pt__map_ints(&c->args, k, len);
+    pt__val v;
+    size_t n_;
+    len = len ? len : &n_;
+    *len = 0;
+    if (!arg_get(c, k, &v))
+        return NULL;
+    if (v.type == PT__V_INTS) {
+        *len = v.u.ints.n;
+        return v.u.ints.ptr;
+    }
+    if (empty_list(&v, len))
+        return &empty[0].i;
+    if (v.type != PT__V_REALS) {
+        wrong_type(c, k, "a list of ints", &v, "");
+        return NULL;
+    }
+    return reals_as_ints(c, k, &v, len);
 }
 
+/* Reals, or ints converted. */
 static const double *arg_reals(pt_ctx *c, const char *k, size_t *len)
 {
-    return pt__map_reals(&c->args, k, len);
+    pt__val v;
+    size_t n_;
+    len = len ? len : &n_;
+    *len = 0;
+    if (!arg_get(c, k, &v))
+        return NULL;
+    if (v.type == PT__V_REALS) {
+        *len = v.u.reals.n;
+        return v.u.reals.ptr;
+    }
+    if (empty_list(&v, len))
+        return &empty[0].r;
+    if (v.type != PT__V_INTS) {
+        wrong_type(c, k, "a list of reals", &v, "");
+        return NULL;
+    }
+    double *r = scratch(c, k, v.u.ints.n, sizeof *r);
+    for (size_t i = 0; r && i < v.u.ints.n; i++)
+        r[i] = (double)v.u.ints.ptr[i];
+    *len = r ? v.u.ints.n : 0;
+    return r;
 }
 
 /* Start a result entry; remember the first failure for pt__ctx_end. */
@@ -109,14 +337,10 @@ static int result_args(pt_ctx *c)
     return rc < 0 ? rc : 0;
 }
 
+/* pt_fail(): the last message wins, unless an accessor failed first. */
 static int failv(pt_ctx *c, const char *fmt, va_list ap)
 {
-    char *msg = NULL;
-    if (vasprintf(&msg, fmt, ap) < 0)
-        msg = NULL;
-    free(c->error);
-    c->error = msg ? msg : strdup("pt_fail (message lost: out of memory)");
-    return -1;
+    return c->arg_failed ? -1 : set_error(c, fmt, ap);
 }
 
 static uint64_t task_id(pt_ctx *c) { return c->task_id; }
@@ -202,6 +426,7 @@ static const pt_kernel_api api = {
     .state_set = state_set,
     .shm_get = shm_get,
     .result_args = result_args,
+    .arg_type = arg_type,
 };
 
 int pt__ctx_begin(pt_ctx *c, pt__worker_env *env, const void *args,
@@ -233,6 +458,11 @@ void pt__ctx_clear(pt_ctx *c)
 {
     free(c->error);
     c->error = NULL;
+    while (c->scratch) {
+        pt__scratch *s = c->scratch;
+        c->scratch = s->next;
+        free(s);
+    }
 }
 
 void pt__state_free_all(pt__worker_env *env)

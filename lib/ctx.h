@@ -1,7 +1,10 @@
 /*
  * ctx.h - the kernel's pt_ctx (private): one call's arguments, results,
  * error, identity, and the worker's state and segments. The accessors of
- * <ptools/kernel.h> reach these through pt__kernel_api.
+ * <ptools/kernel.h> reach these through pt__kernel_api. An arg accessor
+ * given a value of another type fails the task (SPEC §2) with a message
+ * naming the arg, the type wanted and the value given; ints and reals
+ * convert where nothing is lost (see kernel.h).
  */
 #ifndef PT_CTX_H
 #define PT_CTX_H
@@ -19,6 +22,13 @@ typedef struct pt__state {
     char key[];
 } pt__state;
 
+/* An arg converted for an accessor (ints from whole reals, reals from
+ * ints), freed when the call ends. */
+typedef struct pt__scratch {
+    struct pt__scratch *next;
+    _Alignas(8) unsigned char data[];
+} pt__scratch;
+
 /* What a worker knows of itself and lends to every ctx. */
 typedef struct pt__worker_env {
     int index, count;
@@ -34,7 +44,9 @@ struct pt_ctx {
     pt_buf *results;
     pt__vmark mark;
     int result_rc; /* first failure to record a result */
-    char *error;   /* set by pt_fail */
+    char *error;   /* set by pt_fail, or by an accessor */
+    bool arg_failed; /* an accessor failed the task: its message stays */
+    pt__scratch *scratch;
     uint64_t task_id, seed;
     int step;
 };

@@ -658,18 +658,24 @@ static int json_int(pt_buf *o, int64_t i)
     return pt_buf_append(o, p, (size_t)(s + sizeof s - p));
 }
 
-/* The shortest of %.15g..%.17g that reads back exactly; a real stays real. */
-static int json_real(pt_buf *o, double d)
+int pt__real_text(char *s, size_t size, double d)
 {
-    char s[48];
     int n = 0;
-    if (!isfinite(d))
-        return put(o, "null");
     for (int prec = 15; prec <= 17; prec++) {
-        n = snprintf(s, sizeof s - 2, "%.*g", prec, d);
+        n = snprintf(s, size, "%.*g", prec, d);
         if (strtod(s, NULL) == d)
             break;
     }
+    return n;
+}
+
+/* A real in JSON, by pt__real_text(); ".0" keeps it a real. */
+static int json_real(pt_buf *o, double d)
+{
+    char s[48];
+    if (!isfinite(d))
+        return put(o, "null");
+    int n = pt__real_text(s, sizeof s - 2, d);
     if (!strpbrk(s, ".eE")) {
         memcpy(s + n, ".0", 3);
         n += 2;

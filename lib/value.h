@@ -191,6 +191,13 @@ int pt__value_check(const void *base, size_t len, int max_depth);
 int pt__venc_val(pt_buf *b, const pt__val *v);
 
 /*
+ * A double as the shortest of %.15g/%.16g/%.17g that reads back exactly
+ * ("1e+23", "0.1", "2"; "inf", "nan"), for JSON and for messages. Returns
+ * snprintf's count; 32 bytes always suffice.
+ */
+int pt__real_text(char *s, size_t size, double d);
+
+/*
  * Append the buffer's value to `out` as compact JSON (after checking it like
  * pt__value_check() with the depth cap; on failure `out` is unchanged).
  * Strings are escaped per RFC 8259 (\" \\ \b \f \n \r \t, other control

@@ -34,6 +34,8 @@
 
 #include <ptools/workerset.h>
 
+#include "wire.h"
+
 /* How a TASK names its callee. */
 enum { PT__CALLEE_INDEX = 1, PT__CALLEE_KOBJ = 2, PT__CALLEE_FN = 3 };
 
@@ -47,6 +49,13 @@ typedef struct pt__task_head {
     uint32_t args_len;
     uint64_t reserved;
 } pt__task_head;
+
+/*
+ * The largest args map a task can have: what a TASK frame carries (the
+ * worker reads frames of up to PT__WIRE_MAX_PAYLOAD), less its head.
+ * Submitting more is -E2BIG; `ptrun check` refuses such a task up front.
+ */
+#define PT__TASK_ARGS_MAX (PT__WIRE_MAX_PAYLOAD - sizeof(pt__task_head))
 
 /* When the task ran in the worker: CLOCK_MONOTONIC ns (system-wide). */
 typedef struct pt__res_head {

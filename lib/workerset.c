@@ -317,8 +317,11 @@ pt__req *pt__ws_submit(pt_workerset *ws, const pt_call *call, uint64_t id,
     size_t len;
     int rc = resolve_callee(ws, call, &kind, &callee);
     if (rc == 0 && (rc = pt__args_bytes(call->args, &bytes, &len)) == 0 &&
-        len > UINT32_MAX - 64)
-        rc = pt__err(-E2BIG, "remotecall: args of %zu bytes", len);
+        len > PT__TASK_ARGS_MAX)
+        rc = pt__err(-E2BIG, "remotecall: args of %zu bytes exceed the %zu "
+                     "a request carries (a %zu MiB frame): pass bulk data "
+                     "in a shared segment (pt_shm)", len, PT__TASK_ARGS_MAX,
+                     PT__WIRE_MAX_PAYLOAD >> 20);
     pt__req *req = rc == 0 ? malloc(sizeof *req) : NULL;
     if (!req) {
         errno = rc ? -rc : ENOMEM;

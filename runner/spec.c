@@ -5,10 +5,11 @@
  * a spec names are looked for.
  *
  * Errors: every stage adds to one list of diagnostics (spec_diag.c); the
- * spec is built only when the YAML read and every --set applied, and it is
- * returned only when no problem at all was found. Then the resolved YAML
- * has every file it names made absolute (kernel, npy and plugin paths), so
- * that it runs the same from anywhere (e.g. from the run's output folder).
+ * spec is built only when the YAML read, every --set applied and no
+ * integer was out of range, and it is returned only when no problem at
+ * all was found. Then the resolved YAML has every file it names made
+ * absolute (kernel, npy and plugin paths), so that it runs the same from
+ * anywhere (e.g. from the run's output folder).
  */
 #include <errno.h>
 #include <limits.h>
@@ -269,6 +270,25 @@ static void finish(rn_spec *s, rn_ynode *root, rn_diags *d)
         rn_diag_add(d, (rn_pos){0, 0}, NULL, 0, "out of memory");
 }
 
+/*
+ * Report every plain value in the tree that is an integer literal outside
+ * int64 (at its line:col, or naming its --set argument): it would
+ * otherwise become an inexact real without a word. Keys are names,
+ * whatever their digits, and `seed` (0 .. 2^64-1) checks its own range.
+ */
+static void check_int_ranges(const rn_ynode *n, rn_diags *d, bool root)
+{
+    char msg[256];
+    if (n->kind == RN_Y_SCALAR) {
+        if (!n->quoted && rn_yint_range(n->text, msg, sizeof msg))
+            rn_diag_at(d, n, "%s", msg);
+        return;
+    }
+    for (size_t i = 0; i < n->n; i++)
+        if (!(root && n->kind == RN_Y_MAP && !strcmp(n->e[i].key, "seed")))
+            check_int_ranges(n->e[i].val, d, false);
+}
+
 rn_spec *rn_spec_load(const char *file, const char *const *sets, int nsets,
                       const rn_search *search, char *err, size_t errlen)
 {
@@ -280,6 +300,7 @@ rn_spec *rn_spec_load(const char *file, const char *const *sets, int nsets,
     if (rn_yaml_load(file, &d, &root) < 0)
         goto out;
     rn_overrides_apply(root, sets, nsets, &d);
+    check_int_ranges(root, &d, true);
     if (rn_diag_count(&d))
         goto out;
     if (!(spec = new_spec(file))) {

@@ -5,6 +5,9 @@
  * repeat x sweep x (each_worker ? workers : 1), must stay within
  * RN_MAX_TASKS.
  *
+ * A task whose args could not travel in one request to a worker (64 MiB
+ * with its head) is refused at its line:col.
+ *
  * Choices: `repeat`/`sweep` combine with `each_worker` (every expanded
  * task runs on every worker); a sweep key may not also be in `args`, and
  * with `repeat` neither may set `rep` (the arg repeat gives each task), so
@@ -16,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "plan.h"
 #include "spec_check.h"
 
 static const char *kernel_name(const rn_spec *s, int i)
@@ -170,6 +174,24 @@ static void count_tasks(rn_build *b, const rn_ynode *n, const rn_task *t)
                    RN_MAX_TASKS, per);
 }
 
+/*
+ * A task's args travel to its worker in one request, of at most
+ * RN_MAX_ARGS_BYTES: refuse here a task that could need more (all its
+ * args together, with the largest value of each sweep axis), rather than
+ * let its worker refuse the frame and die without a word.
+ */
+static void check_args_size(rn_build *b, const rn_ynode *n, const rn_task *t)
+{
+    size_t size = rn_plan_args_size(t);
+    if (size <= RN_MAX_ARGS_BYTES)
+        return;
+    rn_diag_at(b->d, n, "the args of this task take %zu bytes encoded, "
+               "more than the %zu a request to a worker carries (a %zu MiB "
+               "frame): put bulk data in a shared segment (shm: segments: "
+               "with init: {npy: FILE}) and pass its name", size,
+               (size_t)RN_MAX_ARGS_BYTES, PT__WIRE_MAX_PAYLOAD >> 20);
+}
+
 /* `tags: [a, b]`: names `ptrun ctl` selects tasks by. */
 static void get_tags(rn_build *b, const rn_ynode *n, rn_task *t)
 {
@@ -217,6 +239,7 @@ static void build_task(rn_build *b, const rn_ynode *n, rn_task *t)
     if ((v = rn_ymap_get(n, "tags")))
         get_tags(b, v, t);
     check_arg_clash(b, n, t);
+    check_args_size(b, n, t);
     count_tasks(b, n, t);
 }
 

@@ -3,7 +3,8 @@
  * schema resolves a plain scalar: null (~, null, empty), bool (true,
  * false), int (decimal, 0x hex, 0o octal), float (1.5, 1e3, .inf, .nan),
  * else a string. YAML 1.1's yes/no/on/off stay strings, as users of
- * `on: 0` need.
+ * `on: 0` need. An integer literal outside int64 is refused where a spec
+ * is read (rn_yint_range), never turned into a real nor saturated.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "value.h"
 #include "yaml_tree.h"
 
 static bool one_of(const char *t, const char *const *words)
@@ -33,29 +35,32 @@ static bool all_digits(const char *s, int base)
     return true;
 }
 
-/* An integer literal: true with v set (RN_REAL when beyond int64). */
-static bool parse_int(const char *t, rn_value *v)
+/* What a plain scalar's text is as an integer literal. */
+typedef enum int_lit { INT_NONE, INT_OK, INT_RANGE } int_lit;
+
+/*
+ * An integer literal (decimal, 0x hex, 0o octal, with a sign): INT_OK with
+ * its value in *i, INT_RANGE when it is one but outside int64, else
+ * INT_NONE. *base gets its base.
+ */
+static int_lit parse_int(const char *t, int64_t *i, int *base)
 {
     const char *p = t + (*t == '-' || *t == '+');
-    int base = 10;
+    *base = 10;
     if (p[0] == '0' && (p[1] == 'x' || p[1] == 'o')) {
-        base = p[1] == 'x' ? 16 : 8;
+        *base = p[1] == 'x' ? 16 : 8;
         p += 2;
     }
-    if (!all_digits(p, base))
-        return false;
+    if (!all_digits(p, *base))
+        return INT_NONE;
     errno = 0;
-    unsigned long long u = strtoull(p, NULL, base);
+    unsigned long long u = strtoull(p, NULL, *base);
     bool neg = *t == '-';
     if (errno == ERANGE || u > (neg ? (unsigned long long)INT64_MAX + 1
-                                    : (unsigned long long)INT64_MAX)) {
-        v->type = RN_REAL;
-        v->r = (neg ? -1.0 : 1.0) * (double)u;
-        return true;
-    }
-    v->type = RN_INT;
-    v->i = neg ? (int64_t)(0 - u) : (int64_t)u;
-    return true;
+                                    : (unsigned long long)INT64_MAX))
+        return INT_RANGE;
+    *i = neg ? (int64_t)(0 - u) : (int64_t)u;
+    return INT_OK;
 }
 
 /* Digits with an optional '.', then an optional exponent. */
@@ -111,8 +116,68 @@ void rn_yplain(const char *t, rn_value *v)
     else if (one_of(t, yes) || one_of(t, no)) {
         v->type = RN_BOOL;
         v->b = one_of(t, yes);
-    } else if (!parse_int(t, v) && parse_real(t, &v->r))
-        v->type = RN_REAL;
+    } else {
+        int base;
+        int_lit k = parse_int(t, &v->i, &base);
+        if (k == INT_OK)
+            v->type = RN_INT;
+        else if (k == INT_RANGE) { /* a number, though no spec holds one */
+            v->type = RN_REAL;
+            v->r = NAN;
+        }
+        else if (parse_real(t, &v->r))
+            v->type = RN_REAL;
+    }
+}
+
+/* A real as YAML writes it: "1e23" rather than C's "1e+23". */
+static void yaml_real_text(char *buf, size_t size, double d)
+{
+    char c[48];
+    pt__real_text(c, sizeof c, d);
+    char *e = strchr(c, 'e');
+    if (e) {
+        char *digits = e + 1 + (e[1] == '+' || e[1] == '-');
+        size_t zeros = strspn(digits, "0");
+        memmove(digits, digits + zeros, strlen(digits + zeros) + 1);
+        if (e[1] == '+')
+            memmove(e + 1, e + 2, strlen(e + 2) + 1);
+    }
+    snprintf(buf, size, "%s", c);
+}
+
+/* The int64 range written in `base`, for messages. */
+static const char *range_in(int base)
+{
+    if (base == 16)
+        return "-0x8000000000000000 to 0x7fffffffffffffff";
+    if (base == 8)
+        return "-0o1000000000000000000000 to 0o777777777777777777777";
+    return "-9223372036854775808 to 9223372036854775807";
+}
+
+bool rn_yint_range(const char *text, char *msg, size_t size)
+{
+    int64_t i;
+    int base;
+    if (parse_int(text, &i, &base) != INT_RANGE)
+        return false;
+    size_t len = strlen(text);
+    char shown[64], real[48];
+    if (len > 40)
+        snprintf(shown, sizeof shown, "%.24s... (%zu characters)", text, len);
+    else
+        snprintf(shown, sizeof shown, "%s", text);
+    double d = base == 10 ? strtod(text, NULL) : NAN;
+    if (isfinite(d)) { /* a decimal: perhaps a real written out in full */
+        yaml_real_text(real, sizeof real, d);
+        snprintf(msg, size, "integer %s is outside the 64-bit range; write "
+                 "%s if a real is meant", shown, real);
+    } else {
+        snprintf(msg, size, "integer %s is outside the 64-bit range (%s)",
+                 shown, range_in(base));
+    }
+    return true;
 }
 
 void rn_yscalar(const rn_ynode *n, rn_value *v)

@@ -11,6 +11,9 @@
 typedef struct anchor {
     char *name;
     rn_ynode *node; /* in the tree, or buried */
+    bool measured;  /* nodes and bytes known (at its first alias) */
+    size_t nodes;   /* what a copy of it costs (measure()) */
+    size_t bytes;
 } anchor;
 
 /*
@@ -25,7 +28,8 @@ typedef struct loader {
     size_t nanchors, capanchors;
     rn_ynode **buried;
     size_t nburied, capburied;
-    size_t nodes; /* made so far, copies included */
+    size_t nodes;  /* made so far, copies included */
+    size_t copied; /* bytes of text (scalars, keys) made by copies */
     int depth;
 } loader;
 
@@ -136,6 +140,43 @@ static int bury(loader *l, rn_ynode *n)
         return oom(l, (rn_pos){0, 0});
     }
     l->buried[l->nburied++] = n;
+    return 0;
+}
+
+/* Count the nodes of n and the bytes of its text (scalars and keys). */
+static void measure(const rn_ynode *n, size_t *nodes, size_t *bytes)
+{
+    *nodes += 1;
+    if (n->text)
+        *bytes += strlen(n->text);
+    for (size_t i = 0; i < n->n; i++) {
+        if (n->e[i].key)
+            *bytes += strlen(n->e[i].key);
+        measure(n->e[i].val, nodes, bytes);
+    }
+}
+
+/*
+ * May a copy of `nodes` nodes holding `bytes` of text be made (at pos, for
+ * `what`)? Checked before copying, so that an alias bomb is refused
+ * before it allocates: 0 (and the bytes are counted), or -EINVAL reported.
+ */
+static int afford(loader *l, size_t nodes, size_t bytes, rn_pos pos,
+                  const char *what)
+{
+    if (l->nodes > RN_YAML_MAX_NODES ||
+        nodes > RN_YAML_MAX_NODES - l->nodes) {
+        rn_diag_add(l->d, pos, NULL, 0, "the document expands to more than "
+                    "%d nodes (aliases nested too deep?)", RN_YAML_MAX_NODES);
+        return -EINVAL;
+    }
+    if (bytes > RN_YAML_MAX_COPIED - l->copied) {
+        rn_diag_add(l->d, pos, NULL, 0, "%s would copy %zu more bytes, past "
+                    "the %d MiB of text that aliases and merge keys may add "
+                    "to a spec", what, bytes, (int)(RN_YAML_MAX_COPIED >> 20));
+        return -EINVAL;
+    }
+    l->copied += bytes;
     return 0;
 }
 
@@ -301,8 +342,12 @@ static int merge_one(loader *l, rn_ynode *m, const rn_yentry *old, size_t n,
         const rn_yentry *e = &src->e[i];
         if (has_explicit(old, n, e->key) || rn_ymap_get(m, e->key))
             continue;
-        rn_ynode *v;
-        int rc = copy_node(l, e->val, (rn_pos){0, 0}, &v);
+        rn_ynode *v = NULL;
+        size_t nodes = 0, bytes = strlen(e->key);
+        measure(e->val, &nodes, &bytes);
+        int rc = afford(l, nodes, bytes, src->pos, "this merge (<<)");
+        if (rc == 0)
+            rc = copy_node(l, e->val, (rn_pos){0, 0}, &v);
         if (rc == 0 && rn_ynode_append(m, e->key, e->kpos, v) < 0)
             rc = oom(l, e->kpos);
         if (rc < 0) {
@@ -391,10 +436,19 @@ static int load_map(loader *l, yaml_event_t *start, rn_ynode **out)
 static int load_alias(loader *l, yaml_event_t *ev, rn_ynode **out)
 {
     const char *name = (const char *)ev->data.alias.anchor;
-    for (size_t i = l->nanchors; i-- > 0;)
-        if (strcmp(l->anchors[i].name, name) == 0)
-            return copy_node(l, l->anchors[i].node, mark_pos(ev->start_mark),
-                             out);
+    rn_pos pos = mark_pos(ev->start_mark);
+    char what[96];
+    for (size_t i = l->nanchors; i-- > 0;) {
+        anchor *a = &l->anchors[i];
+        if (strcmp(a->name, name) != 0)
+            continue;
+        if (!a->measured) /* once: each alias of it then costs O(1) */
+            measure(a->node, &a->nodes, &a->bytes);
+        a->measured = true;
+        snprintf(what, sizeof what, "alias '*%.64s'", name);
+        int rc = afford(l, a->nodes, a->bytes, pos, what);
+        return rc < 0 ? rc : copy_node(l, a->node, pos, out);
+    }
     rn_diag_add(l->d, mark_pos(ev->start_mark), NULL, 0,
                 "unknown alias '*%s' (no anchor '&%s' before it)", name, name);
     return -EINVAL;
@@ -410,7 +464,7 @@ static int add_anchor(loader *l, const yaml_char_t *name, rn_ynode *n)
     char *s = strdup((const char *)name);
     if (!s)
         return oom(l, n->pos);
-    l->anchors[l->nanchors++] = (anchor){s, n};
+    l->anchors[l->nanchors++] = (anchor){s, n, false, 0, 0};
     return 0;
 }
 

@@ -20,8 +20,17 @@
 #include "spec.h"
 #include "spec_diag.h"
 
-/* Guards against alias bombs and runaway nesting. */
+/*
+ * Guards against alias bombs and runaway nesting: nodes in all, copies
+ * included; bytes of text (scalars and keys) that aliases and merge keys
+ * copy, beyond the document's own; levels of nesting. Both budgets are
+ * checked before a copy is made, at the alias (or merge key) that would
+ * pass them. 16 MiB is far beyond what anchors are for (shared settings,
+ * a list reused by a few tasks) yet bounds what a small file can make the
+ * runner allocate.
+ */
 #define RN_YAML_MAX_NODES 1000000
+#define RN_YAML_MAX_COPIED ((size_t)16 << 20)
 #define RN_YAML_MAX_DEPTH 256
 
 typedef enum rn_ykind { RN_Y_SCALAR, RN_Y_SEQ, RN_Y_MAP } rn_ykind;
@@ -63,11 +72,19 @@ rn_ynode *rn_ymap_get(const rn_ynode *n, const char *key);
 /*
  * The value of a scalar as a plain YAML scalar would have it: type and
  * b/i/r, and s pointing at the node's text (not a copy). An integer
- * outside int64 becomes RN_REAL.
+ * literal outside int64 reads as a RN_REAL nan: rn_spec_load() refuses it
+ * (rn_yint_range), so no spec holds one.
  */
 void rn_yscalar(const rn_ynode *n, rn_value *v);
 /* Resolve text as a plain scalar (what rn_yscalar does for unquoted). */
 void rn_yplain(const char *text, rn_value *v);
+/*
+ * Is `text`, read as a plain scalar, an integer literal outside int64
+ * (99999999999999999999999, -0x8000000000000001)? Then true, with the
+ * message in msg ("integer ... is outside the 64-bit range; write 1e23 if
+ * a real is meant").
+ */
+bool rn_yint_range(const char *text, char *msg, size_t size);
 /* "a string 'abc'", "an integer 5", "a mapping", ... for messages. */
 void rn_ydescribe(const rn_ynode *n, char *buf, size_t size);
 

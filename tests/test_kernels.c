@@ -167,11 +167,66 @@ static void test_fill_and_sum(void)
     pt_shm_detach(shm);
 }
 
+/* Run fill with args `a` (taken) and check its status and error. */
+static void expect_fill(pt_workerset *ws, pt_args *a, pt_task_status st,
+                        const char *error)
+{
+    pt_args_str(a, "segment", "v");
+    pt_reply *r = pt_remotecall_fetch(ws, "fill", a);
+    CU_ASSERT_EQUAL(pt_reply_status(r), st);
+    ASSERT_STR(pt_reply_error(r) ? pt_reply_error(r) : "(none)", error);
+    pt_reply_destroy(r);
+    pt_args_destroy(a);
+}
+
+/*
+ * fill's `value`: an int is stored exactly (past 2^53), a whole real
+ * too; a fraction does not fit an integer segment; a string is not a
+ * number, and the accessor's message (naming what was given) is the
+ * task's error, here and for a `count` of the wrong type.
+ */
+static void test_fill_value_types(void)
+{
+    pt_shm_opts o = {.prefix = pt_test_prefix(), .name = "v",
+                     .type = PT_INT64, .ndims = 1, .dims = {4}};
+    pt_shm *shm = pt_shm_create(&o);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(shm);
+    const int64_t *d = pt_shm_view_of(shm)->data;
+    pt_workerset *ws = set_with(1, PT_WS_RR, &shm, 1, 0);
+    pt_args *a = pt_args_create();
+    pt_args_int(a, "value", INT64_MAX - 1);
+    expect_fill(ws, a, PT_TASK_OK, "(none)");
+    CU_ASSERT_EQUAL(d[3], INT64_MAX - 1);
+    a = pt_args_create();
+    pt_args_real(a, "value", -3.0);
+    expect_fill(ws, a, PT_TASK_OK, "(none)");
+    CU_ASSERT_EQUAL(d[0], -3);
+    a = pt_args_create();
+    pt_args_real(a, "value", 2.5);
+    expect_fill(ws, a, PT_TASK_FAILED,
+                "value 2.5 does not fit in segment \"v\" (int64)");
+    a = pt_args_create();
+    pt_args_str(a, "value", "abc");
+    expect_fill(ws, a, PT_TASK_FAILED,
+                "arg `value` must be a real, got the string \"abc\"");
+    a = pt_args_create();
+    pt_args_int(a, "value", 1);
+    pt_args_str(a, "count", "x");
+    expect_fill(ws, a, PT_TASK_FAILED,
+                "arg `count` must be an int, got the string \"x\"");
+    expect_fill(ws, pt_args_create(), PT_TASK_FAILED,
+                "arg `value` (a number) is required");
+    CU_ASSERT_EQUAL(d[0], -3);
+    pt_workerset_destroy(ws);
+    pt_shm_detach(shm);
+}
+
 static const pt_test_case cases[] = {
     {"each shipped kernel loads", test_each_loads, 0},
     {"noop, echo, sleep", test_noop_echo_sleep, 0},
     {"pi is the same whatever the workers", test_pi_reproducible, 60},
     {"fill and sum a segment", test_fill_and_sum, 0},
+    {"fill: the value's type", test_fill_value_types, 0},
     {NULL, NULL, 0},
 };
 

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -482,6 +483,83 @@ static void test_alias_bomb(void)
     const char *path = write_spec("bomb.yaml", text);
     CU_ASSERT(try_load(path, NULL, 0) == NULL);
     CU_ASSERT(strstr(err, "expands to more than 1000000 nodes") != NULL);
+}
+
+/* A spec whose args hold a 1 MiB anchored scalar and `n` aliases of it
+ * (on line 9, each "*a, " 4 columns wide from column 17); merges: the same
+ * with a 1 MiB mapping value merged `n` times instead. */
+static const char *big_alias_spec(int n, bool merges)
+{
+    size_t big = (size_t)1 << 20, cap = big + (size_t)n * 32 + 512;
+    char *text = malloc(cap);
+    CU_ASSERT_FATAL(text != NULL);
+    int len = snprintf(text, cap, "ptrun: 1\nname: bomb\nkernels: {n: {path: "
+                       "noop, name: noop}}\nworkersets: [{name: cpu}]\n"
+                       "steps:\n  - name: s\n    tasks:\n      - kernel: n\n"
+                       "        args: {b: %s", merges ? "&a {k: " : "&a ");
+    memset(text + len, 'x', big);
+    len += (int)big;
+    len += snprintf(text + len, cap - (size_t)len, "%s,\n        l: [",
+                    merges ? "}" : "");
+    for (int i = 0; i < n; i++)
+        len += snprintf(text + len, cap - (size_t)len, merges ? "{<<: *a}, "
+                        : "*a, ");
+    snprintf(text + len, cap - (size_t)len, "1]}\n");
+    const char *path = write_spec("big_alias.yaml", text);
+    free(text);
+    return path;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/*
+ * The issue's bomb: a 1.4 MB file, a 1 MiB anchored scalar and 100 000
+ * aliases, would expand to 100 GB. Refused at the 17th alias, the first
+ * past 16 MiB, before copying it: in milliseconds (5 s allows for a
+ * machine loaded many times over). 16 aliases, 16 MiB exactly, load.
+ */
+static void test_alias_bytes(void)
+{
+    const char *path = big_alias_spec(100000, false);
+    struct stat st;
+    CU_ASSERT(stat(path, &st) == 0 && st.st_size > 1400000 &&
+              st.st_size < 1500000);
+    double t0 = now_s();
+    CU_ASSERT(try_load(path, NULL, 0) == NULL);
+    CU_ASSERT(now_s() - t0 < 5.0);
+    CU_ASSERT_EQUAL(count_lines(err), 1);
+    ASSERT_STR(line_of(err, 0) + strlen(path),
+               ":10:77: alias '*a' would copy 1048576 more bytes, past the "
+               "16 MiB of text that aliases and merge keys may add to a spec");
+    rn_spec *s = load(big_alias_spec(16, false));
+    CU_ASSERT_FATAL(s != NULL);
+    const rn_value *l = get(&s->steps[0].tasks[0].args, "l");
+    CU_ASSERT(l->type == RN_LIST && l->n == 17);
+    CU_ASSERT(l->items[15].type == RN_STR &&
+              strlen(l->items[15].s) == (size_t)1 << 20);
+    rn_spec_free(s);
+}
+
+/* A merge key copies too: `{<<: *a}` costs the alias's copy and the
+ * merge's (2 MiB + 2 bytes), so the 8th merge of {k: <1 MiB>} passes
+ * 16 MiB, at its alias (column 13 + 7 x 10 + 5). */
+static void test_merge_bytes(void)
+{
+    const char *path = big_alias_spec(1000, true);
+    CU_ASSERT(try_load(path, NULL, 0) == NULL);
+    CU_ASSERT_EQUAL(count_lines(err), 1);
+    ASSERT_STR(line_of(err, 0) + strlen(path),
+               ":10:88: this merge (<<) would copy 1048577 more bytes, past "
+               "the 16 MiB of text that aliases and merge keys may add to a "
+               "spec");
+    rn_spec *s = load(big_alias_spec(7, true));
+    CU_ASSERT_PTR_NOT_NULL(s);
+    rn_spec_free(s);
 }
 
 static void test_syntax_error(void)
@@ -956,8 +1034,10 @@ static void test_scalar_types(void)
         "ptrun: 1\nname: t\nkernels: {n: {path: noop, name: noop}}\n"
         "workersets: [{name: cpu}]\nsteps:\n  - name: s\n    tasks:\n"
         "      - kernel: n\n        args: {a: 0x10, b: -0o17, c: 1e3, d: "
-        ".inf, e: ~, f: 'true', g: yes, h: 9223372036854775808, i: -7,\n"
-        "               j: \"\", k: !!str 12, l: False}\n");
+        ".inf, e: ~, f: 'true', g: yes, h: 9223372036854775807, i: -7,\n"
+        "               j: \"\", k: !!str 12, l: False, m: -9223372036854775808,"
+        "\n               n: -0x8000000000000000, o: 0o777777777777777777777,"
+        "\n               p: '99999999999999999999999', q: 1e23}\n");
     rn_spec *s = load(path);
     CU_ASSERT_FATAL(s != NULL);
     const rn_value *a = &s->steps[0].tasks[0].args;
@@ -967,13 +1047,187 @@ static void test_scalar_types(void)
     CU_ASSERT(get(a, "d")->type == RN_REAL && isinf(get(a, "d")->r));
     CU_ASSERT(get(a, "e")->type == RN_NULL);
     CU_ASSERT(get(a, "f")->type == RN_STR && get(a, "g")->type == RN_STR);
-    CU_ASSERT(get(a, "h")->type == RN_REAL);
+    CU_ASSERT(get(a, "h")->type == RN_INT && get(a, "h")->i == INT64_MAX);
+    CU_ASSERT(get(a, "m")->type == RN_INT && get(a, "m")->i == INT64_MIN);
+    CU_ASSERT(get(a, "n")->type == RN_INT && get(a, "n")->i == INT64_MIN);
+    CU_ASSERT(get(a, "o")->type == RN_INT && get(a, "o")->i == INT64_MAX);
+    CU_ASSERT(get(a, "p")->type == RN_STR);
+    CU_ASSERT(get(a, "q")->type == RN_REAL && get(a, "q")->r == 1e23);
     CU_ASSERT(get(a, "i")->type == RN_INT && get(a, "i")->i == -7);
     CU_ASSERT(get(a, "j")->type == RN_STR && get(a, "k")->type == RN_STR);
     ASSERT_STR(get(a, "k")->s, "12");
     CU_ASSERT(get(a, "l")->type == RN_BOOL && !get(a, "l")->b);
     check_roundtrip(s);
     rn_spec_free(s);
+}
+
+/*
+ * An integer literal outside int64 is refused at its line:col in every
+ * form (signs, hex, octal) and wherever it is (args, lists, sweeps, other
+ * keys); a key of such digits is a name; seed keeps its 0 .. 2^64-1.
+ */
+static void test_int_out_of_range(void)
+{
+    const char *path = write_spec(
+        "range.yaml",
+        "ptrun: 1\nname: t\nseed: 18446744073709551615\n"
+        "kernels: {n: {path: noop, name: noop}}\n"
+        "workersets: [{name: cpu}]\nsteps:\n  - name: s\n    tasks:\n"
+        "      - kernel: n\n"
+        "        priority: 9223372036854775808\n"
+        "        args: {a: 99999999999999999999999, b: -9223372036854775809,\n"
+        "               c: +9223372036854775808, d: 0x7fffffffffffffffff,\n"
+        "               e: -0x8000000000000001, f: 0o1000000000000000000000,\n"
+        "               g: -0o1000000000000000000001, 99999999999999999999999: 1,"
+        "\n               h: [1, 18446744073709551616]}\n"
+        "        sweep: {x: [1, 1e23, 12345678901234567890123456789012345678901]}"
+        "\n");
+    static const char *const want[] = {
+        ":10:19: integer 9223372036854775808 is outside the 64-bit range; "
+        "write 9.223372036854776e18 if a real is meant",
+        ":11:19: integer 99999999999999999999999 is outside the 64-bit range; "
+        "write 1e23 if a real is meant",
+        ":11:47: integer -9223372036854775809 is outside the 64-bit range; "
+        "write -9.223372036854776e18 if a real is meant",
+        ":12:19: integer +9223372036854775808 is outside the 64-bit range; "
+        "write 9.223372036854776e18 if a real is meant",
+        ":12:44: integer 0x7fffffffffffffffff is outside the 64-bit range "
+        "(-0x8000000000000000 to 0x7fffffffffffffff)",
+        ":13:19: integer -0x8000000000000001 is outside the 64-bit range "
+        "(-0x8000000000000000 to 0x7fffffffffffffff)",
+        ":13:43: integer 0o1000000000000000000000 is outside the 64-bit range "
+        "(-0o1000000000000000000000 to 0o777777777777777777777)",
+        ":14:19: integer -0o1000000000000000000001 is outside the 64-bit range "
+        "(-0o1000000000000000000000 to 0o777777777777777777777)",
+        ":15:23: integer 18446744073709551616 is outside the 64-bit range; "
+        "write 1.8446744073709552e19 if a real is meant",
+        ":16:30: integer 123456789012345678901234... (41 characters) is "
+        "outside the 64-bit range; write 1.2345678901234568e40 if a real is "
+        "meant",
+    };
+    CU_ASSERT(try_load(path, NULL, 0) == NULL);
+    CU_ASSERT_EQUAL(count_lines(err), LEN(want));
+    for (int i = 0; i < LEN(want); i++)
+        ASSERT_STR(line_of(err, i) + strlen(path), want[i]);
+}
+
+/* An out-of-range --set value names its argument; INT64_MIN/MAX pass. */
+static void test_set_int_out_of_range(void)
+{
+    expect_set_error("steps.0.tasks.0.args.n=-9223372036854775809",
+                     "--set steps.0.tasks.0.args.n=-9223372036854775809: "
+                     "integer -9223372036854775809 is outside the 64-bit "
+                     "range; write -9.223372036854776e18 if a real is meant");
+    expect_set_error("steps.0.tasks.0.args.n=0x10000000000000000",
+                     "--set steps.0.tasks.0.args.n=0x10000000000000000: "
+                     "integer 0x10000000000000000 is outside the 64-bit range "
+                     "(-0x8000000000000000 to 0x7fffffffffffffff)");
+    const char *sets[] = {"steps.0.tasks.0.args.a=9223372036854775807",
+                          "steps.0.tasks.0.args.b=-9223372036854775808",
+                          "steps.0.tasks.0.args.c='99999999999999999999999'"};
+    rn_spec *s = load_sets(spec_path("minimal.yaml"), sets, LEN(sets));
+    CU_ASSERT_FATAL(s != NULL);
+    const rn_value *a = &s->steps[0].tasks[0].args;
+    CU_ASSERT(get(a, "a")->type == RN_INT && get(a, "a")->i == INT64_MAX);
+    CU_ASSERT(get(a, "b")->type == RN_INT && get(a, "b")->i == INT64_MIN);
+    CU_ASSERT(get(a, "c")->type == RN_STR);
+    check_roundtrip(s);
+    rn_spec_free(s);
+}
+
+/* `n` bytes of 'x' into f. */
+static void put_xs(FILE *f, size_t n)
+{
+    static char xs[65536];
+    memset(xs, 'x', sizeof xs);
+    for (size_t done = 0; done < n;) {
+        size_t k = n - done < sizeof xs ? n - done : sizeof xs;
+        CU_ASSERT_FATAL(fwrite(xs, 1, k, f) == k);
+        done += k;
+    }
+}
+
+/* A spec of one task (at 9:9) with args {a: <a x's>} and, when x is not
+ * 0, sweep {x: [s, <x x's>]}. */
+static const char *blob_spec(size_t a, size_t x)
+{
+    const char *path = join(pt_test_tmpdir(), "blob.yaml");
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    fprintf(f, "ptrun: 1\nname: blob\nkernels: {noop: {path: noop}}\n"
+            "workersets: [{name: cpu}]\n\nsteps:\n  - name: s\n"
+            "    tasks:\n      - kernel: noop\n        args: {a: ");
+    put_xs(f, a);
+    fprintf(f, "}\n");
+    if (x) {
+        fprintf(f, "        sweep: {x: [s, ");
+        put_xs(f, x);
+        fprintf(f, "]}\n");
+    }
+    CU_ASSERT_FATAL(fclose(f) == 0);
+    return path;
+}
+
+/*
+ * A task's args must fit one request to a worker (64 MiB less a 40-byte
+ * head): {a: <n x's>} encodes to n + 21 bytes, so n = 67108803 is the
+ * largest, and its plan holds exactly that many bytes. Several args add
+ * up, with the largest value of each sweep axis.
+ */
+static void test_args_too_large(void)
+{
+    CU_ASSERT_EQUAL(RN_MAX_ARGS_BYTES, 67108824);
+    const char *path = blob_spec(67108803, 0);
+    rn_spec *s = load(path);
+    CU_ASSERT_FATAL(s != NULL);
+    CU_ASSERT_EQUAL(rn_plan_args_size(&s->steps[0].tasks[0]), 67108824);
+    rn_spec_free(s);
+    CU_ASSERT(try_load(blob_spec(67108804, 0), NULL, 0) == NULL);
+    ASSERT_STR(line_of(err, 0) + strlen(path),
+               ":9:9: the args of this task take 67108825 bytes encoded, "
+               "more than the 67108824 a request to a worker carries (a "
+               "64 MiB frame): put bulk data in a shared segment (shm: "
+               "segments: with init: {npy: FILE}) and pass its name");
+    CU_ASSERT(try_load(blob_spec(30 << 20, 40 << 20), NULL, 0) == NULL);
+    ASSERT_PREFIX(line_of(err, 0) + strlen(path),
+                  ":9:9: the args of this task take 73400353 bytes encoded");
+    s = load(blob_spec(30 << 20, 30 << 20));
+    CU_ASSERT_PTR_NOT_NULL(s);
+    rn_spec_free(s);
+}
+
+/*
+ * rn_plan_args_size() is what the plan encodes: exactly for args without
+ * arrays (the most over the sweep), at most 7 bytes more per array.
+ */
+static void test_args_size_exact(void)
+{
+    rn_spec *spec = load(write_spec("sizes.yaml",
+        "ptrun: 1\nname: p\nkernels: {echo: {path: @K@/echo.so}}\n"
+        "workersets: [{name: w, workers: 2}]\n"
+        "steps:\n  - name: s\n    tasks:\n"
+        "      - {kernel: echo, args: {a: 1, s: xyz, n: ~, b: true,\n"
+        "         m: {k: [1, a], e: []}}, sweep: {x: [1.5, a long string, "
+        "{}]},\n         repeat: 2}\n"
+        "      - {kernel: echo, args: {l: [1, 2.5], i: [3]}}\n"));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(spec);
+    rn_plan plan;
+    char msg[256];
+    CU_ASSERT_EQUAL_FATAL(rn_plan_build(spec, NULL, &plan, msg, sizeof msg),
+                          0);
+    CU_ASSERT_EQUAL_FATAL(plan.ntasks, 7);
+    size_t most = 0, len;
+    const uint8_t *bytes;
+    for (int i = 0; i < 6; i++) {
+        CU_ASSERT_EQUAL(pt__args_bytes(plan.tasks[i].args, &bytes, &len), 0);
+        most = len > most ? len : most;
+    }
+    CU_ASSERT_EQUAL(most, rn_plan_args_size(&spec->steps[0].tasks[0]));
+    CU_ASSERT_EQUAL(pt__args_bytes(plan.tasks[6].args, &bytes, &len), 0);
+    size_t bound = rn_plan_args_size(&spec->steps[0].tasks[1]);
+    CU_ASSERT(len <= bound && bound <= len + 2 * 7);
+    rn_plan_free(&plan);
+    rn_spec_free(spec);
 }
 
 /* Plugins: exactly one of name or path; both must be found. */
@@ -1082,6 +1336,8 @@ static const pt_test_case cases[] = {
     {"merge_errors", test_merge_errors, 0},
     {"recursive_alias", test_recursive_alias, 0},
     {"alias_bomb", test_alias_bomb, 0},
+    {"alias_bytes", test_alias_bytes, 0},
+    {"merge_bytes", test_merge_bytes, 0},
     {"syntax_error", test_syntax_error, 0},
     {"empty_and_two_documents", test_empty_and_two_documents, 0},
     {"wrong_type", test_wrong_type, 0},
@@ -1107,6 +1363,10 @@ static const pt_test_case cases[] = {
     {"set_value_checked", test_set_value_checked, 0},
     {"resolved_yaml_reloads", test_resolved_yaml_reloads, 0},
     {"scalar_types", test_scalar_types, 0},
+    {"int_out_of_range", test_int_out_of_range, 0},
+    {"set_int_out_of_range", test_set_int_out_of_range, 0},
+    {"args_too_large", test_args_too_large, 120},
+    {"args_size_exact", test_args_size_exact, 0},
     {"task_rules", test_task_rules, 0},
     {"plugin_errors", test_plugin_errors, 0},
     {"a NUL inside a value is refused", test_nul_in_value, 0},

@@ -937,6 +937,53 @@ static void test_seed_mix(void)
     CU_ASSERT_NOT_EQUAL(pt_task_seed_of(42, 7), pt_task_seed_of(43, 7));
 }
 
+static int str_len(pt_ctx *c)
+{
+    return pt_result_int(c, "len", (int64_t)strlen(pt_arg_str(c, "s", "")));
+}
+
+/* Args {s: <n bytes>}: a map of n + 21 bytes encoded. */
+static pt_args *args_of_size(size_t n)
+{
+    char *s = malloc(n + 1);
+    CU_ASSERT_FATAL(s != NULL);
+    memset(s, 'x', n);
+    s[n] = '\0';
+    pt_args *a = pt_args_create();
+    CU_ASSERT_FATAL(a && pt_args_str(a, "s", s) == 0);
+    free(s);
+    return a;
+}
+
+/*
+ * Args that fill a request frame to its last byte reach the worker; one
+ * byte more is refused when submitted (E2BIG, saying what to do), never
+ * sent to a worker that would refuse the frame and die.
+ */
+static void test_args_frame_limit(void)
+{
+    pt_workerset *ws = pt_workerset_create(1, PT_WS_FF, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ws);
+    size_t most = PT__TASK_ARGS_MAX - 21;
+    pt_args *a = args_of_size(most);
+    pt_future *f = pt_remotecall_fn(ws, str_len, a);
+    pt_args_destroy(a);
+    pt_reply *r = pt_future_fetch(f);
+    CU_ASSERT_EQUAL(pt_reply_status(r), PT_TASK_OK);
+    CU_ASSERT_EQUAL(pt_reply_int(r, "len", -1), (int64_t)most);
+    pt_reply_destroy(r);
+    a = args_of_size(most + 1);
+    errno = 0;
+    CU_ASSERT_PTR_NULL(pt_remotecall_fn(ws, str_len, a));
+    CU_ASSERT_EQUAL(errno, E2BIG);
+    ASSERT_STR(pt_errmsg(), "remotecall: args of 67108825 bytes exceed the "
+               "67108824 a request carries (a 64 MiB frame): pass bulk data "
+               "in a shared segment (pt_shm)");
+    pt_args_destroy(a);
+    CU_ASSERT_EQUAL(pt_workerset_restarts(ws), 0);
+    CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
+}
+
 static const pt_test_case cases[] = {
     {"round-robin order", test_rr_order, 0},
     {"first free never sends to a busy worker", test_ff_first_free, 0},
@@ -956,6 +1003,7 @@ static const pt_test_case cases[] = {
     {"peak RSS of a dead worker", test_rss_of_dead_worker, 0},
     {"timeout: SIGTERM, grace, SIGKILL", test_timeout_term_then_kill, 0},
     {"task seeds", test_seed_mix, 0},
+    {"args up to the frame limit, not beyond", test_args_frame_limit, 0},
     {"batched: a crash fails only the request that ran",
      test_batch_crash_blames_the_runner, 0},
     {"batched: the timeout blames the request that ran",

@@ -80,6 +80,7 @@ typedef struct pt_kernel_api {
                      void (*free_fn)(void *));
     const pt_shm_view *(*shm_get)(pt_ctx *, const char *name);
     int (*result_args)(pt_ctx *);
+    int (*arg_type)(pt_ctx *, const char *key);
 } pt_kernel_api;
 
 /* Every pt_ctx starts with this; the rest of it is private. */
@@ -88,12 +89,40 @@ struct pt__ctx_head {
 };
 #define PT__API(ctx) (((const struct pt__ctx_head *)(const void *)(ctx))->api)
 
-/* ---- arguments: a missing key, or one of another type, gives `def` ---- */
+/*
+ * ---- arguments ----
+ * A missing key, or one set to null (`n: ~`), gives `def`. A value of
+ * another type is never read as the default: the accessor fails the task
+ * (as pt_fail does) with "arg `n` must be an int, got the real 1e+23",
+ * and returns `def` (NULL for arrays). That first message stays the
+ * task's error. Conversions that lose nothing are made: pt_arg_int takes
+ * a real that is a whole number within int64 (1e6, 2.0), pt_arg_real an
+ * int; pt_arg_ints whole reals, pt_arg_reals ints; an empty list is an
+ * empty array (non-NULL, len 0). To accept several types, ask first with
+ * pt_arg_type(), which never fails the task.
+ */
 static inline int pt_arg_has(pt_ctx *c, const char *k)
 { return PT__API(c)->arg_has(c, k); }
+
+/* What an argument holds; PT_ARG_NONE when absent. */
+typedef enum pt_arg_kind {
+    PT_ARG_NONE = 0,
+    PT_ARG_NULL,
+    PT_ARG_BOOL,
+    PT_ARG_INT,
+    PT_ARG_REAL,
+    PT_ARG_STR,
+    PT_ARG_BYTES,
+    PT_ARG_INTS,  /* a list of ints */
+    PT_ARG_REALS, /* a list of numbers, not all ints */
+    PT_ARG_LIST,  /* any other list (an empty one too) */
+    PT_ARG_MAP
+} pt_arg_kind;
+
+static inline pt_arg_kind pt_arg_type(pt_ctx *c, const char *k)
+{ return (pt_arg_kind)PT__API(c)->arg_type(c, k); }
 static inline int64_t pt_arg_int(pt_ctx *c, const char *k, int64_t def)
 { return PT__API(c)->arg_int(c, k, def); }
-/* An int argument is converted to real. */
 static inline double pt_arg_real(pt_ctx *c, const char *k, double def)
 { return PT__API(c)->arg_real(c, k, def); }
 static inline bool pt_arg_bool(pt_ctx *c, const char *k, bool def)

@@ -142,7 +142,11 @@ typedef struct pt_call {
 /* The default request: any worker, priority 0. */
 #define PT_CALL_INIT {NULL, NULL, NULL, NULL, 0, -1, 0, 0}
 
-/* Submit a request; its result comes back through the future. */
+/*
+ * Submit a request; its result comes back through the future. NULL +
+ * errno: E2BIG when its encoded args exceed what one request carries
+ * (64 MiB less a 40-byte head; pass bulk data in a pt_shm segment).
+ */
 PT_EXTERN pt_future *pt_remotecall(pt_workerset *ws, const char *kernel,
                                    pt_args *args);
 PT_EXTERN pt_future *pt_remotecall_fn(pt_workerset *ws, pt_call_fn fn,
