@@ -153,6 +153,37 @@ steps: [{name: s, tasks: [{kernel: segv, workerset: w, repeat: 5}]}]
                 "worker killed by signal 11 (Segmentation fault)",
                 broken[0]["error"]), r["error"])
 
+    def test_every_way_of_dying_breaks_the_set_and_the_run_ends(self):
+        # (kernel, what its worker's death says)
+        ways = [("abort", "worker killed by signal 6"),
+                ("exit3", "worker exited with status 3"),
+                ("init_crash", "worker killed by signal 11"),
+                ("close_fds", "worker"),
+                ("garbage_fds", "worker")]
+        for kernel, death in ways:
+            with self.subTest(kernel=kernel):
+                name = "die-" + kernel.replace("_", "-")
+                spec = self.spec(name, """ptrun: 1
+name: %s
+kernels: {k: {path: @FAULTS@, name: %s}, noop: {path: noop}}
+workersets: [{name: w, workers: 2, retries: 2}, {name: v, workers: 1}]
+steps:
+  - {name: a, tasks: [{kernel: k, workerset: w, repeat: 6}]}
+  - {name: b, tasks: [{kernel: noop, workerset: v, repeat: 2}]}
+""" % (name, kernel))
+                out = self.path(name)
+                p, _ = self.run_job(spec, out)
+                self.assertEqual(p.returncode, 1, p.stderr)
+                rows = results(out)
+                self.assertEqual(len(rows), 8)
+                self.assertEqual([r["status"] for r in rows],
+                                 ["crashed"] * 6 + ["ok"] * 2)
+                for r in rows[:6]:
+                    self.assertTrue(r["error"].startswith(death) or
+                                    r["error"].startswith(
+                                        "worker set broken: 5 workers died"),
+                                    r["error"])
+
     def test_later_step_on_broken_set_ends_crashed(self):
         spec = self.spec("segv-later", """ptrun: 1
 name: segv-later
