@@ -9,6 +9,7 @@
 #ifndef PT_INTERNAL_H
 #define PT_INTERNAL_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -33,5 +34,12 @@ void pt__close(int fd);
 int pt__pipe(int fds[2]);
 /* Set or clear O_NONBLOCK: 0 or -errno. */
 int pt__set_nonblock(int fd, int on);
+
+/*
+ * In a child just forked with every signal blocked (STYLE 5): put each
+ * signal's disposition back to the default, then restore the mask `old`
+ * saved by the parent, so no handler of the parent's ever runs in it.
+ */
+void pt__child_reset_signals(const sigset_t *old);
 
 #endif

@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -77,4 +79,15 @@ int pt__set_nonblock(int fd, int on)
     if (fcntl(fd, F_SETFL, fl) < 0)
         return -errno;
     return 0;
+}
+
+void pt__child_reset_signals(const sigset_t *old)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            sigaction(sig, &sa, NULL); /* fails harmlessly for reserved ones */
+    sigprocmask(SIG_SETMASK, old, NULL);
 }

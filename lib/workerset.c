@@ -54,23 +54,12 @@ static int64_t mono_ns(void)
 
 /* ---- worker processes ---- */
 
-static void child_reset_signals(const sigset_t *old)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = SIG_DFL;
-    for (int sig = 1; sig < NSIG; sig++)
-        if (sig != SIGKILL && sig != SIGSTOP)
-            sigaction(sig, &sa, NULL);
-    sigprocmask(SIG_SETMASK, old, NULL);
-}
-
 /* The new worker's life: its fds are `in`, `out` and `shm` (or -1);
  * never returns. */
 static _Noreturn void worker_child(pt_workerset *ws, slot *s, int in, int out,
                                    int shm, pid_t parent, const sigset_t *old)
 {
-    child_reset_signals(old);
+    pt__child_reset_signals(old);
     pt__os_set_parent_death_signal(SIGKILL);
     if (getppid() != parent)
         _exit(127);
