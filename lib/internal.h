@@ -11,6 +11,7 @@
 
 #include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <ptools/common.h>
@@ -32,6 +33,8 @@ pid_t pt__waitpid(pid_t pid, int *status, int flags);
 void pt__close(int fd);
 /* A pipe whose two ends are O_CLOEXEC: 0 or -errno (in os_<system>.c). */
 int pt__pipe(int fds[2]);
+/* The monotonic clock, in ns: ptools' one clock for durations. */
+int64_t pt__mono_ns(void);
 /* Set or clear O_NONBLOCK: 0 or -errno. */
 int pt__set_nonblock(int fd, int on);
 

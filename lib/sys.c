@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -68,6 +69,13 @@ void pt__close(int fd)
     if (fd >= 0)
         close(fd); /* never retried: the fd is gone even on EINTR */
     errno = saved;
+}
+
+int64_t pt__mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 int pt__set_nonblock(int fd, int on)

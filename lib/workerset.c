@@ -42,16 +42,6 @@
 #define BIG_PIPES_MAX 32
 static int big_pipes; /* answer pipes enlarged, alive */
 
-
-
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* ---- worker processes ---- */
 
 /* The new worker's life: its fds are `in`, `out` and `shm` (or -1);
@@ -635,7 +625,7 @@ static int on_frame(pt_workerset *ws, slot *s, const pt__wire_hdr *hdr,
         fill_slot(ws, s);
         if (s->out.len > s->out_off)
             flush(s);
-        announce(ws, s, mono_ns());
+        announce(ws, s, pt__mono_ns());
     }
     pt__ws_finish(ws, req, r);
     return 0;
@@ -915,7 +905,7 @@ static void send_all(pt_workerset *ws)
     int64_t now = 0;
     for (int i = 0; i < ws->n; i++)
         if (ws->slots[i].unannounced)
-            announce(ws, &ws->slots[i], now ? now : (now = mono_ns()));
+            announce(ws, &ws->slots[i], now ? now : (now = pt__mono_ns()));
 }
 
 void pt__ws_kick(pt_workerset *ws)
@@ -988,7 +978,7 @@ static struct pollfd *gather(pt_workerset **sets, int nsets,
     static struct pollfd *all;
     static size_t cap;
     size_t need = (size_t)nextra + 1;
-    int64_t now = mono_ns();
+    int64_t now = pt__mono_ns();
     for (int i = 0; i < nsets; i++) {
         pt_workerset *ws = sets[i];
         send_all(ws);
@@ -1026,7 +1016,7 @@ int pt__ws_pump_many(pt_workerset **sets, int nsets, struct pollfd *extra,
         return pt__err(-errno, "poll: %s", strerror(errno));
     for (int i = 0; i < nextra; i++)
         extra[i].revents = r > 0 ? all[k - nextra + i].revents : 0;
-    int64_t now = mono_ns();
+    int64_t now = pt__mono_ns();
     for (int i = 0, off = 0; i < nsets; i++) {
         pt_workerset *ws = sets[i];
         for (int j = 0; r > 0 && j < ws->npolled; j++) {
@@ -1208,11 +1198,11 @@ static void reap(pt_workerset *ws, slot *s, int ms)
     int status = 0;
     struct rusage ru = {0};
     pid_t got = 0;
-    int64_t end = mono_ns() + (int64_t)ms * 1000000, nap = 100000;
+    int64_t end = pt__mono_ns() + (int64_t)ms * 1000000, nap = 100000;
     while ((got = wait4(s->pid, &status, WNOHANG, &ru)) <= 0) {
         if (got < 0 && errno != EINTR)
             break;
-        int64_t left = end - mono_ns();
+        int64_t left = end - pt__mono_ns();
         if (left <= 0)
             break;
         if (s->pidfd >= 0) {
