@@ -18,9 +18,9 @@
 #include "probe.h"
 #include "value.h"
 
-#define LOADED_MARK 'L'           /* first byte: dlopen has returned */
-#define REPORT_MAX (8u << 20)     /* more is a broken report */
-#define POLL_MS_WITHOUT_PIDFD 10  /* how often to look when no pidfd */
+#define LOADED_MARK 'L'          /* first byte: dlopen has returned */
+#define REPORT_MAX (8u << 20)    /* more is a broken report */
+#define POLL_MS_WITHOUT_PIDFD 10 /* how often to look when no pidfd */
 
 /* What the child is to do. */
 typedef struct probe_req {
@@ -69,8 +69,7 @@ static int report_kernel(pt_buf *b, const pt_kernel *k)
 }
 
 /* "kernels": every kernel; "missing": per name asked, null or why. */
-static int report_lib(pt_buf *b, const pt_kernel_lib *lib,
-                      const probe_req *r)
+static int report_lib(pt_buf *b, const pt_kernel_lib *lib, const probe_req *r)
 {
     pt__vmark m, l;
     int rc = pt__venc_map_begin(b, &m);
@@ -83,8 +82,9 @@ static int report_lib(pt_buf *b, const pt_kernel_lib *lib,
     if (rc == 0 && (rc = pt__venc_key(b, &m, "missing")) == 0)
         rc = pt__venc_list_begin(b, &l);
     for (int i = 0; rc == 0 && i < r->n; i++)
-        rc = pt_kernel_lib_find(lib, r->names[i]) ? pt__venc_null(b)
-                                                  : pt__venc_str(b, pt_errmsg());
+        rc = pt_kernel_lib_find(lib, r->names[i])
+                 ? pt__venc_null(b)
+                 : pt__venc_str(b, pt_errmsg());
     if (rc == 0)
         rc = pt__venc_list_end(b, &l);
     return rc == 0 ? pt__venc_map_end(b, &m) : rc;
@@ -135,8 +135,8 @@ static int child_setup(int null_fd, int wfd, pid_t parent)
     if (getppid() != parent) /* ptrun died before prctl took effect */
         _exit(127);
     setpgid(0, 0); /* the parent does it too: whichever runs first */
-    if (dup2(null_fd, STDIN_FILENO) < 0 || dup2(STDERR_FILENO,
-                                                STDOUT_FILENO) < 0)
+    if (dup2(null_fd, STDIN_FILENO) < 0 ||
+        dup2(STDERR_FILENO, STDOUT_FILENO) < 0)
         return -errno;
     int keep[] = {wfd};
     return pt__os_close_all_but(keep, 1);

@@ -29,7 +29,8 @@ static void *helper(void *arg)
 __attribute__((constructor)) static void start_helper(void)
 {
     pthread_t t;
-    if (pipe2(wake, O_CLOEXEC) < 0 || pthread_create(&t, NULL, helper, NULL) != 0) {
+    if (pipe2(wake, O_CLOEXEC) < 0 ||
+        pthread_create(&t, NULL, helper, NULL) != 0) {
         perror("ctor_thread: helper thread");
         return;
     }
