@@ -9,7 +9,9 @@
 #ifndef PT_INTERNAL_H
 #define PT_INTERNAL_H
 
+#include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <ptools/common.h>
@@ -35,10 +37,19 @@ pid_t pt__waitpid(pid_t pid, int *status, int flags);
 void pt__close(int fd);
 /* A pipe whose two ends are O_CLOEXEC: 0 or -errno (in os_<system>.c). */
 int pt__pipe(int fds[2]);
+/* The monotonic clock, in ns: ptools' one clock for durations. */
+int64_t pt__mono_ns(void);
 /* Set or clear O_NONBLOCK: 0 or -errno. */
 int pt__set_nonblock(int fd, int on);
 /* Address space this process holds as guard pages around shm segments
  * (shm.c): a worker's `memory` limit comes on top of it. */
 size_t pt__shm_guard_bytes(void);
+
+/*
+ * In a child just forked with every signal blocked (STYLE 5): put each
+ * signal's disposition back to the default, then restore the mask `old`
+ * saved by the parent, so no handler of the parent's ever runs in it.
+ */
+void pt__child_reset_signals(const sigset_t *old);
 
 #endif

@@ -39,25 +39,11 @@ struct child {
     uint64_t got;   /* payload bytes received */
 };
 
-/* In the child: undo what the parent's signal setup would do to fn. */
-static void child_reset_signals(const sigset_t *old_mask)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = SIG_DFL;
-    for (int sig = 1; sig < NSIG; sig++) {
-        if (sig == SIGKILL || sig == SIGSTOP)
-            continue;
-        sigaction(sig, &sa, NULL); /* fails harmlessly for reserved ones */
-    }
-    sigprocmask(SIG_SETMASK, old_mask, NULL);
-}
-
 /* The child's whole life: run fn, send header + bytes, leave with _exit. */
 static void child_main(int index, pt_pfork_fn fn, void *arg, int wfd,
                        pid_t parent, const sigset_t *old_mask)
 {
-    child_reset_signals(old_mask);
+    pt__child_reset_signals(old_mask);
     pt__os_set_parent_death_signal(SIGKILL);
     if (getppid() != parent) /* the parent died before prctl took effect */
         _exit(127);

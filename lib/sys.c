@@ -2,7 +2,10 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -101,6 +104,13 @@ void pt__close(int fd)
     errno = saved;
 }
 
+int64_t pt__mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 int pt__set_nonblock(int fd, int on)
 {
     int fl = fcntl(fd, F_GETFL);
@@ -110,4 +120,15 @@ int pt__set_nonblock(int fd, int on)
     if (fcntl(fd, F_SETFL, fl) < 0)
         return -errno;
     return 0;
+}
+
+void pt__child_reset_signals(const sigset_t *old)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            sigaction(sig, &sa, NULL); /* fails harmlessly for reserved ones */
+    sigprocmask(SIG_SETMASK, old, NULL);
 }

@@ -112,13 +112,6 @@ static void ensure_init(worker *w, loaded *l)
     pt__ctx_clear(&c);
 }
 
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Write the answers waiting in w->outq. */
 static int flush_answers(worker *w)
 {
@@ -311,7 +304,7 @@ static int run_task(worker *w, uint64_t id, const uint8_t *p, size_t len,
     memcpy(&h, p, sizeof h);
     if (h.args_len > len - sizeof h)
         return -EBADMSG;
-    w->start_ns = mono_ns();
+    w->start_ns = pt__mono_ns();
     post(w, id, 1);
     const pt_kernel *k;
     pt_call_fn fn;
@@ -320,18 +313,18 @@ static int run_task(worker *w, uint64_t id, const uint8_t *p, size_t len,
     int sent, out = 0;
     pt_ctx c;
     if (why) {
-        w->end_ns = mono_ns();
+        w->end_ns = pt__mono_ns();
         sent = send_error(w, id, why);
     } else if (pt__ctx_begin(&c, &w->env, h.args_len ? p + sizeof h : NULL,
                              h.args_len, &w->results) < 0) {
-        w->end_ns = mono_ns();
+        w->end_ns = pt__mono_ns();
         sent = send_error(w, id, "the task's arguments are malformed");
     } else {
         c.task_id = id;
         c.seed = h.seed;
         c.step = h.step;
         int rc = k ? k->call(&c) : fn(&c);
-        w->end_ns = mono_ns();
+        w->end_ns = pt__mono_ns();
         out = printed(); /* stdio's buffers hold what it printed */
         if (out) { /* it reaches the parent before the reply */
             fflush(stdout);

@@ -42,35 +42,14 @@
 #define BIG_PIPES_MAX 32
 static int big_pipes; /* answer pipes enlarged, alive */
 
-
-
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* ---- worker processes ---- */
-
-static void child_reset_signals(const sigset_t *old)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = SIG_DFL;
-    for (int sig = 1; sig < NSIG; sig++)
-        if (sig != SIGKILL && sig != SIGSTOP)
-            sigaction(sig, &sa, NULL);
-    sigprocmask(SIG_SETMASK, old, NULL);
-}
 
 /* The new worker's life: its fds are `in`, `out` and `shm` (or -1);
  * never returns. */
 static _Noreturn void worker_child(pt_workerset *ws, slot *s, int in, int out,
                                    int shm, pid_t parent, const sigset_t *old)
 {
-    child_reset_signals(old);
+    pt__child_reset_signals(old);
     pt__os_set_parent_death_signal(SIGKILL);
     if (getppid() != parent)
         _exit(127);
@@ -655,7 +634,7 @@ static int on_frame(pt_workerset *ws, slot *s, const pt__wire_hdr *hdr,
         fill_slot(ws, s);
         if (s->out.len > s->out_off)
             flush(s);
-        announce(ws, s, mono_ns());
+        announce(ws, s, pt__mono_ns());
     }
     pt__ws_finish(ws, req, r);
     return 0;
@@ -936,7 +915,7 @@ static void send_all(pt_workerset *ws)
     int64_t now = 0;
     for (int i = 0; i < ws->n; i++)
         if (ws->slots[i].unannounced)
-            announce(ws, &ws->slots[i], now ? now : (now = mono_ns()));
+            announce(ws, &ws->slots[i], now ? now : (now = pt__mono_ns()));
 }
 
 void pt__ws_kick(pt_workerset *ws)
@@ -1009,7 +988,7 @@ static struct pollfd *gather(pt_workerset **sets, int nsets,
     static struct pollfd *all;
     static size_t cap;
     size_t need = (size_t)nextra + 1;
-    int64_t now = mono_ns();
+    int64_t now = pt__mono_ns();
     for (int i = 0; i < nsets; i++) {
         pt_workerset *ws = sets[i];
         uint64_t finished = ws->finished;
@@ -1050,7 +1029,7 @@ int pt__ws_pump_many(pt_workerset **sets, int nsets, struct pollfd *extra,
         return pt__err(-errno, "poll: %s", strerror(errno));
     for (int i = 0; i < nextra; i++)
         extra[i].revents = r > 0 ? all[k - nextra + i].revents : 0;
-    int64_t now = mono_ns();
+    int64_t now = pt__mono_ns();
     for (int i = 0, off = 0; i < nsets; i++) {
         pt_workerset *ws = sets[i];
         for (int j = 0; r > 0 && j < ws->npolled; j++) {

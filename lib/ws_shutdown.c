@@ -10,20 +10,12 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
-#include <time.h>
 
 #include "internal.h"
 #include "ws_impl.h"
 
 /* Idle while a worker without a pidfd may have exited (ms). */
 #define NO_PIDFD_NAP_MS 10
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* Worker s has exited (or was killed): reap it, end its group, close. */
 static void finish_slot(pt_workerset *ws, slot *s, int block)
@@ -81,7 +73,7 @@ static int reap_all(pt_workerset *const *sets, int n, int64_t start)
         return pt__err(-ENOMEM, "workerset: out of memory at shutdown");
     for (;;) {
         int k = 0, nap = -1;
-        int64_t now = now_ns(), next = -1;
+        int64_t now = pt__mono_ns(), next = -1;
         for (int i = 0; i < n; i++) {
             pt_workerset *ws = sets[i];
             for (int w = 0; ws && w < ws->n; w++) {
@@ -130,7 +122,7 @@ int pt_workerset_destroy_all(pt_workerset *const *sets, int n)
             pt__close(sets[i]->slots[w].to_fd);
             sets[i]->slots[w].to_fd = -1;
         }
-    int r = reap_all(sets, n, now_ns());
+    int r = reap_all(sets, n, pt__mono_ns());
     for (int i = 0; i < n; i++) {
         for (int w = 0; sets[i] && w < sets[i]->n; w++)
             if (sets[i]->slots[w].pid > 0) /* reap_all had no memory */

@@ -50,10 +50,19 @@ static char *options_json(const rn_value *opts)
     return (char *)js.data;
 }
 
+/*
+ * Load and open plugin p, which its spec check probed in a child
+ * (probe.h): its constructors are known to survive and to start no thread.
+ */
 static int load_one(loaded *l, const rn_plugin *p, const char *run_dir,
                     const char *run_name, char *err, size_t errlen)
 {
     l->path = strdup(p->path);
+    if (!p->probed) { /* never user code here before a child ran it */
+        snprintf(err, errlen, "%s: plugin not loaded: it was not probed in "
+                 "a child process first", p->path);
+        return -EPERM;
+    }
     l->handle = dlopen(p->path, RTLD_NOW | RTLD_LOCAL);
     if (!l->handle) {
         snprintf(err, errlen, "%s: cannot load plugin: %s", p->path,

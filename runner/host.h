@@ -2,6 +2,8 @@
  * host.h - ptrun's side of the plugin ABI: load plugin .so files, hand
  * them every event, close them. A plugin that fails is reported once on
  * stderr and dropped; the run goes on (its other outputs stay valid).
+ * Only a plugin whose spec check probed it in a child (rn_plugin.probed,
+ * probe.h) is loaded: user code never runs here before a child survived it.
  */
 #ifndef RN_HOST_H
 #define RN_HOST_H

@@ -11,13 +11,13 @@
 #include <unistd.h>
 
 #include <ptools/common.h>
-#include <ptools/kernel_lib.h>
 #include <ptools/shm.h>
 
 #include "ctl.h"
 #include "cluster.h"
 #include "engine.h"
 #include "plan.h"
+#include "probe.h"
 #include "report.h"
 #include "spec.h"
 
@@ -308,26 +308,33 @@ static int cmd_run_or_check(const cli *c, int argc, char **argv)
     return status;
 }
 
+/* One LIB.so of `ptrun kernels`, probed in a child (probe.h): 0 or -1. */
+static int list_kernels(const char *file)
+{
+    rn_probe p;
+    char why[512];
+    int rc = rn_probe_kernels(file, NULL, 0, &p);
+    if (rn_probe_why(&p, why, sizeof why))
+        fprintf(stderr, "ptrun: kernel library '%s': %s\n", file, why);
+    else if (p.error)
+        fprintf(stderr, "ptrun: %s\n", p.error);
+    else {
+        printf("%s\n", file);
+        for (int k = 0; k < p.nkernels; k++)
+            printf("  %-16s abi %u  %s\n", p.kernels[k].name,
+                   p.kernels[k].abi, p.kernels[k].doc);
+    }
+    rn_probe_free(&p);
+    return rc < 0 ? -1 : 0;
+}
+
 static int cmd_kernels(const cli *c)
 {
     if (c->nfiles == 0)
         return usage("kernels: name at least one LIB.so");
     int bad = 0;
-    for (int i = 0; i < c->nfiles; i++) {
-        pt_kernel_lib *lib = pt_kernel_lib_open(c->files[i]);
-        if (!lib) {
-            fprintf(stderr, "ptrun: %s\n", pt_errmsg());
-            bad = 1;
-            continue;
-        }
-        printf("%s\n", c->files[i]);
-        for (int k = 0; k < pt_kernel_lib_count(lib); k++) {
-            const pt_kernel *kn = pt_kernel_lib_at(lib, k);
-            printf("  %-16s abi %u  %s\n", kn->name, (unsigned)kn->abi,
-                   kn->doc ? kn->doc : "");
-        }
-        pt_kernel_lib_close(lib);
-    }
+    for (int i = 0; i < c->nfiles; i++)
+        bad |= list_kernels(c->files[i]) < 0;
     return bad ? 3 : 0;
 }
 

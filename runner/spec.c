@@ -182,8 +182,9 @@ int rn_spec_add_plugin(rn_spec *spec, const char *name, const char *key,
                        const char *value, const rn_search *search, char *err,
                        size_t errlen)
 {
-    char *tried = NULL;
+    char *tried = NULL, label[300];
     rn_plugin p = {.name = strdup(name)};
+    snprintf(label, sizeof label, "plugin '%s'", name);
     p.path = rn_find_so(name, spec->dir, "PTRUN_PLUGIN_PATH",
                         search ? search->plugin_dir : NULL, &tried);
     int rc = !p.path && tried ? -ENOENT : 0;
@@ -192,6 +193,8 @@ int rn_spec_add_plugin(rn_spec *spec, const char *name, const char *key,
                  name, tried);
     else if (!p.name || !p.path || one_option(&p.options, key, value) < 0)
         rc = -ENOMEM;
+    else
+        rc = rn_plugin_probe(&p, label, err, errlen);
     rn_plugin *all = rc == 0 ? realloc(spec->plugins,
                                        (size_t)(spec->nplugins + 1) *
                                            sizeof *all)

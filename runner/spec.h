@@ -5,7 +5,9 @@
  * overrides to the YAML tree, then builds and checks an rn_spec. Every
  * problem is reported as "FILE:LINE:COL: message" (1-based, pointing at the
  * offending node; for an override, the message names the --set argument)
- * and nothing else happens: no file, segment or process is created.
+ * and nothing else happens: no file or segment is created. Kernel and
+ * plugin .so files are loaded only in short-lived children (probe.h), none
+ * of which outlives the load.
  * Unknown keys are errors with a "did you mean" when one is close.
  * Anchors, aliases and merge keys (<<) work as YAML users expect.
  *
@@ -123,6 +125,8 @@ typedef struct rn_plugin {
     char *path;          /* resolved .so path */
     rn_value options;    /* RN_MAP (empty when absent) */
     rn_pos pos;
+    bool probed;         /* it loaded safely in a child (probe.h): the
+                            runner may load it (host.c) */
 } rn_plugin;
 
 typedef struct rn_spec {

@@ -3,6 +3,7 @@
  * SPEC §4: the header (ptrun, name, seed), kernels, worker sets and
  * plugins; shm segments are in spec_shm.c, steps and tasks in
  * spec_tasks.c. Every problem becomes a diagnostic; nothing stops early.
+ * Kernel and plugin .so files are loaded in a child (probe.h), never here.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -14,8 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <ptools/kernel_lib.h>
-
+#include "probe.h"
 #include "spec_check.h"
 
 void rn_wrong_type(rn_build *b, const rn_ynode *n, const char *want)
@@ -221,9 +221,13 @@ static void build_header(rn_build *b, const rn_ynode *root)
         get_seed(b, n, &b->spec->seed);
 }
 
-/* The kernel's .so: found, loadable, and holding the kernel `symbol`. */
-static void check_kernel_so(rn_build *b, rn_kernel *k, const rn_ynode *path,
-                            const rn_ynode *name)
+/* The nodes a kernel's problems point at: its path, and its name if given. */
+typedef struct kernel_at {
+    const rn_ynode *path, *name;
+} kernel_at;
+
+/* The kernel's .so: found (its loading is checked by probe_kernels()). */
+static void find_kernel_so(rn_build *b, rn_kernel *k, const rn_ynode *path)
 {
     char *tried = NULL;
     k->path = rn_find_so(path->text, b->spec->dir, "PTRUN_KERNEL_PATH",
@@ -234,21 +238,13 @@ static void check_kernel_so(rn_build *b, rn_kernel *k, const rn_ynode *path,
                        "%s.so in %s", path->text, path->text, tried);
         else
             rn_oom_at(b, path);
-        free(tried);
-        return;
     }
-    pt_kernel_lib *lib = pt_kernel_lib_open(k->path);
-    if (!lib) {
-        rn_diag_at(b->d, path, "%s", pt_errmsg());
-        return;
-    }
-    if (!pt_kernel_lib_find(lib, k->symbol))
-        rn_diag_at(b->d, name ? name : path, "%s", pt_errmsg());
-    pt_kernel_lib_close(lib);
+    free(tried);
 }
 
 /* One `name: {path, name}` entry of `kernels:`. */
-static void build_kernel(rn_build *b, const rn_yentry *e, rn_kernel *k)
+static void build_kernel(rn_build *b, const rn_yentry *e, rn_kernel *k,
+                         kernel_at *at)
 {
     const rn_ynode *path, *name;
     k->pos = e->kpos;
@@ -267,8 +263,69 @@ static void build_kernel(rn_build *b, const rn_yentry *e, rn_kernel *k)
     }
     path = rn_ymap_get(e->val, "path");
     const char *t;
-    if (path && rn_get_text(b, path, &t))
-        check_kernel_so(b, k, path, name);
+    if (path && rn_get_text(b, path, &t)) {
+        *at = (kernel_at){.path = path, .name = name};
+        find_kernel_so(b, k, path);
+    }
+}
+
+/* What the probe of a kernel's .so says about the kernel at `at`, whose
+ * name was the probe's i_name-th. */
+static void kernel_probed(rn_build *b, const rn_probe *p, const kernel_at *at,
+                          int i_name)
+{
+    char why[512];
+    if (rn_probe_why(p, why, sizeof why))
+        rn_diag_at(b->d, at->path, "kernel library '%s': %s", at->path->text,
+                   why);
+    else if (p->error)
+        rn_diag_at(b->d, at->path, "%s", p->error);
+    else if (i_name < p->nmissing && p->missing[i_name])
+        rn_diag_at(b->d, at->name ? at->name : at->path, "%s",
+                   p->missing[i_name]);
+}
+
+/*
+ * Probe kernels[first].path in a child (probe.h), once for every kernel
+ * the spec takes from that .so, and report on each at its own nodes.
+ */
+static void probe_kernel_so(rn_build *b, const kernel_at *at, int first)
+{
+    rn_spec *s = b->spec;
+    const char *path = s->kernels[first].path;
+    const char **names = calloc((size_t)s->nkernels, sizeof *names);
+    int *which = calloc((size_t)s->nkernels, sizeof *which), n = 0;
+    if (!names || !which) {
+        rn_oom_at(b, at[first].path);
+        goto out;
+    }
+    for (int i = first; i < s->nkernels; i++)
+        if (s->kernels[i].path && strcmp(s->kernels[i].path, path) == 0) {
+            which[n] = i;
+            names[n++] = s->kernels[i].symbol;
+        }
+    rn_probe p;
+    rn_probe_kernels(path, names, n, &p);
+    for (int j = 0; j < n; j++)
+        kernel_probed(b, &p, &at[which[j]], j);
+    rn_probe_free(&p);
+out:
+    free(names);
+    free(which);
+}
+
+/* Probe each distinct kernel .so of the spec once. */
+static void probe_kernels(rn_build *b, const kernel_at *at)
+{
+    const rn_spec *s = b->spec;
+    for (int i = 0; i < s->nkernels; i++) {
+        bool seen = !s->kernels[i].path;
+        for (int j = 0; j < i && !seen; j++)
+            seen = s->kernels[j].path &&
+                   strcmp(s->kernels[j].path, s->kernels[i].path) == 0;
+        if (!seen)
+            probe_kernel_so(b, at, i);
+    }
 }
 
 static void build_kernels(rn_build *b, const rn_ynode *n)
@@ -285,9 +342,16 @@ static void build_kernels(rn_build *b, const rn_ynode *n)
         b->kernels_bad = !rn_oom_at(b, n);
         return;
     }
+    kernel_at *at = n->n ? calloc(n->n, sizeof *at) : NULL;
+    if (n->n && !at) {
+        b->kernels_bad = !rn_oom_at(b, n);
+        return;
+    }
     s->nkernels = (int)n->n;
     for (size_t i = 0; i < n->n; i++)
-        build_kernel(b, &n->e[i], &s->kernels[i]);
+        build_kernel(b, &n->e[i], &s->kernels[i], &at[i]);
+    probe_kernels(b, at);
+    free(at);
 }
 
 /* `workers`: an integer 1..RN_MAX_WORKERS, or auto (online CPUs). */
@@ -492,6 +556,32 @@ static void build_workersets(rn_build *b, const rn_ynode *n)
     b->sets_bad = false;
 }
 
+int rn_plugin_probe(rn_plugin *p, const char *label, char *msg, size_t size)
+{
+    rn_probe pr;
+    char why[512];
+    int rc = rn_probe_plugin(p->path, &pr);
+    p->probed = rc == 0;
+    if (rc < 0 && rn_probe_why(&pr, why, sizeof why))
+        snprintf(msg, size, "%s: %s", label, why);
+    else if (rc < 0) /* it loaded, and the child said what is wrong */
+        snprintf(msg, size, "%s", pr.error);
+    rn_probe_free(&pr);
+    return rc < 0 ? -EINVAL : 0;
+}
+
+/* Probe plugin p; problems go at `at`, or to the file for the default. */
+static void probe_plugin(rn_build *b, rn_plugin *p, const rn_ynode *at,
+                         const char *given)
+{
+    char label[512], msg[1024];
+    snprintf(label, sizeof label, "%splugin '%s'", at ? "" : "default ",
+             given);
+    if (rn_plugin_probe(p, label, msg, sizeof msg) < 0)
+        rn_diag_add(b->d, at ? at->pos : (rn_pos){0, 0}, at ? at->set : NULL,
+                    at ? at->set_index : 0, "%s", msg);
+}
+
 /* A shipped plugin by name, looked up like a bare kernel name. */
 static void find_plugin(rn_build *b, rn_plugin *p, const rn_ynode *at)
 {
@@ -511,6 +601,8 @@ static void find_plugin(rn_build *b, rn_plugin *p, const rn_ynode *at)
                     tried);
     else if (!p->path)
         rn_diag_add(b->d, (rn_pos){0, 0}, NULL, 0, "out of memory");
+    else
+        probe_plugin(b, p, at, p->name);
     free(tried);
 }
 
@@ -527,6 +619,8 @@ static void find_plugin_path(rn_build *b, rn_plugin *p, const rn_ynode *at)
     if (access(p->path, R_OK) < 0)
         rn_diag_at(b->d, at, "cannot read plugin %s: %s", p->path,
                    strerror(errno));
+    else
+        probe_plugin(b, p, at, t);
 }
 
 static void build_plugin(rn_build *b, const rn_ynode *n, rn_plugin *p)

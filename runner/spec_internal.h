@@ -78,4 +78,11 @@ char *rn_find_so(const char *given, const char *dir, const char *env,
 /* `rel` relative to `dir` unless absolute, made real when it exists. */
 char *rn_resolve_path(const char *rel, const char *dir);
 
+/*
+ * Probe plugin p's .so in a child (probe.h) and set p->probed: the runner
+ * loads only a probed plugin (host.c). 0, or -EINVAL with "LABEL: why" (or
+ * the loader's own message) in msg.
+ */
+int rn_plugin_probe(rn_plugin *p, const char *label, char *msg, size_t size);
+
 #endif
