@@ -570,6 +570,17 @@ static int agent_loop(agent *a)
     return rc < 0 ? rc : 0;
 }
 
+/* A worker of this rank died: what its kernels detached came back to us
+ * (a child subreaper) and goes now, as on rank 0 (engine.c). */
+static void agent_on_worker(void *arg, int worker, int pid, int started,
+                            int status, int64_t max_rss_kb)
+{
+    (void)worker, (void)pid, (void)status, (void)max_rss_kb;
+    engine *e = arg;
+    if (!started)
+        pt_workerset_reap_strays(e->sets, e->spec->nworkersets);
+}
+
 int rn_mpi_agent(const rn_spec *spec, const rn_run_opts *o)
 {
     (void)o;
@@ -580,6 +591,7 @@ int rn_mpi_agent(const rn_spec *spec, const rn_run_opts *o)
     A = &a;
     char err[4096] = "";
     signal(SIGINT, SIG_IGN); /* rank 0 says what to stop */
+    pt_subreaper_enable(); /* nothing a kernel detaches escapes the run */
     a.e.shm = calloc((size_t)spec->nsegments + 1, sizeof *a.e.shm);
     a.e.sets = calloc((size_t)spec->nworkersets + 1, sizeof *a.e.sets);
     a.e.tails = calloc((size_t)spec->nworkersets + 1, sizeof *a.e.tails);
@@ -588,6 +600,8 @@ int rn_mpi_agent(const rn_spec *spec, const rn_run_opts *o)
         rc = rn_mpi_make_segments(&a.e, err, sizeof err);
     if (rc == 0) /* forked before MPI_Init, as MPI wants */
         rc = rn_eng_make_sets(&a.e, false, err, sizeof err);
+    for (int i = 0; rc == 0 && i < spec->nworkersets; i++)
+        pt__ws_on_worker(a.e.sets[i], agent_on_worker, &a.e);
     int provided;
     MPI_Init_thread(NULL, NULL, MPI_THREAD_SINGLE, &provided);
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
@@ -616,12 +630,12 @@ int rn_mpi_agent(const rn_spec *spec, const rn_run_opts *o)
         rn_eng_unlink_segments(&a.e);
         MPI_Abort(MPI_COMM_WORLD, 3);
     }
-    for (int i = 0; i < spec->nworkersets; i++)
-        pt_workerset_destroy(a.e.sets[i]);
+    pt_workerset_destroy_all(a.e.sets, spec->nworkersets);
     rn_eng_unlink_segments(&a.e);
     for (int i = 0; i < spec->nsegments; i++)
         pt_shm_detach(a.e.shm[i]);
     MPI_Finalize();
+    pt_workerset_reap_strays(NULL, 0); /* the last workers' strays */
     for (int i = 0; i < spec->nworkersets; i++)
         free(a.e.tails[i]);
     free(a.e.tails);
