@@ -59,10 +59,9 @@ static void on_sigpipe(int sig)
     (void)sig; /* the write that raised it fails with EPIPE */
 }
 
-static int install_signals(void)
+/* Our handlers (again after MPI_Init, which may set its own). */
+static void set_handlers(void)
 {
-    if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
-        return -errno;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -75,6 +74,13 @@ static int install_signals(void)
     sa.sa_handler = on_sigpipe;
     if (sigaction(SIGPIPE, &sa, NULL) == 0)
         pt__wire_set_sigpipe_harmless(1);
+}
+
+static int install_signals(void)
+{
+    if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+        return -errno;
+    set_handlers();
     return 0;
 }
 
@@ -748,6 +754,7 @@ static int prepare(engine *e, char *err, size_t errlen)
         rc = rn_eng_make_sets(e, true, err, errlen);
     if (rc == 0) /* MPI only now: every rank forks its workers first */
         rc = rn_mpi_start(e, err, errlen);
+    set_handlers(); /* MPI_Init may have set handlers of its own */
     /* Only now the plan (every task's args): the workers, forked above,
      * neither share its pages nor make the runner copy them on write. */
     if (rc == 0 && (rc = rn_plan_build(s, rn_mpi_ranks(e), &e->plan, err,
