@@ -1003,7 +1003,7 @@ static const pt_test_case cases[] = {
     {"peak RSS of a dead worker", test_rss_of_dead_worker, 0},
     {"timeout: SIGTERM, grace, SIGKILL", test_timeout_term_then_kill, 0},
     {"task seeds", test_seed_mix, 0},
-    {"args up to the frame limit, not beyond", test_args_frame_limit, 0},
+    {"args up to the frame limit, not beyond", test_args_frame_limit, 300},
     {"batched: a crash fails only the request that ran",
      test_batch_crash_blames_the_runner, 0},
     {"batched: the timeout blames the request that ran",
