@@ -13,8 +13,9 @@
  * to it.
  *
  * An interrupted run must leave whole lines, so lines gather in memory and
- * reach the file only as whole lines, by write(2): when 64 KiB have gathered
- * or a second has passed, when a step or the run ends, and at close. Two
+ * reach the file only as whole lines, by write(2): when 64 KiB have gathered,
+ * when the runner asks (flush: before it waits idle, and at most 50 ms after
+ * a task ended), when a step or the run ends, and at close. Two
  * things can still cut a line: a full disk, after which the file is cut back
  * to its last whole line, and a SIGKILL that lands inside write(2) (Linux
  * stops a write to a file between pages on a fatal signal). Opening the file
@@ -28,7 +29,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <ptools/plugin.h>
@@ -37,14 +37,12 @@
 #include "plugin_util.h"
 
 #define FLUSH_BYTES (64 * 1024)
-#define FLUSH_NS INT64_C(1000000000)
 
 typedef struct jsonl {
     char *path;
     bool fsync;
     int fd;
     off_t good;         /* the file's size at its last whole line */
-    int64_t flushed_ns; /* CLOCK_MONOTONIC of the last write */
     jm_buf lines;       /* whole lines not written yet */
 } jsonl;
 
@@ -54,13 +52,6 @@ typedef struct opts {
     char *file;
     bool fsync;
 } opts;
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts); /* the clock of pt_event */
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static int bad_option(opts *o, const char *key, const char *why)
 {
@@ -168,7 +159,6 @@ static int flush_lines(pt_plugin_ctx *ctx, jsonl *j)
     }
     j->good += (off_t)j->lines.len;
     jm_buf_cut(&j->lines, 0);
-    j->flushed_ns = now_ns();
     if (j->fsync && fsync(j->fd) < 0)
         return sys_error(ctx, "fsync", j->path);
     return 0;
@@ -282,7 +272,7 @@ static int add_task(pt_plugin_ctx *ctx, jsonl *j, const pt_event *ev)
                  "task %" PRId64 ": out of memory", ev->task);
         return -ENOMEM;
     }
-    if (j->lines.len >= FLUSH_BYTES || ev->time_ns - j->flushed_ns >= FLUSH_NS)
+    if (j->lines.len >= FLUSH_BYTES)
         return flush_lines(ctx, j);
     return 0;
 }
@@ -318,7 +308,6 @@ static int jsonl_open(pt_plugin_ctx *ctx, const char *options)
         rc = sys_error(ctx, "read back", j->path);
         goto fail;
     }
-    j->flushed_ns = now_ns();
     ctx->data = j;
     return 0;
 fail:
@@ -335,6 +324,11 @@ static int jsonl_event(pt_plugin_ctx *ctx, const pt_event *ev)
     case PT_EV_RUN_END: return flush_lines(ctx, j);
     default: return 0;
     }
+}
+
+static int jsonl_flush(pt_plugin_ctx *ctx)
+{
+    return flush_lines(ctx, ctx->data);
 }
 
 /* Write what is left and close; everything is released even on failure. */
@@ -360,6 +354,7 @@ static const pt_plugin jsonl_plugin = {
     .open = jsonl_open,
     .on_event = jsonl_event,
     .close = jsonl_close,
+    .flush = jsonl_flush,
 };
 
 PT_PLUGIN(&jsonl_plugin);

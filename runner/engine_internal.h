@@ -81,6 +81,10 @@ typedef struct engine {
     int mpi_size;        /* ranks of the run: 1 when not under MPI */
     struct rn_mpi *mpi;  /* rank 0's side of the agents (cluster_mpi.c) */
     bool shm_owner;      /* the segments' names are ours to remove */
+    int64_t start_ns;    /* when this run (or resume) began, CLOCK_REALTIME */
+    int64_t finished;    /* final task events so far */
+    int64_t unflushed_ns;/* CLOCK_MONOTONIC of the oldest result the
+                            plugins may still buffer, 0: none */
     pt_shm *shm_ready;   /* MPI: the node's "segments ready" marker */
 } engine;
 

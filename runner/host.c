@@ -70,8 +70,9 @@ static int load_one(loaded *l, const rn_plugin *p, const char *run_dir,
         return -ENOENT;
     }
     const pt_plugin *const *d = dlsym(l->handle, "pt_plugin_desc");
-    if (!d || !*d || (*d)->abi != PT_PLUGIN_ABI || !(*d)->on_event) {
-        snprintf(err, errlen, "%s: not a ptools plugin of ABI %d (no "
+    if (!d || !*d || (*d)->abi < 1 || (*d)->abi > PT_PLUGIN_ABI ||
+        !(*d)->on_event) {
+        snprintf(err, errlen, "%s: not a ptools plugin of ABI 1 to %d (no "
                  "PT_PLUGIN(&desc), or another ABI)", p->path, PT_PLUGIN_ABI);
         return -EINVAL;
     }
@@ -111,6 +112,14 @@ rn_host *rn_host_open(const rn_spec *spec, const char *run_dir, char *err,
     return h;
 }
 
+/* Tell plugin l it failed: once on stderr; its output stops there. */
+static void failed(loaded *l)
+{
+    fprintf(stderr, "ptrun: plugin %s: %s (its output stops here)\n",
+            l->desc->name, l->ctx.error[0] ? l->ctx.error : "error");
+    l->failed = 1;
+}
+
 int rn_host_emit(rn_host *h, pt_event *ev)
 {
     int rc = 0;
@@ -123,9 +132,22 @@ int rn_host_emit(rn_host *h, pt_event *ev)
         if (!l->desc || l->failed)
             continue;
         if (l->desc->on_event(&l->ctx, ev) != 0) {
-            fprintf(stderr, "ptrun: plugin %s: %s (its output stops here)\n",
-                    l->desc->name, l->ctx.error[0] ? l->ctx.error : "error");
-            l->failed = 1;
+            failed(l);
+            rc = -1;
+        }
+    }
+    return rc;
+}
+
+int rn_host_flush(rn_host *h)
+{
+    int rc = 0;
+    for (int i = 0; h && i < h->n; i++) {
+        loaded *l = &h->p[i];
+        if (!l->desc || l->failed || l->desc->abi < 2 || !l->desc->flush)
+            continue; /* an ABI 1 descriptor has no flush member */
+        if (l->desc->flush(&l->ctx) != 0) {
+            failed(l);
             rc = -1;
         }
     }

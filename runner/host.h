@@ -22,6 +22,9 @@ rn_host *rn_host_open(const rn_spec *spec, const char *run_dir, char *err,
  * 0, or -1 when a plugin failed on it (it is reported and dropped).
  */
 int rn_host_emit(rn_host *h, pt_event *ev);
+/* Have every plugin write what it buffers (plugin ABI 2 flush): 0, or -1
+ * when one failed (reported and dropped). */
+int rn_host_flush(rn_host *h);
 /* Close every plugin: 0, or -1 if one failed (reported on stderr). */
 int rn_host_close(rn_host *h);
 

@@ -110,6 +110,9 @@ int rn_eng_check_resume(engine *e, char *err, size_t errlen)
     if (f)
         fclose(f);
     earlier m = {.spec = e->spec};
+    snprintf(path, sizeof path, "%s/results.jsonl", e->dir);
+    if (n < 0 && access(path, F_OK) < 0 && errno == ENOENT)
+        return 0; /* killed before it began: nothing done, nothing to keep */
     int rc = n > 0 ? jm_flatten(text, on_manifest_leaf, &m, why, sizeof why)
                    : -1;
     free(text);

@@ -183,7 +183,7 @@ int rn_spec_add_plugin(rn_spec *spec, const char *name, const char *key,
                        size_t errlen)
 {
     char *tried = NULL, label[300];
-    rn_plugin p = {.name = strdup(name)};
+    rn_plugin p = {.name = strdup(name), .added = true};
     snprintf(label, sizeof label, "plugin '%s'", name);
     p.path = rn_find_so(name, spec->dir, "PTRUN_PLUGIN_PATH",
                         search ? search->plugin_dir : NULL, &tried);
@@ -260,9 +260,10 @@ static int patch_paths(const rn_spec *s, rn_ynode *root)
         rn_ynode *init = rn_ymap_get(segs->e[i].val, "init");
         rc = patch(rn_ymap_get(init, "npy"), s->segments[i].npy);
     }
-    for (int i = 0; plugins && i < s->nplugins && !rc; i++)
-        rc = patch(rn_ymap_get(plugins->e[i].val, "path"),
-                   s->plugins[i].path);
+    for (int i = 0, k = 0; plugins && i < s->nplugins && !rc; i++)
+        if (!s->plugins[i].added && (size_t)k < plugins->n)
+            rc = patch(rn_ymap_get(plugins->e[k++].val, "path"),
+                       s->plugins[i].path);
     return rc;
 }
 

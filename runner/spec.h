@@ -127,6 +127,8 @@ typedef struct rn_plugin {
     rn_pos pos;
     bool probed;         /* it loaded safely in a child (probe.h): the
                             runner may load it (host.c) */
+    bool added;          /* not an item of `plugins:` (the default jsonl,
+                            --trace's) */
 } rn_plugin;
 
 typedef struct rn_spec {

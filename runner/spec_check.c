@@ -642,28 +642,58 @@ static void build_plugin(rn_build *b, const rn_ynode *n, rn_plugin *p)
     rn_get_map_value(b, n, "options", &p->options);
 }
 
-/* `plugins:`, or the default: one jsonl. */
+/* Does plugin p write DIR/results.jsonl (a jsonl without `file`, or
+ * with that one)? */
+static bool writes_results(const rn_plugin *p)
+{
+    if (!p->name || strcmp(p->name, "jsonl") != 0)
+        return false;
+    for (size_t i = 0; p->options.type == RN_MAP && i < p->options.n; i++)
+        if (strcmp(p->options.keys[i], "file") == 0)
+            return p->options.items[i].type == RN_STR &&
+                   strcmp(p->options.items[i].s, "results.jsonl") == 0;
+    return true;
+}
+
+/* The default jsonl plugin (results.jsonl), in slot p. */
+static void default_jsonl(rn_build *b, rn_plugin *p)
+{
+    p->options = (rn_value){.type = RN_MAP};
+    p->added = true;
+    if (!(p->name = strdup("jsonl")))
+        rn_diag_add(b->d, (rn_pos){0, 0}, NULL, 0, "out of memory");
+    else
+        find_plugin(b, p, NULL);
+}
+
+/*
+ * `plugins:`, after the default jsonl: results.jsonl is always written
+ * (SPEC §5), the listed plugins add outputs. A listed jsonl that writes
+ * results.jsonl (with fsync, say) takes the default's place.
+ */
 static void build_plugins(rn_build *b, const rn_ynode *n)
 {
     rn_spec *s = b->spec;
     if (n && !rn_check_list(b, n, "plugins", false))
         return;
-    size_t count = n ? n->n : 1;
-    if (count && !(s->plugins = calloc(count, sizeof *s->plugins))) {
+    size_t listed = n ? n->n : 0;
+    if (!(s->plugins = calloc(listed + 1, sizeof *s->plugins))) {
         rn_diag_add(b->d, (rn_pos){0, 0}, NULL, 0, "out of memory");
         return;
     }
-    s->nplugins = (int)count;
-    if (n) {
-        for (size_t i = 0; i < n->n; i++)
-            build_plugin(b, n->e[i].val, &s->plugins[i]);
+    bool have = false;
+    for (size_t i = 0; i < listed; i++) {
+        build_plugin(b, n->e[i].val, &s->plugins[i + 1]);
+        have |= writes_results(&s->plugins[i + 1]);
+    }
+    s->nplugins = (int)listed + 1;
+    if (!have) {
+        default_jsonl(b, &s->plugins[0]);
         return;
     }
-    s->plugins[0].options = (rn_value){.type = RN_MAP};
-    if (!(s->plugins[0].name = strdup("jsonl")))
-        rn_diag_add(b->d, (rn_pos){0, 0}, NULL, 0, "out of memory");
-    else
-        find_plugin(b, &s->plugins[0], NULL);
+    memmove(s->plugins, s->plugins + 1, listed * sizeof *s->plugins);
+    memset(&s->plugins[listed], 0, sizeof *s->plugins);
+    s->nplugins = (int)listed;
 }
 
 void rn_spec_build(rn_spec *spec, rn_ynode *root, const rn_search *search,

@@ -22,7 +22,7 @@
 extern "C" {
 #endif
 
-#define PT_PLUGIN_ABI 1
+#define PT_PLUGIN_ABI 2 /* plugins built for ABI 1 still load */
 
 typedef enum pt_event_type {
     PT_EV_RUN_START = 1,
@@ -91,6 +91,13 @@ typedef struct pt_plugin {
     int (*open)(pt_plugin_ctx *ctx, const char *options);
     int (*on_event)(pt_plugin_ctx *ctx, const pt_event *ev);
     int (*close)(pt_plugin_ctx *ctx); /* flush and release everything */
+    /* ABI 2 */
+    /*
+     * Optional: write out what is buffered. The runner calls it before it
+     * next waits idle and at most 50 ms after a task ended, so a SIGKILL
+     * of the runner loses no result older than that (SPEC §5).
+     */
+    int (*flush)(pt_plugin_ctx *ctx);
 } pt_plugin;
 
 #if defined(__GNUC__)

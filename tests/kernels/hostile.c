@@ -13,6 +13,8 @@
  *   read_stdin reads fd 0 until EOF (at most 4 KiB): results `bytes`, `text`
  *   mark       creates the file `path`, then sleeps `ms` (default 60000)
  *   fini_hang  a call that does nothing, and a fini that never returns
+ *   sleep_mark sleeps `ms` (default 100), then creates `dir`/<task id>: its
+ *              mtime is when the task ended (for tests that kill ptrun)
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -154,6 +156,19 @@ static void fini_hang_fini(pt_ctx *ctx)
         pause();
 }
 
+static int sleep_mark_call(pt_ctx *ctx)
+{
+    char path[4096];
+    nap_ms((long)pt_arg_int(ctx, "ms", 100));
+    snprintf(path, sizeof path, "%s/%llu", pt_arg_str(ctx, "dir", "."),
+             (unsigned long long)pt_task_id(ctx));
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return pt_fail(ctx, "%s: %s", path, strerror(errno));
+    close(fd);
+    return 0;
+}
+
 static const pt_kernel detach_kernel = {
     .abi = PT_KERNEL_ABI, .name = "detach", .call = detach_call,
     .doc = "start a process that leaves the worker's group"};
@@ -169,5 +184,8 @@ static const pt_kernel mark_kernel = {
 static const pt_kernel fini_hang_kernel = {
     .abi = PT_KERNEL_ABI, .name = "fini_hang", .call = fini_hang_call,
     .fini = fini_hang_fini, .doc = "a fini that never returns"};
+static const pt_kernel sleep_mark_kernel = {
+    .abi = PT_KERNEL_ABI, .name = "sleep_mark", .call = sleep_mark_call,
+    .doc = "sleep, then leave a file named after the task"};
 PT_KERNELS(&detach_kernel, &alive_kernel, &read_stdin_kernel, &mark_kernel,
-           &fini_hang_kernel);
+           &fini_hang_kernel, &sleep_mark_kernel);
