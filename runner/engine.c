@@ -784,7 +784,8 @@ static int prepare(engine *e, char *err, size_t errlen)
             snprintf(err, errlen, "%s: %s", path, strerror(errno));
         }
     }
-    pt_shm_clean(s->shm_prefix); /* what dead runs left behind */
+    pt_shm_clean(NULL); /* what dead runs left, of any job (an MPI rank
+                           killed early leaves names of its own prefix) */
     int rank, size;
     if (rc == 0 && rn_mpi_launched(&rank, &size)) { /* one copy per node */
         rc = rn_mpi_make_segments(e, err, errlen);

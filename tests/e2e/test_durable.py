@@ -103,6 +103,46 @@ class KillAnyMoment(unittest.TestCase):
                 self.one_kill(k, after)
 
 
+class DeadRunsNames(unittest.TestCase):
+    def test_next_run_of_any_job_removes_a_killed_runs_names(self):
+        with tempfile.TemporaryDirectory(prefix="ptrun-durable-") as tmp:
+            spec = os.path.join(tmp, "a.yaml")
+            with open(spec, "w") as f:
+                f.write("""ptrun: 1
+name: killed-named
+shm:
+  segments: [{name: grid, type: float64, dims: [64], named: true}]
+kernels: {mark: {path: %s}}
+workersets: [{name: w, workers: 1}]
+steps: [{name: s, tasks: [{kernel: mark, args: {path: "%s/started"}}]}]
+""" % (HOSTILE, tmp))
+            proc = subprocess.Popen([PTRUN, "run", spec, "--out",
+                                     os.path.join(tmp, "a"), "-q"],
+                                    stdin=subprocess.DEVNULL)
+            end = time.monotonic() + 60
+            while not os.path.exists(os.path.join(tmp, "started")):
+                self.assertLess(time.monotonic(), end, "no task started")
+                self.assertIsNone(proc.poll())
+                time.sleep(0.01)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=60)
+            name = "ptools_killed-named_grid"
+            self.assertIn(name, os.listdir("/dev/shm"))
+            other = os.path.join(tmp, "b.yaml")
+            with open(other, "w") as f:
+                f.write("""ptrun: 1
+name: another-job
+kernels: {noop: {path: noop}}
+workersets: [{name: w, workers: 1}]
+steps: [{name: s, tasks: [{kernel: noop}]}]
+""")
+            p = subprocess.run([PTRUN, "run", other, "--out",
+                                os.path.join(tmp, "b"), "-q"],
+                               capture_output=True, text=True, timeout=120)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertNotIn(name, os.listdir("/dev/shm"))
+
+
 class ResultsAlwaysWritten(unittest.TestCase):
     def test_results_jsonl_beside_other_plugins(self):
         with tempfile.TemporaryDirectory(prefix="ptrun-durable-") as tmp:
