@@ -56,20 +56,26 @@ struct rn_ctl {
 
 /* ---- the socket ---- */
 
-int rn_ctl_addr(const char *dir, int dirfd, struct sockaddr_un *sa,
-                socklen_t *len)
+/* The address of DIR/NAME (through dirfd when too long), as rn_ctl_addr. */
+static int addr_named(const char *dir, int dirfd, const char *name,
+                      struct sockaddr_un *sa, socklen_t *len)
 {
     memset(sa, 0, sizeof *sa);
     sa->sun_family = AF_UNIX;
-    int n = snprintf(sa->sun_path, sizeof sa->sun_path, "%s/%s", dir,
-                     RN_CTL_SOCK);
+    int n = snprintf(sa->sun_path, sizeof sa->sun_path, "%s/%s", dir, name);
     if (n < 0 || (size_t)n >= sizeof sa->sun_path)
-        n = snprintf(sa->sun_path, sizeof sa->sun_path,
-                     "/proc/self/fd/%d/%s", dirfd, RN_CTL_SOCK);
+        n = snprintf(sa->sun_path, sizeof sa->sun_path, "/proc/self/fd/%d/%s",
+                     dirfd, name);
     if (n < 0 || (size_t)n >= sizeof sa->sun_path)
         return -ENAMETOOLONG;
     *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + (size_t)n + 1);
     return 0;
+}
+
+int rn_ctl_addr(const char *dir, int dirfd, struct sockaddr_un *sa,
+                socklen_t *len)
+{
+    return addr_named(dir, dirfd, RN_CTL_SOCK, sa, len);
 }
 
 /* Bind with umask 077, so that the socket is never reachable by others. */
@@ -123,36 +129,86 @@ static int take_over(rn_ctl *c, const char *dir, const struct sockaddr_un *sa,
     return rc;
 }
 
+/* Make the socket bound as DIR/name private and listen on it; its
+ * identity goes to c, so that rn_ctl_close unlinks only this socket. */
+static int listen_bound(rn_ctl *c, const char *name)
+{
+    struct stat st;
+    if (fchmodat(c->dirfd, name, 0600, 0) < 0 ||
+        fstatat(c->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+        listen(c->fd, SOMAXCONN) < 0)
+        return -errno;
+    c->dev = st.st_dev;
+    c->ino = st.st_ino;
+    return 0;
+}
+
 /* Bind and listen on DIR/ctl.sock, replacing a stale one: 0 or -errno. */
 static int listen_on(rn_ctl *c, const char *dir, char *err, size_t errlen)
 {
     struct sockaddr_un sa;
     socklen_t len;
-    struct stat st;
     int rc = rn_ctl_addr(dir, c->dirfd, &sa, &len);
     if (rc == 0 && (rc = bind_private(c->fd, &sa, len)) == -EADDRINUSE) {
         if ((rc = take_over(c, dir, &sa, len, err, errlen)) < 0)
             return rc;
         rc = bind_private(c->fd, &sa, len);
     }
-    if (rc == 0 && fchmodat(c->dirfd, RN_CTL_SOCK, 0600, 0) < 0)
-        rc = -errno;
-    if (rc == 0 && fstatat(c->dirfd, RN_CTL_SOCK, &st, AT_SYMLINK_NOFOLLOW) < 0)
-        rc = -errno;
-    if (rc == 0 && listen(c->fd, SOMAXCONN) < 0)
-        rc = -errno;
-    if (rc < 0) {
+    if (rc == 0)
+        rc = listen_bound(c, RN_CTL_SOCK);
+    if (rc < 0)
         snprintf(err, errlen, "%s/%s: cannot listen: %s", dir, RN_CTL_SOCK,
                  strerror(-rc));
-        return rc;
-    }
-    c->dev = st.st_dev;
-    c->ino = st.st_ino;
-    return 0;
+    return rc;
 }
 
-int rn_ctl_open(rn_ctl **out, const char *dir, rn_ctl_apply_fn fn, void *arg,
-                char *err, size_t errlen)
+/* May DIR/ctl.sock be replaced: 0 when it is missing or a socket. */
+static int replaceable(int dirfd)
+{
+    struct stat st;
+    if (fstatat(dirfd, RN_CTL_SOCK, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return errno == ENOENT ? 0 : -errno;
+    return S_ISSOCK(st.st_mode) ? 0 : -EEXIST;
+}
+
+/* Listen on DIR/tmp, bound just now, then rename it to DIR/ctl.sock. */
+static int publish(rn_ctl *c, const char *tmp)
+{
+    int rc = listen_bound(c, tmp);
+    if (rc == 0)
+        rc = replaceable(c->dirfd);
+    if (rc == 0 && renameat(c->dirfd, tmp, c->dirfd, RN_CTL_SOCK) < 0)
+        rc = -errno;
+    return rc;
+}
+
+/*
+ * For a caller that holds the folder's claim: listen on a private name,
+ * then rename it over DIR/ctl.sock. A socket there is a dead run's (a stray
+ * process of it may even hold it open still): it is replaced in one step,
+ * never unlinked. A ctl.sock that is not a socket stays (-EEXIST).
+ */
+static int listen_claimed(rn_ctl *c, const char *dir, char *err, size_t errlen)
+{
+    char tmp[64];
+    struct sockaddr_un sa;
+    socklen_t len;
+    snprintf(tmp, sizeof tmp, ".%s-%ld", RN_CTL_SOCK, (long)getpid());
+    int rc = addr_named(dir, c->dirfd, tmp, &sa, &len);
+    if (rc == 0 && unlinkat(c->dirfd, tmp, 0) < 0 && errno != ENOENT)
+        rc = -errno; /* a dead run of the same pid left it */
+    if (rc == 0 && (rc = bind_private(c->fd, &sa, len)) == 0 &&
+        (rc = publish(c, tmp)) < 0)
+        unlinkat(c->dirfd, tmp, 0); /* the name we bound; best effort */
+    if (rc < 0)
+        snprintf(err, errlen, "%s/%s: cannot listen: %s", dir, RN_CTL_SOCK,
+                 rc == -EEXIST ? "not a socket" : strerror(-rc));
+    return rc;
+}
+
+/* Open the server: claimed, as rn_ctl_open_claimed; else rn_ctl_open. */
+static int open_server(rn_ctl **out, const char *dir, bool claimed,
+                       rn_ctl_apply_fn fn, void *arg, char *err, size_t errlen)
 {
     int rc;
     rn_ctl *c = calloc(1, sizeof *c);
@@ -178,7 +234,9 @@ int rn_ctl_open(rn_ctl **out, const char *dir, rn_ctl_apply_fn fn, void *arg,
         snprintf(err, errlen, "control socket: %s", strerror(-rc));
         goto fail_close_dir;
     }
-    if ((rc = listen_on(c, dir, err, errlen)) < 0)
+    rc = claimed ? listen_claimed(c, dir, err, errlen)
+                 : listen_on(c, dir, err, errlen);
+    if (rc < 0)
         goto fail_close_socket;
     *out = c;
     return 0;
@@ -190,6 +248,18 @@ fail_free:
     free(c);
     *out = NULL;
     return rc;
+}
+
+int rn_ctl_open(rn_ctl **out, const char *dir, rn_ctl_apply_fn fn, void *arg,
+                char *err, size_t errlen)
+{
+    return open_server(out, dir, false, fn, arg, err, errlen);
+}
+
+int rn_ctl_open_claimed(rn_ctl **out, const char *dir, rn_ctl_apply_fn fn,
+                        void *arg, char *err, size_t errlen)
+{
+    return open_server(out, dir, true, fn, arg, err, errlen);
 }
 
 void rn_ctl_set_deadlines(rn_ctl *c, int line_ms, int idle_ms)

@@ -76,6 +76,17 @@ typedef int (*rn_ctl_apply_fn)(void *arg, const rn_ctl_req *req,
 int rn_ctl_open(rn_ctl **out, const char *dir, rn_ctl_apply_fn fn, void *arg,
                 char *err, size_t errlen);
 
+/*
+ * The same for a caller that holds DIR's claim (rundir.h), so that no live
+ * run can own a DIR/ctl.sock: the socket is bound under a private name and
+ * renamed into place, replacing any socket a dead run left (even one a
+ * stray process of that run still holds open); never -EADDRINUSE. A
+ * ctl.sock that is not a socket stays: -EEXIST. The socket rn_ctl_close
+ * unlinks is always the one this call bound, never another's.
+ */
+int rn_ctl_open_claimed(rn_ctl **out, const char *dir, rn_ctl_apply_fn fn,
+                        void *arg, char *err, size_t errlen);
+
 /* The fds to poll now (listener, clients); returns how many (<= max). */
 int rn_ctl_pollfds(rn_ctl *c, struct pollfd *p, int max);
 

@@ -752,11 +752,12 @@ static int prepare(engine *e, char *err, size_t errlen)
         snprintf(err, errlen, "signal pipe: %s", strerror(-rc));
         return rc;
     }
-    rc = rn_rundir_make(s, e->opts->resume ? e->opts->resume
-                                               : e->opts->out,
-                            e->opts->resume != NULL, e->dir, sizeof e->dir,
-                            &e->made_dir, err, errlen);
+    rc = rn_rundir_make(s, e->opts->resume ? e->opts->resume : e->opts->out,
+                        e->opts->resume != NULL, e->dir, sizeof e->dir,
+                        &e->claim, err, errlen);
     e->have_dir = rc == 0;
+    e->refused = rc == -EBUSY || rc == -EEXIST ||
+                 (rc == -ENOENT && e->opts->resume); /* bad usage: exit 2 */
     if (rc == 0 && e->opts->resume && !e->opts->force &&
         (rc = rn_eng_check_resume(e, err, errlen)) < 0)
         e->refused = true;
@@ -816,13 +817,15 @@ static int prepare(engine *e, char *err, size_t errlen)
         }
     if (rc == 0 && e->opts->resume)
         rc = rn_eng_load_done(e);
-    if (rc == 0 && (rc = rn_ctl_open(&e->ctl, e->dir, rn_eng_ctl_apply, e,
-                                     err, errlen)) < 0 &&
-        rc != -EADDRINUSE) { /* no live control, but the run can go on */
+    if (rc == 0 && (rc = rn_ctl_open_claimed(&e->ctl, e->dir, rn_eng_ctl_apply,
+                                             e, err, errlen)) < 0) {
+        /* no live control, but the run can go on */
         fprintf(stderr, "ptrun: no ptrun ctl for this run: %s\n", err);
         err[0] = '\0';
         rc = 0;
     }
+    if (rc == 0) /* only a run that starts becomes runs/latest */
+        rn_rundir_link_latest(e->dir, &e->claim);
     return rc;
 }
 
@@ -901,7 +904,7 @@ static void free_tails(engine *e)
 
 int rn_run(const rn_spec *spec, const rn_run_opts *o)
 {
-    engine e = {.spec = spec, .opts = o, .log_fd = -1};
+    engine e = {.spec = spec, .opts = o, .log_fd = -1, .claim = {.fd = -1}};
     char err[8192] = "";
     int64_t start = rn_eng_real_ns();
     e.start_ns = start;
@@ -937,7 +940,8 @@ int rn_run(const rn_spec *spec, const rn_run_opts *o)
     rc = teardown(&e, rc, err, sizeof err);
     int status = finish(&e, rc, start, err, sizeof err);
     if (!e.started && e.have_dir && !o->resume) /* nothing ran: no trace */
-        rn_rundir_discard(e.dir, e.made_dir);
+        rn_rundir_discard(e.dir, &e.claim);
+    rn_rundir_release(&e.claim); /* last: the folder is complete */
     if (err[0])
         fprintf(stderr, "ptrun: %s\n", err);
     rn_summary_free(&e.summary);

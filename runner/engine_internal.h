@@ -18,6 +18,7 @@
 #include "host.h"
 #include "plan.h"
 #include "progress.h"
+#include "rundir.h"
 #include "summary.h"
 #include "ws.h"
 
@@ -63,8 +64,8 @@ typedef struct engine {
     pt_buf log;          /* whole lines not yet written */
     tail **tails;        /* per set, per worker */
     bool started;        /* the run folder holds this run's manifest */
-    bool have_dir;       /* rn_rundir_make succeeded */
-    bool made_dir;       /* ... and created the folder */
+    bool have_dir;       /* rn_rundir_make succeeded: the claim is ours */
+    rn_claim claim;      /* the run folder's lock, held until the end */
     bool refused;        /* bad usage found late (a resume that differs) */
     bool lost_output;    /* a plugin failed (disk full?): stop the run */
     bool stopping;

@@ -1,5 +1,5 @@
 /*
- * rundir.h - the run folder (SPEC §5): its creation, files written
+ * rundir.h - the run folder (SPEC §5): its creation and claim, files written
  * atomically (a temporary file renamed into place, so no reader ever sees
  * half a file), sha256 of inputs, and manifest.json.
  */
@@ -14,21 +14,53 @@
 
 #include "spec.h"
 
+/* The lock file of every run folder (see rn_claim). It stays when the run
+ * ends, holding the pid of the last run that held it; readers ignore it. */
+#define RN_RUNDIR_LOCK ".lock"
+
 /*
- * Make the run folder: `out`, or runs/<name>-<UTC yyyymmdd-HHMMSS>. A new
- * folder must not exist yet, or be empty; `resume` requires it to exist.
- * The path goes to `path`; *created tells whether the folder is new.
- * 0, or -errno with a message in err.
+ * A run's claim on its folder: DIR/.lock, opened O_CLOEXEC and flock()ed
+ * (LOCK_EX) for the run's whole life, so that a folder belongs to one run
+ * at a time. The kernel drops the lock when the process ends, even by
+ * SIGKILL: a dead run never blocks a resume. Forked workers close the fd.
+ */
+typedef struct rn_claim {
+    int fd;       /* the locked DIR/.lock, or -1: no claim */
+    bool created; /* this run made the folder (mkdir) */
+    bool fresh;   /* ... under its default name, in runs/ */
+    bool linked;  /* ... and pointed runs/latest at it */
+} rn_claim;
+
+/*
+ * Make and claim the run folder. `out` NULL: a new runs/<name>-<UTC
+ * yyyymmdd-HHMMSS>, or -2, -3... when taken. Else the folder `out`: made
+ * when missing; a new run takes an existing one only if it is empty (a
+ * lone .lock does not count); `resume` requires it to exist. The path goes
+ * to `path`. 0, or -errno with a message in err: -EBUSY another live run
+ * holds the folder, -EEXIST it is not empty (or not a folder), -ENOENT
+ * nothing to resume (these three are bad usage, and nothing was written);
+ * else a system error.
  */
 int rn_rundir_make(const rn_spec *spec, const char *out, bool resume,
-                   char *path, size_t size, bool *created, char *err,
+                   char *path, size_t size, rn_claim *claim, char *err,
                    size_t errlen);
 
 /*
- * Undo a run folder that never started: remove what is in it, and the
- * folder itself when rn_rundir_make created it. Only for a new folder.
+ * Once the run is set to start: if its folder has a default name, point
+ * runs/latest at it (a new symlink renamed over the old one, so that it
+ * always names some run; a failure is only a warning on stderr).
  */
-void rn_rundir_discard(const char *path, bool created);
+void rn_rundir_link_latest(const char *path, rn_claim *claim);
+
+/*
+ * Undo a run folder that never started, only if `claim` is held: remove
+ * what is in it (it held nothing when claimed), its .lock, the folder when
+ * rn_rundir_make created it, and runs/latest when it still names it.
+ */
+void rn_rundir_discard(const char *path, const rn_claim *claim);
+
+/* Give the claim up (close the lock; the .lock file stays). */
+void rn_rundir_release(rn_claim *claim);
 
 /* Append `text` as a JSON string (invalid UTF-8 becomes U+FFFD). */
 void rn_json_str(pt_buf *b, const char *text);

@@ -9,6 +9,7 @@
  * The server runs in this process, driven by pump() (the run loop's poll),
  * and test clients are nonblocking sockets.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -594,6 +595,96 @@ static void test_stale_and_live(void)
     CU_ASSERT(strstr(err, "/nonexistent/run") != NULL);
 }
 
+/* A socket listening at DIR/NAME, as a stray process of a dead run may
+ * still hold one: its fd. */
+static int listen_at(const char *dir, const char *name)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%s", dir, name);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT_FATAL(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+    CU_ASSERT_FATAL(listen(fd, 8) == 0);
+    return fd;
+}
+
+/* How many entries DIR holds (besides . and ..). */
+static int entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    CU_ASSERT_FATAL(d != NULL);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    closedir(d);
+    return n;
+}
+
+static rn_ctl *open_claimed_ok(const char *dir)
+{
+    rn_ctl *c = NULL;
+    char err[512] = "";
+    int rc = rn_ctl_open_claimed(&c, dir, fake_apply, NULL, err, sizeof err);
+    if (rc < 0)
+        fprintf(stderr, "  rn_ctl_open_claimed: %s\n", err);
+    CU_ASSERT_FATAL(rc == 0 && c != NULL);
+    return c;
+}
+
+/* A run holding the folder's claim replaces even a live ctl.sock, and
+ * unlinks only the socket it bound. */
+static void test_claimed(void)
+{
+    const char *dir = pt_test_tmpdir();
+    int stray = listen_at(dir, RN_CTL_SOCK);
+    rn_ctl *c = open_claimed_ok(dir);
+    struct stat st;
+    CU_ASSERT(stat(sock_path(dir), &st) == 0 && S_ISSOCK(st.st_mode) &&
+              (st.st_mode & 0777) == 0600);
+    CU_ASSERT(entries(dir) == 1); /* no private name left */
+    int fd = dial(dir);
+    CU_ASSERT_FATAL(fd >= 0);
+    ASSERT_PREFIX(ask(c, fd, "{\"cmd\":\"status\"}\n"), "{\"ok\":true");
+    close(fd);
+    /* Another socket put in its place later is not ours to unlink. */
+    int later = listen_at(dir, "later.sock");
+    char later_path[PATH_MAX];
+    snprintf(later_path, sizeof later_path, "%s/later.sock", dir);
+    CU_ASSERT_FATAL(rename(later_path, sock_path(dir)) == 0);
+    rn_ctl_close(c);
+    CU_ASSERT(stat(sock_path(dir), &st) == 0 && S_ISSOCK(st.st_mode));
+    /* Our own goes at the end, also through a long path. */
+    rn_ctl_close(open_claimed_ok(dir));
+    CU_ASSERT(stat(sock_path(dir), &st) < 0 && errno == ENOENT);
+    const char *deep = long_dir();
+    c = open_claimed_ok(deep);
+    CU_ASSERT((fd = dial(deep)) >= 0);
+    ASSERT_PREFIX(ask(c, fd, "{\"cmd\":\"status\"}\n"), "{\"ok\":true");
+    close(fd);
+    rn_ctl_close(c);
+    CU_ASSERT(stat(sock_path(deep), &st) < 0 && errno == ENOENT);
+    close(stray);
+    close(later);
+}
+
+/* A ctl.sock that is not a socket stays, and no private name is left. */
+static void test_claimed_not_a_socket(void)
+{
+    const char *dir = pt_test_tmpdir();
+    FILE *f = fopen(sock_path(dir), "w");
+    CU_ASSERT_FATAL(f != NULL);
+    fclose(f);
+    rn_ctl *c = NULL;
+    char err[512] = "";
+    CU_ASSERT(rn_ctl_open_claimed(&c, dir, fake_apply, NULL, err, sizeof err) ==
+              -EEXIST);
+    CU_ASSERT(c == NULL && strstr(err, "not a socket") != NULL);
+    CU_ASSERT(strstr(err, dir) != NULL);
+    struct stat st;
+    CU_ASSERT(stat(sock_path(dir), &st) == 0 && S_ISREG(st.st_mode));
+    CU_ASSERT(entries(dir) == 1);
+}
+
 /* ---- ptrun ctl ---- */
 
 /* A server in a child until `stop` closes; returns its pid. */
@@ -730,6 +821,8 @@ int main(int argc, char **argv)
         {"mode_and_unlink", test_mode_and_unlink, 20},
         {"long_path", test_long_path, 20},
         {"stale_and_live", test_stale_and_live, 20},
+        {"claimed", test_claimed, 20},
+        {"claimed_not_a_socket", test_claimed_not_a_socket, 20},
         {"client", test_client, 30},
         {NULL, NULL, 0},
     };
