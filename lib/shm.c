@@ -75,6 +75,7 @@ struct pt_shm {
     size_t data_len;       /* its length: the data's bytes up to a page end */
     size_t guard;          /* PROT_NONE bytes on each side of it */
     int named;             /* the name is still linked by us */
+    int anon;              /* made without a name (a memfd): never linked */
     pt_shm_view view;
     char path[SHM_PATH_MAX];
 };
@@ -387,21 +388,25 @@ pt_shm *pt_shm_create(const pt_shm_opts *o)
         rc = -ENOMEM;
     if (rc < 0)
         goto fail;
-    int fd = rc = open_new(path);
-    if (rc < 0)
+    /* A segment nobody attaches by name needs none: a memfd cannot leak,
+     * nor collide with the segment of another run of the same job. */
+    int fd = rc = o->named ? -ENOSYS : pt__os_memfd(path + 1);
+    s->anon = fd >= 0;
+    if (fd < 0 && (fd = rc = open_new(path)) < 0)
         goto fail;
     build_header(s, o, nbytes);
     if ((rc = make_segment(s, fd)) < 0)
         goto fail_unlink;
     pt__close(fd);
     fill_view(s);
-    s->named = 1;
-    if (!o->named)
+    s->named = !s->anon;
+    if (!o->named && !s->anon) /* no memfd here: unlink the name at once */
         pt_shm_unlink(s);
     return s;
 
 fail_unlink:
-    shm_unlink(path);
+    if (!s->anon)
+        shm_unlink(path);
     pt__close(fd);
 fail:
     free(s);
@@ -518,6 +523,8 @@ int pt_shm_detach(pt_shm *s)
 
 int pt_shm_unlink(pt_shm *s)
 {
+    if (s->anon) /* never had a name: the path may be another's now */
+        return 0;
     if (shm_unlink(s->path) < 0 && errno != ENOENT)
         return pt__err(-errno, "%s: shm_unlink: %s", s->path,
                        strerror(errno));

@@ -3,9 +3,11 @@
  *
  * A segment is the POSIX shm object "/ptools_<prefix>_<name>": a small header
  * (magic, version, element type, dims, owner pid and start time) and then,
- * from the next page on, the data, zero-filled. By default the name is unlinked
- * as soon as the creator has mapped it: forked children inherit the mapping
- * and nothing can leak, even after SIGKILL. With `named` the name stays
+ * from the next page on, the data, zero-filled. By default it has no name at
+ * all (a memfd; where there is none, the name is unlinked as soon as the
+ * creator has mapped it): forked children inherit the mapping, nothing can
+ * leak, even after SIGKILL, and two processes may create segments of the
+ * same prefix and name at once. With `named` the name stays
  * visible for pt_shm_attach() by other processes until pt_shm_unlink(); a
  * named segment whose owner died is removed by pt_shm_clean() and reclaimed
  * by the next pt_shm_create() of the same name, never while its owner lives.

@@ -273,15 +273,19 @@ class DefaultNames(Base):
                       if n != "latest")
 
     def quick(self):
-        """A short job without segments (runs of one job at the same time
-        would compete for their segments' names)."""
+        """A short job with a segment (not named: runs of one job at the
+        same time each get their own, without a name to compete for), filled
+        and summed: each run must see its own fill only."""
         spec = self.path("quick.yaml")
         with open(spec, "w") as f:
             f.write("""ptrun: 1
 name: quick
-kernels: {noop: {path: noop}}
+shm:
+  segments: [{name: ones, type: int64, dims: [1000], init: {fill: 1}}]
+kernels: {sum: {path: sum}}
 workersets: [{name: w, workers: 1}]
-steps: [{name: s, tasks: [{kernel: noop, repeat: 3}]}]
+steps: [{name: s, tasks: [{kernel: sum, args: {segment: ones},
+                           repeat: 3}]}]
 """)
         return spec
 
@@ -298,6 +302,8 @@ steps: [{name: s, tasks: [{kernel: noop, repeat: 3}]}]
             self.assertRegex(name, r"^quick-\d{8}-\d{6}(-\d+)?$")
             rows = results(self.path("runs", name))
             self.assertEqual(sorted(r["task"] for r in rows), [0, 1, 2])
+            self.assertEqual([r["result"]["sum"] for r in rows],
+                             [1000] * 3)
         latest = self.path("runs", "latest")
         self.assertTrue(os.path.islink(latest))
         self.assertIn(os.readlink(latest), names)
