@@ -150,6 +150,7 @@ bool rn_results_compacted(const rn_results *r)
     return kept == r->lines;
 }
 
+/* Release what rn_results_read() took (again: harmless). */
 void rn_results_free(rn_results *r)
 {
     free(r->latest);
@@ -166,6 +167,7 @@ typedef struct sink {
     pt_buf buf;
 } sink;
 
+/* Write out what is gathered for s: 0 or -errno. */
 static int sink_flush(sink *s)
 {
     int rc = pt__write_full(s->fd, s->buf.data, s->buf.len);
@@ -181,6 +183,7 @@ static int sink_add(sink *s, const char *p, size_t n)
     return s->buf.len >= SINK_FLUSH ? sink_flush(s) : 0;
 }
 
+/* qsort() order of file offsets: ascending. */
 static int by_offset(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;

@@ -104,6 +104,7 @@ static int take_kernel(earlier *m, const char *key, const char *hex)
     return 0;
 }
 
+/* jm_flatten() callback: take what the manifest says of earlier sessions. */
 static int on_manifest_leaf(void *arg, const char *key, const jm_leaf *v)
 {
     earlier *m = arg;

@@ -316,6 +316,7 @@ static void reserve_space(const char *dir, size_t len)
     pt__close(fd);
 }
 
+/* Give the reserved space back, for the last manifest to use. */
 static void release_space(const char *dir)
 {
     char path[4200];
