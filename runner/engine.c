@@ -852,7 +852,7 @@ static int settle_results(engine *e, rn_manifest *m)
     memcpy(m->counts, r.counts, sizeof m->counts);
     memcpy(m->session_counts, r.since, sizeof m->session_counts);
     m->results_lost = ended > written ? ended - written : 0;
-    if (m->results_lost)
+    if (m->results_lost && e->lost_output) /* else none was asked for */
         fprintf(stderr, "ptrun: %s: %lld results of this run could not be "
                 "written (manifest.json: \"results_lost\")\n", path,
                 (long long)m->results_lost);
