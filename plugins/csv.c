@@ -17,8 +17,16 @@
  * The columns are known only once every task is in, so rows wait in memory
  * and the file is written when the run ends (or at close, if it did not):
  * to FILE.tmp, fsync'd, then renamed over FILE, so there is never half a
- * csv. It holds the tasks of this run only; after `ptrun run --resume`,
- * results.jsonl has them all.
+ * csv.
+ *
+ * It holds every task of the run folder, as results.jsonl does once the run
+ * ends: at open it takes a row from each line results.jsonl already has
+ * (those of the earlier sessions of a resumed run; none in a new folder),
+ * and a task's latest row replaces its earlier ones. Lines `--resume`
+ * ignores are left out too (not a whole JSON object line, "task" not an
+ * integer >= 0, "status" not a status), but for one: the plugin does not
+ * know the plan's size, so a line with a task id beyond it, which only a
+ * hand edit can put there, still makes a row.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -307,6 +315,19 @@ static int by_task(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+/* Sorted by task, keep the latest row of each (the one that came last). */
+static void keep_latest(csv *c)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < c->nrows; i++) {
+        if (i + 1 < c->nrows && c->rows[i + 1].task == c->rows[i].task)
+            jm_buf_free(&c->rows[i].cells);
+        else
+            c->rows[n++] = c->rows[i];
+    }
+    c->nrows = n;
+}
+
 /* Write the whole csv to c->tmp, then rename it to c->path. */
 static int write_csv(pt_plugin_ctx *ctx, csv *c)
 {
@@ -314,6 +335,7 @@ static int write_csv(pt_plugin_ctx *ctx, csv *c)
     int rc = 0, fd;
     if (c->nrows > 0)
         qsort(c->rows, c->nrows, sizeof *c->rows, by_task);
+    keep_latest(c);
     if (collect_columns(c, &cols) < 0) {
         errno = ENOMEM;
         rc = sys_error(ctx, "write", c->path);
@@ -346,6 +368,89 @@ out:
     return rc;
 }
 
+/* A row being made from a results.jsonl line. */
+typedef struct line_row {
+    jm_buf *cells;
+    int64_t task;   /* -1 until a valid "task" */
+    bool status;    /* a valid "status" was seen */
+} line_row;
+
+static bool is_status(const jm_leaf *v)
+{
+    for (int s = PT_TASK_OK; v->type == JM_STRING && s <= PT_TASK_CANCELLED;
+         s++)
+        if (strcmp(v->str, status_name((pt_task_status)s)) == 0)
+            return true;
+    return false;
+}
+
+/* jm_flatten() callback: a line's member as the cell put_fixed() gives. */
+static int put_line_leaf(void *arg, const char *key, const jm_leaf *v)
+{
+    line_row *l = arg;
+    flat f = {l->cells, ""};
+    if (strncmp(key, "args.", 5) == 0)
+        return put_leaf(&(flat){l->cells, "arg."}, key + 5, v);
+    if (strncmp(key, "result.", 7) == 0)
+        return put_leaf(&f, key, v);
+    if (strcmp(key, "task") == 0)
+        l->task = jm_leaf_index(v, INT64_MAX);
+    else if (strcmp(key, "status") == 0)
+        l->status = is_status(v);
+    for (size_t i = 0; i < NFIXED; i++)
+        if (strcmp(key, fixed_columns[i]) == 0)
+            return put_leaf(&f, key, v);
+    return 0; /* priority, signal, earlier_attempts...: not csv columns */
+}
+
+/* Keep a row for one whole line of results.jsonl, if it is a result. */
+static int add_line(csv *c, const char *line)
+{
+    row *r = new_row(c);
+    if (!r)
+        return -ENOMEM;
+    line_row l = {&r->cells, -1, false};
+    int rc = jm_flatten(line, put_line_leaf, &l, NULL, 0);
+    if (r->cells.oom) {
+        jm_buf_free(&r->cells);
+        return -ENOMEM;
+    }
+    if (rc != 0 || l.task < 0 || !l.status) {
+        jm_buf_free(&r->cells); /* not a result: no row */
+        return 0;
+    }
+    r->task = l.task;
+    c->nrows++;
+    return 0;
+}
+
+/*
+ * Take the rows of the lines results.jsonl has before this session
+ * writes any; a missing file has none, a last line without '\n' is torn.
+ */
+static int read_earlier(pt_plugin_ctx *ctx, csv *c)
+{
+    char *path = run_path(ctx, "results.jsonl", ""), *line = NULL;
+    FILE *f = path ? fopen(path, "re") : NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int rc = 0;
+    if (!path || (!f && errno != ENOENT))
+        rc = path ? sys_error(ctx, "open", path) : -ENOMEM;
+    while (f && rc == 0 && (n = getline(&line, &cap, f)) > 0 &&
+           line[n - 1] == '\n')
+        rc = strlen(line) == (size_t)n ? add_line(c, line) : 0;
+    if (rc == 0 && f && ferror(f))
+        rc = sys_error(ctx, "read", path);
+    if (rc == -ENOMEM)
+        snprintf(ctx->error, sizeof ctx->error, "out of memory");
+    if (f)
+        fclose(f);
+    free(line);
+    free(path);
+    return rc;
+}
+
 static void free_csv(csv *c)
 {
     for (size_t i = 0; i < c->nrows; i++)
@@ -364,6 +469,8 @@ static int csv_open(pt_plugin_ctx *ctx, const char *options)
         return -ENOMEM;
     }
     int rc = read_file_options(ctx, options, "results.csv", &c->path, &c->tmp);
+    if (rc == 0)
+        rc = read_earlier(ctx, c);
     if (rc < 0) {
         free_csv(c);
         return rc;

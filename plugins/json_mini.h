@@ -20,6 +20,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -450,6 +451,24 @@ static inline int jm_value(jm_parser *p, int depth)
         rc = jm_literal(p, "null");
     }
     return rc ? rc : jm_emit(p, type, start);
+}
+
+/*
+ * The value of a number leaf written as an integer in [0, limit): digits
+ * only, so "4" but not "4.0", "4e0", "-1" or "\"4\""; -1 for anything else.
+ */
+static inline int64_t jm_leaf_index(const jm_leaf *v, int64_t limit)
+{
+    int64_t n = 0;
+    if (v->type != JM_NUMBER)
+        return -1;
+    for (size_t i = 0; i < v->rawlen; i++) {
+        char c = v->raw[i];
+        if (c < '0' || c > '9' || n > (limit - (c - '0')) / 10)
+            return -1;
+        n = n * 10 + (c - '0');
+    }
+    return n < limit ? n : -1;
 }
 
 /*

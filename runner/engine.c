@@ -20,6 +20,7 @@
 #include "ctl.h"
 #include "engine_internal.h"
 #include "internal.h"
+#include "results.h"
 #include "rundir.h"
 #include "wire.h"
 
@@ -743,6 +744,16 @@ static int save_segments(engine *e, char *err, size_t errlen)
 
 /* ---- the run ---- */
 
+/* The manifest's view of the run so far (counts: what was on disk). */
+static void manifest_of(const engine *e, int64_t start, rn_manifest *m)
+{
+    *m = (rn_manifest){.spec = e->spec, .argv_line = e->opts->argv_line,
+                       .start_ns = start, .tasks = e->plan.ntasks,
+                       .skipped = e->skipped, .sessions = e->sessions,
+                       .exit_status = -1};
+    memcpy(m->counts, e->on_disk, sizeof m->counts);
+}
+
 static int prepare(engine *e, char *err, size_t errlen)
 {
     const rn_spec *s = e->spec;
@@ -758,7 +769,7 @@ static int prepare(engine *e, char *err, size_t errlen)
     e->have_dir = rc == 0;
     e->refused = rc == -EBUSY || rc == -EEXIST ||
                  (rc == -ENOENT && e->opts->resume); /* bad usage: exit 2 */
-    if (rc == 0 && e->opts->resume && !e->opts->force &&
+    if (rc == 0 && e->opts->resume &&
         (rc = rn_eng_check_resume(e, err, errlen)) < 0)
         e->refused = true;
     if (rc == 0 && (rc = rn_write_atomic(e->dir, "job.yaml",
@@ -769,8 +780,8 @@ static int prepare(engine *e, char *err, size_t errlen)
     snprintf(mpath, sizeof mpath, "%s/manifest.json", e->dir);
     if (rc == 0 && access(mpath, F_OK) < 0) { /* before results.jsonl
                                    exists: a folder with results resumes */
-        rn_manifest m = {.spec = s, .argv_line = e->opts->argv_line,
-                         .start_ns = e->start_ns, .exit_status = -1};
+        rn_manifest m;
+        manifest_of(e, e->start_ns, &m);
         rc = rn_manifest_write(e->dir, &m, err, errlen);
     }
     if (rc == 0 && !(e->host = rn_host_open(s, e->dir, err, errlen)))
@@ -816,7 +827,7 @@ static int prepare(engine *e, char *err, size_t errlen)
             rc = -EINVAL;
         }
     if (rc == 0 && e->opts->resume)
-        rc = rn_eng_load_done(e);
+        rc = rn_eng_load_done(e, err, errlen);
     if (rc == 0 && (rc = rn_ctl_open_claimed(&e->ctl, e->dir, rn_eng_ctl_apply,
                                              e, err, errlen)) < 0) {
         /* no live control, but the run can go on */
@@ -863,16 +874,58 @@ static int exit_status(const engine *e, int rc)
     return e->counts[PT_TASK_OK] + e->skipped == e->plan.ntasks ? 0 : 1;
 }
 
+/*
+ * Read results.jsonl back, once every plugin is closed: the manifest's
+ * counts become what it holds (and `results_lost` what of this session's
+ * it lacks), then it is compacted to one line per task. 0 or -errno, said
+ * on stderr.
+ */
+static int settle_results(engine *e, rn_manifest *m)
+{
+    char path[4200];
+    rn_results r;
+    int64_t ended = 0, written = 0;
+    snprintf(path, sizeof path, "%s/results.jsonl", e->dir);
+    int rc = rn_results_read(&r, path, e->plan.ntasks, e->results_base);
+    if (rc < 0) {
+        fprintf(stderr, "ptrun: %s: cannot read it back: %s\n", path,
+                strerror(-rc));
+        rn_results_free(&r);
+        return rc;
+    }
+    for (int i = 0; i < 5; i++) {
+        ended += e->counts[i];
+        written += r.since[i];
+    }
+    memcpy(m->counts, r.counts, sizeof m->counts);
+    memcpy(m->session_counts, r.since, sizeof m->session_counts);
+    m->results_lost = ended > written ? ended - written : 0;
+    if (m->results_lost && e->lost_output) /* else none was asked for */
+        fprintf(stderr, "ptrun: %s: %lld results of this run could not be "
+                "written (manifest.json: \"results_lost\")\n", path,
+                (long long)m->results_lost);
+    rc = rn_results_compacted(&r) ? 0 : rn_results_compact(&r, e->dir);
+    m->compacted = rc == 0;
+    if (rc < 0)
+        fprintf(stderr, "ptrun: %s: cannot compact it (%s): the lines it "
+                "should move to history.jsonl stay in it\n", path,
+                strerror(-rc));
+    rn_results_free(&r);
+    return rc;
+}
+
 static int finish(engine *e, int rc, int64_t start, char *err, size_t errlen)
 {
     simple_event(e, PT_EV_RUN_END, -1, e->counts);
     int plug = e->host ? rn_host_close(e->host) : 0;
     e->host = NULL;
-    rn_manifest m = {.spec = e->spec, .argv_line = e->opts->argv_line,
-                     .start_ns = start, .end_ns = rn_eng_real_ns(),
-                     .tasks = e->plan.ntasks, .skipped = e->skipped,
-                     .interrupted = e->sigs > 0, .finished = true};
-    memcpy(m.counts, e->counts, sizeof m.counts);
+    rn_manifest m;
+    manifest_of(e, start, &m);
+    m.end_ns = rn_eng_real_ns();
+    m.interrupted = e->sigs > 0;
+    m.finished = true;
+    if (e->started && settle_results(e, &m) < 0)
+        rc = rc < 0 ? rc : -EIO;
     double wall_s = (double)(m.end_ns - start) * 1e-9;
     pt_buf sj = {0};
     rn_summary_json(&e->summary, e->spec, e->skipped, wall_s, &sj);
@@ -923,9 +976,8 @@ int rn_run(const rn_spec *spec, const rn_run_opts *o)
     if (rc == 0)
         rc = prepare(&e, err, sizeof err);
     if (rc == 0) { /* a run killed from now on says so in its folder */
-        rn_manifest m = {.spec = spec, .argv_line = o->argv_line,
-                         .start_ns = start, .tasks = e.plan.ntasks,
-                         .skipped = e.skipped, .exit_status = -1};
+        rn_manifest m;
+        manifest_of(&e, start, &m);
         rc = rn_manifest_write(e.dir, &m, err, sizeof err);
         e.started = rc == 0;
     }
@@ -951,6 +1003,7 @@ int rn_run(const rn_spec *spec, const rn_run_opts *o)
     free(e.retry_ids);
     free(e.retry_at);
     free(e.skip);
+    free(e.sessions);
     free(e.shm);
     free(e.sets);
     free(e.ts);

@@ -56,6 +56,10 @@ typedef struct engine {
     pt_workerset **sets;
     tstate *ts;
     bool *skip;          /* already ok in the run being resumed */
+    char *sessions;      /* resume: the manifest's earlier sessions (the
+                            items of its JSON array), or NULL */
+    int64_t on_disk[5];  /* resume: tasks by status in results.jsonl */
+    int64_t results_base;/* resume: bytes of results.jsonl before us */
     int64_t counts[5], step_counts[5], outstanding, skipped;
     int step;
     int sigs;            /* SIGINT/SIGTERM received */
@@ -119,9 +123,11 @@ void rn_eng_unlink_segments(engine *e);
  * else none (an MPI agent's). */
 int rn_eng_make_sets(engine *e, bool hooks, char *err, size_t errlen);
 
-/* Resume: refuse a changed spec or kernel (-EINVAL, message in err). */
+/* Resume: read the earlier sessions from DIR/manifest.json and, unless
+ * --force, refuse a changed spec or kernel (-EINVAL, message in err). */
 int rn_eng_check_resume(engine *e, char *err, size_t errlen);
-/* Resume: mark the tasks DIR/results.jsonl records as ok (e->skip). */
-int rn_eng_load_done(engine *e);
+/* Resume: mark the tasks whose latest line in DIR/results.jsonl is ok
+ * (e->skip); report the lines that are no result of this plan. */
+int rn_eng_load_done(engine *e, char *err, size_t errlen);
 
 #endif

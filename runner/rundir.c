@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <ptools/args.h>
 #include <ptools/buf.h>
 #include <ptools/common.h>
 
@@ -23,6 +24,9 @@
 #define LOCK_TRIES 64    /* a lock file unlinked under us: open it again */
 #define NAME_TRIES 10000 /* runs/<name>-<stamp>, -2 ... -10000 */
 #define LATEST "runs/latest"
+/* The disk space kept for the last manifest (reserve_space()). */
+#define RESERVE ".ptrun-reserve"
+#define RESERVE_MIN ((size_t)16 * 1024)
 
 /* Make the folders above `path` (mkdir -p of its parent), mode 0755. */
 static int mkdir_parents(const char *path)
@@ -411,15 +415,25 @@ void rn_json_str(pt_buf *b, const char *text)
     jm_buf_free(&q);
 }
 
-static void json_time(pt_buf *b, const char *key, int64_t ns)
+/* A time as the manifest gives it: "2026-12-01T10:00:00.000Z" (UTC). */
+static void json_time(pt_buf *b, int64_t ns)
 {
     time_t t = (time_t)(ns / 1000000000);
     struct tm tm;
     gmtime_r(&t, &tm);
-    pt_buf_printf(b, "  \"%s\": \"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\",\n",
-                  key, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                  tm.tm_hour, tm.tm_min, tm.tm_sec,
-                  (int)(ns / 1000000 % 1000));
+    pt_buf_printf(b, "\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"",
+                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                  tm.tm_min, tm.tm_sec, (int)(ns / 1000000 % 1000));
+}
+
+/* {"ok": N, "failed": N, ...}: counts by pt_task_status. */
+static void json_counts(pt_buf *b, const int64_t counts[5])
+{
+    pt_buf_printf(b, "{");
+    for (int i = 0; i < 5; i++)
+        pt_buf_printf(b, "%s\"%s\": %" PRId64, i ? ", " : "",
+                      pt_task_status_name((pt_task_status)i), counts[i]);
+    pt_buf_printf(b, "}");
 }
 
 /* "path": {"path": ..., "sha256": ...} entries for every loaded file. */
@@ -454,49 +468,121 @@ fail:
     return -EIO;
 }
 
-int rn_manifest_write(const char *dir, const rn_manifest *m, char *err,
-                      size_t errlen)
+/* What the manifest opens with: version, spec, command, seed, host. */
+static int json_head(pt_buf *b, const rn_manifest *m, char *err,
+                     size_t errlen)
 {
-    static const char *const names[] = {"ok", "failed", "crashed", "timeout",
-                                        "cancelled"};
     const rn_spec *s = m->spec;
     char hex[65], host[256] = "";
-    pt_buf b = {0};
     gethostname(host, sizeof host - 1);
     if (rn_sha256_file(s->file, hex) < 0) {
         snprintf(err, errlen, "%s: cannot hash the spec: %s", s->file,
                  strerror(errno));
         return -EIO;
     }
-    pt_buf_printf(&b, "{\n  \"ptrun\": \"%s\",\n  \"name\": ", pt_version());
-    rn_json_str(&b, s->name);
-    pt_buf_printf(&b, ",\n  \"spec\": {\"path\": ");
-    rn_json_str(&b, s->file);
-    pt_buf_printf(&b, ", \"sha256\": \"%s\"},\n  \"resolved_sha256\": ", hex);
+    pt_buf_printf(b, "{\n  \"ptrun\": \"%s\",\n  \"name\": ", pt_version());
+    rn_json_str(b, s->name);
+    pt_buf_printf(b, ",\n  \"spec\": {\"path\": ");
+    rn_json_str(b, s->file);
+    pt_buf_printf(b, ", \"sha256\": \"%s\"},\n  \"resolved_sha256\": ", hex);
     rn_sha256_text(s->resolved_yaml, hex);
-    pt_buf_printf(&b, "\"%s\",\n  \"command\": ", hex);
-    rn_json_str(&b, m->argv_line);
-    pt_buf_printf(&b, ",\n  \"seed\": %" PRIu64 ",\n  \"host\": ", s->seed);
-    rn_json_str(&b, host);
-    pt_buf_printf(&b, ",\n");
-    int rc = json_files(&b, s, err, errlen);
-    json_time(&b, "start", m->start_ns);
-    if (m->finished)
-        json_time(&b, "end", m->end_ns);
-    pt_buf_printf(&b, "  \"tasks\": %" PRId64 ",\n  \"skipped\": %" PRId64
-                  ",\n  \"counts\": {", m->tasks, m->skipped);
-    for (int i = 0; i < 5; i++)
-        pt_buf_printf(&b, "%s\"%s\": %" PRId64, i ? ", " : "", names[i],
-                      m->counts[i]);
-    pt_buf_printf(&b, "},\n  \"finished\": %s,\n  \"interrupted\": %s,\n"
-                  "  \"exit_status\": %d", m->finished ? "true" : "false",
+    pt_buf_printf(b, "\"%s\",\n  \"command\": ", hex);
+    rn_json_str(b, m->argv_line);
+    pt_buf_printf(b, ",\n  \"seed\": %" PRIu64 ",\n  \"host\": ", s->seed);
+    rn_json_str(b, host);
+    pt_buf_printf(b, ",\n");
+    return 0;
+}
+
+/* Times, counts and how the run stands, for the folder as a whole. */
+static void json_state(pt_buf *b, const rn_manifest *m)
+{
+    pt_buf_printf(b, "  \"start\": ");
+    json_time(b, m->start_ns);
+    if (m->finished) {
+        pt_buf_printf(b, ",\n  \"end\": ");
+        json_time(b, m->end_ns);
+    }
+    pt_buf_printf(b, ",\n  \"tasks\": %" PRId64 ",\n  \"skipped\": %" PRId64
+                  ",\n  \"counts\": ", m->tasks, m->skipped);
+    json_counts(b, m->counts);
+    pt_buf_printf(b, ",\n  \"results_lost\": %" PRId64 ",\n  \"compacted\": "
+                  "%s,\n  \"finished\": %s,\n  \"interrupted\": %s,\n"
+                  "  \"exit_status\": %d,\n", m->results_lost,
+                  m->compacted ? "true" : "false",
+                  m->finished ? "true" : "false",
                   m->interrupted ? "true" : "false", m->exit_status);
+}
+
+/* "sessions": the earlier ones as they were, then this one. */
+static void json_sessions(pt_buf *b, const rn_manifest *m)
+{
+    pt_buf_printf(b, "  \"sessions\": [\n    ");
+    if (m->sessions && m->sessions[0])
+        pt_buf_printf(b, "%s,\n    ", m->sessions);
+    pt_buf_printf(b, "{\"command\": ");
+    rn_json_str(b, m->argv_line);
+    pt_buf_printf(b, ", \"start\": ");
+    json_time(b, m->start_ns);
+    pt_buf_printf(b, ", \"end\": ");
+    if (m->finished)
+        json_time(b, m->end_ns);
+    else
+        pt_buf_printf(b, "null");
+    pt_buf_printf(b, ", \"counts\": ");
+    json_counts(b, m->session_counts);
+    pt_buf_printf(b, ", \"results_lost\": %" PRId64 ", \"exit_status\": ",
+                  m->results_lost);
+    if (m->finished)
+        pt_buf_printf(b, "%d}\n  ]", m->exit_status);
+    else
+        pt_buf_printf(b, "null}\n  ]");
+}
+
+/*
+ * Keep `len` bytes of the disk for the folder's last manifest (best
+ * effort: a disk already full gets what it has). Given back by unlinking.
+ */
+static void reserve_space(const char *dir, size_t len)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, RESERVE);
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return;
+    if (posix_fallocate(fd, 0, (off_t)len) != 0) {
+        /* no room, or no fallocate here: the last write takes its chance */
+    }
+    pt__close(fd);
+}
+
+/* Give the reserved space back, for the last manifest to use. */
+static void release_space(const char *dir)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, RESERVE);
+    unlink(path);
+}
+
+int rn_manifest_write(const char *dir, const rn_manifest *m, char *err,
+                      size_t errlen)
+{
+    pt_buf b = {0};
+    int rc = json_head(&b, m, err, errlen);
+    if (rc == 0)
+        rc = json_files(&b, m->spec, err, errlen);
+    json_state(&b, m);
+    json_sessions(&b, m);
     if (m->summary_json)
         pt_buf_printf(&b, ",\n  \"summary\": %s", m->summary_json);
     pt_buf_printf(&b, "\n}\n");
+    if (rc == 0 && m->finished)
+        release_space(dir);
     if (rc == 0 && (rc = rn_write_atomic(dir, "manifest.json", b.data,
                                          b.len)) < 0)
         snprintf(err, errlen, "%s/manifest.json: %s", dir, strerror(-rc));
+    if (rc == 0 && !m->finished)
+        reserve_space(dir, RESERVE_MIN > 4 * b.len ? RESERVE_MIN : 4 * b.len);
     pt_buf_free(&b);
     return rc;
 }

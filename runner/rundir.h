@@ -78,20 +78,35 @@ void rn_sha256_text(const char *text, char hex[65]);
 /* The sha256 of a file as 64 hex digits: 0 or -errno. */
 int rn_sha256_file(const char *path, char hex[65]);
 
+/*
+ * What manifest.json says. `counts` are what results.jsonl holds (the
+ * latest line of each task, by status), never more than was written;
+ * `sessions` lists every run and resume of the folder, this one last.
+ */
 typedef struct rn_manifest {
     const rn_spec *spec;
-    const char *argv_line;
-    int64_t start_ns, end_ns; /* CLOCK_REALTIME */
-    int64_t counts[5];        /* by pt_task_status */
+    const char *argv_line;    /* this session's command */
+    int64_t start_ns, end_ns; /* this session's, CLOCK_REALTIME */
+    int64_t counts[5];        /* tasks by the status results.jsonl gives */
     int64_t tasks;            /* in the plan */
     int64_t skipped;          /* already ok in a resumed run */
     bool interrupted;
     bool finished;            /* false while the run is going on */
     int exit_status;
     const char *summary_json; /* the end-of-run summary, or NULL */
+    const char *sessions;     /* the earlier sessions: the items of a JSON
+                                 array, or NULL */
+    int64_t session_counts[5];/* this session's lines in results.jsonl */
+    int64_t results_lost;     /* this session's results it could not write */
+    bool compacted;           /* results.jsonl holds one line per task */
 } rn_manifest;
 
-/* Write dir/manifest.json: 0 or -errno (message in err). */
+/*
+ * Write dir/manifest.json: 0 or -errno (message in err). While the run is
+ * going on (!finished) it also keeps some disk space aside for the last
+ * write (dir/.ptrun-reserve, given back just before it), so that a run
+ * that filled the disk still says what it wrote.
+ */
 int rn_manifest_write(const char *dir, const rn_manifest *m, char *err,
                       size_t errlen);
 
