@@ -140,17 +140,17 @@ static int spawn(pt_workerset *ws, slot *s)
     sigfillset(&all);
     sigprocmask(SIG_SETMASK, &all, &old);
     fflush(NULL);
-    pid_t parent = getpid(), pid = fork();
+    pid_t parent = getpid(), pid = pt__fork();
     if (pid == 0) {
         child_redirect(p, npipes);
         worker_child(ws, s, p[0][0], p[1][1], shm, parent, &old);
     }
-    int err = errno;
     sigprocmask(SIG_SETMASK, &old, NULL);
     if (pid < 0) {
         close_pipes(p, npipes);
         pt__close(shm);
-        return pt__err(-err, "worker %d: fork: %s", s->index, strerror(err));
+        return pt__err((int)pid, "worker %d: fork: %s", s->index,
+                       pt_strerror((int)pid));
     }
     *s = (slot){.index = s->index, .pid = pid, .to_fd = p[0][1],
                 .from_fd = p[1][0], .pidfd = pt__os_pidfd_open(pid),
@@ -482,12 +482,10 @@ static void dispatch(pt_workerset *ws)
 static int flush(slot *s)
 {
     while (s->out_off < s->out.len) {
-        ssize_t w = write(s->to_fd, s->out.data + s->out_off,
-                          s->out.len - s->out_off);
-        if (w < 0 && errno == EINTR)
-            continue;
+        ssize_t w = pt__write_some(s->to_fd, s->out.data + s->out_off,
+                                   s->out.len - s->out_off);
         if (w < 0)
-            return errno == EAGAIN ? 0 : -errno;
+            return w == -EAGAIN ? 0 : (int)w;
         s->out_off += (size_t)w;
     }
     pt_buf_reset(&s->out);
@@ -548,7 +546,8 @@ static int shm_map(slot *s, uint64_t n)
         munmap((void *)s->shm, s->shm_size);
     s->shm = NULL;
     s->shm_size = 0;
-    void *m = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, s->shm_fd, 0);
+    void *m = pt__mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, s->shm_fd,
+                       0);
     if (m == MAP_FAILED)
         return -errno;
     s->shm = m;
@@ -1155,8 +1154,9 @@ static int alloc_set(pt_workerset *ws, int n)
     ws->ppid = calloc(5 * (size_t)n, sizeof *ws->ppid);
     if (!ws->slots || !ws->pfds || !ws->pslot || !ws->ppid)
         return -ENOMEM;
-    void *b = mmap(NULL, (size_t)n * sizeof *ws->beacons,
-                   PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    void *b = pt__mmap(NULL, (size_t)n * sizeof *ws->beacons,
+                       PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1,
+                       0);
     if (b == MAP_FAILED)
         return -errno;
     ws->beacons = b;
