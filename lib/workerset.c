@@ -466,13 +466,22 @@ static void announce(pt_workerset *ws, slot *s, int64_t now)
     s->unannounced = NULL;
 }
 
-/* Give every live worker requests up to its window. */
+static void fail_own(pt_workerset *ws, slot *s, const char *why);
+
+/*
+ * Give every live worker requests up to its window. What waits for a
+ * worker that could not be restarted (or for a set left with none) fails:
+ * nothing would ever run it.
+ */
 static void dispatch(pt_workerset *ws)
 {
     if (ws->broken && pt__heap_len(&ws->shared) + own_waiting(ws) > 0)
         pt__ws_fail_waiting(ws, ws->broken_why);
-    for (int i = 0; i < ws->n; i++)
+    for (int i = 0; i < ws->n; i++) {
+        if (ws->lost_why[0] && ws->slots[i].pid <= 0)
+            fail_own(ws, &ws->slots[i], ws->lost_why);
         fill_slot(ws, &ws->slots[i]);
+    }
 }
 
 /*
@@ -803,9 +812,9 @@ static void on_death(pt_workerset *ws, slot *s, const char *why)
         ws->deaths_in_a_row >= PT_WS_BROKEN_AFTER)
         declare_broken(ws, why ? why : msg);
     if (!ws->broken && spawn(ws, s) < 0) {
-        snprintf(msg, sizeof msg, "worker %d could not be restarted: %s",
-                 s->index, pt_errmsg());
-        fail_own(ws, s, msg);
+        snprintf(ws->lost_why, sizeof ws->lost_why, "worker %d could not be "
+                 "restarted: %s", s->index, pt_errmsg());
+        fail_own(ws, s, ws->lost_why);
     }
 }
 
@@ -1153,12 +1162,13 @@ static int alloc_set(pt_workerset *ws, int n)
     ws->pslot = calloc(5 * (size_t)n, sizeof *ws->pslot);
     ws->ppid = calloc(5 * (size_t)n, sizeof *ws->ppid);
     if (!ws->slots || !ws->pfds || !ws->pslot || !ws->ppid)
-        return -ENOMEM;
-    void *b = pt__mmap(NULL, (size_t)n * sizeof *ws->beacons,
-                       PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1,
-                       0);
+        return pt__err(-ENOMEM, "workerset: out of memory");
+    size_t len = (size_t)n * sizeof *ws->beacons;
+    void *b = pt__mmap(NULL, len, PROT_READ | PROT_WRITE,
+                       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (b == MAP_FAILED)
-        return -errno;
+        return pt__err(-errno, "workerset: mmap of the workers' %zu-byte "
+                       "beacons: %s", len, strerror(errno));
     ws->beacons = b;
     for (int i = 0; i < n; i++) {
         ws->slots[i] = (slot){.index = i, .to_fd = -1, .from_fd = -1,
@@ -1187,10 +1197,12 @@ pt_workerset *pt_workerset_create(int n, pt_ws_mode mode,
     ws->batch = o->batch ? o->batch : 1;
     ws->next_id = 1;
     pt__heap_init(&ws->shared);
-    if ((rc = copy_opts(ws, o)) < 0 || (rc = alloc_set(ws, n)) < 0) {
+    if ((rc = copy_opts(ws, o)) < 0)
         pt__err(rc, "workerset: %s", pt_strerror(rc));
+    else
+        rc = alloc_set(ws, n); /* it says what failed */
+    if (rc < 0)
         goto fail;
-    }
     for (int i = 0; i < n && rc == 0; i++)
         rc = spawn(ws, &ws->slots[i]);
     if (rc == 0)

@@ -464,6 +464,38 @@ static void test_broken_set(void)
     CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
 }
 
+/*
+ * A worker that cannot be restarted (its fork fails, by PTOOLS_FAULT)
+ * fails what is pinned to it later at once, rather than leave it waiting
+ * for a worker that will never come; the other worker serves the rest.
+ */
+static void test_lost_worker(void)
+{
+    setenv("PTOOLS_FAULT", "fork:3", 1); /* two workers, then the restart */
+    CU_ASSERT_EQUAL_FATAL(pt__fault_init(), 0);
+    pt_workerset *ws = pt_workerset_create(2, PT_WS_FF, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ws);
+    kill(pt_workerset_pid(ws, 1), SIGKILL);
+    pt_call c = PT_CALL_INIT;
+    c.fn = who;
+    c.worker = 0;
+    int64_t deadline = now_ns() + INT64_C(60000000000);
+    while (pt_workerset_pid(ws, 1) > 0 && now_ns() < deadline)
+        pt_reply_destroy(pt_future_fetch(pt_remotecall_ex(ws, &c)));
+    CU_ASSERT_EQUAL(pt_workerset_pid(ws, 1), 0);
+    c.worker = 1;
+    pt_reply *r = pt_future_fetch(pt_remotecall_ex(ws, &c));
+    CU_ASSERT_EQUAL(pt_reply_status(r), PT_TASK_CRASHED);
+    ASSERT_STR(pt_reply_error(r), "worker 1 could not be restarted: worker "
+               "1: fork: Resource temporarily unavailable");
+    pt_reply_destroy(r);
+    c.worker = -1;
+    r = pt_future_fetch(pt_remotecall_ex(ws, &c));
+    CU_ASSERT_EQUAL(pt_reply_status(r), PT_TASK_OK);
+    pt_reply_destroy(r);
+    CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
+}
+
 static int hog(pt_ctx *c)
 {
     size_t n = (size_t)pt_arg_int(c, "mb", 512) << 20;
@@ -998,6 +1030,8 @@ static const pt_test_case cases[] = {
     {"a request past the timeout kills its worker", test_timeout, 0},
     {"workers' output is captured by task", test_output_capture, 0},
     {"a set whose workers always die is broken", test_broken_set, 0},
+    {"a worker that cannot be restarted fails its requests",
+     test_lost_worker, 0},
     {"memory limit", test_memory_limit, 0},
     {"memory limit spares shm guards", test_memory_limit_spares_guards, 0},
     {"peak RSS of a dead worker", test_rss_of_dead_worker, 0},
