@@ -568,7 +568,8 @@ static int shm_map(slot *s, uint64_t n)
  * A RESULT_SHM payload: the results wait in worker s's buffer. They are
  * copied out, then the copy (never the shared bytes, which the worker
  * could still change) is checked; then the worker may reuse the buffer.
- * NULL for a bad frame; a reply of a failed task if memory ran out.
+ * NULL for a bad frame; a reply of a failed task if memory ran out, or
+ * if the buffer could not be mapped here (our failure, not the worker's).
  */
 static pt_reply *shm_result_reply(slot *s, const pt__req *req,
                                   const uint8_t *p, uint32_t len,
@@ -578,17 +579,22 @@ static pt_reply *shm_result_reply(slot *s, const pt__req *req,
     if (len != sizeof h || s->shm_fd < 0)
         return NULL;
     memcpy(&h, p, sizeof h);
-    if (h.len < PT__EMPTY_MAP_LEN || h.len > PT__SHM_RESULT_MAX ||
-        shm_map(s, h.len) < 0)
+    int mapped = h.len < PT__EMPTY_MAP_LEN || h.len > PT__SHM_RESULT_MAX
+                     ? -EPROTO
+                     : shm_map(s, h.len);
+    if (mapped == -EPROTO) /* the worker lied */
         return NULL;
     *times = (pt__res_head){h.start_ns, h.end_ns};
-    pt_reply *r = pt__reply_new(req->id, PT_TASK_OK, req->worker, NULL,
-                                s->shm, (size_t)h.len);
+    pt_reply *r = mapped < 0 ? NULL
+                             : pt__reply_new(req->id, PT_TASK_OK, req->worker,
+                                             NULL, s->shm, (size_t)h.len);
     atomic_fetch_add_explicit(&s->beacon->released, 1, memory_order_release);
     if (!r) {
-        char why[120];
-        snprintf(why, sizeof why, "out of memory for a result of %llu "
-                 "bytes", (unsigned long long)h.len);
+        char why[160];
+        snprintf(why, sizeof why, "%s for a result of %llu bytes%s%s",
+                 mapped < 0 ? "cannot map the worker's buffer" : "out of "
+                 "memory", (unsigned long long)h.len, mapped < 0 ? ": " : "",
+                 mapped < 0 ? pt_strerror(mapped) : "");
         r = pt__reply_new(req->id, PT_TASK_FAILED, req->worker, why, NULL, 0);
         return pt__ws_reply_or_bare(r, req->id, PT_TASK_FAILED, req->worker);
     }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -839,6 +840,35 @@ static void test_large_result_threshold(void)
 }
 
 /*
+ * We cannot map a worker's large result (our mmap fails, by PTOOLS_FAULT):
+ * that task fails saying so, not its worker, which serves the next one.
+ */
+static void test_large_result_unmappable(void)
+{
+    setenv("PTOOLS_FAULT", "mmap:3", 1);
+    CU_ASSERT_EQUAL_FATAL(pt__fault_init(), 0);
+    pt_workerset *ws = faults_set(1, PT_WS_RR); /* mmap 1: the beacons */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ws);
+    int pid = pt_workerset_pid(ws, 0); /* its mmap 2: its result buffer */
+    void *m = pt__mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
+                       -1, 0); /* ours: 2, so that our next, 3, fails */
+    CU_ASSERT_NOT_EQUAL_FATAL(m, MAP_FAILED);
+    munmap(m, 4096);
+    pt_args *a = pt_args_create();
+    pt_args_int(a, "bytes", (int64_t)PT__SHM_THRESHOLD);
+    pt_reply *r = call(ws, "big", a);
+    pt_args_destroy(a);
+    CU_ASSERT_EQUAL(pt_reply_status(r), PT_TASK_FAILED);
+    ASSERT_STR(pt_reply_error(r), "cannot map the worker's buffer for a "
+               "result of 1048599 bytes: Cannot allocate memory");
+    pt_reply_destroy(r);
+    expect_big(ws, (int64_t)PT__SHM_THRESHOLD);
+    CU_ASSERT_EQUAL(pt_workerset_pid(ws, 0), pid);
+    CU_ASSERT_EQUAL(pt_workerset_restarts(ws), 0);
+    pt_workerset_destroy(ws);
+}
+
+/*
  * A worker that dies right after it sent a large result (before we even
  * read it): the result still counts, and its successor, with a buffer of
  * its own, serves the rest.
@@ -1046,6 +1076,8 @@ static const pt_test_case cases[] = {
     {"large results reuse the shared buffer safely",
      test_large_results_reuse_the_buffer, 240},
     {"large results: the threshold", test_large_result_threshold, 120},
+    {"large results we cannot map fail their task",
+     test_large_result_unmappable, 120},
     {"a crash after a large result", test_crash_after_large_result, 120},
     {"forged large results are protocol errors", test_forged_large_results,
      0},
