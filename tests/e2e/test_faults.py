@@ -2,7 +2,8 @@
 
 PTOOLS_FAULT=POINT:N makes the Nth call of one system call wrapper fail
 (lib/sys.c). For each point and a few N, a small job (two worker sets, a
-segment saved as .npy, six tasks in two steps) runs with the fault, and:
+segment saved as .npy, eight tasks in two steps, one with a result too big
+for the pipe, one that prints) runs with the fault, and:
 
 - ptrun exits 0 (the fault was absorbed), 1 (tasks crashed: the fault was
   in a worker) or 3 (a runtime error), never 2, never by a signal, and a
@@ -29,6 +30,7 @@ import unittest
 import numpy as np
 
 PTRUN = os.environ["PTRUN"]
+TEST_KERNELS = os.environ["TEST_KERNELS"]
 PREFIX = "flt%d" % os.getpid()
 
 # Orphans of the ptrun under test become this process's children, so that
@@ -48,6 +50,8 @@ shm:
 kernels:
   sum: {path: sum}
   pi: {path: pi}
+  big: {path: %s/faults.so, name: big_result}
+  chatty: {path: %s/faults.so, name: spam_stdout}
 workersets:
   - {name: a, workers: 2, mode: rr}
   - {name: b, workers: 1, mode: ff}
@@ -61,8 +65,10 @@ steps:
     tasks:
       - {kernel: sum, workerset: b, args: {segment: ids}}
       - {kernel: pi, workerset: a, args: {samples: 2000}}
-""" % PREFIX
-NTASKS = 6
+      - {kernel: big, workerset: b, args: {bytes: 1100000}}
+      - {kernel: chatty, workerset: a, args: {lines: 3}}
+""" % (PREFIX, TEST_KERNELS, TEST_KERNELS)
+NTASKS = 8
 
 # Each point, and the errno it fails with by default (lib/sys.c).
 POINTS = {"fork": errno.EAGAIN, "pipe": errno.EMFILE,
@@ -71,9 +77,13 @@ POINTS = {"fork": errno.EAGAIN, "pipe": errno.EMFILE,
           "write": errno.ENOSPC, "fsync": errno.EIO,
           "socket": errno.EMFILE, "bind": errno.EACCES,
           "open": errno.EMFILE}
-OCCURRENCES = (1, 2, 5)
-NOTICE = re.compile(r"^ptools: PTOOLS_FAULT: call \d+ of (\w+) fails with "
-                    r"\w+ \(pid \d+\)$", re.M)
+# Which calls fail; E2E_FAULT_CALLS=1-40 sweeps wider by hand.
+CALLS = os.environ.get("E2E_FAULT_CALLS", "1,2,5")
+OCCURRENCES = [int(c) for c in CALLS.split(",")] if "-" not in CALLS else \
+    list(range(int(CALLS.split("-")[0]), int(CALLS.split("-")[1]) + 1))
+# The line a fault prints as it fires; a worker's lands in output.log.
+NOTICE = re.compile(r"^(?:\[\d+ \w+/\d+ stderr\] )?ptools: PTOOLS_FAULT: "
+                    r"call \d+ of (\w+) fails with \w+ \(pid \d+\)$", re.M)
 
 
 def ptrun(*args, env=None):
