@@ -237,7 +237,7 @@ static rn_spec *load(const cli *c, const char *job, int *status)
                 err[0] && err[strlen(err) - 1] == '\n' ? "" : "\n");
     int rc = spec && c->trace ? add_trace(c->trace, spec, &s) : 0;
     if (rc < 0) {
-        *status = rc == -EINVAL || rc == -ENOENT ? EXIT_USAGE : 3;
+        *status = rc == -EIO || rc == -ENOMEM ? 3 : EXIT_USAGE;
         rn_spec_free(spec);
         spec = NULL;
     }

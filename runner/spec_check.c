@@ -569,7 +569,7 @@ int rn_plugin_probe(rn_plugin *p, const char *label, char *msg, size_t size)
         snprintf(msg, size, "%s", pr.error);
     bool failed = pr.how == RN_PROBE_FAILED; /* no probe could run */
     rn_probe_free(&pr);
-    return rc < 0 && !failed ? -EINVAL : rc;
+    return rc == 0 ? 0 : failed ? -EIO : -EINVAL;
 }
 
 /* Probe plugin p; problems go at `at`, or to the file for the default. */
@@ -580,7 +580,7 @@ static void probe_plugin(rn_build *b, rn_plugin *p, const rn_ynode *at,
     snprintf(label, sizeof label, "%splugin '%s'", at ? "" : "default ",
              given);
     int rc = rn_plugin_probe(p, label, msg, sizeof msg);
-    b->d->runtime += rc < 0 && rc != -EINVAL; /* not the spec's fault */
+    b->d->runtime += rc == -EIO; /* not the spec's fault */
     if (rc < 0)
         rn_diag_add(b->d, at ? at->pos : (rn_pos){0, 0}, at ? at->set : NULL,
                     at ? at->set_index : 0, "%s", msg);
