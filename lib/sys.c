@@ -59,16 +59,20 @@ static const struct {
     {"EPERM", EPERM},   {"EPIPE", EPIPE},           {"EROFS", EROFS},
 };
 
+/* One rule of PTOOLS_FAULT: call `n` of `point` fails with errno `err`. */
 typedef struct fault_rule {
     pt__fault_point point;
     uint64_t n;
     int err;
 } fault_rule;
 
+/* Written once by fault_read(), before the state says they are ready. */
 static fault_rule fault_rules[FAULT_RULES_MAX];
 static int fault_nrules;
+static char fault_why[512]; /* what was wrong with PTOOLS_FAULT */
+/* The calls of each point so far, in this process and the ones it forked
+ * from (a child's memory starts as a copy of its parent's). */
 static _Atomic uint64_t fault_calls[PT__FAULT_COUNT];
-static char fault_why[256]; /* what was wrong with PTOOLS_FAULT */
 
 /* The point named by the `len` bytes at `s`, or -1. */
 static int fault_point_named(const char *s, size_t len)
