@@ -288,8 +288,9 @@ static int unmap_guarded(pt_shm *s)
 /* Reserve the segment's bytes so a full /dev/shm fails now, not as SIGBUS. */
 static int reserve(int fd, const char *path, uint64_t total)
 {
-    uint64_t avail;
-    if (pt__os_shm_free(&avail) == 0 && total > avail)
+    uint64_t avail = 0;
+    int known = pt__os_shm_free(&avail) == 0;
+    if (known && total > avail)
         return pt__err(-ENOSPC, "%s: segment needs %" PRIu64 " bytes but %s "
                        "has only %" PRIu64 " free", path, total,
                        pt__os_shm_dir(), avail);
@@ -298,10 +299,10 @@ static int reserve(int fd, const char *path, uint64_t total)
         return pt__err(rc, "%s: ftruncate to %" PRIu64 " bytes: %s", path,
                        total, pt_strerror(rc));
     rc = pt__fallocate(fd, 0, (off_t)total);
-    if (rc == -ENOSPC)
+    if (rc == -ENOSPC && known)
         return pt__err(-ENOSPC, "%s: segment needs %" PRIu64 " bytes but %s "
-                       "could not reserve them (%" PRIu64 " were free)", path,
-                       total, pt__os_shm_dir(), avail);
+                       "could not reserve them: %s (%" PRIu64 " were free)",
+                       path, total, pt__os_shm_dir(), pt_strerror(rc), avail);
     /* EINVAL/EOPNOTSUPP: a file system without fallocate; go on unreserved. */
     if (rc && rc != -EINVAL && rc != -EOPNOTSUPP)
         return pt__err(rc, "%s: posix_fallocate: %s", path, pt_strerror(rc));

@@ -213,8 +213,7 @@ class Faults(unittest.TestCase):
         """A runtime error names the call and its errno's text; tasks that
         did not end ok say why."""
         said = NOTICE.sub("", p.stderr)
-        why = "could not reserve" if point == "fallocate" else \
-            os.strerror(POINTS[point])
+        why = os.strerror(POINTS[point])
         if p.returncode == 3:
             self.assertIn(why, said)
             self.assertRegex(said, r"(?m)^(ptrun: |\S+\.yaml:)")
