@@ -375,9 +375,9 @@ static int open_npy(const char *path, uint64_t *size)
 {
     struct stat st;
     /* O_NONBLOCK: a FIFO without a writer must not hang the open. */
-    int err = 0, fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    int err = 0, fd = pt__open(path, O_RDONLY | O_NONBLOCK, 0);
     if (fd < 0)
-        return pt__err(-errno, "%s: cannot open: %s", path, strerror(errno));
+        return pt__err(fd, "%s: cannot open: %s", path, pt_strerror(fd));
     if (fstat(fd, &st) < 0)
         err = pt__err(-errno, "%s: cannot stat: %s", path, strerror(errno));
     else if (S_ISDIR(st.st_mode))
@@ -582,12 +582,12 @@ static int create_temp(const char *path, char *tmp, size_t size)
         int len = snprintf(tmp, size, "%s.tmp-%ld-%u", path, (long)getpid(), n);
         if (len < 0 || (size_t)len >= size)
             return pt__err(-ENAMETOOLONG, "%s: path too long", path);
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        int fd = pt__open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
         if (fd >= 0)
             return fd;
-        if (errno != EEXIST)
-            return pt__err(-errno, "%s: cannot create the temporary file %s: %s",
-                           path, tmp, strerror(errno));
+        if (fd != -EEXIST)
+            return pt__err(fd, "%s: cannot create the temporary file %s: %s",
+                           path, tmp, pt_strerror(fd));
     }
     return pt__err(-EEXIST, "%s: no free temporary file name", path);
 }
@@ -602,8 +602,8 @@ static int write_close(int fd, const char *tmp, const void *head, size_t hlen,
     int err = pt__write_full(fd, head, hlen);
     if (!err)
         err = pt__write_full(fd, data, nbytes);
-    if (!err && fsync(fd) < 0)
-        err = -errno;
+    if (!err)
+        err = pt__fsync(fd);
     if (close(fd) < 0 && !err) /* not retried: the fd is gone either way */
         err = -errno;
     if (err)

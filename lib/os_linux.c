@@ -20,6 +20,9 @@
 
 int pt__pipe(int fds[2])
 {
+    int f = pt__fault(PT__FAULT_PIPE);
+    if (f < 0)
+        return f;
     if (pipe2(fds, O_CLOEXEC) < 0) /* elsewhere: pipe + FD_CLOEXEC */
         return -errno;
     return 0;

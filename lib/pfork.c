@@ -212,7 +212,7 @@ static int spawn(struct child *cs, int i, pt_pfork_fn fn, void *arg,
         return pt__err(rc, "pfork: pipe for child %d: %s", i, pt_strerror(rc));
     pt__os_set_pipe_size(p[1], 1 << 20); /* best effort: fewer wake-ups */
     pid_t parent = getpid();
-    pid_t pid = fork();
+    pid_t pid = pt__fork();
     if (pid == 0) {
         for (int j = 0; j < i; j++) { /* the other children's fds */
             close(cs[j].rfd);
@@ -222,11 +222,11 @@ static int spawn(struct child *cs, int i, pt_pfork_fn fn, void *arg,
         close(p[0]);
         child_main(i, fn, arg, p[1], parent, old_mask);
     }
-    int err = errno;
     pt__close(p[1]);
     if (pid < 0) {
         pt__close(p[0]);
-        return pt__err(-err, "pfork: fork of child %d: %s", i, strerror(err));
+        return pt__err((int)pid, "pfork: fork of child %d: %s", i,
+                       pt_strerror((int)pid));
     }
     cs[i].pid = pid;
     cs[i].rfd = p[0];

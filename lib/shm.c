@@ -249,16 +249,16 @@ static int map_guarded(pt_shm *s, int fd, uint64_t offset, size_t len,
     size_t guard = guard_for(len);
     size_t align = len >= GUARD_UNIT ? GUARD_UNIT : page_size();
     size_t span = guard + (align - page_size()) + len + guard;
-    char *res = mmap(NULL, span, PROT_NONE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    char *res = pt__mmap(NULL, span, PROT_NONE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (res == MAP_FAILED)
         return pt__err(-errno, "%s: cannot reserve %zu bytes of address "
                        "space (%zu of data and guards): %s", s->path, span,
                        len, strerror(errno));
     char *data = place_data(res, guard, offset, align);
     int rc = 0;
-    if (mmap(data, len, prot, MAP_SHARED | MAP_FIXED, fd, (off_t)offset) ==
-        MAP_FAILED)
+    if (pt__mmap(data, len, prot, MAP_SHARED | MAP_FIXED, fd,
+                 (off_t)offset) == MAP_FAILED)
         rc = pt__err(-errno, "%s: mmap of %zu bytes: %s", s->path, len,
                      strerror(errno));
     if (rc == 0 && (rc = trim(res, span, data - guard, len + 2 * guard)) < 0)
@@ -289,25 +289,24 @@ static int unmap_guarded(pt_shm *s)
 /* Reserve the segment's bytes so a full /dev/shm fails now, not as SIGBUS. */
 static int reserve(int fd, const char *path, uint64_t total)
 {
-    uint64_t avail;
-    if (pt__os_shm_free(&avail) == 0 && total > avail)
+    uint64_t avail = 0;
+    int known = pt__os_shm_free(&avail) == 0;
+    if (known && total > avail)
         return pt__err(-ENOSPC, "%s: segment needs %" PRIu64 " bytes but %s "
                        "has only %" PRIu64 " free", path, total,
                        pt__os_shm_dir(), avail);
-    if (ftruncate(fd, (off_t)total) < 0)
-        return pt__err(-errno, "%s: ftruncate to %" PRIu64 " bytes: %s", path,
-                       total, strerror(errno));
-    int rc;
-    do
-        rc = posix_fallocate(fd, 0, (off_t)total);
-    while (rc == EINTR);
-    if (rc == ENOSPC)
+    int rc = pt__ftruncate(fd, (off_t)total);
+    if (rc < 0)
+        return pt__err(rc, "%s: ftruncate to %" PRIu64 " bytes: %s", path,
+                       total, pt_strerror(rc));
+    rc = pt__fallocate(fd, 0, (off_t)total);
+    if (rc == -ENOSPC && known)
         return pt__err(-ENOSPC, "%s: segment needs %" PRIu64 " bytes but %s "
-                       "could not reserve them (%" PRIu64 " were free)", path,
-                       total, pt__os_shm_dir(), avail);
+                       "could not reserve them: %s (%" PRIu64 " were free)",
+                       path, total, pt__os_shm_dir(), pt_strerror(rc), avail);
     /* EINVAL/EOPNOTSUPP: a file system without fallocate; go on unreserved. */
-    if (rc && rc != EINVAL && rc != EOPNOTSUPP)
-        return pt__err(-rc, "%s: posix_fallocate: %s", path, strerror(rc));
+    if (rc && rc != -EINVAL && rc != -EOPNOTSUPP)
+        return pt__err(rc, "%s: posix_fallocate: %s", path, pt_strerror(rc));
     return 0;
 }
 
@@ -350,16 +349,30 @@ static int reclaim_if_dead(const char *path);
 static int open_new(const char *path)
 {
     for (int attempt = 0;; attempt++) {
-        int fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        int fd = pt__shm_open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
         if (fd >= 0)
             return fd;
-        int err = errno;
+        int err = -fd;
         if (err == EEXIST && attempt == 0 && reclaim_if_dead(path) == 1)
             continue;
         return pt__err(-err, "%s: cannot create: %s%s", path, strerror(err),
                        err == EEXIST ? " (its owner is alive, or it is not a "
                                        "ptools segment)" : "");
     }
+}
+
+/* A segment without a name: a memfd (the shm_open point of PTOOLS_FAULT
+ * too): fd, -ENOSYS where there are none, or another -errno. */
+static int open_anon(const char *path)
+{
+    int fd = pt__fault(PT__FAULT_SHM_OPEN);
+    if (fd == 0)
+        fd = pt__os_memfd(path + 1);
+    if (fd == -EINVAL)
+        fd = -ENOSYS; /* a kernel without MFD_ALLOW_SEALING */
+    if (fd < 0 && fd != -ENOSYS)
+        return pt__err(fd, "%s: cannot create: %s", path, pt_strerror(fd));
+    return fd;
 }
 
 /* Size, map and publish the new segment open at `fd`, as s->hdr says. */
@@ -390,9 +403,11 @@ pt_shm *pt_shm_create(const pt_shm_opts *o)
         goto fail;
     /* A segment nobody attaches by name needs none: a memfd cannot leak,
      * nor collide with the segment of another run of the same job. */
-    int fd = rc = o->named ? -ENOSYS : pt__os_memfd(path + 1);
+    int fd = rc = o->named ? -ENOSYS : open_anon(path);
     s->anon = fd >= 0;
-    if (fd < 0 && (fd = rc = open_new(path)) < 0)
+    if (fd == -ENOSYS && (fd = rc = open_new(path)) < 0)
+        goto fail;
+    if (fd < 0)
         goto fail;
     build_header(s, o, nbytes);
     if ((rc = make_segment(s, fd)) < 0)
@@ -490,9 +505,9 @@ pt_shm *pt_shm_attach(const char *prefix, const char *name,
     int rc = pt_shm_path(prefix, name, path, sizeof path);
     if (rc < 0)
         goto fail;
-    int fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
+    int fd = pt__shm_open(path, O_RDWR, 0);
     if (fd < 0) {
-        rc = pt__err(-errno, "%s: cannot attach: %s", path, strerror(errno));
+        rc = pt__err(fd, "%s: cannot attach: %s", path, pt_strerror(fd));
         goto fail;
     }
     s = handle_new(path);
@@ -555,9 +570,9 @@ static int owner_dead(const struct shm_header *h)
  */
 static int reclaim(const char *path, const char *prefix)
 {
-    int fd = shm_open(path, O_RDONLY | O_CLOEXEC, 0);
+    int fd = pt__shm_open(path, O_RDONLY, 0);
     if (fd < 0)
-        return errno == ENOENT || errno == EACCES ? 0 : -errno;
+        return fd == -ENOENT || fd == -EACCES ? 0 : fd;
     struct shm_header h;
     int rc = read_header(fd, path, &h);
     pt__close(fd);
@@ -577,6 +592,19 @@ static int reclaim_if_dead(const char *path)
     return reclaim(path, NULL);
 }
 
+/*
+ * Can /dev/shm entry `name` be a segment of `prefix` (any when NULL)? Its
+ * name says so ("ptools_<prefix>_..."): other runs' segments are not even
+ * opened.
+ */
+static int may_be_of(const char *name, const char *prefix)
+{
+    size_t n = prefix ? strlen(prefix) : 0;
+    if (strncmp(name, "ptools_", 7) != 0)
+        return 0;
+    return !prefix || (strncmp(name + 7, prefix, n) == 0 && name[7 + n] == '_');
+}
+
 int pt_shm_clean(const char *prefix)
 {
     if (prefix && !valid_part(prefix))
@@ -591,7 +619,7 @@ int pt_shm_clean(const char *prefix)
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         size_t len = strlen(e->d_name);
-        if (strncmp(e->d_name, "ptools_", 7) != 0 || len >= SHM_PATH_MAX - 1)
+        if (!may_be_of(e->d_name, prefix) || len >= SHM_PATH_MAX - 1)
             continue;
         char path[SHM_PATH_MAX];
         path[0] = '/';

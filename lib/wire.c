@@ -100,27 +100,6 @@ static int check_padding(const uint8_t *p, size_t n)
 
 /* ---- writing ------------------------------------------------------------ */
 
-/* writev until every iovec is out, retrying on EINTR and short writes. */
-static int writev_all(int fd, struct iovec *iov, int n)
-{
-    while (n > 0) {
-        ssize_t w = writev(fd, iov, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        size_t left = (size_t)w;
-        for (; n > 0 && left >= iov->iov_len; iov++, n--)
-            left -= iov->iov_len;
-        if (n > 0) {
-            iov->iov_base = (char *)iov->iov_base + left;
-            iov->iov_len -= left;
-        }
-    }
-    return 0;
-}
-
 /*
  * Discard the SIGPIPE our write raised while the signal was blocked, so it
  * is not delivered when the caller's mask comes back.
@@ -152,12 +131,12 @@ int pt__wire_sigpipe_harmless(void)
 static int writev_nosigpipe(int fd, struct iovec *iov, int n)
 {
     if (sigpipe_harmless) /* a worker, ptrun: three syscalls saved */
-        return writev_all(fd, iov, n);
+        return pt__writev_full(fd, iov, n);
     sigset_t set, old;
     sigemptyset(&set);
     sigaddset(&set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &set, &old);
-    int rc = writev_all(fd, iov, n);
+    int rc = pt__writev_full(fd, iov, n);
     if (rc == -EPIPE && !sigismember(&old, SIGPIPE))
         drop_sigpipe();
     pthread_sigmask(SIG_SETMASK, &old, NULL);

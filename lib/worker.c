@@ -198,11 +198,11 @@ static int shm_reserve(worker *w, size_t n)
     w->shm_size = 0;
     if ((uint64_t)st.st_size > size) /* it is sealed against shrinking */
         size = (size_t)st.st_size;
-    while (ftruncate(w->boot->shm_fd, (off_t)size) < 0)
-        if (errno != EINTR)
-            return -errno;
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED,
-                   w->boot->shm_fd, 0);
+    int rc = pt__ftruncate(w->boot->shm_fd, (off_t)size);
+    if (rc < 0)
+        return rc;
+    void *p = pt__mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED,
+                       w->boot->shm_fd, 0);
     if (p == MAP_FAILED)
         return -errno;
     w->shm = p;

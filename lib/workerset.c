@@ -140,17 +140,17 @@ static int spawn(pt_workerset *ws, slot *s)
     sigfillset(&all);
     sigprocmask(SIG_SETMASK, &all, &old);
     fflush(NULL);
-    pid_t parent = getpid(), pid = fork();
+    pid_t parent = getpid(), pid = pt__fork();
     if (pid == 0) {
         child_redirect(p, npipes);
         worker_child(ws, s, p[0][0], p[1][1], shm, parent, &old);
     }
-    int err = errno;
     sigprocmask(SIG_SETMASK, &old, NULL);
     if (pid < 0) {
         close_pipes(p, npipes);
         pt__close(shm);
-        return pt__err(-err, "worker %d: fork: %s", s->index, strerror(err));
+        return pt__err((int)pid, "worker %d: fork: %s", s->index,
+                       pt_strerror((int)pid));
     }
     *s = (slot){.index = s->index, .pid = pid, .to_fd = p[0][1],
                 .from_fd = p[1][0], .pidfd = pt__os_pidfd_open(pid),
@@ -466,13 +466,22 @@ static void announce(pt_workerset *ws, slot *s, int64_t now)
     s->unannounced = NULL;
 }
 
-/* Give every live worker requests up to its window. */
+static void fail_own(pt_workerset *ws, slot *s, const char *why);
+
+/*
+ * Give every live worker requests up to its window. What waits for a
+ * worker that could not be restarted (or for a set left with none) fails:
+ * nothing would ever run it.
+ */
 static void dispatch(pt_workerset *ws)
 {
     if (ws->broken && pt__heap_len(&ws->shared) + own_waiting(ws) > 0)
         pt__ws_fail_waiting(ws, ws->broken_why);
-    for (int i = 0; i < ws->n; i++)
+    for (int i = 0; i < ws->n; i++) {
+        if (ws->lost_why[0] && ws->slots[i].pid <= 0)
+            fail_own(ws, &ws->slots[i], ws->lost_why);
         fill_slot(ws, &ws->slots[i]);
+    }
 }
 
 /*
@@ -482,12 +491,10 @@ static void dispatch(pt_workerset *ws)
 static int flush(slot *s)
 {
     while (s->out_off < s->out.len) {
-        ssize_t w = write(s->to_fd, s->out.data + s->out_off,
-                          s->out.len - s->out_off);
-        if (w < 0 && errno == EINTR)
-            continue;
+        ssize_t w = pt__write_some(s->to_fd, s->out.data + s->out_off,
+                                   s->out.len - s->out_off);
         if (w < 0)
-            return errno == EAGAIN ? 0 : -errno;
+            return w == -EAGAIN ? 0 : (int)w;
         s->out_off += (size_t)w;
     }
     pt_buf_reset(&s->out);
@@ -548,7 +555,8 @@ static int shm_map(slot *s, uint64_t n)
         munmap((void *)s->shm, s->shm_size);
     s->shm = NULL;
     s->shm_size = 0;
-    void *m = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, s->shm_fd, 0);
+    void *m = pt__mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, s->shm_fd,
+                       0);
     if (m == MAP_FAILED)
         return -errno;
     s->shm = m;
@@ -560,7 +568,8 @@ static int shm_map(slot *s, uint64_t n)
  * A RESULT_SHM payload: the results wait in worker s's buffer. They are
  * copied out, then the copy (never the shared bytes, which the worker
  * could still change) is checked; then the worker may reuse the buffer.
- * NULL for a bad frame; a reply of a failed task if memory ran out.
+ * NULL for a bad frame; a reply of a failed task if memory ran out, or
+ * if the buffer could not be mapped here (our failure, not the worker's).
  */
 static pt_reply *shm_result_reply(slot *s, const pt__req *req,
                                   const uint8_t *p, uint32_t len,
@@ -570,17 +579,22 @@ static pt_reply *shm_result_reply(slot *s, const pt__req *req,
     if (len != sizeof h || s->shm_fd < 0)
         return NULL;
     memcpy(&h, p, sizeof h);
-    if (h.len < PT__EMPTY_MAP_LEN || h.len > PT__SHM_RESULT_MAX ||
-        shm_map(s, h.len) < 0)
+    int mapped = h.len < PT__EMPTY_MAP_LEN || h.len > PT__SHM_RESULT_MAX
+                     ? -EPROTO
+                     : shm_map(s, h.len);
+    if (mapped == -EPROTO) /* the worker lied */
         return NULL;
     *times = (pt__res_head){h.start_ns, h.end_ns};
-    pt_reply *r = pt__reply_new(req->id, PT_TASK_OK, req->worker, NULL,
-                                s->shm, (size_t)h.len);
+    pt_reply *r = mapped < 0 ? NULL
+                             : pt__reply_new(req->id, PT_TASK_OK, req->worker,
+                                             NULL, s->shm, (size_t)h.len);
     atomic_fetch_add_explicit(&s->beacon->released, 1, memory_order_release);
     if (!r) {
-        char why[120];
-        snprintf(why, sizeof why, "out of memory for a result of %llu "
-                 "bytes", (unsigned long long)h.len);
+        char why[160];
+        snprintf(why, sizeof why, "%s for a result of %llu bytes%s%s",
+                 mapped < 0 ? "cannot map the worker's buffer" : "out of "
+                 "memory", (unsigned long long)h.len, mapped < 0 ? ": " : "",
+                 mapped < 0 ? pt_strerror(mapped) : "");
         r = pt__reply_new(req->id, PT_TASK_FAILED, req->worker, why, NULL, 0);
         return pt__ws_reply_or_bare(r, req->id, PT_TASK_FAILED, req->worker);
     }
@@ -804,9 +818,9 @@ static void on_death(pt_workerset *ws, slot *s, const char *why)
         ws->deaths_in_a_row >= PT_WS_BROKEN_AFTER)
         declare_broken(ws, why ? why : msg);
     if (!ws->broken && spawn(ws, s) < 0) {
-        snprintf(msg, sizeof msg, "worker %d could not be restarted: %s",
-                 s->index, pt_errmsg());
-        fail_own(ws, s, msg);
+        snprintf(ws->lost_why, sizeof ws->lost_why, "worker %d could not be "
+                 "restarted: %s", s->index, pt_errmsg());
+        fail_own(ws, s, ws->lost_why);
     }
 }
 
@@ -1154,11 +1168,13 @@ static int alloc_set(pt_workerset *ws, int n)
     ws->pslot = calloc(5 * (size_t)n, sizeof *ws->pslot);
     ws->ppid = calloc(5 * (size_t)n, sizeof *ws->ppid);
     if (!ws->slots || !ws->pfds || !ws->pslot || !ws->ppid)
-        return -ENOMEM;
-    void *b = mmap(NULL, (size_t)n * sizeof *ws->beacons,
-                   PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        return pt__err(-ENOMEM, "workerset: out of memory");
+    size_t len = (size_t)n * sizeof *ws->beacons;
+    void *b = pt__mmap(NULL, len, PROT_READ | PROT_WRITE,
+                       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (b == MAP_FAILED)
-        return -errno;
+        return pt__err(-errno, "workerset: mmap of the workers' %zu-byte "
+                       "beacons: %s", len, strerror(errno));
     ws->beacons = b;
     for (int i = 0; i < n; i++) {
         ws->slots[i] = (slot){.index = i, .to_fd = -1, .from_fd = -1,
@@ -1187,10 +1203,12 @@ pt_workerset *pt_workerset_create(int n, pt_ws_mode mode,
     ws->batch = o->batch ? o->batch : 1;
     ws->next_id = 1;
     pt__heap_init(&ws->shared);
-    if ((rc = copy_opts(ws, o)) < 0 || (rc = alloc_set(ws, n)) < 0) {
+    if ((rc = copy_opts(ws, o)) < 0)
         pt__err(rc, "workerset: %s", pt_strerror(rc));
+    else
+        rc = alloc_set(ws, n); /* it says what failed */
+    if (rc < 0)
         goto fail;
-    }
     for (int i = 0; i < n && rc == 0; i++)
         rc = spawn(ws, &ws->slots[i]);
     if (rc == 0)

@@ -74,6 +74,8 @@ struct pt_workerset {
     int deaths_in_a_row;
     int broken;         /* too many deaths before any success */
     char broken_why[400]; /* why, for what is queued to it later */
+    char lost_why[300]; /* a worker could not be restarted: why, for what
+                           is queued to it (or to a set left with none) */
     uint64_t finished;  /* requests ended, ever (a round that ended some
                            must not then wait in poll) */
     int batch_opt;      /* 0: auto, else the batch size asked for */

@@ -102,7 +102,7 @@ static int flush_out(pt_plugin_ctx *ctx, trace *t)
         snprintf(ctx->error, sizeof ctx->error, "%s: out of memory", t->tmp);
         return t->err = -ENOMEM;
     }
-    if (write_all(t->fd, t->out.data, t->out.len) < 0)
+    if (host_write_all(ctx, t->fd, t->out.data, t->out.len) < 0)
         return t->err = sys_error(ctx, "write", t->tmp);
     jm_buf_cut(&t->out, 0);
     return 0;
@@ -477,9 +477,7 @@ static int trace_open(pt_plugin_ctx *ctx, const char *options)
     int rc = read_file_options(ctx, options, "trace.json", &t->path, &t->tmp);
     if (rc < 0)
         goto fail;
-    do
-        t->fd = open(t->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    while (t->fd < 0 && errno == EINTR);
+    t->fd = host_open(ctx, t->tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (t->fd < 0) {
         rc = sys_error(ctx, "create", t->tmp);
         goto fail;
@@ -533,7 +531,7 @@ static int finish(pt_plugin_ctx *ctx, trace *t)
 {
     add_trailer(ctx, t);
     int rc = flush_out(ctx, t);
-    if (rc == 0 && fsync(t->fd) < 0)
+    if (rc == 0 && host_fsync(ctx, t->fd) < 0)
         rc = sys_error(ctx, "write", t->tmp);
     int fd = t->fd;
     t->fd = -1;

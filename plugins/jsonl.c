@@ -122,7 +122,7 @@ static off_t last_line_end(int fd, off_t size)
  * Cut an unterminated last line off the file: what a write cut short by a
  * SIGKILL leaves. Sets j->good to the size of the whole lines.
  */
-static int drop_torn_tail(jsonl *j)
+static int drop_torn_tail(const pt_plugin_ctx *ctx, jsonl *j)
 {
     struct stat st;
     if (fstat(j->fd, &st) < 0)
@@ -130,7 +130,7 @@ static int drop_torn_tail(jsonl *j)
     j->good = st.st_size;
     if (!S_ISREG(st.st_mode) || st.st_size == 0)
         return 0;
-    int fd = open(j->path, O_RDONLY | O_CLOEXEC);
+    int fd = host_open(ctx, j->path, O_RDONLY, 0);
     if (fd < 0)
         return -1;
     off_t end = last_line_end(fd, st.st_size);
@@ -151,7 +151,7 @@ static int flush_lines(pt_plugin_ctx *ctx, jsonl *j)
 {
     if (j->lines.len == 0)
         return 0;
-    if (write_all(j->fd, j->lines.data, j->lines.len) < 0) {
+    if (host_write_all(ctx, j->fd, j->lines.data, j->lines.len) < 0) {
         int rc = sys_error(ctx, "write", j->path);
         /* Back to whole lines; a device cannot be cut, and need not be. */
         (void)!ftruncate(j->fd, j->good);
@@ -159,7 +159,7 @@ static int flush_lines(pt_plugin_ctx *ctx, jsonl *j)
     }
     j->good += (off_t)j->lines.len;
     jm_buf_cut(&j->lines, 0);
-    if (j->fsync && fsync(j->fd) < 0)
+    if (j->fsync && host_fsync(ctx, j->fd) < 0)
         return sys_error(ctx, "fsync", j->path);
     return 0;
 }
@@ -297,14 +297,12 @@ static int jsonl_open(pt_plugin_ctx *ctx, const char *options)
     int rc = read_options(ctx, j, options);
     if (rc < 0)
         goto fail;
-    do
-        j->fd = open(j->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    while (j->fd < 0 && errno == EINTR);
+    j->fd = host_open(ctx, j->path, O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (j->fd < 0) {
         rc = sys_error(ctx, "open", j->path);
         goto fail;
     }
-    if (drop_torn_tail(j) < 0) {
+    if (drop_torn_tail(ctx, j) < 0) {
         rc = sys_error(ctx, "read back", j->path);
         goto fail;
     }

@@ -6,6 +6,8 @@
 #define PT_PLUGIN_UTIL_H
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +48,51 @@ static inline int write_all(int fd, const char *p, size_t n)
         n -= (size_t)w;
     }
     return 0;
+}
+
+/* The runner's system calls (plugin.h), or NULL from an older runner. */
+static inline const pt_plugin_sys *host_sys(const pt_plugin_ctx *ctx)
+{
+    size_t need = offsetof(pt_plugin_ctx, sys) + sizeof ctx->sys;
+    return ctx->size >= need ? ctx->sys : NULL;
+}
+
+/* A negative errno as -1 and errno, the way sys_error() reads it. */
+static inline int host_rc(int rc)
+{
+    if (rc >= 0)
+        return rc;
+    errno = -rc;
+    return -1;
+}
+
+/* open(2), close-on-exec, through the runner: the fd, or -1 (errno). */
+static inline int host_open(const pt_plugin_ctx *ctx, const char *path,
+                            int flags, mode_t mode)
+{
+    const pt_plugin_sys *s = host_sys(ctx);
+    int fd;
+    if (s)
+        return host_rc(s->open(path, flags, mode));
+    do
+        fd = open(path, flags | O_CLOEXEC, mode);
+    while (fd < 0 && errno == EINTR);
+    return fd;
+}
+
+/* Write all n bytes through the runner: 0, or -1 (errno). */
+static inline int host_write_all(const pt_plugin_ctx *ctx, int fd,
+                                 const char *p, size_t n)
+{
+    const pt_plugin_sys *s = host_sys(ctx);
+    return s ? host_rc(s->write(fd, p, n)) : write_all(fd, p, n);
+}
+
+/* fsync(2) through the runner: 0, or -1 (errno). */
+static inline int host_fsync(const pt_plugin_ctx *ctx, int fd)
+{
+    const pt_plugin_sys *s = host_sys(ctx);
+    return s ? host_rc(s->fsync(fd)) : fsync(fd);
 }
 
 /*

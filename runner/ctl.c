@@ -82,7 +82,7 @@ int rn_ctl_addr(const char *dir, int dirfd, struct sockaddr_un *sa,
 static int bind_private(int fd, const struct sockaddr_un *sa, socklen_t len)
 {
     mode_t old = umask(077);
-    int rc = bind(fd, (const struct sockaddr *)sa, len) < 0 ? -errno : 0;
+    int rc = pt__bind(fd, (const struct sockaddr *)sa, len);
     umask(old);
     return rc;
 }
@@ -90,9 +90,9 @@ static int bind_private(int fd, const struct sockaddr_un *sa, socklen_t len)
 /* Is a run listening at `sa`? 1 yes, 0 no (stale or gone), or -errno. */
 static int live(const struct sockaddr_un *sa, socklen_t len)
 {
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = pt__socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
     if (fd < 0)
-        return -errno;
+        return fd;
     int rc = connect(fd, (const struct sockaddr *)sa, len) == 0 ? 1 : -errno;
     if (rc == -EAGAIN || rc == -EINPROGRESS) /* a full backlog: alive */
         rc = 1;
@@ -228,9 +228,9 @@ static int open_server(rn_ctl **out, const char *dir, bool claimed,
                  strerror(-rc));
         goto fail_free;
     }
-    c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    c->fd = pt__socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
     if (c->fd < 0) {
-        rc = -errno;
+        rc = c->fd;
         snprintf(err, errlen, "control socket: %s", strerror(-rc));
         goto fail_close_dir;
     }

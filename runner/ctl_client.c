@@ -118,9 +118,9 @@ static int connect_run(const char *dir, FILE *errf)
         return rc;
     }
     int rc = rn_ctl_addr(dir, dirfd, &sa, &len);
-    int fd = rc < 0 ? -1 : socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = rc < 0 ? -1 : pt__socket(AF_UNIX, SOCK_STREAM, 0);
     if (rc == 0 && fd < 0)
-        rc = -errno;
+        rc = fd;
     if (rc == 0 &&
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0)
         rc = -errno;

@@ -82,8 +82,11 @@ static void set_handlers(void)
 
 static int install_signals(void)
 {
-    if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
-        return -errno;
+    int rc = pt__pipe(sig_pipe);
+    if (rc == 0 && (rc = pt__set_nonblock(sig_pipe[0], 1)) == 0)
+        rc = pt__set_nonblock(sig_pipe[1], 1);
+    if (rc < 0)
+        return rc;
     set_handlers();
     return 0;
 }
@@ -789,11 +792,10 @@ static int prepare(engine *e, char *err, size_t errlen)
     if (rc == 0) {
         char path[4200];
         snprintf(path, sizeof path, "%s/output.log", e->dir);
-        e->log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-                         0644);
+        e->log_fd = pt__open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (e->log_fd < 0) {
-            rc = -errno;
-            snprintf(err, errlen, "%s: %s", path, strerror(errno));
+            rc = e->log_fd;
+            snprintf(err, errlen, "%s: %s", path, strerror(-rc));
         }
     }
     pt_shm_clean(NULL); /* what dead runs left, of any job (an MPI rank

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "host.h"
+#include "internal.h"
 #include "value.h"
 
 typedef struct loaded {
@@ -15,6 +16,12 @@ typedef struct loaded {
     char *path;
     int failed;
 } loaded;
+
+/* What plugins reach through ctx->sys: lib's wrappers (plugin.h). */
+static const pt_plugin_sys host_sys = {.size = sizeof host_sys,
+                                       .open = pt__open,
+                                       .write = pt__write_full,
+                                       .fsync = pt__fsync};
 
 struct rn_host {
     loaded *p;
@@ -78,7 +85,7 @@ static int load_one(loaded *l, const rn_plugin *p, const char *run_dir,
     }
     l->desc = *d;
     l->ctx = (pt_plugin_ctx){.size = sizeof l->ctx, .run_dir = run_dir,
-                             .run_name = run_name};
+                             .run_name = run_name, .sys = &host_sys};
     char *opts = options_json(&p->options);
     int rc = l->desc->open ? l->desc->open(&l->ctx, opts ? opts : "{}") : 0;
     free(opts);

@@ -16,6 +16,7 @@
 #include "ctl.h"
 #include "cluster.h"
 #include "engine.h"
+#include "internal.h"
 #include "plan.h"
 #include "probe.h"
 #include "report.h"
@@ -223,17 +224,22 @@ static int add_trace(const char *file, rn_spec *spec, const rn_search *s)
     return rc;
 }
 
-static rn_spec *load(const cli *c, const char *job)
+/* The spec, or NULL with *status: 2 for a bad spec, 3 when the system
+ * failed (a library could not be probed). */
+static rn_spec *load(const cli *c, const char *job, int *status)
 {
     char kdir[PATH_MAX], pdir[PATH_MAX], err[8192];
     rn_search s;
     search_dirs(&s, kdir, pdir, sizeof kdir);
     rn_spec *spec = rn_spec_load(job, c->sets, c->nsets, &s, err,
                                  sizeof err);
+    *status = !spec && errno == EIO ? 3 : EXIT_USAGE;
     if (!spec)
         fprintf(stderr, "%s%s", err,
                 err[0] && err[strlen(err) - 1] == '\n' ? "" : "\n");
-    if (spec && c->trace && add_trace(c->trace, spec, &s) < 0) {
+    int rc = spec && c->trace ? add_trace(c->trace, spec, &s) : 0;
+    if (rc < 0) {
+        *status = rc == -EIO || rc == -ENOMEM ? 3 : EXIT_USAGE;
         rn_spec_free(spec);
         spec = NULL;
     }
@@ -277,10 +283,11 @@ static int cmd_run_or_check(const cli *c, int argc, char **argv)
     }
     if (!job || c->nfiles > 1)
         return usage("expected one JOB.yaml");
-    rn_spec *spec = load(c, job);
-    if (!spec)
-        return EXIT_USAGE;
     int status = 0;
+    rn_spec *spec = load(c, job, &status);
+    if (!spec)
+        return status;
+    status = 0;
     if (strcmp(c->cmd, "check") == 0) {
         rn_plan plan;
         char err[1024];
@@ -411,6 +418,10 @@ int main(int argc, char **argv)
 {
     guard_std_fds();
     raise_fd_limit();
+    if (pt__fault_init() < 0) { /* a test's PTOOLS_FAULT, read up front */
+        fprintf(stderr, "ptrun: %s\n", pt_errmsg());
+        return EXIT_USAGE;
+    }
     if (argc < 2)
         return usage(NULL);
     if (strcmp(argv[1], "--version") == 0) {

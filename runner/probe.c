@@ -21,6 +21,9 @@
 #define LOADED_MARK 'L'          /* first byte: dlopen has returned */
 #define REPORT_MAX (8u << 20)    /* more is a broken report */
 #define POLL_MS_WITHOUT_PIDFD 10 /* how often to look when no pidfd */
+/* The child's exit status when it could not write to ptrun (a constructor
+ * calling exit(125) would be taken for that: the lesser evil). */
+#define EXIT_UNSENT 125
 
 /* What the child is to do. */
 typedef struct probe_req {
@@ -142,6 +145,15 @@ static int child_setup(int null_fd, int wfd, pid_t parent)
     return pt__os_close_all_but(keep, 1);
 }
 
+/* The child cannot write to ptrun (`rc`): say so on stderr, and leave. */
+static _Noreturn void child_unsent(const probe_req *r, int rc)
+{
+    fprintf(stderr, "ptrun: probe of %s: cannot send its report: %s\n",
+            r->path, pt_strerror(rc));
+    fflush(NULL);
+    _exit(EXIT_UNSENT);
+}
+
 /* The child's whole life: load, mark, report, _exit. */
 static _Noreturn void child_main(const probe_req *r, int null_fd, int wfd,
                                  pid_t parent, const sigset_t *old)
@@ -152,8 +164,9 @@ static _Noreturn void child_main(const probe_req *r, int null_fd, int wfd,
     if (rc == 0) /* its constructors run here */
         h = dlopen(r->path, RTLD_NOW | RTLD_LOCAL);
     char mark = LOADED_MARK;
-    if (pt__write_full(wfd, &mark, 1) < 0)
-        _exit(127);
+    int sent = pt__write_full(wfd, &mark, 1);
+    if (sent < 0)
+        child_unsent(r, sent);
     pt_buf b = {0};
     char msg[1024];
     if (rc < 0) {
@@ -162,8 +175,8 @@ static _Noreturn void child_main(const probe_req *r, int null_fd, int wfd,
         rc = report_error(&b, msg);
     } else
         rc = r->plugin ? report_plugin(&b, r, h) : report_kernels(&b, r);
-    if (rc == 0)
-        rc = pt__write_full(wfd, b.data, b.len);
+    if (rc == 0 && (sent = pt__write_full(wfd, b.data, b.len)) < 0)
+        child_unsent(r, sent);
     fflush(NULL); /* what a constructor printed, to stderr */
     _exit(rc == 0 ? 0 : 127);
 }
@@ -191,13 +204,12 @@ static int fork_child(child *c, const probe_req *r, int null_fd, int p[2])
     sigfillset(&all);
     sigprocmask(SIG_SETMASK, &all, &old);
     fflush(NULL); /* nothing buffered may be written twice */
-    pid_t parent = getpid(), pid = fork();
+    pid_t parent = getpid(), pid = pt__fork();
     if (pid == 0) /* child_setup() closes p[0] and every other fd */
         child_main(r, null_fd, p[1], parent, &old);
-    int err = errno;
     sigprocmask(SIG_SETMASK, &old, NULL);
     if (pid < 0)
-        return -err;
+        return (int)pid;
     setpgid(pid, 0); /* the child does it too: whichever runs first */
     c->pid = pid;
     c->pidfd = pt__os_pidfd_open(pid);
@@ -414,6 +426,11 @@ static int conclude(const child *c, int rc, int limit, const probe_req *r,
     } else if (rc < 0) {
         p->how = RN_PROBE_FAILED;
         p->what = "reading its report";
+    } else if (WIFEXITED(c->wstatus) &&
+               WEXITSTATUS(c->wstatus) == EXIT_UNSENT) {
+        p->how = RN_PROBE_FAILED; /* its message is on stderr */
+        p->what = "its report could not be sent";
+        p->code = -EIO;
     } else if (WIFSIGNALED(c->wstatus)) {
         p->how = RN_PROBE_SIGNALED;
         p->code = WTERMSIG(c->wstatus);
@@ -426,7 +443,9 @@ static int conclude(const child *c, int rc, int limit, const probe_req *r,
         p->what = "reading its report";
         p->code = rc;
     }
-    return p->how == RN_PROBE_REPORTED ? 0 : -EINVAL;
+    return p->how == RN_PROBE_REPORTED ? 0
+           : p->how == RN_PROBE_FAILED ? p->code
+                                       : -EINVAL;
 }
 
 /* Probe as r says into p: 0 when the child reported, else -errno. */

@@ -251,9 +251,8 @@ static int write_report(const char *dir, const char *path, int mfd, int rfd,
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    *s = (sink){.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                           0644)};
-    int rc = s->fd < 0 ? -errno : 0;
+    *s = (sink){.fd = pt__open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644)};
+    int rc = s->fd < 0 ? s->fd : 0;
     if (rc < 0) {
         snprintf(err, errlen, "%s: %s", tmp, strerror(-rc));
         goto fail_free;
@@ -263,8 +262,8 @@ static int write_report(const char *dir, const char *path, int mfd, int rfd,
         snprintf(err, errlen, "%s/%s: %s", dir, bad, strerror(-rc));
     } else {
         rc = sink_flush(s);
-        if (rc == 0 && fsync(s->fd) < 0)
-            rc = -errno;
+        if (rc == 0)
+            rc = pt__fsync(s->fd);
         if (rc < 0)
             snprintf(err, errlen, "%s: %s", tmp, strerror(-rc));
     }

@@ -354,9 +354,9 @@ int rn_write_atomic(const char *dir, const char *name, const void *data,
     char tmp[4096], dst[4096];
     snprintf(dst, sizeof dst, "%s/%s", dir, name);
     snprintf(tmp, sizeof tmp, "%s/.%s.tmp-%ld", dir, name, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = pt__open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0)
-        return -errno;
+        return fd;
     int rc = pt__write_full(fd, data, len);
     if (close(fd) < 0 && rc == 0)
         rc = -errno;

@@ -319,7 +319,7 @@ out:
         rn_diags_format(&d, file, err, errlen);
         rn_spec_free(spec);
         spec = NULL;
-        errno = EINVAL;
+        errno = d.runtime == rn_diag_count(&d) ? EIO : EINVAL;
     }
     rn_ynode_free(root);
     rn_diags_free(&d);

@@ -159,7 +159,9 @@ typedef struct rn_search {
 
 /*
  * Load, override and check `file`. On failure returns NULL and writes the
- * "FILE:LINE:COL: message" text (one or more lines) into err.
+ * "FILE:LINE:COL: message" text (one or more lines) into err; errno is
+ * EINVAL, or EIO when every problem was the system's (a library could not
+ * be probed: fork failed, say), a runtime error rather than a bad spec.
  * `sets` are the --set arguments ("path.to.key=value"), `nsets` of them.
  */
 rn_spec *rn_spec_load(const char *file, const char *const *sets, int nsets,

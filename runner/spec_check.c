@@ -275,6 +275,7 @@ static void kernel_probed(rn_build *b, const rn_probe *p, const kernel_at *at,
                           int i_name)
 {
     char why[512];
+    b->d->runtime += p->how == RN_PROBE_FAILED; /* not the spec's fault */
     if (rn_probe_why(p, why, sizeof why))
         rn_diag_at(b->d, at->path, "kernel library '%s': %s", at->path->text,
                    why);
@@ -566,8 +567,9 @@ int rn_plugin_probe(rn_plugin *p, const char *label, char *msg, size_t size)
         snprintf(msg, size, "%s: %s", label, why);
     else if (rc < 0) /* it loaded, and the child said what is wrong */
         snprintf(msg, size, "%s", pr.error);
+    bool failed = pr.how == RN_PROBE_FAILED; /* no probe could run */
     rn_probe_free(&pr);
-    return rc < 0 ? -EINVAL : 0;
+    return rc == 0 ? 0 : failed ? -EIO : -EINVAL;
 }
 
 /* Probe plugin p; problems go at `at`, or to the file for the default. */
@@ -577,7 +579,9 @@ static void probe_plugin(rn_build *b, rn_plugin *p, const rn_ynode *at,
     char label[512], msg[1024];
     snprintf(label, sizeof label, "%splugin '%s'", at ? "" : "default ",
              given);
-    if (rn_plugin_probe(p, label, msg, sizeof msg) < 0)
+    int rc = rn_plugin_probe(p, label, msg, sizeof msg);
+    b->d->runtime += rc == -EIO; /* not the spec's fault */
+    if (rc < 0)
         rn_diag_add(b->d, at ? at->pos : (rn_pos){0, 0}, at ? at->set : NULL,
                     at ? at->set_index : 0, "%s", msg);
 }

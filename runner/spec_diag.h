@@ -28,7 +28,9 @@ typedef struct rn_diag {
 typedef struct rn_diags {
     rn_diag *v;
     int n, cap;
-    int lost; /* diagnostics that could not be stored (out of memory) */
+    int lost;    /* diagnostics that could not be stored (out of memory) */
+    int runtime; /* of them, failures of the system, not of the spec (a
+                    probe that could not run): a runtime error, exit 3 */
 } rn_diags;
 
 /* Add a message about `pos`, or about --set `set` when it is not NULL. */

@@ -81,7 +81,8 @@ char *rn_resolve_path(const char *rel, const char *dir);
 /*
  * Probe plugin p's .so in a child (probe.h) and set p->probed: the runner
  * loads only a probed plugin (host.c). 0, or -EINVAL with "LABEL: why" (or
- * the loader's own message) in msg.
+ * the loader's own message) in msg; -EIO (and msg) when no probe could run
+ * (fork failed, say): not the plugin's fault.
  */
 int rn_plugin_probe(rn_plugin *p, const char *label, char *msg, size_t size);
 

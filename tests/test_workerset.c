@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -464,6 +465,38 @@ static void test_broken_set(void)
     CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
 }
 
+/*
+ * A worker that cannot be restarted (its fork fails, by PTOOLS_FAULT)
+ * fails what is pinned to it later at once, rather than leave it waiting
+ * for a worker that will never come; the other worker serves the rest.
+ */
+static void test_lost_worker(void)
+{
+    setenv("PTOOLS_FAULT", "fork:3", 1); /* two workers, then the restart */
+    CU_ASSERT_EQUAL_FATAL(pt__fault_init(), 0);
+    pt_workerset *ws = pt_workerset_create(2, PT_WS_FF, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ws);
+    kill(pt_workerset_pid(ws, 1), SIGKILL);
+    pt_call c = PT_CALL_INIT;
+    c.fn = who;
+    c.worker = 0;
+    int64_t deadline = now_ns() + INT64_C(60000000000);
+    while (pt_workerset_pid(ws, 1) > 0 && now_ns() < deadline)
+        pt_reply_destroy(pt_future_fetch(pt_remotecall_ex(ws, &c)));
+    CU_ASSERT_EQUAL(pt_workerset_pid(ws, 1), 0);
+    c.worker = 1;
+    pt_reply *r = pt_future_fetch(pt_remotecall_ex(ws, &c));
+    CU_ASSERT_EQUAL(pt_reply_status(r), PT_TASK_CRASHED);
+    ASSERT_STR(pt_reply_error(r), "worker 1 could not be restarted: worker "
+               "1: fork: Resource temporarily unavailable");
+    pt_reply_destroy(r);
+    c.worker = -1;
+    r = pt_future_fetch(pt_remotecall_ex(ws, &c));
+    CU_ASSERT_EQUAL(pt_reply_status(r), PT_TASK_OK);
+    pt_reply_destroy(r);
+    CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
+}
+
 static int hog(pt_ctx *c)
 {
     size_t n = (size_t)pt_arg_int(c, "mb", 512) << 20;
@@ -807,6 +840,35 @@ static void test_large_result_threshold(void)
 }
 
 /*
+ * We cannot map a worker's large result (our mmap fails, by PTOOLS_FAULT):
+ * that task fails saying so, not its worker, which serves the next one.
+ */
+static void test_large_result_unmappable(void)
+{
+    setenv("PTOOLS_FAULT", "mmap:3", 1);
+    CU_ASSERT_EQUAL_FATAL(pt__fault_init(), 0);
+    pt_workerset *ws = faults_set(1, PT_WS_RR); /* mmap 1: the beacons */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ws);
+    int pid = pt_workerset_pid(ws, 0); /* its mmap 2: its result buffer */
+    void *m = pt__mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
+                       -1, 0); /* ours: 2, so that our next, 3, fails */
+    CU_ASSERT_NOT_EQUAL_FATAL(m, MAP_FAILED);
+    munmap(m, 4096);
+    pt_args *a = pt_args_create();
+    pt_args_int(a, "bytes", (int64_t)PT__SHM_THRESHOLD);
+    pt_reply *r = call(ws, "big", a);
+    pt_args_destroy(a);
+    CU_ASSERT_EQUAL(pt_reply_status(r), PT_TASK_FAILED);
+    ASSERT_STR(pt_reply_error(r), "cannot map the worker's buffer for a "
+               "result of 1048599 bytes: Cannot allocate memory");
+    pt_reply_destroy(r);
+    expect_big(ws, (int64_t)PT__SHM_THRESHOLD);
+    CU_ASSERT_EQUAL(pt_workerset_pid(ws, 0), pid);
+    CU_ASSERT_EQUAL(pt_workerset_restarts(ws), 0);
+    pt_workerset_destroy(ws);
+}
+
+/*
  * A worker that dies right after it sent a large result (before we even
  * read it): the result still counts, and its successor, with a buffer of
  * its own, serves the rest.
@@ -998,6 +1060,8 @@ static const pt_test_case cases[] = {
     {"a request past the timeout kills its worker", test_timeout, 0},
     {"workers' output is captured by task", test_output_capture, 0},
     {"a set whose workers always die is broken", test_broken_set, 0},
+    {"a worker that cannot be restarted fails its requests",
+     test_lost_worker, 0},
     {"memory limit", test_memory_limit, 0},
     {"memory limit spares shm guards", test_memory_limit_spares_guards, 0},
     {"peak RSS of a dead worker", test_rss_of_dead_worker, 0},
@@ -1012,6 +1076,8 @@ static const pt_test_case cases[] = {
     {"large results reuse the shared buffer safely",
      test_large_results_reuse_the_buffer, 240},
     {"large results: the threshold", test_large_result_threshold, 120},
+    {"large results we cannot map fail their task",
+     test_large_result_unmappable, 120},
     {"a crash after a large result", test_crash_after_large_result, 120},
     {"forged large results are protocol errors", test_forged_large_results,
      0},

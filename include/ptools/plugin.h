@@ -14,7 +14,9 @@
 #ifndef PTOOLS_PLUGIN_H
 #define PTOOLS_PLUGIN_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <ptools/args.h>
 
@@ -74,6 +76,19 @@ typedef struct pt_event {
     int nranks;             /* ranks of the run; 0 or 1: not under MPI */
 } pt_event;
 
+/*
+ * The runner's own system calls, offered to plugins (ctx->sys): they retry
+ * on EINTR and short writes, make every fd close-on-exec, return 0 (or the
+ * fd) or a negative errno, and are the ones that tests make fail on
+ * purpose (PTOOLS_FAULT), so that a plugin's error paths are tested too.
+ */
+typedef struct pt_plugin_sys {
+    uint32_t size; /* sizeof(pt_plugin_sys) of the runner */
+    int (*open)(const char *path, int flags, mode_t mode); /* fd or -errno */
+    int (*write)(int fd, const void *p, size_t n); /* all n bytes: 0, -errno */
+    int (*fsync)(int fd);                          /* 0 or -errno */
+} pt_plugin_sys;
+
 /* The plugin's view of the run; `data` is the plugin's own. */
 typedef struct pt_plugin_ctx {
     uint32_t size;          /* sizeof(pt_plugin_ctx) of the runner */
@@ -81,6 +96,8 @@ typedef struct pt_plugin_ctx {
     const char *run_name;
     void *data;             /* set it in open, it comes back every call */
     char error[256];        /* a message when a call returns non-zero */
+    const pt_plugin_sys *sys; /* the runner's system calls; older runners
+                                 have none (size says so) */
 } pt_plugin_ctx;
 
 typedef struct pt_plugin {

@@ -1,0 +1,157 @@
+/*
+ * test_sys.c - the system call wrappers' fault injection (PTOOLS_FAULT).
+ * PTOOLS_FAULT is read once per process: every case runs in a child of
+ * its own (harness.c), sets it, then reads it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "internal.h"
+
+/* Read `spec` as PTOOLS_FAULT in this (fresh) process. */
+static int arm(const char *spec)
+{
+    setenv("PTOOLS_FAULT", spec, 1);
+    return pt__fault_init();
+}
+
+/* Unset, nothing fails and nothing more is looked at than one flag. */
+static void test_unset(void)
+{
+    unsetenv("PTOOLS_FAULT");
+    CU_ASSERT_EQUAL(pt__fault_init(), 0);
+    CU_ASSERT_EQUAL(atomic_load(&pt__fault_state), PT__FAULT_OFF);
+    int fd = pt__open("/dev/null", O_WRONLY, 0);
+    CU_ASSERT_TRUE_FATAL(fd >= 0);
+    for (int i = 0; i < 10; i++)
+        CU_ASSERT_EQUAL(pt__write_full(fd, "x", 1), 0);
+    CU_ASSERT_EQUAL(pt__fault(PT__FAULT_WRITE), 0);
+    pt__close(fd);
+}
+
+/* Only the Nth call fails, with the errno given; the others go through. */
+static void test_nth_call(void)
+{
+    CU_ASSERT_EQUAL_FATAL(arm("write:2:EIO,pipe:1,write:4:28"), 0);
+    int fd = pt__open("/dev/null", O_WRONLY, 0), p[2];
+    CU_ASSERT_TRUE_FATAL(fd >= 0);
+    CU_ASSERT_EQUAL(pt__write_full(fd, "x", 1), 0);
+    CU_ASSERT_EQUAL(pt__write_full(fd, "x", 1), -EIO);
+    CU_ASSERT_EQUAL(pt__write_some(fd, "x", 1), 1);
+    CU_ASSERT_EQUAL(pt__pwrite_full(fd, "x", 1, 0), -ENOSPC); /* errno 28 */
+    CU_ASSERT_EQUAL(pt__write_full(fd, "x", 1), 0);
+    CU_ASSERT_EQUAL(pt__pipe(p), -EMFILE);
+    CU_ASSERT_EQUAL_FATAL(pt__pipe(p), 0);
+    pt__close(p[0]);
+    pt__close(p[1]);
+    pt__close(fd);
+}
+
+/* Every point fails with its own errno unless told otherwise. */
+static void test_default_errnos(void)
+{
+    CU_ASSERT_EQUAL_FATAL(arm("fork:1,pipe:1,shm_open:1,ftruncate:1,"
+                              "fallocate:1,mmap:1,write:1,fsync:1,"
+                              "socket:1,bind:1,open:1"), 0);
+    int p[2];
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    CU_ASSERT_EQUAL(pt__fork(), -EAGAIN);
+    CU_ASSERT_EQUAL(pt__pipe(p), -EMFILE);
+    CU_ASSERT_EQUAL(pt__shm_open("/ptools_none", O_RDONLY, 0), -EMFILE);
+    CU_ASSERT_EQUAL(pt__ftruncate(-1, 0), -EFBIG);
+    CU_ASSERT_EQUAL(pt__fallocate(-1, 0, 1), -ENOSPC);
+    errno = 0;
+    CU_ASSERT_EQUAL(pt__mmap(NULL, 4096, PROT_READ,
+                             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+                    MAP_FAILED);
+    CU_ASSERT_EQUAL(errno, ENOMEM);
+    CU_ASSERT_EQUAL(pt__write_full(-1, "x", 1), -ENOSPC);
+    CU_ASSERT_EQUAL(pt__fsync(-1), -EIO);
+    CU_ASSERT_EQUAL(pt__socket(AF_UNIX, SOCK_STREAM, 0), -EMFILE);
+    CU_ASSERT_EQUAL(pt__bind(-1, (struct sockaddr *)&sa, sizeof sa),
+                    -EACCES);
+    CU_ASSERT_EQUAL(pt__open("/dev/null", O_RDONLY, 0), -EMFILE);
+    /* the second calls are real ones */
+    CU_ASSERT_EQUAL(pt__ftruncate(-1, 0), -EBADF);
+    CU_ASSERT_EQUAL(pt__fsync(-1), -EBADF);
+    int fd = pt__socket(AF_UNIX, SOCK_STREAM, 0);
+    CU_ASSERT_TRUE(fd >= 0 && (fcntl(fd, F_GETFD) & FD_CLOEXEC));
+    pt__close(fd);
+}
+
+/* A forked child goes on counting from where its parent was. */
+static void test_fork_inherits_count(void)
+{
+    CU_ASSERT_EQUAL_FATAL(arm("write:2"), 0);
+    int fd = pt__open("/dev/null", O_WRONLY, 0);
+    CU_ASSERT_EQUAL(pt__write_full(fd, "x", 1), 0);
+    pid_t pid = pt__fork();
+    if (pid == 0)
+        _exit(pt__write_full(fd, "x", 1) == -ENOSPC &&
+                      pt__write_full(fd, "x", 1) == 0
+                  ? 0
+                  : 1);
+    CU_ASSERT_TRUE_FATAL(pid > 0);
+    CU_ASSERT_EQUAL(pt__write_full(fd, "x", 1), -ENOSPC);
+    int status;
+    CU_ASSERT_EQUAL(pt__waitpid(pid, &status, 0), pid);
+    CU_ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    pt__close(fd);
+}
+
+/* A bad value is refused with a reason, and arms nothing. */
+static void check_bad(const char *spec, const char *why)
+{
+    char want[300];
+    snprintf(want, sizeof want, "PTOOLS_FAULT: '%s': %s (expected", spec,
+             why);
+    CU_ASSERT_EQUAL(arm(spec), -EINVAL);
+    ASSERT_PREFIX(pt_errmsg(), want);
+    CU_ASSERT_EQUAL(atomic_load(&pt__fault_state), PT__FAULT_OFF);
+}
+
+static void test_bad_point(void)
+{
+    check_bad("wrte:1", "unknown point");
+}
+
+static void test_bad_count(void)
+{
+    check_bad("write:0", "N must be a call number from 1");
+}
+
+static void test_bad_errno(void)
+{
+    check_bad("write:1:ENOPE", "unknown errno");
+}
+
+static void test_no_count(void)
+{
+    check_bad("write", "no ':N'");
+}
+
+static const pt_test_case cases[] = {
+    {"unset: nothing fails", test_unset, 0},
+    {"only the Nth call fails", test_nth_call, 0},
+    {"each point's errno", test_default_errnos, 0},
+    {"a forked child goes on counting", test_fork_inherits_count, 0},
+    {"bad value: unknown point", test_bad_point, 0},
+    {"bad value: N", test_bad_count, 0},
+    {"bad value: errno", test_bad_errno, 0},
+    {"bad value: no N", test_no_count, 0},
+    {NULL, NULL, 0},
+};
+
+int main(int argc, char **argv)
+{
+    return pt_test_main("sys", cases, argc, argv);
+}
