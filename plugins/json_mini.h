@@ -10,7 +10,7 @@
  * objects are joined with '.', so {"a":{"b":1},"c":[1,2]} gives "a.b" and
  * "c"; arrays are not entered, the callback gets their JSON text. Nesting
  * deeper than JM_MAX_DEPTH is an error, so hostile input cannot exhaust the
- * stack.
+ * stack; so is \u0000 in a string, which a C string cannot hold.
  *
  * Everything is static: each plugin .so carries what it uses and links
  * nothing.
@@ -254,7 +254,9 @@ static inline int jm_hex4(jm_parser *p, unsigned long *cp)
 
 /*
  * Decode the escape after a backslash. A \u surrogate pair becomes one code
- * point; a lone surrogate becomes U+FFFD, as lenient readers do.
+ * point; a lone surrogate becomes U+FFFD, as lenient readers do. \u0000 is
+ * refused: the decoded text is a C string, and a NUL in it would cut it
+ * short for every reader ({"cmd":"status\u0000junk"} read as "status").
  */
 static inline int jm_escape(jm_parser *p, jm_buf *out)
 {
@@ -284,6 +286,8 @@ static inline int jm_escape(jm_parser *p, jm_buf *out)
             cp = lo;
         }
     }
+    if (cp == 0)
+        return jm_fail(p, "\\u0000 (NUL) in a string");
     jm_utf8(out, cp >= 0xD800 && cp < 0xE000 ? 0xFFFD : cp);
     return 0;
 }
