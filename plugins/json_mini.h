@@ -279,12 +279,10 @@ static inline int jm_escape(jm_parser *p, jm_buf *out)
         p->pos += 2;
         if (jm_hex4(p, &lo))
             return -1;
-        if (lo >= 0xDC00 && lo < 0xE000) {
+        if (lo >= 0xDC00 && lo < 0xE000)
             cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-        } else {
-            jm_utf8(out, 0xFFFD); /* the high one stands alone */
-            cp = lo;
-        }
+        else /* a lone high one: the next escape is read on its own, */
+            p->pos -= 6; /* it may start a pair (\ud800\ud800\udc00) */
     }
     if (cp == 0)
         return jm_fail(p, "\\u0000 (NUL) in a string");

@@ -849,6 +849,9 @@ static void test_json_mini(void)
         "\x98\x80\n;h=0:null;i=1:true;j=5:{};");
     CU_ASSERT_STRING_EQUAL(flatten("{\"s\":\"\\ud800x\"}", &out),
                            "s=3:\xef\xbf\xbdx;"); /* lone surrogate */
+    CU_ASSERT_STRING_EQUAL( /* lone, pair, lone */
+        flatten("{\"s\":\"\\ud800\\ud800\\udc00\\udc00\"}", &out),
+        "s=3:\xef\xbf\xbd\xf0\x90\x80\x80\xef\xbf\xbd;");
     CU_ASSERT_STRING_EQUAL(flatten("{}", &out), "");
 
     static const struct {
