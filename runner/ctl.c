@@ -385,7 +385,7 @@ int rn_ctl_request(char *line, size_t len, rn_ctl_apply_fn fn, void *arg,
                    pt_buf *reply, char *why, size_t whylen)
 {
     parsed q = {.req = {.task = -1, .json = line}};
-    char err[256] = "";
+    char err[sizeof q.why] = ""; /* as long: gcc -O0 checks the copies */
     int rc;
     if (len && line[len - 1] == '\r')
         line[--len] = '\0';
