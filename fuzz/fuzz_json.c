@@ -38,6 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int g_verbose = -1;
 
+/* A broken promise: say which, show the input, abort for the fuzzer. */
 static void fail(const char *what, const char *text, size_t len)
 {
     fprintf(stderr, "fuzz_json: %s\n--- input (%zu bytes):\n%.*s\n---\n", what,
@@ -45,6 +46,7 @@ static void fail(const char *what, const char *text, size_t len)
     abort();
 }
 
+/* malloc that never returns NULL (the fuzzer aborts instead). */
 static void *xmalloc(size_t n)
 {
     void *p = malloc(n ? n : 1);
@@ -64,8 +66,9 @@ static char *copy(const void *p, size_t n)
     return s;
 }
 
-/* ---- the reference string decoder ----------------------------------------- */
+/* ---- the reference string decoder ---------------------------------------- */
 
+/* Append code point `cp` as UTF-8. */
 static void put_utf8(jm_buf *out, unsigned long cp)
 {
     char u[4];
@@ -77,6 +80,7 @@ static void put_utf8(jm_buf *out, unsigned long cp)
     jm_buf_add(out, u, n);
 }
 
+/* The value of 4 hex digits (already checked by jm_flatten). */
 static unsigned long hex4(const char *s)
 {
     char h[5] = {s[0], s[1], s[2], s[3], 0};
@@ -113,7 +117,7 @@ static void decode(const char *raw, size_t rawlen, jm_buf *out)
     }
 }
 
-/* ---- one parse and its leaves --------------------------------------------- */
+/* ---- one parse and its leaves -------------------------------------------- */
 
 /* A leaf as recorded: its key, type and raw text (offsets into the input). */
 typedef struct leaf {
@@ -122,6 +126,7 @@ typedef struct leaf {
     size_t off, len;
 } leaf;
 
+/* One parse: its input, its leaves so far, where the callback stops it. */
 typedef struct parse {
     const char *text; /* the input of this parse */
     size_t textlen;
@@ -130,6 +135,7 @@ typedef struct parse {
     size_t stop_at; /* return STOP_CODE at this leaf (SIZE_MAX: never) */
 } parse;
 
+/* A string leaf's str is exactly the reference decoding of its raw text. */
 static void check_str(parse *p, const jm_leaf *v)
 {
     jm_buf want = {0};
@@ -185,6 +191,7 @@ static bool array_ok(const jm_leaf *v)
     return ok;
 }
 
+/* Keep a copy of the leaf, to compare parses. */
 static void record(parse *p, const char *key, const jm_leaf *v)
 {
     if (p->n == p->cap) {
@@ -215,6 +222,7 @@ static int on_leaf(void *arg, const char *key, const jm_leaf *v)
     return p->n - 1 == p->stop_at ? STOP_CODE : 0;
 }
 
+/* Forget the recorded leaves. */
 static void parse_free(parse *p)
 {
     for (size_t i = 0; i < p->n; i++)
@@ -224,7 +232,7 @@ static void parse_free(parse *p)
     p->n = p->cap = 0;
 }
 
-/* ---- jm_flatten() as a whole ----------------------------------------------- */
+/* ---- jm_flatten() as a whole --------------------------------------------- */
 
 /* {"w": text}, and where text's leaves are in it (the offset). */
 static char *wrap(const char *text, size_t *shift)
@@ -298,6 +306,7 @@ static void check_text(const char *text)
 
 /* ---- ctl requests ------------------------------------------------------ */
 
+/* What the apply function saw: the line it must point at, its calls. */
 typedef struct applied {
     const char *line;
     int calls;

@@ -40,6 +40,7 @@ static int g_fd = -1;      /* the memfd the file reader opens */
 static char g_path[64];    /* its /proc/self/fd path */
 static bool g_verbose;
 
+/* A broken promise: say which and abort, for the fuzzer. */
 static void fail(const char *what, const char *detail)
 {
     fprintf(stderr, "fuzz_npy: %s%s%s\n", what, detail ? ": " : "",
@@ -66,6 +67,7 @@ static void put_file(const uint8_t *data, size_t size)
         fail("pwrite", strerror(errno));
 }
 
+/* Two infos say the same (every member). */
 static bool same_info(const pt_npy_info *a, const pt_npy_info *b)
 {
     return a->type == b->type && a->ndims == b->ndims &&
