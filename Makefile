@@ -4,16 +4,17 @@
 #   make test   install what is missing, build, run every test (also under
 #               ASan+UBSan in build-asan/ and valgrind), then fuzz for 60 s
 #   make fuzz   build the libFuzzer targets with clang in build-fuzz/ and run
-#               each for FUZZ_SECONDS (30: two targets, 60 s in all; e.g.
-#               make fuzz FUZZ_SECONDS=600); a crash lands in
-#               tests/fuzz/regressions/ (scripts/fuzz.sh)
+#               them for FUZZ_SECONDS in all (60), split evenly: spec, wire,
+#               npy, json 15 s each (e.g. make fuzz FUZZ_SECONDS=2400 for
+#               10 min each); a crash lands in tests/fuzz/regressions/
+#               (scripts/fuzz.sh)
 #   make bench  install what the references need, build, then run every
 #               benchmark (bench/run_bench.py): one line per figure beside
 #               its reference, all figures in build/bench.json
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
-FUZZ_SECONDS ?= 30
+FUZZ_SECONDS ?= 60
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 

@@ -25,6 +25,7 @@
 #include <ptools/npy.h>
 
 #include "internal.h"
+#include "npy_impl.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "npy.c reads and writes little-endian data in place: add byte swaps first"
@@ -355,13 +356,80 @@ static int parse_header(const char *path, const char *text, size_t len,
     return err;
 }
 
+/* ---- the prefix and header, from memory ------------------------------------ */
+
+/*
+ * Check the prefix (magic, version, header length) in p[0..len), the first
+ * len bytes of a file of fsize bytes: where the header starts, its length.
+ */
+static int parse_prefix(const char *path, const unsigned char *p, size_t len,
+                        uint64_t fsize, uint64_t *hstart, uint64_t *hlen)
+{
+    if (fsize < 10)
+        return pt__err(-EINVAL, "%s: file of %" PRIu64 " bytes is too short for "
+                       "a .npy file", path, fsize);
+    if (len >= MAGIC_LEN && memcmp(p, MAGIC, MAGIC_LEN) != 0)
+        return pt__err(-EINVAL, "%s: not a .npy file (bad magic)", path);
+    if (len >= 8 && (p[7] != 0 || p[6] < 1 || p[6] > 3))
+        return pt__err(-EINVAL, "%s: .npy format version %u.%u is not supported "
+                       "(1.0, 2.0 and 3.0 are)", path, p[6], p[7]);
+    *hstart = len >= 8 && p[6] == 1 ? 10 : 12;
+    if (len < *hstart)
+        return pt__err(-EINVAL, "%s: file ends inside its header", path);
+    *hlen = (uint64_t)p[8] | (uint64_t)p[9] << 8;
+    if (*hstart == 12)
+        *hlen |= (uint64_t)p[10] << 16 | (uint64_t)p[11] << 24;
+    if (*hstart > fsize || *hlen > fsize - *hstart)
+        return pt__err(-EINVAL, "%s: header of %" PRIu64 " bytes runs past the "
+                       "end of the file (%" PRIu64 " bytes)", path, *hlen, fsize);
+    if (*hlen > HEADER_MAX)
+        return pt__err(-EINVAL, "%s: header of %" PRIu64 " bytes is larger than "
+                       "the %u this reader accepts", path, *hlen, HEADER_MAX);
+    return 0;
+}
+
+int pt__npy_head_len(const char *path, const void *head, size_t len,
+                     uint64_t fsize, size_t *need)
+{
+    uint64_t hstart, hlen;
+    int err = parse_prefix(path, head, len, fsize, &hstart, &hlen);
+    if (!err)
+        *need = (size_t)(hstart + hlen);
+    return err;
+}
+
+int pt__npy_parse(const char *path, const void *head, size_t len,
+                  uint64_t fsize, pt_npy_info *out)
+{
+    pt_npy_info info = {0};
+    uint64_t hstart = 0, hlen = 0;
+    int err = parse_prefix(path, head, len, fsize, &hstart, &hlen);
+    if (!err && len < hstart + hlen)
+        err = pt__err(-EINVAL, "%s: file ends inside its header", path);
+    if (!err)
+        err = parse_header(path, (const char *)head + hstart, (size_t)hlen,
+                           hstart, &info);
+    info.data_offset = hstart + hlen;
+    if (!err && info.nbytes > fsize - info.data_offset)
+        err = pt__err(-EINVAL, "%s: data truncated: the header promises %" PRIu64
+                      " bytes after byte %" PRIu64 ", the file has %" PRIu64,
+                      path, info.nbytes, info.data_offset,
+                      fsize - info.data_offset);
+    if (!err)
+        *out = info;
+    return err;
+}
+
 /* ---- reading ------------------------------------------------------------- */
 
-/* Read exactly n bytes of `what`; the end of the file there is a bad file. */
+/*
+ * Read exactly n bytes of `what` at offset `off`; the end of the file there
+ * is a bad file.
+ */
 static int read_exact(int fd, const char *path, void *p, size_t n,
-                      const char *what)
+                      uint64_t off, const char *what)
 {
-    int err = pt__read_full(fd, p, n);
+    int err = pt__pread_full(fd, p, n, (off_t)off);
     if (err == -EPIPE)
         return pt__err(-EINVAL, "%s: file ends inside its %s", path, what);
     if (err < 0)
@@ -395,66 +463,28 @@ fail_close:
     return err;
 }
 
-/* Read the magic, version and header length: where the header is. */
-static int read_prefix(int fd, const char *path, uint64_t fsize,
-                       uint64_t *hstart, uint64_t *hlen)
-{
-    unsigned char pre[12];
-    if (fsize < 10)
-        return pt__err(-EINVAL, "%s: file of %" PRIu64 " bytes is too short for "
-                       "a .npy file", path, fsize);
-    int err = read_exact(fd, path, pre, 10, "header");
-    if (err)
-        return err;
-    if (memcmp(pre, MAGIC, MAGIC_LEN) != 0)
-        return pt__err(-EINVAL, "%s: not a .npy file (bad magic)", path);
-    if (pre[7] != 0 || pre[6] < 1 || pre[6] > 3)
-        return pt__err(-EINVAL, "%s: .npy format version %u.%u is not supported "
-                       "(1.0, 2.0 and 3.0 are)", path, pre[6], pre[7]);
-    *hstart = pre[6] == 1 ? 10 : 12;
-    if (pre[6] == 1) {
-        *hlen = (uint64_t)pre[8] | (uint64_t)pre[9] << 8;
-        return 0;
-    }
-    err = read_exact(fd, path, pre + 10, 2, "header");
-    if (!err)
-        *hlen = (uint64_t)pre[8] | (uint64_t)pre[9] << 8 |
-                (uint64_t)pre[10] << 16 | (uint64_t)pre[11] << 24;
-    return err;
-}
-
 /*
- * Read and check the header of the file open at `fd` (at offset 0), leaving
- * the fd at the data. `info` is filled only on success.
+ * Read the prefix and header of the file open at `fd` and check them with
+ * pt__npy_parse() (the one parser, also fuzzed from memory). `info` is
+ * filled only on success.
  */
-static int read_info(int fd, const char *path, uint64_t fsize, pt_npy_info *out)
+static int read_info(int fd, const char *path, uint64_t fsize, pt_npy_info *info)
 {
-    pt_npy_info info = {0};
-    uint64_t hstart = 0, hlen = 0;
-    int err = read_prefix(fd, path, fsize, &hstart, &hlen);
+    unsigned char pre[12], *head;
+    size_t n = fsize < sizeof pre ? (size_t)fsize : sizeof pre, need = 0;
+    int err = read_exact(fd, path, pre, n, 0, "header");
+    if (!err)
+        err = pt__npy_head_len(path, pre, n, fsize, &need);
     if (err)
         return err;
-    if (hstart > fsize || hlen > fsize - hstart)
-        return pt__err(-EINVAL, "%s: header of %" PRIu64 " bytes runs past the "
-                       "end of the file (%" PRIu64 " bytes)", path, hlen, fsize);
-    if (hlen > HEADER_MAX)
-        return pt__err(-EINVAL, "%s: header of %" PRIu64 " bytes is larger than "
-                       "the %u this reader accepts", path, hlen, HEADER_MAX);
-    char *text = malloc(hlen ? hlen : 1);
-    if (!text)
+    if (!(head = malloc(need > n ? need : n)))
         return pt__err(-ENOMEM, "%s: no memory for the header", path);
-    err = read_exact(fd, path, text, hlen, "header");
+    memcpy(head, pre, n);
+    if (need > n)
+        err = read_exact(fd, path, head + n, need - n, n, "header");
     if (!err)
-        err = parse_header(path, text, hlen, hstart, &info);
-    free(text);
-    info.data_offset = hstart + hlen;
-    if (!err && info.nbytes > fsize - info.data_offset)
-        err = pt__err(-EINVAL, "%s: data truncated: the header promises %" PRIu64
-                      " bytes after byte %" PRIu64 ", the file has %" PRIu64,
-                      path, info.nbytes, info.data_offset,
-                      fsize - info.data_offset);
-    if (!err)
-        *out = info;
+        err = pt__npy_parse(path, head, need > n ? need : n, fsize, info);
+    free(head);
     return err;
 }
 
@@ -528,8 +558,8 @@ int pt_npy_load(const char *path, pt_dtype type, int ndims,
     err = read_info(fd, path, fsize, &info);
     if (!err)
         err = check_expected(path, &info, type, ndims, dims, nbytes);
-    if (!err) /* read_info left the fd at the data: straight into dst */
-        err = read_exact(fd, path, dst, info.nbytes, "data");
+    if (!err) /* straight into dst */
+        err = read_exact(fd, path, dst, info.nbytes, info.data_offset, "data");
     pt__close(fd);
     return err;
 }

@@ -10,7 +10,7 @@
  * objects are joined with '.', so {"a":{"b":1},"c":[1,2]} gives "a.b" and
  * "c"; arrays are not entered, the callback gets their JSON text. Nesting
  * deeper than JM_MAX_DEPTH is an error, so hostile input cannot exhaust the
- * stack.
+ * stack; so is \u0000 in a string, which a C string cannot hold.
  *
  * Everything is static: each plugin .so carries what it uses and links
  * nothing.
@@ -255,7 +255,9 @@ static inline int jm_hex4(jm_parser *p, unsigned long *cp)
 
 /*
  * Decode the escape after a backslash. A \u surrogate pair becomes one code
- * point; a lone surrogate becomes U+FFFD, as lenient readers do.
+ * point; a lone surrogate becomes U+FFFD, as lenient readers do. \u0000 is
+ * refused: the decoded text is a C string, and a NUL in it would cut it
+ * short for every reader ({"cmd":"status\u0000junk"} read as "status").
  */
 static inline int jm_escape(jm_parser *p, jm_buf *out)
 {
@@ -278,13 +280,13 @@ static inline int jm_escape(jm_parser *p, jm_buf *out)
         p->pos += 2;
         if (jm_hex4(p, &lo))
             return -1;
-        if (lo >= 0xDC00 && lo < 0xE000) {
+        if (lo >= 0xDC00 && lo < 0xE000)
             cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-        } else {
-            jm_utf8(out, 0xFFFD); /* the high one stands alone */
-            cp = lo;
-        }
+        else /* a lone high one: the next escape is read on its own, */
+            p->pos -= 6; /* it may start a pair (\ud800\ud800\udc00) */
     }
+    if (cp == 0)
+        return jm_fail(p, "\\u0000 (NUL) in a string");
     jm_utf8(out, cp >= 0xD800 && cp < 0xE000 ? 0xFFFD : cp);
     return 0;
 }

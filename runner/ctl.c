@@ -451,11 +451,11 @@ static void reply_ok(client *k, pt_buf *members)
     queue_out(k, "}\n", 2);
 }
 
-/* Answer one request line (NUL-terminated, without its newline). */
-static void answer(rn_ctl *c, client *k, char *line, size_t len)
+int rn_ctl_request(char *line, size_t len, rn_ctl_apply_fn fn, void *arg,
+                   pt_buf *reply, char *why, size_t whylen)
 {
     parsed q = {.req = {.task = -1, .json = line}};
-    char err[256] = "";
+    char err[sizeof q.why] = ""; /* as long: gcc -O0 checks the copies */
     int rc;
     if (len && line[len - 1] == '\r')
         line[--len] = '\0';
@@ -465,21 +465,32 @@ static void answer(rn_ctl *c, client *k, char *line, size_t len)
         snprintf(q.why, sizeof q.why, "%s", err);
     if (rc == 0)
         rc = check_request(&q);
-    if (rc == 0) {
-        pt_buf_reset(&c->reply);
-        rc = c->fn(c->arg, &q.req, &c->reply, err, sizeof err);
+    if (rc != 0) {
+        rc = -EINVAL;
+    } else {
+        pt_buf_reset(reply);
+        rc = fn(arg, &q.req, reply, err, sizeof err);
         if (rc < 0)
             snprintf(q.why, sizeof q.why, "%s", err[0] ? err : strerror(-rc));
-        else
-            rc = 0;
+        rc = rc < 0 ? rc : 0;
     }
-    if (rc == 0)
-        reply_ok(k, &c->reply);
-    else
-        reply_error(k, q.why);
+    if (rc < 0)
+        snprintf(why, whylen, "%s", q.why);
     free(q.cmd);
     free(q.kernel);
     free(q.tag);
+    return rc;
+}
+
+/* Answer one request line (NUL-terminated, without its newline). */
+static void answer(rn_ctl *c, client *k, char *line, size_t len)
+{
+    char why[sizeof ((parsed *)0)->why]; /* as long as parsed.why */
+    if (rn_ctl_request(line, len, c->fn, c->arg, &c->reply, why,
+                       sizeof why) == 0)
+        reply_ok(k, &c->reply);
+    else
+        reply_error(k, why);
 }
 
 /* Answer the complete lines in k->in and keep the rest. */

@@ -69,6 +69,16 @@ typedef int (*rn_ctl_apply_fn)(void *arg, const rn_ctl_req *req,
                                pt_buf *reply, char *err, size_t errlen);
 
 /*
+ * Read one request line (NUL-terminated, len bytes without its newline; a
+ * trailing '\r' is dropped), check it and apply it with fn: 0 with fn's
+ * members in `reply`; -EINVAL for a bad request (bad JSON, unknown keys or
+ * commands, wrong types) or fn's -errno, with the reason in why. What the
+ * server does with each line; fuzz/fuzz_json.c feeds it untrusted bytes.
+ */
+int rn_ctl_request(char *line, size_t len, rn_ctl_apply_fn fn, void *arg,
+                   pt_buf *reply, char *why, size_t whylen);
+
+/*
  * Listen on DIR/ctl.sock, mode 0600. A socket left by a dead run is
  * replaced; a live one (another ptrun on DIR) is -EADDRINUSE. 0, or -errno
  * with a message in err.

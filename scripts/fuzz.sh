@@ -1,18 +1,25 @@
 #!/bin/sh
 # Build the libFuzzer targets with clang in build-fuzz/ (reused between
-# runs) and run each for SECONDS (default 30), one after the other, from a
-# corpus kept in build-fuzz/corpus/<target>/ and seeded with the committed
-# inputs. Any crash, leak, timeout or OOM is copied into
+# runs) and fuzz them one after the other for SECONDS in all (default 60),
+# split evenly (60 s and the four targets: 15 s each; at least 1 s each),
+# from a corpus kept in build-fuzz/corpus/<target>/ and seeded with the
+# committed inputs. Any crash, leak, timeout or OOM is copied into
 # tests/fuzz/regressions/<target>/, which the normal build's tests replay:
 # commit it, then fix the bug.
-#   usage: scripts/fuzz.sh [SECONDS [TARGET...]]     targets: spec wire
+#   usage: scripts/fuzz.sh [SECONDS [TARGET...]]
+#          targets: spec wire npy json (default: all four)
+#          e.g. scripts/fuzz.sh 300 npy     five minutes on the .npy reader
 #   env:   FUZZ_BUILD (build-fuzz), JOBS (nproc), FUZZ_ARGS (more libFuzzer
 #          options, e.g. -jobs=2 or -only_ascii=1)
 set -eu
 cd "$(dirname "$0")/.."
-seconds=${1:-30}
+total=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-spec wire}
+targets=${*:-spec wire npy json}
+# shellcheck disable=SC2086
+set -- $targets
+seconds=$((total / $#))
+[ "$seconds" -ge 1 ] || seconds=1
 build=${FUZZ_BUILD:-build-fuzz}
 jobs=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 
@@ -28,18 +35,23 @@ for t in $targets; do fuzzers="$fuzzers fuzz_$t"; done
 cmake --build "$build" -j "$jobs" --target $fuzzers >"$build/build.log" 2>&1 ||
     { cat "$build/build.log"; exit 1; }
 
-# The seeds of each target: its regressions, and for spec the job specs.
+# The seeds of each target: its regressions, for spec the job specs, for
+# npy the NumPy-written fixtures.
 seeds() {
     echo "tests/fuzz/regressions/$1"
     [ "$1" = spec ] && echo configs tests/specs
+    [ "$1" = npy ] && echo tests/data
     return 0
 }
 
-# Options per target: inputs up to 16 KiB of YAML or 64 KiB of frames.
+# Options per target: inputs up to 16 KiB of YAML, 64 KiB of frames, 4 KiB
+# of .npy (the data's bytes add nothing) or 8 KiB of JSON lines.
 options() {
     case $1 in
     spec) echo "-max_len=16384 -dict=fuzz/spec.dict" ;;
     wire) echo "-max_len=65536" ;;
+    npy) echo "-max_len=4096 -dict=fuzz/npy.dict" ;;
+    json) echo "-max_len=8192 -dict=fuzz/json.dict" ;;
     esac
 }
 
@@ -93,4 +105,4 @@ if [ $status != 0 ]; then
          "fuzz_*_replay tests of the normal build replay them), then fix the bugs."
     exit 1
 fi
-echo "fuzz: no crash ($targets, ${seconds}s each); full logs in $build/fuzz-*.log"
+echo "fuzz: no crash ($targets, ${seconds}s each, ${total}s in all); full logs in $build/fuzz-*.log"

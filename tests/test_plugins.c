@@ -849,6 +849,9 @@ static void test_json_mini(void)
         "\x98\x80\n;h=0:null;i=1:true;j=5:{};");
     CU_ASSERT_STRING_EQUAL(flatten("{\"s\":\"\\ud800x\"}", &out),
                            "s=3:\xef\xbf\xbdx;"); /* lone surrogate */
+    CU_ASSERT_STRING_EQUAL( /* lone, pair, lone */
+        flatten("{\"s\":\"\\ud800\\ud800\\udc00\\udc00\"}", &out),
+        "s=3:\xef\xbf\xbd\xf0\x90\x80\x80\xef\xbf\xbd;");
     CU_ASSERT_STRING_EQUAL(flatten("{}", &out), "");
 
     static const struct {
@@ -864,6 +867,9 @@ static void test_json_mini(void)
         {"{\"a\":\"x", "offset 7: unterminated string"},
         {"{\"a\":\"\\x\"}", "offset 7: bad escape"},
         {"{\"a\":\"\\u12g4\"}", "offset 10: bad \\u escape"},
+        {"{\"a\":\"x\\u0000y\"}", "offset 13: \\u0000 (NUL) in a string"},
+        {"{\"k\\u0000\":1}", "offset 9: \\u0000 (NUL) in a string"},
+        {"{\"a\":\"\\ud800\\u0000\"}", "offset 18: \\u0000 (NUL)"},
         {"{\"a\":[1 2]}", "offset 8: expected ',' or ']'"},
         {"{\"a\" 1}", "offset 5: expected ':'"},
         {"{} x", "offset 3: text after the object"},

@@ -1,0 +1,33 @@
+/*
+ * npy_impl.h - the .npy reader's parser, from memory (private to libptools;
+ * npy.c). pt_npy_info_read() and pt_npy_load() read a file's first bytes and
+ * hand them to these two functions, which are the whole check of a prefix
+ * and header; fuzz/fuzz_npy.c calls them on untrusted bytes. `path` only
+ * names the file in messages (pt_errmsg()). Both return 0 or -EINVAL.
+ */
+#ifndef PT_NPY_IMPL_H
+#define PT_NPY_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ptools/npy.h>
+
+/*
+ * head[0..len) are the first bytes of a .npy file of fsize bytes; len covers
+ * at least the prefix (min(fsize, 12) bytes always does). Set *need to the
+ * length of the prefix and header together, what pt__npy_parse() wants.
+ */
+int pt__npy_head_len(const char *path, const void *head, size_t len,
+                     uint64_t fsize, size_t *need);
+
+/*
+ * Check the prefix and header in head[0..len), the first len bytes of a
+ * file of fsize bytes (len >= what pt__npy_head_len() said; the whole file
+ * is fine), and that the data the header promises fits in the file. `info`
+ * is filled only on success.
+ */
+int pt__npy_parse(const char *path, const void *head, size_t len,
+                  uint64_t fsize, pt_npy_info *info);
+
+#endif
