@@ -632,6 +632,27 @@ static int run_step(engine *e, int step)
 
 /* ---- segments and worker sets ---- */
 
+/*
+ * A resumed run starts a `save: true` segment from its saved copy,
+ * DIR/shm/<name>.npy (1, its path in `path`): the tasks recorded ok are
+ * not run again, so what they wrote must come back. Without a copy (the
+ * run was killed) it starts from `init`, which is said on stderr: what
+ * those tasks wrote to it is lost.
+ */
+static int saved_segment(const engine *e, const rn_segment *g, char *path,
+                         size_t size)
+{
+    if (!e->opts || !e->opts->resume || !g->save)
+        return 0;
+    snprintf(path, size, "%s/shm/%s.npy", e->dir, g->name);
+    if (access(path, R_OK) == 0)
+        return 1;
+    fprintf(stderr, "ptrun: --resume %s: segment %s has no saved copy (%s): "
+            "it starts from its init, without what the tasks done before "
+            "wrote to it\n", e->dir, g->name, path);
+    return 0;
+}
+
 int rn_eng_make_segment(engine *e, int i, const char *prefix, bool keep_name,
                         char *err, size_t errlen)
 {
@@ -641,7 +662,11 @@ int rn_eng_make_segment(engine *e, int i, const char *prefix, bool keep_name,
     memcpy(o.dims, g->dims, sizeof o.dims);
     e->shm[i] = pt_shm_create(&o);
     int rc = e->shm[i] ? 0 : -errno;
-    if (rc == 0 && g->init == RN_INIT_FILL)
+    char saved[4200];
+    int restore = rc == 0 ? saved_segment(e, g, saved, sizeof saved) : 0;
+    if (restore)
+        rc = pt_shm_load_npy(e->shm[i], saved);
+    else if (rc == 0 && g->init == RN_INIT_FILL)
         rc = pt_shm_fill(e->shm[i], g->fill);
     else if (rc == 0 && g->init == RN_INIT_NPY)
         rc = pt_shm_load_npy(e->shm[i], g->npy);

@@ -143,6 +143,46 @@ steps: [{name: s, tasks: [{kernel: noop}]}]
             self.assertNotIn(name, os.listdir("/dev/shm"))
 
 
+class ResumeKeepsSegments(unittest.TestCase):
+    def test_saved_segment_comes_back_for_tasks_not_run_again(self):
+        import numpy
+        gatelog = os.path.join(os.environ["TEST_KERNELS"], "gatelog.so")
+        with tempfile.TemporaryDirectory(prefix="ptrun-durable-") as tmp:
+            spec = os.path.join(tmp, "job.yaml")
+            with open(spec, "w") as f:
+                f.write("""ptrun: 1
+name: keep-segment
+shm:
+  segments: [{name: ids, type: int32, dims: [4096], save: true}]
+kernels: {fill: {path: fill}, sum: {path: sum}, gate: {path: %s}}
+workersets: [{name: w, workers: 2}]
+steps:
+  - {name: fill, tasks: [{kernel: fill, args: {segment: ids, value: 7}}]}
+  - {name: use, tasks: [{kernel: sum, args: {segment: ids}},
+                        {kernel: gate, args: {gate: "%s/open",
+                                              log: "%s/calls"}}]}
+""" % (gatelog, tmp, tmp))
+            out = os.path.join(tmp, "run")
+            p = subprocess.run([PTRUN, "run", spec, "--out", out, "-q"],
+                               capture_output=True, text=True, timeout=120)
+            self.assertEqual(p.returncode, 1, p.stderr)  # the gate is shut
+            npy = os.path.join(out, "shm", "ids.npy")
+            self.assertTrue((numpy.load(npy) == 7).all())
+            open(os.path.join(tmp, "open"), "w").close()
+            p = subprocess.run([PTRUN, "run", "--resume", out, "-q"],
+                               capture_output=True, text=True, timeout=120)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            with open(os.path.join(tmp, "calls")) as f:
+                self.assertEqual(f.read().split(), ["2", "2"])  # gate only
+            ids = numpy.load(npy)  # the fill was not run again: restored
+            self.assertEqual(ids.shape, (4096,))
+            self.assertTrue((ids == 7).all(), ids[:8])
+            rows = lines(os.path.join(out, "results.jsonl"))
+            self.assertEqual([(r["task"], r["status"]) for r in rows],
+                             [(0, "ok"), (1, "ok"), (2, "ok")])
+            self.assertEqual(rows[1]["result"]["sum"], 7 * 4096)
+
+
 class ResultsAlwaysWritten(unittest.TestCase):
     def test_results_jsonl_beside_other_plugins(self):
         with tempfile.TemporaryDirectory(prefix="ptrun-durable-") as tmp:
