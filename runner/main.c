@@ -280,6 +280,13 @@ static int cmd_run_or_check(const cli *c, int argc, char **argv)
     if (!job && c->resume) { /* ptrun run --resume DIR */
         snprintf(job_in_dir, sizeof job_in_dir, "%s/job.yaml", c->resume);
         job = job_in_dir;
+        if (access(job, F_OK) < 0 && errno == ENOENT) {
+            fprintf(stderr, "ptrun: --resume %s: no job.yaml in it (its run "
+                    "was killed before it began): name the spec, as in "
+                    "ptrun run JOB.yaml --resume %s\n", c->resume,
+                    c->resume);
+            return EXIT_USAGE;
+        }
     }
     if (!job || c->nfiles > 1)
         return usage("expected one JOB.yaml");

@@ -79,7 +79,8 @@ class KillAnyMoment(unittest.TestCase):
                               (k, after_s, name, killed_at - ended))
         if not os.path.isdir(out):
             return  # killed before the folder existed: nothing to resume
-        p = subprocess.run([PTRUN, "run", "--resume", out, "-q"],
+        # with the spec named: a kill may come before DIR/job.yaml exists
+        p = subprocess.run([PTRUN, "run", spec, "--resume", out, "-q"],
                            capture_output=True, text=True, timeout=120)
         self.assertEqual(p.returncode, 0, "kill %d at %.3f s: %s"
                          % (k, after_s, p.stderr))
