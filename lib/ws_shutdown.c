@@ -30,8 +30,10 @@ static void finish_slot(pt_workerset *ws, slot *s, int block)
         ;
     if (got == 0)
         return; /* still running */
-    pt__ws_reaped(ws, s, status, &ru);
-    kill(-s->pid, SIGKILL); /* what its kernels forked and left */
+    if (got > 0) { /* (not ECHILD: then its pid may be another's now) */
+        pt__ws_reaped(ws, s, status, &ru);
+        kill(-s->pid, SIGKILL); /* what its kernels forked and left */
+    }
     pt__ws_close_output(ws, s, -1); /* what fini printed */
     pt__ws_slot_close(s);
 }
