@@ -66,11 +66,9 @@ class Base(unittest.TestCase):
         self.prefixes = set()
 
     def tearDown(self):
-        left = tagged(self.tag)
-        if left:  # a process being killed right now: its end is near
-            time.sleep(0.5)
-            left = tagged(self.tag)
-        self.assertEqual(left, [], "processes left behind")
+        # every ptrun of the test has exited, and it reaps what it kills
+        # before it exits: nothing tagged may be alive now
+        self.assertEqual(tagged(self.tag), [], "processes left behind")
         shm = [e for e in os.listdir("/dev/shm")
                if any(e.startswith("ptools_%s_" % p) for p in self.prefixes)]
         self.assertEqual(shm, [], "segments left in /dev/shm")

@@ -11,7 +11,6 @@ import os
 import re
 import subprocess
 import tempfile
-import time
 import unittest
 
 import numpy as np
@@ -68,9 +67,7 @@ class Base(unittest.TestCase):
         own = self.own_prefixes()
         left = {e for e in shm_entries() - self.shm_before
                 if any(e.startswith(p) for p in own)}
-        if left:  # another run's segment may exist for an instant
-            time.sleep(0.5)
-            left &= shm_entries()
+        # every run of this test has ended: nothing of theirs may be left
         self.assertEqual(left, set(), "segments left in /dev/shm")
         self.tmp.cleanup()
 

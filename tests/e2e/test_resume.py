@@ -87,9 +87,7 @@ class Base(unittest.TestCase):
         # the jobs here are named resume-*: segments of theirs left behind
         left = {e for e in shm_entries() - self.shm_before
                 if e.startswith("ptools_resume-")}
-        if left:  # another run's segment may exist for an instant
-            time.sleep(0.5)
-            left &= shm_entries()
+        # every run of this test has ended: nothing of theirs may be left
         self.assertEqual(left, set(), "segments left in /dev/shm")
 
     def path(self, name):
