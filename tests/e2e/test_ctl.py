@@ -60,6 +60,23 @@ class Ctl(unittest.TestCase):
         self.assertEqual(os.stat(sock).st_mode & 0o777, 0o600)
         return p, out
 
+    def wait_for(self, cond, what, limit=60.0):
+        """Wait until cond() holds (a condition, not a guessed time)."""
+        end = time.monotonic() + limit
+        while not cond():
+            self.assertLess(time.monotonic(), end, "no " + what)
+            time.sleep(0.01)
+
+    def wait_status(self, out, cond):
+        """`ptrun ctl status` until cond(status) holds; that status."""
+        found = []
+        def ok():
+            rc, st, _ = ctl(out, "status")
+            found[:] = [st] if rc == 0 and cond(st) else []
+            return bool(found)
+        self.wait_for(ok, "such status")
+        return found[0]
+
     def results(self, out):
         with open(os.path.join(out, "results.jsonl")) as f:
             return [json.loads(l) for l in f]
@@ -102,11 +119,17 @@ class Ctl(unittest.TestCase):
         self.assertEqual(st["tasks"], 40)
         self.assertEqual(st["workersets"][0]["name"], "w")
         self.assertLessEqual(st["running"], 2)
-        # paused: what is at a worker ends, nothing new starts
-        time.sleep(0.3)
-        n1 = len(self.results(out))
-        time.sleep(0.4)
-        self.assertEqual(len(self.results(out)), n1)
+        # paused: what is at a worker ends (and its lines reach the disk),
+        # then nothing new starts while the loop goes round (each request
+        # below is one round of it)
+        st = self.wait_status(out, lambda s: s["running"] == 0)
+        done = sum(st["counts"].values())
+        self.wait_for(lambda: len(self.results(out)) == done, "the lines")
+        for _ in range(20):
+            rc, again, _ = ctl(out, "status")
+            self.assertEqual((again["running"], again["counts"]),
+                             (0, st["counts"]))
+        self.assertEqual(len(self.results(out)), done)
         rc, reply, _ = ctl(out, "cancel", "tag=late")
         self.assertEqual(reply["cancelled"], 10)
         rc, reply, _ = ctl(out, "cancel", "kernel=nope")

@@ -76,6 +76,17 @@ def ranks_pids(spec):
     return out
 
 
+def in_sleep(pid):
+    """Is process pid inside nanosleep/clock_nanosleep (x86_64: 35, 230)
+    right now? /proc/PID/syscall names the call it is blocked in."""
+    try:
+        with open("/proc/%d/syscall" % pid) as f:
+            first = f.read().split()[0]
+    except (OSError, IndexError):
+        return False
+    return first in ("35", "230")
+
+
 class Mpi(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory(prefix="ptrun-mpi-")
@@ -177,9 +188,12 @@ steps:
                 break
             time.sleep(0.02)
         self.assertTrue(victims, "no workers on rank 1")
-        # rank 1 gets tasks as soon as it says hello: 0.4 s on, both of
-        # its workers are in the middle of 300 ms sleeps
-        time.sleep(0.4)
+        # both of rank 1's workers in the middle of a 300 ms sleep task:
+        # their current system call is clock_nanosleep (or nanosleep)
+        end = time.monotonic() + 60
+        while not all(in_sleep(v) for v in victims):
+            self.assertLess(time.monotonic(), end, "rank 1 runs no task")
+            time.sleep(0.005)
         for v in victims:
             os.kill(v, signal.SIGKILL)
         out, err = p.communicate(timeout=120)
