@@ -431,7 +431,7 @@ steps:
             spam = sum(1 for line in f if "spam std" in line)
         self.assertEqual(spam, 6000)
         # nothing ptrun started survives it, not even what kernels forked
-        time.sleep(0.2)
+        # (it kills and reaps them all before it exits)
         out_ps = subprocess.run(["ps", "-eo", "stat,args"],
                                 capture_output=True, text=True).stdout
         alive = [l for l in out_ps.splitlines()
@@ -609,7 +609,11 @@ steps: [{name: s, tasks: [{kernel: sleep, args: {ms: %d}, repeat: %d}]}]
         out = self.out()
         proc = subprocess.Popen([PTRUN, "run", self.sleepy(), "--out", out,
                                  "-q"], stderr=subprocess.DEVNULL)
-        time.sleep(0.6)
+        path = os.path.join(out, "results.jsonl")  # some tasks done, some
+        end = time.monotonic() + 60                # not yet started
+        while not (os.path.exists(path) and os.path.getsize(path) > 0):
+            self.assertLess(time.monotonic(), end, "no task ended")
+            time.sleep(0.005)
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
         self.assertEqual(proc.returncode, 130)
@@ -623,19 +627,28 @@ steps: [{name: s, tasks: [{kernel: sleep, args: {ms: %d}, repeat: %d}]}]
         out = self.out()
         proc = subprocess.Popen([PTRUN, "run", self.sleepy(n=4, ms=5000),
                                  "--out", out, "-q"])
-        time.sleep(1.0)
-        with open("/proc/%d/task/%d/children" % (proc.pid, proc.pid)) as f:
-            workers = [int(p) for p in f.read().split()]
+        children = "/proc/%d/task/%d/children" % (proc.pid, proc.pid)
+        end = time.monotonic() + 60
+        workers = []
+        while len(workers) < 2:  # both workers forked
+            self.assertLess(time.monotonic(), end, "no workers")
+            with open(children) as f:
+                workers = [int(p) for p in f.read().split()]
+            time.sleep(0.005)
         self.assertEqual(len(workers), 2)
         proc.kill()
         proc.wait(timeout=10)
-        time.sleep(1.0)
-        for pid in workers:  # gone, or a zombie waiting for init
+
+        def alive(pid):  # not gone, nor a zombie waiting for init
             try:
                 with open("/proc/%d/stat" % pid) as f:
-                    self.assertIn(f.read().split(") ")[1][0], "ZX")
+                    return f.read().split(") ")[1][0] not in "ZX"
             except FileNotFoundError:
-                pass
+                return False
+        end = time.monotonic() + 30  # the parent-death signal is on its way
+        while any(alive(p) for p in workers) and time.monotonic() < end:
+            time.sleep(0.005)
+        self.assertEqual([p for p in workers if alive(p)], [])
         with open(os.path.join(out, "manifest.json")) as f:
             m = json.load(f)
         self.assertFalse(m["finished"])  # the folder says it did not end
@@ -645,7 +658,11 @@ steps: [{name: s, tasks: [{kernel: sleep, args: {ms: %d}, repeat: %d}]}]
         spec = self.sleepy(n=8, ms=300)
         out, whole = self.out("killed"), self.out("whole")
         proc = subprocess.Popen([PTRUN, "run", spec, "--out", out, "-q"])
-        time.sleep(0.8)
+        path = os.path.join(out, "results.jsonl")  # killed mid-run: once
+        end = time.monotonic() + 60                # a result is on disk
+        while not (os.path.exists(path) and os.path.getsize(path) > 0):
+            self.assertLess(time.monotonic(), end, "no task ended")
+            time.sleep(0.005)
         proc.kill()
         proc.wait(timeout=10)
         done = len(results(out)) if os.path.exists(
