@@ -3,7 +3,7 @@
  * jm_flatten() (plugins/json_mini.h) as resume reads manifest.json (the
  * whole text, up to a NUL) and results.jsonl (line by line), and
  * rn_ctl_request(), what the `ptrun ctl` server does with each request
- * line (runner/ctl.c).
+ * line (runner/ctl/ctl.c).
  *
  * jm_flatten() is held to its contract, leaf by leaf and as a whole:
  *  - a leaf's raw text lies inside the input and is one JSON value of its
@@ -28,7 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ctl.h"
+#include "ctl/ctl.h"
 #include "json_mini.h"
 
 #define ERR_MAX 256

@@ -36,7 +36,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "spec.h"
+#include "spec/spec.h"
 
 #define MAX_SETS 4
 #define MAX_KERNELS 16

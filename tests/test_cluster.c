@@ -1,11 +1,11 @@
-/* test_cluster.c - the messages between MPI ranks (runner/cluster_msg.h)
+/* test_cluster.c - the messages between MPI ranks (runner/cluster/cluster_msg.h)
  * and the launcher detection (cluster.h), without MPI itself. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cluster.h"
-#include "cluster_msg.h"
+#include "cluster/cluster.h"
+#include "cluster/cluster_msg.h"
 #include "harness.h"
 
 static void test_tasks_round_trip(void)

@@ -1,5 +1,5 @@
 /*
- * test_ctl.c - live control (runner/ctl.h): requests read into the right
+ * test_ctl.c - live control (runner/ctl/ctl.h): requests read into the right
  * rn_ctl_req, bad ones answered with errors, and hostile clients (a 10 MB
  * line, a slow loris, too many clients, one that never reads) dropped while
  * the others are still answered; the socket's mode, a long folder path, a
@@ -23,9 +23,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ctl.h"
+#include "ctl/ctl.h"
 #include "harness.h"
-#include "rundir.h"
+#include "events/rundir.h"
 
 /* ---- a fake engine: it records the last request ---- */
 

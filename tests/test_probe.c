@@ -1,5 +1,5 @@
 /*
- * test_probe.c - runner/probe.h: a .so loaded in a child, never here. The
+ * test_probe.c - runner/spec/probe.h: a .so loaded in a child, never here. The
  * report of a good library, the loader's refusals as they were, and each
  * way a child can end (crash, exit, hang with a forked child, threads,
  * a chatty constructor) with its exact message; nothing left behind.
@@ -17,7 +17,7 @@
 
 #include "harness.h"
 #include "os.h"
-#include "probe.h"
+#include "spec/probe.h"
 
 #define TK PT_TEST_KERNEL_DIR
 

@@ -1,6 +1,6 @@
 /*
  * test_results.c - results.jsonl read strictly and compacted
- * (runner/results.h): given file contents, the exact verdicts, and the
+ * (runner/events/results.h): given file contents, the exact verdicts, and the
  * exact results.jsonl and history.jsonl that compaction leaves.
  */
 #include <errno.h>
@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "results.h"
+#include "events/results.h"
 
 /* Write `text` as dir/name. */
 static void put(const char *name, const char *text)

@@ -19,8 +19,8 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "plan.h"
-#include "spec.h"
+#include "plan/plan.h"
+#include "spec/spec.h"
 #include "task.h"
 #include "value.h"
 
@@ -63,7 +63,7 @@ static const char *join(const char *a, const char *b)
 }
 
 /* `path` as a link to shipped plugin `name`: a loading spec probes its
- * plugins (runner/probe.h), so they must be real ones. */
+ * plugins (runner/spec/probe.h), so they must be real ones. */
 static void plugin_link(const char *path, const char *name)
 {
     char target[PATH_MAX];

@@ -1,12 +1,12 @@
-/* test_summary.c - the end-of-run summary (runner/summary.h): counts and
+/* test_summary.c - the end-of-run summary (runner/engine/summary.h): counts and
  * quantiles against a sorted copy, on random and adversarial samples. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "harness.h"
-#include "spec.h"
-#include "summary.h"
+#include "spec/spec.h"
+#include "engine/summary.h"
 
 static int cmp(const void *a, const void *b)
 {

@@ -1,0 +1,648 @@
+/*
+ * cluster_mpi.c - one job over MPI ranks (see cluster.h): rank 0's side
+ * of the agents (it feeds them from the engine's queue) and the agents'
+ * own loop.
+ *
+ * Messages (cluster_msg.h) are sent with MPI_Isend and kept until done, so
+ * that neither side ever blocks in a send while the other does the same.
+ * Rank 0 keeps a bounded number of tasks at each agent: twice its workers
+ * for long tasks, up to about 2 ms of work per worker for short ones (as
+ * the workers' own batches). An agent answers with batches of results
+ * every loop turn. Neither side has an fd for MPI, so while tasks are away
+ * they look for messages every millisecond.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <mpi.h>
+
+#include "engine/engine_internal.h"
+#include "cluster/cluster.h"
+#include "cluster/cluster_msg.h"
+#include "task.h"
+
+#define WORK_NS INT64_C(2000000) /* work kept at a worker, as batch: auto */
+#define MAX_PER_WORKER 1024
+
+/* Sends in flight, each with its own buffer. */
+typedef struct sending {
+    MPI_Request req;
+    pt_buf buf;
+} sending;
+
+typedef struct outbox {
+    sending *s;
+    int n, cap;
+} outbox;
+
+typedef struct pinned {
+    int rank;
+    int64_t id;
+} pinned;
+
+struct rn_mpi {
+    int size;
+    int *workers;      /* per rank: all its workers, from its hello */
+    int *set_workers;  /* per rank and set: [r * nsets + s] */
+    rn_ranks ranks;    /* for the plan: size, set_workers */
+    pinned *pins;      /* each_worker tasks of other ranks, not sent yet */
+    size_t npins, pins_cap;
+    int64_t *inflight; /* per rank: tasks sent, not answered */
+    int64_t *avg_ns;   /* per rank: moving average of task run times */
+    int64_t away;      /* tasks at agents, in all */
+    int next_set;      /* where the next batch starts taking */
+    outbox out;
+    pt_buf in;
+};
+
+bool rn_mpi_built(void)
+{
+    return true;
+}
+
+static int64_t real_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ---- sending and receiving ---- */
+
+/* Free the buffers of the sends that are done; `all`: wait for them. */
+static void reap_sends(outbox *o, bool all)
+{
+    int k = 0;
+    for (int i = 0; i < o->n; i++) {
+        int done = 0;
+        if (all)
+            MPI_Wait(&o->s[i].req, MPI_STATUS_IGNORE), done = 1;
+        else
+            MPI_Test(&o->s[i].req, &done, MPI_STATUS_IGNORE);
+        if (done)
+            pt_buf_free(&o->s[i].buf);
+        else
+            o->s[k++] = o->s[i];
+    }
+    o->n = k;
+}
+
+/* Send `b` (taken over, left empty) to `rank`: 0 or -errno. */
+static int post(outbox *o, pt_buf *b, int rank, int tag)
+{
+    if (o->n == o->cap) {
+        int cap = o->cap ? 2 * o->cap : 16;
+        sending *s = realloc(o->s, (size_t)cap * sizeof *s);
+        if (!s)
+            return -ENOMEM;
+        o->s = s;
+        o->cap = cap;
+    }
+    sending *s = &o->s[o->n];
+    s->buf = *b;
+    *b = (pt_buf){0};
+    if (MPI_Isend(s->buf.data, (int)s->buf.len, MPI_BYTE, rank, tag,
+                  MPI_COMM_WORLD, &s->req) != MPI_SUCCESS) {
+        pt_buf_free(&s->buf);
+        return -EIO;
+    }
+    o->n++;
+    return 0;
+}
+
+/* Receive the message `st` announces into `in`: its length, or -errno. */
+static int receive(pt_buf *in, MPI_Status *st)
+{
+    int count = 0;
+    MPI_Get_count(st, MPI_BYTE, &count);
+    pt_buf_reset(in);
+    if (count < 0 || pt_buf_reserve(in, (size_t)count + 8) < 0)
+        return -ENOMEM;
+    if (MPI_Recv(in->data, count, MPI_BYTE, st->MPI_SOURCE, st->MPI_TAG,
+                 MPI_COMM_WORLD, MPI_STATUS_IGNORE) != MPI_SUCCESS)
+        return -EIO;
+    in->len = (size_t)count;
+    return count;
+}
+
+/* The ranks of this node have all attached their segments: the node's
+ * first rank may remove the names. */
+static void node_met(engine *e)
+{
+    MPI_Comm node;
+    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0,
+                            MPI_INFO_NULL, &node) != MPI_SUCCESS)
+        return; /* the names go at the end of the run instead */
+    MPI_Barrier(node);
+    MPI_Comm_free(&node);
+    rn_mpi_segments_attached(e);
+}
+
+/* ---- rank 0 ---- */
+
+int rn_mpi_start(engine *e, char *err, size_t errlen)
+{
+    int rank, size;
+    if (!rn_mpi_launched(&rank, &size))
+        return 0;
+    int provided;
+    MPI_Init_thread(NULL, NULL, MPI_THREAD_SINGLE, &provided);
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    node_met(e);
+    struct rn_mpi *m = calloc(1, sizeof *m);
+    int nsets = e->spec->nworkersets;
+    if (m) {
+        m->size = size;
+        m->set_workers = calloc((size_t)size * (size_t)nsets + 1,
+                                sizeof *m->set_workers);
+        m->workers = calloc((size_t)size, sizeof *m->workers);
+        m->inflight = calloc((size_t)size, sizeof *m->inflight);
+        m->avg_ns = calloc((size_t)size, sizeof *m->avg_ns);
+    }
+    if (!m || !m->workers || !m->inflight || !m->avg_ns ||
+        !m->set_workers) {
+        snprintf(err, errlen, "MPI: out of memory");
+        return -ENOMEM;
+    }
+    e->mpi = m;
+    e->mpi_size = size;
+    for (int i = 0; e->opts->mpi_dedicated && i < e->spec->nworkersets; i++)
+        pt__ws_remote_only(e->sets[i], 1);
+    for (int s = 0; s < nsets; s++)
+        m->set_workers[s] = pt_workerset_size(e->sets[s]);
+    for (int r = 1; r < size; r++) { /* each agent's hello: its workers */
+        MPI_Status st;
+        int32_t n[nsets > 0 ? nsets : 1];
+        if (MPI_Recv(n, nsets, MPI_INT32_T, MPI_ANY_SOURCE, RN_TAG_HELLO,
+                     MPI_COMM_WORLD, &st) != MPI_SUCCESS) {
+            snprintf(err, errlen, "MPI: no hello from the other ranks");
+            return -EIO;
+        }
+        int from = st.MPI_SOURCE, all = 0;
+        for (int s = 0; s < nsets; s++) {
+            m->set_workers[from * nsets + s] = n[s] > 0 ? n[s] : 0;
+            all += n[s] > 0 ? n[s] : 0;
+        }
+        m->workers[from] = all > 0 ? all : 1;
+    }
+    m->ranks = (rn_ranks){size, m->set_workers};
+    return 0;
+}
+
+const rn_ranks *rn_mpi_ranks(engine *e)
+{
+    return e->mpi ? &e->mpi->ranks : NULL;
+}
+
+void rn_mpi_pin(engine *e, int64_t id)
+{
+    struct rn_mpi *m = e->mpi;
+    tstate *s = &e->ts[id];
+    pt_workerset *set = e->sets[e->plan.tasks[id].workerset];
+    if (m->npins == m->pins_cap) {
+        size_t cap = m->pins_cap ? 2 * m->pins_cap : 64;
+        pinned *p = realloc(m->pins, cap * sizeof *p);
+        if (p) {
+            m->pins = p;
+            m->pins_cap = cap;
+        }
+    }
+    if (pt__ws_withdraw(set, s->req) < 0) /* cannot be: it was just queued */
+        return;
+    if (m->npins == m->pins_cap) {
+        pt__ws_complete(set, s->req,
+                        pt__reply_new((uint64_t)id, PT_TASK_CRASHED, -1,
+                                      "out of memory sending it to its "
+                                      "rank", NULL, 0));
+        return;
+    }
+    m->pins[m->npins++] = (pinned){e->plan.tasks[id].rank, id};
+}
+
+/* How many tasks rank r may hold now. */
+static int64_t room(const struct rn_mpi *m, int r)
+{
+    int64_t per = 2;
+    if (m->avg_ns[r] > 0) {
+        int64_t b = WORK_NS / m->avg_ns[r];
+        per = b < 2 ? 2 : b > MAX_PER_WORKER ? MAX_PER_WORKER : b;
+    }
+    return per * m->workers[r] - m->inflight[r];
+}
+
+/* Add task `id` (taken from its set's queue) to the batch for rank r. */
+static int add(engine *e, int r, int64_t id, pt_buf *b, int64_t now)
+{
+    const rn_ptask *t = &e->plan.tasks[id];
+    pt_workerset *set = e->sets[t->workerset];
+    pt__req *req = e->ts[id].req;
+    const uint8_t *args;
+    size_t alen;
+    pt__args_bytes(t->args, &args, &alen);
+    rn_msg_task mt = {id, t->workerset, t->kernel, t->step,
+                      t->rank > 0 ? t->on : -1, (uint32_t)alen, args};
+    if (rn_msg_add_task(b, &mt) < 0) {
+        pt__ws_complete(set, req, pt__reply_new(req->id, PT_TASK_CRASHED, -1,
+                                                "out of memory sending it "
+                                                "to another rank", NULL, 0));
+        return -ENOMEM;
+    }
+    tstate *s = &e->ts[id];
+    s->rank = r;
+    s->worker = -1;
+    s->start_ns = now; /* until the agent says when it ran */
+    if (!s->sent) {
+        s->sent = true;
+        e->waiting--;
+        e->running++;
+    }
+    pt_event ev = {.exit_code = -1, .time_ns = now};
+    rn_eng_task_event(e, PT_EV_TASK_STARTED, id, &ev);
+    return 0;
+}
+
+/*
+ * The batch for rank r: the tasks pinned to its workers (each_worker),
+ * then up to `n` waiting ones, taken in turn from the sets' queues. How
+ * many it holds.
+ */
+static int64_t fill(engine *e, int r, int64_t n, pt_buf *b)
+{
+    struct rn_mpi *m = e->mpi;
+    int nsets = e->spec->nworkersets, idle = 0;
+    int64_t got = 0, now = real_ns();
+    size_t keep = 0;
+    rn_msg_begin(b, RN_MSG_TASKS);
+    for (size_t i = 0; i < m->npins; i++) {
+        if (m->pins[i].rank != r)
+            m->pins[keep++] = m->pins[i];
+        else if (add(e, r, m->pins[i].id, b, now) == 0)
+            got++;
+    }
+    m->npins = keep;
+    while (got < n && idle < nsets) {
+        int set = m->next_set;
+        pt__req *req = pt__ws_take(e->sets[set]);
+        if (!req) {
+            idle++;
+            m->next_set = (set + 1) % nsets;
+            continue;
+        }
+        idle = 0;
+        if (add(e, r, (int64_t)req->id, b, now) < 0)
+            break;
+        got++;
+    }
+    return got;
+}
+
+/* A batch of results from rank `from`: each ends its request. */
+static int take_results(engine *e, int from)
+{
+    struct rn_mpi *m = e->mpi;
+    rn_msg_reader rd;
+    rn_msg_result res;
+    int rc = rn_msg_open(&rd, m->in.data, m->in.len, RN_MSG_RESULTS);
+    while (rc == 0 && (rc = rn_msg_next_result(&rd, &res)) == 1) {
+        rc = 0;
+        tstate *s = res.id < e->plan.ntasks ? &e->ts[res.id] : NULL;
+        if (!s || !s->req || !s->sent || s->rank != from)
+            continue; /* not one we sent there (or no longer waited for) */
+        pt_reply *r = pt__reply_new((uint64_t)res.id,
+                                    (pt_task_status)res.status, res.worker,
+                                    res.error, res.results, res.results_len);
+        if (r && !pt__reply_results_ok(r)) {
+            pt_reply_destroy(r);
+            r = pt__reply_new((uint64_t)res.id, PT_TASK_CRASHED, res.worker,
+                              "malformed results from another rank", NULL,
+                              0);
+        }
+        if (!r)
+            return -ENOMEM;
+        pt__reply_set_death(r, res.signal, res.exit_code, res.max_rss_kb);
+        if (res.end_ns)
+            pt__reply_set_times(r, res.start_ns - e->mono_off,
+                                res.end_ns - e->mono_off);
+        int64_t ran = res.end_ns - res.start_ns;
+        if (res.end_ns && ran >= 0)
+            m->avg_ns[from] = m->avg_ns[from]
+                                  ? m->avg_ns[from] - m->avg_ns[from] / 8 +
+                                        ran / 8
+                                  : (ran ? ran : 1);
+        m->inflight[from]--;
+        m->away--;
+        s->worker = res.worker;
+        pt__ws_complete(e->sets[e->plan.tasks[res.id].workerset], s->req,
+                        r);
+    }
+    return rc < 0 ? rc : 0;
+}
+
+int rn_mpi_pump(engine *e)
+{
+    struct rn_mpi *m = e->mpi;
+    if (!m)
+        return -1;
+    int flag = 1;
+    while (flag) {
+        MPI_Status st;
+        if (MPI_Iprobe(MPI_ANY_SOURCE, RN_TAG_RESULTS, MPI_COMM_WORLD, &flag,
+                       &st) != MPI_SUCCESS || !flag)
+            break;
+        if (receive(&m->in, &st) < 0 ||
+            take_results(e, st.MPI_SOURCE) < 0) {
+            fprintf(stderr, "ptrun: rank %d sent a malformed message\n",
+                    st.MPI_SOURCE);
+            e->stopping = true;
+            rn_eng_unlink_segments(e);
+            MPI_Abort(MPI_COMM_WORLD, 3);
+        }
+    }
+    reap_sends(&m->out, false);
+    for (int r = 1; r < m->size && !e->paused && !e->sigs && !e->stopping;
+         r++) {
+        int64_t n = room(m, r);
+        pt_buf b = {0};
+        int64_t got = n > 0 || m->npins ? fill(e, r, n, &b) : 0;
+        if (got > 0 && post(&m->out, &b, r, RN_TAG_TASKS) == 0) {
+            m->inflight[r] += got;
+            m->away += got;
+        }
+        pt_buf_free(&b);
+    }
+    return m->away > 0 ? 1 : -1;
+}
+
+static void to_agents(struct rn_mpi *m, int tag)
+{
+    for (int r = 1; r < m->size; r++) {
+        pt_buf b = {0};
+        pt_buf_append(&b, "", 1);
+        post(&m->out, &b, r, tag);
+        pt_buf_free(&b);
+    }
+}
+
+void rn_mpi_interrupt(engine *e, bool kill)
+{
+    struct rn_mpi *m = e->mpi;
+    if (!m)
+        return;
+    to_agents(m, kill ? RN_TAG_KILL : RN_TAG_CANCEL);
+    while (m->npins > 0) { /* pinned here, never sent: cancelled */
+        int64_t id = m->pins[--m->npins].id;
+        pt__ws_complete(e->sets[e->plan.tasks[id].workerset], e->ts[id].req,
+                        pt__reply_new((uint64_t)id, PT_TASK_CANCELLED, -1,
+                                      "cancelled", NULL, 0));
+    }
+}
+
+void rn_mpi_finish(engine *e)
+{
+    struct rn_mpi *m = e->mpi;
+    if (!m)
+        return;
+    while (m->away > 0 && !e->stopping) /* e.g. cancelled ones on a signal */
+        if (rn_mpi_pump(e) > 0) {
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+        }
+    to_agents(m, RN_TAG_STOP);
+    reap_sends(&m->out, true);
+    MPI_Finalize();
+    free(m->out.s);
+    pt_buf_free(&m->in);
+    free(m->workers);
+    free(m->set_workers);
+    free(m->pins);
+    free(m->inflight);
+    free(m->avg_ns);
+    free(m);
+    e->mpi = NULL;
+}
+
+/* ---- an agent (ranks 1..K-1) ---- */
+
+typedef struct held {
+    pt__req *req;
+    int set;
+} held;
+
+typedef struct agent {
+    engine e;           /* its segments and worker sets, nothing else */
+    held *reqs;         /* what it runs for rank 0 */
+    size_t nreqs, cap;
+    pt_buf results;     /* the batch for rank 0 being built */
+    int64_t mono_off;
+} agent;
+
+static agent *A; /* the done hook's way back */
+
+static void agent_done(pt__req *req)
+{
+    pt_reply *r = req->reply;
+    int64_t s = pt_reply_start_ns(r), t = pt_reply_end_ns(r);
+    const uint8_t *res = NULL;
+    size_t len = 0;
+    pt__reply_results(r, &res, &len);
+    rn_msg_result m = {(int64_t)req->id, (int32_t)pt_reply_status(r),
+                       pt_reply_worker(r), pt_reply_signal(r),
+                       pt_reply_exit_code(r), pt_reply_max_rss_kb(r),
+                       t ? s + A->mono_off : 0, t ? t + A->mono_off : 0,
+                       pt_reply_error(r), res, (uint32_t)len};
+    if (rn_msg_add_result(&A->results, &m) < 0) {
+        m.error = "out of memory sending the results back";
+        m.status = PT_TASK_CRASHED;
+        m.results = NULL;
+        m.results_len = 0;
+        rn_msg_add_result(&A->results, &m);
+    }
+    for (size_t i = 0; i < A->nreqs; i++)
+        if (A->reqs[i].req == req) {
+            A->reqs[i] = A->reqs[--A->nreqs];
+            break;
+        }
+    pt__req_free(req);
+}
+
+static int agent_tasks(agent *a, const pt_buf *in)
+{
+    rn_msg_reader rd;
+    rn_msg_task t;
+    const rn_spec *spec = a->e.spec;
+    int rc = rn_msg_open(&rd, in->data, in->len, RN_MSG_TASKS);
+    while (rc == 0 && (rc = rn_msg_next_task(&rd, &t)) == 1) {
+        rc = 0;
+        if (t.set >= spec->nworkersets || t.kernel >= spec->nkernels ||
+            t.worker >= pt_workerset_size(a->e.sets[t.set]))
+            return -EBADMSG;
+        pt_buf copy = {0};
+        if (pt_buf_append(&copy, t.args, t.args_len) < 0)
+            return -ENOMEM;
+        pt_args *args = pt__args_adopt(&copy);
+        pt_buf_free(&copy);
+        if (a->nreqs == a->cap) {
+            size_t cap = a->cap ? 2 * a->cap : 256;
+            held *p = realloc(a->reqs, cap * sizeof *p);
+            if (!p) {
+                pt_args_destroy(args);
+                return -ENOMEM;
+            }
+            a->reqs = p;
+            a->cap = cap;
+        }
+        pt_call c = PT_CALL_INIT;
+        c.kernel = spec->kernels[t.kernel].name;
+        c.args = args;
+        c.step = t.step;
+        c.worker = t.worker;
+        pt__req *req = args ? pt__ws_submit(a->e.sets[t.set], &c,
+                                            (uint64_t)t.id, a, agent_done)
+                            : NULL;
+        pt_args_destroy(args);
+        if (!req)
+            return -ENOMEM;
+        a->reqs[a->nreqs++] = (held){req, t.set};
+    }
+    return rc < 0 ? rc : 0;
+}
+
+/* Handle what rank 0 sent: 1 when told to stop, 0, or -errno. */
+static int agent_messages(agent *a, pt_buf *in)
+{
+    for (;;) {
+        MPI_Status st;
+        int flag = 0;
+        if (MPI_Iprobe(0, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, &st) !=
+            MPI_SUCCESS)
+            return -EIO;
+        if (!flag)
+            return 0;
+        if (receive(in, &st) < 0)
+            return -EIO;
+        int nsets = a->e.spec->nworkersets;
+        switch (st.MPI_TAG) {
+        case RN_TAG_TASKS:
+            if (agent_tasks(a, in) < 0)
+                return -EBADMSG;
+            break;
+        case RN_TAG_CANCEL: /* what waits here ends as cancelled */
+            for (size_t i = a->nreqs; i-- > 0;) /* done ones leave it */
+                if (i < a->nreqs && a->reqs[i].req->state == PT__REQ_WAITING)
+                    pt__ws_cancel(a->e.sets[a->reqs[i].set], a->reqs[i].req);
+            break;
+        case RN_TAG_KILL:
+            for (int i = 0; i < nsets; i++)
+                pt__ws_kill_all(a->e.sets[i]);
+            break;
+        case RN_TAG_STOP:
+            return 1;
+        default:
+            return -EBADMSG;
+        }
+    }
+}
+
+static int agent_loop(agent *a)
+{
+    pt_buf in = {0};
+    outbox out = {0};
+    int rc = 0;
+    while ((rc = agent_messages(a, &in)) == 0) {
+        pt__ws_pump_many(a->e.sets, a->e.spec->nworkersets, NULL, 0, 1);
+        if (rn_msg_count(&a->results) > 0) {
+            if (post(&out, &a->results, 0, RN_TAG_RESULTS) < 0) {
+                rc = -EIO;
+                break;
+            }
+            rn_msg_begin(&a->results, RN_MSG_RESULTS);
+        }
+        reap_sends(&out, false);
+    }
+    reap_sends(&out, true);
+    free(out.s);
+    pt_buf_free(&in);
+    return rc < 0 ? rc : 0;
+}
+
+/* A worker of this rank died: what its kernels detached came back to us
+ * (a child subreaper) and goes now, as on rank 0 (engine.c). */
+static void agent_on_worker(void *arg, int worker, int pid, int started,
+                            int status, int64_t max_rss_kb)
+{
+    (void)worker, (void)pid, (void)status, (void)max_rss_kb;
+    engine *e = arg;
+    if (!started)
+        pt_workerset_reap_strays(e->sets, e->spec->nworkersets);
+}
+
+int rn_mpi_agent(const rn_spec *spec, const rn_run_opts *o)
+{
+    (void)o;
+    int rank = 0, size = 1;
+    rn_mpi_launched(&rank, &size);
+    agent a = {.e = {.spec = spec, .log_fd = -1, .step = -1,
+                     .mpi_size = size}};
+    A = &a;
+    char err[4096] = "";
+    signal(SIGINT, SIG_IGN); /* rank 0 says what to stop */
+    pt_subreaper_enable(); /* nothing a kernel detaches escapes the run */
+    a.e.shm = calloc((size_t)spec->nsegments + 1, sizeof *a.e.shm);
+    a.e.sets = calloc((size_t)spec->nworkersets + 1, sizeof *a.e.sets);
+    a.e.tails = calloc((size_t)spec->nworkersets + 1, sizeof *a.e.tails);
+    int rc = a.e.shm && a.e.sets && a.e.tails ? 0 : -ENOMEM;
+    if (rc == 0) /* one copy per node: the node's first rank makes it */
+        rc = rn_mpi_make_segments(&a.e, err, sizeof err);
+    if (rc == 0) /* forked before MPI_Init, as MPI wants */
+        rc = rn_eng_make_sets(&a.e, false, err, sizeof err);
+    for (int i = 0; rc == 0 && i < spec->nworkersets; i++)
+        pt__ws_on_worker(a.e.sets[i], agent_on_worker, &a.e);
+    int provided;
+    MPI_Init_thread(NULL, NULL, MPI_THREAD_SINGLE, &provided);
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    struct timespec rt, mt;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    clock_gettime(CLOCK_MONOTONIC, &mt);
+    a.mono_off = ((int64_t)rt.tv_sec - mt.tv_sec) * 1000000000 +
+                 (rt.tv_nsec - mt.tv_nsec);
+    int32_t workers[spec->nworkersets > 0 ? spec->nworkersets : 1];
+    for (int i = 0; rc == 0 && i < spec->nworkersets; i++)
+        workers[i] = pt_workerset_size(a.e.sets[i]);
+    if (rc < 0) {
+        fprintf(stderr, "ptrun (rank %d): %s\n", rank,
+                err[0] ? err : pt_strerror(rc));
+        rn_eng_unlink_segments(&a.e);
+        MPI_Abort(MPI_COMM_WORLD, 3); /* the whole job ends: say why */
+    }
+    node_met(&a.e);
+    MPI_Send(workers, spec->nworkersets, MPI_INT32_T, 0, RN_TAG_HELLO,
+             MPI_COMM_WORLD);
+    rn_msg_begin(&a.results, RN_MSG_RESULTS);
+    rc = agent_loop(&a);
+    if (rc < 0) {
+        fprintf(stderr, "ptrun (rank %d): lost rank 0: %s\n", rank,
+                pt_strerror(rc));
+        rn_eng_unlink_segments(&a.e);
+        MPI_Abort(MPI_COMM_WORLD, 3);
+    }
+    pt_workerset_destroy_all(a.e.sets, spec->nworkersets);
+    rn_eng_unlink_segments(&a.e);
+    for (int i = 0; i < spec->nsegments; i++)
+        pt_shm_detach(a.e.shm[i]);
+    MPI_Finalize();
+    pt_workerset_reap_strays(NULL, 0); /* the last workers' strays */
+    for (int i = 0; i < spec->nworkersets; i++)
+        free(a.e.tails[i]);
+    free(a.e.tails);
+    free(a.e.sets);
+    free(a.e.shm);
+    free(a.reqs);
+    pt_buf_free(&a.results);
+    A = NULL;
+    return 0;
+}

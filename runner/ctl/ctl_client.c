@@ -1,0 +1,238 @@
+/*
+ * ctl_client.c - `ptrun ctl DIR ...` (see ctl.h): turn the words into one
+ * JSON request, send it to the run's DIR/ctl.sock, print the reply line.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctl/ctl.h"
+#include "internal.h"
+#include "json_mini.h"
+
+#define WAIT_MS 10000                /* for the connection and the reply */
+#define MAX_REPLY (64 * 1024 * 1024) /* a status can be long, not endless */
+#define EXIT_USAGE 2
+#define EXIT_RUNTIME 3
+
+static const char ctl_usage[] =
+    "usage: ptrun ctl DIR status | pause | resume\n"
+    "       ptrun ctl DIR priority TASK|kernel=K|tag=T PRIO\n"
+    "       ptrun ctl DIR cancel TASK|kernel=K|tag=T\n";
+
+static int usage(FILE *errf, const char *why)
+{
+    fprintf(errf, "ptrun ctl: %s\n%s", why, ctl_usage);
+    return EXIT_USAGE;
+}
+
+/* A whole decimal integer that fits int64_t. */
+static bool parse_int(const char *s, int64_t *v)
+{
+    char *end;
+    errno = 0;
+    long long x = strtoll(s, &end, 10);
+    *v = x;
+    return errno == 0 && end != s && *end == '\0' &&
+           (s[0] == '-' || (s[0] >= '0' && s[0] <= '9'));
+}
+
+/* The member for TASK, kernel=K or tag=T; false when it is neither. */
+static bool add_selector(jm_buf *b, const char *sel)
+{
+    int64_t id;
+    if (strncmp(sel, "kernel=", 7) == 0 && sel[7]) {
+        jm_buf_lit(b, ",\"kernel\":");
+        jm_buf_quote(b, sel + 7);
+    } else if (strncmp(sel, "tag=", 4) == 0 && sel[4]) {
+        jm_buf_lit(b, ",\"tag\":");
+        jm_buf_quote(b, sel + 4);
+    } else if (parse_int(sel, &id) && id >= 0) {
+        jm_buf_fmt(b, ",\"task\":%" PRId64, id);
+    } else {
+        return false;
+    }
+    return true;
+}
+
+/* The request line for argv, or EXIT_USAGE after saying why. */
+static int build_request(int argc, char **argv, jm_buf *b, FILE *errf)
+{
+    if (argc < 1)
+        return usage(errf, "missing a command");
+    const char *cmd = argv[0];
+    bool plain = strcmp(cmd, "status") == 0 || strcmp(cmd, "pause") == 0 ||
+                 strcmp(cmd, "resume") == 0;
+    bool prio = strcmp(cmd, "priority") == 0;
+    if (!plain && !prio && strcmp(cmd, "cancel") != 0)
+        return usage(errf, "unknown command (status, priority, cancel, "
+                           "pause, resume)");
+    if (argc != (plain ? 1 : prio ? 3 : 2))
+        return usage(errf, "wrong number of arguments");
+    jm_buf_fmt(b, "{\"cmd\":\"%s\"", cmd);
+    if (!plain && !add_selector(b, argv[1]))
+        return usage(errf, "a selector is TASK (an id >= 0), kernel=K or "
+                           "tag=T");
+    int64_t p;
+    if (prio && !parse_int(argv[2], &p))
+        return usage(errf, "PRIO must be an integer");
+    if (prio)
+        jm_buf_fmt(b, ",\"priority\":%" PRId64, p);
+    jm_buf_lit(b, "}\n");
+    return b->oom ? EXIT_RUNTIME : 0;
+}
+
+/* Say why connecting to DIR failed, in the user's terms. */
+static void say_no_run(FILE *errf, const char *dir, int rc)
+{
+    if (rc == -ENOENT)
+        fprintf(errf, "ptrun ctl: no run is listening in %s (there is no "
+                "%s/%s)\n", dir, dir, RN_CTL_SOCK);
+    else if (rc == -ECONNREFUSED)
+        fprintf(errf, "ptrun ctl: no run is listening in %s (its %s was "
+                "left by a run that ended)\n", dir, RN_CTL_SOCK);
+    else if (rc == -EAGAIN || rc == -EWOULDBLOCK)
+        fprintf(errf, "ptrun ctl: the run in %s does not accept "
+                "connections (timed out)\n", dir);
+    else
+        fprintf(errf, "ptrun ctl: %s/%s: %s\n", dir, RN_CTL_SOCK,
+                strerror(-rc));
+}
+
+/* Connect to DIR/ctl.sock: the fd, or -errno after saying why. */
+static int connect_run(const char *dir, FILE *errf)
+{
+    struct sockaddr_un sa;
+    socklen_t len;
+    struct timeval tv = {WAIT_MS / 1000, 0}; /* bounds connect and send */
+    int dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0) {
+        int rc = -errno;
+        fprintf(errf, "ptrun ctl: %s: %s\n", dir, strerror(-rc));
+        return rc;
+    }
+    int rc = rn_ctl_addr(dir, dirfd, &sa, &len);
+    int fd = rc < 0 ? -1 : pt__socket(AF_UNIX, SOCK_STREAM, 0);
+    if (rc == 0 && fd < 0)
+        rc = fd;
+    if (rc == 0 &&
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0)
+        rc = -errno;
+    if (rc == 0 && connect(fd, (struct sockaddr *)&sa, len) < 0)
+        rc = -errno;
+    pt__close(dirfd);
+    if (rc < 0) {
+        pt__close(fd);
+        say_no_run(errf, dir, rc);
+        return rc;
+    }
+    return fd;
+}
+
+static int send_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -errno;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Read until the first newline (cut off), within WAIT_MS: 0 or -errno. */
+static int read_line(int fd, jm_buf *b)
+{
+    int64_t end = mono_ms() + WAIT_MS;
+    char chunk[16384];
+    while (!b->data || !memchr(b->data, '\n', b->len)) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int64_t left = end - mono_ms();
+        int r = left > 0 ? poll(&p, 1, (int)left) : 0;
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -errno;
+        if (r == 0)
+            return -ETIMEDOUT;
+        ssize_t n = pt__read_some(fd, chunk, sizeof chunk);
+        if (n < 0)
+            return (int)n;
+        if (n == 0)
+            return -EPIPE;
+        if (b->len + (size_t)n > MAX_REPLY)
+            return -EMSGSIZE;
+        if (jm_buf_add(b, chunk, (size_t)n) < 0)
+            return -ENOMEM;
+    }
+    jm_buf_cut(b, (size_t)((char *)memchr(b->data, '\n', b->len) - b->data));
+    return 0;
+}
+
+static int on_reply_member(void *arg, const char *key, const jm_leaf *v)
+{
+    if (strcmp(key, "ok") == 0 && v->type == JM_BOOL)
+        *(int *)arg = v->b;
+    return 0;
+}
+
+/* Ask and print the answer: the exit status. */
+static int exchange(const char *dir, int fd, const jm_buf *req, FILE *out,
+                    FILE *errf)
+{
+    jm_buf reply = {0};
+    char why[128];
+    int ok = -1, rc = send_all(fd, req->data, req->len);
+    if (rc == 0)
+        rc = read_line(fd, &reply);
+    if (rc < 0)
+        fprintf(errf, "ptrun ctl: %s: %s\n", dir,
+                rc == -EPIPE ? "the run closed the connection without a reply"
+                : rc == -ETIMEDOUT || rc == -EAGAIN
+                    ? "no reply within 10 s"
+                    : strerror(-rc));
+    if (rc == 0 && jm_flatten(reply.data, on_reply_member, &ok, why,
+                              sizeof why) != 0)
+        rc = -EPROTO;
+    else if (rc == 0 && ok < 0)
+        rc = -EPROTO, snprintf(why, sizeof why, "no \"ok\" member");
+    if (rc == -EPROTO)
+        fprintf(errf, "ptrun ctl: %s: not a reply (%s): %.200s\n", dir, why,
+                reply.data);
+    if (rc == 0) {
+        fprintf(out, "%s\n", reply.data);
+        fflush(out);
+    }
+    jm_buf_free(&reply);
+    return rc < 0 ? EXIT_RUNTIME : ok ? 0 : 1;
+}
+
+int rn_ctl_client(const char *dir, int argc, char **argv, FILE *out,
+                  FILE *errf)
+{
+    jm_buf req = {0};
+    int status = build_request(argc, argv, &req, errf);
+    if (status == 0) {
+        int fd = connect_run(dir, errf);
+        status = fd < 0 ? EXIT_RUNTIME : exchange(dir, fd, &req, out, errf);
+        pt__close(fd);
+    }
+    jm_buf_free(&req);
+    return status;
+}

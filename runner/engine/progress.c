@@ -1,0 +1,159 @@
+/* progress.c - the running step's progress on stderr (see progress.h). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "engine/progress.h"
+#include "events/rundir.h"
+
+#define PERIOD_NS INT64_C(100000000) /* at most 10 redraws a second */
+
+void rn_progress_init(rn_progress *p, rn_progress_mode mode, bool quiet)
+{
+    *p = (rn_progress){.mode = mode};
+    if (mode == RN_PROGRESS_AUTO)
+        p->mode = !quiet && isatty(STDERR_FILENO) ? RN_PROGRESS_TTY
+                                                  : RN_PROGRESS_OFF;
+}
+
+void rn_progress_step_start(rn_progress *p, int64_t now_ns)
+{
+    p->step_start_ns = now_ns;
+    p->last_ns = 0;
+}
+
+static int columns(void)
+{
+    struct winsize w;
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &w) == 0 && w.ws_col >= 20)
+        return w.ws_col;
+    return 80;
+}
+
+/* "1:02:03", "2:03" or "--" when unknown. */
+static void clock_text(char *out, size_t size, double s)
+{
+    if (s < 0 || s > 360000) {
+        snprintf(out, size, "--");
+        return;
+    }
+    long t = (long)(s + 0.5);
+    if (t >= 3600)
+        snprintf(out, size, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+    else
+        snprintf(out, size, "%ld:%02ld", t / 60, t % 60);
+}
+
+static void write_all(const char *s, size_t n)
+{
+    while (n) {
+        ssize_t w = write(STDERR_FILENO, s, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return; /* progress is best effort */
+        s += w;
+        n -= (size_t)w;
+    }
+}
+
+static void show_tty(rn_progress *p, const rn_progress_state *st, double rate,
+                     double eta, bool final)
+{
+    char eta_s[32], line[512], bar[64];
+    int width = columns() - 1; /* never the last column: no wrap */
+    clock_text(eta_s, sizeof eta_s, eta);
+    int pct = st->total ? (int)(100 * st->done / st->total) : 100;
+    int n = snprintf(line, sizeof line,
+                     "step %d/%d %s: %" PRId64 "/%" PRId64 " %3d%%  running %"
+                     PRId64 "  failed %" PRId64 "  %.0f tasks/s  %s %s%s",
+                     st->step + 1, st->nsteps, st->step_name, st->done,
+                     st->total, pct, st->running, st->failed, rate,
+                     final ? "took" : "ETA", eta_s,
+                     st->paused ? "  [paused]" : "");
+    if (n < 0)
+        return;
+    if ((size_t)n >= sizeof line)
+        n = sizeof line - 1;
+    int room = width - n - 3; /* " [" bar "]" if it fits */
+    if (room >= 10) {
+        int w = room > 40 ? 40 : room, fill = st->total
+                                                  ? (int)(w * st->done /
+                                                          st->total)
+                                                  : w;
+        memset(bar, '#', (size_t)fill);
+        memset(bar + fill, '.', (size_t)(w - fill));
+        bar[w] = '\0';
+        n += snprintf(line + n, sizeof line - (size_t)n, " [%s]", bar);
+    }
+    if (n > width)
+        n = width;
+    char out[600];
+    int m = snprintf(out, sizeof out, "\r%.*s\033[K%s", n, line,
+                     final ? "\n" : "");
+    if (m > 0)
+        write_all(out, (size_t)m < sizeof out ? (size_t)m : sizeof out - 1);
+    p->shown = final ? 0 : n;
+}
+
+static void show_jsonl(const rn_progress_state *st, double rate, double eta,
+                       bool final)
+{
+    pt_buf b = {0};
+    pt_buf_printf(&b, "{\"type\":\"progress\",\"step\":%d,\"nsteps\":%d,"
+                  "\"step_name\":", st->step, st->nsteps);
+    rn_json_str(&b, st->step_name);
+    pt_buf_printf(&b, ",\"done\":%" PRId64 ",\"total\":%" PRId64
+                  ",\"running\":%" PRId64 ",\"waiting\":%" PRId64
+                  ",\"failed\":%" PRId64 ",\"tasks_per_s\":%.3f,\"eta_s\":",
+                  st->done, st->total, st->running, st->waiting, st->failed,
+                  rate);
+    if (eta >= 0)
+        pt_buf_printf(&b, "%.3f", eta);
+    else
+        pt_buf_printf(&b, "null");
+    pt_buf_printf(&b, ",\"paused\":%s,\"final\":%s}\n",
+                  st->paused ? "true" : "false", final ? "true" : "false");
+    if (b.data)
+        write_all((const char *)b.data, b.len);
+    pt_buf_free(&b);
+}
+
+void rn_progress_show(rn_progress *p, const rn_progress_state *st,
+                      int64_t now_ns, bool final)
+{
+    if (p->mode == RN_PROGRESS_OFF ||
+        (!final && p->last_ns && now_ns - p->last_ns < PERIOD_NS))
+        return;
+    p->last_ns = now_ns;
+    double secs = (double)(now_ns - p->step_start_ns) * 1e-9;
+    double rate = secs > 0 ? (double)st->done / secs : 0;
+    double eta = final ? secs
+                 : rate > 0 && secs >= 0.5 /* a rate worth the name */
+                     ? (double)(st->total - st->done) / rate
+                     : -1;
+    if (p->mode == RN_PROGRESS_TTY)
+        show_tty(p, st, rate, eta, final);
+    else
+        show_jsonl(st, rate, final ? 0 : eta, final);
+}
+
+void rn_progress_clear(rn_progress *p)
+{
+    if (p->mode != RN_PROGRESS_TTY || !p->shown)
+        return;
+    write_all("\r\033[K", 4);
+    p->shown = 0;
+    p->last_ns = 0; /* redraw at the next chance */
+}
+
+int rn_progress_timeout_ms(const rn_progress *p, int64_t now_ns)
+{
+    if (p->mode == RN_PROGRESS_OFF)
+        return -1;
+    int64_t left = p->last_ns + PERIOD_NS - now_ns;
+    return left <= 0 ? 0 : (int)((left + 999999) / 1000000);
+}

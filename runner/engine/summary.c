@@ -1,0 +1,234 @@
+/* summary.c - the end-of-run summary (see summary.h). */
+#include <inttypes.h>
+#include <stdlib.h>
+
+#include "events/rundir.h"
+#include "engine/summary.h"
+
+static const char *const names[] = {"ok", "failed", "crashed", "timeout",
+                                    "cancelled"};
+
+int rn_summary_init(rn_summary *s, const rn_spec *spec)
+{
+    *s = (rn_summary){.nkernels = spec->nkernels};
+    for (int i = 0; i < spec->nworkersets; i++)
+        s->workers += spec->workersets[i].workers;
+    s->per_kernel = calloc((size_t)spec->nkernels + 1, sizeof *s->per_kernel);
+    return s->per_kernel ? 0 : -1;
+}
+
+static void add(rn_samples *l, int64_t ns)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 256;
+        int64_t *p = realloc(l->ns, cap * sizeof *p);
+        if (!p)
+            return;
+        l->ns = p;
+        l->cap = cap;
+    }
+    l->ns[l->n++] = ns < 0 ? 0 : ns;
+}
+
+void rn_summary_task(rn_summary *s, int kernel, int status, int64_t queued_ns,
+                     int64_t start_ns, int64_t end_ns)
+{
+    rn_ksum *k = &s->per_kernel[kernel];
+    if (status >= 0 && status < 5)
+        k->counts[status]++;
+    if (!start_ns)
+        return;
+    add(&k->lat, end_ns - start_ns);
+    if (queued_ns)
+        add(&k->wait, start_ns - queued_ns);
+}
+
+void rn_summary_busy(rn_summary *s, int64_t ns)
+{
+    if (ns > 0)
+        s->busy_ns += ns;
+}
+
+void rn_summary_rss(rn_summary *s, int64_t max_rss_kb)
+{
+    if (max_rss_kb > s->peak_rss_kb)
+        s->peak_rss_kb = max_rss_kb;
+}
+
+static size_t rank_of(const rn_samples *l, double q)
+{
+    return (size_t)(q * (double)(l->n - 1) + 0.5);
+}
+
+static void swap64(int64_t *a, int64_t *b)
+{
+    int64_t t = *a;
+    *a = *b;
+    *b = t;
+}
+
+/*
+ * Put the k-th smallest of v[lo..hi] at v[k], the smaller before it and
+ * the larger after: a selection with three-way partitions (linear on
+ * average, and duplicates cost nothing), where a sort of 10^6 latencies
+ * was 5 % of a run.
+ */
+static void select_kth(int64_t *v, size_t lo, size_t hi, size_t k)
+{
+    while (lo < hi) {
+        int64_t a = v[lo], b = v[lo + (hi - lo) / 2], c = v[hi];
+        int64_t pivot = a < b ? (b < c ? b : a < c ? c : a)
+                              : (a < c ? a : b < c ? c : b);
+        /* [lo, lt) < pivot, [lt, i) == pivot, (gt, hi] > pivot */
+        size_t lt = lo, i = lo, gt = hi;
+        while (i <= gt) {
+            if (v[i] < pivot) {
+                swap64(&v[lt++], &v[i++]);
+            } else if (v[i] > pivot) {
+                swap64(&v[i], &v[gt]);
+                if (gt-- == lt) /* cannot be: the pivot is in the range */
+                    break;
+            } else {
+                i++;
+            }
+        }
+        if (k < lt)
+            hi = lt - 1;
+        else if (k > gt)
+            lo = gt + 1;
+        else
+            return;
+    }
+}
+
+/* Make the p50, p95 and p99 ranks hold their values (in that order, each
+ * selection works on what lies above the previous one). */
+static void sort(rn_samples *l)
+{
+    static const double qs[] = {0.5, 0.95, 0.99};
+    size_t lo = 0;
+    for (int i = 0; l->n && i < 3; i++) {
+        size_t k = rank_of(l, qs[i]);
+        select_kth(l->ns, lo, l->n - 1, k);
+        lo = k;
+    }
+}
+
+/* The q-quantile (0.5, 0.95 or 0.99, after sort()) in milliseconds. */
+static double quantile_ms(const rn_samples *l, double q)
+{
+    if (!l->n)
+        return 0;
+    return (double)l->ns[rank_of(l, q)] / 1e6;
+}
+
+static int64_t total(const int64_t counts[5])
+{
+    int64_t n = 0;
+    for (int i = 0; i < 5; i++)
+        n += counts[i];
+    return n;
+}
+
+static double utilisation(const rn_summary *s, double wall_s)
+{
+    return wall_s > 0 && s->workers
+               ? (double)s->busy_ns * 1e-9 / (wall_s * s->workers)
+               : 0.0;
+}
+
+static void json_quantiles(pt_buf *b, const char *key, const rn_samples *l)
+{
+    pt_buf_printf(b, "\"%s\": {\"p50\": %.6f, \"p95\": %.6f, \"p99\": %.6f}",
+                  key, quantile_ms(l, 0.5), quantile_ms(l, 0.95),
+                  quantile_ms(l, 0.99));
+}
+
+/* Put every kernel's quantiles in place, once. */
+static void settle(rn_summary *s)
+{
+    if (s->settled)
+        return;
+    for (int k = 0; k < s->nkernels; k++) {
+        sort(&s->per_kernel[k].lat);
+        sort(&s->per_kernel[k].wait);
+    }
+    s->settled = true;
+}
+
+void rn_summary_json(rn_summary *s, const rn_spec *spec, int64_t skipped,
+                     double wall_s, pt_buf *b)
+{
+    settle(s);
+    int64_t all[5] = {0};
+    for (int k = 0; k < s->nkernels; k++)
+        for (int i = 0; i < 5; i++)
+            all[i] += s->per_kernel[k].counts[i];
+    int64_t done = total(all);
+    pt_buf_printf(b, "{\"wall_s\": %.6f, \"tasks_per_s\": %.3f, "
+                  "\"skipped\": %" PRId64 ", \"utilisation\": %.4f, "
+                  "\"peak_worker_rss_kb\": %" PRId64 ", \"kernels\": {",
+                  wall_s, wall_s > 0 ? (double)done / wall_s : 0.0, skipped,
+                  utilisation(s, wall_s), s->peak_rss_kb);
+    int first = 1;
+    for (int k = 0; k < s->nkernels; k++) {
+        rn_ksum *ks = &s->per_kernel[k];
+        if (!total(ks->counts))
+            continue;
+        pt_buf_printf(b, "%s", first ? "" : ", ");
+        first = 0;
+        rn_json_str(b, spec->kernels[k].name);
+        pt_buf_printf(b, ": {\"counts\": {");
+        for (int i = 0; i < 5; i++)
+            pt_buf_printf(b, "%s\"%s\": %" PRId64, i ? ", " : "", names[i],
+                          ks->counts[i]);
+        pt_buf_printf(b, "}, ");
+        json_quantiles(b, "latency_ms", &ks->lat);
+        pt_buf_printf(b, ", ");
+        json_quantiles(b, "queue_wait_ms", &ks->wait);
+        pt_buf_printf(b, "}");
+    }
+    pt_buf_printf(b, "}}");
+}
+
+void rn_summary_print(rn_summary *s, const rn_spec *spec,
+                      const int64_t counts[5], int64_t skipped, double wall_s,
+                      const char *dir, FILE *out)
+{
+    int64_t done = total(counts);
+    settle(s);
+    fprintf(out, "ptrun: %s:", spec->name);
+    for (int i = 0; i < 5; i++)
+        if (counts[i] || i == 0)
+            fprintf(out, " %" PRId64 " %s", counts[i], names[i]);
+    if (skipped)
+        fprintf(out, " (%" PRId64 " ok before, not run again)", skipped);
+    fprintf(out, " in %.2f s, %.0f tasks/s\n", wall_s,
+            wall_s > 0 ? (double)done / wall_s : 0.0);
+    fprintf(out, "  workers %.0f%% busy, peak worker RSS %.1f MiB\n",
+            100 * utilisation(s, wall_s), (double)s->peak_rss_kb / 1024);
+    for (int k = 0; k < s->nkernels; k++) {
+        rn_ksum *ks = &s->per_kernel[k];
+        if (!total(ks->counts))
+            continue;
+        fprintf(out, "  %-14s %8" PRId64 " tasks", spec->kernels[k].name,
+                total(ks->counts));
+        for (int i = 1; i < 5; i++)
+            if (ks->counts[i])
+                fprintf(out, " (%" PRId64 " %s)", ks->counts[i], names[i]);
+        fprintf(out, "  p50 %.3f  p95 %.3f  p99 %.3f ms  wait p50 %.3f ms\n",
+                quantile_ms(&ks->lat, 0.5), quantile_ms(&ks->lat, 0.95),
+                quantile_ms(&ks->lat, 0.99), quantile_ms(&ks->wait, 0.5));
+    }
+    fprintf(out, "  results in %s\n", dir);
+}
+
+void rn_summary_free(rn_summary *s)
+{
+    for (int k = 0; s->per_kernel && k < s->nkernels; k++) {
+        free(s->per_kernel[k].lat.ns);
+        free(s->per_kernel[k].wait.ns);
+    }
+    free(s->per_kernel);
+    s->per_kernel = NULL;
+}

@@ -1,0 +1,58 @@
+/*
+ * summary.h - what ptrun tells when a run ends (SPEC §5): counts by status,
+ * wall time, tasks/s, worker utilisation, peak worker RSS, and per kernel
+ * the counts by status, p50/p95/p99 latency (end - start of the final
+ * attempt) and queue wait (start - queued). Printed on stderr, and written
+ * into manifest.json as "summary".
+ */
+#ifndef RN_SUMMARY_H
+#define RN_SUMMARY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <ptools/buf.h>
+
+#include "spec/spec.h"
+
+typedef struct rn_samples {
+    int64_t *ns;
+    size_t n, cap;
+} rn_samples;
+
+typedef struct rn_ksum {
+    int64_t counts[5]; /* by pt_task_status */
+    rn_samples lat, wait;
+} rn_ksum;
+
+typedef struct rn_summary {
+    rn_ksum *per_kernel;
+    int nkernels;
+    int64_t busy_ns;      /* workers' time in attempts, all summed */
+    int64_t peak_rss_kb;  /* the largest worker peak RSS seen */
+    int workers;          /* of every set */
+    bool settled;         /* the quantiles are in place (no more samples) */
+} rn_summary;
+
+int rn_summary_init(rn_summary *s, const rn_spec *spec);
+/*
+ * Record one task's final attempt: its status and, when it ran (start_ns
+ * nonzero), its latency and queue wait. Samples are dropped if memory runs
+ * out; the counts are kept.
+ */
+void rn_summary_task(rn_summary *s, int kernel, int status, int64_t queued_ns,
+                     int64_t start_ns, int64_t end_ns);
+/* Add the worker time of any attempt (retried ones too). */
+void rn_summary_busy(rn_summary *s, int64_t ns);
+void rn_summary_rss(rn_summary *s, int64_t max_rss_kb);
+/* The summary as a JSON object. Once it or rn_summary_print() has run,
+ * no more samples may be added. */
+void rn_summary_json(rn_summary *s, const rn_spec *spec, int64_t skipped,
+                     double wall_s, pt_buf *out);
+void rn_summary_print(rn_summary *s, const rn_spec *spec,
+                      const int64_t counts[5], int64_t skipped, double wall_s,
+                      const char *dir, FILE *out);
+void rn_summary_free(rn_summary *s);
+
+#endif

@@ -1,0 +1,31 @@
+/*
+ * host.h - ptrun's side of the plugin ABI: load plugin .so files, hand
+ * them every event, close them. A plugin that fails is reported once on
+ * stderr and dropped; the run goes on (its other outputs stay valid).
+ * Only a plugin whose spec check probed it in a child (rn_plugin.probed,
+ * probe.h) is loaded: user code never runs here before a child survived it.
+ */
+#ifndef RN_HOST_H
+#define RN_HOST_H
+
+#include <ptools/plugin.h>
+
+#include "spec/spec.h"
+
+typedef struct rn_host rn_host;
+
+/* Load and open the spec's plugins. NULL with a message in err. */
+rn_host *rn_host_open(const rn_spec *spec, const char *run_dir, char *err,
+                      size_t errlen);
+/*
+ * Send one event to every plugin (ev->size and run_name are filled in):
+ * 0, or -1 when a plugin failed on it (it is reported and dropped).
+ */
+int rn_host_emit(rn_host *h, pt_event *ev);
+/* Have every plugin write what it buffers (plugin ABI 2 flush): 0, or -1
+ * when one failed (reported and dropped). */
+int rn_host_flush(rn_host *h);
+/* Close every plugin: 0, or -1 if one failed (reported on stderr). */
+int rn_host_close(rn_host *h);
+
+#endif

@@ -1,0 +1,588 @@
+/* rundir.c - the run folder, atomic files, sha256, manifest (rundir.h). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <nettle/sha2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ptools/args.h>
+#include <ptools/buf.h>
+#include <ptools/common.h>
+
+#include "internal.h"
+#include "json_mini.h"
+#include "events/rundir.h"
+
+#define LOCK_TRIES 64    /* a lock file unlinked under us: open it again */
+#define NAME_TRIES 10000 /* runs/<name>-<stamp>, -2 ... -10000 */
+#define LATEST "runs/latest"
+/* The disk space kept for the last manifest (reserve_space()). */
+#define RESERVE ".ptrun-reserve"
+#define RESERVE_MIN ((size_t)16 * 1024)
+
+/* Make the folders above `path` (mkdir -p of its parent), mode 0755. */
+static int mkdir_parents(const char *path)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return -ENAMETOOLONG;
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    return 0;
+}
+
+/* Make the folder `path` itself: 0 when this call made it, -EEXIST, or
+ * another -errno. mkdir is atomic: of two runs, only one makes it. */
+static int make_leaf(const char *path)
+{
+    int rc = mkdir_parents(path);
+    if (rc == 0 && mkdir(path, 0755) < 0)
+        rc = -errno;
+    return rc;
+}
+
+/* Does `dir` hold nothing but (maybe) its lock file? 1 yes, 0 no, -errno. */
+static int holds_nothing(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return -errno;
+    struct dirent *e;
+    int empty = 1;
+    errno = 0;
+    while (empty && (e = readdir(d)) != NULL)
+        empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
+                strcmp(e->d_name, RN_RUNDIR_LOCK) == 0;
+    if (empty && errno)
+        empty = -errno;
+    closedir(d);
+    return empty;
+}
+
+/* DIR/.lock as a path: 0 or -ENAMETOOLONG. */
+static int lock_path(const char *dir, char *path, size_t size)
+{
+    int n = snprintf(path, size, "%s/%s", dir, RN_RUNDIR_LOCK);
+    return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+/* Open DIR/.lock, creating it when `create`: the fd or -errno. */
+static int open_lock(const char *dir, bool create)
+{
+    char path[4200];
+    int flags = O_RDWR | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT : 0);
+    int fd, rc = lock_path(dir, path, sizeof path);
+    if (rc < 0)
+        return rc;
+    do
+        fd = open(path, flags, 0644);
+    while (fd < 0 && errno == EINTR);
+    return fd < 0 ? -errno : fd;
+}
+
+/*
+ * Lock `fd`, open on DIR/.lock, without waiting: 0; -EBUSY when a live run
+ * holds it; -ESTALE when the file is no longer DIR/.lock (a run that gave
+ * the folder up unlinked it after we opened it): open it again.
+ */
+static int lock_file(int fd, const char *dir)
+{
+    char path[4200];
+    struct stat mine, now;
+    int rc;
+    while ((rc = flock(fd, LOCK_EX | LOCK_NB)) < 0 && errno == EINTR)
+        ;
+    if (rc < 0)
+        return errno == EWOULDBLOCK ? -EBUSY : -errno;
+    if ((rc = lock_path(dir, path, sizeof path)) < 0)
+        return rc;
+    if (fstat(fd, &mine) < 0)
+        return -errno;
+    if (lstat(path, &now) < 0)
+        return errno == ENOENT ? -ESTALE : -errno;
+    return mine.st_dev == now.st_dev && mine.st_ino == now.st_ino ? 0 : -ESTALE;
+}
+
+/* Write our pid into the lock file we hold, so that a run finding the
+ * folder busy can say whose it is. Best effort: the lock is the claim. */
+static void note_pid(int fd)
+{
+    char text[32];
+    int n = snprintf(text, sizeof text, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) < 0 || pt__pwrite_full(fd, text, (size_t)n, 0) < 0)
+        return; /* only the message of a later, refused run loses */
+}
+
+/* The pid in a lock file another run holds, or 0 when it cannot be read. */
+static long holder_pid(int fd)
+{
+    char text[32];
+    ssize_t n;
+    while ((n = pread(fd, text, sizeof text - 1, 0)) < 0 && errno == EINTR)
+        ;
+    if (n <= 0)
+        return 0;
+    text[n] = '\0';
+    return strtol(text, NULL, 10);
+}
+
+/*
+ * Lock `dir`, which exists. A new run claims it only while it holds
+ * nothing else, and creates the lock file only then: the loser of a race
+ * never writes into another run's folder. 0 (the fd in *out), -EBUSY (the
+ * holder's pid in *pid), -EEXIST (not empty), -ESTALE (try again), -errno.
+ */
+static int lock_dir(const char *dir, bool resume, int *out, long *pid)
+{
+    int rc, fd = open_lock(dir, resume);
+    if (fd == -ENOENT && !resume) {
+        if ((rc = holds_nothing(dir)) <= 0)
+            return rc < 0 ? rc : -EEXIST;
+        fd = open_lock(dir, true);
+    }
+    if (fd < 0)
+        return fd;
+    rc = lock_file(fd, dir);
+    if (rc == 0 && !resume && (rc = holds_nothing(dir)) >= 0)
+        rc = rc ? 0 : -EEXIST; /* someone wrote in it before we locked */
+    if (rc == -EBUSY)
+        *pid = holder_pid(fd);
+    if (rc < 0) {
+        pt__close(fd);
+        return rc;
+    }
+    note_pid(fd);
+    *out = fd;
+    return 0;
+}
+
+/* The message of a claim refused or failed (rc < 0 from lock_dir). */
+static void claim_error(const char *dir, bool resume, int rc, long pid,
+                        char *err, size_t errlen)
+{
+    char who[48] = "";
+    if (pid > 0)
+        snprintf(who, sizeof who, " (pid %ld)", pid);
+    if (rc == -EBUSY && resume)
+        snprintf(err, errlen,
+                 "--resume %s: another ptrun%s is still running in this "
+                 "folder; resume it once that run has ended",
+                 dir, who);
+    else if (rc == -EBUSY)
+        snprintf(err, errlen,
+                 "%s: another ptrun%s is running in this folder (use "
+                 "another --out)",
+                 dir, who);
+    else if (rc == -EEXIST)
+        snprintf(err, errlen,
+                 "%s: exists and is not empty (use another --out, or "
+                 "--resume %s)",
+                 dir, dir);
+    else if (rc == -ENOENT && resume)
+        snprintf(err, errlen, "--resume %s: no such run folder", dir);
+    else if (rc == -ENOTDIR)
+        snprintf(err, errlen, "%s: not a folder (a file is in the way)", dir);
+    else
+        snprintf(err, errlen, "%s: cannot claim the run folder: %s", dir,
+                 strerror(-rc));
+}
+
+/* Claim the folder `dir` named by --out (made when missing) or --resume. */
+static int claim_named(const char *dir, bool resume, rn_claim *c, char *err,
+                       size_t errlen)
+{
+    long pid = 0;
+    int rc = -ESTALE;
+    for (int i = 0; rc == -ESTALE && i < LOCK_TRIES; i++) {
+        rc = resume ? 0 : make_leaf(dir);
+        if (rc < 0 && rc != -EEXIST)
+            break;
+        c->created = !resume && rc == 0;
+        rc = lock_dir(dir, resume, &c->fd, &pid);
+        if (rc == -ENOENT && !resume) /* the folder went: make it again */
+            rc = -ESTALE;
+    }
+    if (rc < 0) {
+        c->created = false;
+        claim_error(dir, resume, rc, pid, err, errlen);
+    }
+    return rc == -ENOTDIR ? -EEXIST : rc; /* a file in the way: bad usage */
+}
+
+/*
+ * Point runs/latest at runs/<leaf>: a new link renamed over the old one,
+ * so that runs/latest always names some run. True if done; a failure (a
+ * real folder named runs/latest, say) is only a warning.
+ */
+static bool link_latest(const char *leaf)
+{
+    char tmp[64];
+    snprintf(tmp, sizeof tmp, "runs/.latest-%ld", (long)getpid());
+    if ((unlink(tmp) == 0 || errno == ENOENT) && symlink(leaf, tmp) == 0 &&
+        rename(tmp, LATEST) == 0)
+        return true;
+    fprintf(stderr, "ptrun: %s: not updated: %s\n", LATEST, strerror(errno));
+    if (unlink(tmp) < 0 && errno != ENOENT)
+        fprintf(stderr, "ptrun: %s: %s\n", tmp, strerror(errno));
+    return false;
+}
+
+/* Claim a new runs/<name>-<UTC yyyymmdd-HHMMSS>, or -2, -3... when taken. */
+static int claim_fresh(const rn_spec *spec, char *path, size_t size,
+                       rn_claim *c, char *err, size_t errlen)
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    char base[4096];
+    long pid = 0;
+    gmtime_r(&t, &tm);
+    snprintf(base, sizeof base, "runs/%s-%04d%02d%02d-%02d%02d%02d", spec->name,
+             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+             tm.tm_min, tm.tm_sec);
+    int rc = -EEXIST;
+    for (int n = 1; n <= NAME_TRIES && rc == -EEXIST; n++) {
+        int len = n == 1 ? snprintf(path, size, "%s", base)
+                         : snprintf(path, size, "%s-%d", base, n);
+        rc = len < 0 || (size_t)len >= size ? -ENAMETOOLONG : make_leaf(path);
+        if (rc == 0 && (rc = lock_dir(path, false, &c->fd, &pid)) < 0 &&
+            (rc == -EBUSY || rc == -ESTALE))
+            rc = -EEXIST; /* another run took the folder we made: theirs */
+    }
+    if (rc == -EEXIST)
+        snprintf(err, errlen,
+                 "%s: this name and its -2 ... -%d are taken "
+                 "(use --out)",
+                 base, NAME_TRIES);
+    else if (rc < 0)
+        claim_error(path, false, rc, pid, err, errlen);
+    if (rc < 0)
+        return rc;
+    c->created = c->fresh = true;
+    return 0;
+}
+
+int rn_rundir_make(const rn_spec *spec, const char *out, bool resume,
+                   char *path, size_t size, rn_claim *claim, char *err,
+                   size_t errlen)
+{
+    *claim = (rn_claim){.fd = -1};
+    if (!out)
+        return claim_fresh(spec, path, size, claim, err, errlen);
+    size_t n = strlen(out);
+    while (n > 1 && out[n - 1] == '/') /* runs/x/ is runs/x */
+        n--;
+    if (n >= size) {
+        snprintf(err, errlen, "%s: path too long", out);
+        return -ENAMETOOLONG;
+    }
+    snprintf(path, size, "%.*s", (int)n, out);
+    return claim_named(path, resume, claim, err, errlen);
+}
+
+void rn_rundir_link_latest(const char *path, rn_claim *claim)
+{
+    if (claim->fd >= 0 && claim->fresh && !claim->linked)
+        claim->linked = link_latest(path + strlen("runs/"));
+}
+
+/* Remove one entry below a discarded folder (nftw, depth first); the folder
+ * and its lock go last. Best effort: what cannot go stays. */
+static int discard_entry(const char *path, const struct stat *st, int flag,
+                         struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    if (ftw->level == 0 ||
+        (ftw->level == 1 && strcmp(path + ftw->base, RN_RUNDIR_LOCK) == 0))
+        return 0;
+    if (remove(path) < 0 && errno != ENOENT)
+        fprintf(stderr, "ptrun: %s: %s\n", path, strerror(errno));
+    return 0;
+}
+
+/* Remove runs/latest if it still names the folder `path` (runs/<leaf>). */
+static void unlink_latest(const char *path)
+{
+    char target[4096];
+    ssize_t n = readlink(LATEST, target, sizeof target - 1);
+    if (n < 0)
+        return;
+    target[n] = '\0';
+    if (strcmp(target, path + strlen("runs/")) == 0 && unlink(LATEST) < 0)
+        fprintf(stderr, "ptrun: %s: %s\n", LATEST, strerror(errno));
+}
+
+void rn_rundir_discard(const char *path, const rn_claim *claim)
+{
+    char lock[4200];
+    if (!claim || claim->fd < 0) /* not ours: touch nothing */
+        return;
+    if (nftw(path, discard_entry, 16, FTW_DEPTH | FTW_PHYS) < 0)
+        fprintf(stderr, "ptrun: %s: %s\n", path, strerror(errno));
+    if (lock_path(path, lock, sizeof lock) == 0 && unlink(lock) < 0)
+        fprintf(stderr, "ptrun: %s: %s\n", lock, strerror(errno));
+    if (claim->created && rmdir(path) < 0 && errno != ENOTEMPTY)
+        fprintf(stderr, "ptrun: %s: %s\n", path, strerror(errno));
+    if (claim->linked)
+        unlink_latest(path);
+}
+
+void rn_rundir_release(rn_claim *claim)
+{
+    if (claim->fd >= 0)
+        pt__close(claim->fd);
+    claim->fd = -1;
+}
+
+int rn_write_atomic(const char *dir, const char *name, const void *data,
+                    size_t len)
+{
+    char tmp[4096], dst[4096];
+    snprintf(dst, sizeof dst, "%s/%s", dir, name);
+    snprintf(tmp, sizeof tmp, "%s/.%s.tmp-%ld", dir, name, (long)getpid());
+    int fd = pt__open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0)
+        return fd;
+    int rc = pt__write_full(fd, data, len);
+    if (close(fd) < 0 && rc == 0)
+        rc = -errno;
+    if (rc == 0 && rename(tmp, dst) < 0)
+        rc = -errno;
+    if (rc < 0)
+        unlink(tmp);
+    return rc;
+}
+
+static void to_hex(const uint8_t sum[SHA256_DIGEST_SIZE], char hex[65])
+{
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < SHA256_DIGEST_SIZE; i++) {
+        hex[2 * i] = digits[sum[i] >> 4];
+        hex[2 * i + 1] = digits[sum[i] & 15];
+    }
+    hex[64] = '\0';
+}
+
+void rn_sha256_text(const char *text, char hex[65])
+{
+    struct sha256_ctx c;
+    uint8_t sum[SHA256_DIGEST_SIZE];
+    sha256_init(&c);
+    sha256_update(&c, strlen(text), (const uint8_t *)text);
+    sha256_digest(&c, sizeof sum, sum);
+    to_hex(sum, hex);
+}
+
+int rn_sha256_file(const char *path, char hex[65])
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    struct sha256_ctx c;
+    uint8_t buf[1 << 16], sum[SHA256_DIGEST_SIZE];
+    ssize_t n;
+    sha256_init(&c);
+    while ((n = pt__read_some(fd, buf, sizeof buf)) > 0)
+        sha256_update(&c, (size_t)n, buf);
+    close(fd);
+    if (n < 0)
+        return (int)n;
+    sha256_digest(&c, sizeof sum, sum);
+    to_hex(sum, hex);
+    return 0;
+}
+
+void rn_json_str(pt_buf *b, const char *text)
+{
+    jm_buf q = {0};
+    jm_buf_quote(&q, text ? text : "");
+    if (!q.oom)
+        pt_buf_append(b, q.data, q.len);
+    jm_buf_free(&q);
+}
+
+/* A time as the manifest gives it: "2026-12-01T10:00:00.000Z" (UTC). */
+static void json_time(pt_buf *b, int64_t ns)
+{
+    time_t t = (time_t)(ns / 1000000000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    pt_buf_printf(b, "\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"",
+                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                  tm.tm_min, tm.tm_sec, (int)(ns / 1000000 % 1000));
+}
+
+/* {"ok": N, "failed": N, ...}: counts by pt_task_status. */
+static void json_counts(pt_buf *b, const int64_t counts[5])
+{
+    pt_buf_printf(b, "{");
+    for (int i = 0; i < 5; i++)
+        pt_buf_printf(b, "%s\"%s\": %" PRId64, i ? ", " : "",
+                      pt_task_status_name((pt_task_status)i), counts[i]);
+    pt_buf_printf(b, "}");
+}
+
+/* "path": {"path": ..., "sha256": ...} entries for every loaded file. */
+static int json_files(pt_buf *b, const rn_spec *s, char *err, size_t errlen)
+{
+    char hex[65];
+    pt_buf_printf(b, "  \"kernels\": {");
+    for (int i = 0; i < s->nkernels; i++) {
+        if (rn_sha256_file(s->kernels[i].path, hex) < 0)
+            goto fail;
+        pt_buf_printf(b, "%s\n    ", i ? "," : "");
+        rn_json_str(b, s->kernels[i].name);
+        pt_buf_printf(b, ": {\"path\": ");
+        rn_json_str(b, s->kernels[i].path);
+        pt_buf_printf(b, ", \"symbol\": ");
+        rn_json_str(b, s->kernels[i].symbol);
+        pt_buf_printf(b, ", \"sha256\": \"%s\"}", hex);
+    }
+    pt_buf_printf(b, "\n  },\n  \"plugins\": [");
+    for (int i = 0; i < s->nplugins; i++) {
+        if (rn_sha256_file(s->plugins[i].path, hex) < 0)
+            goto fail;
+        pt_buf_printf(b, "%s\n    {\"path\": ", i ? "," : "");
+        rn_json_str(b, s->plugins[i].path);
+        pt_buf_printf(b, ", \"sha256\": \"%s\"}", hex);
+    }
+    pt_buf_printf(b, "\n  ],\n");
+    return 0;
+fail:
+    snprintf(err, errlen, "cannot hash a kernel or plugin: %s",
+             strerror(errno));
+    return -EIO;
+}
+
+/* What the manifest opens with: version, spec, command, seed, host. */
+static int json_head(pt_buf *b, const rn_manifest *m, char *err,
+                     size_t errlen)
+{
+    const rn_spec *s = m->spec;
+    char hex[65], host[256] = "";
+    gethostname(host, sizeof host - 1);
+    if (rn_sha256_file(s->file, hex) < 0) {
+        snprintf(err, errlen, "%s: cannot hash the spec: %s", s->file,
+                 strerror(errno));
+        return -EIO;
+    }
+    pt_buf_printf(b, "{\n  \"ptrun\": \"%s\",\n  \"name\": ", pt_version());
+    rn_json_str(b, s->name);
+    pt_buf_printf(b, ",\n  \"spec\": {\"path\": ");
+    rn_json_str(b, s->file);
+    pt_buf_printf(b, ", \"sha256\": \"%s\"},\n  \"resolved_sha256\": ", hex);
+    rn_sha256_text(s->resolved_yaml, hex);
+    pt_buf_printf(b, "\"%s\",\n  \"command\": ", hex);
+    rn_json_str(b, m->argv_line);
+    pt_buf_printf(b, ",\n  \"seed\": %" PRIu64 ",\n  \"host\": ", s->seed);
+    rn_json_str(b, host);
+    pt_buf_printf(b, ",\n");
+    return 0;
+}
+
+/* Times, counts and how the run stands, for the folder as a whole. */
+static void json_state(pt_buf *b, const rn_manifest *m)
+{
+    pt_buf_printf(b, "  \"start\": ");
+    json_time(b, m->start_ns);
+    if (m->finished) {
+        pt_buf_printf(b, ",\n  \"end\": ");
+        json_time(b, m->end_ns);
+    }
+    pt_buf_printf(b, ",\n  \"tasks\": %" PRId64 ",\n  \"skipped\": %" PRId64
+                  ",\n  \"counts\": ", m->tasks, m->skipped);
+    json_counts(b, m->counts);
+    pt_buf_printf(b, ",\n  \"results_lost\": %" PRId64 ",\n  \"compacted\": "
+                  "%s,\n  \"finished\": %s,\n  \"interrupted\": %s,\n"
+                  "  \"exit_status\": %d,\n", m->results_lost,
+                  m->compacted ? "true" : "false",
+                  m->finished ? "true" : "false",
+                  m->interrupted ? "true" : "false", m->exit_status);
+}
+
+/* "sessions": the earlier ones as they were, then this one. */
+static void json_sessions(pt_buf *b, const rn_manifest *m)
+{
+    pt_buf_printf(b, "  \"sessions\": [\n    ");
+    if (m->sessions && m->sessions[0])
+        pt_buf_printf(b, "%s,\n    ", m->sessions);
+    pt_buf_printf(b, "{\"command\": ");
+    rn_json_str(b, m->argv_line);
+    pt_buf_printf(b, ", \"start\": ");
+    json_time(b, m->start_ns);
+    pt_buf_printf(b, ", \"end\": ");
+    if (m->finished)
+        json_time(b, m->end_ns);
+    else
+        pt_buf_printf(b, "null");
+    pt_buf_printf(b, ", \"counts\": ");
+    json_counts(b, m->session_counts);
+    pt_buf_printf(b, ", \"results_lost\": %" PRId64 ", \"exit_status\": ",
+                  m->results_lost);
+    if (m->finished)
+        pt_buf_printf(b, "%d}\n  ]", m->exit_status);
+    else
+        pt_buf_printf(b, "null}\n  ]");
+}
+
+/*
+ * Keep `len` bytes of the disk for the folder's last manifest (best
+ * effort: a disk already full gets what it has). Given back by unlinking.
+ */
+static void reserve_space(const char *dir, size_t len)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, RESERVE);
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return;
+    if (posix_fallocate(fd, 0, (off_t)len) != 0) {
+        /* no room, or no fallocate here: the last write takes its chance */
+    }
+    pt__close(fd);
+}
+
+/* Give the reserved space back, for the last manifest to use. */
+static void release_space(const char *dir)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, RESERVE);
+    unlink(path);
+}
+
+int rn_manifest_write(const char *dir, const rn_manifest *m, char *err,
+                      size_t errlen)
+{
+    pt_buf b = {0};
+    int rc = json_head(&b, m, err, errlen);
+    if (rc == 0)
+        rc = json_files(&b, m->spec, err, errlen);
+    json_state(&b, m);
+    json_sessions(&b, m);
+    if (m->summary_json)
+        pt_buf_printf(&b, ",\n  \"summary\": %s", m->summary_json);
+    pt_buf_printf(&b, "\n}\n");
+    if (rc == 0 && m->finished)
+        release_space(dir);
+    if (rc == 0 && (rc = rn_write_atomic(dir, "manifest.json", b.data,
+                                         b.len)) < 0)
+        snprintf(err, errlen, "%s/manifest.json: %s", dir, strerror(-rc));
+    if (rc == 0 && !m->finished)
+        reserve_space(dir, RESERVE_MIN > 4 * b.len ? RESERVE_MIN : 4 * b.len);
+    pt_buf_free(&b);
+    return rc;
+}

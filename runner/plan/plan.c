@@ -1,0 +1,348 @@
+/* plan.c - expand a job spec into tasks (see plan.h). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ptools/workerset.h>
+
+#include "plan/plan.h"
+#include "task.h"
+#include "value.h"
+
+static int encode(pt_buf *b, const rn_value *v);
+
+/* Is v a list that encode_list() sends as an int or real array? */
+static bool numeric_list(const rn_value *v)
+{
+    for (size_t i = 0; i < v->n; i++)
+        if (v->items[i].type != RN_INT && v->items[i].type != RN_REAL)
+            return false;
+    return v->n > 0;
+}
+
+/* A list of numbers travels as an int or real array, anything else as a list. */
+static int encode_list(pt_buf *b, const rn_value *v)
+{
+    int ints = 1;
+    for (size_t i = 0; i < v->n; i++)
+        ints &= v->items[i].type == RN_INT;
+    if (numeric_list(v)) {
+        int64_t *iv = malloc(v->n * sizeof *iv);
+        double *rv = malloc(v->n * sizeof *rv);
+        int rc = iv && rv ? 0 : -ENOMEM;
+        for (size_t i = 0; rc == 0 && i < v->n; i++) {
+            iv[i] = v->items[i].i;
+            rv[i] = v->items[i].type == RN_INT ? (double)v->items[i].i
+                                                : v->items[i].r;
+        }
+        if (rc == 0)
+            rc = ints ? pt__venc_ints(b, iv, v->n)
+                      : pt__venc_reals(b, rv, v->n);
+        free(iv);
+        free(rv);
+        return rc;
+    }
+    pt__vmark m;
+    int rc = pt__venc_list_begin(b, &m);
+    for (size_t i = 0; rc == 0 && i < v->n; i++)
+        rc = encode(b, &v->items[i]);
+    return rc < 0 ? rc : pt__venc_list_end(b, &m);
+}
+
+static int encode_map(pt_buf *b, const rn_value *v)
+{
+    pt__vmark m;
+    int rc = pt__venc_map_begin(b, &m);
+    for (size_t i = 0; rc == 0 && i < v->n; i++) {
+        rc = pt__venc_key(b, &m, v->keys[i]);
+        if (rc == 0)
+            rc = encode(b, &v->items[i]);
+    }
+    return rc < 0 ? rc : pt__venc_map_end(b, &m);
+}
+
+/* Encode a spec value with the worker protocol's value codec. */
+static int encode(pt_buf *b, const rn_value *v)
+{
+    switch (v->type) {
+    case RN_NULL: return pt__venc_null(b);
+    case RN_BOOL: return pt__venc_bool(b, v->b);
+    case RN_INT: return pt__venc_int(b, v->i);
+    case RN_REAL: return pt__venc_real(b, v->r);
+    case RN_STR: return pt__venc_str(b, v->s);
+    case RN_LIST: return encode_list(b, v);
+    case RN_MAP: return encode_map(b, v);
+    }
+    return -EINVAL;
+}
+
+/* Bytes of a string or a map key encoded: u32 length, text, NUL (a spec
+ * half built after running out of memory may hold NULL). */
+static size_t text_size(const char *s)
+{
+    return 4 + (s ? strlen(s) : 0) + 1;
+}
+
+size_t rn_plan_value_size(const rn_value *v)
+{
+    size_t n = 9; /* a list's or a map's header: tag, count, size */
+    switch (v->type) {
+    case RN_NULL: return 1;
+    case RN_BOOL: return 2;
+    case RN_INT:
+    case RN_REAL: return 9;
+    case RN_STR: return 1 + text_size(v->s);
+    case RN_LIST:
+        if (numeric_list(v))
+            return 1 + 4 + 7 + 8 * v->n; /* tag, count, pad, items */
+        break;
+    case RN_MAP: break;
+    }
+    for (size_t i = 0; v->items && i < v->n; i++)
+        n += (v->keys ? text_size(v->keys[i]) : 0) +
+             rn_plan_value_size(&v->items[i]);
+    return n;
+}
+
+size_t rn_plan_args_size(const rn_task *t)
+{
+    size_t n = rn_plan_value_size(&t->args); /* args: a map */
+    for (int a = 0; a < t->nsweep; a++) {
+        const rn_sweep_axis *ax = &t->sweep[a];
+        size_t most = 0;
+        for (size_t i = 0; ax->values.items && i < ax->values.n; i++) {
+            size_t one = rn_plan_value_size(&ax->values.items[i]);
+            most = one > most ? one : most;
+        }
+        n += text_size(ax->key) + most;
+    }
+    return n + (t->has_repeat ? text_size("rep") + 9 : 0); /* an int */
+}
+
+/* The values one task gets beyond its entry's args. */
+typedef struct extra {
+    const rn_task *def;
+    const size_t *pick; /* per sweep axis, the value's index */
+    int64_t rep;        /* -1: none */
+    pt_buf json_head;   /* this sweep point's args JSON up to "rep": the
+                           same for every rep and worker, made once */
+} extra;
+
+static int overridden(const extra *x, const char *key)
+{
+    for (int a = 0; a < x->def->nsweep; a++)
+        if (strcmp(x->def->sweep[a].key, key) == 0)
+            return 1;
+    return x->rep >= 0 && strcmp(key, "rep") == 0;
+}
+
+/* The args map of one task: entry args, sweep values, then `rep`. */
+static int task_args(pt_buf *b, const extra *x)
+{
+    const rn_value *args = &x->def->args;
+    pt__vmark m;
+    int rc = pt__venc_map_begin(b, &m);
+    for (size_t i = 0; rc == 0 && i < args->n; i++) {
+        if (overridden(x, args->keys[i]))
+            continue;
+        rc = pt__venc_key(b, &m, args->keys[i]);
+        if (rc == 0)
+            rc = encode(b, &args->items[i]);
+    }
+    for (int a = 0; rc == 0 && a < x->def->nsweep; a++) {
+        const rn_sweep_axis *ax = &x->def->sweep[a];
+        rc = pt__venc_key(b, &m, ax->key);
+        if (rc == 0)
+            rc = encode(b, &ax->values.items[x->pick[a]]);
+    }
+    if (rc == 0 && x->rep >= 0 && (rc = pt__venc_key(b, &m, "rep")) == 0)
+        rc = pt__venc_int(b, x->rep);
+    return rc < 0 ? rc : pt__venc_map_end(b, &m);
+}
+
+/* Workers of set `set` on rank r: the spec's, or what rank r reported. */
+static int workers_of(const rn_spec *spec, const rn_ranks *ranks, int r,
+                      int set)
+{
+    return ranks ? ranks->workers[r * spec->nworkersets + set]
+                 : spec->workersets[set].workers;
+}
+
+/* How many tasks one entry expands to. */
+static int64_t entry_count(const rn_spec *spec, const rn_ranks *ranks,
+                           const rn_task *t)
+{
+    int64_t n = t->repeat > 0 ? t->repeat : 1, w = 0;
+    for (int a = 0; a < t->nsweep; a++)
+        n *= (int64_t)t->sweep[a].values.n;
+    for (int r = 0; t->each_worker && r < (ranks ? ranks->n : 1); r++)
+        w += workers_of(spec, ranks, r, t->workerset);
+    return t->each_worker ? n * w : n;
+}
+
+/* Fill the next plan slot for entry `def` of step `step`. */
+/*
+ * The args' JSON. With `rep` (the last key), only the first task of a sweep
+ * point goes through the codec's JSON writer: the others reuse its text up
+ * to "rep": (a quarter of the plan's time for a big `repeat`).
+ */
+static int args_json(extra *x, const pt_buf *b, pt_buf *js)
+{
+    static const char key[] = "\"rep\":";
+    if (x->rep < 0 || !x->json_head.len) {
+        int rc = pt__value_to_json(b->data, b->len, js);
+        if (rc < 0 || x->rep < 0)
+            return rc;
+        const char *at = js->data ? strstr((const char *)js->data, key) : 0;
+        while (at && strstr(at + 1, key))
+            at = strstr(at + 1, key);
+        return at ? pt_buf_append(&x->json_head, js->data,
+                                  (size_t)(at - (const char *)js->data) +
+                                      sizeof key - 1)
+                  : 0;
+    }
+    char num[24];
+    int n = snprintf(num, sizeof num, "%lld}", (long long)x->rep);
+    int rc = pt_buf_reserve(js, x->json_head.len + (size_t)n + 1);
+    if (rc == 0)
+        rc = pt_buf_append(js, x->json_head.data, x->json_head.len);
+    if (rc == 0)
+        rc = pt_buf_append(js, num, (size_t)n + 1); /* with its NUL */
+    return rc;
+}
+
+static int add_task(rn_plan *plan, const rn_spec *spec, int step,
+                    extra *x, int rank, int on)
+{
+    rn_ptask *t = &plan->tasks[plan->ntasks];
+    pt_buf b = {0}, js = {0};
+    int rc = pt_buf_reserve(&b, 64);
+    if (rc == 0)
+        rc = task_args(&b, x);
+    if (rc == 0)
+        rc = args_json(x, &b, &js);
+    *t = (rn_ptask){.id = plan->ntasks, .step = step,
+                    .kernel = x->def->kernel,
+                    .workerset = x->def->workerset, .on = on,
+                    .priority = x->def->priority, .def = x->def,
+                    .rank = rank};
+    t->seed = pt_task_seed_of(spec->seed, (uint64_t)t->id);
+    t->args_json = rc == 0 ? (char *)js.data : NULL;
+    t->args = rc == 0 ? pt__args_adopt(&b) : NULL;
+    if (!t->args || !t->args_json) {
+        pt_buf_free(&b);
+        free(js.data);
+        free(t->args_json);
+        pt_args_destroy(t->args);
+        return rc < 0 ? rc : -ENOMEM;
+    }
+    plan->ntasks++;
+    return 0;
+}
+
+/* The tasks of one (sweep point, rep): one, or one per worker of every
+ * rank (rank 0's workers first). */
+static int add_workers(rn_plan *plan, const rn_spec *spec,
+                       const rn_ranks *ranks, int step, extra *x)
+{
+    const rn_task *def = x->def;
+    if (!def->each_worker)
+        return add_task(plan, spec, step, x, 0, def->on);
+    for (int r = 0; r < (ranks ? ranks->n : 1); r++)
+        for (int w = 0; w < workers_of(spec, ranks, r, def->workerset); w++) {
+            int rc = add_task(plan, spec, step, x, r, w);
+            if (rc < 0)
+                return rc;
+        }
+    return 0;
+}
+
+/* Expand one entry: sweep product (first axis slowest), rep, each worker. */
+static int expand(rn_plan *plan, const rn_spec *spec, const rn_ranks *ranks,
+                  int step, const rn_task *def)
+{
+    size_t pick[64] = {0};
+    if (def->nsweep > 64)
+        return -E2BIG;
+    extra x = {def, pick, -1, {0}};
+    int rc = 0;
+    for (;;) {
+        pt_buf_reset(&x.json_head); /* a new sweep point */
+        for (int64_t r = 0;
+             rc == 0 && r < (def->repeat > 0 ? def->repeat : 1); r++) {
+            x.rep = def->has_repeat ? r : -1;
+            rc = add_workers(plan, spec, ranks, step, &x);
+        }
+        int a = def->nsweep - 1; /* odometer: last axis fastest */
+        while (rc == 0 && a >= 0 && ++pick[a] == def->sweep[a].values.n)
+            pick[a--] = 0;
+        if (rc < 0 || a < 0)
+            break;
+    }
+    pt_buf_free(&x.json_head);
+    return rc;
+}
+
+int rn_plan_build(const rn_spec *spec, const rn_ranks *ranks, rn_plan *plan,
+                  char *err, size_t errlen)
+{
+    int64_t total = 0;
+    memset(plan, 0, sizeof *plan);
+    for (int s = 0; s < spec->nsteps; s++)
+        for (int t = 0; t < spec->steps[s].ntasks; t++)
+            total += entry_count(spec, ranks, &spec->steps[s].tasks[t]);
+    plan->tasks = calloc((size_t)total + 1, sizeof *plan->tasks);
+    plan->step_start = calloc((size_t)spec->nsteps + 1, sizeof(int64_t));
+    plan->nsteps = spec->nsteps;
+    int rc = plan->tasks && plan->step_start ? 0 : -ENOMEM;
+    for (int s = 0; rc == 0 && s < spec->nsteps; s++) {
+        plan->step_start[s] = plan->ntasks;
+        for (int t = 0; rc == 0 && t < spec->steps[s].ntasks; t++)
+            rc = expand(plan, spec, ranks, s, &spec->steps[s].tasks[t]);
+    }
+    if (rc == 0)
+        plan->step_start[spec->nsteps] = plan->ntasks;
+    else
+        snprintf(err, errlen, "%s: planning %" PRId64 " tasks: %s",
+                 spec->file, total, pt_strerror(rc));
+    return rc;
+}
+
+void rn_plan_free(rn_plan *plan)
+{
+    for (int64_t i = 0; plan->tasks && i < plan->ntasks; i++) {
+        pt_args_destroy(plan->tasks[i].args);
+        free(plan->tasks[i].args_json);
+    }
+    free(plan->tasks);
+    free(plan->step_start);
+    memset(plan, 0, sizeof *plan);
+}
+
+void rn_plan_print(const rn_spec *spec, const rn_plan *plan, FILE *out)
+{
+    fprintf(out, "job %s: %d steps, %" PRId64 " tasks, seed %" PRIu64 "\n",
+            spec->name, spec->nsteps, plan->ntasks, spec->seed);
+    for (int s = 0; s < plan->nsteps; s++) {
+        fprintf(out, "step %d %s: %" PRId64 " tasks\n", s,
+                spec->steps[s].name,
+                plan->step_start[s + 1] - plan->step_start[s]);
+        for (int64_t i = plan->step_start[s]; i < plan->step_start[s + 1];
+             i++) {
+            const rn_ptask *t = &plan->tasks[i];
+            fprintf(out, "  task %" PRId64 " %s on %s", t->id,
+                    spec->kernels[t->kernel].name,
+                    spec->workersets[t->workerset].name);
+            if (t->on >= 0 && t->rank > 0)
+                fprintf(out, "[rank %d: %d]", t->rank, t->on);
+            else if (t->on >= 0)
+                fprintf(out, "[%d]", t->on);
+            fprintf(out, " priority %" PRId64 " seed %" PRIu64 " args %s",
+                    t->priority, t->seed, t->args_json);
+            for (int k = 0; t->def && k < t->def->ntags; k++)
+                fprintf(out, "%s%s", k ? "," : " tags ", t->def->tags[k]);
+            fputc('\n', out);
+        }
+    }
+}

@@ -1,0 +1,715 @@
+/*
+ * spec_check.c - build an rn_spec from the YAML tree and check it against
+ * SPEC §4: the header (ptrun, name, seed), kernels, worker sets and
+ * plugins; shm segments are in spec_shm.c, steps and tasks in
+ * spec_tasks.c. Every problem becomes a diagnostic; nothing stops early.
+ * Kernel and plugin .so files are loaded in a child (probe.h), never here.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "spec/probe.h"
+#include "spec/spec_check.h"
+
+void rn_wrong_type(rn_build *b, const rn_ynode *n, const char *want)
+{
+    char got[96];
+    rn_ydescribe(n, got, sizeof got);
+    rn_diag_at(b->d, n, "expected %s, got %s", want, got);
+}
+
+bool rn_oom_at(rn_build *b, const rn_ynode *n)
+{
+    rn_diag_at(b->d, n, "out of memory");
+    return false;
+}
+
+void rn_hint(const char *word, const char *const *names, size_t n,
+             const char *noun, char *buf, size_t size)
+{
+    const char *close = rn_closest(word, names, n);
+    if (close) {
+        snprintf(buf, size, "did you mean '%s'?", close);
+        return;
+    }
+    size_t off = (size_t)snprintf(buf, size, "%s:", noun);
+    for (size_t i = 0; i < n && off < size; i++)
+        if (names[i])
+            off += (size_t)snprintf(buf + off, size - off, "%s %s",
+                                    i ? "," : "", names[i]);
+}
+
+/* An unknown key of a mapping of schema s, with a hint from its keys. */
+static void unknown_key(rn_build *b, const rn_yentry *e, const rn_schema *s)
+{
+    const char *names[16];
+    size_t n = 0;
+    char hint[256];
+    for (const rn_skey *k = s->keys; k->name && n < 16; k++)
+        names[n++] = k->name;
+    rn_hint(e->key, names, n, "known keys", hint, sizeof hint);
+    rn_diag_add(b->d, e->kpos, NULL, 0, "unknown key '%s' (%s)", e->key,
+                hint);
+}
+
+bool rn_check_map(rn_build *b, const rn_ynode *n, const rn_schema *s)
+{
+    if (n->kind != RN_Y_MAP) {
+        rn_wrong_type(b, n, "a mapping");
+        return false;
+    }
+    for (size_t i = 0; i < n->n; i++)
+        if (!rn_schema_key(s, n->e[i].key))
+            unknown_key(b, &n->e[i], s);
+    for (const rn_skey *k = s->keys; k->name; k++)
+        if (k->required && !rn_ymap_get(n, k->name))
+            rn_diag_at(b->d, n, "missing key '%s'", k->name);
+    return true;
+}
+
+bool rn_check_list(rn_build *b, const rn_ynode *n, const char *what,
+                   bool nonempty)
+{
+    if (n->kind != RN_Y_SEQ) {
+        rn_wrong_type(b, n, "a list");
+        return false;
+    }
+    if (nonempty && n->n == 0) {
+        rn_diag_at(b->d, n, "%s must not be empty", what);
+        return false;
+    }
+    return true;
+}
+
+bool rn_get_int(rn_build *b, const rn_ynode *n, const char *key, int64_t lo,
+                int64_t hi, int64_t *out)
+{
+    rn_value v = {.type = RN_NULL};
+    if (n->kind == RN_Y_SCALAR)
+        rn_yscalar(n, &v);
+    if (v.type != RN_INT || n->kind != RN_Y_SCALAR) {
+        rn_wrong_type(b, n, "an integer");
+        return false;
+    }
+    if (v.i < lo || v.i > hi) {
+        rn_diag_at(b->d, n, "%s must be at %s %" PRId64 ", got %" PRId64, key,
+                   v.i < lo ? "least" : "most", v.i < lo ? lo : hi, v.i);
+        return false;
+    }
+    *out = v.i;
+    return true;
+}
+
+bool rn_get_bool(rn_build *b, const rn_ynode *n, bool *out)
+{
+    rn_value v = {.type = RN_NULL};
+    if (n->kind == RN_Y_SCALAR)
+        rn_yscalar(n, &v);
+    if (v.type != RN_BOOL || n->kind != RN_Y_SCALAR) {
+        rn_wrong_type(b, n, "true or false");
+        return false;
+    }
+    *out = v.b;
+    return true;
+}
+
+bool rn_get_text(rn_build *b, const rn_ynode *n, const char **out)
+{
+    rn_value v = {.type = RN_NULL};
+    if (n->kind == RN_Y_SCALAR)
+        rn_yscalar(n, &v);
+    if (n->kind != RN_Y_SCALAR || v.type == RN_NULL) {
+        rn_wrong_type(b, n, "a string");
+        return false;
+    }
+    if (!n->text[0]) {
+        rn_diag_at(b->d, n, "expected a string, got an empty one");
+        return false;
+    }
+    *out = n->text;
+    return true;
+}
+
+bool rn_get_str(rn_build *b, const rn_ynode *n, char **out)
+{
+    const char *t;
+    if (!rn_get_text(b, n, &t))
+        return false;
+    return (*out = strdup(t)) ? true : rn_oom_at(b, n);
+}
+
+bool rn_get_map_value(rn_build *b, const rn_ynode *map, const char *key,
+                      rn_value *out)
+{
+    const rn_ynode *n = rn_ymap_get(map, key);
+    *out = (rn_value){.type = RN_MAP, .pos = map->pos};
+    if (!n)
+        return true;
+    if (n->kind != RN_Y_MAP) {
+        rn_wrong_type(b, n, "a mapping");
+        return false;
+    }
+    if (rn_value_from(n, out) < 0)
+        return rn_oom_at(b, n);
+    return true;
+}
+
+bool rn_get_name(rn_build *b, const rn_ynode *n, char **out)
+{
+    const char *t;
+    if (!rn_get_text(b, n, &t))
+        return false;
+    size_t len = strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVW"
+                           "XYZ0123456789_-");
+    if (t[len] || len > RN_NAME_MAX) {
+        rn_diag_at(b->d, n, "'%s' is not a valid name: use 1 to %d letters, "
+                   "digits, '_' or '-'", t, RN_NAME_MAX);
+        return false;
+    }
+    return (*out = strdup(t)) ? true : rn_oom_at(b, n);
+}
+
+/* seed: an integer in 0 .. 2^64-1 (beyond int64 it reads as a real). */
+static void get_seed(rn_build *b, const rn_ynode *n, uint64_t *out)
+{
+    rn_value v = {.type = RN_NULL};
+    if (n->kind == RN_Y_SCALAR)
+        rn_yscalar(n, &v);
+    if (v.type == RN_INT && v.i >= 0) {
+        *out = (uint64_t)v.i;
+        return;
+    }
+    if (v.type == RN_INT) {
+        rn_diag_at(b->d, n, "seed must be at least 0, got %" PRId64, v.i);
+        return;
+    }
+    const char *t = n->kind == RN_Y_SCALAR ? n->text : "";
+    if (v.type == RN_REAL && t[0] && strspn(t, "0123456789") == strlen(t)) {
+        errno = 0;
+        unsigned long long u = strtoull(t, NULL, 10);
+        if (errno != ERANGE) {
+            *out = u;
+            return;
+        }
+        rn_diag_at(b->d, n, "seed must be below 2^64, got %s", t);
+        return;
+    }
+    rn_wrong_type(b, n, "an integer");
+}
+
+static void build_header(rn_build *b, const rn_ynode *root)
+{
+    const rn_ynode *n;
+    int64_t v;
+    if ((n = rn_ymap_get(root, "ptrun")) &&
+        rn_get_int(b, n, "ptrun", INT64_MIN, INT64_MAX, &v)) {
+        if (v != 1)
+            rn_diag_at(b->d, n, "unsupported ptrun: %" PRId64 " (this "
+                       "ptrun reads version 1)", v);
+        b->spec->version = (int)v;
+    }
+    if ((n = rn_ymap_get(root, "name")))
+        rn_get_name(b, n, &b->spec->name);
+    if ((n = rn_ymap_get(root, "seed")))
+        get_seed(b, n, &b->spec->seed);
+}
+
+/* The nodes a kernel's problems point at: its path, and its name if given. */
+typedef struct kernel_at {
+    const rn_ynode *path, *name;
+} kernel_at;
+
+/* The kernel's .so: found (its loading is checked by probe_kernels()). */
+static void find_kernel_so(rn_build *b, rn_kernel *k, const rn_ynode *path)
+{
+    char *tried = NULL;
+    k->path = rn_find_so(path->text, b->spec->dir, "PTRUN_KERNEL_PATH",
+                         b->search ? b->search->kernel_dir : NULL, &tried);
+    if (!k->path) {
+        if (tried)
+            rn_diag_at(b->d, path, "kernel library '%s' not found: no "
+                       "%s.so in %s", path->text, path->text, tried);
+        else
+            rn_oom_at(b, path);
+    }
+    free(tried);
+}
+
+/* One `name: {path, name}` entry of `kernels:`. */
+static void build_kernel(rn_build *b, const rn_yentry *e, rn_kernel *k,
+                         kernel_at *at)
+{
+    const rn_ynode *path, *name;
+    k->pos = e->kpos;
+    if (!(k->name = strdup(e->key))) {
+        rn_oom_at(b, e->val);
+        return;
+    }
+    if (!rn_check_map(b, e->val, &rn_kernel_schema))
+        return;
+    name = rn_ymap_get(e->val, "name");
+    if (name && !rn_get_str(b, name, &k->symbol))
+        return;
+    if (!name && !(k->symbol = strdup(e->key))) {
+        rn_oom_at(b, e->val);
+        return;
+    }
+    path = rn_ymap_get(e->val, "path");
+    const char *t;
+    if (path && rn_get_text(b, path, &t)) {
+        *at = (kernel_at){.path = path, .name = name};
+        find_kernel_so(b, k, path);
+    }
+}
+
+/* What the probe of a kernel's .so says about the kernel at `at`, whose
+ * name was the probe's i_name-th. */
+static void kernel_probed(rn_build *b, const rn_probe *p, const kernel_at *at,
+                          int i_name)
+{
+    char why[512];
+    b->d->runtime += p->how == RN_PROBE_FAILED; /* not the spec's fault */
+    if (rn_probe_why(p, why, sizeof why))
+        rn_diag_at(b->d, at->path, "kernel library '%s': %s", at->path->text,
+                   why);
+    else if (p->error)
+        rn_diag_at(b->d, at->path, "%s", p->error);
+    else if (i_name < p->nmissing && p->missing[i_name])
+        rn_diag_at(b->d, at->name ? at->name : at->path, "%s",
+                   p->missing[i_name]);
+}
+
+/*
+ * Probe kernels[first].path in a child (probe.h), once for every kernel
+ * the spec takes from that .so, and report on each at its own nodes.
+ */
+static void probe_kernel_so(rn_build *b, const kernel_at *at, int first)
+{
+    rn_spec *s = b->spec;
+    const char *path = s->kernels[first].path;
+    const char **names = calloc((size_t)s->nkernels, sizeof *names);
+    int *which = calloc((size_t)s->nkernels, sizeof *which), n = 0;
+    if (!names || !which) {
+        rn_oom_at(b, at[first].path);
+        goto out;
+    }
+    for (int i = first; i < s->nkernels; i++)
+        if (s->kernels[i].path && strcmp(s->kernels[i].path, path) == 0) {
+            which[n] = i;
+            names[n++] = s->kernels[i].symbol;
+        }
+    rn_probe p;
+    rn_probe_kernels(path, names, n, &p);
+    for (int j = 0; j < n; j++)
+        kernel_probed(b, &p, &at[which[j]], j);
+    rn_probe_free(&p);
+out:
+    free(names);
+    free(which);
+}
+
+/* Probe each distinct kernel .so of the spec once. */
+static void probe_kernels(rn_build *b, const kernel_at *at)
+{
+    const rn_spec *s = b->spec;
+    for (int i = 0; i < s->nkernels; i++) {
+        bool seen = !s->kernels[i].path;
+        for (int j = 0; j < i && !seen; j++)
+            seen = s->kernels[j].path &&
+                   strcmp(s->kernels[j].path, s->kernels[i].path) == 0;
+        if (!seen)
+            probe_kernel_so(b, at, i);
+    }
+}
+
+static void build_kernels(rn_build *b, const rn_ynode *n)
+{
+    rn_spec *s = b->spec;
+    if (!n)
+        return;
+    if (n->kind != RN_Y_MAP) {
+        rn_wrong_type(b, n, "a mapping of kernel names to {path: ...}");
+        b->kernels_bad = true;
+        return;
+    }
+    if (n->n && !(s->kernels = calloc(n->n, sizeof *s->kernels))) {
+        b->kernels_bad = !rn_oom_at(b, n);
+        return;
+    }
+    kernel_at *at = n->n ? calloc(n->n, sizeof *at) : NULL;
+    if (n->n && !at) {
+        b->kernels_bad = !rn_oom_at(b, n);
+        return;
+    }
+    s->nkernels = (int)n->n;
+    for (size_t i = 0; i < n->n; i++)
+        build_kernel(b, &n->e[i], &s->kernels[i], &at[i]);
+    probe_kernels(b, at);
+    free(at);
+}
+
+/* `workers`: an integer 1..RN_MAX_WORKERS, or auto (online CPUs). */
+static void get_workers(rn_build *b, const rn_ynode *n, rn_workerset *ws)
+{
+    rn_value v = {.type = RN_NULL};
+    int64_t i;
+    if (n && n->kind == RN_Y_SCALAR)
+        rn_yscalar(n, &v);
+    if (!n || (v.type == RN_STR && strcmp(v.s, "auto") == 0)) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        ws->workers_auto = true;
+        ws->workers = cpus < 1                ? 1
+                      : cpus > RN_MAX_WORKERS ? RN_MAX_WORKERS
+                                              : (int)cpus;
+    } else if (v.type != RN_INT) {
+        rn_wrong_type(b, n, "an integer or auto");
+    } else if (rn_get_int(b, n, "workers", 1, RN_MAX_WORKERS, &i)) {
+        ws->workers = (int)i;
+    }
+}
+
+/* `batch`: auto (0, the default) or 1..4096 requests sent at once. */
+static void get_batch(rn_build *b, const rn_ynode *n, rn_workerset *ws)
+{
+    rn_value v = {.type = RN_NULL};
+    int64_t i;
+    if (n->kind == RN_Y_SCALAR)
+        rn_yscalar(n, &v);
+    if (v.type == RN_STR && strcmp(v.s, "auto") == 0)
+        ws->batch = 0;
+    else if (v.type != RN_INT)
+        rn_wrong_type(b, n, "an integer or auto");
+    else if (rn_get_int(b, n, "batch", 1, 4096, &i))
+        ws->batch = (int)i;
+}
+
+/* A duration: 500ms, 30s, 2m, 1h, or a number of seconds; in ms, > 0. */
+static bool parse_duration(const char *t, bool number, double *ms)
+{
+    static const struct {
+        const char *unit;
+        double ms;
+    } units[] = {{"ms", 1}, {"s", 1e3}, {"m", 60e3}, {"h", 3600e3}};
+    char *end;
+    errno = 0;
+    double v = strtod(t, &end);
+    if (end == t || errno || !isfinite(v) || isspace((unsigned char)*t))
+        return false;
+    if (number && !*end) {
+        *ms = v * 1e3;
+        return true;
+    }
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (strcmp(end, units[i].unit) == 0) {
+            *ms = v * units[i].ms;
+            return true;
+        }
+    return false;
+}
+
+/* A duration key (`what`: its name) of at least `min_ms`, in ms. */
+static void get_duration(rn_build *b, const rn_ynode *n, const char *what,
+                         double min_ms, int64_t *out)
+{
+    rn_value v = {.type = RN_NULL};
+    double ms;
+    if (n->kind == RN_Y_SCALAR)
+        rn_yscalar(n, &v);
+    if (n->kind != RN_Y_SCALAR || v.type == RN_NULL || v.type == RN_BOOL) {
+        rn_wrong_type(b, n, "a duration (500ms, 30s, 2m, 1h)");
+        return;
+    }
+    if (!parse_duration(n->text, v.type != RN_STR, &ms)) {
+        rn_diag_at(b->d, n, "bad duration '%s' (use 500ms, 30s, 2m, 1h or "
+                   "a number of seconds)", n->text);
+        return;
+    }
+    if (ms < min_ms || ms > 1e12) {
+        rn_diag_at(b->d, n, "%s must be between %s and 1e9s, got '%s'",
+                   what, min_ms > 0 ? "1ms" : "0s", n->text);
+        return;
+    }
+    *out = (int64_t)llround(ms);
+}
+
+/* "2GiB", "512MiB", "1.5G", "100000000" (bytes) -> bytes; false if bad. */
+static bool parse_size(const char *text, int64_t *bytes)
+{
+    static const struct {
+        const char *unit;
+        double mult;
+    } units[] = {{"", 1}, {"B", 1}, {"KiB", 1024.0}, {"MiB", 1048576.0},
+                 {"GiB", 1073741824.0}, {"TiB", 1099511627776.0},
+                 {"K", 1024.0}, {"M", 1048576.0}, {"G", 1073741824.0},
+                 {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}};
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || !(v > 0))
+        return false;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (strcmp(end, units[i].unit) == 0 && v * units[i].mult < 9e18) {
+            *bytes = (int64_t)(v * units[i].mult);
+            return true;
+        }
+    return false;
+}
+
+/* `memory`: the address-space limit of each worker (RLIMIT_AS). */
+static void get_memory(rn_build *b, const rn_ynode *n, int64_t *out)
+{
+    if (n->kind != RN_Y_SCALAR || !parse_size(n->text, out) ||
+        *out < (16 << 20)) {
+        rn_diag_at(b->d, n, "memory must be a size of at least 16MiB "
+                   "(e.g. 512MiB, 2GiB), got '%s'",
+                   n->kind == RN_Y_SCALAR ? n->text : "a collection");
+        *out = 0;
+    }
+}
+
+static void get_mode(rn_build *b, const rn_ynode *n, pt_ws_mode *mode)
+{
+    const char *t;
+    if (!rn_get_text(b, n, &t))
+        return;
+    if (strcmp(t, "rr") == 0 || strcmp(t, "ff") == 0)
+        *mode = t[0] == 'r' ? PT_WS_RR : PT_WS_FF;
+    else
+        rn_diag_at(b->d, n, "mode must be rr or ff, got '%s'", t);
+}
+
+static void build_workerset(rn_build *b, const rn_ynode *n, rn_workerset *ws)
+{
+    const rn_ynode *v;
+    int64_t i;
+    ws->pos = n->pos;
+    ws->mode = PT_WS_FF;
+    if (!rn_check_map(b, n, &rn_workerset_schema))
+        return;
+    if ((v = rn_ymap_get(n, "name")))
+        rn_get_str(b, v, &ws->name);
+    get_workers(b, rn_ymap_get(n, "workers"), ws);
+    if ((v = rn_ymap_get(n, "mode")))
+        get_mode(b, v, &ws->mode);
+    if ((v = rn_ymap_get(n, "timeout")))
+        get_duration(b, v, "timeout", 1, &ws->timeout_ms);
+    ws->grace_ms = -1;
+    if ((v = rn_ymap_get(n, "grace")))
+        get_duration(b, v, "grace", 0, &ws->grace_ms);
+    if ((v = rn_ymap_get(n, "retries")) &&
+        rn_get_int(b, v, "retries", 0, INT_MAX, &i))
+        ws->retries = (int)i;
+    if ((v = rn_ymap_get(n, "retry_failed")))
+        rn_get_bool(b, v, &ws->retry_failed);
+    if ((v = rn_ymap_get(n, "window")) &&
+        rn_get_int(b, v, "window", 1, 65536, &i))
+        ws->window = (int)i;
+    if ((v = rn_ymap_get(n, "memory")))
+        get_memory(b, v, &ws->memory_bytes);
+    if ((v = rn_ymap_get(n, "batch")))
+        get_batch(b, v, ws);
+}
+
+void rn_check_unique(rn_build *b, const rn_ynode *list, const char *noun,
+                         const char *(*name_of)(const rn_spec *, int))
+{
+    for (size_t i = 1; i < list->n; i++) {
+        const char *ni = name_of(b->spec, (int)i);
+        for (size_t j = 0; ni && j < i; j++) {
+            const char *nj = name_of(b->spec, (int)j);
+            if (!nj || strcmp(ni, nj) != 0)
+                continue;
+            const rn_ynode *at = rn_ymap_get(list->e[i].val, "name");
+            rn_diag_at(b->d, at, "duplicate %s name '%s' (first at %d:%d)",
+                       noun, ni, list->e[j].val->pos.line,
+                       list->e[j].val->pos.col);
+            break;
+        }
+    }
+}
+
+static const char *set_name(const rn_spec *s, int i)
+{
+    return s->workersets[i].name;
+}
+
+static void build_workersets(rn_build *b, const rn_ynode *n)
+{
+    rn_spec *s = b->spec;
+    b->sets_bad = true;
+    if (!n || !rn_check_list(b, n, "workersets", true))
+        return;
+    if (!(s->workersets = calloc(n->n, sizeof *s->workersets))) {
+        rn_oom_at(b, n);
+        return;
+    }
+    s->nworkersets = (int)n->n;
+    for (size_t i = 0; i < n->n; i++)
+        build_workerset(b, n->e[i].val, &s->workersets[i]);
+    rn_check_unique(b, n, "workerset", set_name);
+    b->sets_bad = false;
+}
+
+int rn_plugin_probe(rn_plugin *p, const char *label, char *msg, size_t size)
+{
+    rn_probe pr;
+    char why[512];
+    int rc = rn_probe_plugin(p->path, &pr);
+    p->probed = rc == 0;
+    if (rc < 0 && rn_probe_why(&pr, why, sizeof why))
+        snprintf(msg, size, "%s: %s", label, why);
+    else if (rc < 0) /* it loaded, and the child said what is wrong */
+        snprintf(msg, size, "%s", pr.error);
+    bool failed = pr.how == RN_PROBE_FAILED; /* no probe could run */
+    rn_probe_free(&pr);
+    return rc == 0 ? 0 : failed ? -EIO : -EINVAL;
+}
+
+/* Probe plugin p; problems go at `at`, or to the file for the default. */
+static void probe_plugin(rn_build *b, rn_plugin *p, const rn_ynode *at,
+                         const char *given)
+{
+    char label[512], msg[1024];
+    snprintf(label, sizeof label, "%splugin '%s'", at ? "" : "default ",
+             given);
+    int rc = rn_plugin_probe(p, label, msg, sizeof msg);
+    b->d->runtime += rc == -EIO; /* not the spec's fault */
+    if (rc < 0)
+        rn_diag_add(b->d, at ? at->pos : (rn_pos){0, 0}, at ? at->set : NULL,
+                    at ? at->set_index : 0, "%s", msg);
+}
+
+/* A shipped plugin by name, looked up like a bare kernel name. */
+static void find_plugin(rn_build *b, rn_plugin *p, const rn_ynode *at)
+{
+    char *tried = NULL;
+    const char *dir = b->search ? b->search->plugin_dir : NULL;
+    if (strchr(p->name, '/') || strstr(p->name, ".so")) {
+        rn_diag_at(b->d, at, "plugin name '%s' must be a bare name (use "
+                   "path: for a file)", p->name);
+        return;
+    }
+    p->path = rn_find_so(p->name, b->spec->dir, "PTRUN_PLUGIN_PATH", dir,
+                         &tried);
+    if (!p->path && tried)
+        rn_diag_add(b->d, at ? at->pos : (rn_pos){0, 0}, at ? at->set : NULL,
+                    at ? at->set_index : 0, "%splugin '%s' not found: no "
+                    "%s.so in %s", at ? "" : "default ", p->name, p->name,
+                    tried);
+    else if (!p->path)
+        rn_diag_add(b->d, (rn_pos){0, 0}, NULL, 0, "out of memory");
+    else
+        probe_plugin(b, p, at, p->name);
+    free(tried);
+}
+
+/* A user plugin by path, relative to the spec's folder. */
+static void find_plugin_path(rn_build *b, rn_plugin *p, const rn_ynode *at)
+{
+    const char *t;
+    if (!rn_get_text(b, at, &t))
+        return;
+    if (!(p->path = rn_resolve_path(t, b->spec->dir))) {
+        rn_oom_at(b, at);
+        return;
+    }
+    if (access(p->path, R_OK) < 0)
+        rn_diag_at(b->d, at, "cannot read plugin %s: %s", p->path,
+                   strerror(errno));
+    else
+        probe_plugin(b, p, at, t);
+}
+
+static void build_plugin(rn_build *b, const rn_ynode *n, rn_plugin *p)
+{
+    const rn_ynode *name, *path;
+    p->pos = n->pos;
+    p->options = (rn_value){.type = RN_MAP, .pos = n->pos};
+    if (!rn_check_map(b, n, &rn_plugin_schema))
+        return;
+    name = rn_ymap_get(n, "name");
+    path = rn_ymap_get(n, "path");
+    if (!name == !path)
+        rn_diag_at(b->d, n, "a plugin takes exactly one of name (a shipped "
+                   "plugin) or path (a .so file)");
+    else if (name && rn_get_str(b, name, &p->name))
+        find_plugin(b, p, name);
+    else if (path)
+        find_plugin_path(b, p, path);
+    rn_get_map_value(b, n, "options", &p->options);
+}
+
+/* Does plugin p write DIR/results.jsonl (a jsonl without `file`, or
+ * with that one)? */
+static bool writes_results(const rn_plugin *p)
+{
+    if (!p->name || strcmp(p->name, "jsonl") != 0)
+        return false;
+    for (size_t i = 0; p->options.type == RN_MAP && i < p->options.n; i++)
+        if (strcmp(p->options.keys[i], "file") == 0)
+            return p->options.items[i].type == RN_STR &&
+                   strcmp(p->options.items[i].s, "results.jsonl") == 0;
+    return true;
+}
+
+/* The default jsonl plugin (results.jsonl), in slot p. */
+static void default_jsonl(rn_build *b, rn_plugin *p)
+{
+    p->options = (rn_value){.type = RN_MAP};
+    p->added = true;
+    if (!(p->name = strdup("jsonl")))
+        rn_diag_add(b->d, (rn_pos){0, 0}, NULL, 0, "out of memory");
+    else
+        find_plugin(b, p, NULL);
+}
+
+/*
+ * `plugins:`, after the default jsonl: results.jsonl is always written
+ * (SPEC §5), the listed plugins add outputs. A listed jsonl that writes
+ * results.jsonl (with fsync, say) takes the default's place.
+ */
+static void build_plugins(rn_build *b, const rn_ynode *n)
+{
+    rn_spec *s = b->spec;
+    if (n && !rn_check_list(b, n, "plugins", false))
+        return;
+    size_t listed = n ? n->n : 0;
+    if (!(s->plugins = calloc(listed + 1, sizeof *s->plugins))) {
+        rn_diag_add(b->d, (rn_pos){0, 0}, NULL, 0, "out of memory");
+        return;
+    }
+    bool have = false;
+    for (size_t i = 0; i < listed; i++) {
+        build_plugin(b, n->e[i].val, &s->plugins[i + 1]);
+        have |= writes_results(&s->plugins[i + 1]);
+    }
+    s->nplugins = (int)listed + 1;
+    if (!have) {
+        default_jsonl(b, &s->plugins[0]);
+        return;
+    }
+    memmove(s->plugins, s->plugins + 1, listed * sizeof *s->plugins);
+    memset(&s->plugins[listed], 0, sizeof *s->plugins);
+    s->nplugins = (int)listed;
+}
+
+void rn_spec_build(rn_spec *spec, rn_ynode *root, const rn_search *search,
+                   rn_diags *d)
+{
+    rn_build b = {.spec = spec, .d = d, .search = search};
+    if (!rn_check_map(&b, root, &rn_spec_schema))
+        return;
+    build_header(&b, root);
+    rn_build_shm(&b, rn_ymap_get(root, "shm"));
+    build_kernels(&b, rn_ymap_get(root, "kernels"));
+    build_workersets(&b, rn_ymap_get(root, "workersets"));
+    rn_build_steps(&b, rn_ymap_get(root, "steps"));
+    build_plugins(&b, rn_ymap_get(root, "plugins"));
+}
