@@ -27,6 +27,7 @@
 
 #include <ptools/common.h>
 #include <ptools/npy.h>
+#include <ptools/sys.h>
 
 #include "internal.h"
 #include "npy_impl.h"
@@ -63,7 +64,7 @@ static void put_file(const uint8_t *data, size_t size)
 {
     if (ftruncate(g_fd, 0) < 0)
         fail("ftruncate", strerror(errno));
-    if (pt__pwrite_full(g_fd, data, size, 0) < 0)
+    if (pt_sys_pwrite_full(g_fd, data, size, 0) < 0)
         fail("pwrite", strerror(errno));
 }
 

@@ -6,7 +6,7 @@
  * how many bytes each feed() gets (1-256, so that frames arrive split
  * anywhere), then the byte stream. Every complete frame's payload is walked
  * with the decoder as an untrusted value, then checked with
- * pt__value_check(); a payload that checks must walk without a single
+ * pt_value_check(); a payload that checks must walk without a single
  * error, render as JSON (valid UTF-8, no raw control character) and
  * re-encode to the same bytes. A broken promise aborts, for the fuzzer.
  * With $FUZZ_VERBOSE set, each frame is printed (its check, its JSON).
@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "value.h"
+#include <ptools/value.h>
 #include "wire.h"
 
 #define WALK_DEPTH 64
@@ -41,28 +41,28 @@ static void fail(const char *what, const uint8_t *p, size_t len)
 }
 
 /* A decoded string must hold exactly len bytes before its terminator. */
-static bool str_ok(const pt__vstr *s)
+static bool str_ok(const pt_vstr *s)
 {
     return strlen(s->ptr) == s->len;
 }
 
 /* Read every byte a scalar hands out (for ASan): false if it lies. */
-static bool touch(const pt__val *v)
+static bool touch(const pt_val *v)
 {
     uint64_t sum = 0;
     bool ok = true;
     switch (v->type) {
-    case PT__V_STR: ok = str_ok(&v->u.str); break;
-    case PT__V_BYTES:
+    case PT_V_STR: ok = str_ok(&v->u.str); break;
+    case PT_V_BYTES:
         for (size_t i = 0; i < v->u.bytes.len; i++)
             sum += v->u.bytes.ptr[i];
         break;
-    case PT__V_INTS:
+    case PT_V_INTS:
         for (size_t i = 0; i < v->u.ints.n; i++)
             sum += (uint64_t)v->u.ints.ptr[i];
         ok = ((uintptr_t)v->u.ints.ptr & 7) == 0;
         break;
-    case PT__V_REALS:
+    case PT_V_REALS:
         for (size_t i = 0; i < v->u.reals.n; i++)
             sum += v->u.reals.ptr[i] != 0;
         ok = ((uintptr_t)v->u.reals.ptr & 7) == 0;
@@ -77,23 +77,23 @@ static bool touch(const pt__val *v)
  * Walk a decoded value and its items down to WALK_DEPTH: the number of
  * faults met (bad items, lying scalars).
  */
-static int walk(const pt__val *v, int depth)
+static int walk(const pt_val *v, int depth)
 {
-    pt__viter it;
-    pt__val item;
-    pt__vstr key;
+    pt_viter it;
+    pt_val item;
+    pt_vstr key;
     int rc, faults = 0;
-    if (v->type != PT__V_LIST && v->type != PT__V_MAP)
+    if (v->type != PT_V_LIST && v->type != PT_V_MAP)
         return !touch(v);
     if (depth >= WALK_DEPTH)
         return 0;
-    if (pt__viter_init(&it, v) < 0)
+    if (pt_viter_init(&it, v) < 0)
         return 1;
-    if (v->type == PT__V_LIST) {
-        while ((rc = pt__vlist_next(&it, &item)) == 1)
+    if (v->type == PT_V_LIST) {
+        while ((rc = pt_vlist_next(&it, &item)) == 1)
             faults += walk(&item, depth + 1);
     } else {
-        while ((rc = pt__vmap_next(&it, &key, &item)) == 1)
+        while ((rc = pt_vmap_next(&it, &key, &item)) == 1)
             faults += !str_ok(&key) + walk(&item, depth + 1);
     }
     return faults + (rc < 0);
@@ -127,47 +127,47 @@ static bool utf8_ok(const uint8_t *s, size_t n)
 static void check_json(const uint8_t *p, size_t len)
 {
     pt_buf json = {0};
-    int rc = pt__value_to_json(p, len, &json);
+    int rc = pt_value_to_json(p, len, &json);
     if (rc == -ENOMEM)
         return;
     if (rc < 0)
-        fail("pt__value_to_json refused a value that checked", p, len);
+        fail("pt_value_to_json refused a value that checked", p, len);
     if (!json.data || json.data[json.len] != '\0')
-        fail("pt__value_to_json: no NUL after the text", p, len);
+        fail("pt_value_to_json: no NUL after the text", p, len);
     for (size_t i = 0; i < json.len; i++)
         if (json.data[i] < 0x20)
-            fail("pt__value_to_json: raw control character", p, len);
+            fail("pt_value_to_json: raw control character", p, len);
     if (!utf8_ok(json.data, json.len))
-        fail("pt__value_to_json: invalid UTF-8", p, len);
+        fail("pt_value_to_json: invalid UTF-8", p, len);
     if (g_verbose)
         fprintf(stderr, "  %s\n", (const char *)json.data);
     pt_buf_free(&json);
 }
 
 /* A checked value re-encodes (unless a map repeats a key) to its bytes. */
-static void check_reencode(const uint8_t *p, size_t len, const pt__val *v)
+static void check_reencode(const uint8_t *p, size_t len, const pt_val *v)
 {
     pt_buf copy = {0};
-    int rc = pt__venc_val(&copy, v);
+    int rc = pt_venc_val(&copy, v);
     if (rc == 0 && (copy.len != len || memcmp(copy.data, p, len) != 0))
-        fail("pt__venc_val: the copy differs from the original", p, len);
+        fail("pt_venc_val: the copy differs from the original", p, len);
     if (rc < 0 && rc != -EEXIST && rc != -ENOMEM)
-        fail("pt__venc_val refused a value that checked", p, len);
+        fail("pt_venc_val refused a value that checked", p, len);
     pt_buf_free(&copy);
 }
 
 static void check_payload(const uint8_t *p, size_t len)
 {
-    pt__val v;
+    pt_val v;
     size_t next = 0;
-    int dec = pt__vdec(p, len, 0, &v, &next);
+    int dec = pt_vdec(p, len, 0, &v, &next);
     int faults = dec < 0 ? 1 : walk(&v, 0);
-    int rc = pt__value_check(p, len, PT__V_MAX_DEPTH);
+    int rc = pt_value_check(p, len, PT_V_MAX_DEPTH);
     if (g_verbose)
         fprintf(stderr, "frame of %zu bytes: check %d, walk faults %d\n",
                 len, rc, faults);
     if (rc == -EINVAL)
-        fail("pt__value_check: the payload is not 8-aligned", p, len);
+        fail("pt_value_check: the payload is not 8-aligned", p, len);
     if (rc < 0)
         return;
     if (faults || next != len)

@@ -12,7 +12,7 @@ const uint64_t pt__empty_map[2] = {0x0A};
 
 struct pt_args {
     pt_buf buf;
-    pt__vmark mark;
+    pt_vmark mark;
     bool sealed;
     int refs; /* the caller's, plus one per request holding it */
 };
@@ -20,7 +20,7 @@ struct pt_args {
 pt_args *pt_args_create(void)
 {
     pt_args *a = calloc(1, sizeof *a);
-    if (!a || pt__venc_map_begin(&a->buf, &a->mark) < 0) {
+    if (!a || pt_venc_map_begin(&a->buf, &a->mark) < 0) {
         free(a);
         errno = ENOMEM;
         return NULL;
@@ -29,7 +29,7 @@ pt_args *pt_args_create(void)
     return a;
 }
 
-pt_args *pt__args_adopt(pt_buf *map)
+pt_args *pt_args_from_buf(pt_buf *map)
 {
     pt_args *a = calloc(1, sizeof *a);
     if (!a) {
@@ -65,7 +65,7 @@ static int put_key(pt_args *a, const char *key)
     if (a->sealed)
         return pt__err(-EBUSY, "args: '%s' set after the args were sent",
                        key);
-    int rc = pt__venc_key(&a->buf, &a->mark, key);
+    int rc = pt_venc_key(&a->buf, &a->mark, key);
     if (rc == -EEXIST)
         return pt__err(rc, "args: '%s' is set twice", key);
     return rc;
@@ -74,40 +74,40 @@ static int put_key(pt_args *a, const char *key)
 int pt_args_int(pt_args *a, const char *key, int64_t v)
 {
     int rc = put_key(a, key);
-    return rc < 0 ? rc : pt__venc_int(&a->buf, v);
+    return rc < 0 ? rc : pt_venc_int(&a->buf, v);
 }
 
 int pt_args_real(pt_args *a, const char *key, double v)
 {
     int rc = put_key(a, key);
-    return rc < 0 ? rc : pt__venc_real(&a->buf, v);
+    return rc < 0 ? rc : pt_venc_real(&a->buf, v);
 }
 
 int pt_args_bool(pt_args *a, const char *key, bool v)
 {
     int rc = put_key(a, key);
-    return rc < 0 ? rc : pt__venc_bool(&a->buf, v);
+    return rc < 0 ? rc : pt_venc_bool(&a->buf, v);
 }
 
 int pt_args_str(pt_args *a, const char *key, const char *v)
 {
     int rc = put_key(a, key);
-    return rc < 0 ? rc : pt__venc_str(&a->buf, v);
+    return rc < 0 ? rc : pt_venc_str(&a->buf, v);
 }
 
 int pt_args_ints(pt_args *a, const char *key, const int64_t *p, size_t n)
 {
     int rc = put_key(a, key);
-    return rc < 0 ? rc : pt__venc_ints(&a->buf, p, n);
+    return rc < 0 ? rc : pt_venc_ints(&a->buf, p, n);
 }
 
 int pt_args_reals(pt_args *a, const char *key, const double *p, size_t n)
 {
     int rc = put_key(a, key);
-    return rc < 0 ? rc : pt__venc_reals(&a->buf, p, n);
+    return rc < 0 ? rc : pt_venc_reals(&a->buf, p, n);
 }
 
-int pt__args_bytes(pt_args *a, const uint8_t **bytes, size_t *len)
+int pt_args_encoded(pt_args *a, const uint8_t **bytes, size_t *len)
 {
     if (!a) {
         *bytes = (const uint8_t *)pt__empty_map;
@@ -115,7 +115,7 @@ int pt__args_bytes(pt_args *a, const uint8_t **bytes, size_t *len)
         return 0;
     }
     if (!a->sealed) {
-        int rc = pt__venc_map_end(&a->buf, &a->mark);
+        int rc = pt_venc_map_end(&a->buf, &a->mark);
         if (rc < 0)
             return pt__err(rc, "args: an entry has no value");
         a->sealed = true;
@@ -131,52 +131,52 @@ int pt__map_open(pt__map *m, const void *base, size_t len)
 {
     size_t next;
     m->ok = false;
-    int rc = pt__value_check(base, len, PT__V_MAX_DEPTH);
+    int rc = pt_value_check(base, len, PT_V_MAX_DEPTH);
     if (rc == 0)
-        rc = pt__vdec(base, len, 0, &m->map, &next);
-    if (rc == 0 && m->map.type != PT__V_MAP)
+        rc = pt_vdec(base, len, 0, &m->map, &next);
+    if (rc == 0 && m->map.type != PT_V_MAP)
         rc = pt__err(-EBADMSG, "expected a map of values");
     m->ok = rc == 0;
     return rc;
 }
 
-bool pt__map_get(const pt__map *m, const char *key, pt__val *out)
+bool pt__map_get(const pt__map *m, const char *key, pt_val *out)
 {
-    return m->ok && pt__vmap_get(&m->map, key, out) == 0;
+    return m->ok && pt_vmap_get(&m->map, key, out) == 0;
 }
 
 int64_t pt__map_int(const pt__map *m, const char *key, int64_t def)
 {
-    pt__val v;
-    return pt__map_get(m, key, &v) && v.type == PT__V_INT ? v.u.i : def;
+    pt_val v;
+    return pt__map_get(m, key, &v) && v.type == PT_V_INT ? v.u.i : def;
 }
 
 double pt__map_real(const pt__map *m, const char *key, double def)
 {
-    pt__val v;
+    pt_val v;
     if (!pt__map_get(m, key, &v))
         return def;
-    if (v.type == PT__V_REAL)
+    if (v.type == PT_V_REAL)
         return v.u.r;
-    return v.type == PT__V_INT ? (double)v.u.i : def;
+    return v.type == PT_V_INT ? (double)v.u.i : def;
 }
 
 bool pt__map_bool(const pt__map *m, const char *key, bool def)
 {
-    pt__val v;
-    return pt__map_get(m, key, &v) && v.type == PT__V_BOOL ? v.u.b : def;
+    pt_val v;
+    return pt__map_get(m, key, &v) && v.type == PT_V_BOOL ? v.u.b : def;
 }
 
 const char *pt__map_str(const pt__map *m, const char *key, const char *def)
 {
-    pt__val v;
-    return pt__map_get(m, key, &v) && v.type == PT__V_STR ? v.u.str.ptr : def;
+    pt_val v;
+    return pt__map_get(m, key, &v) && v.type == PT_V_STR ? v.u.str.ptr : def;
 }
 
 const int64_t *pt__map_ints(const pt__map *m, const char *key, size_t *len)
 {
-    pt__val v;
-    bool ok = pt__map_get(m, key, &v) && v.type == PT__V_INTS;
+    pt_val v;
+    bool ok = pt__map_get(m, key, &v) && v.type == PT_V_INTS;
     if (len)
         *len = ok ? v.u.ints.n : 0;
     return ok ? v.u.ints.ptr : NULL;
@@ -184,8 +184,8 @@ const int64_t *pt__map_ints(const pt__map *m, const char *key, size_t *len)
 
 const double *pt__map_reals(const pt__map *m, const char *key, size_t *len)
 {
-    pt__val v;
-    bool ok = pt__map_get(m, key, &v) && v.type == PT__V_REALS;
+    pt_val v;
+    bool ok = pt__map_get(m, key, &v) && v.type == PT_V_REALS;
     if (len)
         *len = ok ? v.u.reals.n : 0;
     return ok ? v.u.reals.ptr : NULL;
@@ -193,8 +193,8 @@ const double *pt__map_reals(const pt__map *m, const char *key, size_t *len)
 
 const void *pt__map_bytes(const pt__map *m, const char *key, size_t *len)
 {
-    pt__val v;
-    bool ok = pt__map_get(m, key, &v) && v.type == PT__V_BYTES;
+    pt_val v;
+    bool ok = pt__map_get(m, key, &v) && v.type == PT_V_BYTES;
     if (len)
         *len = ok ? v.u.bytes.len : 0;
     return ok ? v.u.bytes.ptr : NULL;

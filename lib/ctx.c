@@ -13,21 +13,21 @@
 
 static int arg_has(pt_ctx *c, const char *k)
 {
-    pt__val v;
+    pt_val v;
     return pt__map_get(&c->args, k, &v);
 }
 
 /* The public kinds are the codec's tags (0: absent). */
-_Static_assert((int)PT_ARG_NULL == (int)PT__V_NULL &&
-                   (int)PT_ARG_INT == (int)PT__V_INT &&
-                   (int)PT_ARG_STR == (int)PT__V_STR &&
-                   (int)PT_ARG_MAP + 1 == (int)PT__V_TYPE_END,
-               "pt_arg_kind follows pt__vtype");
+_Static_assert((int)PT_ARG_NULL == (int)PT_V_NULL &&
+                   (int)PT_ARG_INT == (int)PT_V_INT &&
+                   (int)PT_ARG_STR == (int)PT_V_STR &&
+                   (int)PT_ARG_MAP + 1 == (int)PT_V_TYPE_END,
+               "pt_arg_kind follows pt_vtype");
 
 /* What arg `k` holds, without failing the task (PT_ARG_NONE: absent). */
 static int arg_type(pt_ctx *c, const char *k)
 {
-    pt__val v;
+    pt_val v;
     return pt__map_get(&c->args, k, &v) ? (int)v.type : PT_ARG_NONE;
 }
 
@@ -43,34 +43,34 @@ static int set_error(pt_ctx *c, const char *fmt, va_list ap)
 }
 
 /* A collection (or null) as a message shows it: "a list of 3 ints". */
-static void describe_many(const pt__val *v, char *buf, size_t size)
+static void describe_many(const pt_val *v, char *buf, size_t size)
 {
-    if (v->type == PT__V_BYTES)
+    if (v->type == PT_V_BYTES)
         snprintf(buf, size, "%zu bytes", v->u.bytes.len);
-    else if (v->type == PT__V_INTS)
+    else if (v->type == PT_V_INTS)
         snprintf(buf, size, "a list of %zu ints", v->u.ints.n);
-    else if (v->type == PT__V_REALS)
+    else if (v->type == PT_V_REALS)
         snprintf(buf, size, "a list of %zu reals", v->u.reals.n);
-    else if (v->type == PT__V_LIST || v->type == PT__V_MAP)
+    else if (v->type == PT_V_LIST || v->type == PT_V_MAP)
         snprintf(buf, size, "a %s of %zu %s",
-                 v->type == PT__V_LIST ? "list" : "map", v->u.c.count,
-                 v->type == PT__V_LIST ? "values" : "keys");
+                 v->type == PT_V_LIST ? "list" : "map", v->u.c.count,
+                 v->type == PT_V_LIST ? "values" : "keys");
     else
         snprintf(buf, size, "null");
 }
 
 /* What was given, for messages: "the real 1e+23", "the string \"x\"". */
-static void describe(const pt__val *v, char *buf, size_t size)
+static void describe(const pt_val *v, char *buf, size_t size)
 {
     char num[48];
-    if (v->type == PT__V_BOOL) {
+    if (v->type == PT_V_BOOL) {
         snprintf(buf, size, "the bool %s", v->u.b ? "true" : "false");
-    } else if (v->type == PT__V_INT) {
+    } else if (v->type == PT_V_INT) {
         snprintf(buf, size, "the int %" PRId64, v->u.i);
-    } else if (v->type == PT__V_REAL) {
-        pt__real_text(num, sizeof num, v->u.r);
+    } else if (v->type == PT_V_REAL) {
+        pt_real_text(num, sizeof num, v->u.r);
         snprintf(buf, size, "the real %s", num);
-    } else if (v->type == PT__V_STR) {
+    } else if (v->type == PT_V_STR) {
         snprintf(buf, size, "the string \"%.40s%s\"", v->u.str.ptr,
                  v->u.str.len > 40 ? "..." : "");
     } else {
@@ -101,7 +101,7 @@ static void arg_fail(pt_ctx *c, const char *fmt, ...)
  * (SPEC §2): "arg `n` must be an int, got the real 1e+23".
  */
 static void wrong_type(pt_ctx *c, const char *k, const char *want,
-                       const pt__val *v, const char *where)
+                       const pt_val *v, const char *where)
 {
     char got[128];
     describe(v, got, sizeof got);
@@ -109,9 +109,9 @@ static void wrong_type(pt_ctx *c, const char *k, const char *want,
 }
 
 /* The arg `k` when present and not null (null reads as absent). */
-static bool arg_get(pt_ctx *c, const char *k, pt__val *v)
+static bool arg_get(pt_ctx *c, const char *k, pt_val *v)
 {
-    return pt__map_get(&c->args, k, v) && v->type != PT__V_NULL;
+    return pt__map_get(&c->args, k, v) && v->type != PT_V_NULL;
 }
 
 /* A real that is a whole number within int64 converts exactly. */
@@ -126,13 +126,13 @@ static bool real_as_int(double r, int64_t *i)
 /* An int, or a whole real within int64 (1e6, 2.0): exact either way. */
 static int64_t arg_int(pt_ctx *c, const char *k, int64_t def)
 {
-    pt__val v;
+    pt_val v;
     int64_t i;
     if (!arg_get(c, k, &v))
         return def;
-    if (v.type == PT__V_INT)
+    if (v.type == PT_V_INT)
         return v.u.i;
-    if (v.type == PT__V_REAL && real_as_int(v.u.r, &i))
+    if (v.type == PT_V_REAL && real_as_int(v.u.r, &i))
         return i;
     wrong_type(c, k, "an int", &v, "");
     return def;
@@ -141,11 +141,11 @@ static int64_t arg_int(pt_ctx *c, const char *k, int64_t def)
 /* A real, or an int converted (as C converts it). */
 static double arg_real(pt_ctx *c, const char *k, double def)
 {
-    pt__val v;
+    pt_val v;
     if (!arg_get(c, k, &v))
         return def;
-    if (v.type == PT__V_REAL || v.type == PT__V_INT)
-        return v.type == PT__V_REAL ? v.u.r : (double)v.u.i;
+    if (v.type == PT_V_REAL || v.type == PT_V_INT)
+        return v.type == PT_V_REAL ? v.u.r : (double)v.u.i;
     wrong_type(c, k, "a real", &v, "");
     return def;
 }
@@ -153,10 +153,10 @@ static double arg_real(pt_ctx *c, const char *k, double def)
 /* The two accessors that take one type only. */
 static bool arg_bool(pt_ctx *c, const char *k, bool def)
 {
-    pt__val v;
+    pt_val v;
     if (!arg_get(c, k, &v))
         return def;
-    if (v.type == PT__V_BOOL)
+    if (v.type == PT_V_BOOL)
         return v.u.b;
     wrong_type(c, k, "true or false", &v, "");
     return def;
@@ -164,10 +164,10 @@ static bool arg_bool(pt_ctx *c, const char *k, bool def)
 
 static const char *arg_str(pt_ctx *c, const char *k, const char *def)
 {
-    pt__val v;
+    pt_val v;
     if (!arg_get(c, k, &v))
         return def;
-    if (v.type == PT__V_STR)
+    if (v.type == PT_V_STR)
         return v.u.str.ptr;
     wrong_type(c, k, "a string", &v, "");
     return def;
@@ -193,12 +193,12 @@ static void *scratch(pt_ctx *c, const char *k, size_t n, size_t size)
 
 /* A list of reals as ints when every one is a whole number within int64. */
 static const int64_t *reals_as_ints(pt_ctx *c, const char *k,
-                                    const pt__val *v, size_t *len)
+                                    const pt_val *v, size_t *len)
 {
     for (size_t i = 0; i < v->u.reals.n; i++) {
         int64_t x;
         if (!real_as_int(v->u.reals.ptr[i], &x)) {
-            pt__val item = {.type = PT__V_REAL, .u.r = v->u.reals.ptr[i]};
+            pt_val item = {.type = PT_V_REAL, .u.r = v->u.reals.ptr[i]};
             char where[48];
             snprintf(where, sizeof where, " at [%zu]", i);
             wrong_type(c, k, "a list of ints", &item, where);
@@ -219,28 +219,28 @@ static const union {
 } empty[1];
 
 /* Is v a list with no items (the codec's form of `[]`)? */
-static bool empty_list(const pt__val *v, size_t *len)
+static bool empty_list(const pt_val *v, size_t *len)
 {
     *len = 0;
-    return v->type == PT__V_LIST && v->u.c.count == 0;
+    return v->type == PT_V_LIST && v->u.c.count == 0;
 }
 
 /* Ints, or reals that are all whole within int64 (converted). */
 static const int64_t *arg_ints(pt_ctx *c, const char *k, size_t *len)
 {
-    pt__val v;
+    pt_val v;
     size_t n_;
     len = len ? len : &n_;
     *len = 0;
     if (!arg_get(c, k, &v))
         return NULL;
-    if (v.type == PT__V_INTS) {
+    if (v.type == PT_V_INTS) {
         *len = v.u.ints.n;
         return v.u.ints.ptr;
     }
     if (empty_list(&v, len))
         return &empty[0].i;
-    if (v.type != PT__V_REALS) {
+    if (v.type != PT_V_REALS) {
         wrong_type(c, k, "a list of ints", &v, "");
         return NULL;
     }
@@ -250,19 +250,19 @@ static const int64_t *arg_ints(pt_ctx *c, const char *k, size_t *len)
 /* Reals, or ints converted. */
 static const double *arg_reals(pt_ctx *c, const char *k, size_t *len)
 {
-    pt__val v;
+    pt_val v;
     size_t n_;
     len = len ? len : &n_;
     *len = 0;
     if (!arg_get(c, k, &v))
         return NULL;
-    if (v.type == PT__V_REALS) {
+    if (v.type == PT_V_REALS) {
         *len = v.u.reals.n;
         return v.u.reals.ptr;
     }
     if (empty_list(&v, len))
         return &empty[0].r;
-    if (v.type != PT__V_INTS) {
+    if (v.type != PT_V_INTS) {
         wrong_type(c, k, "a list of reals", &v, "");
         return NULL;
     }
@@ -276,7 +276,7 @@ static const double *arg_reals(pt_ctx *c, const char *k, size_t *len)
 /* Start a result entry; remember the first failure for pt__ctx_end. */
 static int put_key(pt_ctx *c, const char *k)
 {
-    int rc = c->results ? pt__venc_key(c->results, &c->mark, k) : -EINVAL;
+    int rc = c->results ? pt_venc_key(c->results, &c->mark, k) : -EINVAL;
     if (rc < 0 && c->result_rc == 0)
         c->result_rc = rc == -EEXIST
                            ? pt__err(rc, "result '%s' is set twice", k)
@@ -299,40 +299,40 @@ static int put_done(pt_ctx *c, int rc, const char *k)
         int rc = put_key(c, k);                                               \
         return rc < 0 ? rc : put_done(c, enc(c->results, v), k);              \
     }
-RESULT_FN(result_int, int64_t, pt__venc_int)
-RESULT_FN(result_real, double, pt__venc_real)
-RESULT_FN(result_bool, bool, pt__venc_bool)
-RESULT_FN(result_str, const char *, pt__venc_str)
+RESULT_FN(result_int, int64_t, pt_venc_int)
+RESULT_FN(result_real, double, pt_venc_real)
+RESULT_FN(result_bool, bool, pt_venc_bool)
+RESULT_FN(result_str, const char *, pt_venc_str)
 
 static int result_ints(pt_ctx *c, const char *k, const int64_t *p, size_t n)
 {
     int rc = put_key(c, k);
-    return rc < 0 ? rc : put_done(c, pt__venc_ints(c->results, p, n), k);
+    return rc < 0 ? rc : put_done(c, pt_venc_ints(c->results, p, n), k);
 }
 
 static int result_reals(pt_ctx *c, const char *k, const double *p, size_t n)
 {
     int rc = put_key(c, k);
-    return rc < 0 ? rc : put_done(c, pt__venc_reals(c->results, p, n), k);
+    return rc < 0 ? rc : put_done(c, pt_venc_reals(c->results, p, n), k);
 }
 
 static int result_bytes(pt_ctx *c, const char *k, const void *p, size_t n)
 {
     int rc = put_key(c, k);
-    return rc < 0 ? rc : put_done(c, pt__venc_bytes(c->results, p, n), k);
+    return rc < 0 ? rc : put_done(c, pt_venc_bytes(c->results, p, n), k);
 }
 
 /* Copy every argument into the results (the echo kernel). */
 static int result_args(pt_ctx *c)
 {
-    pt__viter it;
-    pt__vstr key;
-    pt__val v;
-    int rc = c->args.ok ? pt__viter_init(&it, &c->args.map) : 0;
-    while (rc == 0 && c->args.ok && (rc = pt__vmap_next(&it, &key, &v)) > 0) {
+    pt_viter it;
+    pt_vstr key;
+    pt_val v;
+    int rc = c->args.ok ? pt_viter_init(&it, &c->args.map) : 0;
+    while (rc == 0 && c->args.ok && (rc = pt_vmap_next(&it, &key, &v)) > 0) {
         rc = put_key(c, key.ptr);
         if (rc == 0)
-            rc = put_done(c, pt__venc_val(c->results, &v), key.ptr);
+            rc = put_done(c, pt_venc_val(c->results, &v), key.ptr);
     }
     return rc < 0 ? rc : 0;
 }
@@ -443,14 +443,14 @@ int pt__ctx_begin(pt_ctx *c, pt__worker_env *env, const void *args,
     int rc = pt__map_open(&c->args, args, len);
     if (rc == 0 && results) {
         pt_buf_reset(results);
-        rc = pt__venc_map_begin(results, &c->mark);
+        rc = pt_venc_map_begin(results, &c->mark);
     }
     return rc;
 }
 
 int pt__ctx_end(pt_ctx *c)
 {
-    int rc = c->results ? pt__venc_map_end(c->results, &c->mark) : 0;
+    int rc = c->results ? pt_venc_map_end(c->results, &c->mark) : 0;
     return c->result_rc ? c->result_rc : rc;
 }
 

@@ -42,7 +42,7 @@ struct pt_ctx {
     pt__worker_env *env;
     pt__map args;
     pt_buf *results;
-    pt__vmark mark;
+    pt_vmark mark;
     int result_rc; /* first failure to record a result */
     char *error;   /* set by pt_fail, or by an accessor */
     bool arg_failed; /* an accessor failed the task: its message stays */

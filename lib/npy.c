@@ -429,7 +429,7 @@ int pt__npy_parse(const char *path, const void *head, size_t len,
 static int read_exact(int fd, const char *path, void *p, size_t n,
                       uint64_t off, const char *what)
 {
-    int err = pt__pread_full(fd, p, n, (off_t)off);
+    int err = pt_sys_pread_full(fd, p, n, (off_t)off);
     if (err == -EPIPE)
         return pt__err(-EINVAL, "%s: file ends inside its %s", path, what);
     if (err < 0)
@@ -443,7 +443,7 @@ static int open_npy(const char *path, uint64_t *size)
 {
     struct stat st;
     /* O_NONBLOCK: a FIFO without a writer must not hang the open. */
-    int err = 0, fd = pt__open(path, O_RDONLY | O_NONBLOCK, 0);
+    int err = 0, fd = pt_sys_open(path, O_RDONLY | O_NONBLOCK, 0);
     if (fd < 0)
         return pt__err(fd, "%s: cannot open: %s", path, pt_strerror(fd));
     if (fstat(fd, &st) < 0)
@@ -452,14 +452,14 @@ static int open_npy(const char *path, uint64_t *size)
         err = pt__err(-EISDIR, "%s: is a directory, not a .npy file", path);
     else if (!S_ISREG(st.st_mode))
         err = pt__err(-EINVAL, "%s: not a regular file", path);
-    if (!err && (err = pt__set_nonblock(fd, 0)) < 0)
+    if (!err && (err = pt_sys_set_nonblock(fd, 0)) < 0)
         pt__err(err, "%s: fcntl: %s", path, strerror(-err));
     if (err)
         goto fail_close;
     *size = (uint64_t)st.st_size;
     return fd;
 fail_close:
-    pt__close(fd);
+    pt_sys_close(fd);
     return err;
 }
 
@@ -497,7 +497,7 @@ int pt_npy_info_read(const char *path, pt_npy_info *info)
     if (fd < 0)
         return fd;
     int err = read_info(fd, path, fsize, info);
-    pt__close(fd);
+    pt_sys_close(fd);
     return err;
 }
 
@@ -560,7 +560,7 @@ int pt_npy_load(const char *path, pt_dtype type, int ndims,
         err = check_expected(path, &info, type, ndims, dims, nbytes);
     if (!err) /* straight into dst */
         err = read_exact(fd, path, dst, info.nbytes, info.data_offset, "data");
-    pt__close(fd);
+    pt_sys_close(fd);
     return err;
 }
 
@@ -612,7 +612,7 @@ static int create_temp(const char *path, char *tmp, size_t size)
         int len = snprintf(tmp, size, "%s.tmp-%ld-%u", path, (long)getpid(), n);
         if (len < 0 || (size_t)len >= size)
             return pt__err(-ENAMETOOLONG, "%s: path too long", path);
-        int fd = pt__open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
+        int fd = pt_sys_open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
         if (fd >= 0)
             return fd;
         if (fd != -EEXIST)
@@ -629,11 +629,11 @@ static int create_temp(const char *path, char *tmp, size_t size)
 static int write_close(int fd, const char *tmp, const void *head, size_t hlen,
                        const void *data, uint64_t nbytes)
 {
-    int err = pt__write_full(fd, head, hlen);
+    int err = pt_sys_write_full(fd, head, hlen);
     if (!err)
-        err = pt__write_full(fd, data, nbytes);
+        err = pt_sys_write_full(fd, data, nbytes);
     if (!err)
-        err = pt__fsync(fd);
+        err = pt_sys_fsync(fd);
     if (close(fd) < 0 && !err) /* not retried: the fd is gone either way */
         err = -errno;
     if (err)

@@ -13,8 +13,6 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* Deliver `sig` to the calling process when its parent dies. */
-int pt__os_set_parent_death_signal(int sig);
 
 /*
  * Make the calling process a child subreaper: its descendants orphaned by
@@ -33,21 +31,6 @@ int pt__os_children(pid_t *out, int cap);
  * across pid reuse): 0, -ESRCH when there is no such process, or -errno.
  */
 int pt__os_proc_start_time(pid_t pid, uint64_t *start);
-
-/* The number of threads in the calling process, or -errno. */
-int pt__os_thread_count(void);
-
-/* A pollable fd that becomes readable when child `pid` exits, or -ENOSYS. */
-int pt__os_pidfd_open(pid_t pid);
-
-/*
- * Close every fd from 3 up, except the `n` fds of `keep` (negative ones are
- * ignored; n <= PT__OS_KEEP_MAX): a forked worker keeps nothing of its
- * parent's (its signal pipe, result files, other workers' pipes). Async-
- * signal-safe. 0 or -errno (-EINVAL for too many).
- */
-#define PT__OS_KEEP_MAX 8
-int pt__os_close_all_but(const int *keep, int n);
 
 /*
  * A new anonymous shared-memory file named `name` (for debugging only),

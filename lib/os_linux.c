@@ -18,7 +18,7 @@
 
 #include "internal.h"
 
-int pt__pipe(int fds[2])
+int pt_sys_pipe(int fds[2])
 {
     int f = pt__fault(PT__FAULT_PIPE);
     if (f < 0)
@@ -28,7 +28,7 @@ int pt__pipe(int fds[2])
     return 0;
 }
 
-int pt__os_set_parent_death_signal(int sig)
+int pt_sys_parent_death_signal(int sig)
 {
     if (prctl(PR_SET_PDEATHSIG, (unsigned long)sig, 0, 0, 0) < 0)
         return -errno;
@@ -52,7 +52,7 @@ static int read_children(const char *path, pid_t *out, int cap, int n)
         return errno == ENOENT ? n : -errno; /* a thread that just ended */
     long pid = -1;
     ssize_t got;
-    while ((got = pt__read_some(fd, buf, sizeof buf)) > 0) {
+    while ((got = pt_sys_read_some(fd, buf, sizeof buf)) > 0) {
         for (ssize_t i = 0; i < got; i++) {
             if (buf[i] >= '0' && buf[i] <= '9') {
                 pid = (pid < 0 ? 0 : pid * 10) + (buf[i] - '0');
@@ -64,7 +64,7 @@ static int read_children(const char *path, pid_t *out, int cap, int n)
             pid = -1;
         }
     }
-    pt__close(fd);
+    pt_sys_close(fd);
     if (got < 0)
         return (int)got;
     if (pid >= 0 && n < cap)
@@ -105,8 +105,8 @@ static int read_stat(pid_t pid, char *buf, size_t size, char **rest)
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return errno == ENOENT ? -ESRCH : -errno;
-    ssize_t n = pt__read_some(fd, buf, size - 1);
-    pt__close(fd);
+    ssize_t n = pt_sys_read_some(fd, buf, size - 1);
+    pt_sys_close(fd);
     if (n < 0)
         return (int)n;
     buf[n] = '\0';
@@ -147,7 +147,7 @@ int pt__os_proc_start_time(pid_t pid, uint64_t *start)
     return stat_field(rest, 22, start);
 }
 
-int pt__os_thread_count(void)
+int pt_sys_thread_count(void)
 {
     char buf[1024], *rest;
     uint64_t n = 0;
@@ -157,7 +157,7 @@ int pt__os_thread_count(void)
     return rc < 0 ? rc : (int)n;
 }
 
-int pt__os_pidfd_open(pid_t pid)
+int pt_sys_pidfd_open(pid_t pid)
 {
 #ifdef SYS_pidfd_open
     long fd = syscall(SYS_pidfd_open, pid, 0);
@@ -187,11 +187,11 @@ static void close_span(unsigned lo, unsigned hi)
         close((int)fd);
 }
 
-int pt__os_close_all_but(const int *keep, int n)
+int pt_sys_close_all_but(const int *keep, int n)
 {
-    unsigned fds[PT__OS_KEEP_MAX];
+    unsigned fds[PT_SYS_KEEP_MAX];
     int k = 0;
-    if (n < 0 || n > PT__OS_KEEP_MAX)
+    if (n < 0 || n > PT_SYS_KEEP_MAX)
         return -EINVAL;
     for (int i = 0; i < n; i++) { /* insertion sort of the fds >= 3 */
         if (keep[i] < 3)
@@ -221,7 +221,7 @@ int pt__os_memfd(const char *name)
      * by a worker would only break its own results, but why allow it). */
     if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_SEAL) < 0) {
         int err = -errno;
-        pt__close(fd);
+        pt_sys_close(fd);
         return err;
     }
     return fd;

@@ -43,17 +43,17 @@ struct child {
 static void child_main(int index, pt_pfork_fn fn, void *arg, int wfd,
                        pid_t parent, const sigset_t *old_mask)
 {
-    pt__child_reset_signals(old_mask);
-    pt__os_set_parent_death_signal(SIGKILL);
+    pt_sys_child_reset_signals(old_mask);
+    pt_sys_parent_death_signal(SIGKILL);
     if (getppid() != parent) /* the parent died before prctl took effect */
         _exit(127);
     pt_buf out = {0};
     int rc = fn(index, arg, &out);
     fflush(NULL); /* what fn printed must not be lost by _exit */
     struct reply_header h = {PFORK_MAGIC, rc, out.len};
-    int w = pt__write_full(wfd, &h, sizeof h);
+    int w = pt_sys_write_full(wfd, &h, sizeof h);
     if (w == 0)
-        w = pt__write_full(wfd, out.data, out.len);
+        w = pt_sys_write_full(wfd, out.data, out.len);
     pt_buf_free(&out);
     _exit(w == 0 ? 0 : 127);
 }
@@ -64,7 +64,7 @@ static int child_read(struct child *c, pt_buf *out)
     for (;;) {
         ssize_t r;
         if (c->hdr_got < sizeof c->hdr) {
-            r = pt__read_some(c->rfd, (char *)&c->hdr + c->hdr_got,
+            r = pt_sys_read_some(c->rfd, (char *)&c->hdr + c->hdr_got,
                               sizeof c->hdr - c->hdr_got);
             if (r > 0)
                 c->hdr_got += (size_t)r;
@@ -73,11 +73,11 @@ static int child_read(struct child *c, pt_buf *out)
             size_t want = left > READ_CHUNK ? READ_CHUNK : (size_t)left;
             char sink[512];
             if (want == 0) { /* bytes beyond the announced length */
-                r = pt__read_some(c->rfd, sink, sizeof sink);
+                r = pt_sys_read_some(c->rfd, sink, sizeof sink);
             } else {
                 if (pt_buf_reserve(out, want) < 0)
                     return -ENOMEM;
-                r = pt__read_some(c->rfd, out->data + out->len, want);
+                r = pt_sys_read_some(c->rfd, out->data + out->len, want);
                 if (r > 0) {
                     out->len += (size_t)r;
                     c->got += (uint64_t)r;
@@ -89,7 +89,7 @@ static int child_read(struct child *c, pt_buf *out)
         if (r < 0)
             return (int)r;
         if (r == 0) {
-            pt__close(c->rfd);
+            pt_sys_close(c->rfd);
             c->rfd = -1;
             return 0;
         }
@@ -101,12 +101,12 @@ static void child_try_reap(struct child *c)
 {
     if (c->reaped)
         return;
-    pid_t r = pt__waitpid(c->pid, &c->wstatus, WNOHANG);
+    pid_t r = pt_sys_waitpid(c->pid, &c->wstatus, WNOHANG);
     if (r == 0)
         return;
     c->reaped = 1;
     c->reap_ok = r == c->pid;
-    pt__close(c->pidfd);
+    pt_sys_close(c->pidfd);
     c->pidfd = -1;
 }
 
@@ -182,7 +182,7 @@ static int collect(struct child *cs, int n, pt_pfork_result *results,
                 int rc = child_read(&cs[i], &results[i].out);
                 if (rc < 0)
                     return rc;
-                pt__close(cs[i].rfd); /* drained: EAGAIN or EOF */
+                pt_sys_close(cs[i].rfd); /* drained: EAGAIN or EOF */
                 cs[i].rfd = -1;
             }
         }
@@ -195,10 +195,10 @@ static void abandon(struct child *cs, int n)
     for (int i = 0; i < n; i++) {
         if (cs[i].pid > 0 && !cs[i].reaped) {
             kill(cs[i].pid, SIGKILL);
-            pt__waitpid(cs[i].pid, &cs[i].wstatus, 0);
+            pt_sys_waitpid(cs[i].pid, &cs[i].wstatus, 0);
         }
-        pt__close(cs[i].rfd);
-        pt__close(cs[i].pidfd);
+        pt_sys_close(cs[i].rfd);
+        pt_sys_close(cs[i].pidfd);
     }
 }
 
@@ -207,12 +207,12 @@ static int spawn(struct child *cs, int i, pt_pfork_fn fn, void *arg,
                  const sigset_t *old_mask)
 {
     int p[2];
-    int rc = pt__pipe(p);
+    int rc = pt_sys_pipe(p);
     if (rc < 0)
         return pt__err(rc, "pfork: pipe for child %d: %s", i, pt_strerror(rc));
     pt__os_set_pipe_size(p[1], 1 << 20); /* best effort: fewer wake-ups */
     pid_t parent = getpid();
-    pid_t pid = pt__fork();
+    pid_t pid = pt_sys_fork();
     if (pid == 0) {
         for (int j = 0; j < i; j++) { /* the other children's fds */
             close(cs[j].rfd);
@@ -222,16 +222,16 @@ static int spawn(struct child *cs, int i, pt_pfork_fn fn, void *arg,
         close(p[0]);
         child_main(i, fn, arg, p[1], parent, old_mask);
     }
-    pt__close(p[1]);
+    pt_sys_close(p[1]);
     if (pid < 0) {
-        pt__close(p[0]);
+        pt_sys_close(p[0]);
         return pt__err((int)pid, "pfork: fork of child %d: %s", i,
                        pt_strerror((int)pid));
     }
     cs[i].pid = pid;
     cs[i].rfd = p[0];
-    cs[i].pidfd = pt__os_pidfd_open(pid);
-    return pt__set_nonblock(p[0], 1);
+    cs[i].pidfd = pt_sys_pidfd_open(pid);
+    return pt_sys_set_nonblock(p[0], 1);
 }
 
 /* Fork every child with all signals blocked, so none runs a parent handler. */
@@ -253,7 +253,7 @@ static int check_args(int n, pt_pfork_fn fn, pt_pfork_result *results)
     if (n < 1 || !fn || !results)
         return pt__err(-EINVAL, "pfork: need n >= 1 (got %d), fn and results",
                        n);
-    int threads = pt__os_thread_count();
+    int threads = pt_sys_thread_count();
     if (threads > 1)
         return pt__err(-EDEADLK, "pfork: the process has %d threads; forking "
                        "it could deadlock the children (see pfork.h)",

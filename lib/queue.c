@@ -9,16 +9,16 @@
 
 struct pt_queue {
     pt_workerset *ws;
-    pt__req **tasks;     /* by id; NULL once reported */
+    pt_request **tasks;     /* by id; NULL once reported */
     size_t ntasks, cap;
-    pt__req *done_head, *done_tail; /* finished, not yet reported */
+    pt_request *done_head, *done_tail; /* finished, not yet reported */
     int64_t outstanding;
 };
 
 /* Done hook: keep the finished request in order for next_result. */
-static void queue_done(pt__req *req)
+static void queue_done(void *arg, pt_request *req)
 {
-    pt_queue *q = req->owner;
+    pt_queue *q = arg;
     req->next = NULL;
     if (q->done_tail)
         q->done_tail->next = req;
@@ -43,7 +43,7 @@ static int grow(pt_queue *q)
     if (q->ntasks < q->cap)
         return 0;
     size_t cap = q->cap ? 2 * q->cap : 1024;
-    pt__req **t = realloc(q->tasks, cap * sizeof *t);
+    pt_request **t = realloc(q->tasks, cap * sizeof *t);
     if (!t)
         return pt__err(-ENOMEM, "queue: out of memory for %zu tasks", cap);
     q->tasks = t;
@@ -57,7 +57,7 @@ int64_t pt_queue_submit_call(pt_queue *q, const pt_call *call)
     if (rc < 0)
         return rc;
     int64_t id = (int64_t)q->ntasks;
-    pt__req *req = pt__ws_submit(q->ws, call, (uint64_t)id, q, queue_done);
+    pt_request *req = pt_request_submit(q->ws, call, (uint64_t)id, queue_done, q);
     if (!req)
         return -errno;
     q->tasks[q->ntasks++] = req;
@@ -76,7 +76,7 @@ int64_t pt_queue_submit(pt_queue *q, const char *kernel, pt_args *args,
     return pt_queue_submit_call(q, &c);
 }
 
-static pt__req *find(pt_queue *q, int64_t id)
+static pt_request *find(pt_queue *q, int64_t id)
 {
     if (id < 0 || (uint64_t)id >= q->ntasks || !q->tasks[id]) {
         pt__err(-ENOENT, "queue: no task %lld waiting or running",
@@ -88,14 +88,14 @@ static pt__req *find(pt_queue *q, int64_t id)
 
 int pt_queue_set_priority(pt_queue *q, int64_t id, int64_t priority)
 {
-    pt__req *req = find(q, id);
-    return req ? pt__ws_reprioritise(q->ws, req, priority) : -ENOENT;
+    pt_request *req = find(q, id);
+    return req ? pt_request_set_priority(q->ws, req, priority) : -ENOENT;
 }
 
 int pt_queue_cancel(pt_queue *q, int64_t id)
 {
-    pt__req *req = find(q, id);
-    return req ? pt__ws_cancel(q->ws, req) : -ENOENT;
+    pt_request *req = find(q, id);
+    return req ? pt_request_cancel(q->ws, req) : -ENOENT;
 }
 
 int pt_queue_next_result(pt_queue *q, int64_t *id, pt_reply **reply)
@@ -105,7 +105,7 @@ int pt_queue_next_result(pt_queue *q, int64_t *id, pt_reply **reply)
         rc = pt__ws_pump(q->ws, -1);
     if (rc < 0)
         return rc;
-    pt__req *req = q->done_head;
+    pt_request *req = q->done_head;
     if (!req)
         return 0;
     q->done_head = req->next;
@@ -116,7 +116,7 @@ int pt_queue_next_result(pt_queue *q, int64_t *id, pt_reply **reply)
     *id = (int64_t)req->id;
     *reply = req->reply;
     req->reply = NULL;
-    pt__req_free(req);
+    pt_request_destroy(req);
     return 1;
 }
 

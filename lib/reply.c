@@ -31,7 +31,7 @@ const char *pt_task_status_name(pt_task_status s)
     return (unsigned)s < PT_ARRAY_LEN(names) ? names[s] : "unknown";
 }
 
-pt_reply *pt__reply_new(uint64_t task, pt_task_status status, int worker,
+pt_reply *pt_reply_create(uint64_t task, pt_task_status status, int worker,
                         const char *error, const void *results, size_t len)
 {
     pt_reply *r = calloc(1, sizeof *r);
@@ -57,12 +57,12 @@ pt_reply *pt__reply_new(uint64_t task, pt_task_status status, int worker,
     return r;
 }
 
-bool pt__reply_results_ok(const pt_reply *r)
+bool pt_reply_results_ok(const pt_reply *r)
 {
     return r->map.ok;
 }
 
-void pt__reply_set_death(pt_reply *r, int signal, int exit_code,
+void pt_reply_set_death(pt_reply *r, int signal, int exit_code,
                          int64_t max_rss_kb)
 {
     r->signal = signal;
@@ -70,7 +70,7 @@ void pt__reply_set_death(pt_reply *r, int signal, int exit_code,
     r->max_rss_kb = max_rss_kb;
 }
 
-void pt__reply_set_times(pt_reply *r, int64_t start_ns, int64_t end_ns)
+void pt_reply_set_times(pt_reply *r, int64_t start_ns, int64_t end_ns)
 {
     r->start_ns = start_ns;
     r->end_ns = end_ns;
@@ -125,7 +125,7 @@ int pt_reply_worker(const pt_reply *r)
 
 bool pt_reply_has(const pt_reply *r, const char *key)
 {
-    pt__val v;
+    pt_val v;
     return pt__map_get(&r->map, key, &v);
 }
 
@@ -164,7 +164,7 @@ const void *pt_reply_bytes(const pt_reply *r, const char *key, size_t *len)
     return pt__map_bytes(&r->map, key, len);
 }
 
-void pt__reply_results(const pt_reply *r, const uint8_t **p, size_t *len)
+void pt_reply_results(const pt_reply *r, const uint8_t **p, size_t *len)
 {
     *p = r->results.data;
     *len = r->results.len;
@@ -177,7 +177,7 @@ size_t pt_reply_count(const pt_reply *r)
 
 int pt_reply_json(const pt_reply *r, pt_buf *out)
 {
-    return pt__value_to_json(r->results.data, r->results.len, out);
+    return pt_value_to_json(r->results.data, r->results.len, out);
 }
 
 void pt_reply_destroy(pt_reply *r)

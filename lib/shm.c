@@ -249,7 +249,7 @@ static int map_guarded(pt_shm *s, int fd, uint64_t offset, size_t len,
     size_t guard = guard_for(len);
     size_t align = len >= GUARD_UNIT ? GUARD_UNIT : page_size();
     size_t span = guard + (align - page_size()) + len + guard;
-    char *res = pt__mmap(NULL, span, PROT_NONE,
+    char *res = pt_sys_mmap(NULL, span, PROT_NONE,
                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (res == MAP_FAILED)
         return pt__err(-errno, "%s: cannot reserve %zu bytes of address "
@@ -257,7 +257,7 @@ static int map_guarded(pt_shm *s, int fd, uint64_t offset, size_t len,
                        len, strerror(errno));
     char *data = place_data(res, guard, offset, align);
     int rc = 0;
-    if (pt__mmap(data, len, prot, MAP_SHARED | MAP_FIXED, fd,
+    if (pt_sys_mmap(data, len, prot, MAP_SHARED | MAP_FIXED, fd,
                  (off_t)offset) == MAP_FAILED)
         rc = pt__err(-errno, "%s: mmap of %zu bytes: %s", s->path, len,
                      strerror(errno));
@@ -295,11 +295,11 @@ static int reserve(int fd, const char *path, uint64_t total)
         return pt__err(-ENOSPC, "%s: segment needs %" PRIu64 " bytes but %s "
                        "has only %" PRIu64 " free", path, total,
                        pt__os_shm_dir(), avail);
-    int rc = pt__ftruncate(fd, (off_t)total);
+    int rc = pt_sys_ftruncate(fd, (off_t)total);
     if (rc < 0)
         return pt__err(rc, "%s: ftruncate to %" PRIu64 " bytes: %s", path,
                        total, pt_strerror(rc));
-    rc = pt__fallocate(fd, 0, (off_t)total);
+    rc = pt_sys_fallocate(fd, 0, (off_t)total);
     if (rc == -ENOSPC && known)
         return pt__err(-ENOSPC, "%s: segment needs %" PRIu64 " bytes but %s "
                        "could not reserve them: %s (%" PRIu64 " were free)",
@@ -333,10 +333,10 @@ static void build_header(pt_shm *s, const pt_shm_opts *o, uint64_t nbytes)
 static int publish_header(const pt_shm *s, int fd)
 {
     const size_t m = sizeof s->hdr.magic;
-    int rc = pt__pwrite_full(fd, (const char *)&s->hdr + m, sizeof s->hdr - m,
+    int rc = pt_sys_pwrite_full(fd, (const char *)&s->hdr + m, sizeof s->hdr - m,
                              (off_t)m);
     if (rc == 0)
-        rc = pt__pwrite_full(fd, s->hdr.magic, m, 0);
+        rc = pt_sys_pwrite_full(fd, s->hdr.magic, m, 0);
     if (rc < 0)
         return pt__err(rc, "%s: cannot write its header: %s", s->path,
                        strerror(-rc));
@@ -349,7 +349,7 @@ static int reclaim_if_dead(const char *path);
 static int open_new(const char *path)
 {
     for (int attempt = 0;; attempt++) {
-        int fd = pt__shm_open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+        int fd = pt_sys_shm_open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
         if (fd >= 0)
             return fd;
         int err = -fd;
@@ -412,7 +412,7 @@ pt_shm *pt_shm_create(const pt_shm_opts *o)
     build_header(s, o, nbytes);
     if ((rc = make_segment(s, fd)) < 0)
         goto fail_unlink;
-    pt__close(fd);
+    pt_sys_close(fd);
     fill_view(s);
     s->named = !s->anon;
     if (!o->named && !s->anon) /* no memfd here: unlink the name at once */
@@ -422,7 +422,7 @@ pt_shm *pt_shm_create(const pt_shm_opts *o)
 fail_unlink:
     if (!s->anon)
         shm_unlink(path);
-    pt__close(fd);
+    pt_sys_close(fd);
 fail:
     free(s);
     errno = -rc;
@@ -459,7 +459,7 @@ static int read_header(int fd, const char *path, struct shm_header *h)
     if ((uint64_t)st.st_size < HEADER_SIZE)
         return pt__err(-EINVAL, "%s: not a ptools segment (%lld bytes)", path,
                        (long long)st.st_size);
-    int rc = pt__pread_full(fd, h, sizeof *h, 0);
+    int rc = pt_sys_pread_full(fd, h, sizeof *h, 0);
     if (rc < 0)
         return pt__err(rc == -EPIPE ? -EINVAL : rc, "%s: cannot read its "
                        "header: %s", path, strerror(-rc));
@@ -505,14 +505,14 @@ pt_shm *pt_shm_attach(const char *prefix, const char *name,
     int rc = pt_shm_path(prefix, name, path, sizeof path);
     if (rc < 0)
         goto fail;
-    int fd = pt__shm_open(path, O_RDWR, 0);
+    int fd = pt_sys_shm_open(path, O_RDWR, 0);
     if (fd < 0) {
         rc = pt__err(fd, "%s: cannot attach: %s", path, pt_strerror(fd));
         goto fail;
     }
     s = handle_new(path);
     rc = s ? attach_fd(s, fd) : -ENOMEM;
-    pt__close(fd);
+    pt_sys_close(fd);
     if (rc < 0)
         goto fail;
     fill_view(s);
@@ -570,12 +570,12 @@ static int owner_dead(const struct shm_header *h)
  */
 static int reclaim(const char *path, const char *prefix)
 {
-    int fd = pt__shm_open(path, O_RDONLY, 0);
+    int fd = pt_sys_shm_open(path, O_RDONLY, 0);
     if (fd < 0)
         return fd == -ENOENT || fd == -EACCES ? 0 : fd;
     struct shm_header h;
     int rc = read_header(fd, path, &h);
-    pt__close(fd);
+    pt_sys_close(fd);
     if (rc < 0)
         return 0; /* not ours to judge: leave it */
     int match = !prefix || (strlen(prefix) == h.prefix_len &&

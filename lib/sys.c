@@ -177,7 +177,7 @@ static int fault_read(void)
     return read_rc;
 }
 
-int pt__fault_init(void)
+int pt_sys_fault_init(void)
 {
     int rc = fault_read();
     return rc < 0 ? pt__err(rc, "%s", fault_why) : 0;
@@ -220,7 +220,7 @@ int pt__fault_hit(pt__fault_point p)
 
 /* ---- the wrappers ---- */
 
-int pt__write_full(int fd, const void *p, size_t n)
+int pt_sys_write_full(int fd, const void *p, size_t n)
 {
     const char *c = p;
     int f = pt__fault(PT__FAULT_WRITE);
@@ -239,7 +239,7 @@ int pt__write_full(int fd, const void *p, size_t n)
     return 0;
 }
 
-ssize_t pt__write_some(int fd, const void *p, size_t n)
+ssize_t pt_sys_write_some(int fd, const void *p, size_t n)
 {
     int f = pt__fault(PT__FAULT_WRITE);
     if (f < 0)
@@ -253,7 +253,7 @@ ssize_t pt__write_some(int fd, const void *p, size_t n)
     }
 }
 
-int pt__writev_full(int fd, struct iovec *iov, int n)
+int pt_sys_writev_full(int fd, struct iovec *iov, int n)
 {
     int f = pt__fault(PT__FAULT_WRITE);
     if (f < 0)
@@ -276,11 +276,11 @@ int pt__writev_full(int fd, struct iovec *iov, int n)
     return 0;
 }
 
-int pt__read_full(int fd, void *p, size_t n)
+int pt_sys_read_full(int fd, void *p, size_t n)
 {
     char *c = p;
     while (n > 0) {
-        ssize_t r = pt__read_some(fd, c, n);
+        ssize_t r = pt_sys_read_some(fd, c, n);
         if (r < 0)
             return (int)r;
         if (r == 0)
@@ -291,7 +291,7 @@ int pt__read_full(int fd, void *p, size_t n)
     return 0;
 }
 
-int pt__pwrite_full(int fd, const void *p, size_t n, off_t off)
+int pt_sys_pwrite_full(int fd, const void *p, size_t n, off_t off)
 {
     const char *c = p;
     int f = pt__fault(PT__FAULT_WRITE);
@@ -311,7 +311,7 @@ int pt__pwrite_full(int fd, const void *p, size_t n, off_t off)
     return 0;
 }
 
-int pt__pread_full(int fd, void *p, size_t n, off_t off)
+int pt_sys_pread_full(int fd, void *p, size_t n, off_t off)
 {
     char *c = p;
     while (n > 0) {
@@ -327,7 +327,7 @@ int pt__pread_full(int fd, void *p, size_t n, off_t off)
     return 0;
 }
 
-ssize_t pt__read_some(int fd, void *p, size_t n)
+ssize_t pt_sys_read_some(int fd, void *p, size_t n)
 {
     for (;;) {
         ssize_t r = read(fd, p, n);
@@ -338,7 +338,7 @@ ssize_t pt__read_some(int fd, void *p, size_t n)
     }
 }
 
-pid_t pt__waitpid(pid_t pid, int *status, int flags)
+pid_t pt_sys_waitpid(pid_t pid, int *status, int flags)
 {
     for (;;) {
         pid_t r = waitpid(pid, status, flags);
@@ -349,7 +349,7 @@ pid_t pt__waitpid(pid_t pid, int *status, int flags)
     }
 }
 
-void pt__close(int fd)
+void pt_sys_close(int fd)
 {
     int saved = errno;
     if (fd >= 0)
@@ -357,7 +357,7 @@ void pt__close(int fd)
     errno = saved;
 }
 
-pid_t pt__fork(void)
+pid_t pt_sys_fork(void)
 {
     int f = pt__fault(PT__FAULT_FORK);
     if (f < 0)
@@ -366,7 +366,7 @@ pid_t pt__fork(void)
     return pid < 0 ? -errno : pid;
 }
 
-int pt__open(const char *path, int flags, mode_t mode)
+int pt_sys_open(const char *path, int flags, mode_t mode)
 {
     int f = pt__fault(PT__FAULT_OPEN);
     if (f < 0)
@@ -380,7 +380,7 @@ int pt__open(const char *path, int flags, mode_t mode)
     }
 }
 
-int pt__shm_open(const char *name, int flags, mode_t mode)
+int pt_sys_shm_open(const char *name, int flags, mode_t mode)
 {
     int f = pt__fault(PT__FAULT_SHM_OPEN);
     if (f < 0)
@@ -389,7 +389,7 @@ int pt__shm_open(const char *name, int flags, mode_t mode)
     return fd < 0 ? -errno : fd;
 }
 
-int pt__ftruncate(int fd, off_t len)
+int pt_sys_ftruncate(int fd, off_t len)
 {
     int f = pt__fault(PT__FAULT_FTRUNCATE);
     if (f < 0)
@@ -400,7 +400,7 @@ int pt__ftruncate(int fd, off_t len)
     return 0;
 }
 
-int pt__fallocate(int fd, off_t off, off_t len)
+int pt_sys_fallocate(int fd, off_t off, off_t len)
 {
     int f = pt__fault(PT__FAULT_FALLOCATE);
     if (f < 0)
@@ -412,7 +412,7 @@ int pt__fallocate(int fd, off_t off, off_t len)
     return -rc;
 }
 
-void *pt__mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+void *pt_sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
     int f = pt__fault(PT__FAULT_MMAP);
     if (f < 0) {
@@ -422,7 +422,7 @@ void *pt__mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
     return mmap(addr, len, prot, flags, fd, off);
 }
 
-int pt__fsync(int fd)
+int pt_sys_fsync(int fd)
 {
     int f = pt__fault(PT__FAULT_FSYNC);
     if (f < 0)
@@ -433,7 +433,7 @@ int pt__fsync(int fd)
     return 0;
 }
 
-int pt__socket(int domain, int type, int protocol)
+int pt_sys_socket(int domain, int type, int protocol)
 {
     int f = pt__fault(PT__FAULT_SOCKET);
     if (f < 0)
@@ -442,7 +442,7 @@ int pt__socket(int domain, int type, int protocol)
     return fd < 0 ? -errno : fd;
 }
 
-int pt__bind(int fd, const struct sockaddr *sa, unsigned len)
+int pt_sys_bind(int fd, const struct sockaddr *sa, unsigned len)
 {
     int f = pt__fault(PT__FAULT_BIND);
     if (f < 0)
@@ -450,14 +450,14 @@ int pt__bind(int fd, const struct sockaddr *sa, unsigned len)
     return bind(fd, sa, len) < 0 ? -errno : 0;
 }
 
-int64_t pt__mono_ns(void)
+int64_t pt_sys_mono_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int pt__set_nonblock(int fd, int on)
+int pt_sys_set_nonblock(int fd, bool on)
 {
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0)
@@ -468,7 +468,7 @@ int pt__set_nonblock(int fd, int on)
     return 0;
 }
 
-void pt__child_reset_signals(const sigset_t *old)
+void pt_sys_child_reset_signals(const sigset_t *old)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

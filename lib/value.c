@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "internal.h"
-#include "value.h"
+#include <ptools/value.h>
 
 /*
  * Arrays are handed out in place, so the host must store int64 and double
@@ -62,14 +62,14 @@ static bool fits(size_t len, size_t off, size_t n)
     return off <= len && n <= len - off;
 }
 
-static bool is_container(pt__vtype t)
+static bool is_container(pt_vtype t)
 {
-    return t == PT__V_LIST || t == PT__V_MAP;
+    return t == PT_V_LIST || t == PT_V_MAP;
 }
 
-static const char *type_name(pt__vtype t)
+static const char *type_name(pt_vtype t)
 {
-    return t == PT__V_MAP ? "map" : "list";
+    return t == PT_V_MAP ? "map" : "list";
 }
 
 /* ---- encoder ------------------------------------------------------------ */
@@ -82,28 +82,28 @@ static int put_scalar(pt_buf *b, uint8_t tag, uint64_t bits)
     return pt_buf_append(b, h, sizeof h);
 }
 
-int pt__venc_null(pt_buf *b)
+int pt_venc_null(pt_buf *b)
 {
-    uint8_t tag = PT__V_NULL;
+    uint8_t tag = PT_V_NULL;
     return pt_buf_append(b, &tag, 1);
 }
 
-int pt__venc_bool(pt_buf *b, bool v)
+int pt_venc_bool(pt_buf *b, bool v)
 {
-    uint8_t h[2] = {PT__V_BOOL, v ? 1 : 0};
+    uint8_t h[2] = {PT_V_BOOL, v ? 1 : 0};
     return pt_buf_append(b, h, sizeof h);
 }
 
-int pt__venc_int(pt_buf *b, int64_t v)
+int pt_venc_int(pt_buf *b, int64_t v)
 {
-    return put_scalar(b, PT__V_INT, (uint64_t)v);
+    return put_scalar(b, PT_V_INT, (uint64_t)v);
 }
 
-int pt__venc_real(pt_buf *b, double v)
+int pt_venc_real(pt_buf *b, double v)
 {
     uint64_t bits;
     memcpy(&bits, &v, sizeof bits);
-    return put_scalar(b, PT__V_REAL, bits);
+    return put_scalar(b, PT_V_REAL, bits);
 }
 
 /*
@@ -133,23 +133,23 @@ static int put_sized(pt_buf *b, uint8_t tag, const void *p, size_t n,
     return 0;
 }
 
-int pt__venc_str(pt_buf *b, const char *s)
+int pt_venc_str(pt_buf *b, const char *s)
 {
-    return put_sized(b, PT__V_STR, s, strlen(s), true);
+    return put_sized(b, PT_V_STR, s, strlen(s), true);
 }
 
-int pt__venc_strn(pt_buf *b, const char *s, size_t n)
+int pt_venc_strn(pt_buf *b, const char *s, size_t n)
 {
     const char *nul = n ? memchr(s, 0, n) : NULL;
     if (nul)
         return pt__err(-EINVAL, "string holds a NUL byte at offset %zu "
                        "(use bytes for binary data)", (size_t)(nul - s));
-    return put_sized(b, PT__V_STR, s, n, true);
+    return put_sized(b, PT_V_STR, s, n, true);
 }
 
-int pt__venc_bytes(pt_buf *b, const void *p, size_t n)
+int pt_venc_bytes(pt_buf *b, const void *p, size_t n)
 {
-    return put_sized(b, PT__V_BYTES, p, n, false);
+    return put_sized(b, PT_V_BYTES, p, n, false);
 }
 
 /* Append an INTS or REALS header, the zero pad and the 8-byte elements. */
@@ -173,18 +173,18 @@ static int put_array(pt_buf *b, uint8_t tag, const void *p, size_t n)
     return 0;
 }
 
-int pt__venc_ints(pt_buf *b, const int64_t *p, size_t n)
+int pt_venc_ints(pt_buf *b, const int64_t *p, size_t n)
 {
-    return put_array(b, PT__V_INTS, p, n);
+    return put_array(b, PT_V_INTS, p, n);
 }
 
-int pt__venc_reals(pt_buf *b, const double *p, size_t n)
+int pt_venc_reals(pt_buf *b, const double *p, size_t n)
 {
-    return put_array(b, PT__V_REALS, p, n);
+    return put_array(b, PT_V_REALS, p, n);
 }
 
 /* Write an open container's header: no items yet, size marked open. */
-static int begin_container(pt_buf *b, uint8_t tag, pt__vmark *m)
+static int begin_container(pt_buf *b, uint8_t tag, pt_vmark *m)
 {
     uint8_t h[CONTAINER_HDR] = {tag};
     put_u32(h + 5, OPEN_SIZE);
@@ -192,18 +192,18 @@ static int begin_container(pt_buf *b, uint8_t tag, pt__vmark *m)
     return pt_buf_append(b, h, sizeof h);
 }
 
-int pt__venc_list_begin(pt_buf *b, pt__vmark *m)
+int pt_venc_list_begin(pt_buf *b, pt_vmark *m)
 {
-    return begin_container(b, PT__V_LIST, m);
+    return begin_container(b, PT_V_LIST, m);
 }
 
-int pt__venc_map_begin(pt_buf *b, pt__vmark *m)
+int pt_venc_map_begin(pt_buf *b, pt_vmark *m)
 {
-    return begin_container(b, PT__V_MAP, m);
+    return begin_container(b, PT_V_MAP, m);
 }
 
 /* Check that `m` marks a container of type `tag` that is still open. */
-static int check_open(const pt_buf *b, const pt__vmark *m, uint8_t tag)
+static int check_open(const pt_buf *b, const pt_vmark *m, uint8_t tag)
 {
     if (!fits(b->len, m->off, CONTAINER_HDR) || b->data[m->off] != tag ||
         get_u32(b->data + m->off + 5) != OPEN_SIZE)
@@ -213,7 +213,7 @@ static int check_open(const pt_buf *b, const pt__vmark *m, uint8_t tag)
 }
 
 static int parse_text(const uint8_t *p, size_t len, size_t off,
-                      const char *what, pt__vstr *s, size_t *next);
+                      const char *what, pt_vstr *s, size_t *next);
 
 /*
  * Walk the items of an open container between `off` and `end`, counting
@@ -226,14 +226,14 @@ static int walk(const uint8_t *base, size_t off, size_t end, bool map,
                 const char *key, size_t *count)
 {
     size_t n = 0, klen = key ? strlen(key) : 0;
-    pt__vstr k = {"", 0};
-    pt__val v;
+    pt_vstr k = {"", 0};
+    pt_val v;
     for (; off < end; n++) {
         if (map && parse_text(base, end, off, "map key", &k, &off) < 0)
             return pt__err(-EINVAL, "map entry %zu lacks its key", n);
         if (key && k.len == klen && memcmp(k.ptr, key, klen) == 0)
             return pt__err(-EEXIST, "duplicate map key \"%s\"", key);
-        if (pt__vdec(base, end, off, &v, &off) < 0)
+        if (pt_vdec(base, end, off, &v, &off) < 0)
             return pt__err(-EINVAL, "item %zu does not parse (no value after "
                            "a key, or a container not ended)", n);
     }
@@ -253,30 +253,30 @@ static int patch(pt_buf *b, size_t off, size_t count)
     return 0;
 }
 
-static int end_container(pt_buf *b, const pt__vmark *m, uint8_t tag)
+static int end_container(pt_buf *b, const pt_vmark *m, uint8_t tag)
 {
     size_t count;
     int rc = check_open(b, m, tag);
     if (rc == 0)
-        rc = walk(b->data, m->off + CONTAINER_HDR, b->len, tag == PT__V_MAP,
+        rc = walk(b->data, m->off + CONTAINER_HDR, b->len, tag == PT_V_MAP,
                   NULL, &count);
     return rc < 0 ? rc : patch(b, m->off, count);
 }
 
-int pt__venc_list_end(pt_buf *b, const pt__vmark *m)
+int pt_venc_list_end(pt_buf *b, const pt_vmark *m)
 {
-    return end_container(b, m, PT__V_LIST);
+    return end_container(b, m, PT_V_LIST);
 }
 
-int pt__venc_map_end(pt_buf *b, const pt__vmark *m)
+int pt_venc_map_end(pt_buf *b, const pt_vmark *m)
 {
-    return end_container(b, m, PT__V_MAP);
+    return end_container(b, m, PT_V_MAP);
 }
 
-int pt__venc_key(pt_buf *b, const pt__vmark *m, const char *key)
+int pt_venc_key(pt_buf *b, const pt_vmark *m, const char *key)
 {
     size_t count;
-    int rc = check_open(b, m, PT__V_MAP);
+    int rc = check_open(b, m, PT_V_MAP);
     if (rc == 0)
         rc = walk(b->data, m->off + CONTAINER_HDR, b->len, true, key, &count);
     return rc < 0 ? rc : put_sized(b, 0, key, strlen(key), true);
@@ -286,7 +286,7 @@ int pt__venc_key(pt_buf *b, const pt__vmark *m, const char *key)
 
 /* Parse a length-prefixed, NUL-terminated text (a STR body or a map key). */
 static int parse_text(const uint8_t *p, size_t len, size_t off,
-                      const char *what, pt__vstr *s, size_t *next)
+                      const char *what, pt_vstr *s, size_t *next)
 {
     if (!fits(len, off, 4))
         return pt__err(-EBADMSG, "%s length at offset %zu runs past the end",
@@ -308,7 +308,7 @@ static int parse_text(const uint8_t *p, size_t len, size_t off,
     return 0;
 }
 
-static int dec_bool(const uint8_t *p, size_t len, size_t off, pt__val *v,
+static int dec_bool(const uint8_t *p, size_t len, size_t off, pt_val *v,
                     size_t *next)
 {
     if (!fits(len, off, 2))
@@ -321,14 +321,14 @@ static int dec_bool(const uint8_t *p, size_t len, size_t off, pt__val *v,
     return 0;
 }
 
-static int dec_scalar(const uint8_t *p, size_t len, size_t off, pt__val *v,
+static int dec_scalar(const uint8_t *p, size_t len, size_t off, pt_val *v,
                       size_t *next)
 {
     if (!fits(len, off, 9))
         return pt__err(-EBADMSG, "number at offset %zu runs past the end",
                        off);
     uint64_t bits = get_u64(p + off + 1);
-    if (v->type == PT__V_INT)
+    if (v->type == PT_V_INT)
         v->u.i = (int64_t)bits;
     else
         memcpy(&v->u.r, &bits, sizeof bits);
@@ -336,7 +336,7 @@ static int dec_scalar(const uint8_t *p, size_t len, size_t off, pt__val *v,
     return 0;
 }
 
-static int dec_bytes(const uint8_t *p, size_t len, size_t off, pt__val *v,
+static int dec_bytes(const uint8_t *p, size_t len, size_t off, pt_val *v,
                      size_t *next)
 {
     if (!fits(len, off, SIZED_HDR))
@@ -355,7 +355,7 @@ static int dec_bytes(const uint8_t *p, size_t len, size_t off, pt__val *v,
  * INTS and REALS: besides bounds, check the zero pad and the base's
  * alignment, so the elements can be handed out in place.
  */
-static int dec_array(const uint8_t *p, size_t len, size_t off, pt__val *v,
+static int dec_array(const uint8_t *p, size_t len, size_t off, pt_val *v,
                      size_t *next)
 {
     if (!fits(len, off, SIZED_HDR))
@@ -373,11 +373,11 @@ static int dec_array(const uint8_t *p, size_t len, size_t off, pt__val *v,
         return pt__err(-EINVAL, "array at offset %zu: the buffer is not "
                        "8-byte aligned", off);
     at += pad;
-    if (v->type == PT__V_INTS)
+    if (v->type == PT_V_INTS)
         v->u.ints.ptr = (const int64_t *)(const void *)(p + at);
     else
         v->u.reals.ptr = (const double *)(const void *)(p + at);
-    if (v->type == PT__V_INTS)
+    if (v->type == PT_V_INTS)
         v->u.ints.n = n;
     else
         v->u.reals.n = n;
@@ -391,14 +391,14 @@ static int dec_array(const uint8_t *p, size_t len, size_t off, pt__val *v,
  * bounds every loop over the items by the bytes they occupy.
  */
 static int dec_container(const uint8_t *p, size_t len, size_t off,
-                         pt__val *v, size_t *next)
+                         pt_val *v, size_t *next)
 {
     if (!fits(len, off, CONTAINER_HDR))
         return pt__err(-EBADMSG, "%s at offset %zu runs past the end",
                        type_name(v->type), off);
     size_t count = get_u32(p + off + 1), size = get_u32(p + off + 5);
     size_t start = off + CONTAINER_HDR;
-    size_t min = v->type == PT__V_MAP ? MIN_ENTRY : MIN_ITEM;
+    size_t min = v->type == PT_V_MAP ? MIN_ENTRY : MIN_ITEM;
     if (size > len - start)
         return pt__err(-EBADMSG, "%s of %zu bytes at offset %zu runs past the "
                        "end", type_name(v->type), size, off);
@@ -413,7 +413,7 @@ static int dec_container(const uint8_t *p, size_t len, size_t off,
     return 0;
 }
 
-int pt__vdec(const void *base, size_t len, size_t off, pt__val *v,
+int pt_vdec(const void *base, size_t len, size_t off, pt_val *v,
              size_t *next)
 {
     const uint8_t *p = base;
@@ -421,32 +421,32 @@ int pt__vdec(const void *base, size_t len, size_t off, pt__val *v,
         return pt__err(-EBADMSG, "value expected at offset %zu, past the end "
                        "of %zu bytes", off, len);
     uint8_t tag = p[off];
-    if (tag < PT__V_NULL || tag >= PT__V_TYPE_END)
+    if (tag < PT_V_NULL || tag >= PT_V_TYPE_END)
         return pt__err(-EBADMSG, "unknown type tag 0x%02x at offset %zu", tag,
                        off);
-    v->type = (pt__vtype)tag;
+    v->type = (pt_vtype)tag;
     switch (v->type) {
-    case PT__V_NULL:
+    case PT_V_NULL:
         *next = off + 1;
         return 0;
-    case PT__V_BOOL:
+    case PT_V_BOOL:
         return dec_bool(p, len, off, v, next);
-    case PT__V_INT:
-    case PT__V_REAL:
+    case PT_V_INT:
+    case PT_V_REAL:
         return dec_scalar(p, len, off, v, next);
-    case PT__V_STR:
+    case PT_V_STR:
         return parse_text(p, len, off + 1, "string", &v->u.str, next);
-    case PT__V_BYTES:
+    case PT_V_BYTES:
         return dec_bytes(p, len, off, v, next);
-    case PT__V_INTS:
-    case PT__V_REALS:
+    case PT_V_INTS:
+    case PT_V_REALS:
         return dec_array(p, len, off, v, next);
     default:
         return dec_container(p, len, off, v, next);
     }
 }
 
-int pt__viter_init(pt__viter *it, const pt__val *v)
+int pt_viter_init(pt_viter *it, const pt_val *v)
 {
     if (!is_container(v->type))
         return pt__err(-EINVAL, "value of type %d is not a list or a map",
@@ -461,7 +461,7 @@ int pt__viter_init(pt__viter *it, const pt__val *v)
 }
 
 /* Common to both kinds of step: 1 if an item is due, else 0 or an error. */
-static int iter_due(pt__viter *it, pt__vtype type)
+static int iter_due(pt_viter *it, pt_vtype type)
 {
     if (it->err)
         return it->err;
@@ -477,27 +477,27 @@ static int iter_due(pt__viter *it, pt__vtype type)
     return 0;
 }
 
-int pt__vlist_next(pt__viter *it, pt__val *item)
+int pt_vlist_next(pt_viter *it, pt_val *item)
 {
-    int rc = iter_due(it, PT__V_LIST);
+    int rc = iter_due(it, PT_V_LIST);
     if (rc <= 0)
         return rc;
-    rc = pt__vdec(it->base, it->end, it->off, item, &it->off);
+    rc = pt_vdec(it->base, it->end, it->off, item, &it->off);
     if (rc < 0)
         return it->err = rc;
     it->left--;
     return 1;
 }
 
-int pt__vmap_next(pt__viter *it, pt__vstr *key, pt__val *val)
+int pt_vmap_next(pt_viter *it, pt_vstr *key, pt_val *val)
 {
     size_t off;
-    int rc = iter_due(it, PT__V_MAP);
+    int rc = iter_due(it, PT_V_MAP);
     if (rc <= 0)
         return rc;
     rc = parse_text(it->base, it->end, it->off, "map key", key, &off);
     if (rc == 0)
-        rc = pt__vdec(it->base, it->end, off, val, &it->off);
+        rc = pt_vdec(it->base, it->end, off, val, &it->off);
     if (rc < 0)
         return it->err = rc;
     it->left--;
@@ -505,25 +505,25 @@ int pt__vmap_next(pt__viter *it, pt__vstr *key, pt__val *val)
 }
 
 /* The next item of either kind of container (`key` is set for maps). */
-static int iter_next(pt__viter *it, pt__vstr *key, pt__val *item)
+static int iter_next(pt_viter *it, pt_vstr *key, pt_val *item)
 {
-    if (it->type == PT__V_MAP)
-        return pt__vmap_next(it, key, item);
-    return pt__vlist_next(it, item);
+    if (it->type == PT_V_MAP)
+        return pt_vmap_next(it, key, item);
+    return pt_vlist_next(it, item);
 }
 
-int pt__vmap_get(const pt__val *map, const char *key, pt__val *out)
+int pt_vmap_get(const pt_val *map, const char *key, pt_val *out)
 {
-    pt__viter it;
-    pt__vstr k;
-    pt__val v;
-    if (map->type != PT__V_MAP)
+    pt_viter it;
+    pt_vstr k;
+    pt_val v;
+    if (map->type != PT_V_MAP)
         return pt__err(-EINVAL, "looking up \"%s\" in a value that is not a "
                        "map", key);
-    pt__viter_init(&it, map);
+    pt_viter_init(&it, map);
     size_t n = strlen(key);
     int rc;
-    while ((rc = pt__vmap_next(&it, &k, &v)) == 1)
+    while ((rc = pt_vmap_next(&it, &k, &v)) == 1)
         if (k.len == n && memcmp(k.ptr, key, n) == 0) {
             *out = v;
             return 0;
@@ -532,11 +532,11 @@ int pt__vmap_get(const pt__val *map, const char *key, pt__val *out)
 }
 
 /* Check a container's items, recursively, `depth` being its own depth. */
-static int check_items(const pt__val *v, int depth, int max_depth)
+static int check_items(const pt_val *v, int depth, int max_depth)
 {
-    pt__viter it;
-    pt__vstr key;
-    pt__val item;
+    pt_viter it;
+    pt_vstr key;
+    pt_val item;
     int rc;
     if (!is_container(v->type))
         return 0;
@@ -544,7 +544,7 @@ static int check_items(const pt__val *v, int depth, int max_depth)
         return pt__err(-EBADMSG, "%s at offset %zu is nested deeper than %d",
                        type_name(v->type), v->u.c.off - CONTAINER_HDR,
                        max_depth);
-    pt__viter_init(&it, v);
+    pt_viter_init(&it, v);
     while ((rc = iter_next(&it, &key, &item)) == 1) {
         rc = check_items(&item, depth + 1, max_depth);
         if (rc < 0)
@@ -553,18 +553,18 @@ static int check_items(const pt__val *v, int depth, int max_depth)
     return rc;
 }
 
-int pt__value_check(const void *base, size_t len, int max_depth)
+int pt_value_check(const void *base, size_t len, int max_depth)
 {
-    pt__val v;
+    pt_val v;
     size_t next;
     if ((uintptr_t)base % 8)
         return pt__err(-EINVAL, "value buffer %p is not 8-byte aligned",
                        base);
     if (max_depth < 0)
         max_depth = 0;
-    if (max_depth > PT__V_DEPTH_CAP)
-        max_depth = PT__V_DEPTH_CAP;
-    int rc = pt__vdec(base, len, 0, &v, &next);
+    if (max_depth > PT_V_DEPTH_CAP)
+        max_depth = PT_V_DEPTH_CAP;
+    int rc = pt_vdec(base, len, 0, &v, &next);
     if (rc == 0)
         rc = check_items(&v, 1, max_depth);
     if (rc == 0 && next != len)
@@ -575,25 +575,25 @@ int pt__value_check(const void *base, size_t len, int max_depth)
 
 /* ---- re-encoding -------------------------------------------------------- */
 
-static int enc_val(pt_buf *b, const pt__val *v, int depth);
+static int enc_val(pt_buf *b, const pt_val *v, int depth);
 
 /* Copy a container item by item; on any failure `b` is left as it was. */
-static int enc_container(pt_buf *b, const pt__val *v, int depth)
+static int enc_container(pt_buf *b, const pt_val *v, int depth)
 {
-    pt__vmark m;
-    pt__viter it;
-    pt__vstr key;
-    pt__val item;
+    pt_vmark m;
+    pt_viter it;
+    pt_vstr key;
+    pt_val item;
     size_t undo = b->len;
-    if (depth > PT__V_DEPTH_CAP)
+    if (depth > PT_V_DEPTH_CAP)
         return pt__err(-EBADMSG, "containers nested deeper than %d",
-                       PT__V_DEPTH_CAP);
-    int rc = pt__viter_init(&it, v);
+                       PT_V_DEPTH_CAP);
+    int rc = pt_viter_init(&it, v);
     if (rc == 0)
         rc = begin_container(b, (uint8_t)v->type, &m);
     while (rc == 0 && (rc = iter_next(&it, &key, &item)) == 1) {
         rc = 0;
-        if (v->type == PT__V_MAP)
+        if (v->type == PT_V_MAP)
             rc = put_sized(b, 0, key.ptr, key.len, true);
         if (rc == 0)
             rc = enc_val(b, &item, depth + 1);
@@ -605,34 +605,34 @@ static int enc_container(pt_buf *b, const pt__val *v, int depth)
     return rc;
 }
 
-static int enc_val(pt_buf *b, const pt__val *v, int depth)
+static int enc_val(pt_buf *b, const pt_val *v, int depth)
 {
     switch (v->type) {
-    case PT__V_NULL:
-        return pt__venc_null(b);
-    case PT__V_BOOL:
-        return pt__venc_bool(b, v->u.b);
-    case PT__V_INT:
-        return pt__venc_int(b, v->u.i);
-    case PT__V_REAL:
-        return pt__venc_real(b, v->u.r);
-    case PT__V_STR:
-        return pt__venc_strn(b, v->u.str.ptr, v->u.str.len);
-    case PT__V_BYTES:
-        return pt__venc_bytes(b, v->u.bytes.ptr, v->u.bytes.len);
-    case PT__V_INTS:
-        return pt__venc_ints(b, v->u.ints.ptr, v->u.ints.n);
-    case PT__V_REALS:
-        return pt__venc_reals(b, v->u.reals.ptr, v->u.reals.n);
-    case PT__V_LIST:
-    case PT__V_MAP:
+    case PT_V_NULL:
+        return pt_venc_null(b);
+    case PT_V_BOOL:
+        return pt_venc_bool(b, v->u.b);
+    case PT_V_INT:
+        return pt_venc_int(b, v->u.i);
+    case PT_V_REAL:
+        return pt_venc_real(b, v->u.r);
+    case PT_V_STR:
+        return pt_venc_strn(b, v->u.str.ptr, v->u.str.len);
+    case PT_V_BYTES:
+        return pt_venc_bytes(b, v->u.bytes.ptr, v->u.bytes.len);
+    case PT_V_INTS:
+        return pt_venc_ints(b, v->u.ints.ptr, v->u.ints.n);
+    case PT_V_REALS:
+        return pt_venc_reals(b, v->u.reals.ptr, v->u.reals.n);
+    case PT_V_LIST:
+    case PT_V_MAP:
         return enc_container(b, v, depth);
     default:
         return pt__err(-EINVAL, "unknown value type %d", (int)v->type);
     }
 }
 
-int pt__venc_val(pt_buf *b, const pt__val *v)
+int pt_venc_val(pt_buf *b, const pt_val *v)
 {
     return enc_val(b, v, 1);
 }
@@ -658,7 +658,7 @@ static int json_int(pt_buf *o, int64_t i)
     return pt_buf_append(o, p, (size_t)(s + sizeof s - p));
 }
 
-int pt__real_text(char *s, size_t size, double d)
+int pt_real_text(char *s, size_t size, double d)
 {
     int n = 0;
     for (int prec = 15; prec <= 17; prec++) {
@@ -669,13 +669,13 @@ int pt__real_text(char *s, size_t size, double d)
     return n;
 }
 
-/* A real in JSON, by pt__real_text(); ".0" keeps it a real. */
+/* A real in JSON, by pt_real_text(); ".0" keeps it a real. */
 static int json_real(pt_buf *o, double d)
 {
     char s[48];
     if (!isfinite(d))
         return put(o, "null");
-    int n = pt__real_text(s, sizeof s - 2, d);
+    int n = pt_real_text(s, sizeof s - 2, d);
     if (!strpbrk(s, ".eE")) {
         memcpy(s + n, ".0", 3);
         n += 2;
@@ -785,13 +785,13 @@ static int json_bytes(pt_buf *o, const uint8_t *p, size_t n)
 }
 
 /* INTS and REALS print as JSON arrays of numbers. */
-static int json_array(pt_buf *o, const pt__val *v)
+static int json_array(pt_buf *o, const pt_val *v)
 {
-    size_t n = v->type == PT__V_INTS ? v->u.ints.n : v->u.reals.n;
+    size_t n = v->type == PT_V_INTS ? v->u.ints.n : v->u.reals.n;
     int rc = put(o, "[");
     for (size_t i = 0; rc == 0 && i < n; i++) {
         rc = i ? put(o, ",") : 0;
-        if (rc == 0 && v->type == PT__V_INTS)
+        if (rc == 0 && v->type == PT_V_INTS)
             rc = json_int(o, v->u.ints.ptr[i]);
         else if (rc == 0)
             rc = json_real(o, v->u.reals.ptr[i]);
@@ -799,16 +799,16 @@ static int json_array(pt_buf *o, const pt__val *v)
     return rc ? rc : put(o, "]");
 }
 
-static int json_val(pt_buf *o, const pt__val *v);
+static int json_val(pt_buf *o, const pt_val *v);
 
 /* LIST as an array, MAP as an object with its keys in stored order. */
-static int json_container(pt_buf *o, const pt__val *v)
+static int json_container(pt_buf *o, const pt_val *v)
 {
-    bool map = v->type == PT__V_MAP;
-    pt__viter it;
-    pt__vstr key;
-    pt__val item;
-    int rc = pt__viter_init(&it, v);
+    bool map = v->type == PT_V_MAP;
+    pt_viter it;
+    pt_vstr key;
+    pt_val item;
+    int rc = pt_viter_init(&it, v);
     if (rc == 0)
         rc = put(o, map ? "{" : "[");
     for (size_t i = 0; rc == 0 && (rc = iter_next(&it, &key, &item)) == 1;
@@ -824,36 +824,36 @@ static int json_container(pt_buf *o, const pt__val *v)
     return rc ? rc : put(o, map ? "}" : "]");
 }
 
-static int json_val(pt_buf *o, const pt__val *v)
+static int json_val(pt_buf *o, const pt_val *v)
 {
     switch (v->type) {
-    case PT__V_NULL:
+    case PT_V_NULL:
         return put(o, "null");
-    case PT__V_BOOL:
+    case PT_V_BOOL:
         return put(o, v->u.b ? "true" : "false");
-    case PT__V_INT:
+    case PT_V_INT:
         return json_int(o, v->u.i);
-    case PT__V_REAL:
+    case PT_V_REAL:
         return json_real(o, v->u.r);
-    case PT__V_STR:
+    case PT_V_STR:
         return json_str(o, v->u.str.ptr, v->u.str.len);
-    case PT__V_BYTES:
+    case PT_V_BYTES:
         return json_bytes(o, v->u.bytes.ptr, v->u.bytes.len);
-    case PT__V_INTS:
-    case PT__V_REALS:
+    case PT_V_INTS:
+    case PT_V_REALS:
         return json_array(o, v);
     default:
         return json_container(o, v);
     }
 }
 
-int pt__value_to_json(const void *base, size_t len, pt_buf *out)
+int pt_value_to_json(const void *base, size_t len, pt_buf *out)
 {
-    pt__val v;
+    pt_val v;
     size_t next, undo = out->len;
-    int rc = pt__value_check(base, len, PT__V_DEPTH_CAP);
+    int rc = pt_value_check(base, len, PT_V_DEPTH_CAP);
     if (rc == 0)
-        rc = pt__vdec(base, len, 0, &v, &next);
+        rc = pt_vdec(base, len, 0, &v, &next);
     if (rc == 0)
         rc = json_val(out, &v);
     if (rc == 0)

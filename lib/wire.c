@@ -117,7 +117,7 @@ static void drop_sigpipe(void)
 
 static int sigpipe_harmless; /* a handler catches it: no masking */
 
-void pt__wire_set_sigpipe_harmless(int yes)
+void pt_sys_sigpipe_harmless(bool yes)
 {
     sigpipe_harmless = yes;
 }
@@ -131,12 +131,12 @@ int pt__wire_sigpipe_harmless(void)
 static int writev_nosigpipe(int fd, struct iovec *iov, int n)
 {
     if (sigpipe_harmless) /* a worker, ptrun: three syscalls saved */
-        return pt__writev_full(fd, iov, n);
+        return pt_sys_writev_full(fd, iov, n);
     sigset_t set, old;
     sigemptyset(&set);
     sigaddset(&set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &set, &old);
-    int rc = pt__writev_full(fd, iov, n);
+    int rc = pt_sys_writev_full(fd, iov, n);
     if (rc == -EPIPE && !sigismember(&old, SIGPIPE))
         drop_sigpipe();
     pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -214,7 +214,7 @@ static int read_upto(int fd, uint8_t *p, size_t n, size_t *got)
 {
     *got = 0;
     while (*got < n) {
-        ssize_t r = pt__read_some(fd, p + *got, n - *got);
+        ssize_t r = pt_sys_read_some(fd, p + *got, n - *got);
         if (r < 0)
             return (int)r;
         if (r == 0)
@@ -365,7 +365,7 @@ ssize_t pt__wire_reader_fill(pt__wire_reader *r, int fd)
     int rc = make_room(r, &p, &n);
     if (rc < 0)
         return rc;
-    ssize_t got = pt__read_some(fd, p, n);
+    ssize_t got = pt_sys_read_some(fd, p, n);
     if (got > 0)
         r->end += (size_t)got;
     r->short_read = got >= 0 && (size_t)got < n;

@@ -67,9 +67,6 @@ int pt__wire_hdr_decode(const uint8_t in[PT__WIRE_HDR_SIZE],
 int pt__wire_write(int fd, int type, uint64_t task_id, const void *payload,
                    size_t len);
 
-/* Say (and ask) that SIGPIPE cannot kill this process, because a handler
- * catches it (workers and ptrun install one): writes need not block it. */
-void pt__wire_set_sigpipe_harmless(int yes);
 int pt__wire_sigpipe_harmless(void);
 
 /* The same with a payload in two parts, `head` then `body` (either may be

@@ -198,10 +198,10 @@ static int shm_reserve(worker *w, size_t n)
     w->shm_size = 0;
     if ((uint64_t)st.st_size > size) /* it is sealed against shrinking */
         size = (size_t)st.st_size;
-    int rc = pt__ftruncate(w->boot->shm_fd, (off_t)size);
+    int rc = pt_sys_ftruncate(w->boot->shm_fd, (off_t)size);
     if (rc < 0)
         return rc;
-    void *p = pt__mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED,
+    void *p = pt_sys_mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED,
                        w->boot->shm_fd, 0);
     if (p == MAP_FAILED)
         return -errno;
@@ -304,7 +304,7 @@ static int run_task(worker *w, uint64_t id, const uint8_t *p, size_t len,
     memcpy(&h, p, sizeof h);
     if (h.args_len > len - sizeof h)
         return -EBADMSG;
-    w->start_ns = pt__mono_ns();
+    w->start_ns = pt_sys_mono_ns();
     post(w, id, 1);
     const pt_kernel *k;
     pt_call_fn fn;
@@ -313,18 +313,18 @@ static int run_task(worker *w, uint64_t id, const uint8_t *p, size_t len,
     int sent, out = 0;
     pt_ctx c;
     if (why) {
-        w->end_ns = pt__mono_ns();
+        w->end_ns = pt_sys_mono_ns();
         sent = send_error(w, id, why);
     } else if (pt__ctx_begin(&c, &w->env, h.args_len ? p + sizeof h : NULL,
                              h.args_len, &w->results) < 0) {
-        w->end_ns = pt__mono_ns();
+        w->end_ns = pt_sys_mono_ns();
         sent = send_error(w, id, "the task's arguments are malformed");
     } else {
         c.task_id = id;
         c.seed = h.seed;
         c.step = h.step;
         int rc = k ? k->call(&c) : fn(&c);
-        w->end_ns = pt__mono_ns();
+        w->end_ns = pt_sys_mono_ns();
         out = printed(); /* stdio's buffers hold what it printed */
         if (out) { /* it reaches the parent before the reply */
             fflush(stdout);
@@ -393,7 +393,7 @@ void pt__worker_main(const pt__worker_boot *boot)
     struct sigaction sa = {.sa_handler = on_sigpipe};
     sigemptyset(&sa.sa_mask);
     if (sigaction(SIGPIPE, &sa, NULL) == 0)
-        pt__wire_set_sigpipe_harmless(1);
+        pt_sys_sigpipe_harmless(true);
     worker w = {.boot = boot};
     w.env = (pt__worker_env){.index = boot->index, .count = boot->count,
                              .shm = boot->shm, .nshm = boot->nshm};

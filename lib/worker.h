@@ -55,7 +55,9 @@ typedef struct pt__task_head {
  * worker reads frames of up to PT__WIRE_MAX_PAYLOAD), less its head.
  * Submitting more is -E2BIG; `ptrun check` refuses such a task up front.
  */
-#define PT__TASK_ARGS_MAX (PT__WIRE_MAX_PAYLOAD - sizeof(pt__task_head))
+_Static_assert(PT_REQUEST_MAX == PT__WIRE_MAX_PAYLOAD &&
+                   PT_ARGS_MAX == PT__WIRE_MAX_PAYLOAD - sizeof(pt__task_head),
+               "PT_REQUEST_MAX and PT_ARGS_MAX in ptools/args.h");
 
 /* When the task ran in the worker: CLOCK_MONOTONIC ns (system-wide). */
 typedef struct pt__res_head {

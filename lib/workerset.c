@@ -49,8 +49,8 @@ static int big_pipes; /* answer pipes enlarged, alive */
 static _Noreturn void worker_child(pt_workerset *ws, slot *s, int in, int out,
                                    int shm, pid_t parent, const sigset_t *old)
 {
-    pt__child_reset_signals(old);
-    pt__os_set_parent_death_signal(SIGKILL);
+    pt_sys_child_reset_signals(old);
+    pt_sys_parent_death_signal(SIGKILL);
     if (getppid() != parent)
         _exit(127);
     setpgid(0, 0); /* its own group: what a kernel forks dies with it */
@@ -60,7 +60,7 @@ static _Noreturn void worker_child(pt_workerset *ws, slot *s, int in, int out,
      * signal pipe or result files) can be reached, or held open, by a
      * kernel. */
     int keep[] = {in, out, shm};
-    pt__os_close_all_but(keep, 3);
+    pt_sys_close_all_but(keep, 3);
     if (ws->memory_bytes > 0) { /* an allocation storm kills only us */
         /* The guard pages around segments are address space, not memory:
          * they come on top of the limit. */
@@ -80,8 +80,8 @@ static _Noreturn void worker_child(pt_workerset *ws, slot *s, int in, int out,
 static void close_pipes(int (*p)[2], int n)
 {
     for (int i = 0; i < n; i++) {
-        pt__close(p[i][0]);
-        pt__close(p[i][1]);
+        pt_sys_close(p[i][0]);
+        pt_sys_close(p[i][1]);
     }
 }
 
@@ -127,11 +127,11 @@ static int spawn(pt_workerset *ws, slot *s)
     int shm = make_shm(s);
     if (shm < -1)
         return shm;
-    while (made < npipes && (rc = pt__pipe(p[made])) == 0)
+    while (made < npipes && (rc = pt_sys_pipe(p[made])) == 0)
         made++;
     if (rc < 0) {
         close_pipes(p, made);
-        pt__close(shm);
+        pt_sys_close(shm);
         return pt__err(rc, "worker %d: pipe: %s", s->index, pt_strerror(rc));
     }
     atomic_store(&s->beacon->busy, 0);
@@ -140,7 +140,7 @@ static int spawn(pt_workerset *ws, slot *s)
     sigfillset(&all);
     sigprocmask(SIG_SETMASK, &all, &old);
     fflush(NULL);
-    pid_t parent = getpid(), pid = pt__fork();
+    pid_t parent = getpid(), pid = pt_sys_fork();
     if (pid == 0) {
         child_redirect(p, npipes);
         worker_child(ws, s, p[0][0], p[1][1], shm, parent, &old);
@@ -148,12 +148,12 @@ static int spawn(pt_workerset *ws, slot *s)
     sigprocmask(SIG_SETMASK, &old, NULL);
     if (pid < 0) {
         close_pipes(p, npipes);
-        pt__close(shm);
+        pt_sys_close(shm);
         return pt__err((int)pid, "worker %d: fork: %s", s->index,
                        pt_strerror((int)pid));
     }
     *s = (slot){.index = s->index, .pid = pid, .to_fd = p[0][1],
-                .from_fd = p[1][0], .pidfd = pt__os_pidfd_open(pid),
+                .from_fd = p[1][0], .pidfd = pt_sys_pidfd_open(pid),
                 .own = s->own, .out_fd = {-1, -1}, .beacon = s->beacon,
                 .shm_fd = shm};
     if (big_pipes < BIG_PIPES_MAX && /* best effort: EPERM leaves it */
@@ -162,35 +162,35 @@ static int spawn(pt_workerset *ws, slot *s)
         big_pipes++;
     }
     for (int i = 0; i < npipes; i++) /* the worker's ends */
-        pt__close(i == 0 ? p[i][0] : p[i][1]);
+        pt_sys_close(i == 0 ? p[i][0] : p[i][1]);
     for (int i = 2; i < npipes; i++) {
         s->out_fd[i - 2] = p[i][0];
-        pt__set_nonblock(p[i][0], 1);
+        pt_sys_set_nonblock(p[i][0], 1);
     }
     pt__wire_reader_init(&s->rd, 0);
-    pt__set_nonblock(s->to_fd, 1);
-    pt__set_nonblock(s->from_fd, 1);
+    pt_sys_set_nonblock(s->to_fd, 1);
+    pt_sys_set_nonblock(s->from_fd, 1);
     if (ws->on_worker)
-        ws->on_worker(ws->on_worker_arg, s->index, (int)pid, 1, 0, 0);
+        ws->on_worker(ws->on_worker_arg, s->index, (int)pid, true, 0, 0);
     return 0;
 }
 
 void pt__ws_slot_close(slot *s)
 {
-    pt__close(s->to_fd);
-    pt__close(s->from_fd);
-    pt__close(s->pidfd);
+    pt_sys_close(s->to_fd);
+    pt_sys_close(s->from_fd);
+    pt_sys_close(s->pidfd);
     s->to_fd = s->from_fd = s->pidfd = -1;
     pt__wire_reader_free(&s->rd);
     pt_buf_free(&s->out);
     for (int k = 0; k < 2; k++) {
-        pt__close(s->out_fd[k]);
+        pt_sys_close(s->out_fd[k]);
         s->out_fd[k] = -1;
         pt_buf_free(&s->line[k]);
     }
     if (s->shm)
         munmap((void *)s->shm, s->shm_size);
-    pt__close(s->shm_fd);
+    pt_sys_close(s->shm_fd);
     s->shm = NULL;
     s->shm_size = 0;
     s->shm_fd = -1;
@@ -203,29 +203,29 @@ void pt__ws_slot_close(slot *s)
 /* ---- requests ---- */
 
 /* End a request with `reply` and tell its owner. */
-void pt__ws_finish(pt_workerset *ws, pt__req *req, pt_reply *reply)
+void pt__ws_finish(pt_workerset *ws, pt_request *req, pt_reply *reply)
 {
-    req->state = PT__REQ_DONE;
+    req->state = PT_REQ_DONE;
     req->reply = reply;
     pt_args_destroy(req->args);
     req->args = NULL;
     ws->pending--;
     ws->finished++;
     if (req->done)
-        req->done(req);
+        req->done(req->owner, req);
 }
 
 /* A reply that could not even be allocated still ends the request. */
 pt_reply *pt__ws_reply_or_bare(pt_reply *r, uint64_t id, pt_task_status st,
                                int worker)
 {
-    return r ? r : pt__reply_new(id, st, worker, NULL, NULL, 0);
+    return r ? r : pt_reply_create(id, st, worker, NULL, NULL, 0);
 }
 
-static void fail_req(pt_workerset *ws, pt__req *req, pt_task_status st,
+static void fail_req(pt_workerset *ws, pt_request *req, pt_task_status st,
                      const char *why)
 {
-    pt_reply *r = pt__reply_new(req->id, st, req->worker, why, NULL, 0);
+    pt_reply *r = pt_reply_create(req->id, st, req->worker, why, NULL, 0);
     pt__ws_finish(ws, req, pt__ws_reply_or_bare(r, req->id, st, req->worker));
 }
 
@@ -234,16 +234,16 @@ void pt__ws_fail_waiting(pt_workerset *ws, const char *why)
     pt__heap_node *n;
     for (int i = 0; i < ws->n; i++)
         while ((n = pt__heap_pop(&ws->slots[i].own)) != NULL)
-            fail_req(ws, (pt__req *)n, PT_TASK_CRASHED, why);
+            fail_req(ws, (pt_request *)n, PT_TASK_CRASHED, why);
     while ((n = pt__heap_pop(&ws->shared)) != NULL)
-        fail_req(ws, (pt__req *)n, PT_TASK_CRASHED, why);
+        fail_req(ws, (pt_request *)n, PT_TASK_CRASHED, why);
 }
 
 /* Put a request (back) where it waits: its worker's heap or the shared. */
-static int enqueue(pt_workerset *ws, pt__req *req, int target)
+static int enqueue(pt_workerset *ws, pt_request *req, int target)
 {
     req->heap = target >= 0 ? &ws->slots[target].own : &ws->shared;
-    req->state = PT__REQ_WAITING;
+    req->state = PT_REQ_WAITING;
     return pt__heap_push_seq(req->heap, &req->node, req->node.prio,
                              req->node.seq);
 }
@@ -287,26 +287,26 @@ static int resolve_callee(pt_workerset *ws, const pt_call *c, uint32_t *kind,
     return 0;
 }
 
-pt__req *pt__ws_submit(pt_workerset *ws, const pt_call *call, uint64_t id,
-                       void *owner, pt__req_done_fn done)
+pt_request *pt_request_submit(pt_workerset *ws, const pt_call *call,
+                              uint64_t id, pt_request_fn done, void *owner)
 {
     uint32_t kind = 0;
     uint64_t callee = 0;
     const uint8_t *bytes;
     size_t len;
     int rc = resolve_callee(ws, call, &kind, &callee);
-    if (rc == 0 && (rc = pt__args_bytes(call->args, &bytes, &len)) == 0 &&
-        len > PT__TASK_ARGS_MAX)
+    if (rc == 0 && (rc = pt_args_encoded(call->args, &bytes, &len)) == 0 &&
+        len > PT_ARGS_MAX)
         rc = pt__err(-E2BIG, "remotecall: args of %zu bytes exceed the %zu "
                      "a request carries (a %zu MiB frame): pass bulk data "
-                     "in a shared segment (pt_shm)", len, PT__TASK_ARGS_MAX,
+                     "in a shared segment (pt_shm)", len, PT_ARGS_MAX,
                      PT__WIRE_MAX_PAYLOAD >> 20);
-    pt__req *req = rc == 0 ? malloc(sizeof *req) : NULL;
+    pt_request *req = rc == 0 ? malloc(sizeof *req) : NULL;
     if (!req) {
         errno = rc ? -rc : ENOMEM;
         return NULL;
     }
-    *req = (pt__req){.id = id, .callee = callee, .kind = kind,
+    *req = (pt_request){.id = id, .callee = callee, .kind = kind,
                      .step = call->step, .worker = call->worker,
                      .args = pt__args_ref(call->args), .owner = owner,
                      .done = done};
@@ -323,7 +323,7 @@ pt__req *pt__ws_submit(pt_workerset *ws, const pt_call *call, uint64_t id,
     return req;
 }
 
-void pt__req_free(pt__req *req)
+void pt_request_destroy(pt_request *req)
 {
     if (!req)
         return;
@@ -332,22 +332,22 @@ void pt__req_free(pt__req *req)
     free(req);
 }
 
-int pt__ws_reprioritise(pt_workerset *ws, pt__req *req, int64_t prio)
+int pt_request_set_priority(pt_workerset *ws, pt_request *req, int64_t prio)
 {
     (void)ws;
-    if (req->state != PT__REQ_WAITING)
+    if (req->state != PT_REQ_WAITING)
         return pt__err(-EBUSY, "task %llu is %s: only a waiting task can "
                        "change priority", (unsigned long long)req->id,
-                       req->state == PT__REQ_SENT ? "running" : "done");
+                       req->state == PT_REQ_SENT ? "running" : "done");
     return pt__heap_update(req->heap, &req->node, prio);
 }
 
-int pt__ws_cancel(pt_workerset *ws, pt__req *req)
+int pt_request_cancel(pt_workerset *ws, pt_request *req)
 {
-    if (req->state != PT__REQ_WAITING)
+    if (req->state != PT_REQ_WAITING)
         return pt__err(-EBUSY, "task %llu is %s: only a waiting task can be "
                        "cancelled", (unsigned long long)req->id,
-                       req->state == PT__REQ_SENT ? "running" : "done");
+                       req->state == PT_REQ_SENT ? "running" : "done");
     pt__heap_remove(req->heap, &req->node);
     fail_req(ws, req, PT_TASK_CANCELLED, "cancelled");
     return 0;
@@ -356,11 +356,11 @@ int pt__ws_cancel(pt_workerset *ws, pt__req *req)
 /* ---- sending ---- */
 
 /* Append req's TASK frame to the worker's output buffer. */
-static int encode_task(pt_workerset *ws, slot *s, pt__req *req)
+static int encode_task(pt_workerset *ws, slot *s, pt_request *req)
 {
     const uint8_t *args;
     size_t alen;
-    pt__args_bytes(req->args, &args, &alen); /* sealed at submit */
+    pt_args_encoded(req->args, &args, &alen); /* sealed at submit */
     pt__task_head h = {.kind = req->kind, .ptr = req->callee,
                        .seed = pt_task_seed_of(ws->seed, req->id),
                        .step = req->step, .args_len = (uint32_t)alen};
@@ -381,13 +381,13 @@ static int encode_task(pt_workerset *ws, slot *s, pt__req *req)
 }
 
 /* The waiting request that worker s should run next, or NULL. */
-static pt__req *pick(pt_workerset *ws, slot *s)
+static pt_request *pick(pt_workerset *ws, slot *s)
 {
     pt__heap_node *a = pt__heap_peek(&s->own), *b = pt__heap_peek(&ws->shared);
     pt__heap *from = !b || (a && pt__heap_before(a, b)) ? &s->own
                                                          : &ws->shared;
     pt__heap_node *n = pt__heap_pop(from);
-    return (pt__req *)n;
+    return (pt_request *)n;
 }
 
 static size_t own_waiting(const pt_workerset *ws)
@@ -436,14 +436,14 @@ static void fill_slot(pt_workerset *ws, slot *s)
     if (ws->hold || ws->remote_only || s->pid <= 0 || s->ninflight > low)
         return;
     while (s->ninflight < win) {
-        pt__req *req = pick(ws, s);
+        pt_request *req = pick(ws, s);
         if (!req)
             break;
         if (encode_task(ws, s, req) < 0) {
             fail_req(ws, req, PT_TASK_FAILED, "out of memory");
             continue;
         }
-        req->state = PT__REQ_SENT;
+        req->state = PT_REQ_SENT;
         req->worker = s->index;
         req->next = NULL;
         if (s->tail)
@@ -460,9 +460,9 @@ static void fill_slot(pt_workerset *ws, slot *s)
 /* Tell the on_sent hook about worker s's new requests. */
 static void announce(pt_workerset *ws, slot *s, int64_t now)
 {
-    for (pt__req *r = s->unannounced; r; r = r->next)
+    for (pt_request *r = s->unannounced; r; r = r->next)
         if (ws->on_sent)
-            ws->on_sent(r, now);
+            ws->on_sent(ws->on_sent_arg, r, now);
     s->unannounced = NULL;
 }
 
@@ -491,7 +491,7 @@ static void dispatch(pt_workerset *ws)
 static int flush(slot *s)
 {
     while (s->out_off < s->out.len) {
-        ssize_t w = pt__write_some(s->to_fd, s->out.data + s->out_off,
+        ssize_t w = pt_sys_write_some(s->to_fd, s->out.data + s->out_off,
                                    s->out.len - s->out_off);
         if (w < 0)
             return w == -EAGAIN ? 0 : (int)w;
@@ -505,7 +505,7 @@ static int flush(slot *s)
 /* ---- receiving ---- */
 
 /* Decode an ERROR payload into a reply. */
-static pt_reply *error_reply(const pt__req *req, const uint8_t *p,
+static pt_reply *error_reply(const pt_request *req, const uint8_t *p,
                              uint32_t len, pt__res_head *times)
 {
     pt__err_head h;
@@ -517,20 +517,20 @@ static pt_reply *error_reply(const pt__req *req, const uint8_t *p,
         p[sizeof h + h.msg_len] != '\0')
         return NULL;
     *times = (pt__res_head){h.start_ns, h.end_ns};
-    return pt__reply_new(req->id, PT_TASK_FAILED, req->worker,
+    return pt_reply_create(req->id, PT_TASK_FAILED, req->worker,
                          (const char *)p + sizeof h, p + h.results_off,
                          len - h.results_off);
 }
 
-static pt_reply *result_reply(const pt__req *req, const uint8_t *p,
+static pt_reply *result_reply(const pt_request *req, const uint8_t *p,
                               uint32_t len, pt__res_head *times)
 {
     if (len < sizeof *times ||
-        pt__value_check(p + sizeof *times, len - sizeof *times,
-                        PT__V_MAX_DEPTH) < 0)
+        pt_value_check(p + sizeof *times, len - sizeof *times,
+                        PT_V_MAX_DEPTH) < 0)
         return NULL;
     memcpy(times, p, sizeof *times);
-    return pt__reply_new(req->id, PT_TASK_OK, req->worker, NULL,
+    return pt_reply_create(req->id, PT_TASK_OK, req->worker, NULL,
                          p + sizeof *times, len - sizeof *times);
 }
 
@@ -555,7 +555,7 @@ static int shm_map(slot *s, uint64_t n)
         munmap((void *)s->shm, s->shm_size);
     s->shm = NULL;
     s->shm_size = 0;
-    void *m = pt__mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, s->shm_fd,
+    void *m = pt_sys_mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, s->shm_fd,
                        0);
     if (m == MAP_FAILED)
         return -errno;
@@ -571,7 +571,7 @@ static int shm_map(slot *s, uint64_t n)
  * NULL for a bad frame; a reply of a failed task if memory ran out, or
  * if the buffer could not be mapped here (our failure, not the worker's).
  */
-static pt_reply *shm_result_reply(slot *s, const pt__req *req,
+static pt_reply *shm_result_reply(slot *s, const pt_request *req,
                                   const uint8_t *p, uint32_t len,
                                   pt__res_head *times)
 {
@@ -586,7 +586,7 @@ static pt_reply *shm_result_reply(slot *s, const pt__req *req,
         return NULL;
     *times = (pt__res_head){h.start_ns, h.end_ns};
     pt_reply *r = mapped < 0 ? NULL
-                             : pt__reply_new(req->id, PT_TASK_OK, req->worker,
+                             : pt_reply_create(req->id, PT_TASK_OK, req->worker,
                                              NULL, s->shm, (size_t)h.len);
     atomic_fetch_add_explicit(&s->beacon->released, 1, memory_order_release);
     if (!r) {
@@ -595,10 +595,10 @@ static pt_reply *shm_result_reply(slot *s, const pt__req *req,
                  mapped < 0 ? "cannot map the worker's buffer" : "out of "
                  "memory", (unsigned long long)h.len, mapped < 0 ? ": " : "",
                  mapped < 0 ? pt_strerror(mapped) : "");
-        r = pt__reply_new(req->id, PT_TASK_FAILED, req->worker, why, NULL, 0);
+        r = pt_reply_create(req->id, PT_TASK_FAILED, req->worker, why, NULL, 0);
         return pt__ws_reply_or_bare(r, req->id, PT_TASK_FAILED, req->worker);
     }
-    if (!pt__reply_results_ok(r)) {
+    if (!pt_reply_results_ok(r)) {
         pt_reply_destroy(r);
         return NULL;
     }
@@ -609,7 +609,7 @@ static pt_reply *shm_result_reply(slot *s, const pt__req *req,
 static int on_frame(pt_workerset *ws, slot *s, const pt__wire_hdr *hdr,
                     const uint8_t *p)
 {
-    pt__req *req = s->head;
+    pt_request *req = s->head;
     if (!req || req->id != hdr->task_id)
         return pt__err(-EPROTO, "worker %d answered task %llu out of turn",
                        s->index, (unsigned long long)hdr->task_id);
@@ -628,7 +628,7 @@ static int on_frame(pt_workerset *ws, slot *s, const pt__wire_hdr *hdr,
         pt_reply_destroy(r);
         return pt__err(-EPROTO, "worker %d sent a malformed reply", s->index);
     }
-    pt__reply_set_times(r, t.start_ns, t.end_ns);
+    pt_reply_set_times(r, t.start_ns, t.end_ns);
     /* What it printed for this task comes first. Sets that have printed
      * nothing yet look only when poll saw output: no syscalls per task. */
     if (ws->output_fn && (s->out_ready || ws->printed))
@@ -648,7 +648,7 @@ static int on_frame(pt_workerset *ws, slot *s, const pt__wire_hdr *hdr,
         fill_slot(ws, s);
         if (s->out.len > s->out_off)
             flush(s);
-        announce(ws, s, pt__mono_ns());
+        announce(ws, s, pt_sys_mono_ns());
     }
     pt__ws_finish(ws, req, r);
     return 0;
@@ -695,9 +695,9 @@ static void describe_death(int status, int *sig, int *code, char *buf,
 }
 
 /* Requeue the requests a dead worker had not started yet, in order. */
-static void requeue_unstarted(pt_workerset *ws, slot *s, pt__req *first)
+static void requeue_unstarted(pt_workerset *ws, slot *s, pt_request *first)
 {
-    for (pt__req *req = first, *next; req; req = next) {
+    for (pt_request *req = first, *next; req; req = next) {
         next = req->next;
         int pinned = req->heap == &s->own;
         if (enqueue(ws, req, pinned ? s->index : -1) < 0)
@@ -710,12 +710,12 @@ static void fail_own(pt_workerset *ws, slot *s, const char *why)
 {
     pt__heap_node *n;
     while ((n = pt__heap_pop(&s->own)) != NULL)
-        fail_req(ws, (pt__req *)n, PT_TASK_CRASHED, why);
+        fail_req(ws, (pt_request *)n, PT_TASK_CRASHED, why);
     int alive = 0;
     for (int i = 0; i < ws->n; i++)
         alive |= ws->slots[i].pid > 0;
     while (!alive && (n = pt__heap_pop(&ws->shared)) != NULL)
-        fail_req(ws, (pt__req *)n, PT_TASK_CRASHED, why);
+        fail_req(ws, (pt_request *)n, PT_TASK_CRASHED, why);
 }
 
 /*
@@ -738,7 +738,7 @@ void pt__ws_reaped(pt_workerset *ws, const slot *s, int status,
                    const struct rusage *ru)
 {
     if (ws->on_worker)
-        ws->on_worker(ws->on_worker_arg, s->index, (int)s->pid, 0, status,
+        ws->on_worker(ws->on_worker_arg, s->index, (int)s->pid, false, status,
                       ru->ru_maxrss);
 }
 
@@ -755,14 +755,14 @@ static int64_t beacon_task(const slot *s, int64_t *since)
 }
 
 /* Take the request `id` out of worker s's in-flight list, or the oldest. */
-static pt__req *take_culprit(slot *s, int64_t id)
+static pt_request *take_culprit(slot *s, int64_t id)
 {
-    pt__req **pp = &s->head;
+    pt_request **pp = &s->head;
     while (id >= 0 && *pp && (*pp)->id != (uint64_t)id)
         pp = &(*pp)->next;
     if (!*pp)
         pp = &s->head;
-    pt__req *req = *pp;
+    pt_request *req = *pp;
     if (req)
         *pp = req->next;
     return req;
@@ -787,7 +787,7 @@ static void on_death(pt_workerset *ws, slot *s, const char *why)
     while (wait4(s->pid, &status, 0, &ru) < 0 && errno == EINTR)
         ;
     pt__ws_reaped(ws, s, status, &ru);
-    pt__req *running = take_culprit(s, beacon_task(s, NULL));
+    pt_request *running = take_culprit(s, beacon_task(s, NULL));
     /* its last words belong to the running task */
     pt__ws_close_output(ws, s, running ? (int64_t)running->id : -1);
     describe_death(status, &sig, &code, msg, sizeof msg);
@@ -798,15 +798,15 @@ static void on_death(pt_workerset *ws, slot *s, const char *why)
                  (long long)(ws->timeout_ns / 1000000));
         why = msg;
     }
-    pt__req *rest = s->head;
+    pt_request *rest = s->head;
     s->head = s->tail = s->unannounced = NULL;
     s->ninflight = 0;
     pt__ws_slot_close(s);
     if (running) {
-        pt_reply *r = pt__reply_new(running->id, st, s->index,
+        pt_reply *r = pt_reply_create(running->id, st, s->index,
                                     why ? why : msg, NULL, 0);
         if (r)
-            pt__reply_set_death(r, sig, code, (int64_t)ru.ru_maxrss);
+            pt_reply_set_death(r, sig, code, (int64_t)ru.ru_maxrss);
         pt__ws_finish(ws, running, pt__ws_reply_or_bare(r, running->id, st, s->index));
     }
     requeue_unstarted(ws, s, rest);
@@ -929,7 +929,7 @@ static void send_all(pt_workerset *ws)
     int64_t now = 0;
     for (int i = 0; i < ws->n; i++)
         if (ws->slots[i].unannounced)
-            announce(ws, &ws->slots[i], now ? now : (now = pt__mono_ns()));
+            announce(ws, &ws->slots[i], now ? now : (now = pt_sys_mono_ns()));
 }
 
 void pt__ws_kick(pt_workerset *ws)
@@ -1002,7 +1002,7 @@ static struct pollfd *gather(pt_workerset **sets, int nsets,
     static struct pollfd *all;
     static size_t cap;
     size_t need = (size_t)nextra + 1;
-    int64_t now = pt__mono_ns();
+    int64_t now = pt_sys_mono_ns();
     for (int i = 0; i < nsets; i++) {
         pt_workerset *ws = sets[i];
         uint64_t finished = ws->finished;
@@ -1030,7 +1030,7 @@ static struct pollfd *gather(pt_workerset **sets, int nsets,
     return all;
 }
 
-int pt__ws_pump_many(pt_workerset **sets, int nsets, struct pollfd *extra,
+int pt_workerset_poll(pt_workerset **sets, int nsets, struct pollfd *extra,
                      int nextra, int timeout_ms)
 {
     int k;
@@ -1043,7 +1043,7 @@ int pt__ws_pump_many(pt_workerset **sets, int nsets, struct pollfd *extra,
         return pt__err(-errno, "poll: %s", strerror(errno));
     for (int i = 0; i < nextra; i++)
         extra[i].revents = r > 0 ? all[k - nextra + i].revents : 0;
-    int64_t now = pt__mono_ns();
+    int64_t now = pt_sys_mono_ns();
     for (int i = 0, off = 0; i < nsets; i++) {
         pt_workerset *ws = sets[i];
         for (int j = 0; r > 0 && j < ws->npolled; j++) {
@@ -1069,30 +1069,31 @@ int pt__ws_pump(pt_workerset *ws, int timeout_ms)
         alive |= ws->slots[i].pid > 0;
     if (!alive)
         return ws->pending ? pt__err(-ECHILD, "no worker is alive") : 0;
-    return pt__ws_pump_many(&ws, 1, NULL, 0, timeout_ms);
+    return pt_workerset_poll(&ws, 1, NULL, 0, timeout_ms);
 }
 
-void pt__ws_kill_all(pt_workerset *ws)
+void pt_workerset_kill_all(pt_workerset *ws)
 {
     for (int i = 0; i < ws->n; i++)
         if (ws->slots[i].pid > 0)
             kill(ws->slots[i].pid, SIGKILL);
 }
 
-void pt__ws_hold(pt_workerset *ws, int hold)
+void pt_workerset_hold(pt_workerset *ws, bool hold)
 {
     ws->hold = hold;
 }
 
-void pt__ws_on_worker(pt_workerset *ws, pt__ws_worker_fn fn, void *arg)
+void pt_workerset_on_worker(pt_workerset *ws, pt_worker_fn fn, void *arg)
 {
     ws->on_worker = fn;
     ws->on_worker_arg = arg;
 }
 
-void pt__ws_on_sent(pt_workerset *ws, void (*fn)(pt__req *, int64_t))
+void pt_workerset_on_sent(pt_workerset *ws, pt_sent_fn fn, void *arg)
 {
     ws->on_sent = fn;
+    ws->on_sent_arg = arg;
 }
 
 /* ---- creation and shutdown ---- */
@@ -1154,7 +1155,7 @@ static int check_create(int n, pt_ws_mode mode, const pt_workerset_opts *o)
                o->timeout_ms < 0 || o->memory_bytes < 0 || o->batch < 0)))
         return pt__err(-EINVAL, "workerset: need n >= 1 (got %d), mode RR "
                        "or FF, window >= 0", n);
-    int threads = pt__os_thread_count();
+    int threads = pt_sys_thread_count();
     if (threads > 1)
         return pt__err(-EDEADLK, "workerset: the process has %d threads; "
                        "forking it could deadlock the workers", threads);
@@ -1170,7 +1171,7 @@ static int alloc_set(pt_workerset *ws, int n)
     if (!ws->slots || !ws->pfds || !ws->pslot || !ws->ppid)
         return pt__err(-ENOMEM, "workerset: out of memory");
     size_t len = (size_t)n * sizeof *ws->beacons;
-    void *b = pt__mmap(NULL, len, PROT_READ | PROT_WRITE,
+    void *b = pt_sys_mmap(NULL, len, PROT_READ | PROT_WRITE,
                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (b == MAP_FAILED)
         return pt__err(-errno, "workerset: mmap of the workers' %zu-byte "

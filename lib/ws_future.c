@@ -9,13 +9,14 @@
 
 struct pt_future {
     pt_workerset *ws;
-    pt__req *req;
+    pt_request *req;
 };
 
-static void future_done(pt__req *req)
+static void future_done(void *arg, pt_request *req)
 {
+    (void)arg; /* req->owner: NULL once abandoned */
     if (!req->owner) /* abandoned by pt_future_destroy */
-        pt__req_free(req);
+        pt_request_destroy(req);
 }
 
 pt_future *pt_remotecall_ex(pt_workerset *ws, const pt_call *call)
@@ -27,7 +28,7 @@ pt_future *pt_remotecall_ex(pt_workerset *ws, const pt_call *call)
     }
     uint64_t id = call->task_id ? call->task_id : ws->next_id++;
     f->ws = ws;
-    f->req = pt__ws_submit(ws, call, id, f, future_done);
+    f->req = pt_request_submit(ws, call, id, future_done, f);
     if (!f->req) {
         int err = errno;
         free(f);
@@ -56,15 +57,15 @@ pt_future *pt_remotecall_fn(pt_workerset *ws, pt_call_fn fn, pt_args *args)
 
 int pt_future_ready(pt_future *f)
 {
-    if (f->req->state != PT__REQ_DONE)
+    if (f->req->state != PT_REQ_DONE)
         pt__ws_pump(f->ws, 0);
-    return f->req->state == PT__REQ_DONE;
+    return f->req->state == PT_REQ_DONE;
 }
 
 int pt_future_wait(pt_future *f)
 {
     int rc = 0;
-    while (f->req->state != PT__REQ_DONE && rc == 0)
+    while (f->req->state != PT_REQ_DONE && rc == 0)
         rc = pt__ws_pump(f->ws, -1);
     return rc < 0 ? rc : (int)pt_reply_status(f->req->reply);
 }
@@ -78,7 +79,7 @@ pt_reply *pt_future_fetch(pt_future *f)
     }
     pt_reply *r = f->req->reply;
     f->req->reply = NULL;
-    pt__req_free(f->req);
+    pt_request_destroy(f->req);
     free(f);
     return r;
 }
@@ -87,11 +88,11 @@ void pt_future_destroy(pt_future *f)
 {
     if (!f)
         return;
-    pt__req *req = f->req;
-    if (req->state == PT__REQ_WAITING)
-        pt__ws_cancel(f->ws, req);
-    if (req->state == PT__REQ_DONE)
-        pt__req_free(req);
+    pt_request *req = f->req;
+    if (req->state == PT_REQ_WAITING)
+        pt_request_cancel(f->ws, req);
+    if (req->state == PT_REQ_DONE)
+        pt_request_destroy(req);
     else
         req->owner = NULL; /* freed by future_done when it ends */
     free(f);

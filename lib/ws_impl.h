@@ -30,8 +30,8 @@ typedef struct slot {
     pt_buf out;      /* encoded frames not yet written */
     size_t out_off;  /* bytes of `out` already written */
     pt__heap own;    /* requests pinned here (and all of them in RR) */
-    pt__req *head, *tail; /* in flight, oldest first: head is running */
-    pt__req *unannounced; /* the first of them not yet told to on_sent */
+    pt_request *head, *tail; /* in flight, oldest first: head is running */
+    pt_request *unannounced; /* the first of them not yet told to on_sent */
     int dying;       /* on_death() is taking its last answers */
     int ninflight;
     int pipe_gone;   /* flush_all() met EPIPE: the worker is gone */
@@ -62,10 +62,11 @@ struct pt_workerset {
     slot **pslot;
     pid_t *ppid; /* the worker's pid when its fd was polled */
     int npolled;        /* entries of pfds filled for this round */
-    int hold;           /* nonzero: do not dispatch (a step is queued) */
-    int remote_only;    /* only pt__ws_take() hands requests out */
+    bool hold;          /* do not dispatch (a step is queued) */
+    bool remote_only;    /* only pt_workerset_take() hands requests out */
     int64_t timeout_ns; /* per request, 0: none */
-    void (*on_sent)(pt__req *req, int64_t now_ns);
+    pt_sent_fn on_sent;
+    void *on_sent_arg;
     pt_output_fn output_fn;
     void *output_arg;
     int64_t memory_bytes;
@@ -83,7 +84,7 @@ struct pt_workerset {
     int printed;        /* its workers print: batching stays off (auto) */
     int64_t avg_ns;     /* moving average of task run times, 0: none yet */
     pt__beacon *beacons;/* one per worker, MAP_SHARED with them */
-    pt__ws_worker_fn on_worker;
+    pt_worker_fn on_worker;
     void *on_worker_arg;
 };
 
@@ -97,7 +98,7 @@ void pt__ws_fail_waiting(pt_workerset *ws, const char *why);
 /* Free a set whose workers are all gone (workerset.c). */
 void pt__ws_free(pt_workerset *ws);
 /* End a request with `reply` and tell its owner. */
-void pt__ws_finish(pt_workerset *ws, pt__req *req, pt_reply *reply);
+void pt__ws_finish(pt_workerset *ws, pt_request *req, pt_reply *reply);
 /* A reply that could not even be allocated still ends the request. */
 pt_reply *pt__ws_reply_or_bare(pt_reply *r, uint64_t id, pt_task_status st,
                                int worker);

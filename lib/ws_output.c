@@ -40,10 +40,10 @@ void pt__ws_read_output(pt_workerset *ws, slot *s, int64_t task)
     for (int k = 0; k < 2; k++) {
         pt_buf *b = &s->line[k];
         while (s->out_fd[k] >= 0 && pt_buf_reserve(b, 4096) == 0) {
-            ssize_t n = pt__read_some(s->out_fd[k], b->data + b->len, 4096);
+            ssize_t n = pt_sys_read_some(s->out_fd[k], b->data + b->len, 4096);
             if (n <= 0) {
                 if (n == 0) { /* it closed its stdout or stderr */
-                    pt__close(s->out_fd[k]);
+                    pt_sys_close(s->out_fd[k]);
                     s->out_fd[k] = -1;
                 }
                 break;
@@ -63,7 +63,7 @@ void pt__ws_close_output(pt_workerset *ws, slot *s, int64_t task)
     for (int k = 0; k < 2; k++) {
         emit_lines(ws, s, task, k, &s->line[k], 1);
         pt_buf_free(&s->line[k]);
-        pt__close(s->out_fd[k]);
+        pt_sys_close(s->out_fd[k]);
         s->out_fd[k] = -1;
     }
 }

@@ -4,39 +4,39 @@
 
 #include "ws_impl.h"
 
-pt__req *pt__ws_take(pt_workerset *ws)
+pt_request *pt_workerset_take(pt_workerset *ws)
 {
     if (ws->hold || ws->broken)
         return NULL;
     pt__heap *best = pt__heap_peek(&ws->shared) ? &ws->shared : NULL;
     for (int i = 0; i < ws->n; i++) { /* RR: unpinned ones wait here too */
         pt__heap_node *top = pt__heap_peek(&ws->slots[i].own);
-        if (top && ((pt__req *)top)->worker < 0 &&
+        if (top && ((pt_request *)top)->worker < 0 &&
             (!best || pt__heap_before(top, pt__heap_peek(best))))
             best = &ws->slots[i].own;
     }
-    pt__req *req = best ? (pt__req *)pt__heap_pop(best) : NULL;
+    pt_request *req = best ? (pt_request *)pt__heap_pop(best) : NULL;
     if (req)
-        req->state = PT__REQ_SENT;
+        req->state = PT_REQ_SENT;
     return req;
 }
 
-int pt__ws_withdraw(pt_workerset *ws, pt__req *req)
+int pt_request_withdraw(pt_workerset *ws, pt_request *req)
 {
     (void)ws;
-    if (req->state != PT__REQ_WAITING)
+    if (req->state != PT_REQ_WAITING)
         return -EBUSY;
     pt__heap_remove(req->heap, &req->node);
-    req->state = PT__REQ_SENT;
+    req->state = PT_REQ_SENT;
     return 0;
 }
 
-void pt__ws_remote_only(pt_workerset *ws, int on)
+void pt_workerset_remote_only(pt_workerset *ws, bool on)
 {
     ws->remote_only = on;
 }
 
-void pt__ws_complete(pt_workerset *ws, pt__req *req, pt_reply *reply)
+void pt_request_complete(pt_workerset *ws, pt_request *req, pt_reply *reply)
 {
     reply = pt__ws_reply_or_bare(reply, req->id, PT_TASK_CRASHED, -1);
     if (reply && pt_reply_status(reply) == PT_TASK_OK)

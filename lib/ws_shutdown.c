@@ -75,7 +75,7 @@ static int reap_all(pt_workerset *const *sets, int n, int64_t start)
         return pt__err(-ENOMEM, "workerset: out of memory at shutdown");
     for (;;) {
         int k = 0, nap = -1;
-        int64_t now = pt__mono_ns(), next = -1;
+        int64_t now = pt_sys_mono_ns(), next = -1;
         for (int i = 0; i < n; i++) {
             pt_workerset *ws = sets[i];
             for (int w = 0; ws && w < ws->n; w++) {
@@ -121,10 +121,10 @@ int pt_workerset_destroy_all(pt_workerset *const *sets, int n)
     }
     for (int i = 0; i < n; i++) /* EOF on input: fini, then exit */
         for (int w = 0; sets[i] && w < sets[i]->n; w++) {
-            pt__close(sets[i]->slots[w].to_fd);
+            pt_sys_close(sets[i]->slots[w].to_fd);
             sets[i]->slots[w].to_fd = -1;
         }
-    int r = reap_all(sets, n, pt__mono_ns());
+    int r = reap_all(sets, n, pt_sys_mono_ns());
     for (int i = 0; i < n; i++) {
         for (int w = 0; sets[i] && w < sets[i]->n; w++)
             if (sets[i]->slots[w].pid > 0) /* reap_all had no memory */

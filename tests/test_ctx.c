@@ -13,15 +13,15 @@
 
 #include "ctx.h"
 #include "harness.h"
-#include "value.h"
+#include <ptools/value.h>
 
 /* The args of every case: one of each kind the codec has. */
 static pt_buf args;
 static pt__worker_env env;
 
-static void key(pt__vmark *m, const char *k)
+static void key(pt_vmark *m, const char *k)
 {
-    CU_ASSERT_EQUAL_FATAL(pt__venc_key(&args, m, k), 0);
+    CU_ASSERT_EQUAL_FATAL(pt_venc_key(&args, m, k), 0);
 }
 
 /* Add entry k: the value that `enc` (a call of the encoder) writes. */
@@ -37,31 +37,31 @@ static void make_args(void)
     static const double whole[] = {1e6, -2, -0x1p63};
     static const double frac[] = {1, 2.5, 3};
     static const double big[] = {1, 1e23};
-    pt__vmark m, l;
+    pt_vmark m, l;
     pt_buf_init(&args);
-    CU_ASSERT_EQUAL_FATAL(pt__venc_map_begin(&args, &m), 0);
-    PUT("max", pt__venc_int(&args, INT64_MAX));
-    PUT("min", pt__venc_int(&args, INT64_MIN));
-    PUT("million", pt__venc_real(&args, 1e6));
-    PUT("lowest", pt__venc_real(&args, -0x1p63));
-    PUT("two63", pt__venc_real(&args, 0x1p63));
-    PUT("huge", pt__venc_real(&args, 1e23));
-    PUT("half", pt__venc_real(&args, 2.5));
-    PUT("nan", pt__venc_real(&args, NAN));
-    PUT("s", pt__venc_str(&args, "abc"));
-    PUT("long", pt__venc_str(&args, "0123456789012345678901234567890123456789"
+    CU_ASSERT_EQUAL_FATAL(pt_venc_map_begin(&args, &m), 0);
+    PUT("max", pt_venc_int(&args, INT64_MAX));
+    PUT("min", pt_venc_int(&args, INT64_MIN));
+    PUT("million", pt_venc_real(&args, 1e6));
+    PUT("lowest", pt_venc_real(&args, -0x1p63));
+    PUT("two63", pt_venc_real(&args, 0x1p63));
+    PUT("huge", pt_venc_real(&args, 1e23));
+    PUT("half", pt_venc_real(&args, 2.5));
+    PUT("nan", pt_venc_real(&args, NAN));
+    PUT("s", pt_venc_str(&args, "abc"));
+    PUT("long", pt_venc_str(&args, "0123456789012345678901234567890123456789"
                                     "0123456789"));
-    PUT("yes", pt__venc_bool(&args, true));
-    PUT("none", pt__venc_null(&args));
-    PUT("ints", pt__venc_ints(&args, ints, 3));
-    PUT("whole", pt__venc_reals(&args, whole, 3));
-    PUT("frac", pt__venc_reals(&args, frac, 3));
-    PUT("big", pt__venc_reals(&args, big, 2));
-    PUT("empty", pt__venc_list_begin(&args, &l));
-    CU_ASSERT_EQUAL_FATAL(pt__venc_list_end(&args, &l), 0);
-    PUT("map", pt__venc_map_begin(&args, &l));
-    CU_ASSERT_EQUAL_FATAL(pt__venc_map_end(&args, &l), 0);
-    CU_ASSERT_EQUAL_FATAL(pt__venc_map_end(&args, &m), 0);
+    PUT("yes", pt_venc_bool(&args, true));
+    PUT("none", pt_venc_null(&args));
+    PUT("ints", pt_venc_ints(&args, ints, 3));
+    PUT("whole", pt_venc_reals(&args, whole, 3));
+    PUT("frac", pt_venc_reals(&args, frac, 3));
+    PUT("big", pt_venc_reals(&args, big, 2));
+    PUT("empty", pt_venc_list_begin(&args, &l));
+    CU_ASSERT_EQUAL_FATAL(pt_venc_list_end(&args, &l), 0);
+    PUT("map", pt_venc_map_begin(&args, &l));
+    CU_ASSERT_EQUAL_FATAL(pt_venc_map_end(&args, &l), 0);
+    CU_ASSERT_EQUAL_FATAL(pt_venc_map_end(&args, &m), 0);
 }
 
 /* A fresh call with those args. */

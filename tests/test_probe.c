@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "os.h"
+#include <ptools/sys.h>
 #include "spec/probe.h"
 
 #define TK PT_TEST_KERNEL_DIR
@@ -220,7 +220,7 @@ static void test_thread_and_stdout(void)
     rn_probe p;
     int rc_kernel = rn_probe_kernels(TK "/ctor_thread.so", names, 1, &p);
     rn_probe_free(&p);
-    int threads = pt__os_thread_count();
+    int threads = pt_sys_thread_count();
     int rc_plugin = rn_probe_plugin(TK "/ctor_thread.so", &p);
     snprintf(msg, sizeof msg, "%s", p.error ? p.error : "(none)");
     rn_probe_free(&p);

@@ -22,7 +22,7 @@
 #include "plan/plan.h"
 #include "spec/spec.h"
 #include "task.h"
-#include "value.h"
+#include <ptools/value.h>
 
 #define PT_TEST_SPEC_DIR PT_TEST_DATA_DIR "/../specs"
 #define LEN(a) (int)(sizeof(a) / sizeof((a)[0]))
@@ -1222,11 +1222,11 @@ static void test_args_size_exact(void)
     size_t most = 0, len;
     const uint8_t *bytes;
     for (int i = 0; i < 6; i++) {
-        CU_ASSERT_EQUAL(pt__args_bytes(plan.tasks[i].args, &bytes, &len), 0);
+        CU_ASSERT_EQUAL(pt_args_encoded(plan.tasks[i].args, &bytes, &len), 0);
         most = len > most ? len : most;
     }
     CU_ASSERT_EQUAL(most, rn_plan_args_size(&spec->steps[0].tasks[0]));
-    CU_ASSERT_EQUAL(pt__args_bytes(plan.tasks[6].args, &bytes, &len), 0);
+    CU_ASSERT_EQUAL(pt_args_encoded(plan.tasks[6].args, &bytes, &len), 0);
     size_t bound = rn_plan_args_size(&spec->steps[0].tasks[1]);
     CU_ASSERT(len <= bound && bound <= len + 2 * 7);
     rn_plan_free(&plan);
@@ -1317,8 +1317,8 @@ static void test_plan_args_json(void)
         const uint8_t *bytes;
         size_t len;
         pt_buf js = {0};
-        CU_ASSERT_EQUAL(pt__args_bytes(plan.tasks[i].args, &bytes, &len), 0);
-        CU_ASSERT_EQUAL(pt__value_to_json(bytes, len, &js), 0);
+        CU_ASSERT_EQUAL(pt_args_encoded(plan.tasks[i].args, &bytes, &len), 0);
+        CU_ASSERT_EQUAL(pt_value_to_json(bytes, len, &js), 0);
         CU_ASSERT_STRING_EQUAL(plan.tasks[i].args_json, (char *)js.data);
         pt_buf_free(&js);
     }

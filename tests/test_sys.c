@@ -14,6 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <ptools/sys.h>
+
 #include "harness.h"
 #include "internal.h"
 
@@ -21,39 +23,39 @@
 static int arm(const char *spec)
 {
     setenv("PTOOLS_FAULT", spec, 1);
-    return pt__fault_init();
+    return pt_sys_fault_init();
 }
 
 /* Unset, nothing fails and nothing more is looked at than one flag. */
 static void test_unset(void)
 {
     unsetenv("PTOOLS_FAULT");
-    CU_ASSERT_EQUAL(pt__fault_init(), 0);
+    CU_ASSERT_EQUAL(pt_sys_fault_init(), 0);
     CU_ASSERT_EQUAL(atomic_load(&pt__fault_state), PT__FAULT_OFF);
-    int fd = pt__open("/dev/null", O_WRONLY, 0);
+    int fd = pt_sys_open("/dev/null", O_WRONLY, 0);
     CU_ASSERT_TRUE_FATAL(fd >= 0);
     for (int i = 0; i < 10; i++)
-        CU_ASSERT_EQUAL(pt__write_full(fd, "x", 1), 0);
+        CU_ASSERT_EQUAL(pt_sys_write_full(fd, "x", 1), 0);
     CU_ASSERT_EQUAL(pt__fault(PT__FAULT_WRITE), 0);
-    pt__close(fd);
+    pt_sys_close(fd);
 }
 
 /* Only the Nth call fails, with the errno given; the others go through. */
 static void test_nth_call(void)
 {
     CU_ASSERT_EQUAL_FATAL(arm("write:2:EIO,pipe:1,write:4:28"), 0);
-    int fd = pt__open("/dev/null", O_WRONLY, 0), p[2];
+    int fd = pt_sys_open("/dev/null", O_WRONLY, 0), p[2];
     CU_ASSERT_TRUE_FATAL(fd >= 0);
-    CU_ASSERT_EQUAL(pt__write_full(fd, "x", 1), 0);
-    CU_ASSERT_EQUAL(pt__write_full(fd, "x", 1), -EIO);
-    CU_ASSERT_EQUAL(pt__write_some(fd, "x", 1), 1);
-    CU_ASSERT_EQUAL(pt__pwrite_full(fd, "x", 1, 0), -ENOSPC); /* errno 28 */
-    CU_ASSERT_EQUAL(pt__write_full(fd, "x", 1), 0);
-    CU_ASSERT_EQUAL(pt__pipe(p), -EMFILE);
-    CU_ASSERT_EQUAL_FATAL(pt__pipe(p), 0);
-    pt__close(p[0]);
-    pt__close(p[1]);
-    pt__close(fd);
+    CU_ASSERT_EQUAL(pt_sys_write_full(fd, "x", 1), 0);
+    CU_ASSERT_EQUAL(pt_sys_write_full(fd, "x", 1), -EIO);
+    CU_ASSERT_EQUAL(pt_sys_write_some(fd, "x", 1), 1);
+    CU_ASSERT_EQUAL(pt_sys_pwrite_full(fd, "x", 1, 0), -ENOSPC); /* errno 28 */
+    CU_ASSERT_EQUAL(pt_sys_write_full(fd, "x", 1), 0);
+    CU_ASSERT_EQUAL(pt_sys_pipe(p), -EMFILE);
+    CU_ASSERT_EQUAL_FATAL(pt_sys_pipe(p), 0);
+    pt_sys_close(p[0]);
+    pt_sys_close(p[1]);
+    pt_sys_close(fd);
 }
 
 /* Every point fails with its own errno unless told otherwise. */
@@ -64,48 +66,48 @@ static void test_default_errnos(void)
                               "socket:1,bind:1,open:1"), 0);
     int p[2];
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    CU_ASSERT_EQUAL(pt__fork(), -EAGAIN);
-    CU_ASSERT_EQUAL(pt__pipe(p), -EMFILE);
-    CU_ASSERT_EQUAL(pt__shm_open("/ptools_none", O_RDONLY, 0), -EMFILE);
-    CU_ASSERT_EQUAL(pt__ftruncate(-1, 0), -EFBIG);
-    CU_ASSERT_EQUAL(pt__fallocate(-1, 0, 1), -ENOSPC);
+    CU_ASSERT_EQUAL(pt_sys_fork(), -EAGAIN);
+    CU_ASSERT_EQUAL(pt_sys_pipe(p), -EMFILE);
+    CU_ASSERT_EQUAL(pt_sys_shm_open("/ptools_none", O_RDONLY, 0), -EMFILE);
+    CU_ASSERT_EQUAL(pt_sys_ftruncate(-1, 0), -EFBIG);
+    CU_ASSERT_EQUAL(pt_sys_fallocate(-1, 0, 1), -ENOSPC);
     errno = 0;
-    CU_ASSERT_EQUAL(pt__mmap(NULL, 4096, PROT_READ,
+    CU_ASSERT_EQUAL(pt_sys_mmap(NULL, 4096, PROT_READ,
                              MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
                     MAP_FAILED);
     CU_ASSERT_EQUAL(errno, ENOMEM);
-    CU_ASSERT_EQUAL(pt__write_full(-1, "x", 1), -ENOSPC);
-    CU_ASSERT_EQUAL(pt__fsync(-1), -EIO);
-    CU_ASSERT_EQUAL(pt__socket(AF_UNIX, SOCK_STREAM, 0), -EMFILE);
-    CU_ASSERT_EQUAL(pt__bind(-1, (struct sockaddr *)&sa, sizeof sa),
+    CU_ASSERT_EQUAL(pt_sys_write_full(-1, "x", 1), -ENOSPC);
+    CU_ASSERT_EQUAL(pt_sys_fsync(-1), -EIO);
+    CU_ASSERT_EQUAL(pt_sys_socket(AF_UNIX, SOCK_STREAM, 0), -EMFILE);
+    CU_ASSERT_EQUAL(pt_sys_bind(-1, (struct sockaddr *)&sa, sizeof sa),
                     -EACCES);
-    CU_ASSERT_EQUAL(pt__open("/dev/null", O_RDONLY, 0), -EMFILE);
+    CU_ASSERT_EQUAL(pt_sys_open("/dev/null", O_RDONLY, 0), -EMFILE);
     /* the second calls are real ones */
-    CU_ASSERT_EQUAL(pt__ftruncate(-1, 0), -EBADF);
-    CU_ASSERT_EQUAL(pt__fsync(-1), -EBADF);
-    int fd = pt__socket(AF_UNIX, SOCK_STREAM, 0);
+    CU_ASSERT_EQUAL(pt_sys_ftruncate(-1, 0), -EBADF);
+    CU_ASSERT_EQUAL(pt_sys_fsync(-1), -EBADF);
+    int fd = pt_sys_socket(AF_UNIX, SOCK_STREAM, 0);
     CU_ASSERT_TRUE(fd >= 0 && (fcntl(fd, F_GETFD) & FD_CLOEXEC));
-    pt__close(fd);
+    pt_sys_close(fd);
 }
 
 /* A forked child goes on counting from where its parent was. */
 static void test_fork_inherits_count(void)
 {
     CU_ASSERT_EQUAL_FATAL(arm("write:2"), 0);
-    int fd = pt__open("/dev/null", O_WRONLY, 0);
-    CU_ASSERT_EQUAL(pt__write_full(fd, "x", 1), 0);
-    pid_t pid = pt__fork();
+    int fd = pt_sys_open("/dev/null", O_WRONLY, 0);
+    CU_ASSERT_EQUAL(pt_sys_write_full(fd, "x", 1), 0);
+    pid_t pid = pt_sys_fork();
     if (pid == 0)
-        _exit(pt__write_full(fd, "x", 1) == -ENOSPC &&
-                      pt__write_full(fd, "x", 1) == 0
+        _exit(pt_sys_write_full(fd, "x", 1) == -ENOSPC &&
+                      pt_sys_write_full(fd, "x", 1) == 0
                   ? 0
                   : 1);
     CU_ASSERT_TRUE_FATAL(pid > 0);
-    CU_ASSERT_EQUAL(pt__write_full(fd, "x", 1), -ENOSPC);
+    CU_ASSERT_EQUAL(pt_sys_write_full(fd, "x", 1), -ENOSPC);
     int status;
-    CU_ASSERT_EQUAL(pt__waitpid(pid, &status, 0), pid);
+    CU_ASSERT_EQUAL(pt_sys_waitpid(pid, &status, 0), pid);
     CU_ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    pt__close(fd);
+    pt_sys_close(fd);
 }
 
 /* A bad value is refused with a reason, and arms nothing. */

@@ -11,7 +11,8 @@
 
 #include "harness.h"
 #include "internal.h"
-#include "value.h"
+#include <ptools/sys.h>
+#include <ptools/value.h>
 #include "wire.h"
 
 /* Payload i of a test stream: len(i) bytes of a pattern that names i. */
@@ -58,14 +59,14 @@ static void stream_bytes(pt_buf *out, int n)
 {
     int fds[2];
     uint8_t chunk[4096];
-    CU_ASSERT_EQUAL_FATAL(pt__pipe(fds), 0);
+    CU_ASSERT_EQUAL_FATAL(pt_sys_pipe(fds), 0);
     for (int i = 0; i < n; i++)
         CU_ASSERT_EQUAL_FATAL(write_pat(fds[1], i), 0);
-    pt__close(fds[1]);
+    pt_sys_close(fds[1]);
     ssize_t r;
-    while ((r = pt__read_some(fds[0], chunk, sizeof chunk)) > 0)
+    while ((r = pt_sys_read_some(fds[0], chunk, sizeof chunk)) > 0)
         CU_ASSERT_EQUAL_FATAL(pt_buf_append(out, chunk, (size_t)r), 0);
-    pt__close(fds[0]);
+    pt_sys_close(fds[0]);
 }
 
 static void test_header_layout(void)
@@ -108,17 +109,17 @@ static void test_pipe_roundtrip(void)
     int fds[2];
     pt_buf p = {0};
     pt__wire_hdr h;
-    CU_ASSERT_EQUAL_FATAL(pt__pipe(fds), 0);
+    CU_ASSERT_EQUAL_FATAL(pt_sys_pipe(fds), 0);
     for (int i = 0; i < 20; i++)
         CU_ASSERT_EQUAL(write_pat(fds[1], i), 0);
-    pt__close(fds[1]);
+    pt_sys_close(fds[1]);
     for (int i = 0; i < 20; i++) {
         CU_ASSERT_EQUAL_FATAL(pt__wire_read(fds[0], 0, &h, &p), 0);
         assert_pat(&h, p.data, i);
         CU_ASSERT_EQUAL(p.len, pat_len(i));
     }
     CU_ASSERT_EQUAL(pt__wire_read(fds[0], 0, &h, &p), -EPIPE); /* clean */
-    pt__close(fds[0]);
+    pt_sys_close(fds[0]);
     pt_buf_free(&p);
 }
 
@@ -142,18 +143,18 @@ static pid_t spawn_writer(int fds[2], void (*fn)(int))
     pid_t pid = fork();
     CU_ASSERT_FATAL(pid >= 0);
     if (pid == 0) {
-        pt__close(fds[0]);
+        pt_sys_close(fds[0]);
         fn(fds[1]);
         _exit(0);
     }
-    pt__close(fds[1]);
+    pt_sys_close(fds[1]);
     return pid;
 }
 
 static void reap(pid_t pid)
 {
     int st;
-    CU_ASSERT_EQUAL(pt__waitpid(pid, &st, 0), pid);
+    CU_ASSERT_EQUAL(pt_sys_waitpid(pid, &st, 0), pid);
     CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
@@ -175,7 +176,7 @@ static void test_big_payload(void)
     int fds[2];
     pt_buf p = {0};
     pt__wire_hdr h;
-    CU_ASSERT_EQUAL_FATAL(pt__pipe(fds), 0);
+    CU_ASSERT_EQUAL_FATAL(pt_sys_pipe(fds), 0);
     pid_t pid = spawn_writer(fds, write_big);
     CU_ASSERT_EQUAL_FATAL(pt__wire_read(fds[0], 0, &h, &p), 0);
     CU_ASSERT(h.type == PT__WIRE_RESULT && h.task_id == 77 && h.len == BIG);
@@ -184,7 +185,7 @@ static void test_big_payload(void)
     assert_pat(&h, p.data, 3);
     CU_ASSERT_EQUAL(pt__wire_read(fds[0], 0, &h, &p), -EPIPE);
     reap(pid);
-    pt__close(fds[0]);
+    pt_sys_close(fds[0]);
     pt_buf_free(&p);
 }
 
@@ -215,7 +216,7 @@ static void test_write_interrupted(void)
     int fds[2];
     pt_buf p = {0};
     pt__wire_hdr h;
-    CU_ASSERT_EQUAL_FATAL(pt__pipe(fds), 0);
+    CU_ASSERT_EQUAL_FATAL(pt_sys_pipe(fds), 0);
     pid_t pid = spawn_writer(fds, write_interrupted);
     for (uint64_t i = 0; i < 6; i++) {
         usleep(2000); /* let the writer block on a full pipe */
@@ -225,7 +226,7 @@ static void test_write_interrupted(void)
     }
     CU_ASSERT_EQUAL(pt__wire_read(fds[0], 0, &h, &p), -EPIPE);
     reap(pid);
-    pt__close(fds[0]);
+    pt_sys_close(fds[0]);
     pt_buf_free(&p);
 }
 
@@ -233,13 +234,13 @@ static void write_truncated(int fd)
 {
     uint8_t h[16], body[50] = {0};
     pt__wire_hdr_encode(h, PT__WIRE_TASK, 1, 100);
-    pt__write_full(fd, h, 16);
-    pt__write_full(fd, body, sizeof body);
+    pt_sys_write_full(fd, h, 16);
+    pt_sys_write_full(fd, body, sizeof body);
 }
 
 static void write_half_header(int fd)
 {
-    pt__write_full(fd, "PT\x01", 3);
+    pt_sys_write_full(fd, "PT\x01", 3);
 }
 
 static void test_truncated(void)
@@ -247,17 +248,17 @@ static void test_truncated(void)
     int fds[2];
     pt_buf p = {0};
     pt__wire_hdr h;
-    CU_ASSERT_EQUAL_FATAL(pt__pipe(fds), 0);
+    CU_ASSERT_EQUAL_FATAL(pt_sys_pipe(fds), 0);
     pid_t pid = spawn_writer(fds, write_truncated);
     CU_ASSERT_EQUAL(pt__wire_read(fds[0], 0, &h, &p), -EPROTO);
     CU_ASSERT(strstr(pt_errmsg(), "50 of 104") != NULL);
     reap(pid);
-    pt__close(fds[0]);
-    CU_ASSERT_EQUAL_FATAL(pt__pipe(fds), 0);
+    pt_sys_close(fds[0]);
+    CU_ASSERT_EQUAL_FATAL(pt_sys_pipe(fds), 0);
     pid = spawn_writer(fds, write_half_header);
     CU_ASSERT_EQUAL(pt__wire_read(fds[0], 0, &h, &p), -EPROTO);
     reap(pid);
-    pt__close(fds[0]);
+    pt_sys_close(fds[0]);
     pt_buf_free(&p);
 }
 
@@ -269,8 +270,8 @@ static void test_oversize(void)
     pt_buf p = {0};
     pt__wire_hdr d;
     pt__wire_hdr_encode(h, PT__WIRE_RESULT, 5, 80000000);
-    CU_ASSERT_EQUAL_FATAL(pt__pipe(fds), 0);
-    CU_ASSERT_EQUAL(pt__write_full(fds[1], h, 16), 0);
+    CU_ASSERT_EQUAL_FATAL(pt_sys_pipe(fds), 0);
+    CU_ASSERT_EQUAL(pt_sys_write_full(fds[1], h, 16), 0);
     CU_ASSERT_EQUAL(pt__wire_read(fds[0], 0, &d, &p), -EMSGSIZE);
     CU_ASSERT(strstr(pt_errmsg(), "frame of 80000000 bytes exceeds the "
                                   "67108864-byte limit") != NULL);
@@ -290,8 +291,8 @@ static void test_oversize(void)
     CU_ASSERT_EQUAL(pt__wire_write(fds[1], 0, 0, h, 1), -EINVAL);
     CU_ASSERT_EQUAL(pt__wire_write(fds[1], PT__WIRE_TYPE_END, 0, h, 1),
                     -EINVAL);
-    pt__close(fds[0]);
-    pt__close(fds[1]);
+    pt_sys_close(fds[0]);
+    pt_sys_close(fds[1]);
 }
 
 /* A frame with damage at byte `at` fails both readers with -EBADMSG. */
@@ -303,12 +304,12 @@ static void assert_damaged(size_t at, uint8_t byte)
     const uint8_t *pl;
     stream_bytes(&s, 2); /* frames of 0 and 1 bytes: 16 + 24 bytes */
     s.data[at] = byte;
-    CU_ASSERT_EQUAL_FATAL(pt__pipe(fds), 0);
-    CU_ASSERT_EQUAL(pt__write_full(fds[1], s.data, s.len), 0);
-    pt__close(fds[1]);
+    CU_ASSERT_EQUAL_FATAL(pt_sys_pipe(fds), 0);
+    CU_ASSERT_EQUAL(pt_sys_write_full(fds[1], s.data, s.len), 0);
+    pt_sys_close(fds[1]);
     CU_ASSERT_EQUAL(pt__wire_read(fds[0], 0, &h, &p), 0);
     CU_ASSERT_EQUAL(pt__wire_read(fds[0], 0, &h, &p), -EBADMSG);
-    pt__close(fds[0]);
+    pt_sys_close(fds[0]);
     pt__wire_reader r;
     pt__wire_reader_init(&r, 0);
     CU_ASSERT_EQUAL(pt__wire_reader_feed(&r, s.data, s.len), (ssize_t)s.len);
@@ -450,8 +451,8 @@ static void test_reader_nonblocking(void)
     pt__wire_reader r;
     pt__wire_hdr h;
     const uint8_t *pl;
-    CU_ASSERT_EQUAL_FATAL(pt__pipe(fds), 0);
-    CU_ASSERT_EQUAL(pt__set_nonblock(fds[0], 1), 0);
+    CU_ASSERT_EQUAL_FATAL(pt_sys_pipe(fds), 0);
+    CU_ASSERT_EQUAL(pt_sys_set_nonblock(fds[0], 1), 0);
     pid_t pid = spawn_writer(fds, write_slowly);
     pt__wire_reader_init(&r, 0);
     for (;;) {
@@ -479,7 +480,7 @@ static void test_reader_nonblocking(void)
     (void)eagain;
     pt__wire_reader_free(&r);
     reap(pid);
-    pt__close(fds[0]);
+    pt_sys_close(fds[0]);
 }
 
 /* Random bytes and damaged streams never crash the reader. */
@@ -530,15 +531,15 @@ static void test_sigpipe(void)
 {
     int fds[2];
     sigset_t pending;
-    CU_ASSERT_EQUAL_FATAL(pt__pipe(fds), 0);
-    pt__close(fds[0]);
+    CU_ASSERT_EQUAL_FATAL(pt_sys_pipe(fds), 0);
+    pt_sys_close(fds[0]);
     signal(SIGPIPE, SIG_DFL);
     CU_ASSERT_EQUAL(pt__wire_write(fds[1], PT__WIRE_LOG, 0, "x", 1), -EPIPE);
     sigpending(&pending);
     CU_ASSERT_EQUAL(sigismember(&pending, SIGPIPE), 0);
     signal(SIGPIPE, SIG_IGN);
     CU_ASSERT_EQUAL(pt__wire_write(fds[1], PT__WIRE_LOG, 0, "x", 1), -EPIPE);
-    pt__close(fds[1]);
+    pt_sys_close(fds[1]);
 }
 
 /* An encoded value travels as a payload and is used in place. */
@@ -546,17 +547,17 @@ static void test_value_payload(void)
 {
     int fds[2];
     pt_buf v = {0}, json = {0};
-    pt__vmark m;
+    pt_vmark m;
     int64_t ints[3] = {1, 2, 3};
-    CU_ASSERT_EQUAL(pt__venc_map_begin(&v, &m), 0);
-    CU_ASSERT_EQUAL(pt__venc_key(&v, &m, "n"), 0);
-    CU_ASSERT_EQUAL(pt__venc_ints(&v, ints, 3), 0);
-    CU_ASSERT_EQUAL(pt__venc_map_end(&v, &m), 0);
-    CU_ASSERT_EQUAL_FATAL(pt__pipe(fds), 0);
+    CU_ASSERT_EQUAL(pt_venc_map_begin(&v, &m), 0);
+    CU_ASSERT_EQUAL(pt_venc_key(&v, &m, "n"), 0);
+    CU_ASSERT_EQUAL(pt_venc_ints(&v, ints, 3), 0);
+    CU_ASSERT_EQUAL(pt_venc_map_end(&v, &m), 0);
+    CU_ASSERT_EQUAL_FATAL(pt_sys_pipe(fds), 0);
     CU_ASSERT_EQUAL(pt__wire_write(fds[1], PT__WIRE_TASK, 9, "abc", 3), 0);
     CU_ASSERT_EQUAL(pt__wire_write(fds[1], PT__WIRE_TASK, 10, v.data, v.len),
                     0);
-    pt__close(fds[1]);
+    pt_sys_close(fds[1]);
     pt__wire_reader r;
     pt__wire_hdr h;
     const uint8_t *pl;
@@ -566,11 +567,11 @@ static void test_value_payload(void)
     CU_ASSERT_EQUAL(pt__wire_reader_next(&r, &h, &pl), 1);
     CU_ASSERT_EQUAL(pt__wire_reader_next(&r, &h, &pl), 1);
     CU_ASSERT_EQUAL(h.task_id, 10);
-    CU_ASSERT_EQUAL(pt__value_check(pl, h.len, 4), 0);
-    CU_ASSERT_EQUAL(pt__value_to_json(pl, h.len, &json), 0);
+    CU_ASSERT_EQUAL(pt_value_check(pl, h.len, 4), 0);
+    CU_ASSERT_EQUAL(pt_value_to_json(pl, h.len, &json), 0);
     CU_ASSERT_STRING_EQUAL((char *)json.data, "{\"n\":[1,2,3]}");
     pt__wire_reader_free(&r);
-    pt__close(fds[0]);
+    pt_sys_close(fds[0]);
     pt_buf_free(&v);
     pt_buf_free(&json);
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <ptools/kernel_lib.h>
+#include <ptools/sys.h>
 #include <ptools/workerset.h>
 
 #include "harness.h"
@@ -473,7 +474,7 @@ static void test_broken_set(void)
 static void test_lost_worker(void)
 {
     setenv("PTOOLS_FAULT", "fork:3", 1); /* two workers, then the restart */
-    CU_ASSERT_EQUAL_FATAL(pt__fault_init(), 0);
+    CU_ASSERT_EQUAL_FATAL(pt_sys_fault_init(), 0);
     pt_workerset *ws = pt_workerset_create(2, PT_WS_FF, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(ws);
     kill(pt_workerset_pid(ws, 1), SIGKILL);
@@ -846,11 +847,11 @@ static void test_large_result_threshold(void)
 static void test_large_result_unmappable(void)
 {
     setenv("PTOOLS_FAULT", "mmap:3", 1);
-    CU_ASSERT_EQUAL_FATAL(pt__fault_init(), 0);
+    CU_ASSERT_EQUAL_FATAL(pt_sys_fault_init(), 0);
     pt_workerset *ws = faults_set(1, PT_WS_RR); /* mmap 1: the beacons */
     CU_ASSERT_PTR_NOT_NULL_FATAL(ws);
     int pid = pt_workerset_pid(ws, 0); /* its mmap 2: its result buffer */
-    void *m = pt__mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
+    void *m = pt_sys_mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
                        -1, 0); /* ours: 2, so that our next, 3, fails */
     CU_ASSERT_NOT_EQUAL_FATAL(m, MAP_FAILED);
     munmap(m, 4096);
@@ -1026,7 +1027,7 @@ static void test_args_frame_limit(void)
 {
     pt_workerset *ws = pt_workerset_create(1, PT_WS_FF, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(ws);
-    size_t most = PT__TASK_ARGS_MAX - 21;
+    size_t most = PT_ARGS_MAX - 21;
     pt_args *a = args_of_size(most);
     pt_future *f = pt_remotecall_fn(ws, str_len, a);
     pt_args_destroy(a);

@@ -1,13 +1,11 @@
 /*
- * ptools/args.h - what a caller sends to a task and what comes back.
+ * ptools/args.h - what a caller sends to a task.
  *
  * pt_args builds a task's arguments: a map from names to ints, reals, bools,
  * strings and int/real arrays, each name once. Build it, then pass it to any
  * number of calls (pt_remotecall, pt_queue_submit, ...): the first call seals
- * it, after which it can no longer change (-EBUSY).
- *
- * pt_reply is one finished task: its status, its error text, and the results
- * its kernel set (pt_result_* in the kernel), read back by name.
+ * it, after which it can no longer change (-EBUSY). What comes back is a
+ * pt_reply (ptools/reply.h).
  */
 #ifndef PTOOLS_ARGS_H
 #define PTOOLS_ARGS_H
@@ -38,56 +36,21 @@ PT_EXTERN int pt_args_ints(pt_args *a, const char *key, const int64_t *p,
 PT_EXTERN int pt_args_reals(pt_args *a, const char *key, const double *p,
                             size_t n);
 
-/* How a task ended (SPEC §5). */
-typedef enum pt_task_status {
-    PT_TASK_OK = 0,
-    PT_TASK_FAILED,    /* the kernel returned non-zero or called pt_fail */
-    PT_TASK_CRASHED,   /* its worker died (see pt_reply_signal) */
-    PT_TASK_TIMEOUT,
-    PT_TASK_CANCELLED,
-} pt_task_status;
+/*
+ * Sealed args that take over `map` (one encoded map, built with the value
+ * encoder of ptools/value.h, e.g. from a job spec); `map` is left empty.
+ * The way to send values encoded once as they are. NULL + errno.
+ */
+PT_EXTERN pt_args *pt_args_from_buf(pt_buf *map);
+/* Seal `a` (NULL: no arguments) and give its encoded map (valid while `a`
+ * lives). 0 or -errno. */
+PT_EXTERN int pt_args_encoded(pt_args *a, const uint8_t **bytes, size_t *len);
 
-/* "ok", "failed", "crashed", "timeout", "cancelled". */
-PT_EXTERN const char *pt_task_status_name(pt_task_status s);
-
-typedef struct pt_reply pt_reply;
-
-PT_EXTERN pt_task_status pt_reply_status(const pt_reply *r);
-/* The error text, or NULL when the task succeeded. */
-PT_EXTERN const char *pt_reply_error(const pt_reply *r);
-/* The signal that killed the worker (crashed), else 0. */
-PT_EXTERN int pt_reply_signal(const pt_reply *r);
-/* The exit status of a worker that exited (crashed), else -1. */
-PT_EXTERN int pt_reply_exit_code(const pt_reply *r);
-/* The peak RSS in KiB of a worker that died running it (wait4), else 0. */
-PT_EXTERN int64_t pt_reply_max_rss_kb(const pt_reply *r);
-/* When the task started and ended in its worker: CLOCK_MONOTONIC ns, 0
- * when it never ran to the end there (e.g. its worker died). */
-PT_EXTERN int64_t pt_reply_start_ns(const pt_reply *r);
-PT_EXTERN int64_t pt_reply_end_ns(const pt_reply *r);
-/* The task's id and the index of the worker that ran it (-1: none). */
-PT_EXTERN uint64_t pt_reply_task(const pt_reply *r);
-PT_EXTERN int pt_reply_worker(const pt_reply *r);
-/* How many results the task set. */
-PT_EXTERN size_t pt_reply_count(const pt_reply *r);
-/* Results by name; a missing name or another type gives `def` / NULL. */
-PT_EXTERN bool pt_reply_has(const pt_reply *r, const char *key);
-PT_EXTERN int64_t pt_reply_int(const pt_reply *r, const char *key,
-                               int64_t def);
-/* An int result is converted to real. */
-PT_EXTERN double pt_reply_real(const pt_reply *r, const char *key, double def);
-PT_EXTERN bool pt_reply_bool(const pt_reply *r, const char *key, bool def);
-PT_EXTERN const char *pt_reply_str(const pt_reply *r, const char *key,
-                                   const char *def);
-PT_EXTERN const int64_t *pt_reply_ints(const pt_reply *r, const char *key,
-                                       size_t *len);
-PT_EXTERN const double *pt_reply_reals(const pt_reply *r, const char *key,
-                                       size_t *len);
-PT_EXTERN const void *pt_reply_bytes(const pt_reply *r, const char *key,
-                                     size_t *len);
-/* Append the results as a JSON object to `out`. */
-PT_EXTERN int pt_reply_json(const pt_reply *r, pt_buf *out);
-PT_EXTERN void pt_reply_destroy(pt_reply *r);
+/* The most one request to a worker carries (its frame), and the most
+ * encoded args in it: the frame less its 40-byte head. Bulk data goes in a
+ * pt_shm segment. */
+#define PT_REQUEST_MAX ((size_t)64 << 20)
+#define PT_ARGS_MAX (PT_REQUEST_MAX - 40)
 
 #ifdef __cplusplus
 }

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include <ptools/args.h>
+#include <ptools/reply.h>
 #include <ptools/workerset.h>
 
 #ifdef __cplusplus

@@ -36,6 +36,7 @@
 #include <stdint.h>
 
 #include <ptools/args.h>
+#include <ptools/reply.h>
 #include <ptools/common.h>
 #include <ptools/kernel.h>
 #include <ptools/shm.h>

@@ -12,11 +12,11 @@
 
 #include <ptools/common.h>
 #include <ptools/shm.h>
+#include <ptools/sys.h>
 
 #include "ctl/ctl.h"
 #include "cluster/cluster.h"
 #include "engine/engine.h"
-#include "internal.h"
 #include "plan/plan.h"
 #include "spec/probe.h"
 #include "report/report.h"
@@ -425,7 +425,7 @@ int main(int argc, char **argv)
 {
     guard_std_fds();
     raise_fd_limit();
-    if (pt__fault_init() < 0) { /* a test's PTOOLS_FAULT, read up front */
+    if (pt_sys_fault_init() < 0) { /* a test's PTOOLS_FAULT, read up front */
         fprintf(stderr, "ptrun: %s\n", pt_errmsg());
         return EXIT_USAGE;
     }

@@ -20,10 +20,11 @@
 
 #include <mpi.h>
 
+#include <ptools/reply.h>
+
 #include "engine/engine_internal.h"
 #include "cluster/cluster.h"
 #include "cluster/cluster_msg.h"
-#include "task.h"
 
 #define WORK_NS INT64_C(2000000) /* work kept at a worker, as batch: auto */
 #define MAX_PER_WORKER 1024
@@ -172,7 +173,7 @@ int rn_mpi_start(engine *e, char *err, size_t errlen)
     e->mpi = m;
     e->mpi_size = size;
     for (int i = 0; e->opts->mpi_dedicated && i < e->spec->nworkersets; i++)
-        pt__ws_remote_only(e->sets[i], 1);
+        pt_workerset_remote_only(e->sets[i], true);
     for (int s = 0; s < nsets; s++)
         m->set_workers[s] = pt_workerset_size(e->sets[s]);
     for (int r = 1; r < size; r++) { /* each agent's hello: its workers */
@@ -212,11 +213,11 @@ void rn_mpi_pin(engine *e, int64_t id)
             m->pins_cap = cap;
         }
     }
-    if (pt__ws_withdraw(set, s->req) < 0) /* cannot be: it was just queued */
+    if (pt_request_withdraw(set, s->req) < 0) /* cannot be: it was just queued */
         return;
     if (m->npins == m->pins_cap) {
-        pt__ws_complete(set, s->req,
-                        pt__reply_new((uint64_t)id, PT_TASK_CRASHED, -1,
+        pt_request_complete(set, s->req,
+                        pt_reply_create((uint64_t)id, PT_TASK_CRASHED, -1,
                                       "out of memory sending it to its "
                                       "rank", NULL, 0));
         return;
@@ -240,14 +241,14 @@ static int add(engine *e, int r, int64_t id, pt_buf *b, int64_t now)
 {
     const rn_ptask *t = &e->plan.tasks[id];
     pt_workerset *set = e->sets[t->workerset];
-    pt__req *req = e->ts[id].req;
+    pt_request *req = e->ts[id].req;
     const uint8_t *args;
     size_t alen;
-    pt__args_bytes(t->args, &args, &alen);
+    pt_args_encoded(t->args, &args, &alen);
     rn_msg_task mt = {id, t->workerset, t->kernel, t->step,
                       t->rank > 0 ? t->on : -1, (uint32_t)alen, args};
     if (rn_msg_add_task(b, &mt) < 0) {
-        pt__ws_complete(set, req, pt__reply_new(req->id, PT_TASK_CRASHED, -1,
+        pt_request_complete(set, req, pt_reply_create(pt_request_id(req), PT_TASK_CRASHED, -1,
                                                 "out of memory sending it "
                                                 "to another rank", NULL, 0));
         return -ENOMEM;
@@ -287,14 +288,14 @@ static int64_t fill(engine *e, int r, int64_t n, pt_buf *b)
     m->npins = keep;
     while (got < n && idle < nsets) {
         int set = m->next_set;
-        pt__req *req = pt__ws_take(e->sets[set]);
+        pt_request *req = pt_workerset_take(e->sets[set]);
         if (!req) {
             idle++;
             m->next_set = (set + 1) % nsets;
             continue;
         }
         idle = 0;
-        if (add(e, r, (int64_t)req->id, b, now) < 0)
+        if (add(e, r, (int64_t)pt_request_id(req), b, now) < 0)
             break;
         got++;
     }
@@ -313,20 +314,20 @@ static int take_results(engine *e, int from)
         tstate *s = res.id < e->plan.ntasks ? &e->ts[res.id] : NULL;
         if (!s || !s->req || !s->sent || s->rank != from)
             continue; /* not one we sent there (or no longer waited for) */
-        pt_reply *r = pt__reply_new((uint64_t)res.id,
+        pt_reply *r = pt_reply_create((uint64_t)res.id,
                                     (pt_task_status)res.status, res.worker,
                                     res.error, res.results, res.results_len);
-        if (r && !pt__reply_results_ok(r)) {
+        if (r && !pt_reply_results_ok(r)) {
             pt_reply_destroy(r);
-            r = pt__reply_new((uint64_t)res.id, PT_TASK_CRASHED, res.worker,
+            r = pt_reply_create((uint64_t)res.id, PT_TASK_CRASHED, res.worker,
                               "malformed results from another rank", NULL,
                               0);
         }
         if (!r)
             return -ENOMEM;
-        pt__reply_set_death(r, res.signal, res.exit_code, res.max_rss_kb);
+        pt_reply_set_death(r, res.signal, res.exit_code, res.max_rss_kb);
         if (res.end_ns)
-            pt__reply_set_times(r, res.start_ns - e->mono_off,
+            pt_reply_set_times(r, res.start_ns - e->mono_off,
                                 res.end_ns - e->mono_off);
         int64_t ran = res.end_ns - res.start_ns;
         if (res.end_ns && ran >= 0)
@@ -337,7 +338,7 @@ static int take_results(engine *e, int from)
         m->inflight[from]--;
         m->away--;
         s->worker = res.worker;
-        pt__ws_complete(e->sets[e->plan.tasks[res.id].workerset], s->req,
+        pt_request_complete(e->sets[e->plan.tasks[res.id].workerset], s->req,
                         r);
     }
     return rc < 0 ? rc : 0;
@@ -396,8 +397,8 @@ void rn_mpi_interrupt(engine *e, bool kill)
     to_agents(m, kill ? RN_TAG_KILL : RN_TAG_CANCEL);
     while (m->npins > 0) { /* pinned here, never sent: cancelled */
         int64_t id = m->pins[--m->npins].id;
-        pt__ws_complete(e->sets[e->plan.tasks[id].workerset], e->ts[id].req,
-                        pt__reply_new((uint64_t)id, PT_TASK_CANCELLED, -1,
+        pt_request_complete(e->sets[e->plan.tasks[id].workerset], e->ts[id].req,
+                        pt_reply_create((uint64_t)id, PT_TASK_CANCELLED, -1,
                                       "cancelled", NULL, 0));
     }
 }
@@ -429,7 +430,7 @@ void rn_mpi_finish(engine *e)
 /* ---- an agent (ranks 1..K-1) ---- */
 
 typedef struct held {
-    pt__req *req;
+    pt_request *req;
     int set;
 } held;
 
@@ -441,16 +442,15 @@ typedef struct agent {
     int64_t mono_off;
 } agent;
 
-static agent *A; /* the done hook's way back */
-
-static void agent_done(pt__req *req)
+static void agent_done(void *arg, pt_request *req)
 {
-    pt_reply *r = req->reply;
+    agent *A = arg;
+    pt_reply *r = pt_request_reply(req);
     int64_t s = pt_reply_start_ns(r), t = pt_reply_end_ns(r);
     const uint8_t *res = NULL;
     size_t len = 0;
-    pt__reply_results(r, &res, &len);
-    rn_msg_result m = {(int64_t)req->id, (int32_t)pt_reply_status(r),
+    pt_reply_results(r, &res, &len);
+    rn_msg_result m = {(int64_t)pt_request_id(req), (int32_t)pt_reply_status(r),
                        pt_reply_worker(r), pt_reply_signal(r),
                        pt_reply_exit_code(r), pt_reply_max_rss_kb(r),
                        t ? s + A->mono_off : 0, t ? t + A->mono_off : 0,
@@ -467,7 +467,7 @@ static void agent_done(pt__req *req)
             A->reqs[i] = A->reqs[--A->nreqs];
             break;
         }
-    pt__req_free(req);
+    pt_request_destroy(req);
 }
 
 static int agent_tasks(agent *a, const pt_buf *in)
@@ -484,7 +484,7 @@ static int agent_tasks(agent *a, const pt_buf *in)
         pt_buf copy = {0};
         if (pt_buf_append(&copy, t.args, t.args_len) < 0)
             return -ENOMEM;
-        pt_args *args = pt__args_adopt(&copy);
+        pt_args *args = pt_args_from_buf(&copy);
         pt_buf_free(&copy);
         if (a->nreqs == a->cap) {
             size_t cap = a->cap ? 2 * a->cap : 256;
@@ -501,8 +501,8 @@ static int agent_tasks(agent *a, const pt_buf *in)
         c.args = args;
         c.step = t.step;
         c.worker = t.worker;
-        pt__req *req = args ? pt__ws_submit(a->e.sets[t.set], &c,
-                                            (uint64_t)t.id, a, agent_done)
+        pt_request *req = args ? pt_request_submit(a->e.sets[t.set], &c,
+                                                   (uint64_t)t.id, agent_done, a)
                             : NULL;
         pt_args_destroy(args);
         if (!req)
@@ -533,12 +533,12 @@ static int agent_messages(agent *a, pt_buf *in)
             break;
         case RN_TAG_CANCEL: /* what waits here ends as cancelled */
             for (size_t i = a->nreqs; i-- > 0;) /* done ones leave it */
-                if (i < a->nreqs && a->reqs[i].req->state == PT__REQ_WAITING)
-                    pt__ws_cancel(a->e.sets[a->reqs[i].set], a->reqs[i].req);
+                if (i < a->nreqs && pt_request_state_of(a->reqs[i].req) == PT_REQ_WAITING)
+                    pt_request_cancel(a->e.sets[a->reqs[i].set], a->reqs[i].req);
             break;
         case RN_TAG_KILL:
             for (int i = 0; i < nsets; i++)
-                pt__ws_kill_all(a->e.sets[i]);
+                pt_workerset_kill_all(a->e.sets[i]);
             break;
         case RN_TAG_STOP:
             return 1;
@@ -554,7 +554,7 @@ static int agent_loop(agent *a)
     outbox out = {0};
     int rc = 0;
     while ((rc = agent_messages(a, &in)) == 0) {
-        pt__ws_pump_many(a->e.sets, a->e.spec->nworkersets, NULL, 0, 1);
+        pt_workerset_poll(a->e.sets, a->e.spec->nworkersets, NULL, 0, 1);
         if (rn_msg_count(&a->results) > 0) {
             if (post(&out, &a->results, 0, RN_TAG_RESULTS) < 0) {
                 rc = -EIO;
@@ -572,7 +572,7 @@ static int agent_loop(agent *a)
 
 /* A worker of this rank died: what its kernels detached came back to us
  * (a child subreaper) and goes now, as on rank 0 (engine.c). */
-static void agent_on_worker(void *arg, int worker, int pid, int started,
+static void agent_on_worker(void *arg, int worker, int pid, bool started,
                             int status, int64_t max_rss_kb)
 {
     (void)worker, (void)pid, (void)status, (void)max_rss_kb;
@@ -588,7 +588,6 @@ int rn_mpi_agent(const rn_spec *spec, const rn_run_opts *o)
     rn_mpi_launched(&rank, &size);
     agent a = {.e = {.spec = spec, .log_fd = -1, .step = -1,
                      .mpi_size = size}};
-    A = &a;
     char err[4096] = "";
     signal(SIGINT, SIG_IGN); /* rank 0 says what to stop */
     pt_subreaper_enable(); /* nothing a kernel detaches escapes the run */
@@ -601,7 +600,7 @@ int rn_mpi_agent(const rn_spec *spec, const rn_run_opts *o)
     if (rc == 0) /* forked before MPI_Init, as MPI wants */
         rc = rn_eng_make_sets(&a.e, false, err, sizeof err);
     for (int i = 0; rc == 0 && i < spec->nworkersets; i++)
-        pt__ws_on_worker(a.e.sets[i], agent_on_worker, &a.e);
+        pt_workerset_on_worker(a.e.sets[i], agent_on_worker, &a.e);
     int provided;
     MPI_Init_thread(NULL, NULL, MPI_THREAD_SINGLE, &provided);
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
@@ -643,6 +642,5 @@ int rn_mpi_agent(const rn_spec *spec, const rn_run_opts *o)
     free(a.e.shm);
     free(a.reqs);
     pt_buf_free(&a.results);
-    A = NULL;
     return 0;
 }

@@ -13,8 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <ptools/sys.h>
+
 #include "ctl/ctl.h"
-#include "internal.h"
 #include "json_mini.h"
 
 #define READ_CHUNK (16 * 1024)
@@ -82,7 +83,7 @@ int rn_ctl_addr(const char *dir, int dirfd, struct sockaddr_un *sa,
 static int bind_private(int fd, const struct sockaddr_un *sa, socklen_t len)
 {
     mode_t old = umask(077);
-    int rc = pt__bind(fd, (const struct sockaddr *)sa, len);
+    int rc = pt_sys_bind(fd, (const struct sockaddr *)sa, len);
     umask(old);
     return rc;
 }
@@ -90,7 +91,7 @@ static int bind_private(int fd, const struct sockaddr_un *sa, socklen_t len)
 /* Is a run listening at `sa`? 1 yes, 0 no (stale or gone), or -errno. */
 static int live(const struct sockaddr_un *sa, socklen_t len)
 {
-    int fd = pt__socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    int fd = pt_sys_socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return fd;
     int rc = connect(fd, (const struct sockaddr *)sa, len) == 0 ? 1 : -errno;
@@ -98,7 +99,7 @@ static int live(const struct sockaddr_un *sa, socklen_t len)
         rc = 1;
     else if (rc == -ECONNREFUSED || rc == -ENOENT)
         rc = 0;
-    pt__close(fd);
+    pt_sys_close(fd);
     return rc;
 }
 
@@ -228,7 +229,7 @@ static int open_server(rn_ctl **out, const char *dir, bool claimed,
                  strerror(-rc));
         goto fail_free;
     }
-    c->fd = pt__socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    c->fd = pt_sys_socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
     if (c->fd < 0) {
         rc = c->fd;
         snprintf(err, errlen, "control socket: %s", strerror(-rc));
@@ -241,9 +242,9 @@ static int open_server(rn_ctl **out, const char *dir, bool claimed,
     *out = c;
     return 0;
 fail_close_socket:
-    pt__close(c->fd);
+    pt_sys_close(c->fd);
 fail_close_dir:
-    pt__close(c->dirfd);
+    pt_sys_close(c->dirfd);
 fail_free:
     free(c);
     *out = NULL;
@@ -277,7 +278,7 @@ void rn_ctl_set_deadlines(rn_ctl *c, int line_ms, int idle_ms)
 static void drop(client *k)
 {
     shutdown(k->fd, SHUT_RDWR);
-    pt__close(k->fd);
+    pt_sys_close(k->fd);
     pt_buf_free(&k->in);
     pt_buf_free(&k->out);
     *k = (client){.fd = -1};
@@ -411,7 +412,7 @@ static int on_member(void *arg, const char *key, const jm_leaf *v)
 /* The command and its members, once all are read: 0 or 1 (q->why). */
 static int check_request(parsed *q)
 {
-    int cmd = 0, ncmds = (int)PT_ARRAY_LEN(cmd_names);
+    int cmd = 0, ncmds = (int)(sizeof cmd_names / sizeof cmd_names[0]);
     if (!q->cmd)
         return bad(q, "missing \"cmd\"");
     while (cmd < ncmds && strcmp(q->cmd, cmd_names[cmd]) != 0)
@@ -598,7 +599,7 @@ static void refuse(int fd)
            errno == EINTR)
         ;
     shutdown(fd, SHUT_RDWR);
-    pt__close(fd);
+    pt_sys_close(fd);
 }
 
 static void accept_clients(rn_ctl *c, int64_t now)
@@ -695,11 +696,11 @@ void rn_ctl_close(rn_ctl *c)
         if (c->cl[j].state != C_FREE)
             drop(&c->cl[j]);
     shutdown(c->fd, SHUT_RDWR); /* workers may hold a copy: refuse now */
-    pt__close(c->fd);
+    pt_sys_close(c->fd);
     if (fstatat(c->dirfd, RN_CTL_SOCK, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
         st.st_dev == c->dev && st.st_ino == c->ino)
         unlinkat(c->dirfd, RN_CTL_SOCK, 0);
-    pt__close(c->dirfd);
+    pt_sys_close(c->dirfd);
     pt_buf_free(&c->reply);
     free(c);
 }

@@ -12,8 +12,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <ptools/sys.h>
+
 #include "ctl/ctl.h"
-#include "internal.h"
 #include "json_mini.h"
 
 #define WAIT_MS 10000                /* for the connection and the reply */
@@ -118,7 +119,7 @@ static int connect_run(const char *dir, FILE *errf)
         return rc;
     }
     int rc = rn_ctl_addr(dir, dirfd, &sa, &len);
-    int fd = rc < 0 ? -1 : pt__socket(AF_UNIX, SOCK_STREAM, 0);
+    int fd = rc < 0 ? -1 : pt_sys_socket(AF_UNIX, SOCK_STREAM, 0);
     if (rc == 0 && fd < 0)
         rc = fd;
     if (rc == 0 &&
@@ -126,9 +127,9 @@ static int connect_run(const char *dir, FILE *errf)
         rc = -errno;
     if (rc == 0 && connect(fd, (struct sockaddr *)&sa, len) < 0)
         rc = -errno;
-    pt__close(dirfd);
+    pt_sys_close(dirfd);
     if (rc < 0) {
-        pt__close(fd);
+        pt_sys_close(fd);
         say_no_run(errf, dir, rc);
         return rc;
     }
@@ -171,7 +172,7 @@ static int read_line(int fd, jm_buf *b)
             return -errno;
         if (r == 0)
             return -ETIMEDOUT;
-        ssize_t n = pt__read_some(fd, chunk, sizeof chunk);
+        ssize_t n = pt_sys_read_some(fd, chunk, sizeof chunk);
         if (n < 0)
             return (int)n;
         if (n == 0)
@@ -231,7 +232,7 @@ int rn_ctl_client(const char *dir, int argc, char **argv, FILE *out,
     if (status == 0) {
         int fd = connect_run(dir, errf);
         status = fd < 0 ? EXIT_RUNTIME : exchange(dir, fd, &req, out, errf);
-        pt__close(fd);
+        pt_sys_close(fd);
     }
     jm_buf_free(&req);
     return status;

@@ -14,17 +14,16 @@
 #include <unistd.h>
 
 #include <ptools/npy.h>
+#include <ptools/reply.h>
 #include <ptools/shm.h>
+#include <ptools/sys.h>
 
 #include "cluster/cluster.h"
 #include "ctl/ctl.h"
 #include "engine/engine_internal.h"
-#include "internal.h"
 #include "events/results.h"
 #include "events/rundir.h"
-#include "wire.h"
 
-static engine *E; /* the hooks' way back: one run per process */
 static int sig_pipe[2] = {-1, -1};
 
 /* SPEC §5: a finished task's line is written at most this long after the
@@ -77,14 +76,14 @@ static void set_handlers(void)
      * write to workers (a handler, not SIG_IGN, which workers would keep) */
     sa.sa_handler = on_sigpipe;
     if (sigaction(SIGPIPE, &sa, NULL) == 0)
-        pt__wire_set_sigpipe_harmless(1);
+        pt_sys_sigpipe_harmless(true);
 }
 
 static int install_signals(void)
 {
-    int rc = pt__pipe(sig_pipe);
-    if (rc == 0 && (rc = pt__set_nonblock(sig_pipe[0], 1)) == 0)
-        rc = pt__set_nonblock(sig_pipe[1], 1);
+    int rc = pt_sys_pipe(sig_pipe);
+    if (rc == 0 && (rc = pt_sys_set_nonblock(sig_pipe[0], 1)) == 0)
+        rc = pt_sys_set_nonblock(sig_pipe[1], 1);
     if (rc < 0)
         return rc;
     set_handlers();
@@ -97,8 +96,8 @@ static void restore_signals(void)
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     signal(SIGHUP, SIG_DFL);
-    pt__close(sig_pipe[0]);
-    pt__close(sig_pipe[1]);
+    pt_sys_close(sig_pipe[0]);
+    pt_sys_close(sig_pipe[1]);
     sig_pipe[0] = sig_pipe[1] = -1;
 }
 
@@ -179,11 +178,12 @@ static void simple_event(engine *e, pt_event_type type, int step,
 }
 
 /* A worker of set `arg` started, or exited (how, its peak RSS). */
-static void on_worker(void *arg, int worker, int pid, int started, int status,
-                      int64_t max_rss_kb)
+static void on_worker(void *arg, int worker, int pid, bool started,
+                      int status, int64_t max_rss_kb)
 {
-    engine *e = E;
-    int set = (int)(intptr_t)arg;
+    const set_hook *h = arg;
+    engine *e = h->e;
+    int set = h->set;
     pt_event ev = {.type = started ? PT_EV_WORKER_STARTED
                                    : PT_EV_WORKER_EXITED,
                    .time_ns = rn_eng_real_ns(), .step = e->step, .task = -1,
@@ -209,9 +209,9 @@ static void announce_workers(engine *e)
 {
     for (int i = 0; i < e->spec->nworkersets; i++) {
         for (int w = 0; w < pt_workerset_size(e->sets[i]); w++)
-            on_worker((void *)(intptr_t)i, w, pt_workerset_pid(e->sets[i], w),
-                      1, 0, 0);
-        pt__ws_on_worker(e->sets[i], on_worker, (void *)(intptr_t)i);
+            on_worker(&e->hooks[i], w, pt_workerset_pid(e->sets[i], w), true,
+                      0, 0);
+        pt_workerset_on_worker(e->sets[i], on_worker, &e->hooks[i]);
     }
 }
 
@@ -221,10 +221,10 @@ static void announce_workers(engine *e)
 static void flush_log(engine *e)
 {
     if (e->log.len && e->log_fd >= 0 &&
-        pt__write_full(e->log_fd, e->log.data, e->log.len) < 0) {
+        pt_sys_write_full(e->log_fd, e->log.data, e->log.len) < 0) {
         fprintf(stderr, "ptrun: %s/output.log: %s (output dropped)\n",
                 e->dir, strerror(errno));
-        pt__close(e->log_fd);
+        pt_sys_close(e->log_fd);
         e->log_fd = -1;
     }
     pt_buf_reset(&e->log);
@@ -251,8 +251,9 @@ static void keep_tail(tail *t, uint64_t task, const char *line, size_t len)
 static void on_output(void *arg, int worker, int64_t task, int stream,
                       const char *line, size_t len)
 {
-    int set = (int)(intptr_t)arg;
-    engine *e = E;
+    const set_hook *h = arg;
+    engine *e = h->e;
+    int set = h->set;
     const char *sname = e->spec->workersets[set].name;
     const char *what = stream == 1 ? "stdout" : "stderr";
     char id[24] = "-";
@@ -289,7 +290,7 @@ static char *error_with_tail(engine *e, int64_t id, const char *error)
 
 /* ---- tasks ---- */
 
-static void on_done(pt__req *req);
+static void on_done(void *arg, pt_request *req);
 
 int64_t rn_eng_priority(const engine *e, int64_t id)
 {
@@ -306,8 +307,8 @@ int rn_eng_submit(engine *e, int64_t id, int64_t now_ns)
     c.worker = t->rank > 0 ? -1 : t->on; /* another rank's worker: below */
     c.step = t->step;
     tstate *s = &e->ts[id];
-    s->req = pt__ws_submit(e->sets[t->workerset], &c, (uint64_t)id, e,
-                           on_done);
+    s->req = pt_request_submit(e->sets[t->workerset], &c, (uint64_t)id,
+                               on_done, e);
     if (!s->req)
         return -errno;
     s->attempts++;
@@ -318,25 +319,27 @@ int rn_eng_submit(engine *e, int64_t id, int64_t now_ns)
     pt_event ev = {.exit_code = -1, .time_ns = now_ns};
     rn_eng_task_event(e, PT_EV_TASK_QUEUED, id, &ev);
     if (s->cancel_asked) /* by `ptrun ctl` before its step began */
-        pt__ws_cancel(e->sets[t->workerset], s->req);
+        pt_request_cancel(e->sets[t->workerset], s->req);
     else if (t->rank > 0)
         rn_mpi_pin(e, id);
     return 0;
 }
 
-static void on_sent(pt__req *req, int64_t now)
+static void on_sent(void *arg, pt_request *req, int64_t now)
 {
-    tstate *s = &E->ts[req->id];
-    s->start_ns = now + E->mono_off; /* until the worker says when it ran */
-    s->worker = req->worker;
+    engine *e = arg;
+    int64_t id = (int64_t)pt_request_id(req);
+    tstate *s = &e->ts[id];
+    s->start_ns = now + e->mono_off; /* until the worker says when it ran */
+    s->worker = pt_request_worker(req);
     s->rank = 0;
     if (!s->sent) { /* else sent again after its worker died unstarted */
         s->sent = true;
-        E->waiting--;
-        E->running++;
+        e->waiting--;
+        e->running++;
     }
     pt_event ev = {.exit_code = -1, .time_ns = s->start_ns};
-    rn_eng_task_event(E, PT_EV_TASK_STARTED, (int64_t)req->id, &ev);
+    rn_eng_task_event(e, PT_EV_TASK_STARTED, id, &ev);
 }
 
 /* Should this attempt's end be retried rather than final? */
@@ -449,12 +452,12 @@ static void remember_attempt(tstate *s, const pt_event *ev)
 }
 
 /* A request ended: retry it, or record it as final. */
-static void on_done(pt__req *req)
+static void on_done(void *arg, pt_request *req)
 {
-    engine *e = req->owner;
-    int64_t id = (int64_t)req->id;
+    engine *e = arg;
+    int64_t id = (int64_t)pt_request_id(req);
     tstate *s = &e->ts[id];
-    pt_reply *r = req->reply;
+    pt_reply *r = pt_request_reply(req);
     pt_task_status st = pt_reply_status(r);
     if (s->sent)
         e->running--;
@@ -499,7 +502,7 @@ static void on_done(pt__req *req)
     pt_buf_free(&js);
     free(long_error);
     s->req = NULL;
-    pt__req_free(req);
+    pt_request_destroy(req);
     if (again && backoff(e, id) < 0)
         rn_eng_requeue(e, id);
 }
@@ -510,8 +513,9 @@ static void on_done(pt__req *req)
 static void cancel_waiting(engine *e)
 {
     for (int64_t id = 0; id < e->plan.ntasks; id++)
-        if (e->ts[id].req && e->ts[id].req->state == PT__REQ_WAITING)
-            pt__ws_cancel(e->sets[e->plan.tasks[id].workerset],
+        if (e->ts[id].req &&
+            pt_request_state_of(e->ts[id].req) == PT_REQ_WAITING)
+            pt_request_cancel(e->sets[e->plan.tasks[id].workerset],
                           e->ts[id].req);
 }
 
@@ -529,7 +533,7 @@ static void on_signals(engine *e)
             rn_mpi_interrupt(e, false);
         } else if (e->sigs == 2) {
             for (int w = 0; w < e->spec->nworkersets; w++)
-                pt__ws_kill_all(e->sets[w]);
+                pt_workerset_kill_all(e->sets[w]);
             rn_mpi_interrupt(e, true);
         }
     }
@@ -568,7 +572,7 @@ static int run_step(engine *e, int step)
     e->step_total = 0;
     int nsets = e->spec->nworkersets, rc = 0;
     for (int i = 0; i < nsets; i++) /* queue the whole step first */
-        pt__ws_hold(e->sets[i], 1);
+        pt_workerset_hold(e->sets[i], true);
     int64_t queued = rn_eng_real_ns(); /* the whole step is queued at once */
     for (int64_t id = e->plan.step_start[step];
          id < e->plan.step_start[step + 1] && rc == 0; id++) {
@@ -580,7 +584,7 @@ static int run_step(engine *e, int step)
             e->outstanding--;
     }
     for (int i = 0; i < nsets; i++)
-        pt__ws_hold(e->sets[i], e->paused);
+        pt_workerset_hold(e->sets[i], e->paused);
     while (rc == 0 && e->outstanding > 0) {
         bool ending = e->sigs > 0 || e->stopping;
         size_t backing_off = e->nretry;
@@ -605,7 +609,7 @@ static int run_step(engine *e, int step)
         }
         int64_t finished = e->finished;
         bool looking = results_before_wait(e, rn_eng_mono_ns(), &wait);
-        rc = pt__ws_pump_many(e->sets, nsets, extra, nextra, wait);
+        rc = pt_workerset_poll(e->sets, nsets, extra, nextra, wait);
         if (looking && e->finished == finished) /* idle next: write them */
             flush_results(e);
         if (e->ctl) /* after every round: it also drops late clients */
@@ -700,6 +704,13 @@ int rn_eng_make_sets(engine *e, bool hooks, char *err, size_t errlen)
     int frc = check_fds(s, err, errlen);
     if (frc < 0)
         return frc;
+    if (hooks) {
+        e->hooks = calloc((size_t)s->nworkersets + 1, sizeof *e->hooks);
+        if (!e->hooks)
+            return -ENOMEM;
+        for (int i = 0; i < s->nworkersets; i++)
+            e->hooks[i] = (set_hook){e, i};
+    }
     pt_kernel_ref *refs = calloc((size_t)s->nkernels + 1, sizeof *refs);
     if (!refs)
         return -ENOMEM;
@@ -718,7 +729,7 @@ int rn_eng_make_sets(engine *e, bool hooks, char *err, size_t errlen)
                                .grace_ms = w->grace_ms < 0 ? 0
                                            : w->grace_ms ? w->grace_ms : -1,
                                .output_fn = hooks ? on_output : NULL,
-                               .output_arg = (void *)(intptr_t)i};
+                               .output_arg = e->hooks ? &e->hooks[i] : NULL};
         e->tails[i] = calloc((size_t)w->workers, sizeof *e->tails[i]);
         if (!e->tails[i]) {
             rc = -ENOMEM;
@@ -730,7 +741,7 @@ int rn_eng_make_sets(engine *e, bool hooks, char *err, size_t errlen)
             snprintf(err, errlen, "%s:%d:%d: workerset %s: %s", s->file,
                      w->pos.line, w->pos.col, w->name, pt_errmsg());
         } else if (hooks) {
-            pt__ws_on_sent(e->sets[i], on_sent);
+            pt_workerset_on_sent(e->sets[i], on_sent, e);
         }
     }
     free(refs);
@@ -817,7 +828,7 @@ static int prepare(engine *e, char *err, size_t errlen)
     if (rc == 0) {
         char path[4200];
         snprintf(path, sizeof path, "%s/output.log", e->dir);
-        e->log_fd = pt__open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        e->log_fd = pt_sys_open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (e->log_fd < 0) {
             rc = e->log_fd;
             snprintf(err, errlen, "%s: %s", path, strerror(-rc));
@@ -879,7 +890,7 @@ static int teardown(engine *e, int rc, char *err, size_t errlen)
     pt_workerset_destroy_all(e->sets, e->spec->nworkersets);
     pt_workerset_reap_strays(NULL, 0); /* the last workers' strays */
     flush_log(e);
-    pt__close(e->log_fd);
+    pt_sys_close(e->log_fd);
     pt_buf_free(&e->log);
     if (rc == 0)
         rc = save_segments(e, err, errlen);
@@ -1005,7 +1016,6 @@ int rn_run(const rn_spec *spec, const rn_run_opts *o)
     int rc = e.shm && e.sets && e.tails ? 0 : -ENOMEM;
     if (rc == 0)
         rc = rn_summary_init(&e.summary, spec);
-    E = &e;
     pt_subreaper_enable(); /* nothing a kernel detaches escapes the run */
     e.mono_off = rn_eng_real_ns() - rn_eng_mono_ns();
     e.step = -1;
@@ -1036,6 +1046,7 @@ int rn_run(const rn_spec *spec, const rn_run_opts *o)
         fprintf(stderr, "ptrun: %s\n", err);
     rn_summary_free(&e.summary);
     free_tails(&e);
+    free(e.hooks);
     for (int64_t i = 0; e.ts && i < e.plan.ntasks; i++)
         free(e.ts[i].history);
     free(e.retry_ids);
@@ -1046,6 +1057,5 @@ int rn_run(const rn_spec *spec, const rn_run_opts *o)
     free(e.sets);
     free(e.ts);
     rn_plan_free(&e.plan);
-    E = NULL;
     return status;
 }

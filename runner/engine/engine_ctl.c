@@ -41,7 +41,7 @@ static where where_is(const engine *e, int64_t id)
     if (s->ended || s->cancel_asked || (e->skip && e->skip[id]))
         return ENDED;
     /* else queued, backing off after a failure, or in a later step */
-    return s->req && s->req->state != PT__REQ_WAITING ? AT_WORKER : TO_RUN;
+    return s->req && pt_request_state_of(s->req) != PT_REQ_WAITING ? AT_WORKER : TO_RUN;
 }
 
 static void control_event(engine *e, const rn_ctl_req *r)
@@ -154,7 +154,7 @@ static int each_selected(engine *e, const rn_ctl_req *r, change_fn change,
 static bool reprioritise(engine *e, int64_t id, const rn_ctl_req *r)
 {
     tstate *s = &e->ts[id];
-    if (s->req && pt__ws_reprioritise(e->sets[e->plan.tasks[id].workerset],
+    if (s->req && pt_request_set_priority(e->sets[e->plan.tasks[id].workerset],
                                       s->req, r->priority) < 0)
         return false;
     s->prio = r->priority; /* also for a retry or a later step */
@@ -170,7 +170,7 @@ static bool cancel(engine *e, int64_t id, const rn_ctl_req *r)
     tstate *s = &e->ts[id];
     s->cancel_asked = true;
     if (s->req) /* queued: it ends now, as cancelled */
-        pt__ws_cancel(e->sets[e->plan.tasks[id].workerset], s->req);
+        pt_request_cancel(e->sets[e->plan.tasks[id].workerset], s->req);
     else if (rn_eng_unbackoff(e, id)) /* queued to end, as cancelled */
         rn_eng_requeue(e, id);
     /* else a later step's task: cancelled when its step queues it */
@@ -181,7 +181,7 @@ static void hold_all(engine *e, bool hold)
 {
     e->paused = hold;
     for (int i = 0; i < e->spec->nworkersets; i++)
-        pt__ws_hold(e->sets[i], hold);
+        pt_workerset_hold(e->sets[i], hold);
 }
 
 int rn_eng_ctl_apply(void *arg, const rn_ctl_req *r, pt_buf *reply,

@@ -20,11 +20,11 @@
 #include "engine/progress.h"
 #include "events/rundir.h"
 #include "engine/summary.h"
-#include "ws.h"
+#include <ptools/dispatch.h>
 
 /* What the engine knows of one planned task between its attempts. */
 typedef struct tstate {
-    pt__req *req;     /* the current attempt, while it waits or runs */
+    pt_request *req;     /* the current attempt, while it waits or runs */
     int attempts;
     int worker;
     bool sent;        /* the current attempt is at a worker */
@@ -45,6 +45,14 @@ typedef struct tail {
     char *line[TAIL_LINES];
     int n;
 } tail;
+
+struct engine;
+
+/* The way back from a worker set's hooks (their `arg`): engine and set. */
+typedef struct set_hook {
+    struct engine *e;
+    int set;
+} set_hook;
 
 typedef struct engine {
     const rn_spec *spec;
@@ -67,6 +75,7 @@ typedef struct engine {
     int log_fd;          /* DIR/output.log */
     pt_buf log;          /* whole lines not yet written */
     tail **tails;        /* per set, per worker */
+    set_hook *hooks;     /* per set: the arg of its hooks */
     bool started;        /* the run folder holds this run's manifest */
     bool have_dir;       /* rn_rundir_make succeeded: the claim is ours */
     rn_claim claim;      /* the run folder's lock, held until the end */

@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include "engine/engine_internal.h"
-#include "internal.h"
 #include "json_mini.h"
 #include "events/results.h"
 #include "events/rundir.h"

@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "events/host.h"
-#include "internal.h"
-#include "value.h"
+#include <ptools/sys.h>
+#include <ptools/value.h>
 
 typedef struct loaded {
     void *handle;
@@ -19,9 +19,9 @@ typedef struct loaded {
 
 /* What plugins reach through ctx->sys: lib's wrappers (plugin.h). */
 static const pt_plugin_sys host_sys = {.size = sizeof host_sys,
-                                       .open = pt__open,
-                                       .write = pt__write_full,
-                                       .fsync = pt__fsync};
+                                       .open = pt_sys_open,
+                                       .write = pt_sys_write_full,
+                                       .fsync = pt_sys_fsync};
 
 struct rn_host {
     loaded *p;
@@ -33,22 +33,22 @@ struct rn_host {
 static char *options_json(const rn_value *opts)
 {
     pt_buf b = {0}, js = {0};
-    pt__vmark m;
-    int rc = pt__venc_map_begin(&b, &m);
+    pt_vmark m;
+    int rc = pt_venc_map_begin(&b, &m);
     for (size_t i = 0; rc == 0 && i < opts->n; i++) {
         const rn_value *v = &opts->items[i];
-        rc = pt__venc_key(&b, &m, opts->keys[i]);
+        rc = pt_venc_key(&b, &m, opts->keys[i]);
         if (rc == 0)
-            rc = v->type == RN_STR    ? pt__venc_str(&b, v->s)
-                 : v->type == RN_INT  ? pt__venc_int(&b, v->i)
-                 : v->type == RN_REAL ? pt__venc_real(&b, v->r)
-                 : v->type == RN_BOOL ? pt__venc_bool(&b, v->b)
-                                      : pt__venc_null(&b);
+            rc = v->type == RN_STR    ? pt_venc_str(&b, v->s)
+                 : v->type == RN_INT  ? pt_venc_int(&b, v->i)
+                 : v->type == RN_REAL ? pt_venc_real(&b, v->r)
+                 : v->type == RN_BOOL ? pt_venc_bool(&b, v->b)
+                                      : pt_venc_null(&b);
     }
     if (rc == 0)
-        rc = pt__venc_map_end(&b, &m);
+        rc = pt_venc_map_end(&b, &m);
     if (rc == 0)
-        rc = pt__value_to_json(b.data, b.len, &js);
+        rc = pt_value_to_json(b.data, b.len, &js);
     pt_buf_free(&b);
     if (rc < 0) {
         free(js.data);

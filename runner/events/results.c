@@ -9,8 +9,8 @@
 
 #include <ptools/args.h>
 #include <ptools/buf.h>
+#include <ptools/sys.h>
 
-#include "internal.h"
 #include "json_mini.h"
 #include "events/results.h"
 
@@ -170,7 +170,7 @@ typedef struct sink {
 /* Write out what is gathered for s: 0 or -errno. */
 static int sink_flush(sink *s)
 {
-    int rc = pt__write_full(s->fd, s->buf.data, s->buf.len);
+    int rc = pt_sys_write_full(s->fd, s->buf.data, s->buf.len);
     pt_buf_reset(&s->buf);
     return rc;
 }
@@ -245,11 +245,11 @@ static int open_history(const char *path, off_t *size, sink *s)
         return -errno;
     int rc = fstat(fd, &st) < 0 ? -errno : 0;
     if (rc == 0 && st.st_size > 0)
-        rc = pt__pread_full(fd, &last, 1, st.st_size - 1);
+        rc = pt_sys_pread_full(fd, &last, 1, st.st_size - 1);
     if (rc == 0 && last != '\n' && sink_add(s, "\n", 1) < 0)
         rc = -ENOMEM;
     if (rc < 0) {
-        pt__close(fd);
+        pt_sys_close(fd);
         return rc;
     }
     *size = st.st_size;
@@ -308,9 +308,9 @@ int rn_results_compact(const rn_results *r, const char *dir)
     if (rc < 0 && made_tmp)
         unlink(tmp);
     if (keep.fd >= 0)
-        pt__close(keep.fd);
+        pt_sys_close(keep.fd);
     if (move.fd >= 0)
-        pt__close(move.fd);
+        pt_sys_close(move.fd);
     if (in)
         fclose(in);
     pt_buf_free(&keep.buf);

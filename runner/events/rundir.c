@@ -16,8 +16,8 @@
 #include <ptools/args.h>
 #include <ptools/buf.h>
 #include <ptools/common.h>
+#include <ptools/sys.h>
 
-#include "internal.h"
 #include "json_mini.h"
 #include "events/rundir.h"
 
@@ -123,7 +123,7 @@ static void note_pid(int fd)
 {
     char text[32];
     int n = snprintf(text, sizeof text, "%ld\n", (long)getpid());
-    if (ftruncate(fd, 0) < 0 || pt__pwrite_full(fd, text, (size_t)n, 0) < 0)
+    if (ftruncate(fd, 0) < 0 || pt_sys_pwrite_full(fd, text, (size_t)n, 0) < 0)
         return; /* only the message of a later, refused run loses */
 }
 
@@ -162,7 +162,7 @@ static int lock_dir(const char *dir, bool resume, int *out, long *pid)
     if (rc == -EBUSY)
         *pid = holder_pid(fd);
     if (rc < 0) {
-        pt__close(fd);
+        pt_sys_close(fd);
         return rc;
     }
     note_pid(fd);
@@ -344,7 +344,7 @@ void rn_rundir_discard(const char *path, const rn_claim *claim)
 void rn_rundir_release(rn_claim *claim)
 {
     if (claim->fd >= 0)
-        pt__close(claim->fd);
+        pt_sys_close(claim->fd);
     claim->fd = -1;
 }
 
@@ -354,10 +354,10 @@ int rn_write_atomic(const char *dir, const char *name, const void *data,
     char tmp[4096], dst[4096];
     snprintf(dst, sizeof dst, "%s/%s", dir, name);
     snprintf(tmp, sizeof tmp, "%s/.%s.tmp-%ld", dir, name, (long)getpid());
-    int fd = pt__open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int fd = pt_sys_open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0)
         return fd;
-    int rc = pt__write_full(fd, data, len);
+    int rc = pt_sys_write_full(fd, data, len);
     if (close(fd) < 0 && rc == 0)
         rc = -errno;
     if (rc == 0 && rename(tmp, dst) < 0)
@@ -396,7 +396,7 @@ int rn_sha256_file(const char *path, char hex[65])
     uint8_t buf[1 << 16], sum[SHA256_DIGEST_SIZE];
     ssize_t n;
     sha256_init(&c);
-    while ((n = pt__read_some(fd, buf, sizeof buf)) > 0)
+    while ((n = pt_sys_read_some(fd, buf, sizeof buf)) > 0)
         sha256_update(&c, (size_t)n, buf);
     close(fd);
     if (n < 0)
@@ -553,7 +553,7 @@ static void reserve_space(const char *dir, size_t len)
     if (posix_fallocate(fd, 0, (off_t)len) != 0) {
         /* no room, or no fallocate here: the last write takes its chance */
     }
-    pt__close(fd);
+    pt_sys_close(fd);
 }
 
 /* Give the reserved space back, for the last manifest to use. */

@@ -7,8 +7,7 @@
 #include <ptools/workerset.h>
 
 #include "plan/plan.h"
-#include "task.h"
-#include "value.h"
+#include <ptools/value.h>
 
 static int encode(pt_buf *b, const rn_value *v);
 
@@ -37,40 +36,40 @@ static int encode_list(pt_buf *b, const rn_value *v)
                                                 : v->items[i].r;
         }
         if (rc == 0)
-            rc = ints ? pt__venc_ints(b, iv, v->n)
-                      : pt__venc_reals(b, rv, v->n);
+            rc = ints ? pt_venc_ints(b, iv, v->n)
+                      : pt_venc_reals(b, rv, v->n);
         free(iv);
         free(rv);
         return rc;
     }
-    pt__vmark m;
-    int rc = pt__venc_list_begin(b, &m);
+    pt_vmark m;
+    int rc = pt_venc_list_begin(b, &m);
     for (size_t i = 0; rc == 0 && i < v->n; i++)
         rc = encode(b, &v->items[i]);
-    return rc < 0 ? rc : pt__venc_list_end(b, &m);
+    return rc < 0 ? rc : pt_venc_list_end(b, &m);
 }
 
 static int encode_map(pt_buf *b, const rn_value *v)
 {
-    pt__vmark m;
-    int rc = pt__venc_map_begin(b, &m);
+    pt_vmark m;
+    int rc = pt_venc_map_begin(b, &m);
     for (size_t i = 0; rc == 0 && i < v->n; i++) {
-        rc = pt__venc_key(b, &m, v->keys[i]);
+        rc = pt_venc_key(b, &m, v->keys[i]);
         if (rc == 0)
             rc = encode(b, &v->items[i]);
     }
-    return rc < 0 ? rc : pt__venc_map_end(b, &m);
+    return rc < 0 ? rc : pt_venc_map_end(b, &m);
 }
 
 /* Encode a spec value with the worker protocol's value codec. */
 static int encode(pt_buf *b, const rn_value *v)
 {
     switch (v->type) {
-    case RN_NULL: return pt__venc_null(b);
-    case RN_BOOL: return pt__venc_bool(b, v->b);
-    case RN_INT: return pt__venc_int(b, v->i);
-    case RN_REAL: return pt__venc_real(b, v->r);
-    case RN_STR: return pt__venc_str(b, v->s);
+    case RN_NULL: return pt_venc_null(b);
+    case RN_BOOL: return pt_venc_bool(b, v->b);
+    case RN_INT: return pt_venc_int(b, v->i);
+    case RN_REAL: return pt_venc_real(b, v->r);
+    case RN_STR: return pt_venc_str(b, v->s);
     case RN_LIST: return encode_list(b, v);
     case RN_MAP: return encode_map(b, v);
     }
@@ -141,24 +140,24 @@ static int overridden(const extra *x, const char *key)
 static int task_args(pt_buf *b, const extra *x)
 {
     const rn_value *args = &x->def->args;
-    pt__vmark m;
-    int rc = pt__venc_map_begin(b, &m);
+    pt_vmark m;
+    int rc = pt_venc_map_begin(b, &m);
     for (size_t i = 0; rc == 0 && i < args->n; i++) {
         if (overridden(x, args->keys[i]))
             continue;
-        rc = pt__venc_key(b, &m, args->keys[i]);
+        rc = pt_venc_key(b, &m, args->keys[i]);
         if (rc == 0)
             rc = encode(b, &args->items[i]);
     }
     for (int a = 0; rc == 0 && a < x->def->nsweep; a++) {
         const rn_sweep_axis *ax = &x->def->sweep[a];
-        rc = pt__venc_key(b, &m, ax->key);
+        rc = pt_venc_key(b, &m, ax->key);
         if (rc == 0)
             rc = encode(b, &ax->values.items[x->pick[a]]);
     }
-    if (rc == 0 && x->rep >= 0 && (rc = pt__venc_key(b, &m, "rep")) == 0)
-        rc = pt__venc_int(b, x->rep);
-    return rc < 0 ? rc : pt__venc_map_end(b, &m);
+    if (rc == 0 && x->rep >= 0 && (rc = pt_venc_key(b, &m, "rep")) == 0)
+        rc = pt_venc_int(b, x->rep);
+    return rc < 0 ? rc : pt_venc_map_end(b, &m);
 }
 
 /* Workers of set `set` on rank r: the spec's, or what rank r reported. */
@@ -191,7 +190,7 @@ static int args_json(extra *x, const pt_buf *b, pt_buf *js)
 {
     static const char key[] = "\"rep\":";
     if (x->rep < 0 || !x->json_head.len) {
-        int rc = pt__value_to_json(b->data, b->len, js);
+        int rc = pt_value_to_json(b->data, b->len, js);
         if (rc < 0 || x->rep < 0)
             return rc;
         const char *at = js->data ? strstr((const char *)js->data, key) : 0;
@@ -229,7 +228,7 @@ static int add_task(rn_plan *plan, const rn_spec *spec, int step,
                     .rank = rank};
     t->seed = pt_task_seed_of(spec->seed, (uint64_t)t->id);
     t->args_json = rc == 0 ? (char *)js.data : NULL;
-    t->args = rc == 0 ? pt__args_adopt(&b) : NULL;
+    t->args = rc == 0 ? pt_args_from_buf(&b) : NULL;
     if (!t->args || !t->args_json) {
         pt_buf_free(&b);
         free(js.data);

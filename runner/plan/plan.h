@@ -17,7 +17,6 @@
 #include <ptools/args.h>
 
 #include "spec/spec.h"
-#include "worker.h"
 
 typedef struct rn_ptask {
     int64_t id;
@@ -56,7 +55,7 @@ typedef struct rn_plan {
 size_t rn_plan_args_size(const rn_task *t);
 /* The same for one value: what encoding it appends, at most. */
 size_t rn_plan_value_size(const rn_value *v);
-#define RN_MAX_ARGS_BYTES PT__TASK_ARGS_MAX
+#define RN_MAX_ARGS_BYTES PT_ARGS_MAX
 
 /* 0, or -errno with a message in err. `ranks`: NULL on one machine. */
 int rn_plan_build(const rn_spec *spec, const rn_ranks *ranks, rn_plan *plan,

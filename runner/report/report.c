@@ -9,7 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include <ptools/sys.h>
+
 #include "report/report.h"
 #include "report_page.h" /* report_page[]: runner/report_page.html */
 
@@ -39,13 +40,13 @@ typedef struct lines {
 static void put(sink *s, const void *p, size_t n)
 {
     if (s->err == 0 && s->len + n > sizeof s->buf) {
-        s->err = pt__write_full(s->fd, s->buf, s->len);
+        s->err = pt_sys_write_full(s->fd, s->buf, s->len);
         s->len = 0;
     }
     if (s->err)
         return;
     if (n > sizeof s->buf) {
-        s->err = pt__write_full(s->fd, p, n);
+        s->err = pt_sys_write_full(s->fd, p, n);
     } else {
         memcpy(s->buf + s->len, p, n);
         s->len += n;
@@ -55,7 +56,7 @@ static void put(sink *s, const void *p, size_t n)
 static int sink_flush(sink *s)
 {
     if (s->err == 0 && s->len)
-        s->err = pt__write_full(s->fd, s->buf, s->len);
+        s->err = pt_sys_write_full(s->fd, s->buf, s->len);
     s->len = 0;
     return s->err;
 }
@@ -158,7 +159,7 @@ static int copy_json(sink *s, int fd, off_t limit, lines *st)
         size_t want = CHUNK;
         if (limit >= 0 && limit - done < (off_t)want)
             want = (size_t)(limit - done);
-        ssize_t n = pt__read_some(fd, buf, want);
+        ssize_t n = pt_sys_read_some(fd, buf, want);
         if (n < 0)
             rc = (int)n;
         else if (n == 0 && limit >= 0)
@@ -251,7 +252,7 @@ static int write_report(const char *dir, const char *path, int mfd, int rfd,
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    *s = (sink){.fd = pt__open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644)};
+    *s = (sink){.fd = pt_sys_open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644)};
     int rc = s->fd < 0 ? s->fd : 0;
     if (rc < 0) {
         snprintf(err, errlen, "%s: %s", tmp, strerror(-rc));
@@ -263,7 +264,7 @@ static int write_report(const char *dir, const char *path, int mfd, int rfd,
     } else {
         rc = sink_flush(s);
         if (rc == 0)
-            rc = pt__fsync(s->fd);
+            rc = pt_sys_fsync(s->fd);
         if (rc < 0)
             snprintf(err, errlen, "%s: %s", tmp, strerror(-rc));
     }

@@ -13,10 +13,9 @@
 
 #include <ptools/kernel_lib.h>
 
-#include "internal.h"
-#include "os.h"
 #include "spec/probe.h"
-#include "value.h"
+#include <ptools/sys.h>
+#include <ptools/value.h>
 
 #define LOADED_MARK 'L'          /* first byte: dlopen has returned */
 #define REPORT_MAX (8u << 20)    /* more is a broken report */
@@ -48,49 +47,49 @@ typedef struct child {
 /* Append {"error": msg} to b. */
 static int report_error(pt_buf *b, const char *msg)
 {
-    pt__vmark m;
-    int rc = pt__venc_map_begin(b, &m);
+    pt_vmark m;
+    int rc = pt_venc_map_begin(b, &m);
     if (rc == 0)
-        rc = pt__venc_key(b, &m, "error");
+        rc = pt_venc_key(b, &m, "error");
     if (rc == 0)
-        rc = pt__venc_str(b, msg);
-    return rc == 0 ? pt__venc_map_end(b, &m) : rc;
+        rc = pt_venc_str(b, msg);
+    return rc == 0 ? pt_venc_map_end(b, &m) : rc;
 }
 
 /* One kernel's {name, abi, doc}. */
 static int report_kernel(pt_buf *b, const pt_kernel *k)
 {
-    pt__vmark m;
-    int rc = pt__venc_map_begin(b, &m);
-    if (rc == 0 && (rc = pt__venc_key(b, &m, "name")) == 0)
-        rc = pt__venc_str(b, k->name);
-    if (rc == 0 && (rc = pt__venc_key(b, &m, "abi")) == 0)
-        rc = pt__venc_int(b, k->abi);
-    if (rc == 0 && (rc = pt__venc_key(b, &m, "doc")) == 0)
-        rc = pt__venc_str(b, k->doc ? k->doc : "");
-    return rc == 0 ? pt__venc_map_end(b, &m) : rc;
+    pt_vmark m;
+    int rc = pt_venc_map_begin(b, &m);
+    if (rc == 0 && (rc = pt_venc_key(b, &m, "name")) == 0)
+        rc = pt_venc_str(b, k->name);
+    if (rc == 0 && (rc = pt_venc_key(b, &m, "abi")) == 0)
+        rc = pt_venc_int(b, k->abi);
+    if (rc == 0 && (rc = pt_venc_key(b, &m, "doc")) == 0)
+        rc = pt_venc_str(b, k->doc ? k->doc : "");
+    return rc == 0 ? pt_venc_map_end(b, &m) : rc;
 }
 
 /* "kernels": every kernel; "missing": per name asked, null or why. */
 static int report_lib(pt_buf *b, const pt_kernel_lib *lib, const probe_req *r)
 {
-    pt__vmark m, l;
-    int rc = pt__venc_map_begin(b, &m);
-    if (rc == 0 && (rc = pt__venc_key(b, &m, "kernels")) == 0)
-        rc = pt__venc_list_begin(b, &l);
+    pt_vmark m, l;
+    int rc = pt_venc_map_begin(b, &m);
+    if (rc == 0 && (rc = pt_venc_key(b, &m, "kernels")) == 0)
+        rc = pt_venc_list_begin(b, &l);
     for (int i = 0; rc == 0 && i < pt_kernel_lib_count(lib); i++)
         rc = report_kernel(b, pt_kernel_lib_at(lib, i));
     if (rc == 0)
-        rc = pt__venc_list_end(b, &l);
-    if (rc == 0 && (rc = pt__venc_key(b, &m, "missing")) == 0)
-        rc = pt__venc_list_begin(b, &l);
+        rc = pt_venc_list_end(b, &l);
+    if (rc == 0 && (rc = pt_venc_key(b, &m, "missing")) == 0)
+        rc = pt_venc_list_begin(b, &l);
     for (int i = 0; rc == 0 && i < r->n; i++)
         rc = pt_kernel_lib_find(lib, r->names[i])
-                 ? pt__venc_null(b)
-                 : pt__venc_str(b, pt_errmsg());
+                 ? pt_venc_null(b)
+                 : pt_venc_str(b, pt_errmsg());
     if (rc == 0)
-        rc = pt__venc_list_end(b, &l);
-    return rc == 0 ? pt__venc_map_end(b, &m) : rc;
+        rc = pt_venc_list_end(b, &l);
+    return rc == 0 ? pt_venc_map_end(b, &m) : rc;
 }
 
 /* The report on kernel library r->path, already dlopened once. */
@@ -109,14 +108,14 @@ static int report_kernels(pt_buf *b, const probe_req *r)
 static int report_plugin(pt_buf *b, const probe_req *r, void *h)
 {
     char msg[1024];
-    pt__vmark m;
+    pt_vmark m;
     if (!h) {
         const char *why = dlerror();
         snprintf(msg, sizeof msg, "%s: cannot load plugin: %s", r->path,
                  why ? why : "unknown error");
         return report_error(b, msg);
     }
-    int threads = pt__os_thread_count();
+    int threads = pt_sys_thread_count();
     if (threads > 1) {
         snprintf(msg, sizeof msg, "%s: loading this plugin started %d "
                  "thread%s; ptrun runs plugins in its own process, which "
@@ -124,8 +123,8 @@ static int report_plugin(pt_buf *b, const probe_req *r, void *h)
                  threads - 1, threads > 2 ? "s" : "");
         return report_error(b, msg);
     }
-    int rc = pt__venc_map_begin(b, &m);
-    return rc == 0 ? pt__venc_map_end(b, &m) : rc;
+    int rc = pt_venc_map_begin(b, &m);
+    return rc == 0 ? pt_venc_map_end(b, &m) : rc;
 }
 
 /*
@@ -134,7 +133,7 @@ static int report_plugin(pt_buf *b, const probe_req *r, void *h)
  */
 static int child_setup(int null_fd, int wfd, pid_t parent)
 {
-    pt__os_set_parent_death_signal(SIGKILL);
+    pt_sys_parent_death_signal(SIGKILL);
     if (getppid() != parent) /* ptrun died before prctl took effect */
         _exit(127);
     setpgid(0, 0); /* the parent does it too: whichever runs first */
@@ -142,7 +141,7 @@ static int child_setup(int null_fd, int wfd, pid_t parent)
         dup2(STDERR_FILENO, STDOUT_FILENO) < 0)
         return -errno;
     int keep[] = {wfd};
-    return pt__os_close_all_but(keep, 1);
+    return pt_sys_close_all_but(keep, 1);
 }
 
 /* The child cannot write to ptrun (`rc`): say so on stderr, and leave. */
@@ -158,13 +157,13 @@ static _Noreturn void child_unsent(const probe_req *r, int rc)
 static _Noreturn void child_main(const probe_req *r, int null_fd, int wfd,
                                  pid_t parent, const sigset_t *old)
 {
-    pt__child_reset_signals(old);
+    pt_sys_child_reset_signals(old);
     int rc = child_setup(null_fd, wfd, parent);
     void *h = NULL;
     if (rc == 0) /* its constructors run here */
         h = dlopen(r->path, RTLD_NOW | RTLD_LOCAL);
     char mark = LOADED_MARK;
-    int sent = pt__write_full(wfd, &mark, 1);
+    int sent = pt_sys_write_full(wfd, &mark, 1);
     if (sent < 0)
         child_unsent(r, sent);
     pt_buf b = {0};
@@ -175,7 +174,7 @@ static _Noreturn void child_main(const probe_req *r, int null_fd, int wfd,
         rc = report_error(&b, msg);
     } else
         rc = r->plugin ? report_plugin(&b, r, h) : report_kernels(&b, r);
-    if (rc == 0 && (sent = pt__write_full(wfd, b.data, b.len)) < 0)
+    if (rc == 0 && (sent = pt_sys_write_full(wfd, b.data, b.len)) < 0)
         child_unsent(r, sent);
     fflush(NULL); /* what a constructor printed, to stderr */
     _exit(rc == 0 ? 0 : 127);
@@ -204,7 +203,7 @@ static int fork_child(child *c, const probe_req *r, int null_fd, int p[2])
     sigfillset(&all);
     sigprocmask(SIG_SETMASK, &all, &old);
     fflush(NULL); /* nothing buffered may be written twice */
-    pid_t parent = getpid(), pid = pt__fork();
+    pid_t parent = getpid(), pid = pt_sys_fork();
     if (pid == 0) /* child_setup() closes p[0] and every other fd */
         child_main(r, null_fd, p[1], parent, &old);
     sigprocmask(SIG_SETMASK, &old, NULL);
@@ -212,7 +211,7 @@ static int fork_child(child *c, const probe_req *r, int null_fd, int p[2])
         return (int)pid;
     setpgid(pid, 0); /* the child does it too: whichever runs first */
     c->pid = pid;
-    c->pidfd = pt__os_pidfd_open(pid);
+    c->pidfd = pt_sys_pidfd_open(pid);
     return 0;
 }
 
@@ -225,18 +224,18 @@ static int spawn(child *c, const probe_req *r, const char **what)
         *what = "/dev/null";
         return -errno;
     }
-    if ((rc = pt__pipe(p)) < 0) {
+    if ((rc = pt_sys_pipe(p)) < 0) {
         *what = "pipe";
-        pt__close(null_fd);
+        pt_sys_close(null_fd);
         return rc;
     }
     c->rfd = p[0];
     rc = fork_child(c, r, null_fd, p);
-    pt__close(null_fd);
-    pt__close(p[1]);
+    pt_sys_close(null_fd);
+    pt_sys_close(p[1]);
     if (rc < 0)
         *what = "fork";
-    else if ((rc = pt__set_nonblock(p[0], 1)) < 0)
+    else if ((rc = pt_sys_set_nonblock(p[0], 1)) < 0)
         *what = "fcntl";
     return rc;
 }
@@ -250,13 +249,13 @@ static int drain(child *c)
         int rc = pt_buf_reserve(&c->got, 4096);
         if (rc < 0)
             return rc;
-        ssize_t n = pt__read_some(c->rfd, c->got.data + c->got.len, 4096);
+        ssize_t n = pt_sys_read_some(c->rfd, c->got.data + c->got.len, 4096);
         if (n == -EAGAIN)
             return 0;
         if (n < 0)
             return (int)n;
         if (n == 0) {
-            pt__close(c->rfd);
+            pt_sys_close(c->rfd);
             c->rfd = -1;
         }
         c->got.len += (size_t)n;
@@ -299,12 +298,12 @@ static int wait_news(const child *c, int64_t ms)
  * ms, -EMSGSIZE for too much, or -errno. */
 static int watch(child *c, int limit)
 {
-    int64_t deadline = pt__mono_ns() + (int64_t)limit * 1000000;
+    int64_t deadline = pt_sys_mono_ns() + (int64_t)limit * 1000000;
     for (;;) {
         int rc = drain(c);
         if (rc < 0 || has_ended(c))
             return rc;
-        int64_t left = (deadline - pt__mono_ns() + 999999) / 1000000;
+        int64_t left = (deadline - pt_sys_mono_ns() + 999999) / 1000000;
         if (left <= 0)
             return -ETIMEDOUT;
         if ((rc = wait_news(c, left)) < 0)
@@ -322,29 +321,29 @@ static int finish(child *c)
     kill(-c->pid, SIGKILL);
     if (!c->ended)
         kill(c->pid, SIGKILL);
-    pid_t r = pt__waitpid(c->pid, &c->wstatus, 0);
+    pid_t r = pt_sys_waitpid(c->pid, &c->wstatus, 0);
     int rc = r < 0 ? (int)r : drain(c);
-    pt__close(c->rfd);
-    pt__close(c->pidfd);
+    pt_sys_close(c->rfd);
+    pt_sys_close(c->pidfd);
     c->rfd = c->pidfd = -1;
     return rc;
 }
 
 /* A string member of map `v`, copied: 0, or -EBADMSG / -ENOMEM. */
-static int get_str(const pt__val *v, const char *key, char **out)
+static int get_str(const pt_val *v, const char *key, char **out)
 {
-    pt__val s;
-    if (pt__vmap_get(v, key, &s) < 0 || s.type != PT__V_STR)
+    pt_val s;
+    if (pt_vmap_get(v, key, &s) < 0 || s.type != PT_V_STR)
         return -EBADMSG;
     return (*out = strdup(s.u.str.ptr)) ? 0 : -ENOMEM;
 }
 
 /* One {name, abi, doc} of the report into k. */
-static int parse_kernel(const pt__val *v, rn_probe_kernel *k)
+static int parse_kernel(const pt_val *v, rn_probe_kernel *k)
 {
-    pt__val abi;
-    if (v->type != PT__V_MAP || pt__vmap_get(v, "abi", &abi) < 0 ||
-        abi.type != PT__V_INT || abi.u.i < 0 || abi.u.i > UINT32_MAX)
+    pt_val abi;
+    if (v->type != PT_V_MAP || pt_vmap_get(v, "abi", &abi) < 0 ||
+        abi.type != PT_V_INT || abi.u.i < 0 || abi.u.i > UINT32_MAX)
         return -EBADMSG;
     k->abi = (unsigned)abi.u.i;
     int rc = get_str(v, "name", &k->name);
@@ -352,37 +351,37 @@ static int parse_kernel(const pt__val *v, rn_probe_kernel *k)
 }
 
 /* The report's "kernels" list into p. */
-static int parse_kernels(const pt__val *top, rn_probe *p)
+static int parse_kernels(const pt_val *top, rn_probe *p)
 {
-    pt__val l, item;
-    pt__viter it;
-    if (pt__vmap_get(top, "kernels", &l) < 0 || l.type != PT__V_LIST ||
+    pt_val l, item;
+    pt_viter it;
+    if (pt_vmap_get(top, "kernels", &l) < 0 || l.type != PT_V_LIST ||
         l.u.c.count > PT_KERNEL_LIB_MAX)
         return -EBADMSG;
     p->kernels = calloc(l.u.c.count + 1, sizeof *p->kernels);
     if (!p->kernels)
         return -ENOMEM;
-    int rc = pt__viter_init(&it, &l);
-    while (rc == 0 && (rc = pt__vlist_next(&it, &item)) == 1)
+    int rc = pt_viter_init(&it, &l);
+    while (rc == 0 && (rc = pt_vlist_next(&it, &item)) == 1)
         rc = parse_kernel(&item, &p->kernels[p->nkernels++]);
     return rc;
 }
 
 /* The report's "missing" list (one entry per name asked) into p. */
-static int parse_missing(const pt__val *top, rn_probe *p, int n)
+static int parse_missing(const pt_val *top, rn_probe *p, int n)
 {
-    pt__val l, item;
-    pt__viter it;
-    if (pt__vmap_get(top, "missing", &l) < 0 || l.type != PT__V_LIST ||
+    pt_val l, item;
+    pt_viter it;
+    if (pt_vmap_get(top, "missing", &l) < 0 || l.type != PT_V_LIST ||
         l.u.c.count != (size_t)n)
         return -EBADMSG;
     if (n && !(p->missing = calloc((size_t)n, sizeof *p->missing)))
         return -ENOMEM;
-    int rc = pt__viter_init(&it, &l);
-    while (rc == 0 && (rc = pt__vlist_next(&it, &item)) == 1) {
+    int rc = pt_viter_init(&it, &l);
+    while (rc == 0 && (rc = pt_vlist_next(&it, &item)) == 1) {
         char **m = &p->missing[p->nmissing++];
-        rc = item.type == PT__V_NULL ? 0
-             : item.type != PT__V_STR ? -EBADMSG
+        rc = item.type == PT_V_NULL ? 0
+             : item.type != PT_V_STR ? -EBADMSG
              : (*m = strdup(item.u.str.ptr)) ? 0
                                             : -ENOMEM;
     }
@@ -393,17 +392,17 @@ static int parse_missing(const pt__val *top, rn_probe *p, int n)
 static int parse_report(const uint8_t *data, size_t len, const probe_req *r,
                         rn_probe *p)
 {
-    pt__val top, e;
+    pt_val top, e;
     size_t next;
     void *copy = malloc(len ? len : 1); /* 8-aligned, as the decoder wants */
     if (!copy)
         return -ENOMEM;
     memcpy(copy, data, len);
-    int rc = pt__value_check(copy, len, 3);
-    if (rc == 0 && (pt__vdec(copy, len, 0, &top, &next) < 0 ||
-                    top.type != PT__V_MAP))
+    int rc = pt_value_check(copy, len, 3);
+    if (rc == 0 && (pt_vdec(copy, len, 0, &top, &next) < 0 ||
+                    top.type != PT_V_MAP))
         rc = -EBADMSG;
-    if (rc == 0 && pt__vmap_get(&top, "error", &e) == 0)
+    if (rc == 0 && pt_vmap_get(&top, "error", &e) == 0)
         rc = get_str(&top, "error", &p->error);
     else if (rc == 0 && !r->plugin && (rc = parse_kernels(&top, p)) == 0)
         rc = parse_missing(&top, p, r->n);
@@ -462,7 +461,7 @@ static int probe(const probe_req *r, rn_probe *p)
     if (rc < 0) {
         if (c.pid > 0)
             finish(&c);
-        pt__close(c.rfd);
+        pt_sys_close(c.rfd);
         return p->code = rc;
     }
     rc = watch(&c, limit);

@@ -189,7 +189,7 @@ static void check_args_size(rn_build *b, const rn_ynode *n, const rn_task *t)
                "more than the %zu a request to a worker carries (a %zu MiB "
                "frame): put bulk data in a shared segment (shm: segments: "
                "with init: {npy: FILE}) and pass its name", size,
-               (size_t)RN_MAX_ARGS_BYTES, PT__WIRE_MAX_PAYLOAD >> 20);
+               (size_t)RN_MAX_ARGS_BYTES, PT_REQUEST_MAX >> 20);
 }
 
 /* `tags: [a, b]`: names `ptrun ctl` selects tasks by. */

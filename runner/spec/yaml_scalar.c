@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "value.h"
+#include <ptools/value.h>
 #include "spec/yaml_tree.h"
 
 static bool one_of(const char *t, const char *const *words)
@@ -134,7 +134,7 @@ void rn_yplain(const char *t, rn_value *v)
 static void yaml_real_text(char *buf, size_t size, double d)
 {
     char c[48];
-    pt__real_text(c, sizeof c, d);
+    pt_real_text(c, sizeof c, d);
     char *e = strchr(c, 'e');
     if (e) {
         char *digits = e + 1 + (e[1] == '+' || e[1] == '-');

@@ -1,5 +1,6 @@
 /*
- * value.h - the typed value codec of the worker protocol (private).
+ * ptools/value.h - typed values, encoded once: the codec of task args and
+ * results, from the spec (or a caller) to a worker and back to a plugin.
  *
  * Task arguments and results travel between processes (and, later, between
  * machines over MPI) as one encoded value: null, bool, int64, double, string,
@@ -44,53 +45,58 @@
  * aligned (malloc'd memory is), and then arrays are handed out as
  * `const int64_t *` / `const double *` pointing into the buffer (zero copy).
  * An encoded value may be moved only by a multiple of 8 bytes; to place it
- * elsewhere, re-encode it with pt__venc_val(). Zero copy needs a
+ * elsewhere, re-encode it with pt_venc_val(). Zero copy needs a
  * little-endian host with IEEE doubles: value.c asserts both at compile time.
  */
-#ifndef PT_VALUE_H
-#define PT_VALUE_H
+#ifndef PTOOLS_VALUE_H
+#define PTOOLS_VALUE_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include <ptools/buf.h>
+#include <ptools/common.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* Type tags, as stored in the encoding (stable: new ones go at the end). */
-typedef enum pt__vtype {
-    PT__V_NULL = 1,
-    PT__V_BOOL,
-    PT__V_INT,
-    PT__V_REAL,
-    PT__V_STR,
-    PT__V_BYTES,
-    PT__V_INTS,
-    PT__V_REALS,
-    PT__V_LIST,
-    PT__V_MAP,
-    PT__V_TYPE_END /* one past the last valid tag */
-} pt__vtype;
+typedef enum pt_vtype {
+    PT_V_NULL = 1,
+    PT_V_BOOL,
+    PT_V_INT,
+    PT_V_REAL,
+    PT_V_STR,
+    PT_V_BYTES,
+    PT_V_INTS,
+    PT_V_REALS,
+    PT_V_LIST,
+    PT_V_MAP,
+    PT_V_TYPE_END /* one past the last valid tag */
+} pt_vtype;
 
-/* A sensible nesting limit for pt__value_check(), and its hard ceiling. */
-#define PT__V_MAX_DEPTH 32
-#define PT__V_DEPTH_CAP 256
+/* A sensible nesting limit for pt_value_check(), and its hard ceiling. */
+#define PT_V_MAX_DEPTH 32
+#define PT_V_DEPTH_CAP 256
 
 /* ---- encoder: append one value to `b`; on failure `b` is unchanged ---- */
 
-int pt__venc_null(pt_buf *b);
-int pt__venc_bool(pt_buf *b, bool v);
-int pt__venc_int(pt_buf *b, int64_t v);
-int pt__venc_real(pt_buf *b, double v);
+PT_EXTERN int pt_venc_null(pt_buf *b);
+PT_EXTERN int pt_venc_bool(pt_buf *b, bool v);
+PT_EXTERN int pt_venc_int(pt_buf *b, int64_t v);
+PT_EXTERN int pt_venc_real(pt_buf *b, double v);
 /* -EINVAL if the string holds a NUL byte (strn), -EOVERFLOW past 4 GiB. */
-int pt__venc_str(pt_buf *b, const char *s);
-int pt__venc_strn(pt_buf *b, const char *s, size_t n);
-int pt__venc_bytes(pt_buf *b, const void *p, size_t n);
-int pt__venc_ints(pt_buf *b, const int64_t *p, size_t n);
-int pt__venc_reals(pt_buf *b, const double *p, size_t n);
+PT_EXTERN int pt_venc_str(pt_buf *b, const char *s);
+PT_EXTERN int pt_venc_strn(pt_buf *b, const char *s, size_t n);
+PT_EXTERN int pt_venc_bytes(pt_buf *b, const void *p, size_t n);
+PT_EXTERN int pt_venc_ints(pt_buf *b, const int64_t *p, size_t n);
+PT_EXTERN int pt_venc_reals(pt_buf *b, const double *p, size_t n);
 
 /*
  * Containers: begin() writes a header and fills the mark; append the items
- * (for a map: pt__venc_key() then exactly one value, per entry); end()
+ * (for a map: pt_venc_key() then exactly one value, per entry); end()
  * counts the items and patches count and size in place. Nested containers
  * must be ended innermost first. Until it is ended, a container's size
  * reads 0xFFFFFFFF, so a buffer with an open container never checks. end()
@@ -98,34 +104,34 @@ int pt__venc_reals(pt_buf *b, const double *p, size_t n);
  * items do not parse (a key without a value, a value without a key, an
  * inner container left open) and -EOVERFLOW past 4 GiB or 2^32 items.
  */
-typedef struct pt__vmark {
+typedef struct pt_vmark {
     size_t off; /* offset of the container's tag in the buffer */
-} pt__vmark;
+} pt_vmark;
 
-int pt__venc_list_begin(pt_buf *b, pt__vmark *m);
-int pt__venc_list_end(pt_buf *b, const pt__vmark *m);
-int pt__venc_map_begin(pt_buf *b, pt__vmark *m);
+PT_EXTERN int pt_venc_list_begin(pt_buf *b, pt_vmark *m);
+PT_EXTERN int pt_venc_list_end(pt_buf *b, const pt_vmark *m);
+PT_EXTERN int pt_venc_map_begin(pt_buf *b, pt_vmark *m);
 /*
  * The next entry's key: -EEXIST if the map has it already, -EINVAL if `m` is
  * not an open map or its last entry lacks a value.
  */
-int pt__venc_key(pt_buf *b, const pt__vmark *m, const char *key);
-int pt__venc_map_end(pt_buf *b, const pt__vmark *m);
+PT_EXTERN int pt_venc_key(pt_buf *b, const pt_vmark *m, const char *key);
+PT_EXTERN int pt_venc_map_end(pt_buf *b, const pt_vmark *m);
 
 /* ---- decoder: views into the encoded bytes, valid while they are ---- */
 
-typedef struct pt__vstr {
+typedef struct pt_vstr {
     const char *ptr; /* ptr[len] == '\0' and no NUL before it */
     size_t len;
-} pt__vstr;
+} pt_vstr;
 
-typedef struct pt__val {
-    pt__vtype type;
+typedef struct pt_val {
+    pt_vtype type;
     union {
         bool b;
         int64_t i;
         double r;
-        pt__vstr str;
+        pt_vstr str;
         struct {
             const uint8_t *ptr;
             size_t len;
@@ -145,7 +151,7 @@ typedef struct pt__val {
             size_t count;        /* items (map: entries) */
         } c;                     /* LIST and MAP */
     } u;
-} pt__val;
+} pt_val;
 
 /*
  * Decode the one value at `off` of the `len` bytes at `base` into `v` and set
@@ -154,52 +160,52 @@ typedef struct pt__val {
  * checked as they are iterated. -EBADMSG on a bad encoding, -EINVAL for an
  * array in a base that is not 8-aligned.
  */
-int pt__vdec(const void *base, size_t len, size_t off, pt__val *v,
+PT_EXTERN int pt_vdec(const void *base, size_t len, size_t off, pt_val *v,
              size_t *next);
 
 /* Iteration over a LIST's items or a MAP's entries. */
-typedef struct pt__viter {
+typedef struct pt_viter {
     const uint8_t *base;
     size_t off, end, left;
-    pt__vtype type;
+    pt_vtype type;
     int err; /* sticky: a bad item ends the iteration for good */
-} pt__viter;
+} pt_viter;
 
 /* -EINVAL if `v` is not a LIST or a MAP. */
-int pt__viter_init(pt__viter *it, const pt__val *v);
+PT_EXTERN int pt_viter_init(pt_viter *it, const pt_val *v);
 /* 1 and the next item, 0 at the end, or -EBADMSG / -EINVAL (not a list). */
-int pt__vlist_next(pt__viter *it, pt__val *item);
+PT_EXTERN int pt_vlist_next(pt_viter *it, pt_val *item);
 /* 1 and the next entry, 0 at the end, or -EBADMSG / -EINVAL (not a map). */
-int pt__vmap_next(pt__viter *it, pt__vstr *key, pt__val *val);
+PT_EXTERN int pt_vmap_next(pt_viter *it, pt_vstr *key, pt_val *val);
 /* The first value under `key`: 0, -ENOENT, -EBADMSG, -EINVAL (not a map). */
-int pt__vmap_get(const pt__val *map, const char *key, pt__val *out);
+PT_EXTERN int pt_vmap_get(const pt_val *map, const char *key, pt_val *out);
 
 /*
  * Validate a whole buffer in one pass: exactly one value filling all `len`
  * bytes, containers nested at most `max_depth` deep (a top-level list is
- * depth 1; clamped to PT__V_DEPTH_CAP), counts consistent with sizes. Once it
+ * depth 1; clamped to PT_V_DEPTH_CAP), counts consistent with sizes. Once it
  * returns 0, no decode or iteration of this buffer can fail. -EBADMSG on any
  * fault, -EINVAL if `base` is not 8-aligned.
  */
-int pt__value_check(const void *base, size_t len, int max_depth);
+PT_EXTERN int pt_value_check(const void *base, size_t len, int max_depth);
 
 /*
  * Re-encode a decoded value (deeply) at the end of `b`, re-aligning its
  * arrays; the way to copy a value between buffers. -EBADMSG if its items are
- * bad or nested deeper than PT__V_DEPTH_CAP.
+ * bad or nested deeper than PT_V_DEPTH_CAP.
  */
-int pt__venc_val(pt_buf *b, const pt__val *v);
+PT_EXTERN int pt_venc_val(pt_buf *b, const pt_val *v);
 
 /*
  * A double as the shortest of %.15g/%.16g/%.17g that reads back exactly
  * ("1e+23", "0.1", "2"; "inf", "nan"), for JSON and for messages. Returns
  * snprintf's count; 32 bytes always suffice.
  */
-int pt__real_text(char *s, size_t size, double d);
+PT_EXTERN int pt_real_text(char *s, size_t size, double d);
 
 /*
  * Append the buffer's value to `out` as compact JSON (after checking it like
- * pt__value_check() with the depth cap; on failure `out` is unchanged).
+ * pt_value_check() with the depth cap; on failure `out` is unchanged).
  * Strings are escaped per RFC 8259 (\" \\ \b \f \n \r \t, other control
  * characters as \u00XX); each byte of invalid UTF-8 becomes U+FFFD. Doubles
  * are printed in the shortest of %.15g/%.16g/%.17g that reads back exactly,
@@ -209,6 +215,9 @@ int pt__real_text(char *s, size_t size, double d);
  * stored order. Numbers assume the C locale (ptools never calls setlocale).
  * A NUL follows the text in `out` (not counted in out->len).
  */
-int pt__value_to_json(const void *base, size_t len, pt_buf *out);
+PT_EXTERN int pt_value_to_json(const void *base, size_t len, pt_buf *out);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

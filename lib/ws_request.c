@@ -1,0 +1,29 @@
+/* ws_request.c - what the owner of a request may read of it (dispatch.h). */
+#include "ws_impl.h"
+
+uint64_t pt_request_id(const pt_request *req)
+{
+    return req->id;
+}
+
+pt_request_state pt_request_state_of(const pt_request *req)
+{
+    return req->state;
+}
+
+int pt_request_worker(const pt_request *req)
+{
+    return req->worker;
+}
+
+pt_reply *pt_request_reply(const pt_request *req)
+{
+    return req->reply;
+}
+
+pt_reply *pt_request_take_reply(pt_request *req)
+{
+    pt_reply *r = req->reply;
+    req->reply = NULL;
+    return r;
+}
