@@ -450,11 +450,21 @@ int pt_sys_bind(int fd, const struct sockaddr *sa, unsigned len)
     return bind(fd, sa, len) < 0 ? -errno : 0;
 }
 
-int64_t pt_sys_mono_ns(void)
+static int64_t clock_ns(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t pt_sys_mono_ns(void)
+{
+    return clock_ns(CLOCK_MONOTONIC);
+}
+
+int64_t pt_sys_real_ns(void)
+{
+    return clock_ns(CLOCK_REALTIME);
 }
 
 int pt_sys_set_nonblock(int fd, bool on)

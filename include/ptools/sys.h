@@ -69,6 +69,9 @@ PT_EXTERN int pt_sys_socket(int domain, int type, int protocol);
 PT_EXTERN int pt_sys_bind(int fd, const struct sockaddr *sa, unsigned len);
 /* The monotonic clock, in ns: ptools' one clock for durations. */
 PT_EXTERN int64_t pt_sys_mono_ns(void);
+/* The wall clock (CLOCK_REALTIME), in ns since the epoch: for timestamps
+ * that are shown or stored, never for durations. */
+PT_EXTERN int64_t pt_sys_real_ns(void);
 /* Set or clear O_NONBLOCK: 0 or -errno. */
 PT_EXTERN int pt_sys_set_nonblock(int fd, bool on);
 /*

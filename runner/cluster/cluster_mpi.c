@@ -21,6 +21,7 @@
 #include <mpi.h>
 
 #include <ptools/reply.h>
+#include <ptools/sys.h>
 
 #include "engine/engine_internal.h"
 #include "cluster/cluster.h"
@@ -63,13 +64,6 @@ struct rn_mpi {
 bool rn_mpi_built(void)
 {
     return true;
-}
-
-static int64_t real_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /* ---- sending and receiving ---- */
@@ -276,7 +270,7 @@ static int64_t fill(engine *e, int r, int64_t n, pt_buf *b)
 {
     struct rn_mpi *m = e->mpi;
     int nsets = e->spec->nworkersets, idle = 0;
-    int64_t got = 0, now = real_ns();
+    int64_t got = 0, now = pt_sys_real_ns();
     size_t keep = 0;
     rn_msg_begin(b, RN_MSG_TASKS);
     for (size_t i = 0; i < m->npins; i++) {
@@ -604,11 +598,7 @@ int rn_mpi_agent(const rn_spec *spec, const rn_run_opts *o)
     int provided;
     MPI_Init_thread(NULL, NULL, MPI_THREAD_SINGLE, &provided);
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-    struct timespec rt, mt;
-    clock_gettime(CLOCK_REALTIME, &rt);
-    clock_gettime(CLOCK_MONOTONIC, &mt);
-    a.mono_off = ((int64_t)rt.tv_sec - mt.tv_sec) * 1000000000 +
-                 (rt.tv_nsec - mt.tv_nsec);
+    a.mono_off = pt_sys_real_ns() - pt_sys_mono_ns();
     int32_t workers[spec->nworkersets > 0 ? spec->nworkersets : 1];
     for (int i = 0; rc == 0 && i < spec->nworkersets; i++)
         workers[i] = pt_workerset_size(a.e.sets[i]);

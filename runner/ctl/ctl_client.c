@@ -152,9 +152,7 @@ static int send_all(int fd, const char *p, size_t n)
 
 static int64_t mono_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return pt_sys_mono_ns() / 1000000;
 }
 
 /* Read until the first newline (cut off), within WAIT_MS: 0 or -errno. */

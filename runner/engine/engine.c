@@ -32,20 +32,6 @@ static int sig_pipe[2] = {-1, -1};
 #define BACKOFF_FIRST_NS INT64_C(100000000) /* 0.1 s, doubling */
 #define BACKOFF_MAX_NS INT64_C(10000000000)  /* 10 s */
 
-int64_t rn_eng_mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-int64_t rn_eng_real_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* The handler only writes to the self-pipe (STYLE 6). */
 static void on_signal(int sig)
 {
@@ -134,7 +120,7 @@ void rn_eng_task_event(engine *e, pt_event_type type, int64_t id,
     if (type == PT_EV_TASK_FINISHED) {
         e->finished++;
         if (!e->unflushed_ns) /* one clock read per batch of results */
-            e->unflushed_ns = rn_eng_mono_ns();
+            e->unflushed_ns = pt_sys_mono_ns();
     }
 }
 
@@ -165,7 +151,7 @@ static bool results_before_wait(engine *e, int64_t now, int *wait)
 static void simple_event(engine *e, pt_event_type type, int step,
                          const int64_t *counts)
 {
-    pt_event ev = {.type = type, .time_ns = rn_eng_real_ns(), .step = step,
+    pt_event ev = {.type = type, .time_ns = pt_sys_real_ns(), .step = step,
                    .task = -1, .worker = -1, .exit_code = -1,
                    .interrupted = e->sigs > 0, .waiting = e->waiting,
                    .running = e->running};
@@ -186,7 +172,7 @@ static void on_worker(void *arg, int worker, int pid, bool started,
     int set = h->set;
     pt_event ev = {.type = started ? PT_EV_WORKER_STARTED
                                    : PT_EV_WORKER_EXITED,
-                   .time_ns = rn_eng_real_ns(), .step = e->step, .task = -1,
+                   .time_ns = pt_sys_real_ns(), .step = e->step, .task = -1,
                    .workerset = e->spec->workersets[set].name,
                    .worker = worker, .pid = pid, .exit_code = -1,
                    .max_rss_kb = max_rss_kb, .waiting = e->waiting,
@@ -374,14 +360,14 @@ static int backoff(engine *e, int64_t id)
     int shift = e->ts[id].attempts - 1 < 7 ? e->ts[id].attempts - 1 : 7;
     int64_t wait = BACKOFF_FIRST_NS << shift;
     e->retry_ids[e->nretry] = id;
-    e->retry_at[e->nretry++] = rn_eng_mono_ns() +
+    e->retry_at[e->nretry++] = pt_sys_mono_ns() +
                                (wait < BACKOFF_MAX_NS ? wait : BACKOFF_MAX_NS);
     return 0;
 }
 
 void rn_eng_requeue(engine *e, int64_t id)
 {
-    if (rn_eng_submit(e, id, rn_eng_real_ns()) < 0) {
+    if (rn_eng_submit(e, id, pt_sys_real_ns()) < 0) {
         e->counts[PT_TASK_CRASHED]++; /* cannot even queue it again */
         e->step_counts[PT_TASK_CRASHED]++;
         e->outstanding--;
@@ -409,7 +395,7 @@ bool rn_eng_unbackoff(engine *e, int64_t id)
  */
 static int run_due_retries(engine *e, bool all)
 {
-    int64_t now = rn_eng_mono_ns(), next = -1;
+    int64_t now = pt_sys_mono_ns(), next = -1;
     size_t keep = 0;
     for (size_t i = 0; i < e->nretry; i++) {
         int64_t id = e->retry_ids[i], at = e->retry_at[i];
@@ -479,7 +465,7 @@ static void on_done(void *arg, pt_request *req)
         s->start_ns = pt_reply_start_ns(r) + e->mono_off;
         ev.end_ns = pt_reply_end_ns(r) + e->mono_off;
     } else {
-        ev.end_ns = rn_eng_real_ns();
+        ev.end_ns = pt_sys_real_ns();
     }
     ev.time_ns = ev.end_ns;
     if (st == PT_TASK_CANCELLED)
@@ -560,7 +546,7 @@ static void show_progress(engine *e, int step, bool final)
         .total = e->step_total, .running = e->running,
         .waiting = e->waiting, .failed = done - e->step_counts[PT_TASK_OK],
         .paused = e->paused};
-    rn_progress_show(&e->progress, &st, rn_eng_mono_ns(), final);
+    rn_progress_show(&e->progress, &st, pt_sys_mono_ns(), final);
 }
 
 static int run_step(engine *e, int step)
@@ -568,12 +554,12 @@ static int run_step(engine *e, int step)
     e->step = step;
     memset(e->step_counts, 0, sizeof e->step_counts);
     simple_event(e, PT_EV_STEP_START, step, NULL);
-    rn_progress_step_start(&e->progress, rn_eng_mono_ns());
+    rn_progress_step_start(&e->progress, pt_sys_mono_ns());
     e->step_total = 0;
     int nsets = e->spec->nworkersets, rc = 0;
     for (int i = 0; i < nsets; i++) /* queue the whole step first */
         pt_workerset_hold(e->sets[i], true);
-    int64_t queued = rn_eng_real_ns(); /* the whole step is queued at once */
+    int64_t queued = pt_sys_real_ns(); /* the whole step is queued at once */
     for (int64_t id = e->plan.step_start[step];
          id < e->plan.step_start[step + 1] && rc == 0; id++) {
         if (e->skip && e->skip[id])
@@ -593,7 +579,7 @@ static int run_step(engine *e, int step)
             cancel_waiting(e); /* the retries just queued, too */
         if (e->outstanding == 0)
             break;
-        int64_t now = rn_eng_mono_ns();
+        int64_t now = pt_sys_mono_ns();
         wait = min_ms(wait, rn_progress_timeout_ms(&e->progress, now));
         struct pollfd extra[1 + RN_CTL_POLLFDS];
         extra[0] = (struct pollfd){.fd = sig_pipe[0], .events = POLLIN};
@@ -608,12 +594,12 @@ static int run_step(engine *e, int step)
                 break;
         }
         int64_t finished = e->finished;
-        bool looking = results_before_wait(e, rn_eng_mono_ns(), &wait);
+        bool looking = results_before_wait(e, pt_sys_mono_ns(), &wait);
         rc = pt_workerset_poll(e->sets, nsets, extra, nextra, wait);
         if (looking && e->finished == finished) /* idle next: write them */
             flush_results(e);
         if (e->ctl) /* after every round: it also drops late clients */
-            rn_ctl_handle(e->ctl, extra + 1, nextra - 1, rn_eng_mono_ns());
+            rn_ctl_handle(e->ctl, extra + 1, nextra - 1, pt_sys_mono_ns());
         on_signals(e);
         flush_log(e);
         show_progress(e, step, false);
@@ -969,7 +955,7 @@ static int finish(engine *e, int rc, int64_t start, char *err, size_t errlen)
     e->host = NULL;
     rn_manifest m;
     manifest_of(e, start, &m);
-    m.end_ns = rn_eng_real_ns();
+    m.end_ns = pt_sys_real_ns();
     m.interrupted = e->sigs > 0;
     m.finished = true;
     bool written_all = !e->opts->resume && !e->lost_output && plug == 0;
@@ -1008,7 +994,7 @@ int rn_run(const rn_spec *spec, const rn_run_opts *o)
 {
     engine e = {.spec = spec, .opts = o, .log_fd = -1, .claim = {.fd = -1}};
     char err[8192] = "";
-    int64_t start = rn_eng_real_ns();
+    int64_t start = pt_sys_real_ns();
     e.start_ns = start;
     e.shm = calloc((size_t)spec->nsegments + 1, sizeof *e.shm);
     e.sets = calloc((size_t)spec->nworkersets + 1, sizeof *e.sets);
@@ -1017,7 +1003,7 @@ int rn_run(const rn_spec *spec, const rn_run_opts *o)
     if (rc == 0)
         rc = rn_summary_init(&e.summary, spec);
     pt_subreaper_enable(); /* nothing a kernel detaches escapes the run */
-    e.mono_off = rn_eng_real_ns() - rn_eng_mono_ns();
+    e.mono_off = pt_sys_real_ns() - pt_sys_mono_ns();
     e.step = -1;
     e.mpi_size = 1;
     rn_progress_init(&e.progress, o->progress, o->quiet);

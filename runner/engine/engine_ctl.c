@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <ptools/sys.h>
+
 #include "ctl/ctl.h"
 #include "engine/engine_internal.h"
 #include "events/rundir.h"
@@ -46,7 +48,7 @@ static where where_is(const engine *e, int64_t id)
 
 static void control_event(engine *e, const rn_ctl_req *r)
 {
-    pt_event ev = {.type = PT_EV_CONTROL, .time_ns = rn_eng_real_ns(),
+    pt_event ev = {.type = PT_EV_CONTROL, .time_ns = pt_sys_real_ns(),
                    .step = e->step, .task = -1, .worker = -1,
                    .exit_code = -1, .waiting = e->waiting,
                    .running = e->running, .control = r->json};
@@ -159,7 +161,7 @@ static bool reprioritise(engine *e, int64_t id, const rn_ctl_req *r)
         return false;
     s->prio = r->priority; /* also for a retry or a later step */
     s->prio_set = true;
-    pt_event ev = {.exit_code = -1, .time_ns = rn_eng_real_ns()};
+    pt_event ev = {.exit_code = -1, .time_ns = pt_sys_real_ns()};
     rn_eng_task_event(e, PT_EV_TASK_PRIORITY, id, &ev);
     return true;
 }

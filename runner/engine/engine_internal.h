@@ -102,8 +102,6 @@ typedef struct engine {
     pt_shm *shm_ready;   /* MPI: the node's "segments ready" marker */
 } engine;
 
-int64_t rn_eng_mono_ns(void);
-int64_t rn_eng_real_ns(void);
 /* Fill the task's fields of `ev` (time_ns is the caller's) and emit it. */
 void rn_eng_task_event(engine *e, pt_event_type type, int64_t id,
                        pt_event *ev);

@@ -6,6 +6,8 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <ptools/sys.h>
+
 #include "engine/progress.h"
 #include "events/rundir.h"
 
@@ -47,19 +49,6 @@ static void clock_text(char *out, size_t size, double s)
         snprintf(out, size, "%ld:%02ld", t / 60, t % 60);
 }
 
-static void write_all(const char *s, size_t n)
-{
-    while (n) {
-        ssize_t w = write(STDERR_FILENO, s, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return; /* progress is best effort */
-        s += w;
-        n -= (size_t)w;
-    }
-}
-
 static void show_tty(rn_progress *p, const rn_progress_state *st, double rate,
                      double eta, bool final)
 {
@@ -95,7 +84,9 @@ static void show_tty(rn_progress *p, const rn_progress_state *st, double rate,
     int m = snprintf(out, sizeof out, "\r%.*s\033[K%s", n, line,
                      final ? "\n" : "");
     if (m > 0)
-        write_all(out, (size_t)m < sizeof out ? (size_t)m : sizeof out - 1);
+        (void)pt_sys_write_full(STDERR_FILENO, out, /* best effort */
+                                (size_t)m < sizeof out ? (size_t)m
+                                                       : sizeof out - 1);
     p->shown = final ? 0 : n;
 }
 
@@ -118,7 +109,7 @@ static void show_jsonl(const rn_progress_state *st, double rate, double eta,
     pt_buf_printf(&b, ",\"paused\":%s,\"final\":%s}\n",
                   st->paused ? "true" : "false", final ? "true" : "false");
     if (b.data)
-        write_all((const char *)b.data, b.len);
+        (void)pt_sys_write_full(STDERR_FILENO, b.data, b.len);
     pt_buf_free(&b);
 }
 
@@ -145,7 +136,7 @@ void rn_progress_clear(rn_progress *p)
 {
     if (p->mode != RN_PROGRESS_TTY || !p->shown)
         return;
-    write_all("\r\033[K", 4);
+    (void)pt_sys_write_full(STDERR_FILENO, "\r\033[K", 4);
     p->shown = 0;
     p->last_ns = 0; /* redraw at the next chance */
 }
