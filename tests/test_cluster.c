@@ -130,24 +130,24 @@ static void test_launcher_env(void)
     unsetenv("PMI_SIZE");
     unsetenv("PMIX_RANK");
     unsetenv("PMIX_SIZE");
-    CU_ASSERT_FALSE(rn_mpi_launched(&rank, &size));
+    CU_ASSERT_FALSE(rn_cluster_launched(&rank, &size));
     setenv("SLURM_PROCID", "0", 1); /* a batch script's shell: not MPI */
     setenv("SLURM_NTASKS", "4", 1);
-    CU_ASSERT_FALSE(rn_mpi_launched(&rank, &size));
+    CU_ASSERT_FALSE(rn_cluster_launched(&rank, &size));
     setenv("OMPI_COMM_WORLD_RANK", "2", 1);
     setenv("OMPI_COMM_WORLD_SIZE", "3", 1);
-    CU_ASSERT_TRUE(rn_mpi_launched(&rank, &size));
+    CU_ASSERT_TRUE(rn_cluster_launched(&rank, &size));
     CU_ASSERT_EQUAL(rank, 2);
     CU_ASSERT_EQUAL(size, 3);
     setenv("OMPI_COMM_WORLD_SIZE", "1", 1); /* mpirun -n 1: one machine */
-    CU_ASSERT_FALSE(rn_mpi_launched(&rank, &size));
+    CU_ASSERT_FALSE(rn_cluster_launched(&rank, &size));
     setenv("OMPI_COMM_WORLD_SIZE", "3x", 1);
-    CU_ASSERT_FALSE(rn_mpi_launched(&rank, &size));
+    CU_ASSERT_FALSE(rn_cluster_launched(&rank, &size));
     unsetenv("OMPI_COMM_WORLD_RANK");
     unsetenv("OMPI_COMM_WORLD_SIZE");
     setenv("PMI_RANK", "1", 1); /* MPICH's Hydra */
     setenv("PMI_SIZE", "2", 1);
-    CU_ASSERT_TRUE(rn_mpi_launched(&rank, &size));
+    CU_ASSERT_TRUE(rn_cluster_launched(&rank, &size));
     CU_ASSERT_EQUAL(rank, 1);
 }
 
@@ -161,16 +161,16 @@ static void test_node_share_env(void)
     unsetenv("PMIX_NAMESPACE");
     unsetenv("OMPI_MCA_ess_base_jobid");
     unsetenv("PMI_KVSNAME");
-    CU_ASSERT_FALSE(rn_mpi_node_share(&local, prefix, sizeof prefix, "pi"));
+    CU_ASSERT_FALSE(rn_cluster_node_share(&local, prefix, sizeof prefix, "pi"));
     setenv("OMPI_COMM_WORLD_LOCAL_RANK", "1", 1);
-    CU_ASSERT_FALSE(rn_mpi_node_share(&local, prefix, sizeof prefix, "pi"));
+    CU_ASSERT_FALSE(rn_cluster_node_share(&local, prefix, sizeof prefix, "pi"));
     setenv("PMIX_NAMESPACE", "slurm.pmix.42.0", 1); /* kept: [A-Za-z0-9] */
-    CU_ASSERT_TRUE(rn_mpi_node_share(&local, prefix, sizeof prefix, "pi"));
+    CU_ASSERT_TRUE(rn_cluster_node_share(&local, prefix, sizeof prefix, "pi"));
     CU_ASSERT_EQUAL(local, 1);
     CU_ASSERT_STRING_EQUAL(prefix, "pi_jslurmpmix420");
-    CU_ASSERT_FALSE(rn_mpi_node_share(&local, prefix, 8, "pi")); /* short */
+    CU_ASSERT_FALSE(rn_cluster_node_share(&local, prefix, 8, "pi")); /* short */
     setenv("OMPI_COMM_WORLD_LOCAL_RANK", "x", 1);
-    CU_ASSERT_FALSE(rn_mpi_node_share(&local, prefix, sizeof prefix, "pi"));
+    CU_ASSERT_FALSE(rn_cluster_node_share(&local, prefix, sizeof prefix, "pi"));
 }
 
 int main(int argc, char **argv)

@@ -272,8 +272,8 @@ static int become_mpi(char **argv, int rank, int size)
 static int cmd_run_or_check(const cli *c, int argc, char **argv)
 {
     int rank = 0, size = 1;
-    bool mpi = strcmp(c->cmd, "run") == 0 && rn_mpi_launched(&rank, &size);
-    if (mpi && !rn_mpi_built())
+    bool mpi = strcmp(c->cmd, "run") == 0 && rn_cluster_launched(&rank, &size);
+    if (mpi && !rn_cluster_built())
         return become_mpi(argv, rank, size);
     char job_in_dir[PATH_MAX];
     const char *job = c->job;
@@ -316,7 +316,7 @@ static int cmd_run_or_check(const cli *c, int argc, char **argv)
                          .progress = c->progress,
                          .mpi_dedicated = c->mpi_dedicated};
         if (mpi && rank > 0) /* an agent: rank 0 runs the job */
-            status = rn_mpi_agent(spec, &o);
+            status = rn_cluster_agent(spec, &o);
         else
             status = rn_run(spec, &o); /* it plans once workers exist */
     }

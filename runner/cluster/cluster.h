@@ -25,9 +25,9 @@ struct engine;
 
 /* Was this process started by mpirun (or srun) among several ranks? Its
  * rank and the number of ranks, from the launcher's environment. */
-bool rn_mpi_launched(int *rank, int *size);
+bool rn_cluster_launched(int *rank, int *size);
 /* Is MPI built into this binary? */
-bool rn_mpi_built(void);
+bool rn_cluster_built(void);
 
 /*
  * Segments under MPI: the ranks of one node share one copy. The node's
@@ -35,31 +35,31 @@ bool rn_mpi_built(void);
  * rank of the job can compute (the spec's prefix and the launcher's job
  * id), then a "ready" marker; the others wait for it (60 s at most) and
  * attach. Once MPI is up and the node's ranks have met,
- * rn_mpi_segments_attached() removes the names (but those of `named`
+ * rn_cluster_segments_attached() removes the names (but those of `named`
  * segments), so nothing can leak. Without a local rank and a job id in the
  * environment, every rank makes its own copy.
  */
-bool rn_mpi_node_share(int *local_rank, char *prefix, size_t size,
+bool rn_cluster_node_share(int *local_rank, char *prefix, size_t size,
                        const char *spec_prefix);
-int rn_mpi_make_segments(struct engine *e, char *err, size_t errlen);
-void rn_mpi_segments_attached(struct engine *e);
+int rn_cluster_make_segments(struct engine *e, char *err, size_t errlen);
+void rn_cluster_segments_attached(struct engine *e);
 
 /* Rank 0, once its workers are forked: MPI_Init, learn the agents. */
-int rn_mpi_start(struct engine *e, char *err, size_t errlen);
+int rn_cluster_start(struct engine *e, char *err, size_t errlen);
 /* Rank 0: every rank's workers per set, for the plan (NULL: no MPI). */
-const rn_ranks *rn_mpi_ranks(struct engine *e);
+const rn_ranks *rn_cluster_ranks(struct engine *e);
 /* Rank 0: task `id` (just submitted) is pinned to a worker of another
  * rank: it leaves the local queue and goes there. */
-void rn_mpi_pin(struct engine *e, int64_t id);
+void rn_cluster_pin(struct engine *e, int64_t id);
 /* Rank 0, every loop turn: send waiting tasks to agents with room, take
  * in their results. Returns the poll timeout it needs (ms, -1: none). */
-int rn_mpi_pump(struct engine *e);
+int rn_cluster_pump(struct engine *e);
 /* Rank 0, on a signal: agents cancel what waits (and, `kill`, what runs). */
-void rn_mpi_interrupt(struct engine *e, bool kill);
+void rn_cluster_interrupt(struct engine *e, bool kill);
 /* Rank 0, at the end: stop the agents, MPI_Finalize. */
-void rn_mpi_finish(struct engine *e);
+void rn_cluster_finish(struct engine *e);
 
 /* Ranks 1..K-1: the whole life of an agent; returns the exit status. */
-int rn_mpi_agent(const rn_spec *spec, const rn_run_opts *o);
+int rn_cluster_agent(const rn_spec *spec, const rn_run_opts *o);
 
 #endif

@@ -16,7 +16,7 @@ static int env_int(const char *const *names)
     return -1;
 }
 
-bool rn_mpi_launched(int *rank, int *size)
+bool rn_cluster_launched(int *rank, int *size)
 {
     /* Open MPI, MPICH/Hydra (PMI), PMIx (srun --mpi=pmix). Not Slurm's own
      * SLURM_PROCID: a batch script's shell has it too, without srun. */

@@ -61,7 +61,7 @@ struct rn_mpi {
     pt_buf in;
 };
 
-bool rn_mpi_built(void)
+bool rn_cluster_built(void)
 {
     return true;
 }
@@ -134,15 +134,15 @@ static void node_met(engine *e)
         return; /* the names go at the end of the run instead */
     MPI_Barrier(node);
     MPI_Comm_free(&node);
-    rn_mpi_segments_attached(e);
+    rn_cluster_segments_attached(e);
 }
 
 /* ---- rank 0 ---- */
 
-int rn_mpi_start(engine *e, char *err, size_t errlen)
+int rn_cluster_start(engine *e, char *err, size_t errlen)
 {
     int rank, size;
-    if (!rn_mpi_launched(&rank, &size))
+    if (!rn_cluster_launched(&rank, &size))
         return 0;
     int provided;
     MPI_Init_thread(NULL, NULL, MPI_THREAD_SINGLE, &provided);
@@ -189,12 +189,12 @@ int rn_mpi_start(engine *e, char *err, size_t errlen)
     return 0;
 }
 
-const rn_ranks *rn_mpi_ranks(engine *e)
+const rn_ranks *rn_cluster_ranks(engine *e)
 {
     return e->mpi ? &e->mpi->ranks : NULL;
 }
 
-void rn_mpi_pin(engine *e, int64_t id)
+void rn_cluster_pin(engine *e, int64_t id)
 {
     struct rn_mpi *m = e->mpi;
     tstate *s = &e->ts[id];
@@ -338,7 +338,7 @@ static int take_results(engine *e, int from)
     return rc < 0 ? rc : 0;
 }
 
-int rn_mpi_pump(engine *e)
+int rn_cluster_pump(engine *e)
 {
     struct rn_mpi *m = e->mpi;
     if (!m)
@@ -383,7 +383,7 @@ static void to_agents(struct rn_mpi *m, int tag)
     }
 }
 
-void rn_mpi_interrupt(engine *e, bool kill)
+void rn_cluster_interrupt(engine *e, bool kill)
 {
     struct rn_mpi *m = e->mpi;
     if (!m)
@@ -397,13 +397,13 @@ void rn_mpi_interrupt(engine *e, bool kill)
     }
 }
 
-void rn_mpi_finish(engine *e)
+void rn_cluster_finish(engine *e)
 {
     struct rn_mpi *m = e->mpi;
     if (!m)
         return;
     while (m->away > 0 && !e->stopping) /* e.g. cancelled ones on a signal */
-        if (rn_mpi_pump(e) > 0) {
+        if (rn_cluster_pump(e) > 0) {
             struct timespec ts = {0, 1000000};
             nanosleep(&ts, NULL);
         }
@@ -575,11 +575,11 @@ static void agent_on_worker(void *arg, int worker, int pid, bool started,
         pt_workerset_reap_strays(e->sets, e->spec->nworkersets);
 }
 
-int rn_mpi_agent(const rn_spec *spec, const rn_run_opts *o)
+int rn_cluster_agent(const rn_spec *spec, const rn_run_opts *o)
 {
     (void)o;
     int rank = 0, size = 1;
-    rn_mpi_launched(&rank, &size);
+    rn_cluster_launched(&rank, &size);
     agent a = {.e = {.spec = spec, .log_fd = -1, .step = -1,
                      .mpi_size = size}};
     char err[4096] = "";
@@ -590,7 +590,7 @@ int rn_mpi_agent(const rn_spec *spec, const rn_run_opts *o)
     a.e.tails = calloc((size_t)spec->nworkersets + 1, sizeof *a.e.tails);
     int rc = a.e.shm && a.e.sets && a.e.tails ? 0 : -ENOMEM;
     if (rc == 0) /* one copy per node: the node's first rank makes it */
-        rc = rn_mpi_make_segments(&a.e, err, sizeof err);
+        rc = rn_cluster_make_segments(&a.e, err, sizeof err);
     if (rc == 0) /* forked before MPI_Init, as MPI wants */
         rc = rn_eng_make_sets(&a.e, false, err, sizeof err);
     for (int i = 0; rc == 0 && i < spec->nworkersets; i++)

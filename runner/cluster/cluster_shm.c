@@ -29,7 +29,7 @@ static const char *env_first(const char *const *names)
     return NULL;
 }
 
-bool rn_mpi_node_share(int *local_rank, char *prefix, size_t size,
+bool rn_cluster_node_share(int *local_rank, char *prefix, size_t size,
                        const char *spec_prefix)
 {
     static const char *const locals[] = {"OMPI_COMM_WORLD_LOCAL_RANK",
@@ -72,15 +72,15 @@ static int wait_ready(const char *prefix, char *err, size_t errlen)
     return -ETIMEDOUT;
 }
 
-int rn_mpi_make_segments(engine *e, char *err, size_t errlen)
+int rn_cluster_make_segments(engine *e, char *err, size_t errlen)
 {
     const rn_spec *s = e->spec;
     char shared[128];
     int local = 0, rc = 0;
-    if (!rn_mpi_node_share(&local, shared, sizeof shared, s->shm_prefix)) {
+    if (!rn_cluster_node_share(&local, shared, sizeof shared, s->shm_prefix)) {
         /* no way to agree: every rank its own copy, its own names */
         int rank = 0, size = 1;
-        rn_mpi_launched(&rank, &size);
+        rn_cluster_launched(&rank, &size);
         snprintf(shared, sizeof shared, "%s_r%d", s->shm_prefix, rank);
         e->shm_owner = true;
         for (int i = 0; rc == 0 && i < s->nsegments; i++)
@@ -93,7 +93,7 @@ int rn_mpi_make_segments(engine *e, char *err, size_t errlen)
         for (int i = 0; rc == 0 && i < s->nsegments; i++) {
             const rn_segment *g = &s->segments[i];
             /* visible until every rank of the node has attached: see
-             * rn_mpi_segments_attached() */
+             * rn_cluster_segments_attached() */
             rc = rn_eng_make_segment(e, i, g->named ? s->shm_prefix : shared,
                                      true, err, errlen);
         }
@@ -124,7 +124,7 @@ int rn_mpi_make_segments(engine *e, char *err, size_t errlen)
     return rc;
 }
 
-void rn_mpi_segments_attached(engine *e)
+void rn_cluster_segments_attached(engine *e)
 {
     if (!e->shm_owner || !e->shm_ready)
         return;

@@ -307,7 +307,7 @@ int rn_eng_submit(engine *e, int64_t id, int64_t now_ns)
     if (s->cancel_asked) /* by `ptrun ctl` before its step began */
         pt_request_cancel(e->sets[t->workerset], s->req);
     else if (t->rank > 0)
-        rn_mpi_pin(e, id);
+        rn_cluster_pin(e, id);
     return 0;
 }
 
@@ -516,11 +516,11 @@ static void on_signals(engine *e)
                 fprintf(stderr, "\nptrun: interrupted: finishing running "
                         "tasks (again to kill them)\n");
             cancel_waiting(e);
-            rn_mpi_interrupt(e, false);
+            rn_cluster_interrupt(e, false);
         } else if (e->sigs == 2) {
             for (int w = 0; w < e->spec->nworkersets; w++)
                 pt_workerset_kill_all(e->sets[w]);
-            rn_mpi_interrupt(e, true);
+            rn_cluster_interrupt(e, true);
         }
     }
 }
@@ -589,7 +589,7 @@ static int run_step(engine *e, int step)
             wait = min_ms(wait, rn_ctl_timeout_ms(e->ctl, now));
         }
         if (e->mpi) { /* other ranks: no fds, so look every millisecond */
-            wait = min_ms(wait, rn_mpi_pump(e));
+            wait = min_ms(wait, rn_cluster_pump(e));
             if (e->outstanding == 0)
                 break;
         }
@@ -823,8 +823,8 @@ static int prepare(engine *e, char *err, size_t errlen)
     pt_shm_clean(NULL); /* what dead runs left, of any job (an MPI rank
                            killed early leaves names of its own prefix) */
     int rank, size;
-    if (rc == 0 && rn_mpi_launched(&rank, &size)) { /* one copy per node */
-        rc = rn_mpi_make_segments(e, err, errlen);
+    if (rc == 0 && rn_cluster_launched(&rank, &size)) { /* one copy per node */
+        rc = rn_cluster_make_segments(e, err, errlen);
     } else {
         e->shm_owner = true;
         for (int i = 0; rc == 0 && i < s->nsegments; i++)
@@ -834,11 +834,11 @@ static int prepare(engine *e, char *err, size_t errlen)
     if (rc == 0)
         rc = rn_eng_make_sets(e, true, err, errlen);
     if (rc == 0) /* MPI only now: every rank forks its workers first */
-        rc = rn_mpi_start(e, err, errlen);
+        rc = rn_cluster_start(e, err, errlen);
     set_handlers(); /* MPI_Init may have set handlers of its own */
     /* Only now the plan (every task's args): the workers, forked above,
      * neither share its pages nor make the runner copy them on write. */
-    if (rc == 0 && (rc = rn_plan_build(s, rn_mpi_ranks(e), &e->plan, err,
+    if (rc == 0 && (rc = rn_plan_build(s, rn_cluster_ranks(e), &e->plan, err,
                                        errlen)) == 0 &&
         !(e->ts = calloc((size_t)e->plan.ntasks + 1, sizeof *e->ts)))
         rc = -ENOMEM;
@@ -872,7 +872,7 @@ static int teardown(engine *e, int rc, char *err, size_t errlen)
 {
     rn_ctl_close(e->ctl);
     e->ctl = NULL;
-    rn_mpi_finish(e);
+    rn_cluster_finish(e);
     pt_workerset_destroy_all(e->sets, e->spec->nworkersets);
     pt_workerset_reap_strays(NULL, 0); /* the last workers' strays */
     flush_log(e);
