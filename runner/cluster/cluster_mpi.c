@@ -1,7 +1,7 @@
 /*
  * cluster_mpi.c - one job over MPI ranks (see cluster.h): rank 0's side
- * of the agents (it feeds them from the engine's queue) and the agents'
- * own loop.
+ * of the agents (it feeds them from the engine's queue); the agents' own
+ * loop is in cluster_agent.c.
  *
  * Messages (cluster_msg.h) are sent with MPI_Isend and kept until done, so
  * that neither side ever blocks in a send while the other does the same.
@@ -26,20 +26,11 @@
 #include "engine/engine_internal.h"
 #include "cluster/cluster.h"
 #include "cluster/cluster_msg.h"
+#include "cluster/cluster_mpi.h"
 
 #define WORK_NS INT64_C(2000000) /* work kept at a worker, as batch: auto */
 #define MAX_PER_WORKER 1024
 
-/* Sends in flight, each with its own buffer. */
-typedef struct sending {
-    MPI_Request req;
-    pt_buf buf;
-} sending;
-
-typedef struct outbox {
-    sending *s;
-    int n, cap;
-} outbox;
 
 typedef struct pinned {
     int rank;
@@ -57,7 +48,7 @@ struct rn_mpi {
     int64_t *avg_ns;   /* per rank: moving average of task run times */
     int64_t away;      /* tasks at agents, in all */
     int next_set;      /* where the next batch starts taking */
-    outbox out;
+    rn_outbox out;
     pt_buf in;
 };
 
@@ -69,7 +60,7 @@ bool rn_cluster_built(void)
 /* ---- sending and receiving ---- */
 
 /* Free the buffers of the sends that are done; `all`: wait for them. */
-static void reap_sends(outbox *o, bool all)
+void rn_cluster_reap_sends(rn_outbox *o, bool all)
 {
     int k = 0;
     for (int i = 0; i < o->n; i++) {
@@ -87,17 +78,17 @@ static void reap_sends(outbox *o, bool all)
 }
 
 /* Send `b` (taken over, left empty) to `rank`: 0 or -errno. */
-static int post(outbox *o, pt_buf *b, int rank, int tag)
+int rn_cluster_post(rn_outbox *o, pt_buf *b, int rank, int tag)
 {
     if (o->n == o->cap) {
         int cap = o->cap ? 2 * o->cap : 16;
-        sending *s = realloc(o->s, (size_t)cap * sizeof *s);
+        rn_sending *s = realloc(o->s, (size_t)cap * sizeof *s);
         if (!s)
             return -ENOMEM;
         o->s = s;
         o->cap = cap;
     }
-    sending *s = &o->s[o->n];
+    rn_sending *s = &o->s[o->n];
     s->buf = *b;
     *b = (pt_buf){0};
     if (MPI_Isend(s->buf.data, (int)s->buf.len, MPI_BYTE, rank, tag,
@@ -110,7 +101,7 @@ static int post(outbox *o, pt_buf *b, int rank, int tag)
 }
 
 /* Receive the message `st` announces into `in`: its length, or -errno. */
-static int receive(pt_buf *in, MPI_Status *st)
+int rn_cluster_receive(pt_buf *in, MPI_Status *st)
 {
     int count = 0;
     MPI_Get_count(st, MPI_BYTE, &count);
@@ -126,7 +117,7 @@ static int receive(pt_buf *in, MPI_Status *st)
 
 /* The ranks of this node have all attached their segments: the node's
  * first rank may remove the names. */
-static void node_met(engine *e)
+void rn_cluster_node_met(engine *e)
 {
     MPI_Comm node;
     if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0,
@@ -148,7 +139,7 @@ int rn_cluster_start(engine *e, char *err, size_t errlen)
     MPI_Init_thread(NULL, NULL, MPI_THREAD_SINGLE, &provided);
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
-    node_met(e);
+    rn_cluster_node_met(e);
     struct rn_mpi *m = calloc(1, sizeof *m);
     int nsets = e->spec->nworkersets;
     if (m) {
@@ -349,7 +340,7 @@ int rn_cluster_pump(engine *e)
         if (MPI_Iprobe(MPI_ANY_SOURCE, RN_TAG_RESULTS, MPI_COMM_WORLD, &flag,
                        &st) != MPI_SUCCESS || !flag)
             break;
-        if (receive(&m->in, &st) < 0 ||
+        if (rn_cluster_receive(&m->in, &st) < 0 ||
             take_results(e, st.MPI_SOURCE) < 0) {
             fprintf(stderr, "ptrun: rank %d sent a malformed message\n",
                     st.MPI_SOURCE);
@@ -358,13 +349,13 @@ int rn_cluster_pump(engine *e)
             MPI_Abort(MPI_COMM_WORLD, 3);
         }
     }
-    reap_sends(&m->out, false);
+    rn_cluster_reap_sends(&m->out, false);
     for (int r = 1; r < m->size && !e->paused && !e->sigs && !e->stopping;
          r++) {
         int64_t n = room(m, r);
         pt_buf b = {0};
         int64_t got = n > 0 || m->npins ? fill(e, r, n, &b) : 0;
-        if (got > 0 && post(&m->out, &b, r, RN_TAG_TASKS) == 0) {
+        if (got > 0 && rn_cluster_post(&m->out, &b, r, RN_TAG_TASKS) == 0) {
             m->inflight[r] += got;
             m->away += got;
         }
@@ -378,7 +369,7 @@ static void to_agents(struct rn_mpi *m, int tag)
     for (int r = 1; r < m->size; r++) {
         pt_buf b = {0};
         pt_buf_append(&b, "", 1);
-        post(&m->out, &b, r, tag);
+        rn_cluster_post(&m->out, &b, r, tag);
         pt_buf_free(&b);
     }
 }
@@ -408,7 +399,7 @@ void rn_cluster_finish(engine *e)
             nanosleep(&ts, NULL);
         }
     to_agents(m, RN_TAG_STOP);
-    reap_sends(&m->out, true);
+    rn_cluster_reap_sends(&m->out, true);
     MPI_Finalize();
     free(m->out.s);
     pt_buf_free(&m->in);
@@ -419,218 +410,4 @@ void rn_cluster_finish(engine *e)
     free(m->avg_ns);
     free(m);
     e->mpi = NULL;
-}
-
-/* ---- an agent (ranks 1..K-1) ---- */
-
-typedef struct held {
-    pt_request *req;
-    int set;
-} held;
-
-typedef struct agent {
-    engine e;           /* its segments and worker sets, nothing else */
-    held *reqs;         /* what it runs for rank 0 */
-    size_t nreqs, cap;
-    pt_buf results;     /* the batch for rank 0 being built */
-    int64_t mono_off;
-} agent;
-
-static void agent_done(void *arg, pt_request *req)
-{
-    agent *A = arg;
-    pt_reply *r = pt_request_reply(req);
-    int64_t s = pt_reply_start_ns(r), t = pt_reply_end_ns(r);
-    const uint8_t *res = NULL;
-    size_t len = 0;
-    pt_reply_results(r, &res, &len);
-    rn_msg_result m = {(int64_t)pt_request_id(req), (int32_t)pt_reply_status(r),
-                       pt_reply_worker(r), pt_reply_signal(r),
-                       pt_reply_exit_code(r), pt_reply_max_rss_kb(r),
-                       t ? s + A->mono_off : 0, t ? t + A->mono_off : 0,
-                       pt_reply_error(r), res, (uint32_t)len};
-    if (rn_msg_add_result(&A->results, &m) < 0) {
-        m.error = "out of memory sending the results back";
-        m.status = PT_TASK_CRASHED;
-        m.results = NULL;
-        m.results_len = 0;
-        rn_msg_add_result(&A->results, &m);
-    }
-    for (size_t i = 0; i < A->nreqs; i++)
-        if (A->reqs[i].req == req) {
-            A->reqs[i] = A->reqs[--A->nreqs];
-            break;
-        }
-    pt_request_destroy(req);
-}
-
-static int agent_tasks(agent *a, const pt_buf *in)
-{
-    rn_msg_reader rd;
-    rn_msg_task t;
-    const rn_spec *spec = a->e.spec;
-    int rc = rn_msg_open(&rd, in->data, in->len, RN_MSG_TASKS);
-    while (rc == 0 && (rc = rn_msg_next_task(&rd, &t)) == 1) {
-        rc = 0;
-        if (t.set >= spec->nworkersets || t.kernel >= spec->nkernels ||
-            t.worker >= pt_workerset_size(a->e.sets[t.set]))
-            return -EBADMSG;
-        pt_buf copy = {0};
-        if (pt_buf_append(&copy, t.args, t.args_len) < 0)
-            return -ENOMEM;
-        pt_args *args = pt_args_from_buf(&copy);
-        pt_buf_free(&copy);
-        if (a->nreqs == a->cap) {
-            size_t cap = a->cap ? 2 * a->cap : 256;
-            held *p = realloc(a->reqs, cap * sizeof *p);
-            if (!p) {
-                pt_args_destroy(args);
-                return -ENOMEM;
-            }
-            a->reqs = p;
-            a->cap = cap;
-        }
-        pt_call c = PT_CALL_INIT;
-        c.kernel = spec->kernels[t.kernel].name;
-        c.args = args;
-        c.step = t.step;
-        c.worker = t.worker;
-        pt_request *req = args ? pt_request_submit(a->e.sets[t.set], &c,
-                                                   (uint64_t)t.id, agent_done, a)
-                            : NULL;
-        pt_args_destroy(args);
-        if (!req)
-            return -ENOMEM;
-        a->reqs[a->nreqs++] = (held){req, t.set};
-    }
-    return rc < 0 ? rc : 0;
-}
-
-/* Handle what rank 0 sent: 1 when told to stop, 0, or -errno. */
-static int agent_messages(agent *a, pt_buf *in)
-{
-    for (;;) {
-        MPI_Status st;
-        int flag = 0;
-        if (MPI_Iprobe(0, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, &st) !=
-            MPI_SUCCESS)
-            return -EIO;
-        if (!flag)
-            return 0;
-        if (receive(in, &st) < 0)
-            return -EIO;
-        int nsets = a->e.spec->nworkersets;
-        switch (st.MPI_TAG) {
-        case RN_TAG_TASKS:
-            if (agent_tasks(a, in) < 0)
-                return -EBADMSG;
-            break;
-        case RN_TAG_CANCEL: /* what waits here ends as cancelled */
-            for (size_t i = a->nreqs; i-- > 0;) /* done ones leave it */
-                if (i < a->nreqs && pt_request_state_of(a->reqs[i].req) == PT_REQ_WAITING)
-                    pt_request_cancel(a->e.sets[a->reqs[i].set], a->reqs[i].req);
-            break;
-        case RN_TAG_KILL:
-            for (int i = 0; i < nsets; i++)
-                pt_workerset_kill_all(a->e.sets[i]);
-            break;
-        case RN_TAG_STOP:
-            return 1;
-        default:
-            return -EBADMSG;
-        }
-    }
-}
-
-static int agent_loop(agent *a)
-{
-    pt_buf in = {0};
-    outbox out = {0};
-    int rc = 0;
-    while ((rc = agent_messages(a, &in)) == 0) {
-        pt_workerset_poll(a->e.sets, a->e.spec->nworkersets, NULL, 0, 1);
-        if (rn_msg_count(&a->results) > 0) {
-            if (post(&out, &a->results, 0, RN_TAG_RESULTS) < 0) {
-                rc = -EIO;
-                break;
-            }
-            rn_msg_begin(&a->results, RN_MSG_RESULTS);
-        }
-        reap_sends(&out, false);
-    }
-    reap_sends(&out, true);
-    free(out.s);
-    pt_buf_free(&in);
-    return rc < 0 ? rc : 0;
-}
-
-/* A worker of this rank died: what its kernels detached came back to us
- * (a child subreaper) and goes now, as on rank 0 (engine.c). */
-static void agent_on_worker(void *arg, int worker, int pid, bool started,
-                            int status, int64_t max_rss_kb)
-{
-    (void)worker, (void)pid, (void)status, (void)max_rss_kb;
-    engine *e = arg;
-    if (!started)
-        pt_workerset_reap_strays(e->sets, e->spec->nworkersets);
-}
-
-int rn_cluster_agent(const rn_spec *spec, const rn_run_opts *o)
-{
-    (void)o;
-    int rank = 0, size = 1;
-    rn_cluster_launched(&rank, &size);
-    agent a = {.e = {.spec = spec, .log_fd = -1, .step = -1,
-                     .mpi_size = size}};
-    char err[4096] = "";
-    signal(SIGINT, SIG_IGN); /* rank 0 says what to stop */
-    pt_subreaper_enable(); /* nothing a kernel detaches escapes the run */
-    a.e.shm = calloc((size_t)spec->nsegments + 1, sizeof *a.e.shm);
-    a.e.sets = calloc((size_t)spec->nworkersets + 1, sizeof *a.e.sets);
-    a.e.tails = calloc((size_t)spec->nworkersets + 1, sizeof *a.e.tails);
-    int rc = a.e.shm && a.e.sets && a.e.tails ? 0 : -ENOMEM;
-    if (rc == 0) /* one copy per node: the node's first rank makes it */
-        rc = rn_cluster_make_segments(&a.e, err, sizeof err);
-    if (rc == 0) /* forked before MPI_Init, as MPI wants */
-        rc = rn_eng_make_sets(&a.e, false, err, sizeof err);
-    for (int i = 0; rc == 0 && i < spec->nworkersets; i++)
-        pt_workerset_on_worker(a.e.sets[i], agent_on_worker, &a.e);
-    int provided;
-    MPI_Init_thread(NULL, NULL, MPI_THREAD_SINGLE, &provided);
-    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-    a.mono_off = pt_sys_real_ns() - pt_sys_mono_ns();
-    int32_t workers[spec->nworkersets > 0 ? spec->nworkersets : 1];
-    for (int i = 0; rc == 0 && i < spec->nworkersets; i++)
-        workers[i] = pt_workerset_size(a.e.sets[i]);
-    if (rc < 0) {
-        fprintf(stderr, "ptrun (rank %d): %s\n", rank,
-                err[0] ? err : pt_strerror(rc));
-        rn_eng_unlink_segments(&a.e);
-        MPI_Abort(MPI_COMM_WORLD, 3); /* the whole job ends: say why */
-    }
-    node_met(&a.e);
-    MPI_Send(workers, spec->nworkersets, MPI_INT32_T, 0, RN_TAG_HELLO,
-             MPI_COMM_WORLD);
-    rn_msg_begin(&a.results, RN_MSG_RESULTS);
-    rc = agent_loop(&a);
-    if (rc < 0) {
-        fprintf(stderr, "ptrun (rank %d): lost rank 0: %s\n", rank,
-                pt_strerror(rc));
-        rn_eng_unlink_segments(&a.e);
-        MPI_Abort(MPI_COMM_WORLD, 3);
-    }
-    pt_workerset_destroy_all(a.e.sets, spec->nworkersets);
-    rn_eng_unlink_segments(&a.e);
-    for (int i = 0; i < spec->nsegments; i++)
-        pt_shm_detach(a.e.shm[i]);
-    MPI_Finalize();
-    pt_workerset_reap_strays(NULL, 0); /* the last workers' strays */
-    for (int i = 0; i < spec->nworkersets; i++)
-        free(a.e.tails[i]);
-    free(a.e.tails);
-    free(a.e.sets);
-    free(a.e.shm);
-    free(a.reqs);
-    pt_buf_free(&a.results);
-    return 0;
 }
