@@ -136,7 +136,8 @@ static void run_case(void)
 static const pt_test_case *cases_tab;
 #define TRAMP(i) \
     static void tramp##i(void) { current = &cases_tab[i]; run_case(); }
-/* clang-format off: a table clang-format cannot lay out (nor twice alike) */
+/* A table clang-format cannot lay out (nor the same way twice). */
+/* clang-format off */
 TRAMP(0) TRAMP(1) TRAMP(2) TRAMP(3) TRAMP(4) TRAMP(5) TRAMP(6) TRAMP(7)
 TRAMP(8) TRAMP(9) TRAMP(10) TRAMP(11) TRAMP(12) TRAMP(13) TRAMP(14)
 TRAMP(15) TRAMP(16) TRAMP(17) TRAMP(18) TRAMP(19) TRAMP(20) TRAMP(21)
