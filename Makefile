@@ -8,6 +8,9 @@
 #               npy, json 15 s each (e.g. make fuzz FUZZ_SECONDS=2400 for
 #               10 min each); a crash lands in tests/fuzz/regressions/
 #               (scripts/fuzz.sh)
+#   make format        rewrite every C file in clang-format-14's format
+#   make format-check  list the C files that differ from it (exit 1 if any)
+#                      (scripts/format.sh; needs clang-format-14)
 #   make bench  install what the references need, build, then run every
 #               benchmark (bench/run_bench.py): one line per figure beside
 #               its reference, all figures in build/bench.json
@@ -19,7 +22,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
 .PHONY: all build run test bench deps deps-test deps-bench unit asan valgrind fuzz install clean \
-        distclean
+        distclean format format-check
 
 all: build
 
@@ -62,6 +65,12 @@ test: unit asan valgrind fuzz
 
 bench: deps-bench build
 	/usr/bin/python3 bench/run_bench.py --build $(BUILD)
+
+format:
+	scripts/format.sh fix
+
+format-check:
+	scripts/format.sh check
 
 install: build
 	cmake --install $(BUILD)

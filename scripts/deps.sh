@@ -12,6 +12,8 @@ if [ "${1:-build}" = test ]; then
     # clang and its runtimes (libclang_rt.fuzzer) for scripts/fuzz.sh;
     # chromium draws `ptrun report`'s page in tests/e2e/test_report.py
     need="$need valgrind python3-numpy clang libclang-rt-14-dev"
+    # scripts/format.sh (make format, make format-check), pinned by version
+    need="$need clang-format-14"
     need="$need chromium"
     # Open MPI: ptrun-mpi and the end-to-end test over 3 ranks
     need="$need openmpi-bin libopenmpi-dev"

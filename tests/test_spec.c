@@ -600,6 +600,40 @@ static void test_unknown_key(void)
                  "7:5: unknown key 'wrkers' (did you mean 'workers'?)");
 }
 
+/*
+ * An unknown key that comes first in its mapping is reported like any
+ * other, at its own line:col: at the top, in a block mapping inside a
+ * list, and in a flow mapping.
+ */
+static void test_unknown_key_first(void)
+{
+    const char *path = write_spec("first.yaml",
+                                  "ptrn: 1\n"
+                                  "name: first\n"
+                                  "kernels:\n"
+                                  "  noop: {path: noop}\n"
+                                  "workersets:\n"
+                                  "  - wrkers: 4\n"
+                                  "    name: cpu\n"
+                                  "steps:\n"
+                                  "  - name: s\n"
+                                  "    tasks: [{kernl: noop, kernel: noop}]\n");
+    char want[4][4096];
+    snprintf(want[0], sizeof want[0], "%s:1:1: unknown key 'ptrn' (did you "
+             "mean 'ptrun'?)", path);
+    snprintf(want[1], sizeof want[1], "%s:1:1: missing key 'ptrun'", path);
+    snprintf(want[2], sizeof want[2], "%s:6:5: unknown key 'wrkers' (did "
+             "you mean 'workers'?)", path);
+    snprintf(want[3], sizeof want[3], "%s:10:14: unknown key 'kernl' (did "
+             "you mean 'kernel'?)", path);
+    rn_spec *spec = try_load(path, NULL, 0);
+    CU_ASSERT(spec == NULL);
+    CU_ASSERT_EQUAL(count_lines(err), 4);
+    for (int i = 0; i < 4; i++)
+        ASSERT_STR(line_of(err, i), want[i]);
+    rn_spec_free(spec);
+}
+
 /* Kernel .so problems: at the `path` node (or `name` for a missing one). */
 static void test_kernel_so_errors(void)
 {
@@ -842,6 +876,41 @@ static void test_set_scalars(void)
     ASSERT_STR(get(&t->args, "label")->s, "5");
     CU_ASSERT(strstr(s->resolved_yaml, "seed: 7\n") != NULL);
     CU_ASSERT(strstr(s->resolved_yaml, "label: '5'") != NULL);
+    rn_spec_free(s);
+}
+
+/*
+ * --set finds a list item by its name wherever it stands: here the second
+ * worker set and the second step, while the first ones stay as they were.
+ */
+static void test_set_item_by_later_name(void)
+{
+    const char *path = write_spec("two.yaml",
+                                  "ptrun: 1\n"
+                                  "name: two\n"
+                                  "kernels: {noop: {path: noop}}\n"
+                                  "workersets:\n"
+                                  "  - {name: cpu, workers: 2}\n"
+                                  "  - {name: io, workers: 1}\n"
+                                  "steps:\n"
+                                  "  - {name: a, tasks: [{kernel: noop}]}\n"
+                                  "  - {name: b, tasks: [{kernel: noop, "
+                                  "workerset: io}]}\n");
+    const char *sets[] = {"workersets.io.workers=3",
+                          "workersets.io.mode=rr",
+                          "steps.b.tasks.0.priority=5"};
+    rn_spec *s = load_sets(path, sets, LEN(sets));
+    CU_ASSERT_FATAL(s != NULL);
+    CU_ASSERT_EQUAL_FATAL(s->nworkersets, 2);
+    ASSERT_STR(s->workersets[0].name, "cpu");
+    CU_ASSERT_EQUAL(s->workersets[0].workers, 2);
+    CU_ASSERT_EQUAL(s->workersets[0].mode, PT_WS_FF);
+    ASSERT_STR(s->workersets[1].name, "io");
+    CU_ASSERT_EQUAL(s->workersets[1].workers, 3);
+    CU_ASSERT_EQUAL(s->workersets[1].mode, PT_WS_RR);
+    CU_ASSERT_EQUAL_FATAL(s->nsteps, 2);
+    CU_ASSERT_EQUAL(s->steps[0].tasks[0].priority, 0);
+    CU_ASSERT_EQUAL(s->steps[1].tasks[0].priority, 5);
     rn_spec_free(s);
 }
 
@@ -1346,6 +1415,7 @@ static const pt_test_case cases[] = {
     {"wrong_type", test_wrong_type, 0},
     {"missing_key", test_missing_key, 0},
     {"unknown_key", test_unknown_key, 0},
+    {"unknown_key_first", test_unknown_key_first, 0},
     {"kernel_so_errors", test_kernel_so_errors, 0},
     {"kernel_no_symbol", test_kernel_no_symbol, 0},
     {"unknown_names", test_unknown_names, 0},
@@ -1362,6 +1432,7 @@ static const pt_test_case cases[] = {
     {"many_errors", test_many_errors, 0},
     {"error_cap", test_error_cap, 0},
     {"set_scalars", test_set_scalars, 0},
+    {"set_item_by_later_name", test_set_item_by_later_name, 0},
     {"set_errors", test_set_errors, 0},
     {"set_value_checked", test_set_value_checked, 0},
     {"resolved_yaml_reloads", test_resolved_yaml_reloads, 0},

@@ -102,11 +102,56 @@ static void test_counts(void)
     rn_summary_free(&s);
 }
 
+/*
+ * Queue waits that differ, given in no order: the printed "wait p50" and
+ * the JSON's queue_wait_ms are exact ranks of them (a wait list left
+ * unsorted, or mixed up with the latencies, shows).
+ */
+static void test_queue_wait_quantiles(void)
+{
+    /* 1..21 shuffled, in units of 1.25 ms; every latency is 0.5 ms */
+    static const int w[] = {13, 2, 21, 7, 17, 1, 10, 19, 4, 15, 8,
+                            20, 3, 12, 6, 18, 9, 14, 5, 16, 11};
+    char name[] = "k";
+    rn_kernel k = {.name = name};
+    rn_spec spec = {.name = name, .kernels = &k, .nkernels = 1};
+    rn_summary s;
+    CU_ASSERT_EQUAL_FATAL(rn_summary_init(&s, &spec), 0);
+    for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) {
+        int64_t queued = 1000000000 + (int64_t)i * 7, start;
+        start = queued + w[i] * 1250000LL;
+        rn_summary_task(&s, 0, 0, queued, start, start + 500000);
+    }
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    int64_t counts[5] = {21, 0, 0, 0, 0};
+    rn_summary_print(&s, &spec, counts, 0, 1.0, "DIR", f);
+    CU_ASSERT_EQUAL_FATAL(fclose(f), 0);
+    /* ranks 10, 19 and 20 of 21 (nearest rank): 11, 20 and 21 x 1.25 ms */
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "  p50 0.500  p95 0.500  p99 0.500 "
+                                        "ms  wait p50 13.750 ms\n"));
+    free(text);
+    pt_buf b = {0};
+    rn_summary_json(&s, &spec, 0, 1.0, &b);
+    pt_buf_append(&b, "", 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr((const char *)b.data,
+                                  "\"queue_wait_ms\": {\"p50\": 13.750000, "
+                                  "\"p95\": 25.000000, \"p99\": 26.250000}"));
+    CU_ASSERT_PTR_NOT_NULL(strstr((const char *)b.data,
+                                  "\"latency_ms\": {\"p50\": 0.500000, "
+                                  "\"p95\": 0.500000, \"p99\": 0.500000}"));
+    pt_buf_free(&b);
+    rn_summary_free(&s);
+}
+
 int main(int argc, char **argv)
 {
     static const pt_test_case cases[] = {
         {"quantiles match a sort", test_quantiles, 60},
         {"counts and totals", test_counts, 0},
+        {"queue waits: distinct, unsorted", test_queue_wait_quantiles, 0},
         {NULL, NULL, 0},
     };
     return pt_test_main("summary", cases, argc, argv);

@@ -170,6 +170,26 @@ class Semantics(Base):
         self.assertEqual(runs[0], runs[1])
         self.assertEqual(runs[0], runs[2])
 
+    def test_pi_results_are_pinned(self):
+        """A task's seed, and so the `pi` kernel's draw, is a fixed function
+        of the job seed and the task id (splitmix64 of seed ^ id * phi):
+        results of old runs must stay reproducible. Values from an
+        independent Python model of kernels/pi_loop.h."""
+        spec = self.spec("""ptrun: 1
+name: pinned-pi
+seed: 42
+kernels: {pi: {path: pi}}
+workersets: [{name: w, workers: 2}]
+steps: [{name: s, tasks: [{kernel: pi, args: {samples: 1000}, repeat: 3}]}]
+""")
+        out = self.out()
+        self.run_ok("run", spec, "--out", out, "-q")
+        rows = {r["task"]: r for r in results(out)}
+        self.assertEqual(
+            {t: (r["seed"], r["result"]["hits"]) for t, r in rows.items()},
+            {0: (0xBDD732262FEB6E95, 782), 1: (0x28EFE333B266F103, 771),
+             2: (0x5FD30D2FCBEF75E3, 811)})
+
     def test_batching_changes_no_result(self):
         """batch: 1, 7 and auto give the same results; every task is
         recorded once, and batched tasks' times come from the workers (a
@@ -311,6 +331,28 @@ steps: [{name: s, tasks: [{kernel: segv}]}]
         self.assertTrue(all(a["signal"] == 11 for a in earlier))
         gaps = [b["start_ns"] - a["end_ns"] for a, b in zip(earlier, earlier[1:])]
         self.assertGreaterEqual(gaps[1], 2 * 10**8 * 0.9)  # the backoff
+
+    def test_retry_backoff_doubles(self):
+        """Retries wait 0.1 s, then 0.2 s, then 0.4 s: each gap between an
+        attempt's end and the next one's start is at least its delay and
+        less than the next delay (a loaded machine only adds to a gap)."""
+        spec = self.spec("""
+ptrun: 1
+name: backoff2
+kernels: {fail: {path: @TK@/faults.so}}
+workersets: [{name: w, workers: 1, retries: 3, retry_failed: true}]
+steps: [{name: s, tasks: [{kernel: fail}]}]
+""")
+        out = self.out()
+        self.run_ok("run", spec, "--out", out, "-q", status=1)
+        r = results(out)[0]
+        self.assertEqual((r["status"], r["attempts"]), ("failed", 4))
+        tries = r["earlier_attempts"] + [r]
+        self.assertEqual([a.get("attempt", 4) for a in tries], [1, 2, 3, 4])
+        gaps = [b["start_ns"] - a["end_ns"] for a, b in zip(tries, tries[1:])]
+        for gap, delay in zip(gaps, (10**8, 2 * 10**8, 4 * 10**8)):
+            self.assertGreaterEqual(gap, delay, gaps)
+            self.assertLess(gap, 2 * delay, gaps)
 
     def test_check_prints_the_plan(self):
         p = self.run_ok("check", os.path.join(CONFIGS, "sweep.yaml"))

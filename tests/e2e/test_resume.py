@@ -264,6 +264,93 @@ steps: [{name: s, tasks: [{kernel: sleep, args: {ms: 300}, repeat: 30}]}]
                               line["attempts"], line["args"]["gate"],
                               line["result"]["task"]))
 
+    def interrupted_with_a_failure(self, batch):
+        """One worker: task 0 fails, 1 and 2 end ok, 3 holds the run until
+        the test lets it go, 4-6 wait. Interrupted while 3 runs, the run
+        must record 0 failed, 1-3 ok, 4-6 cancelled. Returns the run
+        folder and its lines by task."""
+        for name in ("open", "gate"):
+            with open(self.path(name), "w"):
+                pass
+        os.unlink(self.path("gate"))  # closed for the first session
+        spec = self.spec("""ptrun: 1
+name: resume-failed
+kernels:
+  log: {path: @TK@/gatelog.so, name: gate}
+  hold: {path: @TK@/gate.so, name: gate}
+workersets: [{name: w, workers: 1, batch: %s}]
+steps:
+  - name: s
+    tasks:
+    - {kernel: log, args: {gate: @TMP@/gate, log: @TMP@/calls}, priority: 9}
+    - {kernel: log, args: {gate: @TMP@/open, log: @TMP@/calls}, priority: 9,
+       repeat: 2}
+    - {kernel: hold, args: {mark: @TMP@/held, open: @TMP@/go}, priority: 5}
+    - {kernel: log, args: {gate: @TMP@/open, log: @TMP@/calls}, repeat: 3}
+""" % batch)
+        out = self.path("run")
+        proc = subprocess.Popen([PTRUN, "run", spec, "--out", out],
+                                stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for(lambda: os.path.exists(self.path("held")),
+                     what="task 3 to hold the run")
+            proc.send_signal(signal.SIGINT)
+            # task 3 may end only once ptrun has taken the signal in
+            for line in proc.stderr:
+                if "ptrun: interrupted" in line:
+                    break
+        finally:
+            with open(self.path("go"), "w"):
+                pass
+            proc.stderr.read()
+            proc.stderr.close()
+            proc.wait(timeout=60)
+        self.assertEqual(proc.returncode, 130)
+        self.assertEqual(self.calls(), [0, 1, 2])
+        first = by_task(lines_of(out))
+        self.assertEqual({t: json.loads(line)["status"]
+                          for t, line in first.items()},
+                         {0: "failed", 1: "ok", 2: "ok", 3: "ok",
+                          4: "cancelled", 5: "cancelled", 6: "cancelled"})
+        return out, first
+
+    def test_interrupted_with_a_failure_resumes_only_what_is_not_ok(self):
+        """The failed task and the cancelled ones run again on resume, the
+        ok ones do not (their lines stay the first session's)."""
+        out, first = self.interrupted_with_a_failure(batch=1)
+        with open(self.path("gate"), "w"):
+            pass
+        self.run_status("run", "--resume", out, "-q")
+        self.assertEqual(self.calls(), [0, 4, 5, 6])  # 1-3 did not run
+        after = by_task(lines_of(out))
+        self.assertEqual(sorted(after), list(range(7)))
+        self.assertEqual(counts_of(after.values()),
+                         dict(counts_of([]), ok=7))
+        for task in (1, 2, 3):
+            self.assertEqual(after[task], first[task])
+        for task in (0, 4, 5, 6):
+            self.assertEqual(json.loads(after[task])["attempts"], 1)
+        self.assertEqual(sorted(json.loads(line)["task"] for line in
+                                lines_of(out, "history.jsonl")),
+                         [0, 4, 5, 6])
+        m = manifest(out)
+        self.assertEqual([(s["exit_status"], s["counts"]) for s in
+                          m["sessions"]],
+                         [(130, dict(counts_of([]), ok=3, failed=1,
+                                     cancelled=3)),
+                          (0, dict(counts_of([]), ok=4))])
+        self.assertEqual((m["skipped"], m["exit_status"]), (3, 0))
+
+    # BUG (found by this test): with batching on, tasks already sent to a
+    # worker in a batch but not started run anyway after Ctrl-C (SPEC: a
+    # request is at a worker only once the worker starts it; README:
+    # `cancelled`, the run was interrupted before it started). Remove the
+    # decorator once fixed: an unexpected success fails the suite.
+    @unittest.expectedFailure
+    def test_interrupt_cancels_batched_tasks_not_started(self):
+        self.interrupted_with_a_failure(batch="auto")
+
     def test_a_manifest_from_before_sessions(self):
         spec = self.gate_spec(closed_tasks=1)
         out = self.path("run")
