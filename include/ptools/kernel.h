@@ -20,7 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <ptools/shm.h>
+#include <ptools/export.h>
+#include <ptools/types.h> /* pt_shm_view, pt_dtype */
 
 #ifdef __cplusplus
 extern "C" {
@@ -39,15 +40,9 @@ typedef struct pt_kernel {
     void (*fini)(pt_ctx *);  /* optional, once per worker at shutdown */
 } pt_kernel;
 
-#if defined(__GNUC__)
-#define PT_KERNEL_EXPORT __attribute__((visibility("default")))
-#else
-#define PT_KERNEL_EXPORT
-#endif
-
 /* Export the kernels of this .so: PT_KERNELS(&pi_kernel, &fill_kernel); */
 #define PT_KERNELS(...)                                                       \
-    PT_KERNEL_EXPORT const pt_kernel *const pt_kernels[] = {__VA_ARGS__, NULL}
+    PT_EXTERN const pt_kernel *const pt_kernels[] = {__VA_ARGS__, NULL}
 
 /*
  * The library's side of the ABI. Append-only: new members go at the end and

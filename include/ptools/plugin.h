@@ -19,6 +19,7 @@
 #include <sys/types.h>
 
 #include <ptools/args.h>
+#include <ptools/common.h> /* PT_EXTERN, pt_task_status */
 
 #ifdef __cplusplus
 extern "C" {
@@ -117,14 +118,8 @@ typedef struct pt_plugin {
     int (*flush)(pt_plugin_ctx *ctx);
 } pt_plugin;
 
-#if defined(__GNUC__)
-#define PT_PLUGIN_EXPORT __attribute__((visibility("default")))
-#else
-#define PT_PLUGIN_EXPORT
-#endif
-
 /* Export this .so's plugin: PT_PLUGIN(&my_plugin); */
-#define PT_PLUGIN(desc) PT_PLUGIN_EXPORT const pt_plugin *const pt_plugin_desc = (desc)
+#define PT_PLUGIN(desc) PT_EXTERN const pt_plugin *const pt_plugin_desc = (desc)
 
 #ifdef __cplusplus
 }
