@@ -29,6 +29,7 @@
 #ifndef PTOOLS_SHM_H
 #define PTOOLS_SHM_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <ptools/common.h>
@@ -50,7 +51,7 @@ typedef struct pt_shm_opts {
     pt_dtype type;
     int ndims; /* 1..PT_SHM_MAXDIMS */
     uint64_t dims[PT_SHM_MAXDIMS];
-    int named; /* nonzero: keep the name visible until pt_shm_unlink() */
+    bool named; /* keep the name visible until pt_shm_unlink() */
 } pt_shm_opts;
 
 /* Create and map a zero-filled segment. NULL + errno on failure. */

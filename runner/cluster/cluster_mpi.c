@@ -217,7 +217,7 @@ void rn_mpi_pin(engine *e, int64_t id)
         return;
     if (m->npins == m->pins_cap) {
         pt_request_complete(set, s->req,
-                        pt_reply_create((uint64_t)id, PT_TASK_CRASHED, -1,
+                        pt_reply_create(id, PT_TASK_CRASHED, -1,
                                       "out of memory sending it to its "
                                       "rank", NULL, 0));
         return;
@@ -295,7 +295,7 @@ static int64_t fill(engine *e, int r, int64_t n, pt_buf *b)
             continue;
         }
         idle = 0;
-        if (add(e, r, (int64_t)pt_request_id(req), b, now) < 0)
+        if (add(e, r, pt_request_id(req), b, now) < 0)
             break;
         got++;
     }
@@ -398,7 +398,7 @@ void rn_mpi_interrupt(engine *e, bool kill)
     while (m->npins > 0) { /* pinned here, never sent: cancelled */
         int64_t id = m->pins[--m->npins].id;
         pt_request_complete(e->sets[e->plan.tasks[id].workerset], e->ts[id].req,
-                        pt_reply_create((uint64_t)id, PT_TASK_CANCELLED, -1,
+                        pt_reply_create(id, PT_TASK_CANCELLED, -1,
                                       "cancelled", NULL, 0));
     }
 }
@@ -450,7 +450,7 @@ static void agent_done(void *arg, pt_request *req)
     const uint8_t *res = NULL;
     size_t len = 0;
     pt_reply_results(r, &res, &len);
-    rn_msg_result m = {(int64_t)pt_request_id(req), (int32_t)pt_reply_status(r),
+    rn_msg_result m = {pt_request_id(req), (int32_t)pt_reply_status(r),
                        pt_reply_worker(r), pt_reply_signal(r),
                        pt_reply_exit_code(r), pt_reply_max_rss_kb(r),
                        t ? s + A->mono_off : 0, t ? t + A->mono_off : 0,
