@@ -50,7 +50,7 @@ typedef struct pt_event {
     const char *run_name;
     int step;               /* step index, -1 when none */
     const char *step_name;
-    int64_t task;           /* the plan's task id, -1 when none */
+    int64_t task;           /* the plan's task id, PT_TASK_NONE (-1): none */
     const char *kernel;
     const char *workerset;
     int worker;             /* worker index in its set, -1 when none */
