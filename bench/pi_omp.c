@@ -35,7 +35,7 @@ int main(int argc, char **argv)
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1) \
     reduction(+ : hits)
     for (int t = 0; t < tasks; t++)
-        hits += pi_loop_hits(pt_task_seed_of(seed, (uint64_t)t), each);
+        hits += pi_loop_hits(pt_task_seed_of(seed, t), each);
     double dt = omp_get_wtime() - t0;
     printf("pi_omp_hits %llu\n", (unsigned long long)hits);
     printf("pi_omp_seconds %.6g\n", dt);

@@ -43,7 +43,7 @@ int main(void)
         pt_call c = PT_CALL_INIT;
         c.fn = square;
         c.args = a;
-        req[i] = pt_request_submit(ws, &c, (uint64_t)i + 1, done, &t);
+        req[i] = pt_request_submit(ws, &c, i + 1, done, &t);
         pt_args_destroy(a); /* the request keeps its own reference */
     }
     pt_request_set_priority(ws, req[5], 10); /* x = 6 goes first */

@@ -8,7 +8,7 @@ static int work(pt_ctx *ctx)
 {
     struct timespec ts = {0, 20 * 1000000L}; /* 20 ms of "work" */
     nanosleep(&ts, NULL);
-    return pt_result_int(ctx, "task", (int64_t)pt_task_id(ctx));
+    return pt_result_int(ctx, "task", pt_task_id(ctx));
 }
 
 int main(void)

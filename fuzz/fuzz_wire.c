@@ -183,7 +183,7 @@ static int drain(pt__wire_reader *r)
     const uint8_t *payload;
     int rc, n = 0;
     while ((rc = pt__wire_reader_next(r, &hdr, &payload)) == 1) {
-        if (hdr.type < PT__WIRE_HELLO || hdr.type >= PT__WIRE_TYPE_END)
+        if (!pt__wire_type_known(hdr.type))
             fail("pt__wire_reader_next: a frame of unknown type", payload,
                  hdr.len);
         check_payload(payload, hdr.len);

@@ -343,7 +343,7 @@ static int failv(pt_ctx *c, const char *fmt, va_list ap)
     return c->arg_failed ? -1 : set_error(c, fmt, ap);
 }
 
-static uint64_t task_id(pt_ctx *c) { return c->task_id; }
+static int64_t task_id(pt_ctx *c) { return c->task_id; }
 static uint64_t task_seed(pt_ctx *c) { return c->seed; }
 static int worker_index(pt_ctx *c) { return c->env->index; }
 static int worker_count(pt_ctx *c) { return c->env->count; }

@@ -47,7 +47,8 @@ struct pt_ctx {
     char *error;   /* set by pt_fail, or by an accessor */
     bool arg_failed; /* an accessor failed the task: its message stays */
     pt__scratch *scratch;
-    uint64_t task_id, seed;
+    int64_t task_id;
+    uint64_t seed;
     int step;
 };
 

@@ -37,7 +37,7 @@ pt_dtype pt_dtype_parse(const char *name)
     return PT_DTYPE_NONE;
 }
 
-int pt_dtype_is_integer(pt_dtype t)
+bool pt_dtype_is_integer(pt_dtype t)
 {
     return t >= PT_INT8 && t <= PT_UINT64;
 }

@@ -57,7 +57,7 @@ int64_t pt_queue_submit_call(pt_queue *q, const pt_call *call)
     if (rc < 0)
         return rc;
     int64_t id = (int64_t)q->ntasks;
-    pt_request *req = pt_request_submit(q->ws, call, (uint64_t)id, queue_done, q);
+    pt_request *req = pt_request_submit(q->ws, call, id, queue_done, q);
     if (!req)
         return -errno;
     q->tasks[q->ntasks++] = req;
@@ -113,7 +113,7 @@ int pt_queue_next_result(pt_queue *q, int64_t *id, pt_reply **reply)
         q->done_tail = NULL;
     q->tasks[req->id] = NULL;
     q->outstanding--;
-    *id = (int64_t)req->id;
+    *id = pt_request_id(req);
     *reply = req->reply;
     req->reply = NULL;
     pt_request_destroy(req);

@@ -12,7 +12,7 @@
 #define HUGE_RESULTS ((size_t)4 << 20)
 
 struct pt_reply {
-    uint64_t task;
+    int64_t task;
     pt_task_status status;
     int worker;
     int signal;
@@ -31,7 +31,7 @@ const char *pt_task_status_name(pt_task_status s)
     return (unsigned)s < PT_ARRAY_LEN(names) ? names[s] : "unknown";
 }
 
-pt_reply *pt_reply_create(uint64_t task, pt_task_status status, int worker,
+pt_reply *pt_reply_create(int64_t task, pt_task_status status, int worker,
                         const char *error, const void *results, size_t len)
 {
     pt_reply *r = calloc(1, sizeof *r);
@@ -113,7 +113,7 @@ int pt_reply_signal(const pt_reply *r)
     return r->signal;
 }
 
-uint64_t pt_reply_task(const pt_reply *r)
+int64_t pt_reply_task(const pt_reply *r)
 {
     return r->task;
 }

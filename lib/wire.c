@@ -77,7 +77,7 @@ int pt__wire_hdr_decode(const uint8_t in[PT__WIRE_HDR_SIZE],
     if (in[2] != PT__WIRE_VERSION)
         return pt__err(-EBADMSG, "frame version %u, expected %u", in[2],
                        PT__WIRE_VERSION);
-    if (in[3] < PT__WIRE_HELLO || in[3] >= PT__WIRE_TYPE_END)
+    if (!pt__wire_type_known(in[3]))
         return pt__err(-EBADMSG, "unknown frame type %u", in[3]);
     if (len > max)
         return pt__err(-EMSGSIZE, "frame of %lu bytes exceeds the %zu-byte "
@@ -145,7 +145,7 @@ static int writev_nosigpipe(int fd, struct iovec *iov, int n)
 
 static int check_type_len(int type, size_t len)
 {
-    if (type < PT__WIRE_HELLO || type >= PT__WIRE_TYPE_END)
+    if (type < 0 || !pt__wire_type_known((unsigned)type))
         return pt__err(-EINVAL, "unknown frame type %d", type);
     if (len > UINT32_MAX)
         return pt__err(-EMSGSIZE, "a payload of %zu bytes exceeds the 4 GiB "

@@ -18,6 +18,7 @@
 #ifndef PT_WIRE_H
 #define PT_WIRE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -30,19 +31,26 @@
 /* The default payload limit; readers may set another (at most 4 GiB - 1). */
 #define PT__WIRE_MAX_PAYLOAD ((size_t)64 << 20)
 
-/* Frame types; codes are stable, new ones go before PT__WIRE_TYPE_END. */
+/*
+ * Frame types. Codes are stable and never reused: 1 (hello), 5 (log),
+ * 6 (shutdown) and 7 (batch) were frames nobody sent and are refused like
+ * any unknown type. New ones go before PT__WIRE_TYPE_END.
+ */
 typedef enum pt__wire_type {
-    PT__WIRE_HELLO = 1, /* worker -> runner: started and ready (pid, index) */
-    PT__WIRE_TASK,      /* runner -> worker: run one task (kernel, args) */
-    PT__WIRE_RESULT,    /* worker -> runner: a task succeeded (its results) */
-    PT__WIRE_ERROR,     /* worker -> runner: a task failed (its message) */
-    PT__WIRE_LOG,       /* worker -> runner: a log line, not tied to an end */
-    PT__WIRE_SHUTDOWN,  /* runner -> worker: run fini() and exit */
-    PT__WIRE_BATCH,     /* runner -> worker: several tasks in one frame */
-    PT__WIRE_RESULT_SHM, /* worker -> runner: a task succeeded; its results
-                            wait in the worker's shared buffer */
-    PT__WIRE_TYPE_END   /* one past the last valid type */
+    PT__WIRE_TASK = 2,   /* runner -> worker: run one task (kernel, args) */
+    PT__WIRE_RESULT = 3, /* worker -> runner: a task succeeded (its results) */
+    PT__WIRE_ERROR = 4,  /* worker -> runner: a task failed (its message) */
+    PT__WIRE_RESULT_SHM = 8, /* worker -> runner: a task succeeded; its
+                                results wait in the worker's shared buffer */
+    PT__WIRE_TYPE_END    /* one past the last code */
 } pt__wire_type;
+
+/* Is `type` one of the frame types above? */
+static inline bool pt__wire_type_known(unsigned type)
+{
+    return type == PT__WIRE_TASK || type == PT__WIRE_RESULT ||
+           type == PT__WIRE_ERROR || type == PT__WIRE_RESULT_SHM;
+}
 
 typedef struct pt__wire_hdr {
     uint8_t type;     /* a pt__wire_type */

@@ -405,8 +405,6 @@ void pt__worker_main(const pt__worker_boot *boot)
         pt__wire_hdr hdr;
         int rc;
         while ((rc = pt__wire_reader_next(&rd, &hdr, &p)) == 1) {
-            if (hdr.type == PT__WIRE_SHUTDOWN)
-                goto done;
             int more = pt__wire_reader_pending(&rd) > 0;
             if (hdr.type != PT__WIRE_TASK ||
                 run_task(&w, hdr.task_id, p, hdr.len, more) < 0)
@@ -429,7 +427,6 @@ void pt__worker_main(const pt__worker_boot *boot)
             break;
         }
     }
-done:
     if (status == 0)
         run_finis(&w);
     fflush(NULL);

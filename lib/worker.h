@@ -11,7 +11,7 @@
  * Before each task it posts the task's id and start time in its beacon, a
  * page shared with the parent, which then knows without a message which
  * task was running when the worker died or ran past its timeout.
- * SHUTDOWN or end of input: run fini of every kernel it initialised, free
+ * At end of input: run fini of every kernel it initialised, free
  * the state, _exit(0).
  *
  * Large results (an encoded map over PT__SHM_THRESHOLD) skip the pipe: the

@@ -288,7 +288,7 @@ static int resolve_callee(pt_workerset *ws, const pt_call *c, uint32_t *kind,
 }
 
 pt_request *pt_request_submit(pt_workerset *ws, const pt_call *call,
-                              uint64_t id, pt_request_fn done, void *owner)
+                              int64_t id, pt_request_fn done, void *owner)
 {
     uint32_t kind = 0;
     uint64_t callee = 0;

@@ -20,7 +20,7 @@ struct pt_request {
     pt__heap_node node;   /* first: a node pointer is a request pointer */
     pt__heap *heap;       /* the heap it waits in */
     struct pt_request *next; /* in its worker's in-flight FIFO */
-    uint64_t id;
+    uint64_t id;          /* pt_request_id, as the wire carries it */
     uint64_t callee;      /* pointer, or kernel index */
     uint32_t kind;        /* PT__CALLEE_* */
     int32_t step;

@@ -26,7 +26,7 @@ pt_future *pt_remotecall_ex(pt_workerset *ws, const pt_call *call)
         errno = ENOMEM;
         return NULL;
     }
-    uint64_t id = call->task_id ? call->task_id : ws->next_id++;
+    int64_t id = call->task_id > 0 ? call->task_id : (int64_t)ws->next_id++;
     f->ws = ws;
     f->req = pt_request_submit(ws, call, id, future_done, f);
     if (!f->req) {
@@ -55,7 +55,7 @@ pt_future *pt_remotecall_fn(pt_workerset *ws, pt_call_fn fn, pt_args *args)
     return pt_remotecall_ex(ws, &c);
 }
 
-int pt_future_ready(pt_future *f)
+bool pt_future_ready(pt_future *f)
 {
     if (f->req->state != PT_REQ_DONE)
         pt__ws_pump(f->ws, 0);
@@ -115,9 +115,9 @@ int pt_remotecall_wait(pt_workerset *ws, const char *kernel, pt_args *args)
     return rc;
 }
 
-uint64_t pt_task_seed_of(uint64_t job_seed, uint64_t task_id)
+uint64_t pt_task_seed_of(uint64_t job_seed, int64_t task_id)
 {
-    uint64_t z = job_seed ^ (task_id * 0x9E3779B97F4A7C15u);
+    uint64_t z = job_seed ^ ((uint64_t)task_id * 0x9E3779B97F4A7C15u);
     z += 0x9E3779B97F4A7C15u;
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;

@@ -1,9 +1,9 @@
 /* ws_request.c - what the owner of a request may read of it (dispatch.h). */
 #include "ws_impl.h"
 
-uint64_t pt_request_id(const pt_request *req)
+int64_t pt_request_id(const pt_request *req)
 {
-    return req->id;
+    return (int64_t)req->id;
 }
 
 pt_request_state pt_request_state_of(const pt_request *req)

@@ -125,7 +125,7 @@ static void test_bad_segment_undone(void)
 {
     pt_shm_opts shm[2] = {
         {.prefix = pt_test_prefix(), .name = "ok", .type = PT_INT8,
-         .ndims = 1, .dims = {8}, .named = 1},
+         .ndims = 1, .dims = {8}, .named = true},
         {.prefix = shm[0].prefix, .name = "bad/name", .type = PT_INT8,
          .ndims = 1, .dims = {8}},
     };

@@ -36,19 +36,23 @@ static int pat_check(const uint8_t *p, size_t n, int i)
     return 1;
 }
 
+/* Every frame type, in turn. */
+static const int types[4] = {PT__WIRE_TASK, PT__WIRE_RESULT, PT__WIRE_ERROR,
+                             PT__WIRE_RESULT_SHM};
+
 /* Write frame i of the test stream to fd. */
 static int write_pat(int fd, int i)
 {
     uint8_t buf[1000];
     size_t n = pat_len(i);
     pat_fill(buf, n, i);
-    return pt__wire_write(fd, PT__WIRE_HELLO + i % 7, 1000 + i, buf, n);
+    return pt__wire_write(fd, types[i % 4], 1000 + i, buf, n);
 }
 
 /* Check a frame received as frame i of the test stream. */
 static void assert_pat(const pt__wire_hdr *h, const uint8_t *p, int i)
 {
-    CU_ASSERT_EQUAL(h->type, PT__WIRE_HELLO + i % 7);
+    CU_ASSERT_EQUAL(h->type, types[i % 4]);
     CU_ASSERT_EQUAL(h->task_id, 1000 + (uint64_t)i);
     CU_ASSERT_EQUAL(h->len, pat_len(i));
     CU_ASSERT(h->len == 0 || pat_check(p, h->len, i));
@@ -92,11 +96,21 @@ static void test_header_layout(void)
     h[3] = PT__WIRE_TYPE_END;
     CU_ASSERT_EQUAL(pt__wire_hdr_decode(h, 0, &d), -EBADMSG);
     CU_ASSERT(strstr(pt_errmsg(), "type") != NULL);
-    h[3] = PT__WIRE_BATCH;
+    /* retired codes (hello, log, shutdown, batch) are unknown types */
+    static const uint8_t retired[] = {1, 5, 6, 7};
+    for (size_t i = 0; i < sizeof retired; i++) {
+        h[3] = retired[i];
+        CU_ASSERT_EQUAL(pt__wire_hdr_decode(h, 0, &d), -EBADMSG);
+        CU_ASSERT_EQUAL(pt__wire_write(-1, retired[i], 0, "", 0), -EINVAL);
+    }
+    CU_ASSERT_EQUAL(pt__wire_write(-1, -1, 0, "", 0), -EINVAL);
+    h[3] = PT__WIRE_ERROR;
     CU_ASSERT_EQUAL(pt__wire_hdr_decode(h, 0x0a0b0b, &d), -EMSGSIZE);
     CU_ASSERT_EQUAL(pt__wire_hdr_decode(h, 0x0a0b0c, &d), 0);
     /* codes are stable: new types only ever go at the end */
-    CU_ASSERT_EQUAL(PT__WIRE_BATCH, 7);
+    CU_ASSERT_EQUAL(PT__WIRE_TASK, 2);
+    CU_ASSERT_EQUAL(PT__WIRE_RESULT, 3);
+    CU_ASSERT_EQUAL(PT__WIRE_ERROR, 4);
     CU_ASSERT_EQUAL(PT__WIRE_RESULT_SHM, 8);
     CU_ASSERT_EQUAL(PT__WIRE_TYPE_END, 9);
     h[3] = PT__WIRE_RESULT_SHM;
@@ -534,11 +548,11 @@ static void test_sigpipe(void)
     CU_ASSERT_EQUAL_FATAL(pt_sys_pipe(fds), 0);
     pt_sys_close(fds[0]);
     signal(SIGPIPE, SIG_DFL);
-    CU_ASSERT_EQUAL(pt__wire_write(fds[1], PT__WIRE_LOG, 0, "x", 1), -EPIPE);
+    CU_ASSERT_EQUAL(pt__wire_write(fds[1], PT__WIRE_RESULT, 0, "x", 1), -EPIPE);
     sigpending(&pending);
     CU_ASSERT_EQUAL(sigismember(&pending, SIGPIPE), 0);
     signal(SIGPIPE, SIG_IGN);
-    CU_ASSERT_EQUAL(pt__wire_write(fds[1], PT__WIRE_LOG, 0, "x", 1), -EPIPE);
+    CU_ASSERT_EQUAL(pt__wire_write(fds[1], PT__WIRE_RESULT, 0, "x", 1), -EPIPE);
     pt_sys_close(fds[1]);
 }
 

@@ -34,7 +34,7 @@ static int64_t now_ns(void)
 static int who(pt_ctx *c)
 {
     pt_result_int(c, "worker", pt_worker_index(c));
-    pt_result_int(c, "task", (int64_t)pt_task_id(c));
+    pt_result_int(c, "task", pt_task_id(c));
     return 0;
 }
 
@@ -409,8 +409,8 @@ static void test_timeout(void)
 
 static int chatty(pt_ctx *c)
 {
-    printf("out of task %llu\n", (unsigned long long)pt_task_id(c));
-    fprintf(stderr, "err of task %llu", (unsigned long long)pt_task_id(c));
+    printf("out of task %lld\n", (long long)pt_task_id(c));
+    fprintf(stderr, "err of task %lld", (long long)pt_task_id(c));
     fprintf(stderr, "\n");
     if (pt_arg_bool(c, "crash", false)) {
         fprintf(stderr, "about to crash");
@@ -633,7 +633,7 @@ static int crash_if(pt_ctx *c)
         struct timespec ts = {0, pt_arg_int(c, "ms", 0) * 1000000L};
         nanosleep(&ts, NULL);
     }
-    pt_result_int(c, "task", (int64_t)pt_task_id(c));
+    pt_result_int(c, "task", pt_task_id(c));
     return 0;
 }
 
@@ -1039,6 +1039,34 @@ static void test_seed_mix(void)
     CU_ASSERT_NOT_EQUAL(pt_task_seed_of(42, 7), pt_task_seed_of(43, 7));
 }
 
+/*
+ * PT_CALL_INIT: any worker, priority 0, the set numbers the ids (1, 2, ...).
+ * An id given in the call is the one pt_task_id and pt_reply_task see, up
+ * to INT64_MAX.
+ */
+static void test_task_ids(void)
+{
+    pt_call c = PT_CALL_INIT;
+    CU_ASSERT(!c.kernel && !c.kobj && !c.fn && !c.args);
+    CU_ASSERT(c.priority == 0 && c.worker == -1 && c.task_id == 0 &&
+              c.step == 0);
+    pt_workerset *ws = pt_workerset_create(1, PT_WS_FF, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ws);
+    c.fn = who;
+    const int64_t ids[] = {0, 5, INT64_MAX, 0};
+    const int64_t want[] = {1, 5, INT64_MAX, 2};
+    for (int i = 0; i < 4; i++) {
+        c.task_id = ids[i];
+        pt_reply *r = pt_future_fetch(pt_remotecall_ex(ws, &c));
+        CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+        CU_ASSERT_EQUAL(pt_reply_status(r), PT_TASK_OK);
+        CU_ASSERT_EQUAL(pt_reply_task(r), want[i]);
+        CU_ASSERT_EQUAL(pt_reply_int(r, "task", -1), want[i]);
+        pt_reply_destroy(r);
+    }
+    CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
+}
+
 static int str_len(pt_ctx *c)
 {
     return pt_result_int(c, "len", (int64_t)strlen(pt_arg_str(c, "s", "")));
@@ -1107,6 +1135,7 @@ static const pt_test_case cases[] = {
     {"peak RSS of a dead worker", test_rss_of_dead_worker, 0},
     {"timeout: SIGTERM, grace, SIGKILL", test_timeout_term_then_kill, 0},
     {"task seeds", test_seed_mix, 0},
+    {"task ids and PT_CALL_INIT", test_task_ids, 0},
     {"args up to the frame limit, not beyond", test_args_frame_limit, 300},
     {"batched: a crash fails only the request that ran",
      test_batch_crash_blames_the_runner, 0},

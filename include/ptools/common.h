@@ -10,16 +10,11 @@
 #ifndef PTOOLS_COMMON_H
 #define PTOOLS_COMMON_H
 
+#include <ptools/export.h> /* PT_EXTERN, PT_PRINTF */
+#include <ptools/types.h>  /* task ids, PT_TASK_NONE */
+
 #ifdef __cplusplus
 extern "C" {
-#endif
-
-#if defined(__GNUC__)
-#define PT_EXTERN __attribute__((visibility("default")))
-#define PT_PRINTF(f, a) __attribute__((format(printf, f, a)))
-#else
-#define PT_EXTERN
-#define PT_PRINTF(f, a)
 #endif
 
 #define PT_VERSION_MAJOR 0

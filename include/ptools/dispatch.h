@@ -38,13 +38,14 @@ typedef enum pt_request_state {
 typedef void (*pt_request_fn)(void *arg, pt_request *req);
 
 /*
- * Queue `call` as request `id` (call->task_id is ignored): `done(arg, req)`
- * runs when it ends. NULL + errno (E2BIG: args over PT_ARGS_MAX).
+ * Queue `call` as request `id` (>= 0; call->task_id is ignored):
+ * `done(arg, req)` runs when it ends. NULL + errno (E2BIG: args over
+ * PT_ARGS_MAX).
  */
 PT_EXTERN pt_request *pt_request_submit(pt_workerset *ws, const pt_call *call,
-                                        uint64_t id, pt_request_fn done,
+                                        int64_t id, pt_request_fn done,
                                         void *arg);
-PT_EXTERN uint64_t pt_request_id(const pt_request *req);
+PT_EXTERN int64_t pt_request_id(const pt_request *req);
 PT_EXTERN pt_request_state pt_request_state_of(const pt_request *req);
 /* The worker it is pinned to or ran on, -1: none (yet). */
 PT_EXTERN int pt_request_worker(const pt_request *req);

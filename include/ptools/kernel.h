@@ -20,7 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <ptools/shm.h>
+#include <ptools/export.h>
+#include <ptools/types.h> /* pt_shm_view, pt_dtype */
 
 #ifdef __cplusplus
 extern "C" {
@@ -39,15 +40,9 @@ typedef struct pt_kernel {
     void (*fini)(pt_ctx *);  /* optional, once per worker at shutdown */
 } pt_kernel;
 
-#if defined(__GNUC__)
-#define PT_KERNEL_EXPORT __attribute__((visibility("default")))
-#else
-#define PT_KERNEL_EXPORT
-#endif
-
 /* Export the kernels of this .so: PT_KERNELS(&pi_kernel, &fill_kernel); */
 #define PT_KERNELS(...)                                                       \
-    PT_KERNEL_EXPORT const pt_kernel *const pt_kernels[] = {__VA_ARGS__, NULL}
+    PT_EXTERN const pt_kernel *const pt_kernels[] = {__VA_ARGS__, NULL}
 
 /*
  * The library's side of the ABI. Append-only: new members go at the end and
@@ -55,7 +50,7 @@ typedef struct pt_kernel {
  */
 typedef struct pt_kernel_api {
     uint32_t size; /* sizeof(pt_kernel_api) of the library */
-    int (*arg_has)(pt_ctx *, const char *key);
+    int (*arg_has)(pt_ctx *, const char *key); /* 1 or 0: pt_arg_has */
     int64_t (*arg_int)(pt_ctx *, const char *key, int64_t def);
     double (*arg_real)(pt_ctx *, const char *key, double def);
     bool (*arg_bool)(pt_ctx *, const char *key, bool def);
@@ -70,7 +65,7 @@ typedef struct pt_kernel_api {
     int (*result_reals)(pt_ctx *, const char *key, const double *p, size_t n);
     int (*result_bytes)(pt_ctx *, const char *key, const void *p, size_t n);
     int (*failv)(pt_ctx *, const char *fmt, va_list ap);
-    uint64_t (*task_id)(pt_ctx *);
+    int64_t (*task_id)(pt_ctx *); /* uint64_t before 0.1.1: same ABI */
     uint64_t (*task_seed)(pt_ctx *);
     int (*worker_index)(pt_ctx *);
     int (*worker_count)(pt_ctx *);
@@ -101,8 +96,8 @@ struct pt__ctx_head {
  * empty array (non-NULL, len 0). To accept several types, ask first with
  * pt_arg_type(), which never fails the task.
  */
-static inline int pt_arg_has(pt_ctx *c, const char *k)
-{ return PT__API(c)->arg_has(c, k); }
+static inline bool pt_arg_has(pt_ctx *c, const char *k)
+{ return PT__API(c)->arg_has(c, k) != 0; }
 
 /* What an argument holds; PT_ARG_NONE when absent. */
 typedef enum pt_arg_kind {
@@ -177,7 +172,8 @@ static inline int pt_fail(pt_ctx *c, const char *fmt, ...)
 }
 
 /* ---- identity ---- */
-static inline uint64_t pt_task_id(pt_ctx *c) { return PT__API(c)->task_id(c); }
+/* The task's id (>= 0; ptools/types.h says why ids are int64_t). */
+static inline int64_t pt_task_id(pt_ctx *c) { return PT__API(c)->task_id(c); }
 /* A fixed 64-bit mix of (job seed, task id): the task's only randomness. */
 static inline uint64_t pt_task_seed(pt_ctx *c)
 { return PT__API(c)->task_seed(c); }

@@ -19,6 +19,7 @@
 #include <sys/types.h>
 
 #include <ptools/args.h>
+#include <ptools/common.h> /* PT_EXTERN, pt_task_status */
 
 #ifdef __cplusplus
 extern "C" {
@@ -49,7 +50,7 @@ typedef struct pt_event {
     const char *run_name;
     int step;               /* step index, -1 when none */
     const char *step_name;
-    int64_t task;           /* the plan's task id, -1 when none */
+    int64_t task;           /* the plan's task id, PT_TASK_NONE (-1): none */
     const char *kernel;
     const char *workerset;
     int worker;             /* worker index in its set, -1 when none */
@@ -117,14 +118,8 @@ typedef struct pt_plugin {
     int (*flush)(pt_plugin_ctx *ctx);
 } pt_plugin;
 
-#if defined(__GNUC__)
-#define PT_PLUGIN_EXPORT __attribute__((visibility("default")))
-#else
-#define PT_PLUGIN_EXPORT
-#endif
-
 /* Export this .so's plugin: PT_PLUGIN(&my_plugin); */
-#define PT_PLUGIN(desc) PT_PLUGIN_EXPORT const pt_plugin *const pt_plugin_desc = (desc)
+#define PT_PLUGIN(desc) PT_EXTERN const pt_plugin *const pt_plugin_desc = (desc)
 
 #ifdef __cplusplus
 }

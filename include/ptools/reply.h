@@ -37,7 +37,7 @@ PT_EXTERN int64_t pt_reply_max_rss_kb(const pt_reply *r);
 PT_EXTERN int64_t pt_reply_start_ns(const pt_reply *r);
 PT_EXTERN int64_t pt_reply_end_ns(const pt_reply *r);
 /* The task's id and the index of the worker that ran it (-1: none). */
-PT_EXTERN uint64_t pt_reply_task(const pt_reply *r);
+PT_EXTERN int64_t pt_reply_task(const pt_reply *r);
 PT_EXTERN int pt_reply_worker(const pt_reply *r);
 /* How many results the task set. */
 PT_EXTERN size_t pt_reply_count(const pt_reply *r);
@@ -64,7 +64,7 @@ PT_EXTERN void pt_reply_destroy(pt_reply *r);
  * A reply owning a copy of `results` (an encoded map; NULL/0: none), for
  * task `task` run by `worker` (-1: none); `error` NULL when ok. NULL + errno.
  */
-PT_EXTERN pt_reply *pt_reply_create(uint64_t task, pt_task_status status,
+PT_EXTERN pt_reply *pt_reply_create(int64_t task, pt_task_status status,
                                     int worker, const char *error,
                                     const void *results, size_t len);
 /*

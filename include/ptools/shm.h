@@ -29,16 +29,17 @@
 #ifndef PTOOLS_SHM_H
 #define PTOOLS_SHM_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <ptools/common.h>
 #include <ptools/dtype.h>
+#include <ptools/types.h> /* pt_shm_view, PT_SHM_MAXDIMS */
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define PT_SHM_MAXDIMS 8
 /* Longest prefix and segment name, each: [A-Za-z0-9_-]{1,PT_SHM_NAME_MAX}. */
 #define PT_SHM_NAME_MAX 100
 
@@ -50,19 +51,8 @@ typedef struct pt_shm_opts {
     pt_dtype type;
     int ndims; /* 1..PT_SHM_MAXDIMS */
     uint64_t dims[PT_SHM_MAXDIMS];
-    int named; /* nonzero: keep the name visible until pt_shm_unlink() */
+    bool named; /* keep the name visible until pt_shm_unlink() */
 } pt_shm_opts;
-
-/* What a segment holds, as kernels see it. */
-typedef struct pt_shm_view {
-    void *data; /* page-aligned */
-    pt_dtype type;
-    int ndims;
-    uint64_t dims[PT_SHM_MAXDIMS];
-    uint64_t size;   /* elements: the product of dims */
-    uint64_t nbytes; /* size * pt_dtype_size(type) */
-    const char *name; /* the segment's name (without prefix) */
-} pt_shm_view;
 
 /* Create and map a zero-filled segment. NULL + errno on failure. */
 PT_EXTERN pt_shm *pt_shm_create(const pt_shm_opts *opts);

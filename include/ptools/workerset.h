@@ -33,6 +33,7 @@
 #ifndef PTOOLS_WORKERSET_H
 #define PTOOLS_WORKERSET_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <ptools/args.h>
@@ -59,7 +60,8 @@ typedef struct pt_kernel_ref {
 
 /*
  * Called with each whole line a worker prints on its stdout (stream 1) or
- * stderr (stream 2), without the newline, while `task` runs (-1: none).
+ * stderr (stream 2), without the newline, while `task` runs (PT_TASK_NONE:
+ * between tasks).
  */
 typedef void (*pt_output_fn)(void *arg, int worker, int64_t task,
                              int stream, const char *line, size_t len);
@@ -136,12 +138,13 @@ typedef struct pt_call {
     pt_args *args;            /* NULL: none; sealed by the call */
     int64_t priority;         /* higher first (FF and pinned requests) */
     int worker;               /* -1: any (by the mode); else pinned there */
-    uint64_t task_id;         /* 0: the set numbers requests 1, 2, ... */
+    int64_t task_id;          /* > 0: this id; 0: the set numbers
+                                 requests 1, 2, ... (ptools/types.h) */
     int step;                 /* what pt_step_index() says */
 } pt_call;
 
-/* The default request: any worker, priority 0. */
-#define PT_CALL_INIT {NULL, NULL, NULL, NULL, 0, -1, 0, 0}
+/* The default request: any worker, priority 0, numbered by the set. */
+#define PT_CALL_INIT {.worker = -1}
 
 /*
  * Submit a request; its result comes back through the future. NULL +
@@ -164,10 +167,10 @@ PT_EXTERN int pt_remotecall_wait(pt_workerset *ws, const char *kernel,
  * The seed a task gets (pt_task_seed): a fixed 64-bit mix (splitmix64) of
  * the job seed and the task id, the same on every machine and run.
  */
-PT_EXTERN uint64_t pt_task_seed_of(uint64_t job_seed, uint64_t task_id);
+PT_EXTERN uint64_t pt_task_seed_of(uint64_t job_seed, int64_t task_id);
 
 /* Has it finished? Makes progress without blocking. */
-PT_EXTERN int pt_future_ready(pt_future *f);
+PT_EXTERN bool pt_future_ready(pt_future *f);
 /* Block until it has finished: its pt_task_status, or -errno. */
 PT_EXTERN int pt_future_wait(pt_future *f);
 /* Block until finished; take the reply and free the future. */

@@ -41,7 +41,7 @@ static void agent_done(void *arg, pt_request *req)
     const uint8_t *res = NULL;
     size_t len = 0;
     pt_reply_results(r, &res, &len);
-    rn_msg_result m = {(int64_t)pt_request_id(req), (int32_t)pt_reply_status(r),
+    rn_msg_result m = {pt_request_id(req), (int32_t)pt_reply_status(r),
                        pt_reply_worker(r), pt_reply_signal(r),
                        pt_reply_exit_code(r), pt_reply_max_rss_kb(r),
                        t ? s + A->mono_off : 0, t ? t + A->mono_off : 0,

@@ -202,7 +202,7 @@ void rn_cluster_pin(engine *e, int64_t id)
         return;
     if (m->npins == m->pins_cap) {
         pt_request_complete(set, s->req,
-                        pt_reply_create((uint64_t)id, PT_TASK_CRASHED, -1,
+                        pt_reply_create(id, PT_TASK_CRASHED, -1,
                                       "out of memory sending it to its "
                                       "rank", NULL, 0));
         return;
@@ -280,7 +280,7 @@ static int64_t fill(engine *e, int r, int64_t n, pt_buf *b)
             continue;
         }
         idle = 0;
-        if (add(e, r, (int64_t)pt_request_id(req), b, now) < 0)
+        if (add(e, r, pt_request_id(req), b, now) < 0)
             break;
         got++;
     }
@@ -383,7 +383,7 @@ void rn_cluster_interrupt(engine *e, bool kill)
     while (m->npins > 0) { /* pinned here, never sent: cancelled */
         int64_t id = m->pins[--m->npins].id;
         pt_request_complete(e->sets[e->plan.tasks[id].workerset], e->ts[id].req,
-                        pt_reply_create((uint64_t)id, PT_TASK_CANCELLED, -1,
+                        pt_reply_create(id, PT_TASK_CANCELLED, -1,
                                       "cancelled", NULL, 0));
     }
 }

@@ -99,7 +99,7 @@ int rn_cluster_make_segments(engine *e, char *err, size_t errlen)
         }
         pt_shm_opts o = {.prefix = shared, .name = READY_NAME,
                          .type = PT_UINT8, .ndims = 1, .dims = {1},
-                         .named = 1};
+                         .named = true};
         if (rc == 0 && !(e->shm_ready = pt_shm_create(&o))) {
             rc = -errno;
             snprintf(err, errlen, "MPI: %s", pt_errmsg());

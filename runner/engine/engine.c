@@ -216,7 +216,7 @@ static void flush_log(engine *e)
     pt_buf_reset(&e->log);
 }
 
-static void keep_tail(tail *t, uint64_t task, const char *line, size_t len)
+static void keep_tail(tail *t, int64_t task, const char *line, size_t len)
 {
     if (t->task != task) {
         for (int i = 0; i < t->n; i++)
@@ -265,7 +265,7 @@ static char *error_with_tail(engine *e, int64_t id, const char *error)
     const rn_ptask *t = &e->plan.tasks[id];
     int w = e->ts[id].worker;
     tail *tl = w >= 0 ? &e->tails[t->workerset][w] : NULL;
-    if (!error || !tl || tl->task != (uint64_t)id || tl->n == 0)
+    if (!error || !tl || tl->task != id || tl->n == 0)
         return NULL;
     pt_buf b = {0};
     pt_buf_printf(&b, "%s; last stderr lines:", error);
@@ -293,7 +293,7 @@ int rn_eng_submit(engine *e, int64_t id, int64_t now_ns)
     c.worker = t->rank > 0 ? -1 : t->on; /* another rank's worker: below */
     c.step = t->step;
     tstate *s = &e->ts[id];
-    s->req = pt_request_submit(e->sets[t->workerset], &c, (uint64_t)id,
+    s->req = pt_request_submit(e->sets[t->workerset], &c, id,
                                on_done, e);
     if (!s->req)
         return -errno;
@@ -314,7 +314,7 @@ int rn_eng_submit(engine *e, int64_t id, int64_t now_ns)
 static void on_sent(void *arg, pt_request *req, int64_t now)
 {
     engine *e = arg;
-    int64_t id = (int64_t)pt_request_id(req);
+    int64_t id = pt_request_id(req);
     tstate *s = &e->ts[id];
     s->start_ns = now + e->mono_off; /* until the worker says when it ran */
     s->worker = pt_request_worker(req);
@@ -441,7 +441,7 @@ static void remember_attempt(tstate *s, const pt_event *ev)
 static void on_done(void *arg, pt_request *req)
 {
     engine *e = arg;
-    int64_t id = (int64_t)pt_request_id(req);
+    int64_t id = pt_request_id(req);
     tstate *s = &e->ts[id];
     pt_reply *r = pt_request_reply(req);
     pt_task_status st = pt_reply_status(r);

@@ -41,7 +41,7 @@ typedef struct tstate {
 
 /* The last stderr lines of the task a worker runs, kept for its error. */
 typedef struct tail {
-    uint64_t task;
+    int64_t task;
     char *line[TAIL_LINES];
     int n;
 } tail;

@@ -226,7 +226,7 @@ static int add_task(rn_plan *plan, const rn_spec *spec, int step,
                     .workerset = x->def->workerset, .on = on,
                     .priority = x->def->priority, .def = x->def,
                     .rank = rank};
-    t->seed = pt_task_seed_of(spec->seed, (uint64_t)t->id);
+    t->seed = pt_task_seed_of(spec->seed, t->id);
     t->args_json = rc == 0 ? (char *)js.data : NULL;
     t->args = rc == 0 ? pt_args_from_buf(&b) : NULL;
     if (!t->args || !t->args_json) {

@@ -19,8 +19,7 @@
 static int log_call(pt_ctx *ctx, const char *log)
 {
     char line[32];
-    int n = snprintf(line, sizeof line, "%llu\n",
-                     (unsigned long long)pt_task_id(ctx));
+    int n = snprintf(line, sizeof line, "%lld\n", (long long)pt_task_id(ctx));
     int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0)
         return pt_fail(ctx, "cannot open %s", log);
@@ -39,7 +38,7 @@ static int gate_call(pt_ctx *ctx)
         return -1;
     if (access(gate, F_OK) != 0)
         return pt_fail(ctx, "gate %s is closed", gate);
-    return pt_result_int(ctx, "task", (int64_t)pt_task_id(ctx));
+    return pt_result_int(ctx, "task", pt_task_id(ctx));
 }
 
 static const pt_kernel gate_kernel = {

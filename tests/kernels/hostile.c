@@ -160,8 +160,8 @@ static int sleep_mark_call(pt_ctx *ctx)
 {
     char path[4096];
     nap_ms((long)pt_arg_int(ctx, "ms", 100));
-    snprintf(path, sizeof path, "%s/%llu", pt_arg_str(ctx, "dir", "."),
-             (unsigned long long)pt_task_id(ctx));
+    snprintf(path, sizeof path, "%s/%lld", pt_arg_str(ctx, "dir", "."),
+             (long long)pt_task_id(ctx));
     int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0)
         return pt_fail(ctx, "%s: %s", path, strerror(errno));

@@ -4,9 +4,9 @@
  */
 #include <ptools/kernel.h>
 
-PT_KERNEL_EXPORT int not_a_kernel(int x);
+PT_EXTERN int not_a_kernel(int x);
 
-PT_KERNEL_EXPORT int not_a_kernel(int x)
+PT_EXTERN int not_a_kernel(int x)
 {
     return x + 1;
 }

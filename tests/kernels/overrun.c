@@ -13,6 +13,12 @@
 
 #include <ptools/kernel.h>
 
+/* kernel.h shows a kernel its ctx and the shared types, none of the
+ * library's functions (no pt_shm_create, no pt_strerror). */
+#if defined(PTOOLS_SHM_H) || defined(PTOOLS_COMMON_H) || defined(PTOOLS_DTYPE_H)
+#error "ptools/kernel.h must not include shm.h, dtype.h or common.h"
+#endif
+
 static int overrun_call(pt_ctx *ctx)
 {
     const char *name = pt_arg_str(ctx, "segment", NULL);

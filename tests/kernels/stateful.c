@@ -77,7 +77,7 @@ static int identity_call(pt_ctx *ctx)
     uint64_t seed = pt_task_seed(ctx);
     int64_t seed_bits;
     memcpy(&seed_bits, &seed, sizeof seed_bits);
-    int rc = pt_result_int(ctx, "task_id", (int64_t)pt_task_id(ctx));
+    int rc = pt_result_int(ctx, "task_id", pt_task_id(ctx));
     if (rc == 0)
         rc = pt_result_int(ctx, "task_seed", seed_bits);
     if (rc == 0)
