@@ -149,7 +149,7 @@ static void put_fixed(jm_buf *cells, const pt_event *ev)
     put_text(cells, "workerset", ev->workerset);
     if (ev->worker >= 0)
         put_int(cells, "worker", ev->worker);
-    put_text(cells, "status", status_name(ev->status));
+    put_text(cells, "status", pt_task_status_name(ev->status));
     put_text(cells, "error", ev->error);
     put_int(cells, "attempts", ev->attempts);
     put_text(cells, "seed", seed);
@@ -377,11 +377,7 @@ typedef struct line_row {
 
 static bool is_status(const jm_leaf *v)
 {
-    for (int s = PT_TASK_OK; v->type == JM_STRING && s <= PT_TASK_CANCELLED;
-         s++)
-        if (strcmp(v->str, status_name((pt_task_status)s)) == 0)
-            return true;
-    return false;
+    return v->type == JM_STRING && pt_task_status_parse(v->str) >= 0;
 }
 
 /* jm_flatten() callback: a line's member as the cell put_fixed() gives. */

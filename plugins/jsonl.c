@@ -225,7 +225,7 @@ static void add_line(jm_buf *b, const pt_event *ev)
     jm_buf_lit(b, ",\"seed\":");
     jm_buf_uint(b, ev->seed);
     jm_buf_lit(b, ",\"status\":\"");
-    jm_buf_str(b, status_name(ev->status));
+    jm_buf_str(b, pt_task_status_name(ev->status));
     jm_buf_lit(b, "\",\"error\":");
     add_string(b, ev->error);
     jm_buf_lit(b, ",\"result\":");

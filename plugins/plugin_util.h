@@ -1,6 +1,7 @@
 /*
- * plugin_util.h - small helpers the shipped plugins share (header-only:
- * every plugin .so stands alone and links nothing).
+ * plugin_util.h - small helpers the shipped plugins share (header-only;
+ * the words they share with ptools, such as the status names, are lib's,
+ * linked in from libptools_base.a).
  */
 #ifndef PT_PLUGIN_UTIL_H
 #define PT_PLUGIN_UTIL_H
@@ -25,14 +26,6 @@ static inline int sys_error(pt_plugin_ctx *ctx, const char *what,
     snprintf(ctx->error, sizeof ctx->error, "cannot %s %s: %s", what, path,
              strerror(e));
     return -e;
-}
-
-/* The status as results files spell it (pt_task_status_name's words). */
-static inline const char *status_name(pt_task_status s)
-{
-    static const char *const names[] = {"ok", "failed", "crashed", "timeout",
-                                        "cancelled"};
-    return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "unknown";
 }
 
 /* Write all n bytes, through short writes and EINTR: 0 or -1 (errno). */

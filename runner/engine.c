@@ -548,7 +548,7 @@ static int min_ms(int a, int b)
 static void show_progress(engine *e, int step, bool final)
 {
     int64_t done = 0;
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < PT_TASK_NSTATUS; i++)
         done += e->step_counts[i];
     rn_progress_state st = {
         .step = step, .nsteps = e->spec->nsteps,
@@ -930,7 +930,7 @@ static int settle_results(engine *e, rn_manifest *m, bool written_all)
         rn_results_free(&r);
         return rc;
     }
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < PT_TASK_NSTATUS; i++) {
         ended += e->counts[i];
         written += r.since[i];
     }

@@ -15,9 +15,6 @@
 #include "engine_internal.h"
 #include "rundir.h"
 
-static const char *const status_names[] = {"ok", "failed", "crashed",
-                                           "timeout", "cancelled"};
-
 static bool matches(const engine *e, int64_t id, const rn_ctl_req *r)
 {
     const rn_ptask *t = &e->plan.tasks[id];
@@ -56,11 +53,11 @@ static void control_event(engine *e, const rn_ctl_req *r)
         e->lost_output = true;
 }
 
-static void counts_json(pt_buf *b, const char *key, const int64_t c[5])
+static void counts_json(pt_buf *b, const char *key, const int64_t c[PT_TASK_NSTATUS])
 {
     pt_buf_printf(b, "\"%s\":{", key);
-    for (int i = 0; i < 5; i++)
-        pt_buf_printf(b, "%s\"%s\":%" PRId64, i ? "," : "", status_names[i],
+    for (int i = 0; i < PT_TASK_NSTATUS; i++)
+        pt_buf_printf(b, "%s\"%s\":%" PRId64, i ? "," : "", pt_task_status_name((pt_task_status)i),
                       c[i]);
     pt_buf_printf(b, "}");
 }

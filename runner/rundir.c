@@ -427,10 +427,10 @@ static void json_time(pt_buf *b, int64_t ns)
 }
 
 /* {"ok": N, "failed": N, ...}: counts by pt_task_status. */
-static void json_counts(pt_buf *b, const int64_t counts[5])
+static void json_counts(pt_buf *b, const int64_t counts[PT_TASK_NSTATUS])
 {
     pt_buf_printf(b, "{");
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < PT_TASK_NSTATUS; i++)
         pt_buf_printf(b, "%s\"%s\": %" PRId64, i ? ", " : "",
                       pt_task_status_name((pt_task_status)i), counts[i]);
     pt_buf_printf(b, "}");
