@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "internal.h"
+#include "json_read.h"
 #include "results.h"
 
 #define SINK_FLUSH (64 * 1024)
@@ -63,7 +64,7 @@ int rn_results_parse_line(const char *line, size_t n, int64_t ntasks,
         return -1;
     }
     /* Our own lines: a key twice is damage, not a second opinion. */
-    root = json_loadb(line, n, JSON_REJECT_DUPLICATES, &je);
+    root = jr_loadb(line, n, JSON_REJECT_DUPLICATES, &je);
     if (!root || !json_is_object(root)) {
         bad_json(root ? NULL : &je, why, size);
         json_decref(root);

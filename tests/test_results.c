@@ -71,7 +71,11 @@ static void test_strict_lines(void)
         {"{\"task\":1e0,\"status\":\"ok\"}\n",
          "\"task\" is not a task id of this plan"},
         {"{\"task\":99999999999999999999999,\"status\":\"ok\"}\n",
-         "not a JSON object (bad JSON at offset 31: too big integer)"},
+         "\"task\" is not a task id of this plan"},
+        {"{\"task\":1,\"status\":\"ok\",\"seed\":18446744073709551615,"
+         "\"a\":-9223372036854775809,\"b\":[1,]}\n",
+         "not a JSON object (bad JSON at offset 85: unexpected token near "
+         "']')"},
         {"{\"task\":1,\"status\":\"ok\",\"task\":2}\n",
          "not a JSON object (bad JSON at offset 30: duplicate object key "
          "near '\"task\"')"},

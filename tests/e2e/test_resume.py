@@ -285,7 +285,8 @@ steps: [{name: s, tasks: [{kernel: sleep, args: {ms: 300}, repeat: 30}]}]
             f.write("{")
         p = self.run_status("run", "--resume", out, "--force", "-q")
         self.assertIn("ptrun: --resume %s: cannot read its manifest.json "
-                      "(bad JSON at offset 1: expected a key): its earlier "
+                      "(bad JSON at offset 1: string or '}' expected near end of "
+                      "file): its earlier "
                       "sessions are not kept\n" % out, p.stderr)
         self.assertEqual(len(manifest(out)["sessions"]), 1)
         self.assertEqual(self.calls(), [0, 1, 2, 3, 4, 4])
