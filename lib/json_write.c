@@ -17,17 +17,27 @@ static int put(pt_buf *o, const char *s)
     return pt_buf_append(o, s, strlen(s));
 }
 
-int pt_json_int(pt_buf *o, int64_t i)
+/* u in decimal, after a '-' if `minus`. */
+static int put_decimal(pt_buf *o, uint64_t u, int minus)
 {
     char s[24], *p = s + sizeof s;
-    uint64_t u = i < 0 ? 0 - (uint64_t)i : (uint64_t)i;
     do {
         *--p = (char)('0' + u % 10);
         u /= 10;
     } while (u);
-    if (i < 0)
+    if (minus)
         *--p = '-';
     return pt_buf_append(o, p, (size_t)(s + sizeof s - p));
+}
+
+int pt_json_int(pt_buf *o, int64_t i)
+{
+    return put_decimal(o, i < 0 ? 0 - (uint64_t)i : (uint64_t)i, i < 0);
+}
+
+int pt_json_uint(pt_buf *o, uint64_t u)
+{
+    return put_decimal(o, u, 0);
 }
 
 int pt__real_text(char *s, size_t size, double d)

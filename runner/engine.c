@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <ptools/json.h>
 #include <ptools/npy.h>
 #include <ptools/shm.h>
 
@@ -441,7 +442,7 @@ static void remember_attempt(tstate *s, const pt_event *ev)
                   s->worker, ev->signal, ev->exit_code,
                   (long long)ev->max_rss_kb, (long long)s->start_ns,
                   (long long)ev->end_ns);
-    rn_json_str(&b, ev->error);
+    pt_json_cstr(&b, ev->error);
     pt_buf_printf(&b, "}]");
     free(s->history);
     s->history = b.data && pt_buf_append(&b, "", 1) == 0 ? (char *)b.data

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <ptools/json.h>
+
 #include "ctl.h"
 #include "engine_internal.h"
 #include "rundir.h"
@@ -69,14 +71,14 @@ static int apply_status(engine *e, pt_buf *b)
     int nsets = e->spec->nworkersets;
     int64_t per[2 * 64] = {0}; /* waiting, running of the first 64 sets */
     pt_buf_printf(b, "\"run\":");
-    rn_json_str(b, e->spec->name);
+    pt_json_cstr(b, e->spec->name);
     pt_buf_printf(b, ",\"dir\":");
-    rn_json_str(b, e->dir);
+    pt_json_cstr(b, e->dir);
     pt_buf_printf(b, ",\"paused\":%s,\"step\":", e->paused ? "true"
                                                            : "false");
     if (e->step >= 0) {
         pt_buf_printf(b, "{\"index\":%d,\"name\":", e->step);
-        rn_json_str(b, e->spec->steps[e->step].name);
+        pt_json_cstr(b, e->spec->steps[e->step].name);
         pt_buf_printf(b, ",\"tasks\":%" PRId64 ",", e->step_total);
         counts_json(b, "counts", e->step_counts);
         pt_buf_printf(b, "}");
@@ -98,9 +100,9 @@ static int apply_status(engine *e, pt_buf *b)
             continue;
         pt_buf_printf(b, "%s{\"task\":%" PRId64 ",\"kernel\":",
                       listed++ ? "," : "", id);
-        rn_json_str(b, e->spec->kernels[t->kernel].name);
+        pt_json_cstr(b, e->spec->kernels[t->kernel].name);
         pt_buf_printf(b, ",\"workerset\":");
-        rn_json_str(b, e->spec->workersets[t->workerset].name);
+        pt_json_cstr(b, e->spec->workersets[t->workerset].name);
         pt_buf_printf(b, ",\"worker\":%d,\"sent_ns\":%" PRId64
                       ",\"attempt\":%d}", s->worker, s->start_ns,
                       s->attempts);
@@ -109,7 +111,7 @@ static int apply_status(engine *e, pt_buf *b)
     for (int i = 0; i < nsets; i++) {
         const rn_workerset *w = &e->spec->workersets[i];
         pt_buf_printf(b, "%s{\"name\":", i ? "," : "");
-        rn_json_str(b, w->name);
+        pt_json_cstr(b, w->name);
         pt_buf_printf(b, ",\"workers\":%d", w->workers);
         if (i < 64)
             pt_buf_printf(b, ",\"waiting\":%" PRId64 ",\"running\":%" PRId64,

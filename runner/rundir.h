@@ -62,9 +62,6 @@ void rn_rundir_discard(const char *path, const rn_claim *claim);
 /* Give the claim up (close the lock; the .lock file stays). */
 void rn_rundir_release(rn_claim *claim);
 
-/* Append `text` as a JSON string (invalid UTF-8 becomes U+FFFD). */
-void rn_json_str(pt_buf *b, const char *text);
-
 /*
  * Write `len` bytes as dir/name atomically (a temporary file renamed): 0
  * or -errno. No fsync: like results.jsonl (unless its plugin is asked),

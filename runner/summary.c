@@ -2,6 +2,8 @@
 #include <inttypes.h>
 #include <stdlib.h>
 
+#include <ptools/json.h>
+
 #include "rundir.h"
 #include "summary.h"
 
@@ -174,7 +176,7 @@ void rn_summary_json(rn_summary *s, const rn_spec *spec, int64_t skipped,
             continue;
         pt_buf_printf(b, "%s", first ? "" : ", ");
         first = 0;
-        rn_json_str(b, spec->kernels[k].name);
+        pt_json_cstr(b, spec->kernels[k].name);
         pt_buf_printf(b, ": {\"counts\": {");
         for (int i = 0; i < PT_TASK_NSTATUS; i++)
             pt_buf_printf(b, "%s\"%s\": %" PRId64, i ? ", " : "", pt_task_status_name((pt_task_status)i),

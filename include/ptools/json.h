@@ -28,6 +28,7 @@ PT_EXTERN int pt_json_str(pt_buf *b, const char *s, size_t n);
 PT_EXTERN int pt_json_cstr(pt_buf *b, const char *s);
 /* A decimal integer. */
 PT_EXTERN int pt_json_int(pt_buf *b, int64_t i);
+PT_EXTERN int pt_json_uint(pt_buf *b, uint64_t u);
 /*
  * A real: the shortest of %.15g..%.17g that reads back the same, with
  * ".0" added to an integral value so that it stays a real; NaN and the
