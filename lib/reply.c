@@ -24,13 +24,6 @@ struct pt_reply {
     pt__map map;
 };
 
-const char *pt_task_status_name(pt_task_status s)
-{
-    static const char *const names[] = {"ok", "failed", "crashed", "timeout",
-                                        "cancelled"};
-    return (unsigned)s < PT_ARRAY_LEN(names) ? names[s] : "unknown";
-}
-
 pt_reply *pt_reply_create(int64_t task, pt_task_status status, int worker,
                         const char *error, const void *results, size_t len)
 {

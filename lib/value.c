@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <ptools/json.h>
+
 #include "internal.h"
 #include <ptools/value.h>
 
@@ -644,118 +646,7 @@ static int put(pt_buf *o, const char *s)
     return pt_buf_append(o, s, strlen(s));
 }
 
-/* Decimal, by hand: this runs for every task's args and results. */
-static int json_int(pt_buf *o, int64_t i)
-{
-    char s[24], *p = s + sizeof s;
-    uint64_t u = i < 0 ? 0 - (uint64_t)i : (uint64_t)i;
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (i < 0)
-        *--p = '-';
-    return pt_buf_append(o, p, (size_t)(s + sizeof s - p));
-}
-
-int pt_real_text(char *s, size_t size, double d)
-{
-    int n = 0;
-    for (int prec = 15; prec <= 17; prec++) {
-        n = snprintf(s, size, "%.*g", prec, d);
-        if (strtod(s, NULL) == d)
-            break;
-    }
-    return n;
-}
-
-/* A real in JSON, by pt_real_text(); ".0" keeps it a real. */
-static int json_real(pt_buf *o, double d)
-{
-    char s[48];
-    if (!isfinite(d))
-        return put(o, "null");
-    int n = pt_real_text(s, sizeof s - 2, d);
-    if (!strpbrk(s, ".eE")) {
-        memcpy(s + n, ".0", 3);
-        n += 2;
-    }
-    return pt_buf_append(o, s, (size_t)n);
-}
-
-/* Length of the valid UTF-8 sequence at p (lead byte >= 0x80), 0 if none. */
-static size_t utf8_seq(const uint8_t *p, size_t n)
-{
-    uint8_t c = p[0], lo = 0x80, hi = 0xBF;
-    size_t k;
-    if (c < 0xC2 || c > 0xF4)
-        return 0; /* a stray continuation, an overlong lead, or past U+10FFFF */
-    k = c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
-    if (c == 0xE0)
-        lo = 0xA0; /* overlong */
-    else if (c == 0xED)
-        hi = 0x9F; /* surrogates */
-    else if (c == 0xF0)
-        lo = 0x90; /* overlong */
-    else if (c == 0xF4)
-        hi = 0x8F; /* past U+10FFFF */
-    if (n < k || p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < k; i++)
-        if (p[i] < 0x80 || p[i] > 0xBF)
-            return 0;
-    return k;
-}
-
-/* Bytes at p that JSON takes as they are: printable ASCII, valid UTF-8. */
-static size_t plain_run(const uint8_t *p, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        uint8_t c = p[i];
-        size_t k = c >= 0x80 ? utf8_seq(p + i, n - i)
-                   : (c >= 0x20 && c != '"' && c != '\\');
-        if (k == 0)
-            break;
-        i += k;
-    }
-    return i;
-}
-
-/* The escape of one special byte, or U+FFFD for a byte of invalid UTF-8. */
-static int json_special(pt_buf *o, uint8_t c)
-{
-    char e[8];
-    switch (c) {
-    case '"':  return put(o, "\\\"");
-    case '\\': return put(o, "\\\\");
-    case '\b': return put(o, "\\b");
-    case '\f': return put(o, "\\f");
-    case '\n': return put(o, "\\n");
-    case '\r': return put(o, "\\r");
-    case '\t': return put(o, "\\t");
-    default:
-        if (c >= 0x20)
-            return put(o, "\xEF\xBF\xBD");
-        snprintf(e, sizeof e, "\\u%04x", c);
-        return put(o, e);
-    }
-}
-
-static int json_str(pt_buf *o, const char *s, size_t n)
-{
-    const uint8_t *p = (const uint8_t *)s;
-    size_t i = 0;
-    int rc = put(o, "\"");
-    while (rc == 0 && i < n) {
-        size_t run = plain_run(p + i, n - i);
-        rc = pt_buf_append(o, p + i, run);
-        i += run;
-        if (rc == 0 && i < n)
-            rc = json_special(o, p[i++]);
-    }
-    return rc ? rc : put(o, "\"");
-}
+/* Strings and numbers: the one writer of json.h (lib/json_write.c). */
 
 /* Bytes as {"$bytes":"<base64>"} (RFC 4648 alphabet, '=' padded). */
 static int json_bytes(pt_buf *o, const uint8_t *p, size_t n)
@@ -792,9 +683,9 @@ static int json_array(pt_buf *o, const pt_val *v)
     for (size_t i = 0; rc == 0 && i < n; i++) {
         rc = i ? put(o, ",") : 0;
         if (rc == 0 && v->type == PT_V_INTS)
-            rc = json_int(o, v->u.ints.ptr[i]);
+            rc = pt_json_int(o, v->u.ints.ptr[i]);
         else if (rc == 0)
-            rc = json_real(o, v->u.reals.ptr[i]);
+            rc = pt_json_real(o, v->u.reals.ptr[i]);
     }
     return rc ? rc : put(o, "]");
 }
@@ -815,7 +706,7 @@ static int json_container(pt_buf *o, const pt_val *v)
          i++) {
         rc = i ? put(o, ",") : 0;
         if (rc == 0 && map)
-            rc = json_str(o, key.ptr, key.len);
+            rc = pt_json_str(o, key.ptr, key.len);
         if (rc == 0 && map)
             rc = put(o, ":");
         if (rc == 0)
@@ -832,11 +723,11 @@ static int json_val(pt_buf *o, const pt_val *v)
     case PT_V_BOOL:
         return put(o, v->u.b ? "true" : "false");
     case PT_V_INT:
-        return json_int(o, v->u.i);
+        return pt_json_int(o, v->u.i);
     case PT_V_REAL:
-        return json_real(o, v->u.r);
+        return pt_json_real(o, v->u.r);
     case PT_V_STR:
-        return json_str(o, v->u.str.ptr, v->u.str.len);
+        return pt_json_str(o, v->u.str.ptr, v->u.str.len);
     case PT_V_BYTES:
         return json_bytes(o, v->u.bytes.ptr, v->u.bytes.len);
     case PT_V_INTS:

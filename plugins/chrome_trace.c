@@ -84,7 +84,7 @@ typedef struct trace {
     int64_t t0;         /* RUN_START's time: ts 0 */
     int64_t step_ns;    /* the current step's start */
     int64_t counter_ns; /* the last counter's time, -1 before the first */
-    int64_t counts[5];  /* RUN_END's, for otherData */
+    int64_t counts[PT_TASK_NSTATUS];  /* RUN_END's, for otherData */
     bool interrupted;
     wset *sets;
     int nsets;
@@ -179,12 +179,12 @@ static void instant(trace *t, int pid, int tid, int64_t time, const char *name)
 }
 
 /* `,"counts":{"ok":N,...}` */
-static void put_counts(jm_buf *b, const int64_t counts[5])
+static void put_counts(jm_buf *b, const int64_t counts[PT_TASK_NSTATUS])
 {
     jm_buf_str(b, ",\"counts\":{");
-    for (int s = 0; s < 5; s++)
+    for (int s = 0; s < PT_TASK_NSTATUS; s++)
         jm_buf_fmt(b, "%s\"%s\":%" PRId64, s ? "," : "",
-                   status_name((pt_task_status)s), counts[s]);
+                   pt_task_status_name((pt_task_status)s), counts[s]);
     jm_buf_str(b, "}");
 }
 
@@ -267,7 +267,7 @@ static void put_attempt_args(trace *t, const pt_event *ev, int64_t start)
     jm_buf *b = &t->out;
     jm_buf_fmt(b, ",\"args\":{\"task\":%" PRId64 ",\"attempt\":%d", ev->task,
                ev->attempts);
-    put_str(b, "status", status_name(ev->status));
+    put_str(b, "status", pt_task_status_name(ev->status));
     put_str(b, "step", ev->step_name);
     put_str(b, "workerset", ev->workerset);
     jm_buf_fmt(b, ",\"worker\":%d,\"priority\":%" PRId64, ev->worker,
@@ -285,7 +285,7 @@ static void put_attempt_args(trace *t, const pt_event *ev, int64_t start)
 /* A cancelled task that never started: an instant on the runner's lane. */
 static void unstarted(trace *t, const pt_event *ev)
 {
-    instant(t, RUNNER_PID, RUNNER_TID, ev->time_ns, status_name(ev->status));
+    instant(t, RUNNER_PID, RUNNER_TID, ev->time_ns, pt_task_status_name(ev->status));
     jm_buf_fmt(&t->out, ",\"args\":{\"task\":%" PRId64, ev->task);
     put_str(&t->out, "kernel", ev->kernel);
     put_str(&t->out, "error", ev->error);
@@ -315,7 +315,7 @@ static int attempt(trace *t, const pt_event *ev)
     jm_buf_str(&t->out, ",\"dur\":");
     put_us(&t->out, end - start);
     put_str(&t->out, "name", ev->kernel ? ev->kernel : "task");
-    put_str(&t->out, "cat", status_name(ev->status));
+    put_str(&t->out, "cat", pt_task_status_name(ev->status));
     put_attempt_args(t, ev, start);
     return 0;
 }

@@ -39,6 +39,7 @@
 #include <ptools/plugin.h>
 
 #include "json_mini.h"
+#include <ptools/json_read.h>
 #include "plugin_util.h"
 
 #define FLUSH_BYTES (64 * 1024)
@@ -91,36 +92,110 @@ static void put_int(jm_buf *cells, const char *name, int64_t v)
     put_text(cells, name, text);
 }
 
-/* Where flattened keys go, and the prefix of their columns. */
-typedef struct flat {
-    jm_buf *cells;
-    const char *prefix;
-} flat;
-
-/* jm_flatten() callback: one cell per leaf. */
-static int put_leaf(void *arg, const char *key, const jm_leaf *v)
+/* Append v as compact JSON text (csv cells hold arrays so). */
+static void put_json(jm_buf *b, const json_t *v)
 {
-    const flat *f = arg;
-    if (v->type == JM_STRING)
-        put_cell(f->cells, f->prefix, key, v->str, strlen(v->str));
-    else if (v->type == JM_NULL)
-        put_cell(f->cells, f->prefix, key, "", 0);
-    else
-        put_cell(f->cells, f->prefix, key, v->raw, v->rawlen);
-    return 0;
+    const char *k;
+    json_t *x;
+    size_t i = 0;
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        jm_buf_lit(b, "{");
+        json_object_foreach((json_t *)v, k, x) {
+            if (i++)
+                jm_buf_lit(b, ",");
+            jm_buf_quote(b, k);
+            jm_buf_lit(b, ":");
+            put_json(b, x);
+        }
+        jm_buf_lit(b, "}");
+        break;
+    case JSON_ARRAY:
+        jm_buf_lit(b, "[");
+        json_array_foreach(v, i, x) {
+            if (i)
+                jm_buf_lit(b, ",");
+            put_json(b, x);
+        }
+        jm_buf_lit(b, "]");
+        break;
+    case JSON_STRING: jm_buf_quote(b, json_string_value(v)); break;
+    case JSON_INTEGER: jm_buf_int(b, json_integer_value(v)); break;
+    case JSON_REAL: jm_buf_real(b, json_real_value(v)); break;
+    case JSON_TRUE: jm_buf_lit(b, "true"); break;
+    case JSON_FALSE: jm_buf_lit(b, "false"); break;
+    default: jm_buf_lit(b, "null"); break;
+    }
+}
+
+/* One leaf's cell: a string is its text, null empty, the rest JSON text. */
+static void put_leaf(jm_buf *cells, const char *prefix, const char *key,
+                     const json_t *v)
+{
+    if (json_is_string(v)) {
+        put_cell(cells, prefix, key, json_string_value(v),
+                 json_string_length(v));
+        return;
+    }
+    jm_buf_str(cells, prefix);
+    jm_buf_add(cells, key, strlen(key) + 1);
+    if (!json_is_null(v))
+        put_json(cells, v);
+    jm_buf_add(cells, "", 1);
+}
+
+/*
+ * A cell for each leaf of object o: a scalar, an array or an empty object;
+ * the keys of nested objects are joined with '.' after `key`.
+ */
+static void put_flat(jm_buf *cells, const char *prefix, jm_buf *key,
+                     const json_t *o)
+{
+    size_t keylen = key->len;
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)o, k, v) {
+        if (keylen)
+            jm_buf_lit(key, ".");
+        jm_buf_str(key, k);
+        if (key->oom)
+            cells->oom = true;
+        else if (json_is_object(v) && json_object_size(v))
+            put_flat(cells, prefix, key, v);
+        else
+            put_leaf(cells, prefix, key->data, v);
+        jm_buf_cut(key, keylen);
+    }
+}
+
+/* The cells of object o, flattened, each column named prefix + key. */
+static void put_object_cells(jm_buf *cells, const char *prefix,
+                             const json_t *o)
+{
+    jm_buf key = {0};
+    put_flat(cells, prefix, &key, o);
+    jm_buf_free(&key);
 }
 
 /* The cells of a task's args or result ("arg.", "result."). */
 static int put_object(pt_plugin_ctx *ctx, const pt_event *ev, jm_buf *cells,
                       const char *prefix, const char *json)
 {
-    char why[200];
-    flat f = {cells, prefix};
-    if (jm_flatten(json ? json : "{}", put_leaf, &f, why, sizeof why) == 0)
-        return 0;
-    snprintf(ctx->error, sizeof ctx->error, "task %" PRId64 ": %s: %s",
-             ev->task, prefix[0] == 'a' ? "args" : "result", why);
-    return -EINVAL;
+    json_error_t je;
+    json_t *o = json_loads(json ? json : "{}", 0, &je);
+    const char *what = prefix[0] == 'a' ? "args" : "result";
+    if (json_is_object(o))
+        put_object_cells(cells, prefix, o);
+    else if (o)
+        snprintf(ctx->error, sizeof ctx->error, "task %" PRId64 ": %s: bad "
+                 "JSON at offset 0: expected an object", ev->task, what);
+    else
+        snprintf(ctx->error, sizeof ctx->error, "task %" PRId64 ": %s: bad "
+                 "JSON at offset %d: %s", ev->task, what, je.position,
+                 je.text);
+    int rc = json_is_object(o) ? 0 : -EINVAL;
+    json_decref(o);
+    return rc;
 }
 
 /* A free row at the end of c->rows, or NULL when out of memory. */
@@ -149,7 +224,7 @@ static void put_fixed(jm_buf *cells, const pt_event *ev)
     put_text(cells, "workerset", ev->workerset);
     if (ev->worker >= 0)
         put_int(cells, "worker", ev->worker);
-    put_text(cells, "status", status_name(ev->status));
+    put_text(cells, "status", pt_task_status_name(ev->status));
     put_text(cells, "error", ev->error);
     put_int(cells, "attempts", ev->attempts);
     put_text(cells, "seed", seed);
@@ -368,60 +443,52 @@ out:
     return rc;
 }
 
-/* A row being made from a results.jsonl line. */
-typedef struct line_row {
-    jm_buf *cells;
-    int64_t task;   /* -1 until a valid "task" */
-    bool status;    /* a valid "status" was seen */
-} line_row;
-
-static bool is_status(const jm_leaf *v)
+/* Is this line a result (as --resume reads it, but for the plan's size)? */
+static bool is_result(const json_t *line)
 {
-    for (int s = PT_TASK_OK; v->type == JM_STRING && s <= PT_TASK_CANCELLED;
-         s++)
-        if (strcmp(v->str, status_name((pt_task_status)s)) == 0)
-            return true;
-    return false;
+    json_t *task = json_object_get(line, "task");
+    return json_is_integer(task) && json_integer_value(task) >= 0 &&
+           pt_task_status_parse(
+               json_string_value(json_object_get(line, "status"))) >= 0;
 }
 
-/* jm_flatten() callback: a line's member as the cell put_fixed() gives. */
-static int put_line_leaf(void *arg, const char *key, const jm_leaf *v)
+/* A line's members as the cells put_fixed() and put_object() give. */
+static void put_line_cells(jm_buf *cells, const json_t *line)
 {
-    line_row *l = arg;
-    flat f = {l->cells, ""};
-    if (strncmp(key, "args.", 5) == 0)
-        return put_leaf(&(flat){l->cells, "arg."}, key + 5, v);
-    if (strncmp(key, "result.", 7) == 0)
-        return put_leaf(&f, key, v);
-    if (strcmp(key, "task") == 0)
-        l->task = jm_leaf_index(v, INT64_MAX);
-    else if (strcmp(key, "status") == 0)
-        l->status = is_status(v);
-    for (size_t i = 0; i < NFIXED; i++)
-        if (strcmp(key, fixed_columns[i]) == 0)
-            return put_leaf(&f, key, v);
-    return 0; /* priority, signal, earlier_attempts...: not csv columns */
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)line, key, v) {
+        if (strcmp(key, "args") == 0 && json_is_object(v))
+            put_object_cells(cells, "arg.", v);
+        else if (strcmp(key, "result") == 0 && json_is_object(v))
+            put_object_cells(cells, "result.", v);
+        for (size_t i = 0; i < NFIXED; i++)
+            if (strcmp(key, fixed_columns[i]) == 0)
+                put_leaf(cells, "", key, v);
+    } /* priority, signal, earlier_attempts...: not csv columns */
 }
 
 /* Keep a row for one whole line of results.jsonl, if it is a result. */
-static int add_line(csv *c, const char *line)
+static int add_line(csv *c, const char *line, size_t n)
 {
-    row *r = new_row(c);
-    if (!r)
-        return -ENOMEM;
-    line_row l = {&r->cells, -1, false};
-    int rc = jm_flatten(line, put_line_leaf, &l, NULL, 0);
-    if (r->cells.oom) {
-        jm_buf_free(&r->cells);
-        return -ENOMEM;
+    json_error_t je;
+    json_t *root = pt_json_loadb(line, n, JSON_REJECT_DUPLICATES, &je);
+    row *r = is_result(root) ? new_row(c) : NULL;
+    int rc = 0;
+    if (r) {
+        r->task = json_integer_value(json_object_get(root, "task"));
+        put_line_cells(&r->cells, root);
+        if (r->cells.oom) {
+            jm_buf_free(&r->cells);
+            rc = -ENOMEM;
+        } else {
+            c->nrows++;
+        }
+    } else if (is_result(root)) {
+        rc = -ENOMEM;
     }
-    if (rc != 0 || l.task < 0 || !l.status) {
-        jm_buf_free(&r->cells); /* not a result: no row */
-        return 0;
-    }
-    r->task = l.task;
-    c->nrows++;
-    return 0;
+    json_decref(root); /* not a result (or no JSON object): no row */
+    return rc;
 }
 
 /*
@@ -439,7 +506,7 @@ static int read_earlier(pt_plugin_ctx *ctx, csv *c)
         rc = path ? sys_error(ctx, "open", path) : -ENOMEM;
     while (f && rc == 0 && (n = getline(&line, &cap, f)) > 0 &&
            line[n - 1] == '\n')
-        rc = strlen(line) == (size_t)n ? add_line(c, line) : 0;
+        rc = strlen(line) == (size_t)n ? add_line(c, line, (size_t)n) : 0;
     if (rc == 0 && f && ferror(f))
         rc = sys_error(ctx, "read", path);
     if (rc == -ENOMEM)

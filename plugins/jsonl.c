@@ -46,53 +46,30 @@ typedef struct jsonl {
     jm_buf lines;       /* whole lines not written yet */
 } jsonl;
 
-/* The options as read, until open() takes them. */
-typedef struct opts {
-    pt_plugin_ctx *ctx;
-    char *file;
-    bool fsync;
-} opts;
-
-static int bad_option(opts *o, const char *key, const char *why)
-{
-    snprintf(o->ctx->error, sizeof o->ctx->error, "option \"%s\": %s", key,
-             why);
-    return -EINVAL;
-}
-
-/* jm_flatten() callback: take one option. */
-static int set_option(void *arg, const char *key, const jm_leaf *v)
-{
-    opts *o = arg;
-    if (strcmp(key, "fsync") == 0) {
-        if (v->type != JM_BOOL)
-            return bad_option(o, key, "expected true or false");
-        o->fsync = v->b;
-        return 0;
-    }
-    if (strcmp(key, "file") != 0)
-        return bad_option(o, key, "no such option (known: file, fsync)");
-    if (v->type != JM_STRING || !v->str[0])
-        return bad_option(o, key, "expected a file name");
-    free(o->file);
-    o->file = strdup(v->str);
-    return o->file ? 0 : bad_option(o, key, "out of memory");
-}
-
 /* Read the options into j: its path and fsync. */
 static int read_options(pt_plugin_ctx *ctx, jsonl *j, const char *json)
 {
-    opts o = {.ctx = ctx};
-    int rc = jm_flatten(json ? json : "{}", set_option, &o, ctx->error,
-                        sizeof ctx->error);
-    if (rc == 0) {
-        j->fsync = o.fsync;
-        j->path = run_path(ctx, o.file ? o.file : "results.jsonl", "");
-        if (!j->path)
-            rc = bad_option(&o, "file", "out of memory");
-    }
-    free(o.file);
-    return rc == -1 ? -EINVAL : rc; /* -1: jm_flatten's bad JSON */
+    json_t *o = load_options(ctx, json), *v;
+    const char *key, *file = "results.jsonl";
+    int rc = o ? 0 : -EINVAL;
+    if (o)
+        json_object_foreach(o, key, v) {
+            if (strcmp(key, "fsync") == 0 && json_is_boolean(v))
+                j->fsync = json_is_true(v);
+            else if (strcmp(key, "fsync") == 0)
+                rc = option_error(ctx, key, "expected true or false");
+            else if (strcmp(key, "file") != 0)
+                rc = option_error(ctx, key,
+                                  "no such option (known: file, fsync)");
+            else if (!(file = file_option(ctx, key, v)))
+                rc = -EINVAL;
+            if (rc)
+                break;
+        }
+    if (rc == 0 && !(j->path = run_path(ctx, file, "")))
+        rc = option_error(ctx, "file", "out of memory");
+    json_decref(o);
+    return rc;
 }
 
 /* The offset just after the last '\n' in the first `size` bytes of fd. */
@@ -225,7 +202,7 @@ static void add_line(jm_buf *b, const pt_event *ev)
     jm_buf_lit(b, ",\"seed\":");
     jm_buf_uint(b, ev->seed);
     jm_buf_lit(b, ",\"status\":\"");
-    jm_buf_str(b, status_name(ev->status));
+    jm_buf_str(b, pt_task_status_name(ev->status));
     jm_buf_lit(b, "\",\"error\":");
     add_string(b, ev->error);
     jm_buf_lit(b, ",\"result\":");

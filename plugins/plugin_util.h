@@ -1,6 +1,7 @@
 /*
- * plugin_util.h - small helpers the shipped plugins share (header-only:
- * every plugin .so stands alone and links nothing).
+ * plugin_util.h - small helpers the shipped plugins share (header-only;
+ * the words they share with ptools, such as the status names, are lib's,
+ * linked in from libptools_base.a).
  */
 #ifndef PT_PLUGIN_UTIL_H
 #define PT_PLUGIN_UTIL_H
@@ -13,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <ptools/plugin.h>
 
 #include "json_mini.h"
@@ -25,14 +27,6 @@ static inline int sys_error(pt_plugin_ctx *ctx, const char *what,
     snprintf(ctx->error, sizeof ctx->error, "cannot %s %s: %s", what, path,
              strerror(e));
     return -e;
-}
-
-/* The status as results files spell it (pt_task_status_name's words). */
-static inline const char *status_name(pt_task_status s)
-{
-    static const char *const names[] = {"ok", "failed", "crashed", "timeout",
-                                        "cancelled"};
-    return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "unknown";
 }
 
 /* Write all n bytes, through short writes and EINTR: 0 or -1 (errno). */
@@ -114,30 +108,43 @@ static inline char *run_path(const pt_plugin_ctx *ctx, const char *file,
     return b.data;
 }
 
-/* The options of a plugin whose only option is `file`, until read. */
-typedef struct file_opts {
-    pt_plugin_ctx *ctx;
-    char *file;
-} file_opts;
-
-/* jm_flatten() callback: take one option. */
-static inline int file_option(void *arg, const char *key, const jm_leaf *v)
+/* Say what is wrong with option `key`: -EINVAL. */
+static inline int option_error(pt_plugin_ctx *ctx, const char *key,
+                               const char *why)
 {
-    file_opts *o = arg;
-    const char *why = "out of memory";
-    if (strcmp(key, "file") != 0) {
-        why = "no such option (known: file)";
-    } else if (v->type != JM_STRING || !v->str[0]) {
-        why = "expected a file name";
-    } else {
-        free(o->file);
-        o->file = strdup(v->str);
-        if (o->file)
-            return 0;
-    }
-    snprintf(o->ctx->error, sizeof o->ctx->error, "option \"%s\": %s", key,
-             why);
+    snprintf(ctx->error, sizeof ctx->error, "option \"%s\": %s", key, why);
     return -EINVAL;
+}
+
+/*
+ * A plugin's options, a JSON object (NULL reads as {}): yours to
+ * json_decref(), or NULL with a message in ctx->error.
+ */
+static inline json_t *load_options(pt_plugin_ctx *ctx, const char *json)
+{
+    json_error_t je;
+    json_t *o = json_loads(json ? json : "{}", JSON_REJECT_DUPLICATES, &je);
+    if (json_is_object(o))
+        return o;
+    if (o)
+        snprintf(ctx->error, sizeof ctx->error,
+                 "bad JSON at offset 0: expected an object");
+    else
+        snprintf(ctx->error, sizeof ctx->error, "bad JSON at offset %d: %s",
+                 je.position, je.text);
+    json_decref(o);
+    return NULL;
+}
+
+/* Option `key`'s value as a file name: its text, or NULL after saying so. */
+static inline const char *file_option(pt_plugin_ctx *ctx, const char *key,
+                                      const json_t *v)
+{
+    if (json_is_string(v) && json_string_length(v) &&
+        strlen(json_string_value(v)) == json_string_length(v))
+        return json_string_value(v);
+    option_error(ctx, key, "expected a file name");
+    return NULL;
 }
 
 /*
@@ -148,11 +155,19 @@ static inline int file_option(void *arg, const char *key, const jm_leaf *v)
 static inline int read_file_options(pt_plugin_ctx *ctx, const char *json,
                                     const char *dflt, char **path, char **tmp)
 {
-    file_opts o = {.ctx = ctx};
-    int rc = jm_flatten(json ? json : "{}", file_option, &o, ctx->error,
-                        sizeof ctx->error);
+    json_t *o = load_options(ctx, json), *v;
+    const char *key, *file = dflt;
+    int rc = o ? 0 : -EINVAL;
+    if (o)
+        json_object_foreach(o, key, v) {
+            if (strcmp(key, "file") != 0)
+                rc = option_error(ctx, key, "no such option (known: file)");
+            else if (!(file = file_option(ctx, key, v)))
+                rc = -EINVAL;
+            if (rc)
+                break;
+        }
     if (rc == 0) {
-        const char *file = o.file ? o.file : dflt;
         *path = run_path(ctx, file, "");
         *tmp = run_path(ctx, file, ".tmp");
         if (!*path || !*tmp) {
@@ -160,8 +175,8 @@ static inline int read_file_options(pt_plugin_ctx *ctx, const char *json,
             rc = -ENOMEM;
         }
     }
-    free(o.file);
-    return rc == -1 ? -EINVAL : rc; /* -1: jm_flatten's bad JSON */
+    json_decref(o);
+    return rc;
 }
 
 #endif

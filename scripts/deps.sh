@@ -7,7 +7,7 @@
 set -eu
 
 # CUnit too: the tests' CMakeLists.txt needs it to configure at all
-need="cmake make gcc pkg-config libyaml-dev nettle-dev libcunit1-dev"
+need="cmake make gcc pkg-config libyaml-dev nettle-dev libjansson-dev libcunit1-dev"
 if [ "${1:-build}" = test ]; then
     # clang and its runtimes (libclang_rt.fuzzer) for scripts/fuzz.sh;
     # chromium draws `ptrun report`'s page in tests/e2e/test_report.py

@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <ptools/json.h>
+
 #include "ctl/ctl.h"
 #include "harness.h"
 #include "events/rundir.h"
@@ -74,7 +76,7 @@ static int fake_apply(void *arg, const rn_ctl_req *r, pt_buf *reply,
         snprintf(saw, sizeof saw, "%d %" PRId64 " %s %s %" PRId64, r->cmd,
                  r->task, r->kernel ? r->kernel : "-", r->tag ? r->tag : "-",
                  r->priority);
-        rn_json_str(reply, saw);
+        pt_json_cstr(reply, saw);
         return 0;
     }
 }

@@ -22,6 +22,7 @@
 #include <ptools/plugin.h>
 
 #include "../plugins/json_mini.h"
+#include <ptools/json_read.h>
 #include "harness.h"
 
 #ifndef PT_PLUGIN_DIR
@@ -261,22 +262,24 @@ static int python_jsonl(const char *path)
 }
 
 /*
- * Count the lines of a jsonl text, checking each with jm_flatten; *tail
+ * Count the lines of a jsonl text, each a JSON object (jansson); *tail
  * gets the length of an unterminated last line. -1 if a line is bad.
  */
 static long check_lines(const char *text, size_t len, size_t *tail)
 {
     long n = 0;
-    char err[128];
+    json_error_t je;
     const char *p = text, *end = text + len;
     for (const char *nl; (nl = memchr(p, '\n', (size_t)(end - p)));
          p = nl + 1, n++) {
-        char *line = strndup(p, (size_t)(nl - p));
-        int rc = jm_flatten(line, NULL, NULL, err, sizeof err);
-        if (rc != 0)
-            fprintf(stderr, "  line %ld: %s\n", n + 1, err);
-        free(line);
-        if (rc != 0)
+        json_t *line = pt_json_loadb(p, (size_t)(nl - p), JSON_REJECT_DUPLICATES,
+                                &je);
+        bool ok = json_is_object(line);
+        if (!ok)
+            fprintf(stderr, "  line %ld: %s\n", n + 1,
+                    line ? "not an object" : je.text);
+        json_decref(line);
+        if (!ok)
             return -1;
     }
     *tail = (size_t)(end - p);
@@ -384,7 +387,8 @@ static void test_jsonl_options(void)
         {"{\"fsync\":\"yes\"}", "option \"fsync\": expected true or false"},
         {"{\"file\":\"\"}", "option \"file\": expected a file name"},
         {"{\"file\":3}", "option \"file\": expected a file name"},
-        {"{\"file\":{\"a\":1}}", "option \"file.a\": no such option"},
+        {"{\"file\":{\"a\":1}}", "option \"file\": expected a file name"},
+        {"{\"file\":\"a\",\"file\":\"b\"}", "bad JSON at offset 18: duplicate object key"},
         {"{\"file\":", "bad JSON at offset 8"},
         {"[]", "bad JSON at offset 0: expected an object"},
     };
@@ -523,7 +527,7 @@ static const char demo_csv[] =
     "1,sample,sleep,io,,cancelled,cancelled before start,0,5,4000,0,0,,,,,,"
     ",,,,\n"
     "2,sample,pi,cpu,0,failed,\"bad \"\"quote\"\" \\ back\nline2\ttab\x01 "
-    "\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x98\x80\",2,7,10,20,30,,,1e-6,\"a,b\","
+    "\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x98\x80\",2,7,10,20,30,,,1e-06,\"a,b\","
     "\"[1,2,3]\",\"say \"\"hi\"\"\",,,true,\n";
 
 static void test_csv_content(void)
@@ -605,8 +609,8 @@ static void test_csv_errors(void)
     ev.args_json = "{\"n\":1,}";
     CU_ASSERT_EQUAL(emit(&p, &ev), -EINVAL);
     CU_ASSERT_STRING_EQUAL(p.ctx.error,
-                           "task 0: args: bad JSON at offset 7: expected a "
-                           "key");
+                           "task 0: args: bad JSON at offset 8: string or '}' "
+                           "expected near '}'");
     CU_ASSERT_EQUAL(p.desc->close(&p.ctx), 0);
     plug_unload(&p);
     char *text = slurp(path_in(dir, "b.csv"), NULL);
@@ -814,86 +818,68 @@ static void test_chrome_trace_write_error(void)
     CU_ASSERT_EQUAL(access(path_in(dir, "trace.json.tmp"), F_OK), -1);
 }
 
-/* jm_flatten() callback: "key=type:text;" for each leaf. */
-static int describe(void *arg, const char *key, const jm_leaf *v)
-{
-    jm_buf *out = arg;
-    jm_buf_fmt(out, "%s=%d:", key, (int)v->type);
-    if (v->type == JM_STRING)
-        jm_buf_str(out, v->str);
-    else
-        jm_buf_add(out, v->raw, v->rawlen);
-    jm_buf_str(out, ";");
-    return 0;
-}
-
-static const char *flatten(const char *json, jm_buf *out)
-{
-    static char err[160];
-    jm_buf_cut(out, 0);
-    if (jm_flatten(json, describe, out, err, sizeof err) != 0)
-        return err;
-    jm_buf_add(out, "", 0);
-    return out->data;
-}
-
+/* jm_buf's JSON pieces are ptools' writer's (ptools/json.h). */
 static void test_json_mini(void)
 {
     jm_buf out = {0};
-    CU_ASSERT_STRING_EQUAL(
-        flatten(" {\"a\" : {\"b\":1, \"c\":{\"d\":-0.5e+3}}, \"e\":[1,{\"f\""
-                ":[]}], \"g\":\"x\\u00e9\\ud83d\\ude00\\n\", \"h\":null,"
-                " \"i\":true, \"j\":{} }\n",
-                &out),
-        "a.b=2:1;a.c.d=2:-0.5e+3;e=4:[1,{\"f\":[]}];g=3:x\xc3\xa9\xf0\x9f"
-        "\x98\x80\n;h=0:null;i=1:true;j=5:{};");
-    CU_ASSERT_STRING_EQUAL(flatten("{\"s\":\"\\ud800x\"}", &out),
-                           "s=3:\xef\xbf\xbdx;"); /* lone surrogate */
-    CU_ASSERT_STRING_EQUAL( /* lone, pair, lone */
-        flatten("{\"s\":\"\\ud800\\ud800\\udc00\\udc00\"}", &out),
-        "s=3:\xef\xbf\xbd\xf0\x90\x80\x80\xef\xbf\xbd;");
-    CU_ASSERT_STRING_EQUAL(flatten("{}", &out), "");
-
-    static const struct {
-        const char *json, *err;
-    } bad[] = {
-        {"", "offset 0: expected an object"},
-        {"{\"a\":1,}", "offset 7: expected a key"},
-        {"{\"a\":01}", "offset 6: expected ',' or '}'"},
-        {"{\"a\":1.}", "offset 7: bad number"},
-        {"{\"a\":-}", "offset 6: bad number"},
-        {"{\"a\":tru}", "offset 5: expected a value"},
-        {"{\"a\":\"x\ty\"}", "offset 7: control character in a string"},
-        {"{\"a\":\"x", "offset 7: unterminated string"},
-        {"{\"a\":\"\\x\"}", "offset 7: bad escape"},
-        {"{\"a\":\"\\u12g4\"}", "offset 10: bad \\u escape"},
-        {"{\"a\":\"x\\u0000y\"}", "offset 13: \\u0000 (NUL) in a string"},
-        {"{\"k\\u0000\":1}", "offset 9: \\u0000 (NUL) in a string"},
-        {"{\"a\":\"\\ud800\\u0000\"}", "offset 18: \\u0000 (NUL)"},
-        {"{\"a\":[1 2]}", "offset 8: expected ',' or ']'"},
-        {"{\"a\" 1}", "offset 5: expected ':'"},
-        {"{} x", "offset 3: text after the object"},
-    };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        const char *got = flatten(bad[i].json, &out);
-        if (!strstr(got, bad[i].err))
-            fprintf(stderr, "  %s: %s\n", bad[i].json, got);
-        CU_ASSERT_PTR_NOT_NULL(strstr(got, bad[i].err));
-    }
-
-    /* Deep nesting stops at JM_MAX_DEPTH, not at the end of the stack. */
-    jm_buf deep = {0};
-    jm_buf_str(&deep, "{\"a\":");
-    for (int i = 0; i < 100000; i++)
-        jm_buf_str(&deep, "[");
-    CU_ASSERT_PTR_NOT_NULL(strstr(flatten(deep.data, &out), "too deep"));
-    jm_buf_free(&deep);
-
+    jm_buf_quote(&out, "q\"b\\n\n\r\t\b\f\x1f\x7f\xc3\xa9\xff");
+    CU_ASSERT_STRING_EQUAL(out.data, "\"q\\\"b\\\\n\\n\\r\\t\\b\\f\\u001f\x7f"
+                                     "\xc3\xa9\xef\xbf\xbd\"");
     jm_buf_cut(&out, 0);
-    jm_buf_quote(&out, "q\"b\\n\n\r\t\x1f\x7f\xc3\xa9");
-    CU_ASSERT_STRING_EQUAL(out.data, "\"q\\\"b\\\\n\\n\\r\\t\\u001f\x7f"
-                                     "\xc3\xa9\"");
+    jm_buf_int(&out, INT64_MIN);
+    jm_buf_lit(&out, ",");
+    jm_buf_uint(&out, UINT64_MAX);
+    jm_buf_lit(&out, ",");
+    jm_buf_real(&out, 0.1);
+    jm_buf_lit(&out, ",");
+    jm_buf_real(&out, 2);
+    jm_buf_lit(&out, ",");
+    jm_buf_real(&out, 1.0 / 0.0);
+    CU_ASSERT_FALSE(out.oom);
+    CU_ASSERT_STRING_EQUAL(out.data, "-9223372036854775808,"
+                                     "18446744073709551615,0.1,2.0,null");
+    CU_ASSERT_EQUAL(out.len, strlen(out.data));
     jm_buf_free(&out);
+}
+
+/* pt_json_loadb(): jansson, but integers past int64 are kept as their digits. */
+static void test_json_read(void)
+{
+    static const char text[] = "{\"seed\":18446744073709551615,\"a\":"
+                               "[-9223372036854775809,1],\"b\":2}";
+    json_error_t je;
+    json_t *o = pt_json_loadb(text, sizeof text - 1, JSON_REJECT_DUPLICATES, &je);
+    CU_ASSERT_FATAL(json_is_object(o));
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(o, "seed")),
+                           "18446744073709551615");
+    json_t *a = json_object_get(o, "a");
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_array_get(a, 0)),
+                           "-9223372036854775809");
+    CU_ASSERT_EQUAL(json_integer_value(json_array_get(a, 1)), 1);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(o, "b")), 2);
+    json_decref(o);
+    static const char bad[] = "{\"seed\":18446744073709551615,\"x\":[1,]}";
+    CU_ASSERT_PTR_NULL(pt_json_loadb(bad, sizeof bad - 1, 0, &je));
+    CU_ASSERT_EQUAL(je.position, 37); /* in the caller's text, after ']' */
+    static const char dup[] = "{\"a\":1,\"a\":2}";
+    CU_ASSERT_PTR_NULL(pt_json_loadb(dup, sizeof dup - 1, JSON_REJECT_DUPLICATES,
+                                &je));
+    static const char utf8[] = "{\"a\":\"\xff\"}";
+    CU_ASSERT_PTR_NULL(pt_json_loadb(utf8, sizeof utf8 - 1, 0, &je));
+}
+
+/* The status words: one table, both ways. */
+static void test_status_words(void)
+{
+    for (int s = 0; s < PT_TASK_NSTATUS; s++)
+        CU_ASSERT_EQUAL(
+            pt_task_status_parse(pt_task_status_name((pt_task_status)s)), s);
+    CU_ASSERT_STRING_EQUAL(pt_task_status_name(PT_TASK_CRASHED), "crashed");
+    CU_ASSERT_STRING_EQUAL(pt_task_status_name((pt_task_status)PT_TASK_NSTATUS), "unknown");
+    CU_ASSERT_EQUAL(pt_task_status_parse("unknown"), -EINVAL);
+    CU_ASSERT_EQUAL(pt_task_status_parse("OK"), -EINVAL);
+    CU_ASSERT_EQUAL(pt_task_status_parse(""), -EINVAL);
+    CU_ASSERT_EQUAL(pt_task_status_parse(NULL), -EINVAL);
 }
 
 static const pt_test_case cases[] = {
@@ -912,6 +898,8 @@ static const pt_test_case cases[] = {
     {"chrome_trace_options", test_chrome_trace_options, 0},
     {"chrome_trace_write_error", test_chrome_trace_write_error, 0},
     {"json_mini", test_json_mini, 0},
+    {"json_read", test_json_read, 0},
+    {"status_words", test_status_words, 0},
     {NULL, NULL, 0},
 };
 

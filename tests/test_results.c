@@ -72,6 +72,16 @@ static void test_strict_lines(void)
          "\"task\" is not a task id of this plan"},
         {"{\"task\":99999999999999999999999,\"status\":\"ok\"}\n",
          "\"task\" is not a task id of this plan"},
+        {"{\"task\":1,\"status\":\"ok\",\"seed\":18446744073709551615,"
+         "\"a\":-9223372036854775809,\"b\":[1,]}\n",
+         "not a JSON object (bad JSON at offset 85: unexpected token near "
+         "']')"},
+        {"{\"task\":1,\"status\":\"ok\",\"task\":2}\n",
+         "not a JSON object (bad JSON at offset 30: duplicate object key "
+         "near '\"task\"')"},
+        {"{\"task\":1,\"status\":\"ok\",\"error\":\"\xff\"}\n",
+         "not a JSON object (bad JSON at offset 33: unable to decode byte "
+         "0xff near '\"')"},
         {"{\"status\":\"ok\"}\n", "no \"task\""},
         {"{\"task\":1}\n", "no \"status\""},
         {"{\"task\":1,\"status\":\"done\"}\n",
@@ -80,10 +90,11 @@ static void test_strict_lines(void)
          "\"status\" is not ok, failed, crashed, timeout or cancelled"},
         {"[1,2]\n", "not a JSON object (bad JSON at offset 0: expected an "
                     "object)"},
-        {"\n", "not a JSON object (bad JSON at offset 1: expected an "
-               "object)"},
+        {"\n", "not a JSON object (bad JSON at offset 1: '[' or '{' expected "
+               "near end of file)"},
         {"{\"task\":1,\"status\":\"ok\"\n", "not a JSON object (bad JSON at "
-                                            "offset 24: expected ',' or '}')"},
+                                            "offset 24: '}' expected near end "
+                                            "of file)"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char text[512];
@@ -114,7 +125,7 @@ static void test_latest_and_torn_tail(void)
     CU_ASSERT_EQUAL(r.first_ignored, 0);
     CU_ASSERT_EQUAL(r.end, (int64_t)strlen(OK0 CANC2 FAIL1 OK2));
     CU_ASSERT_EQUAL(r.latest[2], (int64_t)strlen(OK0 CANC2 FAIL1));
-    int64_t counts[RN_NSTATUS] = {2, 1, 0, 0, 0}, since[RN_NSTATUS] = {1, 1};
+    int64_t counts[PT_TASK_NSTATUS] = {2, 1, 0, 0, 0}, since[PT_TASK_NSTATUS] = {1, 1};
     CU_ASSERT_EQUAL(memcmp(r.counts, counts, sizeof counts), 0);
     CU_ASSERT_EQUAL(memcmp(r.since, since, sizeof since), 0);
     rn_results_free(&r);

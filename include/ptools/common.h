@@ -43,8 +43,16 @@ typedef enum pt_task_status {
     PT_TASK_CANCELLED,
 } pt_task_status;
 
-/* "ok", "failed", "crashed", "timeout", "cancelled". */
+/* How many statuses there are: arrays indexed by pt_task_status. */
+enum { PT_TASK_NSTATUS = PT_TASK_CANCELLED + 1 };
+
+/*
+ * The one table of status words (results files, ctl, summaries): "ok",
+ * "failed", "crashed", "timeout", "cancelled"; "unknown" out of range.
+ */
 PT_EXTERN const char *pt_task_status_name(pt_task_status s);
+/* The status a word names (exactly, as above), or -EINVAL. */
+PT_EXTERN int pt_task_status_parse(const char *name);
 
 #ifdef __cplusplus
 }

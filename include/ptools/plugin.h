@@ -65,7 +65,7 @@ typedef struct pt_event {
     int signal;             /* the worker's death signal, or 0 */
     int exit_code;          /* the worker's exit status, or -1 */
     int64_t queued_ns, start_ns, end_ns; /* CLOCK_REALTIME */
-    int64_t counts[5];      /* RUN_END, STEP_END: tasks by pt_task_status */
+    int64_t counts[PT_TASK_NSTATUS]; /* RUN_END, STEP_END: tasks by pt_task_status */
     int interrupted;        /* RUN_END: the run was stopped by a signal */
     int64_t max_rss_kb;     /* a dead worker's peak RSS (wait4), or 0 */
     const char *attempts_json; /* TASK_FINISHED/RETRIED: the earlier failed

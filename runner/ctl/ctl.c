@@ -13,10 +13,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+#include <ptools/json.h>
 #include <ptools/sys.h>
 
 #include "ctl/ctl.h"
-#include "json_mini.h"
 
 #define READ_CHUNK (16 * 1024)
 #define READ_ROUNDS 8          /* chunks per client per handle call */
@@ -294,15 +295,13 @@ static void queue_out(client *k, const void *p, size_t n)
 
 static void reply_error(client *k, const char *msg)
 {
-    jm_buf b = {0};
-    jm_buf_lit(&b, "{\"ok\":false,\"error\":");
-    jm_buf_quote(&b, msg);
-    jm_buf_lit(&b, "}\n");
-    if (b.oom)
+    pt_buf b = {0};
+    if (pt_buf_append(&b, "{\"ok\":false,\"error\":", 20) < 0 ||
+        pt_json_cstr(&b, msg) < 0 || pt_buf_append(&b, "}\n", 2) < 0)
         k->state = C_DEAD;
     else
         queue_out(k, b.data, b.len);
-    jm_buf_free(&b);
+    pt_buf_free(&b);
 }
 
 /* Send what is queued, without blocking. */
@@ -361,38 +360,32 @@ static int bad(parsed *q, const char *fmt, ...)
     return 1;
 }
 
-/* A JSON integer that fits int64_t. */
-static bool json_int(const jm_leaf *v, int64_t *out)
+/* A JSON integer (jansson refuses those past int64_t). */
+static bool json_int(const json_t *v, int64_t *out)
 {
-    if (v->type != JM_NUMBER || strcspn(v->raw, ".eE") < v->rawlen)
+    if (!json_is_integer(v))
         return false;
-    char *end;
-    errno = 0;
-    long long x = strtoll(v->raw, &end, 10);
-    *out = x;
-    return errno == 0 && end == v->raw + v->rawlen;
+    *out = json_integer_value(v);
+    return true;
 }
 
 /* A non-empty JSON string, copied. */
-static int json_name(parsed *q, const char *key, const jm_leaf *v, char **out)
+static int json_name(parsed *q, const char *key, const json_t *v, char **out)
 {
-    if (v->type != JM_STRING || !v->str[0])
+    if (!json_is_string(v) || !json_string_length(v))
         return bad(q, "\"%s\" must be a non-empty string", key);
-    if (!(*out = strdup(v->str)))
+    if (!(*out = strdup(json_string_value(v))))
         return bad(q, "out of memory");
     return 0;
 }
 
-static int on_member(void *arg, const char *key, const jm_leaf *v)
+static int take_member(parsed *q, const char *key, const json_t *v)
 {
-    parsed *q = arg;
     int k = 0;
     while (k < K_COUNT && strcmp(key, key_names[k]) != 0)
         k++;
     if (k == K_COUNT)
         return bad(q, "unknown key \"%.40s\"", key);
-    if (q->seen & 1u << k)
-        return bad(q, "duplicate key \"%s\"", key);
     q->seen |= 1u << k;
     switch (k) {
     case K_CMD: return json_name(q, key, v, &q->cmd);
@@ -407,6 +400,30 @@ static int on_member(void *arg, const char *key, const jm_leaf *v)
             return bad(q, "\"priority\" must be a 64-bit integer");
         return 0;
     }
+}
+
+/*
+ * Read the request's JSON (strict: one object, valid UTF-8, no duplicate
+ * keys, no \u0000) and take its members in order: 0 or 1 (q->why).
+ */
+static int parse_request(parsed *q, const char *line, size_t len)
+{
+    json_error_t je;
+    json_t *root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
+    const char *key;
+    json_t *v;
+    int rc = 0;
+    if (!root)
+        return bad(q, "bad JSON at offset %d: %s", je.position, je.text);
+    if (!json_is_object(root))
+        rc = bad(q, "bad JSON at offset 0: expected an object");
+    else
+        json_object_foreach(root, key, v) {
+            if ((rc = take_member(q, key, v)) != 0)
+                break;
+        }
+    json_decref(root);
+    return rc;
 }
 
 /* The command and its members, once all are read: 0 or 1 (q->why). */
@@ -462,8 +479,8 @@ int rn_ctl_request(char *line, size_t len, rn_ctl_apply_fn fn, void *arg,
         line[--len] = '\0';
     if (memchr(line, '\0', len))
         rc = bad(&q, "a NUL byte in the request");
-    else if ((rc = jm_flatten(line, on_member, &q, err, sizeof err)) < 0)
-        snprintf(q.why, sizeof q.why, "%s", err);
+    else
+        rc = parse_request(&q, line, len);
     if (rc == 0)
         rc = check_request(&q);
     if (rc != 0) {

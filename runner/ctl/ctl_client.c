@@ -12,10 +12,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+#include <ptools/json.h>
 #include <ptools/sys.h>
 
 #include "ctl/ctl.h"
-#include "json_mini.h"
 
 #define WAIT_MS 10000                /* for the connection and the reply */
 #define MAX_REPLY (64 * 1024 * 1024) /* a status can be long, not endless */
@@ -45,26 +46,29 @@ static bool parse_int(const char *s, int64_t *v)
 }
 
 /* The member for TASK, kernel=K or tag=T; false when it is neither. */
-static bool add_selector(jm_buf *b, const char *sel)
+static bool add_selector(pt_buf *b, const char *sel, bool *oom)
 {
     int64_t id;
+    int rc;
     if (strncmp(sel, "kernel=", 7) == 0 && sel[7]) {
-        jm_buf_lit(b, ",\"kernel\":");
-        jm_buf_quote(b, sel + 7);
+        rc = pt_buf_printf(b, ",\"kernel\":");
+        rc = rc ? rc : pt_json_cstr(b, sel + 7);
     } else if (strncmp(sel, "tag=", 4) == 0 && sel[4]) {
-        jm_buf_lit(b, ",\"tag\":");
-        jm_buf_quote(b, sel + 4);
+        rc = pt_buf_printf(b, ",\"tag\":");
+        rc = rc ? rc : pt_json_cstr(b, sel + 4);
     } else if (parse_int(sel, &id) && id >= 0) {
-        jm_buf_fmt(b, ",\"task\":%" PRId64, id);
+        rc = pt_buf_printf(b, ",\"task\":%" PRId64, id);
     } else {
         return false;
     }
+    *oom |= rc < 0;
     return true;
 }
 
 /* The request line for argv, or EXIT_USAGE after saying why. */
-static int build_request(int argc, char **argv, jm_buf *b, FILE *errf)
+static int build_request(int argc, char **argv, pt_buf *b, FILE *errf)
 {
+    bool oom = false;
     if (argc < 1)
         return usage(errf, "missing a command");
     const char *cmd = argv[0];
@@ -76,17 +80,17 @@ static int build_request(int argc, char **argv, jm_buf *b, FILE *errf)
                            "pause, resume)");
     if (argc != (plain ? 1 : prio ? 3 : 2))
         return usage(errf, "wrong number of arguments");
-    jm_buf_fmt(b, "{\"cmd\":\"%s\"", cmd);
-    if (!plain && !add_selector(b, argv[1]))
+    oom |= pt_buf_printf(b, "{\"cmd\":\"%s\"", cmd) < 0;
+    if (!plain && !add_selector(b, argv[1], &oom))
         return usage(errf, "a selector is TASK (an id >= 0), kernel=K or "
                            "tag=T");
     int64_t p;
     if (prio && !parse_int(argv[2], &p))
         return usage(errf, "PRIO must be an integer");
     if (prio)
-        jm_buf_fmt(b, ",\"priority\":%" PRId64, p);
-    jm_buf_lit(b, "}\n");
-    return b->oom ? EXIT_RUNTIME : 0;
+        oom |= pt_buf_printf(b, ",\"priority\":%" PRId64, p) < 0;
+    oom |= pt_buf_printf(b, "}\n") < 0;
+    return oom ? EXIT_RUNTIME : 0;
 }
 
 /* Say why connecting to DIR failed, in the user's terms. */
@@ -155,8 +159,11 @@ static int64_t mono_ms(void)
     return pt_sys_mono_ns() / 1000000;
 }
 
-/* Read until the first newline (cut off), within WAIT_MS: 0 or -errno. */
-static int read_line(int fd, jm_buf *b)
+/*
+ * Read until the first newline (cut off, the text NUL-terminated), within
+ * WAIT_MS: 0 or -errno.
+ */
+static int read_line(int fd, pt_buf *b)
 {
     int64_t end = mono_ms() + WAIT_MS;
     char chunk[16384];
@@ -177,27 +184,38 @@ static int read_line(int fd, jm_buf *b)
             return -EPIPE;
         if (b->len + (size_t)n > MAX_REPLY)
             return -EMSGSIZE;
-        if (jm_buf_add(b, chunk, (size_t)n) < 0)
+        if (pt_buf_append(b, chunk, (size_t)n) < 0)
             return -ENOMEM;
     }
-    jm_buf_cut(b, (size_t)((char *)memchr(b->data, '\n', b->len) - b->data));
+    uint8_t *nl = memchr(b->data, '\n', b->len);
+    *nl = '\0';
+    b->len = (size_t)(nl - b->data);
     return 0;
 }
 
-static int on_reply_member(void *arg, const char *key, const jm_leaf *v)
+/* The reply's "ok" (1 or 0), or -1 with a reason in why. */
+static int reply_ok(const pt_buf *reply, char *why, size_t whylen)
 {
-    if (strcmp(key, "ok") == 0 && v->type == JM_BOOL)
-        *(int *)arg = v->b;
-    return 0;
+    json_error_t je;
+    json_t *root = json_loadb((const char *)reply->data, reply->len, 0, &je);
+    json_t *ok = json_object_get(root, "ok");
+    int rc = json_is_boolean(ok) ? json_is_true(ok) : -1;
+    if (!root)
+        snprintf(why, whylen, "bad JSON at offset %d: %.80s", je.position,
+                 je.text);
+    else if (rc < 0)
+        snprintf(why, whylen, "no \"ok\" member");
+    json_decref(root);
+    return rc;
 }
 
 /* Ask and print the answer: the exit status. */
-static int exchange(const char *dir, int fd, const jm_buf *req, FILE *out,
+static int exchange(const char *dir, int fd, const pt_buf *req, FILE *out,
                     FILE *errf)
 {
-    jm_buf reply = {0};
+    pt_buf reply = {0};
     char why[128];
-    int ok = -1, rc = send_all(fd, req->data, req->len);
+    int ok = -1, rc = send_all(fd, (const char *)req->data, req->len);
     if (rc == 0)
         rc = read_line(fd, &reply);
     if (rc < 0)
@@ -206,32 +224,29 @@ static int exchange(const char *dir, int fd, const jm_buf *req, FILE *out,
                 : rc == -ETIMEDOUT || rc == -EAGAIN
                     ? "no reply within 10 s"
                     : strerror(-rc));
-    if (rc == 0 && jm_flatten(reply.data, on_reply_member, &ok, why,
-                              sizeof why) != 0)
+    if (rc == 0 && (ok = reply_ok(&reply, why, sizeof why)) < 0)
         rc = -EPROTO;
-    else if (rc == 0 && ok < 0)
-        rc = -EPROTO, snprintf(why, sizeof why, "no \"ok\" member");
     if (rc == -EPROTO)
         fprintf(errf, "ptrun ctl: %s: not a reply (%s): %.200s\n", dir, why,
-                reply.data);
+                (const char *)reply.data);
     if (rc == 0) {
-        fprintf(out, "%s\n", reply.data);
+        fprintf(out, "%s\n", (const char *)reply.data);
         fflush(out);
     }
-    jm_buf_free(&reply);
+    pt_buf_free(&reply);
     return rc < 0 ? EXIT_RUNTIME : ok ? 0 : 1;
 }
 
 int rn_ctl_client(const char *dir, int argc, char **argv, FILE *out,
                   FILE *errf)
 {
-    jm_buf req = {0};
+    pt_buf req = {0};
     int status = build_request(argc, argv, &req, errf);
     if (status == 0) {
         int fd = connect_run(dir, errf);
         status = fd < 0 ? EXIT_RUNTIME : exchange(dir, fd, &req, out, errf);
         pt_sys_close(fd);
     }
-    jm_buf_free(&req);
+    pt_buf_free(&req);
     return status;
 }

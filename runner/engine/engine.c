@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <ptools/json.h>
 #include <ptools/npy.h>
 #include <ptools/reply.h>
 #include <ptools/shm.h>
@@ -430,7 +431,7 @@ static void remember_attempt(tstate *s, const pt_event *ev)
                   s->worker, ev->signal, ev->exit_code,
                   (long long)ev->max_rss_kb, (long long)s->start_ns,
                   (long long)ev->end_ns);
-    rn_json_str(&b, ev->error);
+    pt_json_cstr(&b, ev->error);
     pt_buf_printf(&b, "}]");
     free(s->history);
     s->history = b.data && pt_buf_append(&b, "", 1) == 0 ? (char *)b.data
@@ -538,7 +539,7 @@ static int min_ms(int a, int b)
 static void show_progress(engine *e, int step, bool final)
 {
     int64_t done = 0;
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < PT_TASK_NSTATUS; i++)
         done += e->step_counts[i];
     rn_progress_state st = {
         .step = step, .nsteps = e->spec->nsteps,
@@ -927,7 +928,7 @@ static int settle_results(engine *e, rn_manifest *m, bool written_all)
         rn_results_free(&r);
         return rc;
     }
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < PT_TASK_NSTATUS; i++) {
         ended += e->counts[i];
         written += r.since[i];
     }

@@ -11,14 +11,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <ptools/json.h>
 #include <ptools/sys.h>
 
 #include "ctl/ctl.h"
 #include "engine/engine_internal.h"
 #include "events/rundir.h"
-
-static const char *const status_names[] = {"ok", "failed", "crashed",
-                                           "timeout", "cancelled"};
 
 static bool matches(const engine *e, int64_t id, const rn_ctl_req *r)
 {
@@ -58,11 +56,11 @@ static void control_event(engine *e, const rn_ctl_req *r)
         e->lost_output = true;
 }
 
-static void counts_json(pt_buf *b, const char *key, const int64_t c[5])
+static void counts_json(pt_buf *b, const char *key, const int64_t c[PT_TASK_NSTATUS])
 {
     pt_buf_printf(b, "\"%s\":{", key);
-    for (int i = 0; i < 5; i++)
-        pt_buf_printf(b, "%s\"%s\":%" PRId64, i ? "," : "", status_names[i],
+    for (int i = 0; i < PT_TASK_NSTATUS; i++)
+        pt_buf_printf(b, "%s\"%s\":%" PRId64, i ? "," : "", pt_task_status_name((pt_task_status)i),
                       c[i]);
     pt_buf_printf(b, "}");
 }
@@ -74,14 +72,14 @@ static int apply_status(engine *e, pt_buf *b)
     int nsets = e->spec->nworkersets;
     int64_t per[2 * 64] = {0}; /* waiting, running of the first 64 sets */
     pt_buf_printf(b, "\"run\":");
-    rn_json_str(b, e->spec->name);
+    pt_json_cstr(b, e->spec->name);
     pt_buf_printf(b, ",\"dir\":");
-    rn_json_str(b, e->dir);
+    pt_json_cstr(b, e->dir);
     pt_buf_printf(b, ",\"paused\":%s,\"step\":", e->paused ? "true"
                                                            : "false");
     if (e->step >= 0) {
         pt_buf_printf(b, "{\"index\":%d,\"name\":", e->step);
-        rn_json_str(b, e->spec->steps[e->step].name);
+        pt_json_cstr(b, e->spec->steps[e->step].name);
         pt_buf_printf(b, ",\"tasks\":%" PRId64 ",", e->step_total);
         counts_json(b, "counts", e->step_counts);
         pt_buf_printf(b, "}");
@@ -103,9 +101,9 @@ static int apply_status(engine *e, pt_buf *b)
             continue;
         pt_buf_printf(b, "%s{\"task\":%" PRId64 ",\"kernel\":",
                       listed++ ? "," : "", id);
-        rn_json_str(b, e->spec->kernels[t->kernel].name);
+        pt_json_cstr(b, e->spec->kernels[t->kernel].name);
         pt_buf_printf(b, ",\"workerset\":");
-        rn_json_str(b, e->spec->workersets[t->workerset].name);
+        pt_json_cstr(b, e->spec->workersets[t->workerset].name);
         pt_buf_printf(b, ",\"worker\":%d,\"sent_ns\":%" PRId64
                       ",\"attempt\":%d}", s->worker, s->start_ns,
                       s->attempts);
@@ -114,7 +112,7 @@ static int apply_status(engine *e, pt_buf *b)
     for (int i = 0; i < nsets; i++) {
         const rn_workerset *w = &e->spec->workersets[i];
         pt_buf_printf(b, "%s{\"name\":", i ? "," : "");
-        rn_json_str(b, w->name);
+        pt_json_cstr(b, w->name);
         pt_buf_printf(b, ",\"workers\":%d", w->workers);
         if (i < 64)
             pt_buf_printf(b, ",\"waiting\":%" PRId64 ",\"running\":%" PRId64,

@@ -66,9 +66,9 @@ typedef struct engine {
     bool *skip;          /* already ok in the run being resumed */
     char *sessions;      /* resume: the manifest's earlier sessions (the
                             items of its JSON array), or NULL */
-    int64_t on_disk[5];  /* resume: tasks by status in results.jsonl */
+    int64_t on_disk[PT_TASK_NSTATUS];  /* resume: tasks by status in results.jsonl */
     int64_t results_base;/* resume: bytes of results.jsonl before us */
-    int64_t counts[5], step_counts[5], outstanding, skipped;
+    int64_t counts[PT_TASK_NSTATUS], step_counts[PT_TASK_NSTATUS], outstanding, skipped;
     int step;
     int sigs;            /* SIGINT/SIGTERM received */
     rn_summary summary;

@@ -6,6 +6,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <ptools/json.h>
 #include <ptools/sys.h>
 
 #include "engine/progress.h"
@@ -96,7 +97,7 @@ static void show_jsonl(const rn_progress_state *st, double rate, double eta,
     pt_buf b = {0};
     pt_buf_printf(&b, "{\"type\":\"progress\",\"step\":%d,\"nsteps\":%d,"
                   "\"step_name\":", st->step, st->nsteps);
-    rn_json_str(&b, st->step_name);
+    pt_json_cstr(&b, st->step_name);
     pt_buf_printf(&b, ",\"done\":%" PRId64 ",\"total\":%" PRId64
                   ",\"running\":%" PRId64 ",\"waiting\":%" PRId64
                   ",\"failed\":%" PRId64 ",\"tasks_per_s\":%.3f,\"eta_s\":",

@@ -6,8 +6,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+#include <ptools/json.h>
+
 #include "engine/engine_internal.h"
-#include "json_mini.h"
 #include "events/results.h"
 #include "events/rundir.h"
 
@@ -54,70 +56,113 @@ typedef struct earlier {
     pt_buf counts;    /* ... and its counts */
 } earlier;
 
-/* Keep the items of the "sessions" array (its text less the brackets). */
-static int take_sessions(earlier *m, const jm_leaf *v)
+/* Append `v` as JSON text (", " and ": " between members, in order). */
+static int put_json(pt_buf *b, const json_t *v)
 {
-    const char *p = v->raw + 1, *end = v->raw + v->rawlen - 1;
-    while (p < end && strchr(" \t\r\n", *p))
-        p++;
-    while (end > p && strchr(" \t\r\n", end[-1]))
-        end--;
+    char *text = json_dumps(v, JSON_ENCODE_ANY);
+    int rc = text ? pt_buf_append(b, text, strlen(text)) : -ENOMEM;
+    free(text);
+    return rc;
+}
+
+/* Keep the items of the "sessions" array, as JSON text, one a line. */
+static int take_sessions(earlier *m, const json_t *v)
+{
+    pt_buf b = {0};
+    size_t i;
+    json_t *item;
+    int rc = 0;
+    json_array_foreach(v, i, item) {
+        if (rc == 0 && i)
+            rc = pt_buf_append(&b, ",\n    ", 6);
+        if (rc == 0)
+            rc = put_json(&b, item);
+    }
+    if (rc == 0)
+        rc = pt_buf_append(&b, "", 1);
+    if (rc < 0) {
+        pt_buf_free(&b);
+        return -ENOMEM;
+    }
     free(m->sessions);
-    m->sessions = strndup(p, (size_t)(end - p));
-    return m->sessions ? 0 : -ENOMEM;
+    m->sessions = (char *)b.data;
+    return 0;
+}
+
+/* Append `"name": value` to b, after ", " unless it is the first. */
+static int take_member(pt_buf *b, const char *name, const json_t *v)
+{
+    int rc = b->len ? pt_buf_append(b, ", ", 2) : 0;
+    if (rc == 0)
+        rc = pt_json_cstr(b, name);
+    if (rc == 0)
+        rc = pt_buf_append(b, ": ", 2);
+    return rc ? rc : put_json(b, v);
 }
 
 /*
  * A manifest written before "sessions" existed describes its one session
  * at the top level: keep those members, as JSON text.
  */
-static int take_top(earlier *m, const char *key, const jm_leaf *v)
+static int take_top(earlier *m, const char *key, const json_t *v)
 {
     static const char *const keys[] = {"command", "start", "end",
                                        "exit_status"};
-    pt_buf *b = strncmp(key, "counts.", 7) == 0 ? &m->counts : &m->top;
-    const char *name = b == &m->counts ? key + 7 : key;
-    bool take = b == &m->counts;
-    for (size_t i = 0; !take && i < sizeof keys / sizeof keys[0]; i++)
-        take = strcmp(key, keys[i]) == 0;
-    if (!take)
-        return 0;
-    if (b->len && pt_buf_printf(b, ", ") < 0)
-        return -ENOMEM;
-    rn_json_str(b, name);
-    if (pt_buf_printf(b, ": ") < 0)
-        return -ENOMEM;
-    return pt_buf_append(b, v->raw, v->rawlen) < 0 ? -ENOMEM : 0;
-}
-
-/* Keep a kernel's sha256 from "kernels.NAME.sha256". */
-static int take_kernel(earlier *m, const char *key, const char *hex)
-{
-    size_t n = strlen(key), add = n - 15 + strlen(hex) + 3;
-    char *k = realloc(m->kernels, m->klen + add);
-    if (!k)
-        return -ENOMEM;
-    m->kernels = k;
-    m->klen += (size_t)snprintf(k + m->klen, add, "%.*s=%s\n",
-                                (int)(n - 15), key + 8, hex);
+    const char *name;
+    json_t *n;
+    int rc = 0;
+    if (strcmp(key, "counts") == 0 && json_is_object(v)) {
+        json_object_foreach((json_t *)v, name, n) {
+            if (rc == 0)
+                rc = take_member(&m->counts, name, n);
+        }
+        return rc;
+    }
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (strcmp(key, keys[i]) == 0)
+            return take_member(&m->top, key, v);
     return 0;
 }
 
-/* jm_flatten() callback: take what the manifest says of earlier sessions. */
-static int on_manifest_leaf(void *arg, const char *key, const jm_leaf *v)
+/* Keep the sha256 of each kernel of "kernels": {NAME: {"sha256": H}}. */
+static int take_kernels(earlier *m, const json_t *kernels)
 {
-    earlier *m = arg;
-    size_t n = strlen(key);
-    if (strcmp(key, "sessions") == 0)
-        return v->type == JM_ARRAY ? take_sessions(m, v) : 0;
-    if (v->type != JM_STRING)
-        return take_top(m, key, v);
-    if (strcmp(key, "resolved_sha256") == 0)
-        snprintf(m->resolved, sizeof m->resolved, "%s", v->str);
-    else if (n > 15 && strncmp(key, "kernels.", 8) == 0 &&
-             strcmp(key + n - 7, ".sha256") == 0)
-        return take_kernel(m, key, v->str);
-    return take_top(m, key, v);
+    const char *name;
+    json_t *k;
+    json_object_foreach((json_t *)kernels, name, k) {
+        const char *hex = json_string_value(json_object_get(k, "sha256"));
+        size_t add = strlen(name) + (hex ? strlen(hex) : 0) + 3;
+        char *p = hex ? realloc(m->kernels, m->klen + add) : m->kernels;
+        if (!p)
+            return -ENOMEM;
+        m->kernels = p;
+        if (hex)
+            m->klen += (size_t)snprintf(p + m->klen, add, "%s=%s\n", name,
+                                        hex);
+    }
+    return 0;
+}
+
+/* Take what the manifest says of earlier sessions: 0 or -ENOMEM. */
+static int take_manifest(earlier *m, const json_t *root)
+{
+    const char *key;
+    json_t *v;
+    int rc = 0;
+    json_object_foreach((json_t *)root, key, v) {
+        if (rc)
+            break;
+        if (strcmp(key, "sessions") == 0)
+            rc = json_is_array(v) ? take_sessions(m, v) : 0;
+        else if (strcmp(key, "resolved_sha256") == 0 && json_is_string(v))
+            snprintf(m->resolved, sizeof m->resolved, "%s",
+                     json_string_value(v));
+        else if (strcmp(key, "kernels") == 0 && json_is_object(v))
+            rc = take_kernels(m, v);
+        else
+            rc = take_top(m, key, v);
+    }
+    return rc < 0 ? -ENOMEM : 0;
 }
 
 /*
@@ -157,21 +202,34 @@ static bool same_kernel(const earlier *m, const char *name, const char *hex)
     return m->kernels && strstr(m->kernels, want) != NULL;
 }
 
-/* Read DIR/manifest.json into m: 0, or non-zero with why in `why`. */
+/*
+ * Read DIR/manifest.json into m: 0, or non-zero with why in `why`. It is
+ * ours: strict JSON, and a key twice is damage.
+ */
 static int read_manifest(const engine *e, earlier *m, char *why,
                          size_t size)
 {
     char path[4200];
+    json_error_t je;
     snprintf(path, sizeof path, "%s/manifest.json", e->dir);
     FILE *f = fopen(path, "re");
     char *text = NULL;
     size_t cap = 0;
     ssize_t n = f ? getdelim(&text, &cap, '\0', f) : -1;
-    int rc = n > 0 ? jm_flatten(text, on_manifest_leaf, m, why, size) : -1;
+    json_t *root = n > 0 ? json_loadb(text, (size_t)n, JSON_REJECT_DUPLICATES,
+                                      &je)
+                         : NULL;
+    int rc = json_is_object(root) ? take_manifest(m, root) : -1;
     if (n <= 0)
         snprintf(why, size, "%s", f ? "empty" : strerror(errno));
+    else if (!root)
+        snprintf(why, size, "bad JSON at offset %d: %.100s", je.position,
+                 je.text);
+    else if (rc < 0 && !json_is_object(root))
+        snprintf(why, size, "bad JSON at offset 0: expected an object");
     else if (rc == -ENOMEM || (rc == 0 && (rc = keep_sessions(m)) < 0))
         snprintf(why, size, "out of memory");
+    json_decref(root);
     if (f)
         fclose(f);
     free(text);

@@ -2,11 +2,10 @@
 #include <inttypes.h>
 #include <stdlib.h>
 
+#include <ptools/json.h>
+
 #include "events/rundir.h"
 #include "engine/summary.h"
-
-static const char *const names[] = {"ok", "failed", "crashed", "timeout",
-                                    "cancelled"};
 
 int rn_summary_init(rn_summary *s, const rn_spec *spec)
 {
@@ -34,7 +33,7 @@ void rn_summary_task(rn_summary *s, int kernel, int status, int64_t queued_ns,
                      int64_t start_ns, int64_t end_ns)
 {
     rn_ksum *k = &s->per_kernel[kernel];
-    if (status >= 0 && status < 5)
+    if (status >= 0 && status < PT_TASK_NSTATUS)
         k->counts[status]++;
     if (!start_ns)
         return;
@@ -122,10 +121,10 @@ static double quantile_ms(const rn_samples *l, double q)
     return (double)l->ns[rank_of(l, q)] / 1e6;
 }
 
-static int64_t total(const int64_t counts[5])
+static int64_t total(const int64_t counts[PT_TASK_NSTATUS])
 {
     int64_t n = 0;
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < PT_TASK_NSTATUS; i++)
         n += counts[i];
     return n;
 }
@@ -160,9 +159,9 @@ void rn_summary_json(rn_summary *s, const rn_spec *spec, int64_t skipped,
                      double wall_s, pt_buf *b)
 {
     settle(s);
-    int64_t all[5] = {0};
+    int64_t all[PT_TASK_NSTATUS] = {0};
     for (int k = 0; k < s->nkernels; k++)
-        for (int i = 0; i < 5; i++)
+        for (int i = 0; i < PT_TASK_NSTATUS; i++)
             all[i] += s->per_kernel[k].counts[i];
     int64_t done = total(all);
     pt_buf_printf(b, "{\"wall_s\": %.6f, \"tasks_per_s\": %.3f, "
@@ -177,10 +176,10 @@ void rn_summary_json(rn_summary *s, const rn_spec *spec, int64_t skipped,
             continue;
         pt_buf_printf(b, "%s", first ? "" : ", ");
         first = 0;
-        rn_json_str(b, spec->kernels[k].name);
+        pt_json_cstr(b, spec->kernels[k].name);
         pt_buf_printf(b, ": {\"counts\": {");
-        for (int i = 0; i < 5; i++)
-            pt_buf_printf(b, "%s\"%s\": %" PRId64, i ? ", " : "", names[i],
+        for (int i = 0; i < PT_TASK_NSTATUS; i++)
+            pt_buf_printf(b, "%s\"%s\": %" PRId64, i ? ", " : "", pt_task_status_name((pt_task_status)i),
                           ks->counts[i]);
         pt_buf_printf(b, "}, ");
         json_quantiles(b, "latency_ms", &ks->lat);
@@ -192,15 +191,15 @@ void rn_summary_json(rn_summary *s, const rn_spec *spec, int64_t skipped,
 }
 
 void rn_summary_print(rn_summary *s, const rn_spec *spec,
-                      const int64_t counts[5], int64_t skipped, double wall_s,
+                      const int64_t counts[PT_TASK_NSTATUS], int64_t skipped, double wall_s,
                       const char *dir, FILE *out)
 {
     int64_t done = total(counts);
     settle(s);
     fprintf(out, "ptrun: %s:", spec->name);
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < PT_TASK_NSTATUS; i++)
         if (counts[i] || i == 0)
-            fprintf(out, " %" PRId64 " %s", counts[i], names[i]);
+            fprintf(out, " %" PRId64 " %s", counts[i], pt_task_status_name((pt_task_status)i));
     if (skipped)
         fprintf(out, " (%" PRId64 " ok before, not run again)", skipped);
     fprintf(out, " in %.2f s, %.0f tasks/s\n", wall_s,
@@ -213,9 +212,9 @@ void rn_summary_print(rn_summary *s, const rn_spec *spec,
             continue;
         fprintf(out, "  %-14s %8" PRId64 " tasks", spec->kernels[k].name,
                 total(ks->counts));
-        for (int i = 1; i < 5; i++)
+        for (int i = 1; i < PT_TASK_NSTATUS; i++)
             if (ks->counts[i])
-                fprintf(out, " (%" PRId64 " %s)", ks->counts[i], names[i]);
+                fprintf(out, " (%" PRId64 " %s)", ks->counts[i], pt_task_status_name((pt_task_status)i));
         fprintf(out, "  p50 %.3f  p95 %.3f  p99 %.3f ms  wait p50 %.3f ms\n",
                 quantile_ms(&ks->lat, 0.5), quantile_ms(&ks->lat, 0.95),
                 quantile_ms(&ks->lat, 0.99), quantile_ms(&ks->wait, 0.5));

@@ -22,7 +22,7 @@ typedef struct rn_samples {
 } rn_samples;
 
 typedef struct rn_ksum {
-    int64_t counts[5]; /* by pt_task_status */
+    int64_t counts[PT_TASK_NSTATUS]; /* by pt_task_status */
     rn_samples lat, wait;
 } rn_ksum;
 
@@ -51,7 +51,7 @@ void rn_summary_rss(rn_summary *s, int64_t max_rss_kb);
 void rn_summary_json(rn_summary *s, const rn_spec *spec, int64_t skipped,
                      double wall_s, pt_buf *out);
 void rn_summary_print(rn_summary *s, const rn_spec *spec,
-                      const int64_t counts[5], int64_t skipped, double wall_s,
+                      const int64_t counts[PT_TASK_NSTATUS], int64_t skipped, double wall_s,
                       const char *dir, FILE *out);
 void rn_summary_free(rn_summary *s);
 

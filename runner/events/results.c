@@ -11,99 +11,99 @@
 #include <ptools/buf.h>
 #include <ptools/sys.h>
 
-#include "json_mini.h"
+#include <jansson.h>
+
+#include <ptools/json_read.h>
 #include "events/results.h"
 
 #define SINK_FLUSH (64 * 1024)
-
-/* The fields of one line that make it a result, while it is read. */
-typedef struct fields {
-    int64_t ntasks;
-    int64_t task; /* -1: no "task"; -2: not a task id of the plan */
-    int status;   /* -1: no "status"; -2: not a status word */
-} fields;
-
-/* The pt_task_status a JSON string names, or -2 (one table: lib's). */
-static int status_of(const jm_leaf *v)
-{
-    for (int s = 0; v->type == JM_STRING && s < RN_NSTATUS; s++)
-        if (strcmp(v->str, pt_task_status_name((pt_task_status)s)) == 0)
-            return s;
-    return -2;
-}
-
-/* jm_flatten() callback: take "task" and "status" (the last, if twice). */
-static int on_field(void *arg, const char *key, const jm_leaf *v)
-{
-    fields *f = arg;
-    int64_t id;
-    if (strcmp(key, "task") == 0) {
-        id = jm_leaf_index(v, f->ntasks);
-        f->task = id >= 0 ? id : -2;
-    } else if (strcmp(key, "status") == 0) {
-        f->status = status_of(v);
-    }
-    return 0;
-}
 
 /* Say why a status is not one: "ok, failed, ... or cancelled". */
 static void bad_status(char *why, size_t size)
 {
     size_t n = (size_t)snprintf(why, size, "\"status\" is not ");
-    for (int s = 0; s < RN_NSTATUS && n < size; s++)
+    for (int s = 0; s < PT_TASK_NSTATUS && n < size; s++)
         n += (size_t)snprintf(why + n, size - n, "%s%s",
                               s == 0                ? ""
-                              : s == RN_NSTATUS - 1 ? " or "
+                              : s == PT_TASK_NSTATUS - 1 ? " or "
                                                     : ", ",
                               pt_task_status_name((pt_task_status)s));
 }
 
-/*
- * Read the whole line `line` (n bytes with its '\n'): 0 with its task and
- * status, or -1 with why it is no result of this plan.
- */
-static int parse_line(const char *line, size_t n, fields *f, char *why,
-                      size_t size)
+/* Say why a line is not valid JSON, or not an object. */
+static void bad_json(const json_error_t *je, char *why, size_t size)
 {
-    char err[120];
-    f->task = f->status = -1;
+    snprintf(why, size, "not a JSON object (bad JSON at offset %d: %s)",
+             je ? je->position : 0, je ? je->text : "expected an object");
+}
+
+/* The task a line's "task" names: -1 when absent, -2 when no task id. */
+static int64_t task_of(const json_t *v, int64_t ntasks)
+{
+    json_int_t id = json_integer_value(v);
+    if (!v)
+        return -1;
+    return json_is_integer(v) && id >= 0 && id < ntasks ? id : -2;
+}
+
+/* The status a line's "status" names: -1 when absent, -2 when no word. */
+static int status_of(const json_t *v)
+{
+    int s = pt_task_status_parse(json_string_value(v));
+    return !v ? -1 : s >= 0 ? s : -2;
+}
+
+int rn_results_parse_line(const char *line, size_t n, int64_t ntasks,
+                          int64_t *task, int *status, char *why, size_t size)
+{
+    json_error_t je;
+    json_t *root = NULL;
+    *task = *status = -1;
     if (strlen(line) != n) {
         snprintf(why, size, "not a JSON object (a NUL byte)");
         return -1;
     }
-    if (jm_flatten(line, on_field, f, err, sizeof err) != 0) {
-        snprintf(why, size, "not a JSON object (%s)", err);
+    /* Our own lines: a key twice is damage, not a second opinion. */
+    root = pt_json_loadb(line, n, JSON_REJECT_DUPLICATES, &je);
+    if (!root || !json_is_object(root)) {
+        bad_json(root ? NULL : &je, why, size);
+        json_decref(root);
         return -1;
     }
-    if (f->task < 0)
+    *task = task_of(json_object_get(root, "task"), ntasks);
+    *status = status_of(json_object_get(root, "status"));
+    json_decref(root);
+    if (*task < 0)
         snprintf(why, size,
-                 f->task == -1 ? "no \"task\""
-                               : "\"task\" is not a task id of this plan");
-    else if (f->status == -1)
+                 *task == -1 ? "no \"task\""
+                             : "\"task\" is not a task id of this plan");
+    else if (*status == -1)
         snprintf(why, size, "no \"status\"");
-    else if (f->status < 0)
+    else if (*status < 0)
         bad_status(why, size);
-    return f->task < 0 || f->status < 0 ? -1 : 0;
+    return *task < 0 || *status < 0 ? -1 : 0;
 }
 
 /* Account for the whole line at `off`. */
 static void take_line(rn_results *r, const char *line, size_t n, int64_t off,
                       int64_t base)
 {
-    fields f = {.ntasks = r->ntasks};
+    int64_t task;
+    int status;
     char why[sizeof r->why];
     r->lines++;
-    if (parse_line(line, n, &f, why, sizeof why) < 0) {
+    if (rn_results_parse_line(line, n, r->ntasks, &task, &status, why,
+                              sizeof why) < 0) {
         if (r->ignored++ == 0) {
             r->first_ignored = r->lines;
             memcpy(r->why, why, sizeof why);
         }
         return;
     }
-    r->latest[f.task] = off;
-    r->status[f.task] = (unsigned char)f.status;
+    r->latest[task] = off;
+    r->status[task] = (unsigned char)status;
     if (off >= base)
-        r->since[f.status]++;
+        r->since[status]++;
 }
 
 /* Read the lines of f into r; a last line without '\n' is left out. */
@@ -145,7 +145,7 @@ int rn_results_read(rn_results *r, const char *path, int64_t ntasks,
 bool rn_results_compacted(const rn_results *r)
 {
     int64_t kept = 0;
-    for (int s = 0; s < RN_NSTATUS; s++)
+    for (int s = 0; s < PT_TASK_NSTATUS; s++)
         kept += r->counts[s];
     return kept == r->lines;
 }

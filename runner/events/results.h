@@ -20,16 +20,17 @@
 #define RN_RESULTS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
-#define RN_NSTATUS 5 /* pt_task_status: ok .. cancelled */
+#include <ptools/args.h>
 
 typedef struct rn_results {
     int64_t ntasks;
     int64_t *latest;            /* per task: offset of its latest line, or -1 */
     unsigned char *status;      /* per task: that line's pt_task_status */
-    int64_t counts[RN_NSTATUS]; /* tasks by the status of their line */
-    int64_t since[RN_NSTATUS];  /* result lines at offset >= base, by status */
+    int64_t counts[PT_TASK_NSTATUS]; /* tasks by the status of their line */
+    int64_t since[PT_TASK_NSTATUS];  /* result lines at offset >= base, by status */
     int64_t lines;              /* whole lines */
     int64_t ignored;            /* whole lines that are no result of the plan */
     int64_t first_ignored;      /* the first one's line number (from 1), or 0 */
@@ -56,5 +57,14 @@ bool rn_results_compacted(const rn_results *r);
 int rn_results_compact(const rn_results *r, const char *dir);
 
 void rn_results_free(rn_results *r);
+
+/*
+ * Read one whole line of results.jsonl (`n` bytes with its '\n', then a
+ * NUL) for a plan of `ntasks` tasks: 0 with its task and status, or -1 with
+ * why it is no result of the plan ("no \"task\"", "not a JSON object
+ * (bad JSON at offset N: ...)"). The line is untrusted input (fuzzed).
+ */
+int rn_results_parse_line(const char *line, size_t n, int64_t ntasks,
+                          int64_t *task, int *status, char *why, size_t size);
 
 #endif

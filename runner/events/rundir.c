@@ -16,9 +16,9 @@
 #include <ptools/args.h>
 #include <ptools/buf.h>
 #include <ptools/common.h>
+#include <ptools/json.h>
 #include <ptools/sys.h>
 
-#include "json_mini.h"
 #include "events/rundir.h"
 
 #define LOCK_TRIES 64    /* a lock file unlinked under us: open it again */
@@ -406,15 +406,6 @@ int rn_sha256_file(const char *path, char hex[65])
     return 0;
 }
 
-void rn_json_str(pt_buf *b, const char *text)
-{
-    jm_buf q = {0};
-    jm_buf_quote(&q, text ? text : "");
-    if (!q.oom)
-        pt_buf_append(b, q.data, q.len);
-    jm_buf_free(&q);
-}
-
 /* A time as the manifest gives it: "2026-12-01T10:00:00.000Z" (UTC). */
 static void json_time(pt_buf *b, int64_t ns)
 {
@@ -427,10 +418,10 @@ static void json_time(pt_buf *b, int64_t ns)
 }
 
 /* {"ok": N, "failed": N, ...}: counts by pt_task_status. */
-static void json_counts(pt_buf *b, const int64_t counts[5])
+static void json_counts(pt_buf *b, const int64_t counts[PT_TASK_NSTATUS])
 {
     pt_buf_printf(b, "{");
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < PT_TASK_NSTATUS; i++)
         pt_buf_printf(b, "%s\"%s\": %" PRId64, i ? ", " : "",
                       pt_task_status_name((pt_task_status)i), counts[i]);
     pt_buf_printf(b, "}");
@@ -445,11 +436,11 @@ static int json_files(pt_buf *b, const rn_spec *s, char *err, size_t errlen)
         if (rn_sha256_file(s->kernels[i].path, hex) < 0)
             goto fail;
         pt_buf_printf(b, "%s\n    ", i ? "," : "");
-        rn_json_str(b, s->kernels[i].name);
+        pt_json_cstr(b, s->kernels[i].name);
         pt_buf_printf(b, ": {\"path\": ");
-        rn_json_str(b, s->kernels[i].path);
+        pt_json_cstr(b, s->kernels[i].path);
         pt_buf_printf(b, ", \"symbol\": ");
-        rn_json_str(b, s->kernels[i].symbol);
+        pt_json_cstr(b, s->kernels[i].symbol);
         pt_buf_printf(b, ", \"sha256\": \"%s\"}", hex);
     }
     pt_buf_printf(b, "\n  },\n  \"plugins\": [");
@@ -457,7 +448,7 @@ static int json_files(pt_buf *b, const rn_spec *s, char *err, size_t errlen)
         if (rn_sha256_file(s->plugins[i].path, hex) < 0)
             goto fail;
         pt_buf_printf(b, "%s\n    {\"path\": ", i ? "," : "");
-        rn_json_str(b, s->plugins[i].path);
+        pt_json_cstr(b, s->plugins[i].path);
         pt_buf_printf(b, ", \"sha256\": \"%s\"}", hex);
     }
     pt_buf_printf(b, "\n  ],\n");
@@ -481,15 +472,15 @@ static int json_head(pt_buf *b, const rn_manifest *m, char *err,
         return -EIO;
     }
     pt_buf_printf(b, "{\n  \"ptrun\": \"%s\",\n  \"name\": ", pt_version());
-    rn_json_str(b, s->name);
+    pt_json_cstr(b, s->name);
     pt_buf_printf(b, ",\n  \"spec\": {\"path\": ");
-    rn_json_str(b, s->file);
+    pt_json_cstr(b, s->file);
     pt_buf_printf(b, ", \"sha256\": \"%s\"},\n  \"resolved_sha256\": ", hex);
     rn_sha256_text(s->resolved_yaml, hex);
     pt_buf_printf(b, "\"%s\",\n  \"command\": ", hex);
-    rn_json_str(b, m->argv_line);
+    pt_json_cstr(b, m->argv_line);
     pt_buf_printf(b, ",\n  \"seed\": %" PRIu64 ",\n  \"host\": ", s->seed);
-    rn_json_str(b, host);
+    pt_json_cstr(b, host);
     pt_buf_printf(b, ",\n");
     return 0;
 }
@@ -521,7 +512,7 @@ static void json_sessions(pt_buf *b, const rn_manifest *m)
     if (m->sessions && m->sessions[0])
         pt_buf_printf(b, "%s,\n    ", m->sessions);
     pt_buf_printf(b, "{\"command\": ");
-    rn_json_str(b, m->argv_line);
+    pt_json_cstr(b, m->argv_line);
     pt_buf_printf(b, ", \"start\": ");
     json_time(b, m->start_ns);
     pt_buf_printf(b, ", \"end\": ");

@@ -62,9 +62,6 @@ void rn_rundir_discard(const char *path, const rn_claim *claim);
 /* Give the claim up (close the lock; the .lock file stays). */
 void rn_rundir_release(rn_claim *claim);
 
-/* Append `text` as a JSON string (invalid UTF-8 becomes U+FFFD). */
-void rn_json_str(pt_buf *b, const char *text);
-
 /*
  * Write `len` bytes as dir/name atomically (a temporary file renamed): 0
  * or -errno. No fsync: like results.jsonl (unless its plugin is asked),
@@ -87,7 +84,7 @@ typedef struct rn_manifest {
     const rn_spec *spec;
     const char *argv_line;    /* this session's command */
     int64_t start_ns, end_ns; /* this session's, CLOCK_REALTIME */
-    int64_t counts[5];        /* tasks by the status results.jsonl gives */
+    int64_t counts[PT_TASK_NSTATUS];        /* tasks by the status results.jsonl gives */
     int64_t tasks;            /* in the plan */
     int64_t skipped;          /* already ok in a resumed run */
     bool interrupted;
@@ -96,7 +93,7 @@ typedef struct rn_manifest {
     const char *summary_json; /* the end-of-run summary, or NULL */
     const char *sessions;     /* the earlier sessions: the items of a JSON
                                  array, or NULL */
-    int64_t session_counts[5];/* this session's lines in results.jsonl */
+    int64_t session_counts[PT_TASK_NSTATUS];/* this session's lines in results.jsonl */
     int64_t results_lost;     /* this session's results it could not write */
     bool compacted;           /* results.jsonl holds one line per task */
 } rn_manifest;

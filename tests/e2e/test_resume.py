@@ -372,7 +372,8 @@ steps:
             f.write("{")
         p = self.run_status("run", "--resume", out, "--force", "-q")
         self.assertIn("ptrun: --resume %s: cannot read its manifest.json "
-                      "(bad JSON at offset 1: expected a key): its earlier "
+                      "(bad JSON at offset 1: string or '}' expected near end of "
+                      "file): its earlier "
                       "sessions are not kept\n" % out, p.stderr)
         self.assertEqual(len(manifest(out)["sessions"]), 1)
         self.assertEqual(self.calls(), [0, 1, 2, 3, 4, 4])
