@@ -1,7 +1,9 @@
 /*
  * ws_impl.h - the state of a worker set, shared by the files that make it
- * (workerset.c: workers, dispatch, the event loop; ws_output.c: captured
- * output; ws_remote.c: requests run elsewhere). Private to libptools.
+ * (workerset.c: creation and accessors; ws_slot.c: a worker's life;
+ * ws_dispatch.c: requests; ws_recv.c: replies; ws_poll.c: the I/O round;
+ * ws_shutdown.c; ws_output.c: captured output; ws_remote.c: requests run
+ * elsewhere). Private to libptools.
  */
 #ifndef PT_WS_IMPL_H
 #define PT_WS_IMPL_H
@@ -88,6 +90,15 @@ struct pt_workerset {
     void *on_worker_arg;
 };
 
+/* ws_slot.c: a worker's life. */
+/* Fork worker s: its pipes, its result buffer. 0 or -errno. */
+int pt__ws_spawn(pt_workerset *ws, slot *s);
+/* Worker s died or broke the protocol (`why`, or NULL): reap, replace. */
+void pt__ws_on_death(pt_workerset *ws, slot *s, const char *why);
+/* Fail what waits for worker s alone: it is gone for good. */
+void pt__ws_fail_own(pt_workerset *ws, slot *s, const char *why);
+/* The task worker s runs (its beacon says), or -1 when it runs none. */
+int64_t pt__ws_beacon_task(const slot *s, int64_t *since);
 /* Close a dead worker's fds and buffers (its heap stays); pid 0. */
 void pt__ws_slot_close(slot *s);
 /* Worker s has been waited for: tell the on_worker hook how it ended. */
@@ -97,6 +108,24 @@ void pt__ws_reaped(pt_workerset *ws, const slot *s, int status,
 void pt__ws_fail_waiting(pt_workerset *ws, const char *why);
 /* Free a set whose workers are all gone (workerset.c). */
 void pt__ws_free(pt_workerset *ws);
+/* ws_dispatch.c: requests. */
+/* Put a request (back) where it waits: worker target's heap, or -1: the
+ * shared one. 0 or -ENOMEM. */
+int pt__ws_enqueue(pt_workerset *ws, pt_request *req, int target);
+/* End a request with a reply of status `st` saying `why`. */
+void pt__ws_fail_req(pt_workerset *ws, pt_request *req, pt_task_status st,
+                     const char *why);
+/* Give worker s requests up to its window (encoded, not yet written). */
+void pt__ws_fill_slot(pt_workerset *ws, slot *s);
+/* Tell the on_sent hook about worker s's new requests. */
+void pt__ws_announce(pt_workerset *ws, slot *s, int64_t now);
+/* Give every live worker requests up to its window. */
+void pt__ws_dispatch(pt_workerset *ws);
+/* ws_recv.c: read and handle what worker s sent: 0, 1 at end of stream,
+ * -errno. */
+int pt__ws_drain(pt_workerset *ws, slot *s);
+/* ws_poll.c: write what we can of worker s's requests: 0 or -errno. */
+int pt__ws_flush(slot *s);
 /* End a request with `reply` and tell its owner. */
 void pt__ws_finish(pt_workerset *ws, pt_request *req, pt_reply *reply);
 /* A reply that could not even be allocated still ends the request. */
