@@ -22,7 +22,7 @@
 void pt_workerset_kill_all(pt_workerset *ws)
 {
     for (int i = 0; i < ws->n; i++)
-        if (ws->slots[i].pid > 0)
+        if (pt__ws_slot_alive(&ws->slots[i]))
             kill(ws->slots[i].pid, SIGKILL);
 }
 
@@ -125,7 +125,8 @@ static int alloc_set(pt_workerset *ws, int n)
                        "beacons: %s", len, strerror(errno));
     ws->beacons = b;
     for (int i = 0; i < n; i++) {
-        ws->slots[i] = (slot){.index = i, .to_fd = -1, .from_fd = -1,
+        ws->slots[i] = (slot){.index = i, .state = PT__SLOT_DEAD,
+                              .to_fd = -1, .from_fd = -1,
                               .pidfd = -1, .out_fd = {-1, -1},
                               .beacon = &ws->beacons[i], .shm_fd = -1};
         pt__heap_init(&ws->slots[i].own);

@@ -232,7 +232,8 @@ void pt__ws_fill_slot(pt_workerset *ws, slot *s)
 {
     int win = window_of(ws);
     int low = ws->batch > 1 ? win / 2 : win - 1;
-    if (ws->hold || ws->remote_only || s->pid <= 0 || s->ninflight > low)
+    if (ws->hold || ws->remote_only || !pt__ws_slot_takes(s) ||
+        s->ninflight > low)
         return;
     while (s->ninflight < win) {
         pt_request *req = pick(ws, s);
@@ -251,6 +252,7 @@ void pt__ws_fill_slot(pt_workerset *ws, slot *s)
             s->head = req;
         s->tail = req;
         s->ninflight++;
+        pt__ws_slot_event(s, PT__SLOT_EV_SENT);
         if (!s->unannounced)
             s->unannounced = req;
     }
@@ -275,7 +277,7 @@ void pt__ws_dispatch(pt_workerset *ws)
     if (ws->broken && pt__heap_len(&ws->shared) + own_waiting(ws) > 0)
         pt__ws_fail_waiting(ws, ws->broken_why);
     for (int i = 0; i < ws->n; i++) {
-        if (ws->lost_why[0] && ws->slots[i].pid <= 0)
+        if (ws->lost_why[0] && ws->slots[i].state == PT__SLOT_DEAD)
             pt__ws_fail_own(ws, &ws->slots[i], ws->lost_why);
         pt__ws_fill_slot(ws, &ws->slots[i]);
     }

@@ -44,7 +44,7 @@ static int poll_set(pt_workerset *ws)
     int k = 0;
     for (int i = 0; i < ws->n; i++) {
         slot *s = &ws->slots[i];
-        if (s->pid <= 0)
+        if (!pt__ws_slot_alive(s))
             continue;
         short out = s->out.len > s->out_off ? POLLOUT : 0;
         ws->pfds[k] = (struct pollfd){.fd = s->from_fd, .events = POLLIN};
@@ -108,7 +108,7 @@ static void flush_all(pt_workerset *ws)
 {
     int pending = 0;
     for (int i = 0; i < ws->n && !pending; i++)
-        pending = ws->slots[i].pid > 0 &&
+        pending = pt__ws_slot_alive(&ws->slots[i]) &&
                   ws->slots[i].out.len > ws->slots[i].out_off;
     if (!pending) /* the common case in the loop: no syscall at all */
         return;
@@ -121,8 +121,10 @@ static void flush_all(pt_workerset *ws)
     int any = 0;
     for (int i = 0; i < ws->n; i++) {
         slot *s = &ws->slots[i];
-        s->pipe_gone = s->pid > 0 && pt__ws_flush(s) == -EPIPE;
-        any |= s->pipe_gone;
+        if (pt__ws_slot_alive(s) && pt__ws_flush(s) == -EPIPE) {
+            pt__ws_slot_event(s, PT__SLOT_EV_LOST); /* handled below */
+            any = 1;
+        }
     }
     struct timespec zero = {0, 0};
     while (guard && sigtimedwait(&pipe_set, NULL, &zero) == SIGPIPE)
@@ -130,7 +132,7 @@ static void flush_all(pt_workerset *ws)
     if (guard)
         sigprocmask(SIG_SETMASK, &old, NULL);
     for (int i = 0; any && i < ws->n; i++)
-        if (ws->slots[i].pipe_gone)
+        if (ws->slots[i].state == PT__SLOT_DYING)
             pt__ws_on_death(ws, &ws->slots[i], NULL);
 }
 
@@ -156,14 +158,17 @@ static void expire(pt_workerset *ws, int64_t now)
     for (int i = 0; ws->timeout_ns && i < ws->n; i++) {
         slot *s = &ws->slots[i];
         int64_t since, task;
-        if (s->pid <= 0 || !s->head)
+        if (!pt__ws_slot_alive(s) || !s->head)
             continue;
-        if (!s->term_at && (task = pt__ws_beacon_task(s, &since)) >= 0 &&
+        if (s->state == PT__SLOT_BUSY &&
+            (task = pt__ws_beacon_task(s, &since)) >= 0 &&
             now - since >= ws->timeout_ns) {
             kill(s->pid, SIGTERM); /* a kernel may clean up, briefly */
             s->term_at = now;
             s->term_task = (uint64_t)task;
-        } else if (s->term_at && now - s->term_at >= TERM_GRACE_NS) {
+            pt__ws_slot_event(s, PT__SLOT_EV_TIMED_OUT);
+        } else if (s->state == PT__SLOT_TERM &&
+                   now - s->term_at >= TERM_GRACE_NS) {
             pt__ws_on_death(ws, s, NULL); /* SIGKILL: it kept running */
         }
     }
@@ -177,9 +182,9 @@ static int64_t slot_deadline(const pt_workerset *ws, const slot *s,
                              int64_t now)
 {
     int64_t since = now;
-    if (s->pid <= 0 || !s->head)
+    if (!pt__ws_slot_alive(s) || !s->head)
         return -1;
-    if (s->term_at)
+    if (s->state == PT__SLOT_TERM)
         return s->term_at + TERM_GRACE_NS;
     pt__ws_beacon_task(s, &since);
     return since + ws->timeout_ns;
@@ -279,7 +284,7 @@ int pt__ws_pump(pt_workerset *ws, int timeout_ms)
 {
     int alive = 0;
     for (int i = 0; i < ws->n; i++)
-        alive |= ws->slots[i].pid > 0;
+        alive |= pt__ws_slot_alive(&ws->slots[i]);
     if (!alive)
         return ws->pending ? pt__err(-ECHILD, "no worker is alive") : 0;
     return pt_workerset_poll(&ws, 1, NULL, 0, timeout_ms);

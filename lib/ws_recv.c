@@ -173,11 +173,13 @@ static int on_frame(pt_workerset *ws, slot *s, const pt__wire_hdr *hdr,
     if (!s->head)
         s->tail = NULL;
     s->ninflight--;
+    pt__ws_slot_event(s, s->ninflight ? PT__SLOT_EV_ANSWERED
+                                       : PT__SLOT_EV_ALL_ANSWERED);
     /* The worker may be idle now: send its next requests before the
      * owner's bookkeeping of this one (unbatched, that is the worker's
      * wait). Only where a write cannot raise a deadly SIGPIPE; a worker
      * gone is seen by the next poll. */
-    if (pt__wire_sigpipe_harmless() && !ws->broken && !s->dying) {
+    if (pt__wire_sigpipe_harmless() && !ws->broken && pt__ws_slot_takes(s)) {
         pt__ws_fill_slot(ws, s);
         if (s->out.len > s->out_off)
             pt__ws_flush(s);

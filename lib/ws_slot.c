@@ -4,6 +4,7 @@
  * is in moves only through pt__ws_slot_event() (ws_impl.h).
  */
 #define _GNU_SOURCE
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -32,6 +33,41 @@
 #define ANSWER_PIPE_SIZE (1 << 20)
 #define BIG_PIPES_MAX 32
 static int big_pipes; /* answer pipes enlarged, alive */
+
+/* The moves of the table in ws_impl.h: the next state + 1, 0: illegal. */
+#define TO(st) (PT__SLOT_##st + 1)
+static const unsigned char moves[PT__SLOT_NSTATES][PT__SLOT_NEVENTS] = {
+    [PT__SLOT_DEAD] = {[PT__SLOT_EV_FORKED] = TO(IDLE),
+                       [PT__SLOT_EV_SHUTDOWN] = TO(DEAD)},
+    [PT__SLOT_IDLE] = {[PT__SLOT_EV_SENT] = TO(BUSY),
+                       [PT__SLOT_EV_LOST] = TO(DYING),
+                       [PT__SLOT_EV_SHUTDOWN] = TO(STOPPING)},
+    [PT__SLOT_BUSY] = {[PT__SLOT_EV_SENT] = TO(BUSY),
+                       [PT__SLOT_EV_ANSWERED] = TO(BUSY),
+                       [PT__SLOT_EV_ALL_ANSWERED] = TO(IDLE),
+                       [PT__SLOT_EV_TIMED_OUT] = TO(TERM),
+                       [PT__SLOT_EV_LOST] = TO(DYING),
+                       [PT__SLOT_EV_SHUTDOWN] = TO(STOPPING)},
+    [PT__SLOT_TERM] = {[PT__SLOT_EV_SENT] = TO(TERM),
+                       [PT__SLOT_EV_ANSWERED] = TO(TERM),
+                       [PT__SLOT_EV_ALL_ANSWERED] = TO(TERM),
+                       [PT__SLOT_EV_LOST] = TO(DYING),
+                       [PT__SLOT_EV_SHUTDOWN] = TO(STOPPING)},
+    [PT__SLOT_DYING] = {[PT__SLOT_EV_ANSWERED] = TO(DYING),
+                        [PT__SLOT_EV_ALL_ANSWERED] = TO(DYING),
+                        [PT__SLOT_EV_LOST] = TO(DYING),
+                        [PT__SLOT_EV_REAPED] = TO(DEAD)},
+    [PT__SLOT_STOPPING] = {[PT__SLOT_EV_REAPED] = TO(DEAD)},
+};
+#undef TO
+
+void pt__ws_slot_event(slot *s, pt__slot_event ev)
+{
+    int to = moves[s->state][ev];
+    assert(to != 0 && "a worker slot moved against its state table");
+    if (to)
+        s->state = (pt__slot_state)(to - 1);
+}
 
 /* The new worker's life: its fds are `in`, `out` and `shm` (or -1);
  * never returns. */
@@ -141,7 +177,8 @@ int pt__ws_spawn(pt_workerset *ws, slot *s)
         return pt__err((int)pid, "worker %d: fork: %s", s->index,
                        pt_strerror((int)pid));
     }
-    *s = (slot){.index = s->index, .pid = pid, .to_fd = p[0][1],
+    *s = (slot){.index = s->index, .state = s->state, .pid = pid,
+                .to_fd = p[0][1],
                 .from_fd = p[1][0], .pidfd = pt_sys_pidfd_open(pid),
                 .own = s->own, .out_fd = {-1, -1}, .beacon = s->beacon,
                 .shm_fd = shm};
@@ -159,6 +196,7 @@ int pt__ws_spawn(pt_workerset *ws, slot *s)
     pt__wire_reader_init(&s->rd, 0);
     pt_sys_set_nonblock(s->to_fd, 1);
     pt_sys_set_nonblock(s->from_fd, 1);
+    pt__ws_slot_event(s, PT__SLOT_EV_FORKED);
     if (ws->on_worker)
         ws->on_worker(ws->on_worker_arg, s->index, (int)pid, true, 0, 0);
     return 0;
@@ -187,6 +225,7 @@ void pt__ws_slot_close(slot *s)
     s->big_pipe = 0;
     s->out_off = 0;
     s->pid = 0;
+    pt__ws_slot_event(s, PT__SLOT_EV_REAPED);
 }
 
 /* ---- deaths ---- */
@@ -222,7 +261,7 @@ void pt__ws_fail_own(pt_workerset *ws, slot *s, const char *why)
         pt__ws_fail_req(ws, (pt_request *)n, PT_TASK_CRASHED, why);
     int alive = 0;
     for (int i = 0; i < ws->n; i++)
-        alive |= ws->slots[i].pid > 0;
+        alive |= pt__ws_slot_alive(&ws->slots[i]);
     while (!alive && (n = pt__heap_pop(&ws->shared)) != NULL)
         pt__ws_fail_req(ws, (pt_request *)n, PT_TASK_CRASHED, why);
 }
@@ -238,7 +277,7 @@ static void declare_broken(pt_workerset *ws, const char *last)
              ws->deaths_in_a_row, last);
     ws->broken = 1;
     for (int i = 0; i < ws->n; i++)
-        if (ws->slots[i].pid > 0)
+        if (pt__ws_slot_alive(&ws->slots[i]))
             kill(ws->slots[i].pid, SIGKILL);
     pt__ws_fail_waiting(ws, ws->broken_why);
 }
@@ -289,7 +328,8 @@ void pt__ws_on_death(pt_workerset *ws, slot *s, const char *why)
     int status = 0, sig, code;
     struct rusage ru = {0};
     char msg[256];
-    s->dying = 1; /* its last answers: nothing more is sent to it */
+    /* its last answers: nothing more is sent to it */
+    pt__ws_slot_event(s, PT__SLOT_EV_LOST);
     pt__ws_drain(ws, s); /* replies sent before it died still count */
     kill(-s->pid, SIGKILL); /* the worker and what its kernels forked */
     kill(s->pid, SIGKILL);
