@@ -53,7 +53,7 @@
  *
  * There is no starting state: a forked worker is sent requests at once
  * (they wait in its pipe until it reads them). How many requests are in
- * flight is `ninflight`; the state says whether there are any.
+ * flight is `ninflight`; IDLE and BUSY say whether there are any.
  */
 typedef enum pt__slot_state {
     PT__SLOT_DEAD,     /* no process: not forked yet, reaped, or lost */
