@@ -1,6 +1,6 @@
 /*
- * fuzz_npy.c - libFuzzer target over the .npy reader (npy.c). The input is a
- * whole .npy file.
+ * fuzz_npy.c - libFuzzer target over the .npy reader (npy_parse.c). The
+ * input is a whole .npy file.
  *
  *  1. pt__npy_parse() reads it from memory, the parser every reader uses.
  *     On success the info must describe the input: a known type, 0..8

@@ -1,6 +1,6 @@
 /*
  * fuzz_wire.c - libFuzzer target over the worker protocol's decoders: the
- * incremental frame reader (wire.c) and the value codec (value.c).
+ * incremental frame reader (wire.c) and the value codec (value_dec.c).
  *
  * Input: one byte choosing the reader's payload limit, one byte choosing
  * how many bytes each feed() gets (1-256, so that frames arrive split

@@ -69,7 +69,7 @@ static inline int pt__fault(pt__fault_point p)
 }
 
 /* Address space this process holds as guard pages around shm segments
- * (shm.c): a worker's `memory` limit comes on top of it. */
+ * (shm_data.c): a worker's `memory` limit comes on top of it. */
 size_t pt__shm_guard_bytes(void);
 
 #endif

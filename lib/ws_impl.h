@@ -1,12 +1,15 @@
 /*
  * ws_impl.h - the state of a worker set, shared by the files that make it
- * (workerset.c: workers, dispatch, the event loop; ws_output.c: captured
- * output; ws_remote.c: requests run elsewhere). Private to libptools.
+ * (workerset.c: creation and accessors; ws_slot.c: a worker's life;
+ * ws_dispatch.c: requests; ws_recv.c: replies; ws_poll.c: the I/O round;
+ * ws_shutdown.c; ws_output.c: captured output; ws_remote.c: requests run
+ * elsewhere). Private to libptools.
  */
 #ifndef PT_WS_IMPL_H
 #define PT_WS_IMPL_H
 
 #include <poll.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/resource.h>
 #include <sys/types.h>
@@ -19,10 +22,66 @@
 #include "worker.h"
 #include "ws.h"
 
+/*
+ * A worker slot is a small state machine: its state changes only in
+ * pt__ws_slot_event(), on the events below, and only along these moves
+ * (any other is a bug, asserted):
+ *
+ *   state     event         next      where, and what it means
+ *   DEAD      FORKED        IDLE      pt__ws_spawn(): a worker runs
+ *   IDLE      SENT          BUSY      pt__ws_fill_slot(): requests for it
+ *   BUSY      SENT          BUSY
+ *   BUSY      ANSWERED      BUSY      on_frame(): a reply, more in flight
+ *   BUSY      ALL_ANSWERED  IDLE      on_frame(): the last reply
+ *   BUSY      TIMED_OUT     TERM      expire(): SIGTERM, SIGKILL after
+ *                                     a grace; it still takes requests
+ *   TERM      SENT, ANSWERED, ALL_ANSWERED: TERM
+ *   IDLE, BUSY, TERM, DYING
+ *             LOST          DYING     end of stream, EPIPE, exit seen by
+ *                                     its pidfd, a protocol error, or the
+ *                                     grace of TERM over: nothing more
+ *                                     is sent; pt__ws_on_death() reads
+ *                                     its last answers, kills, reaps
+ *   DYING     ANSWERED, ALL_ANSWERED: DYING
+ *   DYING     REAPED        DEAD      pt__ws_slot_close(); then FORKED
+ *                                     again unless it cannot be replaced
+ *   IDLE, BUSY, TERM
+ *             SHUTDOWN      STOPPING  ws_shutdown.c: its input closed, it
+ *                                     runs its fini and exits
+ *   DEAD      SHUTDOWN      DEAD
+ *   STOPPING  REAPED        DEAD      ws_shutdown.c: waited for or killed
+ *
+ * There is no starting state: a forked worker is sent requests at once
+ * (they wait in its pipe until it reads them). How many requests are in
+ * flight is `ninflight`; IDLE and BUSY say whether there are any.
+ */
+typedef enum pt__slot_state {
+    PT__SLOT_DEAD,     /* no process: not forked yet, reaped, or lost */
+    PT__SLOT_IDLE,     /* alive, no request in flight */
+    PT__SLOT_BUSY,     /* alive, requests in flight */
+    PT__SLOT_TERM,     /* sent SIGTERM for a timeout */
+    PT__SLOT_DYING,    /* dead or being killed: last answers, then reaped */
+    PT__SLOT_STOPPING, /* told to stop at shutdown */
+    PT__SLOT_NSTATES
+} pt__slot_state;
+
+typedef enum pt__slot_event {
+    PT__SLOT_EV_FORKED,
+    PT__SLOT_EV_SENT,
+    PT__SLOT_EV_ANSWERED,
+    PT__SLOT_EV_ALL_ANSWERED,
+    PT__SLOT_EV_TIMED_OUT,
+    PT__SLOT_EV_LOST,
+    PT__SLOT_EV_REAPED,
+    PT__SLOT_EV_SHUTDOWN,
+    PT__SLOT_NEVENTS
+} pt__slot_event;
+
 /* The parent's side of one worker. */
 typedef struct slot {
     int index;
-    pid_t pid;       /* 0: none (could not be restarted) */
+    pt__slot_state state;
+    pid_t pid;       /* its process, or 0 when DEAD */
     int to_fd;       /* requests; nonblocking */
     int from_fd;     /* replies; nonblocking */
     int pidfd;       /* readable at its death, or -1 */
@@ -32,14 +91,12 @@ typedef struct slot {
     pt__heap own;    /* requests pinned here (and all of them in RR) */
     pt_request *head, *tail; /* in flight, oldest first: head is running */
     pt_request *unannounced; /* the first of them not yet told to on_sent */
-    int dying;       /* on_death() is taking its last answers */
-    int ninflight;
-    int pipe_gone;   /* flush_all() met EPIPE: the worker is gone */
+    int ninflight;   /* requests in flight (head to tail) */
     int out_fd[2];   /* its stdout and stderr, when captured; else -1 */
     int out_ready;   /* the last poll found one of them readable */
     pt_buf line[2];  /* their partial lines */
     pt__beacon *beacon; /* what it runs now, posted by the worker */
-    int64_t term_at;    /* when it got SIGTERM for a timeout, or 0 */
+    int64_t term_at;    /* when it got SIGTERM for a timeout (TERM), or 0 */
     uint64_t term_task; /* the request that timed out */
     int big_pipe;       /* its answer pipe counts in big_pipes */
     int shm_fd;         /* its large-result buffer (a memfd), or -1 */
@@ -88,7 +145,29 @@ struct pt_workerset {
     void *on_worker_arg;
 };
 
-/* Close a dead worker's fds and buffers (its heap stays); pid 0. */
+/* ws_slot.c: a worker's life. */
+/* Move slot s on event `ev` (see the table above). */
+void pt__ws_slot_event(slot *s, pt__slot_event ev);
+/* Whether s has a process (alive, or dead and not yet reaped). */
+static inline bool pt__ws_slot_alive(const slot *s)
+{
+    return s->state != PT__SLOT_DEAD;
+}
+/* Whether s may be sent requests. */
+static inline bool pt__ws_slot_takes(const slot *s)
+{
+    return s->state == PT__SLOT_IDLE || s->state == PT__SLOT_BUSY ||
+           s->state == PT__SLOT_TERM;
+}
+/* Fork worker s: its pipes, its result buffer. 0 or -errno. */
+int pt__ws_spawn(pt_workerset *ws, slot *s);
+/* Worker s died or broke the protocol (`why`, or NULL): reap, replace. */
+void pt__ws_on_death(pt_workerset *ws, slot *s, const char *why);
+/* Fail what waits for worker s alone: it is gone for good. */
+void pt__ws_fail_own(pt_workerset *ws, slot *s, const char *why);
+/* The task worker s runs (its beacon says), or -1 when it runs none. */
+int64_t pt__ws_beacon_task(const slot *s, int64_t *since);
+/* Close a dead worker's fds and buffers (its heap stays); pid 0, DEAD. */
 void pt__ws_slot_close(slot *s);
 /* Worker s has been waited for: tell the on_worker hook how it ended. */
 void pt__ws_reaped(pt_workerset *ws, const slot *s, int status,
@@ -97,6 +176,24 @@ void pt__ws_reaped(pt_workerset *ws, const slot *s, int status,
 void pt__ws_fail_waiting(pt_workerset *ws, const char *why);
 /* Free a set whose workers are all gone (workerset.c). */
 void pt__ws_free(pt_workerset *ws);
+/* ws_dispatch.c: requests. */
+/* Put a request (back) where it waits: worker target's heap, or -1: the
+ * shared one. 0 or -ENOMEM. */
+int pt__ws_enqueue(pt_workerset *ws, pt_request *req, int target);
+/* End a request with a reply of status `st` saying `why`. */
+void pt__ws_fail_req(pt_workerset *ws, pt_request *req, pt_task_status st,
+                     const char *why);
+/* Give worker s requests up to its window (encoded, not yet written). */
+void pt__ws_fill_slot(pt_workerset *ws, slot *s);
+/* Tell the on_sent hook about worker s's new requests. */
+void pt__ws_announce(pt_workerset *ws, slot *s, int64_t now);
+/* Give every live worker requests up to its window. */
+void pt__ws_dispatch(pt_workerset *ws);
+/* ws_recv.c: read and handle what worker s sent: 0, 1 at end of stream,
+ * -errno. */
+int pt__ws_drain(pt_workerset *ws, slot *s);
+/* ws_poll.c: write what we can of worker s's requests: 0 or -errno. */
+int pt__ws_flush(slot *s);
 /* End a request with `reply` and tell its owner. */
 void pt__ws_finish(pt_workerset *ws, pt_request *req, pt_reply *reply);
 /* A reply that could not even be allocated still ends the request. */

@@ -23,7 +23,7 @@ static void finish_slot(pt_workerset *ws, slot *s, int block)
     int status = 0;
     struct rusage ru = {0};
     pid_t got;
-    if (s->pid <= 0) /* none, or gone already */
+    if (!pt__ws_slot_alive(s)) /* none, or gone already */
         return;
     while ((got = wait4(s->pid, &status, block ? 0 : WNOHANG, &ru)) < 0 &&
            errno == EINTR)
@@ -46,7 +46,7 @@ static int look(pt_workerset *ws, slot *s, int64_t now, int64_t until,
                 struct pollfd *p, int *nap)
 {
     finish_slot(ws, s, 0);
-    if (s->pid <= 0)
+    if (!pt__ws_slot_alive(s))
         return 0;
     if (now >= until) {
         kill(s->pid, SIGKILL);
@@ -82,7 +82,7 @@ static int reap_all(pt_workerset *const *sets, int n, int64_t start)
                 int got = look(ws, &ws->slots[w], now, start + ws->grace_ns,
                                p + k, &nap);
                 k += got;
-                if (ws->slots[w].pid > 0 &&
+                if (pt__ws_slot_alive(&ws->slots[w]) &&
                     (next < 0 || start + ws->grace_ns < next))
                     next = start + ws->grace_ns;
             }
@@ -93,7 +93,7 @@ static int reap_all(pt_workerset *const *sets, int n, int64_t start)
         poll(p, (nfds_t)k, nap >= 0 && nap < ms ? nap : ms);
         for (int i = 0; i < n; i++) /* read what the fini printed */
             for (int w = 0; sets[i] && w < sets[i]->n; w++)
-                if (sets[i]->slots[w].pid > 0)
+                if (pt__ws_slot_alive(&sets[i]->slots[w]))
                     pt__ws_read_output(sets[i], &sets[i]->slots[w], -1);
     }
     free(p);
@@ -123,11 +123,12 @@ int pt_workerset_destroy_all(pt_workerset *const *sets, int n)
         for (int w = 0; sets[i] && w < sets[i]->n; w++) {
             pt_sys_close(sets[i]->slots[w].to_fd);
             sets[i]->slots[w].to_fd = -1;
+            pt__ws_slot_event(&sets[i]->slots[w], PT__SLOT_EV_SHUTDOWN);
         }
     int r = reap_all(sets, n, pt_sys_mono_ns());
     for (int i = 0; i < n; i++) {
         for (int w = 0; sets[i] && w < sets[i]->n; w++)
-            if (sets[i]->slots[w].pid > 0) /* reap_all had no memory */
+            if (pt__ws_slot_alive(&sets[i]->slots[w])) /* no memory */
                 finish_slot(sets[i], &sets[i]->slots[w], 1);
         if (sets[i])
             pt__ws_free(sets[i]);

@@ -46,7 +46,8 @@
  * `const int64_t *` / `const double *` pointing into the buffer (zero copy).
  * An encoded value may be moved only by a multiple of 8 bytes; to place it
  * elsewhere, re-encode it with pt_venc_val(). Zero copy needs a
- * little-endian host with IEEE doubles: value.c asserts both at compile time.
+ * little-endian host with IEEE doubles: lib/value_impl.h asserts both at
+ * compile time.
  */
 #ifndef PTOOLS_VALUE_H
 #define PTOOLS_VALUE_H

@@ -1,7 +1,7 @@
 /*
  * overrun.so - a kernel that writes where it is told, in or out of bounds, so
  * that tests can check that a stray write into shared memory costs only the
- * task that made it (the guard pages of lib/shm.c), never another segment.
+ * task that made it (the guard pages of lib/shm_data.c), never another segment.
  *
  *   overrun  args:   segment  the segment's name (required)
  *                    offset   bytes from the segment's data start (default

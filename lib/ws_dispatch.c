@@ -1,0 +1,284 @@
+/*
+ * ws_dispatch.c - a worker set's requests (dispatch.h, ws.h): submitted
+ * into heaps by priority, cancelled or re-prioritised while they wait,
+ * handed to workers up to their window, and ended with a reply.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "task.h"
+#include "wire.h"
+#include "worker.h"
+#include "ws.h"
+#include "ws_impl.h"
+
+/* ---- requests ---- */
+
+/* End a request with `reply` and tell its owner. */
+void pt__ws_finish(pt_workerset *ws, pt_request *req, pt_reply *reply)
+{
+    req->state = PT_REQ_DONE;
+    req->reply = reply;
+    pt_args_destroy(req->args);
+    req->args = NULL;
+    ws->pending--;
+    ws->finished++;
+    if (req->done)
+        req->done(req->owner, req);
+}
+
+/* A reply that could not even be allocated still ends the request. */
+pt_reply *pt__ws_reply_or_bare(pt_reply *r, uint64_t id, pt_task_status st,
+                               int worker)
+{
+    return r ? r : pt_reply_create(id, st, worker, NULL, NULL, 0);
+}
+
+void pt__ws_fail_req(pt_workerset *ws, pt_request *req, pt_task_status st,
+                     const char *why)
+{
+    pt_reply *r = pt_reply_create(req->id, st, req->worker, why, NULL, 0);
+    pt__ws_finish(ws, req, pt__ws_reply_or_bare(r, req->id, st, req->worker));
+}
+
+void pt__ws_fail_waiting(pt_workerset *ws, const char *why)
+{
+    pt__heap_node *n;
+    for (int i = 0; i < ws->n; i++)
+        while ((n = pt__heap_pop(&ws->slots[i].own)) != NULL)
+            pt__ws_fail_req(ws, (pt_request *)n, PT_TASK_CRASHED, why);
+    while ((n = pt__heap_pop(&ws->shared)) != NULL)
+        pt__ws_fail_req(ws, (pt_request *)n, PT_TASK_CRASHED, why);
+}
+
+/* Put a request (back) where it waits: its worker's heap or the shared. */
+int pt__ws_enqueue(pt_workerset *ws, pt_request *req, int target)
+{
+    req->heap = target >= 0 ? &ws->slots[target].own : &ws->shared;
+    req->state = PT_REQ_WAITING;
+    return pt__heap_push_seq(req->heap, &req->node, req->node.prio,
+                             req->node.seq);
+}
+
+/* Which worker's heap a new request goes to (-1: the shared heap). */
+static int target_of(pt_workerset *ws, const pt_call *call)
+{
+    if (call->worker >= 0)
+        return call->worker;
+    if (ws->mode == PT_WS_FF)
+        return -1;
+    int t = ws->rr_next;
+    ws->rr_next = (ws->rr_next + 1) % ws->n;
+    return t;
+}
+
+/* Check a call and resolve its callee into kind + value. */
+static int resolve_callee(pt_workerset *ws, const pt_call *c, uint32_t *kind,
+                          uint64_t *callee)
+{
+    if (c->worker >= ws->n)
+        return pt__err(-EINVAL, "remotecall: worker %d of a set of %d",
+                       c->worker, ws->n);
+    if (c->fn) {
+        *kind = PT__CALLEE_FN;
+        *callee = (uint64_t)(uintptr_t)c->fn;
+    } else if (c->kobj) {
+        *kind = PT__CALLEE_KOBJ;
+        *callee = (uint64_t)(uintptr_t)c->kobj;
+    } else {
+        int i = 0;
+        while (c->kernel && i < ws->nkernels &&
+               strcmp(ws->kernels[i].name, c->kernel) != 0)
+            i++;
+        if (!c->kernel || i == ws->nkernels)
+            return pt__err(-ENOENT, "remotecall: no kernel named '%s' in "
+                           "this worker set", c->kernel ? c->kernel : "");
+        *kind = PT__CALLEE_INDEX;
+        *callee = (uint64_t)i;
+    }
+    return 0;
+}
+
+pt_request *pt_request_submit(pt_workerset *ws, const pt_call *call,
+                              int64_t id, pt_request_fn done, void *owner)
+{
+    uint32_t kind = 0;
+    uint64_t callee = 0;
+    const uint8_t *bytes;
+    size_t len;
+    int rc = resolve_callee(ws, call, &kind, &callee);
+    if (rc == 0 && (rc = pt_args_encoded(call->args, &bytes, &len)) == 0 &&
+        len > PT_ARGS_MAX)
+        rc = pt__err(-E2BIG, "remotecall: args of %zu bytes exceed the %zu "
+                     "a request carries (a %zu MiB frame): pass bulk data "
+                     "in a shared segment (pt_shm)", len, PT_ARGS_MAX,
+                     PT__WIRE_MAX_PAYLOAD >> 20);
+    pt_request *req = rc == 0 ? malloc(sizeof *req) : NULL;
+    if (!req) {
+        errno = rc ? -rc : ENOMEM;
+        return NULL;
+    }
+    *req = (pt_request){.id = id, .callee = callee, .kind = kind,
+                     .step = call->step, .worker = call->worker,
+                     .args = pt__args_ref(call->args), .owner = owner,
+                     .done = done};
+    pt__heap_node_init(&req->node);
+    req->node.prio = call->priority;
+    req->node.seq = ws->seq++;
+    if (pt__ws_enqueue(ws, req, target_of(ws, call)) < 0) {
+        pt_args_destroy(req->args);
+        free(req);
+        errno = ENOMEM;
+        return NULL;
+    }
+    ws->pending++;
+    return req;
+}
+
+void pt_request_destroy(pt_request *req)
+{
+    if (!req)
+        return;
+    pt_reply_destroy(req->reply);
+    pt_args_destroy(req->args);
+    free(req);
+}
+
+int pt_request_set_priority(pt_workerset *ws, pt_request *req, int64_t prio)
+{
+    (void)ws;
+    if (req->state != PT_REQ_WAITING)
+        return pt__err(-EBUSY, "task %llu is %s: only a waiting task can "
+                       "change priority", (unsigned long long)req->id,
+                       req->state == PT_REQ_SENT ? "running" : "done");
+    return pt__heap_update(req->heap, &req->node, prio);
+}
+
+int pt_request_cancel(pt_workerset *ws, pt_request *req)
+{
+    if (req->state != PT_REQ_WAITING)
+        return pt__err(-EBUSY, "task %llu is %s: only a waiting task can be "
+                       "cancelled", (unsigned long long)req->id,
+                       req->state == PT_REQ_SENT ? "running" : "done");
+    pt__heap_remove(req->heap, &req->node);
+    pt__ws_fail_req(ws, req, PT_TASK_CANCELLED, "cancelled");
+    return 0;
+}
+
+/* ---- sending ---- */
+
+/* Append req's TASK frame to the worker's output buffer. */
+static int encode_task(pt_workerset *ws, slot *s, pt_request *req)
+{
+    const uint8_t *args;
+    size_t alen;
+    pt_args_encoded(req->args, &args, &alen); /* sealed at submit */
+    pt__task_head h = {.kind = req->kind, .ptr = req->callee,
+                       .seed = pt_task_seed_of(ws->seed, req->id),
+                       .step = req->step, .args_len = (uint32_t)alen};
+    if (req->kind == PT__CALLEE_INDEX)
+        h.kernel_index = (uint32_t)req->callee;
+    size_t plen = sizeof h + alen, pad = (8 - plen % 8) % 8;
+    uint8_t hdr[PT__WIRE_HDR_SIZE];
+    static const uint8_t zeros[8];
+    pt__wire_hdr_encode(hdr, PT__WIRE_TASK, req->id, (uint32_t)plen);
+    int rc = pt_buf_reserve(&s->out, sizeof hdr + plen + pad);
+    if (rc < 0)
+        return rc;
+    pt_buf_append(&s->out, hdr, sizeof hdr);
+    pt_buf_append(&s->out, &h, sizeof h);
+    pt_buf_append(&s->out, args, alen);
+    pt_buf_append(&s->out, zeros, pad);
+    return 0;
+}
+
+/* The waiting request that worker s should run next, or NULL. */
+static pt_request *pick(pt_workerset *ws, slot *s)
+{
+    pt__heap_node *a = pt__heap_peek(&s->own), *b = pt__heap_peek(&ws->shared);
+    pt__heap *from = !b || (a && pt__heap_before(a, b)) ? &s->own
+                                                         : &ws->shared;
+    pt__heap_node *n = pt__heap_pop(from);
+    return (pt_request *)n;
+}
+
+static size_t own_waiting(const pt_workerset *ws)
+{
+    size_t n = 0;
+    for (int i = 0; i < ws->n; i++)
+        n += pt__heap_len(&ws->slots[i].own);
+    return n;
+}
+
+/*
+ * How many requests a worker may hold. Batching sends small requests by
+ * the hundreds: enough of them to keep a worker busy BATCH_WORK_NS, going
+ * by the set's measured run times (one at a time until the first is back).
+ */
+static int window_of(const pt_workerset *ws)
+{
+    return ws->window > ws->batch ? ws->window : ws->batch;
+}
+
+/*
+ * Give worker s requests up to its window (encoded into s->out, not yet
+ * written). With batches, a worker is topped up once it is half empty, so
+ * that requests go (and answers come) many per write. Its new requests
+ * are told to the on_sent hook by pt__ws_announce(), once written.
+ */
+void pt__ws_fill_slot(pt_workerset *ws, slot *s)
+{
+    int win = window_of(ws);
+    int low = ws->batch > 1 ? win / 2 : win - 1;
+    if (ws->hold || ws->remote_only || !pt__ws_slot_takes(s) ||
+        s->ninflight > low)
+        return;
+    while (s->ninflight < win) {
+        pt_request *req = pick(ws, s);
+        if (!req)
+            break;
+        if (encode_task(ws, s, req) < 0) {
+            pt__ws_fail_req(ws, req, PT_TASK_FAILED, "out of memory");
+            continue;
+        }
+        req->state = PT_REQ_SENT;
+        req->worker = s->index;
+        req->next = NULL;
+        if (s->tail)
+            s->tail->next = req;
+        else
+            s->head = req;
+        s->tail = req;
+        s->ninflight++;
+        pt__ws_slot_event(s, PT__SLOT_EV_SENT);
+        if (!s->unannounced)
+            s->unannounced = req;
+    }
+}
+
+/* Tell the on_sent hook about worker s's new requests. */
+void pt__ws_announce(pt_workerset *ws, slot *s, int64_t now)
+{
+    for (pt_request *r = s->unannounced; r; r = r->next)
+        if (ws->on_sent)
+            ws->on_sent(ws->on_sent_arg, r, now);
+    s->unannounced = NULL;
+}
+
+/*
+ * Give every live worker requests up to its window. What waits for a
+ * worker that could not be restarted (or for a set left with none) fails:
+ * nothing would ever run it.
+ */
+void pt__ws_dispatch(pt_workerset *ws)
+{
+    if (ws->broken && pt__heap_len(&ws->shared) + own_waiting(ws) > 0)
+        pt__ws_fail_waiting(ws, ws->broken_why);
+    for (int i = 0; i < ws->n; i++) {
+        if (ws->lost_why[0] && ws->slots[i].state == PT__SLOT_DEAD)
+            pt__ws_fail_own(ws, &ws->slots[i], ws->lost_why);
+        pt__ws_fill_slot(ws, &ws->slots[i]);
+    }
+}
