@@ -475,8 +475,8 @@ static int trace_open(pt_plugin_ctx *ctx, const char *options)
     t->fd = -1;
     t->counter_ns = -1;
     int rc = read_file_options(ctx, options, "trace.json", &t->path, &t->tmp);
-    if (rc < 0)
-        goto fail;
+    if (rc < 0 || only_checking(ctx))
+        goto fail; /* a check: nothing to create */
     t->fd = host_open(ctx, t->tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (t->fd < 0) {
         rc = sys_error(ctx, "create", t->tmp);

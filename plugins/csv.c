@@ -568,9 +568,9 @@ static int csv_open(pt_plugin_ctx *ctx, const char *options)
         return -ENOMEM;
     }
     int rc = read_file_options(ctx, options, "results.csv", &c->path, &c->tmp);
-    if (rc == 0)
+    if (rc == 0 && !only_checking(ctx))
         rc = read_earlier(ctx, c);
-    if (rc < 0) {
+    if (rc < 0 || only_checking(ctx)) { /* a check writes nothing */
         free_csv(c);
         return rc;
     }

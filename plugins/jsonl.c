@@ -297,8 +297,8 @@ static int jsonl_open(pt_plugin_ctx *ctx, const char *options)
     }
     j->fd = -1;
     int rc = read_options(ctx, j, options);
-    if (rc < 0)
-        goto fail;
+    if (rc < 0 || only_checking(ctx))
+        goto fail; /* a check: the options are good, nothing to open */
     j->fd = host_open(ctx, j->path, O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (j->fd < 0) {
         rc = sys_error(ctx, "open", j->path);

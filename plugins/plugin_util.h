@@ -42,6 +42,14 @@ static inline int jm_buf_value(jm_buf *b, const void *p, size_t n,
     return rc < 0 ? -1 : 0;
 }
 
+/* Is this open() only a check of the options (plugin ABI 3)? */
+static inline bool only_checking(const pt_plugin_ctx *ctx)
+{
+    return ctx->size >= offsetof(pt_plugin_ctx, checking) +
+                            sizeof ctx->checking &&
+           ctx->checking;
+}
+
 /* Say which call failed on which file, from errno; returns -errno. */
 static inline int sys_error(pt_plugin_ctx *ctx, const char *what,
                             const char *path)

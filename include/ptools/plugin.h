@@ -119,6 +119,9 @@ typedef struct pt_plugin_ctx {
     const void *options;    /* the spec's options, an encoded map (the
                                same as open()'s JSON), valid during open */
     size_t options_len;
+    int checking;           /* 1: this open() only checks the options
+                               (ptrun check, in a child, in a scratch run
+                               folder): create nothing; close follows */
 } pt_plugin_ctx;
 
 typedef struct pt_plugin {
