@@ -1,10 +1,9 @@
 # ptools_module(TARGET NAME SOURCE OUTPUT_DIR [INSTALL_DIR])
 # A kernel or plugin shared object: NAME.so in OUTPUT_DIR, built from SOURCE
 # against the public headers only. It links nothing, not even libptools
-# (a shipped plugin adds only libptools_base.a and jansson, see
-# plugins/CMakeLists.txt): -z defs proves it at link time (only what it
-# links may remain undefined; in the sanitizer build the runtimes come from
-# the host process).
+# (the shipped plugins add it and jansson: plugins/CMakeLists.txt): -z defs
+# proves it at link time (only what it links may remain undefined; in the
+# sanitizer build the runtimes come from the host process).
 function(ptools_module target name source outdir)
   add_library(${target} MODULE ${source})
   set_target_properties(${target} PROPERTIES

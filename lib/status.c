@@ -1,6 +1,6 @@
 /*
  * status.c - the words for pt_task_status (args.h), defined here once for
- * the library, ptrun and the shipped plugins (which link libptools_base).
+ * the library, ptrun and the shipped plugins (which link libptools).
  */
 #include <errno.h>
 #include <string.h>

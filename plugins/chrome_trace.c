@@ -141,11 +141,11 @@ static void put_str(jm_buf *b, const char *key, const char *s)
         jm_buf_str(b, "null");
 }
 
-/* `,"key":` then a JSON object from the runner, verbatim ({} if none). */
-static void put_raw(jm_buf *b, const char *key, const char *json)
+/* `,"key":` then an encoded map of the event as JSON ({} if none). */
+static void put_value(jm_buf *b, const char *key, const void *p, size_t n)
 {
     jm_buf_fmt(b, ",\"%s\":", key);
-    jm_buf_str(b, json && json[0] ? json : "{}");
+    jm_buf_value(b, p, n, "{}");
 }
 
 /* Open an event: `{"ph":PH,"pid":P,"tid":T`, after a comma if need be. */
@@ -277,8 +277,8 @@ static void put_attempt_args(trace *t, const pt_event *ev, int64_t start)
         put_time(t, "sent_ts", ev->start_ns);
     put_str(b, "error", ev->error);
     put_death(b, ev);
-    put_raw(b, "args", ev->args_json);
-    put_raw(b, "result", ev->result_json);
+    put_value(b, "args", ev->args, ev->args_len);
+    put_value(b, "result", ev->result, ev->result_len);
     jm_buf_str(b, "}}");
 }
 
@@ -475,8 +475,8 @@ static int trace_open(pt_plugin_ctx *ctx, const char *options)
     t->fd = -1;
     t->counter_ns = -1;
     int rc = read_file_options(ctx, options, "trace.json", &t->path, &t->tmp);
-    if (rc < 0)
-        goto fail;
+    if (rc < 0 || only_checking(ctx))
+        goto fail; /* a check: nothing to create */
     t->fd = host_open(ctx, t->tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (t->fd < 0) {
         rc = sys_error(ctx, "create", t->tmp);

@@ -177,25 +177,115 @@ static void put_object_cells(jm_buf *cells, const char *prefix,
     jm_buf_free(&key);
 }
 
-/* The cells of a task's args or result ("arg.", "result."). */
-static int put_object(pt_plugin_ctx *ctx, const pt_event *ev, jm_buf *cells,
-                      const char *prefix, const char *json)
+/* Where a value's leaves go: the prefix of their columns, the dotted key
+ * so far, and room for a leaf's JSON text. */
+typedef struct vflat {
+    jm_buf *cells;
+    const char *prefix;
+    jm_buf key;
+    pt_buf js;
+} vflat;
+
+static int put_vmap(vflat *f, const pt_val *map);
+
+/* A leaf that is neither a string nor null: its JSON text (bytes as the
+ * JSON writer's {"$bytes": base64}, whose member makes the column). */
+static int put_json_vleaf(vflat *f, const pt_val *v)
 {
-    json_error_t je;
-    json_t *o = json_loads(json ? json : "{}", 0, &je);
-    const char *what = prefix[0] == 'a' ? "args" : "result";
-    if (json_is_object(o))
-        put_object_cells(cells, prefix, o);
-    else if (o)
-        snprintf(ctx->error, sizeof ctx->error, "task %" PRId64 ": %s: bad "
-                 "JSON at offset 0: expected an object", ev->task, what);
-    else
-        snprintf(ctx->error, sizeof ctx->error, "task %" PRId64 ": %s: bad "
-                 "JSON at offset %d: %s", ev->task, what, je.position,
-                 je.text);
-    int rc = json_is_object(o) ? 0 : -EINVAL;
-    json_decref(o);
+    static const char bytes_head[] = "{\"$bytes\":\"";
+    pt_buf_reset(&f->js);
+    int rc = pt_venc_val(&f->js, v);
+    size_t at = f->js.len;
+    if (rc == 0)
+        rc = pt_value_to_json(f->js.data, at, &f->js);
+    if (rc < 0)
+        return rc;
+    const char *text = (const char *)f->js.data + at;
+    size_t n = f->js.len - at;
+    if (v->type == PT_V_BYTES) {
+        text += sizeof bytes_head - 1, n -= sizeof bytes_head + 1;
+        put_cell(f->cells, f->prefix, f->key.data, "", 0);
+        f->cells->len -= 2; /* the name goes on: ".$bytes" */
+        jm_buf_add(f->cells, ".$bytes", sizeof ".$bytes");
+        jm_buf_add(f->cells, text, n);
+        return jm_buf_add(f->cells, "", 1);
+    }
+    if (n == 4 && memcmp(text, "null", 4) == 0) /* NaN, infinities */
+        n = 0;
+    put_cell(f->cells, f->prefix, f->key.data, text, n);
+    return 0;
+}
+
+/* One entry under the key in f->key: a cell, or a nested map's cells. */
+static int put_vleaf(vflat *f, const pt_val *v)
+{
+    char num[24];
+    switch (v->type) {
+    case PT_V_STR:
+        put_cell(f->cells, f->prefix, f->key.data, v->u.str.ptr, v->u.str.len);
+        return 0;
+    case PT_V_NULL: put_cell(f->cells, f->prefix, f->key.data, "", 0); return 0;
+    case PT_V_INT:
+        put_cell(f->cells, f->prefix, f->key.data, num,
+                 (size_t)snprintf(num, sizeof num, "%" PRId64, v->u.i));
+        return 0;
+    case PT_V_MAP:
+        if (v->u.c.count)
+            return put_vmap(f, v);
+        put_cell(f->cells, f->prefix, f->key.data, "{}", 2);
+        return 0;
+    default: return put_json_vleaf(f, v);
+    }
+}
+
+/* A map's entries, their keys joined to f->key with '.' (as jm_flatten
+ * joins the keys of nested JSON objects). */
+static int put_vmap(vflat *f, const pt_val *map)
+{
+    size_t keylen = f->key.len;
+    pt_viter it;
+    pt_vstr key;
+    pt_val v;
+    int rc = pt_viter_init(&it, map);
+    while (rc == 0 && (rc = pt_vmap_next(&it, &key, &v)) == 1) {
+        if (keylen)
+            jm_buf_add(&f->key, ".", 1);
+        jm_buf_add(&f->key, key.ptr, key.len);
+        rc = f->key.oom ? -ENOMEM : put_vleaf(f, &v);
+        jm_buf_cut(&f->key, keylen);
+    }
     return rc;
+}
+
+/*
+ * The cells of a task's args or result ("arg.", "result."), walked in the
+ * encoded map: one per leaf (nested maps give dotted names; a list or
+ * array is one cell holding its JSON text).
+ */
+static int put_object(pt_plugin_ctx *ctx, const pt_event *ev, jm_buf *cells,
+                      const char *prefix, const void *p, size_t n)
+{
+    vflat f = {.cells = cells, .prefix = prefix};
+    pt_val map;
+    size_t next;
+    if (!p || !n)
+        return 0;
+    int rc = pt_value_check(p, n, PT_V_MAX_DEPTH);
+    if (rc == 0)
+        rc = pt_vdec(p, n, 0, &map, &next);
+    if (rc == 0 && map.type != PT_V_MAP)
+        rc = -EINVAL;
+    if (rc == 0)
+        rc = jm_buf_add(&f.key, "", 0) < 0 ? -ENOMEM : put_vmap(&f, &map);
+    jm_buf_free(&f.key);
+    pt_buf_free(&f.js);
+    if (rc >= 0)
+        return 0;
+    snprintf(ctx->error, sizeof ctx->error, "task %" PRId64 ": %s: %s",
+             ev->task, prefix[0] == 'a' ? "args" : "result",
+             rc == -EBADMSG ? pt_errmsg() : rc == -EINVAL ? "not a map"
+                                                         : strerror(-rc));
+    return rc == -ENOMEM ? -ENOMEM : -EINVAL;
 }
 
 /* A free row at the end of c->rows, or NULL when out of memory. */
@@ -245,9 +335,10 @@ static int add_task(pt_plugin_ctx *ctx, csv *c, const pt_event *ev)
     r->task = ev->task;
     put_fixed(&r->cells, ev);
     size_t fixed = r->cells.len;
-    int rc = put_object(ctx, ev, &r->cells, "arg.", ev->args_json);
+    int rc = put_object(ctx, ev, &r->cells, "arg.", ev->args, ev->args_len);
     if (rc == 0)
-        rc = put_object(ctx, ev, &r->cells, "result.", ev->result_json);
+        rc = put_object(ctx, ev, &r->cells, "result.", ev->result,
+                        ev->result_len);
     if (r->cells.oom) {
         jm_buf_free(&r->cells);
         goto oom;
@@ -536,9 +627,9 @@ static int csv_open(pt_plugin_ctx *ctx, const char *options)
         return -ENOMEM;
     }
     int rc = read_file_options(ctx, options, "results.csv", &c->path, &c->tmp);
-    if (rc == 0)
+    if (rc == 0 && !only_checking(ctx))
         rc = read_earlier(ctx, c);
-    if (rc < 0) {
+    if (rc < 0 || only_checking(ctx)) { /* a check writes nothing */
         free_csv(c);
         return rc;
     }

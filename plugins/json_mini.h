@@ -6,7 +6,7 @@
  * writer appends a whole record and checks once; the per-task path of
  * jsonl and chrome-trace writes with it. Its JSON pieces (jm_buf_quote(),
  * jm_buf_int(), jm_buf_uint(), jm_buf_real()) are ptools' one JSON writer
- * (ptools/json.h, linked in from libptools_base.a) run on the buffer's
+ * (ptools/json.h, from libptools) run on the buffer's
  * storage. Reading JSON is jansson's (json_read.h).
  */
 #ifndef PT_JSON_MINI_H

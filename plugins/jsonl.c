@@ -10,7 +10,8 @@
  * priority, and for a crashed or timed-out task signal, exit_code and
  * max_rss_kb; a retried task also has earlier_attempts (status, error,
  * signal, exit code, peak RSS and times of each failed attempt). The file is opened for appending: `ptrun run --resume` adds
- * to it.
+ * to it. Args and result are the event's encoded values (plugin ABI 3),
+ * written as JSON by the codec (pt_value_to_json) straight into the line.
  *
  * An interrupted run must leave whole lines, so lines gather in memory and
  * reach the file only as whole lines, by write(2): when 64 KiB have gathered,
@@ -151,8 +152,9 @@ static void add_string(jm_buf *b, const char *s)
 }
 
 /*
- * A JSON object from the runner, verbatim ({} when absent). Line breaks can
- * only be whitespace there; they become spaces, to keep one task per line.
+ * A JSON array from the runner (earlier_attempts), verbatim. Line breaks
+ * can only be whitespace there; they become spaces, to keep one task per
+ * line.
  */
 static void add_object(jm_buf *b, const char *json)
 {
@@ -198,7 +200,7 @@ static void add_line(jm_buf *b, const pt_event *ev)
     jm_buf_lit(b, ",\"kernel\":");
     add_string(b, ev->kernel);
     jm_buf_lit(b, ",\"args\":");
-    add_object(b, ev->args_json);
+    jm_buf_value(b, ev->args, ev->args_len, "{}");
     jm_buf_lit(b, ",\"seed\":");
     jm_buf_uint(b, ev->seed);
     jm_buf_lit(b, ",\"status\":\"");
@@ -206,7 +208,7 @@ static void add_line(jm_buf *b, const pt_event *ev)
     jm_buf_lit(b, "\",\"error\":");
     add_string(b, ev->error);
     jm_buf_lit(b, ",\"result\":");
-    add_object(b, ev->result_json);
+    jm_buf_value(b, ev->result, ev->result_len, "{}");
     jm_buf_lit(b, ",\"worker\":");
     if (ev->worker < 0)
         jm_buf_lit(b, "null");
@@ -272,8 +274,8 @@ static int jsonl_open(pt_plugin_ctx *ctx, const char *options)
     }
     j->fd = -1;
     int rc = read_options(ctx, j, options);
-    if (rc < 0)
-        goto fail;
+    if (rc < 0 || only_checking(ctx))
+        goto fail; /* a check: the options are good, nothing to open */
     j->fd = host_open(ctx, j->path, O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (j->fd < 0) {
         rc = sys_error(ctx, "open", j->path);

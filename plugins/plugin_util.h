@@ -1,7 +1,7 @@
 /*
  * plugin_util.h - small helpers the shipped plugins share (header-only;
- * the words they share with ptools, such as the status names, are lib's,
- * linked in from libptools_base.a).
+ * the plugins link libptools: the value codec, the status words and the
+ * JSON writer are lib's, and jansson reads their options).
  */
 #ifndef PT_PLUGIN_UTIL_H
 #define PT_PLUGIN_UTIL_H
@@ -16,8 +16,41 @@
 
 #include <jansson.h>
 #include <ptools/plugin.h>
+#include <ptools/value.h>
 
 #include "json_mini.h"
+
+/*
+ * Append an encoded value (an event's args or result) to b as JSON, written
+ * by the codec straight into b's memory, which it borrows (both buffers
+ * are malloc'd and grow with realloc): no copy in between. "{}" when there
+ * is no value; `bad` when it does not decode. -1 and b->oom when memory
+ * runs out.
+ */
+static inline int jm_buf_value(jm_buf *b, const void *p, size_t n,
+                               const char *bad)
+{
+    if (b->oom)
+        return -1;
+    if (!p || !n)
+        return jm_buf_lit(b, "{}");
+    pt_buf pb = {(uint8_t *)b->data, b->len, b->cap};
+    int rc = pt_value_to_json(p, n, &pb);
+    b->data = (char *)pb.data, b->len = pb.len, b->cap = pb.cap;
+    if (rc == -ENOMEM)
+        b->oom = true;
+    else if (rc < 0)
+        return jm_buf_str(b, bad);
+    return rc < 0 ? -1 : 0;
+}
+
+/* Is this open() only a check of the options (plugin ABI 3)? */
+static inline bool only_checking(const pt_plugin_ctx *ctx)
+{
+    return ctx->size >= offsetof(pt_plugin_ctx, checking) +
+                            sizeof ctx->checking &&
+           ctx->checking;
+}
 
 /* Say which call failed on which file, from errno; returns -errno. */
 static inline int sys_error(pt_plugin_ctx *ctx, const char *what,

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <ptools/plugin.h>
+#include <ptools/value.h>
 
 #include "../plugins/json_mini.h"
 #include <ptools/json_read.h>
@@ -86,6 +87,105 @@ static pt_event event(pt_event_type type)
                       .worker = -1, .exit_code = -1};
 }
 
+/*
+ * Test data as JSON text, encoded the way the runner hands values to
+ * plugins (ABI 3: ev->args, ev->result). Just the JSON the tests write:
+ * objects, arrays (as lists), strings with \" \\ \n escapes, numbers
+ * (int without '.' or 'e'), true, false, null.
+ */
+static int enc_json(pt_buf *b, const char **s);
+
+static int enc_json_str(const char **s, pt_buf *out)
+{
+    const char *p = *s + 1;
+    pt_buf_reset(out);
+    for (; *p && *p != '"'; p++) {
+        char c = *p;
+        if (c == '\\' && p[1])
+            c = *++p == 'n' ? '\n' : *p == 't' ? '\t' : *p;
+        pt_buf_append(out, &c, 1);
+    }
+    *s = *p ? p + 1 : p;
+    return pt_buf_append(out, "", 1);
+}
+
+static int enc_json_container(pt_buf *b, const char **s)
+{
+    bool map = **s == '{';
+    pt_vmark m;
+    pt_buf key = {0};
+    int rc = map ? pt_venc_map_begin(b, &m) : pt_venc_list_begin(b, &m);
+    for ((*s)++; rc == 0 && **s && **s != (map ? '}' : ']');) {
+        if (map && (rc = enc_json_str(s, &key)) == 0) {
+            rc = pt_venc_key(b, &m, (const char *)key.data);
+            (*s)++; /* ':' */
+        }
+        if (rc == 0)
+            rc = enc_json(b, s);
+        if (**s == ',')
+            (*s)++;
+    }
+    pt_buf_free(&key);
+    (*s)++;
+    return rc < 0 ? rc : map ? pt_venc_map_end(b, &m) : pt_venc_list_end(b, &m);
+}
+
+static int enc_json(pt_buf *b, const char **s)
+{
+    const char *p = *s;
+    if (*p == '{' || *p == '[')
+        return enc_json_container(b, s);
+    if (*p == '"') {
+        pt_buf str = {0};
+        int rc = enc_json_str(s, &str);
+        rc = rc < 0 ? rc : pt_venc_str(b, (const char *)str.data);
+        pt_buf_free(&str);
+        return rc;
+    }
+    const char *word[] = {"true", "false", "null"};
+    for (int i = 0; i < 3; i++)
+        if (strncmp(p, word[i], strlen(word[i])) == 0) {
+            *s += strlen(word[i]);
+            return i < 2 ? pt_venc_bool(b, i == 0) : pt_venc_null(b);
+        }
+    char *end;
+    size_t n = strspn(p, "-+0123456789.eE");
+    if (strcspn(p, ".eE") < n) {
+        double d = strtod(p, &end);
+        *s = end;
+        return pt_venc_real(b, d);
+    }
+    long long v = strtoll(p, &end, 10);
+    *s = end;
+    return pt_venc_int(b, v);
+}
+
+/* The encoded value of `json` (NULL: none), in a ring of buffers that keeps
+ * the last 16: enough for the event being built to be emitted. */
+static const void *encoded(const char *json, size_t *len)
+{
+    static pt_buf ring[16];
+    static unsigned next;
+    *len = 0;
+    if (!json)
+        return NULL;
+    pt_buf *b = &ring[next++ % 16];
+    pt_buf_reset(b);
+    CU_ASSERT_EQUAL_FATAL(enc_json(b, &json), 0);
+    CU_ASSERT_EQUAL_FATAL(pt_value_check(b->data, b->len, PT_V_MAX_DEPTH), 0);
+    *len = b->len;
+    return b->data;
+}
+
+/* Give the event its args and result as ABI 3 values, and no JSON: the
+ * shipped plugins must not need it. */
+static void to_values(pt_event *ev)
+{
+    ev->args = encoded(ev->args_json, &ev->args_len);
+    ev->result = encoded(ev->result_json, &ev->result_len);
+    ev->args_json = ev->result_json = NULL;
+}
+
 /* An error text with all a JSON writer must escape, and some UTF-8. */
 #define NASTY                                                                 \
     "bad \"quote\" \\ back\nline2\ttab\x01 \xc3\xa9 \xe2\x9c\x93 "            \
@@ -115,6 +215,7 @@ static pt_event demo_task(int i)
          .queued_ns = 4000},
     };
     pt_event ev = tasks[i];
+    to_values(&ev);
     ev.size = sizeof ev;
     ev.type = PT_EV_TASK_FINISHED;
     ev.time_ns = INT64_C(1700000000000000000);
@@ -127,7 +228,7 @@ static pt_event demo_task(int i)
 
 static const char demo_jsonl[] =
     "{\"task\":2,\"step\":\"sample\",\"kernel\":\"pi\",\"args\":{\"opt\":"
-    "{\"tol\":1e-6,\"name\":\"a,b\"},\"v\":[1,2,3],\"s\":\"say \\\"hi\\\"\"},"
+    "{\"tol\":1e-06,\"name\":\"a,b\"},\"v\":[1,2,3],\"s\":\"say \\\"hi\\\"\"},"
     "\"seed\":7,\"status\":\"failed\",\"error\":" NASTY_JSON ",\"result\":"
     "{\"partial\":true,\"note\":null},\"worker\":0,\"attempts\":2,"
     "\"queued_ns\":10,\"start_ns\":20,\"end_ns\":30,\"workerset\":\"cpu\","
@@ -461,7 +562,7 @@ static void feed_many(const char *dir)
         ev.task = i;
         snprintf(args, sizeof args, "{\"i\":%d,\"pad\":\"%*s\"}", i,
                  i % 40, "");
-        ev.args_json = args;
+        ev.args = encoded(args, &ev.args_len);
         if (emit(&p, &ev) != 0)
             _exit(3);
         if (i % 1000 == 999 && end_step(&p) != 0)
@@ -603,14 +704,19 @@ static void test_csv_errors(void)
     plug_unload(&p);
     CU_ASSERT_EQUAL(access(path_in(dir, "results.csv"), F_OK), -1);
 
-    /* A task whose args are not JSON: reported, its fixed cells kept. */
+    /* A task whose args are a cut value, or not a map: reported, its
+     * fixed cells kept. */
     plug_open(&p, "csv", dir, "{\"file\":\"b.csv\"}");
     pt_event ev = demo_task(1);
-    ev.args_json = "{\"n\":1,}";
+    ev.args = encoded("{\"n\":1}", &ev.args_len);
+    ev.args_len--;
     CU_ASSERT_EQUAL(emit(&p, &ev), -EINVAL);
-    CU_ASSERT_STRING_EQUAL(p.ctx.error,
-                           "task 0: args: bad JSON at offset 8: string or '}' "
-                           "expected near '}'");
+    CU_ASSERT_EQUAL(strncmp(p.ctx.error, "task 0: args: ", 14), 0);
+    CU_ASSERT(strlen(p.ctx.error) > 14);
+    ev = demo_task(1);
+    ev.result = encoded("[1]", &ev.result_len);
+    CU_ASSERT_EQUAL(emit(&p, &ev), -EINVAL);
+    CU_ASSERT_STRING_EQUAL(p.ctx.error, "task 0: result: not a map");
     CU_ASSERT_EQUAL(p.desc->close(&p.ctx), 0);
     plug_unload(&p);
     char *text = slurp(path_in(dir, "b.csv"), NULL);
@@ -636,6 +742,7 @@ static pt_event attempt_event(pt_event_type type, int64_t task,
     ev.task = task, ev.kernel = "pi", ev.workerset = set, ev.worker = worker;
     ev.attempts = attempt, ev.status = st;
     ev.args_json = "{\"n\":1}", ev.result_json = "{\"y\":2}";
+    to_values(&ev);
     ev.queued_ns = T0 + 1000000, ev.start_ns = T0 + start * 1000;
     ev.end_ns = T0 + end * 1000;
     ev.waiting = 3, ev.running = 2;

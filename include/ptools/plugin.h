@@ -10,6 +10,16 @@
  * A plugin .so exports one descriptor with PT_PLUGIN(&desc). Its `abi` is
  * checked at load. The structs below are append-only: they start with their
  * size, and new members only ever go at the end.
+ *
+ * Values (ABI 3). A task's args and results, and the plugin's options, are
+ * handed over as they travel: one encoded map each (ptools/value.h), read
+ * with pt_vdec() and pt_vmap_next() or written out with pt_value_to_json()
+ * (link libptools). They are valid during the call only and never NULL
+ * where the text says "an encoded map" (an empty map then). The JSON text
+ * members (`args_json`, `result_json`) are filled only when some loaded
+ * plugin was built for ABI 1 or 2: the runner turns no task's values into
+ * JSON before a plugin asks for it. A plugin built for ABI 3 reads `args`
+ * and `result`, not the JSON.
  */
 #ifndef PTOOLS_PLUGIN_H
 #define PTOOLS_PLUGIN_H
@@ -25,7 +35,7 @@
 extern "C" {
 #endif
 
-#define PT_PLUGIN_ABI 2 /* plugins built for ABI 1 still load */
+#define PT_PLUGIN_ABI 3 /* plugins built for ABI 1 and 2 still load */
 
 typedef enum pt_event_type {
     PT_EV_RUN_START = 1,
@@ -57,10 +67,12 @@ typedef struct pt_event {
     int pid;                /* the worker's pid, 0 when none */
     uint64_t seed;          /* the task's seed */
     int64_t priority;
-    const char *args_json;  /* the task's args, a JSON object */
+    const char *args_json;  /* the task's args, a JSON object (only for
+                               plugins of ABI < 3, see "Values") */
     pt_task_status status;  /* TASK_FINISHED, TASK_RETRIED */
     const char *error;      /* NULL when ok */
-    const char *result_json;/* what the kernel set, a JSON object */
+    const char *result_json;/* what the kernel set, a JSON object (only
+                               for plugins of ABI < 3) */
     int attempts;           /* attempts so far, this one included */
     int signal;             /* the worker's death signal, or 0 */
     int exit_code;          /* the worker's exit status, or -1 */
@@ -75,6 +87,11 @@ typedef struct pt_event {
     const char *control;    /* CONTROL: the request as JSON, else NULL */
     int rank;               /* the MPI rank that ran the task (0: rank 0) */
     int nranks;             /* ranks of the run; 0 or 1: not under MPI */
+    /* ABI 3: the typed views (see "Values" above) */
+    const void *args;       /* task events: the task's args, an encoded map */
+    size_t args_len;
+    const void *result;     /* TASK_FINISHED/RETRIED: what the kernel set, */
+    size_t result_len;      /* an encoded map */
 } pt_event;
 
 /*
@@ -99,13 +116,26 @@ typedef struct pt_plugin_ctx {
     char error[256];        /* a message when a call returns non-zero */
     const pt_plugin_sys *sys; /* the runner's system calls; older runners
                                  have none (size says so) */
+    /* ABI 3 */
+    const void *options;    /* the spec's options, an encoded map (the
+                               same as open()'s JSON), valid during open */
+    size_t options_len;
+    int checking;           /* 1: this open() only checks the options
+                               (ptrun check, in a child, in a scratch run
+                               folder): create nothing; close follows */
 } pt_plugin_ctx;
 
 typedef struct pt_plugin {
     uint32_t abi;           /* PT_PLUGIN_ABI */
     const char *name;
     const char *doc;        /* one line */
-    /* `options` is the spec's options mapping as JSON text ("{}" if none). */
+    /*
+     * `options` is the spec's options mapping as JSON text ("{}" if none),
+     * nested maps and lists included (ABI 3 also has ctx->options). An
+     * error returned here, with ctx->error, fails `ptrun check` and `ptrun
+     * run` as a spec error at the options: the runner opens every plugin
+     * once at check time, in a child process, in a scratch folder.
+     */
     int (*open)(pt_plugin_ctx *ctx, const char *options);
     int (*on_event)(pt_plugin_ctx *ctx, const pt_event *ev);
     int (*close)(pt_plugin_ctx *ctx); /* flush and release everything */

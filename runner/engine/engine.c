@@ -108,7 +108,9 @@ void rn_eng_task_event(engine *e, pt_event_type type, int64_t id,
                                                 s->worker) : 0;
     ev->seed = t->seed;
     ev->priority = rn_eng_priority(e, id);
-    ev->args_json = t->args_json;
+    const uint8_t *args = NULL;
+    if (pt_args_encoded(t->args, &args, &ev->args_len) == 0)
+        ev->args = args; /* sealed at planning: never fails here */
     ev->attempts = s->attempts;
     ev->queued_ns = s->queued_ns;
     ev->start_ns = s->start_ns;
@@ -451,13 +453,13 @@ static void on_done(void *arg, pt_request *req)
     else
         e->waiting--;
     s->sent = false;
-    pt_buf js = {0};
-    if (pt_reply_count(r) > 0) /* else "{}", below: most tasks of many */
-        pt_reply_json(r, &js);
+    const uint8_t *results;
+    size_t results_len;
+    pt_reply_results(r, &results, &results_len); /* as it came: no copy */
     char *long_error = error_with_tail(e, id, pt_reply_error(r));
     pt_event ev = {.status = st,
                    .error = long_error ? long_error : pt_reply_error(r),
-                   .result_json = js.data ? (char *)js.data : "{}",
+                   .result = results, .result_len = results_len,
                    .signal = pt_reply_signal(r),
                    .exit_code = pt_reply_exit_code(r),
                    .max_rss_kb = pt_reply_max_rss_kb(r),
@@ -486,7 +488,6 @@ static void on_done(void *arg, pt_request *req)
         rn_summary_task(&e->summary, e->plan.tasks[id].kernel, (int)st,
                         s->queued_ns, s->start_ns, ev.end_ns);
     }
-    pt_buf_free(&js);
     free(long_error);
     s->req = NULL;
     pt_request_destroy(req);

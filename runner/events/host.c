@@ -27,34 +27,19 @@ struct rn_host {
     loaded *p;
     int n;
     const char *run_name;
+    bool json;       /* a plugin of ABI < 3 is loaded: it reads the JSON */
+    pt_buf args_js;  /* this event's args and result as JSON, for it */
+    pt_buf result_js;
 };
 
-/* Options as JSON: the spec's mapping, through the value codec. */
-static char *options_json(const rn_value *opts)
+/*
+ * The options, whole (nested maps and lists too): encoded once from the
+ * spec's mapping, and as JSON text for open(). 0 or -errno.
+ */
+static int encode_options(const rn_value *opts, pt_buf *enc, pt_buf *js)
 {
-    pt_buf b = {0}, js = {0};
-    pt_vmark m;
-    int rc = pt_venc_map_begin(&b, &m);
-    for (size_t i = 0; rc == 0 && i < opts->n; i++) {
-        const rn_value *v = &opts->items[i];
-        rc = pt_venc_key(&b, &m, opts->keys[i]);
-        if (rc == 0)
-            rc = v->type == RN_STR    ? pt_venc_str(&b, v->s)
-                 : v->type == RN_INT  ? pt_venc_int(&b, v->i)
-                 : v->type == RN_REAL ? pt_venc_real(&b, v->r)
-                 : v->type == RN_BOOL ? pt_venc_bool(&b, v->b)
-                                      : pt_venc_null(&b);
-    }
-    if (rc == 0)
-        rc = pt_venc_map_end(&b, &m);
-    if (rc == 0)
-        rc = pt_value_to_json(b.data, b.len, &js);
-    pt_buf_free(&b);
-    if (rc < 0) {
-        free(js.data);
-        return NULL;
-    }
-    return (char *)js.data;
+    int rc = rn_value_encode(enc, opts);
+    return rc < 0 ? rc : pt_value_to_json(enc->data, enc->len, js);
 }
 
 /*
@@ -86,9 +71,21 @@ static int load_one(loaded *l, const rn_plugin *p, const char *run_dir,
     l->desc = *d;
     l->ctx = (pt_plugin_ctx){.size = sizeof l->ctx, .run_dir = run_dir,
                              .run_name = run_name, .sys = &host_sys};
-    char *opts = options_json(&p->options);
-    int rc = l->desc->open ? l->desc->open(&l->ctx, opts ? opts : "{}") : 0;
-    free(opts);
+    pt_buf enc = {0}, js = {0};
+    int rc = encode_options(&p->options, &enc, &js);
+    if (rc < 0) {
+        snprintf(err, errlen, "%s: plugin %s: its options: %s", p->path,
+                 l->desc->name, pt_strerror(rc));
+        l->desc = NULL;
+        pt_buf_free(&enc);
+        pt_buf_free(&js);
+        return rc;
+    }
+    l->ctx.options = enc.data, l->ctx.options_len = enc.len;
+    rc = l->desc->open ? l->desc->open(&l->ctx, (char *)js.data) : 0;
+    l->ctx.options = NULL, l->ctx.options_len = 0; /* valid during open */
+    pt_buf_free(&enc);
+    pt_buf_free(&js);
     if (rc != 0) {
         snprintf(err, errlen, "%s: plugin %s failed to open: %s", p->path,
                  l->desc->name, l->ctx.error[0] ? l->ctx.error : "error");
@@ -115,6 +112,7 @@ rn_host *rn_host_open(const rn_spec *spec, const char *run_dir, char *err,
             rn_host_close(h);
             return NULL;
         }
+        h->json |= h->p[h->n].desc->abi < 3;
     }
     return h;
 }
@@ -127,6 +125,28 @@ static void failed(loaded *l)
     l->failed = 1;
 }
 
+/*
+ * For plugins of ABI < 3: one encoded map as JSON in `js`, "{}" when there
+ * is none or it does not convert (a broken result from afar).
+ */
+static const char *as_json(const void *p, size_t n, pt_buf *js)
+{
+    pt_buf_reset(js);
+    if (p && n && pt_value_to_json(p, n, js) == 0)
+        return (const char *)js->data;
+    return "{}";
+}
+
+/* The JSON members, made from the typed ones, when an old plugin is in. */
+static void fill_json(rn_host *h, pt_event *ev)
+{
+    if (ev->args && !ev->args_json)
+        ev->args_json = as_json(ev->args, ev->args_len, &h->args_js);
+    if (ev->result && !ev->result_json)
+        ev->result_json = as_json(ev->result, ev->result_len,
+                                  &h->result_js);
+}
+
 int rn_host_emit(rn_host *h, pt_event *ev)
 {
     int rc = 0;
@@ -134,6 +154,8 @@ int rn_host_emit(rn_host *h, pt_event *ev)
         return 0;
     ev->size = sizeof *ev;
     ev->run_name = h->run_name;
+    if (h->json)
+        fill_json(h, ev);
     for (int i = 0; i < h->n; i++) {
         loaded *l = &h->p[i];
         if (!l->desc || l->failed)
@@ -176,8 +198,11 @@ int rn_host_close(rn_host *h)
             dlclose(l->handle);
         free(l->path);
     }
-    if (h)
+    if (h) {
         free(h->p);
+        pt_buf_free(&h->args_js);
+        pt_buf_free(&h->result_js);
+    }
     free(h);
     return rc;
 }

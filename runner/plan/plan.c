@@ -9,73 +9,6 @@
 #include "plan/plan.h"
 #include <ptools/value.h>
 
-static int encode(pt_buf *b, const rn_value *v);
-
-/* Is v a list that encode_list() sends as an int or real array? */
-static bool numeric_list(const rn_value *v)
-{
-    for (size_t i = 0; i < v->n; i++)
-        if (v->items[i].type != RN_INT && v->items[i].type != RN_REAL)
-            return false;
-    return v->n > 0;
-}
-
-/* A list of numbers travels as an int or real array, anything else as a list. */
-static int encode_list(pt_buf *b, const rn_value *v)
-{
-    int ints = 1;
-    for (size_t i = 0; i < v->n; i++)
-        ints &= v->items[i].type == RN_INT;
-    if (numeric_list(v)) {
-        int64_t *iv = malloc(v->n * sizeof *iv);
-        double *rv = malloc(v->n * sizeof *rv);
-        int rc = iv && rv ? 0 : -ENOMEM;
-        for (size_t i = 0; rc == 0 && i < v->n; i++) {
-            iv[i] = v->items[i].i;
-            rv[i] = v->items[i].type == RN_INT ? (double)v->items[i].i
-                                                : v->items[i].r;
-        }
-        if (rc == 0)
-            rc = ints ? pt_venc_ints(b, iv, v->n)
-                      : pt_venc_reals(b, rv, v->n);
-        free(iv);
-        free(rv);
-        return rc;
-    }
-    pt_vmark m;
-    int rc = pt_venc_list_begin(b, &m);
-    for (size_t i = 0; rc == 0 && i < v->n; i++)
-        rc = encode(b, &v->items[i]);
-    return rc < 0 ? rc : pt_venc_list_end(b, &m);
-}
-
-static int encode_map(pt_buf *b, const rn_value *v)
-{
-    pt_vmark m;
-    int rc = pt_venc_map_begin(b, &m);
-    for (size_t i = 0; rc == 0 && i < v->n; i++) {
-        rc = pt_venc_key(b, &m, v->keys[i]);
-        if (rc == 0)
-            rc = encode(b, &v->items[i]);
-    }
-    return rc < 0 ? rc : pt_venc_map_end(b, &m);
-}
-
-/* Encode a spec value with the worker protocol's value codec. */
-static int encode(pt_buf *b, const rn_value *v)
-{
-    switch (v->type) {
-    case RN_NULL: return pt_venc_null(b);
-    case RN_BOOL: return pt_venc_bool(b, v->b);
-    case RN_INT: return pt_venc_int(b, v->i);
-    case RN_REAL: return pt_venc_real(b, v->r);
-    case RN_STR: return pt_venc_str(b, v->s);
-    case RN_LIST: return encode_list(b, v);
-    case RN_MAP: return encode_map(b, v);
-    }
-    return -EINVAL;
-}
-
 /* Bytes of a string or a map key encoded: u32 length, text, NUL (a spec
  * half built after running out of memory may hold NULL). */
 static size_t text_size(const char *s)
@@ -93,7 +26,7 @@ size_t rn_plan_value_size(const rn_value *v)
     case RN_REAL: return 9;
     case RN_STR: return 1 + text_size(v->s);
     case RN_LIST:
-        if (numeric_list(v))
+        if (rn_value_numeric_list(v))
             return 1 + 4 + 7 + 8 * v->n; /* tag, count, pad, items */
         break;
     case RN_MAP: break;
@@ -124,8 +57,6 @@ typedef struct extra {
     const rn_task *def;
     const size_t *pick; /* per sweep axis, the value's index */
     int64_t rep;        /* -1: none */
-    pt_buf json_head;   /* this sweep point's args JSON up to "rep": the
-                           same for every rep and worker, made once */
 } extra;
 
 static int overridden(const extra *x, const char *key)
@@ -147,13 +78,13 @@ static int task_args(pt_buf *b, const extra *x)
             continue;
         rc = pt_venc_key(b, &m, args->keys[i]);
         if (rc == 0)
-            rc = encode(b, &args->items[i]);
+            rc = rn_value_encode(b, &args->items[i]);
     }
     for (int a = 0; rc == 0 && a < x->def->nsweep; a++) {
         const rn_sweep_axis *ax = &x->def->sweep[a];
         rc = pt_venc_key(b, &m, ax->key);
         if (rc == 0)
-            rc = encode(b, &ax->values.items[x->pick[a]]);
+            rc = rn_value_encode(b, &ax->values.items[x->pick[a]]);
     }
     if (rc == 0 && x->rep >= 0 && (rc = pt_venc_key(b, &m, "rep")) == 0)
         rc = pt_venc_int(b, x->rep);
@@ -181,59 +112,23 @@ static int64_t entry_count(const rn_spec *spec, const rn_ranks *ranks,
 }
 
 /* Fill the next plan slot for entry `def` of step `step`. */
-/*
- * The args' JSON. With `rep` (the last key), only the first task of a sweep
- * point goes through the codec's JSON writer: the others reuse its text up
- * to "rep": (a quarter of the plan's time for a big `repeat`).
- */
-static int args_json(extra *x, const pt_buf *b, pt_buf *js)
-{
-    static const char key[] = "\"rep\":";
-    if (x->rep < 0 || !x->json_head.len) {
-        int rc = pt_value_to_json(b->data, b->len, js);
-        if (rc < 0 || x->rep < 0)
-            return rc;
-        const char *at = js->data ? strstr((const char *)js->data, key) : 0;
-        while (at && strstr(at + 1, key))
-            at = strstr(at + 1, key);
-        return at ? pt_buf_append(&x->json_head, js->data,
-                                  (size_t)(at - (const char *)js->data) +
-                                      sizeof key - 1)
-                  : 0;
-    }
-    char num[24];
-    int n = snprintf(num, sizeof num, "%lld}", (long long)x->rep);
-    int rc = pt_buf_reserve(js, x->json_head.len + (size_t)n + 1);
-    if (rc == 0)
-        rc = pt_buf_append(js, x->json_head.data, x->json_head.len);
-    if (rc == 0)
-        rc = pt_buf_append(js, num, (size_t)n + 1); /* with its NUL */
-    return rc;
-}
-
 static int add_task(rn_plan *plan, const rn_spec *spec, int step,
                     extra *x, int rank, int on)
 {
     rn_ptask *t = &plan->tasks[plan->ntasks];
-    pt_buf b = {0}, js = {0};
+    pt_buf b = {0};
     int rc = pt_buf_reserve(&b, 64);
     if (rc == 0)
         rc = task_args(&b, x);
-    if (rc == 0)
-        rc = args_json(x, &b, &js);
     *t = (rn_ptask){.id = plan->ntasks, .step = step,
                     .kernel = x->def->kernel,
                     .workerset = x->def->workerset, .on = on,
                     .priority = x->def->priority, .def = x->def,
                     .rank = rank};
     t->seed = pt_task_seed_of(spec->seed, t->id);
-    t->args_json = rc == 0 ? (char *)js.data : NULL;
     t->args = rc == 0 ? pt_args_from_buf(&b) : NULL;
-    if (!t->args || !t->args_json) {
+    if (!t->args) {
         pt_buf_free(&b);
-        free(js.data);
-        free(t->args_json);
-        pt_args_destroy(t->args);
         return rc < 0 ? rc : -ENOMEM;
     }
     plan->ntasks++;
@@ -264,10 +159,9 @@ static int expand(rn_plan *plan, const rn_spec *spec, const rn_ranks *ranks,
     size_t pick[64] = {0};
     if (def->nsweep > 64)
         return -E2BIG;
-    extra x = {def, pick, -1, {0}};
+    extra x = {def, pick, -1};
     int rc = 0;
     for (;;) {
-        pt_buf_reset(&x.json_head); /* a new sweep point */
         for (int64_t r = 0;
              rc == 0 && r < (def->repeat > 0 ? def->repeat : 1); r++) {
             x.rep = def->has_repeat ? r : -1;
@@ -279,7 +173,6 @@ static int expand(rn_plan *plan, const rn_spec *spec, const rn_ranks *ranks,
         if (rc < 0 || a < 0)
             break;
     }
-    pt_buf_free(&x.json_head);
     return rc;
 }
 
@@ -310,17 +203,29 @@ int rn_plan_build(const rn_spec *spec, const rn_ranks *ranks, rn_plan *plan,
 
 void rn_plan_free(rn_plan *plan)
 {
-    for (int64_t i = 0; plan->tasks && i < plan->ntasks; i++) {
+    for (int64_t i = 0; plan->tasks && i < plan->ntasks; i++)
         pt_args_destroy(plan->tasks[i].args);
-        free(plan->tasks[i].args_json);
-    }
     free(plan->tasks);
     free(plan->step_start);
     memset(plan, 0, sizeof *plan);
 }
 
+/* A task's args as JSON: converted here, at the edge, into `js`. */
+static void print_args(const rn_ptask *t, pt_buf *js, FILE *out)
+{
+    const uint8_t *p;
+    size_t n;
+    pt_buf_reset(js);
+    if (pt_args_encoded(t->args, &p, &n) == 0 &&
+        pt_value_to_json(p, n, js) == 0)
+        fwrite(js->data, 1, js->len, out);
+    else
+        fputs("(out of memory)", out);
+}
+
 void rn_plan_print(const rn_spec *spec, const rn_plan *plan, FILE *out)
 {
+    pt_buf js = {0};
     fprintf(out, "job %s: %d steps, %" PRId64 " tasks, seed %" PRIu64 "\n",
             spec->name, spec->nsteps, plan->ntasks, spec->seed);
     for (int s = 0; s < plan->nsteps; s++) {
@@ -337,11 +242,13 @@ void rn_plan_print(const rn_spec *spec, const rn_plan *plan, FILE *out)
                 fprintf(out, "[rank %d: %d]", t->rank, t->on);
             else if (t->on >= 0)
                 fprintf(out, "[%d]", t->on);
-            fprintf(out, " priority %" PRId64 " seed %" PRIu64 " args %s",
-                    t->priority, t->seed, t->args_json);
+            fprintf(out, " priority %" PRId64 " seed %" PRIu64 " args ",
+                    t->priority, t->seed);
+            print_args(t, &js, out);
             for (int k = 0; t->def && k < t->def->ntags; k++)
                 fprintf(out, "%s%s", k ? "," : " tags ", t->def->tags[k]);
             fputc('\n', out);
         }
     }
+    pt_buf_free(&js);
 }

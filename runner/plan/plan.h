@@ -26,8 +26,8 @@ typedef struct rn_ptask {
     int on;            /* pinned worker, or -1 */
     int64_t priority;
     uint64_t seed;
-    pt_args *args;     /* sealed, encoded */
-    char *args_json;   /* the same, as a JSON object */
+    pt_args *args;     /* sealed, encoded: the one form of the args (JSON
+                          only where a human or a file sees them) */
     const rn_task *def;/* its entry in the spec (tags) */
     int rank;          /* under MPI, the rank of `on` (each_worker), else 0 */
 } rn_ptask;

@@ -2,6 +2,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include <ptools/kernel_lib.h>
+#include <ptools/plugin.h>
 
 #include "spec/probe.h"
 #include <ptools/sys.h>
@@ -30,6 +32,8 @@ typedef struct probe_req {
     bool plugin;
     const char *const *names; /* kernels only: the names to look up */
     int n;
+    const void *options;      /* plugins: open with these, or NULL */
+    size_t options_len;
 } probe_req;
 
 /* The parent's view of the child. */
@@ -103,12 +107,80 @@ static int report_kernels(pt_buf *b, const probe_req *r)
     return rc;
 }
 
-/* The report on plugin r->path: it loaded (handle h), and started no
- * thread (the descriptor is checked where it is used: host.c). */
+static int remove_one(const char *path, const struct stat *st, int flag,
+                      struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    remove(path);
+    return 0;
+}
+
+/* What the plugin's own calls reach (plugin.h ctx->sys), as in host.c. */
+static const pt_plugin_sys probe_sys = {.size = sizeof probe_sys,
+                                        .open = pt_sys_open,
+                                        .write = pt_sys_write_full,
+                                        .fsync = pt_sys_fsync};
+
+/*
+ * Open plugin `d` with r's options in a scratch folder, and close it: its
+ * refusal goes to `msg` (empty when it took them). 0 or -errno.
+ */
+static int try_open(const probe_req *r, const pt_plugin *d, char *msg,
+                    size_t size)
+{
+    pt_buf js = {0};
+    const char *tmp = getenv("TMPDIR");
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/ptrun-probe-XXXXXX", tmp && *tmp ? tmp
+                                                                   : "/tmp");
+    msg[0] = '\0';
+    int rc = pt_value_to_json(r->options, r->options_len, &js);
+    if (rc < 0 || !mkdtemp(dir)) {
+        rc = rc < 0 ? rc : -errno;
+        pt_buf_free(&js);
+        return rc;
+    }
+    pt_plugin_ctx ctx = {.size = sizeof ctx, .run_dir = dir,
+                         .run_name = "probe", .sys = &probe_sys,
+                         .options = r->options,
+                         .options_len = r->options_len, .checking = 1};
+    if (d->open(&ctx, (const char *)js.data) != 0)
+        snprintf(msg, size, "plugin %s: %s", d->name ? d->name : "?",
+                 ctx.error[0] ? ctx.error : "it refused its options");
+    else if (d->close)
+        d->close(&ctx);
+    pt_buf_free(&js);
+    nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+    return 0;
+}
+
+/* {"options": msg} when the plugin in h refuses r's options, else {}. */
+static int report_open(pt_buf *b, const probe_req *r, void *h)
+{
+    char msg[1024] = "";
+    pt_vmark m;
+    const pt_plugin *const *d = dlsym(h, "pt_plugin_desc");
+    int rc = 0;
+    if (r->options && d && *d && (*d)->abi >= 1 &&
+        (*d)->abi <= PT_PLUGIN_ABI && (*d)->on_event && (*d)->open)
+        rc = try_open(r, *d, msg, sizeof msg);
+    if (rc < 0)
+        snprintf(msg, sizeof msg, "%s: cannot try its options: %s", r->path,
+                 pt_strerror(rc));
+    if (msg[0] && rc < 0)
+        return report_error(b, msg);
+    rc = pt_venc_map_begin(b, &m);
+    if (rc == 0 && msg[0] && (rc = pt_venc_key(b, &m, "options")) == 0)
+        rc = pt_venc_str(b, msg);
+    return rc == 0 ? pt_venc_map_end(b, &m) : rc;
+}
+
+/* The report on plugin r->path: it loaded (handle h), started no thread,
+ * and takes its options (the descriptor is checked where it is used:
+ * host.c; a bad one is not opened here). */
 static int report_plugin(pt_buf *b, const probe_req *r, void *h)
 {
     char msg[1024];
-    pt_vmark m;
     if (!h) {
         const char *why = dlerror();
         snprintf(msg, sizeof msg, "%s: cannot load plugin: %s", r->path,
@@ -123,8 +195,7 @@ static int report_plugin(pt_buf *b, const probe_req *r, void *h)
                  threads - 1, threads > 2 ? "s" : "");
         return report_error(b, msg);
     }
-    int rc = pt_venc_map_begin(b, &m);
-    return rc == 0 ? pt_venc_map_end(b, &m) : rc;
+    return report_open(b, r, h);
 }
 
 /*
@@ -404,6 +475,8 @@ static int parse_report(const uint8_t *data, size_t len, const probe_req *r,
         rc = -EBADMSG;
     if (rc == 0 && pt_vmap_get(&top, "error", &e) == 0)
         rc = get_str(&top, "error", &p->error);
+    else if (rc == 0 && r->plugin && pt_vmap_get(&top, "options", &e) == 0)
+        rc = get_str(&top, "options", &p->options_error);
     else if (rc == 0 && !r->plugin && (rc = parse_kernels(&top, p)) == 0)
         rc = parse_missing(&top, p, r->n);
     free(copy);
@@ -495,6 +568,17 @@ int rn_probe_plugin(const char *path, rn_probe *p)
     return p->error ? -EINVAL : 0;
 }
 
+int rn_probe_plugin_open(const char *path, const void *options, size_t len,
+                         rn_probe *p)
+{
+    probe_req r = {.path = path, .plugin = true, .options = options,
+                   .options_len = len};
+    int rc = probe(&r, p);
+    if (rc < 0)
+        return p->how == RN_PROBE_FAILED ? rc : -EINVAL;
+    return p->error ? -EINVAL : p->options_error ? -EDOM : 0;
+}
+
 /* "signal 11, SIGSEGV" */
 static void signal_words(int sig, char *buf, size_t size)
 {
@@ -571,5 +655,6 @@ void rn_probe_free(rn_probe *p)
     free(p->kernels);
     free(p->missing);
     free(p->error);
+    free(p->options_error);
     *p = (rn_probe){0};
 }

@@ -47,6 +47,7 @@ typedef struct rn_probe {
     bool loaded;              /* dlopen returned in the child */
     const char *what;         /* RN_PROBE_FAILED: the call that failed */
     char *error;              /* REPORTED: the loader's refusal, or NULL */
+    char *options_error;      /* REPORTED: what open() said of its options */
     rn_probe_kernel *kernels; /* REPORTED, no error: what the .so holds */
     int nkernels;
     char **missing;           /* per name asked: NULL (there) or why not */
@@ -69,6 +70,15 @@ int rn_probe_kernels(const char *path, const char *const *names, int n,
  * another -errno as rn_probe_kernels(). Free p with rn_probe_free().
  */
 int rn_probe_plugin(const char *path, rn_probe *p);
+/*
+ * The same, and then open the plugin in the child with `options` (an
+ * encoded map, ptools/value.h) in a scratch run folder that is removed
+ * after, and close it: a plugin that refuses its options is known at check
+ * time. -EDOM with p->options_error ("plugin NAME: its error") when open()
+ * failed.
+ */
+int rn_probe_plugin_open(const char *path, const void *options, size_t len,
+                         rn_probe *p);
 
 /*
  * Why the child gave no report, in words that follow "kernel library

@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <ptools/buf.h>
 #include <ptools/dtype.h>
 #include <ptools/shm.h>
 #include <ptools/workerset.h>
@@ -54,6 +55,15 @@ typedef struct rn_value {
     struct rn_value *items;  /* RN_LIST, RN_MAP: n values */
     char **keys;             /* RN_MAP: n keys, in file order */
 } rn_value;
+
+/*
+ * Append v to b with the value codec (ptools/value.h): the one encoding a
+ * spec value has from here on. A list of numbers becomes an int array (all
+ * ints) or a real array. 0 or -errno.
+ */
+int rn_value_encode(pt_buf *b, const rn_value *v);
+/* Is v a non-empty list of numbers (encoded as an array)? */
+bool rn_value_numeric_list(const rn_value *v);
 
 typedef enum rn_init { RN_INIT_ZERO, RN_INIT_FILL, RN_INIT_NPY } rn_init;
 

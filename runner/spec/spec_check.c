@@ -225,15 +225,24 @@ int rn_plugin_probe(rn_plugin *p, const char *label, char *msg, size_t size)
 {
     rn_probe pr;
     char why[512];
-    int rc = rn_probe_plugin(p->path, &pr);
+    pt_buf opts = {0};
+    int rc = rn_value_encode(&opts, &p->options);
+    if (rc < 0) {
+        snprintf(msg, size, "%s: its options: %s", label, pt_strerror(rc));
+        return -EIO;
+    }
+    rc = rn_probe_plugin_open(p->path, opts.data, opts.len, &pr);
+    pt_buf_free(&opts);
     p->probed = rc == 0;
     if (rc < 0 && rn_probe_why(&pr, why, sizeof why))
         snprintf(msg, size, "%s: %s", label, why);
+    else if (rc == -EDOM) /* it loaded, and refused its options */
+        snprintf(msg, size, "%s", pr.options_error);
     else if (rc < 0) /* it loaded, and the child said what is wrong */
         snprintf(msg, size, "%s", pr.error);
     bool failed = pr.how == RN_PROBE_FAILED; /* no probe could run */
     rn_probe_free(&pr);
-    return rc == 0 ? 0 : failed ? -EIO : -EINVAL;
+    return rc == 0 || rc == -EDOM ? rc : failed ? -EIO : -EINVAL;
 }
 
 /* Probe plugin p; problems go at `at`, or to the file for the default. */
@@ -245,7 +254,9 @@ static void probe_plugin(rn_build *b, rn_plugin *p, const rn_ynode *at,
              given);
     int rc = rn_plugin_probe(p, label, msg, sizeof msg);
     b->d->runtime += rc == -EIO; /* not the spec's fault */
-    if (rc < 0)
+    if (rc == -EDOM && at) /* the options' fault: point at them */
+        rn_diag_add(b->d, p->options.pos, at->set, at->set_index, "%s", msg);
+    else if (rc < 0)
         rn_diag_add(b->d, at ? at->pos : (rn_pos){0, 0}, at ? at->set : NULL,
                     at ? at->set_index : 0, "%s", msg);
 }
@@ -298,6 +309,7 @@ static void build_plugin(rn_build *b, const rn_ynode *n, rn_plugin *p)
     p->options = (rn_value){.type = RN_MAP, .pos = n->pos};
     if (!rn_check_map(b, n, &rn_plugin_schema))
         return;
+    rn_get_map_value(b, n, "options", &p->options); /* the probe opens */
     name = rn_ymap_get(n, "name");
     path = rn_ymap_get(n, "path");
     if (!name == !path)
@@ -307,7 +319,6 @@ static void build_plugin(rn_build *b, const rn_ynode *n, rn_plugin *p)
         find_plugin(b, p, name);
     else if (path)
         find_plugin_path(b, p, path);
-    rn_get_map_value(b, n, "options", &p->options);
 }
 
 /* Does plugin p write DIR/results.jsonl (a jsonl without `file`, or

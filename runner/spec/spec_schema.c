@@ -1,11 +1,13 @@
 /*
  * spec_schema.c - the keys a job spec may have (SPEC §4), one table per
- * mapping, and the helpers that use them: "did you mean" and rn_value
- * copies of YAML nodes.
+ * mapping, and the helpers that use them: "did you mean", rn_value
+ * copies of YAML nodes, and their encoding with the value codec.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <ptools/value.h>
 
 #include "spec/spec_internal.h"
 
@@ -217,4 +219,67 @@ void rn_value_clear(rn_value *v)
     free(v->keys);
     free(v->s);
     *v = (rn_value){.type = RN_NULL};
+}
+
+bool rn_value_numeric_list(const rn_value *v)
+{
+    for (size_t i = 0; i < v->n; i++)
+        if (v->items[i].type != RN_INT && v->items[i].type != RN_REAL)
+            return false;
+    return v->n > 0;
+}
+
+/* A list of numbers travels as an int or real array, anything else as a list. */
+static int encode_list(pt_buf *b, const rn_value *v)
+{
+    int ints = 1;
+    for (size_t i = 0; i < v->n; i++)
+        ints &= v->items[i].type == RN_INT;
+    if (rn_value_numeric_list(v)) {
+        int64_t *iv = malloc(v->n * sizeof *iv);
+        double *rv = malloc(v->n * sizeof *rv);
+        int rc = iv && rv ? 0 : -ENOMEM;
+        for (size_t i = 0; rc == 0 && i < v->n; i++) {
+            iv[i] = v->items[i].i;
+            rv[i] = v->items[i].type == RN_INT ? (double)v->items[i].i
+                                                : v->items[i].r;
+        }
+        if (rc == 0)
+            rc = ints ? pt_venc_ints(b, iv, v->n)
+                      : pt_venc_reals(b, rv, v->n);
+        free(iv);
+        free(rv);
+        return rc;
+    }
+    pt_vmark m;
+    int rc = pt_venc_list_begin(b, &m);
+    for (size_t i = 0; rc == 0 && i < v->n; i++)
+        rc = rn_value_encode(b, &v->items[i]);
+    return rc < 0 ? rc : pt_venc_list_end(b, &m);
+}
+
+static int encode_map(pt_buf *b, const rn_value *v)
+{
+    pt_vmark m;
+    int rc = pt_venc_map_begin(b, &m);
+    for (size_t i = 0; rc == 0 && i < v->n; i++) {
+        rc = pt_venc_key(b, &m, v->keys[i]);
+        if (rc == 0)
+            rc = rn_value_encode(b, &v->items[i]);
+    }
+    return rc < 0 ? rc : pt_venc_map_end(b, &m);
+}
+
+int rn_value_encode(pt_buf *b, const rn_value *v)
+{
+    switch (v->type) {
+    case RN_NULL: return pt_venc_null(b);
+    case RN_BOOL: return pt_venc_bool(b, v->b);
+    case RN_INT: return pt_venc_int(b, v->i);
+    case RN_REAL: return pt_venc_real(b, v->r);
+    case RN_STR: return pt_venc_str(b, v->s);
+    case RN_LIST: return encode_list(b, v);
+    case RN_MAP: return encode_map(b, v);
+    }
+    return -EINVAL;
 }

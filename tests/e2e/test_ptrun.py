@@ -748,5 +748,78 @@ steps: [{name: s, tasks: [{kernel: sleep, args: {ms: %d}, repeat: %d}]}]
                     "--force", "-q")
 
 
+class PluginValues(Base):
+    """Plugin options are passed whole (nested maps and lists) and a plugin
+    that refuses them is a spec error; args and results reach the files as
+    the value codec writes them."""
+
+    SPEC = """ptrun: 1
+name: pv
+kernels:
+  echo: {path: echo}
+workersets:
+  - {name: cpu, workers: 1}
+steps:
+  - name: s
+    tasks:
+      - kernel: echo
+        args: {m: {k: {q: v, e: {}}, z: [a, 1]}, r: 2.0, l: [1, 2]}
+plugins:
+  - path: @TK@/opts_plugin.so
+    options: {OPTS}
+  - {name: csv}
+"""
+
+    def test_nested_options_passed_whole(self):
+        job = self.spec(self.SPEC.replace(
+            "{OPTS}", "{a: {b: [1, 2], c: {d: x}}, l: [x, {y: 1.5}]}"))
+        self.run_ok("check", job)
+        self.run_ok("run", job, "--out", self.out(), "-q")
+        with open(os.path.join(self.out(), "options.json")) as f:
+            self.assertEqual(f.read(), '{"a":{"b":[1,2],"c":{"d":"x"}},'
+                             '"l":["x",{"y":1.5}]}')
+        with open(os.path.join(self.out(), "options.typed")) as f:
+            size, tag = f.read().split()
+        self.assertGreater(int(size), 0)
+        self.assertEqual(tag, "0a")  # an encoded map
+        with open(os.path.join(self.out(), "results.jsonl")) as f:
+            line = f.read()
+        args = '{"m":{"k":{"q":"v","e":{}},"z":["a",1]},"r":2.0,"l":[1,2]}'
+        self.assertIn('"args":%s,' % args, line)
+        self.assertIn('"result":%s,' % args, line)
+        with open(os.path.join(self.out(), "results.csv")) as f:
+            head, row = f.read().splitlines()
+        cells = dict(zip(head.split(","), row.split(",", 12)[:12] +
+                         [row.split(",", 12)[12]]))
+        self.assertIn("arg.m.k.q", head.split(","))
+        self.assertIn("result.m.k.e", head.split(","))
+        self.assertTrue(row.endswith(',v,{},"[""a"",1]",2.0,"[1,2]",'
+                                     'v,{},"[""a"",1]",2.0,"[1,2]"'), row)
+        self.assertEqual(cells["status"], "ok")
+
+    def test_refused_option_is_a_spec_error(self):
+        job = self.spec(self.SPEC.replace("{OPTS}", "{bad: {deep: [1]}}"))
+        want = "%s:14:14: plugin opts: option \"bad\": refused" % job
+        p = ptrun("check", job)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn(want, p.stderr)
+        p = ptrun("run", job, "--out", self.out(), "-q")
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn(want, p.stderr)
+        self.assertFalse(os.path.exists(self.out()))
+
+    def test_check_creates_nothing(self):
+        target = os.path.join(self.tmp.name, "abs.csv")
+        job = self.spec(self.SPEC.replace("{OPTS}", "{}").replace(
+            "{name: csv}", "{name: csv, options: {file: %s}}" % target))
+        self.run_ok("check", job)
+        self.assertFalse(os.path.exists(target))
+        job = self.spec(self.SPEC.replace("{OPTS}", "{}").replace(
+            "{name: csv}", "{name: csv, options: {nope: {x: 1}}}"))
+        p = ptrun("check", job)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("%s:15:26: plugin csv: option " % job, p.stderr)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
