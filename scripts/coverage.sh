@@ -16,11 +16,10 @@ jobs=${2:-2}
 rc="--rc lcov_branch_coverage=1"
 parts="lib runner plugins kernels"
 
-[ -f "$build/CMakeCache.txt" ] &&
-    grep -q '^PTOOLS_COVERAGE:BOOL=ON' "$build/CMakeCache.txt" || {
+if ! grep -qs '^PTOOLS_COVERAGE:BOOL=ON' "$build/CMakeCache.txt"; then
     echo "coverage.sh: $build is not a PTOOLS_COVERAGE=ON build" >&2
     exit 2
-}
+fi
 
 lcov --quiet --zerocounters --directory "$build"
 rm -rf "$build/html" "$build"/coverage*.info
