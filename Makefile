@@ -11,17 +11,22 @@
 #   make format        rewrite every C file in clang-format-14's format
 #   make format-check  list the C files that differ from it (exit 1 if any)
 #                      (scripts/format.sh; needs clang-format-14)
+#   make coverage  build with gcov counters in build-coverage/, run every
+#               test, print line and branch coverage of lib/, runner/,
+#               plugins/ and kernels/, and write build-coverage/html/
+#               (scripts/coverage.sh; not part of make test)
 #   make bench  install what the references need, build, then run every
 #               benchmark (bench/run_bench.py): one line per figure beside
 #               its reference, all figures in build/bench.json
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
+COV_BUILD  ?= build-coverage
 FUZZ_SECONDS ?= 60
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all build run test bench deps deps-test deps-bench unit asan valgrind fuzz install clean \
+.PHONY: all build run test bench deps deps-test deps-bench unit asan valgrind fuzz coverage install clean \
         distclean format format-check
 
 all: build
@@ -60,6 +65,11 @@ valgrind: unit
 fuzz: deps-test
 	FUZZ_BUILD=$(FUZZ_BUILD) JOBS=$(JOBS) scripts/fuzz.sh $(FUZZ_SECONDS)
 
+coverage: deps-test
+	cmake -S . -B $(COV_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPTOOLS_COVERAGE=ON $(CMAKE_ARGS)
+	cmake --build $(COV_BUILD) -j $(JOBS)
+	scripts/coverage.sh $(COV_BUILD) $(JOBS)
+
 test: unit asan valgrind fuzz
 	@echo "make test: all suites passed (unit, asan+ubsan, valgrind, fuzz)"
 
@@ -76,6 +86,6 @@ install: build
 	cmake --install $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(COV_BUILD)
 
 distclean: clean

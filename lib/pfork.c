@@ -46,7 +46,7 @@ static void child_main(int index, pt_pfork_fn fn, void *arg, int wfd,
     pt_sys_child_reset_signals(old_mask);
     pt_sys_parent_death_signal(SIGKILL);
     if (getppid() != parent) /* the parent died before prctl took effect */
-        _exit(127);
+        pt_sys_exit(127);
     pt_buf out = {0};
     int rc = fn(index, arg, &out);
     fflush(NULL); /* what fn printed must not be lost by _exit */
@@ -55,7 +55,7 @@ static void child_main(int index, pt_pfork_fn fn, void *arg, int wfd,
     if (w == 0)
         w = pt_sys_write_full(wfd, out.data, out.len);
     pt_buf_free(&out);
-    _exit(w == 0 ? 0 : 127);
+    pt_sys_exit(w == 0 ? 0 : 127);
 }
 
 /* Read what is available from c's pipe; close it at EOF. 0 or -errno. */

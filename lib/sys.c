@@ -488,3 +488,15 @@ void pt_sys_child_reset_signals(const sigset_t *old)
             sigaction(sig, &sa, NULL); /* fails harmlessly for reserved ones */
     sigprocmask(SIG_SETMASK, old, NULL);
 }
+
+#ifdef PTOOLS_COVERAGE
+void __gcov_dump(void); /* libgcov: write this process's counters now */
+#endif
+
+void pt_sys_exit(int status)
+{
+#ifdef PTOOLS_COVERAGE
+    __gcov_dump();
+#endif
+    _exit(status);
+}

@@ -433,5 +433,5 @@ void pt__worker_main(const pt__worker_boot *boot)
     pt_workerset_reap_strays(NULL, 0); /* all it forked, detached or not */
     pt__wire_reader_free(&rd);
     free_all(&w);
-    _exit(status);
+    pt_sys_exit(status);
 }

@@ -17,6 +17,8 @@ if [ "${1:-build}" = test ]; then
     need="$need chromium"
     # Open MPI: ptrun-mpi and the end-to-end test over 3 ranks
     need="$need openmpi-bin libopenmpi-dev"
+    # lcov (lcov, genhtml) for scripts/coverage.sh (make coverage)
+    need="$need lcov"
 elif [ "${1:-build}" = bench ]; then
     # omp.h and libgomp.so come with gcc (libgcc-*-dev); libgomp1 is the
     # runtime. bench/CMakeLists.txt skips pi_omp if OpenMP is not found.

@@ -141,6 +141,34 @@ static void test_no_count(void)
     check_bad("write", "no ':N'");
 }
 
+/*
+ * pt_sys_read_full reads exactly n bytes, across several writes, and says
+ * -EPIPE at an early EOF; pt_sys_exit's status reaches the parent.
+ */
+static void test_read_full_and_exit(void)
+{
+    int p[2];
+    char got[6] = {0};
+    CU_ASSERT_EQUAL_FATAL(pt_sys_pipe(p), 0);
+    pid_t pid = pt_sys_fork();
+    CU_ASSERT_TRUE_FATAL(pid >= 0);
+    if (pid == 0) {
+        pt_sys_close(p[0]);
+        int rc = pt_sys_write_full(p[1], "abc", 3);
+        if (rc == 0)
+            rc = pt_sys_write_full(p[1], "defg", 4);
+        pt_sys_exit(rc == 0 ? 7 : 1);
+    }
+    pt_sys_close(p[1]);
+    CU_ASSERT_EQUAL(pt_sys_read_full(p[0], got, 5), 0);
+    CU_ASSERT_STRING_EQUAL(got, "abcde");
+    CU_ASSERT_EQUAL(pt_sys_read_full(p[0], got, 5), -EPIPE); /* 2 then EOF */
+    int st = 0;
+    CU_ASSERT_EQUAL(pt_sys_waitpid(pid, &st, 0), pid);
+    CU_ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 7);
+    pt_sys_close(p[0]);
+}
+
 static const pt_test_case cases[] = {
     {"unset: nothing fails", test_unset, 0},
     {"only the Nth call fails", test_nth_call, 0},
@@ -150,6 +178,7 @@ static const pt_test_case cases[] = {
     {"bad value: N", test_bad_count, 0},
     {"bad value: errno", test_bad_errno, 0},
     {"bad value: no N", test_no_count, 0},
+    {"read_full across writes, EOF; pt_sys_exit", test_read_full_and_exit, 0},
     {NULL, NULL, 0},
 };
 

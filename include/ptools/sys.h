@@ -80,6 +80,12 @@ PT_EXTERN int pt_sys_set_nonblock(int fd, bool on);
  * saved by the parent, so no handler of the parent's ever runs in it.
  */
 PT_EXTERN void pt_sys_child_reset_signals(const sigset_t *old);
+/*
+ * Leave a forked child at once, as _exit(status): no atexit handler, no
+ * stdio flush. In a coverage build of libptools (PTOOLS_COVERAGE) it first
+ * writes out the gcov counters, which _exit would lose.
+ */
+PT_EXTERN void pt_sys_exit(int status) __attribute__((noreturn));
 
 /* Read PTOOLS_FAULT now: 0, or -EINVAL (pt_errmsg() says why). */
 PT_EXTERN int pt_sys_fault_init(void);

@@ -206,7 +206,7 @@ static int child_setup(int null_fd, int wfd, pid_t parent)
 {
     pt_sys_parent_death_signal(SIGKILL);
     if (getppid() != parent) /* ptrun died before prctl took effect */
-        _exit(127);
+        pt_sys_exit(127);
     setpgid(0, 0); /* the parent does it too: whichever runs first */
     if (dup2(null_fd, STDIN_FILENO) < 0 ||
         dup2(STDERR_FILENO, STDOUT_FILENO) < 0)
@@ -221,7 +221,7 @@ static _Noreturn void child_unsent(const probe_req *r, int rc)
     fprintf(stderr, "ptrun: probe of %s: cannot send its report: %s\n",
             r->path, pt_strerror(rc));
     fflush(NULL);
-    _exit(EXIT_UNSENT);
+    pt_sys_exit(EXIT_UNSENT);
 }
 
 /* The child's whole life: load, mark, report, _exit. */
@@ -248,7 +248,7 @@ static _Noreturn void child_main(const probe_req *r, int null_fd, int wfd,
     if (rc == 0 && (sent = pt_sys_write_full(wfd, b.data, b.len)) < 0)
         child_unsent(r, sent);
     fflush(NULL); /* what a constructor printed, to stderr */
-    _exit(rc == 0 ? 0 : 127);
+    pt_sys_exit(rc == 0 ? 0 : 127);
 }
 
 /* ---- the parent ---- */
