@@ -77,7 +77,7 @@ static _Noreturn void worker_child(pt_workerset *ws, slot *s, int in, int out,
     pt_sys_child_reset_signals(old);
     pt_sys_parent_death_signal(SIGKILL);
     if (getppid() != parent)
-        _exit(127);
+        pt_sys_exit(127);
     setpgid(0, 0); /* its own group: what a kernel forks dies with it */
     pt__os_set_subreaper(); /* and what it detaches comes back to it */
     /* Only stdin, stdout, stderr, its own two pipes and result buffer stay
