@@ -3,6 +3,7 @@
  * JSON request, send it to the run's DIR/ctl.sock, print the reply line.
  */
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdbool.h>
@@ -140,20 +141,6 @@ static int connect_run(const char *dir, FILE *errf)
     return fd;
 }
 
-static int send_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -errno;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static int64_t mono_ms(void)
 {
     return pt_sys_mono_ns() / 1000000;
@@ -215,7 +202,7 @@ static int exchange(const char *dir, int fd, const pt_buf *req, FILE *out,
 {
     pt_buf reply = {0};
     char why[128];
-    int ok = -1, rc = send_all(fd, (const char *)req->data, req->len);
+    int ok = -1, rc = pt_sys_write_full(fd, req->data, req->len);
     if (rc == 0)
         rc = read_line(fd, &reply);
     if (rc < 0)
@@ -242,6 +229,7 @@ int rn_ctl_client(const char *dir, int argc, char **argv, FILE *out,
 {
     pt_buf req = {0};
     int status = build_request(argc, argv, &req, errf);
+    signal(SIGPIPE, SIG_IGN); /* a run that hangs up is -EPIPE, not death */
     if (status == 0) {
         int fd = connect_run(dir, errf);
         status = fd < 0 ? EXIT_RUNTIME : exchange(dir, fd, &req, out, errf);
