@@ -10,7 +10,7 @@
  * unknown keys or commands, wrong types, a failed apply). A client may send
  * several requests on one connection.
  *
- * The server (ctl.c) runs inside the run loop's single thread and never
+ * The server (ctl.c; requests are read in ctl_request.c) runs inside the run loop's single thread and never
  * blocks: the loop polls rn_ctl_pollfds() with its own fds, with a timeout
  * no longer than rn_ctl_timeout_ms(), then calls rn_ctl_handle() after
  * every poll (a timeout too: it drops clients past their deadlines). Hostile
@@ -39,6 +39,7 @@
 #define RN_CTL_LINE_MS 5000           /* to finish a line once begun */
 #define RN_CTL_IDLE_MS 60000          /* without reading or writing */
 #define RN_CTL_POLLFDS (1 + RN_CTL_MAX_CLIENTS) /* the most pollfds asks */
+#define RN_CTL_WHY 200                /* bytes of rn_ctl_request's reason */
 
 typedef struct rn_ctl rn_ctl;
 
