@@ -4,8 +4,8 @@
  *  - rn_results_parse_line() (runner/results.c), what --resume, finish and
  *    compaction make of each line of results.jsonl, through pt_json_loadb()
  *    (include/ptools/json_read.h), which csv's read-back uses too;
- *  - rn_ctl_request() (runner/ctl.c), what the `ptrun ctl` server does
- *    with each request line.
+ *  - rn_ctl_request() (runner/ctl/ctl_request.c), what the `ptrun ctl`
+ *    server does with each request line.
  *
  * Promises checked:
  *  - a results line is a result only with a task id of the plan and a

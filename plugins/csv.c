@@ -27,6 +27,10 @@
  * integer >= 0, "status" not a status), but for one: the plugin does not
  * know the plan's size, so a line with a task id beyond it, which only a
  * hand edit can put there, still makes a row.
+ *
+ * This file makes a row of each finished task's event and writes the file;
+ * csv_read.c reads the earlier rows back at open (csv_impl.h is what both
+ * share).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -38,41 +42,25 @@
 
 #include <ptools/plugin.h>
 
+#include "csv_impl.h"
 #include "json_mini.h"
-#include <ptools/json_read.h>
 #include "plugin_util.h"
 
 #define FLUSH_BYTES (64 * 1024)
 
-static const char *const fixed_columns[] = {
+const char *const csv_fixed_columns[] = {
     "task",  "step",     "kernel", "workerset", "worker",   "status",
     "error", "attempts", "seed",   "queued_ns", "start_ns", "end_ns",
 };
-#define NFIXED (sizeof fixed_columns / sizeof fixed_columns[0])
-
-/* A finished task: its cells as "column\0value\0" pairs. */
-typedef struct row {
-    int64_t task;
-    size_t seq; /* arrival order, to break ties */
-    jm_buf cells;
-} row;
-
-typedef struct csv {
-    char *path, *tmp;
-    row *rows;
-    size_t nrows, cap;
-    bool dirty; /* the file does not show every row yet */
-} csv;
 
 typedef struct columns {
-    const char **names; /* point into fixed_columns and rows' cells */
+    const char **names; /* point into csv_fixed_columns and rows' cells */
     size_t n, cap;
 } columns;
 
-
 /* Append the pair "<prefix><name>\0<value>\0", value being n bytes. */
-static void put_cell(jm_buf *cells, const char *prefix, const char *name,
-                     const char *value, size_t n)
+void csv_put_cell(jm_buf *cells, const char *prefix, const char *name,
+                  const char *value, size_t n)
 {
     jm_buf_str(cells, prefix);
     jm_buf_add(cells, name, strlen(name) + 1);
@@ -82,7 +70,8 @@ static void put_cell(jm_buf *cells, const char *prefix, const char *name,
 
 static void put_text(jm_buf *cells, const char *name, const char *value)
 {
-    put_cell(cells, "", name, value ? value : "", value ? strlen(value) : 0);
+    csv_put_cell(cells, "", name, value ? value : "",
+                 value ? strlen(value) : 0);
 }
 
 static void put_int(jm_buf *cells, const char *name, int64_t v)
@@ -90,91 +79,6 @@ static void put_int(jm_buf *cells, const char *name, int64_t v)
     char text[24];
     snprintf(text, sizeof text, "%" PRId64, v);
     put_text(cells, name, text);
-}
-
-/* Append v as compact JSON text (csv cells hold arrays so). */
-static void put_json(jm_buf *b, const json_t *v)
-{
-    const char *k;
-    json_t *x;
-    size_t i = 0;
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        jm_buf_lit(b, "{");
-        json_object_foreach((json_t *)v, k, x) {
-            if (i++)
-                jm_buf_lit(b, ",");
-            jm_buf_quote(b, k);
-            jm_buf_lit(b, ":");
-            put_json(b, x);
-        }
-        jm_buf_lit(b, "}");
-        break;
-    case JSON_ARRAY:
-        jm_buf_lit(b, "[");
-        json_array_foreach(v, i, x) {
-            if (i)
-                jm_buf_lit(b, ",");
-            put_json(b, x);
-        }
-        jm_buf_lit(b, "]");
-        break;
-    case JSON_STRING: jm_buf_quote(b, json_string_value(v)); break;
-    case JSON_INTEGER: jm_buf_int(b, json_integer_value(v)); break;
-    case JSON_REAL: jm_buf_real(b, json_real_value(v)); break;
-    case JSON_TRUE: jm_buf_lit(b, "true"); break;
-    case JSON_FALSE: jm_buf_lit(b, "false"); break;
-    default: jm_buf_lit(b, "null"); break;
-    }
-}
-
-/* One leaf's cell: a string is its text, null empty, the rest JSON text. */
-static void put_leaf(jm_buf *cells, const char *prefix, const char *key,
-                     const json_t *v)
-{
-    if (json_is_string(v)) {
-        put_cell(cells, prefix, key, json_string_value(v),
-                 json_string_length(v));
-        return;
-    }
-    jm_buf_str(cells, prefix);
-    jm_buf_add(cells, key, strlen(key) + 1);
-    if (!json_is_null(v))
-        put_json(cells, v);
-    jm_buf_add(cells, "", 1);
-}
-
-/*
- * A cell for each leaf of object o: a scalar, an array or an empty object;
- * the keys of nested objects are joined with '.' after `key`.
- */
-static void put_flat(jm_buf *cells, const char *prefix, jm_buf *key,
-                     const json_t *o)
-{
-    size_t keylen = key->len;
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)o, k, v) {
-        if (keylen)
-            jm_buf_lit(key, ".");
-        jm_buf_str(key, k);
-        if (key->oom)
-            cells->oom = true;
-        else if (json_is_object(v) && json_object_size(v))
-            put_flat(cells, prefix, key, v);
-        else
-            put_leaf(cells, prefix, key->data, v);
-        jm_buf_cut(key, keylen);
-    }
-}
-
-/* The cells of object o, flattened, each column named prefix + key. */
-static void put_object_cells(jm_buf *cells, const char *prefix,
-                             const json_t *o)
-{
-    jm_buf key = {0};
-    put_flat(cells, prefix, &key, o);
-    jm_buf_free(&key);
 }
 
 /* Where a value's leaves go: the prefix of their columns, the dotted key
@@ -204,7 +108,7 @@ static int put_json_vleaf(vflat *f, const pt_val *v)
     size_t n = f->js.len - at;
     if (v->type == PT_V_BYTES) {
         text += sizeof bytes_head - 1, n -= sizeof bytes_head + 1;
-        put_cell(f->cells, f->prefix, f->key.data, "", 0);
+        csv_put_cell(f->cells, f->prefix, f->key.data, "", 0);
         f->cells->len -= 2; /* the name goes on: ".$bytes" */
         jm_buf_add(f->cells, ".$bytes", sizeof ".$bytes");
         jm_buf_add(f->cells, text, n);
@@ -212,7 +116,7 @@ static int put_json_vleaf(vflat *f, const pt_val *v)
     }
     if (n == 4 && memcmp(text, "null", 4) == 0) /* NaN, infinities */
         n = 0;
-    put_cell(f->cells, f->prefix, f->key.data, text, n);
+    csv_put_cell(f->cells, f->prefix, f->key.data, text, n);
     return 0;
 }
 
@@ -222,17 +126,20 @@ static int put_vleaf(vflat *f, const pt_val *v)
     char num[24];
     switch (v->type) {
     case PT_V_STR:
-        put_cell(f->cells, f->prefix, f->key.data, v->u.str.ptr, v->u.str.len);
+        csv_put_cell(f->cells, f->prefix, f->key.data, v->u.str.ptr,
+                     v->u.str.len);
         return 0;
-    case PT_V_NULL: put_cell(f->cells, f->prefix, f->key.data, "", 0); return 0;
+    case PT_V_NULL:
+        csv_put_cell(f->cells, f->prefix, f->key.data, "", 0);
+        return 0;
     case PT_V_INT:
-        put_cell(f->cells, f->prefix, f->key.data, num,
-                 (size_t)snprintf(num, sizeof num, "%" PRId64, v->u.i));
+        csv_put_cell(f->cells, f->prefix, f->key.data, num,
+                     (size_t)snprintf(num, sizeof num, "%" PRId64, v->u.i));
         return 0;
     case PT_V_MAP:
         if (v->u.c.count)
             return put_vmap(f, v);
-        put_cell(f->cells, f->prefix, f->key.data, "{}", 2);
+        csv_put_cell(f->cells, f->prefix, f->key.data, "{}", 2);
         return 0;
     default: return put_json_vleaf(f, v);
     }
@@ -289,7 +196,7 @@ static int put_object(pt_plugin_ctx *ctx, const pt_event *ev, jm_buf *cells,
 }
 
 /* A free row at the end of c->rows, or NULL when out of memory. */
-static row *new_row(csv *c)
+row *csv_new_row(csv *c)
 {
     if (c->nrows == c->cap) {
         size_t cap = c->cap ? 2 * c->cap : 64;
@@ -329,7 +236,7 @@ static void put_fixed(jm_buf *cells, const pt_event *ev)
  */
 static int add_task(pt_plugin_ctx *ctx, csv *c, const pt_event *ev)
 {
-    row *r = new_row(c);
+    row *r = csv_new_row(c);
     if (!r)
         goto oom;
     r->task = ev->task;
@@ -401,8 +308,8 @@ static int add_column(columns *cols, const char *name)
 static int collect_columns(const csv *c, columns *cols)
 {
     static const char *const prefixes[] = {"arg.", "result."};
-    for (size_t i = 0; i < NFIXED; i++)
-        if (add_column(cols, fixed_columns[i]) < 0)
+    for (size_t i = 0; i < CSV_NFIXED; i++)
+        if (add_column(cols, csv_fixed_columns[i]) < 0)
             return -1;
     for (size_t k = 0; k < 2; k++) {
         size_t n = strlen(prefixes[k]);
@@ -534,81 +441,6 @@ out:
     return rc;
 }
 
-/* Is this line a result (as --resume reads it, but for the plan's size)? */
-static bool is_result(const json_t *line)
-{
-    json_t *task = json_object_get(line, "task");
-    return json_is_integer(task) && json_integer_value(task) >= 0 &&
-           pt_task_status_parse(
-               json_string_value(json_object_get(line, "status"))) >= 0;
-}
-
-/* A line's members as the cells put_fixed() and put_object() give. */
-static void put_line_cells(jm_buf *cells, const json_t *line)
-{
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)line, key, v) {
-        if (strcmp(key, "args") == 0 && json_is_object(v))
-            put_object_cells(cells, "arg.", v);
-        else if (strcmp(key, "result") == 0 && json_is_object(v))
-            put_object_cells(cells, "result.", v);
-        for (size_t i = 0; i < NFIXED; i++)
-            if (strcmp(key, fixed_columns[i]) == 0)
-                put_leaf(cells, "", key, v);
-    } /* priority, signal, earlier_attempts...: not csv columns */
-}
-
-/* Keep a row for one whole line of results.jsonl, if it is a result. */
-static int add_line(csv *c, const char *line, size_t n)
-{
-    json_error_t je;
-    json_t *root = pt_json_loadb(line, n, JSON_REJECT_DUPLICATES, &je);
-    row *r = is_result(root) ? new_row(c) : NULL;
-    int rc = 0;
-    if (r) {
-        r->task = json_integer_value(json_object_get(root, "task"));
-        put_line_cells(&r->cells, root);
-        if (r->cells.oom) {
-            jm_buf_free(&r->cells);
-            rc = -ENOMEM;
-        } else {
-            c->nrows++;
-        }
-    } else if (is_result(root)) {
-        rc = -ENOMEM;
-    }
-    json_decref(root); /* not a result (or no JSON object): no row */
-    return rc;
-}
-
-/*
- * Take the rows of the lines results.jsonl has before this session
- * writes any; a missing file has none, a last line without '\n' is torn.
- */
-static int read_earlier(pt_plugin_ctx *ctx, csv *c)
-{
-    char *path = run_path(ctx, "results.jsonl", ""), *line = NULL;
-    FILE *f = path ? fopen(path, "re") : NULL;
-    size_t cap = 0;
-    ssize_t n;
-    int rc = 0;
-    if (!path || (!f && errno != ENOENT))
-        rc = path ? sys_error(ctx, "open", path) : -ENOMEM;
-    while (f && rc == 0 && (n = getline(&line, &cap, f)) > 0 &&
-           line[n - 1] == '\n')
-        rc = strlen(line) == (size_t)n ? add_line(c, line, (size_t)n) : 0;
-    if (rc == 0 && f && ferror(f))
-        rc = sys_error(ctx, "read", path);
-    if (rc == -ENOMEM)
-        snprintf(ctx->error, sizeof ctx->error, "out of memory");
-    if (f)
-        fclose(f);
-    free(line);
-    free(path);
-    return rc;
-}
-
 static void free_csv(csv *c)
 {
     for (size_t i = 0; i < c->nrows; i++)
@@ -628,7 +460,7 @@ static int csv_open(pt_plugin_ctx *ctx, const char *options)
     }
     int rc = read_file_options(ctx, options, "results.csv", &c->path, &c->tmp);
     if (rc == 0 && !only_checking(ctx))
-        rc = read_earlier(ctx, c);
+        rc = csv_read_earlier(ctx, c);
     if (rc < 0 || only_checking(ctx)) { /* a check writes nothing */
         free_csv(c);
         return rc;

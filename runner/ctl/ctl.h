@@ -10,13 +10,14 @@
  * unknown keys or commands, wrong types, a failed apply). A client may send
  * several requests on one connection.
  *
- * The server (ctl.c) runs inside the run loop's single thread and never
- * blocks: the loop polls rn_ctl_pollfds() with its own fds, with a timeout
- * no longer than rn_ctl_timeout_ms(), then calls rn_ctl_handle() after
- * every poll (a timeout too: it drops clients past their deadlines). Hostile
- * clients cannot disturb the run: at most RN_CTL_MAX_CLIENTS, lines of at
- * most RN_CTL_MAX_LINE bytes, at most RN_CTL_MAX_OUT bytes of unread
- * replies, and deadlines for an incomplete line and for idleness.
+ * The server (ctl.c; each request line is read in ctl_request.c) runs
+ * inside the run loop's single thread and never blocks: the loop polls
+ * rn_ctl_pollfds() with its own fds, with a timeout no longer than
+ * rn_ctl_timeout_ms(), then calls rn_ctl_handle() after every poll (a
+ * timeout too: it drops clients past their deadlines). Hostile clients
+ * cannot disturb the run: at most RN_CTL_MAX_CLIENTS, lines of at most
+ * RN_CTL_MAX_LINE bytes, at most RN_CTL_MAX_OUT bytes of unread replies,
+ * and deadlines for an incomplete line and for idleness.
  *
  * The address: DIR/ctl.sock itself when it fits in sun_path (108 bytes),
  * else /proc/self/fd/N/ctl.sock through an O_PATH descriptor of DIR.
@@ -39,6 +40,7 @@
 #define RN_CTL_LINE_MS 5000           /* to finish a line once begun */
 #define RN_CTL_IDLE_MS 60000          /* without reading or writing */
 #define RN_CTL_POLLFDS (1 + RN_CTL_MAX_CLIENTS) /* the most pollfds asks */
+#define RN_CTL_WHY 200                /* bytes of rn_ctl_request's reason */
 
 typedef struct rn_ctl rn_ctl;
 

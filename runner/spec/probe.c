@@ -1,8 +1,11 @@
-/* probe.c - load a .so in a short-lived child, never here (see probe.h). */
-#include <dlfcn.h>
+/*
+ * probe.c - load a .so in a short-lived child, never here (see probe.h):
+ * the parent's side. Fork the child (probe_child.c does its work), read
+ * its report over a pipe within the time limit, kill its process group,
+ * reap it, and decode the report (never trusted) into an rn_probe.
+ */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -13,28 +16,14 @@
 #include <unistd.h>
 
 #include <ptools/kernel_lib.h>
-#include <ptools/plugin.h>
 
 #include "spec/probe.h"
+#include "spec/probe_impl.h"
 #include <ptools/sys.h>
 #include <ptools/value.h>
 
-#define LOADED_MARK 'L'          /* first byte: dlopen has returned */
 #define REPORT_MAX (8u << 20)    /* more is a broken report */
 #define POLL_MS_WITHOUT_PIDFD 10 /* how often to look when no pidfd */
-/* The child's exit status when it could not write to ptrun (a constructor
- * calling exit(125) would be taken for that: the lesser evil). */
-#define EXIT_UNSENT 125
-
-/* What the child is to do. */
-typedef struct probe_req {
-    const char *path;
-    bool plugin;
-    const char *const *names; /* kernels only: the names to look up */
-    int n;
-    const void *options;      /* plugins: open with these, or NULL */
-    size_t options_len;
-} probe_req;
 
 /* The parent's view of the child. */
 typedef struct child {
@@ -45,213 +34,6 @@ typedef struct child {
     int wstatus;
     pt_buf got; /* every byte read: the mark, then the report */
 } child;
-
-/* ---- the child ---- */
-
-/* Append {"error": msg} to b. */
-static int report_error(pt_buf *b, const char *msg)
-{
-    pt_vmark m;
-    int rc = pt_venc_map_begin(b, &m);
-    if (rc == 0)
-        rc = pt_venc_key(b, &m, "error");
-    if (rc == 0)
-        rc = pt_venc_str(b, msg);
-    return rc == 0 ? pt_venc_map_end(b, &m) : rc;
-}
-
-/* One kernel's {name, abi, doc}. */
-static int report_kernel(pt_buf *b, const pt_kernel *k)
-{
-    pt_vmark m;
-    int rc = pt_venc_map_begin(b, &m);
-    if (rc == 0 && (rc = pt_venc_key(b, &m, "name")) == 0)
-        rc = pt_venc_str(b, k->name);
-    if (rc == 0 && (rc = pt_venc_key(b, &m, "abi")) == 0)
-        rc = pt_venc_int(b, k->abi);
-    if (rc == 0 && (rc = pt_venc_key(b, &m, "doc")) == 0)
-        rc = pt_venc_str(b, k->doc ? k->doc : "");
-    return rc == 0 ? pt_venc_map_end(b, &m) : rc;
-}
-
-/* "kernels": every kernel; "missing": per name asked, null or why. */
-static int report_lib(pt_buf *b, const pt_kernel_lib *lib, const probe_req *r)
-{
-    pt_vmark m, l;
-    int rc = pt_venc_map_begin(b, &m);
-    if (rc == 0 && (rc = pt_venc_key(b, &m, "kernels")) == 0)
-        rc = pt_venc_list_begin(b, &l);
-    for (int i = 0; rc == 0 && i < pt_kernel_lib_count(lib); i++)
-        rc = report_kernel(b, pt_kernel_lib_at(lib, i));
-    if (rc == 0)
-        rc = pt_venc_list_end(b, &l);
-    if (rc == 0 && (rc = pt_venc_key(b, &m, "missing")) == 0)
-        rc = pt_venc_list_begin(b, &l);
-    for (int i = 0; rc == 0 && i < r->n; i++)
-        rc = pt_kernel_lib_find(lib, r->names[i])
-                 ? pt_venc_null(b)
-                 : pt_venc_str(b, pt_errmsg());
-    if (rc == 0)
-        rc = pt_venc_list_end(b, &l);
-    return rc == 0 ? pt_venc_map_end(b, &m) : rc;
-}
-
-/* The report on kernel library r->path, already dlopened once. */
-static int report_kernels(pt_buf *b, const probe_req *r)
-{
-    pt_kernel_lib *lib = pt_kernel_lib_open(r->path); /* the same handle */
-    if (!lib)
-        return report_error(b, pt_errmsg());
-    int rc = report_lib(b, lib, r);
-    pt_kernel_lib_close(lib);
-    return rc;
-}
-
-static int remove_one(const char *path, const struct stat *st, int flag,
-                      struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    remove(path);
-    return 0;
-}
-
-/* What the plugin's own calls reach (plugin.h ctx->sys), as in host.c. */
-static const pt_plugin_sys probe_sys = {.size = sizeof probe_sys,
-                                        .open = pt_sys_open,
-                                        .write = pt_sys_write_full,
-                                        .fsync = pt_sys_fsync};
-
-/*
- * Open plugin `d` with r's options in a scratch folder, and close it: its
- * refusal goes to `msg` (empty when it took them). 0 or -errno.
- */
-static int try_open(const probe_req *r, const pt_plugin *d, char *msg,
-                    size_t size)
-{
-    pt_buf js = {0};
-    const char *tmp = getenv("TMPDIR");
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s/ptrun-probe-XXXXXX", tmp && *tmp ? tmp
-                                                                   : "/tmp");
-    msg[0] = '\0';
-    int rc = pt_value_to_json(r->options, r->options_len, &js);
-    if (rc < 0 || !mkdtemp(dir)) {
-        rc = rc < 0 ? rc : -errno;
-        pt_buf_free(&js);
-        return rc;
-    }
-    pt_plugin_ctx ctx = {.size = sizeof ctx, .run_dir = dir,
-                         .run_name = "probe", .sys = &probe_sys,
-                         .options = r->options,
-                         .options_len = r->options_len, .checking = 1};
-    if (d->open(&ctx, (const char *)js.data) != 0)
-        snprintf(msg, size, "plugin %s: %s", d->name ? d->name : "?",
-                 ctx.error[0] ? ctx.error : "it refused its options");
-    else if (d->close)
-        d->close(&ctx);
-    pt_buf_free(&js);
-    nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
-    return 0;
-}
-
-/* {"options": msg} when the plugin in h refuses r's options, else {}. */
-static int report_open(pt_buf *b, const probe_req *r, void *h)
-{
-    char msg[1024] = "";
-    pt_vmark m;
-    const pt_plugin *const *d = dlsym(h, "pt_plugin_desc");
-    int rc = 0;
-    if (r->options && d && *d && (*d)->abi >= 1 &&
-        (*d)->abi <= PT_PLUGIN_ABI && (*d)->on_event && (*d)->open)
-        rc = try_open(r, *d, msg, sizeof msg);
-    if (rc < 0)
-        snprintf(msg, sizeof msg, "%s: cannot try its options: %s", r->path,
-                 pt_strerror(rc));
-    if (msg[0] && rc < 0)
-        return report_error(b, msg);
-    rc = pt_venc_map_begin(b, &m);
-    if (rc == 0 && msg[0] && (rc = pt_venc_key(b, &m, "options")) == 0)
-        rc = pt_venc_str(b, msg);
-    return rc == 0 ? pt_venc_map_end(b, &m) : rc;
-}
-
-/* The report on plugin r->path: it loaded (handle h), started no thread,
- * and takes its options (the descriptor is checked where it is used:
- * host.c; a bad one is not opened here). */
-static int report_plugin(pt_buf *b, const probe_req *r, void *h)
-{
-    char msg[1024];
-    if (!h) {
-        const char *why = dlerror();
-        snprintf(msg, sizeof msg, "%s: cannot load plugin: %s", r->path,
-                 why ? why : "unknown error");
-        return report_error(b, msg);
-    }
-    int threads = pt_sys_thread_count();
-    if (threads > 1) {
-        snprintf(msg, sizeof msg, "%s: loading this plugin started %d "
-                 "thread%s; ptrun runs plugins in its own process, which "
-                 "must stay single-threaded to fork workers", r->path,
-                 threads - 1, threads > 2 ? "s" : "");
-        return report_error(b, msg);
-    }
-    return report_open(b, r, h);
-}
-
-/*
- * In the child: killed with ptrun, in a process group of its own, stdin
- * from /dev/null, stdout to stderr, no fd of ptrun's open but `wfd`.
- */
-static int child_setup(int null_fd, int wfd, pid_t parent)
-{
-    pt_sys_parent_death_signal(SIGKILL);
-    if (getppid() != parent) /* ptrun died before prctl took effect */
-        pt_sys_exit(127);
-    setpgid(0, 0); /* the parent does it too: whichever runs first */
-    if (dup2(null_fd, STDIN_FILENO) < 0 ||
-        dup2(STDERR_FILENO, STDOUT_FILENO) < 0)
-        return -errno;
-    int keep[] = {wfd};
-    return pt_sys_close_all_but(keep, 1);
-}
-
-/* The child cannot write to ptrun (`rc`): say so on stderr, and leave. */
-static _Noreturn void child_unsent(const probe_req *r, int rc)
-{
-    fprintf(stderr, "ptrun: probe of %s: cannot send its report: %s\n",
-            r->path, pt_strerror(rc));
-    fflush(NULL);
-    pt_sys_exit(EXIT_UNSENT);
-}
-
-/* The child's whole life: load, mark, report, _exit. */
-static _Noreturn void child_main(const probe_req *r, int null_fd, int wfd,
-                                 pid_t parent, const sigset_t *old)
-{
-    pt_sys_child_reset_signals(old);
-    int rc = child_setup(null_fd, wfd, parent);
-    void *h = NULL;
-    if (rc == 0) /* its constructors run here */
-        h = dlopen(r->path, RTLD_NOW | RTLD_LOCAL);
-    char mark = LOADED_MARK;
-    int sent = pt_sys_write_full(wfd, &mark, 1);
-    if (sent < 0)
-        child_unsent(r, sent);
-    pt_buf b = {0};
-    char msg[1024];
-    if (rc < 0) {
-        snprintf(msg, sizeof msg, "%s: cannot set up the process that "
-                 "loads it: %s", r->path, strerror(-rc));
-        rc = report_error(&b, msg);
-    } else
-        rc = r->plugin ? report_plugin(&b, r, h) : report_kernels(&b, r);
-    if (rc == 0 && (sent = pt_sys_write_full(wfd, b.data, b.len)) < 0)
-        child_unsent(r, sent);
-    fflush(NULL); /* what a constructor printed, to stderr */
-    pt_sys_exit(rc == 0 ? 0 : 127);
-}
-
-/* ---- the parent ---- */
 
 /* The load time limit in ms: $PTRUN_LOAD_TIMEOUT_MS or the default. */
 static int limit_ms(void)
@@ -268,7 +50,7 @@ static int limit_ms(void)
 }
 
 /* Fork the child (signals blocked around fork, STYLE 5). 0 or -errno. */
-static int fork_child(child *c, const probe_req *r, int null_fd, int p[2])
+static int fork_child(child *c, const rn_probe_req *r, int null_fd, int p[2])
 {
     sigset_t all, old;
     sigfillset(&all);
@@ -276,7 +58,7 @@ static int fork_child(child *c, const probe_req *r, int null_fd, int p[2])
     fflush(NULL); /* nothing buffered may be written twice */
     pid_t parent = getpid(), pid = pt_sys_fork();
     if (pid == 0) /* child_setup() closes p[0] and every other fd */
-        child_main(r, null_fd, p[1], parent, &old);
+        rn_probe_child_main(r, null_fd, p[1], parent, &old);
     sigprocmask(SIG_SETMASK, &old, NULL);
     if (pid < 0)
         return (int)pid;
@@ -287,7 +69,7 @@ static int fork_child(child *c, const probe_req *r, int null_fd, int p[2])
 }
 
 /* Start the child with its pipe; on failure *what names the call. */
-static int spawn(child *c, const probe_req *r, const char **what)
+static int spawn(child *c, const rn_probe_req *r, const char **what)
 {
     int p[2], rc;
     int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -460,7 +242,7 @@ static int parse_missing(const pt_val *top, rn_probe *p, int n)
 }
 
 /* The child's report (after the mark) into p; never trusted. */
-static int parse_report(const uint8_t *data, size_t len, const probe_req *r,
+static int parse_report(const uint8_t *data, size_t len, const rn_probe_req *r,
                         rn_probe *p)
 {
     pt_val top, e;
@@ -484,10 +266,10 @@ static int parse_report(const uint8_t *data, size_t len, const probe_req *r,
 }
 
 /* How the child ended (`rc`: what watch() and finish() said) into p. */
-static int conclude(const child *c, int rc, int limit, const probe_req *r,
+static int conclude(const child *c, int rc, int limit, const rn_probe_req *r,
                     rn_probe *p)
 {
-    p->loaded = c->got.len > 0 && c->got.data[0] == LOADED_MARK;
+    p->loaded = c->got.len > 0 && c->got.data[0] == RN_PROBE_LOADED_MARK;
     p->how = RN_PROBE_REPORTED;
     p->code = rc;
     if (rc == -ETIMEDOUT) {
@@ -499,7 +281,7 @@ static int conclude(const child *c, int rc, int limit, const probe_req *r,
         p->how = RN_PROBE_FAILED;
         p->what = "reading its report";
     } else if (WIFEXITED(c->wstatus) &&
-               WEXITSTATUS(c->wstatus) == EXIT_UNSENT) {
+               WEXITSTATUS(c->wstatus) == RN_PROBE_EXIT_UNSENT) {
         p->how = RN_PROBE_FAILED; /* its message is on stderr */
         p->what = "its report could not be sent";
         p->code = -EIO;
@@ -521,7 +303,7 @@ static int conclude(const child *c, int rc, int limit, const probe_req *r,
 }
 
 /* Probe as r says into p: 0 when the child reported, else -errno. */
-static int probe(const probe_req *r, rn_probe *p)
+static int probe(const rn_probe_req *r, rn_probe *p)
 {
     child c = {.rfd = -1, .pidfd = -1};
     *p = (rn_probe){.how = RN_PROBE_FAILED};
@@ -547,7 +329,7 @@ static int probe(const probe_req *r, rn_probe *p)
 int rn_probe_kernels(const char *path, const char *const *names, int n,
                      rn_probe *p)
 {
-    probe_req r = {.path = path, .names = names, .n = n};
+    rn_probe_req r = {.path = path, .names = names, .n = n};
     int rc = probe(&r, p);
     if (rc < 0)
         return p->how == RN_PROBE_FAILED ? rc : -EINVAL;
@@ -561,7 +343,7 @@ int rn_probe_kernels(const char *path, const char *const *names, int n,
 
 int rn_probe_plugin(const char *path, rn_probe *p)
 {
-    probe_req r = {.path = path, .plugin = true};
+    rn_probe_req r = {.path = path, .plugin = true};
     int rc = probe(&r, p);
     if (rc < 0)
         return p->how == RN_PROBE_FAILED ? rc : -EINVAL;
@@ -571,8 +353,8 @@ int rn_probe_plugin(const char *path, rn_probe *p)
 int rn_probe_plugin_open(const char *path, const void *options, size_t len,
                          rn_probe *p)
 {
-    probe_req r = {.path = path, .plugin = true, .options = options,
-                   .options_len = len};
+    rn_probe_req r = {.path = path, .plugin = true, .options = options,
+                      .options_len = len};
     int rc = probe(&r, p);
     if (rc < 0)
         return p->how == RN_PROBE_FAILED ? rc : -EINVAL;
