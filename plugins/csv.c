@@ -352,19 +352,20 @@ static void add_record(jm_buf *out, const columns *cols, const row *r)
 }
 
 /* Write out what gathered in `out` and empty it. */
-static int flush_out(int fd, jm_buf *out)
+static int flush_out(const pt_plugin_ctx *ctx, int fd, jm_buf *out)
 {
     if (out->oom) {
         errno = ENOMEM;
         return -1;
     }
-    int rc = write_all(fd, out->data, out->len);
+    int rc = host_write_all(ctx, fd, out->data, out->len);
     jm_buf_cut(out, 0);
     return rc;
 }
 
 /* Write the header and the rows to fd, 64 KiB at a time. */
-static int write_rows(int fd, const csv *c, const columns *cols)
+static int write_rows(const pt_plugin_ctx *ctx, int fd, const csv *c,
+                      const columns *cols)
 {
     jm_buf out = {0};
     int rc = 0;
@@ -372,10 +373,10 @@ static int write_rows(int fd, const csv *c, const columns *cols)
     for (size_t i = 0; i < c->nrows && rc == 0; i++) {
         add_record(&out, cols, &c->rows[i]);
         if (out.len >= FLUSH_BYTES)
-            rc = flush_out(fd, &out);
+            rc = flush_out(ctx, fd, &out);
     }
     if (rc == 0)
-        rc = flush_out(fd, &out);
+        rc = flush_out(ctx, fd, &out);
     jm_buf_free(&out);
     return rc;
 }
@@ -414,12 +415,12 @@ static int write_csv(pt_plugin_ctx *ctx, csv *c)
         rc = sys_error(ctx, "write", c->path);
         goto out;
     }
-    fd = open(c->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    fd = host_open(ctx, c->tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) {
         rc = sys_error(ctx, "create", c->tmp);
         goto out;
     }
-    if (write_rows(fd, c, &cols) < 0 || fsync(fd) < 0) {
+    if (write_rows(ctx, fd, c, &cols) < 0 || host_fsync(ctx, fd) < 0) {
         rc = sys_error(ctx, "write", c->tmp);
         close(fd);
         goto out_unlink;

@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 #include <ptools/plugin.h>
+#include <ptools/sys.h>
 #include <ptools/value.h>
 
 #include "json_mini.h"
@@ -62,21 +63,6 @@ static inline int sys_error(pt_plugin_ctx *ctx, const char *what,
     return -e;
 }
 
-/* Write all n bytes, through short writes and EINTR: 0 or -1 (errno). */
-static inline int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* The runner's system calls (plugin.h), or NULL from an older runner. */
 static inline const pt_plugin_sys *host_sys(const pt_plugin_ctx *ctx)
 {
@@ -97,14 +83,9 @@ static inline int host_rc(int rc)
 static inline int host_open(const pt_plugin_ctx *ctx, const char *path,
                             int flags, mode_t mode)
 {
-    const pt_plugin_sys *s = host_sys(ctx);
-    int fd;
-    if (s)
-        return host_rc(s->open(path, flags, mode));
-    do
-        fd = open(path, flags | O_CLOEXEC, mode);
-    while (fd < 0 && errno == EINTR);
-    return fd;
+    const pt_plugin_sys *s = host_sys(ctx); /* an older runner: lib's */
+    return host_rc(s ? s->open(path, flags, mode)
+                     : pt_sys_open(path, flags, mode));
 }
 
 /* Write all n bytes through the runner: 0, or -1 (errno). */
@@ -112,7 +93,7 @@ static inline int host_write_all(const pt_plugin_ctx *ctx, int fd,
                                  const char *p, size_t n)
 {
     const pt_plugin_sys *s = host_sys(ctx);
-    return s ? host_rc(s->write(fd, p, n)) : write_all(fd, p, n);
+    return host_rc(s ? s->write(fd, p, n) : pt_sys_write_full(fd, p, n));
 }
 
 /* fsync(2) through the runner: 0, or -1 (errno). */
