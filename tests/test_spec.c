@@ -1255,7 +1255,7 @@ static void test_args_too_large(void)
     const char *path = blob_spec(67108803, 0);
     rn_spec *s = load(path);
     CU_ASSERT_FATAL(s != NULL);
-    CU_ASSERT_EQUAL(rn_plan_args_size(&s->steps[0].tasks[0]), 67108824);
+    CU_ASSERT_EQUAL(rn_task_args_size(&s->steps[0].tasks[0]), 67108824);
     rn_spec_free(s);
     CU_ASSERT(try_load(blob_spec(67108804, 0), NULL, 0) == NULL);
     ASSERT_STR(line_of(err, 0) + strlen(path),
@@ -1272,7 +1272,7 @@ static void test_args_too_large(void)
 }
 
 /*
- * rn_plan_args_size() is what the plan encodes: exactly for args without
+ * rn_task_args_size() is what the plan encodes: exactly for args without
  * arrays (the most over the sweep), at most 7 bytes more per array.
  */
 static void test_args_size_exact(void)
@@ -1297,9 +1297,9 @@ static void test_args_size_exact(void)
         CU_ASSERT_EQUAL(pt_args_encoded(plan.tasks[i].args, &bytes, &len), 0);
         most = len > most ? len : most;
     }
-    CU_ASSERT_EQUAL(most, rn_plan_args_size(&spec->steps[0].tasks[0]));
+    CU_ASSERT_EQUAL(most, rn_task_args_size(&spec->steps[0].tasks[0]));
     CU_ASSERT_EQUAL(pt_args_encoded(plan.tasks[6].args, &bytes, &len), 0);
-    size_t bound = rn_plan_args_size(&spec->steps[0].tasks[1]);
+    size_t bound = rn_task_args_size(&spec->steps[0].tasks[1]);
     CU_ASSERT(len <= bound && bound <= len + 2 * 7);
     rn_plan_free(&plan);
     rn_spec_free(spec);

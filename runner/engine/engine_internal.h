@@ -1,7 +1,10 @@
 /*
  * engine_internal.h - the state of a running job, shared by the files of
- * the engine (engine.c: the run; resume.c: what an interrupted run did;
- * engine_ctl.c: `ptrun ctl` requests). Private to the runner.
+ * the engine (engine.c: the run and its steps; engine_task.c: a task's
+ * attempts; engine_setup.c: before and after the steps; engine_output.c:
+ * what workers print, and the events of no task; resume.c: what an
+ * interrupted run did; engine_ctl.c: `ptrun ctl` requests). Private to
+ * the runner.
  */
 #ifndef RN_ENGINE_INTERNAL_H
 #define RN_ENGINE_INTERNAL_H
@@ -102,6 +105,15 @@ typedef struct engine {
     pt_shm *shm_ready;   /* MPI: the node's "segments ready" marker */
 } engine;
 
+/* engine.c: signals through a self-pipe, read by the step loop. */
+/* Make the pipe and set the handlers: 0 or -errno. */
+int rn_eng_install_signals(void);
+/* Set our handlers again (MPI_Init may have set its own). */
+void rn_eng_set_handlers(void);
+/* Default dispositions back (SIGPIPE keeps its handler), pipe closed. */
+void rn_eng_restore_signals(void);
+
+/* engine_task.c: a task's attempts. */
 /* Fill the task's fields of `ev` (time_ns is the caller's) and emit it. */
 void rn_eng_task_event(engine *e, pt_event_type type, int64_t id,
                        pt_event *ev);
@@ -114,11 +126,36 @@ int rn_eng_submit(engine *e, int64_t id, int64_t now_ns);
 void rn_eng_requeue(engine *e, int64_t id);
 /* Take task `id` off the retry backoff list: true if it was there. */
 bool rn_eng_unbackoff(engine *e, int64_t id);
+/* A worker set's on_sent hook (arg: the engine): the task now runs. */
+void rn_eng_on_sent(void *arg, pt_request *req, int64_t now);
+/* Queue the retries that are due (all when `all`): milliseconds until the
+ * next one, or -1 when none waits. */
+int rn_eng_run_due_retries(engine *e, bool all);
+/* Cancel every task still waiting: nothing new will run. */
+void rn_eng_cancel_waiting(engine *e);
 /* `ptrun ctl` requests (engine_ctl.c): an rn_ctl_apply_fn, arg an engine. */
 struct rn_ctl_req;
 int rn_eng_ctl_apply(void *arg, const struct rn_ctl_req *req, pt_buf *reply,
                      char *err, size_t errlen);
 
+/* engine_output.c: what workers print, events of no task. */
+/* Emit a run or step event (`step` -1: none; `counts`: NULL or by status). */
+void rn_eng_simple_event(engine *e, pt_event_type type, int step,
+                         const int64_t *counts);
+/* Say which workers were born before the run began, and hook the sets'
+ * worker started/exited events from now on. */
+void rn_eng_announce_workers(engine *e);
+/* Write the buffered lines of output.log. */
+void rn_eng_flush_log(engine *e);
+/* A worker set's output hook (arg: its set_hook): one line a worker
+ * printed, to output.log, the task's stderr tail, maybe the terminal. */
+void rn_eng_on_output(void *arg, int worker, int64_t task, int stream,
+                      const char *line, size_t len);
+/* `error` plus task `id`'s last stderr lines, malloc'd; NULL when there
+ * are none (or no error, or no memory). */
+char *rn_eng_error_with_tail(engine *e, int64_t id, const char *error);
+
+/* engine_setup.c: before and after the steps. */
 /* Create segment i of the spec with this name prefix, its name kept
  * visible when `keep_name` (err: a message). */
 int rn_eng_make_segment(engine *e, int i, const char *prefix, bool keep_name,
@@ -129,6 +166,20 @@ void rn_eng_unlink_segments(engine *e);
 /* Fork the spec's worker sets; `hooks`: the engine's (output.log, events),
  * else none (an MPI agent's). */
 int rn_eng_make_sets(engine *e, bool hooks, char *err, size_t errlen);
+/* Claim the run folder, make segments, worker sets and the plan, open
+ * the plugins, output.log and ctl.sock: 0 or -errno (err: a message). */
+int rn_eng_prepare(engine *e, char *err, size_t errlen);
+/* The manifest's view of the run so far (counts: what was on disk). */
+void rn_eng_manifest_of(const engine *e, int64_t start, rn_manifest *m);
+/* Stop the workers, save and remove the segments, restore the signals:
+ * `rc`, or the error of saving when `rc` is 0. */
+int rn_eng_teardown(engine *e, int rc, char *err, size_t errlen);
+/* End the run: last event, plugins closed, results settled, manifest
+ * and summary written. Returns the exit status of ptrun. */
+int rn_eng_finish(engine *e, int rc, int64_t start, char *err,
+                  size_t errlen);
+/* Free the per-worker stderr tails. */
+void rn_eng_free_tails(engine *e);
 
 /* Resume: read the earlier sessions from DIR/manifest.json and, unless
  * --force, refuse a changed spec or kernel (-EINVAL, message in err). */

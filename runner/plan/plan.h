@@ -46,17 +46,6 @@ typedef struct rn_plan {
     int nsteps;
 } rn_plan;
 
-/*
- * The most bytes the args of a task of entry t encode to, over all its
- * sweep points (0-7 alignment bytes of an array counted as 7): exact for
- * args without arrays, never below. A task is refused when this passes
- * RN_MAX_ARGS_BYTES, what one request to a worker carries.
- */
-size_t rn_plan_args_size(const rn_task *t);
-/* The same for one value: what encoding it appends, at most. */
-size_t rn_plan_value_size(const rn_value *v);
-#define RN_MAX_ARGS_BYTES PT_ARGS_MAX
-
 /* 0, or -errno with a message in err. `ranks`: NULL on one machine. */
 int rn_plan_build(const rn_spec *spec, const rn_ranks *ranks, rn_plan *plan,
                   char *err, size_t errlen);

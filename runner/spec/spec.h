@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <ptools/args.h>
 #include <ptools/buf.h>
 #include <ptools/dtype.h>
 #include <ptools/shm.h>
@@ -122,6 +123,17 @@ typedef struct rn_task {
     int ntags;
     rn_pos pos;
 } rn_task;
+
+/*
+ * The most bytes the args of a task of entry t encode to, over all its
+ * sweep points (0-7 alignment bytes of an array counted as 7): exact for
+ * args without arrays, never below. A task is refused when this passes
+ * RN_MAX_ARGS_BYTES, what one request to a worker carries.
+ */
+size_t rn_task_args_size(const rn_task *t);
+/* The same for one value: what rn_value_encode appends, at most. */
+size_t rn_value_size(const rn_value *v);
+#define RN_MAX_ARGS_BYTES PT_ARGS_MAX
 
 typedef struct rn_step {
     char *name;

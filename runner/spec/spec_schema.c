@@ -1,7 +1,8 @@
 /*
  * spec_schema.c - the keys a job spec may have (SPEC §4), one table per
  * mapping, and the helpers that use them: "did you mean", rn_value
- * copies of YAML nodes, and their encoding with the value codec.
+ * copies of YAML nodes, their encoding with the value codec, and the
+ * most bytes that encoding takes (a task's args must fit in a request).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -282,4 +283,47 @@ int rn_value_encode(pt_buf *b, const rn_value *v)
     case RN_MAP: return encode_map(b, v);
     }
     return -EINVAL;
+}
+
+/* Bytes of a string or a map key encoded: u32 length, text, NUL (a spec
+ * half built after running out of memory may hold NULL). */
+static size_t text_size(const char *s)
+{
+    return 4 + (s ? strlen(s) : 0) + 1;
+}
+
+size_t rn_value_size(const rn_value *v)
+{
+    size_t n = 9; /* a list's or a map's header: tag, count, size */
+    switch (v->type) {
+    case RN_NULL: return 1;
+    case RN_BOOL: return 2;
+    case RN_INT:
+    case RN_REAL: return 9;
+    case RN_STR: return 1 + text_size(v->s);
+    case RN_LIST:
+        if (rn_value_numeric_list(v))
+            return 1 + 4 + 7 + 8 * v->n; /* tag, count, pad, items */
+        break;
+    case RN_MAP: break;
+    }
+    for (size_t i = 0; v->items && i < v->n; i++)
+        n += (v->keys ? text_size(v->keys[i]) : 0) +
+             rn_value_size(&v->items[i]);
+    return n;
+}
+
+size_t rn_task_args_size(const rn_task *t)
+{
+    size_t n = rn_value_size(&t->args); /* args: a map */
+    for (int a = 0; a < t->nsweep; a++) {
+        const rn_sweep_axis *ax = &t->sweep[a];
+        size_t most = 0;
+        for (size_t i = 0; ax->values.items && i < ax->values.n; i++) {
+            size_t one = rn_value_size(&ax->values.items[i]);
+            most = one > most ? one : most;
+        }
+        n += text_size(ax->key) + most;
+    }
+    return n + (t->has_repeat ? text_size("rep") + 9 : 0); /* an int */
 }

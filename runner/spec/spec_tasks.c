@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "plan/plan.h"
 #include "spec/spec_check.h"
 
 static const char *kernel_name(const rn_spec *s, int i)
@@ -182,7 +181,7 @@ static void count_tasks(rn_build *b, const rn_ynode *n, const rn_task *t)
  */
 static void check_args_size(rn_build *b, const rn_ynode *n, const rn_task *t)
 {
-    size_t size = rn_plan_args_size(t);
+    size_t size = rn_task_args_size(t);
     if (size <= RN_MAX_ARGS_BYTES)
         return;
     rn_diag_at(b->d, n, "the args of this task take %zu bytes encoded, "
