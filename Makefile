@@ -1,8 +1,9 @@
 # A thin wrapper around CMake (as neovim's): the real build is CMakeLists.txt.
 #   make run    install what is missing, build into build/, run the
 #               quickstart job (configs/quickstart.yaml) with ptrun
-#   make test   install what is missing, build, run every test (also under
-#               ASan+UBSan in build-asan/ and valgrind), then fuzz for 60 s
+#   make test   install what is missing, check the C formatting
+#               (format-check), build, run every test (also under ASan+UBSan
+#               in build-asan/ and valgrind), then fuzz for 60 s
 #   make fuzz   build the libFuzzer targets with clang in build-fuzz/ and run
 #               them for FUZZ_SECONDS in all (60), split evenly: spec, wire,
 #               npy, json 15 s each (e.g. make fuzz FUZZ_SECONDS=2400 for
@@ -70,8 +71,8 @@ coverage: deps-test
 	cmake --build $(COV_BUILD) -j $(JOBS)
 	scripts/coverage.sh $(COV_BUILD) $(JOBS)
 
-test: unit asan valgrind fuzz
-	@echo "make test: all suites passed (unit, asan+ubsan, valgrind, fuzz)"
+test: format-check unit asan valgrind fuzz
+	@echo "make test: all suites passed (format, unit, asan+ubsan, valgrind, fuzz)"
 
 bench: deps-bench build
 	/usr/bin/python3 bench/run_bench.py --build $(BUILD)
@@ -79,7 +80,7 @@ bench: deps-bench build
 format:
 	scripts/format.sh fix
 
-format-check:
+format-check: deps-test
 	scripts/format.sh check
 
 install: build

@@ -111,7 +111,8 @@ static int reprioritise(pt_queue *q, int64_t lo, int64_t hi, int64_t m)
         sum += t[i];
     }
     if (rc == 0) {
-        bench_kv("queue_set_priority_median_ns", bench_median(t, (size_t)m) * 1e9);
+        bench_kv("queue_set_priority_median_ns",
+                 bench_median(t, (size_t)m) * 1e9);
         bench_kv("queue_set_priority_mean_ns", sum * 1e9 / (double)m);
     }
     free(t);

@@ -87,8 +87,8 @@ static int lib_call(pt_workerset *ws, pt_args *args, size_t bytes)
         fprintf(stderr, "result_bench: %s\n", pt_errmsg());
         return -EIO;
     }
-    if (pt_reply_status(r) != PT_TASK_OK ||
-        !pt_reply_bytes(r, "data", &len) || len != bytes) {
+    if (pt_reply_status(r) != PT_TASK_OK || !pt_reply_bytes(r, "data", &len) ||
+        len != bytes) {
         fprintf(stderr, "result_bench: blob: status %d, %zu bytes: %s\n",
                 pt_reply_status(r), len,
                 pt_reply_error(r) ? pt_reply_error(r) : "wrong size");

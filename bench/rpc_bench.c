@@ -72,8 +72,8 @@ static double fetch_rate(pt_workerset *ws, const char *kernel, int n)
     double t0 = now();
     for (int i = 0; i < n; i++) {
         pt_reply *r = kernel ? pt_remotecall_fetch(ws, kernel, NULL)
-                             : pt_future_fetch(pt_remotecall_fn(ws, nothing,
-                                                                NULL));
+                             : pt_future_fetch(
+                                   pt_remotecall_fn(ws, nothing, NULL));
         if (!r || pt_reply_status(r) != PT_TASK_OK)
             return 0;
         pt_reply_destroy(r);
@@ -100,7 +100,8 @@ static double pipelined_rate(pt_workerset *ws, int n)
 static void line(const char *what, double fig, double ref)
 {
     printf("%-44s %10.0f /s   reference (raw pipe ping-pong) %10.0f /s   "
-           "ratio %.2f\n", what, fig, ref, ref > 0 ? fig / ref : 0);
+           "ratio %.2f\n",
+           what, fig, ref, ref > 0 ? fig / ref : 0);
 }
 
 int main(int argc, char **argv)
@@ -123,10 +124,10 @@ int main(int argc, char **argv)
     double ref = pipe_pingpong(n);
     line("remotecall_fetch noop (.so), 1 worker", fetch_rate(one, "noop", n),
          ref);
-    line("remotecall_fetch plain function, 1 worker",
-         fetch_rate(one, NULL, n), ref);
-    line("pipelined remotecall noop, 2 workers RR",
-         pipelined_rate(two, 5 * n), ref);
+    line("remotecall_fetch plain function, 1 worker", fetch_rate(one, NULL, n),
+         ref);
+    line("pipelined remotecall noop, 2 workers RR", pipelined_rate(two, 5 * n),
+         ref);
     pt_workerset_destroy(one);
     pt_workerset_destroy(two);
     return 0;

@@ -60,7 +60,7 @@ int main(int argc, char **argv)
     int n = argc > 2 ? argc - 2 : 1;
     char **cmd = argc > 2 ? argv + 2 : true_argv;
     char **args = calloc((size_t)n + 1, sizeof *args);
-    char (*bufs)[4096] = calloc((size_t)n, sizeof *bufs);
+    char(*bufs)[4096] = calloc((size_t)n, sizeof *bufs);
     double *t = calloc(runs > 0 ? (size_t)runs : 1, sizeof *t);
     if (runs < 1 || !args || !bufs || !t) {
         fprintf(stderr, "usage: spawn_true RUNS [CMD ARG...]\n");

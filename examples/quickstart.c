@@ -48,8 +48,11 @@ int main(int argc, char **argv)
     const char *npy = argc > 2 ? argv[2] : "quickstart-hits.npy";
     int n = (int)sysconf(_SC_NPROCESSORS_ONLN);
     n = n < 1 ? 1 : n;
-    pt_shm_opts o = {.prefix = "quickstart", .name = "hits",
-                     .type = PT_INT64, .ndims = 1, .dims = {(uint64_t)n}};
+    pt_shm_opts o = {.prefix = "quickstart",
+                     .name = "hits",
+                     .type = PT_INT64,
+                     .ndims = 1,
+                     .dims = {(uint64_t)n}};
     pt_shm *shm = pt_shm_create(&o);
     if (!shm) {
         fprintf(stderr, "quickstart: %s\n", pt_errmsg());

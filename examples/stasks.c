@@ -21,15 +21,21 @@ static int whoami(pt_ctx *ctx)
     return pt_result_int(ctx, "calls", calls ? ++*calls : -1);
 }
 
-static const pt_kernel whoami_kernel = {PT_KERNEL_ABI, "whoami",
-                                        "write my id", NULL, whoami, NULL};
+static const pt_kernel whoami_kernel = {PT_KERNEL_ABI, "whoami", "write my id",
+                                        NULL,          whoami,   NULL};
 
 int main(void)
 {
     pt_shm_opts shm[2] = {
-        {.prefix = "stasks", .name = "ids", .type = PT_INT32, .ndims = 1,
+        {.prefix = "stasks",
+         .name = "ids",
+         .type = PT_INT32,
+         .ndims = 1,
          .dims = {65536}},
-        {.prefix = "stasks", .name = "img", .type = PT_UINT8, .ndims = 2,
+        {.prefix = "stasks",
+         .name = "img",
+         .type = PT_UINT8,
+         .ndims = 2,
          .dims = {100, 100}},
     };
     pt_stasks *h = pt_stasks_start(shm, 2, 4);

@@ -17,8 +17,11 @@ static int square_share(int i, void *arg, pt_buf *out)
 
 int main(void)
 {
-    pt_shm_opts o = {.prefix = "tour", .name = "x", .type = PT_FLOAT64,
-                     .ndims = 1, .dims = {1000}};
+    pt_shm_opts o = {.prefix = "tour",
+                     .name = "x",
+                     .type = PT_FLOAT64,
+                     .ndims = 1,
+                     .dims = {1000}};
     pt_shm *shm = pt_shm_create(&o); /* zero-filled, nothing to leak */
     if (!shm) {
         fprintf(stderr, "tour: %s\n", pt_errmsg());
@@ -33,8 +36,8 @@ int main(void)
     for (int i = 0; i < 4; i++) {
         char why[128];
         printf("child %d: %s, sum %.*s\n", i,
-               pt_pfork_describe(&r[i], why, sizeof why),
-               (int)r[i].out.len, (const char *)r[i].out.data);
+               pt_pfork_describe(&r[i], why, sizeof why), (int)r[i].out.len,
+               (const char *)r[i].out.data);
     }
     printf("x[999] = %.0f\n", ((double *)v->data)[999]);
     int bad = pt_pfork_failures(4, r);

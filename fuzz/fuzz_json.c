@@ -10,8 +10,8 @@
  * Promises checked:
  *  - a results line is a result only with a task id of the plan and a
  *    status word, and a refusal says why;
- *  - pt_json_loadb() reads every text json_loadb() reads, to an equal value, and
- *    reads more only by turning integers past int64 into their digits; a
+ *  - pt_json_loadb() reads every text json_loadb() reads, to an equal value,
+ * and reads more only by turning integers past int64 into their digits; a
  *    refusal has a message and an offset inside the text;
  *  - rn_ctl_request() applies exactly the requests ctl.h describes, with
  *    their members as given, and gives a reason for every refusal.
@@ -66,7 +66,8 @@ static char *copy(const void *p, size_t n)
     return s;
 }
 
-/* ---- pt_json_loadb ----------------------------------------------------------- */
+/* ---- pt_json_loadb
+ * ----------------------------------------------------------- */
 
 /* pt_json_loadb() against json_loadb() on the same text. */
 static void check_loadb(const char *text, size_t len, size_t flags)
@@ -76,9 +77,10 @@ static void check_loadb(const char *text, size_t len, size_t flags)
     json_t *lax = pt_json_loadb(text, len, flags, &je2);
     if (strict && !json_equal(strict, lax))
         fail("pt_json_loadb differs from json_loadb", text, len);
-    if (!lax && (!je2.text[0] || je2.position < 0 ||
-                 (size_t)je2.position > len))
-        fail("pt_json_loadb: a refusal without its message or offset", text, len);
+    if (!lax &&
+        (!je2.text[0] || je2.position < 0 || (size_t)je2.position > len))
+        fail("pt_json_loadb: a refusal without its message or offset", text,
+             len);
     if (lax && !strict && json_error_code(&je) != json_error_numeric_overflow)
         fail("pt_json_loadb read what json_loadb refuses for another reason",
              text, len);
@@ -98,8 +100,8 @@ static void check_result_line(const char *line, size_t n)
                                    sizeof why);
     if (g_verbose)
         fprintf(stderr, "line: %d%s%s\n", rc, rc ? ": " : "", why);
-    if (rc == 0 && (task < 0 || task >= NTASKS || status < 0 ||
-                    status >= PT_TASK_NSTATUS))
+    if (rc == 0 &&
+        (task < 0 || task >= NTASKS || status < 0 || status >= PT_TASK_NSTATUS))
         fail("rn_results_parse_line: a result of no task or status", line, n);
     if (rc != 0 && (rc != -1 || !why[0]))
         fail("rn_results_parse_line: a refusal without a reason", line, n);
@@ -126,8 +128,8 @@ static int apply(void *arg, const rn_ctl_req *req, pt_buf *reply, char *err,
         selectors != (selects ? 1 : 0) || (req->kernel && !req->kernel[0]) ||
         (req->tag && !req->tag[0]) ||
         (req->cmd != RN_CTL_PRIORITY && req->priority != 0))
-        fail("rn_ctl_request applied a request ctl.h does not allow",
-             a->line, strlen(a->line));
+        fail("rn_ctl_request applied a request ctl.h does not allow", a->line,
+             strlen(a->line));
     if (req->cmd == RN_CTL_PAUSE) { /* an apply error, now and then */
         snprintf(err, errlen, "not now");
         return -EBUSY;

@@ -37,8 +37,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static int g_fd = -1;      /* the memfd the file reader opens */
-static char g_path[64];    /* its /proc/self/fd path */
+static int g_fd = -1;   /* the memfd the file reader opens */
+static char g_path[64]; /* its /proc/self/fd path */
 static bool g_verbose;
 
 /* A broken promise: say which and abort, for the fuzzer. */

@@ -317,13 +317,17 @@ static void check_resolved(const rn_spec *spec, const rn_search *search)
     write_file(g_resolved, spec->resolved_yaml, strlen(spec->resolved_yaml));
     rn_spec *again = rn_spec_load(g_resolved, NULL, 0, search, err, sizeof err);
     if (!again) {
-        fprintf(stderr, "fuzz_spec: the resolved YAML does not load:\n%s\n"
-                "---\n%s---\n", err, spec->resolved_yaml);
+        fprintf(stderr,
+                "fuzz_spec: the resolved YAML does not load:\n%s\n"
+                "---\n%s---\n",
+                err, spec->resolved_yaml);
         abort();
     }
     if (!same_spec(spec, again)) {
-        fprintf(stderr, "fuzz_spec: the resolved YAML loads to another spec:"
-                "\n%s---\n%s---\n", spec->resolved_yaml, again->resolved_yaml);
+        fprintf(stderr,
+                "fuzz_spec: the resolved YAML loads to another spec:"
+                "\n%s---\n%s---\n",
+                spec->resolved_yaml, again->resolved_yaml);
         abort();
     }
     rn_spec_free(again);

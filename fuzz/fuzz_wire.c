@@ -104,9 +104,11 @@ static bool utf8_ok(const uint8_t *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         uint8_t c = s[i];
-        size_t k = c < 0x80 ? 0 : c >= 0xC2 && c <= 0xDF ? 1
-                 : c >= 0xE0 && c <= 0xEF ? 2 : c >= 0xF0 && c <= 0xF4 ? 3
-                 : 4;
+        size_t k = c < 0x80                 ? 0
+                   : c >= 0xC2 && c <= 0xDF ? 1
+                   : c >= 0xE0 && c <= 0xEF ? 2
+                   : c >= 0xF0 && c <= 0xF4 ? 3
+                                            : 4;
         if (k == 4 || k > n - i - 1)
             return false;
         uint32_t cp = c & (0x7F >> k);
@@ -164,8 +166,8 @@ static void check_payload(const uint8_t *p, size_t len)
     int faults = dec < 0 ? 1 : walk(&v, 0);
     int rc = pt_value_check(p, len, PT_V_MAX_DEPTH);
     if (g_verbose)
-        fprintf(stderr, "frame of %zu bytes: check %d, walk faults %d\n",
-                len, rc, faults);
+        fprintf(stderr, "frame of %zu bytes: check %d, walk faults %d\n", len,
+                rc, faults);
     if (rc == -EINVAL)
         fail("pt_value_check: the payload is not 8-aligned", p, len);
     if (rc < 0)
@@ -204,7 +206,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     data += 2;
     size -= 2;
     while (size) {
-        ssize_t got = pt__wire_reader_feed(&r, data, size < chunk ? size : chunk);
+        ssize_t got = pt__wire_reader_feed(&r, data,
+                                           size < chunk ? size : chunk);
         int took = drain(&r);
         if (got < 0 && got != -ENOBUFS)
             break;

@@ -63,8 +63,7 @@ void pt_args_destroy(pt_args *a)
 static int put_key(pt_args *a, const char *key)
 {
     if (a->sealed)
-        return pt__err(-EBUSY, "args: '%s' set after the args were sent",
-                       key);
+        return pt__err(-EBUSY, "args: '%s' set after the args were sent", key);
     int rc = pt_venc_key(&a->buf, &a->mark, key);
     if (rc == -EEXIST)
         return pt__err(rc, "args: '%s' is set twice", key);

@@ -192,8 +192,8 @@ static void *scratch(pt_ctx *c, const char *k, size_t n, size_t size)
 }
 
 /* A list of reals as ints when every one is a whole number within int64. */
-static const int64_t *reals_as_ints(pt_ctx *c, const char *k,
-                                    const pt_val *v, size_t *len)
+static const int64_t *reals_as_ints(pt_ctx *c, const char *k, const pt_val *v,
+                                    size_t *len)
 {
     for (size_t i = 0; i < v->u.reals.n; i++) {
         int64_t x;
@@ -280,8 +280,10 @@ static int put_key(pt_ctx *c, const char *k)
     if (rc < 0 && c->result_rc == 0)
         c->result_rc = rc == -EEXIST
                            ? pt__err(rc, "result '%s' is set twice", k)
-                           : pt__err(rc, "result '%s' cannot be recorded "
-                                     "here", k);
+                           : pt__err(rc,
+                                     "result '%s' cannot be recorded "
+                                     "here",
+                                     k);
     return rc;
 }
 
@@ -293,11 +295,11 @@ static int put_done(pt_ctx *c, int rc, const char *k)
     return rc;
 }
 
-#define RESULT_FN(name, type, enc)                                           \
-    static int name(pt_ctx *c, const char *k, type v)                        \
-    {                                                                         \
-        int rc = put_key(c, k);                                               \
-        return rc < 0 ? rc : put_done(c, enc(c->results, v), k);              \
+#define RESULT_FN(name, type, enc)                                             \
+    static int name(pt_ctx *c, const char *k, type v)                          \
+    {                                                                          \
+        int rc = put_key(c, k);                                                \
+        return rc < 0 ? rc : put_done(c, enc(c->results, v), k);               \
     }
 RESULT_FN(result_int, int64_t, pt_venc_int)
 RESULT_FN(result_real, double, pt_venc_real)
@@ -343,11 +345,26 @@ static int failv(pt_ctx *c, const char *fmt, va_list ap)
     return c->arg_failed ? -1 : set_error(c, fmt, ap);
 }
 
-static int64_t task_id(pt_ctx *c) { return c->task_id; }
-static uint64_t task_seed(pt_ctx *c) { return c->seed; }
-static int worker_index(pt_ctx *c) { return c->env->index; }
-static int worker_count(pt_ctx *c) { return c->env->count; }
-static int step_index(pt_ctx *c) { return c->step; }
+static int64_t task_id(pt_ctx *c)
+{
+    return c->task_id;
+}
+static uint64_t task_seed(pt_ctx *c)
+{
+    return c->seed;
+}
+static int worker_index(pt_ctx *c)
+{
+    return c->env->index;
+}
+static int worker_count(pt_ctx *c)
+{
+    return c->env->count;
+}
+static int step_index(pt_ctx *c)
+{
+    return c->step;
+}
 
 static pt__state **state_find(pt_ctx *c, const char *k)
 {
@@ -429,8 +446,8 @@ static const pt_kernel_api api = {
     .arg_type = arg_type,
 };
 
-int pt__ctx_begin(pt_ctx *c, pt__worker_env *env, const void *args,
-                  size_t len, pt_buf *results)
+int pt__ctx_begin(pt_ctx *c, pt__worker_env *env, const void *args, size_t len,
+                  pt_buf *results)
 {
     memset(c, 0, sizeof *c);
     c->head.api = &api;

@@ -43,8 +43,8 @@ struct pt_ctx {
     pt__map args;
     pt_buf *results;
     pt_vmark mark;
-    int result_rc; /* first failure to record a result */
-    char *error;   /* set by pt_fail, or by an accessor */
+    int result_rc;   /* first failure to record a result */
+    char *error;     /* set by pt_fail, or by an accessor */
     bool arg_failed; /* an accessor failed the task: its message stays */
     pt__scratch *scratch;
     int64_t task_id;
@@ -56,8 +56,8 @@ struct pt_ctx {
  * Start a call: args are `args`/`len` (an encoded map, or NULL), results go
  * to `results` (reset here). For init/fini, pass NULL args.
  */
-int pt__ctx_begin(pt_ctx *c, pt__worker_env *env, const void *args,
-                  size_t len, pt_buf *results);
+int pt__ctx_begin(pt_ctx *c, pt__worker_env *env, const void *args, size_t len,
+                  pt_buf *results);
 /* End the results map; 0 or the first error recording a result. */
 int pt__ctx_end(pt_ctx *c);
 /* Free what the ctx owns (its error text), not the results buffer. */

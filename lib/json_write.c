@@ -95,7 +95,7 @@ static size_t plain_run(const uint8_t *p, size_t n)
     while (i < n) {
         uint8_t c = p[i];
         size_t k = c >= 0x80 ? utf8_seq(p + i, n - i)
-                   : (c >= 0x20 && c != '"' && c != '\\');
+                             : (c >= 0x20 && c != '"' && c != '\\');
         if (k == 0)
             break;
         i += k;
@@ -108,7 +108,7 @@ static int json_special(pt_buf *o, uint8_t c)
 {
     char e[8];
     switch (c) {
-    case '"':  return put(o, "\\\"");
+    case '"': return put(o, "\\\"");
     case '\\': return put(o, "\\\\");
     case '\b': return put(o, "\\b");
     case '\f': return put(o, "\\f");

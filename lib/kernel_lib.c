@@ -21,10 +21,11 @@ static int check_kernel(const pt_kernel_lib *lib, int i)
 {
     const pt_kernel *k = lib->kernels[i];
     if (k->abi != PT_KERNEL_ABI)
-        return pt__err(-EINVAL, "%s: kernel #%d has ABI %u, this ptools "
+        return pt__err(-EINVAL,
+                       "%s: kernel #%d has ABI %u, this ptools "
                        "speaks ABI %d (rebuild it against this "
-                       "<ptools/kernel.h>)", lib->path, i, (unsigned)k->abi,
-                       PT_KERNEL_ABI);
+                       "<ptools/kernel.h>)",
+                       lib->path, i, (unsigned)k->abi, PT_KERNEL_ABI);
     if (!k->name || !k->name[0])
         return pt__err(-EINVAL, "%s: kernel #%d has no name", lib->path, i);
     if (!k->call)
@@ -32,8 +33,8 @@ static int check_kernel(const pt_kernel_lib *lib, int i)
                        lib->path, k->name);
     for (int j = 0; j < i; j++)
         if (strcmp(lib->kernels[j]->name, k->name) == 0)
-            return pt__err(-EINVAL, "%s: two kernels are named '%s'",
-                           lib->path, k->name);
+            return pt__err(-EINVAL, "%s: two kernels are named '%s'", lib->path,
+                           k->name);
     return 0;
 }
 
@@ -43,14 +44,17 @@ static int check_lib(pt_kernel_lib *lib)
     dlerror();
     lib->kernels = dlsym(lib->handle, "pt_kernels");
     if (!lib->kernels)
-        return pt__err(-EINVAL, "%s: exports no pt_kernels array (use "
+        return pt__err(-EINVAL,
+                       "%s: exports no pt_kernels array (use "
                        "PT_KERNELS(&k, ...) from <ptools/kernel.h>)",
                        lib->path);
     while (lib->count < PT_KERNEL_LIB_MAX && lib->kernels[lib->count])
         lib->count++;
     if (lib->count == PT_KERNEL_LIB_MAX)
-        return pt__err(-EINVAL, "%s: pt_kernels has no NULL end within %d "
-                       "entries", lib->path, PT_KERNEL_LIB_MAX);
+        return pt__err(-EINVAL,
+                       "%s: pt_kernels has no NULL end within %d "
+                       "entries",
+                       lib->path, PT_KERNEL_LIB_MAX);
     if (lib->count == 0)
         return pt__err(-EINVAL, "%s: pt_kernels is empty", lib->path);
     for (int i = 0; i < lib->count; i++) {

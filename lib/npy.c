@@ -29,12 +29,13 @@
 #include "npy_impl.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "npy.c reads and writes little-endian data in place: add byte swaps first"
+#error                                                                         \
+    "npy.c reads and writes little-endian data in place: add byte swaps first"
 #endif
 
-#define ALIGN 64              /* NumPy's ARRAY_ALIGN: the data offset's multiple */
-#define GROWTH_DIGITS 21      /* NumPy's GROWTH_AXIS_MAX_DIGITS */
-#define HEAD_MAX 512          /* prefix + dict + padding that we write */
+#define ALIGN 64         /* NumPy's ARRAY_ALIGN: the data offset's multiple */
+#define GROWTH_DIGITS 21 /* NumPy's GROWTH_AXIS_MAX_DIGITS */
+#define HEAD_MAX 512     /* prefix + dict + padding that we write */
 
 /* ---- reading ------------------------------------------------------------- */
 
@@ -42,8 +43,8 @@
  * Read exactly n bytes of `what` at offset `off`; the end of the file there
  * is a bad file.
  */
-static int read_exact(int fd, const char *path, void *p, size_t n,
-                      uint64_t off, const char *what)
+static int read_exact(int fd, const char *path, void *p, size_t n, uint64_t off,
+                      const char *what)
 {
     int err = pt_sys_pread_full(fd, p, n, (off_t)off);
     if (err == -EPIPE)
@@ -84,7 +85,8 @@ fail_close:
  * pt__npy_parse() (the one parser, also fuzzed from memory). `info` is
  * filled only on success.
  */
-static int read_info(int fd, const char *path, uint64_t fsize, pt_npy_info *info)
+static int read_info(int fd, const char *path, uint64_t fsize,
+                     pt_npy_info *info)
 {
     unsigned char pre[12], *head;
     size_t n = fsize < sizeof pre ? (size_t)fsize : sizeof pre, need = 0;
@@ -132,7 +134,8 @@ static int check_array_args(const char *path, pt_dtype type, bool any_type,
         return pt__err(-EINVAL, "%s: ndims %d is outside 0..%d", path, ndims,
                        PT_NPY_MAXDIMS);
     if (ndims > 0 && !dims)
-        return pt__err(-EINVAL, "%s: dims is NULL for %d dimensions", path, ndims);
+        return pt__err(-EINVAL, "%s: dims is NULL for %d dimensions", path,
+                       ndims);
     return 0;
 }
 
@@ -153,8 +156,10 @@ static int check_expected(const char *path, const pt_npy_info *info,
                        path, got, want);
     }
     if (nbytes != info->nbytes)
-        return pt__err(-EINVAL, "%s: data is %" PRIu64 " bytes but the "
-                       "destination holds %" PRIu64, path, info->nbytes, nbytes);
+        return pt__err(-EINVAL,
+                       "%s: data is %" PRIu64 " bytes but the "
+                       "destination holds %" PRIu64,
+                       path, info->nbytes, nbytes);
     return 0;
 }
 
@@ -192,12 +197,14 @@ static size_t format_header(const pt_npy_info *info, char *buf)
 {
     char shape[SHAPE_STR_MAX], dict[HEAD_MAX / 2];
     pt__npy_format_shape(shape, sizeof shape, info->ndims, info->dims);
-    size_t n = (size_t)snprintf(dict, sizeof dict, "{'descr': '%c%s', "
+    size_t n = (size_t)snprintf(dict, sizeof dict,
+                                "{'descr': '%c%s', "
                                 "'fortran_order': False, 'shape': %s, }",
                                 pt_dtype_size(info->type) == 1 ? '|' : '<',
                                 pt__npy_type_code(info->type), shape);
     if (info->ndims > 0)
-        n += GROWTH_DIGITS - (size_t)snprintf(NULL, 0, "%" PRIu64, info->dims[0]);
+        n += GROWTH_DIGITS -
+             (size_t)snprintf(NULL, 0, "%" PRIu64, info->dims[0]);
     size_t lenbytes = 2, text = n + 1; /* + '\n' */
     size_t pad = ALIGN - (MAGIC_LEN + 2 + lenbytes + text) % ALIGN;
     if (text + pad > 0xffff) {

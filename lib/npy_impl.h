@@ -1,9 +1,10 @@
 /*
  * npy_impl.h - the .npy reader's parser, from memory (private to libptools;
- * npy_parse.c, used by npy.c). pt_npy_info_read() and pt_npy_load() read a file's first bytes and
- * hand them to these two functions, which are the whole check of a prefix
- * and header; fuzz/fuzz_npy.c calls them on untrusted bytes. `path` only
- * names the file in messages (pt_errmsg()). Both return 0 or -EINVAL.
+ * npy_parse.c, used by npy.c). pt_npy_info_read() and pt_npy_load() read a
+ * file's first bytes and hand them to these two functions, which are the whole
+ * check of a prefix and header; fuzz/fuzz_npy.c calls them on untrusted bytes.
+ * `path` only names the file in messages (pt_errmsg()). Both return 0 or
+ * -EINVAL.
  */
 #ifndef PT_NPY_IMPL_H
 #define PT_NPY_IMPL_H
@@ -33,7 +34,8 @@ int pt__npy_parse(const char *path, const void *head, size_t len,
 /* The layout and helpers npy.c shares with the parser (npy_parse.c). */
 #define MAGIC "\x93NUMPY"
 #define MAGIC_LEN 6
-#define SHAPE_STR_MAX (2 + PT_NPY_MAXDIMS * 22) /* "(" + 8 x "<20 digits>, " + ")" */
+#define SHAPE_STR_MAX                                                          \
+    (2 + PT_NPY_MAXDIMS * 22) /* "(" + 8 x "<20 digits>, " + ")" */
 
 /* Format a shape as Python's repr of a tuple: "()", "(5,)", "(3, 4)". */
 void pt__npy_format_shape(char *buf, size_t size, int ndims,

@@ -19,16 +19,18 @@
 #include "internal.h"
 #include "npy_impl.h"
 
-#define HEADER_MAX (1u << 20) /* a header we accept is ~300 bytes; cap the malloc */
+#define HEADER_MAX                                                             \
+    (1u << 20) /* a header we accept is ~300 bytes; cap the malloc */
 
 /* NumPy's type codes (after the byte-order character) for dtype.h's types. */
 static const struct {
     const char *code;
     pt_dtype type;
 } codes[] = {
-    {"i1", PT_INT8},   {"i2", PT_INT16},  {"i4", PT_INT32},   {"i8", PT_INT64},
-    {"u1", PT_UINT8},  {"u2", PT_UINT16}, {"u4", PT_UINT32},  {"u8", PT_UINT64},
-    {"f4", PT_FLOAT32}, {"f8", PT_FLOAT64},
+    {"i1", PT_INT8},    {"i2", PT_INT16},  {"i4", PT_INT32},
+    {"i8", PT_INT64},   {"u1", PT_UINT8},  {"u2", PT_UINT16},
+    {"u4", PT_UINT32},  {"u8", PT_UINT64}, {"f4", PT_FLOAT32},
+    {"f8", PT_FLOAT64},
 };
 
 /* The keys a header dict must hold, each exactly once. */
@@ -57,7 +59,8 @@ typedef struct header {
     bool seen[KEY_COUNT];
 } header;
 
-/* ---- shapes and type codes ------------------------------------------------ */
+/* ---- shapes and type codes ------------------------------------------------
+ */
 
 /* Format a shape as Python's repr of a tuple: "()", "(5,)", "(3, 4)". */
 void pt__npy_format_shape(char *buf, size_t size, int ndims,
@@ -106,14 +109,18 @@ static int descr_type(const char *path, slice d, pt_dtype *type)
     int shown = d.n > 32 ? 32 : (int)d.n;
     pt_dtype t = code_type(d.s + has_order, d.n - has_order);
     if (t == PT_DTYPE_NONE)
-        return pt__err(-EINVAL, "%s: dtype '%.*s' is not supported (only i1 i2 "
-                       "i4 i8 u1 u2 u4 u8 f4 f8)", path, shown, d.s);
+        return pt__err(-EINVAL,
+                       "%s: dtype '%.*s' is not supported (only i1 i2 "
+                       "i4 i8 u1 u2 u4 u8 f4 f8)",
+                       path, shown, d.s);
     if (order == '>' && pt_dtype_size(t) > 1)
         return pt__err(-EINVAL, "%s: big-endian data ('%.*s') is not supported",
                        path, shown, d.s);
     if (order == '|' && pt_dtype_size(t) > 1)
-        return pt__err(-EINVAL, "%s: dtype '%.*s' has no byte order ('|' is for "
-                       "1-byte types)", path, shown, d.s);
+        return pt__err(-EINVAL,
+                       "%s: dtype '%.*s' has no byte order ('|' is for "
+                       "1-byte types)",
+                       path, shown, d.s);
     *type = t;
     return 0;
 }
@@ -132,8 +139,9 @@ int pt__npy_data_size(const char *path, pt_npy_info *info)
         if (n > UINT64_MAX / info->dims[i]) {
             char shape[SHAPE_STR_MAX];
             pt__npy_format_shape(shape, sizeof shape, info->ndims, info->dims);
-            return pt__err(-EINVAL, "%s: shape %s of %s is more than 2^64 bytes",
-                           path, shape, pt_dtype_name(info->type));
+            return pt__err(-EINVAL,
+                           "%s: shape %s of %s is more than 2^64 bytes", path,
+                           shape, pt_dtype_name(info->type));
         }
         n *= info->dims[i];
     }
@@ -141,7 +149,8 @@ int pt__npy_data_size(const char *path, pt_npy_info *info)
     return 0;
 }
 
-/* ---- the header parser ------------------------------------------------------ */
+/* ---- the header parser ------------------------------------------------------
+ */
 
 /* A malformed header: -EINVAL naming the file offset of the problem. */
 static int bad_header(const cursor *c, const char *problem)
@@ -249,8 +258,10 @@ static int parse_shape(cursor *c, pt_npy_info *info)
     bool comma = false;
     while (!err && !accept(c, ')')) {
         if (n == PT_NPY_MAXDIMS)
-            return pt__err(-EINVAL, "%s: shape has more than %d dimensions "
-                           "(PT_NPY_MAXDIMS)", c->path, PT_NPY_MAXDIMS);
+            return pt__err(-EINVAL,
+                           "%s: shape has more than %d dimensions "
+                           "(PT_NPY_MAXDIMS)",
+                           c->path, PT_NPY_MAXDIMS);
         err = parse_dim(c, &info->dims[n++]);
         comma = !err && accept(c, ',');
         if (!err && !comma) {
@@ -269,8 +280,10 @@ static int parse_descr(cursor *c, slice *descr)
 {
     skip_space(c);
     if (c->p < c->end && *c->p == '[')
-        return pt__err(-EINVAL, "%s: structured dtypes (descr [...]) are not "
-                       "supported", c->path);
+        return pt__err(-EINVAL,
+                       "%s: structured dtypes (descr [...]) are not "
+                       "supported",
+                       c->path);
     return parse_string(c, descr);
 }
 
@@ -284,8 +297,8 @@ static int parse_item(cursor *c, header *h, pt_npy_info *info)
     if (err)
         return err;
     int k = 0;
-    while (k < KEY_COUNT && !(strlen(keys[k]) == key.n &&
-                              memcmp(keys[k], key.s, key.n) == 0))
+    while (k < KEY_COUNT &&
+           !(strlen(keys[k]) == key.n && memcmp(keys[k], key.s, key.n) == 0))
         k++;
     if (k == KEY_COUNT)
         return pt__err(-EINVAL, "%s: unexpected key '%.*s' in the .npy header",
@@ -332,14 +345,17 @@ static int parse_header(const char *path, const char *text, size_t len,
     if (!err)
         err = descr_type(path, h.descr, &info->type);
     if (!err && h.fortran)
-        err = pt__err(-EINVAL, "%s: Fortran-order data (fortran_order True) is "
-                      "not supported", path);
+        err = pt__err(-EINVAL,
+                      "%s: Fortran-order data (fortran_order True) is "
+                      "not supported",
+                      path);
     if (!err)
         err = pt__npy_data_size(path, info);
     return err;
 }
 
-/* ---- the prefix and header, from memory ------------------------------------ */
+/* ---- the prefix and header, from memory ------------------------------------
+ */
 
 /*
  * Check the prefix (magic, version, header length) in p[0..len), the first
@@ -349,13 +365,17 @@ static int parse_prefix(const char *path, const unsigned char *p, size_t len,
                         uint64_t fsize, uint64_t *hstart, uint64_t *hlen)
 {
     if (fsize < 10)
-        return pt__err(-EINVAL, "%s: file of %" PRIu64 " bytes is too short for "
-                       "a .npy file", path, fsize);
+        return pt__err(-EINVAL,
+                       "%s: file of %" PRIu64 " bytes is too short for "
+                       "a .npy file",
+                       path, fsize);
     if (len >= MAGIC_LEN && memcmp(p, MAGIC, MAGIC_LEN) != 0)
         return pt__err(-EINVAL, "%s: not a .npy file (bad magic)", path);
     if (len >= 8 && (p[7] != 0 || p[6] < 1 || p[6] > 3))
-        return pt__err(-EINVAL, "%s: .npy format version %u.%u is not supported "
-                       "(1.0, 2.0 and 3.0 are)", path, p[6], p[7]);
+        return pt__err(-EINVAL,
+                       "%s: .npy format version %u.%u is not supported "
+                       "(1.0, 2.0 and 3.0 are)",
+                       path, p[6], p[7]);
     *hstart = len >= 8 && p[6] == 1 ? 10 : 12;
     if (len < *hstart)
         return pt__err(-EINVAL, "%s: file ends inside its header", path);
@@ -363,11 +383,15 @@ static int parse_prefix(const char *path, const unsigned char *p, size_t len,
     if (*hstart == 12)
         *hlen |= (uint64_t)p[10] << 16 | (uint64_t)p[11] << 24;
     if (*hstart > fsize || *hlen > fsize - *hstart)
-        return pt__err(-EINVAL, "%s: header of %" PRIu64 " bytes runs past the "
-                       "end of the file (%" PRIu64 " bytes)", path, *hlen, fsize);
+        return pt__err(-EINVAL,
+                       "%s: header of %" PRIu64 " bytes runs past the "
+                       "end of the file (%" PRIu64 " bytes)",
+                       path, *hlen, fsize);
     if (*hlen > HEADER_MAX)
-        return pt__err(-EINVAL, "%s: header of %" PRIu64 " bytes is larger than "
-                       "the %u this reader accepts", path, *hlen, HEADER_MAX);
+        return pt__err(-EINVAL,
+                       "%s: header of %" PRIu64 " bytes is larger than "
+                       "the %u this reader accepts",
+                       path, *hlen, HEADER_MAX);
     return 0;
 }
 
@@ -394,7 +418,8 @@ int pt__npy_parse(const char *path, const void *head, size_t len,
                            hstart, &info);
     info.data_offset = hstart + hlen;
     if (!err && info.nbytes > fsize - info.data_offset)
-        err = pt__err(-EINVAL, "%s: data truncated: the header promises %" PRIu64
+        err = pt__err(-EINVAL,
+                      "%s: data truncated: the header promises %" PRIu64
                       " bytes after byte %" PRIu64 ", the file has %" PRIu64,
                       path, info.nbytes, info.data_offset,
                       fsize - info.data_offset);

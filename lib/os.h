@@ -13,7 +13,6 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-
 /*
  * Make the calling process a child subreaper: its descendants orphaned by
  * their parent's death (setsid, daemons) become its children, not init's.

@@ -86,8 +86,7 @@ int pt__os_children(pid_t *out, int cap)
     while (n >= 0 && (de = readdir(d)) != NULL) {
         if (de->d_name[0] == '.')
             continue;
-        snprintf(path, sizeof path, "/proc/self/task/%s/children",
-                 de->d_name);
+        snprintf(path, sizeof path, "/proc/self/task/%s/children", de->d_name);
         n = read_children(path, out, cap, n);
     }
     closedir(d);
@@ -182,7 +181,7 @@ static void close_span(unsigned lo, unsigned hi)
 #endif
     long max = sysconf(_SC_OPEN_MAX);
     unsigned top = max > 0 && (unsigned long)max - 1 < hi ? (unsigned)max - 1
-                                                         : hi;
+                                                          : hi;
     for (unsigned fd = lo; fd <= top; fd++)
         close((int)fd);
 }

@@ -29,11 +29,11 @@ struct reply_header {
 /* The parent's view of one child: a small state machine driven by poll. */
 struct child {
     pid_t pid;
-    int rfd;        /* read end of its pipe; -1 once drained */
-    int pidfd;      /* readable when it exits; -1 if none or reaped */
+    int rfd;   /* read end of its pipe; -1 once drained */
+    int pidfd; /* readable when it exits; -1 if none or reaped */
     int reaped;
-    int wstatus;    /* valid when reaped (and reap_ok) */
-    int reap_ok;    /* 0 when someone else reaped it (ECHILD) */
+    int wstatus; /* valid when reaped (and reap_ok) */
+    int reap_ok; /* 0 when someone else reaped it (ECHILD) */
     struct reply_header hdr;
     size_t hdr_got; /* header bytes received */
     uint64_t got;   /* payload bytes received */
@@ -65,7 +65,7 @@ static int child_read(struct child *c, pt_buf *out)
         ssize_t r;
         if (c->hdr_got < sizeof c->hdr) {
             r = pt_sys_read_some(c->rfd, (char *)&c->hdr + c->hdr_got,
-                              sizeof c->hdr - c->hdr_got);
+                                 sizeof c->hdr - c->hdr_got);
             if (r > 0)
                 c->hdr_got += (size_t)r;
         } else {
@@ -113,8 +113,8 @@ static void child_try_reap(struct child *c)
 /* Turn what was received and the wait status into the public result. */
 static void child_result(const struct child *c, pt_pfork_result *res)
 {
-    int complete = c->hdr_got == sizeof c->hdr &&
-                   c->hdr.magic == PFORK_MAGIC && c->got == c->hdr.len;
+    int complete = c->hdr_got == sizeof c->hdr && c->hdr.magic == PFORK_MAGIC &&
+                   c->got == c->hdr.len;
     if (c->reap_ok && WIFSIGNALED(c->wstatus)) {
         res->status = PT_PFORK_SIGNALED;
         res->code = WTERMSIG(c->wstatus);
@@ -170,8 +170,8 @@ static int collect(struct child *cs, int n, pt_pfork_result *results,
             if (fds[j].fd == c->rfd) {
                 int rc = child_read(c, &results[owner[j]].out);
                 if (rc < 0)
-                    return pt__err(rc, "pfork: reading child %d: %s",
-                                   owner[j], pt_strerror(rc));
+                    return pt__err(rc, "pfork: reading child %d: %s", owner[j],
+                                   pt_strerror(rc));
             } else {
                 child_try_reap(c);
             }
@@ -255,7 +255,8 @@ static int check_args(int n, pt_pfork_fn fn, pt_pfork_result *results)
                        n);
     int threads = pt_sys_thread_count();
     if (threads > 1)
-        return pt__err(-EDEADLK, "pfork: the process has %d threads; forking "
+        return pt__err(-EDEADLK,
+                       "pfork: the process has %d threads; forking "
                        "it could deadlock the children (see pfork.h)",
                        threads);
     return 0;
@@ -308,13 +309,10 @@ void pt_pfork_results_free(int n, pt_pfork_result *results)
         pt_buf_free(&results[i].out);
 }
 
-const char *pt_pfork_describe(const pt_pfork_result *r, char *buf,
-                              size_t size)
+const char *pt_pfork_describe(const pt_pfork_result *r, char *buf, size_t size)
 {
     switch (r->status) {
-    case PT_PFORK_OK:
-        snprintf(buf, size, "ok");
-        break;
+    case PT_PFORK_OK: snprintf(buf, size, "ok"); break;
     case PT_PFORK_FAILED:
         snprintf(buf, size, "failed (code %d)", r->code);
         break;
@@ -323,8 +321,7 @@ const char *pt_pfork_describe(const pt_pfork_result *r, char *buf,
                  strsignal(r->code));
         break;
     default:
-        snprintf(buf, size, "exited with status %d without a result",
-                 r->code);
+        snprintf(buf, size, "exited with status %d without a result", r->code);
     }
     return buf;
 }

@@ -9,7 +9,7 @@
 
 struct pt_queue {
     pt_workerset *ws;
-    pt_request **tasks;     /* by id; NULL once reported */
+    pt_request **tasks; /* by id; NULL once reported */
     size_t ntasks, cap;
     pt_request *done_head, *done_tail; /* finished, not yet reported */
     int64_t outstanding;

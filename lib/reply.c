@@ -25,13 +25,13 @@ struct pt_reply {
 };
 
 pt_reply *pt_reply_create(int64_t task, pt_task_status status, int worker,
-                        const char *error, const void *results, size_t len)
+                          const char *error, const void *results, size_t len)
 {
     pt_reply *r = calloc(1, sizeof *r);
     if (!r)
         return NULL;
-    *r = (pt_reply){.task = task, .status = status, .worker = worker,
-                    .exit_code = -1};
+    *r = (pt_reply){
+        .task = task, .status = status, .worker = worker, .exit_code = -1};
     if (!results || len == 0) {
         results = pt__empty_map;
         len = PT__EMPTY_MAP_LEN;
@@ -56,7 +56,7 @@ bool pt_reply_results_ok(const pt_reply *r)
 }
 
 void pt_reply_set_death(pt_reply *r, int signal, int exit_code,
-                         int64_t max_rss_kb)
+                        int64_t max_rss_kb)
 {
     r->signal = signal;
     r->exit_code = exit_code;

@@ -80,8 +80,10 @@ static int shape_size(const char *path, pt_dtype type, int ndims,
     uint64_t es = pt_dtype_size(type);
     uint64_t limit = (uint64_t)(SIZE_MAX < INT64_MAX ? SIZE_MAX : INT64_MAX);
     if (n > (limit - SHM_OVERHEAD) / es)
-        return pt__err(-EOVERFLOW, "%s: %" PRIu64 " elements of %" PRIu64
-                       " bytes do not fit in memory", path, n, es);
+        return pt__err(-EOVERFLOW,
+                       "%s: %" PRIu64 " elements of %" PRIu64
+                       " bytes do not fit in memory",
+                       path, n, es);
     *elems = n;
     *nbytes = n * es;
     return 0;
@@ -128,16 +130,18 @@ static int reserve(int fd, const char *path, uint64_t total)
     uint64_t avail = 0;
     int known = pt__os_shm_free(&avail) == 0;
     if (known && total > avail)
-        return pt__err(-ENOSPC, "%s: segment needs %" PRIu64 " bytes but %s "
-                       "has only %" PRIu64 " free", path, total,
-                       pt__os_shm_dir(), avail);
+        return pt__err(-ENOSPC,
+                       "%s: segment needs %" PRIu64 " bytes but %s "
+                       "has only %" PRIu64 " free",
+                       path, total, pt__os_shm_dir(), avail);
     int rc = pt_sys_ftruncate(fd, (off_t)total);
     if (rc < 0)
         return pt__err(rc, "%s: ftruncate to %" PRIu64 " bytes: %s", path,
                        total, pt_strerror(rc));
     rc = pt_sys_fallocate(fd, 0, (off_t)total);
     if (rc == -ENOSPC && known)
-        return pt__err(-ENOSPC, "%s: segment needs %" PRIu64 " bytes but %s "
+        return pt__err(-ENOSPC,
+                       "%s: segment needs %" PRIu64 " bytes but %s "
                        "could not reserve them: %s (%" PRIu64 " were free)",
                        path, total, pt__os_shm_dir(), pt_strerror(rc), avail);
     /* EINVAL/EOPNOTSUPP: a file system without fallocate; go on unreserved. */
@@ -169,8 +173,8 @@ static void build_header(pt_shm *s, const pt_shm_opts *o, uint64_t nbytes)
 static int publish_header(const pt_shm *s, int fd)
 {
     const size_t m = sizeof s->hdr.magic;
-    int rc = pt_sys_pwrite_full(fd, (const char *)&s->hdr + m, sizeof s->hdr - m,
-                             (off_t)m);
+    int rc = pt_sys_pwrite_full(fd, (const char *)&s->hdr + m,
+                                sizeof s->hdr - m, (off_t)m);
     if (rc == 0)
         rc = pt_sys_pwrite_full(fd, s->hdr.magic, m, 0);
     if (rc < 0)
@@ -193,7 +197,8 @@ static int open_new(const char *path)
             continue;
         return pt__err(-err, "%s: cannot create: %s%s", path, strerror(err),
                        err == EEXIST ? " (its owner is alive, or it is not a "
-                                       "ptools segment)" : "");
+                                       "ptools segment)"
+                                     : "");
     }
 }
 
@@ -218,8 +223,8 @@ static int make_segment(pt_shm *s, int fd)
     int rc = reserve(fd, s->path, file_size_for(h->data_offset, h->nbytes));
     if (rc == 0)
         rc = pt__shm_map_guarded(s, fd, h->data_offset,
-                         (size_t)round_up(h->nbytes, page_size()),
-                         PROT_READ | PROT_WRITE);
+                                 (size_t)round_up(h->nbytes, page_size()),
+                                 PROT_READ | PROT_WRITE);
     if (rc == 0 && (rc = publish_header(s, fd)) < 0)
         pt__shm_unmap_guarded(s);
     return rc;
@@ -272,8 +277,10 @@ static int check_header(const char *path, const struct shm_header *h,
     if (memcmp(h->magic, SHM_MAGIC, sizeof h->magic) != 0)
         return pt__err(-EINVAL, "%s: not a ptools segment (bad magic)", path);
     if (h->version != SHM_VERSION)
-        return pt__err(-EINVAL, "%s: segment version %" PRIu32 ", this "
-                       "library reads %d", path, h->version, SHM_VERSION);
+        return pt__err(-EINVAL,
+                       "%s: segment version %" PRIu32 ", this "
+                       "library reads %d",
+                       path, h->version, SHM_VERSION);
     uint64_t elems, nbytes;
     if (h->data_offset < HEADER_SIZE || h->data_offset > GUARD_UNIT ||
         h->data_offset % page_size() != 0 ||
@@ -297,8 +304,10 @@ static int read_header(int fd, const char *path, struct shm_header *h)
                        (long long)st.st_size);
     int rc = pt_sys_pread_full(fd, h, sizeof *h, 0);
     if (rc < 0)
-        return pt__err(rc == -EPIPE ? -EINVAL : rc, "%s: cannot read its "
-                       "header: %s", path, strerror(-rc));
+        return pt__err(rc == -EPIPE ? -EINVAL : rc,
+                       "%s: cannot read its "
+                       "header: %s",
+                       path, strerror(-rc));
     return check_header(path, h, (uint64_t)st.st_size);
 }
 
@@ -309,8 +318,8 @@ static int check_expect(const pt_shm *s, const pt_shm_opts *e)
     int same = e->type == PT_DTYPE_NONE || e->type == v->type;
     if (e->ndims) {
         same = same && e->ndims == v->ndims &&
-               memcmp(e->dims, v->dims, sizeof v->dims[0] * (size_t)v->ndims)
-                   == 0;
+               memcmp(e->dims, v->dims, sizeof v->dims[0] * (size_t)v->ndims) ==
+                   0;
     }
     if (same)
         return 0;
@@ -328,8 +337,8 @@ static int attach_fd(pt_shm *s, int fd)
     int rc = read_header(fd, s->path, &s->hdr);
     if (rc == 0)
         rc = pt__shm_map_guarded(s, fd, s->hdr.data_offset,
-                         (size_t)round_up(s->hdr.nbytes, page_size()),
-                         PROT_READ | PROT_WRITE);
+                                 (size_t)round_up(s->hdr.nbytes, page_size()),
+                                 PROT_READ | PROT_WRITE);
     return rc;
 }
 
@@ -377,8 +386,7 @@ int pt_shm_unlink(pt_shm *s)
     if (s->anon) /* never had a name: the path may be another's now */
         return 0;
     if (shm_unlink(s->path) < 0 && errno != ENOENT)
-        return pt__err(-errno, "%s: shm_unlink: %s", s->path,
-                       strerror(errno));
+        return pt__err(-errno, "%s: shm_unlink: %s", s->path, strerror(errno));
     s->named = 0;
     return 0;
 }

@@ -75,15 +75,16 @@ int pt__shm_map_guarded(pt_shm *s, int fd, uint64_t offset, size_t len,
     size_t align = len >= GUARD_UNIT ? GUARD_UNIT : page_size();
     size_t span = guard + (align - page_size()) + len + guard;
     char *res = pt_sys_mmap(NULL, span, PROT_NONE,
-                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (res == MAP_FAILED)
-        return pt__err(-errno, "%s: cannot reserve %zu bytes of address "
-                       "space (%zu of data and guards): %s", s->path, span,
-                       len, strerror(errno));
+        return pt__err(-errno,
+                       "%s: cannot reserve %zu bytes of address "
+                       "space (%zu of data and guards): %s",
+                       s->path, span, len, strerror(errno));
     char *data = place_data(res, guard, offset, align);
     int rc = 0;
     if (pt_sys_mmap(data, len, prot, MAP_SHARED | MAP_FIXED, fd,
-                 (off_t)offset) == MAP_FAILED)
+                    (off_t)offset) == MAP_FAILED)
         rc = pt__err(-errno, "%s: mmap of %zu bytes: %s", s->path, len,
                      strerror(errno));
     if (rc == 0 && (rc = trim(res, span, data - guard, len + 2 * guard)) < 0)
@@ -112,22 +113,27 @@ int pt__shm_unmap_guarded(pt_shm *s)
 }
 
 /* Store `value` converted to type T in every element of a view. */
-#define FILL_AS(T, v, value)                                                  \
-    do {                                                                      \
-        T x = (T)(value), *p = (v)->data;                                     \
-        for (uint64_t i = 0; i < (v)->size; i++)                              \
-            p[i] = x;                                                         \
+#define FILL_AS(T, v, value)                                                   \
+    do {                                                                       \
+        T x = (T)(value), *p = (v)->data;                                      \
+        for (uint64_t i = 0; i < (v)->size; i++)                               \
+            p[i] = x;                                                          \
     } while (0)
 
 /* Can `value` be stored in type t without overflow (C leaves it undefined)? */
 static int fits(pt_dtype t, double value)
 {
     static const double lim[PT_DTYPE_COUNT][2] = {
-        [PT_INT8] = {INT8_MIN, INT8_MAX},     [PT_INT16] = {INT16_MIN, INT16_MAX},
-        [PT_INT32] = {INT32_MIN, INT32_MAX},  [PT_INT64] = {-0x1p63, 0x1p63},
-        [PT_UINT8] = {0, UINT8_MAX},          [PT_UINT16] = {0, UINT16_MAX},
-        [PT_UINT32] = {0, UINT32_MAX},        [PT_UINT64] = {0, 0x1p64},
-        [PT_FLOAT32] = {-FLT_MAX, FLT_MAX},   [PT_FLOAT64] = {-DBL_MAX, DBL_MAX},
+        [PT_INT8] = {INT8_MIN, INT8_MAX},
+        [PT_INT16] = {INT16_MIN, INT16_MAX},
+        [PT_INT32] = {INT32_MIN, INT32_MAX},
+        [PT_INT64] = {-0x1p63, 0x1p63},
+        [PT_UINT8] = {0, UINT8_MAX},
+        [PT_UINT16] = {0, UINT16_MAX},
+        [PT_UINT32] = {0, UINT32_MAX},
+        [PT_UINT64] = {0, 0x1p64},
+        [PT_FLOAT32] = {-FLT_MAX, FLT_MAX},
+        [PT_FLOAT64] = {-DBL_MAX, DBL_MAX},
     };
     if (isnan(value))
         return t == PT_FLOAT32 || t == PT_FLOAT64;

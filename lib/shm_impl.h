@@ -57,7 +57,7 @@ struct shm_header {
     char path[SHM_PATH_MAX];
 };
 
-#define HEADER_SIZE \
+#define HEADER_SIZE                                                            \
     ((sizeof(struct shm_header) + SHM_ALIGN - 1) / SHM_ALIGN * SHM_ALIGN)
 
 struct pt_shm {

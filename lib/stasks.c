@@ -54,8 +54,7 @@ int pt_stasks_count(const pt_stasks *h)
 }
 
 /* Submit task i of a pmap, pinned to server task i. */
-static pt_future *submit(pt_stasks *h, const pt_kernel *k, pt_args *args,
-                         int i)
+static pt_future *submit(pt_stasks *h, const pt_kernel *k, pt_args *args, int i)
 {
     pt_call c = PT_CALL_INIT;
     c.kobj = k;
@@ -64,13 +63,15 @@ static pt_future *submit(pt_stasks *h, const pt_kernel *k, pt_args *args,
     return pt_remotecall_ex(h->ws, &c);
 }
 
-int pt_stasks_pmap(pt_stasks *h, const pt_kernel *kernel,
-                   pt_args *const *args, int nargs, pt_reply **results)
+int pt_stasks_pmap(pt_stasks *h, const pt_kernel *kernel, pt_args *const *args,
+                   int nargs, pt_reply **results)
 {
     int n = pt_stasks_count(h);
     if (nargs != n || !kernel || !results)
-        return pt__err(-EINVAL, "stasks_pmap: %d args for %d server tasks "
-                       "(one each is needed)", nargs, n);
+        return pt__err(-EINVAL,
+                       "stasks_pmap: %d args for %d server tasks "
+                       "(one each is needed)",
+                       nargs, n);
     pt_future **f = calloc((size_t)n, sizeof *f);
     if (!f)
         return pt__err(-ENOMEM, "stasks_pmap: out of memory");

@@ -8,8 +8,10 @@
 #include <ptools/args.h>
 
 static const char *const names[PT_TASK_NSTATUS] = {
-    [PT_TASK_OK] = "ok",           [PT_TASK_FAILED] = "failed",
-    [PT_TASK_CRASHED] = "crashed", [PT_TASK_TIMEOUT] = "timeout",
+    [PT_TASK_OK] = "ok",
+    [PT_TASK_FAILED] = "failed",
+    [PT_TASK_CRASHED] = "crashed",
+    [PT_TASK_TIMEOUT] = "timeout",
     [PT_TASK_CANCELLED] = "cancelled",
 };
 

@@ -113,8 +113,10 @@ static int fault_bad(const char *rule, const char *why)
     for (int p = 0; p < PT__FAULT_COUNT; p++)
         snprintf(points + strlen(points), sizeof points - strlen(points),
                  "%s%s", p ? ", " : "", fault_points[p].name);
-    snprintf(fault_why, sizeof fault_why, FAULT_ENV ": '%s': %s (expected "
-             "POINT:N[:ERRNO], POINT one of %s)", rule, why, points);
+    snprintf(fault_why, sizeof fault_why,
+             FAULT_ENV ": '%s': %s (expected "
+                       "POINT:N[:ERRNO], POINT one of %s)",
+             rule, why, points);
     return -EINVAL;
 }
 
@@ -187,9 +189,10 @@ int pt_sys_fault_init(void)
 static void fault_announce(const fault_rule *r)
 {
     char msg[200], num[24];
-    int n = snprintf(msg, sizeof msg, "ptools: " FAULT_ENV ": call %llu of "
-                     "%s fails with %s (pid %ld)\n", (unsigned long long)r->n,
-                     fault_points[r->point].name,
+    int n = snprintf(msg, sizeof msg,
+                     "ptools: " FAULT_ENV ": call %llu of "
+                     "%s fails with %s (pid %ld)\n",
+                     (unsigned long long)r->n, fault_points[r->point].name,
                      fault_errno_name(r->err, num, sizeof num), (long)getpid());
     if (n > 0 && write(STDERR_FILENO, msg, (size_t)n) < 0) {
         /* no stderr: the failure itself still happens */
@@ -200,8 +203,10 @@ int pt__fault_hit(pt__fault_point p)
 {
     if (atomic_load(&pt__fault_state) == FAULT_UNREAD && fault_read() < 0) {
         char line[300];
-        int n = snprintf(line, sizeof line, "ptools: %s; no fault is "
-                         "injected\n", fault_why);
+        int n = snprintf(line, sizeof line,
+                         "ptools: %s; no fault is "
+                         "injected\n",
+                         fault_why);
         if (n > 0 && write(STDERR_FILENO, line, (size_t)n) < 0) {
             /* nowhere to say it */
         }
@@ -412,7 +417,8 @@ int pt_sys_fallocate(int fd, off_t off, off_t len)
     return -rc;
 }
 
-void *pt_sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+void *pt_sys_mmap(void *addr, size_t len, int prot, int flags, int fd,
+                  off_t off)
 {
     int f = pt__fault(PT__FAULT_MMAP);
     if (f < 0) {

@@ -13,8 +13,8 @@
 /* ---- decoder ------------------------------------------------------------ */
 
 /* Parse a length-prefixed, NUL-terminated text (a STR body or a map key). */
-int pt_v_parse_text(const uint8_t *p, size_t len, size_t off,
-                      const char *what, pt_vstr *s, size_t *next)
+int pt_v_parse_text(const uint8_t *p, size_t len, size_t off, const char *what,
+                    pt_vstr *s, size_t *next)
 {
     if (!fits(len, off, 4))
         return pt__err(-EBADMSG, "%s length at offset %zu runs past the end",
@@ -22,8 +22,10 @@ int pt_v_parse_text(const uint8_t *p, size_t len, size_t off,
     size_t n = get_u32(p + off);
     size_t at = off + 4;
     if (n >= len - at)
-        return pt__err(-EBADMSG, "%s of %zu bytes at offset %zu runs past "
-                       "the end", what, n, off);
+        return pt__err(-EBADMSG,
+                       "%s of %zu bytes at offset %zu runs past "
+                       "the end",
+                       what, n, off);
     if (p[at + n] != 0)
         return pt__err(-EBADMSG, "%s at offset %zu lacks its NUL terminator",
                        what, off);
@@ -53,8 +55,7 @@ static int dec_scalar(const uint8_t *p, size_t len, size_t off, pt_val *v,
                       size_t *next)
 {
     if (!fits(len, off, 9))
-        return pt__err(-EBADMSG, "number at offset %zu runs past the end",
-                       off);
+        return pt__err(-EBADMSG, "number at offset %zu runs past the end", off);
     uint64_t bits = get_u64(p + off + 1);
     if (v->type == PT_V_INT)
         v->u.i = (int64_t)bits;
@@ -71,8 +72,8 @@ static int dec_bytes(const uint8_t *p, size_t len, size_t off, pt_val *v,
         return pt__err(-EBADMSG, "bytes at offset %zu run past the end", off);
     size_t n = get_u32(p + off + 1);
     if (!fits(len, off + SIZED_HDR, n))
-        return pt__err(-EBADMSG, "%zu bytes at offset %zu run past the end",
-                       n, off);
+        return pt__err(-EBADMSG, "%zu bytes at offset %zu run past the end", n,
+                       off);
     v->u.bytes.ptr = p + off + SIZED_HDR;
     v->u.bytes.len = n;
     *next = off + SIZED_HDR + n;
@@ -91,15 +92,21 @@ static int dec_array(const uint8_t *p, size_t len, size_t off, pt_val *v,
     size_t n = get_u32(p + off + 1);
     size_t at = off + SIZED_HDR, pad = pad8(at);
     if (!fits(len, at, pad) || n > (len - at - pad) / 8)
-        return pt__err(-EBADMSG, "array of %zu elements at offset %zu runs "
-                       "past the end", n, off);
+        return pt__err(-EBADMSG,
+                       "array of %zu elements at offset %zu runs "
+                       "past the end",
+                       n, off);
     for (size_t i = 0; i < pad; i++)
         if (p[at + i])
-            return pt__err(-EBADMSG, "array at offset %zu has nonzero "
-                           "padding", off);
+            return pt__err(-EBADMSG,
+                           "array at offset %zu has nonzero "
+                           "padding",
+                           off);
     if ((uintptr_t)p % 8)
-        return pt__err(-EINVAL, "array at offset %zu: the buffer is not "
-                       "8-byte aligned", off);
+        return pt__err(-EINVAL,
+                       "array at offset %zu: the buffer is not "
+                       "8-byte aligned",
+                       off);
     at += pad;
     if (v->type == PT_V_INTS)
         v->u.ints.ptr = (const int64_t *)(const void *)(p + at);
@@ -118,8 +125,8 @@ static int dec_array(const uint8_t *p, size_t len, size_t off, pt_val *v,
  * iterated). A count that cannot fit in the size is refused now, which
  * bounds every loop over the items by the bytes they occupy.
  */
-static int dec_container(const uint8_t *p, size_t len, size_t off,
-                         pt_val *v, size_t *next)
+static int dec_container(const uint8_t *p, size_t len, size_t off, pt_val *v,
+                         size_t *next)
 {
     if (!fits(len, off, CONTAINER_HDR))
         return pt__err(-EBADMSG, "%s at offset %zu runs past the end",
@@ -128,11 +135,15 @@ static int dec_container(const uint8_t *p, size_t len, size_t off,
     size_t start = off + CONTAINER_HDR;
     size_t min = v->type == PT_V_MAP ? MIN_ENTRY : MIN_ITEM;
     if (size > len - start)
-        return pt__err(-EBADMSG, "%s of %zu bytes at offset %zu runs past the "
-                       "end", type_name(v->type), size, off);
+        return pt__err(-EBADMSG,
+                       "%s of %zu bytes at offset %zu runs past the "
+                       "end",
+                       type_name(v->type), size, off);
     if (count > size / min)
-        return pt__err(-EBADMSG, "%s at offset %zu claims %zu items in %zu "
-                       "bytes", type_name(v->type), off, count, size);
+        return pt__err(-EBADMSG,
+                       "%s at offset %zu claims %zu items in %zu "
+                       "bytes",
+                       type_name(v->type), off, count, size);
     v->u.c.base = p;
     v->u.c.off = start;
     v->u.c.end = start + size;
@@ -141,36 +152,30 @@ static int dec_container(const uint8_t *p, size_t len, size_t off,
     return 0;
 }
 
-int pt_vdec(const void *base, size_t len, size_t off, pt_val *v,
-             size_t *next)
+int pt_vdec(const void *base, size_t len, size_t off, pt_val *v, size_t *next)
 {
     const uint8_t *p = base;
     if (off >= len)
-        return pt__err(-EBADMSG, "value expected at offset %zu, past the end "
-                       "of %zu bytes", off, len);
+        return pt__err(-EBADMSG,
+                       "value expected at offset %zu, past the end "
+                       "of %zu bytes",
+                       off, len);
     uint8_t tag = p[off];
     if (tag < PT_V_NULL || tag >= PT_V_TYPE_END)
         return pt__err(-EBADMSG, "unknown type tag 0x%02x at offset %zu", tag,
                        off);
     v->type = (pt_vtype)tag;
     switch (v->type) {
-    case PT_V_NULL:
-        *next = off + 1;
-        return 0;
-    case PT_V_BOOL:
-        return dec_bool(p, len, off, v, next);
+    case PT_V_NULL: *next = off + 1; return 0;
+    case PT_V_BOOL: return dec_bool(p, len, off, v, next);
     case PT_V_INT:
-    case PT_V_REAL:
-        return dec_scalar(p, len, off, v, next);
+    case PT_V_REAL: return dec_scalar(p, len, off, v, next);
     case PT_V_STR:
         return pt_v_parse_text(p, len, off + 1, "string", &v->u.str, next);
-    case PT_V_BYTES:
-        return dec_bytes(p, len, off, v, next);
+    case PT_V_BYTES: return dec_bytes(p, len, off, v, next);
     case PT_V_INTS:
-    case PT_V_REALS:
-        return dec_array(p, len, off, v, next);
-    default:
-        return dec_container(p, len, off, v, next);
+    case PT_V_REALS: return dec_array(p, len, off, v, next);
+    default: return dec_container(p, len, off, v, next);
     }
 }
 
@@ -199,9 +204,10 @@ static int iter_due(pt_viter *it, pt_vtype type)
     if (it->left > 0)
         return 1;
     if (it->off != it->end)
-        return it->err = pt__err(-EBADMSG, "%zu stray bytes after the last "
-                                 "item at offset %zu", it->end - it->off,
-                                 it->off);
+        return it->err = pt__err(-EBADMSG,
+                                 "%zu stray bytes after the last "
+                                 "item at offset %zu",
+                                 it->end - it->off, it->off);
     return 0;
 }
 
@@ -238,8 +244,10 @@ int pt_vmap_get(const pt_val *map, const char *key, pt_val *out)
     pt_vstr k;
     pt_val v;
     if (map->type != PT_V_MAP)
-        return pt__err(-EINVAL, "looking up \"%s\" in a value that is not a "
-                       "map", key);
+        return pt__err(-EINVAL,
+                       "looking up \"%s\" in a value that is not a "
+                       "map",
+                       key);
     pt_viter_init(&it, map);
     size_t n = strlen(key);
     int rc;
@@ -278,8 +286,7 @@ int pt_value_check(const void *base, size_t len, int max_depth)
     pt_val v;
     size_t next;
     if ((uintptr_t)base % 8)
-        return pt__err(-EINVAL, "value buffer %p is not 8-byte aligned",
-                       base);
+        return pt__err(-EINVAL, "value buffer %p is not 8-byte aligned", base);
     if (max_depth < 0)
         max_depth = 0;
     if (max_depth > PT_V_DEPTH_CAP)
@@ -288,7 +295,6 @@ int pt_value_check(const void *base, size_t len, int max_depth)
     if (rc == 0)
         rc = check_items(&v, 1, max_depth);
     if (rc == 0 && next != len)
-        rc = pt__err(-EBADMSG, "%zu stray bytes after the value",
-                     len - next);
+        rc = pt__err(-EBADMSG, "%zu stray bytes after the value", len - next);
     return rc;
 }

@@ -48,12 +48,13 @@ int pt_venc_real(pt_buf *b, double v)
  * Append a tag (none when `tag` is 0, as for map keys), a u32 length, the
  * `n` bytes and, for text, the NUL terminator; all or nothing.
  */
-static int put_sized(pt_buf *b, uint8_t tag, const void *p, size_t n,
-                     bool text)
+static int put_sized(pt_buf *b, uint8_t tag, const void *p, size_t n, bool text)
 {
     if (n >= UINT32_MAX || n > SIZE_MAX - 16)
-        return pt__err(-EOVERFLOW, "%zu bytes exceed the 4 GiB limit of a "
-                       "string or bytes value", n);
+        return pt__err(-EOVERFLOW,
+                       "%zu bytes exceed the 4 GiB limit of a "
+                       "string or bytes value",
+                       n);
     int rc = pt_buf_reserve(b, SIZED_HDR + n + 1);
     if (rc < 0)
         return rc;
@@ -80,8 +81,10 @@ int pt_venc_strn(pt_buf *b, const char *s, size_t n)
 {
     const char *nul = n ? memchr(s, 0, n) : NULL;
     if (nul)
-        return pt__err(-EINVAL, "string holds a NUL byte at offset %zu "
-                       "(use bytes for binary data)", (size_t)(nul - s));
+        return pt__err(-EINVAL,
+                       "string holds a NUL byte at offset %zu "
+                       "(use bytes for binary data)",
+                       (size_t)(nul - s));
     return put_sized(b, PT_V_STR, s, n, true);
 }
 
@@ -94,8 +97,10 @@ int pt_venc_bytes(pt_buf *b, const void *p, size_t n)
 static int put_array(pt_buf *b, uint8_t tag, const void *p, size_t n)
 {
     if (n > UINT32_MAX || n > (SIZE_MAX - 64) / 8)
-        return pt__err(-EOVERFLOW, "an array of %zu elements exceeds the "
-                       "limit of 2^32-1", n);
+        return pt__err(-EOVERFLOW,
+                       "an array of %zu elements exceeds the "
+                       "limit of 2^32-1",
+                       n);
     size_t pad = pad8(b->len + SIZED_HDR);
     size_t total = SIZED_HDR + pad + n * 8;
     int rc = pt_buf_reserve(b, total);
@@ -169,8 +174,10 @@ static int walk(const uint8_t *base, size_t off, size_t end, bool map,
         if (key && k.len == klen && memcmp(k.ptr, key, klen) == 0)
             return pt__err(-EEXIST, "duplicate map key \"%s\"", key);
         if (pt_vdec(base, end, off, &v, &off) < 0)
-            return pt__err(-EINVAL, "item %zu does not parse (no value after "
-                           "a key, or a container not ended)", n);
+            return pt__err(-EINVAL,
+                           "item %zu does not parse (no value after "
+                           "a key, or a container not ended)",
+                           n);
     }
     *count = n;
     return 0;
@@ -181,8 +188,10 @@ static int patch(pt_buf *b, size_t off, size_t count)
 {
     size_t size = b->len - off - CONTAINER_HDR;
     if (size >= OPEN_SIZE || count > UINT32_MAX)
-        return pt__err(-EOVERFLOW, "a container of %zu items in %zu bytes "
-                       "exceeds the 4 GiB limit", count, size);
+        return pt__err(-EOVERFLOW,
+                       "a container of %zu items in %zu bytes "
+                       "exceeds the 4 GiB limit",
+                       count, size);
     put_u32(b->data + off + 1, (uint32_t)count);
     put_u32(b->data + off + 5, (uint32_t)size);
     return 0;
@@ -252,27 +261,17 @@ static int enc_container(pt_buf *b, const pt_val *v, int depth)
 static int enc_val(pt_buf *b, const pt_val *v, int depth)
 {
     switch (v->type) {
-    case PT_V_NULL:
-        return pt_venc_null(b);
-    case PT_V_BOOL:
-        return pt_venc_bool(b, v->u.b);
-    case PT_V_INT:
-        return pt_venc_int(b, v->u.i);
-    case PT_V_REAL:
-        return pt_venc_real(b, v->u.r);
-    case PT_V_STR:
-        return pt_venc_strn(b, v->u.str.ptr, v->u.str.len);
-    case PT_V_BYTES:
-        return pt_venc_bytes(b, v->u.bytes.ptr, v->u.bytes.len);
-    case PT_V_INTS:
-        return pt_venc_ints(b, v->u.ints.ptr, v->u.ints.n);
-    case PT_V_REALS:
-        return pt_venc_reals(b, v->u.reals.ptr, v->u.reals.n);
+    case PT_V_NULL: return pt_venc_null(b);
+    case PT_V_BOOL: return pt_venc_bool(b, v->u.b);
+    case PT_V_INT: return pt_venc_int(b, v->u.i);
+    case PT_V_REAL: return pt_venc_real(b, v->u.r);
+    case PT_V_STR: return pt_venc_strn(b, v->u.str.ptr, v->u.str.len);
+    case PT_V_BYTES: return pt_venc_bytes(b, v->u.bytes.ptr, v->u.bytes.len);
+    case PT_V_INTS: return pt_venc_ints(b, v->u.ints.ptr, v->u.ints.n);
+    case PT_V_REALS: return pt_venc_reals(b, v->u.reals.ptr, v->u.reals.n);
     case PT_V_LIST:
-    case PT_V_MAP:
-        return enc_container(b, v, depth);
-    default:
-        return pt__err(-EINVAL, "unknown value type %d", (int)v->type);
+    case PT_V_MAP: return enc_container(b, v, depth);
+    default: return pt__err(-EINVAL, "unknown value type %d", (int)v->type);
     }
 }
 

@@ -19,16 +19,17 @@
  * are still read byte by byte (they are not aligned).
  */
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "the value codec hands out arrays in place: it needs a little-endian host"
+#error                                                                         \
+    "the value codec hands out arrays in place: it needs a little-endian host"
 #endif
 _Static_assert(sizeof(double) == 8 && FLT_RADIX == 2 && DBL_MANT_DIG == 53,
                "the value encoding needs IEEE 754 binary64 doubles");
 
-#define SIZED_HDR 5     /* tag, u32 length */
-#define CONTAINER_HDR 9 /* tag, u32 count, u32 size */
+#define SIZED_HDR 5          /* tag, u32 length */
+#define CONTAINER_HDR 9      /* tag, u32 count, u32 size */
 #define OPEN_SIZE UINT32_MAX /* size of a container not yet ended */
-#define MIN_ITEM 1      /* smallest list item: a NULL */
-#define MIN_ENTRY 6     /* smallest map entry: an empty key and a NULL */
+#define MIN_ITEM 1           /* smallest list item: a NULL */
+#define MIN_ENTRY 6          /* smallest map entry: an empty key and a NULL */
 
 static inline void put_u32(uint8_t *p, uint32_t v)
 {
@@ -85,7 +86,7 @@ static inline int iter_next(pt_viter *it, pt_vstr *key, pt_val *item)
 
 /* Parse a length-prefixed, NUL-terminated text (a STR body or a map key);
  * its end goes to *next. 0 or -EBADMSG, with a message (value_dec.c). */
-int pt_v_parse_text(const uint8_t *p, size_t len, size_t off,
-                     const char *what, pt_vstr *s, size_t *next);
+int pt_v_parse_text(const uint8_t *p, size_t len, size_t off, const char *what,
+                    pt_vstr *s, size_t *next);
 
 #endif

@@ -90,23 +90,15 @@ static int json_container(pt_buf *o, const pt_val *v)
 static int json_val(pt_buf *o, const pt_val *v)
 {
     switch (v->type) {
-    case PT_V_NULL:
-        return put(o, "null");
-    case PT_V_BOOL:
-        return put(o, v->u.b ? "true" : "false");
-    case PT_V_INT:
-        return pt_json_int(o, v->u.i);
-    case PT_V_REAL:
-        return pt_json_real(o, v->u.r);
-    case PT_V_STR:
-        return pt_json_str(o, v->u.str.ptr, v->u.str.len);
-    case PT_V_BYTES:
-        return json_bytes(o, v->u.bytes.ptr, v->u.bytes.len);
+    case PT_V_NULL: return put(o, "null");
+    case PT_V_BOOL: return put(o, v->u.b ? "true" : "false");
+    case PT_V_INT: return pt_json_int(o, v->u.i);
+    case PT_V_REAL: return pt_json_real(o, v->u.r);
+    case PT_V_STR: return pt_json_str(o, v->u.str.ptr, v->u.str.len);
+    case PT_V_BYTES: return json_bytes(o, v->u.bytes.ptr, v->u.bytes.len);
     case PT_V_INTS:
-    case PT_V_REALS:
-        return json_array(o, v);
-    default:
-        return json_container(o, v);
+    case PT_V_REALS: return json_array(o, v);
+    default: return json_container(o, v);
     }
 }
 

@@ -65,8 +65,8 @@ void pt__wire_hdr_encode(uint8_t out[PT__WIRE_HDR_SIZE], uint8_t type,
     put_le(out + 8, task_id, 8);
 }
 
-int pt__wire_hdr_decode(const uint8_t in[PT__WIRE_HDR_SIZE],
-                        size_t max_payload, pt__wire_hdr *hdr)
+int pt__wire_hdr_decode(const uint8_t in[PT__WIRE_HDR_SIZE], size_t max_payload,
+                        pt__wire_hdr *hdr)
 {
     unsigned magic = (unsigned)get_le(in, 2);
     uint32_t len = (uint32_t)get_le(in + 4, 4);
@@ -80,8 +80,10 @@ int pt__wire_hdr_decode(const uint8_t in[PT__WIRE_HDR_SIZE],
     if (!pt__wire_type_known(in[3]))
         return pt__err(-EBADMSG, "unknown frame type %u", in[3]);
     if (len > max)
-        return pt__err(-EMSGSIZE, "frame of %lu bytes exceeds the %zu-byte "
-                       "limit", (unsigned long)len, max);
+        return pt__err(-EMSGSIZE,
+                       "frame of %lu bytes exceeds the %zu-byte "
+                       "limit",
+                       (unsigned long)len, max);
     hdr->type = in[3];
     hdr->len = len;
     hdr->task_id = get_le(in + 8, 8);
@@ -148,8 +150,10 @@ static int check_type_len(int type, size_t len)
     if (type < 0 || !pt__wire_type_known((unsigned)type))
         return pt__err(-EINVAL, "unknown frame type %d", type);
     if (len > UINT32_MAX)
-        return pt__err(-EMSGSIZE, "a payload of %zu bytes exceeds the 4 GiB "
-                       "frame limit", len);
+        return pt__err(-EMSGSIZE,
+                       "a payload of %zu bytes exceeds the 4 GiB "
+                       "frame limit",
+                       len);
     return 0;
 }
 
@@ -236,8 +240,10 @@ static int read_payload(int fd, const pt__wire_hdr *hdr, pt_buf *payload)
     if (rc < 0)
         return rc;
     if (got < need)
-        return pt__err(-EPROTO, "stream ended inside a frame: %zu of %zu "
-                       "payload bytes", got, need);
+        return pt__err(-EPROTO,
+                       "stream ended inside a frame: %zu of %zu "
+                       "payload bytes",
+                       got, need);
     rc = check_padding(payload->data + hdr->len, need - hdr->len);
     if (rc == 0)
         payload->len = hdr->len;
@@ -255,8 +261,10 @@ int pt__wire_read(int fd, size_t max_payload, pt__wire_hdr *hdr,
     if (got == 0)
         return pt__err(-EPIPE, "end of stream");
     if (got < HDR)
-        return pt__err(-EPROTO, "stream ended inside a frame header: %zu of "
-                       "%d bytes", got, HDR);
+        return pt__err(-EPROTO,
+                       "stream ended inside a frame header: %zu of "
+                       "%d bytes",
+                       got, HDR);
     rc = pt__wire_hdr_decode(h, max_payload, hdr);
     return rc < 0 ? rc : read_payload(fd, hdr, payload);
 }
@@ -284,8 +292,10 @@ int pt__wire_reader_eof(const pt__wire_reader *r)
 {
     size_t n = pt__wire_reader_pending(r);
     if (n)
-        return pt__err(-EPROTO, "stream ended inside a frame (%zu bytes "
-                       "pending)", n);
+        return pt__err(-EPROTO,
+                       "stream ended inside a frame (%zu bytes "
+                       "pending)",
+                       n);
     return 0;
 }
 
@@ -348,7 +358,7 @@ static int make_room(pt__wire_reader *r, uint8_t **p, size_t *n)
     if (rc == 0 && r->end == r->cap) {
         if (size && size <= r->end)
             return pt__err(-ENOBUFS, "the frame buffer is full of complete "
-                           "frames: take them first");
+                                     "frames: take them first");
         rc = grow(r, size);
     }
     if (rc < 0)

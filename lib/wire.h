@@ -42,7 +42,7 @@ typedef enum pt__wire_type {
     PT__WIRE_ERROR = 4,  /* worker -> runner: a task failed (its message) */
     PT__WIRE_RESULT_SHM = 8, /* worker -> runner: a task succeeded; its
                                 results wait in the worker's shared buffer */
-    PT__WIRE_TYPE_END    /* one past the last code */
+    PT__WIRE_TYPE_END        /* one past the last code */
 } pt__wire_type;
 
 /* Is `type` one of the frame types above? */
@@ -62,8 +62,8 @@ typedef struct pt__wire_hdr {
 void pt__wire_hdr_encode(uint8_t out[PT__WIRE_HDR_SIZE], uint8_t type,
                          uint64_t task_id, uint32_t len);
 /* Check and decode 16 header bytes: 0, -EBADMSG, or -EMSGSIZE. */
-int pt__wire_hdr_decode(const uint8_t in[PT__WIRE_HDR_SIZE],
-                        size_t max_payload, pt__wire_hdr *hdr);
+int pt__wire_hdr_decode(const uint8_t in[PT__WIRE_HDR_SIZE], size_t max_payload,
+                        pt__wire_hdr *hdr);
 
 /*
  * Write one frame with writev, looping on short writes and EINTR. For a

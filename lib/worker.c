@@ -20,10 +20,10 @@
 #include "worker.h"
 
 /* Answer batching (see worker.h). */
-#define LARGE_ANSWER ((size_t)64 << 10)  /* written alone, never copied */
-#define OUTQ_MAX ((size_t)256 << 10)     /* queued answers written at */
-#define OUTQ_WAIT_NS INT64_C(1000000)    /* the oldest may wait 1 ms */
-#define LONG_TASK_NS INT64_C(100000)     /* a 100 us task answers at once */
+#define LARGE_ANSWER ((size_t)64 << 10) /* written alone, never copied */
+#define OUTQ_MAX ((size_t)256 << 10)    /* queued answers written at */
+#define OUTQ_WAIT_NS INT64_C(1000000)   /* the oldest may wait 1 ms */
+#define LONG_TASK_NS INT64_C(100000)    /* a 100 us task answers at once */
 
 /* A kernel this worker has met: loaded, initialised or broken. */
 typedef struct loaded {
@@ -40,12 +40,12 @@ typedef struct worker {
     pt__worker_env env;
     loaded *kernels;
     pt_buf results, reply;
-    pt_buf outq;         /* answers not yet written */
-    int64_t outq_since;  /* when the oldest of them was ready */
+    pt_buf outq;              /* answers not yet written */
+    int64_t outq_since;       /* when the oldest of them was ready */
     int64_t start_ns, end_ns; /* the current task's run */
-    uint8_t *shm;        /* the result buffer, mapped; or NULL */
-    size_t shm_size;     /* bytes mapped (the memfd holds at least these) */
-    uint64_t shm_sent;   /* RESULT_SHM frames sent */
+    uint8_t *shm;             /* the result buffer, mapped; or NULL */
+    size_t shm_size;   /* bytes mapped (the memfd holds at least these) */
+    uint64_t shm_sent; /* RESULT_SHM frames sent */
 } worker;
 
 static loaded *remember(worker *w, const pt_kernel *k, pt_kernel_lib *lib,
@@ -86,7 +86,8 @@ static loaded *load_linked(worker *w, const pt_kernel *k)
         if (l->k == k && l->index < 0)
             return l;
     if (k->abi != PT_KERNEL_ABI || !k->call)
-        return remember(w, NULL, NULL, -1, "kernel has a wrong ABI or no "
+        return remember(w, NULL, NULL, -1,
+                        "kernel has a wrong ABI or no "
                         "call function");
     return remember(w, k, NULL, -1, NULL);
 }
@@ -135,8 +136,8 @@ static int answer(worker *w, int type, uint64_t id, const void *head,
     }
     int rc = flush_answers(w);
     return rc < 0 ? rc
-                  : pt__wire_write2(w->boot->out_fd, type, id, head, hlen,
-                                    body, blen);
+                  : pt__wire_write2(w->boot->out_fd, type, id, head, hlen, body,
+                                    blen);
 }
 
 /* ERROR frame: head, message + NUL, padding, the results map. */
@@ -156,8 +157,8 @@ static int send_error(worker *w, uint64_t id, const char *msg)
     if (rc < 0)
         return rc;
     if (w->results.len)
-        return answer(w, PT__WIRE_ERROR, id, b->data, b->len,
-                      w->results.data, w->results.len);
+        return answer(w, PT__WIRE_ERROR, id, b->data, b->len, w->results.data,
+                      w->results.len);
     return answer(w, PT__WIRE_ERROR, id, b->data, b->len, pt__empty_map,
                   PT__EMPTY_MAP_LEN);
 }
@@ -168,8 +169,9 @@ static void wait_released(worker *w)
 {
     _Atomic uint64_t *released = &w->boot->beacon->released;
     long nap_ns = 10000;
-    for (int spins = 0; atomic_load_explicit(released, memory_order_acquire)
-                        != w->shm_sent; spins++) {
+    for (int spins = 0;
+         atomic_load_explicit(released, memory_order_acquire) != w->shm_sent;
+         spins++) {
         if (spins < 64)
             continue;
         struct timespec ts = {0, nap_ns};
@@ -202,7 +204,7 @@ static int shm_reserve(worker *w, size_t n)
     if (rc < 0)
         return rc;
     void *p = pt_sys_mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED,
-                       w->boot->shm_fd, 0);
+                          w->boot->shm_fd, 0);
     if (p == MAP_FAILED)
         return -errno;
     w->shm = p;
@@ -223,15 +225,16 @@ static int send_result_shm(worker *w, uint64_t id)
     wait_released(w);
     if ((rc = shm_reserve(w, len)) < 0) {
         char msg[200];
-        snprintf(msg, sizeof msg, "no room for a result of %zu bytes in "
-                 "shared memory: %s", len, pt_strerror(rc));
+        snprintf(msg, sizeof msg,
+                 "no room for a result of %zu bytes in "
+                 "shared memory: %s",
+                 len, pt_strerror(rc));
         pt_buf_reset(&w->results);
         return send_error(w, id, msg);
     }
     memcpy(w->shm, w->results.data, len);
     pt__res_shm h = {w->start_ns, w->end_ns, len};
-    rc = pt__wire_write(w->boot->out_fd, PT__WIRE_RESULT_SHM, id, &h,
-                        sizeof h);
+    rc = pt__wire_write(w->boot->out_fd, PT__WIRE_RESULT_SHM, id, &h, sizeof h);
     if (rc == 0)
         w->shm_sent++;
     return rc;
@@ -279,8 +282,7 @@ static void post(worker *w, uint64_t id, int busy)
         return;
     if (busy) {
         atomic_store_explicit(&b->task, id, memory_order_relaxed);
-        atomic_store_explicit(&b->since_ns, w->start_ns,
-                              memory_order_relaxed);
+        atomic_store_explicit(&b->since_ns, w->start_ns, memory_order_relaxed);
     }
     atomic_store_explicit(&b->busy, (uint32_t)busy, memory_order_release);
 }
@@ -326,7 +328,7 @@ static int run_task(worker *w, uint64_t id, const uint8_t *p, size_t len,
         int rc = k ? k->call(&c) : fn(&c);
         w->end_ns = pt_sys_mono_ns();
         out = printed(); /* stdio's buffers hold what it printed */
-        if (out) { /* it reaches the parent before the reply */
+        if (out) {       /* it reaches the parent before the reply */
             fflush(stdout);
             fflush(stderr);
         }
@@ -395,8 +397,10 @@ void pt__worker_main(const pt__worker_boot *boot)
     if (sigaction(SIGPIPE, &sa, NULL) == 0)
         pt_sys_sigpipe_harmless(true);
     worker w = {.boot = boot};
-    w.env = (pt__worker_env){.index = boot->index, .count = boot->count,
-                             .shm = boot->shm, .nshm = boot->nshm};
+    w.env = (pt__worker_env){.index = boot->index,
+                             .count = boot->count,
+                             .shm = boot->shm,
+                             .nshm = boot->nshm};
     pt__wire_reader rd;
     pt__wire_reader_init(&rd, 0);
     int status = 0;

@@ -83,10 +83,10 @@ typedef struct pt__err_head {
 
 /* A worker's beacon, one cache line in a MAP_SHARED page of the parent's. */
 typedef struct pt__beacon {
-    _Atomic uint32_t busy;    /* 1 while `task` runs (init included) */
+    _Atomic uint32_t busy; /* 1 while `task` runs (init included) */
     uint32_t pad0;
-    _Atomic uint64_t task;    /* the task running, or the last one */
-    _Atomic int64_t since_ns; /* when it started (CLOCK_MONOTONIC) */
+    _Atomic uint64_t task;     /* the task running, or the last one */
+    _Atomic int64_t since_ns;  /* when it started (CLOCK_MONOTONIC) */
     _Atomic uint64_t released; /* RESULT_SHM frames the parent is done with */
     uint8_t pad[32];
 } pt__beacon;

@@ -51,8 +51,9 @@ static int copy_opts(pt_workerset *ws, const pt_workerset_opts *o)
     ws->output_fn = o->output_fn;
     ws->output_arg = o->output_arg;
     ws->memory_bytes = o->memory_bytes;
-    ws->grace_ns = o->grace_ms < 0 ? 0
-                   : (o->grace_ms ? o->grace_ms : PT_WS_GRACE_MS) * 1000000;
+    ws->grace_ns = o->grace_ms < 0
+                       ? 0
+                       : (o->grace_ms ? o->grace_ms : PT_WS_GRACE_MS) * 1000000;
     ws->timeout_ns = o->timeout_ms * 1000000;
     ws->nkernels = o->nkernels;
     ws->nshm = o->nshm;
@@ -100,12 +101,16 @@ static int check_create(int n, pt_ws_mode mode, const pt_workerset_opts *o)
     if (n < 1 || (mode != PT_WS_RR && mode != PT_WS_FF) ||
         (o && (o->window < 0 || o->nkernels < 0 || o->nshm < 0 ||
                o->timeout_ms < 0 || o->memory_bytes < 0 || o->batch < 0)))
-        return pt__err(-EINVAL, "workerset: need n >= 1 (got %d), mode RR "
-                       "or FF, window >= 0", n);
+        return pt__err(-EINVAL,
+                       "workerset: need n >= 1 (got %d), mode RR "
+                       "or FF, window >= 0",
+                       n);
     int threads = pt_sys_thread_count();
     if (threads > 1)
-        return pt__err(-EDEADLK, "workerset: the process has %d threads; "
-                       "forking it could deadlock the workers", threads);
+        return pt__err(-EDEADLK,
+                       "workerset: the process has %d threads; "
+                       "forking it could deadlock the workers",
+                       threads);
     return 0;
 }
 
@@ -119,16 +124,22 @@ static int alloc_set(pt_workerset *ws, int n)
         return pt__err(-ENOMEM, "workerset: out of memory");
     size_t len = (size_t)n * sizeof *ws->beacons;
     void *b = pt_sys_mmap(NULL, len, PROT_READ | PROT_WRITE,
-                       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+                          MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (b == MAP_FAILED)
-        return pt__err(-errno, "workerset: mmap of the workers' %zu-byte "
-                       "beacons: %s", len, strerror(errno));
+        return pt__err(-errno,
+                       "workerset: mmap of the workers' %zu-byte "
+                       "beacons: %s",
+                       len, strerror(errno));
     ws->beacons = b;
     for (int i = 0; i < n; i++) {
-        ws->slots[i] = (slot){.index = i, .state = PT__SLOT_DEAD,
-                              .to_fd = -1, .from_fd = -1,
-                              .pidfd = -1, .out_fd = {-1, -1},
-                              .beacon = &ws->beacons[i], .shm_fd = -1};
+        ws->slots[i] = (slot){.index = i,
+                              .state = PT__SLOT_DEAD,
+                              .to_fd = -1,
+                              .from_fd = -1,
+                              .pidfd = -1,
+                              .out_fd = {-1, -1},
+                              .beacon = &ws->beacons[i],
+                              .shm_fd = -1};
         pt__heap_init(&ws->slots[i].own);
     }
     return 0;

@@ -17,20 +17,20 @@
 #include "heap.h"
 
 struct pt_request {
-    pt__heap_node node;   /* first: a node pointer is a request pointer */
-    pt__heap *heap;       /* the heap it waits in */
+    pt__heap_node node;      /* first: a node pointer is a request pointer */
+    pt__heap *heap;          /* the heap it waits in */
     struct pt_request *next; /* in its worker's in-flight FIFO */
-    uint64_t id;          /* pt_request_id, as the wire carries it */
-    uint64_t callee;      /* pointer, or kernel index */
-    uint32_t kind;        /* PT__CALLEE_* */
+    uint64_t id;             /* pt_request_id, as the wire carries it */
+    uint64_t callee;         /* pointer, or kernel index */
+    uint32_t kind;           /* PT__CALLEE_* */
     int32_t step;
-    int worker;           /* pinned (>= 0) or -1; then: who ran it */
+    int worker; /* pinned (>= 0) or -1; then: who ran it */
     pt_request_state state;
-    pt_args *args;        /* a reference, or NULL */
+    pt_args *args; /* a reference, or NULL */
     pt_reply *reply;
-    void *owner;          /* the done hook's arg (a pt_future, a pt_queue,
-                             ...), or NULL: abandoned */
-    pt_request_fn done;   /* tells the owner */
+    void *owner;        /* the done hook's arg (a pt_future, a pt_queue,
+                           ...), or NULL: abandoned */
+    pt_request_fn done; /* tells the owner */
 };
 
 /*

@@ -93,16 +93,18 @@ static int resolve_callee(pt_workerset *ws, const pt_call *c, uint32_t *kind,
                strcmp(ws->kernels[i].name, c->kernel) != 0)
             i++;
         if (!c->kernel || i == ws->nkernels)
-            return pt__err(-ENOENT, "remotecall: no kernel named '%s' in "
-                           "this worker set", c->kernel ? c->kernel : "");
+            return pt__err(-ENOENT,
+                           "remotecall: no kernel named '%s' in "
+                           "this worker set",
+                           c->kernel ? c->kernel : "");
         *kind = PT__CALLEE_INDEX;
         *callee = (uint64_t)i;
     }
     return 0;
 }
 
-pt_request *pt_request_submit(pt_workerset *ws, const pt_call *call,
-                              int64_t id, pt_request_fn done, void *owner)
+pt_request *pt_request_submit(pt_workerset *ws, const pt_call *call, int64_t id,
+                              pt_request_fn done, void *owner)
 {
     uint32_t kind = 0;
     uint64_t callee = 0;
@@ -111,19 +113,24 @@ pt_request *pt_request_submit(pt_workerset *ws, const pt_call *call,
     int rc = resolve_callee(ws, call, &kind, &callee);
     if (rc == 0 && (rc = pt_args_encoded(call->args, &bytes, &len)) == 0 &&
         len > PT_ARGS_MAX)
-        rc = pt__err(-E2BIG, "remotecall: args of %zu bytes exceed the %zu "
+        rc = pt__err(-E2BIG,
+                     "remotecall: args of %zu bytes exceed the %zu "
                      "a request carries (a %zu MiB frame): pass bulk data "
-                     "in a shared segment (pt_shm)", len, PT_ARGS_MAX,
-                     PT__WIRE_MAX_PAYLOAD >> 20);
+                     "in a shared segment (pt_shm)",
+                     len, PT_ARGS_MAX, PT__WIRE_MAX_PAYLOAD >> 20);
     pt_request *req = rc == 0 ? malloc(sizeof *req) : NULL;
     if (!req) {
         errno = rc ? -rc : ENOMEM;
         return NULL;
     }
-    *req = (pt_request){.id = id, .callee = callee, .kind = kind,
-                     .step = call->step, .worker = call->worker,
-                     .args = pt__args_ref(call->args), .owner = owner,
-                     .done = done};
+    *req = (pt_request){.id = id,
+                        .callee = callee,
+                        .kind = kind,
+                        .step = call->step,
+                        .worker = call->worker,
+                        .args = pt__args_ref(call->args),
+                        .owner = owner,
+                        .done = done};
     pt__heap_node_init(&req->node);
     req->node.prio = call->priority;
     req->node.seq = ws->seq++;
@@ -150,8 +157,10 @@ int pt_request_set_priority(pt_workerset *ws, pt_request *req, int64_t prio)
 {
     (void)ws;
     if (req->state != PT_REQ_WAITING)
-        return pt__err(-EBUSY, "task %llu is %s: only a waiting task can "
-                       "change priority", (unsigned long long)req->id,
+        return pt__err(-EBUSY,
+                       "task %llu is %s: only a waiting task can "
+                       "change priority",
+                       (unsigned long long)req->id,
                        req->state == PT_REQ_SENT ? "running" : "done");
     return pt__heap_update(req->heap, &req->node, prio);
 }
@@ -159,8 +168,10 @@ int pt_request_set_priority(pt_workerset *ws, pt_request *req, int64_t prio)
 int pt_request_cancel(pt_workerset *ws, pt_request *req)
 {
     if (req->state != PT_REQ_WAITING)
-        return pt__err(-EBUSY, "task %llu is %s: only a waiting task can be "
-                       "cancelled", (unsigned long long)req->id,
+        return pt__err(-EBUSY,
+                       "task %llu is %s: only a waiting task can be "
+                       "cancelled",
+                       (unsigned long long)req->id,
                        req->state == PT_REQ_SENT ? "running" : "done");
     pt__heap_remove(req->heap, &req->node);
     pt__ws_fail_req(ws, req, PT_TASK_CANCELLED, "cancelled");
@@ -175,9 +186,11 @@ static int encode_task(pt_workerset *ws, slot *s, pt_request *req)
     const uint8_t *args;
     size_t alen;
     pt_args_encoded(req->args, &args, &alen); /* sealed at submit */
-    pt__task_head h = {.kind = req->kind, .ptr = req->callee,
+    pt__task_head h = {.kind = req->kind,
+                       .ptr = req->callee,
                        .seed = pt_task_seed_of(ws->seed, req->id),
-                       .step = req->step, .args_len = (uint32_t)alen};
+                       .step = req->step,
+                       .args_len = (uint32_t)alen};
     if (req->kind == PT__CALLEE_INDEX)
         h.kernel_index = (uint32_t)req->callee;
     size_t plen = sizeof h + alen, pad = (8 - plen % 8) % 8;
@@ -198,8 +211,7 @@ static int encode_task(pt_workerset *ws, slot *s, pt_request *req)
 static pt_request *pick(pt_workerset *ws, slot *s)
 {
     pt__heap_node *a = pt__heap_peek(&s->own), *b = pt__heap_peek(&ws->shared);
-    pt__heap *from = !b || (a && pt__heap_before(a, b)) ? &s->own
-                                                         : &ws->shared;
+    pt__heap *from = !b || (a && pt__heap_before(a, b)) ? &s->own : &ws->shared;
     pt__heap_node *n = pt__heap_pop(from);
     return (pt_request *)n;
 }

@@ -14,7 +14,7 @@ struct pt_future {
 
 static void future_done(void *arg, pt_request *req)
 {
-    (void)arg; /* req->owner: NULL once abandoned */
+    (void)arg;       /* req->owner: NULL once abandoned */
     if (!req->owner) /* abandoned by pt_future_destroy */
         pt_request_destroy(req);
 }

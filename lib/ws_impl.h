@@ -81,21 +81,21 @@ typedef enum pt__slot_event {
 typedef struct slot {
     int index;
     pt__slot_state state;
-    pid_t pid;       /* its process, or 0 when DEAD */
-    int to_fd;       /* requests; nonblocking */
-    int from_fd;     /* replies; nonblocking */
-    int pidfd;       /* readable at its death, or -1 */
+    pid_t pid;   /* its process, or 0 when DEAD */
+    int to_fd;   /* requests; nonblocking */
+    int from_fd; /* replies; nonblocking */
+    int pidfd;   /* readable at its death, or -1 */
     pt__wire_reader rd;
-    pt_buf out;      /* encoded frames not yet written */
-    size_t out_off;  /* bytes of `out` already written */
-    pt__heap own;    /* requests pinned here (and all of them in RR) */
+    pt_buf out;              /* encoded frames not yet written */
+    size_t out_off;          /* bytes of `out` already written */
+    pt__heap own;            /* requests pinned here (and all of them in RR) */
     pt_request *head, *tail; /* in flight, oldest first: head is running */
     pt_request *unannounced; /* the first of them not yet told to on_sent */
-    int ninflight;   /* requests in flight (head to tail) */
-    int out_fd[2];   /* its stdout and stderr, when captured; else -1 */
-    int out_ready;   /* the last poll found one of them readable */
-    pt_buf line[2];  /* their partial lines */
-    pt__beacon *beacon; /* what it runs now, posted by the worker */
+    int ninflight;           /* requests in flight (head to tail) */
+    int out_fd[2];           /* its stdout and stderr, when captured; else -1 */
+    int out_ready;           /* the last poll found one of them readable */
+    pt_buf line[2];          /* their partial lines */
+    pt__beacon *beacon;      /* what it runs now, posted by the worker */
     int64_t term_at;    /* when it got SIGTERM for a timeout (TERM), or 0 */
     uint64_t term_task; /* the request that timed out */
     int big_pipe;       /* its answer pipe counts in big_pipes */
@@ -117,30 +117,30 @@ struct pt_workerset {
     slot *slots;
     struct pollfd *pfds;
     slot **pslot;
-    pid_t *ppid; /* the worker's pid when its fd was polled */
+    pid_t *ppid;        /* the worker's pid when its fd was polled */
     int npolled;        /* entries of pfds filled for this round */
     bool hold;          /* do not dispatch (a step is queued) */
-    bool remote_only;    /* only pt_workerset_take() hands requests out */
+    bool remote_only;   /* only pt_workerset_take() hands requests out */
     int64_t timeout_ns; /* per request, 0: none */
     pt_sent_fn on_sent;
     void *on_sent_arg;
     pt_output_fn output_fn;
     void *output_arg;
     int64_t memory_bytes;
-    int64_t grace_ns;   /* at destroy, for the workers' fini */
-    int64_t succeeded;  /* replies received, ever */
+    int64_t grace_ns;  /* at destroy, for the workers' fini */
+    int64_t succeeded; /* replies received, ever */
     int deaths_in_a_row;
-    int broken;         /* too many deaths before any success */
+    int broken;           /* too many deaths before any success */
     char broken_why[400]; /* why, for what is queued to it later */
-    char lost_why[300]; /* a worker could not be restarted: why, for what
-                           is queued to it (or to a set left with none) */
-    uint64_t finished;  /* requests ended, ever (a round that ended some
-                           must not then wait in poll) */
-    int batch_opt;      /* 0: auto, else the batch size asked for */
-    int batch;          /* requests sent to a worker at once, now */
-    int printed;        /* its workers print: batching stays off (auto) */
-    int64_t avg_ns;     /* moving average of task run times, 0: none yet */
-    pt__beacon *beacons;/* one per worker, MAP_SHARED with them */
+    char lost_why[300];   /* a worker could not be restarted: why, for what
+                             is queued to it (or to a set left with none) */
+    uint64_t finished;    /* requests ended, ever (a round that ended some
+                             must not then wait in poll) */
+    int batch_opt;        /* 0: auto, else the batch size asked for */
+    int batch;            /* requests sent to a worker at once, now */
+    int printed;          /* its workers print: batching stays off (auto) */
+    int64_t avg_ns;       /* moving average of task run times, 0: none yet */
+    pt__beacon *beacons;  /* one per worker, MAP_SHARED with them */
     pt_worker_fn on_worker;
     void *on_worker_arg;
 };

@@ -27,7 +27,7 @@ int pt__ws_flush(slot *s)
 {
     while (s->out_off < s->out.len) {
         ssize_t w = pt_sys_write_some(s->to_fd, s->out.data + s->out_off,
-                                   s->out.len - s->out_off);
+                                      s->out.len - s->out_off);
         if (w < 0)
             return w == -EAGAIN ? 0 : (int)w;
         s->out_off += (size_t)w;
@@ -83,17 +83,17 @@ static void on_ready(pt_workerset *ws, slot *s, const struct pollfd *p,
         return;
     if (p->fd == s->out_fd[0] || p->fd == s->out_fd[1]) {
         int64_t task = pt__ws_beacon_task(s, NULL);
-        pt__ws_read_output(ws, s, task >= 0 || !s->head ? task
-                                                 : (int64_t)s->head->id);
+        pt__ws_read_output(ws, s,
+                           task >= 0 || !s->head ? task : (int64_t)s->head->id);
         return;
     }
-    int rc = p->fd == s->from_fd ? pt__ws_drain(ws, s) : 1; /* pidfd: it exited */
+    int rc = p->fd == s->from_fd ? pt__ws_drain(ws, s)
+                                 : 1; /* pidfd: it exited */
     char why[300];
     if (rc == 1 || rc == -EPIPE) {
         pt__ws_on_death(ws, s, NULL);
     } else if (rc < 0) {
-        snprintf(why, sizeof why, "worker broke the protocol: %s",
-                 pt_errmsg());
+        snprintf(why, sizeof why, "worker broke the protocol: %s", pt_errmsg());
         pt__ws_on_death(ws, s, why);
     }
 }
@@ -144,7 +144,8 @@ static void send_all(pt_workerset *ws)
     int64_t now = 0;
     for (int i = 0; i < ws->n; i++)
         if (ws->slots[i].unannounced)
-            pt__ws_announce(ws, &ws->slots[i], now ? now : (now = pt_sys_mono_ns()));
+            pt__ws_announce(ws, &ws->slots[i],
+                            now ? now : (now = pt_sys_mono_ns()));
 }
 
 void pt__ws_kick(pt_workerset *ws)
@@ -178,8 +179,7 @@ static void expire(pt_workerset *ws, int64_t now)
  * When worker s must next be looked at for its timeout (ns), or -1. A
  * request not started yet cannot time out before now + the timeout.
  */
-static int64_t slot_deadline(const pt_workerset *ws, const slot *s,
-                             int64_t now)
+static int64_t slot_deadline(const pt_workerset *ws, const slot *s, int64_t now)
 {
     int64_t since = now;
     if (!pt__ws_slot_alive(s) || !s->head)
@@ -214,8 +214,8 @@ static int min_timeout(int a, int b)
 
 /* The pollfds of every set, gathered in one array (grown as needed). */
 static struct pollfd *gather(pt_workerset **sets, int nsets,
-                             const struct pollfd *extra, int nextra,
-                             int *count, int *timeout_ms)
+                             const struct pollfd *extra, int nextra, int *count,
+                             int *timeout_ms)
 {
     static struct pollfd *all;
     static size_t cap;
@@ -249,11 +249,10 @@ static struct pollfd *gather(pt_workerset **sets, int nsets,
 }
 
 int pt_workerset_poll(pt_workerset **sets, int nsets, struct pollfd *extra,
-                     int nextra, int timeout_ms)
+                      int nextra, int timeout_ms)
 {
     int k;
-    struct pollfd *all = gather(sets, nsets, extra, nextra, &k,
-                                &timeout_ms);
+    struct pollfd *all = gather(sets, nsets, extra, nextra, &k, &timeout_ms);
     if (!all)
         return pt__err(-ENOMEM, "poll: out of memory");
     int r = poll(all, (nfds_t)k, timeout_ms);

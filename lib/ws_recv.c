@@ -25,8 +25,7 @@ static void learn(pt_workerset *ws, int64_t ran_ns)
 {
     if (ran_ns < 1)
         ran_ns = 1;
-    ws->avg_ns = ws->avg_ns ? ws->avg_ns - ws->avg_ns / 8 + ran_ns / 8
-                            : ran_ns;
+    ws->avg_ns = ws->avg_ns ? ws->avg_ns - ws->avg_ns / 8 + ran_ns / 8 : ran_ns;
     /* A set whose kernels print goes one request at a time: the lines a
      * worker prints can only be told apart by the answer that follows. */
     if (ws->batch_opt || ws->printed)
@@ -51,20 +50,20 @@ static pt_reply *error_reply(const pt_request *req, const uint8_t *p,
         return NULL;
     *times = (pt__res_head){h.start_ns, h.end_ns};
     return pt_reply_create(req->id, PT_TASK_FAILED, req->worker,
-                         (const char *)p + sizeof h, p + h.results_off,
-                         len - h.results_off);
+                           (const char *)p + sizeof h, p + h.results_off,
+                           len - h.results_off);
 }
 
 static pt_reply *result_reply(const pt_request *req, const uint8_t *p,
                               uint32_t len, pt__res_head *times)
 {
     if (len < sizeof *times ||
-        pt_value_check(p + sizeof *times, len - sizeof *times,
-                        PT_V_MAX_DEPTH) < 0)
+        pt_value_check(p + sizeof *times, len - sizeof *times, PT_V_MAX_DEPTH) <
+            0)
         return NULL;
     memcpy(times, p, sizeof *times);
     return pt_reply_create(req->id, PT_TASK_OK, req->worker, NULL,
-                         p + sizeof *times, len - sizeof *times);
+                           p + sizeof *times, len - sizeof *times);
 }
 
 /*
@@ -89,7 +88,7 @@ static int shm_map(slot *s, uint64_t n)
     s->shm = NULL;
     s->shm_size = 0;
     void *m = pt_sys_mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, s->shm_fd,
-                       0);
+                          0);
     if (m == MAP_FAILED)
         return -errno;
     s->shm = m;
@@ -120,13 +119,15 @@ static pt_reply *shm_result_reply(slot *s, const pt_request *req,
     *times = (pt__res_head){h.start_ns, h.end_ns};
     pt_reply *r = mapped < 0 ? NULL
                              : pt_reply_create(req->id, PT_TASK_OK, req->worker,
-                                             NULL, s->shm, (size_t)h.len);
+                                               NULL, s->shm, (size_t)h.len);
     atomic_fetch_add_explicit(&s->beacon->released, 1, memory_order_release);
     if (!r) {
         char why[160];
         snprintf(why, sizeof why, "%s for a result of %llu bytes%s%s",
-                 mapped < 0 ? "cannot map the worker's buffer" : "out of "
-                 "memory", (unsigned long long)h.len, mapped < 0 ? ": " : "",
+                 mapped < 0 ? "cannot map the worker's buffer"
+                            : "out of "
+                              "memory",
+                 (unsigned long long)h.len, mapped < 0 ? ": " : "",
                  mapped < 0 ? pt_strerror(mapped) : "");
         r = pt_reply_create(req->id, PT_TASK_FAILED, req->worker, why, NULL, 0);
         return pt__ws_reply_or_bare(r, req->id, PT_TASK_FAILED, req->worker);
@@ -174,7 +175,7 @@ static int on_frame(pt_workerset *ws, slot *s, const pt__wire_hdr *hdr,
         s->tail = NULL;
     s->ninflight--;
     pt__ws_slot_event(s, s->ninflight ? PT__SLOT_EV_ANSWERED
-                                       : PT__SLOT_EV_ALL_ANSWERED);
+                                      : PT__SLOT_EV_ALL_ANSWERED);
     /* The worker may be idle now: send its next requests before the
      * owner's bookkeeping of this one (unbatched, that is the worker's
      * wait). Only where a write cannot raise a deadly SIGPIPE; a worker

@@ -29,7 +29,7 @@ static void finish_slot(pt_workerset *ws, slot *s, int block)
            errno == EINTR)
         ;
     if (got == 0)
-        return; /* still running */
+        return;    /* still running */
     if (got > 0) { /* (not ECHILD: then its pid may be another's now) */
         pt__ws_reaped(ws, s, status, &ru);
         kill(-s->pid, SIGKILL); /* what its kernels forked and left */
@@ -108,7 +108,7 @@ static int drain_set(pt_workerset *ws)
         rc = pt__ws_pump(ws, -1);
     if (ws->pending)
         pt__ws_fail_waiting(ws, "the worker set was destroyed without "
-                            "workers");
+                                "workers");
     return rc;
 }
 

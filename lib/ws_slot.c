@@ -37,8 +37,8 @@ static int big_pipes; /* answer pipes enlarged, alive */
 /* The moves of the table in ws_impl.h: the next state + 1, 0: illegal. */
 #define TO(st) (PT__SLOT_##st + 1)
 static const unsigned char moves[PT__SLOT_NSTATES][PT__SLOT_NEVENTS] = {
-    [PT__SLOT_DEAD] = {[PT__SLOT_EV_FORKED] = TO(IDLE),
-                       [PT__SLOT_EV_SHUTDOWN] = TO(DEAD)},
+    [PT__SLOT_DEAD] =
+        {[PT__SLOT_EV_FORKED] = TO(IDLE), [PT__SLOT_EV_SHUTDOWN] = TO(DEAD)},
     [PT__SLOT_IDLE] = {[PT__SLOT_EV_SENT] = TO(BUSY),
                        [PT__SLOT_EV_LOST] = TO(DYING),
                        [PT__SLOT_EV_SHUTDOWN] = TO(STOPPING)},
@@ -93,11 +93,16 @@ static _Noreturn void worker_child(pt_workerset *ws, slot *s, int in, int out,
         struct rlimit rl = {as, as};
         setrlimit(RLIMIT_AS, &rl);
     }
-    pt__worker_boot boot = {
-        .index = s->index, .count = ws->n, .in_fd = in, .out_fd = out,
-        .shm_fd = shm,
-        .kernels = ws->kernels, .nkernels = ws->nkernels,
-        .shm = ws->shm, .nshm = ws->nshm, .beacon = s->beacon};
+    pt__worker_boot boot = {.index = s->index,
+                            .count = ws->n,
+                            .in_fd = in,
+                            .out_fd = out,
+                            .shm_fd = shm,
+                            .kernels = ws->kernels,
+                            .nkernels = ws->nkernels,
+                            .shm = ws->shm,
+                            .nshm = ws->nshm,
+                            .beacon = s->beacon};
     pt__worker_main(&boot);
 }
 
@@ -137,8 +142,7 @@ static int make_shm(const slot *s)
     if (fd == -ENOSYS || fd == -EINVAL)
         return -1;
     if (fd < 0)
-        return pt__err(fd, "worker %d: memfd: %s", s->index,
-                       pt_strerror(fd));
+        return pt__err(fd, "worker %d: memfd: %s", s->index, pt_strerror(fd));
     return fd;
 }
 
@@ -177,10 +181,15 @@ int pt__ws_spawn(pt_workerset *ws, slot *s)
         return pt__err((int)pid, "worker %d: fork: %s", s->index,
                        pt_strerror((int)pid));
     }
-    *s = (slot){.index = s->index, .state = s->state, .pid = pid,
+    *s = (slot){.index = s->index,
+                .state = s->state,
+                .pid = pid,
                 .to_fd = p[0][1],
-                .from_fd = p[1][0], .pidfd = pt_sys_pidfd_open(pid),
-                .own = s->own, .out_fd = {-1, -1}, .beacon = s->beacon,
+                .from_fd = p[1][0],
+                .pidfd = pt_sys_pidfd_open(pid),
+                .own = s->own,
+                .out_fd = {-1, -1},
+                .beacon = s->beacon,
                 .shm_fd = shm};
     if (big_pipes < BIG_PIPES_MAX && /* best effort: EPERM leaves it */
         pt__os_set_pipe_size(s->from_fd, ANSWER_PIPE_SIZE) == 0) {
@@ -249,7 +258,8 @@ static void requeue_unstarted(pt_workerset *ws, slot *s, pt_request *first)
         next = req->next;
         int pinned = req->heap == &s->own;
         if (pt__ws_enqueue(ws, req, pinned ? s->index : -1) < 0)
-            pt__ws_fail_req(ws, req, PT_TASK_CRASHED, "out of memory requeueing");
+            pt__ws_fail_req(ws, req, PT_TASK_CRASHED,
+                            "out of memory requeueing");
     }
 }
 
@@ -272,7 +282,8 @@ void pt__ws_fail_own(pt_workerset *ws, slot *s, const char *why)
  */
 static void declare_broken(pt_workerset *ws, const char *last)
 {
-    snprintf(ws->broken_why, sizeof ws->broken_why, "worker set broken: %d "
+    snprintf(ws->broken_why, sizeof ws->broken_why,
+             "worker set broken: %d "
              "workers died before any task succeeded (last: %s)",
              ws->deaths_in_a_row, last);
     ws->broken = 1;
@@ -330,7 +341,7 @@ void pt__ws_on_death(pt_workerset *ws, slot *s, const char *why)
     char msg[256];
     /* its last answers: nothing more is sent to it */
     pt__ws_slot_event(s, PT__SLOT_EV_LOST);
-    pt__ws_drain(ws, s); /* replies sent before it died still count */
+    pt__ws_drain(ws, s);    /* replies sent before it died still count */
     kill(-s->pid, SIGKILL); /* the worker and what its kernels forked */
     kill(s->pid, SIGKILL);
     while (wait4(s->pid, &status, 0, &ru) < 0 && errno == EINTR)
@@ -353,10 +364,11 @@ void pt__ws_on_death(pt_workerset *ws, slot *s, const char *why)
     pt__ws_slot_close(s);
     if (running) {
         pt_reply *r = pt_reply_create(running->id, st, s->index,
-                                    why ? why : msg, NULL, 0);
+                                      why ? why : msg, NULL, 0);
         if (r)
             pt_reply_set_death(r, sig, code, (int64_t)ru.ru_maxrss);
-        pt__ws_finish(ws, running, pt__ws_reply_or_bare(r, running->id, st, s->index));
+        pt__ws_finish(ws, running,
+                      pt__ws_reply_or_bare(r, running->id, st, s->index));
     }
     requeue_unstarted(ws, s, rest);
     ws->restarts++;
@@ -367,8 +379,10 @@ void pt__ws_on_death(pt_workerset *ws, slot *s, const char *why)
         ws->deaths_in_a_row >= PT_WS_BROKEN_AFTER)
         declare_broken(ws, why ? why : msg);
     if (!ws->broken && pt__ws_spawn(ws, s) < 0) {
-        snprintf(ws->lost_why, sizeof ws->lost_why, "worker %d could not be "
-                 "restarted: %s", s->index, pt_errmsg());
+        snprintf(ws->lost_why, sizeof ws->lost_why,
+                 "worker %d could not be "
+                 "restarted: %s",
+                 s->index, pt_errmsg());
         pt__ws_fail_own(ws, s, ws->lost_why);
     }
 }

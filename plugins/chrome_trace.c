@@ -84,12 +84,11 @@ typedef struct trace {
     int64_t t0;         /* RUN_START's time: ts 0 */
     int64_t step_ns;    /* the current step's start */
     int64_t counter_ns; /* the last counter's time, -1 before the first */
-    int64_t counts[PT_TASK_NSTATUS];  /* RUN_END's, for otherData */
+    int64_t counts[PT_TASK_NSTATUS]; /* RUN_END's, for otherData */
     bool interrupted;
     wset *sets;
     int nsets;
 } trace;
-
 
 /* ---- writing ---- */
 
@@ -285,7 +284,8 @@ static void put_attempt_args(trace *t, const pt_event *ev, int64_t start)
 /* A cancelled task that never started: an instant on the runner's lane. */
 static void unstarted(trace *t, const pt_event *ev)
 {
-    instant(t, RUNNER_PID, RUNNER_TID, ev->time_ns, pt_task_status_name(ev->status));
+    instant(t, RUNNER_PID, RUNNER_TID, ev->time_ns,
+            pt_task_status_name(ev->status));
     jm_buf_fmt(&t->out, ",\"args\":{\"task\":%" PRId64, ev->task);
     put_str(&t->out, "kernel", ev->kernel);
     put_str(&t->out, "error", ev->error);

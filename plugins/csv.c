@@ -190,8 +190,9 @@ static int put_object(pt_plugin_ctx *ctx, const pt_event *ev, jm_buf *cells,
         return 0;
     snprintf(ctx->error, sizeof ctx->error, "task %" PRId64 ": %s: %s",
              ev->task, prefix[0] == 'a' ? "args" : "result",
-             rc == -EBADMSG ? pt_errmsg() : rc == -EINVAL ? "not a map"
-                                                         : strerror(-rc));
+             rc == -EBADMSG  ? pt_errmsg()
+             : rc == -EINVAL ? "not a map"
+                             : strerror(-rc));
     return rc == -ENOMEM ? -ENOMEM : -EINVAL;
 }
 

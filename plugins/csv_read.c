@@ -25,7 +25,8 @@ static void put_json(jm_buf *b, const json_t *v)
     switch (json_typeof(v)) {
     case JSON_OBJECT:
         jm_buf_lit(b, "{");
-        json_object_foreach((json_t *)v, k, x) {
+        json_object_foreach((json_t *)v, k, x)
+        {
             if (i++)
                 jm_buf_lit(b, ",");
             jm_buf_quote(b, k);
@@ -36,7 +37,8 @@ static void put_json(jm_buf *b, const json_t *v)
         break;
     case JSON_ARRAY:
         jm_buf_lit(b, "[");
-        json_array_foreach(v, i, x) {
+        json_array_foreach(v, i, x)
+        {
             if (i)
                 jm_buf_lit(b, ",");
             put_json(b, x);
@@ -78,7 +80,8 @@ static void put_flat(jm_buf *cells, const char *prefix, jm_buf *key,
     size_t keylen = key->len;
     const char *k;
     json_t *v;
-    json_object_foreach((json_t *)o, k, v) {
+    json_object_foreach((json_t *)o, k, v)
+    {
         if (keylen)
             jm_buf_lit(key, ".");
         jm_buf_str(key, k);
@@ -93,8 +96,7 @@ static void put_flat(jm_buf *cells, const char *prefix, jm_buf *key,
 }
 
 /* The cells of object o, flattened, each column named prefix + key. */
-static void put_object_cells(jm_buf *cells, const char *prefix,
-                             const json_t *o)
+static void put_object_cells(jm_buf *cells, const char *prefix, const json_t *o)
 {
     jm_buf key = {0};
     put_flat(cells, prefix, &key, o);
@@ -115,7 +117,8 @@ static void put_line_cells(jm_buf *cells, const json_t *line)
 {
     const char *key;
     json_t *v;
-    json_object_foreach((json_t *)line, key, v) {
+    json_object_foreach((json_t *)line, key, v)
+    {
         if (strcmp(key, "args") == 0 && json_is_object(v))
             put_object_cells(cells, "arg.", v);
         else if (strcmp(key, "result") == 0 && json_is_object(v))

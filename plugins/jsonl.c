@@ -9,9 +9,10 @@
  * error, result, worker, attempts, queued_ns, start_ns, end_ns, workerset,
  * priority, and for a crashed or timed-out task signal, exit_code and
  * max_rss_kb; a retried task also has earlier_attempts (status, error,
- * signal, exit code, peak RSS and times of each failed attempt). The file is opened for appending: `ptrun run --resume` adds
- * to it. Args and result are the event's encoded values (plugin ABI 3),
- * written as JSON by the codec (pt_value_to_json) straight into the line.
+ * signal, exit code, peak RSS and times of each failed attempt). The file is
+ * opened for appending: `ptrun run --resume` adds to it. Args and result are
+ * the event's encoded values (plugin ABI 3), written as JSON by the codec
+ * (pt_value_to_json) straight into the line.
  *
  * An interrupted run must leave whole lines, so lines gather in memory and
  * reach the file only as whole lines, by write(2): when 64 KiB have gathered,
@@ -43,8 +44,8 @@ typedef struct jsonl {
     char *path;
     bool fsync;
     int fd;
-    off_t good;         /* the file's size at its last whole line */
-    jm_buf lines;       /* whole lines not written yet */
+    off_t good;   /* the file's size at its last whole line */
+    jm_buf lines; /* whole lines not written yet */
 } jsonl;
 
 /* Read the options into j: its path and fsync. */
@@ -54,7 +55,8 @@ static int read_options(pt_plugin_ctx *ctx, jsonl *j, const char *json)
     const char *key, *file = "results.jsonl";
     int rc = o ? 0 : -EINVAL;
     if (o)
-        json_object_foreach(o, key, v) {
+        json_object_foreach(o, key, v)
+        {
             if (strcmp(key, "fsync") == 0 && json_is_boolean(v))
                 j->fsync = json_is_true(v);
             else if (strcmp(key, "fsync") == 0)
@@ -232,8 +234,9 @@ static void add_line(jm_buf *b, const pt_event *ev)
         jm_buf_lit(b, ",\"rank\":");
         jm_buf_int(b, ev->rank);
     }
-    if (ev->size >= offsetof(pt_event, attempts_json) +
-                        sizeof ev->attempts_json && ev->attempts_json) {
+    if (ev->size >=
+            offsetof(pt_event, attempts_json) + sizeof ev->attempts_json &&
+        ev->attempts_json) {
         jm_buf_lit(b, ",\"earlier_attempts\":");
         add_object(b, ev->attempts_json);
     }

@@ -48,8 +48,8 @@ static inline int jm_buf_value(jm_buf *b, const void *p, size_t n,
 /* Is this open() only a check of the options (plugin ABI 3)? */
 static inline bool only_checking(const pt_plugin_ctx *ctx)
 {
-    return ctx->size >= offsetof(pt_plugin_ctx, checking) +
-                            sizeof ctx->checking &&
+    return ctx->size >=
+               offsetof(pt_plugin_ctx, checking) + sizeof ctx->checking &&
            ctx->checking;
 }
 
@@ -173,7 +173,8 @@ static inline int read_file_options(pt_plugin_ctx *ctx, const char *json,
     const char *key, *file = dflt;
     int rc = o ? 0 : -EINVAL;
     if (o)
-        json_object_foreach(o, key, v) {
+        json_object_foreach(o, key, v)
+        {
             if (strcmp(key, "file") != 0)
                 rc = option_error(ctx, key, "no such option (known: file)");
             else if (!(file = file_option(ctx, key, v)))

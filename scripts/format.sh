@@ -19,6 +19,8 @@ case $mode in
 fix)
     # shellcheck disable=SC2086
     [ -z "$files" ] || "$cf" -i --style=file $files
+    # the README embeds the examples verbatim (tests/check_readme.sh)
+    python3 scripts/sync_readme.py .
     ;;
 check)
     bad=0

@@ -34,8 +34,7 @@ const char *pt_test_tmpdir(void)
     if (buf[0])
         return buf;
     const char *base = getenv("TMPDIR");
-    snprintf(buf, sizeof tmpdir, "%s/ptools-test-XXXXXX",
-             base ? base : "/tmp");
+    snprintf(buf, sizeof tmpdir, "%s/ptools-test-XXXXXX", base ? base : "/tmp");
     if (!mkdtemp(buf)) {
         perror("mkdtemp");
         abort();
@@ -62,7 +61,7 @@ static void child_report_and_exit(unsigned before)
     for (CU_pFailureRecord f = CU_get_failure_list(); f; f = f->pNext)
         if (k++ >= before)
             fprintf(stderr, "  %s:%u: assertion failed: %s\n", f->strFileName,
-                f->uiLineNumber, f->strCondition);
+                    f->uiLineNumber, f->strCondition);
     if (tmpdir[0])
         nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     fflush(NULL);
@@ -136,8 +135,12 @@ static void run_case(void)
  * trampoline that records which case runs; the table below holds enough.
  */
 static const pt_test_case *cases_tab;
-#define TRAMP(i) \
-    static void tramp##i(void) { current = &cases_tab[i]; run_case(); }
+#define TRAMP(i)                                                               \
+    static void tramp##i(void)                                                 \
+    {                                                                          \
+        current = &cases_tab[i];                                               \
+        run_case();                                                            \
+    }
 /* A table clang-format cannot lay out (nor the same way twice). */
 /* clang-format off */
 TRAMP(0) TRAMP(1) TRAMP(2) TRAMP(3) TRAMP(4) TRAMP(5) TRAMP(6) TRAMP(7)
@@ -149,18 +152,16 @@ TRAMP(36) TRAMP(37) TRAMP(38) TRAMP(39) TRAMP(40) TRAMP(41) TRAMP(42)
 TRAMP(43) TRAMP(44) TRAMP(45) TRAMP(46) TRAMP(47) TRAMP(48) TRAMP(49)
 TRAMP(50) TRAMP(51) TRAMP(52) TRAMP(53) TRAMP(54) TRAMP(55) TRAMP(56)
 TRAMP(57) TRAMP(58) TRAMP(59) TRAMP(60) TRAMP(61) TRAMP(62) TRAMP(63)
-/* clang-format on */
-static void (*const tramps[])(void) = {
-    tramp0,  tramp1,  tramp2,  tramp3,  tramp4,  tramp5,  tramp6,
-    tramp7,  tramp8,  tramp9,  tramp10, tramp11, tramp12, tramp13,
-    tramp14, tramp15, tramp16, tramp17, tramp18, tramp19, tramp20,
-    tramp21, tramp22, tramp23, tramp24, tramp25, tramp26, tramp27,
-    tramp28, tramp29, tramp30, tramp31, tramp32, tramp33, tramp34,
-    tramp35, tramp36, tramp37, tramp38, tramp39, tramp40, tramp41,
-    tramp42, tramp43, tramp44, tramp45, tramp46, tramp47, tramp48,
-    tramp49, tramp50, tramp51, tramp52, tramp53, tramp54, tramp55,
-    tramp56, tramp57, tramp58, tramp59, tramp60, tramp61, tramp62,
-    tramp63,
+    /* clang-format on */
+    static void (*const tramps[])(void) = {
+        tramp0,  tramp1,  tramp2,  tramp3,  tramp4,  tramp5,  tramp6,  tramp7,
+        tramp8,  tramp9,  tramp10, tramp11, tramp12, tramp13, tramp14, tramp15,
+        tramp16, tramp17, tramp18, tramp19, tramp20, tramp21, tramp22, tramp23,
+        tramp24, tramp25, tramp26, tramp27, tramp28, tramp29, tramp30, tramp31,
+        tramp32, tramp33, tramp34, tramp35, tramp36, tramp37, tramp38, tramp39,
+        tramp40, tramp41, tramp42, tramp43, tramp44, tramp45, tramp46, tramp47,
+        tramp48, tramp49, tramp50, tramp51, tramp52, tramp53, tramp54, tramp55,
+        tramp56, tramp57, tramp58, tramp59, tramp60, tramp61, tramp62, tramp63,
 };
 
 int pt_test_main(const char *suite, const pt_test_case *cases, int argc,

@@ -36,26 +36,26 @@ const char *pt_test_prefix(void);
 const char *pt_test_tmpdir(void);
 
 /* Compare strings, printing both when they differ. */
-#define ASSERT_STR(got, want)                                                 \
-    do {                                                                      \
-        const char *g_ = (got), *w_ = (want);                                 \
-        bool eq_ = g_ && w_ && strcmp(g_, w_) == 0;                           \
-        if (!eq_)                                                             \
-            fprintf(stderr, "  %s:%d:\n    got  \"%s\"\n    want \"%s\"\n",   \
-                    __FILE__, __LINE__, g_ ? g_ : "(null)",                   \
-                    w_ ? w_ : "(null)");                                      \
-        CU_ASSERT(eq_);                                                       \
+#define ASSERT_STR(got, want)                                                  \
+    do {                                                                       \
+        const char *g_ = (got), *w_ = (want);                                  \
+        bool eq_ = g_ && w_ && strcmp(g_, w_) == 0;                            \
+        if (!eq_)                                                              \
+            fprintf(stderr, "  %s:%d:\n    got  \"%s\"\n    want \"%s\"\n",    \
+                    __FILE__, __LINE__, g_ ? g_ : "(null)",                    \
+                    w_ ? w_ : "(null)");                                       \
+        CU_ASSERT(eq_);                                                        \
     } while (0)
 
 /* Assert that `s` starts with `prefix`, printing both if not. */
-#define ASSERT_PREFIX(s, prefix)                                              \
-    do {                                                                      \
-        const char *s_ = (s), *p_ = (prefix);                                 \
-        bool ok_ = strncmp(s_, p_, strlen(p_)) == 0;                          \
-        if (!ok_)                                                             \
+#define ASSERT_PREFIX(s, prefix)                                               \
+    do {                                                                       \
+        const char *s_ = (s), *p_ = (prefix);                                  \
+        bool ok_ = strncmp(s_, p_, strlen(p_)) == 0;                           \
+        if (!ok_)                                                              \
             fprintf(stderr, "  %s:%d:\n    got  \"%s\"\n    want \"%s...\"\n", \
-                    __FILE__, __LINE__, s_, p_);                              \
-        CU_ASSERT(ok_);                                                       \
+                    __FILE__, __LINE__, s_, p_);                               \
+        CU_ASSERT(ok_);                                                        \
     } while (0)
 
 /* A fast reproducible generator (xorshift64*), the same sequence in every

@@ -1,5 +1,6 @@
-/* test_cluster.c - the messages between MPI ranks (runner/cluster/cluster_msg.h)
- * and the launcher detection (cluster.h), without MPI itself. */
+/* test_cluster.c - the messages between MPI ranks
+ * (runner/cluster/cluster_msg.h) and the launcher detection (cluster.h),
+ * without MPI itself. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,14 +49,13 @@ static void test_results_round_trip(void)
     uint8_t map[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
     rn_msg_begin(&b, RN_MSG_RESULTS);
     rn_msg_result a = {5, 0, 1, 0, -1, 0, 1000, 2000, NULL, map, 9};
-    rn_msg_result c = {6, 2, 0, 9, -1, 4242, 3000, 3500,
-                       "worker killed by signal 9", NULL, 0};
+    rn_msg_result c = {
+        6, 2, 0, 9, -1, 4242, 3000, 3500, "worker killed by signal 9", NULL, 0};
     CU_ASSERT_EQUAL(rn_msg_add_result(&b, &a), 0);
     CU_ASSERT_EQUAL(rn_msg_add_result(&b, &c), 0);
     rn_msg_reader r;
     rn_msg_result x;
-    CU_ASSERT_EQUAL_FATAL(rn_msg_open(&r, b.data, b.len, RN_MSG_RESULTS),
-                          0);
+    CU_ASSERT_EQUAL_FATAL(rn_msg_open(&r, b.data, b.len, RN_MSG_RESULTS), 0);
     CU_ASSERT_EQUAL_FATAL(rn_msg_next_result(&r, &x), 1);
     CU_ASSERT_EQUAL(x.id, 5);
     CU_ASSERT_EQUAL(x.worker, 1);

@@ -41,8 +41,8 @@ static struct {
 
 #define BIG_REPLY (100 * 1024)
 
-static int fake_apply(void *arg, const rn_ctl_req *r, pt_buf *reply,
-                      char *err, size_t errlen)
+static int fake_apply(void *arg, const rn_ctl_req *r, pt_buf *reply, char *err,
+                      size_t errlen)
 {
     (void)arg;
     last.calls++;
@@ -212,21 +212,24 @@ static void test_requests(void)
     CU_ASSERT(!last.has_kernel && !last.has_tag);
     ASSERT_STR(last.json, "{\"cmd\":\"status\"}");
 
-    ASSERT_STR(ask(c, fd, "{\"cmd\":\"priority\",\"task\":12,\"priority\":50}"
-                          "\n"),
+    ASSERT_STR(ask(c, fd,
+                   "{\"cmd\":\"priority\",\"task\":12,\"priority\":50}"
+                   "\n"),
                "{\"ok\":true,\"changed\":3,\"saw\":\"1 12 - - 50\"}");
     CU_ASSERT(last.cmd == RN_CTL_PRIORITY && last.task == 12);
     CU_ASSERT(last.priority == 50 && !last.has_kernel && !last.has_tag);
 
-    ask(c, fd, " { \"priority\" : 5 , \"kernel\" : \"pi\", \"cmd\":"
-               "\"priority\" }\r\n");
+    ask(c, fd,
+        " { \"priority\" : 5 , \"kernel\" : \"pi\", \"cmd\":"
+        "\"priority\" }\r\n");
     CU_ASSERT(last.cmd == RN_CTL_PRIORITY && last.task == -1);
     CU_ASSERT(last.priority == 5 && strcmp(last.kernel, "pi") == 0);
     ASSERT_STR(last.json, " { \"priority\" : 5 , \"kernel\" : \"pi\", "
                           "\"cmd\":\"priority\" }");
 
-    ask(c, fd, "{\"cmd\":\"priority\",\"tag\":\"ur\\u0067ent\","
-               "\"priority\":-9223372036854775808}\n");
+    ask(c, fd,
+        "{\"cmd\":\"priority\",\"tag\":\"ur\\u0067ent\","
+        "\"priority\":-9223372036854775808}\n");
     CU_ASSERT(last.cmd == RN_CTL_PRIORITY && strcmp(last.tag, "urgent") == 0);
     CU_ASSERT(last.priority == INT64_MIN && !last.has_kernel);
 
@@ -746,8 +749,8 @@ static int ctl(const char *dir, int argc, const char *const *argv)
     return status;
 }
 
-#define CTL(dir, ...)                                                         \
-    ctl(dir, (int)(sizeof((const char *[]){__VA_ARGS__}) / sizeof(char *)),  \
+#define CTL(dir, ...)                                                          \
+    ctl(dir, (int)(sizeof((const char *[]){__VA_ARGS__}) / sizeof(char *)),    \
         (const char *[]){__VA_ARGS__})
 
 static void test_client(void)

@@ -25,10 +25,10 @@ static void key(pt_vmark *m, const char *k)
 }
 
 /* Add entry k: the value that `enc` (a call of the encoder) writes. */
-#define PUT(k, enc)                                                           \
-    do {                                                                      \
-        key(&m, k);                                                           \
-        CU_ASSERT_EQUAL_FATAL(enc, 0);                                        \
+#define PUT(k, enc)                                                            \
+    do {                                                                       \
+        key(&m, k);                                                            \
+        CU_ASSERT_EQUAL_FATAL(enc, 0);                                         \
     } while (0)
 
 static void make_args(void)
@@ -50,7 +50,7 @@ static void make_args(void)
     PUT("nan", pt_venc_real(&args, NAN));
     PUT("s", pt_venc_str(&args, "abc"));
     PUT("long", pt_venc_str(&args, "0123456789012345678901234567890123456789"
-                                    "0123456789"));
+                                   "0123456789"));
     PUT("yes", pt_venc_bool(&args, true));
     PUT("none", pt_venc_null(&args));
     PUT("ints", pt_venc_ints(&args, ints, 3));
@@ -69,8 +69,7 @@ static void begin(pt_ctx *c)
 {
     if (!args.len)
         make_args();
-    CU_ASSERT_EQUAL_FATAL(pt__ctx_begin(c, &env, args.data, args.len, NULL),
-                          0);
+    CU_ASSERT_EQUAL_FATAL(pt__ctx_begin(c, &env, args.data, args.len, NULL), 0);
 }
 
 /* One accessor call's error, then a fresh ctx for the next. */

@@ -13,16 +13,22 @@
 
 #include "harness.h"
 
-#define K(name) {#name, PT_KERNEL_DIR "/" #name ".so", NULL}
+#define K(name)                                                                \
+    {                                                                          \
+#name, PT_KERNEL_DIR "/" #name ".so", NULL                             \
+    }
 
 static const pt_kernel_ref shipped[] = {K(noop), K(echo), K(pi),
                                         K(fill), K(sum),  K(sleep)};
 
-static pt_workerset *set_with(int n, pt_ws_mode mode, pt_shm **shm,
-                              int nshm, uint64_t seed)
+static pt_workerset *set_with(int n, pt_ws_mode mode, pt_shm **shm, int nshm,
+                              uint64_t seed)
 {
-    pt_workerset_opts o = {.kernels = shipped, .nkernels = 6, .shm = shm,
-                           .nshm = nshm, .seed = seed};
+    pt_workerset_opts o = {.kernels = shipped,
+                           .nkernels = 6,
+                           .shm = shm,
+                           .nshm = nshm,
+                           .seed = seed};
     pt_workerset *ws = pt_workerset_create(n, mode, &o);
     CU_ASSERT_PTR_NOT_NULL_FATAL(ws);
     return ws;
@@ -120,8 +126,11 @@ static pt_reply *on_worker(pt_workerset *ws, const char *k, pt_args *a, int w)
 
 static void test_fill_and_sum(void)
 {
-    pt_shm_opts o = {.prefix = pt_test_prefix(), .name = "v",
-                     .type = PT_INT64, .ndims = 1, .dims = {1000}};
+    pt_shm_opts o = {.prefix = pt_test_prefix(),
+                     .name = "v",
+                     .type = PT_INT64,
+                     .ndims = 1,
+                     .dims = {1000}};
     pt_shm *shm = pt_shm_create(&o);
     CU_ASSERT_PTR_NOT_NULL_FATAL(shm);
     pt_workerset *ws = set_with(3, PT_WS_RR, &shm, 1, 0);
@@ -187,8 +196,11 @@ static void expect_fill(pt_workerset *ws, pt_args *a, pt_task_status st,
  */
 static void test_fill_value_types(void)
 {
-    pt_shm_opts o = {.prefix = pt_test_prefix(), .name = "v",
-                     .type = PT_INT64, .ndims = 1, .dims = {4}};
+    pt_shm_opts o = {.prefix = pt_test_prefix(),
+                     .name = "v",
+                     .type = PT_INT64,
+                     .ndims = 1,
+                     .dims = {4}};
     pt_shm *shm = pt_shm_create(&o);
     CU_ASSERT_PTR_NOT_NULL_FATAL(shm);
     const int64_t *d = pt_shm_view_of(shm)->data;

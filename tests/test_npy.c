@@ -29,13 +29,13 @@
 extern char **environ;
 
 /* Assert that pt_errmsg() contains `sub`, printing the message if not. */
-#define ASSERT_MSG_HAS(sub)                                                   \
-    do {                                                                      \
-        bool has_ = strstr(pt_errmsg(), (sub)) != NULL;                       \
-        if (!has_)                                                            \
+#define ASSERT_MSG_HAS(sub)                                                    \
+    do {                                                                       \
+        bool has_ = strstr(pt_errmsg(), (sub)) != NULL;                        \
+        if (!has_)                                                             \
             fprintf(stderr, "  %s:%d: errmsg \"%s\" lacks \"%s\"\n", __FILE__, \
-                    __LINE__, pt_errmsg(), (sub));                            \
-        CU_ASSERT(has_);                                                      \
+                    __LINE__, pt_errmsg(), (sub));                             \
+        CU_ASSERT(has_);                                                       \
     } while (0)
 
 static const pt_dtype all_types[] = {
@@ -47,9 +47,9 @@ static const pt_dtype all_types[] = {
 static const char *descr(pt_dtype t)
 {
     static const char *const d[PT_DTYPE_COUNT] = {
-        [PT_INT8] = "|i1",   [PT_INT16] = "<i2",  [PT_INT32] = "<i4",
-        [PT_INT64] = "<i8",  [PT_UINT8] = "|u1",  [PT_UINT16] = "<u2",
-        [PT_UINT32] = "<u4", [PT_UINT64] = "<u8", [PT_FLOAT32] = "<f4",
+        [PT_INT8] = "|i1",    [PT_INT16] = "<i2",  [PT_INT32] = "<i4",
+        [PT_INT64] = "<i8",   [PT_UINT8] = "|u1",  [PT_UINT16] = "<u2",
+        [PT_UINT32] = "<u4",  [PT_UINT64] = "<u8", [PT_FLOAT32] = "<f4",
         [PT_FLOAT64] = "<f8",
     };
     return d[t];
@@ -70,8 +70,12 @@ static void fill(pt_dtype t, uint64_t n, void *buf)
         case PT_INT32: ((int32_t *)buf)[i] = (int32_t)s; break;
         case PT_INT64: ((int64_t *)buf)[i] = s; break;
         case PT_UINT8: ((uint8_t *)buf)[i] = (uint8_t)(UINT8_MAX - i); break;
-        case PT_UINT16: ((uint16_t *)buf)[i] = (uint16_t)(UINT16_MAX - i); break;
-        case PT_UINT32: ((uint32_t *)buf)[i] = (uint32_t)(UINT32_MAX - i); break;
+        case PT_UINT16:
+            ((uint16_t *)buf)[i] = (uint16_t)(UINT16_MAX - i);
+            break;
+        case PT_UINT32:
+            ((uint32_t *)buf)[i] = (uint32_t)(UINT32_MAX - i);
+            break;
         case PT_UINT64: ((uint64_t *)buf)[i] = UINT64_MAX - i; break;
         case PT_FLOAT32: ((float *)buf)[i] = (float)f; break;
         case PT_FLOAT64: ((double *)buf)[i] = f; break;
@@ -255,25 +259,25 @@ static bool have_numpy(void)
 }
 
 /* Python's copy of fill(), and a parser of the "name:descr:shape:v" specs. */
-#define PY_COMMON                                                             \
-    "import io, os, sys\n"                                                    \
-    "import numpy as np\n"                                                    \
-    "import numpy.lib.format as fmt\n"                                        \
-    "def values(dt, shape):\n"                                                \
-    "    dt = np.dtype(dt)\n"                                                 \
+#define PY_COMMON                                                              \
+    "import io, os, sys\n"                                                     \
+    "import numpy as np\n"                                                     \
+    "import numpy.lib.format as fmt\n"                                         \
+    "def values(dt, shape):\n"                                                 \
+    "    dt = np.dtype(dt)\n"                                                  \
     "    i = np.arange(int(np.prod(shape, dtype=np.int64)), dtype=np.int64)\n" \
-    "    if dt.kind == 'i':\n"                                                \
-    "        v = (i * 3 - 5).astype(dt)\n"                                    \
-    "    elif dt.kind == 'u':\n"                                              \
-    "        v = (np.iinfo(dt).max - i.astype(np.uint64)).astype(dt)\n"       \
-    "    else:\n"                                                             \
-    "        v = (i * 0.25 - 1).astype(dt)\n"                                 \
-    "    return v.reshape(shape)\n"                                           \
-    "def specs():\n"                                                          \
-    "    for s in sys.argv[2:]:\n"                                            \
-    "        name, dt, shape, ver = s.split(':')\n"                           \
-    "        shape = tuple(int(x) for x in shape.split(',') if x)\n"          \
-    "        ver = (int(ver), 0) if int(ver) else None\n"                     \
+    "    if dt.kind == 'i':\n"                                                 \
+    "        v = (i * 3 - 5).astype(dt)\n"                                     \
+    "    elif dt.kind == 'u':\n"                                               \
+    "        v = (np.iinfo(dt).max - i.astype(np.uint64)).astype(dt)\n"        \
+    "    else:\n"                                                              \
+    "        v = (i * 0.25 - 1).astype(dt)\n"                                  \
+    "    return v.reshape(shape)\n"                                            \
+    "def specs():\n"                                                           \
+    "    for s in sys.argv[2:]:\n"                                             \
+    "        name, dt, shape, ver = s.split(':')\n"                            \
+    "        shape = tuple(int(x) for x in shape.split(',') if x)\n"           \
+    "        ver = (int(ver), 0) if int(ver) else None\n"                      \
     "        yield os.path.join(sys.argv[1], name), dt, shape, ver\n"
 
 typedef struct py_array {
@@ -517,8 +521,8 @@ static void test_fixture_info(void)
         CU_ASSERT_EQUAL(info.ndims, f->ndims);
         for (int d = 0; d < f->ndims; d++)
             CU_ASSERT_EQUAL(info.dims[d], f->dims[d]);
-        CU_ASSERT_EQUAL(info.nbytes, count(f->ndims, f->dims) *
-                                         pt_dtype_size(f->type));
+        CU_ASSERT_EQUAL(info.nbytes,
+                        count(f->ndims, f->dims) * pt_dtype_size(f->type));
         CU_ASSERT_EQUAL(info.data_offset, 128);
     }
 }
@@ -560,8 +564,9 @@ static void test_load_any_type(void)
 {
     const uint64_t dims[] = {2, 2, 2};
     float v[8];
-    CU_ASSERT_EQUAL(pt_npy_load(fixture("f4_2x2x2.npy"), PT_DTYPE_NONE, 3,
-                                dims, v, sizeof v), 0);
+    CU_ASSERT_EQUAL(pt_npy_load(fixture("f4_2x2x2.npy"), PT_DTYPE_NONE, 3, dims,
+                                v, sizeof v),
+                    0);
     CU_ASSERT_EQUAL(v[7], 0.75f);
 }
 
@@ -596,7 +601,8 @@ static void test_python_reads(void)
         fill(a->type, n, buf);
         char path[PATH_BUF];
         CU_ASSERT_EQUAL(pt_npy_save(join(path, dir, a->name), a->type, a->ndims,
-                                    a->dims, buf), 0);
+                                    a->dims, buf),
+                        0);
         free(buf);
     }
     py_args(args, specs, py_check, dir);
@@ -614,28 +620,62 @@ static void test_header_variants(void)
         int ndims;
         uint64_t dims[2];
     } v[] = {
-        {1, "{'shape': (2, 3), 'fortran_order': False, 'descr': '<f8'}\n",
-         PT_FLOAT64, 2, {2, 3}},
-        {1, "{\"descr\": \"<f8\", \"fortran_order\": False, \"shape\": (2,3)}",
-         PT_FLOAT64, 2, {2, 3}},
-        {1, "{ 'descr' :'<f8' ,\n\t'fortran_order':False,'shape':( 2 , 3 , ) ,"
-            " }  \n", PT_FLOAT64, 2, {2, 3}},
-        {1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2L, 3L), }",
-         PT_FLOAT64, 2, {2, 3}},
-        {1, "{'descr': '=i8', 'fortran_order': False, 'shape': (6,)}",
-         PT_INT64, 1, {6}},
-        {1, "{'descr': 'u4', 'fortran_order': False, 'shape': (6,)}",
-         PT_UINT32, 1, {6}},
-        {1, "{'descr': '>u1', 'fortran_order': False, 'shape': (6,)}",
-         PT_UINT8, 1, {6}},
-        {1, "{'descr': '<i1', 'fortran_order': False, 'shape': (1, 6)}",
-         PT_INT8, 2, {1, 6}},
-        {1, "{'descr': '<f4', 'fortran_order': False, 'shape': ( )}",
-         PT_FLOAT32, 0, {0}},
-        {2, "{'descr': '<i2', 'fortran_order': False, 'shape': (6,), }\n",
-         PT_INT16, 1, {6}},
-        {3, "{'descr': '<u2', 'fortran_order': False, 'shape': (), }\n",
-         PT_UINT16, 0, {0}},
+        {1,
+         "{'shape': (2, 3), 'fortran_order': False, 'descr': '<f8'}\n",
+         PT_FLOAT64,
+         2,
+         {2, 3}},
+        {1,
+         "{\"descr\": \"<f8\", \"fortran_order\": False, \"shape\": (2,3)}",
+         PT_FLOAT64,
+         2,
+         {2, 3}},
+        {1,
+         "{ 'descr' :'<f8' ,\n\t'fortran_order':False,'shape':( 2 , 3 , ) ,"
+         " }  \n",
+         PT_FLOAT64,
+         2,
+         {2, 3}},
+        {1,
+         "{'descr': '<f8', 'fortran_order': False, 'shape': (2L, 3L), }",
+         PT_FLOAT64,
+         2,
+         {2, 3}},
+        {1,
+         "{'descr': '=i8', 'fortran_order': False, 'shape': (6,)}",
+         PT_INT64,
+         1,
+         {6}},
+        {1,
+         "{'descr': 'u4', 'fortran_order': False, 'shape': (6,)}",
+         PT_UINT32,
+         1,
+         {6}},
+        {1,
+         "{'descr': '>u1', 'fortran_order': False, 'shape': (6,)}",
+         PT_UINT8,
+         1,
+         {6}},
+        {1,
+         "{'descr': '<i1', 'fortran_order': False, 'shape': (1, 6)}",
+         PT_INT8,
+         2,
+         {1, 6}},
+        {1,
+         "{'descr': '<f4', 'fortran_order': False, 'shape': ( )}",
+         PT_FLOAT32,
+         0,
+         {0}},
+        {2,
+         "{'descr': '<i2', 'fortran_order': False, 'shape': (6,), }\n",
+         PT_INT16,
+         1,
+         {6}},
+        {3,
+         "{'descr': '<u2', 'fortran_order': False, 'shape': (), }\n",
+         PT_UINT16,
+         0,
+         {0}},
     };
     char pb[PATH_BUF];
     const char *dir = pt_test_tmpdir(), *path = join(pb, dir, "v.npy");
@@ -649,7 +689,8 @@ static void test_header_variants(void)
     }
 }
 
-/* ---- refused files --------------------------------------------------------- */
+/* ---- refused files ---------------------------------------------------------
+ */
 
 static const uint64_t d6[] = {6}, d23[] = {2, 3};
 static const double zeros[6];
@@ -673,7 +714,8 @@ static void test_err_short_file(void)
     expect_load_fails(path, PT_FLOAT64, 1, d6, -EINVAL, "too short", NULL);
     write_bytes(path, "", 0);
     expect_load_fails(path, PT_FLOAT64, 1, d6, -EINVAL, "too short", NULL);
-    write_bytes(path, "\x93NUMPY\x02\x00\x10\x00\x00", 11); /* v2: 4-byte length */
+    write_bytes(path, "\x93NUMPY\x02\x00\x10\x00\x00",
+                11); /* v2: 4-byte length */
     expect_load_fails(path, PT_FLOAT64, 1, d6, -EINVAL, "ends inside", NULL);
 }
 
@@ -769,8 +811,8 @@ static void test_err_type_mismatch(void)
 static void test_err_nbytes_mismatch(void)
 {
     double v[6];
-    CU_ASSERT_EQUAL(pt_npy_load(fixture("f8_2x3.npy"), PT_FLOAT64, 2, d23, v,
-                                40), -EINVAL);
+    CU_ASSERT_EQUAL(
+        pt_npy_load(fixture("f8_2x3.npy"), PT_FLOAT64, 2, d23, v, 40), -EINVAL);
     ASSERT_MSG_HAS("48");
     ASSERT_MSG_HAS("40");
 }
@@ -780,13 +822,17 @@ static void test_err_too_many_dims(void)
     char pb[PATH_BUF];
     const char *dir = pt_test_tmpdir(), *path = join(pb, dir, "d.npy");
     const uint64_t d8[] = {1, 1, 1, 1, 1, 1, 1, 1};
-    write_raw(path, 1, "{'descr': '<f8', 'fortran_order': False, "
-                       "'shape': (1, 1, 1, 1, 1, 1, 1, 1, 1)}", zeros, 8);
+    write_raw(path, 1,
+              "{'descr': '<f8', 'fortran_order': False, "
+              "'shape': (1, 1, 1, 1, 1, 1, 1, 1, 1)}",
+              zeros, 8);
     expect_load_fails(path, PT_FLOAT64, 8, d8, -EINVAL, "more than 8", NULL);
     double one;
     fill(PT_FLOAT64, 1, &one);
-    write_raw(path, 1, "{'descr': '<f8', 'fortran_order': False, "
-                       "'shape': (1, 1, 1, 1, 1, 1, 1, 1,)}", &one, 8);
+    write_raw(path, 1,
+              "{'descr': '<f8', 'fortran_order': False, "
+              "'shape': (1, 1, 1, 1, 1, 1, 1, 1,)}",
+              &one, 8);
     expect_values(path, PT_FLOAT64, 8, d8); /* 8 is fine */
 }
 
@@ -795,18 +841,24 @@ static void test_err_overflow_dims(void)
     char pb[PATH_BUF];
     const char *dir = pt_test_tmpdir(), *path = join(pb, dir, "o.npy");
     pt_npy_info info;
-    write_raw(path, 1, "{'descr': '<f8', 'fortran_order': False, "
-                       "'shape': (4294967296, 4294967296, 2)}", zeros, 8);
+    write_raw(path, 1,
+              "{'descr': '<f8', 'fortran_order': False, "
+              "'shape': (4294967296, 4294967296, 2)}",
+              zeros, 8);
     CU_ASSERT_EQUAL(pt_npy_info_read(path, &info), -EINVAL);
     ASSERT_MSG_HAS("(4294967296, 4294967296, 2)");
     ASSERT_MSG_HAS("2^64");
-    write_raw(path, 1, "{'descr': '<u1', 'fortran_order': False, "
-                       "'shape': (18446744073709551616,)}", zeros, 8);
+    write_raw(path, 1,
+              "{'descr': '<u1', 'fortran_order': False, "
+              "'shape': (18446744073709551616,)}",
+              zeros, 8);
     CU_ASSERT_EQUAL(pt_npy_info_read(path, &info), -EINVAL);
     ASSERT_MSG_HAS("64 bits");
     /* a 0 dimension makes the array empty, however large the others */
-    write_raw(path, 1, "{'descr': '<f8', 'fortran_order': False, "
-                       "'shape': (4294967296, 4294967296, 0)}", zeros, 0);
+    write_raw(path, 1,
+              "{'descr': '<f8', 'fortran_order': False, "
+              "'shape': (4294967296, 4294967296, 0)}",
+              zeros, 0);
     CU_ASSERT_EQUAL(pt_npy_info_read(path, &info), 0);
     CU_ASSERT_EQUAL(info.nbytes, 0);
 }
@@ -816,10 +868,12 @@ static void test_err_bad_headers(void)
     static const struct {
         const char *header, *sub;
     } bad[] = {
-        {"{'descr': '<f8', 'fortran_order': False, 'shape': (6)}", "not a tuple"},
+        {"{'descr': '<f8', 'fortran_order': False, 'shape': (6)}",
+         "not a tuple"},
         {"{'descr': '<f8', 'fortran_order': False}", "no 'shape' key"},
         {"{'descr': '<f8', 'fortran_order': False, 'shape': (6,), "
-         "'descr': '<f8'}", "'descr' appears twice"},
+         "'descr': '<f8'}",
+         "'descr' appears twice"},
         {"{'descr': '<f8', 'fortran_order': False, 'shape': (6,), 'x': 1}",
          "unexpected key 'x'"},
         {"{'descr': '<f8', 'fortran_order': False, 'shape': (6,)} x",
@@ -857,7 +911,8 @@ static void test_err_bad_headers(void)
     static const char nul[] = "{'descr': '<f8',\0'fortran_order': False, "
                               "'shape': (6,)}";
     write_rawn(path, 1, nul, sizeof nul - 1, zeros, sizeof zeros);
-    expect_load_fails(path, PT_FLOAT64, 1, d6, -EINVAL, "bad .npy header", NULL);
+    expect_load_fails(path, PT_FLOAT64, 1, d6, -EINVAL, "bad .npy header",
+                      NULL);
 }
 
 static void test_err_nonexistent(void)

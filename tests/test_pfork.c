@@ -67,8 +67,8 @@ static void test_failures_per_child(void)
     CU_ASSERT_EQUAL(r[0].status, PT_PFORK_OK);
     CU_ASSERT_EQUAL(r[1].status, PT_PFORK_SIGNALED);
     CU_ASSERT_EQUAL(r[1].code, SIGSEGV);
-    CU_ASSERT_PTR_NOT_NULL(strstr(pt_pfork_describe(&r[1], why, sizeof why),
-                                  "signal 11"));
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(pt_pfork_describe(&r[1], why, sizeof why), "signal 11"));
     CU_ASSERT_EQUAL(r[2].status, PT_PFORK_SIGNALED);
     CU_ASSERT_EQUAL(r[2].code, SIGABRT);
     CU_ASSERT_EQUAL(r[3].status, PT_PFORK_FAILED);
@@ -127,8 +127,11 @@ static int write_shm(int i, void *arg, pt_buf *out)
 
 static void test_shm_visible(void)
 {
-    pt_shm_opts o = {.prefix = pt_test_prefix(), .name = "pf",
-                     .type = PT_INT64, .ndims = 1, .dims = {16}};
+    pt_shm_opts o = {.prefix = pt_test_prefix(),
+                     .name = "pf",
+                     .type = PT_INT64,
+                     .ndims = 1,
+                     .dims = {16}};
     pt_shm *s = pt_shm_create(&o);
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     int64_t *d = pt_shm_view_of(s)->data;

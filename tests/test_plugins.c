@@ -54,8 +54,8 @@ static void plug_load(plug *p, const char *name, const char *run_dir)
     p->desc = *d;
     CU_ASSERT_EQUAL_FATAL(p->desc->abi, PT_PLUGIN_ABI);
     CU_ASSERT_STRING_EQUAL(p->desc->name, name);
-    p->ctx = (pt_plugin_ctx){.size = sizeof p->ctx, .run_dir = run_dir,
-                             .run_name = "demo"};
+    p->ctx = (pt_plugin_ctx){
+        .size = sizeof p->ctx, .run_dir = run_dir, .run_name = "demo"};
 }
 
 static void plug_unload(plug *p)
@@ -81,10 +81,14 @@ static int emit(plug *p, const pt_event *ev)
 
 static pt_event event(pt_event_type type)
 {
-    return (pt_event){.size = sizeof(pt_event), .type = type,
+    return (pt_event){.size = sizeof(pt_event),
+                      .type = type,
                       .time_ns = INT64_C(1700000000000000000),
-                      .run_name = "demo", .step = -1, .task = -1,
-                      .worker = -1, .exit_code = -1};
+                      .run_name = "demo",
+                      .step = -1,
+                      .task = -1,
+                      .worker = -1,
+                      .exit_code = -1};
 }
 
 /*
@@ -187,31 +191,53 @@ static void to_values(pt_event *ev)
 }
 
 /* An error text with all a JSON writer must escape, and some UTF-8. */
-#define NASTY                                                                 \
-    "bad \"quote\" \\ back\nline2\ttab\x01 \xc3\xa9 \xe2\x9c\x93 "            \
+#define NASTY                                                                  \
+    "bad \"quote\" \\ back\nline2\ttab\x01 \xc3\xa9 \xe2\x9c\x93 "             \
     "\xf0\x9f\x98\x80"
-#define NASTY_JSON                                                            \
-    "\"bad \\\"quote\\\" \\\\ back\\nline2\\ttab\\u0001 \xc3\xa9 "            \
+#define NASTY_JSON                                                             \
+    "\"bad \\\"quote\\\" \\\\ back\\nline2\\ttab\\u0001 \xc3\xa9 "             \
     "\xe2\x9c\x93 \xf0\x9f\x98\x80\""
 
 /* The three finished tasks of the demo run, in the order they finish. */
 static pt_event demo_task(int i)
 {
     static const pt_event tasks[] = {
-        {.task = 2, .kernel = "pi", .workerset = "cpu", .worker = 0,
-         .seed = 7, .status = PT_TASK_FAILED, .error = NASTY,
+        {.task = 2,
+         .kernel = "pi",
+         .workerset = "cpu",
+         .worker = 0,
+         .seed = 7,
+         .status = PT_TASK_FAILED,
+         .error = NASTY,
          .args_json = "{\"opt\":{\"tol\":1e-6,\"name\":\"a,b\"},"
                       "\"v\":[1,2,3],\"s\":\"say \\\"hi\\\"\"}",
-         .result_json = "{\"partial\":true,\"note\":null}", .attempts = 2,
-         .queued_ns = 10, .start_ns = 20, .end_ns = 30},
-        {.task = 0, .kernel = "pi", .workerset = "cpu", .worker = 1,
-         .seed = UINT64_MAX, .priority = 10, .status = PT_TASK_OK,
+         .result_json = "{\"partial\":true,\"note\":null}",
+         .attempts = 2,
+         .queued_ns = 10,
+         .start_ns = 20,
+         .end_ns = 30},
+        {.task = 0,
+         .kernel = "pi",
+         .workerset = "cpu",
+         .worker = 1,
+         .seed = UINT64_MAX,
+         .priority = 10,
+         .status = PT_TASK_OK,
          .args_json = "{\"samples\":1000,\"rep\":0}",
-         .result_json = "{\"pi\":3.14159,\"hits\":785}", .attempts = 1,
-         .queued_ns = 1000, .start_ns = 2000, .end_ns = 3000},
-        {.task = 1, .kernel = "sleep", .workerset = "io", .worker = -1,
-         .seed = 5, .priority = -3, .status = PT_TASK_CANCELLED,
-         .error = "cancelled before start", .args_json = "{}",
+         .result_json = "{\"pi\":3.14159,\"hits\":785}",
+         .attempts = 1,
+         .queued_ns = 1000,
+         .start_ns = 2000,
+         .end_ns = 3000},
+        {.task = 1,
+         .kernel = "sleep",
+         .workerset = "io",
+         .worker = -1,
+         .seed = 5,
+         .priority = -3,
+         .status = PT_TASK_CANCELLED,
+         .error = "cancelled before start",
+         .args_json = "{}",
          .queued_ns = 4000},
     };
     pt_event ev = tasks[i];
@@ -373,8 +399,8 @@ static long check_lines(const char *text, size_t len, size_t *tail)
     const char *p = text, *end = text + len;
     for (const char *nl; (nl = memchr(p, '\n', (size_t)(end - p)));
          p = nl + 1, n++) {
-        json_t *line = pt_json_loadb(p, (size_t)(nl - p), JSON_REJECT_DUPLICATES,
-                                &je);
+        json_t *line = pt_json_loadb(p, (size_t)(nl - p),
+                                     JSON_REJECT_DUPLICATES, &je);
         bool ok = json_is_object(line);
         if (!ok)
             fprintf(stderr, "  line %ld: %s\n", n + 1,
@@ -489,7 +515,8 @@ static void test_jsonl_options(void)
         {"{\"file\":\"\"}", "option \"file\": expected a file name"},
         {"{\"file\":3}", "option \"file\": expected a file name"},
         {"{\"file\":{\"a\":1}}", "option \"file\": expected a file name"},
-        {"{\"file\":\"a\",\"file\":\"b\"}", "bad JSON at offset 18: duplicate object key"},
+        {"{\"file\":\"a\",\"file\":\"b\"}",
+         "bad JSON at offset 18: duplicate object key"},
         {"{\"file\":", "bad JSON at offset 8"},
         {"[]", "bad JSON at offset 0: expected an object"},
     };
@@ -514,8 +541,7 @@ static void test_jsonl_open_errors(void)
     plug_load(&p, "jsonl", dir);
     CU_ASSERT(p.desc->open(&p.ctx, "{}") < 0);
     char want[1200];
-    snprintf(want, sizeof want, "cannot open %s: %s", path,
-             strerror(EISDIR));
+    snprintf(want, sizeof want, "cannot open %s: %s", path, strerror(EISDIR));
     CU_ASSERT_STRING_EQUAL(p.ctx.error, want);
 
     p.ctx.run_dir = path_in(dir, "missing");
@@ -536,8 +562,7 @@ static void test_jsonl_write_error(void)
     feed_step(&p); /* gathered, not written yet */
     CU_ASSERT_NOT_EQUAL(end_step(&p), 0);
     char want[256];
-    snprintf(want, sizeof want, "cannot write /dev/full: %s",
-             strerror(ENOSPC));
+    snprintf(want, sizeof want, "cannot write /dev/full: %s", strerror(ENOSPC));
     CU_ASSERT_STRING_EQUAL(p.ctx.error, want);
     p.ctx.error[0] = '\0';
     CU_ASSERT_NOT_EQUAL(p.desc->close(&p.ctx), 0);
@@ -560,8 +585,8 @@ static void feed_many(const char *dir)
     for (int i = 0; i < MANY; i++) {
         ev = demo_task(i % 3);
         ev.task = i;
-        snprintf(args, sizeof args, "{\"i\":%d,\"pad\":\"%*s\"}", i,
-                 i % 40, "");
+        snprintf(args, sizeof args, "{\"i\":%d,\"pad\":\"%*s\"}", i, i % 40,
+                 "");
         ev.args = encoded(args, &ev.args_len);
         if (emit(&p, &ev) != 0)
             _exit(3);
@@ -615,14 +640,13 @@ static void test_jsonl_sigkill(void)
     free(path);
 }
 
-#define CSV_HEADER                                                            \
-    "task,step,kernel,workerset,worker,status,error,attempts,seed,"          \
-    "queued_ns,start_ns,end_ns,arg.samples,arg.rep,arg.opt.tol,"              \
-    "arg.opt.name,arg.v,arg.s,result.pi,result.hits,result.partial,"          \
+#define CSV_HEADER                                                             \
+    "task,step,kernel,workerset,worker,status,error,attempts,seed,"            \
+    "queued_ns,start_ns,end_ns,arg.samples,arg.rep,arg.opt.tol,"               \
+    "arg.opt.name,arg.v,arg.s,result.pi,result.hits,result.partial,"           \
     "result.note\n"
 
-static const char demo_csv[] =
-    CSV_HEADER
+static const char demo_csv[] = CSV_HEADER
     "0,sample,pi,cpu,1,ok,,1,18446744073709551615,1000,2000,3000,1000,0,,,,,"
     "3.14159,785,,\n"
     "1,sample,sleep,io,,cancelled,cancelled before start,0,5,4000,0,0,,,,,,"
@@ -732,9 +756,9 @@ static void test_csv_errors(void)
 #define T0 INT64_C(1700000000000000000)
 
 /* An attempt that ran on `set`/`worker` from T0+start to T0+end (in us). */
-static pt_event attempt_event(pt_event_type type, int64_t task,
-                              const char *set, int worker, int attempt,
-                              pt_task_status st, int start, int end)
+static pt_event attempt_event(pt_event_type type, int64_t task, const char *set,
+                              int worker, int attempt, pt_task_status st,
+                              int start, int end)
 {
     pt_event ev = event(type);
     ev.time_ns = T0 + end * 1000;
@@ -758,8 +782,8 @@ static void feed_trace(plug *p)
     ev = event(PT_EV_STEP_START);
     ev.time_ns = T0 + 1000000, ev.step = 0, ev.step_name = "sample";
     CU_ASSERT_EQUAL(emit(p, &ev), 0);
-    ev = attempt_event(PT_EV_TASK_RETRIED, 3, "io", 0, 1, PT_TASK_CRASHED,
-                       2500, 4000);
+    ev = attempt_event(PT_EV_TASK_RETRIED, 3, "io", 0, 1, PT_TASK_CRASHED, 2500,
+                       4000);
     ev.signal = 11, ev.error = NASTY, ev.max_rss_kb = 512;
     CU_ASSERT_EQUAL(emit(p, &ev), 0);
     ev = attempt_event(PT_EV_TASK_FINISHED, 0, "cpu", 1, 1, PT_TASK_OK, 2000,
@@ -772,8 +796,8 @@ static void feed_trace(plug *p)
     ev = attempt_event(PT_EV_TASK_FINISHED, 3, "io", 0, 2, PT_TASK_OK, 6000,
                        8000);
     CU_ASSERT_EQUAL(emit(p, &ev), 0);
-    ev = attempt_event(PT_EV_TASK_FINISHED, 4, "cpu", -1, 1,
-                       PT_TASK_CANCELLED, 0, 8100);
+    ev = attempt_event(PT_EV_TASK_FINISHED, 4, "cpu", -1, 1, PT_TASK_CANCELLED,
+                       0, 8100);
     ev.start_ns = 0;
     CU_ASSERT_EQUAL(emit(p, &ev), 0);
     ev = event(PT_EV_TASK_PRIORITY);
@@ -816,17 +840,21 @@ static void test_chrome_trace_content(void)
         "{\"ph\":\"X\",\"pid\":2,\"tid\":1,\"ts\":2500.000,\"dur\":1500.000,"
         "\"name\":\"pi\",\"cat\":\"crashed\",\"args\":{\"task\":3,"
         "\"attempt\":1,\"status\":\"crashed\",\"step\":\"sample\","
-        "\"workerset\":\"io\",\"worker\":0,\"priority\":0,\"queued_ts\":1000.000,"
+        "\"workerset\":\"io\",\"worker\":0,\"priority\":0,\"queued_ts\":1000."
+        "000,"
         "\"error\":" NASTY_JSON ",\"signal\":11,\"max_rss_kb\":512,"
         "\"args\":{\"n\":1},\"result\":{\"y\":2}}}",
-        "\"ts\":5500.000,\"dur\":1500.000,\"name\":\"pi\",\"cat\":\"ok\",\"args\":"
+        "\"ts\":5500.000,\"dur\":1500.000,\"name\":\"pi\",\"cat\":\"ok\","
+        "\"args\":"
         "{\"task\":1,",
         "\"sent_ts\":3000.000,",
-        "{\"ph\":\"i\",\"pid\":1,\"tid\":1,\"s\":\"t\",\"ts\":8100.000,\"name\":"
+        "{\"ph\":\"i\",\"pid\":1,\"tid\":1,\"s\":\"t\",\"ts\":8100.000,"
+        "\"name\":"
         "\"cancelled\",\"args\":{\"task\":4,",
         "\"name\":\"priority\",\"args\":{\"task\":4,\"priority\":7}}",
         "\"name\":\"ctl\",\"args\":{\"request\":{\"op\":\"pause\"}}}",
-        "{\"ph\":\"i\",\"pid\":3,\"tid\":1,\"s\":\"t\",\"ts\":8400.000,\"name\":"
+        "{\"ph\":\"i\",\"pid\":3,\"tid\":1,\"s\":\"t\",\"ts\":8400.000,"
+        "\"name\":"
         "\"worker exited\",\"args\":{\"pid\":99,\"signal\":9,",
         "{\"ph\":\"X\",\"pid\":1,\"tid\":1,\"ts\":1000.000,\"dur\":8000.000,"
         "\"name\":\"sample\",\"cat\":\"step\"",
@@ -910,8 +938,8 @@ static void test_chrome_trace_write_error(void)
     CU_ASSERT_EQUAL(emit(&p, &ev), 0);
     int rc = 0, i;
     for (i = 0; i < 100000 && rc == 0; i++) {
-        ev = attempt_event(PT_EV_TASK_FINISHED, i, "cpu", 0, 1, PT_TASK_OK,
-                           i, i + 1);
+        ev = attempt_event(PT_EV_TASK_FINISHED, i, "cpu", 0, 1, PT_TASK_OK, i,
+                           i + 1);
         rc = emit(&p, &ev);
     }
     CU_ASSERT_EQUAL(rc, -EFBIG);
@@ -949,13 +977,15 @@ static void test_json_mini(void)
     jm_buf_free(&out);
 }
 
-/* pt_json_loadb(): jansson, but integers past int64 are kept as their digits. */
+/* pt_json_loadb(): jansson, but integers past int64 are kept as their digits.
+ */
 static void test_json_read(void)
 {
     static const char text[] = "{\"seed\":18446744073709551615,\"a\":"
                                "[-9223372036854775809,1],\"b\":2}";
     json_error_t je;
-    json_t *o = pt_json_loadb(text, sizeof text - 1, JSON_REJECT_DUPLICATES, &je);
+    json_t *o = pt_json_loadb(text, sizeof text - 1, JSON_REJECT_DUPLICATES,
+                              &je);
     CU_ASSERT_FATAL(json_is_object(o));
     CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(o, "seed")),
                            "18446744073709551615");
@@ -969,8 +999,8 @@ static void test_json_read(void)
     CU_ASSERT_PTR_NULL(pt_json_loadb(bad, sizeof bad - 1, 0, &je));
     CU_ASSERT_EQUAL(je.position, 37); /* in the caller's text, after ']' */
     static const char dup[] = "{\"a\":1,\"a\":2}";
-    CU_ASSERT_PTR_NULL(pt_json_loadb(dup, sizeof dup - 1, JSON_REJECT_DUPLICATES,
-                                &je));
+    CU_ASSERT_PTR_NULL(
+        pt_json_loadb(dup, sizeof dup - 1, JSON_REJECT_DUPLICATES, &je));
     static const char utf8[] = "{\"a\":\"\xff\"}";
     CU_ASSERT_PTR_NULL(pt_json_loadb(utf8, sizeof utf8 - 1, 0, &je));
 }
@@ -982,7 +1012,8 @@ static void test_status_words(void)
         CU_ASSERT_EQUAL(
             pt_task_status_parse(pt_task_status_name((pt_task_status)s)), s);
     CU_ASSERT_STRING_EQUAL(pt_task_status_name(PT_TASK_CRASHED), "crashed");
-    CU_ASSERT_STRING_EQUAL(pt_task_status_name((pt_task_status)PT_TASK_NSTATUS), "unknown");
+    CU_ASSERT_STRING_EQUAL(pt_task_status_name((pt_task_status)PT_TASK_NSTATUS),
+                           "unknown");
     CU_ASSERT_EQUAL(pt_task_status_parse("unknown"), -EINVAL);
     CU_ASSERT_EQUAL(pt_task_status_parse("OK"), -EINVAL);
     CU_ASSERT_EQUAL(pt_task_status_parse(""), -EINVAL);

@@ -86,12 +86,13 @@ static void test_good_library(void)
                "Monte Carlo pi from `samples` points (default 1000000)");
     CU_ASSERT_EQUAL_FATAL(p.nmissing, 2);
     CU_ASSERT_PTR_NULL(p.missing[0]);
-    snprintf(want, sizeof want, "%s/pi.so: no kernel named 'pie' (it has: "
-             "pi)", PT_KERNEL_DIR);
+    snprintf(want, sizeof want,
+             "%s/pi.so: no kernel named 'pie' (it has: "
+             "pi)",
+             PT_KERNEL_DIR);
     ASSERT_STR(p.missing[1], want);
     rn_probe_free(&p);
-    CU_ASSERT_EQUAL(rn_probe_kernels(PT_KERNEL_DIR "/pi.so", names, 1, &p),
-                    0);
+    CU_ASSERT_EQUAL(rn_probe_kernels(PT_KERNEL_DIR "/pi.so", names, 1, &p), 0);
     rn_probe_free(&p);
     assert_no_child();
 }
@@ -100,12 +101,11 @@ static void test_good_library(void)
 static void test_refusals(void)
 {
     rn_probe p;
-    CU_ASSERT_EQUAL(rn_probe_kernels(TK "/bad_abi.so", NULL, 0, &p),
-                    -EINVAL);
+    CU_ASSERT_EQUAL(rn_probe_kernels(TK "/bad_abi.so", NULL, 0, &p), -EINVAL);
     CU_ASSERT_EQUAL(p.how, RN_PROBE_REPORTED);
     CU_ASSERT_PTR_NULL(rn_probe_why(&p, why, sizeof why));
     ASSERT_PREFIX(p.error, TK "/bad_abi.so: kernel #0 has ABI 999, this "
-                  "ptools speaks ABI 1 (rebuild it");
+                              "ptools speaks ABI 1 (rebuild it");
     rn_probe_free(&p);
     CU_ASSERT_EQUAL(rn_probe_kernels(TK "/no_such.so", NULL, 0, &p), -EINVAL);
     ASSERT_PREFIX(p.error, TK "/no_such.so: cannot load: ");
@@ -164,8 +164,7 @@ static void test_hang(void)
     setenv("PT_TEST_PID_FILE", pids, 1);
     setenv(RN_PROBE_LIMIT_ENV, "300", 1);
     rn_probe p;
-    CU_ASSERT_EQUAL(rn_probe_kernels(TK "/ctor_hang.so", NULL, 0, &p),
-                    -EINVAL);
+    CU_ASSERT_EQUAL(rn_probe_kernels(TK "/ctor_hang.so", NULL, 0, &p), -EINVAL);
     CU_ASSERT_EQUAL(p.how, RN_PROBE_TIMEOUT);
     CU_ASSERT_EQUAL(p.code, 300);
     CU_ASSERT(!p.loaded);
@@ -232,9 +231,10 @@ static void test_thread_and_stdout(void)
     CU_ASSERT_EQUAL(rc_kernel, 0);
     CU_ASSERT_EQUAL(threads, 1);
     CU_ASSERT_EQUAL(rc_plugin, -EINVAL);
-    ASSERT_STR(msg, TK "/ctor_thread.so: loading this plugin started 1 "
-               "thread; ptrun runs plugins in its own process, which must "
-               "stay single-threaded to fork workers");
+    ASSERT_STR(msg,
+               TK "/ctor_thread.so: loading this plugin started 1 "
+                  "thread; ptrun runs plugins in its own process, which must "
+                  "stay single-threaded to fork workers");
     FILE *f = fopen(out, "r");
     CU_ASSERT_PTR_NOT_NULL_FATAL(f);
     CU_ASSERT_PTR_NULL(fgets(buf, sizeof buf, f)); /* nothing on stdout */

@@ -49,8 +49,7 @@ static int64_t submit(fixture *fx, int64_t prio)
 }
 
 /* Collect ids in the order they finish; `n` expected. */
-static void finish_order(fixture *fx, int64_t *ids, int n,
-                         pt_task_status *st)
+static void finish_order(fixture *fx, int64_t *ids, int n, pt_task_status *st)
 {
     int64_t id;
     pt_reply *r;
@@ -105,9 +104,9 @@ static void test_set_priority(void)
     fixture fx;
     setup(&fx);
     for (int i = 0; i < 4; i++)
-        submit(&fx, 1);                                   /* ids 1..4 */
-    CU_ASSERT_EQUAL(pt_queue_set_priority(fx.q, 4, 10), 0); /* 4 first */
-    CU_ASSERT_EQUAL(pt_queue_set_priority(fx.q, 1, -5), 0); /* 1 last */
+        submit(&fx, 1);                                         /* ids 1..4 */
+    CU_ASSERT_EQUAL(pt_queue_set_priority(fx.q, 4, 10), 0);     /* 4 first */
+    CU_ASSERT_EQUAL(pt_queue_set_priority(fx.q, 1, -5), 0);     /* 1 last */
     CU_ASSERT_EQUAL(pt_queue_set_priority(fx.q, 0, 5), -EBUSY); /* running */
     CU_ASSERT_EQUAL(pt_queue_set_priority(fx.q, 99, 5), -ENOENT);
     int64_t got[5];
@@ -159,8 +158,7 @@ static void test_drain_counts(void)
 }
 
 static const pt_test_case cases[] = {
-    {"highest priority first, FIFO among equals", test_priority_then_fifo,
-     0},
+    {"highest priority first, FIFO among equals", test_priority_then_fifo, 0},
     {"set_priority reorders waiting tasks", test_set_priority, 0},
     {"cancel a waiting task", test_cancel, 0},
     {"drain", test_drain_counts, 0},

@@ -125,7 +125,8 @@ static void test_latest_and_torn_tail(void)
     CU_ASSERT_EQUAL(r.first_ignored, 0);
     CU_ASSERT_EQUAL(r.end, (int64_t)strlen(OK0 CANC2 FAIL1 OK2));
     CU_ASSERT_EQUAL(r.latest[2], (int64_t)strlen(OK0 CANC2 FAIL1));
-    int64_t counts[PT_TASK_NSTATUS] = {2, 1, 0, 0, 0}, since[PT_TASK_NSTATUS] = {1, 1};
+    int64_t counts[PT_TASK_NSTATUS] = {2, 1, 0, 0, 0},
+            since[PT_TASK_NSTATUS] = {1, 1};
     CU_ASSERT_EQUAL(memcmp(r.counts, counts, sizeof counts), 0);
     CU_ASSERT_EQUAL(memcmp(r.since, since, sizeof since), 0);
     rn_results_free(&r);

@@ -28,8 +28,11 @@
 static pt_shm_opts opts2(const char *prefix, const char *name, pt_dtype t,
                          uint64_t d0, uint64_t d1, int named)
 {
-    pt_shm_opts o = {.prefix = prefix, .name = name, .type = t,
-                     .ndims = d1 ? 2 : 1, .named = named};
+    pt_shm_opts o = {.prefix = prefix,
+                     .name = name,
+                     .type = t,
+                     .ndims = d1 ? 2 : 1,
+                     .named = named};
     o.dims[0] = d0;
     o.dims[1] = d1;
     return o;
@@ -361,17 +364,17 @@ static int store_in_child(uintptr_t at)
     return st;
 }
 
-#define ASSERT_SEGV(at)                                                       \
-    do {                                                                      \
-        int st_ = store_in_child(at);                                         \
-        CU_ASSERT_TRUE((WIFSIGNALED(st_) && WTERMSIG(st_) == SIGSEGV) ||      \
-                       (WIFEXITED(st_) && WEXITSTATUS(st_) == 128 + SIGSEGV));\
+#define ASSERT_SEGV(at)                                                        \
+    do {                                                                       \
+        int st_ = store_in_child(at);                                          \
+        CU_ASSERT_TRUE((WIFSIGNALED(st_) && WTERMSIG(st_) == SIGSEGV) ||       \
+                       (WIFEXITED(st_) && WEXITSTATUS(st_) == 128 + SIGSEGV)); \
     } while (0)
 
-#define ASSERT_STORES(at)                                                     \
-    do {                                                                      \
-        int st_ = store_in_child(at);                                         \
-        CU_ASSERT_TRUE(WIFEXITED(st_) && WEXITSTATUS(st_) == 0);              \
+#define ASSERT_STORES(at)                                                      \
+    do {                                                                       \
+        int st_ = store_in_child(at);                                          \
+        CU_ASSERT_TRUE(WIFEXITED(st_) && WEXITSTATUS(st_) == 0);               \
     } while (0)
 
 /* Just past the last page, 1 MiB past the end, just before the start: each
@@ -483,8 +486,8 @@ static int maps_overlapping(uintptr_t lo, uintptr_t hi, uintptr_t *start,
     unsigned long a, b;
     char pr[5], line[512];
     while (fgets(line, sizeof line, f))
-        if (sscanf(line, "%lx-%lx %4s", &a, &b, pr) == 3 && a < hi &&
-            b > lo && n++ == 0) {
+        if (sscanf(line, "%lx-%lx %4s", &a, &b, pr) == 3 && a < hi && b > lo &&
+            n++ == 0) {
             *start = a;
             *end = b;
             memcpy(perms, pr, 5);
@@ -515,13 +518,12 @@ static void test_detach_unmaps_guards(void)
     CU_ASSERT_EQUAL(maps_overlapping(d, d + 1, &a, &b, perms), 1);
     CU_ASSERT_EQUAL(b, d + 5 * MIB);
     ASSERT_STR(perms, "rw-s");
-    CU_ASSERT_EQUAL(maps_overlapping(d + 5 * MIB, d + 5 * MIB + 1, &a, &b,
-                                     perms), 1);
+    CU_ASSERT_EQUAL(
+        maps_overlapping(d + 5 * MIB, d + 5 * MIB + 1, &a, &b, perms), 1);
     CU_ASSERT_EQUAL(b, d + 5 * MIB + g);
     ASSERT_STR(perms, "---p");
     CU_ASSERT_EQUAL(pt_shm_detach(s), 0);
-    CU_ASSERT_EQUAL(maps_overlapping(d - g, d + 5 * MIB + g, &a, &b, perms),
-                    0);
+    CU_ASSERT_EQUAL(maps_overlapping(d - g, d + 5 * MIB + g, &a, &b, perms), 0);
     CU_ASSERT_EQUAL(pt__shm_guard_bytes(), before);
 }
 

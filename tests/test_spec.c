@@ -234,7 +234,8 @@ static rn_spec *load_full(const char *const *sets, int nsets)
     /* a plugin that takes any options: the check opens it with them */
     unlink(join(pt_test_tmpdir(), "sink.so"));
     CU_ASSERT_EQUAL_FATAL(symlink(PT_TEST_KERNEL_DIR "/opts_plugin.so",
-                                  join(pt_test_tmpdir(), "sink.so")), 0);
+                                  join(pt_test_tmpdir(), "sink.so")),
+                          0);
     return load_sets(path, sets, nsets);
 }
 
@@ -247,8 +248,8 @@ static void check_full_segments(const rn_spec *s)
               g[0].dims[0] == 1024 && g[0].init == RN_INIT_ZERO);
     CU_ASSERT(!g[0].save && !g[0].named);
     CU_ASSERT(g[0].pos.line == 7 && g[0].pos.col == 7);
-    CU_ASSERT(g[1].type == PT_UINT8 && g[1].ndims == 2 &&
-              g[1].dims[0] == 10 && g[1].dims[1] == 20);
+    CU_ASSERT(g[1].type == PT_UINT8 && g[1].ndims == 2 && g[1].dims[0] == 10 &&
+              g[1].dims[1] == 20);
     CU_ASSERT(g[1].init == RN_INIT_FILL && g[1].fill == 255);
     CU_ASSERT(g[2].init == RN_INIT_NPY && g[2].save);
     ASSERT_STR(g[2].npy, real(PT_TEST_DATA_DIR "/f8_2x3.npy"));
@@ -385,9 +386,10 @@ static void test_default_plugin_missing(void)
     const char *path = spec_path("minimal.yaml");
     char want[4096];
     unsetenv("PTRUN_PLUGIN_PATH");
-    snprintf(want, sizeof want, "%s: default plugin 'jsonl' not found: no "
-             "jsonl.so in $PTRUN_PLUGIN_PATH (unset) or %s", path,
-             pt_test_tmpdir());
+    snprintf(want, sizeof want,
+             "%s: default plugin 'jsonl' not found: no "
+             "jsonl.so in $PTRUN_PLUGIN_PATH (unset) or %s",
+             path, pt_test_tmpdir());
     rn_spec *s = rn_spec_load(path, NULL, 0, &srch, err, sizeof err);
     CU_ASSERT(s == NULL);
     ASSERT_STR(err, want);
@@ -445,8 +447,7 @@ static void test_merge_errors(void)
                        "steps: [{name: s, tasks: [{kernel: noop}]}]\n";
     char text[1024];
     const char *path;
-    snprintf(text, sizeof text, "%sworkersets:\n  - {<<: 5, name: a}\n",
-             head);
+    snprintf(text, sizeof text, "%sworkersets:\n  - {<<: 5, name: a}\n", head);
     path = write_spec("m1.yaml", text);
     CU_ASSERT(try_load(path, NULL, 0) == NULL);
     ASSERT_STR(line_of(err, 0) + strlen(path),
@@ -483,8 +484,9 @@ static void test_alias_bomb(void)
         size_t off = strlen(text);
         snprintf(text + off, sizeof text - off,
                  "x%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, "
-                 "*a%d, *a%d]\n", i, i, i - 1, i - 1, i - 1, i - 1, i - 1,
-                 i - 1, i - 1, i - 1, i - 1, i - 1);
+                 "*a%d, *a%d]\n",
+                 i, i, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1,
+                 i - 1, i - 1);
     }
     const char *path = write_spec("bomb.yaml", text);
     CU_ASSERT(try_load(path, NULL, 0) == NULL);
@@ -499,17 +501,19 @@ static const char *big_alias_spec(int n, bool merges)
     size_t big = (size_t)1 << 20, cap = big + (size_t)n * 32 + 512;
     char *text = malloc(cap);
     CU_ASSERT_FATAL(text != NULL);
-    int len = snprintf(text, cap, "ptrun: 1\nname: bomb\nkernels: {n: {path: "
+    int len = snprintf(text, cap,
+                       "ptrun: 1\nname: bomb\nkernels: {n: {path: "
                        "noop, name: noop}}\nworkersets: [{name: cpu}]\n"
                        "steps:\n  - name: s\n    tasks:\n      - kernel: n\n"
-                       "        args: {b: %s", merges ? "&a {k: " : "&a ");
+                       "        args: {b: %s",
+                       merges ? "&a {k: " : "&a ");
     memset(text + len, 'x', big);
     len += (int)big;
     len += snprintf(text + len, cap - (size_t)len, "%s,\n        l: [",
                     merges ? "}" : "");
     for (int i = 0; i < n; i++)
-        len += snprintf(text + len, cap - (size_t)len, merges ? "{<<: *a}, "
-                        : "*a, ");
+        len += snprintf(text + len, cap - (size_t)len,
+                        merges ? "{<<: *a}, " : "*a, ");
     snprintf(text + len, cap - (size_t)len, "1]}\n");
     const char *path = write_spec("big_alias.yaml", text);
     free(text);
@@ -571,7 +575,7 @@ static void test_merge_bytes(void)
 static void test_syntax_error(void)
 {
     expect_error("bad_syntax.yaml", "5:6: did not find expected ',' or '}' "
-                 "(while parsing a flow mapping at 4:5)");
+                                    "(while parsing a flow mapping at 4:5)");
 }
 
 static void test_empty_and_two_documents(void)
@@ -589,7 +593,7 @@ static void test_empty_and_two_documents(void)
 static void test_wrong_type(void)
 {
     expect_error("bad_type.yaml", "3:7: expected an integer, got a string "
-                 "'abc'");
+                                  "'abc'");
 }
 
 static void test_missing_key(void)
@@ -622,13 +626,19 @@ static void test_unknown_key_first(void)
                                   "  - name: s\n"
                                   "    tasks: [{kernl: noop, kernel: noop}]\n");
     char want[4][4096];
-    snprintf(want[0], sizeof want[0], "%s:1:1: unknown key 'ptrn' (did you "
-             "mean 'ptrun'?)", path);
+    snprintf(want[0], sizeof want[0],
+             "%s:1:1: unknown key 'ptrn' (did you "
+             "mean 'ptrun'?)",
+             path);
     snprintf(want[1], sizeof want[1], "%s:1:1: missing key 'ptrun'", path);
-    snprintf(want[2], sizeof want[2], "%s:6:5: unknown key 'wrkers' (did "
-             "you mean 'workers'?)", path);
-    snprintf(want[3], sizeof want[3], "%s:10:14: unknown key 'kernl' (did "
-             "you mean 'kernel'?)", path);
+    snprintf(want[2], sizeof want[2],
+             "%s:6:5: unknown key 'wrkers' (did "
+             "you mean 'workers'?)",
+             path);
+    snprintf(want[3], sizeof want[3],
+             "%s:10:14: unknown key 'kernl' (did "
+             "you mean 'kernel'?)",
+             path);
     rn_spec *spec = try_load(path, NULL, 0);
     CU_ASSERT(spec == NULL);
     CU_ASSERT_EQUAL(count_lines(err), 4);
@@ -645,29 +655,35 @@ static void test_kernel_so_errors(void)
     setenv("PTRUN_KERNEL_PATH", "/nonexistent:" PT_TEST_KERNEL_DIR, 1);
     CU_ASSERT(try_load(path, NULL, 0) == NULL);
     CU_ASSERT_EQUAL(count_lines(err), 4);
-    snprintf(want, sizeof want, "%s:4:16: %s/no_such_kernel.so: cannot load: ",
-             path, PT_TEST_SPEC_DIR);
+    snprintf(want, sizeof want,
+             "%s:4:16: %s/no_such_kernel.so: cannot load: ", path,
+             PT_TEST_SPEC_DIR);
     ASSERT_PREFIX(line_of(err, 0), want);
-    snprintf(want, sizeof want, "%s:5:24: %s: no kernel named 'pie' (it "
-             "has: pi)", path, real(PT_KERNEL_DIR "/pi.so"));
+    snprintf(want, sizeof want,
+             "%s:5:24: %s: no kernel named 'pie' (it "
+             "has: pi)",
+             path, real(PT_KERNEL_DIR "/pi.so"));
     ASSERT_STR(line_of(err, 1), want);
-    snprintf(want, sizeof want, "%s:6:18: %s: kernel #0 has ABI 999, this "
-             "ptools speaks ABI 1", path, real(PT_TEST_KERNEL_DIR "/bad_abi.so"));
+    snprintf(want, sizeof want,
+             "%s:6:18: %s: kernel #0 has ABI 999, this "
+             "ptools speaks ABI 1",
+             path, real(PT_TEST_KERNEL_DIR "/bad_abi.so"));
     ASSERT_PREFIX(line_of(err, 2), want);
-    snprintf(want, sizeof want, "%s:7:18: kernel library "
+    snprintf(want, sizeof want,
+             "%s:7:18: kernel library "
              "'no_such_kernel_anywhere' not found: no no_such_kernel_anywhere"
-             ".so in $PTRUN_KERNEL_PATH (/nonexistent:%s) or %s", path,
-             PT_TEST_KERNEL_DIR, PT_KERNEL_DIR);
+             ".so in $PTRUN_KERNEL_PATH (/nonexistent:%s) or %s",
+             path, PT_TEST_KERNEL_DIR, PT_KERNEL_DIR);
     ASSERT_STR(line_of(err, 3), want);
 }
 
 /* A .so without a pt_kernels array is refused at its path. */
 static void test_kernel_no_symbol(void)
 {
-    const char *path = write_spec(
-        "nosym.yaml", "ptrun: 1\nname: n\nkernels:\n  k: {path: "
-        "@T@/no_symbol.so}\nworkersets: [{name: a}]\n"
-        "steps: [{name: s, tasks: [{kernel: k}]}]\n");
+    const char *path = write_spec("nosym.yaml",
+                                  "ptrun: 1\nname: n\nkernels:\n  k: {path: "
+                                  "@T@/no_symbol.so}\nworkersets: [{name: a}]\n"
+                                  "steps: [{name: s, tasks: [{kernel: k}]}]\n");
     CU_ASSERT(try_load(path, NULL, 0) == NULL);
     ASSERT_PREFIX(line_of(err, 0) + strlen(path), ":4:13: ");
     CU_ASSERT(strstr(err, "exports no pt_kernels array") != NULL);
@@ -685,10 +701,10 @@ static void test_workers_zero_and_max(void)
 {
     const char *sets[] = {"workersets.cpu.workers=5000"};
     expect_error("bad_workers0.yaml", "6:26: workers must be at least 1, "
-                 "got 0");
+                                      "got 0");
     CU_ASSERT(try_load(spec_path("minimal.yaml"), sets, 1) == NULL);
     ASSERT_STR(err, "--set workersets.cpu.workers=5000: workers must be at "
-               "most 4096, got 5000");
+                    "most 4096, got 5000");
 }
 
 static void test_duplicates(void)
@@ -702,14 +718,15 @@ static void test_duplicates(void)
 static void test_bad_duration(void)
 {
     expect_error("bad_duration.yaml", "6:26: bad duration '30x' (use 500ms, "
-                 "30s, 2m, 1h or a number of seconds)");
+                                      "30s, 2m, 1h or a number of seconds)");
 }
 
 static void test_on_out_of_range(void)
 {
     expect_error("bad_on.yaml", "11:28: on 2 is out of range: workerset "
-                 "'cpu' has 2 workers (on 0..1)");
-    expect_error("bad_on_each.yaml", "10:47: on and each_worker: true "
+                                "'cpu' has 2 workers (on 0..1)");
+    expect_error("bad_on_each.yaml",
+                 "10:47: on and each_worker: true "
                  "exclude each other (each_worker runs the task on every "
                  "worker)");
 }
@@ -791,12 +808,13 @@ static void test_segment_errors(void)
 static void test_absurd_task_count(void)
 {
     expect_error("bad_tasks.yaml", "12:9: this task expands to more than "
-                 "100000000 tasks (RN_MAX_TASKS)");
+                                   "100000000 tasks (RN_MAX_TASKS)");
     /* each_worker multiplies by the set's workers */
     const char *sets[] = {"steps.0.tasks.0.repeat=99999995",
                           "workersets.cpu.workers=4"};
     const char *path = write_spec(
-        "each.yaml", "ptrun: 1\nname: e\nkernels: {n: {path: noop, name: noop}}\n"
+        "each.yaml",
+        "ptrun: 1\nname: e\nkernels: {n: {path: noop, name: noop}}\n"
         "workersets: [{name: cpu}]\nsteps:\n  - name: s\n    tasks:\n"
         "      - {kernel: n, repeat: 2}\n"
         "      - {kernel: n, each_worker: true, repeat: 2}\n");
@@ -841,8 +859,8 @@ static void test_error_cap(void)
     char text[8192] = "ptrun: 1\nname: cap\nworkersets:\n";
     for (int i = 0; i < 25; i++) {
         size_t off = strlen(text);
-        snprintf(text + off, sizeof text - off,
-                 "  - {name: s%d, workers: 0}\n", i);
+        snprintf(text + off, sizeof text - off, "  - {name: s%d, workers: 0}\n",
+                 i);
     }
     strcat(text, "steps: [{name: s, tasks: [{kernel: n}]}]\n"
                  "kernels: {n: {path: noop, name: noop}}\n");
@@ -854,11 +872,11 @@ static void test_error_cap(void)
 static void test_set_scalars(void)
 {
     const char *sets[] = {
-        "seed=1",                       /* creates seed */
-        "seed=7",                       /* later wins */
-        "workersets.cpu.workers=4",     /* list item by name */
-        "workersets.0.mode=rr",         /* by index */
-        "workersets.cpu.timeout=1h",    /* creates an optional key */
+        "seed=1",                    /* creates seed */
+        "seed=7",                    /* later wins */
+        "workersets.cpu.workers=4",  /* list item by name */
+        "workersets.0.mode=rr",      /* by index */
+        "workersets.cpu.timeout=1h", /* creates an optional key */
         "steps.only.tasks.0.priority=-2",
         "steps.0.tasks.0.args.n=5",
         "steps.0.tasks.0.args.label='5'", /* quotes force a string */
@@ -899,8 +917,7 @@ static void test_set_item_by_later_name(void)
                                   "  - {name: a, tasks: [{kernel: noop}]}\n"
                                   "  - {name: b, tasks: [{kernel: noop, "
                                   "workerset: io}]}\n");
-    const char *sets[] = {"workersets.io.workers=3",
-                          "workersets.io.mode=rr",
+    const char *sets[] = {"workersets.io.workers=3", "workersets.io.mode=rr",
                           "steps.b.tasks.0.priority=5"};
     rn_spec *s = load_sets(path, sets, LEN(sets));
     CU_ASSERT_FATAL(s != NULL);
@@ -933,7 +950,7 @@ static void test_set_errors(void)
                      "--set workersets.cpu.wrkers=4: no key 'wrkers' in "
                      "workersets.cpu (did you mean 'workers'?)");
     expect_set_error("sed=4", "--set sed=4: no key 'sed' in the spec (did "
-                     "you mean 'seed'?)");
+                              "you mean 'seed'?)");
     expect_set_error("workersets.gpu.workers=1",
                      "--set workersets.gpu.workers=1: no item 'gpu' in "
                      "workersets (it has 1: give an index from 0, or an "
@@ -942,17 +959,19 @@ static void test_set_errors(void)
                      "--set workersets.cpu=4: workersets.cpu is a mapping, "
                      "not a scalar (--set overrides scalars only)");
     expect_set_error("steps=4", "--set steps=4: steps is a list, not a "
-                     "scalar (--set overrides scalars only)");
+                                "scalar (--set overrides scalars only)");
     expect_set_error("shm=1", "--set shm=1: no key 'shm' in the spec (--set "
-                     "creates scalars only)");
-    expect_set_error("kernels.noop.path.x=1", "--set kernels.noop.path.x=1: "
+                              "creates scalars only)");
+    expect_set_error("kernels.noop.path.x=1",
+                     "--set kernels.noop.path.x=1: "
                      "kernels.noop.path is a scalar: it has no 'x'");
     expect_set_error("steps.0.tasks.0.sweep.n=1",
                      "--set steps.0.tasks.0.sweep.n=1: no key 'sweep' in "
                      "steps.0.tasks.0 (--set creates scalars only)");
     expect_set_error("seed", "--set seed: expected PATH=VALUE (e.g. --set "
-                     "seed=7)");
-    expect_set_error("workers..x=1", "--set workers..x=1: no key 'workers' "
+                             "seed=7)");
+    expect_set_error("workers..x=1",
+                     "--set workers..x=1: no key 'workers' "
                      "in the spec (did you mean 'workersets'?)");
 }
 
@@ -960,11 +979,13 @@ static void test_set_errors(void)
 static void test_set_value_checked(void)
 {
     expect_set_error("seed=\"7\"", "--set seed=\"7\": expected an integer, "
-                     "got a string '7'");
-    expect_set_error("workersets.cpu.workers=0", "--set "
+                                   "got a string '7'");
+    expect_set_error("workersets.cpu.workers=0",
+                     "--set "
                      "workersets.cpu.workers=0: workers must be at least 1, "
                      "got 0");
-    expect_set_error("steps.0.tasks.0.kernel=noops", "--set "
+    expect_set_error("steps.0.tasks.0.kernel=noops",
+                     "--set "
                      "steps.0.tasks.0.kernel=noops: no kernel named 'noops' "
                      "(did you mean 'noop'?)");
 }
@@ -1045,8 +1066,7 @@ static void compare_resources(const rn_spec *a, const rn_spec *b)
         CU_ASSERT(str_eq(x->name, y->name) && x->workers == y->workers);
         CU_ASSERT(x->workers_auto == y->workers_auto && x->mode == y->mode);
         CU_ASSERT(x->timeout_ms == y->timeout_ms && x->retries == y->retries);
-        CU_ASSERT(x->retry_failed == y->retry_failed &&
-                  x->window == y->window);
+        CU_ASSERT(x->retry_failed == y->retry_failed && x->window == y->window);
     }
 }
 
@@ -1110,7 +1130,8 @@ static void test_scalar_types(void)
         "workersets: [{name: cpu}]\nsteps:\n  - name: s\n    tasks:\n"
         "      - kernel: n\n        args: {a: 0x10, b: -0o17, c: 1e3, d: "
         ".inf, e: ~, f: 'true', g: yes, h: 9223372036854775807, i: -7,\n"
-        "               j: \"\", k: !!str 12, l: False, m: -9223372036854775808,"
+        "               j: \"\", k: !!str 12, l: False, m: "
+        "-9223372036854775808,"
         "\n               n: -0x8000000000000000, o: 0o777777777777777777777,"
         "\n               p: '99999999999999999999999', q: 1e23}\n");
     rn_spec *s = load(path);
@@ -1153,9 +1174,11 @@ static void test_int_out_of_range(void)
         "        args: {a: 99999999999999999999999, b: -9223372036854775809,\n"
         "               c: +9223372036854775808, d: 0x7fffffffffffffffff,\n"
         "               e: -0x8000000000000001, f: 0o1000000000000000000000,\n"
-        "               g: -0o1000000000000000000001, 99999999999999999999999: 1,"
+        "               g: -0o1000000000000000000001, 99999999999999999999999: "
+        "1,"
         "\n               h: [1, 18446744073709551616]}\n"
-        "        sweep: {x: [1, 1e23, 12345678901234567890123456789012345678901]}"
+        "        sweep: {x: [1, 1e23, "
+        "12345678901234567890123456789012345678901]}"
         "\n");
     static const char *const want[] = {
         ":10:19: integer 9223372036854775808 is outside the 64-bit range; "
@@ -1230,8 +1253,8 @@ static const char *blob_spec(size_t a, size_t x)
     FILE *f = fopen(path, "w");
     CU_ASSERT_FATAL(f != NULL);
     fprintf(f, "ptrun: 1\nname: blob\nkernels: {noop: {path: noop}}\n"
-            "workersets: [{name: cpu}]\n\nsteps:\n  - name: s\n"
-            "    tasks:\n      - kernel: noop\n        args: {a: ");
+               "workersets: [{name: cpu}]\n\nsteps:\n  - name: s\n"
+               "    tasks:\n      - kernel: noop\n        args: {a: ");
     put_xs(f, a);
     fprintf(f, "}\n");
     if (x) {
@@ -1277,7 +1300,8 @@ static void test_args_too_large(void)
  */
 static void test_args_size_exact(void)
 {
-    rn_spec *spec = load(write_spec("sizes.yaml",
+    rn_spec *spec = load(write_spec(
+        "sizes.yaml",
         "ptrun: 1\nname: p\nkernels: {echo: {path: @K@/echo.so}}\n"
         "workersets: [{name: w, workers: 2}]\n"
         "steps:\n  - name: s\n    tasks:\n"
@@ -1288,8 +1312,7 @@ static void test_args_size_exact(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(spec);
     rn_plan plan;
     char msg[256];
-    CU_ASSERT_EQUAL_FATAL(rn_plan_build(spec, NULL, &plan, msg, sizeof msg),
-                          0);
+    CU_ASSERT_EQUAL_FATAL(rn_plan_build(spec, NULL, &plan, msg, sizeof msg), 0);
     CU_ASSERT_EQUAL_FATAL(plan.ntasks, 7);
     size_t most = 0, len;
     const uint8_t *bytes;
@@ -1351,7 +1374,8 @@ static void test_task_rules(void)
                ":9:45: repeat gives each task the arg 'rep', which args or "
                "sweep already sets");
     path = write_spec(
-        "each.yaml", "ptrun: 1\nname: r\nkernels: {n: {path: noop, name: noop}}\n"
+        "each.yaml",
+        "ptrun: 1\nname: r\nkernels: {n: {path: noop, name: noop}}\n"
         "workersets: [{name: cpu, workers: 2}]\nsteps:\n  - name: s\n"
         "    tasks:\n      - {kernel: n, each_worker: true, repeat: 3, "
         "sweep: {x: [1, 2]}}\n");
@@ -1364,14 +1388,15 @@ static void test_task_rules(void)
 static void test_nul_in_value(void)
 {
     expect_error("bad_nul.yaml", "2:7: a NUL character (\\0) is not allowed "
-                 "in a value");
+                                 "in a value");
 }
 
 /* The plan keeps each task's args encoded only; `ptrun check` shows them
  * as the codec's JSON, made at print time. */
 static void test_plan_args_json(void)
 {
-    rn_spec *spec = load(write_spec("plan.yaml",
+    rn_spec *spec = load(write_spec(
+        "plan.yaml",
         "ptrun: 1\nname: p\nkernels: {echo: {path: @K@/echo.so}}\n"
         "workersets: [{name: w, workers: 2}]\n"
         "steps:\n  - name: s\n    tasks:\n"
@@ -1382,8 +1407,7 @@ static void test_plan_args_json(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(spec);
     rn_plan plan;
     char msg[256];
-    CU_ASSERT_EQUAL_FATAL(rn_plan_build(spec, NULL, &plan, msg, sizeof msg),
-                          0);
+    CU_ASSERT_EQUAL_FATAL(rn_plan_build(spec, NULL, &plan, msg, sizeof msg), 0);
     CU_ASSERT_EQUAL(plan.ntasks, 12 + 6 + 1);
     const uint8_t *bytes;
     size_t len;

@@ -23,10 +23,16 @@ static void test_readme_example(void)
     pt_kernel_lib *lib = pt_kernel_lib_open(TK("stateful"));
     CU_ASSERT_PTR_NOT_NULL_FATAL(lib);
     pt_shm_opts shm[2] = {
-        {.prefix = pt_test_prefix(), .name = "ids", .type = PT_INT32,
-         .ndims = 1, .dims = {65536}},
-        {.prefix = shm[0].prefix, .name = "img", .type = PT_UINT8,
-         .ndims = 2, .dims = {100, 100}},
+        {.prefix = pt_test_prefix(),
+         .name = "ids",
+         .type = PT_INT32,
+         .ndims = 1,
+         .dims = {65536}},
+        {.prefix = shm[0].prefix,
+         .name = "img",
+         .type = PT_UINT8,
+         .ndims = 2,
+         .dims = {100, 100}},
     };
     pt_stasks *h = pt_stasks_start(shm, 2, 3);
     CU_ASSERT_PTR_NOT_NULL_FATAL(h);
@@ -36,8 +42,8 @@ static void test_readme_example(void)
     pt_args_str(a, "img", "img");
     pt_args *args[3] = {a, a, a};
     pt_reply *res[3];
-    CU_ASSERT_EQUAL(pt_stasks_pmap(h, pt_kernel_lib_find(lib, "whoami"), args,
-                                   3, res), 0);
+    CU_ASSERT_EQUAL(
+        pt_stasks_pmap(h, pt_kernel_lib_find(lib, "whoami"), args, 3, res), 0);
     int64_t written = 0;
     for (int i = 0; i < 3; i++) {
         CU_ASSERT_EQUAL(pt_reply_worker(res[i]), i);
@@ -98,8 +104,8 @@ static int square(pt_ctx *c)
     return pt_result_int(c, "y", x * x);
 }
 
-static const pt_kernel square_kernel = {PT_KERNEL_ABI, "square", "x*x", NULL,
-                                        square, NULL};
+static const pt_kernel square_kernel = {PT_KERNEL_ABI, "square", "x*x",
+                                        NULL,          square,   NULL};
 
 static void test_pmap_checks(void)
 {
@@ -124,10 +130,17 @@ static void test_pmap_checks(void)
 static void test_bad_segment_undone(void)
 {
     pt_shm_opts shm[2] = {
-        {.prefix = pt_test_prefix(), .name = "ok", .type = PT_INT8,
-         .ndims = 1, .dims = {8}, .named = true},
-        {.prefix = shm[0].prefix, .name = "bad/name", .type = PT_INT8,
-         .ndims = 1, .dims = {8}},
+        {.prefix = pt_test_prefix(),
+         .name = "ok",
+         .type = PT_INT8,
+         .ndims = 1,
+         .dims = {8},
+         .named = true},
+        {.prefix = shm[0].prefix,
+         .name = "bad/name",
+         .type = PT_INT8,
+         .ndims = 1,
+         .dims = {8}},
     };
     errno = 0;
     CU_ASSERT_PTR_NULL(pt_stasks_start(shm, 2, 2));

@@ -22,8 +22,11 @@ static void quantiles(rn_summary *s, rn_spec *spec, double q[3])
     pt_buf_append(&b, "", 1);
     const char *p = strstr((const char *)b.data, "\"latency_ms\"");
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-    CU_ASSERT_EQUAL(sscanf(p, "\"latency_ms\": {\"p50\": %lf, \"p95\": %lf, "
-                           "\"p99\": %lf", &q[0], &q[1], &q[2]), 3);
+    CU_ASSERT_EQUAL(sscanf(p,
+                           "\"latency_ms\": {\"p50\": %lf, \"p95\": %lf, "
+                           "\"p99\": %lf",
+                           &q[0], &q[1], &q[2]),
+                    3);
     pt_buf_free(&b);
 }
 
@@ -42,8 +45,7 @@ static void check(const int64_t *v, size_t n)
     double q[3], want[3], qs[3] = {0.5, 0.95, 0.99};
     quantiles(&s, &spec, q);
     for (int i = 0; i < 3; i++) {
-        want[i] = (double)sorted[(size_t)(qs[i] * (double)(n - 1) + 0.5)] /
-                  1e6;
+        want[i] = (double)sorted[(size_t)(qs[i] * (double)(n - 1) + 0.5)] / 1e6;
         CU_ASSERT_DOUBLE_EQUAL(q[i], want[i], 1e-9);
     }
     free(sorted);
@@ -110,8 +112,8 @@ static void test_counts(void)
 static void test_queue_wait_quantiles(void)
 {
     /* 1..21 shuffled, in units of 1.25 ms; every latency is 0.5 ms */
-    static const int w[] = {13, 2, 21, 7, 17, 1, 10, 19, 4, 15, 8,
-                            20, 3, 12, 6, 18, 9, 14, 5, 16, 11};
+    static const int w[] = {13, 2, 21, 7, 17, 1, 10, 19, 4,  15, 8,
+                            20, 3, 12, 6, 18, 9, 14, 5,  16, 11};
     char name[] = "k";
     rn_kernel k = {.name = name};
     rn_spec spec = {.name = name, .kernels = &k, .nkernels = 1};

@@ -63,7 +63,8 @@ static void test_default_errnos(void)
 {
     CU_ASSERT_EQUAL_FATAL(arm("fork:1,pipe:1,shm_open:1,ftruncate:1,"
                               "fallocate:1,mmap:1,write:1,fsync:1,"
-                              "socket:1,bind:1,open:1"), 0);
+                              "socket:1,bind:1,open:1"),
+                          0);
     int p[2];
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     CU_ASSERT_EQUAL(pt_sys_fork(), -EAGAIN);
@@ -72,9 +73,9 @@ static void test_default_errnos(void)
     CU_ASSERT_EQUAL(pt_sys_ftruncate(-1, 0), -EFBIG);
     CU_ASSERT_EQUAL(pt_sys_fallocate(-1, 0, 1), -ENOSPC);
     errno = 0;
-    CU_ASSERT_EQUAL(pt_sys_mmap(NULL, 4096, PROT_READ,
-                             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
-                    MAP_FAILED);
+    CU_ASSERT_EQUAL(
+        pt_sys_mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+        MAP_FAILED);
     CU_ASSERT_EQUAL(errno, ENOMEM);
     CU_ASSERT_EQUAL(pt_sys_write_full(-1, "x", 1), -ENOSPC);
     CU_ASSERT_EQUAL(pt_sys_fsync(-1), -EIO);
@@ -114,8 +115,7 @@ static void test_fork_inherits_count(void)
 static void check_bad(const char *spec, const char *why)
 {
     char want[300];
-    snprintf(want, sizeof want, "PTOOLS_FAULT: '%s': %s (expected", spec,
-             why);
+    snprintf(want, sizeof want, "PTOOLS_FAULT: '%s': %s (expected", spec, why);
     CU_ASSERT_EQUAL(arm(spec), -EINVAL);
     ASSERT_PREFIX(pt_errmsg(), want);
     CU_ASSERT_EQUAL(atomic_load(&pt__fault_state), PT__FAULT_OFF);

@@ -73,7 +73,7 @@ static int walk(const pt_val *v, int depth, int max_depth)
     CU_ASSERT_EQUAL_FATAL(pt_viter_init(&it, v), 0);
     for (;;) {
         rc = v->type == PT_V_LIST ? pt_vlist_next(&it, &item)
-                                   : pt_vmap_next(&it, &key, &item);
+                                  : pt_vmap_next(&it, &key, &item);
         if (rc <= 0)
             return rc;
         if (v->type == PT_V_MAP)
@@ -131,10 +131,10 @@ static void build_rich(pt_buf *b)
     CU_ASSERT_EQUAL_FATAL(pt_venc_map_end(b, &top), 0);
 }
 
-#define RICH_JSON                                                           \
-    "{\"n\":-42,\"x\":0.25,\"name\":\"h\xC3\xA9llo\","                      \
-    "\"ints\":[1,-2,9223372036854775807,-9223372036854775808],"             \
-    "\"list\":[null,true,false,{\"$bytes\":\"YQBi\"},[0.5,-1e+300,3.0],[]," \
+#define RICH_JSON                                                              \
+    "{\"n\":-42,\"x\":0.25,\"name\":\"h\xC3\xA9llo\","                         \
+    "\"ints\":[1,-2,9223372036854775807,-9223372036854775808],"                \
+    "\"list\":[null,true,false,{\"$bytes\":\"YQBi\"},[0.5,-1e+300,3.0],[],"    \
     "{\"deep\":{}}],\"\":\"\"}"
 
 static void test_scalars(void)
@@ -403,9 +403,11 @@ static void test_json_strings(void)
     json_str_is("\x01\x1f\x7f", 3, "\"\\u0001\\u001f\x7f\"");
     json_str_is("\xC3\xA9\xE2\x82\xAC\xF0\x9D\x84\x9E", 9,
                 "\"\xC3\xA9\xE2\x82\xAC\xF0\x9D\x84\x9E\"");
-    json_str_is("a\xFF" "b", 3, "\"a" FFFD "b\"");
-    json_str_is("\xC3", 1, "\"" FFFD "\"");                  /* truncated */
-    json_str_is("\xC0\xAF", 2, "\"" FFFD FFFD "\"");         /* overlong */
+    json_str_is("a\xFF"
+                "b",
+                3, "\"a" FFFD "b\"");
+    json_str_is("\xC3", 1, "\"" FFFD "\"");                   /* truncated */
+    json_str_is("\xC0\xAF", 2, "\"" FFFD FFFD "\"");          /* overlong */
     json_str_is("\xED\xA0\x80", 3, "\"" FFFD FFFD FFFD "\""); /* surrogate */
     json_str_is("\xF4\x90\x80\x80", 4,
                 "\"" FFFD FFFD FFFD FFFD "\""); /* past U+10FFFF */
@@ -498,22 +500,35 @@ static void test_check_bad_encodings(void)
     assert_bad("\x00", 1, "tag");
     assert_bad("\xff", 1, "tag");
     assert_bad("\x02\x02", 2, "not 0 or 1");
-    assert_bad("\x05\x01\x00\x00\x00" "a" "b", 7, "NUL terminator");
-    assert_bad("\x05\x02\x00\x00\x00" "a\0" "\0", 8, "NUL byte");
-    assert_bad("\x05\xff\xff\xff\xff" "a\0", 7, "past the end");
-    assert_bad("\x07\x01\x00\x00\x00\x00\x01\x00" "\x01\0\0\0\0\0\0\0", 16,
-               "padding");
-    assert_bad("\x07\xff\xff\xff\x1f\x00\x00\x00" "\x01\0\0\0\0\0\0\0", 16,
-               "past the end");
+    assert_bad("\x05\x01\x00\x00\x00"
+               "a"
+               "b",
+               7, "NUL terminator");
+    assert_bad("\x05\x02\x00\x00\x00"
+               "a\0"
+               "\0",
+               8, "NUL byte");
+    assert_bad("\x05\xff\xff\xff\xff"
+               "a\0",
+               7, "past the end");
+    assert_bad("\x07\x01\x00\x00\x00\x00\x01\x00"
+               "\x01\0\0\0\0\0\0\0",
+               16, "padding");
+    assert_bad("\x07\xff\xff\xff\x1f\x00\x00\x00"
+               "\x01\0\0\0\0\0\0\0",
+               16, "past the end");
     /* A list that claims 3 items in 2 bytes; one with a stray byte. */
     assert_bad("\x09\x03\0\0\0\x02\0\0\0\x01\x01", 11, "claims");
     assert_bad("\x09\x01\0\0\0\x02\0\0\0\x01\x01", 11, "stray");
     /* A list whose size runs past its parent's end. */
-    assert_bad("\x09\x01\0\0\0\x0a\0\0\0" "\x09\0\0\0\0\x02\0\0\0\x01", 19,
-               "past the end");
+    assert_bad("\x09\x01\0\0\0\x0a\0\0\0"
+               "\x09\0\0\0\0\x02\0\0\0\x01",
+               19, "past the end");
     /* A map whose key is not terminated. */
-    assert_bad("\x0a\x01\0\0\0\x07\0\0\0" "\x01\0\0\0" "kx\x01", 16,
-               "NUL terminator");
+    assert_bad("\x0a\x01\0\0\0\x07\0\0\0"
+               "\x01\0\0\0"
+               "kx\x01",
+               16, "NUL terminator");
     /* Iterating a bad list unchecked: the error sticks. */
     uint8_t *p = dup_exact("\x09\x02\0\0\0\x02\0\0\0\x01\xee", 11);
     pt_val v, item;

@@ -78,8 +78,10 @@ static void test_header_layout(void)
     uint8_t h[16];
     pt__wire_hdr d;
     pt__wire_hdr_encode(h, PT__WIRE_RESULT, 0x0102030405060708ull, 0x0a0b0c);
-    CU_ASSERT(memcmp(h, "PT\x01\x03\x0c\x0b\x0a\x00"
-                        "\x08\x07\x06\x05\x04\x03\x02\x01", 16) == 0);
+    CU_ASSERT(memcmp(h,
+                     "PT\x01\x03\x0c\x0b\x0a\x00"
+                     "\x08\x07\x06\x05\x04\x03\x02\x01",
+                     16) == 0);
     CU_ASSERT_EQUAL(pt__wire_hdr_decode(h, 0, &d), 0);
     CU_ASSERT(d.type == PT__WIRE_RESULT && d.len == 0x0a0b0c &&
               d.task_id == 0x0102030405060708ull);
@@ -300,8 +302,9 @@ static void test_oversize(void)
     CU_ASSERT_EQUAL(pt__wire_reader_fill(&r, fds[0]), -EMSGSIZE);
     pt__wire_reader_free(&r);
     /* Writers refuse what no frame can carry. */
-    CU_ASSERT_EQUAL(pt__wire_write(fds[1], PT__WIRE_TASK, 0, h,
-                                   (size_t)UINT32_MAX + 1), -EMSGSIZE);
+    CU_ASSERT_EQUAL(
+        pt__wire_write(fds[1], PT__WIRE_TASK, 0, h, (size_t)UINT32_MAX + 1),
+        -EMSGSIZE);
     CU_ASSERT_EQUAL(pt__wire_write(fds[1], 0, 0, h, 1), -EINVAL);
     CU_ASSERT_EQUAL(pt__wire_write(fds[1], PT__WIRE_TYPE_END, 0, h, 1),
                     -EINVAL);
@@ -337,11 +340,11 @@ static void assert_damaged(size_t at, uint8_t byte)
 
 static void test_bad_frames(void)
 {
-    assert_damaged(16 + 0, 'Q');  /* magic */
-    assert_damaged(16 + 1, 'Q');  /* magic */
-    assert_damaged(16 + 2, 9);    /* version */
-    assert_damaged(16 + 3, 0);    /* type */
-    assert_damaged(16 + 3, 200);  /* type */
+    assert_damaged(16 + 0, 'Q');    /* magic */
+    assert_damaged(16 + 1, 'Q');    /* magic */
+    assert_damaged(16 + 2, 9);      /* version */
+    assert_damaged(16 + 3, 0);      /* type */
+    assert_damaged(16 + 3, 200);    /* type */
     assert_damaged(16 + 16 + 1, 1); /* padding after the 1-byte payload */
     CU_ASSERT(strstr(pt_errmsg(), "padding") != NULL);
 }

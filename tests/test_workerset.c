@@ -199,10 +199,14 @@ static void test_crash_is_contained(void)
 static pt_workerset *faults_set(int n, pt_ws_mode mode)
 {
     static const pt_kernel_ref refs[] = {
-        {"segv", TK("faults"), NULL},     {"abort", TK("faults"), NULL},
-        {"exit3", TK("faults"), NULL},    {"fail", TK("faults"), NULL},
-        {"fail_rc", TK("faults"), NULL},  {"init_crash", TK("faults"), NULL},
-        {"big", TK("faults"), "big_result"}, {"bad", TK("bad_abi"), "x"},
+        {"segv", TK("faults"), NULL},
+        {"abort", TK("faults"), NULL},
+        {"exit3", TK("faults"), NULL},
+        {"fail", TK("faults"), NULL},
+        {"fail_rc", TK("faults"), NULL},
+        {"init_crash", TK("faults"), NULL},
+        {"big", TK("faults"), "big_result"},
+        {"bad", TK("bad_abi"), "x"},
         {"missing", TK("faults"), "no_such_kernel"},
         {"counter", TK("stateful"), NULL},
     };
@@ -223,8 +227,8 @@ static void expect(pt_workerset *ws, const char *kernel, pt_task_status st,
 {
     pt_reply *r = call(ws, kernel, NULL);
     CU_ASSERT_EQUAL(pt_reply_status(r), st);
-    if (in_error && !strstr(pt_reply_error(r) ? pt_reply_error(r) : "",
-                            in_error)) {
+    if (in_error &&
+        !strstr(pt_reply_error(r) ? pt_reply_error(r) : "", in_error)) {
         fprintf(stderr, "  %s: error '%s' lacks '%s'\n", kernel,
                 pt_reply_error(r), in_error);
         CU_FAIL("unexpected error text");
@@ -430,9 +434,8 @@ static void collect(void *arg, int worker, int64_t task, int stream,
 {
     captured *c = arg;
     c->len += (size_t)snprintf(c->text + c->len, sizeof c->text - c->len,
-                               "%d/%lld/%d:%.*s|", worker,
-                               (long long)task, stream, (int)len,
-                               line);
+                               "%d/%lld/%d:%.*s|", worker, (long long)task,
+                               stream, (int)len, line);
 }
 
 /* Workers' stdout and stderr come back as lines, with their task. */
@@ -507,7 +510,7 @@ static void test_lost_worker(void)
     pt_reply *r = pt_future_fetch(pt_remotecall_ex(ws, &c));
     CU_ASSERT_EQUAL(pt_reply_status(r), PT_TASK_CRASHED);
     ASSERT_STR(pt_reply_error(r), "worker 1 could not be restarted: worker "
-               "1: fork: Resource temporarily unavailable");
+                                  "1: fork: Resource temporarily unavailable");
     pt_reply_destroy(r);
     c.worker = -1;
     r = pt_future_fetch(pt_remotecall_ex(ws, &c));
@@ -560,14 +563,16 @@ static int as_limit(pt_ctx *c)
  * are not charged to `memory`: a worker's limit is memory + guards. */
 static void test_memory_limit_spares_guards(void)
 {
-    pt_shm_opts so = {.prefix = pt_test_prefix(), .name = "g",
-                      .type = PT_UINT8, .ndims = 1, .dims = {8 << 20}};
+    pt_shm_opts so = {.prefix = pt_test_prefix(),
+                      .name = "g",
+                      .type = PT_UINT8,
+                      .ndims = 1,
+                      .dims = {8 << 20}};
     size_t before = pt__shm_guard_bytes();
     pt_shm *seg = pt_shm_create(&so);
     CU_ASSERT_PTR_NOT_NULL_FATAL(seg);
     CU_ASSERT_EQUAL(pt__shm_guard_bytes() - before, 16 << 20);
-    pt_workerset_opts o = {.memory_bytes = 256 << 20, .shm = &seg,
-                           .nshm = 1};
+    pt_workerset_opts o = {.memory_bytes = 256 << 20, .shm = &seg, .nshm = 1};
     pt_workerset *ws = pt_workerset_create(1, PT_WS_RR, &o);
     CU_ASSERT_PTR_NOT_NULL_FATAL(ws);
     pt_reply *r = pt_future_fetch(pt_remotecall_fn(ws, as_limit, NULL));
@@ -638,8 +643,9 @@ static int crash_if(pt_ctx *c)
 }
 
 /*
- * Batching: small requests go many at a time (here 256); a crash in the middle of a batch fails exactly the request that ran
- * (the worker's beacon names it), and every other one succeeds once.
+ * Batching: small requests go many at a time (here 256); a crash in the middle
+ * of a batch fails exactly the request that ran (the worker's beacon names it),
+ * and every other one succeeds once.
  */
 static void test_batch_crash_blames_the_runner(void)
 {
@@ -796,8 +802,8 @@ static void test_large_results_reuse_the_buffer(void)
     for (int i = 0; i < N; i++) {
         pt_reply *r = pt_future_fetch(f[i]);
         if (!reals_intact(r, sizes[i], 1000 * i)) {
-            fprintf(stderr, "  request %d (%zu doubles) came back wrong\n",
-                    i, sizes[i]);
+            fprintf(stderr, "  request %d (%zu doubles) came back wrong\n", i,
+                    sizes[i]);
             CU_FAIL("a large result was damaged");
         }
         pt_reply_destroy(r);
@@ -870,7 +876,7 @@ static void test_large_result_unmappable(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(ws);
     int pid = pt_workerset_pid(ws, 0); /* its mmap 2: its result buffer */
     void *m = pt_sys_mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
-                       -1, 0); /* ours: 2, so that our next, 3, fails */
+                          -1, 0); /* ours: 2, so that our next, 3, fails */
     CU_ASSERT_NOT_EQUAL_FATAL(m, MAP_FAILED);
     munmap(m, 4096);
     pt_args *a = pt_args_create();
@@ -878,7 +884,8 @@ static void test_large_result_unmappable(void)
     pt_reply *r = call(ws, "big", a);
     pt_args_destroy(a);
     CU_ASSERT_EQUAL(pt_reply_status(r), PT_TASK_FAILED);
-    ASSERT_STR(pt_reply_error(r), "cannot map the worker's buffer for a "
+    ASSERT_STR(pt_reply_error(r),
+               "cannot map the worker's buffer for a "
                "result of 1048599 bytes: Cannot allocate memory");
     pt_reply_destroy(r);
     expect_big(ws, (int64_t)PT__SHM_THRESHOLD);
@@ -960,12 +967,11 @@ static int forge(pt_ctx *c)
             return pt_fail(c, "cannot fill the buffer");
         free(junk);
     }
-    if (size > 0 && pt_arg_bool(c, "shrink", false) &&
-        ftruncate(shm, 0) == 0)
+    if (size > 0 && pt_arg_bool(c, "shrink", false) && ftruncate(shm, 0) == 0)
         return pt_fail(c, "the buffer could shrink"); /* it is sealed */
     pt__res_shm h = {1, 2, (uint64_t)pt_arg_int(c, "len", 0)};
-    if (pt__wire_write(out, PT__WIRE_RESULT_SHM, pt_task_id(c), &h,
-                       sizeof h) < 0)
+    if (pt__wire_write(out, PT__WIRE_RESULT_SHM, pt_task_id(c), &h, sizeof h) <
+        0)
         return pt_fail(c, "cannot write");
     for (;;)
         pause();
@@ -981,11 +987,11 @@ static void test_forged_large_results(void)
         int64_t len, size;
         int fill;
     } lies[] = {
-        {100, 0, 0},       /* beyond the buffer (empty) */
-        {8192, 4096, 0},   /* beyond the buffer */
-        {4, 4096, 0},      /* shorter than any map */
+        {100, 0, 0},     /* beyond the buffer (empty) */
+        {8192, 4096, 0}, /* beyond the buffer */
+        {4, 4096, 0},    /* shorter than any map */
         {(int64_t)PT__SHM_RESULT_MAX + 1, 4096, 0}, /* beyond any map */
-        {4096, 4096, 0xAB}, /* not a map at all */
+        {4096, 4096, 0xAB},                         /* not a map at all */
         {4096, 8192, 0x0A}, /* a map tag, and absurd sizes */
     };
     int n = (int)(sizeof lies / sizeof lies[0]);
@@ -1106,7 +1112,8 @@ static void test_args_frame_limit(void)
     errno = 0;
     CU_ASSERT_PTR_NULL(pt_remotecall_fn(ws, str_len, a));
     CU_ASSERT_EQUAL(errno, E2BIG);
-    ASSERT_STR(pt_errmsg(), "remotecall: args of 67108825 bytes exceed the "
+    ASSERT_STR(pt_errmsg(),
+               "remotecall: args of 67108825 bytes exceed the "
                "67108824 a request carries (a 64 MiB frame): pass bulk data "
                "in a shared segment (pt_shm)");
     pt_args_destroy(a);
@@ -1128,8 +1135,8 @@ static const pt_test_case cases[] = {
     {"a request past the timeout kills its worker", test_timeout, 0},
     {"workers' output is captured by task", test_output_capture, 0},
     {"a set whose workers always die is broken", test_broken_set, 0},
-    {"a worker that cannot be restarted fails its requests",
-     test_lost_worker, 0},
+    {"a worker that cannot be restarted fails its requests", test_lost_worker,
+     0},
     {"memory limit", test_memory_limit, 0},
     {"memory limit spares shm guards", test_memory_limit_spares_guards, 0},
     {"peak RSS of a dead worker", test_rss_of_dead_worker, 0},
@@ -1148,8 +1155,7 @@ static const pt_test_case cases[] = {
     {"large results we cannot map fail their task",
      test_large_result_unmappable, 120},
     {"a crash after a large result", test_crash_after_large_result, 120},
-    {"forged large results are protocol errors", test_forged_large_results,
-     0},
+    {"forged large results are protocol errors", test_forged_large_results, 0},
     {NULL, NULL, 0},
 };
 

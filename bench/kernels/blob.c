@@ -45,8 +45,9 @@ static int blob_call(pt_ctx *ctx)
     if (!b)
         return pt_fail(ctx, "out of memory for %lld bytes", (long long)n);
     int rc = pt_result_bytes(ctx, "data", b->data, b->len);
-    return rc == 0 ? 0 : pt_fail(ctx, "result of %lld bytes: error %d",
-                                 (long long)n, rc);
+    return rc == 0 ? 0
+                   : pt_fail(ctx, "result of %lld bytes: error %d",
+                             (long long)n, rc);
 }
 
 static const pt_kernel blob_kernel = {

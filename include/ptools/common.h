@@ -37,8 +37,8 @@ PT_EXTERN const char *pt_errmsg(void);
 /* How a task ended (SPEC §5). */
 typedef enum pt_task_status {
     PT_TASK_OK = 0,
-    PT_TASK_FAILED,    /* the kernel returned non-zero or called pt_fail */
-    PT_TASK_CRASHED,   /* its worker died (see pt_reply_signal) */
+    PT_TASK_FAILED,  /* the kernel returned non-zero or called pt_fail */
+    PT_TASK_CRASHED, /* its worker died (see pt_reply_signal) */
     PT_TASK_TIMEOUT,
     PT_TASK_CANCELLED,
 } pt_task_status;

@@ -92,8 +92,7 @@ PT_EXTERN void pt_workerset_on_worker(pt_workerset *ws, pt_worker_fn fn,
                                       void *arg);
 /* A request was handed to a worker, at `now_ns` (CLOCK_MONOTONIC). */
 typedef void (*pt_sent_fn)(void *arg, pt_request *req, int64_t now_ns);
-PT_EXTERN void pt_workerset_on_sent(pt_workerset *ws, pt_sent_fn fn,
-                                    void *arg);
+PT_EXTERN void pt_workerset_on_sent(pt_workerset *ws, pt_sent_fn fn, void *arg);
 
 /*
  * One round of I/O over several sets at once, plus `extra` fds of the

@@ -50,15 +50,16 @@ static inline char *pt_json__quote_int(const char *text, size_t n, size_t end)
  * no JSON (or memory ran out).
  */
 static inline json_t *pt_json_loadb(const char *text, size_t n, size_t flags,
-                               json_error_t *je)
+                                    json_error_t *je)
 {
     json_t *root = json_loadb(text, n, flags, je);
     char *copy = NULL;
     int i;
     for (i = 0; !root && i < PT_JSON_MAX_BIG &&
-                    json_error_code(je) == json_error_numeric_overflow;
+                json_error_code(je) == json_error_numeric_overflow;
          i++) {
-        char *q = pt_json__quote_int(copy ? copy : text, n, (size_t)je->position);
+        char *q = pt_json__quote_int(copy ? copy : text, n,
+                                     (size_t)je->position);
         if (!q)
             break;
         free(copy);

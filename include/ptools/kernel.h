@@ -32,16 +32,16 @@ extern "C" {
 typedef struct pt_ctx pt_ctx; /* opaque: one call's view of the world */
 
 typedef struct pt_kernel {
-    uint32_t abi;            /* PT_KERNEL_ABI: checked at load */
-    const char *name;        /* the name job specs use */
-    const char *doc;         /* one line, shown by `ptrun kernels` */
-    int (*init)(pt_ctx *);   /* optional, once per worker before its 1st call */
-    int (*call)(pt_ctx *);   /* required, once per task: 0 ok, else an error */
-    void (*fini)(pt_ctx *);  /* optional, once per worker at shutdown */
+    uint32_t abi;           /* PT_KERNEL_ABI: checked at load */
+    const char *name;       /* the name job specs use */
+    const char *doc;        /* one line, shown by `ptrun kernels` */
+    int (*init)(pt_ctx *);  /* optional, once per worker before its 1st call */
+    int (*call)(pt_ctx *);  /* required, once per task: 0 ok, else an error */
+    void (*fini)(pt_ctx *); /* optional, once per worker at shutdown */
 } pt_kernel;
 
 /* Export the kernels of this .so: PT_KERNELS(&pi_kernel, &fill_kernel); */
-#define PT_KERNELS(...)                                                       \
+#define PT_KERNELS(...)                                                        \
     PT_EXTERN const pt_kernel *const pt_kernels[] = {__VA_ARGS__, NULL}
 
 /*
@@ -97,7 +97,9 @@ struct pt__ctx_head {
  * pt_arg_type(), which never fails the task.
  */
 static inline bool pt_arg_has(pt_ctx *c, const char *k)
-{ return PT__API(c)->arg_has(c, k) != 0; }
+{
+    return PT__API(c)->arg_has(c, k) != 0;
+}
 
 /* What an argument holds; PT_ARG_NONE when absent. */
 typedef enum pt_arg_kind {
@@ -115,43 +117,74 @@ typedef enum pt_arg_kind {
 } pt_arg_kind;
 
 static inline pt_arg_kind pt_arg_type(pt_ctx *c, const char *k)
-{ return (pt_arg_kind)PT__API(c)->arg_type(c, k); }
+{
+    return (pt_arg_kind)PT__API(c)->arg_type(c, k);
+}
 static inline int64_t pt_arg_int(pt_ctx *c, const char *k, int64_t def)
-{ return PT__API(c)->arg_int(c, k, def); }
+{
+    return PT__API(c)->arg_int(c, k, def);
+}
 static inline double pt_arg_real(pt_ctx *c, const char *k, double def)
-{ return PT__API(c)->arg_real(c, k, def); }
+{
+    return PT__API(c)->arg_real(c, k, def);
+}
 static inline bool pt_arg_bool(pt_ctx *c, const char *k, bool def)
-{ return PT__API(c)->arg_bool(c, k, def); }
+{
+    return PT__API(c)->arg_bool(c, k, def);
+}
 /* Valid during this call. */
 static inline const char *pt_arg_str(pt_ctx *c, const char *k, const char *def)
-{ return PT__API(c)->arg_str(c, k, def); }
+{
+    return PT__API(c)->arg_str(c, k, def);
+}
 /* Arrays: NULL when absent (len 0); valid during this call. */
 static inline const int64_t *pt_arg_ints(pt_ctx *c, const char *k, size_t *len)
-{ return PT__API(c)->arg_ints(c, k, len); }
+{
+    return PT__API(c)->arg_ints(c, k, len);
+}
 static inline const double *pt_arg_reals(pt_ctx *c, const char *k, size_t *len)
-{ return PT__API(c)->arg_reals(c, k, len); }
+{
+    return PT__API(c)->arg_reals(c, k, len);
+}
 
 /* ---- results: each key once; 0 or a negative errno ---- */
 static inline int pt_result_int(pt_ctx *c, const char *k, int64_t v)
-{ return PT__API(c)->result_int(c, k, v); }
+{
+    return PT__API(c)->result_int(c, k, v);
+}
 static inline int pt_result_real(pt_ctx *c, const char *k, double v)
-{ return PT__API(c)->result_real(c, k, v); }
+{
+    return PT__API(c)->result_real(c, k, v);
+}
 static inline int pt_result_bool(pt_ctx *c, const char *k, bool v)
-{ return PT__API(c)->result_bool(c, k, v); }
+{
+    return PT__API(c)->result_bool(c, k, v);
+}
 static inline int pt_result_str(pt_ctx *c, const char *k, const char *v)
-{ return PT__API(c)->result_str(c, k, v); }
+{
+    return PT__API(c)->result_str(c, k, v);
+}
 static inline int pt_result_ints(pt_ctx *c, const char *k, const int64_t *p,
                                  size_t n)
-{ return PT__API(c)->result_ints(c, k, p, n); }
+{
+    return PT__API(c)->result_ints(c, k, p, n);
+}
 static inline int pt_result_reals(pt_ctx *c, const char *k, const double *p,
                                   size_t n)
-{ return PT__API(c)->result_reals(c, k, p, n); }
+{
+    return PT__API(c)->result_reals(c, k, p, n);
+}
 static inline int pt_result_bytes(pt_ctx *c, const char *k, const void *p,
                                   size_t n)
-{ return PT__API(c)->result_bytes(c, k, p, n); }
+{
+    return PT__API(c)->result_bytes(c, k, p, n);
+}
 
 /* Set the results to a copy of every argument (what `echo` does). */
-static inline int pt_result_args(pt_ctx *c) { return PT__API(c)->result_args(c); }
+static inline int pt_result_args(pt_ctx *c)
+{
+    return PT__API(c)->result_args(c);
+}
 
 /*
  * Set the task's error message; the task fails even if call returns 0.
@@ -173,28 +206,45 @@ static inline int pt_fail(pt_ctx *c, const char *fmt, ...)
 
 /* ---- identity ---- */
 /* The task's id (>= 0; ptools/types.h says why ids are int64_t). */
-static inline int64_t pt_task_id(pt_ctx *c) { return PT__API(c)->task_id(c); }
+static inline int64_t pt_task_id(pt_ctx *c)
+{
+    return PT__API(c)->task_id(c);
+}
 /* A fixed 64-bit mix of (job seed, task id): the task's only randomness. */
 static inline uint64_t pt_task_seed(pt_ctx *c)
-{ return PT__API(c)->task_seed(c); }
+{
+    return PT__API(c)->task_seed(c);
+}
 static inline int pt_worker_index(pt_ctx *c)
-{ return PT__API(c)->worker_index(c); }
+{
+    return PT__API(c)->worker_index(c);
+}
 static inline int pt_worker_count(pt_ctx *c)
-{ return PT__API(c)->worker_count(c); }
+{
+    return PT__API(c)->worker_count(c);
+}
 static inline int pt_step_index(pt_ctx *c)
-{ return PT__API(c)->step_index(c); }
+{
+    return PT__API(c)->step_index(c);
+}
 
 /* ---- per-worker state, kept across calls (Julia's task_local_storage) ---- */
 static inline void *pt_state_get(pt_ctx *c, const char *k)
-{ return PT__API(c)->state_get(c, k); }
+{
+    return PT__API(c)->state_get(c, k);
+}
 /* Replaces (and frees with its free_fn) an earlier value; NULL removes. */
 static inline int pt_state_set(pt_ctx *c, const char *k, void *p,
                                void (*free_fn)(void *))
-{ return PT__API(c)->state_set(c, k, p, free_fn); }
+{
+    return PT__API(c)->state_set(c, k, p, free_fn);
+}
 
 /* ---- shared memory: the segment `name` as mapped in this worker, or NULL */
 static inline const pt_shm_view *pt_shm_get(pt_ctx *c, const char *name)
-{ return PT__API(c)->shm_get(c, name); }
+{
+    return PT__API(c)->shm_get(c, name);
+}
 
 #ifdef __cplusplus
 }

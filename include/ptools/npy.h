@@ -25,10 +25,10 @@ extern "C" {
 
 typedef struct pt_npy_info {
     pt_dtype type;
-    int ndims;                      /* 0 for a scalar */
+    int ndims; /* 0 for a scalar */
     uint64_t dims[PT_NPY_MAXDIMS];
-    uint64_t nbytes;                /* data bytes: product(dims) * size */
-    uint64_t data_offset;           /* where the data starts in the file */
+    uint64_t nbytes;      /* data bytes: product(dims) * size */
+    uint64_t data_offset; /* where the data starts in the file */
 } pt_npy_info;
 
 /* Read and check the header of `path`: 0 or -errno (-EINVAL: bad file). */

@@ -29,10 +29,10 @@ extern "C" {
 typedef int (*pt_pfork_fn)(int index, void *arg, pt_buf *out);
 
 typedef enum pt_pfork_status {
-    PT_PFORK_OK = 0,       /* fn returned 0; `out` holds its bytes */
-    PT_PFORK_FAILED,       /* fn returned `code` != 0; `out` holds its bytes */
-    PT_PFORK_SIGNALED,     /* killed by signal `code` before finishing */
-    PT_PFORK_NO_RESULT,    /* exited (status `code`) without sending a result */
+    PT_PFORK_OK = 0,    /* fn returned 0; `out` holds its bytes */
+    PT_PFORK_FAILED,    /* fn returned `code` != 0; `out` holds its bytes */
+    PT_PFORK_SIGNALED,  /* killed by signal `code` before finishing */
+    PT_PFORK_NO_RESULT, /* exited (status `code`) without sending a result */
 } pt_pfork_status;
 
 typedef struct pt_pfork_result {

@@ -54,44 +54,45 @@ typedef enum pt_event_type {
 
 /* One event. Pointers are valid during on_event only; NULL when unknown. */
 typedef struct pt_event {
-    uint32_t size;          /* sizeof(pt_event) of the runner */
+    uint32_t size; /* sizeof(pt_event) of the runner */
     pt_event_type type;
-    int64_t time_ns;        /* CLOCK_REALTIME, ns since the epoch */
+    int64_t time_ns; /* CLOCK_REALTIME, ns since the epoch */
     const char *run_name;
-    int step;               /* step index, -1 when none */
+    int step; /* step index, -1 when none */
     const char *step_name;
-    int64_t task;           /* the plan's task id, PT_TASK_NONE (-1): none */
+    int64_t task; /* the plan's task id, PT_TASK_NONE (-1): none */
     const char *kernel;
     const char *workerset;
-    int worker;             /* worker index in its set, -1 when none */
-    int pid;                /* the worker's pid, 0 when none */
-    uint64_t seed;          /* the task's seed */
+    int worker;    /* worker index in its set, -1 when none */
+    int pid;       /* the worker's pid, 0 when none */
+    uint64_t seed; /* the task's seed */
     int64_t priority;
-    const char *args_json;  /* the task's args, a JSON object (only for
-                               plugins of ABI < 3, see "Values") */
-    pt_task_status status;  /* TASK_FINISHED, TASK_RETRIED */
-    const char *error;      /* NULL when ok */
-    const char *result_json;/* what the kernel set, a JSON object (only
-                               for plugins of ABI < 3) */
-    int attempts;           /* attempts so far, this one included */
-    int signal;             /* the worker's death signal, or 0 */
-    int exit_code;          /* the worker's exit status, or -1 */
+    const char *args_json;   /* the task's args, a JSON object (only for
+                                plugins of ABI < 3, see "Values") */
+    pt_task_status status;   /* TASK_FINISHED, TASK_RETRIED */
+    const char *error;       /* NULL when ok */
+    const char *result_json; /* what the kernel set, a JSON object (only
+                                for plugins of ABI < 3) */
+    int attempts;            /* attempts so far, this one included */
+    int signal;              /* the worker's death signal, or 0 */
+    int exit_code;           /* the worker's exit status, or -1 */
     int64_t queued_ns, start_ns, end_ns; /* CLOCK_REALTIME */
-    int64_t counts[PT_TASK_NSTATUS]; /* RUN_END, STEP_END: tasks by pt_task_status */
-    int interrupted;        /* RUN_END: the run was stopped by a signal */
-    int64_t max_rss_kb;     /* a dead worker's peak RSS (wait4), or 0 */
+    int64_t counts[PT_TASK_NSTATUS];     /* RUN_END, STEP_END: tasks by
+                                            pt_task_status */
+    int interrupted;           /* RUN_END: the run was stopped by a signal */
+    int64_t max_rss_kb;        /* a dead worker's peak RSS (wait4), or 0 */
     const char *attempts_json; /* TASK_FINISHED/RETRIED: the earlier failed
                                   attempts, a JSON array, or NULL */
-    int64_t waiting;        /* tasks queued and not yet sent, run-wide */
-    int64_t running;        /* tasks sent to workers and not yet answered */
-    const char *control;    /* CONTROL: the request as JSON, else NULL */
-    int rank;               /* the MPI rank that ran the task (0: rank 0) */
-    int nranks;             /* ranks of the run; 0 or 1: not under MPI */
+    int64_t waiting;           /* tasks queued and not yet sent, run-wide */
+    int64_t running;           /* tasks sent to workers and not yet answered */
+    const char *control;       /* CONTROL: the request as JSON, else NULL */
+    int rank;                  /* the MPI rank that ran the task (0: rank 0) */
+    int nranks;                /* ranks of the run; 0 or 1: not under MPI */
     /* ABI 3: the typed views (see "Values" above) */
-    const void *args;       /* task events: the task's args, an encoded map */
+    const void *args; /* task events: the task's args, an encoded map */
     size_t args_len;
-    const void *result;     /* TASK_FINISHED/RETRIED: what the kernel set, */
-    size_t result_len;      /* an encoded map */
+    const void *result; /* TASK_FINISHED/RETRIED: what the kernel set, */
+    size_t result_len;  /* an encoded map */
 } pt_event;
 
 /*
@@ -109,26 +110,26 @@ typedef struct pt_plugin_sys {
 
 /* The plugin's view of the run; `data` is the plugin's own. */
 typedef struct pt_plugin_ctx {
-    uint32_t size;          /* sizeof(pt_plugin_ctx) of the runner */
-    const char *run_dir;    /* the output folder: write files here */
+    uint32_t size;       /* sizeof(pt_plugin_ctx) of the runner */
+    const char *run_dir; /* the output folder: write files here */
     const char *run_name;
-    void *data;             /* set it in open, it comes back every call */
-    char error[256];        /* a message when a call returns non-zero */
+    void *data;               /* set it in open, it comes back every call */
+    char error[256];          /* a message when a call returns non-zero */
     const pt_plugin_sys *sys; /* the runner's system calls; older runners
                                  have none (size says so) */
     /* ABI 3 */
-    const void *options;    /* the spec's options, an encoded map (the
-                               same as open()'s JSON), valid during open */
+    const void *options; /* the spec's options, an encoded map (the
+                            same as open()'s JSON), valid during open */
     size_t options_len;
-    int checking;           /* 1: this open() only checks the options
-                               (ptrun check, in a child, in a scratch run
-                               folder): create nothing; close follows */
+    int checking; /* 1: this open() only checks the options
+                     (ptrun check, in a child, in a scratch run
+                     folder): create nothing; close follows */
 } pt_plugin_ctx;
 
 typedef struct pt_plugin {
-    uint32_t abi;           /* PT_PLUGIN_ABI */
+    uint32_t abi; /* PT_PLUGIN_ABI */
     const char *name;
-    const char *doc;        /* one line */
+    const char *doc; /* one line */
     /*
      * `options` is the spec's options mapping as JSON text ("{}" if none),
      * nested maps and lists included (ABI 3 also has ctx->options). An

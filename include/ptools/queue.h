@@ -35,8 +35,7 @@ PT_EXTERN int64_t pt_queue_submit(pt_queue *q, const char *kernel,
 /* Submit any call (kernel object, function, pinned worker, step...). */
 PT_EXTERN int64_t pt_queue_submit_call(pt_queue *q, const pt_call *call);
 /* 0, -EBUSY (running or finished), -ENOENT (no such task). */
-PT_EXTERN int pt_queue_set_priority(pt_queue *q, int64_t id,
-                                    int64_t priority);
+PT_EXTERN int pt_queue_set_priority(pt_queue *q, int64_t id, int64_t priority);
 /* Cancel a waiting task: it is reported as PT_TASK_CANCELLED. As above. */
 PT_EXTERN int pt_queue_cancel(pt_queue *q, int64_t id);
 /*
@@ -44,8 +43,7 @@ PT_EXTERN int pt_queue_cancel(pt_queue *q, int64_t id);
  * *reply set (yours to destroy), 0 when no task is left unreported, or
  * -errno. Blocks until one finishes.
  */
-PT_EXTERN int pt_queue_next_result(pt_queue *q, int64_t *id,
-                                   pt_reply **reply);
+PT_EXTERN int pt_queue_next_result(pt_queue *q, int64_t *id, pt_reply **reply);
 /* Tasks submitted and not yet taken by pt_queue_next_result. */
 PT_EXTERN int64_t pt_queue_outstanding(const pt_queue *q);
 /*

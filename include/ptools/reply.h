@@ -43,8 +43,7 @@ PT_EXTERN int pt_reply_worker(const pt_reply *r);
 PT_EXTERN size_t pt_reply_count(const pt_reply *r);
 /* Results by name; a missing name or another type gives `def` / NULL. */
 PT_EXTERN bool pt_reply_has(const pt_reply *r, const char *key);
-PT_EXTERN int64_t pt_reply_int(const pt_reply *r, const char *key,
-                               int64_t def);
+PT_EXTERN int64_t pt_reply_int(const pt_reply *r, const char *key, int64_t def);
 /* An int result is converted to real. */
 PT_EXTERN double pt_reply_real(const pt_reply *r, const char *key, double def);
 PT_EXTERN bool pt_reply_bool(const pt_reply *r, const char *key, bool def);

@@ -60,7 +60,8 @@ PT_EXTERN int pt_sys_ftruncate(int fd, off_t len);
 /* posix_fallocate retried on EINTR: 0 or -errno. */
 PT_EXTERN int pt_sys_fallocate(int fd, off_t off, off_t len);
 /* mmap: the address, or MAP_FAILED with errno set (as mmap). */
-PT_EXTERN void *pt_sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+PT_EXTERN void *pt_sys_mmap(void *addr, size_t len, int prot, int flags, int fd,
+                            off_t off);
 /* fsync: 0 or -errno. */
 PT_EXTERN int pt_sys_fsync(int fd);
 /* socket, always SOCK_CLOEXEC: the fd, or -errno. */

@@ -52,8 +52,8 @@ typedef struct pt_shm_view {
     pt_dtype type;
     int ndims;
     uint64_t dims[PT_SHM_MAXDIMS];
-    uint64_t size;   /* elements: the product of dims */
-    uint64_t nbytes; /* size * pt_dtype_size(type) */
+    uint64_t size;    /* elements: the product of dims */
+    uint64_t nbytes;  /* size * pt_dtype_size(type) */
     const char *name; /* the segment's name (without prefix) */
 } pt_shm_view;
 

@@ -162,7 +162,7 @@ typedef struct pt_val {
  * array in a base that is not 8-aligned.
  */
 PT_EXTERN int pt_vdec(const void *base, size_t len, size_t off, pt_val *v,
-             size_t *next);
+                      size_t *next);
 
 /* Iteration over a LIST's items or a MAP's entries. */
 typedef struct pt_viter {

@@ -63,33 +63,33 @@ typedef struct pt_kernel_ref {
  * stderr (stream 2), without the newline, while `task` runs (PT_TASK_NONE:
  * between tasks).
  */
-typedef void (*pt_output_fn)(void *arg, int worker, int64_t task,
-                             int stream, const char *line, size_t len);
+typedef void (*pt_output_fn)(void *arg, int worker, int64_t task, int stream,
+                             const char *line, size_t len);
 
 typedef struct pt_workerset_opts {
     int window;                   /* requests in flight per worker; 0: mode's */
     const pt_kernel_ref *kernels; /* copied */
     int nkernels;
-    pt_shm *const *shm;           /* segments pt_shm_get() finds by name */
+    pt_shm *const *shm; /* segments pt_shm_get() finds by name */
     int nshm;
-    uint64_t seed;                /* the job seed behind pt_task_seed() */
-    int64_t timeout_ms;           /* a request running longer kills its
-                                     worker: PT_TASK_TIMEOUT; 0: none */
-    pt_output_fn output_fn;       /* capture workers' stdout and stderr;
-                                     NULL: they share the caller's */
+    uint64_t seed;          /* the job seed behind pt_task_seed() */
+    int64_t timeout_ms;     /* a request running longer kills its
+                               worker: PT_TASK_TIMEOUT; 0: none */
+    pt_output_fn output_fn; /* capture workers' stdout and stderr;
+                               NULL: they share the caller's */
     void *output_arg;
-    int64_t memory_bytes;         /* each worker's address-space limit
-                                     (RLIMIT_AS): an allocation storm kills
-                                     the worker, not the machine; 0: none.
-                                     Its result buffer counts: returning N
-                                     bytes may take up to 4N */
-    int batch;                    /* requests sent to a worker at once: 0
-                                     auto (enough for ~2 ms of the measured
-                                     run time, up to 4096; 1 until the first
-                                     reply), 1 one by one, N: N */
-    int64_t grace_ms;             /* at destroy, how long the workers' fini
-                                     may take before SIGKILL: 0 the default
-                                     (PT_WS_GRACE_MS), < 0 none */
+    int64_t memory_bytes; /* each worker's address-space limit
+                             (RLIMIT_AS): an allocation storm kills
+                             the worker, not the machine; 0: none.
+                             Its result buffer counts: returning N
+                             bytes may take up to 4N */
+    int batch;            /* requests sent to a worker at once: 0
+                             auto (enough for ~2 ms of the measured
+                             run time, up to 4096; 1 until the first
+                             reply), 1 one by one, N: N */
+    int64_t grace_ms;     /* at destroy, how long the workers' fini
+                             may take before SIGKILL: 0 the default
+                             (PT_WS_GRACE_MS), < 0 none */
 } pt_workerset_opts;
 
 typedef struct pt_workerset pt_workerset;
@@ -132,19 +132,22 @@ PT_EXTERN int pt_workerset_reap_strays(pt_workerset *const *sets, int nsets);
 
 /* A request in full; pt_remotecall() and friends fill one for you. */
 typedef struct pt_call {
-    const char *kernel;       /* a name from opts.kernels, or NULL */
-    const pt_kernel *kobj;    /* or a kernel linked in before the fork */
-    pt_call_fn fn;            /* or a plain function */
-    pt_args *args;            /* NULL: none; sealed by the call */
-    int64_t priority;         /* higher first (FF and pinned requests) */
-    int worker;               /* -1: any (by the mode); else pinned there */
-    int64_t task_id;          /* > 0: this id; 0: the set numbers
-                                 requests 1, 2, ... (ptools/types.h) */
-    int step;                 /* what pt_step_index() says */
+    const char *kernel;    /* a name from opts.kernels, or NULL */
+    const pt_kernel *kobj; /* or a kernel linked in before the fork */
+    pt_call_fn fn;         /* or a plain function */
+    pt_args *args;         /* NULL: none; sealed by the call */
+    int64_t priority;      /* higher first (FF and pinned requests) */
+    int worker;            /* -1: any (by the mode); else pinned there */
+    int64_t task_id;       /* > 0: this id; 0: the set numbers
+                              requests 1, 2, ... (ptools/types.h) */
+    int step;              /* what pt_step_index() says */
 } pt_call;
 
 /* The default request: any worker, priority 0, numbered by the set. */
-#define PT_CALL_INIT {.worker = -1}
+#define PT_CALL_INIT                                                           \
+    {                                                                          \
+        .worker = -1                                                           \
+    }
 
 /*
  * Submit a request; its result comes back through the future. NULL +

@@ -147,15 +147,16 @@ static int parse(int argc, char **argv, cli *c)
         else if (strncmp(a, "--progress=", 11) == 0 ||
                  (strcmp(a, "--progress") == 0 && more)) {
             const char *m = a[10] == '=' ? a + 11 : argv[++i];
-            static const char *const modes[] = {"auto", "none", "tty",
-                                                "jsonl"};
+            static const char *const modes[] = {"auto", "none", "tty", "jsonl"};
             c->progress = -1;
             for (int k = 0; k < 4; k++)
                 if (strcmp(m, modes[k]) == 0)
                     c->progress = k; /* the rn_progress_mode order */
             if (c->progress < 0) {
-                fprintf(stderr, "ptrun %s: --progress %s: expected auto, "
-                        "none, tty or jsonl\n", c->cmd, m);
+                fprintf(stderr,
+                        "ptrun %s: --progress %s: expected auto, "
+                        "none, tty or jsonl\n",
+                        c->cmd, m);
                 return -EINVAL;
             }
         } else if (a[0] == '-') {
@@ -231,8 +232,7 @@ static rn_spec *load(const cli *c, const char *job, int *status)
     char kdir[PATH_MAX], pdir[PATH_MAX], err[8192];
     rn_search s;
     search_dirs(&s, kdir, pdir, sizeof kdir);
-    rn_spec *spec = rn_spec_load(job, c->sets, c->nsets, &s, err,
-                                 sizeof err);
+    rn_spec *spec = rn_spec_load(job, c->sets, c->nsets, &s, err, sizeof err);
     *status = !spec && errno == EIO ? 3 : EXIT_USAGE;
     if (!spec)
         fprintf(stderr, "%s%s", err,
@@ -262,10 +262,11 @@ static int become_mpi(char **argv, int rank, int size)
         snprintf(path, sizeof path, "%s/ptrun-mpi", self);
         execv(path, argv);
     }
-    fprintf(stderr, "ptrun: started as rank %d of %d by an MPI launcher, "
+    fprintf(stderr,
+            "ptrun: started as rank %d of %d by an MPI launcher, "
             "but %s/ptrun-mpi cannot run (%s): build ptools where MPI is "
-            "installed (Debian: libopenmpi-dev)\n", rank, size,
-            n > 0 ? self : ".", strerror(errno));
+            "installed (Debian: libopenmpi-dev)\n",
+            rank, size, n > 0 ? self : ".", strerror(errno));
     return EXIT_USAGE;
 }
 
@@ -281,10 +282,11 @@ static int cmd_run_or_check(const cli *c, int argc, char **argv)
         snprintf(job_in_dir, sizeof job_in_dir, "%s/job.yaml", c->resume);
         job = job_in_dir;
         if (access(job, F_OK) < 0 && errno == ENOENT) {
-            fprintf(stderr, "ptrun: --resume %s: no job.yaml in it (its run "
+            fprintf(stderr,
+                    "ptrun: --resume %s: no job.yaml in it (its run "
                     "was killed before it began): name the spec, as in "
-                    "ptrun run JOB.yaml --resume %s\n", c->resume,
-                    c->resume);
+                    "ptrun run JOB.yaml --resume %s\n",
+                    c->resume, c->resume);
             return EXIT_USAGE;
         }
     }
@@ -310,9 +312,12 @@ static int cmd_run_or_check(const cli *c, int argc, char **argv)
         for (int i = 0, off = 0; i < argc && off < (int)sizeof line; i++)
             off += snprintf(line + off, sizeof line - (size_t)off, "%s%s",
                             i ? " " : "", argv[i]);
-        rn_run_opts o = {.out = c->out, .resume = c->resume,
-                         .argv_line = line, .quiet = c->quiet,
-                         .tee = c->tee, .force = c->force,
+        rn_run_opts o = {.out = c->out,
+                         .resume = c->resume,
+                         .argv_line = line,
+                         .quiet = c->quiet,
+                         .tee = c->tee,
+                         .force = c->force,
                          .progress = c->progress,
                          .mpi_dedicated = c->mpi_dedicated};
         if (mpi && rank > 0) /* an agent: rank 0 runs the job */
@@ -337,8 +342,8 @@ static int list_kernels(const char *file)
     else {
         printf("%s\n", file);
         for (int k = 0; k < p.nkernels; k++)
-            printf("  %-16s abi %u  %s\n", p.kernels[k].name,
-                   p.kernels[k].abi, p.kernels[k].doc);
+            printf("  %-16s abi %u  %s\n", p.kernels[k].name, p.kernels[k].abi,
+                   p.kernels[k].doc);
     }
     rn_probe_free(&p);
     return rc < 0 ? -1 : 0;
@@ -370,8 +375,7 @@ static int cmd_report(const cli *c)
     char path[PATH_MAX], err[PATH_MAX + 256];
     if (c->nfiles != 1)
         return usage("report: expected one run folder DIR");
-    int rc = rn_report(c->files[0], c->out, path, sizeof path, err,
-                       sizeof err);
+    int rc = rn_report(c->files[0], c->out, path, sizeof path, err, sizeof err);
     if (rc < 0) {
         fprintf(stderr, "ptrun report: %s\n", err);
         return rc == -EINVAL ? EXIT_USAGE : 3;
@@ -441,9 +445,9 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(argv[1], "ctl") == 0) /* positional: PRIO may be negative */
-        return argc < 3 ? usage("ctl: expected a run folder DIR")
-                        : rn_ctl_client(argv[2], argc - 3, argv + 3, stdout,
-                                        stderr);
+        return argc < 3
+                   ? usage("ctl: expected a run folder DIR")
+                   : rn_ctl_client(argv[2], argc - 3, argv + 3, stdout, stderr);
     cli c = {0};
     int status;
     if (parse(argc, argv, &c) < 0)

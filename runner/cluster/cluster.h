@@ -40,7 +40,7 @@ bool rn_cluster_built(void);
  * environment, every rank makes its own copy.
  */
 bool rn_cluster_node_share(int *local_rank, char *prefix, size_t size,
-                       const char *spec_prefix);
+                           const char *spec_prefix);
 int rn_cluster_make_segments(struct engine *e, char *err, size_t errlen);
 void rn_cluster_segments_attached(struct engine *e);
 

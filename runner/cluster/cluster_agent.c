@@ -26,10 +26,10 @@ typedef struct held {
 } held;
 
 typedef struct agent {
-    engine e;           /* its segments and worker sets, nothing else */
-    held *reqs;         /* what it runs for rank 0 */
+    engine e;   /* its segments and worker sets, nothing else */
+    held *reqs; /* what it runs for rank 0 */
     size_t nreqs, cap;
-    pt_buf results;     /* the batch for rank 0 being built */
+    pt_buf results; /* the batch for rank 0 being built */
     int64_t mono_off;
 } agent;
 
@@ -41,11 +41,17 @@ static void agent_done(void *arg, pt_request *req)
     const uint8_t *res = NULL;
     size_t len = 0;
     pt_reply_results(r, &res, &len);
-    rn_msg_result m = {pt_request_id(req), (int32_t)pt_reply_status(r),
-                       pt_reply_worker(r), pt_reply_signal(r),
-                       pt_reply_exit_code(r), pt_reply_max_rss_kb(r),
-                       t ? s + A->mono_off : 0, t ? t + A->mono_off : 0,
-                       pt_reply_error(r), res, (uint32_t)len};
+    rn_msg_result m = {pt_request_id(req),
+                       (int32_t)pt_reply_status(r),
+                       pt_reply_worker(r),
+                       pt_reply_signal(r),
+                       pt_reply_exit_code(r),
+                       pt_reply_max_rss_kb(r),
+                       t ? s + A->mono_off : 0,
+                       t ? t + A->mono_off : 0,
+                       pt_reply_error(r),
+                       res,
+                       (uint32_t)len};
     if (rn_msg_add_result(&A->results, &m) < 0) {
         m.error = "out of memory sending the results back";
         m.status = PT_TASK_CRASHED;
@@ -92,9 +98,10 @@ static int agent_tasks(agent *a, const pt_buf *in)
         c.args = args;
         c.step = t.step;
         c.worker = t.worker;
-        pt_request *req = args ? pt_request_submit(a->e.sets[t.set], &c,
-                                                   (uint64_t)t.id, agent_done, a)
-                            : NULL;
+        pt_request *req = args
+                              ? pt_request_submit(a->e.sets[t.set], &c,
+                                                  (uint64_t)t.id, agent_done, a)
+                              : NULL;
         pt_args_destroy(args);
         if (!req)
             return -ENOMEM;
@@ -124,17 +131,17 @@ static int agent_messages(agent *a, pt_buf *in)
             break;
         case RN_TAG_CANCEL: /* what waits here ends as cancelled */
             for (size_t i = a->nreqs; i-- > 0;) /* done ones leave it */
-                if (i < a->nreqs && pt_request_state_of(a->reqs[i].req) == PT_REQ_WAITING)
-                    pt_request_cancel(a->e.sets[a->reqs[i].set], a->reqs[i].req);
+                if (i < a->nreqs &&
+                    pt_request_state_of(a->reqs[i].req) == PT_REQ_WAITING)
+                    pt_request_cancel(a->e.sets[a->reqs[i].set],
+                                      a->reqs[i].req);
             break;
         case RN_TAG_KILL:
             for (int i = 0; i < nsets; i++)
                 pt_workerset_kill_all(a->e.sets[i]);
             break;
-        case RN_TAG_STOP:
-            return 1;
-        default:
-            return -EBADMSG;
+        case RN_TAG_STOP: return 1;
+        default: return -EBADMSG;
         }
     }
 }
@@ -177,11 +184,10 @@ int rn_cluster_agent(const rn_spec *spec, const rn_run_opts *o)
     (void)o;
     int rank = 0, size = 1;
     rn_cluster_launched(&rank, &size);
-    agent a = {.e = {.spec = spec, .log_fd = -1, .step = -1,
-                     .mpi_size = size}};
+    agent a = {.e = {.spec = spec, .log_fd = -1, .step = -1, .mpi_size = size}};
     char err[4096] = "";
     signal(SIGINT, SIG_IGN); /* rank 0 says what to stop */
-    pt_subreaper_enable(); /* nothing a kernel detaches escapes the run */
+    pt_subreaper_enable();   /* nothing a kernel detaches escapes the run */
     a.e.shm = calloc((size_t)spec->nsegments + 1, sizeof *a.e.shm);
     a.e.sets = calloc((size_t)spec->nworkersets + 1, sizeof *a.e.sets);
     a.e.tails = calloc((size_t)spec->nworkersets + 1, sizeof *a.e.tails);

@@ -31,7 +31,6 @@
 #define WORK_NS INT64_C(2000000) /* work kept at a worker, as batch: auto */
 #define MAX_PER_WORKER 1024
 
-
 typedef struct pinned {
     int rank;
     int64_t id;
@@ -39,10 +38,10 @@ typedef struct pinned {
 
 struct rn_mpi {
     int size;
-    int *workers;      /* per rank: all its workers, from its hello */
-    int *set_workers;  /* per rank and set: [r * nsets + s] */
-    rn_ranks ranks;    /* for the plan: size, set_workers */
-    pinned *pins;      /* each_worker tasks of other ranks, not sent yet */
+    int *workers;     /* per rank: all its workers, from its hello */
+    int *set_workers; /* per rank and set: [r * nsets + s] */
+    rn_ranks ranks;   /* for the plan: size, set_workers */
+    pinned *pins;     /* each_worker tasks of other ranks, not sent yet */
     size_t npins, pins_cap;
     int64_t *inflight; /* per rank: tasks sent, not answered */
     int64_t *avg_ns;   /* per rank: moving average of task run times */
@@ -150,8 +149,7 @@ int rn_cluster_start(engine *e, char *err, size_t errlen)
         m->inflight = calloc((size_t)size, sizeof *m->inflight);
         m->avg_ns = calloc((size_t)size, sizeof *m->avg_ns);
     }
-    if (!m || !m->workers || !m->inflight || !m->avg_ns ||
-        !m->set_workers) {
+    if (!m || !m->workers || !m->inflight || !m->avg_ns || !m->set_workers) {
         snprintf(err, errlen, "MPI: out of memory");
         return -ENOMEM;
     }
@@ -198,13 +196,15 @@ void rn_cluster_pin(engine *e, int64_t id)
             m->pins_cap = cap;
         }
     }
-    if (pt_request_withdraw(set, s->req) < 0) /* cannot be: it was just queued */
+    if (pt_request_withdraw(set, s->req) <
+        0) /* cannot be: it was just queued */
         return;
     if (m->npins == m->pins_cap) {
         pt_request_complete(set, s->req,
-                        pt_reply_create(id, PT_TASK_CRASHED, -1,
-                                      "out of memory sending it to its "
-                                      "rank", NULL, 0));
+                            pt_reply_create(id, PT_TASK_CRASHED, -1,
+                                            "out of memory sending it to its "
+                                            "rank",
+                                            NULL, 0));
         return;
     }
     m->pins[m->npins++] = (pinned){e->plan.tasks[id].rank, id};
@@ -230,12 +230,20 @@ static int add(engine *e, int r, int64_t id, pt_buf *b, int64_t now)
     const uint8_t *args;
     size_t alen;
     pt_args_encoded(t->args, &args, &alen);
-    rn_msg_task mt = {id, t->workerset, t->kernel, t->step,
-                      t->rank > 0 ? t->on : -1, (uint32_t)alen, args};
+    rn_msg_task mt = {id,
+                      t->workerset,
+                      t->kernel,
+                      t->step,
+                      t->rank > 0 ? t->on : -1,
+                      (uint32_t)alen,
+                      args};
     if (rn_msg_add_task(b, &mt) < 0) {
-        pt_request_complete(set, req, pt_reply_create(pt_request_id(req), PT_TASK_CRASHED, -1,
-                                                "out of memory sending it "
-                                                "to another rank", NULL, 0));
+        pt_request_complete(set, req,
+                            pt_reply_create(pt_request_id(req), PT_TASK_CRASHED,
+                                            -1,
+                                            "out of memory sending it "
+                                            "to another rank",
+                                            NULL, 0));
         return -ENOMEM;
     }
     tstate *s = &e->ts[id];
@@ -300,20 +308,19 @@ static int take_results(engine *e, int from)
         if (!s || !s->req || !s->sent || s->rank != from)
             continue; /* not one we sent there (or no longer waited for) */
         pt_reply *r = pt_reply_create((uint64_t)res.id,
-                                    (pt_task_status)res.status, res.worker,
-                                    res.error, res.results, res.results_len);
+                                      (pt_task_status)res.status, res.worker,
+                                      res.error, res.results, res.results_len);
         if (r && !pt_reply_results_ok(r)) {
             pt_reply_destroy(r);
             r = pt_reply_create((uint64_t)res.id, PT_TASK_CRASHED, res.worker,
-                              "malformed results from another rank", NULL,
-                              0);
+                                "malformed results from another rank", NULL, 0);
         }
         if (!r)
             return -ENOMEM;
         pt_reply_set_death(r, res.signal, res.exit_code, res.max_rss_kb);
         if (res.end_ns)
             pt_reply_set_times(r, res.start_ns - e->mono_off,
-                                res.end_ns - e->mono_off);
+                               res.end_ns - e->mono_off);
         int64_t ran = res.end_ns - res.start_ns;
         if (res.end_ns && ran >= 0)
             m->avg_ns[from] = m->avg_ns[from]
@@ -324,7 +331,7 @@ static int take_results(engine *e, int from)
         m->away--;
         s->worker = res.worker;
         pt_request_complete(e->sets[e->plan.tasks[res.id].workerset], s->req,
-                        r);
+                            r);
     }
     return rc < 0 ? rc : 0;
 }
@@ -338,7 +345,8 @@ int rn_cluster_pump(engine *e)
     while (flag) {
         MPI_Status st;
         if (MPI_Iprobe(MPI_ANY_SOURCE, RN_TAG_RESULTS, MPI_COMM_WORLD, &flag,
-                       &st) != MPI_SUCCESS || !flag)
+                       &st) != MPI_SUCCESS ||
+            !flag)
             break;
         if (rn_cluster_receive(&m->in, &st) < 0 ||
             take_results(e, st.MPI_SOURCE) < 0) {
@@ -382,9 +390,9 @@ void rn_cluster_interrupt(engine *e, bool kill)
     to_agents(m, kill ? RN_TAG_KILL : RN_TAG_CANCEL);
     while (m->npins > 0) { /* pinned here, never sent: cancelled */
         int64_t id = m->pins[--m->npins].id;
-        pt_request_complete(e->sets[e->plan.tasks[id].workerset], e->ts[id].req,
-                        pt_reply_create(id, PT_TASK_CANCELLED, -1,
-                                      "cancelled", NULL, 0));
+        pt_request_complete(
+            e->sets[e->plan.tasks[id].workerset], e->ts[id].req,
+            pt_reply_create(id, PT_TASK_CANCELLED, -1, "cancelled", NULL, 0));
     }
 }
 

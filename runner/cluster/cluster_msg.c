@@ -57,8 +57,8 @@ static int counted(pt_buf *b, int rc)
 
 int rn_msg_add_task(pt_buf *b, const rn_msg_task *t)
 {
-    task_head h = {t->id, t->set, t->kernel, t->step, t->worker,
-                   t->args_len, 0};
+    task_head h = {t->id,     t->set,      t->kernel, t->step,
+                   t->worker, t->args_len, 0};
     size_t before = b->len;
     int rc = pt_buf_append(b, &h, sizeof h);
     if (rc == 0)
@@ -71,8 +71,8 @@ int rn_msg_add_task(pt_buf *b, const rn_msg_task *t)
 int rn_msg_add_result(pt_buf *b, const rn_msg_result *r)
 {
     size_t elen = r->error ? strlen(r->error) + 1 : 0;
-    result_head h = {r->id, r->status, r->worker, r->signal, r->exit_code,
-                     r->max_rss_kb, r->start_ns, r->end_ns,
+    result_head h = {r->id,          r->status,     r->worker,   r->signal,
+                     r->exit_code,   r->max_rss_kb, r->start_ns, r->end_ns,
                      (uint32_t)elen, r->results_len};
     size_t before = b->len;
     int rc = elen > UINT32_MAX / 2 ? -E2BIG : pt_buf_append(b, &h, sizeof h);
@@ -130,8 +130,8 @@ int rn_msg_next_task(rn_msg_reader *r, rn_msg_task *t)
     const uint8_t *args = take(r, h.args_len);
     if (!args || h.id < 0 || h.set < 0 || h.kernel < 0 || h.worker < -1)
         return -EBADMSG;
-    *t = (rn_msg_task){h.id, h.set, h.kernel, h.step, h.worker, h.args_len,
-                       args};
+    *t = (rn_msg_task){h.id,     h.set,      h.kernel, h.step,
+                       h.worker, h.args_len, args};
     r->left--;
     return 1;
 }
@@ -147,10 +147,17 @@ int rn_msg_next_result(rn_msg_reader *r, rn_msg_result *out)
     if (!res || h.id < 0 || h.status < 0 || h.status > 4 ||
         (h.error_len && err[h.error_len - 1] != '\0'))
         return -EBADMSG;
-    *out = (rn_msg_result){h.id, h.status, h.worker, h.signal, h.exit_code,
-                           h.max_rss_kb, h.start_ns, h.end_ns,
+    *out = (rn_msg_result){h.id,
+                           h.status,
+                           h.worker,
+                           h.signal,
+                           h.exit_code,
+                           h.max_rss_kb,
+                           h.start_ns,
+                           h.end_ns,
                            h.error_len ? (const char *)err : NULL,
-                           h.results_len ? res : NULL, h.results_len};
+                           h.results_len ? res : NULL,
+                           h.results_len};
     r->left--;
     return 1;
 }

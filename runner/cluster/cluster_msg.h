@@ -1,7 +1,7 @@
 /*
  * cluster_msg.h - the messages between rank 0 and its agents (cluster.h), as
- * bytes: packed here, sent and received by cluster_mpi.c. Everything received is
- * checked before use (a bad message is -EBADMSG): counts, lengths and
+ * bytes: packed here, sent and received by cluster_mpi.c. Everything received
+ * is checked before use (a bad message is -EBADMSG): counts, lengths and
  * offsets stay inside the message. Little-endian hosts of one build only:
  * every rank runs the same ptrun-mpi.
  */
@@ -13,14 +13,20 @@
 
 #include <ptools/buf.h>
 
-enum { RN_TAG_HELLO = 1, RN_TAG_TASKS, RN_TAG_RESULTS, RN_TAG_CANCEL,
-       RN_TAG_KILL, RN_TAG_STOP };
+enum {
+    RN_TAG_HELLO = 1,
+    RN_TAG_TASKS,
+    RN_TAG_RESULTS,
+    RN_TAG_CANCEL,
+    RN_TAG_KILL,
+    RN_TAG_STOP
+};
 
 /* One task for an agent: its args are an encoded map (value.h). */
 typedef struct rn_msg_task {
     int64_t id;
     int32_t set, kernel, step;
-    int32_t worker;      /* pinned to this worker of the set, or -1 */
+    int32_t worker; /* pinned to this worker of the set, or -1 */
     uint32_t args_len;
     const uint8_t *args; /* into the message */
 } rn_msg_task;
@@ -30,8 +36,8 @@ typedef struct rn_msg_result {
     int64_t id;
     int32_t status, worker, signal, exit_code;
     int64_t max_rss_kb, start_ns, end_ns;
-    const char *error;       /* NUL-terminated, or NULL */
-    const uint8_t *results;  /* an encoded map, or NULL */
+    const char *error;      /* NUL-terminated, or NULL */
+    const uint8_t *results; /* an encoded map, or NULL */
     uint32_t results_len;
 } rn_msg_result;
 

@@ -30,14 +30,13 @@ static const char *env_first(const char *const *names)
 }
 
 bool rn_cluster_node_share(int *local_rank, char *prefix, size_t size,
-                       const char *spec_prefix)
+                           const char *spec_prefix)
 {
     static const char *const locals[] = {"OMPI_COMM_WORLD_LOCAL_RANK",
                                          "MPI_LOCALRANKID", "PMI_LOCAL_RANK",
                                          NULL};
-    static const char *const jobs[] = {"PMIX_NAMESPACE",
-                                       "OMPI_MCA_ess_base_jobid",
-                                       "PMI_KVSNAME", NULL};
+    static const char *const jobs[] = {
+        "PMIX_NAMESPACE", "OMPI_MCA_ess_base_jobid", "PMI_KVSNAME", NULL};
     const char *lr = env_first(locals), *job = env_first(jobs);
     char *end;
     long r = lr ? strtol(lr, &end, 10) : -1;
@@ -67,8 +66,10 @@ static int wait_ready(const char *prefix, char *err, size_t errlen)
         }
         nanosleep(&ts, NULL);
     }
-    snprintf(err, errlen, "MPI: the segments of this node (/ptools_%s_*) "
-             "were not made within 60 s by its first rank", prefix);
+    snprintf(err, errlen,
+             "MPI: the segments of this node (/ptools_%s_*) "
+             "were not made within 60 s by its first rank",
+             prefix);
     return -ETIMEDOUT;
 }
 
@@ -97,8 +98,11 @@ int rn_cluster_make_segments(engine *e, char *err, size_t errlen)
             rc = rn_eng_make_segment(e, i, g->named ? s->shm_prefix : shared,
                                      true, err, errlen);
         }
-        pt_shm_opts o = {.prefix = shared, .name = READY_NAME,
-                         .type = PT_UINT8, .ndims = 1, .dims = {1},
+        pt_shm_opts o = {.prefix = shared,
+                         .name = READY_NAME,
+                         .type = PT_UINT8,
+                         .ndims = 1,
+                         .dims = {1},
                          .named = true};
         if (rc == 0 && !(e->shm_ready = pt_shm_create(&o))) {
             rc = -errno;
@@ -116,9 +120,10 @@ int rn_cluster_make_segments(engine *e, char *err, size_t errlen)
                                   &want);
         if (!e->shm[i]) {
             rc = -errno;
-            snprintf(err, errlen, "%s:%d:%d: segment %s (shared on this "
-                     "node): %s", s->file, g->pos.line, g->pos.col, g->name,
-                     pt_errmsg());
+            snprintf(err, errlen,
+                     "%s:%d:%d: segment %s (shared on this "
+                     "node): %s",
+                     s->file, g->pos.line, g->pos.col, g->name, pt_errmsg());
         }
     }
     return rc;

@@ -19,7 +19,7 @@
 #include "ctl/ctl.h"
 
 #define READ_CHUNK (16 * 1024)
-#define READ_ROUNDS 8          /* chunks per client per handle call */
+#define READ_ROUNDS 8 /* chunks per client per handle call */
 #define ACCEPTS_PER_CALL 64
 #define ACCEPT_PAUSE_NS INT64_C(100000000) /* after EMFILE and the like */
 #define MS INT64_C(1000000)
@@ -34,24 +34,24 @@ typedef enum cstate {
 typedef struct client {
     int fd;
     cstate state;
-    pt_buf in;           /* received bytes, from the start of a line */
-    size_t scanned;      /* bytes of `in` known to hold no newline */
-    pt_buf out;          /* replies not yet sent, from out_off */
+    pt_buf in;      /* received bytes, from the start of a line */
+    size_t scanned; /* bytes of `in` known to hold no newline */
+    pt_buf out;     /* replies not yet sent, from out_off */
     size_t out_off;
-    int64_t line_since;  /* when the incomplete line in `in` began */
-    int64_t active_at;   /* the last read or write */
+    int64_t line_since; /* when the incomplete line in `in` began */
+    int64_t active_at;  /* the last read or write */
 } client;
 
 struct rn_ctl {
-    int fd;                /* the listener */
-    int dirfd;             /* O_PATH, for the socket's name */
-    dev_t dev;             /* the socket file we bound, to unlink only it */
+    int fd;    /* the listener */
+    int dirfd; /* O_PATH, for the socket's name */
+    dev_t dev; /* the socket file we bound, to unlink only it */
     ino_t ino;
     rn_ctl_apply_fn fn;
     void *arg;
     int64_t line_ns, idle_ns;
-    int64_t accept_at;     /* accepting paused until then (fd shortage) */
-    pt_buf reply;          /* the apply function's members */
+    int64_t accept_at; /* accepting paused until then (fd shortage) */
+    pt_buf reply;      /* the apply function's members */
     client cl[RN_CTL_MAX_CLIENTS];
 };
 
@@ -113,8 +113,10 @@ static int take_over(rn_ctl *c, const char *dir, const struct sockaddr_un *sa,
     struct stat st;
     int rc = live(sa, len);
     if (rc == 1) {
-        snprintf(err, errlen, "%s/%s: another ptrun is running in this "
-                 "folder (its control socket answers)", dir, RN_CTL_SOCK);
+        snprintf(err, errlen,
+                 "%s/%s: another ptrun is running in this "
+                 "folder (its control socket answers)",
+                 dir, RN_CTL_SOCK);
         return -EADDRINUSE;
     }
     if (rc == 0 && fstatat(c->dirfd, RN_CTL_SOCK, &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -125,8 +127,8 @@ static int take_over(rn_ctl *c, const char *dir, const struct sockaddr_un *sa,
              errno != ENOENT)
         rc = -errno;
     if (rc < 0)
-        snprintf(err, errlen, "%s/%s: cannot replace it: %s", dir,
-                 RN_CTL_SOCK, rc == -EEXIST ? "not a socket" : strerror(-rc));
+        snprintf(err, errlen, "%s/%s: cannot replace it: %s", dir, RN_CTL_SOCK,
+                 rc == -EEXIST ? "not a socket" : strerror(-rc));
     return rc;
 }
 
@@ -217,7 +219,9 @@ static int open_server(rn_ctl **out, const char *dir, bool claimed,
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    *c = (rn_ctl){.fd = -1, .fn = fn, .arg = arg,
+    *c = (rn_ctl){.fd = -1,
+                  .fn = fn,
+                  .arg = arg,
                   .line_ns = RN_CTL_LINE_MS * MS,
                   .idle_ns = RN_CTL_IDLE_MS * MS};
     for (int i = 0; i < RN_CTL_MAX_CLIENTS; i++)
@@ -326,8 +330,7 @@ static void flush_out(client *k, int64_t now)
         if (k->state == C_CLOSING)
             k->state = C_DEAD;
     } else if (k->out_off > k->out.len / 2) {
-        memmove(k->out.data, k->out.data + k->out_off,
-                k->out.len - k->out_off);
+        memmove(k->out.data, k->out.data + k->out_off, k->out.len - k->out_off);
         k->out.len -= k->out_off;
         k->out_off = 0;
     }
@@ -353,8 +356,8 @@ static void reply_ok(client *k, pt_buf *members)
 static void answer(rn_ctl *c, client *k, char *line, size_t len)
 {
     char why[RN_CTL_WHY];
-    if (rn_ctl_request(line, len, c->fn, c->arg, &c->reply, why,
-                       sizeof why) == 0)
+    if (rn_ctl_request(line, len, c->fn, c->arg, &c->reply, why, sizeof why) ==
+        0)
         reply_ok(k, &c->reply);
     else
         reply_error(k, why);
@@ -526,8 +529,8 @@ void rn_ctl_handle(rn_ctl *c, const struct pollfd *p, int n, int64_t now_ns)
     }
     for (int j = 0; j < RN_CTL_MAX_CLIENTS; j++) {
         client *k = &c->cl[j];
-        if (k->state != C_FREE && (k->state == C_DEAD ||
-                                   now_ns >= deadline(c, k)))
+        if (k->state != C_FREE &&
+            (k->state == C_DEAD || now_ns >= deadline(c, k)))
             drop(k);
     }
     if (c->accept_at && now_ns >= c->accept_at)

@@ -35,12 +35,12 @@
 
 #define RN_CTL_SOCK "ctl.sock"
 #define RN_CTL_MAX_CLIENTS 16
-#define RN_CTL_MAX_LINE (64 * 1024)   /* bytes of one request */
-#define RN_CTL_MAX_OUT (1024 * 1024)  /* unread reply bytes per client */
-#define RN_CTL_LINE_MS 5000           /* to finish a line once begun */
-#define RN_CTL_IDLE_MS 60000          /* without reading or writing */
+#define RN_CTL_MAX_LINE (64 * 1024)  /* bytes of one request */
+#define RN_CTL_MAX_OUT (1024 * 1024) /* unread reply bytes per client */
+#define RN_CTL_LINE_MS 5000          /* to finish a line once begun */
+#define RN_CTL_IDLE_MS 60000         /* without reading or writing */
 #define RN_CTL_POLLFDS (1 + RN_CTL_MAX_CLIENTS) /* the most pollfds asks */
-#define RN_CTL_WHY 200                /* bytes of rn_ctl_request's reason */
+#define RN_CTL_WHY 200 /* bytes of rn_ctl_request's reason */
 
 typedef struct rn_ctl rn_ctl;
 
@@ -67,8 +67,8 @@ typedef struct rn_ctl_req {
  * "ok":true, e.g. "\"changed\":3"; nothing is fine), or return -errno with
  * a message in err.
  */
-typedef int (*rn_ctl_apply_fn)(void *arg, const rn_ctl_req *req,
-                               pt_buf *reply, char *err, size_t errlen);
+typedef int (*rn_ctl_apply_fn)(void *arg, const rn_ctl_req *req, pt_buf *reply,
+                               char *err, size_t errlen);
 
 /*
  * Read one request line (NUL-terminated, len bytes without its newline; a

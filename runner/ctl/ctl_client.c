@@ -98,14 +98,20 @@ static int build_request(int argc, char **argv, pt_buf *b, FILE *errf)
 static void say_no_run(FILE *errf, const char *dir, int rc)
 {
     if (rc == -ENOENT)
-        fprintf(errf, "ptrun ctl: no run is listening in %s (there is no "
-                "%s/%s)\n", dir, dir, RN_CTL_SOCK);
+        fprintf(errf,
+                "ptrun ctl: no run is listening in %s (there is no "
+                "%s/%s)\n",
+                dir, dir, RN_CTL_SOCK);
     else if (rc == -ECONNREFUSED)
-        fprintf(errf, "ptrun ctl: no run is listening in %s (its %s was "
-                "left by a run that ended)\n", dir, RN_CTL_SOCK);
+        fprintf(errf,
+                "ptrun ctl: no run is listening in %s (its %s was "
+                "left by a run that ended)\n",
+                dir, RN_CTL_SOCK);
     else if (rc == -EAGAIN || rc == -EWOULDBLOCK)
-        fprintf(errf, "ptrun ctl: the run in %s does not accept "
-                "connections (timed out)\n", dir);
+        fprintf(errf,
+                "ptrun ctl: the run in %s does not accept "
+                "connections (timed out)\n",
+                dir);
     else
         fprintf(errf, "ptrun ctl: %s/%s: %s\n", dir, RN_CTL_SOCK,
                 strerror(-rc));
@@ -127,8 +133,7 @@ static int connect_run(const char *dir, FILE *errf)
     int fd = rc < 0 ? -1 : pt_sys_socket(AF_UNIX, SOCK_STREAM, 0);
     if (rc == 0 && fd < 0)
         rc = fd;
-    if (rc == 0 &&
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0)
+    if (rc == 0 && setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0)
         rc = -errno;
     if (rc == 0 && connect(fd, (struct sockaddr *)&sa, len) < 0)
         rc = -errno;
@@ -208,9 +213,8 @@ static int exchange(const char *dir, int fd, const pt_buf *req, FILE *out,
     if (rc < 0)
         fprintf(errf, "ptrun ctl: %s: %s\n", dir,
                 rc == -EPIPE ? "the run closed the connection without a reply"
-                : rc == -ETIMEDOUT || rc == -EAGAIN
-                    ? "no reply within 10 s"
-                    : strerror(-rc));
+                : rc == -ETIMEDOUT || rc == -EAGAIN ? "no reply within 10 s"
+                                                    : strerror(-rc));
     if (rc == 0 && (ok = reply_ok(&reply, why, sizeof why)) < 0)
         rc = -EPROTO;
     if (rc == -EPROTO)
@@ -224,8 +228,7 @@ static int exchange(const char *dir, int fd, const pt_buf *req, FILE *out,
     return rc < 0 ? EXIT_RUNTIME : ok ? 0 : 1;
 }
 
-int rn_ctl_client(const char *dir, int argc, char **argv, FILE *out,
-                  FILE *errf)
+int rn_ctl_client(const char *dir, int argc, char **argv, FILE *out, FILE *errf)
 {
     pt_buf req = {0};
     int status = build_request(argc, argv, &req, errf);

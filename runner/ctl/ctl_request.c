@@ -19,8 +19,8 @@
 enum { K_CMD, K_TASK, K_KERNEL, K_TAG, K_PRIORITY, K_COUNT };
 static const char *const key_names[K_COUNT] = {"cmd", "task", "kernel", "tag",
                                                "priority"};
-static const char *const cmd_names[] = {"status", "priority", "cancel",
-                                        "pause", "resume"};
+static const char *const cmd_names[] = {"status", "priority", "cancel", "pause",
+                                        "resume"};
 
 /* A request being read: its members as they come. */
 typedef struct parsed {
@@ -98,7 +98,8 @@ static int parse_request(parsed *q, const char *line, size_t len)
     if (!json_is_object(root))
         rc = bad(q, "bad JSON at offset 0: expected an object");
     else
-        json_object_foreach(root, key, v) {
+        json_object_foreach(root, key, v)
+        {
             if ((rc = take_member(q, key, v)) != 0)
                 break;
         }
@@ -115,8 +116,10 @@ static int check_request(parsed *q)
     while (cmd < ncmds && strcmp(q->cmd, cmd_names[cmd]) != 0)
         cmd++;
     if (cmd == ncmds)
-        return bad(q, "unknown cmd \"%.40s\" (status, priority, cancel, "
-                   "pause or resume)", q->cmd);
+        return bad(q,
+                   "unknown cmd \"%.40s\" (status, priority, cancel, "
+                   "pause or resume)",
+                   q->cmd);
     q->req.cmd = (rn_ctl_cmd)cmd;
     int selectors = !!(q->seen & 1u << K_TASK) + !!q->kernel + !!q->tag;
     bool prio = q->seen & 1u << K_PRIORITY;

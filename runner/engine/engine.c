@@ -113,7 +113,7 @@ static void on_signals(engine *e)
         if (++e->sigs == 1) {
             if (!e->opts->quiet)
                 fprintf(stderr, "\nptrun: interrupted: finishing running "
-                        "tasks (again to kill them)\n");
+                                "tasks (again to kill them)\n");
             rn_eng_cancel_waiting(e);
             rn_cluster_interrupt(e, false);
         } else if (e->sigs == 2) {
@@ -139,12 +139,15 @@ static void show_progress(engine *e, int step, bool final)
     int64_t done = 0;
     for (int i = 0; i < PT_TASK_NSTATUS; i++)
         done += e->step_counts[i];
-    rn_progress_state st = {
-        .step = step, .nsteps = e->spec->nsteps,
-        .step_name = e->spec->steps[step].name, .done = done,
-        .total = e->step_total, .running = e->running,
-        .waiting = e->waiting, .failed = done - e->step_counts[PT_TASK_OK],
-        .paused = e->paused};
+    rn_progress_state st = {.step = step,
+                            .nsteps = e->spec->nsteps,
+                            .step_name = e->spec->steps[step].name,
+                            .done = done,
+                            .total = e->step_total,
+                            .running = e->running,
+                            .waiting = e->waiting,
+                            .failed = done - e->step_counts[PT_TASK_OK],
+                            .paused = e->paused};
     rn_progress_show(&e->progress, &st, pt_sys_mono_ns(), final);
 }
 
@@ -205,7 +208,7 @@ static int run_step(engine *e, int step)
         if (e->lost_output && !e->stopping) { /* results cannot be kept */
             e->stopping = true;
             fprintf(stderr, "ptrun: stopping: results can no longer be "
-                    "written\n");
+                            "written\n");
             rn_eng_cancel_waiting(e);
         }
     }
@@ -214,7 +217,7 @@ static int run_step(engine *e, int step)
     if (e->lost_output && !e->stopping) {
         e->stopping = true;
         fprintf(stderr, "ptrun: stopping: results can no longer be "
-                "written\n");
+                        "written\n");
     }
     return rc;
 }
@@ -250,8 +253,7 @@ int rn_run(const rn_spec *spec, const rn_run_opts *o)
         rn_eng_simple_event(&e, PT_EV_RUN_START, -1, NULL);
         rn_eng_announce_workers(&e);
     }
-    for (int s = 0; rc == 0 && s < spec->nsteps && !e.sigs && !e.stopping;
-         s++)
+    for (int s = 0; rc == 0 && s < spec->nsteps && !e.sigs && !e.stopping; s++)
         if ((rc = run_step(&e, s)) < 0)
             snprintf(err, sizeof err, "%s", pt_errmsg());
     rc = rn_eng_teardown(&e, rc, err, sizeof err);

@@ -17,10 +17,10 @@ typedef struct rn_run_opts {
     const char *resume;    /* --resume DIR, or NULL */
     const char *argv_line; /* the command, for the manifest */
     bool quiet;
-    bool tee;              /* also echo kernels' output on stderr */
-    bool force;            /* resume even if the spec or a kernel changed */
-    int progress;          /* an rn_progress_mode: --progress */
-    bool mpi_dedicated;    /* --mpi-dedicated-root: rank 0 runs no task */
+    bool tee;           /* also echo kernels' output on stderr */
+    bool force;         /* resume even if the spec or a kernel changed */
+    int progress;       /* an rn_progress_mode: --progress */
+    bool mpi_dedicated; /* --mpi-dedicated-root: rank 0 runs no task */
 } rn_run_opts;
 
 /* Plan and run the whole job; returns the process exit status. */

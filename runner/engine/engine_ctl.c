@@ -41,27 +41,34 @@ static where where_is(const engine *e, int64_t id)
     if (s->ended || s->cancel_asked || (e->skip && e->skip[id]))
         return ENDED;
     /* else queued, backing off after a failure, or in a later step */
-    return s->req && pt_request_state_of(s->req) != PT_REQ_WAITING ? AT_WORKER : TO_RUN;
+    return s->req && pt_request_state_of(s->req) != PT_REQ_WAITING ? AT_WORKER
+                                                                   : TO_RUN;
 }
 
 static void control_event(engine *e, const rn_ctl_req *r)
 {
-    pt_event ev = {.type = PT_EV_CONTROL, .time_ns = pt_sys_real_ns(),
-                   .step = e->step, .task = -1, .worker = -1,
-                   .exit_code = -1, .waiting = e->waiting,
-                   .running = e->running, .control = r->json};
+    pt_event ev = {.type = PT_EV_CONTROL,
+                   .time_ns = pt_sys_real_ns(),
+                   .step = e->step,
+                   .task = -1,
+                   .worker = -1,
+                   .exit_code = -1,
+                   .waiting = e->waiting,
+                   .running = e->running,
+                   .control = r->json};
     if (e->step >= 0)
         ev.step_name = e->spec->steps[e->step].name;
     if (rn_host_emit(e->host, &ev) < 0)
         e->lost_output = true;
 }
 
-static void counts_json(pt_buf *b, const char *key, const int64_t c[PT_TASK_NSTATUS])
+static void counts_json(pt_buf *b, const char *key,
+                        const int64_t c[PT_TASK_NSTATUS])
 {
     pt_buf_printf(b, "\"%s\":{", key);
     for (int i = 0; i < PT_TASK_NSTATUS; i++)
-        pt_buf_printf(b, "%s\"%s\":%" PRId64, i ? "," : "", pt_task_status_name((pt_task_status)i),
-                      c[i]);
+        pt_buf_printf(b, "%s\"%s\":%" PRId64, i ? "," : "",
+                      pt_task_status_name((pt_task_status)i), c[i]);
     pt_buf_printf(b, "}");
 }
 
@@ -75,8 +82,7 @@ static int apply_status(engine *e, pt_buf *b)
     pt_json_cstr(b, e->spec->name);
     pt_buf_printf(b, ",\"dir\":");
     pt_json_cstr(b, e->dir);
-    pt_buf_printf(b, ",\"paused\":%s,\"step\":", e->paused ? "true"
-                                                           : "false");
+    pt_buf_printf(b, ",\"paused\":%s,\"step\":", e->paused ? "true" : "false");
     if (e->step >= 0) {
         pt_buf_printf(b, "{\"index\":%d,\"name\":", e->step);
         pt_json_cstr(b, e->spec->steps[e->step].name);
@@ -88,8 +94,10 @@ static int apply_status(engine *e, pt_buf *b)
     }
     pt_buf_printf(b, ",\"tasks\":%" PRId64 ",", e->plan.ntasks);
     counts_json(b, "counts", e->counts);
-    pt_buf_printf(b, ",\"waiting\":%" PRId64 ",\"running\":%" PRId64
-                  ",\"running_tasks\":[", e->waiting, e->running);
+    pt_buf_printf(b,
+                  ",\"waiting\":%" PRId64 ",\"running\":%" PRId64
+                  ",\"running_tasks\":[",
+                  e->waiting, e->running);
     int listed = 0;
     for (int64_t id = 0; e->step >= 0 && id < e->plan.ntasks; id++) {
         const tstate *s = &e->ts[id];
@@ -99,14 +107,14 @@ static int apply_status(engine *e, pt_buf *b)
         per[2 * t->workerset + (s->sent ? 1 : 0)]++;
         if (!s->sent || listed >= STATUS_RUNNING_MAX)
             continue;
-        pt_buf_printf(b, "%s{\"task\":%" PRId64 ",\"kernel\":",
-                      listed++ ? "," : "", id);
+        pt_buf_printf(
+            b, "%s{\"task\":%" PRId64 ",\"kernel\":", listed++ ? "," : "", id);
         pt_json_cstr(b, e->spec->kernels[t->kernel].name);
         pt_buf_printf(b, ",\"workerset\":");
         pt_json_cstr(b, e->spec->workersets[t->workerset].name);
-        pt_buf_printf(b, ",\"worker\":%d,\"sent_ns\":%" PRId64
-                      ",\"attempt\":%d}", s->worker, s->start_ns,
-                      s->attempts);
+        pt_buf_printf(b,
+                      ",\"worker\":%d,\"sent_ns\":%" PRId64 ",\"attempt\":%d}",
+                      s->worker, s->start_ns, s->attempts);
     }
     pt_buf_printf(b, "],\"workersets\":[");
     for (int i = 0; i < nsets; i++) {
@@ -146,8 +154,9 @@ static int each_selected(engine *e, const rn_ctl_req *r, change_fn change,
         else if (change(e, id, r))
             changed++;
     }
-    pt_buf_printf(b, "\"%s\":%" PRId64 ",\"running\":%" PRId64
-                  ",\"ended\":%" PRId64, verb, changed, busy, ended);
+    pt_buf_printf(
+        b, "\"%s\":%" PRId64 ",\"running\":%" PRId64 ",\"ended\":%" PRId64,
+        verb, changed, busy, ended);
     return changed + busy + ended ? 0 : -ENOENT;
 }
 
@@ -155,7 +164,7 @@ static bool reprioritise(engine *e, int64_t id, const rn_ctl_req *r)
 {
     tstate *s = &e->ts[id];
     if (s->req && pt_request_set_priority(e->sets[e->plan.tasks[id].workerset],
-                                      s->req, r->priority) < 0)
+                                          s->req, r->priority) < 0)
         return false;
     s->prio = r->priority; /* also for a retry or a later step */
     s->prio_set = true;
@@ -184,14 +193,13 @@ static void hold_all(engine *e, bool hold)
         pt_workerset_hold(e->sets[i], hold);
 }
 
-int rn_eng_ctl_apply(void *arg, const rn_ctl_req *r, pt_buf *reply,
-                     char *err, size_t errlen)
+int rn_eng_ctl_apply(void *arg, const rn_ctl_req *r, pt_buf *reply, char *err,
+                     size_t errlen)
 {
     engine *e = arg;
     int rc = 0;
     switch (r->cmd) {
-    case RN_CTL_STATUS:
-        return apply_status(e, reply);
+    case RN_CTL_STATUS: return apply_status(e, reply);
     case RN_CTL_PRIORITY:
         rc = each_selected(e, r, reprioritise, "changed", reply);
         break;
@@ -203,9 +211,7 @@ int rn_eng_ctl_apply(void *arg, const rn_ctl_req *r, pt_buf *reply,
         hold_all(e, r->cmd == RN_CTL_PAUSE);
         pt_buf_printf(reply, "\"paused\":%s", e->paused ? "true" : "false");
         break;
-    default:
-        snprintf(err, errlen, "unknown request");
-        return -EINVAL;
+    default: snprintf(err, errlen, "unknown request"); return -EINVAL;
     }
     if (rc == -ENOENT) {
         snprintf(err, errlen, "no task matches");

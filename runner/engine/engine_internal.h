@@ -27,17 +27,17 @@
 
 /* What the engine knows of one planned task between its attempts. */
 typedef struct tstate {
-    pt_request *req;     /* the current attempt, while it waits or runs */
+    pt_request *req; /* the current attempt, while it waits or runs */
     int attempts;
     int worker;
-    bool sent;        /* the current attempt is at a worker */
-    bool ended;       /* its final attempt is recorded */
-    bool prio_set;    /* `prio` was changed by `ptrun ctl` */
-    bool cancel_asked;/* `ptrun ctl` cancelled it before it was queued */
-    int64_t prio;     /* its priority when prio_set */
-    int rank;         /* the MPI rank its attempt went to (0: here) */
+    bool sent;         /* the current attempt is at a worker */
+    bool ended;        /* its final attempt is recorded */
+    bool prio_set;     /* `prio` was changed by `ptrun ctl` */
+    bool cancel_asked; /* `ptrun ctl` cancelled it before it was queued */
+    int64_t prio;      /* its priority when prio_set */
+    int rank;          /* the MPI rank its attempt went to (0: here) */
     int64_t queued_ns, start_ns;
-    char *history;    /* earlier attempts, a JSON array, or NULL */
+    char *history; /* earlier attempts, a JSON array, or NULL */
 } tstate;
 
 #define TAIL_LINES 5
@@ -59,50 +59,52 @@ typedef struct set_hook {
 
 typedef struct engine {
     const rn_spec *spec;
-    rn_plan plan;        /* built once the workers are forked */
+    rn_plan plan; /* built once the workers are forked */
     const rn_run_opts *opts;
     char dir[4096];
     rn_host *host;
     pt_shm **shm;
     pt_workerset **sets;
     tstate *ts;
-    bool *skip;          /* already ok in the run being resumed */
-    char *sessions;      /* resume: the manifest's earlier sessions (the
-                            items of its JSON array), or NULL */
-    int64_t on_disk[PT_TASK_NSTATUS];  /* resume: tasks by status in results.jsonl */
-    int64_t results_base;/* resume: bytes of results.jsonl before us */
-    int64_t counts[PT_TASK_NSTATUS], step_counts[PT_TASK_NSTATUS], outstanding, skipped;
+    bool *skip;     /* already ok in the run being resumed */
+    char *sessions; /* resume: the manifest's earlier sessions (the
+                       items of its JSON array), or NULL */
+    int64_t
+        on_disk[PT_TASK_NSTATUS]; /* resume: tasks by status in results.jsonl */
+    int64_t results_base;         /* resume: bytes of results.jsonl before us */
+    int64_t counts[PT_TASK_NSTATUS], step_counts[PT_TASK_NSTATUS], outstanding,
+        skipped;
     int step;
-    int sigs;            /* SIGINT/SIGTERM received */
+    int sigs; /* SIGINT/SIGTERM received */
     rn_summary summary;
-    int log_fd;          /* DIR/output.log */
-    pt_buf log;          /* whole lines not yet written */
-    tail **tails;        /* per set, per worker */
-    set_hook *hooks;     /* per set: the arg of its hooks */
-    bool started;        /* the run folder holds this run's manifest */
-    bool have_dir;       /* rn_rundir_make succeeded: the claim is ours */
-    rn_claim claim;      /* the run folder's lock, held until the end */
-    bool refused;        /* bad usage found late (a resume that differs) */
-    bool lost_output;    /* a plugin failed (disk full?): stop the run */
+    int log_fd;       /* DIR/output.log */
+    pt_buf log;       /* whole lines not yet written */
+    tail **tails;     /* per set, per worker */
+    set_hook *hooks;  /* per set: the arg of its hooks */
+    bool started;     /* the run folder holds this run's manifest */
+    bool have_dir;    /* rn_rundir_make succeeded: the claim is ours */
+    rn_claim claim;   /* the run folder's lock, held until the end */
+    bool refused;     /* bad usage found late (a resume that differs) */
+    bool lost_output; /* a plugin failed (disk full?): stop the run */
     bool stopping;
-    int64_t *retry_ids;  /* tasks waiting out their retry backoff */
-    int64_t *retry_at;   /* when each may go again (CLOCK_MONOTONIC ns) */
+    int64_t *retry_ids; /* tasks waiting out their retry backoff */
+    int64_t *retry_at;  /* when each may go again (CLOCK_MONOTONIC ns) */
     size_t nretry, retry_cap;
-    int64_t mono_off;    /* CLOCK_REALTIME - CLOCK_MONOTONIC at the start */
-    int64_t waiting;     /* tasks queued in the sets, not yet sent */
-    int64_t running;     /* tasks sent to workers, not yet answered */
-    bool paused;         /* `ptrun ctl DIR pause`: nothing is dispatched */
-    int64_t step_total;  /* tasks of the running step (to run now) */
+    int64_t mono_off;   /* CLOCK_REALTIME - CLOCK_MONOTONIC at the start */
+    int64_t waiting;    /* tasks queued in the sets, not yet sent */
+    int64_t running;    /* tasks sent to workers, not yet answered */
+    bool paused;        /* `ptrun ctl DIR pause`: nothing is dispatched */
+    int64_t step_total; /* tasks of the running step (to run now) */
     rn_progress progress;
-    struct rn_ctl *ctl;  /* DIR/ctl.sock, or NULL */
-    int mpi_size;        /* ranks of the run: 1 when not under MPI */
-    struct rn_mpi *mpi;  /* rank 0's side of the agents (cluster_mpi.c) */
-    bool shm_owner;      /* the segments' names are ours to remove */
-    int64_t start_ns;    /* when this run (or resume) began, CLOCK_REALTIME */
-    int64_t finished;    /* final task events so far */
-    int64_t unflushed_ns;/* CLOCK_MONOTONIC of the oldest result the
-                            plugins may still buffer, 0: none */
-    pt_shm *shm_ready;   /* MPI: the node's "segments ready" marker */
+    struct rn_ctl *ctl;   /* DIR/ctl.sock, or NULL */
+    int mpi_size;         /* ranks of the run: 1 when not under MPI */
+    struct rn_mpi *mpi;   /* rank 0's side of the agents (cluster_mpi.c) */
+    bool shm_owner;       /* the segments' names are ours to remove */
+    int64_t start_ns;     /* when this run (or resume) began, CLOCK_REALTIME */
+    int64_t finished;     /* final task events so far */
+    int64_t unflushed_ns; /* CLOCK_MONOTONIC of the oldest result the
+                             plugins may still buffer, 0: none */
+    pt_shm *shm_ready;    /* MPI: the node's "segments ready" marker */
 } engine;
 
 /* engine.c: signals through a self-pipe, read by the step loop. */
@@ -115,8 +117,7 @@ void rn_eng_restore_signals(void);
 
 /* engine_task.c: a task's attempts. */
 /* Fill the task's fields of `ev` (time_ns is the caller's) and emit it. */
-void rn_eng_task_event(engine *e, pt_event_type type, int64_t id,
-                       pt_event *ev);
+void rn_eng_task_event(engine *e, pt_event_type type, int64_t id, pt_event *ev);
 /* The priority task `id` has now (the plan's, or a `ptrun ctl` one). */
 int64_t rn_eng_priority(const engine *e, int64_t id);
 /* Queue task `id` again (or for the first time); `now_ns` CLOCK_REALTIME. */
@@ -176,8 +177,7 @@ void rn_eng_manifest_of(const engine *e, int64_t start, rn_manifest *m);
 int rn_eng_teardown(engine *e, int rc, char *err, size_t errlen);
 /* End the run: last event, plugins closed, results settled, manifest
  * and summary written. Returns the exit status of ptrun. */
-int rn_eng_finish(engine *e, int rc, int64_t start, char *err,
-                  size_t errlen);
+int rn_eng_finish(engine *e, int rc, int64_t start, char *err, size_t errlen);
 /* Free the per-worker stderr tails. */
 void rn_eng_free_tails(engine *e);
 

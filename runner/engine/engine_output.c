@@ -16,9 +16,14 @@
 void rn_eng_simple_event(engine *e, pt_event_type type, int step,
                          const int64_t *counts)
 {
-    pt_event ev = {.type = type, .time_ns = pt_sys_real_ns(), .step = step,
-                   .task = -1, .worker = -1, .exit_code = -1,
-                   .interrupted = e->sigs > 0, .waiting = e->waiting,
+    pt_event ev = {.type = type,
+                   .time_ns = pt_sys_real_ns(),
+                   .step = step,
+                   .task = -1,
+                   .worker = -1,
+                   .exit_code = -1,
+                   .interrupted = e->sigs > 0,
+                   .waiting = e->waiting,
                    .running = e->running};
     if (step >= 0)
         ev.step_name = e->spec->steps[step].name;
@@ -29,18 +34,22 @@ void rn_eng_simple_event(engine *e, pt_event_type type, int step,
 }
 
 /* A worker of set `arg` started, or exited (how, its peak RSS). */
-static void on_worker(void *arg, int worker, int pid, bool started,
-                      int status, int64_t max_rss_kb)
+static void on_worker(void *arg, int worker, int pid, bool started, int status,
+                      int64_t max_rss_kb)
 {
     const set_hook *h = arg;
     engine *e = h->e;
     int set = h->set;
-    pt_event ev = {.type = started ? PT_EV_WORKER_STARTED
-                                   : PT_EV_WORKER_EXITED,
-                   .time_ns = pt_sys_real_ns(), .step = e->step, .task = -1,
+    pt_event ev = {.type = started ? PT_EV_WORKER_STARTED : PT_EV_WORKER_EXITED,
+                   .time_ns = pt_sys_real_ns(),
+                   .step = e->step,
+                   .task = -1,
                    .workerset = e->spec->workersets[set].name,
-                   .worker = worker, .pid = pid, .exit_code = -1,
-                   .max_rss_kb = max_rss_kb, .waiting = e->waiting,
+                   .worker = worker,
+                   .pid = pid,
+                   .exit_code = -1,
+                   .max_rss_kb = max_rss_kb,
+                   .waiting = e->waiting,
                    .running = e->running};
     if (!started) {
         ev.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
@@ -60,8 +69,8 @@ void rn_eng_announce_workers(engine *e)
 {
     for (int i = 0; i < e->spec->nworkersets; i++) {
         for (int w = 0; w < pt_workerset_size(e->sets[i]); w++)
-            on_worker(&e->hooks[i], w, pt_workerset_pid(e->sets[i], w), true,
-                      0, 0);
+            on_worker(&e->hooks[i], w, pt_workerset_pid(e->sets[i], w), true, 0,
+                      0);
         pt_workerset_on_worker(e->sets[i], on_worker, &e->hooks[i]);
     }
 }
@@ -73,8 +82,8 @@ void rn_eng_flush_log(engine *e)
 {
     if (e->log.len && e->log_fd >= 0 &&
         pt_sys_write_full(e->log_fd, e->log.data, e->log.len) < 0) {
-        fprintf(stderr, "ptrun: %s/output.log: %s (output dropped)\n",
-                e->dir, strerror(errno));
+        fprintf(stderr, "ptrun: %s/output.log: %s (output dropped)\n", e->dir,
+                strerror(errno));
         pt_sys_close(e->log_fd);
         e->log_fd = -1;
     }
@@ -138,4 +147,3 @@ char *rn_eng_error_with_tail(engine *e, int64_t id, const char *error)
         pt_buf_printf(&b, "\n%s", tl->line[i]);
     return (char *)b.data;
 }
-

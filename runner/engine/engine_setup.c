@@ -37,9 +37,11 @@ static int saved_segment(const engine *e, const rn_segment *g, char *path,
     snprintf(path, size, "%s/shm/%s.npy", e->dir, g->name);
     if (access(path, R_OK) == 0)
         return 1;
-    fprintf(stderr, "ptrun: --resume %s: segment %s has no saved copy (%s): "
+    fprintf(stderr,
+            "ptrun: --resume %s: segment %s has no saved copy (%s): "
             "it starts from its init, without what the tasks done before "
-            "wrote to it\n", e->dir, g->name, path);
+            "wrote to it\n",
+            e->dir, g->name, path);
     return 0;
 }
 
@@ -47,8 +49,11 @@ int rn_eng_make_segment(engine *e, int i, const char *prefix, bool keep_name,
                         char *err, size_t errlen)
 {
     const rn_segment *g = &e->spec->segments[i];
-    pt_shm_opts o = {.prefix = prefix, .name = g->name,
-                     .type = g->type, .ndims = g->ndims, .named = keep_name};
+    pt_shm_opts o = {.prefix = prefix,
+                     .name = g->name,
+                     .type = g->type,
+                     .ndims = g->ndims,
+                     .named = keep_name};
     memcpy(o.dims, g->dims, sizeof o.dims);
     e->shm[i] = pt_shm_create(&o);
     int rc = e->shm[i] ? 0 : -errno;
@@ -75,9 +80,11 @@ static int check_fds(const rn_spec *s, char *err, size_t errlen)
         need += 5 * (int64_t)s->workersets[i].workers;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
         (uint64_t)need > (uint64_t)rl.rlim_cur) {
-        snprintf(err, errlen, "%d worker sets need about %lld open files, "
+        snprintf(err, errlen,
+                 "%d worker sets need about %lld open files, "
                  "the limit is %llu (raise it with ulimit -n, or use fewer "
-                 "workers)", s->nworkersets, (long long)need,
+                 "workers)",
+                 s->nworkersets, (long long)need,
                  (unsigned long long)rl.rlim_cur);
         return -EMFILE;
     }
@@ -106,14 +113,18 @@ int rn_eng_make_sets(engine *e, bool hooks, char *err, size_t errlen)
     int rc = 0;
     for (int i = 0; i < s->nworkersets && rc == 0; i++) {
         const rn_workerset *w = &s->workersets[i];
-        pt_workerset_opts o = {.window = w->window, .batch = w->batch,
+        pt_workerset_opts o = {.window = w->window,
+                               .batch = w->batch,
                                .kernels = refs,
-                               .nkernels = s->nkernels, .shm = e->shm,
-                               .nshm = s->nsegments, .seed = s->seed,
+                               .nkernels = s->nkernels,
+                               .shm = e->shm,
+                               .nshm = s->nsegments,
+                               .seed = s->seed,
                                .timeout_ms = w->timeout_ms,
                                .memory_bytes = w->memory_bytes,
                                .grace_ms = w->grace_ms < 0 ? 0
-                                           : w->grace_ms ? w->grace_ms : -1,
+                                           : w->grace_ms   ? w->grace_ms
+                                                           : -1,
                                .output_fn = hooks ? rn_eng_on_output : NULL,
                                .output_arg = e->hooks ? &e->hooks[i] : NULL};
         e->tails[i] = calloc((size_t)w->workers, sizeof *e->tails[i]);
@@ -172,9 +183,12 @@ static int save_segments(engine *e, char *err, size_t errlen)
 /* The manifest's view of the run so far (counts: what was on disk). */
 void rn_eng_manifest_of(const engine *e, int64_t start, rn_manifest *m)
 {
-    *m = (rn_manifest){.spec = e->spec, .argv_line = e->opts->argv_line,
-                       .start_ns = start, .tasks = e->plan.ntasks,
-                       .skipped = e->skipped, .sessions = e->sessions,
+    *m = (rn_manifest){.spec = e->spec,
+                       .argv_line = e->opts->argv_line,
+                       .start_ns = start,
+                       .tasks = e->plan.ntasks,
+                       .skipped = e->skipped,
+                       .sessions = e->sessions,
                        .exit_status = -1};
     memcpy(m->counts, e->on_disk, sizeof m->counts);
 }
@@ -197,8 +211,7 @@ int rn_eng_prepare(engine *e, char *err, size_t errlen)
     if (rc == 0 && e->opts->resume &&
         (rc = rn_eng_check_resume(e, err, errlen)) < 0)
         e->refused = true;
-    if (rc == 0 && (rc = rn_write_atomic(e->dir, "job.yaml",
-                                         s->resolved_yaml,
+    if (rc == 0 && (rc = rn_write_atomic(e->dir, "job.yaml", s->resolved_yaml,
                                          strlen(s->resolved_yaml))) < 0)
         snprintf(err, errlen, "%s/job.yaml: %s", e->dir, strerror(-rc));
     char mpath[4200];
@@ -228,8 +241,8 @@ int rn_eng_prepare(engine *e, char *err, size_t errlen)
     } else {
         e->shm_owner = true;
         for (int i = 0; rc == 0 && i < s->nsegments; i++)
-            rc = rn_eng_make_segment(e, i, s->shm_prefix,
-                                     s->segments[i].named, err, errlen);
+            rc = rn_eng_make_segment(e, i, s->shm_prefix, s->segments[i].named,
+                                     err, errlen);
     }
     if (rc == 0)
         rc = rn_eng_make_sets(e, true, err, errlen);
@@ -238,16 +251,19 @@ int rn_eng_prepare(engine *e, char *err, size_t errlen)
     rn_eng_set_handlers(); /* MPI_Init may have set handlers of its own */
     /* Only now the plan (every task's args): the workers, forked above,
      * neither share its pages nor make the runner copy them on write. */
-    if (rc == 0 && (rc = rn_plan_build(s, rn_cluster_ranks(e), &e->plan, err,
-                                       errlen)) == 0 &&
+    if (rc == 0 &&
+        (rc = rn_plan_build(s, rn_cluster_ranks(e), &e->plan, err, errlen)) ==
+            0 &&
         !(e->ts = calloc((size_t)e->plan.ntasks + 1, sizeof *e->ts)))
         rc = -ENOMEM;
-    for (int64_t i = 0; rc == 0 && e->mpi && e->opts->mpi_dedicated &&
-                        i < e->plan.ntasks; i++)
+    for (int64_t i = 0;
+         rc == 0 && e->mpi && e->opts->mpi_dedicated && i < e->plan.ntasks; i++)
         if (e->plan.tasks[i].on >= 0 && e->plan.tasks[i].rank == 0) {
-            snprintf(err, errlen, "task %lld is pinned to a worker of rank 0 "
+            snprintf(err, errlen,
+                     "task %lld is pinned to a worker of rank 0 "
                      "(on: or each_worker): it cannot run with "
-                     "--mpi-dedicated-root", (long long)i);
+                     "--mpi-dedicated-root",
+                     (long long)i);
             rc = -EINVAL;
         }
     if (rc == 0 && e->opts->resume)
@@ -335,15 +351,17 @@ static int settle_results(engine *e, rn_manifest *m, bool written_all)
     memcpy(m->session_counts, r.since, sizeof m->session_counts);
     m->results_lost = ended > written ? ended - written : 0;
     if (m->results_lost && e->lost_output) /* else none was asked for */
-        fprintf(stderr, "ptrun: %s: %lld results of this run could not be "
-                "written (manifest.json: \"results_lost\")\n", path,
-                (long long)m->results_lost);
+        fprintf(stderr,
+                "ptrun: %s: %lld results of this run could not be "
+                "written (manifest.json: \"results_lost\")\n",
+                path, (long long)m->results_lost);
     rc = rn_results_compacted(&r) ? 0 : rn_results_compact(&r, e->dir);
     m->compacted = rc == 0;
     if (rc < 0)
-        fprintf(stderr, "ptrun: %s: cannot compact it (%s): the lines it "
-                "should move to history.jsonl stay in it\n", path,
-                strerror(-rc));
+        fprintf(stderr,
+                "ptrun: %s: cannot compact it (%s): the lines it "
+                "should move to history.jsonl stay in it\n",
+                path, strerror(-rc));
     rn_results_free(&r);
     return rc;
 }
@@ -381,12 +399,10 @@ int rn_eng_finish(engine *e, int rc, int64_t start, char *err, size_t errlen)
 void rn_eng_free_tails(engine *e)
 {
     for (int i = 0; e->tails && i < e->spec->nworkersets; i++) {
-        for (int w = 0; e->tails[i] && w < e->spec->workersets[i].workers;
-             w++)
+        for (int w = 0; e->tails[i] && w < e->spec->workersets[i].workers; w++)
             for (int k = 0; k < e->tails[i][w].n; k++)
                 free(e->tails[i][w].line[k]);
         free(e->tails[i]);
     }
     free(e->tails);
 }
-

@@ -12,12 +12,11 @@
 #include "engine/engine_internal.h"
 
 #define BACKOFF_FIRST_NS INT64_C(100000000) /* 0.1 s, doubling */
-#define BACKOFF_MAX_NS INT64_C(10000000000)  /* 10 s */
+#define BACKOFF_MAX_NS INT64_C(10000000000) /* 10 s */
 
 /* A task's event; `ev->time_ns` is set by the caller (no clock read per
  * event: there are three events per task). */
-void rn_eng_task_event(engine *e, pt_event_type type, int64_t id,
-                       pt_event *ev)
+void rn_eng_task_event(engine *e, pt_event_type type, int64_t id, pt_event *ev)
 {
     const rn_ptask *t = &e->plan.tasks[id];
     const tstate *s = &e->ts[id];
@@ -28,8 +27,9 @@ void rn_eng_task_event(engine *e, pt_event_type type, int64_t id,
     ev->kernel = e->spec->kernels[t->kernel].name;
     ev->workerset = e->spec->workersets[t->workerset].name;
     ev->worker = s->worker;
-    ev->pid = s->worker >= 0 ? pt_workerset_pid(e->sets[t->workerset],
-                                                s->worker) : 0;
+    ev->pid = s->worker >= 0
+                  ? pt_workerset_pid(e->sets[t->workerset], s->worker)
+                  : 0;
     ev->seed = t->seed;
     ev->priority = rn_eng_priority(e, id);
     const uint8_t *args = NULL;
@@ -68,8 +68,7 @@ int rn_eng_submit(engine *e, int64_t id, int64_t now_ns)
     c.worker = t->rank > 0 ? -1 : t->on; /* another rank's worker: below */
     c.step = t->step;
     tstate *s = &e->ts[id];
-    s->req = pt_request_submit(e->sets[t->workerset], &c, id,
-                               on_done, e);
+    s->req = pt_request_submit(e->sets[t->workerset], &c, id, on_done, e);
     if (!s->req)
         return -errno;
     s->attempts++;
@@ -106,8 +105,7 @@ void rn_eng_on_sent(void *arg, pt_request *req, int64_t now)
 /* Should this attempt's end be retried rather than final? */
 static bool retry(const engine *e, int64_t id, pt_task_status st)
 {
-    const rn_workerset *w = &e->spec->workersets[e->plan.tasks[id]
-                                                     .workerset];
+    const rn_workerset *w = &e->spec->workersets[e->plan.tasks[id].workerset];
     bool again = st == PT_TASK_CRASHED || st == PT_TASK_TIMEOUT ||
                  (st == PT_TASK_FAILED && w->retry_failed);
     return again && e->sigs == 0 && !e->stopping &&
@@ -198,7 +196,8 @@ static void remember_attempt(tstate *s, const pt_event *ev)
         pt_buf_append(&b, s->history, n - 1); /* drop the closing ']' */
     else
         pt_buf_append(&b, "[", 1);
-    pt_buf_printf(&b, "%s{\"attempt\":%d,\"status\":\"%s\",\"worker\":%d,"
+    pt_buf_printf(&b,
+                  "%s{\"attempt\":%d,\"status\":\"%s\",\"worker\":%d,"
                   "\"signal\":%d,\"exit_code\":%d,\"max_rss_kb\":%lld,"
                   "\"start_ns\":%lld,\"end_ns\":%lld,\"error\":",
                   n ? "," : "", s->attempts, pt_task_status_name(ev->status),
@@ -209,7 +208,7 @@ static void remember_attempt(tstate *s, const pt_event *ev)
     pt_buf_printf(&b, "}]");
     free(s->history);
     s->history = b.data && pt_buf_append(&b, "", 1) == 0 ? (char *)b.data
-                                                          : NULL;
+                                                         : NULL;
 }
 
 /* A request ended: retry it, or record it as final. */
@@ -229,13 +228,15 @@ static void on_done(void *arg, pt_request *req)
     size_t results_len;
     pt_reply_results(r, &results, &results_len); /* as it came: no copy */
     char *long_error = rn_eng_error_with_tail(e, id, pt_reply_error(r));
-    pt_event ev = {.status = st,
-                   .error = long_error ? long_error : pt_reply_error(r),
-                   .result = results, .result_len = results_len,
-                   .signal = pt_reply_signal(r),
-                   .exit_code = pt_reply_exit_code(r),
-                   .max_rss_kb = pt_reply_max_rss_kb(r),
-                   };
+    pt_event ev = {
+        .status = st,
+        .error = long_error ? long_error : pt_reply_error(r),
+        .result = results,
+        .result_len = results_len,
+        .signal = pt_reply_signal(r),
+        .exit_code = pt_reply_exit_code(r),
+        .max_rss_kb = pt_reply_max_rss_kb(r),
+    };
     if (pt_reply_end_ns(r)) { /* when it really ran, batched or not */
         s->start_ns = pt_reply_start_ns(r) + e->mono_off;
         ev.end_ns = pt_reply_end_ns(r) + e->mono_off;
@@ -247,7 +248,8 @@ static void on_done(void *arg, pt_request *req)
         s->start_ns = 0;
     bool again = retry(e, id, st);
     ev.attempts_json = s->history;
-    rn_eng_task_event(e, again ? PT_EV_TASK_RETRIED : PT_EV_TASK_FINISHED, id, &ev);
+    rn_eng_task_event(e, again ? PT_EV_TASK_RETRIED : PT_EV_TASK_FINISHED, id,
+                      &ev);
     if (again)
         remember_attempt(s, &ev);
     if (s->start_ns)
@@ -274,5 +276,5 @@ void rn_eng_cancel_waiting(engine *e)
         if (e->ts[id].req &&
             pt_request_state_of(e->ts[id].req) == PT_REQ_WAITING)
             pt_request_cancel(e->sets[e->plan.tasks[id].workerset],
-                          e->ts[id].req);
+                              e->ts[id].req);
 }

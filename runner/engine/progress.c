@@ -57,23 +57,21 @@ static void show_tty(rn_progress *p, const rn_progress_state *st, double rate,
     int width = columns() - 1; /* never the last column: no wrap */
     clock_text(eta_s, sizeof eta_s, eta);
     int pct = st->total ? (int)(100 * st->done / st->total) : 100;
-    int n = snprintf(line, sizeof line,
-                     "step %d/%d %s: %" PRId64 "/%" PRId64 " %3d%%  running %"
-                     PRId64 "  failed %" PRId64 "  %.0f tasks/s  %s %s%s",
-                     st->step + 1, st->nsteps, st->step_name, st->done,
-                     st->total, pct, st->running, st->failed, rate,
-                     final ? "took" : "ETA", eta_s,
-                     st->paused ? "  [paused]" : "");
+    int n = snprintf(
+        line, sizeof line,
+        "step %d/%d %s: %" PRId64 "/%" PRId64 " %3d%%  running %" PRId64
+        "  failed %" PRId64 "  %.0f tasks/s  %s %s%s",
+        st->step + 1, st->nsteps, st->step_name, st->done, st->total, pct,
+        st->running, st->failed, rate, final ? "took" : "ETA", eta_s,
+        st->paused ? "  [paused]" : "");
     if (n < 0)
         return;
     if ((size_t)n >= sizeof line)
         n = sizeof line - 1;
     int room = width - n - 3; /* " [" bar "]" if it fits */
     if (room >= 10) {
-        int w = room > 40 ? 40 : room, fill = st->total
-                                                  ? (int)(w * st->done /
-                                                          st->total)
-                                                  : w;
+        int w = room > 40 ? 40 : room,
+            fill = st->total ? (int)(w * st->done / st->total) : w;
         memset(bar, '#', (size_t)fill);
         memset(bar + fill, '.', (size_t)(w - fill));
         bar[w] = '\0';
@@ -95,10 +93,13 @@ static void show_jsonl(const rn_progress_state *st, double rate, double eta,
                        bool final)
 {
     pt_buf b = {0};
-    pt_buf_printf(&b, "{\"type\":\"progress\",\"step\":%d,\"nsteps\":%d,"
-                  "\"step_name\":", st->step, st->nsteps);
+    pt_buf_printf(&b,
+                  "{\"type\":\"progress\",\"step\":%d,\"nsteps\":%d,"
+                  "\"step_name\":",
+                  st->step, st->nsteps);
     pt_json_cstr(&b, st->step_name);
-    pt_buf_printf(&b, ",\"done\":%" PRId64 ",\"total\":%" PRId64
+    pt_buf_printf(&b,
+                  ",\"done\":%" PRId64 ",\"total\":%" PRId64
                   ",\"running\":%" PRId64 ",\"waiting\":%" PRId64
                   ",\"failed\":%" PRId64 ",\"tasks_per_s\":%.3f,\"eta_s\":",
                   st->done, st->total, st->running, st->waiting, st->failed,

@@ -22,15 +22,15 @@ typedef enum rn_progress_mode {
 typedef struct rn_progress_state {
     int step, nsteps;
     const char *step_name;
-    int64_t done, total;     /* final tasks of the step, tasks in it */
+    int64_t done, total;              /* final tasks of the step, tasks in it */
     int64_t running, waiting, failed; /* failed: final and not ok */
     bool paused;
 } rn_progress_state;
 
 typedef struct rn_progress {
-    rn_progress_mode mode;    /* OFF, TTY or JSONL once started */
+    rn_progress_mode mode; /* OFF, TTY or JSONL once started */
     int64_t step_start_ns, last_ns;
-    int shown;                /* bytes of the line now on the terminal */
+    int shown; /* bytes of the line now on the terminal */
 } rn_progress;
 
 /* Resolve AUTO (quiet: off) and start. */

@@ -25,8 +25,8 @@ int rn_eng_load_done(engine *e, char *err, size_t errlen)
     rn_results r;
     snprintf(path, sizeof path, "%s/results.jsonl", e->dir);
     int rc = rn_results_read(&r, path, e->plan.ntasks, 0);
-    if (rc == 0 && !(e->skip = calloc((size_t)e->plan.ntasks + 1,
-                                      sizeof *e->skip)))
+    if (rc == 0 &&
+        !(e->skip = calloc((size_t)e->plan.ntasks + 1, sizeof *e->skip)))
         rc = -ENOMEM;
     for (int64_t t = 0; rc == 0 && t < e->plan.ntasks; t++)
         if (r.latest[t] >= 0 && r.status[t] == PT_TASK_OK) {
@@ -34,9 +34,10 @@ int rn_eng_load_done(engine *e, char *err, size_t errlen)
             e->skipped++;
         }
     if (rc == 0 && r.ignored)
-        fprintf(stderr, "ptrun: --resume %s: %lld line%s of results.jsonl "
-                "ignored (first: line %lld: %s)\n", e->dir,
-                (long long)r.ignored, r.ignored == 1 ? "" : "s",
+        fprintf(stderr,
+                "ptrun: --resume %s: %lld line%s of results.jsonl "
+                "ignored (first: line %lld: %s)\n",
+                e->dir, (long long)r.ignored, r.ignored == 1 ? "" : "s",
                 (long long)r.first_ignored, r.why);
     memcpy(e->on_disk, r.counts, sizeof e->on_disk);
     e->results_base = r.end;
@@ -49,11 +50,11 @@ int rn_eng_load_done(engine *e, char *err, size_t errlen)
 /* What a resumed run's manifest says the earlier sessions used and did. */
 typedef struct earlier {
     char resolved[65];
-    char *kernels;    /* "name=sha256\n" lines */
+    char *kernels; /* "name=sha256\n" lines */
     size_t klen;
-    char *sessions;   /* the items of its "sessions" array */
-    pt_buf top;       /* an older manifest's session, from its top level */
-    pt_buf counts;    /* ... and its counts */
+    char *sessions; /* the items of its "sessions" array */
+    pt_buf top;     /* an older manifest's session, from its top level */
+    pt_buf counts;  /* ... and its counts */
 } earlier;
 
 /* Append `v` as JSON text (", " and ": " between members, in order). */
@@ -72,7 +73,8 @@ static int take_sessions(earlier *m, const json_t *v)
     size_t i;
     json_t *item;
     int rc = 0;
-    json_array_foreach(v, i, item) {
+    json_array_foreach(v, i, item)
+    {
         if (rc == 0 && i)
             rc = pt_buf_append(&b, ",\n    ", 6);
         if (rc == 0)
@@ -112,7 +114,8 @@ static int take_top(earlier *m, const char *key, const json_t *v)
     json_t *n;
     int rc = 0;
     if (strcmp(key, "counts") == 0 && json_is_object(v)) {
-        json_object_foreach((json_t *)v, name, n) {
+        json_object_foreach((json_t *)v, name, n)
+        {
             if (rc == 0)
                 rc = take_member(&m->counts, name, n);
         }
@@ -129,7 +132,8 @@ static int take_kernels(earlier *m, const json_t *kernels)
 {
     const char *name;
     json_t *k;
-    json_object_foreach((json_t *)kernels, name, k) {
+    json_object_foreach((json_t *)kernels, name, k)
+    {
         const char *hex = json_string_value(json_object_get(k, "sha256"));
         size_t add = strlen(name) + (hex ? strlen(hex) : 0) + 3;
         char *p = hex ? realloc(m->kernels, m->klen + add) : m->kernels;
@@ -137,8 +141,7 @@ static int take_kernels(earlier *m, const json_t *kernels)
             return -ENOMEM;
         m->kernels = p;
         if (hex)
-            m->klen += (size_t)snprintf(p + m->klen, add, "%s=%s\n", name,
-                                        hex);
+            m->klen += (size_t)snprintf(p + m->klen, add, "%s=%s\n", name, hex);
     }
     return 0;
 }
@@ -149,7 +152,8 @@ static int take_manifest(earlier *m, const json_t *root)
     const char *key;
     json_t *v;
     int rc = 0;
-    json_object_foreach((json_t *)root, key, v) {
+    json_object_foreach((json_t *)root, key, v)
+    {
         if (rc)
             break;
         if (strcmp(key, "sessions") == 0)
@@ -206,8 +210,7 @@ static bool same_kernel(const earlier *m, const char *name, const char *hex)
  * Read DIR/manifest.json into m: 0, or non-zero with why in `why`. It is
  * ours: strict JSON, and a key twice is damage.
  */
-static int read_manifest(const engine *e, earlier *m, char *why,
-                         size_t size)
+static int read_manifest(const engine *e, earlier *m, char *why, size_t size)
 {
     char path[4200];
     json_error_t je;
@@ -246,16 +249,19 @@ static int same_experiment(const engine *e, const earlier *m, char *err,
     char hex[65];
     rn_sha256_text(e->spec->resolved_yaml, hex);
     if (strcmp(hex, m->resolved) != 0)
-        snprintf(err, errlen, "--resume %s: the spec (after overrides) "
+        snprintf(err, errlen,
+                 "--resume %s: the spec (after overrides) "
                  "differs from the run's job.yaml; use --force to resume "
-                 "anyway", e->dir);
+                 "anyway",
+                 e->dir);
     for (int i = 0; !err[0] && i < e->spec->nkernels; i++) {
         const rn_kernel *k = &e->spec->kernels[i];
-        if (rn_sha256_file(k->path, hex) < 0 || !same_kernel(m, k->name,
-                                                             hex))
-            snprintf(err, errlen, "--resume %s: kernel '%s' (%s) is not "
+        if (rn_sha256_file(k->path, hex) < 0 || !same_kernel(m, k->name, hex))
+            snprintf(err, errlen,
+                     "--resume %s: kernel '%s' (%s) is not "
                      "the one the run used (sha256 differs); use --force to "
-                     "resume anyway", e->dir, k->name, k->path);
+                     "resume anyway",
+                     e->dir, k->name, k->path);
     }
     return err[0] ? -EINVAL : 0;
 }
@@ -279,12 +285,16 @@ int rn_eng_check_resume(engine *e, char *err, size_t errlen)
         }
     }
     if (rc != 0 && e->opts->force) {
-        fprintf(stderr, "ptrun: --resume %s: cannot read its manifest.json "
-                "(%s): its earlier sessions are not kept\n", e->dir, why);
+        fprintf(stderr,
+                "ptrun: --resume %s: cannot read its manifest.json "
+                "(%s): its earlier sessions are not kept\n",
+                e->dir, why);
         rc = 0;
     } else if (rc != 0) {
-        snprintf(err, errlen, "--resume %s: cannot read its manifest.json "
-                 "(%s)", e->dir, why);
+        snprintf(err, errlen,
+                 "--resume %s: cannot read its manifest.json "
+                 "(%s)",
+                 e->dir, why);
         rc = -EINVAL;
     } else {
         e->sessions = m.sessions;

@@ -76,8 +76,12 @@ static void select_kth(int64_t *v, size_t lo, size_t hi, size_t k)
 {
     while (lo < hi) {
         int64_t a = v[lo], b = v[lo + (hi - lo) / 2], c = v[hi];
-        int64_t pivot = a < b ? (b < c ? b : a < c ? c : a)
-                              : (a < c ? a : b < c ? c : b);
+        int64_t pivot = a < b ? (b < c   ? b
+                                 : a < c ? c
+                                         : a)
+                              : (a < c   ? a
+                                 : b < c ? c
+                                         : b);
         /* [lo, lt) < pivot, [lt, i) == pivot, (gt, hi] > pivot */
         size_t lt = lo, i = lo, gt = hi;
         while (i <= gt) {
@@ -164,7 +168,8 @@ void rn_summary_json(rn_summary *s, const rn_spec *spec, int64_t skipped,
         for (int i = 0; i < PT_TASK_NSTATUS; i++)
             all[i] += s->per_kernel[k].counts[i];
     int64_t done = total(all);
-    pt_buf_printf(b, "{\"wall_s\": %.6f, \"tasks_per_s\": %.3f, "
+    pt_buf_printf(b,
+                  "{\"wall_s\": %.6f, \"tasks_per_s\": %.3f, "
                   "\"skipped\": %" PRId64 ", \"utilisation\": %.4f, "
                   "\"peak_worker_rss_kb\": %" PRId64 ", \"kernels\": {",
                   wall_s, wall_s > 0 ? (double)done / wall_s : 0.0, skipped,
@@ -179,7 +184,8 @@ void rn_summary_json(rn_summary *s, const rn_spec *spec, int64_t skipped,
         pt_json_cstr(b, spec->kernels[k].name);
         pt_buf_printf(b, ": {\"counts\": {");
         for (int i = 0; i < PT_TASK_NSTATUS; i++)
-            pt_buf_printf(b, "%s\"%s\": %" PRId64, i ? ", " : "", pt_task_status_name((pt_task_status)i),
+            pt_buf_printf(b, "%s\"%s\": %" PRId64, i ? ", " : "",
+                          pt_task_status_name((pt_task_status)i),
                           ks->counts[i]);
         pt_buf_printf(b, "}, ");
         json_quantiles(b, "latency_ms", &ks->lat);
@@ -191,15 +197,16 @@ void rn_summary_json(rn_summary *s, const rn_spec *spec, int64_t skipped,
 }
 
 void rn_summary_print(rn_summary *s, const rn_spec *spec,
-                      const int64_t counts[PT_TASK_NSTATUS], int64_t skipped, double wall_s,
-                      const char *dir, FILE *out)
+                      const int64_t counts[PT_TASK_NSTATUS], int64_t skipped,
+                      double wall_s, const char *dir, FILE *out)
 {
     int64_t done = total(counts);
     settle(s);
     fprintf(out, "ptrun: %s:", spec->name);
     for (int i = 0; i < PT_TASK_NSTATUS; i++)
         if (counts[i] || i == 0)
-            fprintf(out, " %" PRId64 " %s", counts[i], pt_task_status_name((pt_task_status)i));
+            fprintf(out, " %" PRId64 " %s", counts[i],
+                    pt_task_status_name((pt_task_status)i));
     if (skipped)
         fprintf(out, " (%" PRId64 " ok before, not run again)", skipped);
     fprintf(out, " in %.2f s, %.0f tasks/s\n", wall_s,
@@ -214,7 +221,8 @@ void rn_summary_print(rn_summary *s, const rn_spec *spec,
                 total(ks->counts));
         for (int i = 1; i < PT_TASK_NSTATUS; i++)
             if (ks->counts[i])
-                fprintf(out, " (%" PRId64 " %s)", ks->counts[i], pt_task_status_name((pt_task_status)i));
+                fprintf(out, " (%" PRId64 " %s)", ks->counts[i],
+                        pt_task_status_name((pt_task_status)i));
         fprintf(out, "  p50 %.3f  p95 %.3f  p99 %.3f ms  wait p50 %.3f ms\n",
                 quantile_ms(&ks->lat, 0.5), quantile_ms(&ks->lat, 0.95),
                 quantile_ms(&ks->lat, 0.99), quantile_ms(&ks->wait, 0.5));

@@ -29,10 +29,10 @@ typedef struct rn_ksum {
 typedef struct rn_summary {
     rn_ksum *per_kernel;
     int nkernels;
-    int64_t busy_ns;      /* workers' time in attempts, all summed */
-    int64_t peak_rss_kb;  /* the largest worker peak RSS seen */
-    int workers;          /* of every set */
-    bool settled;         /* the quantiles are in place (no more samples) */
+    int64_t busy_ns;     /* workers' time in attempts, all summed */
+    int64_t peak_rss_kb; /* the largest worker peak RSS seen */
+    int workers;         /* of every set */
+    bool settled;        /* the quantiles are in place (no more samples) */
 } rn_summary;
 
 int rn_summary_init(rn_summary *s, const rn_spec *spec);
@@ -51,8 +51,8 @@ void rn_summary_rss(rn_summary *s, int64_t max_rss_kb);
 void rn_summary_json(rn_summary *s, const rn_spec *spec, int64_t skipped,
                      double wall_s, pt_buf *out);
 void rn_summary_print(rn_summary *s, const rn_spec *spec,
-                      const int64_t counts[PT_TASK_NSTATUS], int64_t skipped, double wall_s,
-                      const char *dir, FILE *out);
+                      const int64_t counts[PT_TASK_NSTATUS], int64_t skipped,
+                      double wall_s, const char *dir, FILE *out);
 void rn_summary_free(rn_summary *s);
 
 #endif

@@ -27,8 +27,8 @@ struct rn_host {
     loaded *p;
     int n;
     const char *run_name;
-    bool json;       /* a plugin of ABI < 3 is loaded: it reads the JSON */
-    pt_buf args_js;  /* this event's args and result as JSON, for it */
+    bool json;      /* a plugin of ABI < 3 is loaded: it reads the JSON */
+    pt_buf args_js; /* this event's args and result as JSON, for it */
     pt_buf result_js;
 };
 
@@ -51,26 +51,31 @@ static int load_one(loaded *l, const rn_plugin *p, const char *run_dir,
 {
     l->path = strdup(p->path);
     if (!p->probed) { /* never user code here before a child ran it */
-        snprintf(err, errlen, "%s: plugin not loaded: it was not probed in "
-                 "a child process first", p->path);
+        snprintf(err, errlen,
+                 "%s: plugin not loaded: it was not probed in "
+                 "a child process first",
+                 p->path);
         return -EPERM;
     }
     l->handle = dlopen(p->path, RTLD_NOW | RTLD_LOCAL);
     if (!l->handle) {
-        snprintf(err, errlen, "%s: cannot load plugin: %s", p->path,
-                 dlerror());
+        snprintf(err, errlen, "%s: cannot load plugin: %s", p->path, dlerror());
         return -ENOENT;
     }
     const pt_plugin *const *d = dlsym(l->handle, "pt_plugin_desc");
     if (!d || !*d || (*d)->abi < 1 || (*d)->abi > PT_PLUGIN_ABI ||
         !(*d)->on_event) {
-        snprintf(err, errlen, "%s: not a ptools plugin of ABI 1 to %d (no "
-                 "PT_PLUGIN(&desc), or another ABI)", p->path, PT_PLUGIN_ABI);
+        snprintf(err, errlen,
+                 "%s: not a ptools plugin of ABI 1 to %d (no "
+                 "PT_PLUGIN(&desc), or another ABI)",
+                 p->path, PT_PLUGIN_ABI);
         return -EINVAL;
     }
     l->desc = *d;
-    l->ctx = (pt_plugin_ctx){.size = sizeof l->ctx, .run_dir = run_dir,
-                             .run_name = run_name, .sys = &host_sys};
+    l->ctx = (pt_plugin_ctx){.size = sizeof l->ctx,
+                             .run_dir = run_dir,
+                             .run_name = run_name,
+                             .sys = &host_sys};
     pt_buf enc = {0}, js = {0};
     int rc = encode_options(&p->options, &enc, &js);
     if (rc < 0) {
@@ -143,8 +148,7 @@ static void fill_json(rn_host *h, pt_event *ev)
     if (ev->args && !ev->args_json)
         ev->args_json = as_json(ev->args, ev->args_len, &h->args_js);
     if (ev->result && !ev->result_json)
-        ev->result_json = as_json(ev->result, ev->result_len,
-                                  &h->result_js);
+        ev->result_json = as_json(ev->result, ev->result_len, &h->result_js);
 }
 
 int rn_host_emit(rn_host *h, pt_event *ev)

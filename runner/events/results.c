@@ -24,9 +24,9 @@ static void bad_status(char *why, size_t size)
     size_t n = (size_t)snprintf(why, size, "\"status\" is not ");
     for (int s = 0; s < PT_TASK_NSTATUS && n < size; s++)
         n += (size_t)snprintf(why + n, size - n, "%s%s",
-                              s == 0                ? ""
+                              s == 0                     ? ""
                               : s == PT_TASK_NSTATUS - 1 ? " or "
-                                                    : ", ",
+                                                         : ", ",
                               pt_task_status_name((pt_task_status)s));
 }
 

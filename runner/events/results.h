@@ -27,10 +27,11 @@
 
 typedef struct rn_results {
     int64_t ntasks;
-    int64_t *latest;            /* per task: offset of its latest line, or -1 */
-    unsigned char *status;      /* per task: that line's pt_task_status */
+    int64_t *latest;       /* per task: offset of its latest line, or -1 */
+    unsigned char *status; /* per task: that line's pt_task_status */
     int64_t counts[PT_TASK_NSTATUS]; /* tasks by the status of their line */
-    int64_t since[PT_TASK_NSTATUS];  /* result lines at offset >= base, by status */
+    int64_t
+        since[PT_TASK_NSTATUS]; /* result lines at offset >= base, by status */
     int64_t lines;              /* whole lines */
     int64_t ignored;            /* whole lines that are no result of the plan */
     int64_t first_ignored;      /* the first one's line number (from 1), or 0 */

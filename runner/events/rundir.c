@@ -460,8 +460,7 @@ fail:
 }
 
 /* What the manifest opens with: version, spec, command, seed, host. */
-static int json_head(pt_buf *b, const rn_manifest *m, char *err,
-                     size_t errlen)
+static int json_head(pt_buf *b, const rn_manifest *m, char *err, size_t errlen)
 {
     const rn_spec *s = m->spec;
     char hex[65], host[256] = "";
@@ -494,13 +493,16 @@ static void json_state(pt_buf *b, const rn_manifest *m)
         pt_buf_printf(b, ",\n  \"end\": ");
         json_time(b, m->end_ns);
     }
-    pt_buf_printf(b, ",\n  \"tasks\": %" PRId64 ",\n  \"skipped\": %" PRId64
-                  ",\n  \"counts\": ", m->tasks, m->skipped);
+    pt_buf_printf(b,
+                  ",\n  \"tasks\": %" PRId64 ",\n  \"skipped\": %" PRId64
+                  ",\n  \"counts\": ",
+                  m->tasks, m->skipped);
     json_counts(b, m->counts);
-    pt_buf_printf(b, ",\n  \"results_lost\": %" PRId64 ",\n  \"compacted\": "
+    pt_buf_printf(b,
+                  ",\n  \"results_lost\": %" PRId64 ",\n  \"compacted\": "
                   "%s,\n  \"finished\": %s,\n  \"interrupted\": %s,\n"
-                  "  \"exit_status\": %d,\n", m->results_lost,
-                  m->compacted ? "true" : "false",
+                  "  \"exit_status\": %d,\n",
+                  m->results_lost, m->compacted ? "true" : "false",
                   m->finished ? "true" : "false",
                   m->interrupted ? "true" : "false", m->exit_status);
 }
@@ -569,8 +571,8 @@ int rn_manifest_write(const char *dir, const rn_manifest *m, char *err,
     pt_buf_printf(&b, "\n}\n");
     if (rc == 0 && m->finished)
         release_space(dir);
-    if (rc == 0 && (rc = rn_write_atomic(dir, "manifest.json", b.data,
-                                         b.len)) < 0)
+    if (rc == 0 &&
+        (rc = rn_write_atomic(dir, "manifest.json", b.data, b.len)) < 0)
         snprintf(err, errlen, "%s/manifest.json: %s", dir, strerror(-rc));
     if (rc == 0 && !m->finished)
         reserve_space(dir, RESERVE_MIN > 4 * b.len ? RESERVE_MIN : 4 * b.len);

@@ -84,18 +84,20 @@ typedef struct rn_manifest {
     const rn_spec *spec;
     const char *argv_line;    /* this session's command */
     int64_t start_ns, end_ns; /* this session's, CLOCK_REALTIME */
-    int64_t counts[PT_TASK_NSTATUS];        /* tasks by the status results.jsonl gives */
-    int64_t tasks;            /* in the plan */
-    int64_t skipped;          /* already ok in a resumed run */
+    int64_t
+        counts[PT_TASK_NSTATUS]; /* tasks by the status results.jsonl gives */
+    int64_t tasks;               /* in the plan */
+    int64_t skipped;             /* already ok in a resumed run */
     bool interrupted;
-    bool finished;            /* false while the run is going on */
+    bool finished; /* false while the run is going on */
     int exit_status;
     const char *summary_json; /* the end-of-run summary, or NULL */
     const char *sessions;     /* the earlier sessions: the items of a JSON
                                  array, or NULL */
-    int64_t session_counts[PT_TASK_NSTATUS];/* this session's lines in results.jsonl */
-    int64_t results_lost;     /* this session's results it could not write */
-    bool compacted;           /* results.jsonl holds one line per task */
+    int64_t session_counts[PT_TASK_NSTATUS]; /* this session's lines in
+                                                results.jsonl */
+    int64_t results_lost; /* this session's results it could not write */
+    bool compacted;       /* results.jsonl holds one line per task */
 } rn_manifest;
 
 /*

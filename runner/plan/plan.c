@@ -69,18 +69,21 @@ static int64_t entry_count(const rn_spec *spec, const rn_ranks *ranks,
 }
 
 /* Fill the next plan slot for entry `def` of step `step`. */
-static int add_task(rn_plan *plan, const rn_spec *spec, int step,
-                    extra *x, int rank, int on)
+static int add_task(rn_plan *plan, const rn_spec *spec, int step, extra *x,
+                    int rank, int on)
 {
     rn_ptask *t = &plan->tasks[plan->ntasks];
     pt_buf b = {0};
     int rc = pt_buf_reserve(&b, 64);
     if (rc == 0)
         rc = task_args(&b, x);
-    *t = (rn_ptask){.id = plan->ntasks, .step = step,
+    *t = (rn_ptask){.id = plan->ntasks,
+                    .step = step,
                     .kernel = x->def->kernel,
-                    .workerset = x->def->workerset, .on = on,
-                    .priority = x->def->priority, .def = x->def,
+                    .workerset = x->def->workerset,
+                    .on = on,
+                    .priority = x->def->priority,
+                    .def = x->def,
                     .rank = rank};
     t->seed = pt_task_seed_of(spec->seed, t->id);
     t->args = rc == 0 ? pt_args_from_buf(&b) : NULL;
@@ -119,8 +122,8 @@ static int expand(rn_plan *plan, const rn_spec *spec, const rn_ranks *ranks,
     extra x = {def, pick, -1};
     int rc = 0;
     for (;;) {
-        for (int64_t r = 0;
-             rc == 0 && r < (def->repeat > 0 ? def->repeat : 1); r++) {
+        for (int64_t r = 0; rc == 0 && r < (def->repeat > 0 ? def->repeat : 1);
+             r++) {
             x.rep = def->has_repeat ? r : -1;
             rc = add_workers(plan, spec, ranks, step, &x);
         }
@@ -153,8 +156,8 @@ int rn_plan_build(const rn_spec *spec, const rn_ranks *ranks, rn_plan *plan,
     if (rc == 0)
         plan->step_start[spec->nsteps] = plan->ntasks;
     else
-        snprintf(err, errlen, "%s: planning %" PRId64 " tasks: %s",
-                 spec->file, total, pt_strerror(rc));
+        snprintf(err, errlen, "%s: planning %" PRId64 " tasks: %s", spec->file,
+                 total, pt_strerror(rc));
     return rc;
 }
 
@@ -186,8 +189,7 @@ void rn_plan_print(const rn_spec *spec, const rn_plan *plan, FILE *out)
     fprintf(out, "job %s: %d steps, %" PRId64 " tasks, seed %" PRIu64 "\n",
             spec->name, spec->nsteps, plan->ntasks, spec->seed);
     for (int s = 0; s < plan->nsteps; s++) {
-        fprintf(out, "step %d %s: %" PRId64 " tasks\n", s,
-                spec->steps[s].name,
+        fprintf(out, "step %d %s: %" PRId64 " tasks\n", s, spec->steps[s].name,
                 plan->step_start[s + 1] - plan->step_start[s]);
         for (int64_t i = plan->step_start[s]; i < plan->step_start[s + 1];
              i++) {

@@ -20,16 +20,16 @@
 
 typedef struct rn_ptask {
     int64_t id;
-    int step;          /* index into spec->steps */
-    int kernel;        /* index into spec->kernels */
-    int workerset;     /* index into spec->workersets */
-    int on;            /* pinned worker, or -1 */
+    int step;      /* index into spec->steps */
+    int kernel;    /* index into spec->kernels */
+    int workerset; /* index into spec->workersets */
+    int on;        /* pinned worker, or -1 */
     int64_t priority;
     uint64_t seed;
-    pt_args *args;     /* sealed, encoded: the one form of the args (JSON
-                          only where a human or a file sees them) */
-    const rn_task *def;/* its entry in the spec (tags) */
-    int rank;          /* under MPI, the rank of `on` (each_worker), else 0 */
+    pt_args *args;      /* sealed, encoded: the one form of the args (JSON
+                           only where a human or a file sees them) */
+    const rn_task *def; /* its entry in the spec (tags) */
+    int rank;           /* under MPI, the rank of `on` (each_worker), else 0 */
 } rn_ptask;
 
 /* Under MPI: how many workers each rank has in each set, for each_worker

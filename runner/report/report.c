@@ -323,9 +323,9 @@ int rn_report(const char *dir, const char *out, char *path, size_t size,
         rc = open_input(dir, "results.jsonl", &rfd, err, errlen);
     if (rc == 0 && (rc = whole_lines(rfd, &rlen)) < 0)
         snprintf(err, errlen, "%s/results.jsonl: %s", dir, strerror(-rc));
-    if (rc == 0 && (out ? snprintf(path, size, "%s", out)
-                        : snprintf(path, size, "%s/report.html", dir)) >=
-                       (int)size) {
+    if (rc == 0 &&
+        (out ? snprintf(path, size, "%s", out)
+             : snprintf(path, size, "%s/report.html", dir)) >= (int)size) {
         snprintf(err, errlen, "%s: file name too long", out ? out : dir);
         rc = -ENAMETOOLONG;
     }

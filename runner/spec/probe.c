@@ -233,10 +233,10 @@ static int parse_missing(const pt_val *top, rn_probe *p, int n)
     int rc = pt_viter_init(&it, &l);
     while (rc == 0 && (rc = pt_vlist_next(&it, &item)) == 1) {
         char **m = &p->missing[p->nmissing++];
-        rc = item.type == PT_V_NULL ? 0
-             : item.type != PT_V_STR ? -EBADMSG
+        rc = item.type == PT_V_NULL          ? 0
+             : item.type != PT_V_STR         ? -EBADMSG
              : (*m = strdup(item.u.str.ptr)) ? 0
-                                            : -ENOMEM;
+                                             : -ENOMEM;
     }
     return rc;
 }
@@ -252,8 +252,8 @@ static int parse_report(const uint8_t *data, size_t len, const rn_probe_req *r,
         return -ENOMEM;
     memcpy(copy, data, len);
     int rc = pt_value_check(copy, len, 3);
-    if (rc == 0 && (pt_vdec(copy, len, 0, &top, &next) < 0 ||
-                    top.type != PT_V_MAP))
+    if (rc == 0 &&
+        (pt_vdec(copy, len, 0, &top, &next) < 0 || top.type != PT_V_MAP))
         rc = -EBADMSG;
     if (rc == 0 && pt_vmap_get(&top, "error", &e) == 0)
         rc = get_str(&top, "error", &p->error);
@@ -291,8 +291,7 @@ static int conclude(const child *c, int rc, int limit, const rn_probe_req *r,
     } else if (WEXITSTATUS(c->wstatus) != 0 || !p->loaded) {
         p->how = RN_PROBE_EXITED;
         p->code = WEXITSTATUS(c->wstatus);
-    } else if ((rc = parse_report(c->got.data + 1, c->got.len - 1, r, p)) <
-               0) {
+    } else if ((rc = parse_report(c->got.data + 1, c->got.len - 1, r, p)) < 0) {
         p->how = rc == -ENOMEM ? RN_PROBE_FAILED : RN_PROBE_BROKEN;
         p->what = "reading its report";
         p->code = rc;
@@ -353,8 +352,8 @@ int rn_probe_plugin(const char *path, rn_probe *p)
 int rn_probe_plugin_open(const char *path, const void *options, size_t len,
                          rn_probe *p)
 {
-    rn_probe_req r = {.path = path, .plugin = true, .options = options,
-                      .options_len = len};
+    rn_probe_req r = {
+        .path = path, .plugin = true, .options = options, .options_len = len};
     int rc = probe(&r, p);
     if (rc < 0)
         return p->how == RN_PROBE_FAILED ? rc : -EINVAL;
@@ -387,33 +386,41 @@ const char *rn_probe_why(const rn_probe *p, char *buf, size_t size)
 {
     char w[64];
     switch (p->how) {
-    case RN_PROBE_REPORTED:
-        return NULL;
+    case RN_PROBE_REPORTED: return NULL;
     case RN_PROBE_SIGNALED:
         signal_words(p->code, w, sizeof w);
         if (p->loaded)
-            snprintf(buf, size, "it loaded, then crashed (%s) while its "
-                     "descriptors were read", w);
-        else
-            snprintf(buf, size, "loading it crashed (%s) in a constructor",
+            snprintf(buf, size,
+                     "it loaded, then crashed (%s) while its "
+                     "descriptors were read",
                      w);
+        else
+            snprintf(buf, size, "loading it crashed (%s) in a constructor", w);
         break;
     case RN_PROBE_EXITED:
         if (p->loaded)
-            snprintf(buf, size, "it loaded, then its probe exited with "
-                     "status %d without a report", p->code);
+            snprintf(buf, size,
+                     "it loaded, then its probe exited with "
+                     "status %d without a report",
+                     p->code);
         else
-            snprintf(buf, size, "exited with status %d while loading (does "
-                     "a constructor call exit?)", p->code);
+            snprintf(buf, size,
+                     "exited with status %d while loading (does "
+                     "a constructor call exit?)",
+                     p->code);
         break;
     case RN_PROBE_TIMEOUT:
         limit_words(p->code, w, sizeof w);
         if (p->loaded)
-            snprintf(buf, size, "it loaded, but its check did not finish "
-                     "within %s", w);
+            snprintf(buf, size,
+                     "it loaded, but its check did not finish "
+                     "within %s",
+                     w);
         else
-            snprintf(buf, size, "did not finish loading within %s (the "
-                     "limit is $%s, in ms)", w, RN_PROBE_LIMIT_ENV);
+            snprintf(buf, size,
+                     "did not finish loading within %s (the "
+                     "limit is $%s, in ms)",
+                     w, RN_PROBE_LIMIT_ENV);
         break;
     case RN_PROBE_BROKEN:
         snprintf(buf, size, "its probe sent a malformed report (%s)",

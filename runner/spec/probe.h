@@ -50,7 +50,7 @@ typedef struct rn_probe {
     char *options_error;      /* REPORTED: what open() said of its options */
     rn_probe_kernel *kernels; /* REPORTED, no error: what the .so holds */
     int nkernels;
-    char **missing;           /* per name asked: NULL (there) or why not */
+    char **missing; /* per name asked: NULL (there) or why not */
     int nmissing;
 } rn_probe;
 

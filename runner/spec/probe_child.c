@@ -62,9 +62,8 @@ static int report_lib(pt_buf *b, const pt_kernel_lib *lib,
     if (rc == 0 && (rc = pt_venc_key(b, &m, "missing")) == 0)
         rc = pt_venc_list_begin(b, &l);
     for (int i = 0; rc == 0 && i < r->n; i++)
-        rc = pt_kernel_lib_find(lib, r->names[i])
-                 ? pt_venc_null(b)
-                 : pt_venc_str(b, pt_errmsg());
+        rc = pt_kernel_lib_find(lib, r->names[i]) ? pt_venc_null(b)
+                                                  : pt_venc_str(b, pt_errmsg());
     if (rc == 0)
         rc = pt_venc_list_end(b, &l);
     return rc == 0 ? pt_venc_map_end(b, &m) : rc;
@@ -105,8 +104,8 @@ static int try_open(const rn_probe_req *r, const pt_plugin *d, char *msg,
     pt_buf js = {0};
     const char *tmp = getenv("TMPDIR");
     char dir[4096];
-    snprintf(dir, sizeof dir, "%s/ptrun-probe-XXXXXX", tmp && *tmp ? tmp
-                                                                   : "/tmp");
+    snprintf(dir, sizeof dir, "%s/ptrun-probe-XXXXXX",
+             tmp && *tmp ? tmp : "/tmp");
     msg[0] = '\0';
     int rc = pt_value_to_json(r->options, r->options_len, &js);
     if (rc < 0 || !mkdtemp(dir)) {
@@ -114,10 +113,13 @@ static int try_open(const rn_probe_req *r, const pt_plugin *d, char *msg,
         pt_buf_free(&js);
         return rc;
     }
-    pt_plugin_ctx ctx = {.size = sizeof ctx, .run_dir = dir,
-                         .run_name = "probe", .sys = &probe_sys,
+    pt_plugin_ctx ctx = {.size = sizeof ctx,
+                         .run_dir = dir,
+                         .run_name = "probe",
+                         .sys = &probe_sys,
                          .options = r->options,
-                         .options_len = r->options_len, .checking = 1};
+                         .options_len = r->options_len,
+                         .checking = 1};
     if (d->open(&ctx, (const char *)js.data) != 0)
         snprintf(msg, size, "plugin %s: %s", d->name ? d->name : "?",
                  ctx.error[0] ? ctx.error : "it refused its options");
@@ -135,8 +137,8 @@ static int report_open(pt_buf *b, const rn_probe_req *r, void *h)
     pt_vmark m;
     const pt_plugin *const *d = dlsym(h, "pt_plugin_desc");
     int rc = 0;
-    if (r->options && d && *d && (*d)->abi >= 1 &&
-        (*d)->abi <= PT_PLUGIN_ABI && (*d)->on_event && (*d)->open)
+    if (r->options && d && *d && (*d)->abi >= 1 && (*d)->abi <= PT_PLUGIN_ABI &&
+        (*d)->on_event && (*d)->open)
         rc = try_open(r, *d, msg, sizeof msg);
     if (rc < 0)
         snprintf(msg, sizeof msg, "%s: cannot try its options: %s", r->path,
@@ -163,10 +165,11 @@ static int report_plugin(pt_buf *b, const rn_probe_req *r, void *h)
     }
     int threads = pt_sys_thread_count();
     if (threads > 1) {
-        snprintf(msg, sizeof msg, "%s: loading this plugin started %d "
+        snprintf(msg, sizeof msg,
+                 "%s: loading this plugin started %d "
                  "thread%s; ptrun runs plugins in its own process, which "
-                 "must stay single-threaded to fork workers", r->path,
-                 threads - 1, threads > 2 ? "s" : "");
+                 "must stay single-threaded to fork workers",
+                 r->path, threads - 1, threads > 2 ? "s" : "");
         return report_error(b, msg);
     }
     return report_open(b, r, h);
@@ -192,8 +195,8 @@ static int child_setup(int null_fd, int wfd, pid_t parent)
 /* The child cannot write to ptrun (`rc`): say so on stderr, and leave. */
 static _Noreturn void child_unsent(const rn_probe_req *r, int rc)
 {
-    fprintf(stderr, "ptrun: probe of %s: cannot send its report: %s\n",
-            r->path, pt_strerror(rc));
+    fprintf(stderr, "ptrun: probe of %s: cannot send its report: %s\n", r->path,
+            pt_strerror(rc));
     fflush(NULL);
     pt_sys_exit(RN_PROBE_EXIT_UNSENT);
 }
@@ -213,8 +216,10 @@ _Noreturn void rn_probe_child_main(const rn_probe_req *r, int null_fd, int wfd,
     pt_buf b = {0};
     char msg[1024];
     if (rc < 0) {
-        snprintf(msg, sizeof msg, "%s: cannot set up the process that "
-                 "loads it: %s", r->path, strerror(-rc));
+        snprintf(msg, sizeof msg,
+                 "%s: cannot set up the process that "
+                 "loads it: %s",
+                 r->path, strerror(-rc));
         rc = report_error(&b, msg);
     } else
         rc = r->plugin ? report_plugin(&b, r, h) : report_kernels(&b, r);

@@ -23,7 +23,7 @@ typedef struct rn_probe_req {
     bool plugin;
     const char *const *names; /* kernels only: the names to look up */
     int n;
-    const void *options;      /* plugins: open with these, or NULL */
+    const void *options; /* plugins: open with these, or NULL */
     size_t options_len;
 } rn_probe_req;
 

@@ -195,10 +195,10 @@ int rn_spec_add_plugin(rn_spec *spec, const char *name, const char *key,
         rc = -ENOMEM;
     else
         rc = rn_plugin_probe(&p, label, err, errlen);
-    rn_plugin *all = rc == 0 ? realloc(spec->plugins,
-                                       (size_t)(spec->nplugins + 1) *
-                                           sizeof *all)
-                             : NULL;
+    rn_plugin *all = rc == 0
+                         ? realloc(spec->plugins,
+                                   (size_t)(spec->nplugins + 1) * sizeof *all)
+                         : NULL;
     if (rc == 0 && !all)
         rc = -ENOMEM;
     if (rc == -ENOMEM)
@@ -223,7 +223,7 @@ static rn_spec *new_spec(const char *file)
     if (!s)
         return NULL;
     s->file = strdup(file);
-    s->dir = !slash ? strdup(".")
+    s->dir = !slash          ? strdup(".")
              : slash == file ? strdup("/")
                              : strndup(file, (size_t)(slash - file));
     if (!s->file || !s->dir) {

@@ -51,10 +51,10 @@ typedef struct rn_value {
     bool b;
     int64_t i;
     double r;
-    char *s;                 /* RN_STR */
-    size_t n;                /* RN_LIST, RN_MAP: item count */
-    struct rn_value *items;  /* RN_LIST, RN_MAP: n values */
-    char **keys;             /* RN_MAP: n keys, in file order */
+    char *s;                /* RN_STR */
+    size_t n;               /* RN_LIST, RN_MAP: item count */
+    struct rn_value *items; /* RN_LIST, RN_MAP: n values */
+    char **keys;            /* RN_MAP: n keys, in file order */
 } rn_value;
 
 /*
@@ -74,52 +74,52 @@ typedef struct rn_segment {
     int ndims;
     uint64_t dims[PT_SHM_MAXDIMS];
     rn_init init;
-    double fill;         /* RN_INIT_FILL: checked to fit the type */
-    char *npy;           /* RN_INIT_NPY: resolved path */
+    double fill; /* RN_INIT_FILL: checked to fit the type */
+    char *npy;   /* RN_INIT_NPY: resolved path */
     bool save;
     bool named;
     rn_pos pos;
 } rn_segment;
 
 typedef struct rn_kernel {
-    char *name;          /* the name tasks use */
-    char *path;          /* resolved .so path */
-    char *symbol;        /* the kernel's name inside the .so */
+    char *name;   /* the name tasks use */
+    char *path;   /* resolved .so path */
+    char *symbol; /* the kernel's name inside the .so */
     rn_pos pos;
 } rn_kernel;
 
 typedef struct rn_workerset {
     char *name;
-    int workers;         /* resolved: `auto` = online CPUs */
+    int workers; /* resolved: `auto` = online CPUs */
     bool workers_auto;
     pt_ws_mode mode;
-    int64_t timeout_ms;  /* 0: none */
+    int64_t timeout_ms; /* 0: none */
     int retries;
     bool retry_failed;
-    int window;          /* 0: the mode's default */
-    int batch;           /* requests sent at once; 0: auto */
+    int window; /* 0: the mode's default */
+    int batch;  /* requests sent at once; 0: auto */
     rn_pos pos;
     int64_t memory_bytes; /* RLIMIT_AS per worker, 0: none */
-    int64_t grace_ms;    /* at shutdown, for the workers' fini; -1: default */
+    int64_t grace_ms;     /* at shutdown, for the workers' fini; -1: default */
 } rn_workerset;
 
 typedef struct rn_sweep_axis {
     char *key;
-    rn_value values;     /* RN_LIST, at least one item */
+    rn_value values; /* RN_LIST, at least one item */
 } rn_sweep_axis;
 
 typedef struct rn_task {
-    int kernel;          /* index into spec->kernels */
-    int workerset;       /* index into spec->workersets */
+    int kernel;    /* index into spec->kernels */
+    int workerset; /* index into spec->workersets */
     int64_t priority;
-    rn_value args;       /* RN_MAP (empty when absent) */
-    int64_t repeat;      /* 1 when absent; tasks get arg `rep` when given */
+    rn_value args;  /* RN_MAP (empty when absent) */
+    int64_t repeat; /* 1 when absent; tasks get arg `rep` when given */
     bool has_repeat;
     rn_sweep_axis *sweep;
-    int nsweep;          /* cartesian product, first axis slowest */
+    int nsweep; /* cartesian product, first axis slowest */
     bool each_worker;
-    int on;              /* pinned worker index, -1 when absent */
-    char **tags;         /* for `ptrun ctl` to select tasks by */
+    int on;      /* pinned worker index, -1 when absent */
+    char **tags; /* for `ptrun ctl` to select tasks by */
     int ntags;
     rn_pos pos;
 } rn_task;
@@ -143,23 +143,23 @@ typedef struct rn_step {
 } rn_step;
 
 typedef struct rn_plugin {
-    char *name;          /* shipped plugin name, or NULL with a path */
-    char *path;          /* resolved .so path */
-    rn_value options;    /* RN_MAP (empty when absent) */
+    char *name;       /* shipped plugin name, or NULL with a path */
+    char *path;       /* resolved .so path */
+    rn_value options; /* RN_MAP (empty when absent) */
     rn_pos pos;
-    bool probed;         /* it loaded safely in a child (probe.h): the
-                            runner may load it (host.c) */
-    bool added;          /* not an item of `plugins:` (the default jsonl,
-                            --trace's) */
+    bool probed; /* it loaded safely in a child (probe.h): the
+                    runner may load it (host.c) */
+    bool added;  /* not an item of `plugins:` (the default jsonl,
+                    --trace's) */
 } rn_plugin;
 
 typedef struct rn_spec {
-    char *file;          /* as given */
-    char *dir;           /* its directory, for relative paths */
-    int version;         /* `ptrun:` (1) */
-    char *name;          /* [A-Za-z0-9_-]+ */
+    char *file;  /* as given */
+    char *dir;   /* its directory, for relative paths */
+    int version; /* `ptrun:` (1) */
+    char *name;  /* [A-Za-z0-9_-]+ */
     uint64_t seed;
-    char *shm_prefix;    /* default: name */
+    char *shm_prefix; /* default: name */
     rn_segment *segments;
     int nsegments;
     rn_kernel *kernels;
@@ -168,7 +168,7 @@ typedef struct rn_spec {
     int nworkersets;
     rn_step *steps;
     int nsteps;
-    rn_plugin *plugins;  /* default: one, jsonl */
+    rn_plugin *plugins; /* default: one, jsonl */
     int nplugins;
     char *resolved_yaml; /* the spec after overrides, as YAML text */
 } rn_spec;

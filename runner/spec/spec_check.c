@@ -2,8 +2,9 @@
  * spec_check.c - build an rn_spec from the YAML tree and check it against
  * SPEC §4: the header (ptrun, name, seed) and plugins; kernels are in
  * spec_kernels.c, worker sets in spec_sets.c, shm segments in spec_shm.c,
- * steps and tasks in spec_tasks.c. Every problem becomes a diagnostic; nothing stops early.
- * Kernel and plugin .so files are loaded in a child (probe.h), never here.
+ * steps and tasks in spec_tasks.c. Every problem becomes a diagnostic; nothing
+ * stops early. Kernel and plugin .so files are loaded in a child (probe.h),
+ * never here.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -55,8 +56,7 @@ static void unknown_key(rn_build *b, const rn_yentry *e, const rn_schema *s)
     for (const rn_skey *k = s->keys; k->name && n < 16; k++)
         names[n++] = k->name;
     rn_hint(e->key, names, n, "known keys", hint, sizeof hint);
-    rn_diag_add(b->d, e->kpos, NULL, 0, "unknown key '%s' (%s)", e->key,
-                hint);
+    rn_diag_add(b->d, e->kpos, NULL, 0, "unknown key '%s' (%s)", e->key, hint);
 }
 
 bool rn_check_map(rn_build *b, const rn_ynode *n, const rn_schema *s)
@@ -169,8 +169,10 @@ bool rn_get_name(rn_build *b, const rn_ynode *n, char **out)
     size_t len = strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVW"
                            "XYZ0123456789_-");
     if (t[len] || len > RN_NAME_MAX) {
-        rn_diag_at(b->d, n, "'%s' is not a valid name: use 1 to %d letters, "
-                   "digits, '_' or '-'", t, RN_NAME_MAX);
+        rn_diag_at(b->d, n,
+                   "'%s' is not a valid name: use 1 to %d letters, "
+                   "digits, '_' or '-'",
+                   t, RN_NAME_MAX);
         return false;
     }
     return (*out = strdup(t)) ? true : rn_oom_at(b, n);
@@ -211,8 +213,10 @@ static void build_header(rn_build *b, const rn_ynode *root)
     if ((n = rn_ymap_get(root, "ptrun")) &&
         rn_get_int(b, n, "ptrun", INT64_MIN, INT64_MAX, &v)) {
         if (v != 1)
-            rn_diag_at(b->d, n, "unsupported ptrun: %" PRId64 " (this "
-                       "ptrun reads version 1)", v);
+            rn_diag_at(b->d, n,
+                       "unsupported ptrun: %" PRId64 " (this "
+                       "ptrun reads version 1)",
+                       v);
         b->spec->version = (int)v;
     }
     if ((n = rn_ymap_get(root, "name")))
@@ -250,11 +254,10 @@ static void probe_plugin(rn_build *b, rn_plugin *p, const rn_ynode *at,
                          const char *given)
 {
     char label[512], msg[1024];
-    snprintf(label, sizeof label, "%splugin '%s'", at ? "" : "default ",
-             given);
+    snprintf(label, sizeof label, "%splugin '%s'", at ? "" : "default ", given);
     int rc = rn_plugin_probe(p, label, msg, sizeof msg);
     b->d->runtime += rc == -EIO; /* not the spec's fault */
-    if (rc == -EDOM && at) /* the options' fault: point at them */
+    if (rc == -EDOM && at)       /* the options' fault: point at them */
         rn_diag_add(b->d, p->options.pos, at->set, at->set_index, "%s", msg);
     else if (rc < 0)
         rn_diag_add(b->d, at ? at->pos : (rn_pos){0, 0}, at ? at->set : NULL,
@@ -267,17 +270,20 @@ static void find_plugin(rn_build *b, rn_plugin *p, const rn_ynode *at)
     char *tried = NULL;
     const char *dir = b->search ? b->search->plugin_dir : NULL;
     if (strchr(p->name, '/') || strstr(p->name, ".so")) {
-        rn_diag_at(b->d, at, "plugin name '%s' must be a bare name (use "
-                   "path: for a file)", p->name);
+        rn_diag_at(b->d, at,
+                   "plugin name '%s' must be a bare name (use "
+                   "path: for a file)",
+                   p->name);
         return;
     }
     p->path = rn_find_so(p->name, b->spec->dir, "PTRUN_PLUGIN_PATH", dir,
                          &tried);
     if (!p->path && tried)
         rn_diag_add(b->d, at ? at->pos : (rn_pos){0, 0}, at ? at->set : NULL,
-                    at ? at->set_index : 0, "%splugin '%s' not found: no "
-                    "%s.so in %s", at ? "" : "default ", p->name, p->name,
-                    tried);
+                    at ? at->set_index : 0,
+                    "%splugin '%s' not found: no "
+                    "%s.so in %s",
+                    at ? "" : "default ", p->name, p->name, tried);
     else if (!p->path)
         rn_diag_add(b->d, (rn_pos){0, 0}, NULL, 0, "out of memory");
     else
@@ -313,7 +319,8 @@ static void build_plugin(rn_build *b, const rn_ynode *n, rn_plugin *p)
     name = rn_ymap_get(n, "name");
     path = rn_ymap_get(n, "path");
     if (!name == !path)
-        rn_diag_at(b->d, n, "a plugin takes exactly one of name (a shipped "
+        rn_diag_at(b->d, n,
+                   "a plugin takes exactly one of name (a shipped "
                    "plugin) or path (a .so file)");
     else if (name && rn_get_str(b, name, &p->name))
         find_plugin(b, p, name);

@@ -22,10 +22,10 @@ typedef struct rn_build {
     rn_spec *spec;
     rn_diags *d;
     const rn_search *search;
-    bool kernels_bad;    /* `kernels:` unusable: skip lookups by name */
-    bool sets_bad;       /* `workersets:` unusable: skip lookups by name */
-    int64_t ntasks;      /* expanded tasks so far, saturated */
-    bool tasks_over;     /* RN_MAX_TASKS already reported */
+    bool kernels_bad; /* `kernels:` unusable: skip lookups by name */
+    bool sets_bad;    /* `workersets:` unusable: skip lookups by name */
+    int64_t ntasks;   /* expanded tasks so far, saturated */
+    bool tasks_over;  /* RN_MAX_TASKS already reported */
 } rn_build;
 
 /* "expected WANT, got ..." at n. */

@@ -28,8 +28,10 @@ static void find_kernel_so(rn_build *b, rn_kernel *k, const rn_ynode *path)
                          b->search ? b->search->kernel_dir : NULL, &tried);
     if (!k->path) {
         if (tried)
-            rn_diag_at(b->d, path, "kernel library '%s' not found: no "
-                       "%s.so in %s", path->text, path->text, tried);
+            rn_diag_at(b->d, path,
+                       "kernel library '%s' not found: no "
+                       "%s.so in %s",
+                       path->text, path->text, tried);
         else
             rn_oom_at(b, path);
     }

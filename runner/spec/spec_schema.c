@@ -27,9 +27,12 @@ static const rn_skey init_keys[] = {
 const rn_schema rn_init_schema = {RN_S_MAP, init_keys, NULL};
 
 static const rn_skey segment_keys[] = {
-    {"name", true, &scalar},  {"type", true, &scalar},
-    {"dims", true, &any},     {"init", false, &rn_init_schema},
-    {"save", false, &scalar}, {"named", false, &scalar},
+    {"name", true, &scalar},
+    {"type", true, &scalar},
+    {"dims", true, &any},
+    {"init", false, &rn_init_schema},
+    {"save", false, &scalar},
+    {"named", false, &scalar},
     {0},
 };
 const rn_schema rn_segment_schema = {RN_S_MAP, segment_keys, NULL};
@@ -51,11 +54,16 @@ const rn_schema rn_kernel_schema = {RN_S_MAP, kernel_keys, NULL};
 static const rn_schema kernels = {RN_S_DICT, NULL, &rn_kernel_schema};
 
 static const rn_skey workerset_keys[] = {
-    {"name", true, &scalar},     {"workers", false, &scalar},
-    {"mode", false, &scalar},    {"timeout", false, &scalar},
-    {"retries", false, &scalar}, {"retry_failed", false, &scalar},
-    {"window", false, &scalar},  {"memory", false, &scalar},
-    {"batch", false, &scalar},   {"grace", false, &scalar},
+    {"name", true, &scalar},
+    {"workers", false, &scalar},
+    {"mode", false, &scalar},
+    {"timeout", false, &scalar},
+    {"retries", false, &scalar},
+    {"retry_failed", false, &scalar},
+    {"window", false, &scalar},
+    {"memory", false, &scalar},
+    {"batch", false, &scalar},
+    {"grace", false, &scalar},
     {0},
 };
 const rn_schema rn_workerset_schema = {RN_S_MAP, workerset_keys, NULL};
@@ -89,10 +97,14 @@ const rn_schema rn_plugin_schema = {RN_S_MAP, plugin_keys, NULL};
 static const rn_schema plugins = {RN_S_LIST, NULL, &rn_plugin_schema};
 
 static const rn_skey top_keys[] = {
-    {"ptrun", true, &scalar},         {"name", true, &scalar},
-    {"seed", false, &scalar},         {"shm", false, &rn_shm_schema},
-    {"kernels", false, &kernels},     {"workersets", true, &workersets},
-    {"steps", true, &steps},          {"plugins", false, &plugins},
+    {"ptrun", true, &scalar},
+    {"name", true, &scalar},
+    {"seed", false, &scalar},
+    {"shm", false, &rn_shm_schema},
+    {"kernels", false, &kernels},
+    {"workersets", true, &workersets},
+    {"steps", true, &steps},
+    {"plugins", false, &plugins},
     {0},
 };
 const rn_schema rn_spec_schema = {RN_S_MAP, top_keys, NULL};
@@ -230,7 +242,8 @@ bool rn_value_numeric_list(const rn_value *v)
     return v->n > 0;
 }
 
-/* A list of numbers travels as an int or real array, anything else as a list. */
+/* A list of numbers travels as an int or real array, anything else as a list.
+ */
 static int encode_list(pt_buf *b, const rn_value *v)
 {
     int ints = 1;
@@ -243,11 +256,10 @@ static int encode_list(pt_buf *b, const rn_value *v)
         for (size_t i = 0; rc == 0 && i < v->n; i++) {
             iv[i] = v->items[i].i;
             rv[i] = v->items[i].type == RN_INT ? (double)v->items[i].i
-                                                : v->items[i].r;
+                                               : v->items[i].r;
         }
         if (rc == 0)
-            rc = ints ? pt_venc_ints(b, iv, v->n)
-                      : pt_venc_reals(b, rv, v->n);
+            rc = ints ? pt_venc_ints(b, iv, v->n) : pt_venc_reals(b, rv, v->n);
         free(iv);
         free(rv);
         return rc;

@@ -54,8 +54,10 @@ static rn_ynode *seq_child(const setarg *s, rn_ynode *seq, const char *comp)
         if (name && name->kind == RN_Y_SCALAR && !strcmp(name->text, comp))
             return seq->e[i].val;
     }
-    set_err(s, "no item '%s' in %s (it has %zu: give an index from 0, or "
-            "an item's name)", comp, where(s), seq->n);
+    set_err(s,
+            "no item '%s' in %s (it has %zu: give an index from 0, or "
+            "an item's name)",
+            comp, where(s), seq->n);
     return NULL;
 }
 
@@ -135,8 +137,8 @@ static rn_ynode *walk(setarg *s, rn_ynode *root, char *path)
             return NULL;
         schema = rn_schema_child(schema, comp);
         size_t len = strlen(s->where);
-        snprintf(s->where + len, sizeof s->where - len, "%s%s",
-                 len ? "." : "", comp);
+        snprintf(s->where + len, sizeof s->where - len, "%s%s", len ? "." : "",
+                 comp);
     }
     return node;
 }
@@ -160,8 +162,7 @@ static int set_value(setarg *s, rn_ynode *n, const char *value)
     return 0;
 }
 
-static void apply_one(rn_ynode *root, const char *arg, int index,
-                      rn_diags *d)
+static void apply_one(rn_ynode *root, const char *arg, int index, rn_diags *d)
 {
     setarg s = {.arg = arg, .index = index, .d = d};
     const char *eq = strchr(arg, '=');
@@ -176,8 +177,10 @@ static void apply_one(rn_ynode *root, const char *arg, int index,
     }
     rn_ynode *n = walk(&s, root, path);
     if (n && n->kind != RN_Y_SCALAR)
-        set_err(&s, "%s is a %s, not a scalar (--set overrides scalars "
-                "only)", where(&s), n->kind == RN_Y_MAP ? "mapping" : "list");
+        set_err(&s,
+                "%s is a %s, not a scalar (--set overrides scalars "
+                "only)",
+                where(&s), n->kind == RN_Y_MAP ? "mapping" : "list");
     else if (n)
         set_value(&s, n, eq + 1);
     free(path);

@@ -87,13 +87,15 @@ static void get_duration(rn_build *b, const rn_ynode *n, const char *what,
         return;
     }
     if (!parse_duration(n->text, v.type != RN_STR, &ms)) {
-        rn_diag_at(b->d, n, "bad duration '%s' (use 500ms, 30s, 2m, 1h or "
-                   "a number of seconds)", n->text);
+        rn_diag_at(b->d, n,
+                   "bad duration '%s' (use 500ms, 30s, 2m, 1h or "
+                   "a number of seconds)",
+                   n->text);
         return;
     }
     if (ms < min_ms || ms > 1e12) {
-        rn_diag_at(b->d, n, "%s must be between %s and 1e9s, got '%s'",
-                   what, min_ms > 0 ? "1ms" : "0s", n->text);
+        rn_diag_at(b->d, n, "%s must be between %s and 1e9s, got '%s'", what,
+                   min_ms > 0 ? "1ms" : "0s", n->text);
         return;
     }
     *out = (int64_t)llround(ms);
@@ -105,10 +107,19 @@ static bool parse_size(const char *text, int64_t *bytes)
     static const struct {
         const char *unit;
         double mult;
-    } units[] = {{"", 1}, {"B", 1}, {"KiB", 1024.0}, {"MiB", 1048576.0},
-                 {"GiB", 1073741824.0}, {"TiB", 1099511627776.0},
-                 {"K", 1024.0}, {"M", 1048576.0}, {"G", 1073741824.0},
-                 {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}};
+    } units[] = {{"", 1},
+                 {"B", 1},
+                 {"KiB", 1024.0},
+                 {"MiB", 1048576.0},
+                 {"GiB", 1073741824.0},
+                 {"TiB", 1099511627776.0},
+                 {"K", 1024.0},
+                 {"M", 1048576.0},
+                 {"G", 1073741824.0},
+                 {"KB", 1e3},
+                 {"MB", 1e6},
+                 {"GB", 1e9},
+                 {"TB", 1e12}};
     char *end;
     errno = 0;
     double v = strtod(text, &end);
@@ -127,7 +138,8 @@ static void get_memory(rn_build *b, const rn_ynode *n, int64_t *out)
 {
     if (n->kind != RN_Y_SCALAR || !parse_size(n->text, out) ||
         *out < (16 << 20)) {
-        rn_diag_at(b->d, n, "memory must be a size of at least 16MiB "
+        rn_diag_at(b->d, n,
+                   "memory must be a size of at least 16MiB "
                    "(e.g. 512MiB, 2GiB), got '%s'",
                    n->kind == RN_Y_SCALAR ? n->text : "a collection");
         *out = 0;
@@ -178,7 +190,7 @@ static void build_workerset(rn_build *b, const rn_ynode *n, rn_workerset *ws)
 }
 
 void rn_check_unique(rn_build *b, const rn_ynode *list, const char *noun,
-                         const char *(*name_of)(const rn_spec *, int))
+                     const char *(*name_of)(const rn_spec *, int))
 {
     for (size_t i = 1; i < list->n; i++) {
         const char *ni = name_of(b->spec, (int)i);

@@ -17,8 +17,7 @@
 #include "spec/spec_check.h"
 
 /* "[2, 3]" into buf. */
-static void format_dims(const uint64_t *dims, int ndims, char *buf,
-                        size_t size)
+static void format_dims(const uint64_t *dims, int ndims, char *buf, size_t size)
 {
     size_t off = (size_t)snprintf(buf, size, "[");
     for (int i = 0; i < ndims && off < size; i++)
@@ -82,9 +81,11 @@ static bool segment_bytes(rn_build *b, const rn_ynode *at,
     for (int i = 0; i < seg->ndims; i++)
         if (__builtin_mul_overflow(v, seg->dims[i], &v)) {
             format_dims(seg->dims, seg->ndims, dims, sizeof dims);
-            rn_diag_at(b->d, at, "dims %s of %s overflow: segment '%s' "
-                       "would be larger than 2^64 bytes", dims,
-                       pt_dtype_name(seg->type), seg->name ? seg->name : "");
+            rn_diag_at(b->d, at,
+                       "dims %s of %s overflow: segment '%s' "
+                       "would be larger than 2^64 bytes",
+                       dims, pt_dtype_name(seg->type),
+                       seg->name ? seg->name : "");
             return false;
         }
     *bytes = v;
@@ -119,8 +120,10 @@ static bool check_fits(rn_build *b, const rn_ynode *at, const char *what,
 static bool fill_fits(pt_dtype t, double v)
 {
     static const double lo[PT_DTYPE_COUNT] = {
-        [PT_INT8] = INT8_MIN,   [PT_INT16] = INT16_MIN,
-        [PT_INT32] = INT32_MIN, [PT_INT64] = (double)INT64_MIN,
+        [PT_INT8] = INT8_MIN,
+        [PT_INT16] = INT16_MIN,
+        [PT_INT32] = INT32_MIN,
+        [PT_INT64] = (double)INT64_MIN,
     };
     static const double hi[PT_DTYPE_COUNT] = {
         [PT_INT8] = INT8_MAX,     [PT_INT16] = INT16_MAX,
@@ -177,8 +180,9 @@ static void get_npy(rn_build *b, const rn_ynode *n, rn_segment *seg,
         return;
     }
     bool same = info.type == seg->type && info.ndims == seg->ndims &&
-                !memcmp(info.dims, seg->dims, sizeof(uint64_t) *
-                        (size_t)(info.ndims > 0 ? info.ndims : 0));
+                !memcmp(info.dims, seg->dims,
+                        sizeof(uint64_t) *
+                            (size_t)(info.ndims > 0 ? info.ndims : 0));
     if (!shape_ok || same)
         return;
     format_dims(info.dims, info.ndims, got, sizeof got);

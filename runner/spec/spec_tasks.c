@@ -88,8 +88,7 @@ static void build_sweep(rn_build *b, const rn_ynode *n, rn_task *t)
         else if (v->kind != RN_Y_SEQ)
             rn_wrong_type(b, v, "a list of values");
         else if (!v->n)
-            rn_diag_at(b->d, v, "sweep '%s' needs at least one value",
-                       a->key);
+            rn_diag_at(b->d, v, "sweep '%s' needs at least one value", a->key);
         else if (rn_value_from(v, &a->values) < 0)
             rn_oom_at(b, v);
     }
@@ -117,10 +116,13 @@ static void check_arg_clash(rn_build *b, const rn_ynode *n, const rn_task *t)
     const rn_ynode *sweep = rn_ymap_get(n, "sweep");
     for (int i = 0; sweep && i < t->nsweep; i++)
         if (t->sweep[i].key && has_key(&t->args, t->sweep[i].key))
-            rn_diag_add(b->d, sweep->e[i].kpos, NULL, 0, "'%s' is both in "
-                        "args and in sweep", t->sweep[i].key);
+            rn_diag_add(b->d, sweep->e[i].kpos, NULL, 0,
+                        "'%s' is both in "
+                        "args and in sweep",
+                        t->sweep[i].key);
     if (t->has_repeat && (has_key(&t->args, "rep") || sweeps(t, "rep")))
-        rn_diag_at(b->d, rn_ymap_get(n, "repeat"), "repeat gives each task "
+        rn_diag_at(b->d, rn_ymap_get(n, "repeat"),
+                   "repeat gives each task "
                    "the arg 'rep', which args or sweep already sets");
 }
 
@@ -128,17 +130,21 @@ static void check_arg_clash(rn_build *b, const rn_ynode *n, const rn_task *t)
 static void get_on(rn_build *b, const rn_ynode *n, rn_task *t)
 {
     int64_t on;
-    const rn_workerset *ws =
-        t->workerset >= 0 ? &b->spec->workersets[t->workerset] : NULL;
+    const rn_workerset *ws = t->workerset >= 0
+                                 ? &b->spec->workersets[t->workerset]
+                                 : NULL;
     if (!rn_get_int(b, n, "on", 0, INT_MAX, &on))
         return;
     if (t->each_worker)
-        rn_diag_at(b->d, n, "on and each_worker: true exclude each other "
+        rn_diag_at(b->d, n,
+                   "on and each_worker: true exclude each other "
                    "(each_worker runs the task on every worker)");
     else if (ws && ws->workers > 0 && on >= ws->workers)
-        rn_diag_at(b->d, n, "on %" PRId64 " is out of range: workerset '%s' "
-                   "has %d worker%s (on 0..%d)", on, ws->name ? ws->name : "",
-                   ws->workers, ws->workers == 1 ? "" : "s", ws->workers - 1);
+        rn_diag_at(b->d, n,
+                   "on %" PRId64 " is out of range: workerset '%s' "
+                   "has %d worker%s (on 0..%d)",
+                   on, ws->name ? ws->name : "", ws->workers,
+                   ws->workers == 1 ? "" : "s", ws->workers - 1);
     else
         t->on = (int)on;
 }
@@ -165,10 +171,13 @@ static void count_tasks(rn_build *b, const rn_ynode *n, const rn_task *t)
         return;
     b->tasks_over = true;
     if (per > RN_MAX_TASKS)
-        rn_diag_at(b->d, n, "this task expands to more than %" PRId64
-                   " tasks (RN_MAX_TASKS)", RN_MAX_TASKS);
+        rn_diag_at(b->d, n,
+                   "this task expands to more than %" PRId64
+                   " tasks (RN_MAX_TASKS)",
+                   RN_MAX_TASKS);
     else
-        rn_diag_at(b->d, n, "the plan expands to more than %" PRId64
+        rn_diag_at(b->d, n,
+                   "the plan expands to more than %" PRId64
                    " tasks (RN_MAX_TASKS) with the %" PRId64 " of this task",
                    RN_MAX_TASKS, per);
 }
@@ -184,11 +193,12 @@ static void check_args_size(rn_build *b, const rn_ynode *n, const rn_task *t)
     size_t size = rn_task_args_size(t);
     if (size <= RN_MAX_ARGS_BYTES)
         return;
-    rn_diag_at(b->d, n, "the args of this task take %zu bytes encoded, "
+    rn_diag_at(b->d, n,
+               "the args of this task take %zu bytes encoded, "
                "more than the %zu a request to a worker carries (a %zu MiB "
                "frame): put bulk data in a shared segment (shm: segments: "
-               "with init: {npy: FILE}) and pass its name", size,
-               (size_t)RN_MAX_ARGS_BYTES, PT_REQUEST_MAX >> 20);
+               "with init: {npy: FILE}) and pass its name",
+               size, (size_t)RN_MAX_ARGS_BYTES, PT_REQUEST_MAX >> 20);
 }
 
 /* `tags: [a, b]`: names `ptrun ctl` selects tasks by. */
@@ -221,14 +231,13 @@ static void build_task(rn_build *b, const rn_ynode *n, rn_task *t)
         t->kernel = find_named(b, v, "kernel", s->nkernels, kernel_name,
                                b->kernels_bad);
     if ((v = rn_ymap_get(n, "workerset")))
-        t->workerset = find_named(b, v, "workerset", s->nworkersets,
-                                  set_name, b->sets_bad);
+        t->workerset = find_named(b, v, "workerset", s->nworkersets, set_name,
+                                  b->sets_bad);
     if ((v = rn_ymap_get(n, "priority")))
         rn_get_int(b, v, "priority", INT64_MIN, INT64_MAX, &t->priority);
     rn_get_map_value(b, n, "args", &t->args);
     if ((v = rn_ymap_get(n, "repeat")))
-        t->has_repeat = rn_get_int(b, v, "repeat", 1, RN_MAX_TASKS,
-                                   &t->repeat);
+        t->has_repeat = rn_get_int(b, v, "repeat", 1, RN_MAX_TASKS, &t->repeat);
     if ((v = rn_ymap_get(n, "sweep")))
         build_sweep(b, v, t);
     if ((v = rn_ymap_get(n, "each_worker")))

@@ -124,8 +124,7 @@ void rn_yplain(const char *t, rn_value *v)
         else if (k == INT_RANGE) { /* a number, though no spec holds one */
             v->type = RN_REAL;
             v->r = NAN;
-        }
-        else if (parse_real(t, &v->r))
+        } else if (parse_real(t, &v->r))
             v->type = RN_REAL;
     }
 }
@@ -171,8 +170,10 @@ bool rn_yint_range(const char *text, char *msg, size_t size)
     double d = base == 10 ? strtod(text, NULL) : NAN;
     if (isfinite(d)) { /* a decimal: perhaps a real written out in full */
         yaml_real_text(real, sizeof real, d);
-        snprintf(msg, size, "integer %s is outside the 64-bit range; write "
-                 "%s if a real is meant", shown, real);
+        snprintf(msg, size,
+                 "integer %s is outside the 64-bit range; write "
+                 "%s if a real is meant",
+                 shown, real);
     } else {
         snprintf(msg, size, "integer %s is outside the 64-bit range (%s)",
                  shown, range_in(base));
@@ -204,7 +205,6 @@ void rn_ydescribe(const rn_ynode *n, char *buf, size_t size)
     case RN_BOOL: snprintf(buf, size, "a boolean %s", n->text); break;
     case RN_INT: snprintf(buf, size, "an integer %s", n->text); break;
     case RN_REAL: snprintf(buf, size, "a number %s", n->text); break;
-    default:
-        snprintf(buf, size, "a string '%.*s%s'", len, n->text, more);
+    default: snprintf(buf, size, "a string '%.*s%s'", len, n->text, more);
     }
 }

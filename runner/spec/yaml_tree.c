@@ -1,4 +1,5 @@
-/* yaml_tree.c - read a YAML document into an rn_ynode tree (see yaml_tree.h). */
+/* yaml_tree.c - read a YAML document into an rn_ynode tree (see yaml_tree.h).
+ */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,8 +82,7 @@ rn_ynode *rn_ynode_scalar(const char *text, bool quoted, rn_pos pos)
     return n;
 }
 
-int rn_ynode_append(rn_ynode *coll, const char *key, rn_pos kpos,
-                    rn_ynode *val)
+int rn_ynode_append(rn_ynode *coll, const char *key, rn_pos kpos, rn_ynode *val)
 {
     char *k = NULL;
     if (key && !(k = strdup(key)))
@@ -109,8 +109,10 @@ rn_ynode *rn_ymap_get(const rn_ynode *n, const char *key)
 static rn_ynode *new_node(loader *l, rn_ykind kind, rn_pos pos)
 {
     if (++l->nodes > RN_YAML_MAX_NODES) {
-        rn_diag_add(l->d, pos, NULL, 0, "the document expands to more than "
-                    "%d nodes (aliases nested too deep?)", RN_YAML_MAX_NODES);
+        rn_diag_add(l->d, pos, NULL, 0,
+                    "the document expands to more than "
+                    "%d nodes (aliases nested too deep?)",
+                    RN_YAML_MAX_NODES);
         return NULL;
     }
     rn_ynode *n = calloc(1, sizeof *n);
@@ -164,16 +166,19 @@ static void measure(const rn_ynode *n, size_t *nodes, size_t *bytes)
 static int afford(loader *l, size_t nodes, size_t bytes, rn_pos pos,
                   const char *what)
 {
-    if (l->nodes > RN_YAML_MAX_NODES ||
-        nodes > RN_YAML_MAX_NODES - l->nodes) {
-        rn_diag_add(l->d, pos, NULL, 0, "the document expands to more than "
-                    "%d nodes (aliases nested too deep?)", RN_YAML_MAX_NODES);
+    if (l->nodes > RN_YAML_MAX_NODES || nodes > RN_YAML_MAX_NODES - l->nodes) {
+        rn_diag_add(l->d, pos, NULL, 0,
+                    "the document expands to more than "
+                    "%d nodes (aliases nested too deep?)",
+                    RN_YAML_MAX_NODES);
         return -EINVAL;
     }
     if (bytes > RN_YAML_MAX_COPIED - l->copied) {
-        rn_diag_add(l->d, pos, NULL, 0, "%s would copy %zu more bytes, past "
+        rn_diag_add(l->d, pos, NULL, 0,
+                    "%s would copy %zu more bytes, past "
                     "the %d MiB of text that aliases and merge keys may add "
-                    "to a spec", what, bytes, (int)(RN_YAML_MAX_COPIED >> 20));
+                    "to a spec",
+                    what, bytes, (int)(RN_YAML_MAX_COPIED >> 20));
         return -EINVAL;
     }
     l->copied += bytes;
@@ -242,7 +247,8 @@ static int load_scalar(loader *l, yaml_event_t *ev, rn_ynode **out)
         return -EINVAL;
     }
     if (memchr(ev->data.scalar.value, '\0', ev->data.scalar.length)) {
-        rn_diag_add(l->d, pos, NULL, 0, "a NUL character (\\0) is not "
+        rn_diag_add(l->d, pos, NULL, 0,
+                    "a NUL character (\\0) is not "
                     "allowed in a value");
         return -EINVAL;
     }
@@ -334,7 +340,8 @@ static int merge_one(loader *l, rn_ynode *m, const rn_yentry *old, size_t n,
                      const rn_ynode *src)
 {
     if (src->kind != RN_Y_MAP) {
-        rn_diag_add(l->d, src->pos, NULL, 0, "a merge key (<<) takes a "
+        rn_diag_add(l->d, src->pos, NULL, 0,
+                    "a merge key (<<) takes a "
                     "mapping or a list of mappings");
         return -EINVAL;
     }
@@ -359,8 +366,8 @@ static int merge_one(loader *l, rn_ynode *m, const rn_yentry *old, size_t n,
 }
 
 /* Merge the value of a `<<` entry: one mapping, or a list of them. */
-static int merge_value(loader *l, rn_ynode *m, const rn_yentry *old,
-                       size_t n, const rn_ynode *val)
+static int merge_value(loader *l, rn_ynode *m, const rn_yentry *old, size_t n,
+                       const rn_ynode *val)
 {
     if (val->kind != RN_Y_SEQ)
         return merge_one(l, m, old, n, val);
@@ -523,7 +530,8 @@ static int expect_event(loader *l, yaml_event_type_t t)
         rn_diag_add(l->d, mark_pos(ev.start_mark), NULL, 0,
                     ev.type == YAML_DOCUMENT_START_EVENT
                         ? "more than one YAML document (a job spec is one)"
-                        : "unexpected YAML event %d", (int)ev.type);
+                        : "unexpected YAML event %d",
+                    (int)ev.type);
         rc = -EINVAL;
     }
     yaml_event_delete(&ev);

@@ -36,10 +36,10 @@
 typedef enum rn_ykind { RN_Y_SCALAR, RN_Y_SEQ, RN_Y_MAP } rn_ykind;
 
 typedef struct rn_yentry {
-    char *key;       /* NULL in a sequence */
+    char *key; /* NULL in a sequence */
     rn_pos kpos;
     struct rn_ynode *val;
-    bool merge;      /* a `<<` entry (only while loading) */
+    bool merge; /* a `<<` entry (only while loading) */
 } rn_yentry;
 
 typedef struct rn_ynode {
@@ -49,7 +49,7 @@ typedef struct rn_ynode {
     bool quoted;     /* RN_Y_SCALAR: a string whatever its text */
     const char *set; /* the --set argument that wrote it, or NULL */
     int set_index;
-    rn_yentry *e;    /* RN_Y_SEQ, RN_Y_MAP */
+    rn_yentry *e; /* RN_Y_SEQ, RN_Y_MAP */
     size_t n, cap;
 } rn_ynode;
 

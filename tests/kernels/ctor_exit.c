@@ -18,6 +18,6 @@ static int never_call(pt_ctx *ctx)
     return 0;
 }
 
-static const pt_kernel never = {PT_KERNEL_ABI, "never", "not reached",
-                                NULL, never_call, NULL};
+static const pt_kernel never = {PT_KERNEL_ABI, "never",    "not reached",
+                                NULL,          never_call, NULL};
 PT_KERNELS(&never);

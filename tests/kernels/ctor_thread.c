@@ -44,7 +44,11 @@ static int square_call(pt_ctx *ctx)
     return pt_result_int(ctx, "square", x * x);
 }
 
-static const pt_kernel threaded_square = {
-    PT_KERNEL_ABI, "threaded_square", "x squared, from a library that runs "
-    "a thread of its own", NULL, square_call, NULL};
+static const pt_kernel threaded_square = {PT_KERNEL_ABI,
+                                          "threaded_square",
+                                          "x squared, from a library that runs "
+                                          "a thread of its own",
+                                          NULL,
+                                          square_call,
+                                          NULL};
 PT_KERNELS(&threaded_square);

@@ -170,22 +170,32 @@ static int sleep_mark_call(pt_ctx *ctx)
 }
 
 static const pt_kernel detach_kernel = {
-    .abi = PT_KERNEL_ABI, .name = "detach", .call = detach_call,
+    .abi = PT_KERNEL_ABI,
+    .name = "detach",
+    .call = detach_call,
     .doc = "start a process that leaves the worker's group"};
 static const pt_kernel alive_kernel = {
-    .abi = PT_KERNEL_ABI, .name = "alive", .call = alive_call,
+    .abi = PT_KERNEL_ABI,
+    .name = "alive",
+    .call = alive_call,
     .doc = "is the process in pidfile alive"};
-static const pt_kernel read_stdin_kernel = {
-    .abi = PT_KERNEL_ABI, .name = "read_stdin", .call = read_stdin_call,
-    .doc = "read fd 0 to its end"};
-static const pt_kernel mark_kernel = {
-    .abi = PT_KERNEL_ABI, .name = "mark", .call = mark_call,
-    .doc = "create a file, then sleep"};
-static const pt_kernel fini_hang_kernel = {
-    .abi = PT_KERNEL_ABI, .name = "fini_hang", .call = fini_hang_call,
-    .fini = fini_hang_fini, .doc = "a fini that never returns"};
+static const pt_kernel read_stdin_kernel = {.abi = PT_KERNEL_ABI,
+                                            .name = "read_stdin",
+                                            .call = read_stdin_call,
+                                            .doc = "read fd 0 to its end"};
+static const pt_kernel mark_kernel = {.abi = PT_KERNEL_ABI,
+                                      .name = "mark",
+                                      .call = mark_call,
+                                      .doc = "create a file, then sleep"};
+static const pt_kernel fini_hang_kernel = {.abi = PT_KERNEL_ABI,
+                                           .name = "fini_hang",
+                                           .call = fini_hang_call,
+                                           .fini = fini_hang_fini,
+                                           .doc = "a fini that never returns"};
 static const pt_kernel sleep_mark_kernel = {
-    .abi = PT_KERNEL_ABI, .name = "sleep_mark", .call = sleep_mark_call,
+    .abi = PT_KERNEL_ABI,
+    .name = "sleep_mark",
+    .call = sleep_mark_call,
     .doc = "sleep, then leave a file named after the task"};
 PT_KERNELS(&detach_kernel, &alive_kernel, &read_stdin_kernel, &mark_kernel,
            &fini_hang_kernel, &sleep_mark_kernel);
