@@ -125,10 +125,13 @@ steps: [{name: s, tasks: [{kernel: mark, args: {path: "%s/started"}}]}]
                 self.assertLess(time.monotonic(), end, "no task started")
                 self.assertIsNone(proc.poll())
                 time.sleep(0.01)
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=60)
+            # the live run's named segment is there; once the run is killed,
+            # any run's start may remove it (another test's, running at
+            # the same time, too), so it is looked for before the kill
             name = "ptools_killed-named_grid"
             self.assertIn(name, os.listdir("/dev/shm"))
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=60)
             other = os.path.join(tmp, "b.yaml")
             with open(other, "w") as f:
                 f.write("""ptrun: 1
