@@ -650,10 +650,13 @@ int rn_eng_make_segment(engine *e, int i, const char *prefix, bool keep_name,
 {
     const rn_segment *g = &e->spec->segments[i];
     pt_shm_opts o = {.prefix = prefix, .name = g->name,
-                     .type = g->type, .ndims = g->ndims, .named = keep_name};
+                     .type = g->type, .ndims = g->ndims, .named = keep_name,
+                     .hugepages = g->hugepages};
     memcpy(o.dims, g->dims, sizeof o.dims);
     e->shm[i] = pt_shm_create(&o);
     int rc = e->shm[i] ? 0 : -errno;
+    if (rc == 0)
+        rn_eng_huge_note(e, i);
     char saved[4200];
     int restore = rc == 0 ? saved_segment(e, g, saved, sizeof saved) : 0;
     if (restore)
@@ -777,7 +780,8 @@ static void manifest_of(const engine *e, int64_t start, rn_manifest *m)
     *m = (rn_manifest){.spec = e->spec, .argv_line = e->opts->argv_line,
                        .start_ns = start, .tasks = e->plan.ntasks,
                        .skipped = e->skipped, .sessions = e->sessions,
-                       .exit_status = -1};
+                       .exit_status = -1,
+                       .hugepages = (const char *)e->huge.data};
     memcpy(m->counts, e->on_disk, sizeof m->counts);
 }
 
@@ -1041,6 +1045,7 @@ int rn_run(const rn_spec *spec, const rn_run_opts *o)
     free(e.retry_at);
     free(e.skip);
     free(e.sessions);
+    pt_buf_free(&e.huge);
     free(e.shm);
     free(e.sets);
     free(e.ts);

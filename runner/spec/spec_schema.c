@@ -29,6 +29,7 @@ static const rn_skey segment_keys[] = {
     {"name", true, &scalar},  {"type", true, &scalar},
     {"dims", true, &any},     {"init", false, &rn_init_schema},
     {"save", false, &scalar}, {"named", false, &scalar},
+    {"hugepages", false, &scalar},
     {0},
 };
 const rn_schema rn_segment_schema = {RN_S_MAP, segment_keys, NULL};
