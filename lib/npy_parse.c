@@ -398,7 +398,7 @@ static int parse_prefix(const char *path, const unsigned char *p, size_t len,
 int pt__npy_head_len(const char *path, const void *head, size_t len,
                      uint64_t fsize, size_t *need)
 {
-    uint64_t hstart, hlen;
+    uint64_t hstart = 0, hlen = 0;
     int err = parse_prefix(path, head, len, fsize, &hstart, &hlen);
     if (!err)
         *need = (size_t)(hstart + hlen);

@@ -40,6 +40,29 @@ int pt__os_proc_start_time(pid_t pid, uint64_t *start);
 int pt__os_memfd(const char *name);
 
 /*
+ * The same in reserved huge pages of 2 MiB (hugetlbfs): its size must be a
+ * multiple of 2 MiB, and it cannot be written with write(2), only mapped.
+ * fd or -errno (-ENOSYS: no such files here).
+ */
+int pt__os_memfd_huge(const char *name);
+
+/* Reserved 2 MiB huge pages: how many there are, and how many are free. */
+int pt__os_huge_pages(uint64_t *total, uint64_t *avail);
+
+/* What the system says about transparent huge pages in shared memory. */
+typedef struct pt__os_thp {
+    int effective;    /* MADV_HUGEPAGE on such a mapping takes effect */
+    char setting[96]; /* the setting that decides, as "where=value" */
+    char enable[96];  /* the command (as root) that would let it work */
+} pt__os_thp;
+
+/*
+ * Would advice for huge pages work on a memfd (named 0) or on a file in
+ * /dev/shm (named 1)? 0 with *out filled, or -errno when unknown.
+ */
+int pt__os_thp_shmem(int named, pt__os_thp *out);
+
+/*
  * Advise that [p, p + len) be backed by huge pages where possible (best
  * effort, no error): a large fresh buffer about to be filled then faults
  * in 2 MiB steps rather than 4 KiB ones.

@@ -211,9 +211,10 @@ int pt_sys_close_all_but(const int *keep, int n)
     return 0;
 }
 
-int pt__os_memfd(const char *name)
+/* memfd_create with `flags` added to close-on-exec and sealing, sealed. */
+static int memfd_sealed(const char *name, unsigned flags)
 {
-    int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING | flags);
     if (fd < 0)
         return -errno;
     /* No shrinking, and no seal added later (F_SEAL_GROW or F_SEAL_WRITE
@@ -224,6 +225,114 @@ int pt__os_memfd(const char *name)
         return err;
     }
     return fd;
+}
+
+int pt__os_memfd(const char *name)
+{
+    return memfd_sealed(name, 0);
+}
+
+#ifndef MFD_HUGE_2MB
+#define MFD_HUGE_2MB (21U << 26) /* <linux/memfd.h>: log2(size) << 26 */
+#endif
+
+int pt__os_memfd_huge(const char *name)
+{
+#ifdef MFD_HUGETLB
+    return memfd_sealed(name, MFD_HUGETLB | MFD_HUGE_2MB);
+#else
+    (void)name;
+    return -ENOSYS;
+#endif
+}
+
+/* The first line of a small file, without its newline: 0 or -errno. */
+static int read_line(const char *path, char *buf, size_t size)
+{
+    int fd = pt_sys_open(path, O_RDONLY, 0);
+    if (fd < 0)
+        return fd;
+    ssize_t n = pt_sys_read_some(fd, buf, size - 1);
+    pt_sys_close(fd);
+    if (n < 0)
+        return (int)n;
+    buf[n] = '\0';
+    buf[strcspn(buf, "\n")] = '\0';
+    return 0;
+}
+
+int pt__os_huge_pages(uint64_t *total, uint64_t *avail)
+{
+    static const char dir[] = "/sys/kernel/mm/hugepages/hugepages-2048kB/";
+    char path[128], line[64];
+    snprintf(path, sizeof path, "%snr_hugepages", dir);
+    int rc = read_line(path, line, sizeof line);
+    if (rc < 0)
+        return rc;
+    *total = strtoull(line, NULL, 10);
+    snprintf(path, sizeof path, "%sfree_hugepages", dir);
+    if ((rc = read_line(path, line, sizeof line)) < 0)
+        return rc;
+    *avail = strtoull(line, NULL, 10);
+    return 0;
+}
+
+/* The bracketed word of a sysfs choice ("always [never] deny"). */
+static int chosen(const char *path, char *out, size_t size)
+{
+    char line[256];
+    int rc = read_line(path, line, sizeof line);
+    if (rc < 0)
+        return rc;
+    char *lo = strchr(line, '['), *hi = lo ? strchr(lo, ']') : NULL;
+    if (!hi)
+        return -EINVAL;
+    snprintf(out, size, "%.*s", (int)(hi - lo - 1), lo + 1);
+    return 0;
+}
+
+/* The huge= option /dev/shm is mounted with ("never" when none). */
+static void dev_shm_huge(char *out, size_t size)
+{
+    snprintf(out, size, "never");
+    FILE *f = fopen("/proc/self/mounts", "re");
+    char line[1024];
+    while (f && fgets(line, sizeof line, f)) {
+        char dev[256], dir[256], type[64], opts[512];
+        if (sscanf(line, "%255s %255s %63s %511s", dev, dir, type, opts) < 4 ||
+            strcmp(dir, "/dev/shm") != 0)
+            continue;
+        char *h = strstr(opts, "huge=");
+        snprintf(out, size, "%.*s", h ? (int)strcspn(h + 5, ",") : 5,
+                 h ? h + 5 : "never"); /* the last mount of it counts */
+    }
+    if (f)
+        fclose(f);
+}
+
+int pt__os_thp_shmem(int named, pt__os_thp *out)
+{
+    static const char knob[] = "/sys/kernel/mm/transparent_hugepage/"
+                               "shmem_enabled";
+    char word[32];
+    *out = (pt__os_thp){0};
+    int rc = chosen(knob, word, sizeof word);
+    if (rc < 0)
+        return rc;
+    int global = !strcmp(word, "force") || !strcmp(word, "deny");
+    if (named && !global) { /* a tmpfs mount has its own setting */
+        char opt[32];
+        dev_shm_huge(opt, sizeof opt);
+        snprintf(out->setting, sizeof out->setting, "/dev/shm huge=%s", opt);
+        out->effective = strcmp(opt, "never") != 0;
+        snprintf(out->enable, sizeof out->enable,
+                 "mount -o remount,huge=advise /dev/shm");
+        return 0;
+    }
+    snprintf(out->setting, sizeof out->setting, "%s=%s", knob, word);
+    out->effective = strcmp(word, "never") != 0 && strcmp(word, "deny") != 0;
+    snprintf(out->enable, sizeof out->enable, "echo advise > %s", knob);
+    return 0;
 }
 
 void pt__os_advise_huge(void *p, size_t len)

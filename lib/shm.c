@@ -89,12 +89,6 @@ static int shape_size(const char *path, pt_dtype type, int ndims,
     return 0;
 }
 
-/* The size of a segment's file: its data ends at a page end. */
-static uint64_t file_size_for(uint64_t data_offset, uint64_t nbytes)
-{
-    return data_offset + round_up(nbytes, page_size());
-}
-
 /* Fill the public view from the checked header and the data mapping. */
 static void fill_view(pt_shm *s)
 {
@@ -124,8 +118,13 @@ static pt_shm *handle_new(const char *path)
     return s;
 }
 
-/* Reserve the segment's bytes so a full /dev/shm fails now, not as SIGBUS. */
-static int reserve(int fd, const char *path, uint64_t total)
+/*
+ * Reserve the segment's bytes so a full /dev/shm fails now, not as SIGBUS:
+ * check there is room for the `total` it needs, size the file to `size`
+ * and allocate its first `alloc` bytes (the rest is pt__shm_populate's).
+ */
+static int reserve(int fd, const char *path, uint64_t size, uint64_t total,
+                   uint64_t alloc)
 {
     uint64_t avail = 0;
     int known = pt__os_shm_free(&avail) == 0;
@@ -134,11 +133,11 @@ static int reserve(int fd, const char *path, uint64_t total)
                        "%s: segment needs %" PRIu64 " bytes but %s "
                        "has only %" PRIu64 " free",
                        path, total, pt__os_shm_dir(), avail);
-    int rc = pt_sys_ftruncate(fd, (off_t)total);
+    int rc = pt_sys_ftruncate(fd, (off_t)size);
     if (rc < 0)
-        return pt__err(rc, "%s: ftruncate to %" PRIu64 " bytes: %s", path,
-                       total, pt_strerror(rc));
-    rc = pt_sys_fallocate(fd, 0, (off_t)total);
+        return pt__err(rc, "%s: ftruncate to %" PRIu64 " bytes: %s", path, size,
+                       pt_strerror(rc));
+    rc = pt_sys_fallocate(fd, 0, (off_t)alloc);
     if (rc == -ENOSPC && known)
         return pt__err(-ENOSPC,
                        "%s: segment needs %" PRIu64 " bytes but %s "
@@ -150,7 +149,8 @@ static int reserve(int fd, const char *path, uint64_t total)
     return 0;
 }
 
-/* The header of a new segment, in the handle: its data starts a page in. */
+/* The header of a new segment, in the handle: its data starts where its
+ * layout says (s->layout). */
 static void build_header(pt_shm *s, const pt_shm_opts *o, uint64_t nbytes)
 {
     struct shm_header *h = &s->hdr;
@@ -160,7 +160,7 @@ static void build_header(pt_shm *s, const pt_shm_opts *o, uint64_t nbytes)
     h->ndims = (uint32_t)o->ndims;
     h->prefix_len = (uint32_t)strlen(o->prefix);
     memcpy(h->dims, o->dims, sizeof h->dims[0] * (size_t)o->ndims);
-    h->data_offset = round_up(HEADER_SIZE, page_size());
+    h->data_offset = pt__shm_data_offset(s->layout);
     h->nbytes = nbytes;
     h->owner_pid = getpid();
     uint64_t start = 0;
@@ -216,18 +216,54 @@ static int open_anon(const char *path)
     return fd;
 }
 
-/* Size, map and publish the new segment open at `fd`, as s->hdr says. */
+/*
+ * Size, map and publish the new segment open at `fd`, as s->hdr and
+ * s->layout say (a SHM_HUGETLB file is sized already, and has no header).
+ */
 static int make_segment(pt_shm *s, int fd)
 {
     const struct shm_header *h = &s->hdr;
-    int rc = reserve(fd, s->path, file_size_for(h->data_offset, h->nbytes));
+    uint64_t len = pt__shm_data_len(s->layout, h->nbytes);
+    uint64_t size = h->data_offset + len;
+    int rc = 0;
+    if (s->layout == SHM_SMALL) /* SHM_THP: a header page, a hole, data */
+        rc = reserve(fd, s->path, size, size, size);
+    else if (s->layout == SHM_THP)
+        rc = reserve(fd, s->path, size, page_size() + len, page_size());
     if (rc == 0)
-        rc = pt__shm_map_guarded(s, fd, h->data_offset,
-                                 (size_t)round_up(h->nbytes, page_size()),
+        rc = pt__shm_map_guarded(s, fd, h->data_offset, (size_t)len,
                                  PROT_READ | PROT_WRITE);
-    if (rc == 0 && (rc = publish_header(s, fd)) < 0)
+    if (rc == 0 && s->layout == SHM_THP)
+        rc = pt__shm_populate(s, fd);
+    if (rc == 0 && s->layout != SHM_HUGETLB)
+        rc = publish_header(s, fd);
+    if (rc < 0)
         pt__shm_unmap_guarded(s);
     return rc;
+}
+
+/* The file of a new segment: fd, or -errno with a message. */
+static int open_segment(pt_shm *s, const pt_shm_opts *o, uint64_t nbytes)
+{
+    if (s->layout == SHM_HUGETLB && o->named)
+        return pt__err(-EINVAL,
+                       "%s: hugepages on needs an unnamed segment "
+                       "(reserved huge pages cannot be in %s); use "
+                       "hugepages: auto",
+                       s->path, pt__os_shm_dir());
+    if (s->layout == SHM_HUGETLB) {
+        int fd = pt__shm_open_hugetlb(s->path,
+                                      pt__shm_data_len(s->layout, nbytes));
+        s->anon = fd >= 0;
+        return fd;
+    }
+    /* A segment nobody attaches by name needs none: a memfd cannot leak,
+     * nor collide with the segment of another run of the same job. */
+    int fd = o->named ? -ENOSYS : open_anon(s->path);
+    s->anon = fd >= 0;
+    if (fd == -ENOSYS)
+        fd = open_new(s->path);
+    return fd;
 }
 
 pt_shm *pt_shm_create(const pt_shm_opts *o)
@@ -240,14 +276,17 @@ pt_shm *pt_shm_create(const pt_shm_opts *o)
         rc = shape_size(path, o->type, o->ndims, o->dims, &elems, &nbytes);
     if (rc == 0 && !(s = handle_new(path)))
         rc = -ENOMEM;
+    if (rc == 0 &&
+        (o->hugepages < PT_SHM_HUGE_AUTO || o->hugepages > PT_SHM_HUGE_OFF))
+        rc = pt__err(-EINVAL,
+                     "%s: hugepages %d is not PT_SHM_HUGE_AUTO, ON "
+                     "or OFF",
+                     path, o->hugepages);
     if (rc < 0)
         goto fail;
-    /* A segment nobody attaches by name needs none: a memfd cannot leak,
-     * nor collide with the segment of another run of the same job. */
-    int fd = rc = o->named ? -ENOSYS : open_anon(path);
-    s->anon = fd >= 0;
-    if (fd == -ENOSYS && (fd = rc = open_new(path)) < 0)
-        goto fail;
+    s->asked = o->hugepages;
+    s->layout = pt__shm_layout(o->hugepages, nbytes);
+    int fd = rc = open_segment(s, o, nbytes);
     if (fd < 0)
         goto fail;
     build_header(s, o, nbytes);
@@ -293,8 +332,10 @@ static int check_header(const char *path, const struct shm_header *h,
     return 0;
 }
 
-/* Read and check the header of the segment open at `fd` into *h. */
-static int read_header(int fd, const char *path, struct shm_header *h)
+/* Read and check the header of the segment open at `fd` into *h, and
+ * its file's size into *size (may be NULL). */
+static int read_header(int fd, const char *path, struct shm_header *h,
+                       uint64_t *size)
 {
     struct stat st;
     if (fstat(fd, &st) < 0)
@@ -308,6 +349,8 @@ static int read_header(int fd, const char *path, struct shm_header *h)
                        "%s: cannot read its "
                        "header: %s",
                        path, strerror(-rc));
+    if (size)
+        *size = (uint64_t)st.st_size;
     return check_header(path, h, (uint64_t)st.st_size);
 }
 
@@ -331,15 +374,26 @@ static int check_expect(const pt_shm *s, const pt_shm_opts *e)
                    want);
 }
 
-/* Read the header of the segment open at `fd` and map its data, guarded. */
+/*
+ * Read the header of the segment open at `fd` and map its data, guarded;
+ * a segment made for huge pages (its data 2 MiB in) is mapped as its
+ * creator mapped it, advised, when its file holds the whole length.
+ */
 static int attach_fd(pt_shm *s, int fd)
 {
-    int rc = read_header(fd, s->path, &s->hdr);
-    if (rc == 0)
-        rc = pt__shm_map_guarded(s, fd, s->hdr.data_offset,
-                                 (size_t)round_up(s->hdr.nbytes, page_size()),
-                                 PROT_READ | PROT_WRITE);
-    return rc;
+    uint64_t size = 0;
+    int rc = read_header(fd, s->path, &s->hdr, &size);
+    if (rc < 0)
+        return rc;
+    const struct shm_header *h = &s->hdr;
+    s->layout = pt__shm_layout(PT_SHM_HUGE_AUTO, h->nbytes);
+    if (h->data_offset != pt__shm_data_offset(s->layout) ||
+        h->data_offset + pt__shm_data_len(s->layout, h->nbytes) > size)
+        s->layout = SHM_SMALL;
+    s->asked = s->layout == SHM_THP ? PT_SHM_HUGE_AUTO : PT_SHM_HUGE_OFF;
+    return pt__shm_map_guarded(s, fd, h->data_offset,
+                               (size_t)pt__shm_data_len(s->layout, h->nbytes),
+                               PROT_READ | PROT_WRITE);
 }
 
 pt_shm *pt_shm_attach(const char *prefix, const char *name,
@@ -418,7 +472,7 @@ static int reclaim(const char *path, const char *prefix)
     if (fd < 0)
         return fd == -ENOENT || fd == -EACCES ? 0 : fd;
     struct shm_header h;
-    int rc = read_header(fd, path, &h);
+    int rc = read_header(fd, path, &h, NULL);
     pt_sys_close(fd);
     if (rc < 0)
         return 0; /* not ours to judge: leave it */

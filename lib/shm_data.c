@@ -15,6 +15,7 @@
 #include <ptools/shm.h>
 
 #include "internal.h"
+#include "os.h"
 #include "shm_impl.h"
 
 /* Guard bytes held by this process's mappings (pt__shm_guard_bytes). */
@@ -96,6 +97,8 @@ int pt__shm_map_guarded(pt_shm *s, int fd, uint64_t offset, size_t len,
     s->data = data;
     s->data_len = len;
     s->guard = guard;
+    if (s->layout == SHM_THP)
+        pt__os_advise_huge(data, len); /* kept by fork: workers get it */
     atomic_fetch_add(&guard_total, 2 * guard);
     return 0;
 }

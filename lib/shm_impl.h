@@ -36,6 +36,18 @@
 #define SHM_OVERHEAD (2 * GUARD_MAX + 4 * GUARD_UNIT)
 
 /*
+ * How a segment's data is laid out and backed (pt_shm.layout), see shm.h:
+ * SHM_SMALL, data_offset one page and the file ending at the data's last
+ * page (hugepages off, or data under 2 MiB); SHM_THP, data_offset 2 MiB and
+ * the data rounded up to 2 MiB, mapped with MADV_HUGEPAGE (hugepages auto):
+ * an attacher knows it by that data_offset, no format change; SHM_HUGETLB,
+ * an unnamed file in reserved huge pages (hugepages on), the data at offset
+ * 0 and no header in the file at all: nothing reads an unnamed segment's
+ * header, and it would cost a whole huge page, as hugetlbfs has no write(2).
+ */
+enum { SHM_SMALL, SHM_THP, SHM_HUGETLB };
+
+/*
  * The header at offset 0 of every segment; the data starts at data_offset,
  * a multiple of the page size, and the file ends at the data's last page.
  * The header is read and written with pread/pwrite, never mapped, so no
@@ -67,6 +79,8 @@ struct pt_shm {
     size_t guard;          /* PROT_NONE bytes on each side of it */
     int named;             /* the name is still linked by us */
     int anon;              /* made without a name (a memfd): never linked */
+    int layout;            /* SHM_SMALL, SHM_THP or SHM_HUGETLB */
+    int asked;             /* pt_shm_opts.hugepages (attach: from layout) */
     pt_shm_view view;
     char path[SHM_PATH_MAX];
 };
@@ -82,6 +96,21 @@ static inline uint64_t round_up(uint64_t n, uint64_t unit)
 {
     return (n + unit - 1) & ~(unit - 1);
 }
+
+/* The layout for data of `nbytes` with pt_shm_opts.hugepages `asked`. */
+int pt__shm_layout(int asked, uint64_t nbytes);
+/* Where a layout puts the data in the file, and how long it maps it. */
+uint64_t pt__shm_data_offset(int layout);
+uint64_t pt__shm_data_len(int layout, uint64_t nbytes);
+/* An unnamed file in enough free reserved huge pages for `len` bytes of
+ * data, sized and allocated: fd or -errno, with a message. */
+int pt__shm_open_hugetlb(const char *path, uint64_t len);
+/*
+ * Allocate the data of a new SHM_THP segment (mapped and advised) by
+ * touching it, so that the fault path, which heeds MADV_HUGEPAGE, picks
+ * huge pages where fallocate would take small ones: 0 or -errno.
+ */
+int pt__shm_populate(pt_shm *s, int fd);
 
 /*
  * Map `len` bytes of `fd` from `offset` (page multiples both) between two

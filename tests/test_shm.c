@@ -379,12 +379,16 @@ static int store_in_child(uintptr_t at)
 
 /* Just past the last page, 1 MiB past the end, just before the start: each
  * store faults; the bytes between the data's end and its page end are the
- * segment's own (no fault, and they are shared like the data). */
+ * segment's own (no fault, and they are shared like the data). A segment
+ * laid out for huge pages has 2 MiB pages. */
 static void check_guards(const pt_shm *s)
 {
     const pt_shm_view *v = pt_shm_view_of(s);
+    pt_shm_huge_info hi;
+    pt_shm_hugepages(s, &hi);
+    uintptr_t unit = hi.eligible ? 2 * MIB : page();
     uintptr_t d = (uintptr_t)v->data, end = d + v->nbytes;
-    uintptr_t last = (end + page() - 1) & ~(page() - 1);
+    uintptr_t last = (end + unit - 1) & ~(unit - 1);
     ASSERT_SEGV(last);
     ASSERT_SEGV(end + MIB);
     ASSERT_SEGV(d - 1);
@@ -412,7 +416,12 @@ static void test_guard_pages(void)
     o = opts2(p, "big", PT_FLOAT64, 3 * MIB / 8 + 1, 0, 0); /* 3 MiB + 8 */
     pt_shm *b = pt_shm_create(&o);
     CU_ASSERT_PTR_NOT_NULL_FATAL(b);
-    check_guards(b);
+    check_guards(b); /* hugepages auto: 4 MiB mapped */
+    o.hugepages = PT_SHM_HUGE_OFF;
+    pt_shm *c = pt_shm_create(&o);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    check_guards(c); /* 3 MiB + 4 KiB mapped */
+    pt_shm_detach(c);
     pt_shm_unlink(s);
     pt_shm_detach(s);
     pt_shm_detach(b);
@@ -498,12 +507,14 @@ static int maps_overlapping(uintptr_t lo, uintptr_t hi, uintptr_t *start,
 
 /* The mapping is data between two PROT_NONE guards of the data's size
  * (rounded up to 2 MiB, at least 2 MiB) and pt_shm_detach leaves nothing:
- * as /proc/self/maps and the guard tally say. */
+ * as /proc/self/maps and the guard tally say (small pages: the layout of
+ * huge pages is test_shm_huge's). */
 static void test_detach_unmaps_guards(void)
 {
     const char *p = pt_test_prefix();
     size_t before = pt__shm_guard_bytes();
     pt_shm_opts o = opts2(p, "m", PT_UINT8, 5 * MIB, 0, 0);
+    o.hugepages = PT_SHM_HUGE_OFF;
     pt_shm *s = pt_shm_create(&o);
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     uintptr_t d = (uintptr_t)pt_shm_view_of(s)->data, g = 6 * MIB;

@@ -25,6 +25,20 @@
  * end of its last page are the segment's own: an overrun that small is not
  * detected. Guards cost address space only (pt_workerset's memory_bytes
  * limit comes on top of them); the header is never mapped at all.
+ *
+ * Huge pages (pt_shm_opts.hugepages): a worker's first touch of a 4 KiB
+ * page of a segment is a page fault, 262144 of them per GiB, so its first
+ * pass over a big segment runs far below memory speed; 2 MiB pages cut that
+ * 512-fold. PT_SHM_HUGE_AUTO (the default) asks for transparent huge pages
+ * (MADV_HUGEPAGE) when the data is 2 MiB or more: its file offset and
+ * mapping are then 2 MiB-aligned and its size rounded up to 2 MiB, and the
+ * system decides (the shmem_enabled setting of transparent huge pages for
+ * unnamed segments, /dev/shm's huge= mount option for named ones: see
+ * pt_shm_hugepages()). PT_SHM_HUGE_ON takes reserved huge pages
+ * (/proc/sys/vm/nr_hugepages, MFD_HUGETLB) or fails with ENOSPC and a
+ * message saying how to reserve them; it is for unnamed segments only
+ * (EINVAL with `named`). PT_SHM_HUGE_OFF keeps 4 KiB pages. Dims, the
+ * view and .npy files are the same whatever the choice.
  */
 #ifndef PTOOLS_SHM_H
 #define PTOOLS_SHM_H
@@ -51,8 +65,26 @@ typedef struct pt_shm_opts {
     pt_dtype type;
     int ndims; /* 1..PT_SHM_MAXDIMS */
     uint64_t dims[PT_SHM_MAXDIMS];
-    bool named; /* keep the name visible until pt_shm_unlink() */
+    bool named;    /* keep the name visible until pt_shm_unlink() */
+    int hugepages; /* PT_SHM_HUGE_AUTO (0), _ON or _OFF: see above */
 } pt_shm_opts;
+
+/* pt_shm_opts.hugepages: ask for transparent huge pages, take reserved
+ * ones or fail, or keep small pages. */
+enum { PT_SHM_HUGE_AUTO = 0, PT_SHM_HUGE_ON = 1, PT_SHM_HUGE_OFF = 2 };
+
+/* What backs a segment's data, as far as the system tells. */
+typedef struct pt_shm_huge_info {
+    int hugepages; /* what was asked: PT_SHM_HUGE_* */
+    bool huge;     /* huge pages back the data (AUTO: the system lets them) */
+    bool eligible; /* asked for and big enough (2 MiB of data or more) */
+    char setting[96]; /* AUTO: the setting that decides, as "where=value" */
+    char enable[96];  /* AUTO, not huge: the command (as root) enabling them */
+} pt_shm_huge_info;
+
+/* Fill *out for `shm`: 0, or -errno when the system's setting is unknown
+ * (then huge is false and setting empty). */
+PT_EXTERN int pt_shm_hugepages(const pt_shm *shm, pt_shm_huge_info *out);
 
 /* Create and map a zero-filled segment. NULL + errno on failure. */
 PT_EXTERN pt_shm *pt_shm_create(const pt_shm_opts *opts);

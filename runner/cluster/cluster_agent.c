@@ -233,6 +233,7 @@ int rn_cluster_agent(const rn_spec *spec, const rn_run_opts *o)
     free(a.e.tails);
     free(a.e.sets);
     free(a.e.shm);
+    pt_buf_free(&a.e.huge);
     free(a.reqs);
     pt_buf_free(&a.results);
     return 0;

@@ -272,6 +272,7 @@ int rn_run(const rn_spec *spec, const rn_run_opts *o)
     free(e.retry_at);
     free(e.skip);
     free(e.sessions);
+    pt_buf_free(&e.huge);
     free(e.shm);
     free(e.sets);
     free(e.ts);

@@ -100,6 +100,8 @@ typedef struct engine {
     int mpi_size;         /* ranks of the run: 1 when not under MPI */
     struct rn_mpi *mpi;   /* rank 0's side of the agents (cluster_mpi.c) */
     bool shm_owner;       /* the segments' names are ours to remove */
+    pt_buf huge;          /* the manifest's "hugepages" items (hugenote.c) */
+    bool huge_noted;      /* its note on stderr was given */
     int64_t start_ns;     /* when this run (or resume) began, CLOCK_REALTIME */
     int64_t finished;     /* final task events so far */
     int64_t unflushed_ns; /* CLOCK_MONOTONIC of the oldest result the
@@ -161,6 +163,9 @@ char *rn_eng_error_with_tail(engine *e, int64_t id, const char *error);
  * visible when `keep_name` (err: a message). */
 int rn_eng_make_segment(engine *e, int i, const char *prefix, bool keep_name,
                         char *err, size_t errlen);
+/* Record what backs segment i (made) for the manifest, and say once on
+ * stderr when a large one asked for huge pages but the system denies them. */
+void rn_eng_huge_note(engine *e, int i);
 /* Remove the names of the segments this process owns (and the MPI ready
  * marker): at the end, or before an abort, so that none is left. */
 void rn_eng_unlink_segments(engine *e);

@@ -53,10 +53,13 @@ int rn_eng_make_segment(engine *e, int i, const char *prefix, bool keep_name,
                      .name = g->name,
                      .type = g->type,
                      .ndims = g->ndims,
-                     .named = keep_name};
+                     .named = keep_name,
+                     .hugepages = g->hugepages};
     memcpy(o.dims, g->dims, sizeof o.dims);
     e->shm[i] = pt_shm_create(&o);
     int rc = e->shm[i] ? 0 : -errno;
+    if (rc == 0)
+        rn_eng_huge_note(e, i);
     char saved[4200];
     int restore = rc == 0 ? saved_segment(e, g, saved, sizeof saved) : 0;
     if (restore)
@@ -189,7 +192,8 @@ void rn_eng_manifest_of(const engine *e, int64_t start, rn_manifest *m)
                        .tasks = e->plan.ntasks,
                        .skipped = e->skipped,
                        .sessions = e->sessions,
-                       .exit_status = -1};
+                       .exit_status = -1,
+                       .hugepages = (const char *)e->huge.data};
     memcpy(m->counts, e->on_disk, sizeof m->counts);
 }
 

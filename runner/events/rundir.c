@@ -566,6 +566,8 @@ int rn_manifest_write(const char *dir, const rn_manifest *m, char *err,
         rc = json_files(&b, m->spec, err, errlen);
     json_state(&b, m);
     json_sessions(&b, m);
+    if (m->hugepages && m->hugepages[0])
+        pt_buf_printf(&b, ",\n  \"hugepages\": [%s\n  ]", m->hugepages);
     if (m->summary_json)
         pt_buf_printf(&b, ",\n  \"summary\": %s", m->summary_json);
     pt_buf_printf(&b, "\n}\n");

@@ -96,8 +96,10 @@ typedef struct rn_manifest {
                                  array, or NULL */
     int64_t session_counts[PT_TASK_NSTATUS]; /* this session's lines in
                                                 results.jsonl */
-    int64_t results_lost; /* this session's results it could not write */
-    bool compacted;       /* results.jsonl holds one line per task */
+    int64_t results_lost;  /* this session's results it could not write */
+    bool compacted;        /* results.jsonl holds one line per task */
+    const char *hugepages; /* the items of "hugepages" (one object per
+                              segment), or NULL */
 } rn_manifest;
 
 /*

@@ -78,6 +78,7 @@ typedef struct rn_segment {
     char *npy;   /* RN_INIT_NPY: resolved path */
     bool save;
     bool named;
+    int hugepages; /* PT_SHM_HUGE_AUTO (default), _ON or _OFF */
     rn_pos pos;
 } rn_segment;
 

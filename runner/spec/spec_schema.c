@@ -27,13 +27,10 @@ static const rn_skey init_keys[] = {
 const rn_schema rn_init_schema = {RN_S_MAP, init_keys, NULL};
 
 static const rn_skey segment_keys[] = {
-    {"name", true, &scalar},
-    {"type", true, &scalar},
-    {"dims", true, &any},
-    {"init", false, &rn_init_schema},
-    {"save", false, &scalar},
-    {"named", false, &scalar},
-    {0},
+    {"name", true, &scalar},       {"type", true, &scalar},
+    {"dims", true, &any},          {"init", false, &rn_init_schema},
+    {"save", false, &scalar},      {"named", false, &scalar},
+    {"hugepages", false, &scalar}, {0},
 };
 const rn_schema rn_segment_schema = {RN_S_MAP, segment_keys, NULL};
 static const rn_schema segments = {RN_S_LIST, NULL, &rn_segment_schema};

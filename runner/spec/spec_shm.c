@@ -13,6 +13,7 @@
 #include <sys/statvfs.h>
 
 #include <ptools/npy.h>
+#include <ptools/shm.h>
 
 #include "spec/spec_check.h"
 
@@ -223,6 +224,28 @@ static void get_type(rn_build *b, const rn_ynode *n, rn_segment *seg)
     rn_diag_at(b->d, n, "unknown type '%s' (%s)", t, hint);
 }
 
+/* `hugepages`: auto, on or off; on needs an unnamed segment. */
+static void get_hugepages(rn_build *b, const rn_ynode *n, rn_segment *seg)
+{
+    static const char *const names[] = {"auto", "on", "off"};
+    static const int values[] = {PT_SHM_HUGE_AUTO, PT_SHM_HUGE_ON,
+                                 PT_SHM_HUGE_OFF};
+    const char *t;
+    if (!rn_get_text(b, n, &t))
+        return;
+    for (size_t i = 0; i < 3; i++)
+        if (strcmp(t, names[i]) == 0) {
+            seg->hugepages = values[i];
+            if (seg->hugepages == PT_SHM_HUGE_ON && seg->named)
+                rn_diag_at(b->d, n,
+                           "hugepages: on needs an unnamed segment "
+                           "(reserved huge pages cannot be in /dev/shm): "
+                           "drop named: true, or use hugepages: auto");
+            return;
+        }
+    rn_diag_at(b->d, n, "hugepages must be auto, on or off, got '%s'", t);
+}
+
 /*
  * One segment; its size in bytes goes to *bytes (0 when unknown or when it
  * was already reported too large).
@@ -255,6 +278,8 @@ static void build_segment(rn_build *b, const rn_ynode *n, rn_segment *seg,
         rn_get_bool(b, v, &seg->save);
     if ((v = rn_ymap_get(n, "named")))
         rn_get_bool(b, v, &seg->named);
+    if ((v = rn_ymap_get(n, "hugepages")))
+        get_hugepages(b, v, seg);
 }
 
 static const char *segment_name(const rn_spec *s, int i)
