@@ -225,7 +225,7 @@ int pt_vlist_next(pt_viter *it, pt_val *item)
 
 int pt_vmap_next(pt_viter *it, pt_vstr *key, pt_val *val)
 {
-    size_t off;
+    size_t off = 0;
     int rc = iter_due(it, PT_V_MAP);
     if (rc <= 0)
         return rc;
