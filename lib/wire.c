@@ -370,8 +370,8 @@ static int make_room(pt__wire_reader *r, uint8_t **p, size_t *n)
 
 ssize_t pt__wire_reader_fill(pt__wire_reader *r, int fd)
 {
-    uint8_t *p;
-    size_t n;
+    uint8_t *p = NULL;
+    size_t n = 0;
     int rc = make_room(r, &p, &n);
     if (rc < 0)
         return rc;
@@ -384,8 +384,8 @@ ssize_t pt__wire_reader_fill(pt__wire_reader *r, int fd)
 
 ssize_t pt__wire_reader_feed(pt__wire_reader *r, const void *p, size_t n)
 {
-    uint8_t *dst;
-    size_t room;
+    uint8_t *dst = NULL;
+    size_t room = 0;
     int rc = make_room(r, &dst, &room);
     if (rc < 0)
         return rc;
