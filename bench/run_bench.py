@@ -10,7 +10,11 @@ reference_value, ratio, target, met}. A figure that cannot be measured yet
 its line; one that fails for another reason also has value null, and then
 the exit status is 1. Standard library only.
 
-    /usr/bin/python3 bench/run_bench.py [--build DIR] [--only N]
+    /usr/bin/python3 bench/run_bench.py [--build DIR] [--only S[,S...]]
+                                        [--big-tasks N]
+
+--only runs some sections, by number or name (`--only 10,mixed`; the list
+is in --help). Sections 9-13 are issue 15's figures (dispatch redesign).
 """
 import argparse
 import json
@@ -28,6 +32,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 JOBS = os.path.join(ROOT, "bench", "jobs")
 
 NOOP_TASKS = 200000
+NOOP_1M = 1000000
+BIG_TASKS = 10 ** 7  # figure 13's goal; --big-tasks scales it down
+BIG_DEFAULT = 2 * 10 ** 6  # what finishes in ~1 min before the lazy plan
+METG_D_US = (1, 2, 5, 10, 20, 50, 100, 200, 500)  # geometric sweep of d
+METG_SECONDS = 0.25  # ideal time of each point: n = this * workers / d
+BEST_OF = 3  # figures 10, 11: each time the best of this many (noise)
+METG_MIN_TASKS, METG_MAX_TASKS = 2000, 200000
+MIXED_SHORT_US, MIXED_LONG_MS, MIXED_SHORT, MIXED_LONG = 20, 200, 20000, 4
 PI_SAMPLES, PI_TASKS, PI_SEED = 200000000, 8, 42
 SHM_ELEMENTS = 134217728  # 1 GiB of float64
 PARALLEL_JOBS = 2000
@@ -66,7 +78,7 @@ class Report:
         self.errors = 0
 
     def add(self, name, value, unit, reference=None, reference_value=None,
-            target=None, why=None):
+            target=None, why=None, note=None):
         """target: None, ("ratio", ">=", 0.9) or ("value", "<=", 1000)."""
         ratio = None
         if value is not None and reference_value:
@@ -82,13 +94,14 @@ class Report:
         self.figures.append({
             "name": name, "value": value, "unit": unit,
             "reference": reference, "reference_value": reference_value,
-            "ratio": ratio, "target": target_text, "met": met})
+            "ratio": ratio, "target": target_text, "met": met,
+            **({"note": note} if note else {})})
         self.show(name, value, unit, reference, reference_value, ratio,
-                  target_text, met, why)
+                  target_text, met, why, note)
 
     @staticmethod
     def show(name, value, unit, reference, ref_value, ratio, target, met,
-             why):
+             why, note=None):
         line = f"{name:<42} {fmt(value):>8} {unit}"
         if reference:
             line += f" | ref {reference} {fmt(ref_value)} {unit}"
@@ -99,6 +112,8 @@ class Report:
             line += {True: " ok", False: " MISSED", None: ""}[met]
         if why:
             line += f"  [missing: {why}]"
+        if note:
+            line += f"  ({note})"
         print(line, flush=True)
 
     def write(self, path):
@@ -217,10 +232,10 @@ def pool_rate(n, chunksize):
     return n / (time.perf_counter() - t0)
 
 
-def pool_ref(ctx, chunksize):
+def pool_ref(ctx, chunksize, n=NOOP_TASKS):
     """pool_rate in a fresh interpreter, away from this one's memory."""
     cmd = [sys.executable, os.path.abspath(__file__), "--pool",
-           str(NOOP_TASKS), str(chunksize or 0)]
+           str(n), str(chunksize or 0)]
     return run_kv(cmd)["pool_tasks_per_s"]
 
 
@@ -254,14 +269,15 @@ def bench_rpc(rep, ctx):
                     "raw pipe ping-pong (1 child)", nums[1])
 
 
-def noop_run(ctx, label, *sets):
-    """One run of the 200k job: {rate, rss, dir} or {why} when missing."""
+def noop_run(ctx, label, *sets, n=NOOP_TASKS):
+    """One run of the noop job (n tasks: the 200k job unless `sets` says
+    otherwise): {rate, rss, dir} or {why} when missing."""
     out = os.path.join(ctx.tmp, "noop-" + label)
     try:
         dt, rss, _ = ptrun(ctx, "noop-200k.yaml", out, *sets)
     except Missing as e:
         return {"rate": None, "why": str(e)}
-    return {"rate": count_ok(out, NOOP_TASKS) / dt, "rss": rss, "dir": out}
+    return {"rate": count_ok(out, n) / dt, "rss": rss, "dir": out}
 
 
 def bench_noop(rep, ctx):
@@ -274,22 +290,27 @@ def bench_noop(rep, ctx):
         runs["default"] = noop_run(ctx, "default")
     pool1 = pool_ref(ctx, 1)
     pool_def = pool_ref(ctx, None)
-    par, par_rss = parallel_ref(ctx)
+    try:
+        par, par_rss, par_why = *parallel_ref(ctx), None
+    except Failed as e:  # not installed: that line alone goes missing
+        par, par_rss, par_why = None, None, str(e)
 
-    def add(label, ref, refval, target):
+    def add(label, ref, refval, target, why=None):
         r = runs[label]
         rep.add(f"ptrun noop 200k {label}", r["rate"], "tasks/s", ref, refval,
-                target, why=r.get("why"))
+                target, why=r.get("why") or why)
 
     add("unbatched", "2-child poll ping-pong", pp, ("ratio", ">=", 0.9))
     add("auto-batched", None, None, ("value", ">=", 2e6))
-    add("auto-batched", "Pool(2) chunksize=1", pool1, ("ratio", ">=", 50))
-    add("auto-batched", "Pool(2) default", pool_def, ("ratio", ">=", 0.4))
-    add("auto-batched", "GNU Parallel -j2", par, ("ratio", ">=", 5000))
+    add("auto-batched", "Pool(2) chunksize=1", pool1, ("ratio", ">=", 80))
+    add("auto-batched", "Pool(2) default", pool_def, ("ratio", ">=", 1))
+    add("auto-batched", "GNU Parallel -j2", par, ("ratio", ">=", 5000),
+        par_why)
     if "default" in runs:
         add("default", "2-child poll ping-pong", pp, None)
     ctx.noop_runs = runs
     ctx.parallel_rss = par_rss
+    ctx.pool1 = pool1
 
 
 def bench_memory(rep, ctx):
@@ -437,7 +458,7 @@ def bench_startup(rep, ctx):
                  "steps.0.tasks.0.repeat=1", "--out",
                  os.path.join(out, "run-%d")])
     rep.add("ptrun run, 1 noop task (median)", kv["spawn_median_us"] / 1e3,
-            "ms", "fork+exec /bin/true", true / 1e3, ("ratio", "<=", 5))
+            "ms", "fork+exec /bin/true", true / 1e3, ("ratio", "<=", 3))
 
 
 def bench_queue(rep, ctx):
@@ -535,7 +556,253 @@ def bench_mpi(rep, ctx):
         raise Failed("--mpi-dedicated-root: a task ran on rank 0")
     rep.add("noop 20k, 1 worker on rank 1 (MPI): us per task",
             span_s(out) / n_tasks * 1e6, "us",
-            "1 local worker (pipes)", span_s(here) / n_tasks * 1e6)
+            "1 local worker (pipes)", span_s(here) / n_tasks * 1e6,
+            ("ratio", "<=", 2))
+
+
+# ---- issue 15: the dispatch redesign's figures ---------------------------
+
+
+def bench_noop_1m(rep, ctx):
+    """Figure 9: 10^6 no-op tasks, 2 workers, auto-batched, recorded."""
+    sets = [f"steps.0.tasks.0.repeat={NOOP_1M}"]
+    r = noop_run(ctx, "1m", *sets, "workersets.cpu.batch=auto", n=NOOP_1M)
+    if r["rate"] is None:  # no `batch` key yet: the runner as it is
+        r = noop_run(ctx, "1m-default", *sets, n=NOOP_1M)
+    if r["rate"] is not None:
+        shutil.rmtree(r["dir"], ignore_errors=True)
+    pool_def = pool_ref(ctx, None, NOOP_1M)
+    pool1 = getattr(ctx, "pool1", None)
+    note1 = "Pool chunksize=1 timed on 200k items (10^6 would take ~40 s)"
+    if pool1 is None:
+        pool1 = pool_ref(ctx, 1)
+    name, why = "ptrun noop 10^6, 2 workers", r.get("why")
+    rep.add(name, r["rate"], "tasks/s", target=("value", ">=", 2e6), why=why)
+    rep.add(name, r["rate"], "tasks/s", "Pool(2) default", pool_def,
+            ("ratio", ">=", 1), why=why)
+    rep.add(name, r["rate"], "tasks/s", "Pool(2) chunksize=1", pool1,
+            ("ratio", ">=", 80), why=why, note=note1)
+
+
+def busy_path(ctx):
+    path = ctx.bench_kernel("busy")
+    if not os.path.exists(path):
+        raise Failed(f"no {path}: build first")
+    return path
+
+
+def iters_per_us(ctx):
+    """Steps of busy_loop.h per microsecond on this machine, once a run."""
+    if not getattr(ctx, "ipu", None):
+        ctx.ipu = run_kv([ctx.bin("busy_ref"), "calibrate"])[
+            "busy_iters_per_us"]
+        print(f"   busy loop: {ctx.ipu:.0f} steps per us (calibrated)",
+              flush=True)
+    return ctx.ipu
+
+
+def metg_point(ctx, d_us, workers=2):
+    """One point of the sweep: ptrun's wall time for n tasks of d us
+    beside 2 forked children running the same loop the same n times."""
+    iters = max(1, round(d_us * iters_per_us(ctx)))
+    n = int(METG_SECONDS * workers / (d_us * 1e-6))
+    n = max(METG_MIN_TASKS, min(METG_MAX_TASKS, n))
+    out = os.path.join(ctx.tmp, f"metg-{d_us}")
+    dt = ref = math.inf
+    for _ in range(BEST_OF):  # interleaved, so that both see the same load
+        t, _, _ = ptrun(ctx, "busy.yaml", out,
+                        f"kernels.busy.path={busy_path(ctx)}",
+                        f"steps.0.tasks.0.args.iters={iters}",
+                        f"steps.0.tasks.0.repeat={n}")
+        count_ok(out, n)
+        shutil.rmtree(out, ignore_errors=True)
+        dt = min(dt, t)
+        ref = min(ref, run_kv([ctx.bin("busy_ref"), "run", str(workers),
+                               str(n), str(iters)])["busy_ref_seconds"])
+    p = {"d": d_us, "n": n, "wall": dt, "ref": ref, "eff": ref / dt,
+         "ideal": n * d_us * 1e-6 / workers,
+         "gran": dt * workers / n * 1e6}  # Task Bench's time per task
+    print(f"   d={d_us:>4} us: {n:>6} tasks, ptrun {dt:.3f} s, forked "
+          f"{ref:.3f} s (nominal {p['ideal']:.3f} s): efficiency "
+          f"{p['eff'] * 100:.1f} %, {p['gran']:.2f} us per task per worker",
+          flush=True)
+    return p
+
+
+def metg_cross(points, threshold=0.5):
+    """Task Bench's METG: the smallest time per task (wall x workers /
+    tasks) whose efficiency reaches the threshold, interpolated linearly
+    towards the next finer point below it; with the kernel's d there.
+    (metg, d, why): metg None when the sweep does not cross."""
+    pts = sorted(points, key=lambda p: p["d"])
+    above = [i for i, p in enumerate(pts) if p["eff"] >= threshold]
+    if not above:
+        return None, None, f"below {threshold:.0%} at every d up to " \
+                           f"{pts[-1]['d']} us"
+    i = min(above, key=lambda k: pts[k]["gran"])
+    if i == 0:
+        return pts[0]["gran"], pts[0]["d"], None  # an upper bound
+    lo, hi = pts[i - 1], pts[i]
+    f = (threshold - lo["eff"]) / (hi["eff"] - lo["eff"])
+    gran = lo["gran"] + f * (hi["gran"] - lo["gran"])
+    d = math.exp(math.log(lo["d"]) + f * (math.log(hi["d"]) -
+                                          math.log(lo["d"])))
+    return gran, d, None
+
+
+def bench_metg(rep, ctx):
+    """Figure 10: METG(50%) by Task Bench's method (SC20): a compute-bound
+    task of d us, many per worker, for d swept geometrically; efficiency =
+    the ideal's time (the same loop in 2 forked children, first-free, no
+    runner) / ptrun's wall time."""
+    points = [metg_point(ctx, d) for d in METG_D_US]
+    by_d = {p["d"]: p for p in points}
+    ref = "2 forked children, same loop"
+    for d, goal in ((1, None), (10, ("value", ">=", 90)), (100, None)):
+        p = by_d[d]
+        rep.add(f"METG sweep: efficiency at d = {d} us", p["eff"] * 100, "%",
+                target=goal, note=f"ptrun {p['wall']:.3f} s, {ref} "
+                f"{p['ref']:.3f} s, {p['n']} tasks")
+    metg, d50, why = metg_cross(points)
+    bound = metg is not None and d50 == points[0]["d"]
+    rep.add("METG(50%): time per task per worker", metg, "us",
+            target=("value", "<=", 1), why=why,
+            note=("an upper bound: >= 50 % at the smallest d; " if bound
+                  else "") + "Task Bench 1 node: MPI 0.39, Charm++ 0.87, "
+            "OpenMP 45 us")
+    rep.add("METG(50%): the task's own duration d", d50, "us", why=why)
+
+
+def idle_gaps_ms(recs):
+    """The longest time a worker sat idle while a task had not started yet
+    (every task is queued at the step's start): between its tasks, and from
+    the first start to its own first, up to the last task's start."""
+    first = min(r["start_ns"] for r in recs)
+    last = max(r["start_ns"] for r in recs)
+    worst = 0
+    by_worker = {}
+    for r in recs:
+        by_worker.setdefault(r["worker"], []).append(r)
+    for rs in by_worker.values():
+        rs.sort(key=lambda r: r["start_ns"])
+        free = first
+        for r in rs:
+            if free < last:
+                worst = max(worst, min(r["start_ns"], last) - free)
+            free = max(free, r["end_ns"])
+    return worst / 1e6
+
+
+def bench_mixed(rep, ctx):
+    """Figure 11: 2 FF workers, MIXED_LONG tasks of 200 ms among 20 000 of
+    20 us: the tasks' span beside the ideal (total work / workers) and
+    beside 2 forked children taking the same tasks first-free; and the
+    longest a worker sat idle while tasks waited (the rule broken)."""
+    ipu = iters_per_us(ctx)
+    short = max(1, round(MIXED_SHORT_US * ipu))
+    long_ = round(MIXED_LONG_MS * 1e3 * ipu)
+    sets = [f"kernels.busy.path={busy_path(ctx)}"] + [
+        f"steps.0.tasks.{k}.args.iters={long_ if k % 2 else short}"
+        for k in range(2 * MIXED_LONG + 1)]
+    out = os.path.join(ctx.tmp, "mixed")
+    best, ref = None, math.inf
+    for _ in range(BEST_OF):  # the run of the shortest span, and its gap
+        dt, _, _ = ptrun(ctx, "mixed.yaml", out, *sets)
+        count_ok(out, MIXED_SHORT + MIXED_LONG)
+        run = (span_s(out), idle_gaps_ms(results(out)), dt)
+        shutil.rmtree(out, ignore_errors=True)
+        best = min(best or run, run)
+        ref = min(ref, run_kv([ctx.bin("busy_ref"), "run", "2",
+                               str(MIXED_SHORT), str(short), str(long_),
+                               str(MIXED_LONG)])["busy_ref_seconds"])
+    span, gap, dt = best
+    ideal = (MIXED_SHORT * MIXED_SHORT_US * 1e-6 +
+             MIXED_LONG * MIXED_LONG_MS * 1e-3) / 2
+    name = f"mixed: {MIXED_LONG} x 200 ms among 20k x 20 us, span"
+    rep.add(name, span, "s", "ideal: total work / 2", ideal,
+            ("ratio", "<=", 1.05), note=f"whole ptrun {dt:.3f} s")
+    rep.add(name, span, "s", "2 forked children, first-free", ref)
+    rep.add("mixed: longest worker idle while tasks waited", gap, "ms",
+            target=("value", "<=", 1))
+
+
+def bench_prio(rep, ctx):
+    """Figure 12: 10^5 small tasks in a pt_queue on 2 FF workers; while they
+    run, 10^4 set_priority calls raise tasks not started yet (prio_bench)."""
+    kv = run_kv([ctx.bin("prio_bench"), "100000", "10000"])
+    unstarted = kv["prio_calls"] - kv["prio_busy_started"]
+    rep.add("prio under load: changes honoured", kv["prio_honoured"],
+            "calls", "calls on tasks not started", unstarted,
+            ("ratio", ">=", 1),
+            note=f"{kv['prio_calls']:.0f} calls, {kv['prio_busy_started']:.0f}"
+            f" -EBUSY on started tasks")
+    rep.add("prio under load: -EBUSY for a task not started",
+            kv["prio_refused_unstarted"], "calls", target=("value", "<=", 0))
+    rep.add("prio under load: honoured, then overtaken",
+            kv["prio_overtaken"], "calls", target=("value", "<=", 0),
+            note="a task never raised started after the call (beyond the "
+            "workers' own races) and before the raised one")
+    rep.add("prio under load: set_priority median", kv["prio_call_median_ns"],
+            "ns", note=f"mean {kv['prio_call_mean_ns']:.0f} ns; "
+            f"{kv['prio_tasks_per_s']:.3g} tasks/s meanwhile")
+
+
+def bench_big(rep, ctx):
+    """Figure 13: a `repeat` of BIG_TASKS noop tasks: the runner's peak RSS
+    (wait4) beside a one-task run's, and bytes per task."""
+    n = ctx.big_tasks
+    one = os.path.join(ctx.tmp, "big-1")
+    _, base, _ = ptrun(ctx, "noop-200k.yaml", one, "steps.0.tasks.0.repeat=1")
+    out = os.path.join(ctx.tmp, "big")
+    dt, rss, _ = ptrun(ctx, "noop-200k.yaml", out,
+                       f"steps.0.tasks.0.repeat={n}")
+    count_ok(out, n)
+    shutil.rmtree(out, ignore_errors=True)
+    per_task = (rss - base) * 1024 / n
+    scaled = "" if n == BIG_TASKS else f"scaled down from 10^7 to {n}; "
+    rep.add(f"ptrun peak RSS, repeat of {n} noop", rss / 1024, "MiB",
+            "1-task run", base / 1024, note=f"{scaled}{dt:.1f} s")
+    rep.add(f"ptrun bytes per task, {n} tasks", per_task, "B",
+            target=("value", "<=", 100))
+    rep.add("ptrun peak RSS at 10^7 tasks", (base * 1024 + per_task *
+            BIG_TASKS) / 2 ** 30, "GiB", target=("value", "<=", 1),
+            note="measured" if n == BIG_TASKS else
+            f"extrapolated from {n} tasks")
+
+
+SECTIONS = [  # (name for --only, title, function); the index is the number
+    ("rpc", "remotecall round trips (rpc_bench)", bench_rpc),
+    ("noop", "1. task throughput: 200k no-op tasks, 2 workers", bench_noop),
+    ("pi", "2. pi, 2e8 samples in 8 tasks", bench_pi),
+    ("shm", "3. shared memory: sum 1 GiB", bench_shm),
+    ("result", "4. result bandwidth", bench_result),
+    ("startup", "5. start-up", bench_startup),
+    ("queue", "6. queue at 10^6 tasks", bench_queue),
+    ("memory", "7. memory", bench_memory),
+    ("mpi", "8. MPI: pi over 1-3 ranks, dispatch per task", bench_mpi),
+    ("noop1m", "9. task throughput: 10^6 no-op tasks, 2 workers",
+     bench_noop_1m),
+    ("metg", "10. METG(50%): busy tasks of d us, 2 workers", bench_metg),
+    ("mixed", "11. mixed durations: 4 x 200 ms among 20k x 20 us, 2 FF "
+     "workers", bench_mixed),
+    ("prio", "12. priority changes under load: 10^4 among 10^5 tasks",
+     bench_prio),
+    ("big", "13. runner memory: a repeat of 10^7 noop tasks", bench_big),
+]
+
+
+def only_list(text):
+    """--only's value: section numbers and names, comma-separated."""
+    names = {k: i for i, (k, _, _) in enumerate(SECTIONS)}
+    picked = set()
+    for w in filter(None, (w.strip() for w in text.split(","))):
+        if w.isdigit() and int(w) < len(SECTIONS):
+            picked.add(int(w))
+        elif w in names:
+            picked.add(names[w])
+        else:
+            raise argparse.ArgumentTypeError(f"no section {w!r}")
+    return picked
 
 
 def main():
@@ -545,8 +812,14 @@ def main():
         return 0
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
-    ap.add_argument("--only", type=int, metavar="N", help="run only "
-                    "section N (0: the rpc round trips)")
+    ap.add_argument("--only", metavar="S[,S...]", type=only_list,
+                    help="run only these sections, by number or name: " +
+                    ", ".join(f"{i} {k}" for i, (k, _, _) in
+                              enumerate(SECTIONS)))
+    ap.add_argument("--big-tasks", type=int, default=BIG_DEFAULT,
+                    metavar="N", help="tasks of figure 13 (10^7 is the "
+                    f"goal; default {BIG_DEFAULT}, ~1 min before the lazy "
+                    "plan)")
     args = ap.parse_args()
     build = os.path.abspath(args.build)
     if not os.access(os.path.join(build, "ptrun"), os.X_OK):
@@ -556,18 +829,9 @@ def main():
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="ptools-bench-") as tmp:
         ctx = Context(build, tmp)
-        sections = [
-            ("remotecall round trips (rpc_bench)", bench_rpc),
-            ("1. task throughput: 200k no-op tasks, 2 workers", bench_noop),
-            ("2. pi, 2e8 samples in 8 tasks", bench_pi),
-            ("3. shared memory: sum 1 GiB", bench_shm),
-            ("4. result bandwidth", bench_result),
-            ("5. start-up", bench_startup),
-            ("6. queue at 10^6 tasks", bench_queue),
-            ("7. memory", bench_memory),
-            ("8. MPI: pi over 1-3 ranks, dispatch per task", bench_mpi)]
-        for i, (title, fn) in enumerate(sections):
-            if args.only is None or args.only == i:
+        ctx.big_tasks = args.big_tasks
+        for i, (key, title, fn) in enumerate(SECTIONS):
+            if args.only is None or i in args.only:
                 section(rep, title, fn, ctx)
     path = os.path.join(build, "bench.json")
     rep.write(path)
