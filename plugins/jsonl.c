@@ -306,6 +306,15 @@ static int jsonl_event(pt_plugin_ctx *ctx, const pt_event *ev)
     }
 }
 
+/* A batch of events (plugin ABI 4): the same lines, one call. */
+static int jsonl_events(pt_plugin_ctx *ctx, const pt_event *evs, size_t n)
+{
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = jsonl_event(ctx, &evs[i]);
+    return rc;
+}
+
 static int jsonl_flush(pt_plugin_ctx *ctx)
 {
     return flush_lines(ctx, ctx->data);
@@ -335,6 +344,7 @@ static const pt_plugin jsonl_plugin = {
     .on_event = jsonl_event,
     .close = jsonl_close,
     .flush = jsonl_flush,
+    .on_events = jsonl_events,
 };
 
 PT_PLUGIN(&jsonl_plugin);
