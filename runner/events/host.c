@@ -40,6 +40,7 @@ struct rn_host {
     pt_buf args_js; /* this event's args and result as JSON, for it */
     pt_buf result_js;
     bool batching;   /* a plugin takes batches: events gather in `batch` */
+    bool singles;    /* a plugin takes events one by one (on_event) */
     pt_event *batch; /* BATCH_EVENTS events not handed to those yet */
     size_t nbatch;
     char *arena; /* what they point to (BATCH_BYTES): it never moves */
@@ -139,6 +140,7 @@ rn_host *rn_host_open(const rn_spec *spec, const char *run_dir, char *err,
         }
         h->json |= h->p[h->n].desc->abi < 3;
         h->batching |= takes_batches(h->p[h->n].desc);
+        h->singles |= !takes_batches(h->p[h->n].desc);
     }
     if (h->batching && (!(h->batch = calloc(BATCH_EVENTS, sizeof *h->batch)) ||
                         !(h->arena = malloc(BATCH_BYTES)))) {
@@ -287,7 +289,7 @@ int rn_host_emit(rn_host *h, pt_event *ev)
     ev->run_name = h->run_name;
     if (h->json)
         fill_json(h, ev);
-    int rc = hand(h, ev, 1, false);
+    int rc = h->singles ? hand(h, ev, 1, false) : 0;
     if (!h->batching)
         return rc;
     if (batchable(ev->type))

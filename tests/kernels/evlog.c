@@ -114,7 +114,8 @@ static int evlog_open(pt_plugin_ctx *ctx, const char *options)
     snprintf(path, sizeof path, "%s/%s.log", ctx->run_dir, EVLOG_NAME);
     int fd = ctx->sys->open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) {
-        snprintf(ctx->error, sizeof ctx->error, "cannot open %s.log", EVLOG_NAME);
+        snprintf(ctx->error, sizeof ctx->error, "cannot open %s.log",
+                 EVLOG_NAME);
         return -1;
     }
     ctx->data = (void *)(intptr_t)fd;
@@ -167,6 +168,6 @@ static const struct {
             evlog_event, evlog_close, NULL},
            (const void *)1};
 
-PT_EXTERN const pt_plugin *const pt_plugin_desc =
-    (const pt_plugin *)&evlog.desc;
+PT_EXTERN const pt_plugin *const pt_plugin_desc = (const pt_plugin *)&evlog
+                                                      .desc;
 #endif
