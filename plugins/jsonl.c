@@ -40,12 +40,19 @@
 
 #define FLUSH_BYTES (64 * 1024)
 
+/* A name every line repeats (step, kernel, worker set): quoted once. */
+typedef struct name_cache {
+    char *raw;     /* the name last seen */
+    jm_buf quoted; /* it as a JSON string */
+} name_cache;
+
 typedef struct jsonl {
     char *path;
     bool fsync;
     int fd;
     off_t good;   /* the file's size at its last whole line */
     jm_buf lines; /* whole lines not written yet */
+    name_cache step, kernel, set;
 } jsonl;
 
 /* Read the options into j: its path and fsync. */
@@ -153,6 +160,28 @@ static void add_string(jm_buf *b, const char *s)
         jm_buf_str(b, "null");
 }
 
+/* A name as a JSON string, or null: from c when it is the last one. */
+static void add_name(jm_buf *b, name_cache *c, const char *s)
+{
+    if (!s) {
+        jm_buf_lit(b, "null");
+        return;
+    }
+    if (!c->raw || strcmp(c->raw, s) != 0) {
+        free(c->raw);
+        c->raw = strdup(s);
+        jm_buf_cut(&c->quoted, 0);
+        jm_buf_quote(&c->quoted, s);
+        if (!c->raw || c->quoted.oom) { /* no memory to keep it */
+            free(c->raw);
+            c->raw = NULL;
+            jm_buf_quote(b, s);
+            return;
+        }
+    }
+    jm_buf_add(b, c->quoted.data, c->quoted.len);
+}
+
 /*
  * A JSON array from the runner (earlier_attempts), verbatim. Line breaks
  * can only be whitespace there; they become spaces, to keep one task per
@@ -193,14 +222,15 @@ static void add_death(jm_buf *b, const pt_event *ev)
 }
 
 /* Append the line of a finished task (no printf: this is the hot path). */
-static void add_line(jm_buf *b, const pt_event *ev)
+static void add_line(jsonl *j, const pt_event *ev)
 {
+    jm_buf *b = &j->lines;
     jm_buf_lit(b, "{\"task\":");
     jm_buf_int(b, ev->task);
     jm_buf_lit(b, ",\"step\":");
-    add_string(b, ev->step_name);
+    add_name(b, &j->step, ev->step_name);
     jm_buf_lit(b, ",\"kernel\":");
-    add_string(b, ev->kernel);
+    add_name(b, &j->kernel, ev->kernel);
     jm_buf_lit(b, ",\"args\":");
     jm_buf_value(b, ev->args, ev->args_len, "{}");
     jm_buf_lit(b, ",\"seed\":");
@@ -225,7 +255,7 @@ static void add_line(jm_buf *b, const pt_event *ev)
     jm_buf_lit(b, ",\"end_ns\":");
     jm_buf_int(b, ev->end_ns);
     jm_buf_lit(b, ",\"workerset\":");
-    add_string(b, ev->workerset);
+    add_name(b, &j->set, ev->workerset);
     jm_buf_lit(b, ",\"priority\":");
     jm_buf_int(b, ev->priority);
     add_death(b, ev);
@@ -247,7 +277,7 @@ static void add_line(jm_buf *b, const pt_event *ev)
 static int add_task(pt_plugin_ctx *ctx, jsonl *j, const pt_event *ev)
 {
     size_t before = j->lines.len;
-    add_line(&j->lines, ev);
+    add_line(j, ev);
     if (j->lines.oom) {
         jm_buf_cut(&j->lines, before); /* never keep half a line */
         snprintf(ctx->error, sizeof ctx->error,
@@ -264,6 +294,11 @@ static void free_jsonl(jsonl *j)
     if (j->fd >= 0)
         close(j->fd);
     jm_buf_free(&j->lines);
+    name_cache *names[] = {&j->step, &j->kernel, &j->set};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        free(names[i]->raw);
+        jm_buf_free(&names[i]->quoted);
+    }
     free(j->path);
     free(j);
 }
@@ -306,6 +341,15 @@ static int jsonl_event(pt_plugin_ctx *ctx, const pt_event *ev)
     }
 }
 
+/* A batch of events (plugin ABI 4): the same lines, one call. */
+static int jsonl_events(pt_plugin_ctx *ctx, const pt_event *evs, size_t n)
+{
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = jsonl_event(ctx, &evs[i]);
+    return rc;
+}
+
 static int jsonl_flush(pt_plugin_ctx *ctx)
 {
     return flush_lines(ctx, ctx->data);
@@ -335,6 +379,7 @@ static const pt_plugin jsonl_plugin = {
     .on_event = jsonl_event,
     .close = jsonl_close,
     .flush = jsonl_flush,
+    .on_events = jsonl_events,
 };
 
 PT_PLUGIN(&jsonl_plugin);

@@ -20,6 +20,17 @@
  * plugin was built for ABI 1 or 2: the runner turns no task's values into
  * JSON before a plugin asks for it. A plugin built for ABI 3 reads `args`
  * and `result`, not the JSON.
+ *
+ * Batches (ABI 4). A plugin may take events in batches: `on_events(ctx,
+ * evs, n)` gets n events in a row, in the order they happened, and then
+ * gets every event through it (the kinds that are never batched, as
+ * batches of one); `on_event` is not called and may be NULL. The runner
+ * gathers task events (queued, started, finished, retried, priority) and
+ * hands them over before any other kind of event, before a flush, and so
+ * before it waits idle and at most 50 ms after a task ended. What an
+ * event points to stays valid until on_events returns. A plugin without
+ * on_events (all of ABI 1 to 3) gets one on_event call per event, in the
+ * same order.
  */
 #ifndef PTOOLS_PLUGIN_H
 #define PTOOLS_PLUGIN_H
@@ -35,7 +46,7 @@
 extern "C" {
 #endif
 
-#define PT_PLUGIN_ABI 3 /* plugins built for ABI 1 and 2 still load */
+#define PT_PLUGIN_ABI 4 /* plugins built for ABI 1 to 3 still load */
 
 typedef enum pt_event_type {
     PT_EV_RUN_START = 1,
@@ -52,7 +63,8 @@ typedef enum pt_event_type {
     PT_EV_CONTROL,       /* a `ptrun ctl` request was applied (`control`) */
 } pt_event_type;
 
-/* One event. Pointers are valid during on_event only; NULL when unknown. */
+/* One event. Pointers are valid during on_event (on_events) only; NULL
+ * when unknown. */
 typedef struct pt_event {
     uint32_t size; /* sizeof(pt_event) of the runner */
     pt_event_type type;
@@ -147,6 +159,13 @@ typedef struct pt_plugin {
      * of the runner loses no result older than that (SPEC §5).
      */
     int (*flush)(pt_plugin_ctx *ctx);
+    /* ABI 4 */
+    /*
+     * Optional: take evs[0..n-1] (n >= 1) at once, in order; then every
+     * event comes through here (see "Batches"). Non-zero: the plugin
+     * failed, as from on_event.
+     */
+    int (*on_events)(pt_plugin_ctx *ctx, const pt_event *evs, size_t n);
 } pt_plugin;
 
 /* Export this .so's plugin: PT_PLUGIN(&my_plugin); */

@@ -92,12 +92,15 @@ static void flush_results(engine *e)
  * Before a round of waiting: results older than RESULT_LATENCY_NS are
  * written now; younger ones make the round look without waiting (true
  * returned), and if it brought no new result they are written before the
- * next round waits.
+ * next round waits. Task events gathered for plugins reach them before
+ * the runner waits, too.
  */
 static bool results_before_wait(engine *e, int64_t now, int *wait)
 {
     if (e->unflushed_ns && now - e->unflushed_ns >= RESULT_LATENCY_NS)
         flush_results(e);
+    if (!e->unflushed_ns && *wait != 0 && rn_host_deliver(e->host) < 0)
+        e->lost_output = true;
     if (!e->unflushed_ns || *wait == 0)
         return false;
     *wait = 0;

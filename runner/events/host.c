@@ -1,4 +1,8 @@
-/* host.c - load plugins and fan events out to them (see host.h). */
+/* host.c - load plugins and fan events out to them (see host.h). Plugins
+ * that take batches (plugin ABI 4, on_events) get task events gathered in
+ * `batch`, with what they point to copied into `arena`; the others get
+ * each event as it comes. Each plugin sees the same events in the same
+ * order. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
@@ -8,6 +12,11 @@
 #include "events/host.h"
 #include <ptools/sys.h>
 #include <ptools/value.h>
+
+/* A batch ends at this many events, or when their copied data would pass
+ * BATCH_BYTES: a 64 KiB arena, a few hundred results. */
+#define BATCH_EVENTS 256
+#define BATCH_BYTES (64 * 1024)
 
 typedef struct loaded {
     void *handle;
@@ -30,7 +39,19 @@ struct rn_host {
     bool json;      /* a plugin of ABI < 3 is loaded: it reads the JSON */
     pt_buf args_js; /* this event's args and result as JSON, for it */
     pt_buf result_js;
+    bool batching;   /* a plugin takes batches: events gather in `batch` */
+    bool singles;    /* a plugin takes events one by one (on_event) */
+    pt_event *batch; /* BATCH_EVENTS events not handed to those yet */
+    size_t nbatch;
+    char *arena; /* what they point to (BATCH_BYTES): it never moves */
+    size_t arena_len;
 };
+
+/* Does descriptor d take batches? (Never read past an older one's end.) */
+static bool takes_batches(const pt_plugin *d)
+{
+    return d->abi >= 4 && d->on_events;
+}
 
 /*
  * The options, whole (nested maps and lists too): encoded once from the
@@ -64,7 +85,7 @@ static int load_one(loaded *l, const rn_plugin *p, const char *run_dir,
     }
     const pt_plugin *const *d = dlsym(l->handle, "pt_plugin_desc");
     if (!d || !*d || (*d)->abi < 1 || (*d)->abi > PT_PLUGIN_ABI ||
-        !(*d)->on_event) {
+        (!(*d)->on_event && !takes_batches(*d))) {
         snprintf(err, errlen,
                  "%s: not a ptools plugin of ABI 1 to %d (no "
                  "PT_PLUGIN(&desc), or another ABI)",
@@ -118,6 +139,14 @@ rn_host *rn_host_open(const rn_spec *spec, const char *run_dir, char *err,
             return NULL;
         }
         h->json |= h->p[h->n].desc->abi < 3;
+        h->batching |= takes_batches(h->p[h->n].desc);
+        h->singles |= !takes_batches(h->p[h->n].desc);
+    }
+    if (h->batching && (!(h->batch = calloc(BATCH_EVENTS, sizeof *h->batch)) ||
+                        !(h->arena = malloc(BATCH_BYTES)))) {
+        snprintf(err, errlen, "out of memory");
+        rn_host_close(h);
+        return NULL;
     }
     return h;
 }
@@ -151,20 +180,21 @@ static void fill_json(rn_host *h, pt_event *ev)
         ev->result_json = as_json(ev->result, ev->result_len, &h->result_js);
 }
 
-int rn_host_emit(rn_host *h, pt_event *ev)
+/*
+ * Hand evs[0..n-1] to the plugins that take batches (`batches`), or to
+ * the others, one call per event: 0, or -1 when one failed on them.
+ */
+static int hand(rn_host *h, const pt_event *evs, size_t n, bool batches)
 {
     int rc = 0;
-    if (!h)
-        return 0;
-    ev->size = sizeof *ev;
-    ev->run_name = h->run_name;
-    if (h->json)
-        fill_json(h, ev);
     for (int i = 0; i < h->n; i++) {
         loaded *l = &h->p[i];
-        if (!l->desc || l->failed)
+        if (!l->desc || l->failed || takes_batches(l->desc) != batches)
             continue;
-        if (l->desc->on_event(&l->ctx, ev) != 0) {
+        int bad = batches ? l->desc->on_events(&l->ctx, evs, n) : 0;
+        for (size_t k = 0; !batches && k < n && !bad; k++)
+            bad = l->desc->on_event(&l->ctx, &evs[k]);
+        if (bad) {
             failed(l);
             rc = -1;
         }
@@ -172,9 +202,110 @@ int rn_host_emit(rn_host *h, pt_event *ev)
     return rc;
 }
 
+/* Hand the gathered batch over and start a new one. */
+static int deliver(rn_host *h)
+{
+    int rc = h->nbatch ? hand(h, h->batch, h->nbatch, true) : 0;
+    h->nbatch = 0;
+    h->arena_len = 0;
+    return rc;
+}
+
+/* The kinds that gather: a task's own events, many per task. */
+static bool batchable(pt_event_type t)
+{
+    return t == PT_EV_TASK_QUEUED || t == PT_EV_TASK_STARTED ||
+           t == PT_EV_TASK_FINISHED || t == PT_EV_TASK_RETRIED ||
+           t == PT_EV_TASK_PRIORITY;
+}
+
+/* Room for n bytes in the arena: copies start 8-aligned, as encoded
+ * values must (ptools/value.h). */
+static size_t room(size_t n)
+{
+    return (n + 7) & ~(size_t)7;
+}
+
+static size_t str_size(const char *s)
+{
+    return s ? strlen(s) + 1 : 0;
+}
+
+/* The bytes ev points to (not the spec's names, which outlive the run). */
+static size_t data_size(const pt_event *ev)
+{
+    return room(ev->args ? ev->args_len : 0) +
+           room(ev->result ? ev->result_len : 0) + room(str_size(ev->error)) +
+           room(str_size(ev->attempts_json)) + room(str_size(ev->args_json)) +
+           room(str_size(ev->result_json)) + room(str_size(ev->control));
+}
+
+/* A copy of n bytes at p in the arena (room is known), or NULL for NULL. */
+static const void *keep(rn_host *h, const void *p, size_t n)
+{
+    if (!p)
+        return NULL;
+    char *at = h->arena + h->arena_len;
+    memcpy(at, p, n);
+    h->arena_len += room(n);
+    return at;
+}
+
+static const char *keep_str(rn_host *h, const char *s)
+{
+    return keep(h, s, str_size(s));
+}
+
+/*
+ * Add ev to the batch, with a copy of what it points to: its request and
+ * reply are gone by the time the batch is handed over. An event too big
+ * for the arena goes at once, after the batch before it.
+ */
+static int gather(rn_host *h, const pt_event *ev)
+{
+    size_t need = data_size(ev);
+    int rc = 0;
+    if (h->nbatch == BATCH_EVENTS || h->arena_len + need > BATCH_BYTES)
+        rc = deliver(h);
+    if (need > BATCH_BYTES)
+        return hand(h, ev, 1, true) < 0 ? -1 : rc;
+    pt_event *c = &h->batch[h->nbatch++];
+    *c = *ev;
+    c->args = keep(h, ev->args, ev->args_len);
+    c->result = keep(h, ev->result, ev->result_len);
+    c->error = keep_str(h, ev->error);
+    c->attempts_json = keep_str(h, ev->attempts_json);
+    c->args_json = keep_str(h, ev->args_json);
+    c->result_json = keep_str(h, ev->result_json);
+    c->control = keep_str(h, ev->control);
+    return rc;
+}
+
+int rn_host_emit(rn_host *h, pt_event *ev)
+{
+    if (!h)
+        return 0;
+    ev->size = sizeof *ev;
+    ev->run_name = h->run_name;
+    if (h->json)
+        fill_json(h, ev);
+    int rc = h->singles ? hand(h, ev, 1, false) : 0;
+    if (!h->batching)
+        return rc;
+    if (batchable(ev->type))
+        return gather(h, ev) < 0 ? -1 : rc;
+    int before = deliver(h); /* the batch comes first */
+    return hand(h, ev, 1, true) < 0 || before < 0 ? -1 : rc;
+}
+
+int rn_host_deliver(rn_host *h)
+{
+    return h && h->batching ? deliver(h) : 0;
+}
+
 int rn_host_flush(rn_host *h)
 {
-    int rc = 0;
+    int rc = rn_host_deliver(h); /* what is gathered is written too */
     for (int i = 0; h && i < h->n; i++) {
         loaded *l = &h->p[i];
         if (!l->desc || l->failed || l->desc->abi < 2 || !l->desc->flush)
@@ -189,7 +320,7 @@ int rn_host_flush(rn_host *h)
 
 int rn_host_close(rn_host *h)
 {
-    int rc = 0;
+    int rc = rn_host_deliver(h);
     for (int i = 0; h && i < h->n; i++) {
         loaded *l = &h->p[i];
         if (l->desc && l->desc->close && l->desc->close(&l->ctx) != 0) {
@@ -206,6 +337,8 @@ int rn_host_close(rn_host *h)
         free(h->p);
         pt_buf_free(&h->args_js);
         pt_buf_free(&h->result_js);
+        free(h->batch);
+        free(h->arena);
     }
     free(h);
     return rc;

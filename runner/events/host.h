@@ -19,11 +19,22 @@ rn_host *rn_host_open(const rn_spec *spec, const char *run_dir, char *err,
                       size_t errlen);
 /*
  * Send one event to every plugin (ev->size and run_name are filled in):
- * 0, or -1 when a plugin failed on it (it is reported and dropped).
+ * 0, or -1 when a plugin failed on it or on the batch it ended (it is
+ * reported and dropped). Plugins that take batches (ABI 4 on_events) get
+ * task events later, gathered, with copies of what they point to: see
+ * rn_host_deliver().
  */
 int rn_host_emit(rn_host *h, pt_event *ev);
-/* Have every plugin write what it buffers (plugin ABI 2 flush): 0, or -1
- * when one failed (reported and dropped). */
+/*
+ * Hand the gathered task events to the plugins that take batches. Any
+ * other event does it first, and so do flush and close; call it before
+ * waiting idle, so that plugins see a started task while it runs. 0, or
+ * -1 when one failed (reported and dropped).
+ */
+int rn_host_deliver(rn_host *h);
+/* Deliver the batch, then have every plugin write what it buffers
+ * (plugin ABI 2 flush): 0, or -1 when one failed (reported and
+ * dropped). */
 int rn_host_flush(rn_host *h);
 /* Close every plugin: 0, or -1 if one failed (reported on stderr). */
 int rn_host_close(rn_host *h);

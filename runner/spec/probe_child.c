@@ -138,7 +138,7 @@ static int report_open(pt_buf *b, const rn_probe_req *r, void *h)
     const pt_plugin *const *d = dlsym(h, "pt_plugin_desc");
     int rc = 0;
     if (r->options && d && *d && (*d)->abi >= 1 && (*d)->abi <= PT_PLUGIN_ABI &&
-        (*d)->on_event && (*d)->open)
+        ((*d)->on_event || ((*d)->abi >= 4 && (*d)->on_events)) && (*d)->open)
         rc = try_open(r, *d, msg, sizeof msg);
     if (rc < 0)
         snprintf(msg, sizeof msg, "%s: cannot try its options: %s", r->path,

@@ -311,6 +311,51 @@ plugins:
         with open(os.path.join(out, "copy.jsonl")) as f:
             self.assertEqual(len(f.readlines()), 3)
 
+    def test_batched_plugin_sees_every_event_in_order(self):
+        """A plugin of ABI 4 that takes batches (evbatch.so) sees the very
+        events, in the same order, that a plugin of ABI 3 (evlog.so) gets
+        one call each: a job with queued, started, finished, retried and
+        failed tasks over two steps."""
+        spec = self.spec("""
+ptrun: 1
+name: batched
+kernels:
+  echo: {path: echo}
+  fail: {path: @TK@/faults.so}
+  segv: {path: @TK@/faults.so}
+workersets: [{name: w, workers: 2, retries: 1}]
+steps:
+  - name: a
+    tasks:
+      - {kernel: echo, repeat: 300, args: {x: 1.5}}
+      - {kernel: fail, args: {code: 2}, priority: 5}
+      - {kernel: segv}
+  - name: b
+    tasks: [{kernel: echo, repeat: 100, args: {y: "text"}}]
+plugins:
+  - {name: jsonl}
+  - {path: @TK@/evlog.so}
+  - {path: @TK@/evbatch.so}
+""")
+        out = self.out()
+        self.run_ok("run", spec, "--out", out, "-q", status=1)
+        logs = {}
+        for name in ("evlog", "evbatch"):
+            with open(os.path.join(out, name + ".log")) as f:
+                lines = f.read().splitlines()
+            calls = [int(l.split()[1]) for l in lines if l.startswith("call ")]
+            logs[name] = ([l for l in lines if not l.startswith("call ")],
+                          calls)
+        events, calls = logs["evlog"]
+        self.assertEqual(set(calls), {1})  # ABI 3: one call per event
+        self.assertEqual(len(calls), len(events))
+        self.assertEqual(logs["evbatch"][0], events)
+        self.assertLess(len(logs["evbatch"][1]), len(events) // 4)
+        finished = [e for e in events if e.startswith("7 ")]  # FINISHED
+        self.assertEqual(len(finished), 402)
+        self.assertEqual(len(results(out)), 402)
+        self.assertEqual(sum(1 for e in events if e.startswith("8 ")), 1)
+
     def test_retries_back_off(self):
         spec = self.spec("""
 ptrun: 1
