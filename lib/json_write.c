@@ -18,13 +18,33 @@ static int put(pt_buf *o, const char *s)
 }
 
 /* u in decimal, after a '-' if `minus`. */
+/* Decimal, two digits per division: every task's line has eight
+ * integers, most of them 19-digit timestamps. */
 static int put_decimal(pt_buf *o, uint64_t u, int minus)
 {
+    static const char pairs[] = "00010203040506070809"
+                                "10111213141516171819"
+                                "20212223242526272829"
+                                "30313233343536373839"
+                                "40414243444546474849"
+                                "50515253545556575859"
+                                "60616263646566676869"
+                                "70717273747576777879"
+                                "80818283848586878889"
+                                "90919293949596979899";
     char s[24], *p = s + sizeof s;
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
+    while (u >= 100) {
+        unsigned d = (unsigned)(u % 100) * 2;
+        u /= 100;
+        *--p = pairs[d + 1];
+        *--p = pairs[d];
+    }
+    if (u >= 10) {
+        *--p = pairs[u * 2 + 1];
+        *--p = pairs[u * 2];
+    } else {
+        *--p = (char)('0' + u);
+    }
     if (minus)
         *--p = '-';
     return pt_buf_append(o, p, (size_t)(s + sizeof s - p));

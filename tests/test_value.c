@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include <ptools/json.h>
 #include <ptools/value.h>
 
 /* A deterministic PRNG (xorshift64*), so that failures reproduce. */
@@ -708,7 +709,41 @@ static void test_decode_unchecked(void)
     }
 }
 
+/* The one JSON writer's integers, at every length and both ends. */
+static void test_json_integers(void)
+{
+    static const struct {
+        int64_t v;
+        const char *text;
+    } want[] = {
+        {0, "0"},
+        {7, "7"},
+        {10, "10"},
+        {99, "99"},
+        {100, "100"},
+        {1009, "1009"},
+        {-1, "-1"},
+        {-90, "-90"},
+        {1765000000123456789, "1765000000123456789"},
+        {INT64_MAX, "9223372036854775807"},
+        {INT64_MIN, "-9223372036854775808"},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        pt_buf b = {0};
+        CU_ASSERT_EQUAL(pt_json_int(&b, want[i].v), 0);
+        CU_ASSERT_EQUAL(b.len, strlen(want[i].text));
+        CU_ASSERT_EQUAL(memcmp(b.data, want[i].text, b.len), 0);
+        pt_buf_free(&b);
+    }
+    pt_buf b = {0};
+    CU_ASSERT_EQUAL(pt_json_uint(&b, UINT64_MAX), 0);
+    CU_ASSERT_EQUAL(b.len, 20);
+    CU_ASSERT_EQUAL(memcmp(b.data, "18446744073709551615", 20), 0);
+    pt_buf_free(&b);
+}
+
 static const pt_test_case cases[] = {
+    {"json_integers", test_json_integers, 0},
     {"scalars", test_scalars, 0},
     {"strings_bytes", test_strings_bytes, 0},
     {"array_alignment", test_array_alignment, 0},
