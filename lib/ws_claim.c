@@ -1,0 +1,149 @@
+/*
+ * ws_claim.c - a request is at a worker only once that worker starts it
+ * (SPEC §1). Requests go to a worker ahead of time, many at once, but each
+ * has a claim word in memory shared with the worker (worker.h): the worker
+ * claims it just before it starts it, and until then the set can take it
+ * back - to change its priority, cancel it, or give it to a worker that
+ * is free (FF: first free, even under batching).
+ */
+#include <stdatomic.h>
+
+#include "worker.h"
+#include "ws.h"
+#include "ws_impl.h"
+
+/*
+ * The next claim number for worker s, and so its word in the ring: one
+ * whose word no request still in flight uses. In-flight requests have
+ * claims at or above the oldest's (the FIFO is in claim order), so a word
+ * revoked, or left by an older claim, is free. At most PT__RING - 1 are in
+ * flight (the window is capped), so one is found within PT__RING tries.
+ */
+static uint64_t next_claim(slot *s)
+{
+    for (;;) {
+        uint64_t c = ++s->claim;
+        uint64_t w = atomic_load_explicit(&s->ring[c % PT__RING],
+                                          memory_order_relaxed);
+        if (!s->head || (w & 3) == PT__CLAIM_REVOKED ||
+            (w >> 2) < s->head->claim)
+            return c;
+    }
+}
+
+void pt__ws_post_claim(slot *s, pt_request *req)
+{
+    req->claim = next_claim(s);
+    req->word = &s->ring[req->claim % PT__RING];
+    atomic_store_explicit(req->word,
+                          pt__claim_word(req->claim, PT__CLAIM_SENT),
+                          memory_order_release);
+}
+
+bool pt__ws_started(const pt_request *req)
+{
+    if (req->state != PT_REQ_SENT)
+        return req->state == PT_REQ_DONE;
+    return !req->word ||
+           atomic_load_explicit(req->word, memory_order_acquire) !=
+               pt__claim_word(req->claim, PT__CLAIM_SENT);
+}
+
+/* Take req out of worker s's in-flight FIFO. */
+static void unlink_req(slot *s, pt_request *req)
+{
+    if (s->unannounced == req)
+        s->unannounced = req->next;
+    if (req->prev)
+        req->prev->next = req->next;
+    else
+        s->head = req->next;
+    if (req->next)
+        req->next->prev = req->prev;
+    else
+        s->tail = req->prev;
+    req->next = req->prev = NULL;
+    s->ninflight--;
+    pt__ws_slot_event(s, s->ninflight ? PT__SLOT_EV_ANSWERED
+                                      : PT__SLOT_EV_ALL_ANSWERED);
+}
+
+bool pt__ws_take_back(pt_workerset *ws, pt_request *req)
+{
+    if (req->state != PT_REQ_SENT || !req->word)
+        return false;
+    uint64_t want = pt__claim_word(req->claim, PT__CLAIM_SENT);
+    if (!atomic_compare_exchange_strong_explicit(
+            req->word, &want, pt__claim_word(req->claim, PT__CLAIM_REVOKED),
+            memory_order_acq_rel, memory_order_acquire))
+        return false; /* its worker started it */
+    unlink_req(&ws->slots[req->worker], req);
+    req->word = NULL;
+    req->worker = req->pin;
+    return true;
+}
+
+int pt__ws_requeue(pt_workerset *ws, pt_request *req)
+{
+    req->state = PT_REQ_WAITING;
+    int rc = pt__heap_push_seq(req->heap, &req->node, req->node.prio,
+                               req->node.seq);
+    if (rc < 0)
+        pt__ws_fail_req(ws, req, PT_TASK_FAILED,
+                        "out of memory taking it back");
+    return rc;
+}
+
+/*
+ * How many of worker s's requests in flight a free worker may take: the
+ * unpinned ones not started, when s is busy with one. While s has started
+ * none, it is as free as the thief (they would only take them back and
+ * forth): *soon says there are some to look at again shortly.
+ */
+static int stealable(const pt_workerset *ws, const slot *s, bool *soon)
+{
+    int n = 0;
+    for (const pt_request *r = s->tail; r && !pt__ws_started(r); r = r->prev)
+        n += r->heap == &ws->shared;
+    if (n && s->head && !pt__ws_started(s->head)) {
+        *soon = true;
+        return 0;
+    }
+    return n;
+}
+
+/*
+ * FF: worker s is free and nothing waits in the set's queue. If another
+ * worker, busy with one, holds requests it has not started (sent ahead),
+ * take back the newer half of the most such and queue them again, for s to
+ * take: no request waits behind a busy worker while another is free.
+ * Requests pinned to a worker stay with it. When the other worker has not
+ * started its first one yet, the set looks again within 1 ms
+ * (ws->steal_soon, ws_poll.c): a worker claims without a message. The
+ * number taken back.
+ */
+int pt__ws_steal(pt_workerset *ws, slot *s)
+{
+    slot *victim = NULL;
+    int most = 0;
+    for (int i = 0; i < ws->n; i++) {
+        slot *t = &ws->slots[i];
+        int n = t != s ? stealable(ws, t, &ws->steal_soon) : 0;
+        if (n > most) {
+            most = n;
+            victim = t;
+        }
+    }
+    int want = (most + 1) / 2, took = 0;
+    for (pt_request *r = victim ? victim->tail : NULL, *prev;
+         r && took < want; r = prev) {
+        prev = r->prev;
+        if (r->heap != &ws->shared)
+            continue;
+        if (!pt__ws_take_back(ws, r))
+            break; /* its worker got there: so did it for all before */
+        if (pt__ws_requeue(ws, r) == 0)
+            took++;
+    }
+    return took;
+}
