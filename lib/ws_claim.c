@@ -35,8 +35,7 @@ void pt__ws_post_claim(slot *s, pt_request *req)
 {
     req->claim = next_claim(s);
     req->word = &s->ring[req->claim % PT__RING];
-    atomic_store_explicit(req->word,
-                          pt__claim_word(req->claim, PT__CLAIM_SENT),
+    atomic_store_explicit(req->word, pt__claim_word(req->claim, PT__CLAIM_SENT),
                           memory_order_release);
 }
 
@@ -95,6 +94,29 @@ int pt__ws_requeue(pt_workerset *ws, pt_request *req)
 }
 
 /*
+ * Request req waits, with a priority that may beat requests already sent
+ * ahead to a worker that may run it: take back those not started that
+ * come after it (they go out again after it). A worker's requests were
+ * sent in order, so they are a suffix of its FIFO: the walk stops at the
+ * first that comes before req, or has started.
+ */
+void pt__ws_make_way(pt_workerset *ws, const pt_request *req)
+{
+    for (int i = 0; i < ws->n; i++) {
+        slot *t = &ws->slots[i];
+        if (req->heap != &ws->shared && req->heap != &t->own)
+            continue;
+        for (pt_request *r = t->tail, *prev; r; r = prev) {
+            prev = r->prev;
+            if (!pt__heap_before(&req->node, &r->node) ||
+                !pt__ws_take_back(ws, r))
+                break;
+            pt__ws_requeue(ws, r);
+        }
+    }
+}
+
+/*
  * How many of worker s's requests in flight a free worker may take: the
  * unpinned ones not started, when s is busy with one. While s has started
  * none, it is as free as the thief (they would only take them back and
@@ -135,8 +157,8 @@ int pt__ws_steal(pt_workerset *ws, slot *s)
         }
     }
     int want = (most + 1) / 2, took = 0;
-    for (pt_request *r = victim ? victim->tail : NULL, *prev;
-         r && took < want; r = prev) {
+    for (pt_request *r = victim ? victim->tail : NULL, *prev; r && took < want;
+         r = prev) {
         prev = r->prev;
         if (r->heap != &ws->shared)
             continue;

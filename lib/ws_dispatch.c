@@ -142,6 +142,7 @@ pt_request *pt_request_submit(pt_workerset *ws, const pt_call *call, int64_t id,
         return NULL;
     }
     ws->pending++;
+    pt__ws_make_way(ws, req); /* it may beat requests sent ahead */
     return req;
 }
 
@@ -167,12 +168,18 @@ static int busy(const pt_request *req, const char *what)
  */
 int pt_request_set_priority(pt_workerset *ws, pt_request *req, int64_t prio)
 {
-    if (req->state == PT_REQ_WAITING)
-        return pt__heap_update(req->heap, &req->node, prio);
-    if (!pt__ws_take_back(ws, req))
+    int rc;
+    if (req->state == PT_REQ_WAITING) {
+        rc = pt__heap_update(req->heap, &req->node, prio);
+    } else if (pt__ws_take_back(ws, req)) {
+        req->node.prio = prio;
+        rc = pt__ws_requeue(ws, req);
+    } else {
         return busy(req, "can change priority");
-    req->node.prio = prio;
-    return pt__ws_requeue(ws, req);
+    }
+    if (rc == 0)
+        pt__ws_make_way(ws, req);
+    return rc;
 }
 
 int pt_request_cancel(pt_workerset *ws, pt_request *req)

@@ -203,6 +203,8 @@ bool pt__ws_started(const pt_request *req);
 /* Put a request taken back where it waited (its heap): 0, or -ENOMEM
  * and it ended as failed. */
 int pt__ws_requeue(pt_workerset *ws, pt_request *req);
+/* Take back requests sent ahead, not started, that req should precede. */
+void pt__ws_make_way(pt_workerset *ws, const pt_request *req);
 /* FF: free worker s takes back requests others have not started. */
 int pt__ws_steal(pt_workerset *ws, slot *s);
 /* Give worker s requests up to its window (encoded, not yet written). */

@@ -154,6 +154,8 @@ static int each_selected(engine *e, const rn_ctl_req *r, change_fn change,
             busy++;
         else if (change(e, id, r))
             changed++;
+        else if (where_is(e, id) == STARTED) /* its worker just started it */
+            busy++;
     }
     pt_buf_printf(
         b, "\"%s\":%" PRId64 ",\"running\":%" PRId64 ",\"ended\":%" PRId64,
