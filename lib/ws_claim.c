@@ -8,6 +8,8 @@
  */
 #include <stdatomic.h>
 
+#include <ptools/sys.h>
+
 #include "worker.h"
 #include "ws.h"
 #include "ws_impl.h"
@@ -116,55 +118,88 @@ void pt__ws_make_way(pt_workerset *ws, const pt_request *req)
     }
 }
 
+/* The oldest of worker s's requests in flight not started, or NULL. */
+static pt_request *first_unstarted(const slot *s)
+{
+    pt_request *r = s->head;
+    while (r && pt__ws_started(r))
+        r = r->next;
+    return r;
+}
+
 /*
- * How many of worker s's requests in flight a free worker may take: the
- * unpinned ones not started, when s is busy with one. While s has started
- * none, it is as free as the thief (they would only take them back and
- * forth): *soon says there are some to look at again shortly.
+ * Whether worker s is stuck: the task it runs has run past STUCK_NS (and
+ * past 4 times the set's average), so what it holds not started should go
+ * to others even while the queue has work for them.
  */
-static int stealable(const pt_workerset *ws, const slot *s, bool *soon)
+#define STUCK_NS INT64_C(1000000)
+static bool stuck(const pt_workerset *ws, const slot *s, int64_t now)
+{
+    int64_t since,
+        after = 4 * ws->avg_ns > STUCK_NS ? 4 * ws->avg_ns : STUCK_NS;
+    return pt__ws_beacon_task(s, &since) >= 0 && now - since > after;
+}
+
+/*
+ * How many of worker s's requests in flight another may take: unpinned,
+ * not started, due before `top` (the best waiting in the queue, or NULL),
+ * and s busy with one. While s has started none, it is as free as the
+ * thief (they would only take them back and forth): *soon says there are
+ * some to look at again shortly.
+ */
+static int stealable(const pt_workerset *ws, const slot *s,
+                     const pt__heap_node *top, bool *soon)
 {
     int n = 0;
-    for (const pt_request *r = s->tail; r && !pt__ws_started(r); r = r->prev)
-        n += r->heap == &ws->shared;
-    if (n && s->head && !pt__ws_started(s->head)) {
-        *soon = true;
+    pt_request *first = first_unstarted(s);
+    for (const pt_request *r = first; r; r = r->next)
+        n += r->heap == &ws->shared && (!top || pt__heap_before(&r->node, top));
+    if (n && first == s->head) {
+        *soon = !top;
         return 0;
     }
     return n;
 }
 
 /*
- * FF: worker s is free and nothing waits in the set's queue. If another
- * worker, busy with one, holds requests it has not started (sent ahead),
- * take back the newer half of the most such and queue them again, for s to
- * take: no request waits behind a busy worker while another is free.
- * Requests pinned to a worker stay with it. When the other worker has not
- * started its first one yet, the set looks again within 1 ms
- * (ws->steal_soon, ws_poll.c): a worker claims without a message. The
- * number taken back.
+ * FF, worker s takes over what other workers hold but have not started
+ * (sent ahead), so that no request waits behind a busy worker while
+ * another is free:
+ * - s is free and nothing waits in the set's queue: it takes the older
+ *   half - those due to start next - of the most such of a busy worker;
+ * - s is being topped up from the queue: it takes all of those of a stuck
+ *   worker (one long task) that come before the queue's best.
+ * They wait in the queue again, for s to take in order. Requests pinned to
+ * a worker stay with it. When the busy worker has not started its first
+ * one yet, the set looks again within 1 ms (ws->steal_soon, ws_poll.c): a
+ * worker claims without a message. The number taken back.
  */
 int pt__ws_steal(pt_workerset *ws, slot *s)
 {
+    const pt__heap_node *top = pt__heap_peek(&ws->shared);
+    if (!top && s->ninflight > 0)
+        return 0;
+    int64_t now = top ? pt_sys_mono_ns() : 0;
     slot *victim = NULL;
     int most = 0;
     for (int i = 0; i < ws->n; i++) {
         slot *t = &ws->slots[i];
-        int n = t != s ? stealable(ws, t, &ws->steal_soon) : 0;
+        if (t == s || !t->head || (top && !stuck(ws, t, now)))
+            continue;
+        int n = stealable(ws, t, top, &ws->steal_soon);
         if (n > most) {
             most = n;
             victim = t;
         }
     }
-    int want = (most + 1) / 2, took = 0;
-    for (pt_request *r = victim ? victim->tail : NULL, *prev; r && took < want;
-         r = prev) {
-        prev = r->prev;
-        if (r->heap != &ws->shared)
-            continue;
-        if (!pt__ws_take_back(ws, r))
-            break; /* its worker got there: so did it for all before */
-        if (pt__ws_requeue(ws, r) == 0)
+    int want = top ? most : (most + 1) / 2, took = 0;
+    pt_request *r = victim ? first_unstarted(victim) : NULL;
+    for (pt_request *next; r && took < want; r = next) {
+        next = r->next;
+        /* pinned ones stay; one its worker has just started too */
+        if (r->heap == &ws->shared &&
+            (!top || pt__heap_before(&r->node, top)) &&
+            pt__ws_take_back(ws, r) && pt__ws_requeue(ws, r) == 0)
             took++;
     }
     return took;

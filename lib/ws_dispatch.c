@@ -263,13 +263,10 @@ void pt__ws_fill_slot(pt_workerset *ws, slot *s)
     if (ws->hold || ws->remote_only || !pt__ws_slot_takes(s) ||
         s->ninflight > low)
         return;
-    for (bool stole = false; s->ninflight < win;) {
+    if (ws->mode == PT_WS_FF)
+        pt__ws_steal(ws, s); /* what others hold, not started */
+    while (s->ninflight < win) {
         pt_request *req = pick(ws, s);
-        if (!req && !stole && s->ninflight == 0 && ws->mode == PT_WS_FF) {
-            stole = true; /* once: what it takes back, it gets now */
-            if (pt__ws_steal(ws, s) > 0)
-                continue;
-        }
         if (!req)
             break;
         pt__ws_post_claim(s, req);
