@@ -98,9 +98,10 @@ int pt__ws_requeue(pt_workerset *ws, pt_request *req)
 /*
  * Request req waits, with a priority that may beat requests already sent
  * ahead to a worker that may run it: take back those not started that
- * come after it (they go out again after it). A worker's requests were
- * sent in order, so they are a suffix of its FIFO: the walk stops at the
- * first that comes before req, or has started.
+ * come after it (they go out again after it). A worker's requests are
+ * normally sent in queue order, a suffix of its FIFO: the walk from the
+ * newest stops at the first that comes before req. After requests taken
+ * over from another worker (s->disordered) it looks at all not started.
  */
 void pt__ws_make_way(pt_workerset *ws, const pt_request *req)
 {
@@ -110,9 +111,13 @@ void pt__ws_make_way(pt_workerset *ws, const pt_request *req)
             continue;
         for (pt_request *r = t->tail, *prev; r; r = prev) {
             prev = r->prev;
-            if (!pt__heap_before(&req->node, &r->node) ||
-                !pt__ws_take_back(ws, r))
+            if (!pt__heap_before(&req->node, &r->node)) {
+                if (t->disordered && !pt__ws_started(r))
+                    continue;
                 break;
+            }
+            if (!pt__ws_take_back(ws, r))
+                break; /* started: so were all before it */
             pt__ws_requeue(ws, r);
         }
     }

@@ -169,6 +169,7 @@ static int busy(const pt_request *req, const char *what)
 int pt_request_set_priority(pt_workerset *ws, pt_request *req, int64_t prio)
 {
     int rc;
+    bool raised = prio > req->node.prio; /* lowered: it overtakes none */
     if (req->state == PT_REQ_WAITING) {
         rc = pt__heap_update(req->heap, &req->node, prio);
     } else if (pt__ws_take_back(ws, req)) {
@@ -177,7 +178,7 @@ int pt_request_set_priority(pt_workerset *ws, pt_request *req, int64_t prio)
     } else {
         return busy(req, "can change priority");
     }
-    if (rc == 0)
+    if (rc == 0 && raised)
         pt__ws_make_way(ws, req);
     return rc;
 }
@@ -280,6 +281,10 @@ void pt__ws_fill_slot(pt_workerset *ws, slot *s)
         req->worker = s->index;
         req->next = NULL;
         req->prev = s->tail;
+        /* out of order after requests taken over from another worker */
+        s->disordered = s->tail &&
+                        (s->disordered ||
+                         pt__heap_before(&req->node, &s->tail->node));
         if (s->tail)
             s->tail->next = req;
         else

@@ -101,6 +101,7 @@ typedef struct slot {
     pt__beacon *beacon;      /* what it runs now, posted by the worker */
     _Atomic uint64_t *ring;  /* its claim words, shared (worker.h) */
     uint64_t claim;          /* the last claim number given out */
+    bool disordered;         /* in flight not in queue order (ws_claim.c) */
     int64_t term_at;    /* when it got SIGTERM for a timeout (TERM), or 0 */
     uint64_t term_task; /* the request that timed out */
     int big_pipe;       /* its answer pipe counts in big_pipes */
