@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L /* nanosleep */
 #include <stdio.h>
 #include <time.h>
+#include <ptools/dispatch.h>
 #include <ptools/queue.h>
 
 static int work(pt_ctx *ctx)
@@ -19,6 +20,7 @@ int main(void)
         fprintf(stderr, "queue: %s\n", pt_errmsg());
         return 1;
     }
+    pt_workerset_hold(ws, true);  /* none starts before the changes */
     for (int i = 0; i < 6; i++) { /* priorities 0, 1, 2, 0, 1, 2 */
         pt_call c = PT_CALL_INIT;
         c.fn = work;
@@ -27,6 +29,7 @@ int main(void)
     }
     pt_queue_set_priority(q, 3, 10); /* task 3 jumps the queue */
     pt_queue_cancel(q, 4);           /* task 4 never runs */
+    pt_workerset_hold(ws, false);
     int64_t id;
     pt_reply *r;
     printf("finished:");

@@ -76,26 +76,31 @@ int64_t pt_queue_submit(pt_queue *q, const char *kernel, pt_args *args,
     return pt_queue_submit_call(q, &c);
 }
 
-static pt_request *find(pt_queue *q, int64_t id)
+/* Task `id`'s request: 0, -ENOENT (never issued), -EBUSY (finished and
+ * reported: its request is gone). */
+static int find(pt_queue *q, int64_t id, pt_request **req)
 {
-    if (id < 0 || (uint64_t)id >= q->ntasks || !q->tasks[id]) {
-        pt__err(-ENOENT, "queue: no task %lld waiting or running",
-                (long long)id);
-        return NULL;
-    }
-    return q->tasks[id];
+    if (id < 0 || (uint64_t)id >= q->ntasks)
+        return pt__err(-ENOENT, "queue: no task %lld was submitted",
+                       (long long)id);
+    if (!q->tasks[id])
+        return pt__err(-EBUSY, "queue: task %lld is finished", (long long)id);
+    *req = q->tasks[id];
+    return 0;
 }
 
 int pt_queue_set_priority(pt_queue *q, int64_t id, int64_t priority)
 {
-    pt_request *req = find(q, id);
-    return req ? pt_request_set_priority(q->ws, req, priority) : -ENOENT;
+    pt_request *req;
+    int rc = find(q, id, &req);
+    return rc < 0 ? rc : pt_request_set_priority(q->ws, req, priority);
 }
 
 int pt_queue_cancel(pt_queue *q, int64_t id)
 {
-    pt_request *req = find(q, id);
-    return req ? pt_request_cancel(q->ws, req) : -ENOENT;
+    pt_request *req;
+    int rc = find(q, id, &req);
+    return rc < 0 ? rc : pt_request_cancel(q->ws, req);
 }
 
 int pt_queue_next_result(pt_queue *q, int64_t *id, pt_reply **reply)

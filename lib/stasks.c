@@ -29,14 +29,27 @@ static int create_segments(pt_stasks *h, const pt_shm_opts *cfg, int n)
 
 pt_stasks *pt_stasks_start(const pt_shm_opts *shm, int nshm, int n)
 {
+    return pt_stasks_start_ex(shm, nshm, n, NULL);
+}
+
+pt_stasks *pt_stasks_start_ex(const pt_shm_opts *shm, int nshm, int n,
+                              const pt_workerset_opts *opts)
+{
     pt_stasks *h = calloc(1, sizeof *h);
     int rc = h ? 0 : -ENOMEM;
     if (rc == 0 && (nshm < 0 || (nshm > 0 && !shm)))
         rc = pt__err(-EINVAL, "stasks: %d segment configs", nshm);
+    if (rc == 0 && opts && (opts->shm || opts->nshm))
+        rc = pt__err(-EINVAL, "stasks: the set's options name segments: "
+                              "pass them as the segment configs");
     if (rc == 0)
         rc = create_segments(h, shm, nshm);
     if (rc == 0) {
-        pt_workerset_opts o = {.shm = h->shm, .nshm = h->nshm};
+        pt_workerset_opts o = {0};
+        if (opts)
+            o = *opts;
+        o.shm = h->shm;
+        o.nshm = h->nshm;
         h->ws = pt_workerset_create(n, PT_WS_RR, &o);
         rc = h->ws ? 0 : -errno;
     }

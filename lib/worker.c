@@ -383,6 +383,26 @@ static void free_all(worker *w)
         munmap(w->shm, w->shm_size);
 }
 
+/*
+ * Claim the request in TASK payload p before running it (see worker.h):
+ * 1 to run it, 0 when the parent took it back (skip it, no answer). A
+ * payload too short for its head runs, and fails as malformed.
+ */
+static int claim(const worker *w, const uint8_t *p, size_t len)
+{
+    pt__task_head h;
+    if (len < sizeof h || !w->boot->ring)
+        return 1;
+    memcpy(&h, p, sizeof h);
+    if (h.claim == 0)
+        return 1;
+    uint64_t want = pt__claim_word(h.claim, PT__CLAIM_SENT);
+    return atomic_compare_exchange_strong_explicit(
+        &w->boot->ring[h.claim % PT__RING], &want,
+        pt__claim_word(h.claim, PT__CLAIM_RUN), memory_order_acq_rel,
+        memory_order_acquire);
+}
+
 static void on_sigpipe(int sig)
 {
     (void)sig; /* the write that raised it fails with EPIPE */
@@ -410,8 +430,10 @@ void pt__worker_main(const pt__worker_boot *boot)
         int rc;
         while ((rc = pt__wire_reader_next(&rd, &hdr, &p)) == 1) {
             int more = pt__wire_reader_pending(&rd) > 0;
-            if (hdr.type != PT__WIRE_TASK ||
-                run_task(&w, hdr.task_id, p, hdr.len, more) < 0)
+            if (hdr.type != PT__WIRE_TASK)
+                rc = -EPROTO;
+            else if (claim(&w, p, hdr.len) &&
+                     run_task(&w, hdr.task_id, p, hdr.len, more) < 0)
                 rc = -EPROTO;
             if (rc < 0)
                 break;

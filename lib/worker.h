@@ -47,7 +47,7 @@ typedef struct pt__task_head {
     uint64_t seed;
     int32_t step;
     uint32_t args_len;
-    uint64_t reserved;
+    uint64_t claim; /* its number in the worker's claim ring, 0: none */
 } pt__task_head;
 
 /*
@@ -93,6 +93,28 @@ typedef struct pt__beacon {
 
 _Static_assert(sizeof(pt__beacon) == 64, "a beacon is one cache line");
 
+/*
+ * Claims: a request is at a worker only once the worker starts it. The
+ * parent numbers the requests it sends a worker (claim 1, 2, ...) and
+ * keeps a word for each in a ring shared with the worker (a MAP_SHARED
+ * page set of PT__RING words, indexed by claim % PT__RING): PT__CLAIM_SENT
+ * when the request is sent; just before it starts the request the worker
+ * moves the word SENT -> RUN with a compare-and-swap, and until then the
+ * parent can take the request back with SENT -> REVOKED (to re-prioritise
+ * it, cancel it, or give it to an idle worker). A worker that finds its
+ * request's word anything but SENT skips the frame without an answer, so
+ * answers come in the order of the requests claimed. A word carries its
+ * claim number, so a frame left in the pipe never matches a later claim
+ * that reuses its word; the parent never reuses a word whose request is
+ * still in flight (ws_dispatch.c).
+ */
+#define PT__RING 4096
+enum { PT__CLAIM_SENT = 1, PT__CLAIM_RUN = 2, PT__CLAIM_REVOKED = 3 };
+static inline uint64_t pt__claim_word(uint64_t claim, unsigned st)
+{
+    return claim << 2 | st;
+}
+
 /* What a worker is born with (it lives in the forked copy of the parent). */
 typedef struct pt__worker_boot {
     int index, count;
@@ -103,6 +125,7 @@ typedef struct pt__worker_boot {
     pt_shm *const *shm;
     int nshm;
     pt__beacon *beacon; /* this worker's, in memory shared with the parent */
+    _Atomic uint64_t *ring; /* its claim words (PT__RING), shared too */
 } pt__worker_boot;
 
 _Noreturn void pt__worker_main(const pt__worker_boot *boot);

@@ -75,6 +75,13 @@ static int copy_opts(pt_workerset *ws, const pt_workerset_opts *o)
     return 0;
 }
 
+/* Memory shared with the workers: their beacons, then their claim rings
+ * (pages touched only as they are used). */
+static size_t shared_size(int n)
+{
+    return (size_t)n * (sizeof(pt__beacon) + PT__RING * sizeof(uint64_t));
+}
+
 void pt__ws_free(pt_workerset *ws)
 {
     for (int i = 0; ws->kernels && i < ws->nkernels; i++) {
@@ -92,7 +99,7 @@ void pt__ws_free(pt_workerset *ws)
     free(ws->pslot);
     free(ws->ppid);
     if (ws->beacons)
-        munmap(ws->beacons, (size_t)ws->n * sizeof *ws->beacons);
+        munmap(ws->beacons, shared_size(ws->n));
     free(ws);
 }
 
@@ -122,7 +129,7 @@ static int alloc_set(pt_workerset *ws, int n)
     ws->ppid = calloc(5 * (size_t)n, sizeof *ws->ppid);
     if (!ws->slots || !ws->pfds || !ws->pslot || !ws->ppid)
         return pt__err(-ENOMEM, "workerset: out of memory");
-    size_t len = (size_t)n * sizeof *ws->beacons;
+    size_t len = shared_size(n);
     void *b = pt_sys_mmap(NULL, len, PROT_READ | PROT_WRITE,
                           MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (b == MAP_FAILED)
@@ -131,6 +138,7 @@ static int alloc_set(pt_workerset *ws, int n)
                        "beacons: %s",
                        len, strerror(errno));
     ws->beacons = b;
+    ws->rings = (_Atomic uint64_t *)(ws->beacons + n);
     for (int i = 0; i < n; i++) {
         ws->slots[i] = (slot){.index = i,
                               .state = PT__SLOT_DEAD,
@@ -139,6 +147,7 @@ static int alloc_set(pt_workerset *ws, int n)
                               .pidfd = -1,
                               .out_fd = {-1, -1},
                               .beacon = &ws->beacons[i],
+                              .ring = &ws->rings[(size_t)i * PT__RING],
                               .shm_fd = -1};
         pt__heap_init(&ws->slots[i].own);
     }

@@ -10,6 +10,7 @@
 #define PT_WS_H
 
 #include <poll.h>
+#include <stdatomic.h>
 
 #include <ptools/dispatch.h>
 #include <ptools/workerset.h>
@@ -17,14 +18,17 @@
 #include "heap.h"
 
 struct pt_request {
-    pt__heap_node node;      /* first: a node pointer is a request pointer */
-    pt__heap *heap;          /* the heap it waits in */
-    struct pt_request *next; /* in its worker's in-flight FIFO */
-    uint64_t id;             /* pt_request_id, as the wire carries it */
-    uint64_t callee;         /* pointer, or kernel index */
-    uint32_t kind;           /* PT__CALLEE_* */
+    pt__heap_node node; /* first: a node pointer is a request pointer */
+    pt__heap *heap;     /* the heap it waits in */
+    struct pt_request *next, *prev; /* in its worker's in-flight FIFO */
+    _Atomic uint64_t *word;         /* in flight: its claim word (worker.h) */
+    uint64_t claim;                 /* in flight: its claim number */
+    uint64_t id;                    /* pt_request_id, as the wire carries it */
+    uint64_t callee;                /* pointer, or kernel index */
+    uint32_t kind;                  /* PT__CALLEE_* */
     int32_t step;
     int worker; /* pinned (>= 0) or -1; then: who ran it */
+    int pin;    /* pinned to (>= 0) or -1, as submitted */
     pt_request_state state;
     pt_args *args; /* a reference, or NULL */
     pt_reply *reply;

@@ -128,6 +128,7 @@ pt_request *pt_request_submit(pt_workerset *ws, const pt_call *call, int64_t id,
                         .kind = kind,
                         .step = call->step,
                         .worker = call->worker,
+                        .pin = call->worker,
                         .args = pt__args_ref(call->args),
                         .owner = owner,
                         .done = done};
@@ -141,6 +142,7 @@ pt_request *pt_request_submit(pt_workerset *ws, const pt_call *call, int64_t id,
         return NULL;
     }
     ws->pending++;
+    pt__ws_make_way(ws, req); /* it may beat requests sent ahead */
     return req;
 }
 
@@ -153,27 +155,40 @@ void pt_request_destroy(pt_request *req)
     free(req);
 }
 
+static int busy(const pt_request *req, const char *what)
+{
+    return pt__err(-EBUSY, "task %llu is %s: only a task not started %s",
+                   (unsigned long long)req->id,
+                   req->state == PT_REQ_DONE ? "done" : "running", what);
+}
+
+/*
+ * A request sent ahead to a worker but not started there is taken back
+ * first (ws_claim.c): until its worker starts it, it waits.
+ */
 int pt_request_set_priority(pt_workerset *ws, pt_request *req, int64_t prio)
 {
-    (void)ws;
-    if (req->state != PT_REQ_WAITING)
-        return pt__err(-EBUSY,
-                       "task %llu is %s: only a waiting task can "
-                       "change priority",
-                       (unsigned long long)req->id,
-                       req->state == PT_REQ_SENT ? "running" : "done");
-    return pt__heap_update(req->heap, &req->node, prio);
+    int rc;
+    bool raised = prio > req->node.prio; /* lowered: it overtakes none */
+    if (req->state == PT_REQ_WAITING) {
+        rc = pt__heap_update(req->heap, &req->node, prio);
+    } else if (pt__ws_take_back(ws, req)) {
+        req->node.prio = prio;
+        rc = pt__ws_requeue(ws, req);
+    } else {
+        return busy(req, "can change priority");
+    }
+    if (rc == 0 && raised)
+        pt__ws_make_way(ws, req);
+    return rc;
 }
 
 int pt_request_cancel(pt_workerset *ws, pt_request *req)
 {
-    if (req->state != PT_REQ_WAITING)
-        return pt__err(-EBUSY,
-                       "task %llu is %s: only a waiting task can be "
-                       "cancelled",
-                       (unsigned long long)req->id,
-                       req->state == PT_REQ_SENT ? "running" : "done");
-    pt__heap_remove(req->heap, &req->node);
+    if (req->state == PT_REQ_WAITING)
+        pt__heap_remove(req->heap, &req->node);
+    else if (!pt__ws_take_back(ws, req))
+        return busy(req, "can be cancelled");
     pt__ws_fail_req(ws, req, PT_TASK_CANCELLED, "cancelled");
     return 0;
 }
@@ -190,7 +205,8 @@ static int encode_task(pt_workerset *ws, slot *s, pt_request *req)
                        .ptr = req->callee,
                        .seed = pt_task_seed_of(ws->seed, req->id),
                        .step = req->step,
-                       .args_len = (uint32_t)alen};
+                       .args_len = (uint32_t)alen,
+                       .claim = req->claim};
     if (req->kind == PT__CALLEE_INDEX)
         h.kernel_index = (uint32_t)req->callee;
     size_t plen = sizeof h + alen, pad = (8 - plen % 8) % 8;
@@ -231,7 +247,8 @@ static size_t own_waiting(const pt_workerset *ws)
  */
 static int window_of(const pt_workerset *ws)
 {
-    return ws->window > ws->batch ? ws->window : ws->batch;
+    int w = ws->window > ws->batch ? ws->window : ws->batch;
+    return w < PT__RING ? w : PT__RING - 1; /* claim words in use */
 }
 
 /*
@@ -247,17 +264,27 @@ void pt__ws_fill_slot(pt_workerset *ws, slot *s)
     if (ws->hold || ws->remote_only || !pt__ws_slot_takes(s) ||
         s->ninflight > low)
         return;
+    if (ws->mode == PT_WS_FF)
+        pt__ws_steal(ws, s); /* what others hold, not started */
     while (s->ninflight < win) {
         pt_request *req = pick(ws, s);
         if (!req)
             break;
+        pt__ws_post_claim(s, req);
         if (encode_task(ws, s, req) < 0) {
+            atomic_store(req->word, 0);
+            req->word = NULL;
             pt__ws_fail_req(ws, req, PT_TASK_FAILED, "out of memory");
             continue;
         }
         req->state = PT_REQ_SENT;
         req->worker = s->index;
         req->next = NULL;
+        req->prev = s->tail;
+        /* out of order after requests taken over from another worker */
+        s->disordered = s->tail &&
+                        (s->disordered ||
+                         pt__heap_before(&req->node, &s->tail->node));
         if (s->tail)
             s->tail->next = req;
         else
@@ -288,6 +315,7 @@ void pt__ws_dispatch(pt_workerset *ws)
 {
     if (ws->broken && pt__heap_len(&ws->shared) + own_waiting(ws) > 0)
         pt__ws_fail_waiting(ws, ws->broken_why);
+    ws->steal_soon = false;
     for (int i = 0; i < ws->n; i++) {
         if (ws->lost_why[0] && ws->slots[i].state == PT__SLOT_DEAD)
             pt__ws_fail_own(ws, &ws->slots[i], ws->lost_why);

@@ -89,7 +89,7 @@ void pt_future_destroy(pt_future *f)
     if (!f)
         return;
     pt_request *req = f->req;
-    if (req->state == PT_REQ_WAITING)
+    if (pt_request_state_of(req) == PT_REQ_WAITING) /* not started */
         pt_request_cancel(f->ws, req);
     if (req->state == PT_REQ_DONE)
         pt_request_destroy(req);

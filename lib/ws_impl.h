@@ -32,7 +32,10 @@
  *   IDLE      SENT          BUSY      pt__ws_fill_slot(): requests for it
  *   BUSY      SENT          BUSY
  *   BUSY      ANSWERED      BUSY      on_frame(): a reply, more in flight
- *   BUSY      ALL_ANSWERED  IDLE      on_frame(): the last reply
+ *                                     (or pt__ws_take_back(): one not
+ *                                     started taken back)
+ *   BUSY      ALL_ANSWERED  IDLE      on_frame(): the last reply (or the
+ *                                     last in flight taken back)
  *   BUSY      TIMED_OUT     TERM      expire(): SIGTERM, SIGKILL after
  *                                     a grace; it still takes requests
  *   TERM      SENT, ANSWERED, ALL_ANSWERED: TERM
@@ -96,6 +99,9 @@ typedef struct slot {
     int out_ready;           /* the last poll found one of them readable */
     pt_buf line[2];          /* their partial lines */
     pt__beacon *beacon;      /* what it runs now, posted by the worker */
+    _Atomic uint64_t *ring;  /* its claim words, shared (worker.h) */
+    uint64_t claim;          /* the last claim number given out */
+    bool disordered;         /* in flight not in queue order (ws_claim.c) */
     int64_t term_at;    /* when it got SIGTERM for a timeout (TERM), or 0 */
     uint64_t term_task; /* the request that timed out */
     int big_pipe;       /* its answer pipe counts in big_pipes */
@@ -130,17 +136,21 @@ struct pt_workerset {
     int64_t grace_ns;  /* at destroy, for the workers' fini */
     int64_t succeeded; /* replies received, ever */
     int deaths_in_a_row;
-    int broken;           /* too many deaths before any success */
-    char broken_why[400]; /* why, for what is queued to it later */
-    char lost_why[300];   /* a worker could not be restarted: why, for what
-                             is queued to it (or to a set left with none) */
-    uint64_t finished;    /* requests ended, ever (a round that ended some
-                             must not then wait in poll) */
-    int batch_opt;        /* 0: auto, else the batch size asked for */
-    int batch;            /* requests sent to a worker at once, now */
-    int printed;          /* its workers print: batching stays off (auto) */
-    int64_t avg_ns;       /* moving average of task run times, 0: none yet */
-    pt__beacon *beacons;  /* one per worker, MAP_SHARED with them */
+    int broken;              /* too many deaths before any success */
+    char broken_why[400];    /* why, for what is queued to it later */
+    char lost_why[300];      /* a worker could not be restarted: why, for what
+                                is queued to it (or to a set left with none) */
+    uint64_t finished;       /* requests ended, ever (a round that ended some
+                                must not then wait in poll) */
+    int batch_opt;           /* 0: auto, else the batch size asked for */
+    int batch;               /* requests sent to a worker at once, now */
+    int printed;             /* its workers print: batching stays off (auto) */
+    int64_t avg_ns;          /* moving average of task run times, 0: none yet */
+    pt__beacon *beacons;     /* one per worker, MAP_SHARED with them */
+    _Atomic uint64_t *rings; /* PT__RING claim words per worker, shared */
+    bool steal_soon;         /* a free worker may take requests another has not
+                                started, once that one starts its first: look
+                                again within 1 ms (ws_claim.c) */
     pt_worker_fn on_worker;
     void *on_worker_arg;
 };
@@ -183,6 +193,21 @@ int pt__ws_enqueue(pt_workerset *ws, pt_request *req, int target);
 /* End a request with a reply of status `st` saying `why`. */
 void pt__ws_fail_req(pt_workerset *ws, pt_request *req, pt_task_status st,
                      const char *why);
+/* Take back request req, sent to a worker but not started (see worker.h):
+ * out of its worker's FIFO, state still SENT. false: it started. */
+bool pt__ws_take_back(pt_workerset *ws, pt_request *req);
+/* ws_claim.c: claims (worker.h). */
+/* Give req, about to be sent to worker s, its claim number and word. */
+void pt__ws_post_claim(slot *s, pt_request *req);
+/* Whether req has started at its worker (or is done, or was taken). */
+bool pt__ws_started(const pt_request *req);
+/* Put a request taken back where it waited (its heap): 0, or -ENOMEM
+ * and it ended as failed. */
+int pt__ws_requeue(pt_workerset *ws, pt_request *req);
+/* Take back requests sent ahead, not started, that req should precede. */
+void pt__ws_make_way(pt_workerset *ws, const pt_request *req);
+/* FF: free worker s takes back requests others have not started. */
+int pt__ws_steal(pt_workerset *ws, slot *s);
 /* Give worker s requests up to its window (encoded, not yet written). */
 void pt__ws_fill_slot(pt_workerset *ws, slot *s);
 /* Tell the on_sent hook about worker s's new requests. */

@@ -230,6 +230,8 @@ static struct pollfd *gather(pt_workerset **sets, int nsets,
         ws->npolled = poll_set(ws);
         need += (size_t)ws->npolled;
         *timeout_ms = min_timeout(*timeout_ms, next_deadline_ms(ws, now));
+        if (ws->steal_soon)
+            *timeout_ms = min_timeout(*timeout_ms, 1);
     }
     if (need > cap) {
         struct pollfd *p = realloc(all, need * sizeof *p);

@@ -19,7 +19,7 @@
 
 /* Batching: a worker gets up to BATCH_WORK_NS of measured work at once. */
 #define BATCH_WORK_NS INT64_C(2000000)
-#define BATCH_MAX 4096
+#define BATCH_MAX PT__RING
 
 static void learn(pt_workerset *ws, int64_t ran_ns)
 {
@@ -171,8 +171,11 @@ static int on_frame(pt_workerset *ws, slot *s, const pt__wire_hdr *hdr,
     ws->succeeded++;
     ws->deaths_in_a_row = 0;
     s->head = req->next;
-    if (!s->head)
+    if (s->head)
+        s->head->prev = NULL;
+    else
         s->tail = NULL;
+    req->word = NULL;
     s->ninflight--;
     pt__ws_slot_event(s, s->ninflight ? PT__SLOT_EV_ANSWERED
                                       : PT__SLOT_EV_ALL_ANSWERED);

@@ -23,10 +23,10 @@ pt_request *pt_workerset_take(pt_workerset *ws)
 
 int pt_request_withdraw(pt_workerset *ws, pt_request *req)
 {
-    (void)ws;
-    if (req->state != PT_REQ_WAITING)
+    if (req->state == PT_REQ_WAITING)
+        pt__heap_remove(req->heap, &req->node);
+    else if (!pt__ws_take_back(ws, req)) /* sent ahead, not started */
         return -EBUSY;
-    pt__heap_remove(req->heap, &req->node);
     req->state = PT_REQ_SENT;
     return 0;
 }

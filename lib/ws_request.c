@@ -6,9 +6,11 @@ int64_t pt_request_id(const pt_request *req)
     return (int64_t)req->id;
 }
 
+/* Sent ahead to a worker but not started there, a request still waits. */
 pt_request_state pt_request_state_of(const pt_request *req)
 {
-    return req->state;
+    return req->state == PT_REQ_SENT && !pt__ws_started(req) ? PT_REQ_WAITING
+                                                             : req->state;
 }
 
 int pt_request_worker(const pt_request *req)

@@ -102,7 +102,8 @@ static _Noreturn void worker_child(pt_workerset *ws, slot *s, int in, int out,
                             .nkernels = ws->nkernels,
                             .shm = ws->shm,
                             .nshm = ws->nshm,
-                            .beacon = s->beacon};
+                            .beacon = s->beacon,
+                            .ring = s->ring};
     pt__worker_main(&boot);
 }
 
@@ -190,6 +191,8 @@ int pt__ws_spawn(pt_workerset *ws, slot *s)
                 .own = s->own,
                 .out_fd = {-1, -1},
                 .beacon = s->beacon,
+                .ring = s->ring,
+                .claim = s->claim, /* a new worker's claims go on from here */
                 .shm_fd = shm};
     if (big_pipes < BIG_PIPES_MAX && /* best effort: EPERM leaves it */
         pt__os_set_pipe_size(s->from_fd, ANSWER_PIPE_SIZE) == 0) {
@@ -257,6 +260,8 @@ static void requeue_unstarted(pt_workerset *ws, slot *s, pt_request *first)
     for (pt_request *req = first, *next; req; req = next) {
         next = req->next;
         int pinned = req->heap == &s->own;
+        req->word = NULL;
+        req->worker = req->pin;
         if (pt__ws_enqueue(ws, req, pinned ? s->index : -1) < 0)
             pt__ws_fail_req(ws, req, PT_TASK_CRASHED,
                             "out of memory requeueing");
@@ -316,14 +321,22 @@ int64_t pt__ws_beacon_task(const slot *s, int64_t *since)
 /* Take the request `id` out of worker s's in-flight list, or the oldest. */
 static pt_request *take_culprit(slot *s, int64_t id)
 {
-    pt_request **pp = &s->head;
-    while (id >= 0 && *pp && (*pp)->id != (uint64_t)id)
-        pp = &(*pp)->next;
-    if (!*pp)
-        pp = &s->head;
-    pt_request *req = *pp;
-    if (req)
-        *pp = req->next;
+    pt_request *req = s->head;
+    while (id >= 0 && req && req->id != (uint64_t)id)
+        req = req->next;
+    if (!req)
+        req = s->head;
+    if (!req)
+        return NULL;
+    if (req->prev)
+        req->prev->next = req->next;
+    else
+        s->head = req->next;
+    if (req->next)
+        req->next->prev = req->prev;
+    else
+        s->tail = req->prev;
+    req->word = NULL;
     return req;
 }
 

@@ -1,15 +1,24 @@
 /* test_queue.c - priorities, FIFO ties, reprioritising and cancelling. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+
+#include <ptools/dispatch.h>
 
 #include <ptools/queue.h>
 
 #include "harness.h"
 
+/* Tasks with arg `mark` count their starts here (shared with workers). */
+static _Atomic int *started;
+
 static int nap(pt_ctx *c)
 {
+    if (pt_arg_int(c, "mark", 0))
+        atomic_fetch_add(started, 1);
     struct timespec ts = {0, pt_arg_int(c, "ms", 0) * 1000000L};
     nanosleep(&ts, NULL);
     return 0;
@@ -22,8 +31,24 @@ typedef struct fixture {
     pt_args *slow, *fast;
 } fixture;
 
-static void setup(fixture *fx)
+/* Poll the set until n marked tasks have started. */
+static void wait_started(pt_workerset *ws, int n)
 {
+    while (atomic_load(started) < n)
+        CU_ASSERT_EQUAL_FATAL(pt_workerset_poll(&ws, 1, NULL, 0, 10), 0);
+}
+
+static void make_flag(void)
+{
+    started = mmap(NULL, sizeof *started, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    CU_ASSERT_FATAL(started != MAP_FAILED);
+}
+
+/* `warm` tasks of no time run first: the set's batches grow (auto). */
+static void setup_warm(fixture *fx, int warm)
+{
+    make_flag();
     fx->ws = pt_workerset_create(1, PT_WS_FF, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(fx->ws);
     fx->q = pt_queue_create(fx->ws);
@@ -31,12 +56,22 @@ static void setup(fixture *fx)
     fx->slow = pt_args_create();
     fx->fast = pt_args_create();
     pt_args_int(fx->slow, "ms", 300);
+    pt_args_int(fx->slow, "mark", 1);
     pt_args_int(fx->fast, "ms", 1);
     pt_call c = PT_CALL_INIT;
     c.fn = nap;
+    for (int i = 0; i < warm; i++)
+        CU_ASSERT_EQUAL(pt_queue_submit_call(fx->q, &c), i);
+    CU_ASSERT_EQUAL(pt_queue_drain(fx->q), 0);
     c.args = fx->slow;
     c.priority = 1000;
-    CU_ASSERT_EQUAL(pt_queue_submit_call(fx->q, &c), 0); /* the blocker */
+    CU_ASSERT_EQUAL(pt_queue_submit_call(fx->q, &c), warm); /* the blocker */
+    wait_started(fx->ws, 1);
+}
+
+static void setup(fixture *fx)
+{
+    setup_warm(fx, 0);
 }
 
 static int64_t submit(fixture *fx, int64_t prio)
@@ -114,7 +149,10 @@ static void test_set_priority(void)
     finish_order(&fx, got, 5, st);
     int64_t want[] = {0, 4, 2, 3, 1};
     expect_order(got, want, 5);
-    CU_ASSERT_EQUAL(pt_queue_set_priority(fx.q, 2, 1), -ENOENT); /* done */
+    CU_ASSERT_EQUAL(pt_queue_set_priority(fx.q, 2, 1), -EBUSY); /* done */
+    CU_ASSERT_EQUAL(pt_queue_cancel(fx.q, 2), -EBUSY);
+    CU_ASSERT_EQUAL(pt_queue_cancel(fx.q, 5), -ENOENT); /* never issued */
+    CU_ASSERT_EQUAL(pt_queue_cancel(fx.q, -1), -ENOENT);
     teardown(&fx);
 }
 
@@ -136,6 +174,36 @@ static void test_cancel(void)
     CU_ASSERT_EQUAL(st[0], PT_TASK_CANCELLED);
     CU_ASSERT_EQUAL(st[1], PT_TASK_OK);
     CU_ASSERT_EQUAL(pt_queue_outstanding(fx.q), 0);
+    teardown(&fx);
+}
+
+/*
+ * The issue's repro: after 20 small tasks, batches are big, so the 10
+ * tasks queued behind a busy task are sent ahead to its worker at once.
+ * They have not started: their priorities still change (the order they
+ * run in follows) and one can still be cancelled.
+ */
+static void test_batched_not_started(void)
+{
+    fixture fx;
+    setup_warm(&fx, 20); /* ids 0..19, the blocker 20 */
+    for (int i = 0; i < 10; i++)
+        CU_ASSERT_EQUAL(submit(&fx, 0), 21 + i); /* ids 21..30 */
+    pt_workerset_poll(&fx.ws, 1, NULL, 0, 0);    /* sent, if ever */
+    for (int i = 0; i < 10; i++) /* the reverse order: 30 first */
+        CU_ASSERT_EQUAL(pt_queue_set_priority(fx.q, 21 + i, i), 0);
+    CU_ASSERT_EQUAL(pt_queue_cancel(fx.q, 25), 0);
+    CU_ASSERT_EQUAL(pt_queue_set_priority(fx.q, 20, 0), -EBUSY); /* runs */
+    CU_ASSERT_EQUAL(pt_queue_set_priority(fx.q, 3, 0), -EBUSY);  /* done */
+    CU_ASSERT_EQUAL(pt_queue_set_priority(fx.q, 31, 0), -ENOENT);
+    int64_t got[11];
+    pt_task_status st[11];
+    finish_order(&fx, got, 11, st);
+    int64_t want[] = {25, 20, 30, 29, 28, 27, 26, 24, 23, 22, 21};
+    expect_order(got, want, 11);
+    CU_ASSERT_EQUAL(st[0], PT_TASK_CANCELLED);
+    for (int i = 1; i < 11; i++)
+        CU_ASSERT_EQUAL(st[i], PT_TASK_OK);
     teardown(&fx);
 }
 
@@ -161,6 +229,8 @@ static const pt_test_case cases[] = {
     {"highest priority first, FIFO among equals", test_priority_then_fifo, 0},
     {"set_priority reorders waiting tasks", test_set_priority, 0},
     {"cancel a waiting task", test_cancel, 0},
+    {"batched but not started: priorities and cancel", test_batched_not_started,
+     0},
     {"drain", test_drain_counts, 0},
     {NULL, NULL, 0},
 };

@@ -3,12 +3,17 @@
  * kept across pmap calls, fini at stop, and argument checks.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <ptools/dispatch.h>
 #include <ptools/kernel_lib.h>
+#include <ptools/queue.h>
 #include <ptools/stasks.h>
+#include <sys/mman.h>
+#include <time.h>
 
 #include "harness.h"
 
@@ -148,11 +153,95 @@ static void test_bad_segment_undone(void)
     CU_ASSERT_PTR_NULL(pt_shm_attach(shm[0].prefix, "ok", NULL)); /* undone */
 }
 
+/* Tasks with arg `mark` count their starts here (shared with workers). */
+static _Atomic int *started;
+
+static int nap(pt_ctx *c)
+{
+    if (pt_arg_int(c, "mark", 0))
+        atomic_fetch_add(started, 1);
+    struct timespec ts = {0, pt_arg_int(c, "ms", 0) * 1000000L};
+    nanosleep(&ts, NULL);
+    return 0;
+}
+
+static int64_t submit_nap(pt_queue *q, pt_args *a, int64_t prio)
+{
+    pt_call c = PT_CALL_INIT;
+    c.fn = nap;
+    c.args = a;
+    c.priority = prio;
+    c.worker = 0; /* a server task's request names its server task */
+    return pt_queue_submit_call(q, &c);
+}
+
+/*
+ * Requests pinned to a server task are sent ahead to it (round-robin sets
+ * pipeline up to 64): those not started still change priority and can be
+ * cancelled, and they run in the order asked for.
+ */
+static void test_sent_ahead_still_waits(void)
+{
+    started = mmap(NULL, sizeof *started, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    CU_ASSERT_FATAL(started != MAP_FAILED);
+    pt_stasks *h = pt_stasks_start(NULL, 0, 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+    pt_workerset *ws = pt_stasks_workerset(h);
+    pt_queue *q = pt_queue_create(ws);
+    pt_args *slow = pt_args_create(), *fast = pt_args_create();
+    pt_args_int(slow, "ms", 300);
+    pt_args_int(slow, "mark", 1);
+    CU_ASSERT_EQUAL(submit_nap(q, slow, 0), 0);
+    for (int i = 1; i <= 10; i++)
+        CU_ASSERT_EQUAL(submit_nap(q, fast, 0), i);
+    while (atomic_load(started) < 1) /* the first one runs */
+        CU_ASSERT_EQUAL_FATAL(pt_workerset_poll(&ws, 1, NULL, 0, 10), 0);
+    for (int i = 1; i <= 10; i++)
+        CU_ASSERT_EQUAL(pt_queue_set_priority(q, i, i), 0);
+    CU_ASSERT_EQUAL(pt_queue_cancel(q, 4), 0);
+    CU_ASSERT_EQUAL(pt_queue_cancel(q, 0), -EBUSY); /* it runs */
+    int64_t want[] = {4, 0, 10, 9, 8, 7, 6, 5, 3, 2, 1}, id;
+    pt_reply *r;
+    for (int k = 0; pt_queue_next_result(q, &id, &r) == 1; k++) {
+        CU_ASSERT_TRUE(k < 11 && id == want[k]);
+        CU_ASSERT_EQUAL(pt_reply_status(r),
+                        id == 4 ? PT_TASK_CANCELLED : PT_TASK_OK);
+        pt_reply_destroy(r);
+    }
+    pt_queue_destroy(q);
+    pt_args_destroy(slow);
+    pt_args_destroy(fast);
+    CU_ASSERT_EQUAL(pt_stasks_stop(h), 0);
+}
+
+/* The set's options: batching off, say; segments only as segments. */
+static void test_start_with_options(void)
+{
+    pt_workerset_opts o = {.batch = 1, .timeout_ms = 60000};
+    pt_stasks *h = pt_stasks_start_ex(NULL, 0, 2, &o);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+    pt_reply *res[2];
+    CU_ASSERT_EQUAL(pt_stasks_pmap(h, &square_kernel, NULL, 2, res), 0);
+    for (int i = 0; i < 2; i++)
+        pt_reply_destroy(res[i]);
+    CU_ASSERT_EQUAL(pt_stasks_stop(h), 0);
+    pt_shm *none = NULL;
+    o.shm = &none;
+    o.nshm = 1;
+    errno = 0;
+    CU_ASSERT_PTR_NULL(pt_stasks_start_ex(NULL, 0, 2, &o));
+    CU_ASSERT_EQUAL(errno, EINVAL);
+}
+
 static const pt_test_case cases[] = {
     {"the PTools README example", test_readme_example, 0},
     {"state persists across pmap calls", test_state_persists, 0},
     {"pmap needs one arg per server task", test_pmap_checks, 0},
     {"a failed start undoes its segments", test_bad_segment_undone, 0},
+    {"sent ahead, not started: a server task's request still waits",
+     test_sent_ahead_still_waits, 0},
+    {"server tasks with the set's options", test_start_with_options, 0},
     {NULL, NULL, 0},
 };
 

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <ptools/dispatch.h>
 #include <ptools/kernel_lib.h>
 #include <ptools/sys.h>
 #include <ptools/workerset.h>
@@ -100,13 +101,25 @@ static void test_rr_order(void)
  * so every one of them ends before the slow one does (round-robin would
  * queue half of them behind it).
  */
+/*
+ * First free, under batching: 20 quick requests first, so that batches
+ * are big (auto), then one long request and many short ones. Short ones
+ * sent ahead to the long one's worker are taken back for the free one:
+ * every short one ends before the long one, and none runs on its worker.
+ */
 static void test_ff_first_free(void)
 {
+    enum { NSHORT = 50 };
     pt_workerset *ws = pt_workerset_create(2, PT_WS_FF, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(ws);
-    pt_args *slow = args_ms(600), *fast = args_ms(5);
-    pt_future *f0 = pt_remotecall_fn(ws, nap, slow), *f[6];
-    for (int i = 0; i < 6; i++)
+    pt_args *none = args_ms(0), *slow = args_ms(400), *fast = args_ms(2);
+    for (int i = 0; i < 20; i++) {
+        pt_reply *r = pt_future_fetch(pt_remotecall_fn(ws, nap, none));
+        CU_ASSERT_EQUAL(pt_reply_status(r), PT_TASK_OK);
+        pt_reply_destroy(r);
+    }
+    pt_future *f0 = pt_remotecall_fn(ws, nap, slow), *f[NSHORT];
+    for (int i = 0; i < NSHORT; i++)
         f[i] = pt_remotecall_fn(ws, nap, fast);
     pt_reply *r0 = pt_future_fetch(f0);
     CU_ASSERT_PTR_NOT_NULL_FATAL(r0);
@@ -115,9 +128,9 @@ static void test_ff_first_free(void)
     int w0 = (int)pt_reply_int(r0, "worker", -1);
     int64_t s0 = pt_reply_int(r0, "start", 0), e0 = pt_reply_int(r0, "end", 0);
     CU_ASSERT_TRUE(w0 == 0 || w0 == 1);
-    CU_ASSERT_TRUE(s0 > 0 && e0 - s0 >= 600 * 1000000LL);
+    CU_ASSERT_TRUE(s0 > 0 && e0 - s0 >= 400 * 1000000LL);
     int on_w0 = 0, ended_after = 0;
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < NSHORT; i++) {
         pt_reply *r = pt_future_fetch(f[i]);
         CU_ASSERT_PTR_NOT_NULL_FATAL(r);
         CU_ASSERT_EQUAL(pt_reply_status(r), PT_TASK_OK);
@@ -128,6 +141,7 @@ static void test_ff_first_free(void)
     CU_ASSERT_EQUAL(on_w0, 0);
     CU_ASSERT_EQUAL(ended_after, 0);
     pt_reply_destroy(r0);
+    pt_args_destroy(none);
     pt_args_destroy(slow);
     pt_args_destroy(fast);
     CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
@@ -684,6 +698,70 @@ static void test_batch_crash_blames_the_runner(void)
     pt_workerset_destroy(ws);
 }
 
+typedef struct taken_back_log {
+    int n;
+    pt_request *req[32];
+} taken_back_log;
+
+static void log_done(void *arg, pt_request *req)
+{
+    taken_back_log *c = arg;
+    if (c->n < 32)
+        c->req[c->n] = req;
+    c->n++;
+}
+
+/*
+ * A batch of 16 sent at once; while the first runs, one request sent
+ * ahead is cancelled and the one that will crash is moved up: both are
+ * taken back (their frames stay in the pipe, skipped). The crash blames
+ * exactly the crasher; the others run (again) and end ok.
+ */
+static void test_batch_crash_after_take_backs(void)
+{
+    enum { N = 16, BAD = 10, GONE = 3 };
+    pt_workerset_opts o = {.batch = N};
+    pt_workerset *ws = pt_workerset_create(1, PT_WS_FF, &o);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ws);
+    pt_request *req[N];
+    taken_back_log got = {0};
+    for (int i = 0; i < N; i++) {
+        pt_args *a = pt_args_create();
+        pt_args_int(a, "ms", i == 0 ? 300 : 0);
+        pt_args_bool(a, "crash", i == BAD);
+        pt_call c = PT_CALL_INIT;
+        c.fn = crash_if;
+        c.args = a;
+        req[i] = pt_request_submit(ws, &c, i, log_done, &got);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(req[i]);
+        pt_args_destroy(a);
+    }
+    while (pt_request_state_of(req[0]) != PT_REQ_SENT) /* until it starts */
+        CU_ASSERT_EQUAL_FATAL(pt_workerset_poll(&ws, 1, NULL, 0, 10), 0);
+    CU_ASSERT_EQUAL(pt_request_worker(req[5]), 0); /* sent with it */
+    CU_ASSERT_EQUAL(pt_request_state_of(req[5]), PT_REQ_WAITING);
+    CU_ASSERT_EQUAL(pt_request_cancel(ws, req[GONE]), 0);
+    CU_ASSERT_EQUAL(pt_request_set_priority(ws, req[BAD], 5), 0);
+    CU_ASSERT_EQUAL(pt_request_cancel(ws, req[0]), -EBUSY); /* it runs */
+    CU_ASSERT_EQUAL(pt_request_set_priority(ws, req[0], 9), -EBUSY);
+    while (got.n < N)
+        CU_ASSERT_EQUAL_FATAL(pt_workerset_poll(&ws, 1, NULL, 0, 100), 0);
+    CU_ASSERT_EQUAL_FATAL(got.n, N);
+    CU_ASSERT_EQUAL(pt_request_id(got.req[0]), GONE); /* ended at once */
+    CU_ASSERT_EQUAL(pt_request_id(got.req[1]), 0);
+    CU_ASSERT_EQUAL(pt_request_id(got.req[2]), BAD); /* it went next */
+    for (int i = 0; i < N; i++) {
+        int64_t id = pt_request_id(got.req[i]);
+        pt_task_status want = id == GONE  ? PT_TASK_CANCELLED
+                              : id == BAD ? PT_TASK_CRASHED
+                                          : PT_TASK_OK;
+        CU_ASSERT_EQUAL(pt_reply_status(pt_request_reply(got.req[i])), want);
+        pt_request_destroy(got.req[i]);
+    }
+    CU_ASSERT_EQUAL(pt_workerset_restarts(ws), 1);
+    pt_workerset_destroy(ws);
+}
+
 /* In a batch, the request that runs past the timeout is the one blamed. */
 static void test_batch_timeout_blames_the_runner(void)
 {
@@ -1148,6 +1226,8 @@ static const pt_test_case cases[] = {
      test_batch_crash_blames_the_runner, 0},
     {"batched: the timeout blames the request that ran",
      test_batch_timeout_blames_the_runner, 0},
+    {"batched: a crash after take-backs blames the crasher",
+     test_batch_crash_after_take_backs, 0},
     {"batch option", test_batch_option, 0},
     {"large results reuse the shared buffer safely",
      test_large_results_reuse_the_buffer, 240},

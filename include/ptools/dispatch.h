@@ -3,9 +3,13 @@
  * futures (pt_remotecall), pt_queue and ptrun are all built on.
  *
  * A request waits in the set's queue (highest priority first, FIFO among
- * equals; a pinned one in its worker's own), is sent to a worker, and ends
- * with a reply. Until it is sent it can change priority, be cancelled or be
- * withdrawn. Whoever submitted it is told through its done hook, with the
+ * equals; a pinned one in its worker's own), is started by a worker, and
+ * ends with a reply. It is at a worker only from the moment that worker
+ * starts it (SPEC §1): for speed, requests are sent ahead to a worker in
+ * batches, but one sent ahead and not started still waits - it can change
+ * priority, be cancelled or be withdrawn (the set takes it back from the
+ * worker), and in PT_WS_FF a worker that is free takes it over from a busy
+ * one. Whoever submitted it is told through its done hook, with the
  * hook's `arg`, and then owns the request (pt_request_destroy).
  *
  * Work progresses only inside pt_workerset_poll() (or the calls that wait,
@@ -29,8 +33,10 @@ extern "C" {
 typedef struct pt_request pt_request;
 
 typedef enum pt_request_state {
-    PT_REQ_WAITING = 0, /* queued: it can still change or be cancelled */
-    PT_REQ_SENT,        /* at a worker (or taken by pt_workerset_take) */
+    PT_REQ_WAITING = 0, /* not started (queued, or sent ahead in a batch):
+                           it can still change or be cancelled */
+    PT_REQ_SENT,        /* started by a worker (or taken by
+                           pt_workerset_take) */
     PT_REQ_DONE,        /* its reply is there */
 } pt_request_state;
 
@@ -47,7 +53,7 @@ PT_EXTERN pt_request *pt_request_submit(pt_workerset *ws, const pt_call *call,
                                         void *arg);
 PT_EXTERN int64_t pt_request_id(const pt_request *req);
 PT_EXTERN pt_request_state pt_request_state_of(const pt_request *req);
-/* The worker it is pinned to or ran on, -1: none (yet). */
+/* The worker it is pinned to, was sent to or ran on, -1: none (yet). */
 PT_EXTERN int pt_request_worker(const pt_request *req);
 /* Its reply once done (NULL before); still the request's. */
 PT_EXTERN pt_reply *pt_request_reply(const pt_request *req);
@@ -56,11 +62,12 @@ PT_EXTERN pt_reply *pt_request_take_reply(pt_request *req);
 /* Free a done request (and its reply, unless taken). */
 PT_EXTERN void pt_request_destroy(pt_request *req);
 
-/* Change a waiting request's priority: 0, -EBUSY (sent or done). */
+/* Change the priority of a request not started: 0, -EBUSY (started or
+ * done). */
 PT_EXTERN int pt_request_set_priority(pt_workerset *ws, pt_request *req,
                                       int64_t prio);
-/* Cancel a waiting request: it ends now as cancelled (its hook runs).
- * 0, -EBUSY (sent or done). */
+/* Cancel a request not started: it ends now as cancelled (its hook runs).
+ * 0, -EBUSY (started or done). */
 PT_EXTERN int pt_request_cancel(pt_workerset *ws, pt_request *req);
 
 /*
@@ -68,7 +75,7 @@ PT_EXTERN int pt_request_cancel(pt_workerset *ws, pt_request *req);
  * ranks): take the set's best waiting request that is not pinned (NULL:
  * none, or the set is held); it counts as sent until pt_request_complete()
  * ends it with a reply the caller built (the done hook runs as usual).
- * pt_request_withdraw() takes this one waiting request the same way
+ * pt_request_withdraw() takes this one request not started the same way
  * (0, -EBUSY).
  */
 PT_EXTERN pt_request *pt_workerset_take(pt_workerset *ws);
@@ -90,7 +97,9 @@ typedef void (*pt_worker_fn)(void *arg, int worker, int pid, bool started,
                              int status, int64_t max_rss_kb);
 PT_EXTERN void pt_workerset_on_worker(pt_workerset *ws, pt_worker_fn fn,
                                       void *arg);
-/* A request was handed to a worker, at `now_ns` (CLOCK_MONOTONIC). */
+/* A request was handed to a worker, at `now_ns` (CLOCK_MONOTONIC). One
+ * taken back before it started (see above) may be handed out again, and
+ * told again; its reply's times say when it really ran. */
 typedef void (*pt_sent_fn)(void *arg, pt_request *req, int64_t now_ns);
 PT_EXTERN void pt_workerset_on_sent(pt_workerset *ws, pt_sent_fn fn, void *arg);
 

@@ -5,7 +5,10 @@
  * then take their results as they finish. Waiting tasks go out highest
  * priority first, FIFO among equals (a sequence number breaks ties); a
  * waiting task's priority can change (O(log n): an indexed heap) and it can
- * be cancelled. A task already running or finished can do neither (-EBUSY).
+ * be cancelled. A task waits until a worker starts it - even when it was
+ * already sent ahead to a worker in a batch (SPEC §1). A task running or
+ * finished (reported or not) can do neither (-EBUSY); -ENOENT is only for
+ * an id this queue never gave out.
  * With a PT_WS_FF set, priorities order everything that waits; with
  * PT_WS_RR, tasks are dealt to workers in turn and ordered per worker.
  */
@@ -34,7 +37,7 @@ PT_EXTERN int64_t pt_queue_submit(pt_queue *q, const char *kernel,
                                   pt_args *args, int64_t priority);
 /* Submit any call (kernel object, function, pinned worker, step...). */
 PT_EXTERN int64_t pt_queue_submit_call(pt_queue *q, const pt_call *call);
-/* 0, -EBUSY (running or finished), -ENOENT (no such task). */
+/* 0, -EBUSY (running or finished), -ENOENT (never submitted). */
 PT_EXTERN int pt_queue_set_priority(pt_queue *q, int64_t id, int64_t priority);
 /* Cancel a waiting task: it is reported as PT_TASK_CANCELLED. As above. */
 PT_EXTERN int pt_queue_cancel(pt_queue *q, int64_t id);

@@ -9,6 +9,11 @@
  * worker from one pmap to the next (Julia's task_local_storage), and
  * pt_shm_get(ctx, name) finds the segments. pt_stasks_stop() runs the
  * kernels' fini, stops the workers and unmaps the segments.
+ *
+ * Requests on the server tasks' worker set (pt_stasks_workerset, with
+ * pt_queue or pt_remotecall) follow SPEC §1: one sent ahead to a server
+ * task but not started there can still change priority or be cancelled.
+ * pt_stasks_start_ex() takes the set's options (batch, window, timeout...).
  */
 #ifndef PTOOLS_STASKS_H
 #define PTOOLS_STASKS_H
@@ -26,6 +31,10 @@ typedef struct pt_stasks pt_stasks;
 
 /* Create `nshm` segments and fork `n` server tasks. NULL + errno. */
 PT_EXTERN pt_stasks *pt_stasks_start(const pt_shm_opts *shm, int nshm, int n);
+/* The same with the worker set's options (NULL: the defaults). Their
+ * `shm` and `nshm` must be unset (-EINVAL): the segments are `shm`'s. */
+PT_EXTERN pt_stasks *pt_stasks_start_ex(const pt_shm_opts *shm, int nshm, int n,
+                                        const pt_workerset_opts *opts);
 PT_EXTERN int pt_stasks_count(const pt_stasks *h);
 
 /*

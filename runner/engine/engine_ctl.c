@@ -31,9 +31,10 @@ static bool matches(const engine *e, int64_t id, const rn_ctl_req *r)
     return false;
 }
 
-/* Where task `id` is: ended, handed out (to a worker here or to another
- * rank), or still to run. */
-typedef enum where { ENDED, AT_WORKER, TO_RUN } where;
+/* Where task `id` is: ended, started (by a worker here, or handed to
+ * another rank), or still to run - queued, or sent ahead to a worker in a
+ * batch but not started there (SPEC §1: it can still change). */
+typedef enum where { ENDED, STARTED, TO_RUN } where;
 
 static where where_is(const engine *e, int64_t id)
 {
@@ -41,7 +42,7 @@ static where where_is(const engine *e, int64_t id)
     if (s->ended || s->cancel_asked || (e->skip && e->skip[id]))
         return ENDED;
     /* else queued, backing off after a failure, or in a later step */
-    return s->req && pt_request_state_of(s->req) != PT_REQ_WAITING ? AT_WORKER
+    return s->req && pt_request_state_of(s->req) != PT_REQ_WAITING ? STARTED
                                                                    : TO_RUN;
 }
 
@@ -149,10 +150,12 @@ static int each_selected(engine *e, const rn_ctl_req *r, change_fn change,
         where w = where_is(e, id);
         if (w == ENDED)
             ended++;
-        else if (w == AT_WORKER)
+        else if (w == STARTED)
             busy++;
         else if (change(e, id, r))
             changed++;
+        else if (where_is(e, id) == STARTED) /* its worker just started it */
+            busy++;
     }
     pt_buf_printf(
         b, "\"%s\":%" PRId64 ",\"running\":%" PRId64 ",\"ended\":%" PRId64,

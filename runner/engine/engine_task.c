@@ -269,12 +269,14 @@ static void on_done(void *arg, pt_request *req)
         rn_eng_requeue(e, id);
 }
 
-/* Cancel every task still waiting: nothing new will run. */
+/*
+ * Cancel every task not started: nothing new will run. That includes tasks
+ * sent ahead to a worker in a batch: -EBUSY means it runs (or is done).
+ */
 void rn_eng_cancel_waiting(engine *e)
 {
     for (int64_t id = 0; id < e->plan.ntasks; id++)
-        if (e->ts[id].req &&
-            pt_request_state_of(e->ts[id].req) == PT_REQ_WAITING)
+        if (e->ts[id].req && pt_request_state_of(e->ts[id].req) != PT_REQ_DONE)
             pt_request_cancel(e->sets[e->plan.tasks[id].workerset],
                               e->ts[id].req);
 }

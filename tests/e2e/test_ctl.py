@@ -107,6 +107,53 @@ class Ctl(unittest.TestCase):
         text = json.dumps(trace)
         self.assertIn("priority", text)
 
+    def test_tasks_sent_ahead_still_wait(self):
+        """SPEC §1: a task is at a worker only once the worker starts it.
+        With `batch: 8`, tasks 1-7 go to the one worker with task 0, which
+        holds it until the test lets it go: they have not started, so
+        their priorities still change and they can still be cancelled."""
+        tk = os.environ["TEST_KERNELS"]
+        mark, go = (os.path.join(self.tmp.name, n) for n in ("held", "go"))
+        spec = os.path.join(self.tmp.name, "ahead.yaml")
+        with open(spec, "w") as f:
+            f.write("""ptrun: 1
+name: ctl-ahead
+kernels:
+  hold: {path: %s/gate.so, name: gate}
+  sleep: {path: sleep}
+workersets: [{name: w, workers: 1, mode: ff, batch: 8}]
+steps:
+  - name: s
+    tasks:
+      - {kernel: hold, args: {mark: %s, open: %s}, priority: 5}
+      - {kernel: sleep, args: {ms: 1}, repeat: 7}
+""" % (tk, mark, go))
+        out = os.path.join(self.tmp.name, "ahead")
+        p = subprocess.Popen([PTRUN, "run", spec, "--out", out, "-q"],
+                             stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+        self.addCleanup(p.stderr.close)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        self.wait_for(lambda: os.path.exists(mark), "task 0 running")
+        rc, reply, err = ctl(out, "priority", 7, 100)
+        self.assertEqual((rc, reply), (0, {"ok": True, "changed": 1,
+                                           "running": 0, "ended": 0}), err)
+        rc, reply, err = ctl(out, "priority", 6, 50)
+        self.assertEqual(reply["changed"], 1, err)
+        rc, reply, err = ctl(out, "cancel", 1)
+        self.assertEqual(reply["cancelled"], 1, err)
+        rc, reply, err = ctl(out, "priority", 0, 1)
+        self.assertEqual((reply["changed"], reply["running"]), (0, 1), err)
+        with open(go, "w"):
+            pass
+        self.assertEqual(p.wait(timeout=60), 1)  # one was cancelled
+        rows = self.results(out)
+        status = {r["task"]: r["status"] for r in rows}
+        self.assertEqual(status[1], "cancelled")
+        ran = [r["task"] for r in sorted(rows, key=lambda r: r["start_ns"])
+               if r["status"] == "ok"]
+        self.assertEqual(ran, [0, 7, 6, 2, 3, 4, 5])
+
     def test_cancel_pause_resume_status(self):
         p, out = self.start(workers=2)
         rc, reply, err = ctl(out, "pause")

@@ -342,14 +342,12 @@ steps:
                           (0, dict(counts_of([]), ok=4))])
         self.assertEqual((m["skipped"], m["exit_status"]), (3, 0))
 
-    # BUG (found by this test): with batching on, tasks already sent to a
-    # worker in a batch but not started run anyway after Ctrl-C (SPEC: a
-    # request is at a worker only once the worker starts it; README:
-    # `cancelled`, the run was interrupted before it started). Remove the
-    # decorator once fixed: an unexpected success fails the suite. A fixed
-    # batch of 8 puts tasks 4-6 in the worker's pipe before the signal
-    # every time (with `auto` they are there or not, by timing).
-    @unittest.expectedFailure
+    # With batching on, tasks already sent to a worker in a batch but not
+    # started are cancelled by Ctrl-C too (SPEC: a request is at a worker
+    # only once the worker starts it; README: `cancelled`, the run was
+    # interrupted before it started). A fixed batch of 8 puts tasks 4-6 in
+    # the worker's pipe before the signal every time (with `auto` they are
+    # there or not, by timing).
     def test_interrupt_cancels_batched_tasks_not_started(self):
         self.interrupted_with_a_failure(batch=8)
 
