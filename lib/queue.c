@@ -91,14 +91,14 @@ static int find(pt_queue *q, int64_t id, pt_request **req)
 
 int pt_queue_set_priority(pt_queue *q, int64_t id, int64_t priority)
 {
-    pt_request *req;
+    pt_request *req = NULL;
     int rc = find(q, id, &req);
     return rc < 0 ? rc : pt_request_set_priority(q->ws, req, priority);
 }
 
 int pt_queue_cancel(pt_queue *q, int64_t id)
 {
-    pt_request *req;
+    pt_request *req = NULL;
     int rc = find(q, id, &req);
     return rc < 0 ? rc : pt_request_cancel(q->ws, req);
 }
