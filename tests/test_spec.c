@@ -1316,14 +1316,21 @@ static void test_args_size_exact(void)
     CU_ASSERT_EQUAL_FATAL(plan.ntasks, 7);
     size_t most = 0, len;
     const uint8_t *bytes;
+    rn_ptask t[7];
+    for (int i = 0; i < 7; i++) {
+        rn_plan_task(&plan, i, &t[i]);
+        CU_ASSERT_EQUAL_FATAL(rn_plan_args(&plan, &t[i]), 0);
+    }
     for (int i = 0; i < 6; i++) {
-        CU_ASSERT_EQUAL(pt_args_encoded(plan.tasks[i].args, &bytes, &len), 0);
+        CU_ASSERT_EQUAL(pt_args_encoded(t[i].args, &bytes, &len), 0);
         most = len > most ? len : most;
     }
     CU_ASSERT_EQUAL(most, rn_task_args_size(&spec->steps[0].tasks[0]));
-    CU_ASSERT_EQUAL(pt_args_encoded(plan.tasks[6].args, &bytes, &len), 0);
+    CU_ASSERT_EQUAL(pt_args_encoded(t[6].args, &bytes, &len), 0);
     size_t bound = rn_task_args_size(&spec->steps[0].tasks[1]);
     CU_ASSERT(len <= bound && bound <= len + 2 * 7);
+    for (int i = 0; i < 7; i++)
+        pt_args_destroy(t[i].args);
     rn_plan_free(&plan);
     rn_spec_free(spec);
 }
@@ -1412,8 +1419,12 @@ static void test_plan_args_json(void)
     const uint8_t *bytes;
     size_t len;
     pt_buf js = {0};
-    CU_ASSERT_EQUAL(pt_args_encoded(plan.tasks[5].args, &bytes, &len), 0);
+    rn_ptask t;
+    rn_plan_task(&plan, 5, &t);
+    CU_ASSERT_EQUAL_FATAL(rn_plan_args(&plan, &t), 0);
+    CU_ASSERT_EQUAL(pt_args_encoded(t.args, &bytes, &len), 0);
     CU_ASSERT_EQUAL(pt_value_to_json(bytes, len, &js), 0);
+    pt_args_destroy(t.args);
     CU_ASSERT_STRING_EQUAL((char *)js.data,
                            "{\"a\":1,\"s\":\"x\\\"rep\\\":y\",\"l\":[1,2],"
                            "\"b\":2.5,\"rep\":1}");
