@@ -193,6 +193,8 @@ static int each_selected(engine *e, const rn_ctl_req *r, change_fn change,
         for (int64_t id = en->first;
              entry_matches(e, i, r) && id < en->first + en->n; id++)
             tally(e, id, i, r, change, n);
+        e->eruns[i].cancelled |= e->eruns[i].cancel_now; /* from now on */
+        e->eruns[i].cancel_now = false;
     }
     rn_eng_rebalance(e);
     pt_buf_printf(
@@ -258,7 +260,7 @@ static bool cancel(engine *e, int64_t id, int entry, const rn_ctl_req *r)
     tstate *s = rn_eng_live(e, id);
     if (!s && r->task < 0) { /* every task of the entry not materialised */
         rn_ptask t;
-        e->eruns[entry].cancelled = true; /* fed first, cancelled */
+        e->eruns[entry].cancel_now = true; /* fed first, cancelled */
         rn_plan_task(&e->plan, id, &t);
         feed_changed(e, &t);
         return true;

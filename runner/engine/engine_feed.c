@@ -23,14 +23,14 @@
 
 #define FEED_PER_WORKER 8192 /* a few of the largest batches (4096) */
 #define FEED_MIN 1024
+#define FEED_MAX (1 << 17) /* wide sets: ~30 MB of queued tasks at most */
 
 /* ---- live tasks by id ---- */
 
 /* Fibonacci hashing: the top bits of id * 2^64 / phi. */
 static size_t slot_of(const tmap *m, int64_t id)
 {
-    return (size_t)(((uint64_t)id * UINT64_C(0x9e3779b97f4a7c15)) >>
-                    m->shift);
+    return (size_t)(((uint64_t)id * UINT64_C(0x9e3779b97f4a7c15)) >> m->shift);
 }
 
 tstate *rn_eng_live(const engine *e, int64_t id)
@@ -285,8 +285,7 @@ static int feed_set(engine *e, int set)
     int rc = 0;
     if (f->dirty)
         heapify(e, f);
-    while (rc == 0 && f->n &&
-           (f->queued < f->target || top_cancelled(e, f)))
+    while (rc == 0 && f->n && (f->queued < f->target || top_cancelled(e, f)))
         rc = feed_one(e, f);
     return rc;
 }
@@ -313,9 +312,8 @@ static int64_t set_workers(const engine *e, int set)
 {
     int64_t n = 0;
     for (int r = 0; r < e->plan.nranks; r++)
-        n += e->plan.workers
-                 ? e->plan.workers[r * e->spec->nworkersets + set]
-                 : e->spec->workersets[set].workers;
+        n += e->plan.workers ? e->plan.workers[r * e->spec->nworkersets + set]
+                             : e->spec->workersets[set].workers;
     return n;
 }
 
@@ -333,7 +331,9 @@ int rn_eng_feed_init(engine *e)
     }
     for (int i = 0; i < nsets; i++) {
         int64_t t = FEED_PER_WORKER * set_workers(e, i);
-        e->feed[i].target = t < FEED_MIN ? FEED_MIN : t;
+        e->feed[i].target = t < FEED_MIN   ? FEED_MIN
+                            : t > FEED_MAX ? FEED_MAX
+                                           : t;
     }
     return 0;
 }
@@ -434,8 +434,8 @@ static void take_back_worse(engine *e, int set)
         s->refeed = true;
         pt_request_complete(e->sets[set], s->req,
                             pt_reply_create((uint64_t)s->t.id,
-                                            PT_TASK_CANCELLED, -1,
-                                            "taken back", NULL, 0));
+                                            PT_TASK_CANCELLED, -1, "taken back",
+                                            NULL, 0));
     }
 }
 

@@ -71,6 +71,7 @@ typedef struct erun {
     int64_t next; /* the next id to materialise */
     int64_t prio;
     bool cancelled;
+    bool cancel_now; /* cancelled by the `ptrun ctl` request being applied */
 } erun;
 
 /* A worker set's feed: entries (and single tasks) of the step not yet
