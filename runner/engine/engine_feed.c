@@ -3,7 +3,9 @@
  * worker sets a little at a time (see engine_internal.h).
  *
  * A step is not queued whole: each set gets enough to keep its workers
- * busy (FEED_PER_WORKER a worker), and more as they finish. What is not
+ * busy (FEED_PER_WORKER a worker), and more as they finish. (Pinned
+ * tasks, of `on:` and `each_worker`, are queued whole when their step
+ * begins: their worker's own queue orders them.) What is not
  * queued yet waits in the set's feed, a heap of the step's entries (all
  * tasks of an entry share a priority: the entry stands for its next task)
  * and of single tasks whose priority `ptrun ctl` changed. Best first:
@@ -371,29 +373,70 @@ static int64_t to_run(const engine *e, int i)
     return n;
 }
 
+/* Queue every task of entry i left to feed now: pinned ones (on:,
+ * each_worker) wait in their worker's own queue, where the set orders
+ * them, so none is held back (entries of pinned tasks are small). */
+static int feed_whole(engine *e, int i)
+{
+    erun *r = &e->eruns[i];
+    int64_t end = e->plan.entries[i].first + e->plan.entries[i].n;
+    int rc = 0;
+    for (skip_taken(e, r, end); rc == 0 && r->next < end; skip_taken(e, r, end))
+        rc = submit_id(e, r->next++);
+    return rc;
+}
+
+/* The tasks of step `step` that `ptrun ctl` changed before it began:
+ * pinned ones queued now, the others in their set's feed. */
+static int feed_changed_alone(engine *e, int step)
+{
+    int64_t *ids = malloc((e->live.n + 1) * sizeof *ids);
+    size_t n = 0;
+    int rc = ids ? 0 : -ENOMEM;
+    for (size_t i = 0; ids && i < e->live.cap; i++) {
+        const tstate *s = e->live.keys[i] >= 0 ? e->live.vals[i] : NULL;
+        if (s && !s->live && s->t.step == step)
+            ids[n++] = s->t.id;
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++) { /* the map changes here */
+        const tstate *s = rn_eng_live(e, ids[i]);
+        if (s && s->t.on >= 0)
+            rc = submit_id(e, ids[i]);
+        else if (s)
+            rc = push(e, &e->feed[s->t.workerset],
+                      (feed_item){.id = ids[i], .entry = s->entry});
+    }
+    free(ids);
+    return rc;
+}
+
 int rn_eng_feed_step(engine *e, int step, int64_t *total)
 {
     int rc = 0;
     *total = 0;
+    e->feeding = true; /* no refill (by a cancelled one) from a half heap */
+    for (int i = e->plan.step_entry[step]; i < e->plan.step_entry[step + 1];
+         i++) {
+        const rn_pentry *en = &e->plan.entries[i];
+        int64_t n = to_run(e, i);
+        *total += n;
+        e->feed[en->def->workerset].unfed += n;
+        e->eruns[i].next = en->first;
+    }
     for (int i = e->plan.step_entry[step];
          rc == 0 && i < e->plan.step_entry[step + 1]; i++) {
         const rn_pentry *en = &e->plan.entries[i];
         erun *r = &e->eruns[i];
-        int64_t n = to_run(e, i);
-        *total += n;
-        e->feed[en->def->workerset].unfed += n;
-        r->next = en->first;
         skip_taken(e, r, en->first + en->n);
-        if (r->next < en->first + en->n)
+        if (en->def->on >= 0 || en->def->each_worker)
+            rc = feed_whole(e, i);
+        else if (r->next < en->first + en->n)
             rc = push(e, &e->feed[en->def->workerset],
                       (feed_item){.id = -1, .entry = i});
     }
-    for (size_t i = 0; rc == 0 && i < e->live.cap; i++) { /* changed alone */
-        tstate *s = e->live.keys[i] >= 0 ? e->live.vals[i] : NULL;
-        if (s && !s->live && s->t.step == step)
-            rc = push(e, &e->feed[s->t.workerset],
-                      (feed_item){.id = s->t.id, .entry = s->entry});
-    }
+    if (rc == 0)
+        rc = feed_changed_alone(e, step);
+    e->feeding = false;
     return rc;
 }
 
@@ -424,7 +467,7 @@ static void take_back_worse(engine *e, int set)
         return;
     for (size_t i = 0; i < e->live.cap; i++) {
         tstate *s = e->live.keys[i] >= 0 ? e->live.vals[i] : NULL;
-        if (!s || s->t.workerset != set || !s->req || s->sent ||
+        if (!s || s->t.workerset != set || s->t.on >= 0 || !s->req || s->sent ||
             pt_request_state_of(s->req) != PT_REQ_WAITING)
             continue;
         feed_item mine = {.id = s->t.id, .entry = s->entry};

@@ -84,7 +84,7 @@ typedef struct feed_item {
 typedef struct feeder {
     feed_item *heap;
     size_t n, cap;
-    int64_t queued; /* submitted to the set, not yet sent */
+    int64_t queued; /* submitted to the set, not yet sent (not pinned) */
     int64_t unfed;  /* tasks of the step not materialised yet */
     int64_t target; /* how many to keep queued */
     bool dirty;     /* keys changed: heapify before use */
@@ -184,6 +184,9 @@ int64_t rn_eng_priority(const engine *e, const tstate *s);
 int rn_eng_submit(engine *e, tstate *s, int64_t now_ns);
 /* Count s as sent (waiting, queued and running), once per attempt. */
 void rn_eng_mark_sent(engine *e, tstate *s);
+/* The feed's count of s's set's queued tasks, changed by `d` (pinned
+ * tasks are fed whole and not counted). */
+void rn_eng_count_queued(engine *e, const tstate *s, int d);
 /* Queue task `id` again after a failed attempt; if even that fails (no
  * memory), it ends as crashed. */
 void rn_eng_requeue(engine *e, int64_t id);

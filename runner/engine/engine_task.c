@@ -74,7 +74,7 @@ int rn_eng_submit(engine *e, tstate *s, int64_t now_ns)
     s->attempts++;
     s->worker = -1;
     s->sent = false;
-    e->feed[t->workerset].queued++;
+    rn_eng_count_queued(e, s, 1);
     if (!s->quiet) {
         s->queued_ns = now_ns;
         pt_event ev = {.exit_code = -1, .time_ns = now_ns};
@@ -95,7 +95,13 @@ void rn_eng_mark_sent(engine *e, tstate *s)
     s->sent = true;
     e->waiting--;
     e->running++;
-    e->feed[s->t.workerset].queued--;
+    rn_eng_count_queued(e, s, -1);
+}
+
+void rn_eng_count_queued(engine *e, const tstate *s, int d)
+{
+    if (s->t.on < 0) /* pinned ones (on:, each_worker, ranks) are not fed */
+        e->feed[s->t.workerset].queued += d;
 }
 
 void rn_eng_on_sent(void *arg, pt_request *req, int64_t now)
@@ -231,7 +237,7 @@ static void count_end(engine *e, tstate *s)
         e->running--;
     } else {
         e->waiting--;
-        e->feed[s->t.workerset].queued--;
+        rn_eng_count_queued(e, s, -1);
     }
     s->sent = false;
 }
@@ -259,7 +265,7 @@ static void on_done(void *arg, pt_request *req)
     pt_task_status st = pt_reply_status(r);
     if (s->refeed) { /* taken back to be fed again: no attempt */
         s->refeed = false;
-        e->feed[s->t.workerset].queued--;
+        rn_eng_count_queued(e, s, -1);
         s->req = NULL;
         pt_request_destroy(req);
         rn_eng_refed(e, s);

@@ -271,6 +271,29 @@ steps:
                                      20002, 20006, 20007, 20008])
         self.assertEqual(order[9:], list(range(20000)))
 
+    def test_pinned_tasks_hold_no_free_worker_back(self):
+        """Pinned tasks (on:) are queued whole, outside the feed's count:
+        60000 of them for worker 0, of a higher priority, leave worker 1
+        free to run the others from the start (counted in the feed, they
+        held the others back until all but 8192 had run)."""
+        spec = self.spec("""
+ptrun: 1
+name: pinned_feed
+kernels: {noop: {path: noop}}
+workersets: [{name: two, workers: 2, mode: ff}]
+steps:
+  - name: s
+    tasks:
+      - {kernel: noop, repeat: 60000, on: 0, priority: 1}
+      - {kernel: noop, repeat: 100}
+""")
+        out = self.out()
+        self.run_ok("run", spec, "--out", out, "-q")
+        rows = results(out)
+        pinned_ends = sorted(r["end_ns"] for r in rows if r["task"] < 60000)
+        first_free = min(r["start_ns"] for r in rows if r["task"] >= 60000)
+        self.assertLess(first_free, pinned_ends[30000])
+
     def test_each_worker_and_on(self):
         spec = self.spec("""
 ptrun: 1
