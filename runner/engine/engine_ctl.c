@@ -3,8 +3,10 @@
  * brings them in; this file knows the tasks). Only tasks that wait can
  * change: a task already at a worker keeps running, and one that has
  * ended stays as it ended. Tasks of later steps can be changed before
- * their step begins. Every change is an event: TASK_PRIORITY for each
- * task whose priority changed, CONTROL for the request.
+ * their step begins, and tasks not fed to their set yet (engine_feed.c)
+ * as well: a whole entry through its erun, a single task through a
+ * tstate of its own, fed alone. Every change is an event: TASK_PRIORITY
+ * for each task whose priority changed, CONTROL for the request.
  */
 #include <errno.h>
 #include <inttypes.h>
