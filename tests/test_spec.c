@@ -1316,14 +1316,21 @@ static void test_args_size_exact(void)
     CU_ASSERT_EQUAL_FATAL(plan.ntasks, 7);
     size_t most = 0, len;
     const uint8_t *bytes;
+    rn_ptask t[7];
+    for (int i = 0; i < 7; i++) {
+        rn_plan_task(&plan, i, &t[i]);
+        CU_ASSERT_EQUAL_FATAL(rn_plan_args(&plan, &t[i]), 0);
+    }
     for (int i = 0; i < 6; i++) {
-        CU_ASSERT_EQUAL(pt_args_encoded(plan.tasks[i].args, &bytes, &len), 0);
+        CU_ASSERT_EQUAL(pt_args_encoded(t[i].args, &bytes, &len), 0);
         most = len > most ? len : most;
     }
     CU_ASSERT_EQUAL(most, rn_task_args_size(&spec->steps[0].tasks[0]));
-    CU_ASSERT_EQUAL(pt_args_encoded(plan.tasks[6].args, &bytes, &len), 0);
+    CU_ASSERT_EQUAL(pt_args_encoded(t[6].args, &bytes, &len), 0);
     size_t bound = rn_task_args_size(&spec->steps[0].tasks[1]);
     CU_ASSERT(len <= bound && bound <= len + 2 * 7);
+    for (int i = 0; i < 7; i++)
+        pt_args_destroy(t[i].args);
     rn_plan_free(&plan);
     rn_spec_free(spec);
 }
@@ -1412,8 +1419,12 @@ static void test_plan_args_json(void)
     const uint8_t *bytes;
     size_t len;
     pt_buf js = {0};
-    CU_ASSERT_EQUAL(pt_args_encoded(plan.tasks[5].args, &bytes, &len), 0);
+    rn_ptask t;
+    rn_plan_task(&plan, 5, &t);
+    CU_ASSERT_EQUAL_FATAL(rn_plan_args(&plan, &t), 0);
+    CU_ASSERT_EQUAL(pt_args_encoded(t.args, &bytes, &len), 0);
     CU_ASSERT_EQUAL(pt_value_to_json(bytes, len, &js), 0);
+    pt_args_destroy(t.args);
     CU_ASSERT_STRING_EQUAL((char *)js.data,
                            "{\"a\":1,\"s\":\"x\\\"rep\\\":y\",\"l\":[1,2],"
                            "\"b\":2.5,\"rep\":1}");
@@ -1435,8 +1446,83 @@ static void test_plan_args_json(void)
     rn_spec_free(spec);
 }
 
+/* Task `id`'s args as JSON text (malloc'd), worked out from its id. */
+static char *task_json(const rn_plan *plan, int64_t id, rn_ptask *t)
+{
+    const uint8_t *bytes;
+    size_t len;
+    pt_buf js = {0};
+    rn_plan_task(plan, id, t);
+    if (rn_plan_args(plan, t) == 0 &&
+        pt_args_encoded(t->args, &bytes, &len) == 0)
+        pt_value_to_json(bytes, len, &js);
+    pt_args_destroy(t->args);
+    t->args = NULL;
+    pt_buf_append(&js, "", 1);
+    return (char *)js.data;
+}
+
+/*
+ * The plan is entries and counts; each task is worked out from its id in
+ * plan order: sweep points (first axis slowest), then rep, then every
+ * worker of every rank (rank 0's first). A plan of 10^8 tasks costs no
+ * more, and its last task is as the order says.
+ */
+static void test_plan_lazy_order(void)
+{
+    rn_spec *spec = load(write_spec(
+        "lazy.yaml",
+        "ptrun: 1\nname: p\nkernels: {echo: {path: @K@/echo.so}}\n"
+        "workersets: [{name: w, workers: 2}, {name: v, workers: 1}]\n"
+        "steps:\n  - name: a\n    tasks:\n"
+        "      - {kernel: echo, workerset: v, priority: 3}\n"
+        "      - {kernel: echo, sweep: {x: [1, 2], y: [a, b, c]}, repeat: 2,"
+        "\n         each_worker: true, tags: [t]}\n"
+        "  - name: b\n    tasks:\n"
+        "      - {kernel: echo, repeat: 99999000}\n"));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(spec);
+    int workers[] = {2, 1, 3, 1}; /* rank 0: w 2, v 1; rank 1: w 3, v 1 */
+    rn_ranks ranks = {2, workers};
+    rn_plan plan;
+    char msg[256];
+    CU_ASSERT_EQUAL_FATAL(rn_plan_build(spec, &ranks, &plan, msg, sizeof msg),
+                          0);
+    CU_ASSERT_EQUAL(plan.ntasks, 1 + 2 * 3 * 2 * 5 + 99999000);
+    CU_ASSERT_EQUAL(plan.step_start[1], 61);
+    rn_ptask t;
+    char *js = task_json(&plan, 0, &t);
+    CU_ASSERT_STRING_EQUAL(js, "{}");
+    CU_ASSERT(t.priority == 3 && t.workerset == 1 && t.on == -1);
+    free(js);
+    int64_t id = 1;
+    static const char *const ys[] = {"a", "b", "c"};
+    for (int x = 1; x <= 2; x++)
+        for (int y = 0; y < 3; y++)
+            for (int rep = 0; rep < 2; rep++)
+                for (int w = 0; w < 5; w++, id++) {
+                    char want[64];
+                    snprintf(want, sizeof want,
+                             "{\"x\":%d,\"y\":\"%s\",\"rep\":%d}", x, ys[y],
+                             rep);
+                    js = task_json(&plan, id, &t);
+                    CU_ASSERT_STRING_EQUAL(js, want);
+                    CU_ASSERT_EQUAL(t.rank, w < 2 ? 0 : 1);
+                    CU_ASSERT_EQUAL(t.on, w < 2 ? w : w - 2);
+                    CU_ASSERT(t.step == 0 && t.def->ntags == 1);
+                    CU_ASSERT_EQUAL(t.seed, pt_task_seed_of(spec->seed, id));
+                    free(js);
+                }
+    js = task_json(&plan, plan.ntasks - 1, &t);
+    CU_ASSERT_STRING_EQUAL(js, "{\"rep\":99998999}");
+    CU_ASSERT_EQUAL(t.step, 1);
+    free(js);
+    rn_plan_free(&plan);
+    rn_spec_free(spec);
+}
+
 static const pt_test_case cases[] = {
     {"plan_args_json", test_plan_args_json, 0},
+    {"plan_lazy_order", test_plan_lazy_order, 0},
     {"full_spec", test_full_spec, 0},
     {"defaults", test_defaults, 0},
     {"default_plugin_missing", test_default_plugin_missing, 0},

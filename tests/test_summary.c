@@ -1,6 +1,7 @@
 /* test_summary.c - the end-of-run summary (runner/engine/summary.h): counts and
  * quantiles against a sorted copy, on random and adversarial samples. */
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,6 +79,39 @@ static void test_quantiles(void)
     free(v);
 }
 
+/*
+ * Past RN_SAMPLES_EXACT samples a kernel's durations are counted in a
+ * histogram (a few tens of KB, not 8 bytes a task): its quantiles stay
+ * within 1/128 of the exact ones.
+ */
+static void test_quantiles_of_many(void)
+{
+    size_t n = RN_SAMPLES_EXACT + 54321;
+    int64_t *v = malloc(n * sizeof *v);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+    char name[] = "k";
+    rn_kernel k = {.name = name};
+    rn_spec spec = {.name = name, .kernels = &k, .nkernels = 1};
+    rn_summary s;
+    CU_ASSERT_EQUAL_FATAL(rn_summary_init(&s, &spec), 0);
+    srand(11);
+    for (size_t i = 0; i < n; i++) {
+        v[i] = (int64_t)rand() % 1000000000 + (i % 3 ? 0 : 5000000000);
+        rn_summary_task(&s, 0, 0, 1, 1000, 1000 + v[i]);
+    }
+    CU_ASSERT_PTR_NULL(s.per_kernel[0].lat.ns);
+    CU_ASSERT_PTR_NOT_NULL(s.per_kernel[0].lat.hist);
+    qsort(v, n, sizeof *v, cmp);
+    double q[3], qs[3] = {0.5, 0.95, 0.99};
+    quantiles(&s, &spec, q);
+    for (int i = 0; i < 3; i++) {
+        double want = (double)v[(size_t)(qs[i] * (double)(n - 1) + 0.5)] / 1e6;
+        CU_ASSERT(fabs(q[i] - want) <= want / 128);
+    }
+    free(v);
+    rn_summary_free(&s);
+}
+
 static void test_counts(void)
 {
     char name[] = "k";
@@ -152,6 +186,7 @@ int main(int argc, char **argv)
 {
     static const pt_test_case cases[] = {
         {"quantiles match a sort", test_quantiles, 60},
+        {"quantiles of many: a histogram", test_quantiles_of_many, 60},
         {"counts and totals", test_counts, 0},
         {"queue waits: distinct, unsorted", test_queue_wait_quantiles, 0},
         {NULL, NULL, 0},

@@ -186,8 +186,8 @@ const rn_ranks *rn_cluster_ranks(engine *e)
 void rn_cluster_pin(engine *e, int64_t id)
 {
     struct rn_mpi *m = e->mpi;
-    tstate *s = &e->ts[id];
-    pt_workerset *set = e->sets[e->plan.tasks[id].workerset];
+    tstate *s = rn_eng_live(e, id);
+    pt_workerset *set = e->sets[s->t.workerset];
     if (m->npins == m->pins_cap) {
         size_t cap = m->pins_cap ? 2 * m->pins_cap : 64;
         pinned *p = realloc(m->pins, cap * sizeof *p);
@@ -207,7 +207,7 @@ void rn_cluster_pin(engine *e, int64_t id)
                                             NULL, 0));
         return;
     }
-    m->pins[m->npins++] = (pinned){e->plan.tasks[id].rank, id};
+    m->pins[m->npins++] = (pinned){s->t.rank, id};
 }
 
 /* How many tasks rank r may hold now. */
@@ -224,9 +224,10 @@ static int64_t room(const struct rn_mpi *m, int r)
 /* Add task `id` (taken from its set's queue) to the batch for rank r. */
 static int add(engine *e, int r, int64_t id, pt_buf *b, int64_t now)
 {
-    const rn_ptask *t = &e->plan.tasks[id];
+    tstate *s = rn_eng_live(e, id);
+    const rn_ptask *t = &s->t;
     pt_workerset *set = e->sets[t->workerset];
-    pt_request *req = e->ts[id].req;
+    pt_request *req = s->req;
     const uint8_t *args;
     size_t alen;
     pt_args_encoded(t->args, &args, &alen);
@@ -246,17 +247,12 @@ static int add(engine *e, int r, int64_t id, pt_buf *b, int64_t now)
                                             NULL, 0));
         return -ENOMEM;
     }
-    tstate *s = &e->ts[id];
     s->rank = r;
     s->worker = -1;
     s->start_ns = now; /* until the agent says when it ran */
-    if (!s->sent) {
-        s->sent = true;
-        e->waiting--;
-        e->running++;
-    }
+    rn_eng_mark_sent(e, s);
     pt_event ev = {.exit_code = -1, .time_ns = now};
-    rn_eng_task_event(e, PT_EV_TASK_STARTED, id, &ev);
+    rn_eng_task_event(e, PT_EV_TASK_STARTED, s, &ev);
     return 0;
 }
 
@@ -304,7 +300,9 @@ static int take_results(engine *e, int from)
     int rc = rn_msg_open(&rd, m->in.data, m->in.len, RN_MSG_RESULTS);
     while (rc == 0 && (rc = rn_msg_next_result(&rd, &res)) == 1) {
         rc = 0;
-        tstate *s = res.id < e->plan.ntasks ? &e->ts[res.id] : NULL;
+        tstate *s = res.id >= 0 && res.id < e->plan.ntasks
+                        ? rn_eng_live(e, res.id)
+                        : NULL;
         if (!s || !s->req || !s->sent || s->rank != from)
             continue; /* not one we sent there (or no longer waited for) */
         pt_reply *r = pt_reply_create((uint64_t)res.id,
@@ -330,8 +328,7 @@ static int take_results(engine *e, int from)
         m->inflight[from]--;
         m->away--;
         s->worker = res.worker;
-        pt_request_complete(e->sets[e->plan.tasks[res.id].workerset], s->req,
-                            r);
+        pt_request_complete(e->sets[s->t.workerset], s->req, r);
     }
     return rc < 0 ? rc : 0;
 }
@@ -389,10 +386,11 @@ void rn_cluster_interrupt(engine *e, bool kill)
         return;
     to_agents(m, kill ? RN_TAG_KILL : RN_TAG_CANCEL);
     while (m->npins > 0) { /* pinned here, never sent: cancelled */
-        int64_t id = m->pins[--m->npins].id;
-        pt_request_complete(
-            e->sets[e->plan.tasks[id].workerset], e->ts[id].req,
-            pt_reply_create(id, PT_TASK_CANCELLED, -1, "cancelled", NULL, 0));
+        tstate *s = rn_eng_live(e, m->pins[--m->npins].id);
+        pt_request_complete(e->sets[s->t.workerset], s->req,
+                            pt_reply_create((uint64_t)s->t.id,
+                                            PT_TASK_CANCELLED, -1, "cancelled",
+                                            NULL, 0));
     }
 }
 

@@ -160,20 +160,15 @@ static int run_step(engine *e, int step)
     memset(e->step_counts, 0, sizeof e->step_counts);
     rn_eng_simple_event(e, PT_EV_STEP_START, step, NULL);
     rn_progress_step_start(&e->progress, pt_sys_mono_ns());
-    e->step_total = 0;
-    int nsets = e->spec->nworkersets, rc = 0;
-    for (int i = 0; i < nsets; i++) /* queue the whole step first */
+    int nsets = e->spec->nworkersets;
+    for (int i = 0; i < nsets; i++) /* the step's best first, then go */
         pt_workerset_hold(e->sets[i], true);
-    int64_t queued = pt_sys_real_ns(); /* the whole step is queued at once */
-    for (int64_t id = e->plan.step_start[step];
-         id < e->plan.step_start[step + 1] && rc == 0; id++) {
-        if (e->skip && e->skip[id])
-            continue;
-        e->outstanding++;
-        e->step_total++;
-        if ((rc = rn_eng_submit(e, id, queued)) < 0)
-            e->outstanding--;
-    }
+    e->step_queued_ns = pt_sys_real_ns(); /* as if queued all at once */
+    int rc = rn_eng_feed_step(e, step, &e->step_total);
+    e->outstanding += e->step_total;
+    e->waiting += e->step_total;
+    if (rc == 0)
+        rc = rn_eng_feed(e, -1);
     for (int i = 0; i < nsets; i++)
         pt_workerset_hold(e->sets[i], e->paused);
     while (rc == 0 && e->outstanding > 0) {
@@ -201,6 +196,10 @@ static int run_step(engine *e, int step)
         int64_t finished = e->finished;
         bool looking = results_before_wait(e, pt_sys_mono_ns(), &wait);
         rc = pt_workerset_poll(e->sets, nsets, extra, nextra, wait);
+        if (rc == 0)
+            rn_eng_feed(e, -1); /* more as they finish */
+        if (rc == 0 && e->feed_rc)
+            rc = e->feed_rc;
         if (looking && e->finished == finished) /* idle next: write them */
             flush_results(e);
         if (e->ctl) /* after every round: it also drops late clients */
@@ -269,16 +268,13 @@ int rn_run(const rn_spec *spec, const rn_run_opts *o)
     rn_summary_free(&e.summary);
     rn_eng_free_tails(&e);
     free(e.hooks);
-    for (int64_t i = 0; e.ts && i < e.plan.ntasks; i++)
-        free(e.ts[i].history);
+    rn_eng_feed_free(&e);
     free(e.retry_ids);
     free(e.retry_at);
-    free(e.skip);
     free(e.sessions);
     pt_buf_free(&e.huge);
     free(e.shm);
     free(e.sets);
-    free(e.ts);
     rn_plan_free(&e.plan);
     return status;
 }

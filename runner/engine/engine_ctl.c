@@ -3,12 +3,15 @@
  * brings them in; this file knows the tasks). Only tasks that wait can
  * change: a task already at a worker keeps running, and one that has
  * ended stays as it ended. Tasks of later steps can be changed before
- * their step begins. Every change is an event: TASK_PRIORITY for each
- * task whose priority changed, CONTROL for the request.
+ * their step begins, and tasks not fed to their set yet (engine_feed.c)
+ * as well: a whole entry through its erun, a single task through a
+ * tstate of its own, fed alone. Every change is an event: TASK_PRIORITY
+ * for each task whose priority changed, CONTROL for the request.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <ptools/json.h>
@@ -18,28 +21,32 @@
 #include "engine/engine_internal.h"
 #include "events/rundir.h"
 
-static bool matches(const engine *e, int64_t id, const rn_ctl_req *r)
+/* Does the request select entry i's tasks by kernel or tag? */
+static bool entry_matches(const engine *e, int i, const rn_ctl_req *r)
 {
-    const rn_ptask *t = &e->plan.tasks[id];
-    if (r->task >= 0)
-        return id == r->task;
+    const rn_task *def = e->plan.entries[i].def;
     if (r->kernel)
-        return strcmp(e->spec->kernels[t->kernel].name, r->kernel) == 0;
-    for (int k = 0; r->tag && t->def && k < t->def->ntags; k++)
-        if (strcmp(t->def->tags[k], r->tag) == 0)
+        return strcmp(e->spec->kernels[def->kernel].name, r->kernel) == 0;
+    for (int k = 0; r->tag && k < def->ntags; k++)
+        if (strcmp(def->tags[k], r->tag) == 0)
             return true;
     return false;
 }
 
-/* Where task `id` is: ended, started (by a worker here, or handed to
- * another rank), or still to run - queued, or sent ahead to a worker in a
- * batch but not started there (SPEC §1: it can still change). */
+/* Where task `id` (of entry `entry`) is: ended, started (by a worker here,
+ * or handed to another rank), or still to run - not fed yet, queued, or
+ * sent ahead to a worker in a batch but not started there (SPEC §1: it can
+ * still change). */
 typedef enum where { ENDED, STARTED, TO_RUN } where;
 
-static where where_is(const engine *e, int64_t id)
+static where where_is(const engine *e, int64_t id, int entry)
 {
-    const tstate *s = &e->ts[id];
-    if (s->ended || s->cancel_asked || (e->skip && e->skip[id]))
+    if (e->tflags[id] & (TF_ENDED | TF_SKIP))
+        return ENDED;
+    const tstate *s = rn_eng_live(e, id);
+    if (!s) /* not materialised yet */
+        return e->eruns[entry].cancelled ? ENDED : TO_RUN;
+    if (s->cancel_asked)
         return ENDED;
     /* else queued, backing off after a failure, or in a later step */
     return s->req && pt_request_state_of(s->req) != PT_REQ_WAITING ? STARTED
@@ -75,6 +82,35 @@ static void counts_json(pt_buf *b, const char *key,
 
 #define STATUS_RUNNING_MAX 1000 /* running tasks listed in a status */
 
+static int by_id(const void *a, const void *b)
+{
+    int64_t x = (*(const tstate *const *)a)->t.id;
+    int64_t y = (*(const tstate *const *)b)->t.id;
+    return x < y ? -1 : x > y;
+}
+
+/*
+ * The running tasks, by id (malloc'd; NULL when none or no memory), and
+ * per set (of the first 64) how many wait and run: per[2 * set + running].
+ */
+static const tstate **running_tasks(const engine *e, int64_t *per, size_t *n)
+{
+    const tstate **run = malloc((e->live.n + 1) * sizeof *run);
+    for (int i = 0; e->step >= 0 && i < e->spec->nworkersets && i < 64; i++)
+        per[2 * i] = e->feed[i].unfed;
+    for (size_t i = 0; e->step >= 0 && i < e->live.cap; i++) {
+        const tstate *s = e->live.keys[i] >= 0 ? e->live.vals[i] : NULL;
+        if (!s || !s->req || s->t.workerset >= 64)
+            continue;
+        per[2 * s->t.workerset + (s->sent ? 1 : 0)]++;
+        if (s->sent && run)
+            run[(*n)++] = s;
+    }
+    if (run)
+        qsort(run, *n, sizeof *run, by_id);
+    return run;
+}
+
 static int apply_status(engine *e, pt_buf *b)
 {
     int nsets = e->spec->nworkersets;
@@ -99,24 +135,20 @@ static int apply_status(engine *e, pt_buf *b)
                   ",\"waiting\":%" PRId64 ",\"running\":%" PRId64
                   ",\"running_tasks\":[",
                   e->waiting, e->running);
-    int listed = 0;
-    for (int64_t id = 0; e->step >= 0 && id < e->plan.ntasks; id++) {
-        const tstate *s = &e->ts[id];
-        const rn_ptask *t = &e->plan.tasks[id];
-        if (!s->req || t->workerset >= 64)
-            continue;
-        per[2 * t->workerset + (s->sent ? 1 : 0)]++;
-        if (!s->sent || listed >= STATUS_RUNNING_MAX)
-            continue;
-        pt_buf_printf(
-            b, "%s{\"task\":%" PRId64 ",\"kernel\":", listed++ ? "," : "", id);
-        pt_json_cstr(b, e->spec->kernels[t->kernel].name);
+    size_t nrun = 0;
+    const tstate **run = running_tasks(e, per, &nrun);
+    for (size_t i = 0; i < nrun && i < STATUS_RUNNING_MAX; i++) {
+        const tstate *s = run[i];
+        pt_buf_printf(b, "%s{\"task\":%" PRId64 ",\"kernel\":", i ? "," : "",
+                      s->t.id);
+        pt_json_cstr(b, e->spec->kernels[s->t.kernel].name);
         pt_buf_printf(b, ",\"workerset\":");
-        pt_json_cstr(b, e->spec->workersets[t->workerset].name);
+        pt_json_cstr(b, e->spec->workersets[s->t.workerset].name);
         pt_buf_printf(b,
                       ",\"worker\":%d,\"sent_ns\":%" PRId64 ",\"attempt\":%d}",
                       s->worker, s->start_ns, s->attempts);
     }
+    free(run);
     pt_buf_printf(b, "],\"workersets\":[");
     for (int i = 0; i < nsets; i++) {
         const rn_workerset *w = &e->spec->workersets[i];
@@ -132,8 +164,24 @@ static int apply_status(engine *e, pt_buf *b)
     return 0;
 }
 
-/* Change one task that can still change: false if it could not. */
-typedef bool (*change_fn)(engine *e, int64_t id, const rn_ctl_req *r);
+/* Change one task that can still change (of entry `entry`): false if
+ * it could not. */
+typedef bool (*change_fn)(engine *e, int64_t id, int entry,
+                          const rn_ctl_req *r);
+
+static void tally(engine *e, int64_t id, int entry, const rn_ctl_req *r,
+                  change_fn change, int64_t n[3])
+{
+    where w = where_is(e, id, entry);
+    if (w == ENDED)
+        n[2]++;
+    else if (w == STARTED)
+        n[1]++;
+    else if (change(e, id, entry, r))
+        n[0]++;
+    else if (where_is(e, id, entry) == STARTED) /* its worker just began */
+        n[1]++;
+}
 
 /*
  * Apply `change` to every task the request selects and that can still
@@ -143,48 +191,96 @@ typedef bool (*change_fn)(engine *e, int64_t id, const rn_ctl_req *r);
 static int each_selected(engine *e, const rn_ctl_req *r, change_fn change,
                          const char *verb, pt_buf *b)
 {
-    int64_t changed = 0, busy = 0, ended = 0;
-    for (int64_t id = 0; id < e->plan.ntasks; id++) {
-        if (!matches(e, id, r))
-            continue;
-        where w = where_is(e, id);
-        if (w == ENDED)
-            ended++;
-        else if (w == STARTED)
-            busy++;
-        else if (change(e, id, r))
-            changed++;
-        else if (where_is(e, id) == STARTED) /* its worker just started it */
-            busy++;
+    int64_t n[3] = {0}; /* changed, busy, ended */
+    if (r->task >= 0 && r->task < e->plan.ntasks)
+        tally(e, r->task, rn_plan_entry_of(&e->plan, r->task), r, change, n);
+    for (int i = 0; r->task < 0 && i < e->plan.nentries; i++) {
+        const rn_pentry *en = &e->plan.entries[i];
+        for (int64_t id = en->first;
+             entry_matches(e, i, r) && id < en->first + en->n; id++)
+            tally(e, id, i, r, change, n);
+        e->eruns[i].cancelled |= e->eruns[i].cancel_now; /* from now on */
+        e->eruns[i].cancel_now = false;
     }
+    rn_eng_rebalance(e);
     pt_buf_printf(
         b, "\"%s\":%" PRId64 ",\"running\":%" PRId64 ",\"ended\":%" PRId64,
-        verb, changed, busy, ended);
-    return changed + busy + ended ? 0 : -ENOENT;
+        verb, n[0], n[1], n[2]);
+    return n[0] + n[1] + n[2] ? 0 : -ENOENT;
 }
 
-static bool reprioritise(engine *e, int64_t id, const rn_ctl_req *r)
+/* Task s's TASK_PRIORITY event (its args made for it if it has none). */
+static void priority_event(engine *e, tstate *s)
 {
-    tstate *s = &e->ts[id];
-    if (s->req && pt_request_set_priority(e->sets[e->plan.tasks[id].workerset],
-                                          s->req, r->priority) < 0)
+    bool made = !s->t.args && rn_plan_args(&e->plan, &s->t) == 0;
+    pt_event ev = {.exit_code = -1, .time_ns = pt_sys_real_ns()};
+    rn_eng_task_event(e, PT_EV_TASK_PRIORITY, s, &ev);
+    if (made) {
+        pt_args_destroy(s->t.args);
+        s->t.args = NULL;
+    }
+}
+
+/* The queue of the set of a task of the running step must be checked
+ * against its feed. */
+static void feed_changed(engine *e, const rn_ptask *t)
+{
+    if (t->step != e->step)
+        return;
+    e->feed[t->workerset].dirty = true;
+    e->feed[t->workerset].check_q = true;
+}
+
+static bool reprioritise(engine *e, int64_t id, int entry, const rn_ctl_req *r)
+{
+    tstate *s = rn_eng_live(e, id), tmp = {.entry = entry, .worker = -1};
+    if (!s && r->task < 0) { /* every task of the entry not materialised */
+        e->eruns[entry].prio = r->priority;
+        rn_plan_task(&e->plan, id, &tmp.t);
+        feed_changed(e, &tmp.t);
+        priority_event(e, &tmp);
+        return true;
+    }
+    bool alone = !s;
+    if (alone && !(s = rn_eng_track(e, id)))
+        return false;
+    if (alone)
+        e->tflags[id] |= TF_ALONE; /* its entry passes it by */
+    if (s->req && pt_request_set_priority(e->sets[s->t.workerset], s->req,
+                                          r->priority) < 0)
         return false;
     s->prio = r->priority; /* also for a retry or a later step */
     s->prio_set = true;
-    pt_event ev = {.exit_code = -1, .time_ns = pt_sys_real_ns()};
-    rn_eng_task_event(e, PT_EV_TASK_PRIORITY, id, &ev);
+    if (alone && rn_eng_feed_alone(e, id) < 0) { /* fed with its entry */
+        e->tflags[id] &= (uint8_t)~TF_ALONE;
+        rn_eng_untrack(e, s);
+        return false;
+    }
+    feed_changed(e, &s->t);
+    priority_event(e, s);
     return true;
 }
 
-static bool cancel(engine *e, int64_t id, const rn_ctl_req *r)
+static bool cancel(engine *e, int64_t id, int entry, const rn_ctl_req *r)
 {
-    (void)r;
-    tstate *s = &e->ts[id];
+    tstate *s = rn_eng_live(e, id);
+    if (!s && r->task < 0) { /* every task of the entry not materialised */
+        rn_ptask t;
+        e->eruns[entry].cancel_now = true; /* fed first, cancelled */
+        rn_plan_task(&e->plan, id, &t);
+        feed_changed(e, &t);
+        return true;
+    }
+    if (!s && !(s = rn_eng_track(e, id)))
+        return false;
+    e->tflags[id] |= TF_ALONE; /* its entry passes it by */
     s->cancel_asked = true;
     if (s->req) /* queued: it ends now, as cancelled */
-        pt_request_cancel(e->sets[e->plan.tasks[id].workerset], s->req);
+        pt_request_cancel(e->sets[s->t.workerset], s->req);
     else if (rn_eng_unbackoff(e, id)) /* queued to end, as cancelled */
         rn_eng_requeue(e, id);
+    else if (s->t.step == e->step) /* not fed yet: it ends now */
+        rn_eng_materialise_now(e, id);
     /* else a later step's task: cancelled when its step queues it */
     return true;
 }

@@ -3,8 +3,8 @@
  * the engine (engine.c: the run and its steps; engine_task.c: a task's
  * attempts; engine_setup.c: before and after the steps; engine_output.c:
  * what workers print, and the events of no task; resume.c: what an
- * interrupted run did; engine_ctl.c: `ptrun ctl` requests). Private to
- * the runner.
+ * interrupted run did; engine_ctl.c: `ptrun ctl` requests; engine_feed.c:
+ * the live tasks, and feeding a step to the sets). Private to the runner.
  */
 #ifndef RN_ENGINE_INTERNAL_H
 #define RN_ENGINE_INTERNAL_H
@@ -25,20 +25,71 @@
 #include "engine/summary.h"
 #include <ptools/dispatch.h>
 
-/* What the engine knows of one planned task between its attempts. */
+/*
+ * What the engine knows of one task between its attempts: kept only while
+ * the task is live (materialised: queued, running or backing off), or
+ * while `ptrun ctl` has changed it before it was materialised. Other tasks
+ * cost a byte of tflags (TF_*) and their entry's cursor.
+ */
 typedef struct tstate {
+    rn_ptask t;      /* the task; t.args once materialised (owned) */
+    int entry;       /* its plan entry */
     pt_request *req; /* the current attempt, while it waits or runs */
     int attempts;
     int worker;
+    bool live;         /* materialised and not ended */
     bool sent;         /* the current attempt is at a worker */
-    bool ended;        /* its final attempt is recorded */
     bool prio_set;     /* `prio` was changed by `ptrun ctl` */
     bool cancel_asked; /* `ptrun ctl` cancelled it before it was queued */
+    bool refeed;       /* taken back from its set, to be queued again */
+    bool quiet;        /* queued again after a refeed: no new event */
     int64_t prio;      /* its priority when prio_set */
     int rank;          /* the MPI rank its attempt went to (0: here) */
     int64_t queued_ns, start_ns;
-    char *history; /* earlier attempts, a JSON array, or NULL */
+    char *history;             /* earlier attempts, a JSON array, or NULL */
+    struct tstate *next_spare; /* in engine.spare, once forgotten */
 } tstate;
+
+enum {
+    TF_SKIP = 1,  /* ok in the run being resumed: not run again */
+    TF_ENDED = 2, /* its final attempt is recorded */
+    TF_FED = 4,   /* materialised (its entry's cursor passes it) */
+    TF_ALONE = 8, /* changed by `ptrun ctl` before it was materialised */
+};
+
+/* Live tasks by id: open addressing, linear probing. */
+typedef struct tmap {
+    int64_t *keys; /* -1: empty */
+    tstate **vals;
+    size_t cap, n;
+    int shift; /* 64 - log2(cap) */
+} tmap;
+
+/* An entry's run through a step: where its cursor is, its priority (the
+ * spec's, or set by `ptrun ctl` for every task not materialised yet). */
+typedef struct erun {
+    int64_t next; /* the next id to materialise */
+    int64_t prio;
+    bool cancelled;
+    bool cancel_now; /* cancelled by the `ptrun ctl` request being applied */
+} erun;
+
+/* A worker set's feed: entries (and single tasks) of the step not yet
+ * queued, best first; `queued` of the set's requests wait in its queue. */
+typedef struct feed_item {
+    int64_t id; /* a single task's id, or -1 */
+    int entry;  /* the entry when id is -1 */
+} feed_item;
+
+typedef struct feeder {
+    feed_item *heap;
+    size_t n, cap;
+    int64_t queued; /* submitted to the set, not yet sent (not pinned) */
+    int64_t unfed;  /* tasks of the step not materialised yet */
+    int64_t target; /* how many to keep queued */
+    bool dirty;     /* keys changed: heapify before use */
+    bool check_q;   /* a queued task may now be worse than the feed */
+} feeder;
 
 #define TAIL_LINES 5
 
@@ -65,10 +116,17 @@ typedef struct engine {
     rn_host *host;
     pt_shm **shm;
     pt_workerset **sets;
-    tstate *ts;
-    bool *skip;     /* already ok in the run being resumed */
-    char *sessions; /* resume: the manifest's earlier sessions (the
-                       items of its JSON array), or NULL */
+    tmap live;        /* tstates by id */
+    tstate *spare;    /* forgotten tstates, for the next tasks */
+    uint8_t *tflags;  /* per task: TF_* */
+    erun *eruns;      /* per plan entry */
+    feeder *feed;     /* per set */
+    bool feeding;     /* inside rn_eng_feed: no nested feeding */
+    bool cancel_rest; /* nothing new will run: every task fed is cancelled */
+    int feed_rc;      /* feeding failed (no memory): the step stops */
+    int64_t step_queued_ns; /* the step began: its tasks' queued time */
+    char *sessions;         /* resume: the manifest's earlier sessions (the
+                               items of its JSON array), or NULL */
     int64_t
         on_disk[PT_TASK_NSTATUS]; /* resume: tasks by status in results.jsonl */
     int64_t results_base;         /* resume: bytes of results.jsonl before us */
@@ -91,7 +149,7 @@ typedef struct engine {
     int64_t *retry_at;  /* when each may go again (CLOCK_MONOTONIC ns) */
     size_t nretry, retry_cap;
     int64_t mono_off;   /* CLOCK_REALTIME - CLOCK_MONOTONIC at the start */
-    int64_t waiting;    /* tasks queued in the sets, not yet sent */
+    int64_t waiting;    /* tasks of the step to run, not yet sent */
     int64_t running;    /* tasks sent to workers, not yet answered */
     bool paused;        /* `ptrun ctl DIR pause`: nothing is dispatched */
     int64_t step_total; /* tasks of the running step (to run now) */
@@ -119,11 +177,18 @@ void rn_eng_restore_signals(void);
 
 /* engine_task.c: a task's attempts. */
 /* Fill the task's fields of `ev` (time_ns is the caller's) and emit it. */
-void rn_eng_task_event(engine *e, pt_event_type type, int64_t id, pt_event *ev);
-/* The priority task `id` has now (the plan's, or a `ptrun ctl` one). */
-int64_t rn_eng_priority(const engine *e, int64_t id);
-/* Queue task `id` again (or for the first time); `now_ns` CLOCK_REALTIME. */
-int rn_eng_submit(engine *e, int64_t id, int64_t now_ns);
+void rn_eng_task_event(engine *e, pt_event_type type, const tstate *s,
+                       pt_event *ev);
+/* The priority task s has now (its entry's, or a `ptrun ctl` one). */
+int64_t rn_eng_priority(const engine *e, const tstate *s);
+/* Queue materialised task s again (or for the first time); `now_ns`
+ * CLOCK_REALTIME. s may be freed on return (cancelled at once). */
+int rn_eng_submit(engine *e, tstate *s, int64_t now_ns);
+/* Count s as sent (waiting, queued and running), once per attempt. */
+void rn_eng_mark_sent(engine *e, tstate *s);
+/* The feed's count of s's set's queued tasks, changed by `d` (pinned
+ * tasks are fed whole and not counted). */
+void rn_eng_count_queued(engine *e, const tstate *s, int d);
 /* Queue task `id` again after a failed attempt; if even that fails (no
  * memory), it ends as crashed. */
 void rn_eng_requeue(engine *e, int64_t id);
@@ -136,6 +201,31 @@ void rn_eng_on_sent(void *arg, pt_request *req, int64_t now);
 int rn_eng_run_due_retries(engine *e, bool all);
 /* Cancel every task still waiting: nothing new will run. */
 void rn_eng_cancel_waiting(engine *e);
+/* engine_feed.c: the live tasks, and feeding a step to the sets. */
+tstate *rn_eng_live(const engine *e, int64_t id);
+/* A new tstate for task `id` (not materialised), in e->live: NULL on
+ * ENOMEM. */
+tstate *rn_eng_track(engine *e, int64_t id);
+/* Forget s (args, history, request gone): its task ended. */
+void rn_eng_untrack(engine *e, tstate *s);
+/* Allocate the per-task flags, entry runs, feeders: 0 or -ENOMEM. */
+int rn_eng_feed_init(engine *e);
+void rn_eng_feed_free(engine *e);
+/* Put step `step`'s tasks in the feeders: how many will run. */
+int rn_eng_feed_step(engine *e, int step, int64_t *total);
+/* Queue tasks of set `set` up to its target (or every one left when
+ * e->cancel_rest); all sets when `set` is -1. 0 or -errno. */
+int rn_eng_feed(engine *e, int set);
+/* After `ptrun ctl` changed priorities: keep every set's queue better
+ * than what it has not been fed yet. */
+void rn_eng_rebalance(engine *e);
+/* Task s (queued in a set) goes back to its feed: from on_done. */
+void rn_eng_refed(engine *e, tstate *s);
+/* Task `id`, not materialised, now stands alone in its set's feed. */
+int rn_eng_feed_alone(engine *e, int64_t id);
+/* Materialise task `id` of the running step now (cancelled ones). */
+int rn_eng_materialise_now(engine *e, int64_t id);
+
 /* `ptrun ctl` requests (engine_ctl.c): an rn_ctl_apply_fn, arg an engine. */
 struct rn_ctl_req;
 int rn_eng_ctl_apply(void *arg, const struct rn_ctl_req *req, pt_buf *reply,
@@ -190,7 +280,7 @@ void rn_eng_free_tails(engine *e);
  * --force, refuse a changed spec or kernel (-EINVAL, message in err). */
 int rn_eng_check_resume(engine *e, char *err, size_t errlen);
 /* Resume: mark the tasks whose latest line in DIR/results.jsonl is ok
- * (e->skip); report the lines that are no result of this plan. */
+ * (TF_SKIP); report the lines that are no result of this plan. */
 int rn_eng_load_done(engine *e, char *err, size_t errlen);
 
 #endif

@@ -136,9 +136,9 @@ void rn_eng_on_output(void *arg, int worker, int64_t task, int stream,
 /* The error text plus the task's last stderr lines, when there are some. */
 char *rn_eng_error_with_tail(engine *e, int64_t id, const char *error)
 {
-    const rn_ptask *t = &e->plan.tasks[id];
-    int w = e->ts[id].worker;
-    tail *tl = w >= 0 ? &e->tails[t->workerset][w] : NULL;
+    const tstate *s = rn_eng_live(e, id);
+    int w = s ? s->worker : -1;
+    tail *tl = w >= 0 ? &e->tails[s->t.workerset][w] : NULL;
     if (!error || !tl || tl->task != id || tl->n == 0)
         return NULL;
     pt_buf b = {0};

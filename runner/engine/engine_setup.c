@@ -253,23 +253,30 @@ int rn_eng_prepare(engine *e, char *err, size_t errlen)
     if (rc == 0) /* MPI only now: every rank forks its workers first */
         rc = rn_cluster_start(e, err, errlen);
     rn_eng_set_handlers(); /* MPI_Init may have set handlers of its own */
-    /* Only now the plan (every task's args): the workers, forked above,
-     * neither share its pages nor make the runner copy them on write. */
+    /* Only now the plan: the workers, forked above, neither share its
+     * pages nor make the runner copy them on write. */
     if (rc == 0 &&
         (rc = rn_plan_build(s, rn_cluster_ranks(e), &e->plan, err, errlen)) ==
             0 &&
-        !(e->ts = calloc((size_t)e->plan.ntasks + 1, sizeof *e->ts)))
-        rc = -ENOMEM;
-    for (int64_t i = 0;
-         rc == 0 && e->mpi && e->opts->mpi_dedicated && i < e->plan.ntasks; i++)
-        if (e->plan.tasks[i].on >= 0 && e->plan.tasks[i].rank == 0) {
+        (rc = rn_eng_feed_init(e)) < 0)
+        snprintf(err, errlen, "planning: %s", pt_strerror(rc));
+    for (int i = 0;
+         rc == 0 && e->mpi && e->opts->mpi_dedicated && i < e->plan.nentries;
+         i++) {
+        const rn_pentry *en = &e->plan.entries[i];
+        rn_ptask t;
+        if (en->n == 0)
+            continue;
+        rn_plan_task(&e->plan, en->first, &t); /* rank 0's come first */
+        if (t.on >= 0 && t.rank == 0) {
             snprintf(err, errlen,
                      "task %lld is pinned to a worker of rank 0 "
                      "(on: or each_worker): it cannot run with "
                      "--mpi-dedicated-root",
-                     (long long)i);
+                     (long long)t.id);
             rc = -EINVAL;
         }
+    }
     if (rc == 0 && e->opts->resume)
         rc = rn_eng_load_done(e, err, errlen);
     if (rc == 0 && (rc = rn_ctl_open_claimed(&e->ctl, e->dir, rn_eng_ctl_apply,

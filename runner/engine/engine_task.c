@@ -16,14 +16,14 @@
 
 /* A task's event; `ev->time_ns` is set by the caller (no clock read per
  * event: there are three events per task). */
-void rn_eng_task_event(engine *e, pt_event_type type, int64_t id, pt_event *ev)
+void rn_eng_task_event(engine *e, pt_event_type type, const tstate *s,
+                       pt_event *ev)
 {
-    const rn_ptask *t = &e->plan.tasks[id];
-    const tstate *s = &e->ts[id];
+    const rn_ptask *t = &s->t;
     ev->type = type;
     ev->step = t->step;
     ev->step_name = e->spec->steps[t->step].name;
-    ev->task = id;
+    ev->task = t->id;
     ev->kernel = e->spec->kernels[t->kernel].name;
     ev->workerset = e->spec->workersets[t->workerset].name;
     ev->worker = s->worker;
@@ -31,10 +31,10 @@ void rn_eng_task_event(engine *e, pt_event_type type, int64_t id, pt_event *ev)
                   ? pt_workerset_pid(e->sets[t->workerset], s->worker)
                   : 0;
     ev->seed = t->seed;
-    ev->priority = rn_eng_priority(e, id);
+    ev->priority = rn_eng_priority(e, s);
     const uint8_t *args = NULL;
     if (pt_args_encoded(t->args, &args, &ev->args_len) == 0)
-        ev->args = args; /* sealed at planning: never fails here */
+        ev->args = args; /* sealed when materialised: never fails here */
     ev->attempts = s->attempts;
     ev->queued_ns = s->queued_ns;
     ev->start_ns = s->start_ns;
@@ -53,63 +53,76 @@ void rn_eng_task_event(engine *e, pt_event_type type, int64_t id, pt_event *ev)
 
 static void on_done(void *arg, pt_request *req);
 
-int64_t rn_eng_priority(const engine *e, int64_t id)
+int64_t rn_eng_priority(const engine *e, const tstate *s)
 {
-    return e->ts[id].prio_set ? e->ts[id].prio : e->plan.tasks[id].priority;
+    return s->prio_set ? s->prio : e->eruns[s->entry].prio;
 }
 
-int rn_eng_submit(engine *e, int64_t id, int64_t now_ns)
+int rn_eng_submit(engine *e, tstate *s, int64_t now_ns)
 {
-    const rn_ptask *t = &e->plan.tasks[id];
+    const rn_ptask *t = &s->t;
     pt_call c = PT_CALL_INIT;
     c.kernel = e->spec->kernels[t->kernel].name;
     c.args = t->args;
-    c.priority = rn_eng_priority(e, id);
+    c.priority = rn_eng_priority(e, s);
     c.worker = t->rank > 0 ? -1 : t->on; /* another rank's worker: below */
     c.step = t->step;
-    tstate *s = &e->ts[id];
-    s->req = pt_request_submit(e->sets[t->workerset], &c, id, on_done, e);
+    pt_workerset *set = e->sets[t->workerset];
+    s->req = pt_request_submit(set, &c, t->id, on_done, e);
     if (!s->req)
         return -errno;
     s->attempts++;
     s->worker = -1;
     s->sent = false;
-    e->waiting++;
-    s->queued_ns = now_ns;
-    pt_event ev = {.exit_code = -1, .time_ns = now_ns};
-    rn_eng_task_event(e, PT_EV_TASK_QUEUED, id, &ev);
-    if (s->cancel_asked) /* by `ptrun ctl` before its step began */
-        pt_request_cancel(e->sets[t->workerset], s->req);
+    rn_eng_count_queued(e, s, 1);
+    if (!s->quiet) {
+        s->queued_ns = now_ns;
+        pt_event ev = {.exit_code = -1, .time_ns = now_ns};
+        rn_eng_task_event(e, PT_EV_TASK_QUEUED, s, &ev);
+    }
+    s->quiet = false;
+    if (s->cancel_asked || e->cancel_rest) /* s is freed by on_done */
+        pt_request_cancel(set, s->req);
     else if (t->rank > 0)
-        rn_cluster_pin(e, id);
+        rn_cluster_pin(e, t->id);
     return 0;
+}
+
+void rn_eng_mark_sent(engine *e, tstate *s)
+{
+    if (s->sent)
+        return;
+    s->sent = true;
+    e->waiting--;
+    e->running++;
+    rn_eng_count_queued(e, s, -1);
+}
+
+void rn_eng_count_queued(engine *e, const tstate *s, int d)
+{
+    if (s->t.on < 0) /* pinned ones (on:, each_worker, ranks) are not fed */
+        e->feed[s->t.workerset].queued += d;
 }
 
 void rn_eng_on_sent(void *arg, pt_request *req, int64_t now)
 {
     engine *e = arg;
-    int64_t id = pt_request_id(req);
-    tstate *s = &e->ts[id];
+    tstate *s = rn_eng_live(e, pt_request_id(req));
     s->start_ns = now + e->mono_off; /* until the worker says when it ran */
     s->worker = pt_request_worker(req);
     s->rank = 0;
-    if (!s->sent) { /* else sent again after its worker died unstarted */
-        s->sent = true;
-        e->waiting--;
-        e->running++;
-    }
+    rn_eng_mark_sent(e, s); /* else sent again after its worker died */
     pt_event ev = {.exit_code = -1, .time_ns = s->start_ns};
-    rn_eng_task_event(e, PT_EV_TASK_STARTED, id, &ev);
+    rn_eng_task_event(e, PT_EV_TASK_STARTED, s, &ev);
 }
 
 /* Should this attempt's end be retried rather than final? */
-static bool retry(const engine *e, int64_t id, pt_task_status st)
+static bool retry(const engine *e, const tstate *s, pt_task_status st)
 {
-    const rn_workerset *w = &e->spec->workersets[e->plan.tasks[id].workerset];
+    const rn_workerset *w = &e->spec->workersets[s->t.workerset];
     bool again = st == PT_TASK_CRASHED || st == PT_TASK_TIMEOUT ||
                  (st == PT_TASK_FAILED && w->retry_failed);
-    return again && e->sigs == 0 && !e->stopping &&
-           e->ts[id].attempts <= w->retries;
+    return again && e->sigs == 0 && !e->stopping && s->attempts <= w->retries;
 }
 
 /*
@@ -130,7 +143,8 @@ static int backoff(engine *e, int64_t id)
         e->retry_at = at;
         e->retry_cap = cap;
     }
-    int shift = e->ts[id].attempts - 1 < 7 ? e->ts[id].attempts - 1 : 7;
+    const tstate *s = rn_eng_live(e, id);
+    int shift = s->attempts - 1 < 7 ? s->attempts - 1 : 7;
     int64_t wait = BACKOFF_FIRST_NS << shift;
     e->retry_ids[e->nretry] = id;
     e->retry_at[e->nretry++] = pt_sys_mono_ns() +
@@ -140,10 +154,15 @@ static int backoff(engine *e, int64_t id)
 
 void rn_eng_requeue(engine *e, int64_t id)
 {
-    if (rn_eng_submit(e, id, pt_sys_real_ns()) < 0) {
+    tstate *s = rn_eng_live(e, id);
+    e->waiting++;
+    if (rn_eng_submit(e, s, pt_sys_real_ns()) < 0) {
+        e->waiting--;
         e->counts[PT_TASK_CRASHED]++; /* cannot even queue it again */
         e->step_counts[PT_TASK_CRASHED]++;
         e->outstanding--;
+        e->tflags[id] |= TF_ENDED;
+        rn_eng_untrack(e, s);
     }
 }
 
@@ -211,19 +230,48 @@ static void remember_attempt(tstate *s, const pt_event *ev)
                                                          : NULL;
 }
 
+/* The counts of a request that ended: it was waiting or running. */
+static void count_end(engine *e, tstate *s)
+{
+    if (s->sent) {
+        e->running--;
+    } else {
+        e->waiting--;
+        rn_eng_count_queued(e, s, -1);
+    }
+    s->sent = false;
+}
+
+/* Task s ended for good: counted, and forgotten. */
+static void record_final(engine *e, tstate *s, pt_task_status st,
+                         int64_t end_ns)
+{
+    e->tflags[s->t.id] |= TF_ENDED;
+    e->counts[st]++;
+    e->step_counts[st]++;
+    e->outstanding--;
+    rn_summary_task(&e->summary, s->t.kernel, (int)st, s->queued_ns,
+                    s->start_ns, end_ns);
+    rn_eng_untrack(e, s);
+}
+
 /* A request ended: retry it, or record it as final. */
 static void on_done(void *arg, pt_request *req)
 {
     engine *e = arg;
     int64_t id = pt_request_id(req);
-    tstate *s = &e->ts[id];
+    tstate *s = rn_eng_live(e, id);
     pt_reply *r = pt_request_reply(req);
     pt_task_status st = pt_reply_status(r);
-    if (s->sent)
-        e->running--;
-    else
-        e->waiting--;
-    s->sent = false;
+    if (s->refeed) { /* taken back to be fed again: no attempt */
+        s->refeed = false;
+        rn_eng_count_queued(e, s, -1);
+        s->req = NULL;
+        pt_request_destroy(req);
+        rn_eng_refed(e, s);
+        return;
+    }
+    count_end(e, s);
     const uint8_t *results;
     size_t results_len;
     pt_reply_results(r, &results, &results_len); /* as it came: no copy */
@@ -246,37 +294,58 @@ static void on_done(void *arg, pt_request *req)
     ev.time_ns = ev.end_ns;
     if (st == PT_TASK_CANCELLED)
         s->start_ns = 0;
-    bool again = retry(e, id, st);
+    bool again = retry(e, s, st);
     ev.attempts_json = s->history;
-    rn_eng_task_event(e, again ? PT_EV_TASK_RETRIED : PT_EV_TASK_FINISHED, id,
+    rn_eng_task_event(e, again ? PT_EV_TASK_RETRIED : PT_EV_TASK_FINISHED, s,
                       &ev);
     if (again)
         remember_attempt(s, &ev);
     if (s->start_ns)
         rn_summary_busy(&e->summary, ev.end_ns - s->start_ns);
-    if (!again) {
-        s->ended = true;
-        e->counts[st]++;
-        e->step_counts[st]++;
-        e->outstanding--;
-        rn_summary_task(&e->summary, e->plan.tasks[id].kernel, (int)st,
-                        s->queued_ns, s->start_ns, ev.end_ns);
-    }
     free(long_error);
     s->req = NULL;
+    int set = s->t.workerset;
+    if (!again)
+        record_final(e, s, st, ev.end_ns);
     pt_request_destroy(req);
     if (again && backoff(e, id) < 0)
         rn_eng_requeue(e, id);
+    if (e->feed[set].queued < e->feed[set].target / 2)
+        rn_eng_feed(e, set); /* more as they finish */
 }
 
-/*
- * Cancel every task not started: nothing new will run. That includes tasks
- * sent ahead to a worker in a batch: -EBUSY means it runs (or is done).
- */
+/* Cancel one waiting task (ENOMEM's slow way): false when none waits. */
+static bool cancel_one_waiting(engine *e)
+{
+    for (size_t i = 0; i < e->live.cap; i++) {
+        tstate *s = e->live.keys[i] >= 0 ? e->live.vals[i] : NULL;
+        if (s && s->req && pt_request_state_of(s->req) == PT_REQ_WAITING) {
+            pt_request_cancel(e->sets[s->t.workerset], s->req);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Cancel every task still waiting, and those not fed yet: nothing new
+ * will run. */
 void rn_eng_cancel_waiting(engine *e)
 {
-    for (int64_t id = 0; id < e->plan.ntasks; id++)
-        if (e->ts[id].req && pt_request_state_of(e->ts[id].req) != PT_REQ_DONE)
-            pt_request_cancel(e->sets[e->plan.tasks[id].workerset],
-                              e->ts[id].req);
+    size_t n = 0;
+    int64_t *ids = malloc((e->live.n + 1) * sizeof *ids);
+    e->cancel_rest = true;
+    while (!ids && cancel_one_waiting(e))
+        ;
+    for (size_t i = 0; ids && i < e->live.cap; i++) {
+        const tstate *s = e->live.keys[i] >= 0 ? e->live.vals[i] : NULL;
+        if (s && s->req && pt_request_state_of(s->req) == PT_REQ_WAITING)
+            ids[n++] = s->t.id;
+    }
+    for (size_t i = 0; i < n; i++) { /* each ends, and is freed, now */
+        tstate *s = rn_eng_live(e, ids[i]);
+        if (s && s->req && pt_request_state_of(s->req) == PT_REQ_WAITING)
+            pt_request_cancel(e->sets[s->t.workerset], s->req);
+    }
+    free(ids);
+    rn_eng_feed(e, -1); /* the rest: each fed and cancelled at once */
 }

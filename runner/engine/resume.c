@@ -25,12 +25,9 @@ int rn_eng_load_done(engine *e, char *err, size_t errlen)
     rn_results r;
     snprintf(path, sizeof path, "%s/results.jsonl", e->dir);
     int rc = rn_results_read(&r, path, e->plan.ntasks, 0);
-    if (rc == 0 &&
-        !(e->skip = calloc((size_t)e->plan.ntasks + 1, sizeof *e->skip)))
-        rc = -ENOMEM;
     for (int64_t t = 0; rc == 0 && t < e->plan.ntasks; t++)
         if (r.latest[t] >= 0 && r.status[t] == PT_TASK_OK) {
-            e->skip[t] = true;
+            e->tflags[t] |= TF_SKIP;
             e->skipped++;
         }
     if (rc == 0 && r.ignored)

@@ -16,9 +16,15 @@
 
 #include "spec/spec.h"
 
+/* Durations: each kept (exact quantiles) up to RN_SAMPLES_EXACT of them,
+ * then counted in a histogram of ~60 KB (quantiles within 1/128). */
+#define RN_SAMPLES_EXACT ((size_t)1 << 20)
+
 typedef struct rn_samples {
     int64_t *ns;
     size_t n, cap;
+    uint64_t *hist; /* beyond RN_SAMPLES_EXACT: counts by bucket, or NULL */
+    uint64_t total; /* samples counted in hist */
 } rn_samples;
 
 typedef struct rn_ksum {

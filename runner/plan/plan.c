@@ -1,4 +1,4 @@
-/* plan.c - expand a job spec into tasks (see plan.h). */
+/* plan.c - expand a job spec into tasks, lazily (see plan.h). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -8,6 +8,8 @@
 
 #include "plan/plan.h"
 #include <ptools/value.h>
+
+#define MAX_AXES 64
 
 /* The values one task gets beyond its entry's args. */
 typedef struct extra {
@@ -49,125 +51,171 @@ static int task_args(pt_buf *b, const extra *x)
 }
 
 /* Workers of set `set` on rank r: the spec's, or what rank r reported. */
-static int workers_of(const rn_spec *spec, const rn_ranks *ranks, int r,
-                      int set)
+static int workers_of(const rn_spec *spec, const int *workers, int r, int set)
 {
-    return ranks ? ranks->workers[r * spec->nworkersets + set]
-                 : spec->workersets[set].workers;
+    return workers ? workers[r * spec->nworkersets + set]
+                   : spec->workersets[set].workers;
+}
+
+/* Tasks per (sweep point, rep) of entry t: one, or one per worker. */
+static int64_t per_point(const rn_plan *plan, const rn_task *t)
+{
+    int64_t w = 0;
+    if (!t->each_worker)
+        return 1;
+    for (int r = 0; r < plan->nranks; r++)
+        w += workers_of(plan->spec, plan->workers, r, t->workerset);
+    return w;
 }
 
 /* How many tasks one entry expands to. */
-static int64_t entry_count(const rn_spec *spec, const rn_ranks *ranks,
-                           const rn_task *t)
+static int64_t entry_count(const rn_plan *plan, const rn_task *t)
 {
-    int64_t n = t->repeat > 0 ? t->repeat : 1, w = 0;
+    int64_t n = t->repeat > 0 ? t->repeat : 1;
     for (int a = 0; a < t->nsweep; a++)
         n *= (int64_t)t->sweep[a].values.n;
-    for (int r = 0; t->each_worker && r < (ranks ? ranks->n : 1); r++)
-        w += workers_of(spec, ranks, r, t->workerset);
-    return t->each_worker ? n * w : n;
+    return n * per_point(plan, t);
 }
 
-/* Fill the next plan slot for entry `def` of step `step`. */
-static int add_task(rn_plan *plan, const rn_spec *spec, int step, extra *x,
-                    int rank, int on)
+static int copy_ranks(rn_plan *plan, const rn_spec *spec, const rn_ranks *r)
 {
-    rn_ptask *t = &plan->tasks[plan->ntasks];
-    pt_buf b = {0};
-    int rc = pt_buf_reserve(&b, 64);
-    if (rc == 0)
-        rc = task_args(&b, x);
-    *t = (rn_ptask){.id = plan->ntasks,
-                    .step = step,
-                    .kernel = x->def->kernel,
-                    .workerset = x->def->workerset,
-                    .on = on,
-                    .priority = x->def->priority,
-                    .def = x->def,
-                    .rank = rank};
-    t->seed = pt_task_seed_of(spec->seed, t->id);
-    t->args = rc == 0 ? pt_args_from_buf(&b) : NULL;
-    if (!t->args) {
-        pt_buf_free(&b);
-        return rc < 0 ? rc : -ENOMEM;
-    }
-    plan->ntasks++;
+    plan->nranks = r ? r->n : 1;
+    if (!r)
+        return 0;
+    size_t n = (size_t)r->n * (size_t)spec->nworkersets;
+    plan->workers = malloc(n * sizeof *plan->workers + 1);
+    if (!plan->workers)
+        return -ENOMEM;
+    memcpy(plan->workers, r->workers, n * sizeof *plan->workers);
     return 0;
 }
 
-/* The tasks of one (sweep point, rep): one, or one per worker of every
- * rank (rank 0's workers first). */
-static int add_workers(rn_plan *plan, const rn_spec *spec,
-                       const rn_ranks *ranks, int step, extra *x)
+/* The entries of every step, with their ranges of ids. */
+static int add_entries(rn_plan *plan, const rn_spec *spec)
 {
-    const rn_task *def = x->def;
-    if (!def->each_worker)
-        return add_task(plan, spec, step, x, 0, def->on);
-    for (int r = 0; r < (ranks ? ranks->n : 1); r++)
-        for (int w = 0; w < workers_of(spec, ranks, r, def->workerset); w++) {
-            int rc = add_task(plan, spec, step, x, r, w);
-            if (rc < 0)
-                return rc;
+    int n = 0;
+    for (int s = 0; s < spec->nsteps; s++)
+        n += spec->steps[s].ntasks;
+    plan->entries = calloc((size_t)n + 1, sizeof *plan->entries);
+    plan->step_entry = calloc((size_t)spec->nsteps + 1, sizeof(int));
+    plan->step_start = calloc((size_t)spec->nsteps + 1, sizeof(int64_t));
+    if (!plan->entries || !plan->step_entry || !plan->step_start)
+        return -ENOMEM;
+    for (int s = 0; s < spec->nsteps; s++) {
+        plan->step_entry[s] = plan->nentries;
+        plan->step_start[s] = plan->ntasks;
+        for (int t = 0; t < spec->steps[s].ntasks; t++) {
+            const rn_task *def = &spec->steps[s].tasks[t];
+            if (def->nsweep > MAX_AXES)
+                return -E2BIG;
+            rn_pentry *en = &plan->entries[plan->nentries++];
+            *en = (rn_pentry){def, s, plan->ntasks, entry_count(plan, def),
+                              per_point(plan, def)};
+            plan->ntasks += en->n;
         }
-    return 0;
-}
-
-/* Expand one entry: sweep product (first axis slowest), rep, each worker. */
-static int expand(rn_plan *plan, const rn_spec *spec, const rn_ranks *ranks,
-                  int step, const rn_task *def)
-{
-    size_t pick[64] = {0};
-    if (def->nsweep > 64)
-        return -E2BIG;
-    extra x = {def, pick, -1};
-    int rc = 0;
-    for (;;) {
-        for (int64_t r = 0; rc == 0 && r < (def->repeat > 0 ? def->repeat : 1);
-             r++) {
-            x.rep = def->has_repeat ? r : -1;
-            rc = add_workers(plan, spec, ranks, step, &x);
-        }
-        int a = def->nsweep - 1; /* odometer: last axis fastest */
-        while (rc == 0 && a >= 0 && ++pick[a] == def->sweep[a].values.n)
-            pick[a--] = 0;
-        if (rc < 0 || a < 0)
-            break;
     }
-    return rc;
+    plan->step_entry[spec->nsteps] = plan->nentries;
+    plan->step_start[spec->nsteps] = plan->ntasks;
+    return 0;
 }
 
 int rn_plan_build(const rn_spec *spec, const rn_ranks *ranks, rn_plan *plan,
                   char *err, size_t errlen)
 {
-    int64_t total = 0;
     memset(plan, 0, sizeof *plan);
-    for (int s = 0; s < spec->nsteps; s++)
-        for (int t = 0; t < spec->steps[s].ntasks; t++)
-            total += entry_count(spec, ranks, &spec->steps[s].tasks[t]);
-    plan->tasks = calloc((size_t)total + 1, sizeof *plan->tasks);
-    plan->step_start = calloc((size_t)spec->nsteps + 1, sizeof(int64_t));
+    plan->spec = spec;
     plan->nsteps = spec->nsteps;
-    int rc = plan->tasks && plan->step_start ? 0 : -ENOMEM;
-    for (int s = 0; rc == 0 && s < spec->nsteps; s++) {
-        plan->step_start[s] = plan->ntasks;
-        for (int t = 0; rc == 0 && t < spec->steps[s].ntasks; t++)
-            rc = expand(plan, spec, ranks, s, &spec->steps[s].tasks[t]);
-    }
+    int rc = copy_ranks(plan, spec, ranks);
     if (rc == 0)
-        plan->step_start[spec->nsteps] = plan->ntasks;
-    else
+        rc = add_entries(plan, spec);
+    if (rc < 0)
         snprintf(err, errlen, "%s: planning %" PRId64 " tasks: %s", spec->file,
-                 total, pt_strerror(rc));
+                 plan->ntasks, pt_strerror(rc));
     return rc;
 }
 
 void rn_plan_free(rn_plan *plan)
 {
-    for (int64_t i = 0; plan->tasks && i < plan->ntasks; i++)
-        pt_args_destroy(plan->tasks[i].args);
-    free(plan->tasks);
+    free(plan->entries);
+    free(plan->step_entry);
     free(plan->step_start);
+    free(plan->workers);
     memset(plan, 0, sizeof *plan);
+}
+
+int rn_plan_entry_of(const rn_plan *plan, int64_t id)
+{
+    int lo = 0, hi = plan->nentries - 1; /* the last entry starting <= id */
+    while (lo < hi) {
+        int mid = lo + (hi - lo + 1) / 2;
+        if (plan->entries[mid].first <= id)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    return lo;
+}
+
+/* Where task `id` sits in its entry: its sweep point, rep, and worker
+ * index among every rank's (each_worker). */
+static void locate(const rn_pentry *en, int64_t id, size_t *pick, int64_t *rep,
+                   int64_t *w)
+{
+    const rn_task *def = en->def;
+    int64_t local = id - en->first, reps = def->repeat > 0 ? def->repeat : 1;
+    *w = local % en->per_point;
+    local /= en->per_point;
+    *rep = def->has_repeat ? local % reps : -1;
+    local /= reps;
+    for (int a = def->nsweep - 1; a >= 0; a--) { /* last axis fastest */
+        pick[a] = (size_t)(local % (int64_t)def->sweep[a].values.n);
+        local /= (int64_t)def->sweep[a].values.n;
+    }
+}
+
+void rn_plan_task(const rn_plan *plan, int64_t id, rn_ptask *t)
+{
+    const rn_pentry *en = &plan->entries[rn_plan_entry_of(plan, id)];
+    const rn_task *def = en->def;
+    *t = (rn_ptask){.id = id,
+                    .step = en->step,
+                    .kernel = def->kernel,
+                    .workerset = def->workerset,
+                    .on = def->on,
+                    .priority = def->priority,
+                    .seed = pt_task_seed_of(plan->spec->seed, id),
+                    .def = def};
+    if (!def->each_worker)
+        return;
+    int64_t w = (id - en->first) % en->per_point; /* rank 0's first */
+    for (int r = 0; r < plan->nranks; r++) {
+        int n = workers_of(plan->spec, plan->workers, r, def->workerset);
+        if (w < n) {
+            t->rank = r;
+            t->on = (int)w;
+            return;
+        }
+        w -= n;
+    }
+}
+
+int rn_plan_args(const rn_plan *plan, rn_ptask *t)
+{
+    const rn_pentry *en = &plan->entries[rn_plan_entry_of(plan, t->id)];
+    size_t pick[MAX_AXES] = {0};
+    int64_t w;
+    extra x = {en->def, pick, -1};
+    locate(en, t->id, pick, &x.rep, &w);
+    pt_buf b = {0};
+    int rc = pt_buf_reserve(&b, 64);
+    if (rc == 0)
+        rc = task_args(&b, &x);
+    t->args = rc == 0 ? pt_args_from_buf(&b) : NULL;
+    if (!t->args) {
+        pt_buf_free(&b);
+        return rc < 0 ? rc : -ENOMEM;
+    }
+    return 0;
 }
 
 /* A task's args as JSON: converted here, at the edge, into `js`. */
@@ -183,6 +231,30 @@ static void print_args(const rn_ptask *t, pt_buf *js, FILE *out)
         fputs("(out of memory)", out);
 }
 
+/* One line of `ptrun check`: task `id`, its args made for the line. */
+static void print_task(const rn_spec *spec, const rn_plan *plan, int64_t id,
+                       pt_buf *js, FILE *out)
+{
+    rn_ptask t;
+    rn_plan_task(plan, id, &t);
+    fprintf(out, "  task %" PRId64 " %s on %s", t.id,
+            spec->kernels[t.kernel].name, spec->workersets[t.workerset].name);
+    if (t.on >= 0 && t.rank > 0)
+        fprintf(out, "[rank %d: %d]", t.rank, t.on);
+    else if (t.on >= 0)
+        fprintf(out, "[%d]", t.on);
+    fprintf(out, " priority %" PRId64 " seed %" PRIu64 " args ", t.priority,
+            t.seed);
+    if (rn_plan_args(plan, &t) == 0)
+        print_args(&t, js, out);
+    else
+        fputs("(out of memory)", out);
+    pt_args_destroy(t.args);
+    for (int k = 0; t.def && k < t.def->ntags; k++)
+        fprintf(out, "%s%s", k ? "," : " tags ", t.def->tags[k]);
+    fputc('\n', out);
+}
+
 void rn_plan_print(const rn_spec *spec, const rn_plan *plan, FILE *out)
 {
     pt_buf js = {0};
@@ -191,23 +263,8 @@ void rn_plan_print(const rn_spec *spec, const rn_plan *plan, FILE *out)
     for (int s = 0; s < plan->nsteps; s++) {
         fprintf(out, "step %d %s: %" PRId64 " tasks\n", s, spec->steps[s].name,
                 plan->step_start[s + 1] - plan->step_start[s]);
-        for (int64_t i = plan->step_start[s]; i < plan->step_start[s + 1];
-             i++) {
-            const rn_ptask *t = &plan->tasks[i];
-            fprintf(out, "  task %" PRId64 " %s on %s", t->id,
-                    spec->kernels[t->kernel].name,
-                    spec->workersets[t->workerset].name);
-            if (t->on >= 0 && t->rank > 0)
-                fprintf(out, "[rank %d: %d]", t->rank, t->on);
-            else if (t->on >= 0)
-                fprintf(out, "[%d]", t->on);
-            fprintf(out, " priority %" PRId64 " seed %" PRIu64 " args ",
-                    t->priority, t->seed);
-            print_args(t, &js, out);
-            for (int k = 0; t->def && k < t->def->ntags; k++)
-                fprintf(out, "%s%s", k ? "," : " tags ", t->def->tags[k]);
-            fputc('\n', out);
-        }
+        for (int64_t i = plan->step_start[s]; i < plan->step_start[s + 1]; i++)
+            print_task(spec, plan, i, &js, out);
     }
     pt_buf_free(&js);
 }

@@ -1,5 +1,5 @@
 /*
- * plan.h - a job spec expanded into tasks (SPEC §5).
+ * plan.h - a job spec expanded into tasks (SPEC §5), lazily.
  *
  * Task ids are assigned in plan order: steps in order, tasks in order, and
  * within a task entry the sweep's cartesian product (first axis slowest),
@@ -7,6 +7,11 @@
  * pinned). Args are the entry's args, then the sweep's values, then `rep`,
  * later ones replacing earlier keys. A task's seed is
  * pt_task_seed_of(job seed, id).
+ *
+ * The plan stays compact: an entry of the spec and the range of ids it
+ * expands to. A task is worked out from its id when it is needed
+ * (rn_plan_task: a few divisions), and its args are encoded only then
+ * (rn_plan_args), so a plan of 10^7 tasks costs what its entries cost.
  */
 #ifndef RN_PLAN_H
 #define RN_PLAN_H
@@ -26,8 +31,7 @@ typedef struct rn_ptask {
     int on;        /* pinned worker, or -1 */
     int64_t priority;
     uint64_t seed;
-    pt_args *args;      /* sealed, encoded: the one form of the args (JSON
-                           only where a human or a file sees them) */
+    pt_args *args;      /* sealed, encoded (rn_plan_args), or NULL */
     const rn_task *def; /* its entry in the spec (tags) */
     int rank;           /* under MPI, the rank of `on` (each_worker), else 0 */
 } rn_ptask;
@@ -39,18 +43,39 @@ typedef struct rn_ranks {
     const int *workers;
 } rn_ranks;
 
+/* One task entry of a step: ids first .. first + n - 1. */
+typedef struct rn_pentry {
+    const rn_task *def;
+    int step;
+    int64_t first, n;
+    int64_t per_point; /* tasks per (sweep point, rep): each_worker's
+                          workers of every rank, else 1 */
+} rn_pentry;
+
 typedef struct rn_plan {
-    rn_ptask *tasks;
+    const rn_spec *spec;
+    rn_pentry *entries;
+    int nentries;
+    int *step_entry;     /* nsteps + 1 offsets into entries */
+    int64_t *step_start; /* nsteps + 1 offsets into the ids */
     int64_t ntasks;
-    int64_t *step_start; /* nsteps + 1 offsets into tasks */
     int nsteps;
+    int nranks;   /* 1 on one machine */
+    int *workers; /* a copy of rn_ranks.workers, or NULL */
 } rn_plan;
 
 /* 0, or -errno with a message in err. `ranks`: NULL on one machine. */
 int rn_plan_build(const rn_spec *spec, const rn_ranks *ranks, rn_plan *plan,
                   char *err, size_t errlen);
 void rn_plan_free(rn_plan *plan);
-/* What `ptrun check` prints: one line per task. */
+/* The entry task `id` (0 <= id < ntasks) belongs to. */
+int rn_plan_entry_of(const rn_plan *plan, int64_t id);
+/* Task `id` without its args (t->args NULL). */
+void rn_plan_task(const rn_plan *plan, int64_t id, rn_ptask *t);
+/* Encode task t's args into t->args (its owner destroys them): 0 or
+ * -errno. */
+int rn_plan_args(const rn_plan *plan, rn_ptask *t);
+/* What `ptrun check` prints: one line per task, made as it is printed. */
 void rn_plan_print(const rn_spec *spec, const rn_plan *plan, FILE *out);
 
 #endif

@@ -154,6 +154,71 @@ steps:
                if r["status"] == "ok"]
         self.assertEqual(ran, [0, 7, 6, 2, 3, 4, 5])
 
+
+    def test_changes_to_tasks_not_fed_yet(self):
+        """A step is fed to its set a few thousand tasks at a time: a task
+        not fed yet still changes priority (and goes ahead of all that
+        waits), or is cancelled, alone or by tag; queued tasks made worse
+        than those not fed yet (here: a whole entry made better) run after
+        them."""
+        spec = os.path.join(self.tmp.name, "lazy.yaml")
+        with open(spec, "w") as f:
+            f.write("""
+ptrun: 1
+name: ctl_lazy
+kernels: {sleep: {path: sleep}, noop: {path: noop}}
+workersets: [{name: w, workers: 1, mode: ff}]
+steps:
+  - name: s
+    tasks:
+      - {kernel: sleep, args: {ms: 100}, priority: 10}
+      - {kernel: noop, repeat: 20000, tags: [bulk]}
+      - {kernel: noop, repeat: 3000, tags: [tail]}
+      - {kernel: noop, repeat: 1000, tags: [junk]}
+""")
+        out = os.path.join(self.tmp.name, "lazy")
+        p = subprocess.Popen([PTRUN, "run", spec, "--out", out, "-q"],
+                             stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+        self.addCleanup(p.stderr.close)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        sock = os.path.join(out, "ctl.sock")
+        self.wait_for(lambda: os.path.exists(sock), "ctl.sock")
+        self.wait_status(out, lambda st: any(
+            r["task"] == 0 for r in st["running_tasks"]))
+        self.assertEqual(ctl(out, "pause")[0], 0)
+        st = self.wait_status(out, lambda st: st["running"] == 0)
+        self.assertEqual(st["waiting"], 24000)
+        want = {"ok": True, "changed": 1, "running": 0, "ended": 0}
+        self.assertEqual(ctl(out, "priority", 15000, 100)[1], want)
+        self.assertEqual(ctl(out, "priority", 12000, 5)[1], want)
+        self.assertEqual(ctl(out, "priority", 5000, -1)[1], want)
+        self.assertEqual(ctl(out, "cancel", 16000)[1],
+                         {"ok": True, "cancelled": 1, "running": 0,
+                          "ended": 0})
+        self.assertEqual(ctl(out, "cancel", "tag=junk")[1],
+                         {"ok": True, "cancelled": 1000, "running": 0,
+                          "ended": 0})
+        self.assertEqual(ctl(out, "priority", "tag=tail", 3)[1],
+                         {"ok": True, "changed": 3000, "running": 0,
+                          "ended": 0})
+        self.assertEqual(ctl(out, "cancel", 16000)[1]["ended"], 1)
+        self.assertEqual(ctl(out, "status")[1]["waiting"], 22999)
+        self.assertEqual(ctl(out, "resume")[0], 0)
+        self.assertEqual(p.wait(timeout=120), 1, p.stderr.read())
+        rows = self.results(out)
+        self.assertEqual(len(rows), 24001)
+        cancelled = sorted(r["task"] for r in rows
+                           if r["status"] == "cancelled")
+        self.assertEqual(cancelled, [16000] + list(range(23001, 24001)))
+        order = [r["task"] for r in sorted(
+            (r for r in rows if r["status"] == "ok"),
+            key=lambda r: r["start_ns"])]
+        bulk = [t for t in range(1, 20001) if t not in (5000, 12000, 15000,
+                                                        16000)]
+        self.assertEqual(order, [0, 15000, 12000] +
+                         list(range(20001, 23001)) + bulk + [5000])
+
     def test_cancel_pause_resume_status(self):
         p, out = self.start(workers=2)
         rc, reply, err = ctl(out, "pause")

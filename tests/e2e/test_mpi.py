@@ -125,6 +125,32 @@ class Mpi(unittest.TestCase):
         with open(os.path.join(self.out("mpi"), "manifest.json")) as f:
             self.assertEqual(json.load(f)["counts"]["ok"], 16)
 
+    def test_a_step_larger_than_its_feed(self):
+        """A step is fed to the sets a few thousand tasks per worker at a
+        time (8192 here: 49152 for the 6 workers of 3 ranks); the ranks
+        take from the sets as they are fed, each task once, pinned ones
+        too, the same results as one machine."""
+        spec = self.spec("""
+ptrun: 1
+name: many
+kernels: {echo: {path: echo}}
+workersets: [{name: w, workers: 2}]
+steps:
+  - name: s
+    tasks:
+      - {kernel: echo, args: {x: 1}, repeat: 60000}
+      - {kernel: echo, args: {x: 2}, each_worker: true, priority: -1}
+""")
+        p = mpirun(3, "run", spec, "--out", self.out("mpi"), "-q")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        a, rows = stable(self.out("mpi"))
+        self.assertEqual(len(rows), 60006)
+        self.assertEqual([r["task"] for r in a], list(range(60006)))
+        self.assertTrue(all(r["status"] == "ok" for r in a))
+        self.assertEqual({r["rank"] for r in rows}, {0, 1, 2})
+        pinned = {(r["rank"], r["worker"]) for r in rows if r["task"] >= 60000}
+        self.assertEqual(len(pinned), 6)
+
     def test_each_worker_means_every_rank(self):
         spec = self.spec("""
 ptrun: 1

@@ -246,6 +246,54 @@ steps:
                                            key=lambda r: r["start_ns"])]
         self.assertEqual(order, [1, 3, 2, 0])
 
+    def test_priority_order_across_a_step_fed_gradually(self):
+        """A step is fed to its set a few thousand tasks at a time: the
+        best of the whole step still goes first (higher priority, then
+        lower id), even from entries far past what was fed first."""
+        spec = self.spec("""
+ptrun: 1
+name: prio_feed
+kernels: {noop: {path: noop}}
+workersets: [{name: one, workers: 1, mode: ff}]
+steps:
+  - name: s
+    tasks:
+      - {kernel: noop, repeat: 20000}
+      - {kernel: noop, repeat: 3, priority: 5}
+      - {kernel: noop, repeat: 3, priority: 7}
+      - {kernel: noop, repeat: 3, priority: 5}
+""")
+        out = self.out()
+        self.run_ok("run", spec, "--out", out, "-q")
+        order = [r["task"] for r in sorted(results(out),
+                                           key=lambda r: r["start_ns"])]
+        self.assertEqual(order[:9], [20003, 20004, 20005, 20000, 20001,
+                                     20002, 20006, 20007, 20008])
+        self.assertEqual(order[9:], list(range(20000)))
+
+    def test_pinned_tasks_hold_no_free_worker_back(self):
+        """Pinned tasks (on:) are queued whole, outside the feed's count:
+        60000 of them for worker 0, of a higher priority, leave worker 1
+        free to run the others from the start (counted in the feed, they
+        held the others back until all but 8192 had run)."""
+        spec = self.spec("""
+ptrun: 1
+name: pinned_feed
+kernels: {noop: {path: noop}}
+workersets: [{name: two, workers: 2, mode: ff}]
+steps:
+  - name: s
+    tasks:
+      - {kernel: noop, repeat: 60000, on: 0, priority: 1}
+      - {kernel: noop, repeat: 100}
+""")
+        out = self.out()
+        self.run_ok("run", spec, "--out", out, "-q")
+        rows = results(out)
+        pinned_ends = sorted(r["end_ns"] for r in rows if r["task"] < 60000)
+        first_free = min(r["start_ns"] for r in rows if r["task"] >= 60000)
+        self.assertLess(first_free, pinned_ends[30000])
+
     def test_each_worker_and_on(self):
         spec = self.spec("""
 ptrun: 1
@@ -548,6 +596,39 @@ steps:
         self.assertTrue(all('"status":"ok"' in l for l in lines))
         workers = {json.loads(l)["worker"] for l in lines[:256]}
         self.assertEqual(len(workers), 256)
+
+
+    def test_runner_memory_is_per_live_task(self):
+        """The plan stays an entry and a count; a task's args and state
+        exist only while it is queued or running: 300k tasks fit in a
+        few tens of MB (all of them at once took ~400 B a task)."""
+        spec = self.spec("""
+ptrun: 1
+name: lazy
+kernels: {noop: {path: noop}}
+workersets: [{name: two, workers: 2}]
+steps:
+  - {name: many, tasks: [{kernel: noop, repeat: 300000, args: {pad: 1}}]}
+""")
+        out = self.out()
+        # a small interpreter forks ptrun: a peak RSS counts the pages of
+        # the process it was forked from (this one is large)
+        wrap = ("import os, sys\n"
+                "pid = os.fork()\n"
+                "if pid == 0:\n"
+                "    os.execv(sys.argv[1], sys.argv[1:])\n"
+                "_, status, usage = os.wait4(pid, 0)\n"
+                "print(usage.ru_maxrss)\n"
+                "sys.exit(os.waitstatus_to_exitcode(status))\n")
+        p = subprocess.run([sys.executable, "-c", wrap, PTRUN, "run", spec,
+                            "--out", out, "-q"], capture_output=True,
+                           text=True, timeout=300)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(os.path.join(out, "results.jsonl")) as f:
+            self.assertEqual(sum(1 for _ in f), 300000)
+        peak_kib = int(p.stdout)
+        self.assertLess(peak_kib, 64 * 1024, "runner peak RSS %d KiB" %
+                        peak_kib)
 
 
 class Output(Base):
