@@ -50,8 +50,7 @@ bool pt__ws_started(const pt_request *req)
                pt__claim_word(req->claim, PT__CLAIM_SENT);
 }
 
-/* Take req out of worker s's in-flight FIFO. */
-static void unlink_req(slot *s, pt_request *req)
+void pt__ws_fifo_remove(slot *s, pt_request *req)
 {
     if (s->unannounced == req)
         s->unannounced = req->next;
@@ -64,6 +63,12 @@ static void unlink_req(slot *s, pt_request *req)
     else
         s->tail = req->prev;
     req->next = req->prev = NULL;
+}
+
+/* Take req out of worker s's in-flight FIFO, and count it out. */
+static void unlink_req(slot *s, pt_request *req)
+{
+    pt__ws_fifo_remove(s, req);
     s->ninflight--;
     pt__ws_slot_event(s, s->ninflight ? PT__SLOT_EV_ANSWERED
                                       : PT__SLOT_EV_ALL_ANSWERED);

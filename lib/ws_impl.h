@@ -199,6 +199,8 @@ bool pt__ws_take_back(pt_workerset *ws, pt_request *req);
 /* ws_claim.c: claims (worker.h). */
 /* Give req, about to be sent to worker s, its claim number and word. */
 void pt__ws_post_claim(slot *s, pt_request *req);
+/* Take req out of worker s's in-flight FIFO (links only: no counts). */
+void pt__ws_fifo_remove(slot *s, pt_request *req);
 /* Whether req has started at its worker (or is done, or was taken). */
 bool pt__ws_started(const pt_request *req);
 /* Put a request taken back where it waited (its heap): 0, or -ENOMEM

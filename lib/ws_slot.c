@@ -328,14 +328,7 @@ static pt_request *take_culprit(slot *s, int64_t id)
         req = s->head;
     if (!req)
         return NULL;
-    if (req->prev)
-        req->prev->next = req->next;
-    else
-        s->head = req->next;
-    if (req->next)
-        req->next->prev = req->prev;
-    else
-        s->tail = req->prev;
+    pt__ws_fifo_remove(s, req);
     req->word = NULL;
     return req;
 }
