@@ -14,7 +14,42 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <stdatomic.h>
+#include <sys/mman.h>
+
 #include <ptools/sys.h>
+
+static _Atomic int *starts; /* pt_test_nap's, shared with the workers */
+
+int pt_test_nap(pt_ctx *c)
+{
+    if (pt_arg_int(c, "mark", 0))
+        atomic_fetch_add(starts, 1);
+    struct timespec ts = {0, pt_arg_int(c, "ms", 0) * 1000000L};
+    nanosleep(&ts, NULL);
+    return 0;
+}
+
+void pt_test_starts_reset(void)
+{
+    if (!starts) {
+        starts = mmap(NULL, sizeof *starts, PROT_READ | PROT_WRITE,
+                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        CU_ASSERT_FATAL(starts != MAP_FAILED);
+    }
+    atomic_store(starts, 0);
+}
+
+int pt_test_starts(void)
+{
+    return atomic_load(starts);
+}
+
+void pt_test_wait_starts(pt_workerset *ws, int n)
+{
+    while (atomic_load(starts) < n)
+        CU_ASSERT_EQUAL_FATAL(pt_workerset_poll(&ws, 1, NULL, 0, 10), 0);
+}
 
 static const pt_test_case *current;
 

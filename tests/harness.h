@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <CUnit/CUnit.h>
+#include <ptools/dispatch.h>
+#include <ptools/kernel.h>
 
 typedef struct pt_test_case {
     const char *name;
@@ -34,6 +36,18 @@ const char *pt_test_prefix(void);
  * the same for later calls, removed with its contents when the case ends.
  */
 const char *pt_test_tmpdir(void);
+
+/*
+ * A task function for tests of dispatch order: it sleeps arg `ms`, and with
+ * arg `mark: 1` first counts its start in memory shared with the workers.
+ * pt_test_starts_reset() maps that counter (call it before forking the
+ * set) and zeroes it; pt_test_wait_starts() polls `ws` until n marked
+ * tasks have started.
+ */
+int pt_test_nap(pt_ctx *c);
+void pt_test_starts_reset(void);
+int pt_test_starts(void);
+void pt_test_wait_starts(pt_workerset *ws, int n);
 
 /* Compare strings, printing both when they differ. */
 #define ASSERT_STR(got, want)                                                  \

@@ -1,9 +1,7 @@
 /* test_queue.c - priorities, FIFO ties, reprioritising and cancelling. */
 #include <errno.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 
 #include <ptools/dispatch.h>
@@ -12,18 +10,6 @@
 
 #include "harness.h"
 
-/* Tasks with arg `mark` count their starts here (shared with workers). */
-static _Atomic int *started;
-
-static int nap(pt_ctx *c)
-{
-    if (pt_arg_int(c, "mark", 0))
-        atomic_fetch_add(started, 1);
-    struct timespec ts = {0, pt_arg_int(c, "ms", 0) * 1000000L};
-    nanosleep(&ts, NULL);
-    return 0;
-}
-
 /* One FF worker, kept busy by a first task while the others queue up. */
 typedef struct fixture {
     pt_workerset *ws;
@@ -31,24 +17,10 @@ typedef struct fixture {
     pt_args *slow, *fast;
 } fixture;
 
-/* Poll the set until n marked tasks have started. */
-static void wait_started(pt_workerset *ws, int n)
-{
-    while (atomic_load(started) < n)
-        CU_ASSERT_EQUAL_FATAL(pt_workerset_poll(&ws, 1, NULL, 0, 10), 0);
-}
-
-static void make_flag(void)
-{
-    started = mmap(NULL, sizeof *started, PROT_READ | PROT_WRITE,
-                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    CU_ASSERT_FATAL(started != MAP_FAILED);
-}
-
 /* `warm` tasks of no time run first: the set's batches grow (auto). */
 static void setup_warm(fixture *fx, int warm)
 {
-    make_flag();
+    pt_test_starts_reset();
     fx->ws = pt_workerset_create(1, PT_WS_FF, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(fx->ws);
     fx->q = pt_queue_create(fx->ws);
@@ -59,14 +31,14 @@ static void setup_warm(fixture *fx, int warm)
     pt_args_int(fx->slow, "mark", 1);
     pt_args_int(fx->fast, "ms", 1);
     pt_call c = PT_CALL_INIT;
-    c.fn = nap;
+    c.fn = pt_test_nap;
     for (int i = 0; i < warm; i++)
         CU_ASSERT_EQUAL(pt_queue_submit_call(fx->q, &c), i);
     CU_ASSERT_EQUAL(pt_queue_drain(fx->q), 0);
     c.args = fx->slow;
     c.priority = 1000;
     CU_ASSERT_EQUAL(pt_queue_submit_call(fx->q, &c), warm); /* the blocker */
-    wait_started(fx->ws, 1);
+    pt_test_wait_starts(fx->ws, 1);
 }
 
 static void setup(fixture *fx)
@@ -77,7 +49,7 @@ static void setup(fixture *fx)
 static int64_t submit(fixture *fx, int64_t prio)
 {
     pt_call c = PT_CALL_INIT;
-    c.fn = nap;
+    c.fn = pt_test_nap;
     c.args = fx->fast;
     c.priority = prio;
     return pt_queue_submit_call(fx->q, &c);
@@ -214,7 +186,7 @@ static void test_drain_counts(void)
     pt_queue *q = pt_queue_create(ws);
     for (int i = 0; i < 200; i++) {
         pt_call c = PT_CALL_INIT;
-        c.fn = nap;
+        c.fn = pt_test_nap;
         c.priority = i % 7;
         CU_ASSERT_EQUAL(pt_queue_submit_call(q, &c), i);
     }

@@ -3,7 +3,6 @@
  * kept across pmap calls, fini at stop, and argument checks.
  */
 #include <errno.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +11,6 @@
 #include <ptools/kernel_lib.h>
 #include <ptools/queue.h>
 #include <ptools/stasks.h>
-#include <sys/mman.h>
 #include <time.h>
 
 #include "harness.h"
@@ -153,22 +151,10 @@ static void test_bad_segment_undone(void)
     CU_ASSERT_PTR_NULL(pt_shm_attach(shm[0].prefix, "ok", NULL)); /* undone */
 }
 
-/* Tasks with arg `mark` count their starts here (shared with workers). */
-static _Atomic int *started;
-
-static int nap(pt_ctx *c)
-{
-    if (pt_arg_int(c, "mark", 0))
-        atomic_fetch_add(started, 1);
-    struct timespec ts = {0, pt_arg_int(c, "ms", 0) * 1000000L};
-    nanosleep(&ts, NULL);
-    return 0;
-}
-
 static int64_t submit_nap(pt_queue *q, pt_args *a, int64_t prio)
 {
     pt_call c = PT_CALL_INIT;
-    c.fn = nap;
+    c.fn = pt_test_nap;
     c.args = a;
     c.priority = prio;
     c.worker = 0; /* a server task's request names its server task */
@@ -182,9 +168,7 @@ static int64_t submit_nap(pt_queue *q, pt_args *a, int64_t prio)
  */
 static void test_sent_ahead_still_waits(void)
 {
-    started = mmap(NULL, sizeof *started, PROT_READ | PROT_WRITE,
-                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    CU_ASSERT_FATAL(started != MAP_FAILED);
+    pt_test_starts_reset();
     pt_stasks *h = pt_stasks_start(NULL, 0, 1);
     CU_ASSERT_PTR_NOT_NULL_FATAL(h);
     pt_workerset *ws = pt_stasks_workerset(h);
@@ -195,8 +179,7 @@ static void test_sent_ahead_still_waits(void)
     CU_ASSERT_EQUAL(submit_nap(q, slow, 0), 0);
     for (int i = 1; i <= 10; i++)
         CU_ASSERT_EQUAL(submit_nap(q, fast, 0), i);
-    while (atomic_load(started) < 1) /* the first one runs */
-        CU_ASSERT_EQUAL_FATAL(pt_workerset_poll(&ws, 1, NULL, 0, 10), 0);
+    pt_test_wait_starts(ws, 1); /* the first one runs */
     for (int i = 1; i <= 10; i++)
         CU_ASSERT_EQUAL(pt_queue_set_priority(q, i, i), 0);
     CU_ASSERT_EQUAL(pt_queue_cancel(q, 4), 0);
