@@ -21,8 +21,10 @@ static int whoami(pt_ctx *ctx)
     return pt_result_int(ctx, "calls", calls ? ++*calls : -1);
 }
 
-static const pt_kernel whoami_kernel = {PT_KERNEL_ABI, "whoami", "write my id",
-                                        NULL,          whoami,   NULL};
+static const pt_kernel whoami_kernel = {.abi = PT_KERNEL_ABI,
+                                        .name = "whoami",
+                                        .doc = "write my id",
+                                        .call = whoami};
 
 int main(void)
 {

@@ -417,6 +417,12 @@ static const pt_shm_view *shm_get(pt_ctx *c, const char *name)
     return NULL;
 }
 
+static int save_bytes(pt_ctx *c, pt_buf *out, const void *p, size_t n)
+{
+    (void)c;
+    return out ? pt_buf_append(out, p, n) : -EINVAL;
+}
+
 static const pt_kernel_api api = {
     .size = sizeof(pt_kernel_api),
     .arg_has = arg_has,
@@ -444,6 +450,7 @@ static const pt_kernel_api api = {
     .shm_get = shm_get,
     .result_args = result_args,
     .arg_type = arg_type,
+    .save_bytes = save_bytes,
 };
 
 int pt__ctx_begin(pt_ctx *c, pt__worker_env *env, const void *args, size_t len,

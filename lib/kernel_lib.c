@@ -20,10 +20,10 @@ struct pt_kernel_lib {
 static int check_kernel(const pt_kernel_lib *lib, int i)
 {
     const pt_kernel *k = lib->kernels[i];
-    if (k->abi != PT_KERNEL_ABI)
+    if (k->abi < 1 || k->abi > PT_KERNEL_ABI)
         return pt__err(-EINVAL,
                        "%s: kernel #%d has ABI %u, this ptools "
-                       "speaks ABI %d (rebuild it against this "
+                       "speaks ABI 1 to %d (rebuild it against this "
                        "<ptools/kernel.h>)",
                        lib->path, i, (unsigned)k->abi, PT_KERNEL_ABI);
     if (!k->name || !k->name[0])
@@ -128,4 +128,31 @@ const pt_kernel *pt_kernel_lib_find(const pt_kernel_lib *lib, const char *name)
     pt__err(-ENOENT, "%s: no kernel named '%s' (it has: %s)", lib->path, name,
             have);
     return NULL;
+}
+
+const pt_param *pt_kernel_params(const pt_kernel *k)
+{
+    return k && k->abi >= 2 ? k->params : NULL;
+}
+
+pt_kernel_save_fn pt_kernel_save(const pt_kernel *k)
+{
+    return k && k->abi >= 2 ? k->save : NULL;
+}
+
+pt_kernel_restore_fn pt_kernel_restore(const pt_kernel *k)
+{
+    return k && k->abi >= 2 ? k->restore : NULL;
+}
+
+static const char *const param_type_names[PT_PARAM_NTYPES] = {
+    [PT_PARAM_ANY] = "any",     [PT_PARAM_INT] = "int",
+    [PT_PARAM_REAL] = "real",   [PT_PARAM_BOOL] = "bool",
+    [PT_PARAM_STR] = "str",     [PT_PARAM_INTS] = "ints",
+    [PT_PARAM_REALS] = "reals",
+};
+
+const char *pt_param_type_name(pt_param_type t)
+{
+    return (unsigned)t < PT_PARAM_NTYPES ? param_type_names[t] : NULL;
 }

@@ -85,7 +85,7 @@ static loaded *load_linked(worker *w, const pt_kernel *k)
     for (loaded *l = w->kernels; l; l = l->next)
         if (l->k == k && l->index < 0)
             return l;
-    if (k->abi != PT_KERNEL_ABI || !k->call)
+    if (k->abi < 1 || k->abi > PT_KERNEL_ABI || !k->call)
         return remember(w, NULL, NULL, -1,
                         "kernel has a wrong ABI or no "
                         "call function");

@@ -107,8 +107,8 @@ static int square(pt_ctx *c)
     return pt_result_int(c, "y", x * x);
 }
 
-static const pt_kernel square_kernel = {PT_KERNEL_ABI, "square", "x*x",
-                                        NULL,          square,   NULL};
+static const pt_kernel square_kernel = {
+    .abi = PT_KERNEL_ABI, .name = "square", .doc = "x*x", .call = square};
 
 static void test_pmap_checks(void)
 {

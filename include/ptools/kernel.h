@@ -27,9 +27,40 @@
 extern "C" {
 #endif
 
-#define PT_KERNEL_ABI 1
+/* Kernels built for ABI 1 (no params/save/restore members) still load:
+ * the library reads a member of ABI 2 only when `abi` >= 2. */
+#define PT_KERNEL_ABI 2
 
 typedef struct pt_ctx pt_ctx; /* opaque: one call's view of the world */
+typedef struct pt_buf pt_buf; /* ptools/buf.h; kernels fill it: pt_save_bytes */
+
+/* What a declared argument holds. `PT_PARAM_ANY` takes every value. */
+typedef enum pt_param_type {
+    PT_PARAM_ANY = 0,
+    PT_PARAM_INT,   /* an integer (never 50.7) */
+    PT_PARAM_REAL,  /* a number: integers too */
+    PT_PARAM_BOOL,  /* true / false */
+    PT_PARAM_STR,   /* a string */
+    PT_PARAM_INTS,  /* a list of integers */
+    PT_PARAM_REALS, /* a list of numbers */
+    PT_PARAM_NTYPES
+} pt_param_type;
+
+/*
+ * One declared argument. `def` is the default as YAML text ("1000000",
+ * "0.5", "true", "[1, 2]"); NULL makes the param required; "~" makes it
+ * optional with no value (the kernel asks pt_arg_has). An entry named "*"
+ * (PT_PARAM_REST) says the kernel takes other args besides the declared
+ * ones (echo, exec); without it an unknown arg is a spec error. The list
+ * ends with an entry whose name is NULL.
+ */
+typedef struct pt_param {
+    const char *name;
+    pt_param_type type;
+    const char *def;
+    const char *doc; /* one line, shown by `ptrun kernels` */
+} pt_param;
+#define PT_PARAM_REST "*"
 
 typedef struct pt_kernel {
     uint32_t abi;           /* PT_KERNEL_ABI: checked at load */
@@ -38,6 +69,15 @@ typedef struct pt_kernel {
     int (*init)(pt_ctx *);  /* optional, once per worker before its 1st call */
     int (*call)(pt_ctx *);  /* required, once per task: 0 ok, else an error */
     void (*fini)(pt_ctx *); /* optional, once per worker at shutdown */
+    /* ---- ABI 2 ---- */
+    /* optional: the args it takes, ended by {NULL}; NULL: unchecked */
+    const pt_param *params;
+    /* optional: snapshot this worker's state into `out` (pt_save_bytes);
+     * 0 or a negative errno (the snapshot is then skipped) */
+    int (*save)(pt_ctx *, pt_buf *out);
+    /* optional: before its first task, a worker starts from the latest
+     * snapshot of its predecessor; non-zero fails the worker's start */
+    int (*restore)(pt_ctx *, const void *data, size_t len);
 } pt_kernel;
 
 /* Export the kernels of this .so: PT_KERNELS(&pi_kernel, &fill_kernel); */
@@ -76,6 +116,7 @@ typedef struct pt_kernel_api {
     const pt_shm_view *(*shm_get)(pt_ctx *, const char *name);
     int (*result_args)(pt_ctx *);
     int (*arg_type)(pt_ctx *, const char *key);
+    int (*save_bytes)(pt_ctx *, pt_buf *out, const void *p, size_t n);
 } pt_kernel_api;
 
 /* Every pt_ctx starts with this; the rest of it is private. */
@@ -238,6 +279,12 @@ static inline int pt_state_set(pt_ctx *c, const char *k, void *p,
                                void (*free_fn)(void *))
 {
     return PT__API(c)->state_set(c, k, p, free_fn);
+}
+
+/* ---- snapshots (kernel `save`): append n bytes; 0 or -ENOMEM ---- */
+static inline int pt_save_bytes(pt_ctx *c, pt_buf *out, const void *p, size_t n)
+{
+    return PT__API(c)->save_bytes(c, out, p, n);
 }
 
 /* ---- shared memory: the segment `name` as mapped in this worker, or NULL */

@@ -31,6 +31,18 @@ PT_EXTERN const pt_kernel *pt_kernel_lib_at(const pt_kernel_lib *lib, int i);
 PT_EXTERN const pt_kernel *pt_kernel_lib_find(const pt_kernel_lib *lib,
                                               const char *name);
 
+/*
+ * The members of ABI 2, read only from a descriptor that has them: NULL
+ * for a kernel built for ABI 1 (whose descriptor ends before them).
+ */
+typedef int (*pt_kernel_save_fn)(pt_ctx *, pt_buf *);
+typedef int (*pt_kernel_restore_fn)(pt_ctx *, const void *, size_t);
+PT_EXTERN const pt_param *pt_kernel_params(const pt_kernel *k);
+PT_EXTERN pt_kernel_save_fn pt_kernel_save(const pt_kernel *k);
+PT_EXTERN pt_kernel_restore_fn pt_kernel_restore(const pt_kernel *k);
+/* "int", "real", ... "any" (the YAML words), or NULL for no such type. */
+PT_EXTERN const char *pt_param_type_name(pt_param_type t);
+
 #ifdef __cplusplus
 }
 #endif

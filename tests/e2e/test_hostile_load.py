@@ -176,9 +176,9 @@ class HostileLoad(unittest.TestCase):
         p = ptrun("kernels", pi, noop)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(p.stdout,
-                         "%s\n  pi               abi 1  Monte Carlo pi from "
+                         "%s\n  pi               abi 2  Monte Carlo pi from "
                          "`samples` points (default 1000000)\n"
-                         "%s\n  noop             abi 1  does nothing: "
+                         "%s\n  noop             abi 2  does nothing: "
                          "measures the cost of a task\n" % (pi, noop))
         p = ptrun("kernels", crash, pi)  # one bad library spoils no other
         self.assertEqual(p.returncode, 3)

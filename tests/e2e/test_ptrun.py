@@ -656,8 +656,8 @@ static int noisy(pt_ctx *ctx)
         return pt_fail(ctx, "gave up");
     return 0;
 }
-static const pt_kernel k = {PT_KERNEL_ABI, "noisy", "prints", NULL, noisy,
-                            NULL};
+static const pt_kernel k = {.abi = PT_KERNEL_ABI, .name = "noisy",
+                            .doc = "prints", .call = noisy};
 PT_KERNELS(&k);
 """
 

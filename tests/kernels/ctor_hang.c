@@ -43,6 +43,8 @@ static int never_call(pt_ctx *ctx)
     return 0;
 }
 
-static const pt_kernel never = {PT_KERNEL_ABI, "never",    "not reached",
-                                NULL,          never_call, NULL};
+static const pt_kernel never = {.abi = PT_KERNEL_ABI,
+                                .name = "never",
+                                .doc = "not reached",
+                                .call = never_call};
 PT_KERNELS(&never);

@@ -44,11 +44,9 @@ static int square_call(pt_ctx *ctx)
     return pt_result_int(ctx, "square", x * x);
 }
 
-static const pt_kernel threaded_square = {PT_KERNEL_ABI,
-                                          "threaded_square",
-                                          "x squared, from a library that runs "
-                                          "a thread of its own",
-                                          NULL,
-                                          square_call,
-                                          NULL};
+static const pt_kernel threaded_square = {
+    .abi = PT_KERNEL_ABI,
+    .name = "threaded_square",
+    .doc = "x squared, from a library that runs a thread of its own",
+    .call = square_call};
 PT_KERNELS(&threaded_square);
