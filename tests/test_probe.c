@@ -81,7 +81,7 @@ static void test_good_library(void)
     CU_ASSERT_PTR_NULL(p.error);
     CU_ASSERT_EQUAL_FATAL(p.nkernels, 1);
     ASSERT_STR(p.kernels[0].name, "pi");
-    CU_ASSERT_EQUAL(p.kernels[0].abi, 1);
+    CU_ASSERT_EQUAL(p.kernels[0].abi, 2);
     ASSERT_STR(p.kernels[0].doc,
                "Monte Carlo pi from `samples` points (default 1000000)");
     CU_ASSERT_EQUAL_FATAL(p.nmissing, 2);
@@ -105,7 +105,7 @@ static void test_refusals(void)
     CU_ASSERT_EQUAL(p.how, RN_PROBE_REPORTED);
     CU_ASSERT_PTR_NULL(rn_probe_why(&p, why, sizeof why));
     ASSERT_PREFIX(p.error, TK "/bad_abi.so: kernel #0 has ABI 999, this "
-                              "ptools speaks ABI 1 (rebuild it");
+                              "ptools speaks ABI 1 to 2 (rebuild it");
     rn_probe_free(&p);
     CU_ASSERT_EQUAL(rn_probe_kernels(TK "/no_such.so", NULL, 0, &p), -EINVAL);
     ASSERT_PREFIX(p.error, TK "/no_such.so: cannot load: ");

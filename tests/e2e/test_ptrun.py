@@ -456,7 +456,7 @@ steps: [{name: s, tasks: [{kernel: fail}]}]
         kdir = os.path.dirname(PTRUN) + "/kernels"
         p = self.run_ok("kernels", kdir + "/pi.so", kdir + "/noop.so")
         self.assertIn("pi", p.stdout)
-        self.assertIn("abi 1", p.stdout)
+        self.assertIn("abi 2", p.stdout)
         p = ptrun("kernels", TEST_KERNELS + "/bad_abi.so")
         self.assertEqual(p.returncode, 3)
         self.assertIn("ABI 999", p.stderr)
