@@ -14,9 +14,10 @@
  *            none: stdout goes to output.log like a kernel's prints
  *
  * Exit code != 0 fails the task ("exit code 3", and the runner adds the
- * last lines of its stderr, which goes to output.log); a program killed by a signal takes its worker down with the
- * same signal, so the task ends `crashed` with it. The program runs in its
- * own process group and dies with its worker (a timeout kills both).
+ * last lines of its stderr, which goes to output.log); a program killed by a
+ * signal takes its worker down with the same signal, so the task ends `crashed`
+ * with it. The program runs in its own process group and dies with its worker
+ * (a timeout kills both).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -196,8 +197,9 @@ static char **make_envp(pt_ctx *ctx, owned *o)
 static void die_like(pt_ctx *ctx, int sig, const char *prog)
 {
     char msg[256];
-    int n = snprintf(msg, sizeof msg, "exec: `%.160s` was killed by signal %d (%s)\n",
-                     prog, sig, strsignal(sig));
+    int n = snprintf(msg, sizeof msg,
+                     "exec: `%.160s` was killed by signal %d (%s)\n", prog, sig,
+                     strsignal(sig));
     struct rlimit none = {0, 0};
     struct sigaction dfl = {.sa_handler = SIG_DFL};
     sigset_t set;
@@ -233,8 +235,9 @@ static int report(pt_ctx *ctx, const char *capture, exec_outcome *o,
                   const char *prog)
 {
     if (o->too_much)
-        return pt_fail(ctx, "stdout passed %u MB: the program was killed "
-                            "(use `capture: none` for large output)",
+        return pt_fail(ctx,
+                       "stdout passed %u MB: the program was killed "
+                       "(use `capture: none` for large output)",
                        EXEC_STDOUT_MAX >> 20);
     if (WIFSIGNALED(o->status)) {
         die_like(ctx, WTERMSIG(o->status), prog);
@@ -255,8 +258,9 @@ static int exec_call(pt_ctx *ctx)
     const char *capture = pt_arg_str(ctx, "capture", "text");
     if (strcmp(capture, "text") && strcmp(capture, "json") &&
         strcmp(capture, "none")) {
-        return pt_fail(ctx, "arg `capture` must be text, json or none, not "
-                            "\"%.40s\"",
+        return pt_fail(ctx,
+                       "arg `capture` must be text, json or none, not "
+                       "\"%.40s\"",
                        capture);
     }
     const char *cwd = pt_arg_str(ctx, "cwd", NULL);

@@ -35,9 +35,9 @@ typedef struct exec_job {
 
 /* How it went. */
 typedef struct exec_outcome {
-    int status;      /* as waitpid gives it */
-    exec_buf out;    /* stdout, when captured */
-    bool too_much;   /* stdout passed EXEC_STDOUT_MAX: the child was killed */
+    int status;    /* as waitpid gives it */
+    exec_buf out;  /* stdout, when captured */
+    bool too_much; /* stdout passed EXEC_STDOUT_MAX: the child was killed */
 } exec_outcome;
 
 /*

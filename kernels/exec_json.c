@@ -116,7 +116,9 @@ static int string(parser *ps, exec_buf *s)
 /* A number per the JSON grammar: its end, and whether it is integral. */
 static const char *number_end(const char *p, const char *end, bool *whole)
 {
-#define DIGITS(q) while (q < end && *q >= '0' && *q <= '9') q++
+#define DIGITS(q)                                                              \
+    while (q < end && *q >= '0' && *q <= '9')                                  \
+    q++
     const char *q = p + (p < end && *p == '-'), *d = q;
     *whole = true;
     if (q < end && *q == '0')
@@ -249,9 +251,10 @@ static int value(parser *ps, const char *key, exec_buf *s)
                          key);
     }
     if (literal(ps, "true") || literal(ps, "false"))
-        return result_rc(ps, pt_result_bool(ps->ctx, key, ps->p[-1] == 'e' &&
-                                                              ps->p[-2] == 'u'),
-                         key);
+        return result_rc(
+            ps,
+            pt_result_bool(ps->ctx, key, ps->p[-1] == 'e' && ps->p[-2] == 'u'),
+            key);
     if (literal(ps, "null"))
         return 0;
     if (c == '{')
