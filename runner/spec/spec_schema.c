@@ -76,9 +76,17 @@ static const rn_skey task_keys[] = {
 const rn_schema rn_task_schema = {RN_S_MAP, task_keys, NULL};
 static const rn_schema tasks = {RN_S_LIST, NULL, &rn_task_schema};
 
+static const rn_skey halt_keys[] = {
+    {"failed", true, &scalar},
+    {"how", false, &scalar},
+    {0},
+};
+const rn_schema rn_halt_schema = {RN_S_MAP, halt_keys, NULL};
+
 static const rn_skey step_keys[] = {
     {"name", true, &scalar},
     {"tasks", true, &tasks},
+    {"halt", false, &rn_halt_schema},
     {0},
 };
 const rn_schema rn_step_schema = {RN_S_MAP, step_keys, NULL};
@@ -101,6 +109,7 @@ static const rn_skey top_keys[] = {
     {"kernels", false, &kernels},
     {"workersets", true, &workersets},
     {"steps", true, &steps},
+    {"halt", false, &rn_halt_schema},
     {"plugins", false, &plugins},
     {0},
 };
