@@ -298,8 +298,8 @@ void rn_eng_halt_apply(engine *e);
 const char *rn_eng_halt_error(engine *e, const tstate *s, pt_task_status *st);
 
 /* median.c: `timeout: Nx-median`. */
-#define RN_MEDIAN_MIN_OK 5      /* no timeout before this many ended ok */
-#define RN_MEDIAN_FLOOR_MS 100  /* never a timeout shorter than this */
+#define RN_MEDIAN_MIN_OK 5     /* no timeout before this many ended ok */
+#define RN_MEDIAN_FLOOR_MS 100 /* never a timeout shorter than this */
 int rn_eng_median_init(engine *e);
 void rn_eng_median_free(engine *e);
 /* A task of set `set` ended ok after running run_ns: the set's timeout

@@ -536,8 +536,8 @@ static void json_sessions(pt_buf *b, const rn_manifest *m)
         pt_buf_printf(b, "null");
     pt_buf_printf(b, ", \"counts\": ");
     json_counts(b, m->session_counts);
-    pt_buf_printf(b, ", \"results_lost\": %" PRId64 ", \"halted\": ",
-                  m->results_lost);
+    pt_buf_printf(
+        b, ", \"results_lost\": %" PRId64 ", \"halted\": ", m->results_lost);
     json_str_or_null(b, m->halted);
     pt_buf_printf(b, ", \"exit_status\": ");
     if (m->finished)

@@ -90,7 +90,7 @@ typedef struct rn_manifest {
     int64_t skipped;             /* already ok in a resumed run */
     bool interrupted;
     const char *halted; /* why `halt:` stopped this session, or NULL */
-    bool finished; /* false while the run is going on */
+    bool finished;      /* false while the run is going on */
     int exit_status;
     const char *summary_json; /* the end-of-run summary, or NULL */
     const char *sessions;     /* the earlier sessions: the items of a JSON

@@ -102,16 +102,11 @@ const rn_schema rn_plugin_schema = {RN_S_MAP, plugin_keys, NULL};
 static const rn_schema plugins = {RN_S_LIST, NULL, &rn_plugin_schema};
 
 static const rn_skey top_keys[] = {
-    {"ptrun", true, &scalar},
-    {"name", true, &scalar},
-    {"seed", false, &scalar},
-    {"shm", false, &rn_shm_schema},
-    {"kernels", false, &kernels},
-    {"workersets", true, &workersets},
-    {"steps", true, &steps},
-    {"halt", false, &rn_halt_schema},
-    {"plugins", false, &plugins},
-    {0},
+    {"ptrun", true, &scalar},     {"name", true, &scalar},
+    {"seed", false, &scalar},     {"shm", false, &rn_shm_schema},
+    {"kernels", false, &kernels}, {"workersets", true, &workersets},
+    {"steps", true, &steps},      {"halt", false, &rn_halt_schema},
+    {"plugins", false, &plugins}, {0},
 };
 const rn_schema rn_spec_schema = {RN_S_MAP, top_keys, NULL};
 
