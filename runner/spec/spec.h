@@ -94,7 +94,8 @@ typedef struct rn_workerset {
     int workers; /* resolved: `auto` = online CPUs */
     bool workers_auto;
     pt_ws_mode mode;
-    int64_t timeout_ms; /* 0: none */
+    int64_t timeout_ms;    /* 0: none */
+    double timeout_median; /* `timeout: Nx-median`: N (> 0), else 0 */
     int retries;
     bool retry_failed;
     int window; /* 0: the mode's default */
@@ -136,11 +137,20 @@ size_t rn_task_args_size(const rn_task *t);
 size_t rn_value_size(const rn_value *v);
 #define RN_MAX_ARGS_BYTES PT_ARGS_MAX
 
+/* `halt: {failed: N, how: soon|now}` of the job or of a step: after N
+ * tasks end not ok (failed, crashed, timeout), nothing new is started. */
+typedef struct rn_halt {
+    int64_t failed; /* N >= 1; 0: no halt */
+    bool now;       /* how: now (running tasks are killed), else soon */
+    rn_pos pos;
+} rn_halt;
+
 typedef struct rn_step {
     char *name;
     rn_task *tasks;
     int ntasks;
     rn_pos pos;
+    rn_halt halt; /* overrides the job's for this step */
 } rn_step;
 
 typedef struct rn_plugin {
@@ -169,6 +179,7 @@ typedef struct rn_spec {
     int nworkersets;
     rn_step *steps;
     int nsteps;
+    rn_halt halt;       /* the job's (failed 0: none) */
     rn_plugin *plugins; /* default: one, jsonl */
     int nplugins;
     char *resolved_yaml; /* the spec after overrides, as YAML text */

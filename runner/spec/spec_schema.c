@@ -76,9 +76,17 @@ static const rn_skey task_keys[] = {
 const rn_schema rn_task_schema = {RN_S_MAP, task_keys, NULL};
 static const rn_schema tasks = {RN_S_LIST, NULL, &rn_task_schema};
 
+static const rn_skey halt_keys[] = {
+    {"failed", true, &scalar},
+    {"how", false, &scalar},
+    {0},
+};
+const rn_schema rn_halt_schema = {RN_S_MAP, halt_keys, NULL};
+
 static const rn_skey step_keys[] = {
     {"name", true, &scalar},
     {"tasks", true, &tasks},
+    {"halt", false, &rn_halt_schema},
     {0},
 };
 const rn_schema rn_step_schema = {RN_S_MAP, step_keys, NULL};
@@ -94,15 +102,11 @@ const rn_schema rn_plugin_schema = {RN_S_MAP, plugin_keys, NULL};
 static const rn_schema plugins = {RN_S_LIST, NULL, &rn_plugin_schema};
 
 static const rn_skey top_keys[] = {
-    {"ptrun", true, &scalar},
-    {"name", true, &scalar},
-    {"seed", false, &scalar},
-    {"shm", false, &rn_shm_schema},
-    {"kernels", false, &kernels},
-    {"workersets", true, &workersets},
-    {"steps", true, &steps},
-    {"plugins", false, &plugins},
-    {0},
+    {"ptrun", true, &scalar},     {"name", true, &scalar},
+    {"seed", false, &scalar},     {"shm", false, &rn_shm_schema},
+    {"kernels", false, &kernels}, {"workersets", true, &workersets},
+    {"steps", true, &steps},      {"halt", false, &rn_halt_schema},
+    {"plugins", false, &plugins}, {0},
 };
 const rn_schema rn_spec_schema = {RN_S_MAP, top_keys, NULL};
 

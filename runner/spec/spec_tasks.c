@@ -259,6 +259,7 @@ static void build_step(rn_build *b, const rn_ynode *n, rn_step *st)
         return;
     if ((v = rn_ymap_get(n, "name")))
         rn_get_str(b, v, &st->name);
+    rn_build_halt(b, rn_ymap_get(n, "halt"), &st->halt);
     v = rn_ymap_get(n, "tasks");
     if (!v || !rn_check_list(b, v, "tasks", true))
         return;
