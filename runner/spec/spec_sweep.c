@@ -23,8 +23,8 @@
 
 #include "spec/spec_sweep.h"
 
-#define GEN_FORMS                                                             \
-    "{range: [start, stop, step]}, {linspace: [a, b, n]}, {logspace: [a, "    \
+#define GEN_FORMS                                                              \
+    "{range: [start, stop, step]}, {linspace: [a, b, n]}, {logspace: [a, "     \
     "b, n]}, {glob: PATTERN} or {lines: FILE}"
 
 /* x of linspace's value k: a, a + step, ..., exactly b at the end. */
@@ -35,15 +35,15 @@ static double lin(const rn_sweep_axis *ax, size_t k)
     return ax->r0 + (double)k * ax->rstep;
 }
 
-const rn_value *rn_axis_value(const rn_sweep_axis *ax, size_t k,
-                              rn_value *tmp)
+const rn_value *rn_axis_value(const rn_sweep_axis *ax, size_t k, rn_value *tmp)
 {
     if (ax->gen == RN_GEN_LIST)
         return &ax->values.items[k];
     *tmp = (rn_value){.type = RN_REAL, .pos = ax->pos};
     if (ax->gen == RN_GEN_RANGE && ax->ints) {
         tmp->type = RN_INT; /* within [start, stop): no overflow */
-        tmp->i = (int64_t)((uint64_t)ax->i0 + (uint64_t)k * (uint64_t)ax->istep);
+        tmp->i = (int64_t)((uint64_t)ax->i0 +
+                           (uint64_t)k * (uint64_t)ax->istep);
     } else if (ax->gen == RN_GEN_RANGE) {
         tmp->r = ax->r0 + (double)k * ax->rstep;
     } else {
@@ -107,8 +107,7 @@ static uint64_t int_count(int64_t start, int64_t stop, int64_t step)
     if (step > 0 && stop > start)
         return ((uint64_t)stop - (uint64_t)start - 1) / (uint64_t)step + 1;
     if (step < 0 && stop < start)
-        return ((uint64_t)start - (uint64_t)stop - 1) /
-                   (0 - (uint64_t)step) +
+        return ((uint64_t)start - (uint64_t)stop - 1) / (0 - (uint64_t)step) +
                1;
     return 0;
 }
@@ -140,10 +139,16 @@ static void gen_range(rn_build *b, const rn_ynode *n, rn_sweep_axis *ax)
     }
     if (!not_too_many(b, n, count))
         return;
-    *ax = (rn_sweep_axis){.key = ax->key, .gen = RN_GEN_RANGE,
-                          .ints = ax->ints, .i0 = v[0].i, .istep = v[2].i,
-                          .r0 = start, .rstep = step, .n = (size_t)count,
-                          .zip = ax->zip, .pos = n->pos};
+    *ax = (rn_sweep_axis){.key = ax->key,
+                          .gen = RN_GEN_RANGE,
+                          .ints = ax->ints,
+                          .i0 = v[0].i,
+                          .istep = v[2].i,
+                          .r0 = start,
+                          .rstep = step,
+                          .n = (size_t)count,
+                          .zip = ax->zip,
+                          .pos = n->pos};
     if (!ax->ints && !isfinite(start + (count - 1) * step))
         rn_diag_at(b->d, n, "range: its values pass the largest real");
 }
@@ -156,15 +161,20 @@ static void gen_space(rn_build *b, const rn_ynode *n, rn_sweep_axis *ax,
     const char *name = gen == RN_GEN_LOGSPACE ? "logspace" : "linspace";
     int64_t count;
     if (!three(b, n, name, "[a, b, n]", v) ||
-        !rn_get_int(b, n->e[2].val, gen == RN_GEN_LOGSPACE ? "logspace n"
-                                                          : "linspace n",
-                    1, RN_MAX_TASKS, &count))
+        !rn_get_int(b, n->e[2].val,
+                    gen == RN_GEN_LOGSPACE ? "logspace n" : "linspace n", 1,
+                    RN_MAX_TASKS, &count))
         return;
     double lo = real_of(&v[0]), hi = real_of(&v[1]);
-    *ax = (rn_sweep_axis){.key = ax->key, .gen = gen, .r0 = lo, .r1 = hi,
+    *ax = (rn_sweep_axis){.key = ax->key,
+                          .gen = gen,
+                          .r0 = lo,
+                          .r1 = hi,
                           .rstep = count > 1 ? (hi - lo) / (double)(count - 1)
                                              : 0,
-                          .n = (size_t)count, .zip = ax->zip, .pos = n->pos};
+                          .n = (size_t)count,
+                          .zip = ax->zip,
+                          .pos = n->pos};
     bool ok = isfinite(ax->rstep);
     if (gen == RN_GEN_LOGSPACE)
         ok = ok && isfinite(pow(10.0, fmax(lo, hi)));
@@ -172,8 +182,8 @@ static void gen_space(rn_build *b, const rn_ynode *n, rn_sweep_axis *ax,
         rn_diag_at(b->d, n, "%s: its values pass the largest real", name);
 }
 
-static const char *const gen_names[] = {"range", "linspace", "logspace",
-                                        "glob", "lines"};
+static const char *const gen_names[] = {"range", "linspace", "logspace", "glob",
+                                        "lines"};
 
 /* A generator: a mapping of one key. */
 static void build_gen(rn_build *b, const rn_ynode *n, rn_sweep_axis *ax)
@@ -182,8 +192,7 @@ static void build_gen(rn_build *b, const rn_ynode *n, rn_sweep_axis *ax)
     size_t g = 0, ng = sizeof gen_names / sizeof *gen_names;
     if (n->n != 1) {
         rn_diag_add(b->d, n->n ? n->e[1].kpos : n->pos, NULL, 0,
-                    "a generator has one key, this has %zu: " GEN_FORMS,
-                    n->n);
+                    "a generator has one key, this has %zu: " GEN_FORMS, n->n);
         return;
     }
     while (g < ng && strcmp(gen_names[g], n->e[0].key) != 0)
@@ -244,8 +253,7 @@ static void check_zip_lengths(rn_build *b, const rn_ynode *zip,
         rn_diag_at(b->d, zip->e[i].val,
                    "zip: '%s' has %zu value%s but '%s' has %zu (zip pairs "
                    "values by index: every axis needs the same length)",
-                   ax->key, ax->n, ax->n == 1 ? "" : "s", first->key,
-                   first->n);
+                   ax->key, ax->n, ax->n == 1 ? "" : "s", first->key, first->n);
     }
 }
 
@@ -312,8 +320,8 @@ static bool zips(const rn_task *t, const char *key)
 }
 
 /* Keys of `what` (zip, then sweep at t->sweep + off) also set elsewhere. */
-static void clash_in(rn_build *b, const rn_ynode *n, const rn_task *t,
-                     int off, const char *what)
+static void clash_in(rn_build *b, const rn_ynode *n, const rn_task *t, int off,
+                     const char *what)
 {
     for (size_t i = 0; n && i < n->n; i++) {
         const char *key = t->sweep[off + (int)i].key;
@@ -334,8 +342,8 @@ void rn_check_arg_clash(rn_build *b, const rn_ynode *n, const rn_task *t)
     const rn_ynode *sweep = rn_ymap_get(n, "sweep");
     if (t->nsweep) {
         clash_in(b, zip && zip->kind == RN_Y_MAP ? zip : NULL, t, 0, "zip");
-        clash_in(b, sweep && sweep->kind == RN_Y_MAP ? sweep : NULL, t,
-                 t->nzip, "sweep");
+        clash_in(b, sweep && sweep->kind == RN_Y_MAP ? sweep : NULL, t, t->nzip,
+                 "sweep");
     }
     if (t->has_repeat && (has_key(&t->args, "rep") || sweeps(t, "rep")))
         rn_diag_at(b->d, rn_ymap_get(n, "repeat"),

@@ -144,8 +144,10 @@ void rn_axis_lines(rn_build *b, const rn_ynode *n, rn_sweep_axis *ax)
     if (rc == -ENOMEM)
         rn_oom_at(b, n);
     else if (rc == -E2BIG)
-        rn_diag_at(b->d, n, "lines: '%s' has more than %" PRId64
-                   " non-empty lines (RN_MAX_TASKS)", file, RN_MAX_TASKS);
+        rn_diag_at(b->d, n,
+                   "lines: '%s' has more than %" PRId64
+                   " non-empty lines (RN_MAX_TASKS)",
+                   file, RN_MAX_TASKS);
     else if (rc < 0)
         rn_diag_at(b->d, n, "lines: cannot read '%s' (%s): %s", file, path,
                    strerror(-rc));
