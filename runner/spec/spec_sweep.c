@@ -185,29 +185,39 @@ static void gen_space(rn_build *b, const rn_ynode *n, rn_sweep_axis *ax,
 static const char *const gen_names[] = {"range", "linspace", "logspace", "glob",
                                         "lines"};
 
-/* A generator: a mapping of one key. */
+/*
+ * A generator: a mapping of one key, and for glob and lines an optional
+ * `dir` (the folder they are relative to instead of the spec's; the run's
+ * job.yaml gets it, so that a run resumed from its folder reads the same
+ * files).
+ */
 static void build_gen(rn_build *b, const rn_ynode *n, rn_sweep_axis *ax)
 {
     char hint[256];
     size_t g = 0, ng = sizeof gen_names / sizeof *gen_names;
-    if (n->n != 1) {
-        rn_diag_add(b->d, n->n ? n->e[1].kpos : n->pos, NULL, 0,
+    const rn_ynode *dir = rn_ymap_get(n, "dir");
+    if (n->n != (dir ? 2u : 1u)) {
+        rn_diag_add(b->d, n->n ? n->e[n->n - 1].kpos : n->pos, NULL, 0,
                     "a generator has one key, this has %zu: " GEN_FORMS, n->n);
         return;
     }
-    while (g < ng && strcmp(gen_names[g], n->e[0].key) != 0)
+    const rn_yentry *e = &n->e[dir && !strcmp(n->e[0].key, "dir")];
+    while (g < ng && strcmp(gen_names[g], e->key) != 0)
         g++;
-    const rn_ynode *arg = n->e[0].val;
-    switch (g) {
-    case 0: gen_range(b, arg, ax); return;
-    case 1: gen_space(b, arg, ax, RN_GEN_LINSPACE); return;
-    case 2: gen_space(b, arg, ax, RN_GEN_LOGSPACE); return;
-    case 3: rn_axis_glob(b, arg, ax); return;
-    case 4: rn_axis_lines(b, arg, ax); return;
+    if (dir && g < 3) {
+        rn_diag_at(b->d, dir, "dir goes with glob or lines only");
+        return;
     }
-    rn_hint(n->e[0].key, gen_names, ng, "generators", hint, sizeof hint);
-    rn_diag_add(b->d, n->e[0].kpos, NULL, 0, "unknown generator '%s' (%s)",
-                n->e[0].key, hint);
+    switch (g) {
+    case 0: gen_range(b, e->val, ax); return;
+    case 1: gen_space(b, e->val, ax, RN_GEN_LINSPACE); return;
+    case 2: gen_space(b, e->val, ax, RN_GEN_LOGSPACE); return;
+    case 3: rn_axis_glob(b, e->val, dir, ax); return;
+    case 4: rn_axis_lines(b, e->val, dir, ax); return;
+    }
+    rn_hint(e->key, gen_names, ng, "generators", hint, sizeof hint);
+    rn_diag_add(b->d, e->kpos, NULL, 0, "unknown generator '%s' (%s)", e->key,
+                hint);
 }
 
 /* One axis: `key: [values]` or `key: {generator: ...}`. */

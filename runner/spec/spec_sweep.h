@@ -13,9 +13,12 @@ void rn_build_axes(rn_build *b, const rn_ynode *n, rn_task *t);
 void rn_check_arg_clash(rn_build *b, const rn_ynode *n, const rn_task *t);
 
 /* {glob: PATTERN}: the matching paths, sorted, relative to the spec's
- * folder as the pattern wrote them. n is the pattern's node. */
-void rn_axis_glob(rn_build *b, const rn_ynode *n, rn_sweep_axis *ax);
+ * folder (or `dir`, when not NULL) as the pattern wrote them. n is the
+ * pattern's node. */
+void rn_axis_glob(rn_build *b, const rn_ynode *n, const rn_ynode *dir,
+                  rn_sweep_axis *ax);
 /* {lines: FILE}: one string a non-empty line. n is the file's node. */
-void rn_axis_lines(rn_build *b, const rn_ynode *n, rn_sweep_axis *ax);
+void rn_axis_lines(rn_build *b, const rn_ynode *n, const rn_ynode *dir,
+                   rn_sweep_axis *ax);
 
 #endif

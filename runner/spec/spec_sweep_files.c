@@ -74,16 +74,33 @@ static void take_matches(rn_build *b, const rn_ynode *n, rn_sweep_axis *ax,
     ax->n = ax->values.n;
 }
 
-void rn_axis_glob(rn_build *b, const rn_ynode *n, rn_sweep_axis *ax)
+/* The folder the path of node n is relative to (malloc'd), or NULL. */
+static char *base_dir(rn_build *b, const rn_ynode *n, const rn_ynode *dir)
 {
-    const char *pattern, *dir = b->spec->dir;
+    const char *text;
+    char *path;
+    if (dir && !rn_get_text(b, dir, &text))
+        return NULL;
+    path = dir ? rn_resolve_path(text, b->spec->dir) : strdup(b->spec->dir);
+    if (!path)
+        rn_oom_at(b, n);
+    return path;
+}
+
+void rn_axis_glob(rn_build *b, const rn_ynode *n, const rn_ynode *d,
+                  rn_sweep_axis *ax)
+{
+    const char *pattern;
     glob_t gl = {0};
     if (!rn_get_text(b, n, &pattern))
         return;
     bool rel = pattern[0] != '/';
-    char *full = rel ? under_dir(dir, pattern) : strdup(pattern);
+    char *dir = base_dir(b, n, d);
+    char *full = !dir ? NULL : rel ? under_dir(dir, pattern) : strdup(pattern);
     if (!full) {
-        rn_oom_at(b, n);
+        if (dir)
+            rn_oom_at(b, n);
+        free(dir);
         return;
     }
     int rc = glob(full, GLOB_NOSORT, NULL, &gl);
@@ -104,6 +121,7 @@ void rn_axis_glob(rn_build *b, const rn_ynode *n, rn_sweep_axis *ax)
         take_matches(b, n, ax, &gl, skip);
     globfree(&gl);
     free(full);
+    free(dir);
 }
 
 /* Each non-empty line of f (newline and a CR before it trimmed). */
@@ -129,12 +147,15 @@ static int read_lines(FILE *f, rn_value *list, rn_pos pos)
     return rc;
 }
 
-void rn_axis_lines(rn_build *b, const rn_ynode *n, rn_sweep_axis *ax)
+void rn_axis_lines(rn_build *b, const rn_ynode *n, const rn_ynode *d,
+                   rn_sweep_axis *ax)
 {
     const char *file;
-    if (!rn_get_text(b, n, &file))
+    char *dir;
+    if (!rn_get_text(b, n, &file) || !(dir = base_dir(b, n, d)))
         return;
-    char *path = rn_resolve_path(file, b->spec->dir);
+    char *path = rn_resolve_path(file, dir);
+    free(dir);
     FILE *f = path ? fopen(path, "rbe") : NULL;
     int rc = !path ? -ENOMEM : !f ? -errno : 0;
     ax->values = (rn_value){.type = RN_LIST, .pos = n->pos};

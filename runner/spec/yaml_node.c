@@ -70,4 +70,3 @@ rn_ynode *rn_ymap_get(const rn_ynode *n, const char *key)
             return n->e[i].val;
     return NULL;
 }
-
