@@ -15,8 +15,7 @@
 static const rn_schema scalar = {RN_S_SCALAR, NULL, NULL};
 static const rn_schema any = {RN_S_ANY, NULL, NULL};
 static const rn_schema any_map = {RN_S_DICT, NULL, &any};
-static const rn_schema any_list = {RN_S_LIST, NULL, &any};
-static const rn_schema sweep = {RN_S_DICT, NULL, &any_list};
+static const rn_schema sweep = {RN_S_DICT, NULL, &any}; /* list or map */
 static const rn_schema scalar_list = {RN_S_LIST, NULL, &scalar};
 
 static const rn_skey init_keys[] = {
@@ -67,11 +66,17 @@ const rn_schema rn_workerset_schema = {RN_S_MAP, workerset_keys, NULL};
 static const rn_schema workersets = {RN_S_LIST, NULL, &rn_workerset_schema};
 
 static const rn_skey task_keys[] = {
-    {"kernel", true, &scalar},       {"workerset", false, &scalar},
-    {"priority", false, &scalar},    {"args", false, &any_map},
-    {"repeat", false, &scalar},      {"sweep", false, &sweep},
-    {"each_worker", false, &scalar}, {"on", false, &scalar},
-    {"tags", false, &scalar_list},   {0},
+    {"kernel", true, &scalar},
+    {"workerset", false, &scalar},
+    {"priority", false, &scalar},
+    {"args", false, &any_map},
+    {"repeat", false, &scalar},
+    {"sweep", false, &sweep},
+    {"each_worker", false, &scalar},
+    {"on", false, &scalar},
+    {"tags", false, &scalar_list},
+    {"zip", false, &sweep},
+    {0},
 };
 const rn_schema rn_task_schema = {RN_S_MAP, task_keys, NULL};
 static const rn_schema tasks = {RN_S_LIST, NULL, &rn_task_schema};
@@ -331,7 +336,7 @@ size_t rn_task_args_size(const rn_task *t)
     size_t n = rn_value_size(&t->args); /* args: a map */
     for (int a = 0; a < t->nsweep; a++) {
         const rn_sweep_axis *ax = &t->sweep[a];
-        size_t most = 0;
+        size_t most = ax->gen == RN_GEN_LIST ? 0 : 9; /* an int or real */
         for (size_t i = 0; ax->values.items && i < ax->values.n; i++) {
             size_t one = rn_value_size(&ax->values.items[i]);
             most = one > most ? one : most;
