@@ -108,7 +108,8 @@ deb: deps
 	  -DCMAKE_INSTALL_PREFIX=/usr -DPTOOLS_TESTS=OFF -DPTOOLS_EXAMPLES=OFF \
 	  -DPTOOLS_BENCH=OFF $(CMAKE_ARGS) >/dev/null
 	cmake --build $(DEB_BUILD) -j $(JOBS) >/dev/null
-	cd $(DEB_BUILD) && cpack -G DEB | grep 'package:'
+	@cd $(DEB_BUILD) && { cpack -G DEB >cpack.log 2>&1 || { cat cpack.log; exit 1; }; } \
+	  && sed -n 's/^CPack: - package: //p' cpack.log
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(COV_BUILD) $(DEB_BUILD)

@@ -8,7 +8,9 @@
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME ptools)
 set(CPACK_PACKAGE_VENDOR ptools)
-set(CPACK_PACKAGE_CONTACT "ptools maintainers <ptools@localhost>")
+set(PTOOLS_DEB_MAINTAINER "ptools maintainers <ptools@localhost>" CACHE STRING
+  "The Maintainer field of the Debian packages (make deb)")
+set(CPACK_PACKAGE_CONTACT "${PTOOLS_DEB_MAINTAINER}")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY
   "parallel batch computation on one multi-core machine (libptools, ptrun)")
 set(CPACK_PACKAGE_DESCRIPTION
@@ -17,8 +19,10 @@ shared memory and a priority queue of tasks, in C11; ptrun runs YAML job
 specs of kernel .so files with it.")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+# A shlibs file, and an ldconfig trigger so that libptools.so.0 is found
+# in the multiarch libdir right after `apt install`.
+set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
 set(CPACK_DEBIAN_PACKAGE_SECTION devel)
-set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "https://github.com/ptools/ptools")
 set(CPACK_DEB_COMPONENT_INSTALL ON)
 set(CPACK_COMPONENTS_GROUPING IGNORE)
 set(CPACK_DEBIAN_PTOOLS_PACKAGE_NAME ptools)
