@@ -8,7 +8,7 @@
 set -eu
 build=$1 jobs=$2
 prefix=${3:-}
-[ $# -ge 3 ] && shift 3 || shift $#
+if [ $# -ge 3 ]; then shift 3; else shift $#; fi
 
 # Reconfiguring an existing build/ keeps the cache and is cheap; the
 # compiled-in kernel and plugin directories follow the new prefix.

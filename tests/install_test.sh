@@ -22,13 +22,14 @@ LD_LIBRARY_PATH="$libdir" "$tmp/tour_pc" | grep -q 'x\[999\] = 998001'
 # pkg-config --static: -ldl, not a bare "dl"; the tour links libptools.a
 # and runs with no LD_LIBRARY_PATH.
 static=$(pkg-config --static --libs ptools)
+# shellcheck disable=SC2086 # split into words on purpose
 set -- $static
-test $# -eq 3 && test "$(realpath "${1#-L}")" = "$(realpath "$libdir")" &&
-    test "$2 $3" = "-lptools -ldl" || {
+if [ $# -ne 3 ] || [ "$(realpath "${1#-L}")" != "$(realpath "$libdir")" ] ||
+    [ "$2 $3" != "-lptools -ldl" ]; then
     echo "pkg-config --static --libs ptools: $static" >&2
     exit 1
-}
-# shellcheck disable=SC2046
+fi
+# shellcheck disable=SC2046,SC2086
 cc -std=c11 -Wall -Werror -o "$tmp/tour_static" "$src/examples/tour.c" \
     $(pkg-config --cflags ptools) -Wl,-Bstatic $static -Wl,-Bdynamic
 if readelf -d "$tmp/tour_static" | grep -q 'libptools'; then
