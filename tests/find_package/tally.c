@@ -24,8 +24,8 @@ static int tally_open(pt_plugin_ctx *ctx, const char *options)
 static int tally_event(pt_plugin_ctx *ctx, const pt_event *ev)
 {
     tally *t = ctx->data;
-    if (ev->type == PT_EV_TASK_FINISHED && ev->status >= 0
-        && ev->status < PT_TASK_NSTATUS)
+    if (ev->type == PT_EV_TASK_FINISHED && ev->status >= 0 &&
+        ev->status < PT_TASK_NSTATUS)
         t->counts[ev->status]++;
     return 0;
 }
