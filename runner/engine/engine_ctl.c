@@ -119,7 +119,10 @@ static int apply_status(engine *e, pt_buf *b)
     pt_json_cstr(b, e->spec->name);
     pt_buf_printf(b, ",\"dir\":");
     pt_json_cstr(b, e->dir);
-    pt_buf_printf(b, ",\"paused\":%s,\"step\":", e->paused ? "true" : "false");
+    pt_buf_printf(b, ",\"paused\":%s,\"now_ns\":%" PRId64 ",\"steps\":%d",
+                  e->paused ? "true" : "false", pt_sys_real_ns(),
+                  e->spec->nsteps);
+    pt_buf_printf(b, ",\"step\":");
     if (e->step >= 0) {
         pt_buf_printf(b, "{\"index\":%d,\"name\":", e->step);
         pt_json_cstr(b, e->spec->steps[e->step].name);
