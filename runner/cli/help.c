@@ -9,7 +9,7 @@
 
 #include "cli/help.h"
 #include "spec/spec_check.h" /* rn_hint: "did you mean" */
-#include "spec_reference.h"     /* docs/ptrun.yaml.5, embedded */
+#include "spec_reference.h"  /* docs/ptrun.yaml.5, embedded */
 
 typedef struct option {
     const char *name;
@@ -20,7 +20,7 @@ typedef struct command {
     const char *name;
     const char *usage; /* lines after "usage: " */
     const char *help;  /* description, options, examples */
-    option opts[12];      /* ends with {NULL}; --help and -h are always known */
+    option opts[12];   /* ends with {NULL}; --help and -h are always known */
 } command;
 
 #define V RN_OPT_VALUE
@@ -36,7 +36,8 @@ static const command commands[] = {
      "steps in order (each a barrier) and write the run folder: job.yaml,\n"
      "manifest.json, results.jsonl, output.log, shm/NAME.npy.\n\n"
      "OPTIONS\n"
-     "  --out DIR          The run folder (default runs/NAME-yyyymmdd-HHMMSS);\n"
+     "  --out DIR          The run folder (default "
+     "runs/NAME-yyyymmdd-HHMMSS);\n"
      "                     it must not exist, or be empty.\n"
      "  --set PATH=VALUE   Override a scalar of the spec by dotted path;\n"
      "                     list items by index (from 0) or by name.\n"

@@ -66,8 +66,7 @@ static void unescape(const char *in, char *out, size_t size)
 
 /* The arguments of a macro line joined (with spaces for B and I, without
  * for the alternating BR, IR, ...), quotes removed. */
-static void macro_text(const char *args, bool alternate, char *out,
-                       size_t size)
+static void macro_text(const char *args, bool alternate, char *out, size_t size)
 {
     char joined[LINE_MAX_LEN];
     size_t o = 0;

@@ -61,8 +61,7 @@ static void counts_table(const json_t *st, FILE *out)
     for (int i = 0; i < PT_TASK_NSTATUS; i++)
         fprintf(out, " %9s", pt_task_status_name((pt_task_status)i));
     fputc('\n', out);
-    counts_row("job", get_int(st, "tasks"), json_object_get(st, "counts"),
-               out);
+    counts_row("job", get_int(st, "tasks"), json_object_get(st, "counts"), out);
     if (json_is_object(step)) {
         char label[32];
         snprintf(label, sizeof label, "step %" PRId64 "/%" PRId64,
