@@ -743,7 +743,7 @@ static int ctl(const char *dir, int argc, const char *const *argv)
     FILE *out = open_memstream(&out_text, &on);
     FILE *errf = open_memstream(&err_text, &en);
     CU_ASSERT_FATAL(out && errf);
-    int status = rn_ctl_client(dir, argc, (char **)argv, out, errf);
+    int status = rn_ctl_client(dir, argc, (char **)argv, true, out, errf);
     fclose(out);
     fclose(errf);
     return status;

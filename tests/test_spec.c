@@ -952,9 +952,15 @@ static void test_set_errors(void)
     expect_set_error("sed=4", "--set sed=4: no key 'sed' in the spec (did "
                               "you mean 'seed'?)");
     expect_set_error("workersets.gpu.workers=1",
-                     "--set workersets.gpu.workers=1: no item 'gpu' in "
-                     "workersets (it has 1: give an index from 0, or an "
-                     "item's name)");
+                     "--set workersets.gpu.workers=1: no worker set 'gpu' "
+                     "(did you mean 'cpu'? sets: cpu)");
+    expect_set_error("workersets.fast.workers=1",
+                     "--set workersets.fast.workers=1: no worker set 'fast' "
+                     "(sets: cpu)");
+    expect_set_error("workersets.3.workers=1",
+                     "--set workersets.3.workers=1: no item 3 in "
+                     "workersets (it has 1: give an index from 0, or a "
+                     "name)");
     expect_set_error("workersets.cpu=4",
                      "--set workersets.cpu=4: workersets.cpu is a mapping, "
                      "not a scalar: give it as {key: value, ...} (YAML flow "

@@ -14,6 +14,7 @@
 #include <ptools/shm.h>
 #include <ptools/sys.h>
 
+#include "cli/help.h"
 #include "ctl/ctl.h"
 #include "cluster/cluster.h"
 #include "engine/engine.h"
@@ -22,78 +23,7 @@
 #include "report/report.h"
 #include "spec/spec.h"
 
-#define EXIT_USAGE 2
-
-static const char usage_text[] =
-    "usage: ptrun run JOB.yaml [--out DIR] [--set PATH=VALUE]...\n"
-    "                 [--resume DIR [--force]] [--tee] [--trace FILE]\n"
-    "                 [--progress auto|none|tty|jsonl] [-q]\n"
-    "                 [--mpi-dedicated-root]   (under mpirun)\n"
-    "       ptrun check JOB.yaml [--set PATH=VALUE]...\n"
-    "       ptrun kernels LIB.so...\n"
-    "       ptrun clean [--prefix P]\n"
-    "       ptrun report DIR [--out FILE]\n"
-    "       ptrun ctl DIR status | pause | resume\n"
-    "       ptrun ctl DIR priority TASK|kernel=K|tag=T PRIO\n"
-    "       ptrun ctl DIR cancel TASK|kernel=K|tag=T\n"
-    "       ptrun --version | --help | help COMMAND\n";
-
-static const char help_text[] =
-    "ptrun - run a batch of tasks described in YAML on forked workers\n\n"
-    "%s\n"
-    "COMMANDS\n"
-    "  run      Run a job: create its shared memory, start its worker sets,\n"
-    "           run its steps in order (each a barrier), and write the run\n"
-    "           folder (job.yaml, manifest.json, results.jsonl, shm/*.npy).\n"
-    "  check    Validate a job spec and print the expanded plan: every\n"
-    "           task with its id, kernel, worker set, priority, seed, args.\n"
-    "  kernels  List the kernels in shared objects: name, ABI, doc.\n"
-    "  clean    Remove shared memory segments whose owning run is dead.\n"
-    "  report   Write DIR/report.html (or --out FILE): the run folder DIR\n"
-    "           as one self-contained page (summary, timeline of every\n"
-    "           attempt, latency histograms) that loads nothing.\n"
-    "  ctl      Control the live run in folder DIR through DIR/ctl.sock:\n"
-    "           status; pause or resume dispatching; change the priority\n"
-    "           of waiting tasks, or cancel them, chosen by task id, by\n"
-    "           kernel=K or by tag=T. Prints the run's JSON reply; exits 0\n"
-    "           when it says \"ok\":true, 1 when not, 3 when no run\n"
-    "           listens in DIR.\n\n"
-    "OPTIONS\n"
-    "  --out DIR          Run folder (default runs/NAME-yyyymmdd-HHMMSS);\n"
-    "                     for report, the page (default DIR/report.html).\n"
-    "  --set PATH=VALUE   Override a scalar of the spec by dotted path;\n"
-    "                     list items by index or by name. Repeatable.\n"
-    "  --resume DIR       Finish an interrupted run: tasks whose latest\n"
-    "                     line in DIR/results.jsonl is ok are not run\n"
-    "                     again; the lines new ones supersede move to\n"
-    "                     DIR/history.jsonl. It refuses when the spec\n"
-    "                     (after overrides) or a kernel differs from\n"
-    "                     DIR/manifest.json's.\n"
-    "  --force            Resume all the same.\n"
-    "  --tee              Also echo what kernels print on stderr (it\n"
-    "                     always goes to DIR/output.log, line by line,\n"
-    "                     as [TASK SET/WORKER stdout|stderr] LINE).\n"
-    "  --trace FILE       Also write a timeline of the run to FILE (the\n"
-    "                     chrome-trace plugin): open it in ui.perfetto.dev\n"
-    "                     or chrome://tracing.\n"
-    "  --progress MODE    The running step's progress on stderr: auto (a\n"
-    "                     line redrawn in place when stderr is a terminal,\n"
-    "                     unless -q), none, tty, or jsonl (one JSON object\n"
-    "                     per line, at most 10 a second, for other tools).\n"
-    "  -q, --quiet        No summary and no progress line on stderr.\n"
-    "  --mpi-dedicated-root  Under mpirun: rank 0 only plans, dispatches\n"
-    "                     and records; the other ranks run every task.\n\n"
-    "EXIT STATUS\n"
-    "  0 all tasks ok; 1 some tasks not ok; 2 bad usage or bad spec;\n"
-    "  3 runtime error; 130 interrupted.\n\n"
-    "EXAMPLES\n"
-    "  ptrun check configs/pi.yaml\n"
-    "  ptrun run configs/pi.yaml --set seed=7 --set workersets.cpu.workers=4\n"
-    "  ptrun run configs/pi.yaml --out runs/pi --resume runs/pi\n"
-    "  ptrun kernels build/kernels/*.so\n"
-    "  ptrun report runs/pi && xdg-open runs/pi/report.html\n"
-    "  ptrun ctl runs/pi priority kernel=pi 50\n"
-    "  jq -c '{task, status, result}' runs/pi-*/results.jsonl\n";
+#define EXIT_USAGE RN_EXIT_USAGE
 
 typedef struct cli {
     const char *cmd, *job, *out, *resume, *prefix;
@@ -107,12 +37,71 @@ typedef struct cli {
     int nfiles;
 } cli;
 
-static int usage(const char *why)
+/* "ptrun CMD: why" and the command's usage on stderr: EXIT_USAGE. */
+static int usage(const char *cmd, const char *why)
 {
-    if (why)
-        fprintf(stderr, "ptrun: %s\n", why);
-    fputs(usage_text, stderr);
-    return EXIT_USAGE;
+    return rn_help_usage(cmd, why, stderr);
+}
+
+/* The value of option `a` (--opt=VALUE or --opt VALUE), or NULL. */
+static const char *opt_value(const char *cmd, int argc, char **argv, int *i)
+{
+    const char *a = argv[*i], *eq = strchr(a, '=');
+    if (eq)
+        return eq + 1;
+    if (*i + 1 < argc)
+        return argv[++*i];
+    fprintf(stderr, "ptrun %s: option '%s' needs a value\n", cmd, a);
+    rn_help_usage(cmd, NULL, stderr);
+    return NULL;
+}
+
+/* --progress MODE: its rn_progress_mode, or -1 after saying why. */
+static int progress_mode(const char *cmd, const char *m)
+{
+    static const char *const modes[] = {"auto", "none", "tty", "jsonl"};
+    for (int k = 0; k < 4; k++)
+        if (strcmp(m, modes[k]) == 0)
+            return k; /* the rn_progress_mode order */
+    fprintf(stderr,
+            "ptrun %s: --progress %s: expected auto, none, tty or jsonl\n", cmd,
+            m);
+    return -1;
+}
+
+/* One option of the command (known to it: help.c's table): 0 or -EINVAL. */
+static int parse_opt(cli *c, int argc, char **argv, int *i)
+{
+    const char *a = argv[*i], *v = NULL;
+    size_t len = strcspn(a, "=");
+    rn_opt_kind kind = rn_help_option(c->cmd, a, stderr);
+    if (kind == RN_OPT_UNKNOWN)
+        return -EINVAL;
+    if (kind == RN_OPT_VALUE && !(v = opt_value(c->cmd, argc, argv, i)))
+        return -EINVAL;
+#define IS(name) (len == strlen(name) && strncmp(a, name, len) == 0)
+    if (IS("-q") || IS("--quiet"))
+        c->quiet = 1;
+    else if (IS("--tee"))
+        c->tee = 1;
+    else if (IS("--force"))
+        c->force = 1;
+    else if (IS("--mpi-dedicated-root"))
+        c->mpi_dedicated = 1;
+    else if (IS("--out"))
+        c->out = v;
+    else if (IS("--set"))
+        c->sets[c->nsets++] = v;
+    else if (IS("--resume"))
+        c->resume = v;
+    else if (IS("--prefix"))
+        c->prefix = v;
+    else if (IS("--trace"))
+        c->trace = v;
+    else if (IS("--progress") && (c->progress = progress_mode(c->cmd, v)) < 0)
+        return -EINVAL;
+#undef IS
+    return 0;
 }
 
 /* Split argv into a command, its options and operands. */
@@ -124,47 +113,10 @@ static int parse(int argc, char **argv, cli *c)
         return -ENOMEM;
     c->cmd = argv[1];
     for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        int more = i + 1 < argc;
-        if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0)
-            c->quiet = 1;
-        else if (strcmp(a, "--tee") == 0)
-            c->tee = 1;
-        else if (strcmp(a, "--force") == 0)
-            c->force = 1;
-        else if (strcmp(a, "--mpi-dedicated-root") == 0)
-            c->mpi_dedicated = 1;
-        else if (strcmp(a, "--out") == 0 && more)
-            c->out = argv[++i];
-        else if (strcmp(a, "--set") == 0 && more)
-            c->sets[c->nsets++] = argv[++i];
-        else if (strcmp(a, "--resume") == 0 && more)
-            c->resume = argv[++i];
-        else if (strcmp(a, "--prefix") == 0 && more)
-            c->prefix = argv[++i];
-        else if (strcmp(a, "--trace") == 0 && more)
-            c->trace = argv[++i];
-        else if (strncmp(a, "--progress=", 11) == 0 ||
-                 (strcmp(a, "--progress") == 0 && more)) {
-            const char *m = a[10] == '=' ? a + 11 : argv[++i];
-            static const char *const modes[] = {"auto", "none", "tty", "jsonl"};
-            c->progress = -1;
-            for (int k = 0; k < 4; k++)
-                if (strcmp(m, modes[k]) == 0)
-                    c->progress = k; /* the rn_progress_mode order */
-            if (c->progress < 0) {
-                fprintf(stderr,
-                        "ptrun %s: --progress %s: expected auto, "
-                        "none, tty or jsonl\n",
-                        c->cmd, m);
-                return -EINVAL;
-            }
-        } else if (a[0] == '-') {
-            fprintf(stderr, "ptrun %s: unknown option or missing value: %s\n",
-                    c->cmd, a);
+        if (argv[i][0] != '-' || argv[i][1] == '\0')
+            c->files[c->nfiles++] = argv[i];
+        else if (parse_opt(c, argc, argv, &i) < 0)
             return -EINVAL;
-        } else
-            c->files[c->nfiles++] = a;
     }
     c->job = c->nfiles ? c->files[0] : NULL;
     return 0;
@@ -291,7 +243,7 @@ static int cmd_run_or_check(const cli *c, int argc, char **argv)
         }
     }
     if (!job || c->nfiles > 1)
-        return usage("expected one JOB.yaml");
+        return usage(c->cmd, "expected one JOB.yaml");
     int status = 0;
     rn_spec *spec = load(c, job, &status);
     if (!spec)
@@ -352,7 +304,7 @@ static int list_kernels(const char *file)
 static int cmd_kernels(const cli *c)
 {
     if (c->nfiles == 0)
-        return usage("kernels: name at least one LIB.so");
+        return usage(c->cmd, "name at least one LIB.so");
     int bad = 0;
     for (int i = 0; i < c->nfiles; i++)
         bad |= list_kernels(c->files[i]) < 0;
@@ -374,7 +326,7 @@ static int cmd_report(const cli *c)
 {
     char path[PATH_MAX], err[PATH_MAX + 256];
     if (c->nfiles != 1)
-        return usage("report: expected one run folder DIR");
+        return usage(c->cmd, "expected one run folder DIR");
     int rc = rn_report(c->files[0], c->out, path, sizeof path, err, sizeof err);
     if (rc < 0) {
         fprintf(stderr, "ptrun report: %s\n", err);
@@ -383,6 +335,32 @@ static int cmd_report(const cli *c)
     if (!c->quiet)
         printf("report in %s\n", path);
     return 0;
+}
+
+/*
+ * ptrun ctl [--json] DIR WORDS...: options may come anywhere; the other
+ * words are positional (PRIO may be negative, so only "--" starts one).
+ */
+static int cmd_ctl(int argc, char **argv)
+{
+    char **words = calloc((size_t)argc, sizeof *words);
+    int n = 0, json = 0, status;
+    if (!words)
+        return 3;
+    for (int i = 2; i < argc; i++) {
+        if (strncmp(argv[i], "--", 2) != 0)
+            words[n++] = argv[i];
+        else if (rn_help_option("ctl", argv[i], stderr) == RN_OPT_UNKNOWN) {
+            free(words);
+            return EXIT_USAGE;
+        } else
+            json = 1; /* --json, the only one */
+    }
+    status = n < 1 ? usage("ctl", "expected a run folder DIR")
+                   : rn_ctl_client(words[0], n - 1, words + 1, json, stdout,
+                                   stderr);
+    free(words);
+    return status;
 }
 
 /*
@@ -434,24 +412,31 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (argc < 2)
-        return usage(NULL);
-    if (strcmp(argv[1], "--version") == 0) {
+        return usage(NULL, NULL);
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--version") == 0) {
         printf("ptrun %s (kernel ABI %d)\n", pt_version(), PT_KERNEL_ABI);
         return 0;
     }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-        strcmp(argv[1], "help") == 0) {
-        printf(help_text, usage_text);
-        return 0;
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
+        strcmp(cmd, "help") == 0)
+        return argc > 3 ? usage("help", "expected one topic")
+                        : rn_help(argc > 2 ? argv[2] : NULL, stdout, stderr);
+    if (cmd[0] == '-') { /* not --help, -h or --version */
+        rn_help_option(NULL, cmd, stderr);
+        return EXIT_USAGE;
     }
-    if (strcmp(argv[1], "ctl") == 0) /* positional: PRIO may be negative */
-        return argc < 3
-                   ? usage("ctl: expected a run folder DIR")
-                   : rn_ctl_client(argv[2], argc - 3, argv + 3, stdout, stderr);
+    if (!rn_help_is_command(cmd))
+        return rn_help_unknown_command(cmd, stderr);
+    for (int i = 2; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return rn_help(cmd, stdout, stderr);
+    if (strcmp(cmd, "ctl") == 0)
+        return cmd_ctl(argc, argv);
     cli c = {0};
     int status;
     if (parse(argc, argv, &c) < 0)
-        status = usage(NULL);
+        status = EXIT_USAGE; /* parse said why */
     else if (strcmp(c.cmd, "run") == 0 || strcmp(c.cmd, "check") == 0)
         status = cmd_run_or_check(&c, argc, argv);
     else if (strcmp(c.cmd, "kernels") == 0)
@@ -461,7 +446,7 @@ int main(int argc, char **argv)
     else if (strcmp(c.cmd, "report") == 0)
         status = cmd_report(&c);
     else
-        status = usage("unknown command");
+        status = rn_help_unknown_command(c.cmd, stderr);
     free(c.sets);
     free(c.files);
     return status;

@@ -26,6 +26,7 @@
 #define RN_CTL_H
 
 #include <poll.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -121,12 +122,21 @@ void rn_ctl_close(rn_ctl *c);
 /*
  * `ptrun ctl DIR CMD [ARGS]`: argv[0] is CMD (status, pause, resume,
  * priority TASK|kernel=K|tag=T PRIO, cancel TASK|kernel=K|tag=T). Sends the
- * request, waits up to 10 s for the reply and prints it on `out`. Returns
- * the exit status: 0 "ok":true, 1 an error reply, 2 bad usage, 3 no run
- * listening or another runtime error (messages on errf).
+ * request, waits up to 10 s for the reply and prints it on `out`: as it
+ * came (one line of JSON) when `json`, else for people (rn_ctl_print).
+ * Returns the exit status: 0 "ok":true, 1 an error reply, 2 bad usage, 3
+ * no run listening or another runtime error (messages on errf).
  */
-int rn_ctl_client(const char *dir, int argc, char **argv, FILE *out,
+int rn_ctl_client(const char *dir, int argc, char **argv, bool json, FILE *out,
                   FILE *errf);
+
+/*
+ * A reply of the run to request `cmd` for people (ctl_print.c): status as
+ * tables, the others as a sentence on out; an error reply on errf. 0 when
+ * the reply is "ok":true, else 1.
+ */
+int rn_ctl_print(const char *cmd, const char *reply, size_t len, FILE *out,
+                 FILE *errf);
 
 /*
  * Shared by server and client: the address of DIR/ctl.sock, given `dirfd`,

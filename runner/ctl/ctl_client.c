@@ -18,6 +18,7 @@
 #include <ptools/sys.h>
 
 #include "ctl/ctl.h"
+#include "spec/spec_check.h" /* rn_hint */
 
 #define WAIT_MS 10000                /* for the connection and the reply */
 #define MAX_REPLY (64 * 1024 * 1024) /* a status can be long, not endless */
@@ -25,9 +26,13 @@
 #define EXIT_RUNTIME 3
 
 static const char ctl_usage[] =
-    "usage: ptrun ctl DIR status | pause | resume\n"
-    "       ptrun ctl DIR priority TASK|kernel=K|tag=T PRIO\n"
-    "       ptrun ctl DIR cancel TASK|kernel=K|tag=T\n";
+    "usage: ptrun ctl DIR status [--json]\n"
+    "       ptrun ctl DIR pause | resume [--json]\n"
+    "       ptrun ctl DIR priority TASK|kernel=K|tag=T PRIO [--json]\n"
+    "       ptrun ctl DIR cancel TASK|kernel=K|tag=T [--json]\n";
+
+static const char *const commands[] = {"status", "pause", "resume", "priority",
+                                       "cancel"};
 
 static int usage(FILE *errf, const char *why)
 {
@@ -76,9 +81,12 @@ static int build_request(int argc, char **argv, pt_buf *b, FILE *errf)
     bool plain = strcmp(cmd, "status") == 0 || strcmp(cmd, "pause") == 0 ||
                  strcmp(cmd, "resume") == 0;
     bool prio = strcmp(cmd, "priority") == 0;
-    if (!plain && !prio && strcmp(cmd, "cancel") != 0)
-        return usage(errf, "unknown command (status, priority, cancel, "
-                           "pause, resume)");
+    if (!plain && !prio && strcmp(cmd, "cancel") != 0) {
+        char hint[128], why[256];
+        rn_hint(cmd, commands, 5, "commands", hint, sizeof hint);
+        snprintf(why, sizeof why, "unknown command '%s' (%s)", cmd, hint);
+        return usage(errf, why);
+    }
     if (argc != (plain ? 1 : prio ? 3 : 2))
         return usage(errf, "wrong number of arguments");
     oom |= pt_buf_printf(b, "{\"cmd\":\"%s\"", cmd) < 0;
@@ -202,8 +210,8 @@ static int reply_ok(const pt_buf *reply, char *why, size_t whylen)
 }
 
 /* Ask and print the answer: the exit status. */
-static int exchange(const char *dir, int fd, const pt_buf *req, FILE *out,
-                    FILE *errf)
+static int exchange(const char *dir, int fd, const pt_buf *req, bool json,
+                    const char *cmd, FILE *out, FILE *errf)
 {
     pt_buf reply = {0};
     char why[128];
@@ -220,22 +228,25 @@ static int exchange(const char *dir, int fd, const pt_buf *req, FILE *out,
     if (rc == -EPROTO)
         fprintf(errf, "ptrun ctl: %s: not a reply (%s): %.200s\n", dir, why,
                 (const char *)reply.data);
-    if (rc == 0) {
+    if (rc == 0 && json)
         fprintf(out, "%s\n", (const char *)reply.data);
-        fflush(out);
-    }
+    else if (rc == 0)
+        rn_ctl_print(cmd, (const char *)reply.data, reply.len, out, errf);
+    fflush(out);
     pt_buf_free(&reply);
     return rc < 0 ? EXIT_RUNTIME : ok ? 0 : 1;
 }
 
-int rn_ctl_client(const char *dir, int argc, char **argv, FILE *out, FILE *errf)
+int rn_ctl_client(const char *dir, int argc, char **argv, bool json, FILE *out,
+                  FILE *errf)
 {
     pt_buf req = {0};
     int status = build_request(argc, argv, &req, errf);
     signal(SIGPIPE, SIG_IGN); /* a run that hangs up is -EPIPE, not death */
     if (status == 0) {
         int fd = connect_run(dir, errf);
-        status = fd < 0 ? EXIT_RUNTIME : exchange(dir, fd, &req, out, errf);
+        status = fd < 0 ? EXIT_RUNTIME
+                        : exchange(dir, fd, &req, json, argv[0], out, errf);
         pt_sys_close(fd);
     }
     pt_buf_free(&req);

@@ -20,6 +20,7 @@
 #include "ctl/ctl.h"
 #include "engine/engine_internal.h"
 #include "events/rundir.h"
+#include "spec/spec_check.h" /* rn_hint */
 
 /* Does the request select entry i's tasks by kernel or tag? */
 static bool entry_matches(const engine *e, int i, const rn_ctl_req *r)
@@ -119,7 +120,10 @@ static int apply_status(engine *e, pt_buf *b)
     pt_json_cstr(b, e->spec->name);
     pt_buf_printf(b, ",\"dir\":");
     pt_json_cstr(b, e->dir);
-    pt_buf_printf(b, ",\"paused\":%s,\"step\":", e->paused ? "true" : "false");
+    pt_buf_printf(b, ",\"paused\":%s,\"now_ns\":%" PRId64 ",\"steps\":%d",
+                  e->paused ? "true" : "false", pt_sys_real_ns(),
+                  e->spec->nsteps);
+    pt_buf_printf(b, ",\"step\":");
     if (e->step >= 0) {
         pt_buf_printf(b, "{\"index\":%d,\"name\":", e->step);
         pt_json_cstr(b, e->spec->steps[e->step].name);
@@ -292,6 +296,27 @@ static void hold_all(engine *e, bool hold)
         pt_workerset_hold(e->sets[i], hold);
 }
 
+/* Why a request selects no task: an unknown kernel (with the names there
+ * are), else "no task matches". */
+static void no_match(const engine *e, const rn_ctl_req *r, char *err,
+                     size_t errlen)
+{
+    const char *names[64];
+    char hint[512];
+    int n = 0;
+    bool known = false; /* then it just selects nothing now */
+    for (int i = 0; r->kernel && i < e->spec->nkernels && n < 64; i++) {
+        names[n++] = e->spec->kernels[i].name;
+        known |= strcmp(r->kernel, e->spec->kernels[i].name) == 0;
+    }
+    if (r->kernel && n > 0 && !known) {
+        rn_hint(r->kernel, names, (size_t)n, "kernels", hint, sizeof hint);
+        snprintf(err, errlen, "no kernel '%s' (%s)", r->kernel, hint);
+    } else {
+        snprintf(err, errlen, "no task matches");
+    }
+}
+
 int rn_eng_ctl_apply(void *arg, const rn_ctl_req *r, pt_buf *reply, char *err,
                      size_t errlen)
 {
@@ -313,7 +338,7 @@ int rn_eng_ctl_apply(void *arg, const rn_ctl_req *r, pt_buf *reply, char *err,
     default: snprintf(err, errlen, "unknown request"); return -EINVAL;
     }
     if (rc == -ENOENT) {
-        snprintf(err, errlen, "no task matches");
+        no_match(e, r, err, errlen);
         return rc;
     }
     control_event(e, r);

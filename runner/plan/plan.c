@@ -261,10 +261,12 @@ static void print_task(const rn_spec *spec, const rn_plan *plan, int64_t id,
 void rn_plan_print(const rn_spec *spec, const rn_plan *plan, FILE *out)
 {
     pt_buf js = {0};
-    fprintf(out, "job %s: %d steps, %" PRId64 " tasks, seed %" PRIu64 "\n",
-            spec->name, spec->nsteps, plan->ntasks, spec->seed);
-    for (int s = 0; s < plan->nsteps; s++) {
-        fprintf(out, "step %d %s: %" PRId64 " tasks\n", s, spec->steps[s].name,
+    fprintf(out, "job %s: %d step%s, %" PRId64 " tasks, seed %" PRIu64 "\n",
+            spec->name, spec->nsteps, spec->nsteps == 1 ? "" : "s",
+            plan->ntasks, spec->seed);
+    for (int s = 0; s < plan->nsteps; s++) { /* numbered from 1, as progress */
+        fprintf(out, "step %d/%d %s: %" PRId64 " tasks\n", s + 1, plan->nsteps,
+                spec->steps[s].name,
                 plan->step_start[s + 1] - plan->step_start[s]);
         for (int64_t i = plan->step_start[s]; i < plan->step_start[s + 1]; i++)
             print_task(spec, plan, i, &js, out);

@@ -46,6 +46,59 @@ static const char *where(const setarg *s)
     return s->where[0] ? s->where : "the spec";
 }
 
+/* What the items of list `where` are, in messages: one, many. */
+static void item_noun(const char *where, const char **one, const char **many)
+{
+    const char *last = strrchr(where, '.');
+    last = last ? last + 1 : where;
+    static const char *const nouns[][3] = {
+        {"workersets", "worker set", "sets"},
+        {"steps", "step", "steps"},
+        {"segments", "segment", "segments"},
+        {"plugins", "plugin", "plugins"},
+    };
+    *one = "item";
+    *many = "items";
+    for (size_t i = 0; i < sizeof nouns / sizeof nouns[0]; i++)
+        if (strcmp(last, nouns[i][0]) == 0) {
+            *one = nouns[i][1];
+            *many = nouns[i][2];
+        }
+}
+
+/*
+ * "no worker set 'gpu' (sets: cpu, io)", "no step 'smaple' (did you mean
+ * 'sample'? steps: sample, sum)", or for an index past the end "no item 5 in
+ * workersets (it has 2: give an index from 0, or a name)".
+ */
+static void no_item(const setarg *s, const rn_ynode *seq, const char *comp)
+{
+    const char *names[32], *one, *many;
+    size_t n = 0;
+    char hint[512] = "";
+    item_noun(where(s), &one, &many);
+    for (size_t i = 0; i < seq->n && n < 32; i++) {
+        const rn_ynode *name = rn_ymap_get(seq->e[i].val, "name");
+        if (name && name->kind == RN_Y_SCALAR)
+            names[n++] = name->text;
+    }
+    if (strspn(comp, "0123456789") == strlen(comp) || n == 0)
+        set_err(s, "no item %s in %s (it has %zu: give an index from 0%s)",
+                comp, where(s), seq->n, n ? ", or a name" : "");
+    else {
+        const char *close = rn_closest(comp, names, n);
+        size_t off = 0;
+        if (close)
+            off = (size_t)snprintf(hint, sizeof hint, "did you mean '%s'? ",
+                                   close);
+        off += (size_t)snprintf(hint + off, sizeof hint - off, "%s:", many);
+        for (size_t i = 0; i < n && off < sizeof hint; i++)
+            off += (size_t)snprintf(hint + off, sizeof hint - off, "%s %s",
+                                    i ? "," : "", names[i]);
+        set_err(s, "no %s '%s' (%s)", one, comp, hint);
+    }
+}
+
 /* List item `comp`: an index, or the item whose `name` is comp. */
 static rn_ynode *seq_child(const setarg *s, rn_ynode *seq, const char *comp)
 {
@@ -59,10 +112,7 @@ static rn_ynode *seq_child(const setarg *s, rn_ynode *seq, const char *comp)
         if (name && name->kind == RN_Y_SCALAR && !strcmp(name->text, comp))
             return seq->e[i].val;
     }
-    set_err(s,
-            "no item '%s' in %s (it has %zu: give an index from 0, or "
-            "an item's name)",
-            comp, where(s), seq->n);
+    no_item(s, seq, comp);
     return NULL;
 }
 

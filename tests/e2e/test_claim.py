@@ -185,7 +185,7 @@ class SameFolder(Base):
                              "running in this folder (use another --out)\n"
                              % (out, held.pid))
         self.assertEqual(snapshot(out), before)
-        status = ptrun("ctl", out, "status")  # its control socket still works
+        status = ptrun("ctl", out, "status", "--json")  # its socket still works
         self.assertEqual(status.returncode, 0, status.stderr)
         self.assertTrue(json.loads(status.stdout)["ok"])
         self.finish(held)
@@ -258,7 +258,7 @@ class Resume(Base):
         self.assertIsNone(resumed.poll())
         with open(os.path.join(out, ".lock")) as f:
             self.assertEqual(f.read(), "%d\n" % resumed.pid)
-        status = ptrun("ctl", out, "status", timeout=30)
+        status = ptrun("ctl", out, "status", "--json", timeout=30)
         self.assertEqual(status.returncode, 0, status.stderr)
         self.assertTrue(json.loads(status.stdout)["ok"])
         err = self.finish(resumed)

@@ -28,7 +28,7 @@ plugins: [{name: jsonl}, {name: chrome-trace}]
 
 
 def ctl(run_dir, *words):
-    p = subprocess.run([PTRUN, "ctl", run_dir, *map(str, words)],
+    p = subprocess.run([PTRUN, "ctl", run_dir, *map(str, words), "--json"],
                        capture_output=True, text=True, timeout=30)
     reply = json.loads(p.stdout) if p.stdout.strip() else None
     return p.returncode, reply, p.stderr

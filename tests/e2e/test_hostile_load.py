@@ -152,7 +152,7 @@ class HostileLoad(unittest.TestCase):
         path, _ = self.spec("thread", so, "threaded_square")
         p = ptrun("check", path)
         self.assertEqual(p.returncode, 0, p.stderr)
-        self.assertTrue(p.stdout.startswith("job thread: 1 steps, 4 tasks"))
+        self.assertTrue(p.stdout.startswith("job thread: 1 step, 4 tasks"))
         self.assertNotIn("helper thread", p.stdout)  # its chatter: stderr
         self.assertIn("ctor_thread: a helper thread runs\n", p.stderr)
         out = os.path.join(self.tmp.name, "out")
