@@ -281,7 +281,8 @@ static inline int pt_state_set(pt_ctx *c, const char *k, void *p,
     return PT__API(c)->state_set(c, k, p, free_fn);
 }
 
-/* ---- snapshots (kernel `save`): append n bytes; 0 or -ENOMEM ---- */
+/* ---- snapshots (kernel `save`): append n bytes; 0, -ENOMEM, or -EFBIG
+ * past the 256 MiB a snapshot holds ---- */
 static inline int pt_save_bytes(pt_ctx *c, pt_buf *out, const void *p, size_t n)
 {
     return PT__API(c)->save_bytes(c, out, p, n);
