@@ -384,15 +384,17 @@ static int run_task(worker *w, uint64_t id, const uint8_t *p, size_t len,
         }
         int end = pt__ctx_end(&c);
         char msg[256];
-        const char *err = c.error, *ck = checkpoint(w, false);
-        if (!err && ck) /* it is said with this task's answer */
-            err = ck;
+        const char *err = c.error;
         if (!err && rc != 0) {
             snprintf(msg, sizeof msg, "kernel returned %d", rc);
             err = msg;
-        } else if (!err && end < 0) {
-            err = pt_errmsg();
+        } else if (!err && end < 0) { /* a copy: checkpoint() may err */
+            snprintf(msg, sizeof msg, "%s", pt_errmsg());
+            err = msg;
         }
+        const char *ck = checkpoint(w, false);
+        if (!err) /* a failed snapshot is said with this task's answer */
+            err = ck;
         sent = err ? send_error(w, id, err) : send_result(w, id);
         pt__ctx_clear(&c);
     }
