@@ -10,6 +10,7 @@
 
 #include "ctx.h"
 #include "internal.h"
+#include "snapshot.h"
 
 static int arg_has(pt_ctx *c, const char *k)
 {
@@ -420,6 +421,8 @@ static const pt_shm_view *shm_get(pt_ctx *c, const char *name)
 static int save_bytes(pt_ctx *c, pt_buf *out, const void *p, size_t n)
 {
     (void)c;
+    if (out && (n > PT__SNAP_MAX || out->len > PT__SNAP_MAX - n))
+        return -EFBIG; /* a snapshot holds at most that */
     return out ? pt_buf_append(out, p, n) : -EINVAL;
 }
 

@@ -16,6 +16,7 @@
 
 #include "ctx.h"
 #include "internal.h"
+#include "snapshot.h"
 #include "wire.h"
 #include "worker.h"
 
@@ -46,6 +47,7 @@ typedef struct worker {
     uint8_t *shm;             /* the result buffer, mapped; or NULL */
     size_t shm_size;   /* bytes mapped (the memfd holds at least these) */
     uint64_t shm_sent; /* RESULT_SHM frames sent */
+    pt__snap snap;     /* checkpoints (snapshot.c) */
 } worker;
 
 static loaded *remember(worker *w, const pt_kernel *k, pt_kernel_lib *lib,
@@ -293,6 +295,52 @@ static int printed(void)
     return __fpending(stdout) > 0 || __fpending(stderr) > 0;
 }
 
+/* For a restore (snapshot.c): the set's kernel `name` of library `path`,
+ * loaded and initialised. */
+static const pt_kernel *load_named(void *arg, const char *path,
+                                   const char *name, const char **why)
+{
+    worker *w = arg;
+    *why = "it is not one of the worker set's kernels";
+    for (int i = 0; i < w->boot->nkernels; i++) {
+        const pt_kernel_ref *r = &w->boot->kernels[i];
+        if (strcmp(r->path, path) != 0 ||
+            strcmp(r->symbol ? r->symbol : r->name, name) != 0)
+            continue;
+        loaded *l = load_indexed(w, (uint32_t)i);
+        if (l)
+            ensure_init(w, l);
+        *why = l ? l->error : "out of memory";
+        return l && !l->error ? l->k : NULL;
+    }
+    return NULL;
+}
+
+/* A snapshot of every kernel here with a save, when one is due: NULL, or
+ * why it failed. */
+static const char *checkpoint(worker *w, bool force)
+{
+    if (!pt__snap_due(&w->snap, force))
+        return NULL;
+    int n = 0;
+    for (loaded *l = w->kernels; l; l = l->next)
+        n++;
+    pt__snap_kernel *ks = calloc((size_t)n + 1, sizeof *ks);
+    if (!ks)
+        return "checkpoint: out of memory";
+    n = 0;
+    for (loaded *l = w->kernels; l; l = l->next) {
+        int seen = 0; /* two names for one kernel: one section */
+        for (int i = 0; i < n; i++)
+            seen |= ks[i].k == l->k;
+        if (l->inited && l->k && l->index >= 0 && pt_kernel_save(l->k) && !seen)
+            ks[n++] = (pt__snap_kernel){l->k, w->boot->kernels[l->index].path};
+    }
+    const char *why = pt__snap_take(&w->snap, &w->env, ks, n);
+    free(ks);
+    return why;
+}
+
 /*
  * Run one task and answer it. A failed write means the parent is gone.
  * `more`: another task is already read, so the answer may wait for it.
@@ -308,9 +356,11 @@ static int run_task(worker *w, uint64_t id, const uint8_t *p, size_t len,
         return -EBADMSG;
     w->start_ns = pt_sys_mono_ns();
     post(w, id, 1);
-    const pt_kernel *k;
-    pt_call_fn fn;
-    const char *why = resolve(w, &h, &k, &fn);
+    const pt_kernel *k = NULL;
+    pt_call_fn fn = NULL;
+    const char *why = pt__snap_restore(&w->snap, &w->env, load_named, w);
+    if (!why)
+        why = resolve(w, &h, &k, &fn);
     pt_buf_reset(&w->results);
     int sent, out = 0;
     pt_ctx c;
@@ -338,9 +388,13 @@ static int run_task(worker *w, uint64_t id, const uint8_t *p, size_t len,
         if (!err && rc != 0) {
             snprintf(msg, sizeof msg, "kernel returned %d", rc);
             err = msg;
-        } else if (!err && end < 0) {
-            err = pt_errmsg();
+        } else if (!err && end < 0) { /* a copy: checkpoint() may err */
+            snprintf(msg, sizeof msg, "%s", pt_errmsg());
+            err = msg;
         }
+        const char *ck = checkpoint(w, false);
+        if (!err) /* a failed snapshot is said with this task's answer */
+            err = ck;
         sent = err ? send_error(w, id, err) : send_result(w, id);
         pt__ctx_clear(&c);
     }
@@ -421,6 +475,9 @@ void pt__worker_main(const pt__worker_boot *boot)
                              .count = boot->count,
                              .shm = boot->shm,
                              .nshm = boot->nshm};
+    if (pt__snap_init(&w.snap, boot->checkpoint_prefix, boot->index,
+                      boot->checkpoint_ms) < 0)
+        pt_sys_exit(2);
     pt__wire_reader rd;
     pt__wire_reader_init(&rd, 0);
     int status = 0;
@@ -453,11 +510,14 @@ void pt__worker_main(const pt__worker_boot *boot)
             break;
         }
     }
-    if (status == 0)
+    if (status == 0) {
+        checkpoint(&w, true); /* the last tasks' state, when a set ends */
         run_finis(&w);
+    }
     fflush(NULL);
     pt_workerset_reap_strays(NULL, 0); /* all it forked, detached or not */
     pt__wire_reader_free(&rd);
     free_all(&w);
+    pt__snap_free(&w.snap);
     pt_sys_exit(status);
 }

@@ -125,7 +125,9 @@ typedef struct pt__worker_boot {
     pt_shm *const *shm;
     int nshm;
     pt__beacon *beacon; /* this worker's, in memory shared with the parent */
-    _Atomic uint64_t *ring; /* its claim words (PT__RING), shared too */
+    _Atomic uint64_t *ring;        /* its claim words (PT__RING), shared too */
+    const char *checkpoint_prefix; /* snapshots: PREFIX.<index>.snap */
+    int64_t checkpoint_ms;         /* at most one per this; 0: off */
 } pt__worker_boot;
 
 _Noreturn void pt__worker_main(const pt__worker_boot *boot);

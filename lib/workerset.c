@@ -63,6 +63,10 @@ static int copy_opts(pt_workerset *ws, const pt_workerset_opts *o)
                        ? 0
                        : (o->grace_ms ? o->grace_ms : PT_WS_GRACE_MS) * 1000000;
     ws->timeout_ns = o->timeout_ms * 1000000;
+    ws->checkpoint_ms = o->checkpoint_ms;
+    if (o->checkpoint_ms > 0 && o->checkpoint_prefix &&
+        !(ws->checkpoint_prefix = strdup(o->checkpoint_prefix)))
+        return -ENOMEM;
     ws->nkernels = o->nkernels;
     ws->nshm = o->nshm;
     ws->kernels = calloc((size_t)o->nkernels + 1, sizeof *ws->kernels);
@@ -101,6 +105,7 @@ void pt__ws_free(pt_workerset *ws)
         pt__heap_free(&ws->slots[i].own);
     pt__heap_free(&ws->shared);
     free(ws->kernels);
+    free(ws->checkpoint_prefix);
     free(ws->shm);
     free(ws->slots);
     free(ws->pfds);
@@ -115,7 +120,8 @@ static int check_create(int n, pt_ws_mode mode, const pt_workerset_opts *o)
 {
     if (n < 1 || (mode != PT_WS_RR && mode != PT_WS_FF) ||
         (o && (o->window < 0 || o->nkernels < 0 || o->nshm < 0 ||
-               o->timeout_ms < 0 || o->memory_bytes < 0 || o->batch < 0)))
+               o->timeout_ms < 0 || o->memory_bytes < 0 || o->batch < 0 ||
+               o->checkpoint_ms < 0)))
         return pt__err(-EINVAL,
                        "workerset: need n >= 1 (got %d), mode RR "
                        "or FF, window >= 0",

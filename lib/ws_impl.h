@@ -133,7 +133,9 @@ struct pt_workerset {
     pt_output_fn output_fn;
     void *output_arg;
     int64_t memory_bytes;
-    int64_t grace_ns;  /* at destroy, for the workers' fini */
+    int64_t grace_ns;        /* at destroy, for the workers' fini */
+    char *checkpoint_prefix; /* workers' snapshots (snapshot.h), or NULL */
+    int64_t checkpoint_ms;
     int64_t succeeded; /* replies received, ever */
     int deaths_in_a_row;
     int broken;              /* too many deaths before any success */

@@ -103,7 +103,9 @@ static _Noreturn void worker_child(pt_workerset *ws, slot *s, int in, int out,
                             .shm = ws->shm,
                             .nshm = ws->nshm,
                             .beacon = s->beacon,
-                            .ring = s->ring};
+                            .ring = s->ring,
+                            .checkpoint_prefix = ws->checkpoint_prefix,
+                            .checkpoint_ms = ws->checkpoint_ms};
     pt__worker_main(&boot);
 }
 

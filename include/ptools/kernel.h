@@ -73,7 +73,8 @@ typedef struct pt_kernel {
     /* optional: the args it takes, ended by {NULL}; NULL: unchecked */
     const pt_param *params;
     /* optional: snapshot this worker's state into `out` (pt_save_bytes);
-     * 0 or a negative errno (the snapshot is then skipped) */
+     * 0 or a negative errno (the snapshot on disk then stays the last
+     * one, and the task after which it was due fails saying why) */
     int (*save)(pt_ctx *, pt_buf *out);
     /* optional: before its first task, a worker starts from the latest
      * snapshot of its predecessor; non-zero fails the worker's start */
@@ -329,7 +330,8 @@ static inline int pt_state_set(pt_ctx *c, const char *k, void *p,
     return PT__API(c)->state_set(c, k, p, free_fn);
 }
 
-/* ---- snapshots (kernel `save`): append n bytes; 0 or -ENOMEM ---- */
+/* ---- snapshots (kernel `save`): append n bytes; 0, -ENOMEM, or -EFBIG
+ * past the 256 MiB a snapshot holds ---- */
 static inline int pt_save_bytes(pt_ctx *c, pt_buf *out, const void *p, size_t n)
 {
     return PT__API(c)->save_bytes(c, out, p, n);

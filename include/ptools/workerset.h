@@ -90,6 +90,20 @@ typedef struct pt_workerset_opts {
     int64_t grace_ms;     /* at destroy, how long the workers' fini
                              may take before SIGKILL: 0 the default
                              (PT_WS_GRACE_MS), < 0 none */
+    /* Checkpoints (kernel save/restore): after a task, when checkpoint_ms
+     * has passed since its last snapshot, a worker calls the save of each
+     * kernel it has initialised that has one, and writes the snapshot to
+     * `<checkpoint_prefix>.<worker index>.snap` atomically (tmp + fsync +
+     * rename; the folder must exist); once more when the set ends. Before
+     * its first task, a worker that finds that file (its predecessor's:
+     * a replacement, or a new set on the same prefix) loads each kernel
+     * named there (from `kernels`), runs its init, then its restore; if
+     * that fails (a restore returns non-zero, a kernel cannot be loaded,
+     * the file is corrupt), every task given to the worker fails with why.
+     * Snapshots hold up to 256 MiB. Only kernels from `kernels` are saved
+     * (not linked-in ones). 0 or no prefix: off. */
+    const char *checkpoint_prefix; /* copied */
+    int64_t checkpoint_ms;
 } pt_workerset_opts;
 
 typedef struct pt_workerset pt_workerset;

@@ -94,6 +94,27 @@ static int check_fds(const rn_spec *s, char *err, size_t errlen)
     return 0;
 }
 
+/*
+ * Where set w's workers keep their snapshots: DIR/state/<set> (the folder
+ * made here), into `prefix`; "" when the set takes none or the run has no
+ * folder of its own (an MPI agent).
+ */
+static int state_prefix(const engine *e, const rn_workerset *w, bool own_dir,
+                        char *prefix, size_t size, char *err, size_t errlen)
+{
+    prefix[0] = '\0';
+    if (!own_dir || w->checkpoint_ms <= 0)
+        return 0;
+    snprintf(prefix, size, "%s/state", e->dir);
+    if (mkdir(prefix, 0755) < 0 && errno != EEXIST) {
+        int rc = -errno;
+        snprintf(err, errlen, "%s: %s", prefix, strerror(errno));
+        return rc;
+    }
+    snprintf(prefix, size, "%s/state/%s", e->dir, w->name);
+    return 0;
+}
+
 int rn_eng_make_sets(engine *e, bool hooks, char *err, size_t errlen)
 {
     const rn_spec *s = e->spec;
@@ -116,6 +137,10 @@ int rn_eng_make_sets(engine *e, bool hooks, char *err, size_t errlen)
     int rc = 0;
     for (int i = 0; i < s->nworkersets && rc == 0; i++) {
         const rn_workerset *w = &s->workersets[i];
+        char prefix[4200];
+        if ((rc = state_prefix(e, w, hooks, prefix, sizeof prefix, err,
+                               errlen)) < 0)
+            break;
         pt_workerset_opts o = {.window = w->window,
                                .batch = w->batch,
                                .kernels = refs,
@@ -129,7 +154,9 @@ int rn_eng_make_sets(engine *e, bool hooks, char *err, size_t errlen)
                                            : w->grace_ms   ? w->grace_ms
                                                            : -1,
                                .output_fn = hooks ? rn_eng_on_output : NULL,
-                               .output_arg = e->hooks ? &e->hooks[i] : NULL};
+                               .output_arg = e->hooks ? &e->hooks[i] : NULL,
+                               .checkpoint_prefix = prefix[0] ? prefix : NULL,
+                               .checkpoint_ms = w->checkpoint_ms};
         e->tails[i] = calloc((size_t)w->workers, sizeof *e->tails[i]);
         if (!e->tails[i]) {
             rc = -ENOMEM;

@@ -101,8 +101,10 @@ typedef struct rn_workerset {
     int window; /* 0: the mode's default */
     int batch;  /* requests sent at once; 0: auto */
     rn_pos pos;
-    int64_t memory_bytes; /* RLIMIT_AS per worker, 0: none */
-    int64_t grace_ms;     /* at shutdown, for the workers' fini; -1: default */
+    int64_t memory_bytes;  /* RLIMIT_AS per worker, 0: none */
+    int64_t grace_ms;      /* at shutdown, for the workers' fini; -1: default */
+    int64_t checkpoint_ms; /* kernels' state snapshotted at most this often
+                              into the run folder's state/; 0: never */
 } rn_workerset;
 
 /* How a sweep axis makes its values (SPEC §4). */

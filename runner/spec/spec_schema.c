@@ -60,6 +60,7 @@ static const rn_skey workerset_keys[] = {
     {"memory", false, &scalar},
     {"batch", false, &scalar},
     {"grace", false, &scalar},
+    {"checkpoint", false, &scalar}, /* kernels' save/restore */
     {0},
 };
 const rn_schema rn_workerset_schema = {RN_S_MAP, workerset_keys, NULL};

@@ -1,6 +1,6 @@
 /*
  * spec_sets.c - the spec's `workersets:`: workers, mode, batch, timeout,
- * grace, memory, each checked where it is written.
+ * grace, memory, checkpoint, each checked where it is written.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -208,6 +208,8 @@ static void build_workerset(rn_build *b, const rn_ynode *n, rn_workerset *ws)
     ws->grace_ms = -1;
     if ((v = rn_ymap_get(n, "grace")))
         get_duration(b, v, "grace", 0, &ws->grace_ms);
+    if ((v = rn_ymap_get(n, "checkpoint")))
+        get_duration(b, v, "checkpoint", 0, &ws->checkpoint_ms);
     if ((v = rn_ymap_get(n, "retries")) &&
         rn_get_int(b, v, "retries", 0, INT_MAX, &i))
         ws->retries = (int)i;
