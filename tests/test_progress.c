@@ -7,8 +7,8 @@
 
 static char line[512];
 
-static const char *format(const rn_progress_state *st, double rate,
-                          double eta, bool final, int cols)
+static const char *format(const rn_progress_state *st, double rate, double eta,
+                          bool final, int cols)
 {
     int n = rn_progress_format(st, rate, eta, final, cols, line, sizeof line);
     CU_ASSERT_EQUAL(n, (int)strlen(line));
