@@ -8,6 +8,8 @@ set -eu
 
 # CUnit too: the tests' CMakeLists.txt needs it to configure at all
 need="cmake make gcc pkg-config libyaml-dev nettle-dev libjansson-dev libcunit1-dev"
+# python3: scripts/quickstart_answers.py (`make run` shows the answers)
+need="$need python3"
 if [ "${1:-build}" = test ]; then
     # clang and its runtimes (libclang_rt.fuzzer) for scripts/fuzz.sh;
     # chromium draws `ptrun report`'s page in tests/e2e/test_report.py
