@@ -1,6 +1,8 @@
 # A thin wrapper around CMake (as neovim's): the real build is CMakeLists.txt.
 #   make run    install what is missing, build into build/, run the
-#               quickstart job (configs/quickstart.yaml) with ptrun
+#               quickstart job (configs/quickstart.yaml) with ptrun and
+#               print its answers, pi and the sum, before ptrun's summary
+#               (scripts/quickstart_answers.py)
 #   make test   install what is missing, check the C formatting
 #               (format-check), build, run every test (also under ASan+UBSan
 #               in build-asan/ and valgrind), then fuzz for 60 s
@@ -63,7 +65,7 @@ run: deps $(BUILD)/CMakeCache.txt
 	@cmake --build $(BUILD) -j $(JOBS) --target $(RUN_TARGETS) \
 	  $(if $(wildcard $(BUILD)/Makefile),-- --no-print-directory) \
 	  >$(BUILD)/make-run.log || { tail -n 20 $(BUILD)/make-run.log; exit 1; }
-	$(BUILD)/ptrun run configs/quickstart.yaml
+	scripts/quickstart_answers.py $(BUILD)/ptrun configs/quickstart.yaml
 
 unit: deps-test $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)

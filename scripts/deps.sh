@@ -9,8 +9,9 @@ set -eu
 
 # CUnit too: the tests' CMakeLists.txt needs it to configure at all
 need="cmake make gcc pkg-config libyaml-dev nettle-dev libjansson-dev libcunit1-dev"
-# the README reads results with jq and NumPy
-need="$need jq python3-numpy"
+# the README reads results with jq and NumPy; python3 runs
+# scripts/quickstart_answers.py (`make run` shows the answers)
+need="$need jq python3 python3-numpy"
 if [ "${1:-build}" = test ]; then
     # clang and its runtimes (libclang_rt.fuzzer) for scripts/fuzz.sh;
     # chromium draws `ptrun report`'s page in tests/e2e/test_report.py

@@ -228,6 +228,45 @@ static void test_halted_line(void)
     rn_summary_free(&s);
 }
 
+/* The failures named: the 5 of lowest id whatever the order they end in,
+ * their error's first line, then how many more; ok and cancelled aside. */
+static void test_failures(void)
+{
+    char name[] = "sq";
+    rn_kernel k = {.name = name};
+    rn_spec spec = {.name = name, .kernels = &k, .nkernels = 1};
+    rn_summary s;
+    CU_ASSERT_EQUAL_FATAL(rn_summary_init(&s, &spec), 0);
+    static const int64_t ids[] = {9, 3, 12, 6, 1, 7, 20, 2};
+    for (size_t i = 0; i < sizeof ids / sizeof *ids; i++)
+        rn_summary_failure(&s, ids[i], 0,
+                           ids[i] == 3   ? PT_TASK_CRASHED
+                           : ids[i] == 6 ? PT_TASK_TIMEOUT
+                                         : PT_TASK_FAILED,
+                           ids[i] == 7   ? "x must be < 5\nmore text"
+                           : ids[i] == 3 ? NULL
+                                         : "x must be < 5");
+    rn_summary_failure(&s, 0, 0, PT_TASK_OK, NULL);
+    rn_summary_failure(&s, 0, 0, PT_TASK_CANCELLED, "cancelled");
+    int64_t counts[PT_TASK_NSTATUS] = {0};
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    rn_summary_print(&s, &spec, counts, 0, 1.0, "runs/x", f);
+    fclose(f);
+    const char *tail = strstr(text, "  task ");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(tail);
+    CU_ASSERT_STRING_EQUAL(tail, "  task 1 sq [failed]: x must be < 5\n"
+                                 "  task 2 sq [failed]: x must be < 5\n"
+                                 "  task 3 sq [crashed]\n"
+                                 "  task 6 sq [timeout]: x must be < 5\n"
+                                 "  task 7 sq [failed]: x must be < 5...\n"
+                                 "  and 3 more; see results.jsonl\n"
+                                 "  results in runs/x\n");
+    free(text);
+    rn_summary_free(&s);
+}
 int main(int argc, char **argv)
 {
     static const pt_test_case cases[] = {
@@ -237,6 +276,7 @@ int main(int argc, char **argv)
         {"queue waits: distinct, unsorted", test_queue_wait_quantiles, 0},
         {"running median", test_running_median, 60},
         {"halted: its line", test_halted_line, 0},
+        {"failed tasks named, 5 at most", test_failures, 0},
         {NULL, NULL, 0},
     };
     return pt_test_main("summary", cases, argc, argv);

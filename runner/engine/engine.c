@@ -139,9 +139,10 @@ static int min_ms(int a, int b)
 /* The step's progress line (or JSON line), at most 10 times a second. */
 static void show_progress(engine *e, int step, bool final)
 {
-    int64_t done = 0;
+    int64_t done = 0, cancelled = e->step_counts[PT_TASK_CANCELLED];
     for (int i = 0; i < PT_TASK_NSTATUS; i++)
         done += e->step_counts[i];
+    done -= cancelled; /* after Ctrl-C, the bar is not full */
     rn_progress_state st = {.step = step,
                             .nsteps = e->spec->nsteps,
                             .step_name = e->spec->steps[step].name,
@@ -150,6 +151,7 @@ static void show_progress(engine *e, int step, bool final)
                             .running = e->running,
                             .waiting = e->waiting,
                             .failed = done - e->step_counts[PT_TASK_OK],
+                            .cancelled = cancelled,
                             .paused = e->paused};
     rn_progress_show(&e->progress, &st, pt_sys_mono_ns(), final);
 }

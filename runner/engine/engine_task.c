@@ -245,7 +245,7 @@ static void count_end(engine *e, tstate *s)
 
 /* Task s ended for good: counted, and forgotten. */
 static void record_final(engine *e, tstate *s, pt_task_status st,
-                         int64_t end_ns)
+                         int64_t end_ns, const char *error)
 {
     e->tflags[s->t.id] |= TF_ENDED;
     e->counts[st]++;
@@ -256,6 +256,7 @@ static void record_final(engine *e, tstate *s, pt_task_status st,
     if (st == PT_TASK_OK && s->start_ns)
         rn_eng_median_ok(e, s->t.workerset, end_ns - s->start_ns);
     rn_eng_halt_count(e, s, st);
+    rn_summary_failure(&e->summary, s->t.id, s->t.kernel, (int)st, error);
     rn_eng_untrack(e, s);
 }
 
@@ -313,11 +314,11 @@ static void on_done(void *arg, pt_request *req)
         remember_attempt(s, &ev);
     if (s->start_ns)
         rn_summary_busy(&e->summary, ev.end_ns - s->start_ns);
-    free(long_error);
     s->req = NULL;
     int set = s->t.workerset;
     if (!again)
-        record_final(e, s, st, ev.end_ns);
+        record_final(e, s, st, ev.end_ns, ev.error);
+    free(long_error);
     pt_request_destroy(req);
     if (again && backoff(e, id) < 0)
         rn_eng_requeue(e, id);

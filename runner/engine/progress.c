@@ -1,6 +1,7 @@
 /* progress.c - the running step's progress on stderr (see progress.h). */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -50,35 +51,103 @@ static void clock_text(char *out, size_t size, double s)
         snprintf(out, size, "%ld:%02ld", t / 60, t % 60);
 }
 
-static void show_tty(rn_progress *p, const rn_progress_state *st, double rate,
-                     double eta, bool final)
+/* Append to out[*n] what fits of the format (always NUL-terminated). */
+static void add(char *out, size_t size, int *n, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void add(char *out, size_t size, int *n, const char *fmt, ...)
 {
-    char eta_s[32], line[512], bar[64];
-    int width = columns() - 1; /* never the last column: no wrap */
-    clock_text(eta_s, sizeof eta_s, eta);
-    int pct = st->total ? (int)(100 * st->done / st->total) : 100;
-    int n = snprintf(
-        line, sizeof line,
-        "step %d/%d %s: %" PRId64 "/%" PRId64 " %3d%%  running %" PRId64
-        "  failed %" PRId64 "  %.0f tasks/s  %s %s%s",
-        st->step + 1, st->nsteps, st->step_name, st->done, st->total, pct,
-        st->running, st->failed, rate, final ? "took" : "ETA", eta_s,
-        st->paused ? "  [paused]" : "");
-    if (n < 0)
+    if ((size_t)*n >= size)
         return;
-    if ((size_t)n >= sizeof line)
-        n = sizeof line - 1;
-    int room = width - n - 3; /* " [" bar "]" if it fits */
-    if (room >= 10) {
-        int w = room > 40 ? 40 : room,
-            fill = st->total ? (int)(w * st->done / st->total) : w;
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(out + *n, size - (size_t)*n, fmt, ap);
+    va_end(ap);
+    if (m > 0)
+        *n = (size_t)(*n + m) < size ? *n + m : (int)size - 1;
+}
+
+/* What the line may leave out when it is too wide, first dropped first:
+ * the bar (after shrinking to BAR_MIN), the rate, running, the step's
+ * name. The ETA goes last: at the end of the line, it is kept when the
+ * rest must be cut. */
+enum { SHOW_RATE = 1, SHOW_RUNNING = 2, SHOW_NAME = 4, SHOW_ALL = 7 };
+#define BAR_MIN 10
+#define BAR_MAX 40
+
+/* The line but its ETA. */
+static int format_body(char *out, size_t size, const rn_progress_state *st,
+                       double rate, int show)
+{
+    int n = 0;
+    int pct = st->total ? (int)(100 * st->done / st->total) : 100;
+    out[0] = '\0';
+    add(out, size, &n, "step %d/%d", st->step + 1, st->nsteps);
+    if (show & SHOW_NAME)
+        add(out, size, &n, " %s", st->step_name);
+    add(out, size, &n, ": %" PRId64 "/%" PRId64 " %3d%%", st->done, st->total,
+        pct);
+    if (show & SHOW_RUNNING)
+        add(out, size, &n, "  running %" PRId64, st->running);
+    add(out, size, &n, "  failed %" PRId64, st->failed);
+    if (st->cancelled)
+        add(out, size, &n, "  cancelled %" PRId64, st->cancelled);
+    if (show & SHOW_RATE)
+        add(out, size, &n, "  %.0f tasks/s", rate);
+    if (st->paused)
+        add(out, size, &n, "  [paused]");
+    return n;
+}
+
+int rn_progress_format(const rn_progress_state *st, double rate, double eta,
+                       bool final, int cols, char *out, size_t size)
+{
+    int width = cols - 1; /* never the last column: no wrap */
+    char eta_s[32], tail[48];
+    if (size == 0)
+        return 0;
+    clock_text(eta_s, sizeof eta_s, eta);
+    int t = snprintf(tail, sizeof tail, "  %s %s", final ? "took" : "ETA",
+                     eta_s);
+    int n = format_body(out, size, st, rate, SHOW_ALL);
+    int room = width - n - t - 3; /* " [" bar "]" */
+    if (room >= BAR_MIN) {
+        int w = room > BAR_MAX ? BAR_MAX : room;
+        int fill = st->total ? (int)(w * st->done / st->total) : w;
+        fill = fill > w ? w : fill;
+        char bar[BAR_MAX + 1];
         memset(bar, '#', (size_t)fill);
         memset(bar + fill, '.', (size_t)(w - fill));
         bar[w] = '\0';
-        n += snprintf(line + n, sizeof line - (size_t)n, " [%s]", bar);
+        add(out, size, &n, "%s [%s]", tail, bar);
+        return n;
     }
-    if (n > width)
-        n = width;
+    static const int drop[] = {SHOW_RATE, SHOW_RUNNING, SHOW_NAME};
+    for (int i = 0, show = SHOW_ALL; i < 3 && n + t > width; i++) {
+        show &= ~drop[i];
+        n = format_body(out, size, st, rate, show);
+    }
+    if (n + t > width) { /* cut the rest, at a gap: keep the ETA */
+        int cut = width > t ? width - t : 0;
+        n = cut;
+        while (n > 0 && !(out[n] == ' ' && out[n - 1] == ' '))
+            n--;
+        n = n > 0 ? n - 1 : cut;
+    }
+    out[n] = '\0';
+    add(out, size, &n, "%s", tail);
+    if (n > width) {
+        n = width > 0 ? width : 0;
+        out[n] = '\0';
+    }
+    return n;
+}
+
+static void show_tty(rn_progress *p, const rn_progress_state *st, double rate,
+                     double eta, bool final)
+{
+    char line[512];
+    int n = rn_progress_format(st, rate, eta, final, columns(), line,
+                               sizeof line);
     char out[600];
     int m = snprintf(out, sizeof out, "\r%.*s\033[K%s", n, line,
                      final ? "\n" : "");
@@ -101,9 +170,10 @@ static void show_jsonl(const rn_progress_state *st, double rate, double eta,
     pt_buf_printf(&b,
                   ",\"done\":%" PRId64 ",\"total\":%" PRId64
                   ",\"running\":%" PRId64 ",\"waiting\":%" PRId64
-                  ",\"failed\":%" PRId64 ",\"tasks_per_s\":%.3f,\"eta_s\":",
+                  ",\"failed\":%" PRId64 ",\"cancelled\":%" PRId64
+                  ",\"tasks_per_s\":%.3f,\"eta_s\":",
                   st->done, st->total, st->running, st->waiting, st->failed,
-                  rate);
+                  st->cancelled, rate);
     if (eta >= 0)
         pt_buf_printf(&b, "%.3f", eta);
     else

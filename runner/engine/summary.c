@@ -1,6 +1,7 @@
 /* summary.c - the end-of-run summary (see summary.h). */
 #include <inttypes.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <ptools/json.h>
 
@@ -86,6 +87,45 @@ void rn_summary_task(rn_summary *s, int kernel, int status, int64_t queued_ns,
     add(&k->lat, end_ns - start_ns);
     if (queued_ns)
         add(&k->wait, start_ns - queued_ns);
+}
+
+/* The first line of an error, cut to ERROR_MAX bytes ("..." when cut). */
+#define ERROR_MAX 160
+
+static char *first_line(const char *error)
+{
+    if (!error)
+        return NULL;
+    size_t n = strcspn(error, "\n");
+    bool cut = n > ERROR_MAX || error[n] == '\n';
+    n = n > ERROR_MAX ? ERROR_MAX : n;
+    char *p = malloc(n + 4);
+    if (p)
+        snprintf(p, n + 4, "%.*s%s", (int)n, error, cut ? "..." : "");
+    return p;
+}
+
+void rn_summary_failure(rn_summary *s, int64_t task, int kernel, int status,
+                        const char *error)
+{
+    if (status != PT_TASK_FAILED && status != PT_TASK_CRASHED &&
+        status != PT_TASK_TIMEOUT)
+        return;
+    s->failed++;
+    int i = s->nfailures;
+    if (i == RN_SUMMARY_FAILURES) {
+        if (s->failures[i - 1].task < task)
+            return; /* later than those kept */
+        free(s->failures[--i].error);
+    } else {
+        s->nfailures++;
+    }
+    for (; i > 0 && s->failures[i - 1].task > task; i--)
+        s->failures[i] = s->failures[i - 1];
+    s->failures[i] = (rn_failure){.task = task,
+                                  .kernel = kernel,
+                                  .status = status,
+                                  .error = first_line(error)};
 }
 
 void rn_summary_busy(rn_summary *s, int64_t ns)
@@ -248,6 +288,21 @@ void rn_summary_json(rn_summary *s, const rn_spec *spec, int64_t skipped,
     pt_buf_printf(b, "}}");
 }
 
+/* "  task 6 square [failed]: x must be < 5", and how many more. */
+static void print_failures(const rn_summary *s, const rn_spec *spec, FILE *out)
+{
+    for (int i = 0; i < s->nfailures; i++) {
+        const rn_failure *f = &s->failures[i];
+        fprintf(out, "  task %" PRId64 " %s [%s]%s%s\n", f->task,
+                spec->kernels[f->kernel].name,
+                pt_task_status_name((pt_task_status)f->status),
+                f->error ? ": " : "", f->error ? f->error : "");
+    }
+    if (s->failed > s->nfailures)
+        fprintf(out, "  and %" PRId64 " more; see results.jsonl\n",
+                s->failed - s->nfailures);
+}
+
 void rn_summary_print(rn_summary *s, const rn_spec *spec,
                       const int64_t counts[PT_TASK_NSTATUS], int64_t skipped,
                       double wall_s, const char *dir, FILE *out)
@@ -281,6 +336,7 @@ void rn_summary_print(rn_summary *s, const rn_spec *spec,
                 quantile_ms(&ks->lat, 0.5), quantile_ms(&ks->lat, 0.95),
                 quantile_ms(&ks->lat, 0.99), quantile_ms(&ks->wait, 0.5));
     }
+    print_failures(s, spec, out);
     fprintf(out, "  results in %s\n", dir);
 }
 
@@ -294,4 +350,7 @@ void rn_summary_free(rn_summary *s)
     }
     free(s->per_kernel);
     s->per_kernel = NULL;
+    for (int i = 0; i < s->nfailures; i++)
+        free(s->failures[i].error);
+    s->nfailures = 0;
 }

@@ -32,6 +32,15 @@ typedef struct rn_ksum {
     rn_samples lat, wait;
 } rn_ksum;
 
+/* The tasks not ok (cancelled aside) that the summary names, by id. */
+#define RN_SUMMARY_FAILURES 5
+
+typedef struct rn_failure {
+    int64_t task;
+    int kernel, status;
+    char *error; /* its first line, or NULL */
+} rn_failure;
+
 typedef struct rn_summary {
     rn_ksum *per_kernel;
     int nkernels;
@@ -41,6 +50,9 @@ typedef struct rn_summary {
     bool settled;        /* the quantiles are in place (no more samples) */
     const char *halted;  /* why `halt:` stopped the run ("halted after 1
                             failed task (halt: failed 1, soon)"), or NULL */
+    rn_failure failures[RN_SUMMARY_FAILURES]; /* the lowest ids, in order */
+    int nfailures;
+    int64_t failed; /* tasks failed, crashed or timed out, all told */
 } rn_summary;
 
 int rn_summary_init(rn_summary *s, const rn_spec *spec);
@@ -51,6 +63,14 @@ int rn_summary_init(rn_summary *s, const rn_spec *spec);
  */
 void rn_summary_task(rn_summary *s, int kernel, int status, int64_t queued_ns,
                      int64_t start_ns, int64_t end_ns);
+/*
+ * Record a task that ended failed, crashed or timed out, with its error
+ * (may be NULL): the summary names the RN_SUMMARY_FAILURES of lowest id
+ * ("  task 6 square [failed]: x must be < 5"), then "and N more". Other
+ * statuses are ignored.
+ */
+void rn_summary_failure(rn_summary *s, int64_t task, int kernel, int status,
+                        const char *error);
 /* Add the worker time of any attempt (retried ones too). */
 void rn_summary_busy(rn_summary *s, int64_t ns);
 void rn_summary_rss(rn_summary *s, int64_t max_rss_kb);

@@ -7,6 +7,7 @@ import json
 import os
 import pty
 import select
+import signal
 import struct
 import subprocess
 import sys
@@ -87,6 +88,35 @@ class Live(unittest.TestCase):
         self.assertGreater(summary["utilisation"], 0)
         self.assertLessEqual(summary["utilisation"], 1.01)
         self.assertGreater(summary["peak_worker_rss_kb"], 100)
+
+    def test_interrupted_step_counts_cancelled_apart(self):
+        """After Ctrl-C the step's last progress line counts the tasks
+        that never ran as cancelled, not as done nor failed."""
+        p = subprocess.Popen([PTRUN, "run", self.spec, "--out",
+                              self.out("c"), "--progress=jsonl"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             text=True)
+        lines, sent = [], False
+        with p.stderr:
+            for line in p.stderr:  # wait for a task to run, then interrupt
+                if line.startswith("{"):
+                    lines.append(json.loads(line))
+                    if lines[-1]["running"] > 0 and not sent:
+                        p.send_signal(signal.SIGINT)
+                        sent = True
+        self.assertEqual(p.wait(timeout=60), 130)
+        final = [l for l in lines if l["final"]]
+        self.assertEqual(len(final), 1, final)  # the second step never began
+        f = final[0]
+        self.assertEqual(f["step_name"], "first")
+        self.assertGreater(f["cancelled"], 0)
+        self.assertEqual(f["done"] + f["cancelled"], f["total"])
+        self.assertLess(f["done"], 20)
+        self.assertEqual(f["failed"], 0)
+        with open(os.path.join(self.out("c"), "results.jsonl")) as r:
+            rows = [json.loads(x) for x in r]
+        self.assertEqual(sum(x["status"] == "cancelled" for x in rows
+                             if x["step"] == "first"), f["cancelled"])
 
     def test_quiet_and_not_a_terminal(self):
         p = subprocess.run([PTRUN, "run", self.spec, "--out", self.out("q"),

@@ -153,6 +153,58 @@ class Report(unittest.TestCase):
         self.assertEqual(sorted(kernels),
                          ["echo", "fail", "hang", "segv", "sleep"])
 
+    def test_failures_legend_and_steps(self):
+        """The failures table (by task id), a legend entry per kernel (its
+        colour, as on its bars) and per status seen (an outline), a mark
+        where each step begins."""
+        page = self.path("failures.html")
+        self.report(self.run_dir, "--out", page)
+        dom = self.chromium(page, "--dump-dom")
+        self.assertIn('data-rendered="1"', dom)
+        table = re.search(r'<table id="failures-table">(.*?)</table>', dom,
+                          re.S).group(1)
+        rows = [[re.sub(r"<[^>]*>", "", c) for c in
+                 re.findall(r"<td[^>]*>(.*?)</td>", tr, re.S)]
+                for tr in re.findall(r"<tr>(.*?)</tr>", table, re.S)
+                if "<td" in tr]
+        segv = "worker killed by signal 11 (Segmentation fault)"
+        self.assertEqual(rows, [
+            ["11", "fail", "failed", "1", "asked to fail: 3"],
+            ["12", "segv", "crashed", "2", segv],
+            ["13", "segv", "crashed", "2", segv],
+            ["14", "hang", "timeout", "2", "timed out after 300 ms"]])
+        legend = re.search(r'<p class="legend" id="legend">(.*?)</p>', dom,
+                           re.S).group(1)
+        items = re.findall(r'<span class="item" id="legend-(\w+)-(\w+)">'
+                           r'(.*?)</span>(?=<span class="item"|$)', legend,
+                           re.S)
+        self.assertEqual(
+            [(kind, name, re.sub(r"<[^>]*>", "", text))
+             for kind, name, text in items],
+            [("kernel", "echo", "echo (7 attempts)"),
+             ("kernel", "sleep", "sleep (7 attempts)"),
+             ("kernel", "fail", "fail (1 attempt)"),
+             ("kernel", "segv", "segv (4 attempts)"),
+             ("kernel", "hang", "hang (2 attempts)"),
+             ("status", "ok", "ok (14 attempts)"),
+             ("status", "failed", "failed (1 attempt)"),
+             ("status", "crashed", "crashed (4 attempts)"),
+             ("status", "timeout", "timeout (2 attempts)")])
+        colour = dict(re.findall(r'id="legend-kernel-(\w+)"><span '
+                                 r'class="swatch" style="background:'
+                                 r'(#[0-9a-f]{6})', legend))
+        self.assertEqual(len(set(colour.values())), 5, colour)
+        svg = re.search(r'<svg id="timeline".*?</svg>', dom, re.S).group(0)
+        for bar in re.findall(r'<rect class="slice"[^>]*>', svg):
+            kernel = re.search(r'data-kernel="(\w+)"', bar).group(1)
+            status = re.search(r'data-status="(\w+)"', bar).group(1)
+            self.assertIn('fill="%s"' % colour[kernel], bar)
+            self.assertEqual("stroke=" in bar, status != "ok", bar)
+        self.assertEqual(re.findall(r'<line class="step-mark" '
+                                    r'data-step="(\w+)"', svg),
+                         ["warm", "faults"])
+        self.assertIn(">step 2 faults</text>", svg)
+
     def test_page_loads_nothing(self):
         page = self.path("self-contained.html")
         self.report(self.run_dir, "--out", page)
