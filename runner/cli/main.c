@@ -15,10 +15,10 @@
 #include <ptools/sys.h>
 
 #include "ctl/ctl.h"
+#include "cli/kernels_cmd.h"
 #include "cluster/cluster.h"
 #include "engine/engine.h"
 #include "plan/plan.h"
-#include "spec/probe.h"
 #include "report/report.h"
 #include "spec/spec.h"
 
@@ -30,7 +30,7 @@ static const char usage_text[] =
     "                 [--progress auto|none|tty|jsonl] [-q]\n"
     "                 [--mpi-dedicated-root]   (under mpirun)\n"
     "       ptrun check JOB.yaml [--set PATH=VALUE]...\n"
-    "       ptrun kernels LIB.so...\n"
+    "       ptrun kernels [NAME|LIB.so]...\n"
     "       ptrun clean [--prefix P]\n"
     "       ptrun report DIR [--out FILE]\n"
     "       ptrun ctl DIR status | pause | resume\n"
@@ -47,7 +47,8 @@ static const char help_text[] =
     "           folder (job.yaml, manifest.json, results.jsonl, shm/*.npy).\n"
     "  check    Validate a job spec and print the expanded plan: every\n"
     "           task with its id, kernel, worker set, priority, seed, args.\n"
-    "  kernels  List the kernels in shared objects: name, ABI, doc.\n"
+    "  kernels  List the shipped kernels; with names or LIB.so files, each\n"
+    "           kernel's ABI, doc and params (type, default, doc).\n"
     "  clean    Remove shared memory segments whose owning run is dead.\n"
     "  report   Write DIR/report.html (or --out FILE): the run folder DIR\n"
     "           as one self-contained page (summary, timeline of every\n"
@@ -329,34 +330,13 @@ static int cmd_run_or_check(const cli *c, int argc, char **argv)
     return status;
 }
 
-/* One LIB.so of `ptrun kernels`, probed in a child (probe.h): 0 or -1. */
-static int list_kernels(const char *file)
-{
-    rn_probe p;
-    char why[512];
-    int rc = rn_probe_kernels(file, NULL, 0, &p);
-    if (rn_probe_why(&p, why, sizeof why))
-        fprintf(stderr, "ptrun: kernel library '%s': %s\n", file, why);
-    else if (p.error)
-        fprintf(stderr, "ptrun: %s\n", p.error);
-    else {
-        printf("%s\n", file);
-        for (int k = 0; k < p.nkernels; k++)
-            printf("  %-16s abi %u  %s\n", p.kernels[k].name, p.kernels[k].abi,
-                   p.kernels[k].doc);
-    }
-    rn_probe_free(&p);
-    return rc < 0 ? -1 : 0;
-}
-
+/* `ptrun kernels [NAME|LIB.so]...`: kernels_cmd.c. */
 static int cmd_kernels(const cli *c)
 {
-    if (c->nfiles == 0)
-        return usage("kernels: name at least one LIB.so");
-    int bad = 0;
-    for (int i = 0; i < c->nfiles; i++)
-        bad |= list_kernels(c->files[i]) < 0;
-    return bad ? 3 : 0;
+    char kdir[PATH_MAX], pdir[PATH_MAX];
+    rn_search s;
+    search_dirs(&s, kdir, pdir, sizeof kdir);
+    return rn_kernels_cmd(c->files, c->nfiles, &s, stdout, stderr);
 }
 
 static int cmd_clean(const cli *c)

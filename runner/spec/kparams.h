@@ -32,8 +32,7 @@ typedef struct rn_kparams {
  * `kernel`, and take the "*" entry out (p->rest): 0, or -EINVAL with
  * "kernel 'x': param 'n': its default 'abc' is not an int" in msg.
  */
-int rn_kparams_check(const char *kernel, rn_kparams *p, char *msg,
-                     size_t size);
+int rn_kparams_check(const char *kernel, rn_kparams *p, char *msg, size_t size);
 void rn_kparams_free(rn_kparams *p);
 
 #endif

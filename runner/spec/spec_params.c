@@ -73,8 +73,7 @@ bool rn_param_value_ok(int type, const rn_value *v)
     case PT_PARAM_REAL: return is_number(v);
     case PT_PARAM_BOOL: return v->type == RN_BOOL;
     case PT_PARAM_STR: return v->type == RN_STR;
-    case PT_PARAM_INTS:
-        return v->type == RN_LIST && bad_item(v, is_int) < 0;
+    case PT_PARAM_INTS: return v->type == RN_LIST && bad_item(v, is_int) < 0;
     case PT_PARAM_REALS:
         return v->type == RN_LIST && bad_item(v, is_number) < 0;
     default: return true;
@@ -101,7 +100,8 @@ static void describe(const rn_value *v, char *buf, size_t size)
     char num[48];
     switch (v->type) {
     case RN_NULL: snprintf(buf, size, "null"); break;
-    case RN_BOOL: snprintf(buf, size, "a boolean %s", v->b ? "true" : "false");
+    case RN_BOOL:
+        snprintf(buf, size, "a boolean %s", v->b ? "true" : "false");
         break;
     case RN_INT: snprintf(buf, size, "an integer %lld", (long long)v->i); break;
     case RN_REAL:
@@ -117,9 +117,25 @@ static void describe(const rn_value *v, char *buf, size_t size)
     }
 }
 
-/* What is wrong with v for `type`: "a string '100'", "a list with a
- * number 2.5 (item 1)". */
-static void describe_bad(int type, const rn_value *v, char *buf, size_t size)
+/* v, or item i of it, described from its YAML node n when it has one
+ * (the text as written: 1e23, not 1e+23). */
+static void describe_at(const rn_value *v, const rn_ynode *n, long i, char *buf,
+                        size_t size)
+{
+    if (i >= 0 && n && n->kind == RN_Y_SEQ && (size_t)i < n->n)
+        rn_ydescribe(n->e[i].val, buf, size);
+    else if (i >= 0)
+        describe(&v->items[i], buf, size);
+    else if (n)
+        rn_ydescribe(n, buf, size);
+    else
+        describe(v, buf, size);
+}
+
+/* What is wrong with v (YAML node n, or NULL) for `type`: "a string
+ * '100'", "a list with a number 2.5 (item 1)". */
+static void describe_bad(int type, const rn_value *v, const rn_ynode *n,
+                         char *buf, size_t size)
 {
     long i = -1;
     char item[128];
@@ -128,15 +144,17 @@ static void describe_bad(int type, const rn_value *v, char *buf, size_t size)
     else if (type == PT_PARAM_REALS)
         i = bad_item(v, is_number);
     if (i < 0) {
-        describe(v, buf, size);
+        describe_at(v, n, -1, buf, size);
         return;
     }
-    describe(&v->items[i], item, sizeof item);
+    describe_at(v, n, i, item, sizeof item);
     snprintf(buf, size, "a list with %s (item %ld)", item, i);
 }
 
-void rn_param_check_value(rn_build *b, const rn_kernel *k, const char *name,
-                          const rn_value *v, const rn_ynode *at)
+/* rn_param_check_value, with v's own YAML node `n` when it has one. */
+static void check_value(rn_build *b, const rn_kernel *k, const char *name,
+                        const rn_value *v, const rn_ynode *at,
+                        const rn_ynode *n)
 {
     const rn_param *p = rn_param_find(&k->params, name);
     char got[256];
@@ -148,10 +166,16 @@ void rn_param_check_value(rn_build *b, const rn_kernel *k, const char *name,
                    "no value",
                    name, k->name);
     else if (!rn_param_value_ok(p->type, v)) {
-        describe_bad(p->type, v, got, sizeof got);
-        rn_diag_at(b->d, at, "arg '%s' of kernel '%s' must be %s, got %s",
-                   name, k->name, type_words(p->type), got);
+        describe_bad(p->type, v, n, got, sizeof got);
+        rn_diag_at(b->d, at, "arg '%s' of kernel '%s' must be %s, got %s", name,
+                   k->name, type_words(p->type), got);
     }
+}
+
+void rn_param_check_value(rn_build *b, const rn_kernel *k, const char *name,
+                          const rn_value *v, const rn_ynode *at)
+{
+    check_value(b, k, name, v, at, NULL);
 }
 
 void rn_param_check_name(rn_build *b, const rn_kernel *k, const char *name,
@@ -190,7 +214,7 @@ static void check_node(rn_build *b, const rn_kernel *k, const char *name,
     if (rn_value_from(n, &v) < 0)
         rn_oom_at(b, n);
     else
-        rn_param_check_value(b, k, name, &v, n);
+        check_value(b, k, name, &v, n, n);
     rn_value_clear(&v);
 }
 
@@ -351,8 +375,7 @@ static int take_rest(rn_kparams *p)
     return seen > 1 ? -EINVAL : 0;
 }
 
-int rn_kparams_check(const char *kernel, rn_kparams *p, char *msg,
-                     size_t size)
+int rn_kparams_check(const char *kernel, rn_kparams *p, char *msg, size_t size)
 {
     char why[384];
     int rc = 0;

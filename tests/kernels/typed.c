@@ -30,8 +30,8 @@ static const pt_kernel typed_kernel = {
     .params = typed_params,
 };
 
-static const pt_param bad_params[] = {
-    {"n", PT_PARAM_INT, "many", "a count"}, {NULL, PT_PARAM_ANY, NULL, NULL}};
+static const pt_param bad_params[] = {{"n", PT_PARAM_INT, "many", "a count"},
+                                      {NULL, PT_PARAM_ANY, NULL, NULL}};
 
 static const pt_kernel bad_default_kernel = {
     .abi = PT_KERNEL_ABI,
