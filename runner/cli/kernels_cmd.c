@@ -35,7 +35,8 @@ static void print_params(const rn_probe_kernel *k, FILE *out)
         return;
     }
     for (int i = 0; i < kp->n; i++) {
-        int a = (int)strlen(kp->v[i].name), d = (int)strlen(default_words(&kp->v[i]));
+        int a = (int)strlen(kp->v[i].name),
+            d = (int)strlen(default_words(&kp->v[i]));
         wname = a > wname ? a : wname;
         wdef = d > wdef ? d : wdef;
     }
@@ -46,8 +47,8 @@ static void print_params(const rn_probe_kernel *k, FILE *out)
                 default_words(p), p->doc);
     }
     if (kp->rest)
-        fprintf(out, "    %s\n", kp->n ? "(takes other args too)"
-                                      : "(takes any args)");
+        fprintf(out, "    %s\n",
+                kp->n ? "(takes other args too)" : "(takes any args)");
     else if (!kp->n)
         fprintf(out, "    (takes no args)\n");
 }
@@ -116,7 +117,8 @@ static int list_dir(const char *dir, char ***out, size_t *count)
     while (rc == 0 && (e = readdir(d))) {
         if (!is_so(e->d_name))
             continue;
-        char **grown = n < cap ? v : realloc(v, (cap = 2 * cap + 8) * sizeof *v);
+        char **grown = n < cap ? v
+                               : realloc(v, (cap = 2 * cap + 8) * sizeof *v);
         if (!grown)
             rc = -ENOMEM;
         else if (asprintf(&(v = grown)[n], "%s/%s", dir, e->d_name) < 0)
@@ -167,7 +169,8 @@ static int show_named(const char *given, const rn_search *s, FILE *out,
     if (!path) {
         int status = tried ? EXIT_USAGE : EXIT_RUNTIME;
         if (tried)
-            fprintf(err, "ptrun: kernel library '%s' not found: no %s.so in %s\n",
+            fprintf(err,
+                    "ptrun: kernel library '%s' not found: no %s.so in %s\n",
                     given, given, tried);
         else
             fprintf(err, "ptrun: %s: %s\n", given, strerror(errno));

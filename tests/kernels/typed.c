@@ -4,6 +4,7 @@
  *
  *   typed        one param of each type; returns its args (as echo)
  *   bad_default  declares `n` an int with the default "many": refused
+ *   bare         declares that it takes no args at all
  */
 #include <ptools/kernel.h>
 
@@ -41,4 +42,14 @@ static const pt_kernel bad_default_kernel = {
     .params = bad_params,
 };
 
-PT_KERNELS(&typed_kernel, &bad_default_kernel);
+static const pt_param no_params[] = {{NULL, PT_PARAM_ANY, NULL, NULL}};
+
+static const pt_kernel bare_kernel = {
+    .abi = PT_KERNEL_ABI,
+    .name = "bare",
+    .doc = "takes no args",
+    .call = typed_call,
+    .params = no_params,
+};
+
+PT_KERNELS(&typed_kernel, &bad_default_kernel, &bare_kernel);
