@@ -115,7 +115,7 @@ static void test_params(void)
                                        "[1, 2]", "[]",  "~"};
     rn_probe p;
     CU_ASSERT_EQUAL(rn_probe_kernels(TK "/typed.so", NULL, 0, &p), 0);
-    CU_ASSERT_EQUAL_FATAL(p.nkernels, 2);
+    CU_ASSERT_EQUAL_FATAL(p.nkernels, 3);
     const rn_kparams *kp = &p.kernels[0].params;
     CU_ASSERT(kp->declared && !kp->rest && !p.kernels[0].bad);
     CU_ASSERT_EQUAL_FATAL(kp->n, 7);
@@ -129,6 +129,8 @@ static void test_params(void)
     }
     ASSERT_STR(p.kernels[1].bad, "kernel 'bad_default': param 'n': its "
                                  "default 'many' is not an int");
+    CU_ASSERT(p.kernels[2].params.declared && !p.kernels[2].params.rest);
+    CU_ASSERT_EQUAL(p.kernels[2].params.n, 0); /* bare: takes no args */
     rn_probe_free(&p);
     CU_ASSERT_EQUAL(rn_probe_kernels(PT_KERNEL_DIR "/echo.so", NULL, 0, &p), 0);
     CU_ASSERT_EQUAL_FATAL(p.nkernels, 1);
