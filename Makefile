@@ -19,15 +19,23 @@
 #   make bench  install what the references need, build, then run every
 #               benchmark (bench/run_bench.py): one line per figure beside
 #               its reference, all figures in build/bench.json
+#   make install [PREFIX=/opt/ptools] [DESTDIR=/tmp/stage]
+#               build and install (default prefix /usr/local; a PREFIX given
+#               reconfigures build/), say where; ldconfig after a system
+#               install as root (scripts/install.sh)
+#   make deb    the Debian packages ptools and ptools-mpi (CPack), built
+#               for /usr in build-deb/: build-deb/ptools_*.deb
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 COV_BUILD  ?= build-coverage
+DEB_BUILD  ?= build-deb
+PREFIX     ?=
 FUZZ_SECONDS ?= 60
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all build run test bench deps deps-test deps-bench unit asan valgrind fuzz coverage install clean \
+.PHONY: all build run test bench deps deps-test deps-bench unit asan valgrind fuzz coverage install deb clean \
         distclean format format-check
 
 all: build
@@ -42,12 +50,19 @@ deps-bench:
 	@scripts/deps.sh bench
 
 $(BUILD)/CMakeCache.txt:
-	cmake -S . -B $(BUILD) $(CMAKE_ARGS)
+	cmake -S . -B $(BUILD) $(CMAKE_ARGS) >/dev/null
 
 build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
-run: build
+# make run builds only what the job needs (no tests, examples or benchmarks),
+# its progress lines kept in $(BUILD)/make-run.log: errors still show.
+RUN_TARGETS = ptrun ptools ptools_kernels ptools_plugins
+run: deps $(BUILD)/CMakeCache.txt
+	@echo "ptools: building ptrun, libptools, kernels and plugins in $(BUILD)/"
+	@cmake --build $(BUILD) -j $(JOBS) --target $(RUN_TARGETS) \
+	  $(if $(wildcard $(BUILD)/Makefile),-- --no-print-directory) \
+	  >$(BUILD)/make-run.log || { tail -n 20 $(BUILD)/make-run.log; exit 1; }
 	$(BUILD)/ptrun run configs/quickstart.yaml
 
 unit: deps-test $(BUILD)/CMakeCache.txt
@@ -83,10 +98,20 @@ format:
 format-check: deps-test
 	scripts/format.sh check
 
-install: build
-	cmake --install $(BUILD)
+install: deps
+	@scripts/install.sh $(BUILD) $(JOBS) "$(PREFIX)" $(CMAKE_ARGS)
+
+# A build of its own: configured for /usr (the multiarch libdir, ptrun's
+# compiled-in kernel folder), Release, without tests, examples or benchmarks.
+deb: deps
+	cmake -S . -B $(DEB_BUILD) -DCMAKE_BUILD_TYPE=Release \
+	  -DCMAKE_INSTALL_PREFIX=/usr -DPTOOLS_TESTS=OFF -DPTOOLS_EXAMPLES=OFF \
+	  -DPTOOLS_BENCH=OFF $(CMAKE_ARGS) >/dev/null
+	cmake --build $(DEB_BUILD) -j $(JOBS) >/dev/null
+	@cd $(DEB_BUILD) && { cpack -G DEB >cpack.log 2>&1 || { cat cpack.log; exit 1; }; } \
+	  && sed -n 's/^CPack: - package: //p' cpack.log
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(COV_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(COV_BUILD) $(DEB_BUILD)
 
 distclean: clean

@@ -14,7 +14,8 @@ the exit status is 1. Standard library only.
                                         [--big-tasks N]
 
 --only runs some sections, by number or name (`--only 10,mixed`; the list
-is in --help). Sections 9-13 are issue 15's figures (dispatch redesign).
+is in --help). Sections 9-13 are issue 15's figures (dispatch redesign);
+14 is issue 16's exec kernel beside GNU Parallel.
 """
 import argparse
 import json
@@ -803,6 +804,28 @@ def bench_big(rep, ctx):
             f"extrapolated from {n} tasks")
 
 
+def bench_exec(rep, ctx):
+    """Figure 14: /bin/true as 2000 tasks (the exec kernel, 2 workers)
+    beside GNU Parallel -j2 on the same 2000 jobs; times, best of BEST_OF."""
+    exe = shutil.which("parallel")
+    if not exe:
+        raise Failed("GNU Parallel not found (scripts/deps.sh bench)")
+    par_cmd = [exe, "--will-cite", "-j2", "/bin/true", ":::"] + [
+        str(i) for i in range(1, PARALLEL_JOBS + 1)]
+    ours, theirs = [], []
+    for k in range(BEST_OF):
+        out = os.path.join(ctx.tmp, f"exec-{k}")
+        dt, _, _ = ptrun(ctx, "exec-true.yaml", out)
+        count_ok(out, PARALLEL_JOBS)
+        ours.append(dt)
+        dt, rc, _, err = run_timed(par_cmd, cwd=ctx.tmp)
+        if rc != 0:
+            raise Failed(f"parallel exited {rc}: {err}")
+        theirs.append(dt)
+    rep.add(f"ptrun exec /bin/true x{PARALLEL_JOBS}", min(ours), "s",
+            "GNU Parallel -j2", min(theirs), target=("ratio", "<=", 1))
+
+
 SECTIONS = [  # (name for --only, title, function); the index is the number
     ("rpc", "remotecall round trips (rpc_bench)", bench_rpc),
     ("noop", "1. task throughput: 200k no-op tasks, 2 workers", bench_noop),
@@ -821,6 +844,8 @@ SECTIONS = [  # (name for --only, title, function); the index is the number
     ("prio", "12. priority changes under load: 10^4 among 10^5 tasks",
      bench_prio),
     ("big", "13. runner memory: a repeat of 10^7 noop tasks", bench_big),
+    ("exec", "14. exec: /bin/true x 2000, 2 workers, beside GNU Parallel",
+     bench_exec),
 ]
 
 

@@ -100,8 +100,8 @@ static void arg_fail(pt_ctx *c, const char *fmt, ...)
  * An arg of the wrong type fails the task, never reads as the default
  * (SPEC §2): "arg `n` must be an int, got the real 1e+23".
  */
-static void wrong_type(pt_ctx *c, const char *k, const char *want,
-                       const pt_val *v, const char *where)
+void pt__ctx_wrong_type(pt_ctx *c, const char *k, const char *want,
+                        const pt_val *v, const char *where)
 {
     char got[128];
     describe(v, got, sizeof got);
@@ -109,7 +109,7 @@ static void wrong_type(pt_ctx *c, const char *k, const char *want,
 }
 
 /* The arg `k` when present and not null (null reads as absent). */
-static bool arg_get(pt_ctx *c, const char *k, pt_val *v)
+bool pt__ctx_arg_get(pt_ctx *c, const char *k, pt_val *v)
 {
     return pt__map_get(&c->args, k, v) && v->type != PT_V_NULL;
 }
@@ -128,13 +128,13 @@ static int64_t arg_int(pt_ctx *c, const char *k, int64_t def)
 {
     pt_val v;
     int64_t i;
-    if (!arg_get(c, k, &v))
+    if (!pt__ctx_arg_get(c, k, &v))
         return def;
     if (v.type == PT_V_INT)
         return v.u.i;
     if (v.type == PT_V_REAL && real_as_int(v.u.r, &i))
         return i;
-    wrong_type(c, k, "an int", &v, "");
+    pt__ctx_wrong_type(c, k, "an int", &v, "");
     return def;
 }
 
@@ -142,11 +142,11 @@ static int64_t arg_int(pt_ctx *c, const char *k, int64_t def)
 static double arg_real(pt_ctx *c, const char *k, double def)
 {
     pt_val v;
-    if (!arg_get(c, k, &v))
+    if (!pt__ctx_arg_get(c, k, &v))
         return def;
     if (v.type == PT_V_REAL || v.type == PT_V_INT)
         return v.type == PT_V_REAL ? v.u.r : (double)v.u.i;
-    wrong_type(c, k, "a real", &v, "");
+    pt__ctx_wrong_type(c, k, "a real", &v, "");
     return def;
 }
 
@@ -154,22 +154,22 @@ static double arg_real(pt_ctx *c, const char *k, double def)
 static bool arg_bool(pt_ctx *c, const char *k, bool def)
 {
     pt_val v;
-    if (!arg_get(c, k, &v))
+    if (!pt__ctx_arg_get(c, k, &v))
         return def;
     if (v.type == PT_V_BOOL)
         return v.u.b;
-    wrong_type(c, k, "true or false", &v, "");
+    pt__ctx_wrong_type(c, k, "true or false", &v, "");
     return def;
 }
 
 static const char *arg_str(pt_ctx *c, const char *k, const char *def)
 {
     pt_val v;
-    if (!arg_get(c, k, &v))
+    if (!pt__ctx_arg_get(c, k, &v))
         return def;
     if (v.type == PT_V_STR)
         return v.u.str.ptr;
-    wrong_type(c, k, "a string", &v, "");
+    pt__ctx_wrong_type(c, k, "a string", &v, "");
     return def;
 }
 
@@ -177,7 +177,7 @@ static const char *arg_str(pt_ctx *c, const char *k, const char *def)
  * Room for arg `k` converted to n items of `size` bytes, kept until the
  * call ends (pt__ctx_clear); NULL, the task failed, when out of memory.
  */
-static void *scratch(pt_ctx *c, const char *k, size_t n, size_t size)
+void *pt__ctx_scratch(pt_ctx *c, const char *k, size_t n, size_t size)
 {
     pt__scratch *s = NULL;
     if (n <= (SIZE_MAX - sizeof *s) / size)
@@ -201,11 +201,11 @@ static const int64_t *reals_as_ints(pt_ctx *c, const char *k, const pt_val *v,
             pt_val item = {.type = PT_V_REAL, .u.r = v->u.reals.ptr[i]};
             char where[48];
             snprintf(where, sizeof where, " at [%zu]", i);
-            wrong_type(c, k, "a list of ints", &item, where);
+            pt__ctx_wrong_type(c, k, "a list of ints", &item, where);
             return NULL;
         }
     }
-    int64_t *out = scratch(c, k, v->u.reals.n, sizeof *out);
+    int64_t *out = pt__ctx_scratch(c, k, v->u.reals.n, sizeof *out);
     for (size_t i = 0; out && i < v->u.reals.n; i++)
         real_as_int(v->u.reals.ptr[i], &out[i]);
     *len = out ? v->u.reals.n : 0;
@@ -232,7 +232,7 @@ static const int64_t *arg_ints(pt_ctx *c, const char *k, size_t *len)
     size_t n_;
     len = len ? len : &n_;
     *len = 0;
-    if (!arg_get(c, k, &v))
+    if (!pt__ctx_arg_get(c, k, &v))
         return NULL;
     if (v.type == PT_V_INTS) {
         *len = v.u.ints.n;
@@ -241,7 +241,7 @@ static const int64_t *arg_ints(pt_ctx *c, const char *k, size_t *len)
     if (empty_list(&v, len))
         return &empty[0].i;
     if (v.type != PT_V_REALS) {
-        wrong_type(c, k, "a list of ints", &v, "");
+        pt__ctx_wrong_type(c, k, "a list of ints", &v, "");
         return NULL;
     }
     return reals_as_ints(c, k, &v, len);
@@ -254,7 +254,7 @@ static const double *arg_reals(pt_ctx *c, const char *k, size_t *len)
     size_t n_;
     len = len ? len : &n_;
     *len = 0;
-    if (!arg_get(c, k, &v))
+    if (!pt__ctx_arg_get(c, k, &v))
         return NULL;
     if (v.type == PT_V_REALS) {
         *len = v.u.reals.n;
@@ -263,10 +263,10 @@ static const double *arg_reals(pt_ctx *c, const char *k, size_t *len)
     if (empty_list(&v, len))
         return &empty[0].r;
     if (v.type != PT_V_INTS) {
-        wrong_type(c, k, "a list of reals", &v, "");
+        pt__ctx_wrong_type(c, k, "a list of reals", &v, "");
         return NULL;
     }
-    double *r = scratch(c, k, v.u.ints.n, sizeof *r);
+    double *r = pt__ctx_scratch(c, k, v.u.ints.n, sizeof *r);
     for (size_t i = 0; r && i < v.u.ints.n; i++)
         r[i] = (double)v.u.ints.ptr[i];
     *len = r ? v.u.ints.n : 0;
@@ -451,6 +451,9 @@ static const pt_kernel_api api = {
     .result_args = result_args,
     .arg_type = arg_type,
     .save_bytes = save_bytes,
+    .arg_strs = pt__ctx_arg_strs,
+    .arg_strmap = pt__ctx_arg_strmap,
+    .arg_text = pt__ctx_arg_text,
 };
 
 int pt__ctx_begin(pt_ctx *c, pt__worker_env *env, const void *args, size_t len,

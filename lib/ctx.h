@@ -65,4 +65,18 @@ void pt__ctx_clear(pt_ctx *c);
 /* Run every state entry's free_fn and free the list. */
 void pt__state_free_all(pt__worker_env *env);
 
+/* ---- shared by the accessors of ctx.c and ctx_text.c ---- */
+/* The arg `k` when present and not null (null reads as absent). */
+bool pt__ctx_arg_get(pt_ctx *c, const char *k, pt_val *v);
+/* Fail the task: "arg `k` must be WANT, got DESCRIPTION-OF-v WHERE". */
+void pt__ctx_wrong_type(pt_ctx *c, const char *k, const char *want,
+                        const pt_val *v, const char *where);
+/* n items of `size` bytes kept until the call ends; NULL (the task
+ * failed) when out of memory. */
+void *pt__ctx_scratch(pt_ctx *c, const char *k, size_t n, size_t size);
+/* pt_arg_strs, pt_arg_strmap, pt_arg_text (ctx_text.c). */
+const char *const *pt__ctx_arg_strs(pt_ctx *c, const char *k, size_t *len);
+const char *const *pt__ctx_arg_strmap(pt_ctx *c, const char *k, size_t *len);
+const char *pt__ctx_arg_text(pt_ctx *c, const char *k);
+
 #endif

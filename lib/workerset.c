@@ -26,6 +26,14 @@ void pt_workerset_kill_all(pt_workerset *ws)
             kill(ws->slots[i].pid, SIGKILL);
 }
 
+int pt_workerset_set_timeout(pt_workerset *ws, int64_t ms)
+{
+    if (ms < 0 || ms > INT64_MAX / 1000000)
+        return -EINVAL;
+    ws->timeout_ns = ms * 1000000;
+    return 0;
+}
+
 void pt_workerset_hold(pt_workerset *ws, bool hold)
 {
     ws->hold = hold;

@@ -182,8 +182,10 @@ static int on_frame(pt_workerset *ws, slot *s, const pt__wire_hdr *hdr,
     /* The worker may be idle now: send its next requests before the
      * owner's bookkeeping of this one (unbatched, that is the worker's
      * wait). Only where a write cannot raise a deadly SIGPIPE; a worker
-     * gone is seen by the next poll. */
-    if (pt__wire_sigpipe_harmless() && !ws->broken && pt__ws_slot_takes(s)) {
+     * gone is seen by the next poll. Not after a task that failed: its
+     * owner hears of it first, and may hold the set (ptrun's `halt`). */
+    if (pt__wire_sigpipe_harmless() && !ws->broken && pt__ws_slot_takes(s) &&
+        pt_reply_status(r) == PT_TASK_OK) {
         pt__ws_fill_slot(ws, s);
         if (s->out.len > s->out_off)
             pt__ws_flush(s);

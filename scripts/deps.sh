@@ -1,17 +1,22 @@
 #!/bin/sh
 # Install the Debian packages ptools needs to build and test, skipping those
 # already present. Usage: scripts/deps.sh [build|test|bench]
-#   build: what `make run` needs; test: also what `make test` needs;
+#   build: what `make run` needs, and what the README's commands use
+#   (jq, python3-numpy); test: also what `make test` needs;
 #   bench: also what `make bench` runs beside ptools as references (GNU
 #   Parallel, python3 for bench/run_bench.py, gcc's OpenMP runtime).
 set -eu
 
 # CUnit too: the tests' CMakeLists.txt needs it to configure at all
 need="cmake make gcc pkg-config libyaml-dev nettle-dev libjansson-dev libcunit1-dev"
+# the README reads results with jq and NumPy
+need="$need jq python3-numpy"
 if [ "${1:-build}" = test ]; then
     # clang and its runtimes (libclang_rt.fuzzer) for scripts/fuzz.sh;
     # chromium draws `ptrun report`'s page in tests/e2e/test_report.py
-    need="$need valgrind python3-numpy clang libclang-rt-14-dev"
+    need="$need valgrind clang libclang-rt-14-dev"
+    # dpkg-shlibdeps: the Depends of the .deb (make deb, tests/deb_test.sh)
+    need="$need dpkg-dev"
     # scripts/format.sh (make format, make format-check), pinned by version
     need="$need clang-format-14"
     need="$need chromium"

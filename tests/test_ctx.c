@@ -31,6 +31,32 @@ static void key(pt_vmark *m, const char *k)
         CU_ASSERT_EQUAL_FATAL(enc, 0);                                         \
     } while (0)
 
+/* Lists and maps of strings, for pt_arg_strs and pt_arg_strmap. */
+static void make_text_args(pt_vmark *mp)
+{
+    pt_vmark m = *mp, l;
+    PUT("argv", pt_venc_list_begin(&args, &l));
+    CU_ASSERT_EQUAL_FATAL(pt_venc_str(&args, "wc"), 0);
+    CU_ASSERT_EQUAL_FATAL(pt_venc_str(&args, "-c"), 0);
+    CU_ASSERT_EQUAL_FATAL(pt_venc_str(&args, "a b"), 0);
+    CU_ASSERT_EQUAL_FATAL(pt_venc_list_end(&args, &l), 0);
+    PUT("mixed", pt_venc_list_begin(&args, &l));
+    CU_ASSERT_EQUAL_FATAL(pt_venc_str(&args, "a"), 0);
+    CU_ASSERT_EQUAL_FATAL(pt_venc_int(&args, 7), 0);
+    CU_ASSERT_EQUAL_FATAL(pt_venc_list_end(&args, &l), 0);
+    PUT("env", pt_venc_map_begin(&args, &l));
+    CU_ASSERT_EQUAL_FATAL(pt_venc_key(&args, &l, "LANG"), 0);
+    CU_ASSERT_EQUAL_FATAL(pt_venc_str(&args, "C"), 0);
+    CU_ASSERT_EQUAL_FATAL(pt_venc_key(&args, &l, "X"), 0);
+    CU_ASSERT_EQUAL_FATAL(pt_venc_str(&args, "1 2"), 0);
+    CU_ASSERT_EQUAL_FATAL(pt_venc_map_end(&args, &l), 0);
+    PUT("badenv", pt_venc_map_begin(&args, &l));
+    CU_ASSERT_EQUAL_FATAL(pt_venc_key(&args, &l, "N"), 0);
+    CU_ASSERT_EQUAL_FATAL(pt_venc_int(&args, 3), 0);
+    CU_ASSERT_EQUAL_FATAL(pt_venc_map_end(&args, &l), 0);
+    PUT("tenth", pt_venc_real(&args, 0.1));
+}
+
 static void make_args(void)
 {
     static const int64_t ints[] = {1, -2, INT64_MAX};
@@ -61,6 +87,7 @@ static void make_args(void)
     CU_ASSERT_EQUAL_FATAL(pt_venc_list_end(&args, &l), 0);
     PUT("map", pt_venc_map_begin(&args, &l));
     CU_ASSERT_EQUAL_FATAL(pt_venc_map_end(&args, &l), 0);
+    make_text_args(&m);
     CU_ASSERT_EQUAL_FATAL(pt_venc_map_end(&args, &m), 0);
 }
 
@@ -198,7 +225,83 @@ static void test_type(void)
     pt__ctx_clear(&c);
 }
 
+/* A list of strings reads as an argv; anything else fails the task. */
+static void test_strs(void)
+{
+    pt_ctx c;
+    size_t n = 99;
+    begin(&c);
+    const char *const *v = pt_arg_strs(&c, "argv", &n);
+    CU_ASSERT_EQUAL_FATAL(n, 3);
+    ASSERT_STR(v[0], "wc");
+    ASSERT_STR(v[2], "a b");
+    CU_ASSERT_PTR_NULL(v[3]);
+    v = pt_arg_strs(&c, "empty", &n);
+    CU_ASSERT(v && !v[0] && n == 0);
+    CU_ASSERT_PTR_NULL(pt_arg_strs(&c, "absent", &n));
+    CU_ASSERT_PTR_NULL(pt_arg_strs(&c, "none", NULL));
+    CU_ASSERT_PTR_NULL(c.error);
+    CU_ASSERT_PTR_NULL(pt_arg_strs(&c, "mixed", &n));
+    CU_ASSERT_EQUAL(n, 0);
+    expect_error(&c, "arg `mixed` must be a list of strings, got the int 7 "
+                     "at [1]");
+    CU_ASSERT_PTR_NULL(pt_arg_strs(&c, "s", &n));
+    expect_error(&c, "arg `s` must be a list of strings, got the string "
+                     "\"abc\"");
+    pt__ctx_clear(&c);
+}
+
+/* A map of strings reads as key, value pairs. */
+static void test_strmap(void)
+{
+    pt_ctx c;
+    size_t n = 99;
+    begin(&c);
+    const char *const *v = pt_arg_strmap(&c, "env", &n);
+    CU_ASSERT_EQUAL_FATAL(n, 2);
+    ASSERT_STR(v[0], "LANG");
+    ASSERT_STR(v[1], "C");
+    ASSERT_STR(v[2], "X");
+    ASSERT_STR(v[3], "1 2");
+    CU_ASSERT_PTR_NULL(v[4]);
+    v = pt_arg_strmap(&c, "map", &n);
+    CU_ASSERT(v && !v[0] && n == 0);
+    CU_ASSERT_PTR_NULL(pt_arg_strmap(&c, "absent", &n));
+    CU_ASSERT_PTR_NULL(c.error);
+    CU_ASSERT_PTR_NULL(pt_arg_strmap(&c, "badenv", &n));
+    expect_error(&c, "arg `badenv` must be a map of strings, got the int 3 "
+                     "at `N`");
+    CU_ASSERT_PTR_NULL(pt_arg_strmap(&c, "argv", &n));
+    expect_error(&c, "arg `argv` must be a map of strings, got a list of 3 "
+                     "values");
+    pt__ctx_clear(&c);
+}
+
+/* Scalars as text, as `{key}` in exec shows them. */
+static void test_text(void)
+{
+    pt_ctx c;
+    begin(&c);
+    ASSERT_STR(pt_arg_text(&c, "max"), "9223372036854775807");
+    ASSERT_STR(pt_arg_text(&c, "min"), "-9223372036854775808");
+    ASSERT_STR(pt_arg_text(&c, "tenth"), "0.1");
+    ASSERT_STR(pt_arg_text(&c, "million"), "1000000");
+    ASSERT_STR(pt_arg_text(&c, "huge"), "1e+23");
+    ASSERT_STR(pt_arg_text(&c, "s"), "abc");
+    ASSERT_STR(pt_arg_text(&c, "yes"), "true");
+    CU_ASSERT_PTR_NULL(pt_arg_text(&c, "none"));
+    CU_ASSERT_PTR_NULL(pt_arg_text(&c, "absent"));
+    CU_ASSERT_PTR_NULL(c.error);
+    CU_ASSERT_PTR_NULL(pt_arg_text(&c, "ints"));
+    expect_error(&c, "arg `ints` must be a number, string or bool, got a "
+                     "list of 3 ints");
+    pt__ctx_clear(&c);
+}
+
 static const pt_test_case cases[] = {
+    {"pt_arg_strs", test_strs, 0},
+    {"pt_arg_strmap", test_strmap, 0},
+    {"pt_arg_text", test_text, 0},
     {"int: exact, whole reals, or the task fails", test_int, 0},
     {"the first accessor failure stays", test_first_failure_stays, 0},
     {"real, bool, str", test_real_bool_str, 0},

@@ -957,17 +957,21 @@ static void test_set_errors(void)
                      "item's name)");
     expect_set_error("workersets.cpu=4",
                      "--set workersets.cpu=4: workersets.cpu is a mapping, "
-                     "not a scalar (--set overrides scalars only)");
+                     "not a scalar: give it as {key: value, ...} (YAML flow "
+                     "syntax)");
     expect_set_error("steps=4", "--set steps=4: steps is a list, not a "
-                                "scalar (--set overrides scalars only)");
+                                "scalar: give it as [1, 2, ...] (YAML flow "
+                                "syntax)");
     expect_set_error("shm=1", "--set shm=1: no key 'shm' in the spec (--set "
-                              "creates scalars only)");
+                              "creates it only with a list or mapping "
+                              "value: [...] or {...})");
     expect_set_error("kernels.noop.path.x=1",
                      "--set kernels.noop.path.x=1: "
                      "kernels.noop.path is a scalar: it has no 'x'");
     expect_set_error("steps.0.tasks.0.sweep.n=1",
                      "--set steps.0.tasks.0.sweep.n=1: no key 'sweep' in "
-                     "steps.0.tasks.0 (--set creates scalars only)");
+                     "steps.0.tasks.0 (--set creates the last key of a "
+                     "path only)");
     expect_set_error("seed", "--set seed: expected PATH=VALUE (e.g. --set "
                              "seed=7)");
     expect_set_error("workers..x=1",

@@ -7,6 +7,7 @@
 
 #include "harness.h"
 #include "spec/spec.h"
+#include "engine/median.h"
 #include "engine/summary.h"
 
 static int cmp(const void *a, const void *b)
@@ -182,6 +183,51 @@ static void test_queue_wait_quantiles(void)
     rn_summary_free(&s);
 }
 
+/* The running median of `timeout: Nx-median` (median.h) after every
+ * sample equals the lower median of a sorted copy: random values with
+ * many repeats, then an ascending and a descending run. */
+static void test_running_median(void)
+{
+    enum { N = 3000 };
+    static int64_t v[N], sorted[N];
+    rn_median m = {0};
+    CU_ASSERT_EQUAL(rn_median_get(&m), 0);
+    srand(7);
+    for (int i = 0; i < N; i++)
+        v[i] = i < 1000 ? rand() % 50 : i < 2000 ? i : 5000 - i;
+    for (int i = 0; i < N; i++) {
+        CU_ASSERT_EQUAL_FATAL(rn_median_add(&m, v[i]), 0);
+        memcpy(sorted, v, (size_t)(i + 1) * sizeof *v);
+        qsort(sorted, (size_t)i + 1, sizeof *sorted, cmp);
+        CU_ASSERT_EQUAL_FATAL(rn_median_get(&m), sorted[i / 2]);
+    }
+    CU_ASSERT_EQUAL(rn_median_count(&m), N);
+    rn_median_free(&m);
+}
+
+/* A halted run says why in its summary, on a line of its own. */
+static void test_halted_line(void)
+{
+    char name[] = "k";
+    rn_kernel k = {.name = name};
+    rn_spec spec = {.name = name, .kernels = &k, .nkernels = 1};
+    rn_summary s;
+    int64_t counts[PT_TASK_NSTATUS] = {0, 1, 0, 0, 3};
+    CU_ASSERT_EQUAL_FATAL(rn_summary_init(&s, &spec), 0);
+    s.halted = "halted after 1 failed task (halt: failed 1, soon)";
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    rn_summary_print(&s, &spec, counts, 0, 1.0, "runs/x", f);
+    fclose(f);
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "k: 0 ok 1 failed 3 cancelled in "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "\n  halted after 1 failed task "
+                                        "(halt: failed 1, soon)\n"));
+    free(text);
+    rn_summary_free(&s);
+}
+
 int main(int argc, char **argv)
 {
     static const pt_test_case cases[] = {
@@ -189,6 +235,8 @@ int main(int argc, char **argv)
         {"quantiles of many: a histogram", test_quantiles_of_many, 60},
         {"counts and totals", test_counts, 0},
         {"queue waits: distinct, unsorted", test_queue_wait_quantiles, 0},
+        {"running median", test_running_median, 60},
+        {"halted: its line", test_halted_line, 0},
         {NULL, NULL, 0},
     };
     return pt_test_main("summary", cases, argc, argv);

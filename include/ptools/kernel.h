@@ -117,7 +117,15 @@ typedef struct pt_kernel_api {
     int (*result_args)(pt_ctx *);
     int (*arg_type)(pt_ctx *, const char *key);
     int (*save_bytes)(pt_ctx *, pt_buf *out, const void *p, size_t n);
+    const char *const *(*arg_strs)(pt_ctx *, const char *key, size_t *len);
+    const char *const *(*arg_strmap)(pt_ctx *, const char *key, size_t *len);
+    const char *(*arg_text)(pt_ctx *, const char *key);
 } pt_kernel_api;
+
+/* Does the library's table reach member m? (a kernel built against a
+ * newer header than the library it runs with) */
+#define PT__API_HAS(ctx, m)                                                    \
+    (PT__API(ctx)->size >= offsetof(pt_kernel_api, m) + sizeof(PT__API(ctx)->m))
 
 /* Every pt_ctx starts with this; the rest of it is private. */
 struct pt__ctx_head {
@@ -186,6 +194,46 @@ static inline const int64_t *pt_arg_ints(pt_ctx *c, const char *k, size_t *len)
 static inline const double *pt_arg_reals(pt_ctx *c, const char *k, size_t *len)
 {
     return PT__API(c)->arg_reals(c, k, len);
+}
+
+/*
+ * A list of strings (`cmd: [wc, -c, x]`) as an array of len pointers and
+ * a NULL after them (an argv); NULL when absent. Any other value, or an
+ * item that is not a string, fails the task. Valid during this call.
+ */
+static inline const char *const *pt_arg_strs(pt_ctx *c, const char *k,
+                                             size_t *len)
+{
+    if (!PT__API_HAS(c, arg_strs)) {
+        if (len)
+            *len = 0;
+        return NULL;
+    }
+    return PT__API(c)->arg_strs(c, k, len);
+}
+/*
+ * A map of strings (`env: {LANG: C}`) as 2*len pointers, key then value
+ * for each of its len entries in the spec's order, and a NULL after them;
+ * NULL when absent. A value that is not a string fails the task.
+ */
+static inline const char *const *pt_arg_strmap(pt_ctx *c, const char *k,
+                                               size_t *len)
+{
+    if (!PT__API_HAS(c, arg_strmap)) {
+        if (len)
+            *len = 0;
+        return NULL;
+    }
+    return PT__API(c)->arg_strmap(c, k, len);
+}
+/*
+ * A scalar as text: an int in decimal, a real in the shortest form that
+ * reads back exactly ("0.1", "2", "1e+23"), a bool as true/false, a string
+ * as is; NULL when absent or null. A list or map fails the task.
+ */
+static inline const char *pt_arg_text(pt_ctx *c, const char *k)
+{
+    return PT__API_HAS(c, arg_text) ? PT__API(c)->arg_text(c, k) : NULL;
 }
 
 /* ---- results: each key once; 0 or a negative errno ---- */

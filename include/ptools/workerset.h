@@ -116,6 +116,12 @@ PT_EXTERN int pt_workerset_size(const pt_workerset *ws);
 PT_EXTERN int pt_workerset_pid(const pt_workerset *ws, int i);
 /* How many workers died and were replaced so far. */
 PT_EXTERN int pt_workerset_restarts(const pt_workerset *ws);
+/*
+ * Change the set's per-request timeout (opts.timeout_ms; 0: none) from
+ * now on: it applies to the requests running too, measured from their
+ * start. 0, or -EINVAL when ms < 0.
+ */
+PT_EXTERN int pt_workerset_set_timeout(pt_workerset *ws, int64_t ms);
 
 /*
  * Descendants. Each worker is a child subreaper and, when it exits, kills

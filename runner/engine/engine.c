@@ -157,6 +157,7 @@ static void show_progress(engine *e, int step, bool final)
 static int run_step(engine *e, int step)
 {
     e->step = step;
+    e->notok_step = 0;
     memset(e->step_counts, 0, sizeof e->step_counts);
     rn_eng_simple_event(e, PT_EV_STEP_START, step, NULL);
     rn_progress_step_start(&e->progress, pt_sys_mono_ns());
@@ -172,7 +173,7 @@ static int run_step(engine *e, int step)
     for (int i = 0; i < nsets; i++)
         pt_workerset_hold(e->sets[i], e->paused);
     while (rc == 0 && e->outstanding > 0) {
-        bool ending = e->sigs > 0 || e->stopping;
+        bool ending = e->sigs > 0 || e->stopping || e->halted;
         size_t backing_off = e->nretry;
         int wait = rn_eng_run_due_retries(e, ending);
         if (ending && backing_off)
@@ -205,6 +206,7 @@ static int run_step(engine *e, int step)
         if (e->ctl) /* after every round: it also drops late clients */
             rn_ctl_handle(e->ctl, extra + 1, nextra - 1, pt_sys_mono_ns());
         on_signals(e);
+        rn_eng_halt_apply(e);
         rn_eng_flush_log(e);
         show_progress(e, step, false);
         if (e->lost_output && !e->stopping) { /* results cannot be kept */
@@ -238,6 +240,8 @@ int rn_run(const rn_spec *spec, const rn_run_opts *o)
     int rc = e.shm && e.sets && e.tails ? 0 : -ENOMEM;
     if (rc == 0)
         rc = rn_summary_init(&e.summary, spec);
+    if (rc == 0)
+        rc = rn_eng_median_init(&e);
     pt_subreaper_enable(); /* nothing a kernel detaches escapes the run */
     e.mono_off = pt_sys_real_ns() - pt_sys_mono_ns();
     e.step = -1;
@@ -269,6 +273,7 @@ int rn_run(const rn_spec *spec, const rn_run_opts *o)
     rn_eng_free_tails(&e);
     free(e.hooks);
     rn_eng_feed_free(&e);
+    rn_eng_median_free(&e);
     free(e.retry_ids);
     free(e.retry_at);
     free(e.sessions);

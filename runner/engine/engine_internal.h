@@ -22,6 +22,7 @@
 #include "plan/plan.h"
 #include "engine/progress.h"
 #include "events/rundir.h"
+#include "engine/median.h"
 #include "engine/summary.h"
 #include <ptools/dispatch.h>
 
@@ -43,6 +44,7 @@ typedef struct tstate {
     bool cancel_asked; /* `ptrun ctl` cancelled it before it was queued */
     bool refeed;       /* taken back from its set, to be queued again */
     bool quiet;        /* queued again after a refeed: no new event */
+    bool halt_killed;  /* running when `halt: now` killed its worker */
     int64_t prio;      /* its priority when prio_set */
     int rank;          /* the MPI rank its attempt went to (0: here) */
     int64_t queued_ns, start_ns;
@@ -165,6 +167,15 @@ typedef struct engine {
     int64_t unflushed_ns; /* CLOCK_MONOTONIC of the oldest result the
                              plugins may still buffer, 0: none */
     pt_shm *shm_ready;    /* MPI: the node's "segments ready" marker */
+    int64_t notok_job;    /* tasks ended failed, crashed or timeout */
+    int64_t notok_step;   /* ... in the running step */
+    bool halted;          /* `halt:` tripped: nothing new runs (halt.c) */
+    bool halt_pending;    /* ... and the step loop has yet to act on it */
+    bool halt_now;        /* ... with how: now */
+    char halt_error[320]; /* the error of the tasks it cancelled */
+    char halt_killed_error[352]; /* ... and of those it killed */
+    char halt_why[320];          /* the summary's line */
+    rn_median *medians;          /* per set: ok run times (median.c) */
 } engine;
 
 /* engine.c: signals through a self-pipe, read by the step loop. */
@@ -275,6 +286,25 @@ int rn_eng_teardown(engine *e, int rc, char *err, size_t errlen);
 int rn_eng_finish(engine *e, int rc, int64_t start, char *err, size_t errlen);
 /* Free the per-worker stderr tails. */
 void rn_eng_free_tails(engine *e);
+
+/* halt.c: `halt: {failed: N, how: soon|now}`. */
+/* Task s ended for good with status st: count it, maybe trip the halt. */
+void rn_eng_halt_count(engine *e, const tstate *s, pt_task_status st);
+/* After a tripped halt, from the step loop: cancel what waits, and with
+ * `now` kill the workers running tasks. */
+void rn_eng_halt_apply(engine *e);
+/* The error of task s ending with *st after a halt (a killed task's
+ * status becomes cancelled), or NULL: its own. */
+const char *rn_eng_halt_error(engine *e, const tstate *s, pt_task_status *st);
+
+/* median.c: `timeout: Nx-median`. */
+#define RN_MEDIAN_MIN_OK 5     /* no timeout before this many ended ok */
+#define RN_MEDIAN_FLOOR_MS 100 /* never a timeout shorter than this */
+int rn_eng_median_init(engine *e);
+void rn_eng_median_free(engine *e);
+/* A task of set `set` ended ok after running run_ns: the set's timeout
+ * follows. */
+void rn_eng_median_ok(engine *e, int set, int64_t run_ns);
 
 /* Resume: read the earlier sessions from DIR/manifest.json and, unless
  * --force, refuse a changed spec or kernel (-EINVAL, message in err). */

@@ -386,6 +386,7 @@ int rn_eng_finish(engine *e, int rc, int64_t start, char *err, size_t errlen)
     rn_eng_manifest_of(e, start, &m);
     m.end_ns = pt_sys_real_ns();
     m.interrupted = e->sigs > 0;
+    m.halted = e->summary.halted;
     m.finished = true;
     bool written_all = !e->opts->resume && !e->lost_output && plug == 0;
     if (e->started && settle_results(e, &m, written_all) < 0)

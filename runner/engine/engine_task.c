@@ -122,7 +122,8 @@ static bool retry(const engine *e, const tstate *s, pt_task_status st)
     const rn_workerset *w = &e->spec->workersets[s->t.workerset];
     bool again = st == PT_TASK_CRASHED || st == PT_TASK_TIMEOUT ||
                  (st == PT_TASK_FAILED && w->retry_failed);
-    return again && e->sigs == 0 && !e->stopping && s->attempts <= w->retries;
+    return again && e->sigs == 0 && !e->stopping && !e->halted &&
+           s->attempts <= w->retries;
 }
 
 /*
@@ -252,6 +253,9 @@ static void record_final(engine *e, tstate *s, pt_task_status st,
     e->outstanding--;
     rn_summary_task(&e->summary, s->t.kernel, (int)st, s->queued_ns,
                     s->start_ns, end_ns);
+    if (st == PT_TASK_OK && s->start_ns)
+        rn_eng_median_ok(e, s->t.workerset, end_ns - s->start_ns);
+    rn_eng_halt_count(e, s, st);
     rn_eng_untrack(e, s);
 }
 
@@ -275,10 +279,17 @@ static void on_done(void *arg, pt_request *req)
     const uint8_t *results;
     size_t results_len;
     pt_reply_results(r, &results, &results_len); /* as it came: no copy */
+    const char *error = rn_eng_halt_error(e, s, &st);
     char *long_error = rn_eng_error_with_tail(e, id, pt_reply_error(r));
+    if (error) {
+        free(long_error);
+        long_error = NULL;
+    } else {
+        error = long_error ? long_error : pt_reply_error(r);
+    }
     pt_event ev = {
         .status = st,
-        .error = long_error ? long_error : pt_reply_error(r),
+        .error = error,
         .result = results,
         .result_len = results_len,
         .signal = pt_reply_signal(r),
@@ -292,7 +303,7 @@ static void on_done(void *arg, pt_request *req)
         ev.end_ns = pt_sys_real_ns();
     }
     ev.time_ns = ev.end_ns;
-    if (st == PT_TASK_CANCELLED)
+    if (st == PT_TASK_CANCELLED && !s->halt_killed)
         s->start_ns = 0;
     bool again = retry(e, s, st);
     ev.attempts_json = s->history;

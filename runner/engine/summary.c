@@ -263,6 +263,8 @@ void rn_summary_print(rn_summary *s, const rn_spec *spec,
         fprintf(out, " (%" PRId64 " ok before, not run again)", skipped);
     fprintf(out, " in %.2f s, %.0f tasks/s\n", wall_s,
             wall_s > 0 ? (double)done / wall_s : 0.0);
+    if (s->halted)
+        fprintf(out, "  %s\n", s->halted);
     fprintf(out, "  workers %.0f%% busy, peak worker RSS %.1f MiB\n",
             100 * utilisation(s, wall_s), (double)s->peak_rss_kb / 1024);
     for (int k = 0; k < s->nkernels; k++) {

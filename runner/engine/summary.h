@@ -39,6 +39,8 @@ typedef struct rn_summary {
     int64_t peak_rss_kb; /* the largest worker peak RSS seen */
     int workers;         /* of every set */
     bool settled;        /* the quantiles are in place (no more samples) */
+    const char *halted;  /* why `halt:` stopped the run ("halted after 1
+                            failed task (halt: failed 1, soon)"), or NULL */
 } rn_summary;
 
 int rn_summary_init(rn_summary *s, const rn_spec *spec);

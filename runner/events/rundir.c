@@ -484,6 +484,15 @@ static int json_head(pt_buf *b, const rn_manifest *m, char *err, size_t errlen)
     return 0;
 }
 
+/* A string, or null when there is none. */
+static void json_str_or_null(pt_buf *b, const char *s)
+{
+    if (s)
+        pt_json_cstr(b, s);
+    else
+        pt_buf_printf(b, "null");
+}
+
 /* Times, counts and how the run stands, for the folder as a whole. */
 static void json_state(pt_buf *b, const rn_manifest *m)
 {
@@ -505,6 +514,9 @@ static void json_state(pt_buf *b, const rn_manifest *m)
                   m->results_lost, m->compacted ? "true" : "false",
                   m->finished ? "true" : "false",
                   m->interrupted ? "true" : "false", m->exit_status);
+    pt_buf_printf(b, "  \"halted\": ");
+    json_str_or_null(b, m->halted);
+    pt_buf_printf(b, ",\n");
 }
 
 /* "sessions": the earlier ones as they were, then this one. */
@@ -524,8 +536,10 @@ static void json_sessions(pt_buf *b, const rn_manifest *m)
         pt_buf_printf(b, "null");
     pt_buf_printf(b, ", \"counts\": ");
     json_counts(b, m->session_counts);
-    pt_buf_printf(b, ", \"results_lost\": %" PRId64 ", \"exit_status\": ",
-                  m->results_lost);
+    pt_buf_printf(
+        b, ", \"results_lost\": %" PRId64 ", \"halted\": ", m->results_lost);
+    json_str_or_null(b, m->halted);
+    pt_buf_printf(b, ", \"exit_status\": ");
     if (m->finished)
         pt_buf_printf(b, "%d}\n  ]", m->exit_status);
     else

@@ -89,7 +89,8 @@ typedef struct rn_manifest {
     int64_t tasks;               /* in the plan */
     int64_t skipped;             /* already ok in a resumed run */
     bool interrupted;
-    bool finished; /* false while the run is going on */
+    const char *halted; /* why `halt:` stopped this session, or NULL */
+    bool finished;      /* false while the run is going on */
     int exit_status;
     const char *summary_json; /* the end-of-run summary, or NULL */
     const char *sessions;     /* the earlier sessions: the items of a JSON

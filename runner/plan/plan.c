@@ -41,9 +41,10 @@ static int task_args(pt_buf *b, const extra *x)
     }
     for (int a = 0; rc == 0 && a < x->def->nsweep; a++) {
         const rn_sweep_axis *ax = &x->def->sweep[a];
+        rn_value tmp;
         rc = pt_venc_key(b, &m, ax->key);
         if (rc == 0)
-            rc = rn_value_encode(b, &ax->values.items[x->pick[a]]);
+            rc = rn_value_encode(b, rn_axis_value(ax, x->pick[a], &tmp));
     }
     if (rc == 0 && x->rep >= 0 && (rc = pt_venc_key(b, &m, "rep")) == 0)
         rc = pt_venc_int(b, x->rep);
@@ -72,8 +73,8 @@ static int64_t per_point(const rn_plan *plan, const rn_task *t)
 static int64_t entry_count(const rn_plan *plan, const rn_task *t)
 {
     int64_t n = t->repeat > 0 ? t->repeat : 1;
-    for (int a = 0; a < t->nsweep; a++)
-        n *= (int64_t)t->sweep[a].values.n;
+    for (int a = t->nzip ? t->nzip - 1 : 0; a < t->nsweep; a++)
+        n *= (int64_t)t->sweep[a].n; /* the zip's axes count once */
     return n * per_point(plan, t);
 }
 
@@ -167,10 +168,12 @@ static void locate(const rn_pentry *en, int64_t id, size_t *pick, int64_t *rep,
     local /= en->per_point;
     *rep = def->has_repeat ? local % reps : -1;
     local /= reps;
-    for (int a = def->nsweep - 1; a >= 0; a--) { /* last axis fastest */
-        pick[a] = (size_t)(local % (int64_t)def->sweep[a].values.n);
-        local /= (int64_t)def->sweep[a].values.n;
+    for (int a = def->nsweep - 1; a >= def->nzip; a--) { /* last fastest */
+        pick[a] = (size_t)(local % (int64_t)def->sweep[a].n);
+        local /= (int64_t)def->sweep[a].n;
     }
+    for (int a = 0; a < def->nzip; a++) /* the zip's index: slowest */
+        pick[a] = (size_t)local;
 }
 
 void rn_plan_task(const rn_plan *plan, int64_t id, rn_ptask *t)

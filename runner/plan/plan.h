@@ -2,11 +2,11 @@
  * plan.h - a job spec expanded into tasks (SPEC §5), lazily.
  *
  * Task ids are assigned in plan order: steps in order, tasks in order, and
- * within a task entry the sweep's cartesian product (first axis slowest),
- * then `repeat` (arg `rep` = 0..n-1), then `each_worker` (one per worker,
- * pinned). Args are the entry's args, then the sweep's values, then `rep`,
- * later ones replacing earlier keys. A task's seed is
- * pt_task_seed_of(job seed, id).
+ * within a task entry the zip's index (slowest), then the sweep's
+ * cartesian product (first axis slowest), then `repeat` (arg `rep` =
+ * 0..n-1), then `each_worker` (one per worker, pinned). Args are the
+ * entry's args, then the zip's and the sweep's values, then `rep`. A task's
+ * seed is pt_task_seed_of(job seed, id).
  *
  * The plan stays compact: an entry of the spec and the range of ids it
  * expands to. A task is worked out from its id when it is needed

@@ -248,7 +248,48 @@ static int patch(rn_ynode *n, const char *text)
     return 0;
 }
 
-/* Write the resolved paths of kernels, npy inputs and plugins in the tree. */
+/*
+ * Give each glob and lines generator of the axes map n (sweep or zip) the
+ * `dir` it is relative to, absolute, unless it has one: the run's
+ * job.yaml, elsewhere, must read the same files.
+ */
+static int patch_axes(rn_ynode *n, const char *dir)
+{
+    for (size_t i = 0; n && n->kind == RN_Y_MAP && i < n->n; i++) {
+        rn_ynode *gen = n->e[i].val, *d;
+        if ((!rn_ymap_get(gen, "glob") && !rn_ymap_get(gen, "lines")) ||
+            rn_ymap_get(gen, "dir"))
+            continue;
+        if (!(d = rn_ynode_scalar(dir, true, gen->pos)))
+            return -ENOMEM;
+        if (rn_ynode_append(gen, "dir", gen->pos, d) < 0) {
+            rn_ynode_free(d);
+            return -ENOMEM;
+        }
+    }
+    return 0;
+}
+
+/* patch_axes() for every task of every step. */
+static int patch_generators(const rn_spec *s, rn_ynode *root)
+{
+    rn_ynode *steps = rn_ymap_get(root, "steps");
+    char *dir = realpath(s->dir, NULL);
+    int rc = dir ? 0 : -errno;
+    for (size_t i = 0; !rc && steps && i < steps->n; i++) {
+        rn_ynode *tasks = rn_ymap_get(steps->e[i].val, "tasks");
+        for (size_t k = 0; !rc && tasks && k < tasks->n; k++) {
+            rc = patch_axes(rn_ymap_get(tasks->e[k].val, "zip"), dir);
+            if (!rc)
+                rc = patch_axes(rn_ymap_get(tasks->e[k].val, "sweep"), dir);
+        }
+    }
+    free(dir);
+    return rc;
+}
+
+/* Write the resolved paths of kernels, npy inputs, plugins and file
+ * generators in the tree. */
 static int patch_paths(const rn_spec *s, rn_ynode *root)
 {
     rn_ynode *kernels = rn_ymap_get(root, "kernels");
@@ -265,7 +306,7 @@ static int patch_paths(const rn_spec *s, rn_ynode *root)
         if (!s->plugins[i].added && (size_t)k < plugins->n)
             rc = patch(rn_ymap_get(plugins->e[k++].val, "path"),
                        s->plugins[i].path);
-    return rc;
+    return rc < 0 ? rc : patch_generators(s, root);
 }
 
 /* The spec checked out: keep its resolved YAML. */

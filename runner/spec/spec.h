@@ -97,7 +97,8 @@ typedef struct rn_workerset {
     int workers; /* resolved: `auto` = online CPUs */
     bool workers_auto;
     pt_ws_mode mode;
-    int64_t timeout_ms; /* 0: none */
+    int64_t timeout_ms;    /* 0: none */
+    double timeout_median; /* `timeout: Nx-median`: N (> 0), else 0 */
     int retries;
     bool retry_failed;
     int window; /* 0: the mode's default */
@@ -107,10 +108,34 @@ typedef struct rn_workerset {
     int64_t grace_ms;     /* at shutdown, for the workers' fini; -1: default */
 } rn_workerset;
 
+/* How a sweep axis makes its values (SPEC §4). */
+typedef enum rn_axis_gen {
+    RN_GEN_LIST,     /* `values` holds them: a list, {glob:} or {lines:} */
+    RN_GEN_RANGE,    /* {range: [start, stop, step]}: stop excluded */
+    RN_GEN_LINSPACE, /* {linspace: [a, b, n]}: a..b inclusive */
+    RN_GEN_LOGSPACE  /* {logspace: [a, b, n]}: 10^x, x in linspace */
+} rn_axis_gen;
+
+/*
+ * One axis of a sweep, or of a zip (its values paired with the other zip
+ * axes' by index). Numeric generators stay compact: the value at an index
+ * is worked out when asked (rn_axis_value), so a range of 10^7 values
+ * costs a few bytes.
+ */
 typedef struct rn_sweep_axis {
     char *key;
-    rn_value values; /* RN_LIST, at least one item */
+    rn_value values; /* RN_GEN_LIST: RN_LIST of n values; else empty */
+    rn_axis_gen gen;
+    bool ints; /* RN_GEN_RANGE: every value an int (i0 + k*istep) */
+    int64_t i0, istep;
+    double r0, r1, rstep; /* reals: r0 + k*rstep; linspace ends at r1 */
+    size_t n;             /* how many values: 1 .. RN_MAX_TASKS */
+    bool zip;             /* an axis of `zip:` (they come first) */
+    rn_pos pos;           /* the axis's value node */
 } rn_sweep_axis;
+
+/* Value k (< ax->n) of an axis: in ax->values, or made in *tmp. */
+const rn_value *rn_axis_value(const rn_sweep_axis *ax, size_t k, rn_value *tmp);
 
 typedef struct rn_task {
     int kernel;    /* index into spec->kernels */
@@ -119,8 +144,12 @@ typedef struct rn_task {
     rn_value args;  /* RN_MAP (empty when absent) */
     int64_t repeat; /* 1 when absent; tasks get arg `rep` when given */
     bool has_repeat;
-    rn_sweep_axis *sweep;
-    int nsweep; /* cartesian product, first axis slowest */
+    rn_sweep_axis *sweep; /* the zip's axes first (zip: true), then the
+                             sweep's */
+    int nsweep;           /* all axes, zip's included */
+    int nzip;             /* zip axes: one index for all, slowest; then
+                             the sweep's cartesian product, first axis
+                             slowest */
     bool each_worker;
     int on;      /* pinned worker index, -1 when absent */
     char **tags; /* for `ptrun ctl` to select tasks by */
@@ -139,11 +168,20 @@ size_t rn_task_args_size(const rn_task *t);
 size_t rn_value_size(const rn_value *v);
 #define RN_MAX_ARGS_BYTES PT_ARGS_MAX
 
+/* `halt: {failed: N, how: soon|now}` of the job or of a step: after N
+ * tasks end not ok (failed, crashed, timeout), nothing new is started. */
+typedef struct rn_halt {
+    int64_t failed; /* N >= 1; 0: no halt */
+    bool now;       /* how: now (running tasks are killed), else soon */
+    rn_pos pos;
+} rn_halt;
+
 typedef struct rn_step {
     char *name;
     rn_task *tasks;
     int ntasks;
     rn_pos pos;
+    rn_halt halt; /* overrides the job's for this step */
 } rn_step;
 
 typedef struct rn_plugin {
@@ -172,6 +210,7 @@ typedef struct rn_spec {
     int nworkersets;
     rn_step *steps;
     int nsteps;
+    rn_halt halt;       /* the job's (failed 0: none) */
     rn_plugin *plugins; /* default: one, jsonl */
     int nplugins;
     char *resolved_yaml; /* the spec after overrides, as YAML text */

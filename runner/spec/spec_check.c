@@ -393,5 +393,6 @@ void rn_spec_build(rn_spec *spec, rn_ynode *root, const rn_search *search,
     rn_build_kernels(&b, rn_ymap_get(root, "kernels"));
     rn_build_workersets(&b, rn_ymap_get(root, "workersets"));
     rn_build_steps(&b, rn_ymap_get(root, "steps"));
+    rn_build_halt(&b, rn_ymap_get(root, "halt"), &spec->halt);
     build_plugins(&b, rn_ymap_get(root, "plugins"));
 }

@@ -65,6 +65,9 @@ void rn_build_shm(rn_build *b, const rn_ynode *n);
 /* Steps and their tasks (spec_tasks.c). */
 void rn_build_steps(rn_build *b, const rn_ynode *n);
 
+/* `halt:` of the job or a step (spec_halt.c); n may be NULL (none). */
+void rn_build_halt(rn_build *b, const rn_ynode *n, rn_halt *h);
+
 /* spec_kernels.c, spec_sets.c: the `kernels:` and `workersets:` lists. */
 void rn_build_kernels(rn_build *b, const rn_ynode *n);
 void rn_build_workersets(rn_build *b, const rn_ynode *n);

@@ -39,7 +39,7 @@ extern const rn_schema rn_spec_schema;
 /* The mappings inside it, for the checks. */
 extern const rn_schema rn_shm_schema, rn_segment_schema, rn_init_schema,
     rn_kernel_schema, rn_workerset_schema, rn_step_schema, rn_task_schema,
-    rn_plugin_schema;
+    rn_plugin_schema, rn_halt_schema;
 
 /* The key `name` of a RN_S_MAP schema, or NULL. */
 const rn_skey *rn_schema_key(const rn_schema *s, const char *name);

@@ -228,15 +228,48 @@ static void check_args(rn_build *b, const rn_kernel *k, const rn_ynode *args)
     }
 }
 
-/* `sweep:` or `zip:`: each key a param, each item of a list of its type
- * (a generator's values are checked where it is expanded). */
-static void check_axes(rn_build *b, const rn_kernel *k, const rn_ynode *axes)
+/* The axis of t made from entry `key` of `zip:` (zip) or `sweep:`. */
+static const rn_sweep_axis *find_axis(const rn_task *t, const char *key,
+                                      bool zip)
+{
+    for (int i = 0; i < t->nsweep; i++)
+        if (t->sweep[i].key && t->sweep[i].zip == zip &&
+            strcmp(t->sweep[i].key, key) == 0)
+            return &t->sweep[i];
+    return NULL;
+}
+
+/* The values a generator made (axis ax, node at), checked until the
+ * first wrong one: one message per axis. */
+static void check_generated(rn_build *b, const rn_kernel *k,
+                            const rn_sweep_axis *ax, const rn_ynode *at)
+{
+    const rn_param *p = rn_param_find(&k->params, ax->key);
+    int before = rn_diag_count(b->d);
+    if (!p || p->type == PT_PARAM_ANY)
+        return;
+    if (ax->gen == RN_GEN_RANGE && ax->ints &&
+        (p->type == PT_PARAM_INT || p->type == PT_PARAM_REAL))
+        return; /* only ints: no need to make them all */
+    for (size_t i = 0; i < ax->n && rn_diag_count(b->d) == before; i++) {
+        rn_value tmp;
+        rn_param_check_value(b, k, ax->key, rn_axis_value(ax, i, &tmp), at);
+    }
+}
+
+/* `sweep:` or `zip:` of task t: each key a param, each value of its type:
+ * the items of a list, or what a generator ({range: ...}) made. */
+static void check_axes(rn_build *b, const rn_kernel *k, const rn_ynode *axes,
+                       const rn_task *t, bool zip)
 {
     for (size_t i = 0; axes && axes->kind == RN_Y_MAP && i < axes->n; i++) {
         const rn_yentry *e = &axes->e[i];
+        const rn_sweep_axis *ax;
         rn_param_check_name(b, k, e->key, e->kpos, e->val);
         for (size_t j = 0; e->val->kind == RN_Y_SEQ && j < e->val->n; j++)
             check_node(b, k, e->key, e->val->e[j].val);
+        if (e->val->kind == RN_Y_MAP && (ax = find_axis(t, e->key, zip)))
+            check_generated(b, k, ax, e->val);
     }
 }
 
@@ -272,8 +305,8 @@ void rn_params_check_task(rn_build *b, const rn_ynode *n, const rn_task *t)
     if (!k->params.declared || n->kind != RN_Y_MAP)
         return;
     check_args(b, k, rn_ymap_get(n, "args"));
-    check_axes(b, k, rn_ymap_get(n, "sweep"));
-    check_axes(b, k, rn_ymap_get(n, "zip"));
+    check_axes(b, k, rn_ymap_get(n, "sweep"), t, false);
+    check_axes(b, k, rn_ymap_get(n, "zip"), t, true);
     if (t->has_repeat) { /* every kernel takes `rep`; a declared one an int */
         rn_value rep = {.type = RN_INT};
         rn_param_check_value(b, k, "rep", &rep, rn_ymap_get(n, "repeat"));

@@ -42,8 +42,9 @@ void rn_param_check_name(rn_build *b, const rn_kernel *k, const char *name,
 
 /*
  * The hook of spec_tasks.c: task node n (built into t) against the params
- * of its kernel: `args`, each list of `sweep` (and `zip`), repeat's `rep`
- * (an int; taken by every kernel), and the required params.
+ * of its kernel: `args`, each axis of `sweep` and `zip` (the items of a
+ * list, or the values a generator made: the first wrong one), repeat's
+ * `rep` (an int; taken by every kernel), and the required params.
  */
 void rn_params_check_task(rn_build *b, const rn_ynode *n, const rn_task *t);
 

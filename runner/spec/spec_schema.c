@@ -15,8 +15,7 @@
 static const rn_schema scalar = {RN_S_SCALAR, NULL, NULL};
 static const rn_schema any = {RN_S_ANY, NULL, NULL};
 static const rn_schema any_map = {RN_S_DICT, NULL, &any};
-static const rn_schema any_list = {RN_S_LIST, NULL, &any};
-static const rn_schema sweep = {RN_S_DICT, NULL, &any_list};
+static const rn_schema sweep = {RN_S_DICT, NULL, &any}; /* list or map */
 static const rn_schema scalar_list = {RN_S_LIST, NULL, &scalar};
 
 static const rn_skey init_keys[] = {
@@ -67,18 +66,32 @@ const rn_schema rn_workerset_schema = {RN_S_MAP, workerset_keys, NULL};
 static const rn_schema workersets = {RN_S_LIST, NULL, &rn_workerset_schema};
 
 static const rn_skey task_keys[] = {
-    {"kernel", true, &scalar},       {"workerset", false, &scalar},
-    {"priority", false, &scalar},    {"args", false, &any_map},
-    {"repeat", false, &scalar},      {"sweep", false, &sweep},
-    {"each_worker", false, &scalar}, {"on", false, &scalar},
-    {"tags", false, &scalar_list},   {0},
+    {"kernel", true, &scalar},
+    {"workerset", false, &scalar},
+    {"priority", false, &scalar},
+    {"args", false, &any_map},
+    {"repeat", false, &scalar},
+    {"sweep", false, &sweep},
+    {"each_worker", false, &scalar},
+    {"on", false, &scalar},
+    {"tags", false, &scalar_list},
+    {"zip", false, &sweep},
+    {0},
 };
 const rn_schema rn_task_schema = {RN_S_MAP, task_keys, NULL};
 static const rn_schema tasks = {RN_S_LIST, NULL, &rn_task_schema};
 
+static const rn_skey halt_keys[] = {
+    {"failed", true, &scalar},
+    {"how", false, &scalar},
+    {0},
+};
+const rn_schema rn_halt_schema = {RN_S_MAP, halt_keys, NULL};
+
 static const rn_skey step_keys[] = {
     {"name", true, &scalar},
     {"tasks", true, &tasks},
+    {"halt", false, &rn_halt_schema},
     {0},
 };
 const rn_schema rn_step_schema = {RN_S_MAP, step_keys, NULL};
@@ -94,15 +107,11 @@ const rn_schema rn_plugin_schema = {RN_S_MAP, plugin_keys, NULL};
 static const rn_schema plugins = {RN_S_LIST, NULL, &rn_plugin_schema};
 
 static const rn_skey top_keys[] = {
-    {"ptrun", true, &scalar},
-    {"name", true, &scalar},
-    {"seed", false, &scalar},
-    {"shm", false, &rn_shm_schema},
-    {"kernels", false, &kernels},
-    {"workersets", true, &workersets},
-    {"steps", true, &steps},
-    {"plugins", false, &plugins},
-    {0},
+    {"ptrun", true, &scalar},     {"name", true, &scalar},
+    {"seed", false, &scalar},     {"shm", false, &rn_shm_schema},
+    {"kernels", false, &kernels}, {"workersets", true, &workersets},
+    {"steps", true, &steps},      {"halt", false, &rn_halt_schema},
+    {"plugins", false, &plugins}, {0},
 };
 const rn_schema rn_spec_schema = {RN_S_MAP, top_keys, NULL};
 
@@ -327,7 +336,7 @@ size_t rn_task_args_size(const rn_task *t)
     size_t n = rn_value_size(&t->args); /* args: a map */
     for (int a = 0; a < t->nsweep; a++) {
         const rn_sweep_axis *ax = &t->sweep[a];
-        size_t most = 0;
+        size_t most = ax->gen == RN_GEN_LIST ? 0 : 9; /* an int or real */
         for (size_t i = 0; ax->values.items && i < ax->values.n; i++) {
             size_t one = rn_value_size(&ax->values.items[i]);
             most = one > most ? one : most;

@@ -5,10 +5,14 @@
  *
  * PATH is dotted: each component is a key of a mapping, or in a list an
  * item by index or by the value of its `name` key (workersets.cpu.workers,
- * steps.0.tasks.1.priority). The target must be a scalar; an absent key
- * is created only where the schema allows a scalar there (seed, a worker
- * set's timeout, a task's args). VALUE reads like a YAML plain scalar
- * (int, float, true/false, null, else string); quotes force a string.
+ * steps.0.tasks.1.priority). VALUE reads like a YAML plain scalar (int,
+ * float, true/false, null, else string); quotes force a string. A VALUE
+ * starting with '[' or '{' is YAML flow syntax, a list or a mapping
+ * ([1, 2, 3], {range: [0, 10, 2]}), and replaces whatever the target was.
+ * A scalar may replace only a scalar. An absent key is created only where
+ * the schema allows it: a scalar where a scalar or any value goes (seed, a
+ * worker set's timeout, a task's args), a list or mapping where the schema
+ * knows the key (a task's sweep).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,6 +24,7 @@
 typedef struct setarg {
     const char *arg; /* as given, for messages */
     int index;
+    bool flow; /* VALUE is a YAML flow list or mapping */
     rn_diags *d;
     char where[512]; /* the components walked so far */
 } setarg;
@@ -61,16 +66,17 @@ static rn_ynode *seq_child(const setarg *s, rn_ynode *seq, const char *comp)
     return NULL;
 }
 
-/* May --set create `key` in a mapping of schema s? Only as a scalar. */
-static bool may_create(const rn_schema *s, const char *key)
+/* May --set create `key` in a mapping of schema s? A scalar only where
+ * a scalar (or any value) goes; a flow value wherever the key is known. */
+static bool may_create(const rn_schema *s, const char *key, bool flow)
 {
     const rn_schema *c = rn_schema_child(s, key);
-    return c && (c->kind == RN_S_SCALAR || c->kind == RN_S_ANY);
+    return c && (flow || c->kind == RN_S_SCALAR || c->kind == RN_S_ANY);
 }
 
 /* "no key 'wrkers' in workersets.cpu (did you mean 'workers'?)" */
 static void no_key(const setarg *s, const rn_ynode *map,
-                   const rn_schema *schema, const char *key)
+                   const rn_schema *schema, const char *key, bool last)
 {
     const char *cands[64];
     size_t n = 0;
@@ -85,8 +91,9 @@ static void no_key(const setarg *s, const rn_ynode *map,
         set_err(s, "no key '%s' in %s (did you mean '%s'?)", key, where(s),
                 close);
     else if (rn_schema_child(schema, key))
-        set_err(s, "no key '%s' in %s (--set creates scalars only)", key,
-                where(s));
+        set_err(s, "no key '%s' in %s (--set creates %s)", key, where(s),
+                last ? "it only with a list or mapping value: [...] or {...}"
+                     : "the last key of a path only");
     else
         set_err(s, "no key '%s' in %s", key, where(s));
 }
@@ -115,9 +122,9 @@ static rn_ynode *step_into(setarg *s, rn_ynode *node, const rn_schema *schema,
     rn_ynode *c = rn_ymap_get(node, comp);
     if (c)
         return c;
-    if (last && may_create(schema, comp))
+    if (last && may_create(schema, comp, s->flow))
         return create(s, node, comp);
-    no_key(s, node, schema, comp);
+    no_key(s, node, schema, comp, last);
     return NULL;
 }
 
@@ -162,6 +169,38 @@ static int set_value(setarg *s, rn_ynode *n, const char *value)
     return 0;
 }
 
+/* Mark n and all below it as written by this --set argument. */
+static void mark_set(const setarg *s, rn_ynode *n)
+{
+    n->set = s->arg;
+    n->set_index = s->index;
+    for (size_t i = 0; i < n->n; i++)
+        mark_set(s, n->e[i].val);
+}
+
+/* Replace node n by the YAML flow value: 0, or -1 with a diagnostic. */
+static int set_flow(setarg *s, rn_ynode *n, const char *value)
+{
+    rn_diags d = {0};
+    rn_ynode *v = NULL;
+    if (rn_yaml_load_text(value, &d, &v) < 0) {
+        for (int i = 0; i < d.n; i++)
+            set_err(s, "bad YAML value at column %d: %s", d.v[i].pos.col,
+                    d.v[i].msg);
+        if (d.n == 0)
+            set_err(s, "bad YAML value");
+        rn_diags_free(&d);
+        return -1;
+    }
+    rn_diags_free(&d);
+    rn_ynode old = *n; /* n stays where it is in the tree: swap contents */
+    *n = *v;
+    *v = old;
+    rn_ynode_free(v);
+    mark_set(s, n);
+    return 0;
+}
+
 static void apply_one(rn_ynode *root, const char *arg, int index, rn_diags *d)
 {
     setarg s = {.arg = arg, .index = index, .d = d};
@@ -175,12 +214,16 @@ static void apply_one(rn_ynode *root, const char *arg, int index, rn_diags *d)
         set_err(&s, "out of memory");
         return;
     }
+    s.flow = eq[1] == '[' || eq[1] == '{';
     rn_ynode *n = walk(&s, root, path);
-    if (n && n->kind != RN_Y_SCALAR)
+    if (n && s.flow)
+        set_flow(&s, n, eq + 1);
+    else if (n && n->kind != RN_Y_SCALAR)
         set_err(&s,
-                "%s is a %s, not a scalar (--set overrides scalars "
-                "only)",
-                where(&s), n->kind == RN_Y_MAP ? "mapping" : "list");
+                "%s is a %s, not a scalar: give it as %s (YAML flow "
+                "syntax)",
+                where(&s), n->kind == RN_Y_MAP ? "mapping" : "list",
+                n->kind == RN_Y_MAP ? "{key: value, ...}" : "[1, 2, ...]");
     else if (n)
         set_value(&s, n, eq + 1);
     free(path);

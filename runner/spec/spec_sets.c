@@ -101,6 +101,39 @@ static void get_duration(rn_build *b, const rn_ynode *n, const char *what,
     *out = (int64_t)llround(ms);
 }
 
+/*
+ * `timeout`: a duration, or `Nx-median` (N > 0, e.g. 5x-median or
+ * 2.5x-median): N times the median run time of the set's tasks that
+ * ended ok so far (the engine's median.c says when it applies).
+ */
+static void get_timeout(rn_build *b, const rn_ynode *n, rn_workerset *ws)
+{
+    const char *t = n->kind == RN_Y_SCALAR ? n->text : "";
+    if (!strstr(t, "median")) {
+        get_duration(b, n, "timeout", 1, &ws->timeout_ms);
+        return;
+    }
+    char *end;
+    errno = 0;
+    double x = strtod(t, &end);
+    if (end == t || errno || isspace((unsigned char)*t) ||
+        strcmp(end, "x-median") != 0) {
+        rn_diag_at(b->d, n,
+                   "bad timeout '%s' (use Nx-median, e.g. 5x-median: N "
+                   "times the median run time of the set's ok tasks)",
+                   t);
+        return;
+    }
+    if (!(x > 0) || x > 1e6) {
+        rn_diag_at(b->d, n,
+                   "timeout Nx-median needs N above 0 and at most 1e6, "
+                   "got '%s'",
+                   t);
+        return;
+    }
+    ws->timeout_median = x;
+}
+
 /* "2GiB", "512MiB", "1.5G", "100000000" (bytes) -> bytes; false if bad. */
 static bool parse_size(const char *text, int64_t *bytes)
 {
@@ -171,7 +204,7 @@ static void build_workerset(rn_build *b, const rn_ynode *n, rn_workerset *ws)
     if ((v = rn_ymap_get(n, "mode")))
         get_mode(b, v, &ws->mode);
     if ((v = rn_ymap_get(n, "timeout")))
-        get_duration(b, v, "timeout", 1, &ws->timeout_ms);
+        get_timeout(b, v, ws);
     ws->grace_ms = -1;
     if ((v = rn_ymap_get(n, "grace")))
         get_duration(b, v, "grace", 0, &ws->grace_ms);

@@ -8,10 +8,11 @@
  * A task whose args could not travel in one request to a worker (64 MiB
  * with its head) is refused at its line:col.
  *
- * Choices: `repeat`/`sweep` combine with `each_worker` (every expanded
- * task runs on every worker); a sweep key may not also be in `args`, and
- * with `repeat` neither may set `rep` (the arg repeat gives each task), so
- * that no value silently wins over another.
+ * Choices: `repeat`/`sweep`/`zip` combine with `each_worker` (every
+ * expanded task runs on every worker); a sweep or zip key may not also be
+ * in `args` (nor in both), and with `repeat` none may set `rep` (the arg
+ * repeat gives each task), so that no value silently wins over another.
+ * The axes themselves are read in spec_sweep.c.
  */
 #include <inttypes.h>
 #include <limits.h>
@@ -19,8 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "spec/spec_check.h"
 #include "spec/spec_params.h"
+#include "spec/spec_sweep.h"
 
 static const char *kernel_name(const rn_spec *s, int i)
 {
@@ -69,64 +70,6 @@ static int find_named(rn_build *b, const rn_ynode *n, const char *noun,
     return -1;
 }
 
-/* `sweep`: arg name -> a non-empty list of values. */
-static void build_sweep(rn_build *b, const rn_ynode *n, rn_task *t)
-{
-    if (n->kind != RN_Y_MAP) {
-        rn_wrong_type(b, n, "a mapping of arg names to lists of values");
-        return;
-    }
-    if (n->n && !(t->sweep = calloc(n->n, sizeof *t->sweep))) {
-        rn_oom_at(b, n);
-        return;
-    }
-    t->nsweep = (int)n->n;
-    for (size_t i = 0; i < n->n; i++) {
-        const rn_ynode *v = n->e[i].val;
-        rn_sweep_axis *a = &t->sweep[i];
-        if (!(a->key = strdup(n->e[i].key)))
-            rn_oom_at(b, n);
-        else if (v->kind != RN_Y_SEQ)
-            rn_wrong_type(b, v, "a list of values");
-        else if (!v->n)
-            rn_diag_at(b->d, v, "sweep '%s' needs at least one value", a->key);
-        else if (rn_value_from(v, &a->values) < 0)
-            rn_oom_at(b, v);
-    }
-}
-
-static bool has_key(const rn_value *map, const char *key)
-{
-    for (size_t i = 0; map->keys && i < map->n; i++)
-        if (map->keys[i] && strcmp(map->keys[i], key) == 0)
-            return true;
-    return false;
-}
-
-static bool sweeps(const rn_task *t, const char *key)
-{
-    for (int i = 0; i < t->nsweep; i++)
-        if (t->sweep[i].key && strcmp(t->sweep[i].key, key) == 0)
-            return true;
-    return false;
-}
-
-/* No arg may get its value from two places (args, sweep, repeat's rep). */
-static void check_arg_clash(rn_build *b, const rn_ynode *n, const rn_task *t)
-{
-    const rn_ynode *sweep = rn_ymap_get(n, "sweep");
-    for (int i = 0; sweep && i < t->nsweep; i++)
-        if (t->sweep[i].key && has_key(&t->args, t->sweep[i].key))
-            rn_diag_add(b->d, sweep->e[i].kpos, NULL, 0,
-                        "'%s' is both in "
-                        "args and in sweep",
-                        t->sweep[i].key);
-    if (t->has_repeat && (has_key(&t->args, "rep") || sweeps(t, "rep")))
-        rn_diag_at(b->d, rn_ymap_get(n, "repeat"),
-                   "repeat gives each task "
-                   "the arg 'rep', which args or sweep already sets");
-}
-
 /* `on`: a worker of the task's set, and not with each_worker. */
 static void get_on(rn_build *b, const rn_ynode *n, rn_task *t)
 {
@@ -162,8 +105,8 @@ static int64_t sat_mul(int64_t a, int64_t b)
 static void count_tasks(rn_build *b, const rn_ynode *n, const rn_task *t)
 {
     int64_t per = t->repeat;
-    for (int i = 0; i < t->nsweep; i++)
-        per = sat_mul(per, (int64_t)t->sweep[i].values.n);
+    for (int i = t->nzip ? t->nzip - 1 : 0; i < t->nsweep; i++)
+        per = sat_mul(per, (int64_t)t->sweep[i].n); /* the zip once */
     if (t->each_worker && t->workerset >= 0)
         per = sat_mul(per, b->spec->workersets[t->workerset].workers);
     b->ntasks = b->ntasks + per > RN_MAX_TASKS ? RN_MAX_TASKS + 1
@@ -239,15 +182,14 @@ static void build_task(rn_build *b, const rn_ynode *n, rn_task *t)
     rn_get_map_value(b, n, "args", &t->args);
     if ((v = rn_ymap_get(n, "repeat")))
         t->has_repeat = rn_get_int(b, v, "repeat", 1, RN_MAX_TASKS, &t->repeat);
-    if ((v = rn_ymap_get(n, "sweep")))
-        build_sweep(b, v, t);
+    rn_build_axes(b, n, t);
     if ((v = rn_ymap_get(n, "each_worker")))
         rn_get_bool(b, v, &t->each_worker);
     if ((v = rn_ymap_get(n, "on")))
         get_on(b, v, t);
     if ((v = rn_ymap_get(n, "tags")))
         get_tags(b, v, t);
-    check_arg_clash(b, n, t);
+    rn_check_arg_clash(b, n, t);
     rn_params_check_task(b, n, t);
     check_args_size(b, n, t);
     count_tasks(b, n, t);
@@ -261,6 +203,7 @@ static void build_step(rn_build *b, const rn_ynode *n, rn_step *st)
         return;
     if ((v = rn_ymap_get(n, "name")))
         rn_get_str(b, v, &st->name);
+    rn_build_halt(b, rn_ymap_get(n, "halt"), &st->halt);
     v = rn_ymap_get(n, "tasks");
     if (!v || !rn_check_list(b, v, "tasks", true))
         return;

@@ -42,69 +42,6 @@ static rn_pos mark_pos(yaml_mark_t m)
     return (rn_pos){(int)m.line + 1, (int)m.column + 1};
 }
 
-/* Grow *v (of *cap items of `size` bytes) to hold one more: 0 or -ENOMEM. */
-static int grow(void **v, size_t *cap, size_t n, size_t size)
-{
-    if (n < *cap)
-        return 0;
-    size_t ncap = *cap ? *cap * 2 : 4;
-    void *p = realloc(*v, ncap * size);
-    if (!p)
-        return -ENOMEM;
-    *v = p;
-    *cap = ncap;
-    return 0;
-}
-
-void rn_ynode_free(rn_ynode *n)
-{
-    if (!n)
-        return;
-    for (size_t i = 0; i < n->n; i++) {
-        free(n->e[i].key);
-        rn_ynode_free(n->e[i].val);
-    }
-    free(n->e);
-    free(n->text);
-    free(n);
-}
-
-rn_ynode *rn_ynode_scalar(const char *text, bool quoted, rn_pos pos)
-{
-    rn_ynode *n = calloc(1, sizeof *n);
-    if (!n || !(n->text = strdup(text))) {
-        free(n);
-        return NULL;
-    }
-    n->kind = RN_Y_SCALAR;
-    n->quoted = quoted;
-    n->pos = pos;
-    return n;
-}
-
-int rn_ynode_append(rn_ynode *coll, const char *key, rn_pos kpos, rn_ynode *val)
-{
-    char *k = NULL;
-    if (key && !(k = strdup(key)))
-        return -ENOMEM;
-    if (grow((void **)&coll->e, &coll->cap, coll->n, sizeof *coll->e) < 0) {
-        free(k);
-        return -ENOMEM;
-    }
-    coll->e[coll->n++] = (rn_yentry){k, kpos, val, false};
-    return 0;
-}
-
-rn_ynode *rn_ymap_get(const rn_ynode *n, const char *key)
-{
-    if (!n || n->kind != RN_Y_MAP)
-        return NULL;
-    for (size_t i = 0; i < n->n; i++)
-        if (strcmp(n->e[i].key, key) == 0)
-            return n->e[i].val;
-    return NULL;
-}
-
 /* A fresh node counted against the budget; NULL with a diagnostic. */
 static rn_ynode *new_node(loader *l, rn_ykind kind, rn_pos pos)
 {
@@ -136,8 +73,8 @@ static int bury(loader *l, rn_ynode *n)
 {
     if (!n)
         return 0;
-    if (grow((void **)&l->buried, &l->capburied, l->nburied,
-             sizeof *l->buried) < 0) {
+    if (rn_ygrow((void **)&l->buried, &l->capburied, l->nburied,
+                 sizeof *l->buried) < 0) {
         rn_ynode_free(n);
         return oom(l, (rn_pos){0, 0});
     }
@@ -316,7 +253,7 @@ static int add_pair(loader *l, rn_ynode *m, rn_ynode *k, rn_ynode *v)
                 return rc < 0 ? rc : rc2;
             }
     }
-    if (grow((void **)&m->e, &m->cap, m->n, sizeof *m->e) < 0) {
+    if (rn_ygrow((void **)&m->e, &m->cap, m->n, sizeof *m->e) < 0) {
         rn_ynode_free(k);
         rn_ynode_free(v);
         return oom(l, m->pos);
@@ -465,8 +402,8 @@ static int add_anchor(loader *l, const yaml_char_t *name, rn_ynode *n)
 {
     if (!name)
         return 0;
-    if (grow((void **)&l->anchors, &l->capanchors, l->nanchors,
-             sizeof *l->anchors) < 0)
+    if (rn_ygrow((void **)&l->anchors, &l->capanchors, l->nanchors,
+                 sizeof *l->anchors) < 0)
         return oom(l, n->pos);
     char *s = strdup((const char *)name);
     if (!s)
@@ -569,6 +506,21 @@ static void loader_free(loader *l)
     yaml_parser_delete(&l->parser);
 }
 
+/* Read the document l's parser was given, then free l: 0 or -errno. */
+static int load_all(loader *l, rn_ynode **root)
+{
+    int errs = rn_diag_count(l->d);
+    int rc = load_stream(l, root);
+    if (rc == 0 && rn_diag_count(l->d) > errs)
+        rc = -EINVAL; /* duplicate keys */
+    if (rc < 0) {
+        rn_ynode_free(*root);
+        *root = NULL;
+    }
+    loader_free(l);
+    return rc;
+}
+
 int rn_yaml_load(const char *file, rn_diags *d, rn_ynode **root)
 {
     loader l = {.d = d};
@@ -585,15 +537,18 @@ int rn_yaml_load(const char *file, rn_diags *d, rn_ynode **root)
         return oom(&l, (rn_pos){0, 0});
     }
     yaml_parser_set_input_file(&l.parser, f);
-    int errs = rn_diag_count(d);
-    int rc = load_stream(&l, root);
-    if (rc == 0 && rn_diag_count(d) > errs)
-        rc = -EINVAL; /* duplicate keys */
-    if (rc < 0) {
-        rn_ynode_free(*root);
-        *root = NULL;
-    }
-    loader_free(&l);
+    int rc = load_all(&l, root);
     fclose(f);
     return rc;
+}
+
+int rn_yaml_load_text(const char *text, rn_diags *d, rn_ynode **root)
+{
+    loader l = {.d = d};
+    *root = NULL;
+    if (!yaml_parser_initialize(&l.parser))
+        return oom(&l, (rn_pos){0, 0});
+    yaml_parser_set_input_string(&l.parser, (const unsigned char *)text,
+                                 strlen(text));
+    return load_all(&l, root);
 }

@@ -88,6 +88,14 @@ bool rn_yint_range(const char *text, char *msg, size_t size);
 /* "a string 'abc'", "an integer 5", "a mapping", ... for messages. */
 void rn_ydescribe(const rn_ynode *n, char *buf, size_t size);
 
+/*
+ * Read one document from `text` (a --set value: "[1, 2]", "{range: [0, 9,
+ * 3]}"), as rn_yaml_load() reads a file; positions are within the text.
+ */
+int rn_yaml_load_text(const char *text, rn_diags *d, rn_ynode **root);
+/* Grow *v (of *cap items of `size` bytes) to hold n + 1: 0 or -ENOMEM. */
+int rn_ygrow(void **v, size_t *cap, size_t n, size_t size);
+
 /* The tree as YAML text (malloc'd), or NULL when out of memory. */
 char *rn_yaml_emit(const rn_ynode *root);
 

@@ -4,7 +4,8 @@
  *
  *   gate    creates the file `mark` (when given), then waits until the file
  *           `open` exists (checking every 5 ms), at most `max_ms` (default
- *           120000; then the task fails); result `passed` (int, 1)
+ *           120000; then the task fails); result `passed` (int, 1), or
+ *           with `fail: true` the task fails once the gate is open
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -47,6 +48,8 @@ static int gate_call(pt_ctx *ctx)
                            (long long)max_ms);
         nap();
     }
+    if (pt_arg_bool(ctx, "fail", false))
+        return pt_fail(ctx, "the gate opened: failing as asked");
     return pt_result_int(ctx, "passed", 1);
 }
 
