@@ -115,7 +115,7 @@ static void test_params(void)
                                        "[1, 2]", "[]",  "~"};
     rn_probe p;
     CU_ASSERT_EQUAL(rn_probe_kernels(TK "/typed.so", NULL, 0, &p), 0);
-    CU_ASSERT_EQUAL_FATAL(p.nkernels, 3);
+    CU_ASSERT_EQUAL_FATAL(p.nkernels, 4);
     const rn_kparams *kp = &p.kernels[0].params;
     CU_ASSERT(kp->declared && !kp->rest && !p.kernels[0].bad);
     CU_ASSERT_EQUAL_FATAL(kp->n, 7);

@@ -307,10 +307,13 @@ void rn_params_check_task(rn_build *b, const rn_ynode *n, const rn_task *t)
     check_args(b, k, rn_ymap_get(n, "args"));
     check_axes(b, k, rn_ymap_get(n, "sweep"), t, false);
     check_axes(b, k, rn_ymap_get(n, "zip"), t, true);
-    if (t->has_repeat) { /* every kernel takes `rep`; a declared one an int */
-        rn_value rep = {.type = RN_INT};
-        rn_param_check_value(b, k, "rep", &rep, rn_ymap_get(n, "repeat"));
-    }
+    const rn_param *rep = rn_param_find(&k->params, "rep");
+    rn_value some_int = {.type = RN_INT};
+    if (t->has_repeat && rep && !rn_param_value_ok(rep->type, &some_int))
+        rn_diag_at(b->d, rn_ymap_get(n, "repeat"),
+                   "repeat gives each task the int arg 'rep', which kernel "
+                   "'%s' declares %s",
+                   k->name, type_words(rep->type));
     check_required(b, k, n, t);
 }
 

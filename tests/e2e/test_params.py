@@ -1,7 +1,7 @@
 """End-to-end tests of kernels' declared params (kernel ABI 2, SPEC §2):
 `ptrun check` and `ptrun run` refuse a task whose args miss a required
 param, name an unknown one or have the wrong type (in args, in a sweep
-list, from --set) with FILE:LINE:COL at the arg, exit 2, nothing created;
+list or generator, in zip, from --set) with FILE:LINE:COL at the arg, exit 2, nothing created;
 a kernel built for ABI 1 loads and runs unchecked, and a wrong type then
 fails its task at run time; `ptrun kernels` prints each kernel's params.
 
@@ -39,8 +39,9 @@ kernels:
   fill: {path: fill}
   typed: {path: %s}
   bare: {path: %s, name: bare}
+  labelled: {path: %s, name: labelled}
 workersets: [{name: w, workers: 1}]
-""" % (TYPED, TYPED)
+""" % (TYPED, TYPED, TYPED)
 
 
 class Base(unittest.TestCase):
@@ -80,9 +81,9 @@ class Refused(Base):
       - {kernel: typed, args: {r: 1}}
 """)
         self.assertEqual(self.refused(spec),
-                         "job.yaml:12:9: missing arg 'segment' (str) that "
+                         "job.yaml:13:9: missing arg 'segment' (str) that "
                          "kernel 'fill' requires\n"
-                         "job.yaml:13:9: missing arg 'i' (int) that kernel "
+                         "job.yaml:14:9: missing arg 'i' (int) that kernel "
                          "'typed' requires\n")
 
     def test_unknown_arg_with_did_you_mean(self):
@@ -95,13 +96,13 @@ class Refused(Base):
       - {kernel: pi, sweep: {sample: [1, 2]}}
 """)
         self.assertEqual(self.refused(spec),
-                         "job.yaml:12:29: unknown arg 'samplez' for kernel "
+                         "job.yaml:13:29: unknown arg 'samplez' for kernel "
                          "'pi' (did you mean 'samples'?)\n"
-                         "job.yaml:13:29: unknown arg 'scale' for kernel 'pi' "
+                         "job.yaml:14:29: unknown arg 'scale' for kernel 'pi' "
                          "(it takes: samples)\n"
-                         "job.yaml:14:31: unknown arg 'x': kernel 'bare' "
+                         "job.yaml:15:31: unknown arg 'x': kernel 'bare' "
                          "takes no args\n"
-                         "job.yaml:15:30: unknown arg 'sample' for kernel "
+                         "job.yaml:16:30: unknown arg 'sample' for kernel "
                          "'pi' (did you mean 'samples'?)\n")
 
     def test_wrong_types_in_args(self):
@@ -115,27 +116,27 @@ class Refused(Base):
       - {kernel: typed, args: {i: ~, is: 3}}
 """)
         self.assertEqual(self.refused(spec),
-                         "job.yaml:12:38: arg 'samples' of kernel 'pi' must "
-                         "be an int, got a number 50.7\n"
                          "job.yaml:13:38: arg 'samples' of kernel 'pi' must "
-                         "be an int, got a string '100'\n"
+                         "be an int, got a number 50.7\n"
                          "job.yaml:14:38: arg 'samples' of kernel 'pi' must "
+                         "be an int, got a string '100'\n"
+                         "job.yaml:15:38: arg 'samples' of kernel 'pi' must "
                          "be an int, got a string 'fifty'\n"
-                         "job.yaml:15:41: arg 'r' of kernel 'typed' must be "
+                         "job.yaml:16:41: arg 'r' of kernel 'typed' must be "
                          "a number, got a string 'x'\n"
-                         "job.yaml:15:47: arg 'b' of kernel 'typed' must be "
+                         "job.yaml:16:47: arg 'b' of kernel 'typed' must be "
                          "true or false, got an integer 1\n"
-                         "job.yaml:15:53: arg 's' of kernel 'typed' must be "
+                         "job.yaml:16:53: arg 's' of kernel 'typed' must be "
                          "a string, got an integer 5\n"
-                         "job.yaml:15:60: arg 'is' of kernel 'typed' must be "
+                         "job.yaml:16:60: arg 'is' of kernel 'typed' must be "
                          "a list of ints, got a list with a number 2.5 "
                          "(item 1)\n"
-                         "job.yaml:15:74: arg 'rs' of kernel 'typed' must be "
+                         "job.yaml:16:74: arg 'rs' of kernel 'typed' must be "
                          "a list of numbers, got a list with a string 'a' "
                          "(item 1)\n"
-                         "job.yaml:16:35: arg 'i' of kernel 'typed' is "
+                         "job.yaml:17:35: arg 'i' of kernel 'typed' is "
                          "required: null gives it no value\n"
-                         "job.yaml:16:42: arg 'is' of kernel 'typed' must be "
+                         "job.yaml:17:42: arg 'is' of kernel 'typed' must be "
                          "a list of ints, got an integer 3\n")
 
     def test_wrong_type_in_a_sweep_list(self):
@@ -146,10 +147,44 @@ class Refused(Base):
       - {kernel: typed, args: {i: 1}, sweep: {b: [true, no]}}
 """)
         self.assertEqual(self.refused(spec),
-                         "job.yaml:12:44: arg 'samples' of kernel 'pi' must "
+                         "job.yaml:13:44: arg 'samples' of kernel 'pi' must "
                          "be an int, got a string 'x'\n"
-                         "job.yaml:13:57: arg 'b' of kernel 'typed' must be "
+                         "job.yaml:14:57: arg 'b' of kernel 'typed' must be "
                          "true or false, got a string 'no'\n")
+
+    def test_generators_and_zip_are_checked(self):
+        """The values a generator makes (the first wrong one, at the
+        generator) and zip's lists, as a sweep's; zip gives required
+        args too."""
+        spec = self.spec("""steps:
+  - name: s
+    tasks:
+      - {kernel: pi, sweep: {samples: {linspace: [0, 1, 11]}}}
+      - {kernel: pi, sweep: {samples: {range: [10, 100, 10]}}}
+      - {kernel: typed, args: {i: 1}, zip: {s: [a, b], b: [true, 3]}}
+      - {kernel: pi, zip: {samplez: [1]}}
+      - {kernel: typed, zip: {i: {range: [0, 2, 1]}, r: [1, 2]}}
+""")
+        self.assertEqual(self.refused(spec),
+                         "job.yaml:13:39: arg 'samples' of kernel 'pi' must "
+                         "be an int, got a number 0.1\n"
+                         "job.yaml:15:66: arg 'b' of kernel 'typed' must be "
+                         "true or false, got an integer 3\n"
+                         "job.yaml:16:28: unknown arg 'samplez' for kernel "
+                         "'pi' (did you mean 'samples'?)\n")
+
+    def test_repeat_gives_rep_an_int(self):
+        """Every kernel takes repeat's `rep`; one that declares it another
+        type than int is refused at `repeat`."""
+        spec = self.spec("""steps:
+  - name: s
+    tasks:
+      - {kernel: pi, repeat: 2}
+      - {kernel: labelled, repeat: 2}
+""")
+        self.assertEqual(self.refused(spec),
+                         "job.yaml:14:36: repeat gives each task the int arg "
+                         "'rep', which kernel 'labelled' declares a string\n")
 
     def test_set_values_are_checked(self):
         spec = self.spec("""steps:
@@ -300,7 +335,9 @@ class KernelsCommand(Base):
             "  bad_default      abi 2  declares an int whose default is no "
             "int\n"
             "  bare             abi 2  takes no args\n"
-            "    (takes no args)\n" % (KERNELS, legacy, TYPED))
+            "    (takes no args)\n"
+            "  labelled         abi 2  declares rep a string\n"
+            "    rep  str    optional  a label\n" % (KERNELS, legacy, TYPED))
         self.assertEqual(p.stderr,
                          "ptrun: kernel library '%s': kernel 'bad_default': "
                          "param 'n': its default 'many' is not an int\n"

@@ -5,6 +5,7 @@
  *   typed        one param of each type; returns its args (as echo)
  *   bad_default  declares `n` an int with the default "many": refused
  *   bare         declares that it takes no args at all
+ *   labelled     declares `rep` a string (so `repeat` cannot give it)
  */
 #include <ptools/kernel.h>
 
@@ -52,4 +53,15 @@ static const pt_kernel bare_kernel = {
     .params = no_params,
 };
 
-PT_KERNELS(&typed_kernel, &bad_default_kernel, &bare_kernel);
+static const pt_param labelled_params[] = {
+    {"rep", PT_PARAM_STR, "~", "a label"}, {NULL, PT_PARAM_ANY, NULL, NULL}};
+
+static const pt_kernel labelled_kernel = {
+    .abi = PT_KERNEL_ABI,
+    .name = "labelled",
+    .doc = "declares rep a string",
+    .call = typed_call,
+    .params = labelled_params,
+};
+
+PT_KERNELS(&typed_kernel, &bad_default_kernel, &bare_kernel, &labelled_kernel);
