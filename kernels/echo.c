@@ -19,11 +19,17 @@ static int echo_call(pt_ctx *ctx)
     return 0;
 }
 
+/* It takes any args: only the "*" entry. */
+static const pt_param echo_params[] = {
+    {PT_PARAM_REST, PT_PARAM_ANY, NULL, "every arg comes back as a result"},
+    {NULL, PT_PARAM_ANY, NULL, NULL}};
+
 static const pt_kernel echo_kernel = {
     .abi = PT_KERNEL_ABI,
     .name = "echo",
     .doc = "returns its args as its results",
     .call = echo_call,
+    .params = echo_params,
 };
 
 PT_KERNELS(&echo_kernel);

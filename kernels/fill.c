@@ -103,11 +103,19 @@ static int fill_call(pt_ctx *ctx)
     return pt_result_int(ctx, "filled", (int64_t)r.count);
 }
 
+static const pt_param fill_params[] = {
+    {"segment", PT_PARAM_STR, NULL, "the segment's name"},
+    {"value", PT_PARAM_REAL, NULL,
+     "the number to store (it must fit the type)"},
+    RANGE_PARAMS,
+    {NULL, PT_PARAM_ANY, NULL, NULL}};
+
 static const pt_kernel fill_kernel = {
     .abi = PT_KERNEL_ABI,
     .name = "fill",
     .doc = "stores `value` in a segment's range (or this worker's part)",
     .call = fill_call,
+    .params = fill_params,
 };
 
 PT_KERNELS(&fill_kernel);

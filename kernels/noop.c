@@ -22,11 +22,21 @@ static int noop_call(pt_ctx *ctx)
     return 0;
 }
 
+/*
+ * The args it takes (optional): each with a type, a default as YAML text
+ * (NULL: required) and one line of doc; `ptrun check` refuses a task whose
+ * args do not match. "*" says it takes any others too: noop ignores all.
+ */
+static const pt_param noop_params[] = {
+    {PT_PARAM_REST, PT_PARAM_ANY, NULL, "any args, ignored"},
+    {NULL, PT_PARAM_ANY, NULL, NULL}};
+
 static const pt_kernel noop_kernel = {
     .abi = PT_KERNEL_ABI,
     .name = "noop",
     .doc = "does nothing: measures the cost of a task",
     .call = noop_call,
+    .params = noop_params,
 };
 
 PT_KERNELS(&noop_kernel);

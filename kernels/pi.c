@@ -32,11 +32,16 @@ static int pi_call(pt_ctx *ctx)
     return rc;
 }
 
+static const pt_param pi_params[] = {
+    {"samples", PT_PARAM_INT, "1000000", "points to draw (>= 1)"},
+    {NULL, PT_PARAM_ANY, NULL, NULL}};
+
 static const pt_kernel pi_kernel = {
     .abi = PT_KERNEL_ABI,
     .name = "pi",
-    .doc = "Monte Carlo pi from `samples` points (default 1000000)",
+    .doc = "Monte Carlo pi from `samples` points",
     .call = pi_call,
+    .params = pi_params,
 };
 
 PT_KERNELS(&pi_kernel);

@@ -20,6 +20,16 @@
 
 #include <ptools/kernel.h>
 
+/* The declared params of the range (kernel ABI 2), after `segment`. */
+#define RANGE_PARAMS                                                           \
+    {"offset", PT_PARAM_INT, "0", "first element, in flat row-major order"},   \
+        {"count", PT_PARAM_INT, "~",                                           \
+         "how many elements (default: to the end)"},                           \
+    {                                                                          \
+        "part", PT_PARAM_STR, "~",                                             \
+            "`worker`: this worker's contiguous share (not with offset/count)" \
+    }
+
 /* The elements [begin, begin + count) of the segment `seg`. */
 typedef struct range {
     const char *name; /* the `segment` arg */

@@ -28,11 +28,16 @@ static int sleep_call(pt_ctx *ctx)
     return pt_result_int(ctx, "slept_ms", ms);
 }
 
+static const pt_param sleep_params[] = {
+    {"ms", PT_PARAM_INT, "0", "milliseconds to sleep (>= 0)"},
+    {NULL, PT_PARAM_ANY, NULL, NULL}};
+
 static const pt_kernel sleep_kernel = {
     .abi = PT_KERNEL_ABI,
     .name = "sleep",
     .doc = "sleeps `ms` milliseconds",
     .call = sleep_call,
+    .params = sleep_params,
 };
 
 PT_KERNELS(&sleep_kernel);

@@ -60,11 +60,17 @@ static int sum_call(pt_ctx *ctx)
     return rc;
 }
 
+static const pt_param sum_params[] = {
+    {"segment", PT_PARAM_STR, NULL, "the segment's name"},
+    RANGE_PARAMS,
+    {NULL, PT_PARAM_ANY, NULL, NULL}};
+
 static const pt_kernel sum_kernel = {
     .abi = PT_KERNEL_ABI,
     .name = "sum",
     .doc = "adds up a segment's range (or this worker's part)",
     .call = sum_call,
+    .params = sum_params,
 };
 
 PT_KERNELS(&sum_kernel);

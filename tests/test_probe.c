@@ -18,6 +18,7 @@
 #include "harness.h"
 #include <ptools/sys.h>
 #include "spec/probe.h"
+#include <ptools/kernel.h>
 
 #define TK PT_TEST_KERNEL_DIR
 
@@ -82,8 +83,13 @@ static void test_good_library(void)
     CU_ASSERT_EQUAL_FATAL(p.nkernels, 1);
     ASSERT_STR(p.kernels[0].name, "pi");
     CU_ASSERT_EQUAL(p.kernels[0].abi, 2);
-    ASSERT_STR(p.kernels[0].doc,
-               "Monte Carlo pi from `samples` points (default 1000000)");
+    ASSERT_STR(p.kernels[0].doc, "Monte Carlo pi from `samples` points");
+    CU_ASSERT(p.kernels[0].params.declared && !p.kernels[0].params.rest);
+    CU_ASSERT_EQUAL_FATAL(p.kernels[0].params.n, 1);
+    ASSERT_STR(p.kernels[0].params.v[0].name, "samples");
+    CU_ASSERT_EQUAL(p.kernels[0].params.v[0].type, PT_PARAM_INT);
+    ASSERT_STR(p.kernels[0].params.v[0].def, "1000000");
+    ASSERT_STR(p.kernels[0].params.v[0].doc, "points to draw (>= 1)");
     CU_ASSERT_EQUAL_FATAL(p.nmissing, 2);
     CU_ASSERT_PTR_NULL(p.missing[0]);
     snprintf(want, sizeof want,
@@ -93,6 +99,48 @@ static void test_good_library(void)
     ASSERT_STR(p.missing[1], want);
     rn_probe_free(&p);
     CU_ASSERT_EQUAL(rn_probe_kernels(PT_KERNEL_DIR "/pi.so", names, 1, &p), 0);
+    rn_probe_free(&p);
+    assert_no_child();
+}
+
+/*
+ * Declared params as reported: each type and default; "*" taken out as
+ * `rest`; a kernel of ABI 1 declares none; a bad default is the kernel's
+ * fault, named (its library still loads: the others are fine).
+ */
+static void test_params(void)
+{
+    static const char *const names[] = {"i", "r", "b", "s", "is", "rs", "a"};
+    static const char *const defs[] = {NULL,     "0.5", "false", "~",
+                                       "[1, 2]", "[]",  "~"};
+    rn_probe p;
+    CU_ASSERT_EQUAL(rn_probe_kernels(TK "/typed.so", NULL, 0, &p), 0);
+    CU_ASSERT_EQUAL_FATAL(p.nkernels, 4);
+    const rn_kparams *kp = &p.kernels[0].params;
+    CU_ASSERT(kp->declared && !kp->rest && !p.kernels[0].bad);
+    CU_ASSERT_EQUAL_FATAL(kp->n, 7);
+    for (int i = 0; i < 7; i++) {
+        ASSERT_STR(kp->v[i].name, names[i]);
+        CU_ASSERT_EQUAL(kp->v[i].type, i < 6 ? i + 1 : PT_PARAM_ANY);
+        if (defs[i])
+            ASSERT_STR(kp->v[i].def, defs[i]);
+        else
+            CU_ASSERT_PTR_NULL(kp->v[i].def);
+    }
+    ASSERT_STR(p.kernels[1].bad, "kernel 'bad_default': param 'n': its "
+                                 "default 'many' is not an int");
+    CU_ASSERT(p.kernels[2].params.declared && !p.kernels[2].params.rest);
+    CU_ASSERT_EQUAL(p.kernels[2].params.n, 0); /* bare: takes no args */
+    rn_probe_free(&p);
+    CU_ASSERT_EQUAL(rn_probe_kernels(PT_KERNEL_DIR "/echo.so", NULL, 0, &p), 0);
+    CU_ASSERT_EQUAL_FATAL(p.nkernels, 1);
+    CU_ASSERT(p.kernels[0].params.declared && p.kernels[0].params.rest);
+    CU_ASSERT_EQUAL(p.kernels[0].params.n, 0);
+    rn_probe_free(&p);
+    CU_ASSERT_EQUAL(rn_probe_kernels(TK "/legacy.so", NULL, 0, &p), 0);
+    CU_ASSERT_EQUAL_FATAL(p.nkernels, 1);
+    CU_ASSERT_EQUAL(p.kernels[0].abi, 1);
+    CU_ASSERT(!p.kernels[0].params.declared && !p.kernels[0].bad);
     rn_probe_free(&p);
     assert_no_child();
 }
@@ -252,6 +300,7 @@ int main(int argc, char **argv)
         {"messages", test_messages, 0},
         {"good_library", test_good_library, 0},
         {"refusals", test_refusals, 0},
+        {"params", test_params, 0},
         {"crash_and_exit", test_crash_and_exit, 0},
         {"hang", test_hang, 0},
         {"bad_limit", test_bad_limit, 0},

@@ -196,7 +196,7 @@ static const char full_spec[] =
     "@D@/f8_2x3.npy}, save: true}\n"
     "    - {name: grid, type: float32, dims: 16, named: true, save: false}\n"
     "kernels:\n"
-    "  pi: {path: @K@/pi.so}\n"
+    "  pi: {path: @K@/echo.so, name: echo}\n" /* takes any args */
     "  fill: {path: fill}\n"
     "  tally: {path: @K@/noop.so, name: noop}\n"
     "workersets:\n"
@@ -325,8 +325,8 @@ static void check_full_rest(const rn_spec *s)
     ASSERT_STR(s->shm_prefix, "fullpfx");
     CU_ASSERT_EQUAL_FATAL(s->nkernels, 3);
     ASSERT_STR(s->kernels[0].name, "pi");
-    ASSERT_STR(s->kernels[0].symbol, "pi");
-    ASSERT_STR(s->kernels[0].path, real(PT_KERNEL_DIR "/pi.so"));
+    ASSERT_STR(s->kernels[0].symbol, "echo");
+    ASSERT_STR(s->kernels[0].path, real(PT_KERNEL_DIR "/echo.so"));
     ASSERT_STR(s->kernels[1].path, real(PT_KERNEL_DIR "/fill.so"));
     ASSERT_STR(s->kernels[2].name, "tally");
     ASSERT_STR(s->kernels[2].symbol, "noop");

@@ -88,10 +88,14 @@ static const command commands[] = {
      "  ptrun check configs/pi.yaml --set seed=7 | head\n",
      {{"--set", V}, {NULL, F}}},
     {"kernels",
-     "ptrun kernels LIB.so...\n",
-     "List the kernels in shared objects: name, ABI and one line of doc.\n"
-     "Each library is loaded in a child process, never in ptrun.\n\n"
+     "ptrun kernels [NAME|LIB.so]...\n",
+     "Without arguments, list the shipped kernels. With names (found as job\n"
+     "specs find them) or LIB.so files, print each kernel's ABI, doc and\n"
+     "declared params (type, default or required, doc). Each library is\n"
+     "loaded in a child process, never in ptrun.\n\n"
      "EXAMPLES\n"
+     "  ptrun kernels\n"
+     "  ptrun kernels pi exec\n"
      "  ptrun kernels build/kernels/*.so\n",
      {{NULL, F}}},
     {"clean",
@@ -158,7 +162,7 @@ static const char overview[] =
     "COMMANDS\n"
     "  run      Run a job and write its run folder.\n"
     "  check    Validate a job spec and print the expanded plan.\n"
-    "  kernels  List the kernels in shared objects.\n"
+    "  kernels  List kernels, their docs and params.\n"
     "  clean    Remove shared memory segments whose run is dead.\n"
     "  report   Write a run folder as one HTML page.\n"
     "  ctl      Control a live run: status, pause, resume, priority, cancel.\n"

@@ -16,10 +16,10 @@
 
 #include "cli/help.h"
 #include "ctl/ctl.h"
+#include "cli/kernels_cmd.h"
 #include "cluster/cluster.h"
 #include "engine/engine.h"
 #include "plan/plan.h"
-#include "spec/probe.h"
 #include "report/report.h"
 #include "spec/spec.h"
 
@@ -281,34 +281,13 @@ static int cmd_run_or_check(const cli *c, int argc, char **argv)
     return status;
 }
 
-/* One LIB.so of `ptrun kernels`, probed in a child (probe.h): 0 or -1. */
-static int list_kernels(const char *file)
-{
-    rn_probe p;
-    char why[512];
-    int rc = rn_probe_kernels(file, NULL, 0, &p);
-    if (rn_probe_why(&p, why, sizeof why))
-        fprintf(stderr, "ptrun: kernel library '%s': %s\n", file, why);
-    else if (p.error)
-        fprintf(stderr, "ptrun: %s\n", p.error);
-    else {
-        printf("%s\n", file);
-        for (int k = 0; k < p.nkernels; k++)
-            printf("  %-16s abi %u  %s\n", p.kernels[k].name, p.kernels[k].abi,
-                   p.kernels[k].doc);
-    }
-    rn_probe_free(&p);
-    return rc < 0 ? -1 : 0;
-}
-
+/* `ptrun kernels [NAME|LIB.so]...`: kernels_cmd.c. */
 static int cmd_kernels(const cli *c)
 {
-    if (c->nfiles == 0)
-        return usage(c->cmd, "name at least one LIB.so");
-    int bad = 0;
-    for (int i = 0; i < c->nfiles; i++)
-        bad |= list_kernels(c->files[i]) < 0;
-    return bad ? 3 : 0;
+    char kdir[PATH_MAX], pdir[PATH_MAX];
+    rn_search s;
+    search_dirs(&s, kdir, pdir, sizeof kdir);
+    return rn_kernels_cmd(c->files, c->nfiles, &s, stdout, stderr);
 }
 
 static int cmd_clean(const cli *c)

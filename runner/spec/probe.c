@@ -191,7 +191,49 @@ static int get_str(const pt_val *v, const char *key, char **out)
     return (*out = strdup(s.u.str.ptr)) ? 0 : -ENOMEM;
 }
 
-/* One {name, abi, doc} of the report into k. */
+/* One {name, type, def, doc} of a kernel's "params" into p. */
+static int parse_param(const pt_val *v, rn_param *p)
+{
+    pt_val type, def;
+    if (v->type != PT_V_MAP || pt_vmap_get(v, "type", &type) < 0 ||
+        type.type != PT_V_INT || type.u.i < INT32_MIN || type.u.i > INT32_MAX ||
+        pt_vmap_get(v, "def", &def) < 0 ||
+        (def.type != PT_V_NULL && def.type != PT_V_STR))
+        return -EBADMSG;
+    p->type = (int)type.u.i;
+    int rc = get_str(v, "name", &p->name);
+    if (rc == 0)
+        rc = get_str(v, "doc", &p->doc);
+    if (rc == 0 && def.type == PT_V_STR)
+        rc = get_str(v, "def", &p->def);
+    return rc;
+}
+
+/* A kernel's "params" list, when it declares them, into k; what is
+ * wrong with them (names, types, defaults) into k->bad. */
+static int parse_params(const pt_val *v, rn_probe_kernel *k)
+{
+    pt_val l, item;
+    pt_viter it;
+    char why[512];
+    if (pt_vmap_get(v, "params", &l) < 0)
+        return 0;
+    if (l.type != PT_V_LIST || l.u.c.count > RN_PARAMS_MAX + 1)
+        return -EBADMSG;
+    rn_param *all = calloc(l.u.c.count + 1, sizeof *all);
+    if (!all)
+        return -ENOMEM;
+    k->params.declared = true;
+    k->params.v = all;
+    int rc = pt_viter_init(&it, &l);
+    while (rc == 0 && (rc = pt_vlist_next(&it, &item)) == 1)
+        rc = parse_param(&item, &all[k->params.n++]);
+    if (rc == 0 && rn_kparams_check(k->name, &k->params, why, sizeof why) < 0)
+        rc = (k->bad = strdup(why)) ? 0 : -ENOMEM;
+    return rc;
+}
+
+/* One {name, abi, doc, params} of the report into k. */
 static int parse_kernel(const pt_val *v, rn_probe_kernel *k)
 {
     pt_val abi;
@@ -200,7 +242,9 @@ static int parse_kernel(const pt_val *v, rn_probe_kernel *k)
         return -EBADMSG;
     k->abi = (unsigned)abi.u.i;
     int rc = get_str(v, "name", &k->name);
-    return rc == 0 ? get_str(v, "doc", &k->doc) : rc;
+    if (rc == 0)
+        rc = get_str(v, "doc", &k->doc);
+    return rc == 0 ? parse_params(v, k) : rc;
 }
 
 /* The report's "kernels" list into p. */
@@ -251,7 +295,7 @@ static int parse_report(const uint8_t *data, size_t len, const rn_probe_req *r,
     if (!copy)
         return -ENOMEM;
     memcpy(copy, data, len);
-    int rc = pt_value_check(copy, len, 3);
+    int rc = pt_value_check(copy, len, 5);
     if (rc == 0 &&
         (pt_vdec(copy, len, 0, &top, &next) < 0 || top.type != PT_V_MAP))
         rc = -EBADMSG;
@@ -438,6 +482,8 @@ void rn_probe_free(rn_probe *p)
     for (int i = 0; i < p->nkernels; i++) {
         free(p->kernels[i].name);
         free(p->kernels[i].doc);
+        free(p->kernels[i].bad);
+        rn_kparams_free(&p->kernels[i].params);
     }
     for (int i = 0; i < p->nmissing; i++)
         free(p->missing[i]);

@@ -19,6 +19,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "spec/kparams.h"
+
 /* The time limit of a load, and the variable that changes it (in ms). */
 #define RN_PROBE_LIMIT_MS 30000
 #define RN_PROBE_LIMIT_ENV "PTRUN_LOAD_TIMEOUT_MS"
@@ -39,6 +41,8 @@ typedef struct rn_probe_kernel {
     char *name;
     char *doc; /* "" when it has none */
     unsigned abi;
+    rn_kparams params; /* its declared params (kparams.h) */
+    char *bad; /* why its params are unusable ("kernel 'x': ..."), or NULL */
 } rn_probe_kernel;
 
 typedef struct rn_probe {

@@ -1,9 +1,10 @@
 /*
  * probe_child.c - the child's side of a probe (see probe.h): in the forked
  * child, dlopen the .so (its constructors run here, never in ptrun), check
- * it as a kernel library, or as a plugin (no thread started, and open it
- * with its options in a scratch folder), and write the encoded report to
- * ptrun over the pipe before leaving with _exit().
+ * it as a kernel library (each kernel with its declared params), or as a
+ * plugin (no thread started, and open it with its options in a scratch
+ * folder), and write the encoded report to ptrun over the pipe before
+ * leaving with _exit().
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -19,6 +20,7 @@
 #include <ptools/sys.h>
 #include <ptools/value.h>
 
+#include "spec/kparams.h"
 #include "spec/probe_impl.h"
 
 /* Append {"error": msg} to b. */
@@ -33,10 +35,40 @@ static int report_error(pt_buf *b, const char *msg)
     return rc == 0 ? pt_venc_map_end(b, &m) : rc;
 }
 
-/* One kernel's {name, abi, doc}. */
+/* One declared param: {name, type, def (null: required), doc}. */
+static int report_param(pt_buf *b, const pt_param *p)
+{
+    pt_vmark m;
+    int rc = pt_venc_map_begin(b, &m);
+    if (rc == 0 && (rc = pt_venc_key(b, &m, "name")) == 0)
+        rc = pt_venc_str(b, p->name);
+    if (rc == 0 && (rc = pt_venc_key(b, &m, "type")) == 0)
+        rc = pt_venc_int(b, (int64_t)p->type);
+    if (rc == 0 && (rc = pt_venc_key(b, &m, "def")) == 0)
+        rc = p->def ? pt_venc_str(b, p->def) : pt_venc_null(b);
+    if (rc == 0 && (rc = pt_venc_key(b, &m, "doc")) == 0)
+        rc = pt_venc_str(b, p->doc ? p->doc : "");
+    return rc == 0 ? pt_venc_map_end(b, &m) : rc;
+}
+
+/* "params": the kernel's declared params, as they are (ptrun checks
+ * them); at most one more than ptrun takes, so that it sees too many. */
+static int report_params(pt_buf *b, const pt_vmark *m, const pt_param *p)
+{
+    pt_vmark l;
+    int rc = pt_venc_key(b, m, "params");
+    if (rc == 0)
+        rc = pt_venc_list_begin(b, &l);
+    for (int i = 0; rc == 0 && p[i].name && i <= RN_PARAMS_MAX; i++)
+        rc = report_param(b, &p[i]);
+    return rc == 0 ? pt_venc_list_end(b, &l) : rc;
+}
+
+/* One kernel's {name, abi, doc}, and its params when it declares them. */
 static int report_kernel(pt_buf *b, const pt_kernel *k)
 {
     pt_vmark m;
+    const pt_param *params = pt_kernel_params(k);
     int rc = pt_venc_map_begin(b, &m);
     if (rc == 0 && (rc = pt_venc_key(b, &m, "name")) == 0)
         rc = pt_venc_str(b, k->name);
@@ -44,6 +76,8 @@ static int report_kernel(pt_buf *b, const pt_kernel *k)
         rc = pt_venc_int(b, k->abi);
     if (rc == 0 && (rc = pt_venc_key(b, &m, "doc")) == 0)
         rc = pt_venc_str(b, k->doc ? k->doc : "");
+    if (rc == 0 && params)
+        rc = report_params(b, &m, params);
     return rc == 0 ? pt_venc_map_end(b, &m) : rc;
 }
 

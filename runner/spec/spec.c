@@ -111,6 +111,7 @@ static void free_kernels(rn_spec *s)
         free(s->kernels[i].name);
         free(s->kernels[i].path);
         free(s->kernels[i].symbol);
+        rn_kparams_free(&s->kernels[i].params);
     }
     free(s->kernels);
 }

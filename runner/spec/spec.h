@@ -29,6 +29,8 @@
 #include <ptools/shm.h>
 #include <ptools/workerset.h>
 
+#include "spec/kparams.h"
+
 /* Where a node was in the YAML file (1-based). */
 typedef struct rn_pos {
     int line, col;
@@ -87,6 +89,7 @@ typedef struct rn_kernel {
     char *path;   /* resolved .so path */
     char *symbol; /* the kernel's name inside the .so */
     rn_pos pos;
+    rn_kparams params; /* what it declares (probed), checked per task */
 } rn_kernel;
 
 typedef struct rn_workerset {

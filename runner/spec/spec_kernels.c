@@ -65,10 +65,30 @@ static void build_kernel(rn_build *b, const rn_yentry *e, rn_kernel *k,
     }
 }
 
-/* What the probe of a kernel's .so says about the kernel at `at`, whose
+/* Kernel k takes the params the probe found for it (moved out of p), or
+ * is refused when they are unusable. */
+static void take_params(rn_build *b, rn_probe *p, const kernel_at *at,
+                        rn_kernel *k)
+{
+    for (int i = 0; i < p->nkernels; i++) {
+        rn_probe_kernel *pk = &p->kernels[i];
+        if (strcmp(pk->name, k->symbol) != 0)
+            continue;
+        if (pk->bad)
+            rn_diag_at(b->d, at->name ? at->name : at->path,
+                       "kernel library '%s': %s", at->path->text, pk->bad);
+        else {
+            k->params = pk->params;
+            pk->params = (rn_kparams){0};
+        }
+        return;
+    }
+}
+
+/* What the probe of a kernel's .so says about kernel k at `at`, whose
  * name was the probe's i_name-th. */
-static void kernel_probed(rn_build *b, const rn_probe *p, const kernel_at *at,
-                          int i_name)
+static void kernel_probed(rn_build *b, rn_probe *p, const kernel_at *at,
+                          int i_name, rn_kernel *k)
 {
     char why[512];
     b->d->runtime += p->how == RN_PROBE_FAILED; /* not the spec's fault */
@@ -80,6 +100,8 @@ static void kernel_probed(rn_build *b, const rn_probe *p, const kernel_at *at,
     else if (i_name < p->nmissing && p->missing[i_name])
         rn_diag_at(b->d, at->name ? at->name : at->path, "%s",
                    p->missing[i_name]);
+    else
+        take_params(b, p, at, k);
 }
 
 /*
@@ -104,7 +126,7 @@ static void probe_kernel_so(rn_build *b, const kernel_at *at, int first)
     rn_probe p;
     rn_probe_kernels(path, names, n, &p);
     for (int j = 0; j < n; j++)
-        kernel_probed(b, &p, &at[which[j]], j);
+        kernel_probed(b, &p, &at[which[j]], j, &s->kernels[which[j]]);
     rn_probe_free(&p);
 out:
     free(names);

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "spec/spec_params.h"
 #include "spec/spec_sweep.h"
 
 static const char *kernel_name(const rn_spec *s, int i)
@@ -189,6 +190,7 @@ static void build_task(rn_build *b, const rn_ynode *n, rn_task *t)
     if ((v = rn_ymap_get(n, "tags")))
         get_tags(b, v, t);
     rn_check_arg_clash(b, n, t);
+    rn_params_check_task(b, n, t);
     check_args_size(b, n, t);
     count_tasks(b, n, t);
 }

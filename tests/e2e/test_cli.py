@@ -23,7 +23,7 @@ TEST_KERNELS = os.environ["TEST_KERNELS"]
 FIRST_LINES = {
     "run": "usage: ptrun run JOB.yaml [--out DIR] [--set PATH=VALUE]...",
     "check": "usage: ptrun check JOB.yaml [--set PATH=VALUE]...",
-    "kernels": "usage: ptrun kernels LIB.so...",
+    "kernels": "usage: ptrun kernels [NAME|LIB.so]...",
     "clean": "usage: ptrun clean [--prefix P]",
     "report": "usage: ptrun report DIR [--out FILE] [-q]",
     "ctl": "usage: ptrun ctl DIR status [--json]",

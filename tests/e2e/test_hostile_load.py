@@ -177,9 +177,11 @@ class HostileLoad(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(p.stdout,
                          "%s\n  pi               abi 2  Monte Carlo pi from "
-                         "`samples` points (default 1000000)\n"
+                         "`samples` points\n"
+                         "    samples  int    1000000  points to draw (>= 1)\n"
                          "%s\n  noop             abi 2  does nothing: "
-                         "measures the cost of a task\n" % (pi, noop))
+                         "measures the cost of a task\n"
+                         "    (takes any args)\n" % (pi, noop))
         p = ptrun("kernels", crash, pi)  # one bad library spoils no other
         self.assertEqual(p.returncode, 3)
         self.assertTrue(p.stdout.startswith(pi + "\n  pi "), p.stdout)

@@ -114,15 +114,28 @@ steps: [{name: s, tasks: [{kernel: pi, args: {samples: 10}}]}]
                          "0x7fffffffffffffff)\n" % arg)
 
     def test_int_arg_given_a_real_fails_the_task(self):
-        """pi asks pt_arg_int("samples"): 1e23 fails its task, naming the
-        arg, the type wanted and the value given; 1e3, a whole real, is
-        the int 1000."""
+        """pi declares `samples` an int: 1e23 (outside int64) and 2.5 are
+        refused at check time, each at its line:col; 1e3 is a whole number
+        and passes. A kernel that declares nothing (ABI 1) asks
+        pt_arg_int("n") at run time: 1e23 fails its task, naming the arg,
+        the type wanted and the value given; 1e3 is the int 1000."""
         spec = self.spec("""ptrun: 1
 name: hostile-real
 kernels: {pi: {path: pi}}
 workersets: [{name: w, workers: 1}]
 steps: [{name: s, tasks: [{kernel: pi, sweep: {samples: [1e23, 1e3, 2.5]}}]}]
 """)
+        err = self.refused("check", spec)
+        self.assertEqual(err, "%s:5:58: arg 'samples' of kernel 'pi' must be "
+                         "an int, got a number 1e23\n"
+                         "%s:5:69: arg 'samples' of kernel 'pi' must be an "
+                         "int, got a number 2.5\n" % (spec, spec))
+        spec = self.spec("""ptrun: 1
+name: hostile-real
+kernels: {legacy: {path: %s/legacy.so}}
+workersets: [{name: w, workers: 1}]
+steps: [{name: s, tasks: [{kernel: legacy, sweep: {n: [1e23, 1e3, 2.5]}}]}]
+""" % TEST_KERNELS)
         out = os.path.join(self.tmp.name, "run")
         p = ptrun("run", spec, "--out", out, "-q")
         self.assertEqual(p.returncode, 1, p.stderr)
@@ -130,10 +143,10 @@ steps: [{name: s, tasks: [{kernel: pi, sweep: {samples: [1e23, 1e3, 2.5]}}]}]
         self.assertEqual([r["status"] for r in rows],
                          ["failed", "ok", "failed"])
         self.assertEqual(rows[0]["error"],
-                         "arg `samples` must be an int, got the real 1e+23")
-        self.assertEqual(rows[1]["result"]["samples"], 1000)
+                         "arg `n` must be an int, got the real 1e+23")
+        self.assertEqual(rows[1]["result"]["n"], 1000)
         self.assertEqual(rows[2]["error"],
-                         "arg `samples` must be an int, got the real 2.5")
+                         "arg `n` must be an int, got the real 2.5")
 
 
 class Sizes(Base):

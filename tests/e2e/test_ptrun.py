@@ -450,7 +450,8 @@ steps: [{name: s, tasks: [{kernel: fail}]}]
     def test_check_prints_the_plan(self):
         p = self.run_ok("check", os.path.join(CONFIGS, "sweep.yaml"))
         self.assertIn("9 tasks", p.stdout)
-        self.assertIn('"samples":100000,"scale":0.5', p.stdout)
+        self.assertIn('priority 10 seed 17039259473404265729 args '
+                      '{"samples":200000}\n', p.stdout)
 
     def test_kernels_lists(self):
         kdir = os.path.dirname(PTRUN) + "/kernels"
