@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <ptools/kernel_lib.h>
+#include <ptools/sys.h>
 
 #include "internal.h"
 
@@ -65,17 +66,6 @@ static int check_lib(pt_kernel_lib *lib)
     return 0;
 }
 
-/* dlerror()'s text without the leading "PATH: " that it often repeats. */
-static const char *dl_reason(const char *path, const char *why)
-{
-    size_t n = strlen(path);
-    if (!why)
-        return "unknown error";
-    if (strncmp(why, path, n) == 0 && strncmp(why + n, ": ", 2) == 0)
-        return why + n + 2;
-    return why;
-}
-
 pt_kernel_lib *pt_kernel_lib_open(const char *path)
 {
     int rc = -ENOMEM;
@@ -88,7 +78,7 @@ pt_kernel_lib *pt_kernel_lib_open(const char *path)
     if (!lib->handle) {
         const char *why = dlerror();
         rc = pt__err(-ENOENT, "%s: cannot load: %s", path,
-                     dl_reason(path, why));
+                     pt_sys_dl_reason(path, why));
         goto fail;
     }
     rc = check_lib(lib);

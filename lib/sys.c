@@ -506,3 +506,13 @@ void pt_sys_exit(int status)
 #endif
     _exit(status);
 }
+
+const char *pt_sys_dl_reason(const char *path, const char *why)
+{
+    size_t n = strlen(path);
+    if (!why)
+        return "unknown error";
+    if (strncmp(why, path, n) == 0 && strncmp(why + n, ": ", 2) == 0)
+        return why + n + 2;
+    return why;
+}

@@ -169,6 +169,19 @@ static void test_read_full_and_exit(void)
     pt_sys_close(p[0]);
 }
 
+/* dlerror() repeats the path; the reason alone is kept, else all of it. */
+static void test_dl_reason(void)
+{
+    const char *p = "/x/k.so";
+    CU_ASSERT_STRING_EQUAL(
+        pt_sys_dl_reason(p, "/x/k.so: cannot open shared object file"),
+        "cannot open shared object file");
+    CU_ASSERT_STRING_EQUAL(pt_sys_dl_reason(p, "/x/k.sox: no"), "/x/k.sox: no");
+    CU_ASSERT_STRING_EQUAL(pt_sys_dl_reason(p, "undefined symbol: f"),
+                           "undefined symbol: f");
+    CU_ASSERT_STRING_EQUAL(pt_sys_dl_reason(p, NULL), "unknown error");
+}
+
 static const pt_test_case cases[] = {
     {"unset: nothing fails", test_unset, 0},
     {"only the Nth call fails", test_nth_call, 0},
@@ -179,6 +192,7 @@ static const pt_test_case cases[] = {
     {"bad value: errno", test_bad_errno, 0},
     {"bad value: no N", test_no_count, 0},
     {"read_full across writes, EOF; pt_sys_exit", test_read_full_and_exit, 0},
+    {"dlerror's text without the path", test_dl_reason, 0},
     {NULL, NULL, 0},
 };
 

@@ -108,6 +108,10 @@ PT_EXTERN int pt_sys_close_all_but(const int *keep, int n);
 /* Say (and ask) that SIGPIPE cannot kill this process, because a handler
  * catches it (workers and ptrun install one): writes need not block it. */
 PT_EXTERN void pt_sys_sigpipe_harmless(bool yes);
+/* dlerror()'s text `why` for a dlopen of `path`, without the "PATH: " it
+ * often starts with (so a message naming the path says it once); a
+ * suffix of `why`, or "unknown error" for NULL. */
+PT_EXTERN const char *pt_sys_dl_reason(const char *path, const char *why);
 
 #ifdef __cplusplus
 }

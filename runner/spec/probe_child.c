@@ -185,17 +185,6 @@ static int report_open(pt_buf *b, const rn_probe_req *r, void *h)
     return rc == 0 ? pt_venc_map_end(b, &m) : rc;
 }
 
-/* dlerror()'s text without the leading "PATH: " that it often repeats. */
-static const char *dl_reason(const char *path, const char *why)
-{
-    size_t n = strlen(path);
-    if (!why)
-        return "unknown error";
-    if (strncmp(why, path, n) == 0 && strncmp(why + n, ": ", 2) == 0)
-        return why + n + 2;
-    return why;
-}
-
 /* The report on plugin r->path: it loaded (handle h), started no thread,
  * and takes its options (the descriptor is checked where it is used:
  * host.c; a bad one is not opened here). */
@@ -205,7 +194,7 @@ static int report_plugin(pt_buf *b, const rn_probe_req *r, void *h)
     if (!h) {
         const char *why = dlerror();
         snprintf(msg, sizeof msg, "%s: cannot load plugin: %s", r->path,
-                 dl_reason(r->path, why));
+                 pt_sys_dl_reason(r->path, why));
         return report_error(b, msg);
     }
     int threads = pt_sys_thread_count();
