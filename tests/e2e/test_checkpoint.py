@@ -9,21 +9,13 @@ TEST_KERNELS (build/tests/kernels) in the environment.
 """
 import json
 import os
-import signal
 import subprocess
 import tempfile
-import time
 import unittest
 
-PTRUN = os.environ["PTRUN"]
-SRC = os.environ["SRC"]
-TEST_KERNELS = os.environ["TEST_KERNELS"]
+from e2e_util import PTRUN, SRC, TEST_KERNELS, ptrun, wait_for
+
 CKPT_SO = os.path.join(TEST_KERNELS, "ckpt.so")
-
-
-def ptrun(*args, timeout=120):
-    return subprocess.run([PTRUN, *args], capture_output=True, text=True,
-                          timeout=timeout)
 
 
 def results(run_dir):
@@ -39,15 +31,6 @@ def results(run_dir):
 
 def by_task(rows):
     return {r["task"]: r for r in rows}
-
-
-def wait_for(condition, timeout=60.0, what="a condition"):
-    """Poll until condition() is true: a busy machine only makes it slower."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(0.02)
 
 
 def gone(pid):

@@ -19,38 +19,17 @@ import time
 import unittest
 import uuid
 
-PTRUN = os.environ["PTRUN"]
-TEST_KERNELS = os.environ["TEST_KERNELS"]
+from e2e_util import PTRUN, TEST_KERNELS, ptrun, results, shm_entries, wait_for
+
 GATE = os.path.join(TEST_KERNELS, "gate.so")
 TASKS = 6
 BUSY = re.compile(r"another ptrun(?: \(pid (\d+)\))? is running in this "
                   r"folder")
 
 
-def ptrun(*args, cwd=None, timeout=120):
-    return subprocess.run([PTRUN, *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=timeout)
-
-
 def start(*args, cwd=None):
     return subprocess.Popen([PTRUN, *args], cwd=cwd, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def wait_for(cond, what, limit=60.0):
-    """Wait until cond() is true (a condition, not a guessed time)."""
-    end = time.monotonic() + limit
-    while not cond():
-        if time.monotonic() > end:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(0.01)
-
-
-def results(run_dir):
-    with open(os.path.join(run_dir, "results.jsonl")) as f:
-        text = f.read()
-    assert text == "" or text.endswith("\n"), "a half line in results.jsonl"
-    return [json.loads(line) for line in text.splitlines()]
 
 
 def snapshot(run_dir):
@@ -65,10 +44,6 @@ def snapshot(run_dir):
                 data = f.read()
         snap[name] = (st.st_ino, st.st_mode, data)
     return snap
-
-
-def shm_entries():
-    return {e for e in os.listdir("/dev/shm") if e.startswith("ptools_")}
 
 
 class Base(unittest.TestCase):

@@ -15,9 +15,8 @@ import tempfile
 import time
 import unittest
 
-PTRUN = os.environ["PTRUN"]
-SRC = os.environ["SRC"]
-TEST_KERNELS = os.environ["TEST_KERNELS"]
+from e2e_util import PTRUN, SRC, ptrun
+
 
 # The first line of each command's help: its usage.
 FIRST_LINES = {
@@ -43,11 +42,6 @@ steps:
       - {kernel: sleep, args: {ms: 60000}, repeat: 3}
       - {kernel: sleep, workerset: io, args: {ms: 60000}}
 """
-
-
-def ptrun(*args, timeout=60):
-    return subprocess.run([PTRUN, *args], capture_output=True, text=True,
-                          timeout=timeout)
 
 
 def schema_keys():

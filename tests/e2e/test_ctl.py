@@ -11,7 +11,8 @@ import tempfile
 import time
 import unittest
 
-PTRUN = os.environ["PTRUN"]
+from e2e_util import PTRUN
+
 
 JOB = """
 ptrun: 1

@@ -14,8 +14,9 @@ import tempfile
 import time
 import unittest
 
-PTRUN = os.environ["PTRUN"]
-HOSTILE = os.path.join(os.environ["TEST_KERNELS"], "hostile.so")
+from e2e_util import PTRUN, TEST_KERNELS
+
+HOSTILE = os.path.join(TEST_KERNELS, "hostile.so")
 TASKS = 40
 # SPEC §5 says 50 ms; a busy CI machine may not run ptrun for a while, so
 # a line may be that much later without a broken promise (before the fix

@@ -4,7 +4,6 @@ program left behind), JSON capture, env/cwd/stdin and shell.
 
 Run by ctest with PTRUN, SRC and TEST_KERNELS in the environment.
 """
-import json
 import os
 import subprocess
 import tempfile
@@ -12,8 +11,8 @@ import time
 import unittest
 import uuid
 
-PTRUN = os.environ["PTRUN"]
-SRC = os.environ["SRC"]
+from e2e_util import PTRUN, SRC, sorted_results as results
+
 
 HEAD = """ptrun: 1
 name: exec-e2e
@@ -25,12 +24,6 @@ steps:
   - name: s
     tasks:
 """
-
-
-def results(run_dir):
-    with open(os.path.join(run_dir, "results.jsonl")) as f:
-        rows = [json.loads(line) for line in f]
-    return sorted(rows, key=lambda r: r["task"])
 
 
 def procs_with(marker):

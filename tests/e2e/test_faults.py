@@ -21,7 +21,6 @@ import errno
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,8 +28,8 @@ import unittest
 
 import numpy as np
 
-PTRUN = os.environ["PTRUN"]
-TEST_KERNELS = os.environ["TEST_KERNELS"]
+from e2e_util import TEST_KERNELS, ptrun, children
+
 PREFIX = "flt%d" % os.getpid()
 
 # Orphans of the ptrun under test become this process's children, so that
@@ -84,28 +83,6 @@ OCCURRENCES = [int(c) for c in CALLS.split(",")] if "-" not in CALLS else \
 # The line a fault prints as it fires; a worker's lands in output.log.
 NOTICE = re.compile(r"^(?:\[\d+ \w+/\d+ stderr\] )?ptools: PTOOLS_FAULT: "
                     r"call \d+ of (\w+) fails with \w+ \(pid \d+\)$", re.M)
-
-
-def ptrun(*args, env=None):
-    return subprocess.run([PTRUN, *args], capture_output=True, text=True,
-                          timeout=120, env=env)
-
-
-def children():
-    """Pids of this process's children, zombies included: ptrun's
-    orphans (it must have reaped every process it started)."""
-    found = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        if int(stat[stat.rindex(")") + 2:].split()[1]) == os.getpid():
-            found.append(int(d))
-    return found
 
 
 def reap():

@@ -8,22 +8,14 @@ TEST_KERNELS (build/tests/kernels) in the environment.
 """
 import json
 import os
-import subprocess
 import tempfile
 import time
 import unittest
 
-PTRUN = os.environ["PTRUN"]
-SRC = os.environ["SRC"]
-TEST_KERNELS = os.environ["TEST_KERNELS"]
-KERNELS = os.path.join(os.path.dirname(PTRUN), "kernels")
+from e2e_util import SRC, TEST_KERNELS, KERNELS, ptrun, manifest
+
 
 SOON = ("halted: 1 task failed (halt: {failed: 1, how: soon})")
-
-
-def ptrun(*args, timeout=120):
-    return subprocess.run([PTRUN, *args], capture_output=True, text=True,
-                          timeout=timeout)
 
 
 def results(run_dir):
@@ -35,11 +27,6 @@ def results(run_dir):
             assert d["task"] not in out, "a task has two lines"
             out[d["task"]] = d
     return out
-
-
-def manifest(run_dir):
-    with open(os.path.join(run_dir, "manifest.json")) as f:
-        return json.load(f)
 
 
 class Halt(unittest.TestCase):

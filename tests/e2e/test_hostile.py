@@ -9,7 +9,6 @@ their kernels start), so processes left over are found by that tag.
 import glob
 import json
 import os
-import re
 import signal
 import subprocess
 import tempfile
@@ -17,8 +16,8 @@ import time
 import unittest
 import uuid
 
-PTRUN = os.environ["PTRUN"]
-TEST_KERNELS = os.environ["TEST_KERNELS"]
+from e2e_util import PTRUN, TEST_KERNELS, wait_for, sorted_results as results
+
 HOSTILE = os.path.join(TEST_KERNELS, "hostile.so")
 FAULTS = os.path.join(TEST_KERNELS, "faults.so")
 TAG_VAR = "PTOOLS_E2E_HOSTILE_TAG"
@@ -40,23 +39,6 @@ def tagged(tag):
         if want in env and state not in ("Z", "X"):
             found.append(int(d[6:]))
     return found
-
-
-def results(run_dir):
-    with open(os.path.join(run_dir, "results.jsonl")) as f:
-        text = f.read()
-    assert text == "" or text.endswith("\n"), "a half line in results.jsonl"
-    return sorted((json.loads(line) for line in text.splitlines()),
-                  key=lambda r: r["task"])
-
-
-def wait_for(cond, what, limit=60.0):
-    """Wait until cond() is true (a condition, not a guessed time)."""
-    end = time.monotonic() + limit
-    while not cond():
-        if time.monotonic() > end:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(0.02)
 
 
 class Base(unittest.TestCase):

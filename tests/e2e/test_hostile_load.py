@@ -9,15 +9,13 @@ the environment, like test_ptrun.py.
 import ctypes
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 import unittest
 
-PTRUN = os.environ["PTRUN"]
-TEST_KERNELS = os.environ["TEST_KERNELS"]
-KERNELS = os.path.join(os.path.dirname(PTRUN), "kernels")
+from e2e_util import TEST_KERNELS, KERNELS, ptrun, children
+
 HANG_LIMIT_MS = 500
 
 CRASH = "loading it crashed (signal 11, SIGSEGV) in a constructor"
@@ -30,28 +28,6 @@ HANG = ("did not finish loading within %d ms (the limit is "
 LIBC = ctypes.CDLL(None, use_errno=True)
 if LIBC.prctl(36, 1, 0, 0, 0) != 0:
     sys.exit("prctl(PR_SET_CHILD_SUBREAPER): errno %d" % ctypes.get_errno())
-
-
-def ptrun(*args, cwd=None, env=None):
-    return subprocess.run([PTRUN, *args], capture_output=True, text=True,
-                          timeout=120, cwd=cwd, env=env)
-
-
-def live_children():
-    """Pids of this process's children that are not zombies."""
-    found = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        state, ppid = stat[stat.rindex(")") + 2:].split()[:2]
-        if int(ppid) == os.getpid() and state != "Z":
-            found.append(int(d))
-    return found
 
 
 def reap():
@@ -75,9 +51,9 @@ class HostileLoad(unittest.TestCase):
 
     def tearDown(self):
         deadline = time.monotonic() + 10  # SIGKILL takes effect promptly
-        while live_children() and time.monotonic() < deadline:
+        while children(zombies=False) and time.monotonic() < deadline:
             time.sleep(0.01)
-        self.assertEqual(live_children(), [], "processes left behind")
+        self.assertEqual(children(zombies=False), [], "processes left behind")
         reap()
         self.tmp.cleanup()
 

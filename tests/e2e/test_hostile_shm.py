@@ -5,42 +5,19 @@ never changes another segment or what `save: true` writes of it.
 Run by ctest with PTRUN (the binary), SRC (the source tree) and
 TEST_KERNELS (build/tests/kernels, with overrun.so) in the environment.
 """
-import glob
 import json
 import os
-import re
-import subprocess
 import tempfile
 import unittest
 
 import numpy as np
 
-PTRUN = os.environ["PTRUN"]
-SRC = os.environ["SRC"]
-TEST_KERNELS = os.environ["TEST_KERNELS"]
+from e2e_util import (TEST_KERNELS, ptrun, shm_entries, own_prefixes,
+                      sorted_results as results)
+
 MIB = 1 << 20
 N = 4 * MIB // 8  # float64 elements of `a` and `b`: 4 MiB each
 FILL = {"a": 1.5, "b": 2.5}
-
-
-def ptrun(*args, timeout=120):
-    return subprocess.run([PTRUN, *args], capture_output=True, text=True,
-                          timeout=timeout)
-
-
-def results(run_dir):
-    with open(os.path.join(run_dir, "results.jsonl")) as f:
-        text = f.read()
-    assert text == "" or text.endswith("\n"), "a half line in results.jsonl"
-    return sorted((json.loads(line) for line in text.splitlines()),
-                  key=lambda r: r["task"])
-
-
-def shm_entries():
-    """ptools segments, less those of the unit tests (ptools_t<pid>_<n>_),
-    which ctest may run at the same time."""
-    return {e for e in os.listdir("/dev/shm") if e.startswith("ptools_")
-            and not re.match(r"ptools_t\d+_\d+_", e)}
 
 
 class Base(unittest.TestCase):
@@ -51,20 +28,8 @@ class Base(unittest.TestCase):
         self.tmp = tempfile.TemporaryDirectory(prefix="ptrun-hostile-")
         self.shm_before = shm_entries()
 
-    def own_prefixes(self):
-        found = set()
-        for job in glob.glob(os.path.join(self.tmp.name, "**", "job.yaml"),
-                             recursive=True):
-            with open(job) as f:
-                text = f.read()
-            m = re.search(r"^\s*prefix:\s*(\S+)", text, re.M) or \
-                re.search(r"^name:\s*(\S+)", text, re.M)
-            if m:
-                found.add("ptools_%s_" % m.group(1).strip("'\""))
-        return found
-
     def tearDown(self):
-        own = self.own_prefixes()
+        own = own_prefixes(self.tmp.name)
         left = {e for e in shm_entries() - self.shm_before
                 if any(e.startswith(p) for p in own)}
         # every run of this test has ended: nothing of theirs may be left

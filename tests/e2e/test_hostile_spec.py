@@ -6,37 +6,16 @@ where and why, creating nothing: no run folder, no segment, no process.
 Run by ctest with PTRUN (the binary), SRC (the source tree) and
 TEST_KERNELS (build/tests/kernels) in the environment.
 """
-import json
 import os
-import re
-import subprocess
 import tempfile
 import time
 import unittest
 
-PTRUN = os.environ["PTRUN"]
-SRC = os.environ["SRC"]
-TEST_KERNELS = os.environ["TEST_KERNELS"]
+from e2e_util import TEST_KERNELS, ptrun, results, shm_entries
+
 
 # What a request to a worker carries: a 64 MiB frame less a 40-byte head.
 ARGS_MAX = (64 << 20) - 40
-
-
-def ptrun(*args, timeout=120, cwd=None):
-    return subprocess.run([PTRUN, *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=cwd)
-
-
-def results(run_dir):
-    with open(os.path.join(run_dir, "results.jsonl")) as f:
-        return [json.loads(line) for line in f.read().splitlines()]
-
-
-def shm_entries():
-    """ptools segments, less those of the unit tests (ptools_t<pid>_<n>_),
-    which ctest may run at the same time."""
-    return {e for e in os.listdir("/dev/shm") if e.startswith("ptools_")
-            and not re.match(r"ptools_t\d+_\d+_", e)}
 
 
 def processes_naming(text):

@@ -11,13 +11,13 @@ Run by ctest with PTRUN (the binary) in the environment.
 import json
 import os
 import re
-import subprocess
 import tempfile
 import unittest
 
 import numpy as np
 
-PTRUN = os.environ["PTRUN"]
+from e2e_util import ptrun
+
 MIB = 1 << 20
 N = 3 * MIB // 8 + 5  # float64: a little over 3 MiB, not a page multiple
 THP = "/sys/kernel/mm/transparent_hugepage/shmem_enabled"
@@ -44,11 +44,6 @@ steps:
       - {kernel: sum, workerset: cpu, each_worker: true,
          args: {segment: x, part: worker}}
 """
-
-
-def ptrun(*args):
-    return subprocess.run([PTRUN, *args], capture_output=True, text=True,
-                          timeout=120)
 
 
 def read_int(path):

@@ -10,14 +10,12 @@ import select
 import signal
 import struct
 import subprocess
-import sys
 import tempfile
 import termios
 import unittest
 
-PTRUN = os.environ["PTRUN"]
-SRC = os.environ["SRC"]
-TEST_KERNELS = os.environ["TEST_KERNELS"]
+from e2e_util import PTRUN, SRC, TEST_KERNELS
+
 
 JOB = """
 ptrun: 1

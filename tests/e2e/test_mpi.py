@@ -11,8 +11,8 @@ import tempfile
 import time
 import unittest
 
-PTRUN = os.environ["PTRUN"]
-SRC = os.environ["SRC"]
+from e2e_util import PTRUN, SRC
+
 MPIRUN = os.environ["MPIRUN"]
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1",
            OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",

@@ -8,28 +8,13 @@ fails its task at run time; `ptrun kernels` prints each kernel's params.
 Run by ctest with PTRUN (the binary), SRC (the source tree) and
 TEST_KERNELS (build/tests/kernels) in the environment.
 """
-import json
 import os
-import subprocess
 import tempfile
 import unittest
 
-PTRUN = os.environ["PTRUN"]
-SRC = os.environ["SRC"]
-TEST_KERNELS = os.environ["TEST_KERNELS"]
-KERNELS = os.path.join(os.path.dirname(PTRUN), "kernels")
+from e2e_util import TEST_KERNELS, KERNELS, ptrun, sorted_results as results
+
 TYPED = os.path.join(TEST_KERNELS, "typed.so")
-
-
-def ptrun(*args, cwd=None, env=None):
-    return subprocess.run([PTRUN, *args], capture_output=True, text=True,
-                          timeout=120, cwd=cwd, env=env)
-
-
-def results(run_dir):
-    with open(os.path.join(run_dir, "results.jsonl")) as f:
-        rows = [json.loads(line) for line in f.read().splitlines()]
-    return sorted(rows, key=lambda r: r["task"])
 
 
 HEAD = """ptrun: 1

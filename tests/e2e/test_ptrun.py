@@ -4,11 +4,9 @@ Run by ctest with PTRUN (the binary), SRC (the source tree) and
 TEST_KERNELS (build/tests/kernels) in the environment.
 """
 import base64
-import glob
 import hashlib
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -16,22 +14,10 @@ import tempfile
 import time
 import unittest
 
-PTRUN = os.environ["PTRUN"]
-SRC = os.environ["SRC"]
-TEST_KERNELS = os.environ["TEST_KERNELS"]
+from e2e_util import (PTRUN, SRC, TEST_KERNELS, ptrun, results, shm_entries,
+                      own_prefixes)
+
 CONFIGS = os.path.join(SRC, "configs")
-
-
-def ptrun(*args, timeout=120):
-    return subprocess.run([PTRUN, *args], capture_output=True, text=True,
-                          timeout=timeout)
-
-
-def results(run_dir):
-    with open(os.path.join(run_dir, "results.jsonl")) as f:
-        text = f.read()
-    assert text == "" or text.endswith("\n"), "a half line in results.jsonl"
-    return [json.loads(line) for line in text.splitlines()]
 
 
 def stable(rows):
@@ -41,35 +27,13 @@ def stable(rows):
                   key=lambda r: r["task"])
 
 
-def shm_entries():
-    """ptools segments, less those of the unit tests (ptools_t<pid>_<n>_),
-    which ctest may run at the same time."""
-    return {e for e in os.listdir("/dev/shm") if e.startswith("ptools_")
-            and not re.match(r"ptools_t\d+_\d+_", e)}
-
-
 class Base(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory(prefix="ptrun-e2e-")
         self.shm_before = shm_entries()
 
-    def own_prefixes(self):
-        """The segment prefixes of the jobs this test ran: from the
-        job.yaml of every run folder it made (other e2e suites run at the
-        same time and have segments of their own)."""
-        found = set()
-        for job in glob.glob(os.path.join(self.tmp.name, "**", "job.yaml"),
-                             recursive=True):
-            with open(job) as f:
-                text = f.read()
-            m = re.search(r"^\s*prefix:\s*(\S+)", text, re.M) or \
-                re.search(r"^name:\s*(\S+)", text, re.M)
-            if m:
-                found.add("ptools_%s_" % m.group(1).strip("'\""))
-        return found
-
     def tearDown(self):
-        own = self.own_prefixes()
+        own = own_prefixes(self.tmp.name)
         left = {e for e in shm_entries() - self.shm_before
                 if any(e.startswith(p) for p in own)}
         # the test's runs have all ended: none of their names may be left

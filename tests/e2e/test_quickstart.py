@@ -8,8 +8,8 @@ import subprocess
 import tempfile
 import unittest
 
-PTRUN = os.environ["PTRUN"]
-SRC = os.environ["SRC"]
+from e2e_util import PTRUN, SRC
+
 SCRIPT = os.path.join(SRC, "scripts", "quickstart_answers.py")
 JOB = os.path.join(SRC, "configs", "quickstart.yaml")
 # seed 42: every task's result is the same whatever the workers

@@ -16,26 +16,13 @@ import tempfile
 import unittest
 import zlib
 
-PTRUN = os.environ["PTRUN"]
-SRC = os.environ["SRC"]
-TEST_KERNELS = os.environ["TEST_KERNELS"]
+from e2e_util import PTRUN, SRC, STATUSES, results, ptrun_kernel_path as ptrun
+
 ARTIFACTS = os.environ.get("ARTIFACTS") or os.path.join(
     os.path.dirname(PTRUN), "test-artifacts")
 SPEC = os.path.join(SRC, "tests", "specs", "report.yaml")
-STATUSES = ("ok", "failed", "crashed", "timeout", "cancelled")
 COLOURS = {"ok": (0x2f, 0x9e, 0x44), "failed": (0xf7, 0x67, 0x07),
            "crashed": (0xe0, 0x31, 0x31), "timeout": (0x70, 0x48, 0xe8)}
-
-
-def ptrun(*args, timeout=120):
-    env = dict(os.environ, PTRUN_KERNEL_PATH=TEST_KERNELS)
-    return subprocess.run([PTRUN, *args], capture_output=True, text=True,
-                          timeout=timeout, env=env)
-
-
-def results(run_dir):
-    with open(os.path.join(run_dir, "results.jsonl")) as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 def attempts(rows):

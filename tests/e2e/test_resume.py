@@ -10,25 +10,17 @@ TEST_KERNELS (build/tests/kernels) in the environment.
 import csv
 import json
 import os
-import re
 import signal
 import subprocess
 import tempfile
-import time
 import unittest
 
-PTRUN = os.environ["PTRUN"]
-SRC = os.environ["SRC"]
-TEST_KERNELS = os.environ["TEST_KERNELS"]
-STATUSES = ("ok", "failed", "crashed", "timeout", "cancelled")
+from e2e_util import (PTRUN, TEST_KERNELS, STATUSES, ptrun, manifest,
+                      shm_entries, wait_for)
+
 # what a run folder holds when a run ends (.lock: its claim, see e2e_claim)
 FOLDER = {"job.yaml", "manifest.json", "output.log", "results.jsonl",
           "history.jsonl", ".lock"}
-
-
-def ptrun(*args, timeout=120):
-    return subprocess.run([PTRUN, *args], capture_output=True, text=True,
-                          timeout=timeout)
 
 
 def lines_of(run_dir, name="results.jsonl"):
@@ -54,27 +46,6 @@ def counts_of(lines):
     for line in lines:
         counts[json.loads(line)["status"]] += 1
     return counts
-
-
-def manifest(run_dir):
-    with open(os.path.join(run_dir, "manifest.json")) as f:
-        return json.load(f)
-
-
-def shm_entries():
-    """ptools segments, less those of the unit tests (ptools_t<pid>_<n>_),
-    which ctest may run at the same time."""
-    return {e for e in os.listdir("/dev/shm") if e.startswith("ptools_")
-            and not re.match(r"ptools_t\d+_\d+_", e)}
-
-
-def wait_for(condition, timeout=60.0, what="a condition"):
-    """Poll until condition() is true: a busy machine only makes it slower."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(0.02)
 
 
 class Base(unittest.TestCase):

@@ -9,12 +9,11 @@ TEST_KERNELS (build/tests/kernels) in the environment.
 """
 import json
 import os
-import subprocess
 import tempfile
 import unittest
 
-PTRUN = os.environ["PTRUN"]
-SRC = os.environ["SRC"]
+from e2e_util import SRC, ptrun
+
 
 HEAD = """ptrun: 1
 name: sweep
@@ -24,11 +23,6 @@ steps:
   - name: s
     tasks:
 """
-
-
-def ptrun(*args, cwd=None):
-    return subprocess.run([PTRUN, *args], capture_output=True, text=True,
-                          timeout=120, cwd=cwd)
 
 
 class Sweep(unittest.TestCase):

@@ -7,27 +7,13 @@ tests/specs/trace.yaml: two worker sets, tasks that crash and are retried.
 import glob
 import json
 import os
-import subprocess
 import tempfile
 import unittest
 
-PTRUN = os.environ["PTRUN"]
-SRC = os.environ["SRC"]
-TEST_KERNELS = os.environ["TEST_KERNELS"]
+from e2e_util import SRC, STATUSES, results, ptrun_kernel_path as ptrun
+
 SPEC = os.path.join(SRC, "tests", "specs", "trace.yaml")
 WORKERS = {"pair": 2, "solo": 1}  # as trace.yaml says
-STATUSES = {"ok", "failed", "crashed", "timeout", "cancelled"}
-
-
-def ptrun(*args, cwd=None, timeout=120):
-    env = dict(os.environ, PTRUN_KERNEL_PATH=TEST_KERNELS)
-    return subprocess.run([PTRUN, *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=cwd, env=env)
-
-
-def results(run_dir):
-    with open(os.path.join(run_dir, "results.jsonl")) as f:
-        return [json.loads(line) for line in f]
 
 
 def attempts_of(rows):
