@@ -251,12 +251,6 @@ int rn_run(const rn_spec *spec, const rn_run_opts *o)
     rn_progress_init(&e.progress, o->progress, o->quiet);
     if (rc == 0)
         rc = rn_eng_prepare(&e, err, sizeof err);
-    if (rc == 0) { /* a run killed from now on says so in its folder */
-        rn_manifest m;
-        rn_eng_manifest_of(&e, start, &m);
-        rc = rn_manifest_write(e.dir, &m, err, sizeof err);
-        e.started = rc == 0;
-    }
     if (rc == 0) {
         rn_eng_simple_event(&e, PT_EV_RUN_START, -1, NULL);
         rn_eng_announce_workers(&e);
