@@ -11,8 +11,9 @@
  * reports of libraries that passed are kept: a refusal is always
  * reported afresh. Files live in $PTRUN_CACHE_DIR/probe/ (default
  * $XDG_CACHE_HOME/ptools, else ~/.cache/ptools), at most 256 of them
- * (the oldest go first); PTRUN_CACHE_DIR=off turns the cache off. A cached report is decoded like a fresh one, never
- * trusted; a cache that cannot be read or written is as if empty.
+ * (the oldest go first); PTRUN_CACHE_DIR=off turns the cache off. A cached
+ * report is decoded like a fresh one, never trusted; a cache that cannot be
+ * read or written is as if empty.
  */
 #ifndef RN_PROBE_CACHE_H
 #define RN_PROBE_CACHE_H
