@@ -147,6 +147,8 @@ typedef struct engine {
     bool refused;     /* bad usage found late (a resume that differs) */
     bool lost_output; /* a plugin failed (disk full?): stop the run */
     bool stopping;
+    bool shutting;      /* the sets are being destroyed: strays are reaped once
+                           they are all gone, not at each worker's exit */
     int64_t *retry_ids; /* tasks waiting out their retry backoff */
     int64_t *retry_at;  /* when each may go again (CLOCK_MONOTONIC ns) */
     size_t nretry, retry_cap;

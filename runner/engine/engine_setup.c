@@ -336,6 +336,7 @@ int rn_eng_teardown(engine *e, int rc, char *err, size_t errlen)
     rn_ctl_close(e->ctl);
     e->ctl = NULL;
     rn_cluster_finish(e);
+    e->shutting = true;
     pt_workerset_destroy_all(e->sets, e->spec->nworkersets);
     pt_workerset_reap_strays(NULL, 0); /* the last workers' strays */
     rn_eng_flush_log(e);
