@@ -315,16 +315,19 @@ int rn_eng_prepare(engine *e, char *err, size_t errlen)
         rc = rn_eng_load_done(e, err, errlen);
     if (rc == 0)
         rc = open_outputs(e, err, errlen);
-    if (rc == 0 && (rc = rn_ctl_open_claimed(&e->ctl, e->dir, rn_eng_ctl_apply,
-                                             e, err, errlen)) < 0) {
-        /* no live control, but the run can go on */
-        fprintf(stderr, "ptrun: no ptrun ctl for this run: %s\n", err);
-        err[0] = '\0';
-        rc = 0;
-    }
-    if (rc == 0) /* only a run that starts becomes runs/latest */
-        rn_rundir_link_latest(e->dir, &e->claim);
     return rc;
+}
+
+void rn_eng_open_late(engine *e, bool ctl)
+{
+    char err[4200];
+    if (e->late || !e->started)
+        return;
+    e->late = true;
+    if (ctl && rn_ctl_open_claimed(&e->ctl, e->dir, rn_eng_ctl_apply, e, err,
+                                   sizeof err) < 0) /* the run goes on */
+        fprintf(stderr, "ptrun: no ptrun ctl for this run: %s\n", err);
+    rn_rundir_link_latest(e->dir, &e->claim); /* only a run that starts */
 }
 
 /*
