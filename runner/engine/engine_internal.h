@@ -281,10 +281,11 @@ int rn_eng_make_sets(engine *e, bool hooks, char *err, size_t errlen);
 int rn_eng_prepare(engine *e, char *err, size_t errlen);
 /*
  * What a started run makes once its first tasks are at workers, so that
- * making it overlaps their work: DIR/ctl.sock (when `ctl`; a failure is
- * only said on stderr) and runs/latest. Once; nothing before the start.
+ * making it overlaps their work: when `running`, the manifest's disk
+ * reserve and DIR/ctl.sock (a failure is only said on stderr); and
+ * runs/latest. Once; nothing before the start.
  */
-void rn_eng_open_late(engine *e, bool ctl);
+void rn_eng_open_late(engine *e, bool running);
 /* The manifest's view of the run so far (counts: what was on disk). */
 void rn_eng_manifest_of(const engine *e, int64_t start, rn_manifest *m);
 /* Stop the workers, save and remove the segments, restore the signals:

@@ -318,14 +318,16 @@ int rn_eng_prepare(engine *e, char *err, size_t errlen)
     return rc;
 }
 
-void rn_eng_open_late(engine *e, bool ctl)
+void rn_eng_open_late(engine *e, bool running)
 {
     char err[4200];
     if (e->late || !e->started)
         return;
     e->late = true;
-    if (ctl && rn_ctl_open_claimed(&e->ctl, e->dir, rn_eng_ctl_apply, e, err,
-                                   sizeof err) < 0) /* the run goes on */
+    if (running)
+        rn_manifest_reserve(e->dir);
+    if (running && rn_ctl_open_claimed(&e->ctl, e->dir, rn_eng_ctl_apply, e,
+                                       err, sizeof err) < 0) /* it goes on */
         fprintf(stderr, "ptrun: no ptrun ctl for this run: %s\n", err);
     rn_rundir_link_latest(e->dir, &e->claim); /* only a run that starts */
 }

@@ -23,7 +23,7 @@
 #define LOCK_TRIES 64    /* a lock file unlinked under us: open it again */
 #define NAME_TRIES 10000 /* runs/<name>-<stamp>, -2 ... -10000 */
 #define LATEST "runs/latest"
-/* The disk space kept for the last manifest (reserve_space()). */
+/* The disk space kept for the last manifest (rn_manifest_reserve()). */
 #define RESERVE ".ptrun-reserve"
 #define RESERVE_MIN ((size_t)16 * 1024)
 
@@ -520,15 +520,20 @@ static void json_sessions(pt_buf *b, const rn_manifest *m)
 }
 
 /*
- * Keep `len` bytes of the disk for the folder's last manifest (best
- * effort: a disk already full gets what it has): blocks allocated past
+ * Keep disk space for the folder's last manifest (best effort: a disk
+ * already full gets what it has): blocks allocated past
  * the end of an empty file (FALLOC_FL_KEEP_SIZE), which the last manifest
  * is written into (write_reserved()). Where that cannot be, the file
  * holds `len` zeros, given back by unlinking it before the last write.
  */
-static void reserve_space(const char *dir, size_t len)
+void rn_manifest_reserve(const char *dir)
 {
     char path[4200];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/manifest.json", dir);
+    size_t len = stat(path, &st) == 0 && (size_t)st.st_size > RESERVE_MIN / 4
+                     ? 4 * (size_t)st.st_size
+                     : RESERVE_MIN;
     snprintf(path, sizeof path, "%s/%s", dir, RESERVE);
     int fd = pt_sys_open(path, O_WRONLY | O_CREAT | O_NOFOLLOW, 0644);
     if (fd < 0)
@@ -593,8 +598,6 @@ int rn_manifest_write(const char *dir, const rn_manifest *m, char *err,
     if (rc == 0 && !done &&
         (rc = rn_write_atomic(dir, "manifest.json", b.data, b.len)) < 0)
         snprintf(err, errlen, "%s/manifest.json: %s", dir, strerror(-rc));
-    if (rc == 0 && !m->finished)
-        reserve_space(dir, RESERVE_MIN > 4 * b.len ? RESERVE_MIN : 4 * b.len);
     pt_buf_free(&b);
     return rc;
 }

@@ -103,12 +103,18 @@ typedef struct rn_manifest {
 } rn_manifest;
 
 /*
- * Write dir/manifest.json: 0 or -errno (message in err). While the run is
- * going on (!finished) it also keeps some disk space aside for the last
- * write (dir/.ptrun-reserve, given back just before it), so that a run
- * that filled the disk still says what it wrote.
+ * Write dir/manifest.json: 0 or -errno (message in err). The last one
+ * (`finished`) goes into the space rn_manifest_reserve() kept, if any.
  */
 int rn_manifest_write(const char *dir, const rn_manifest *m, char *err,
                       size_t errlen);
+
+/*
+ * While the run is going on, keep some disk space aside for the last
+ * manifest (dir/.ptrun-reserve: 4 times the manifest's size, 16 KiB at
+ * least), so that a run that filled the disk still says what it wrote.
+ * Best effort.
+ */
+void rn_manifest_reserve(const char *dir);
 
 #endif
