@@ -196,6 +196,8 @@ static int run_step(engine *e, int step)
             if (e->outstanding == 0)
                 break;
         }
+        if (!e->late) /* send the first tasks, then rn_eng_open_late() */
+            wait = 0;
         int64_t finished = e->finished;
         bool looking = results_before_wait(e, pt_sys_mono_ns(), &wait);
         rc = pt_workerset_poll(e->sets, nsets, extra, nextra, wait);
@@ -207,6 +209,7 @@ static int run_step(engine *e, int step)
             flush_results(e);
         if (e->ctl) /* after every round: it also drops late clients */
             rn_ctl_handle(e->ctl, extra + 1, nextra - 1, pt_sys_mono_ns());
+        rn_eng_open_late(e, true); /* the first tasks are at workers */
         on_signals(e);
         rn_eng_halt_apply(e);
         rn_eng_flush_log(e);
@@ -251,12 +254,6 @@ int rn_run(const rn_spec *spec, const rn_run_opts *o)
     rn_progress_init(&e.progress, o->progress, o->quiet);
     if (rc == 0)
         rc = rn_eng_prepare(&e, err, sizeof err);
-    if (rc == 0) { /* a run killed from now on says so in its folder */
-        rn_manifest m;
-        rn_eng_manifest_of(&e, start, &m);
-        rc = rn_manifest_write(e.dir, &m, err, sizeof err);
-        e.started = rc == 0;
-    }
     if (rc == 0) {
         rn_eng_simple_event(&e, PT_EV_RUN_START, -1, NULL);
         rn_eng_announce_workers(&e);
@@ -264,6 +261,7 @@ int rn_run(const rn_spec *spec, const rn_run_opts *o)
     for (int s = 0; rc == 0 && s < spec->nsteps && !e.sigs && !e.stopping; s++)
         if ((rc = run_step(&e, s)) < 0)
             snprintf(err, sizeof err, "%s", pt_errmsg());
+    rn_eng_open_late(&e, false); /* a run with no step is runs/latest too */
     rc = rn_eng_teardown(&e, rc, err, sizeof err);
     int status = rn_eng_finish(&e, rc, start, err, sizeof err);
     if (!e.started && e.have_dir && !o->resume) /* nothing ran: no trace */

@@ -147,6 +147,9 @@ typedef struct engine {
     bool refused;     /* bad usage found late (a resume that differs) */
     bool lost_output; /* a plugin failed (disk full?): stop the run */
     bool stopping;
+    bool late;          /* rn_eng_open_late() has run */
+    bool shutting;      /* the sets are being destroyed: strays are reaped once
+                           they are all gone, not at each worker's exit */
     int64_t *retry_ids; /* tasks waiting out their retry backoff */
     int64_t *retry_at;  /* when each may go again (CLOCK_MONOTONIC ns) */
     size_t nretry, retry_cap;
@@ -276,6 +279,13 @@ int rn_eng_make_sets(engine *e, bool hooks, char *err, size_t errlen);
 /* Claim the run folder, make segments, worker sets and the plan, open
  * the plugins, output.log and ctl.sock: 0 or -errno (err: a message). */
 int rn_eng_prepare(engine *e, char *err, size_t errlen);
+/*
+ * What a started run makes once its first tasks are at workers, so that
+ * making it overlaps their work: when `running`, the manifest's disk
+ * reserve and DIR/ctl.sock (a failure is only said on stderr); and
+ * runs/latest. Once; nothing before the start.
+ */
+void rn_eng_open_late(engine *e, bool running);
 /* The manifest's view of the run so far (counts: what was on disk). */
 void rn_eng_manifest_of(const engine *e, int64_t start, rn_manifest *m);
 /* Stop the workers, save and remove the segments, restore the signals:

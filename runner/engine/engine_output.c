@@ -56,7 +56,8 @@ static void on_worker(void *arg, int worker, int pid, bool started, int status,
         ev.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
         rn_summary_rss(&e->summary, max_rss_kb);
         /* what its kernels detached came back to us as it died */
-        pt_workerset_reap_strays(e->sets, e->spec->nworkersets);
+        if (!e->shutting)
+            pt_workerset_reap_strays(e->sets, e->spec->nworkersets);
     }
     if (e->step >= 0)
         ev.step_name = e->spec->steps[e->step].name;

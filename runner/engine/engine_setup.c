@@ -224,6 +224,32 @@ void rn_eng_manifest_of(const engine *e, int64_t start, rn_manifest *m)
     memcpy(m->counts, e->on_disk, sizeof m->counts);
 }
 
+/*
+ * Once the run is set to start: its manifest (finished: false) before
+ * results.jsonl exists, so that a folder with results resumes; then the
+ * plugins (which make results.jsonl) and output.log. From here on a run
+ * killed says so in its folder.
+ */
+static int open_outputs(engine *e, char *err, size_t errlen)
+{
+    rn_manifest m;
+    char path[4200];
+    rn_eng_manifest_of(e, e->start_ns, &m);
+    int rc = rn_manifest_write(e->dir, &m, err, errlen);
+    if (rc == 0 && !(e->host = rn_host_open(e->spec, e->dir, err, errlen)))
+        rc = -EIO;
+    if (rc < 0)
+        return rc;
+    snprintf(path, sizeof path, "%s/output.log", e->dir);
+    e->log_fd = pt_sys_open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (e->log_fd < 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(-e->log_fd));
+        return e->log_fd;
+    }
+    e->started = true;
+    return 0;
+}
+
 int rn_eng_prepare(engine *e, char *err, size_t errlen)
 {
     const rn_spec *s = e->spec;
@@ -245,25 +271,6 @@ int rn_eng_prepare(engine *e, char *err, size_t errlen)
     if (rc == 0 && (rc = rn_write_atomic(e->dir, "job.yaml", s->resolved_yaml,
                                          strlen(s->resolved_yaml))) < 0)
         snprintf(err, errlen, "%s/job.yaml: %s", e->dir, strerror(-rc));
-    char mpath[4200];
-    snprintf(mpath, sizeof mpath, "%s/manifest.json", e->dir);
-    if (rc == 0 && access(mpath, F_OK) < 0) { /* before results.jsonl
-                                   exists: a folder with results resumes */
-        rn_manifest m;
-        rn_eng_manifest_of(e, e->start_ns, &m);
-        rc = rn_manifest_write(e->dir, &m, err, errlen);
-    }
-    if (rc == 0 && !(e->host = rn_host_open(s, e->dir, err, errlen)))
-        rc = -EIO;
-    if (rc == 0) {
-        char path[4200];
-        snprintf(path, sizeof path, "%s/output.log", e->dir);
-        e->log_fd = pt_sys_open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (e->log_fd < 0) {
-            rc = e->log_fd;
-            snprintf(err, errlen, "%s: %s", path, strerror(-rc));
-        }
-    }
     pt_shm_clean(NULL); /* what dead runs left, of any job (an MPI rank
                            killed early leaves names of its own prefix) */
     int rank, size;
@@ -306,16 +313,23 @@ int rn_eng_prepare(engine *e, char *err, size_t errlen)
     }
     if (rc == 0 && e->opts->resume)
         rc = rn_eng_load_done(e, err, errlen);
-    if (rc == 0 && (rc = rn_ctl_open_claimed(&e->ctl, e->dir, rn_eng_ctl_apply,
-                                             e, err, errlen)) < 0) {
-        /* no live control, but the run can go on */
-        fprintf(stderr, "ptrun: no ptrun ctl for this run: %s\n", err);
-        err[0] = '\0';
-        rc = 0;
-    }
-    if (rc == 0) /* only a run that starts becomes runs/latest */
-        rn_rundir_link_latest(e->dir, &e->claim);
+    if (rc == 0)
+        rc = open_outputs(e, err, errlen);
     return rc;
+}
+
+void rn_eng_open_late(engine *e, bool running)
+{
+    char err[4200];
+    if (e->late || !e->started)
+        return;
+    e->late = true;
+    if (running)
+        rn_manifest_reserve(e->dir);
+    if (running && rn_ctl_open_claimed(&e->ctl, e->dir, rn_eng_ctl_apply, e,
+                                       err, sizeof err) < 0) /* it goes on */
+        fprintf(stderr, "ptrun: no ptrun ctl for this run: %s\n", err);
+    rn_rundir_link_latest(e->dir, &e->claim); /* only a run that starts */
 }
 
 /*
@@ -327,6 +341,7 @@ int rn_eng_teardown(engine *e, int rc, char *err, size_t errlen)
     rn_ctl_close(e->ctl);
     e->ctl = NULL;
     rn_cluster_finish(e);
+    e->shutting = true;
     pt_workerset_destroy_all(e->sets, e->spec->nworkersets);
     pt_workerset_reap_strays(NULL, 0); /* the last workers' strays */
     rn_eng_flush_log(e);

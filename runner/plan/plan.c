@@ -258,16 +258,27 @@ static void print_task(const rn_spec *spec, const rn_plan *plan, int64_t id,
     fputc('\n', out);
 }
 
+/* ", halt: after 1 failed task, soon" when h is set, then the newline. */
+static void print_halt(const rn_halt *h, FILE *out)
+{
+    if (h->failed > 0)
+        fprintf(out, ", halt: after %" PRId64 " failed task%s, %s", h->failed,
+                h->failed == 1 ? "" : "s", h->now ? "now" : "soon");
+    fputc('\n', out);
+}
+
 void rn_plan_print(const rn_spec *spec, const rn_plan *plan, FILE *out)
 {
     pt_buf js = {0};
-    fprintf(out, "job %s: %d step%s, %" PRId64 " tasks, seed %" PRIu64 "\n",
+    fprintf(out, "job %s: %d step%s, %" PRId64 " tasks, seed %" PRIu64,
             spec->name, spec->nsteps, spec->nsteps == 1 ? "" : "s",
             plan->ntasks, spec->seed);
+    print_halt(&spec->halt, out);
     for (int s = 0; s < plan->nsteps; s++) { /* numbered from 1, as progress */
-        fprintf(out, "step %d/%d %s: %" PRId64 " tasks\n", s + 1, plan->nsteps,
+        fprintf(out, "step %d/%d %s: %" PRId64 " tasks", s + 1, plan->nsteps,
                 spec->steps[s].name,
                 plan->step_start[s + 1] - plan->step_start[s]);
+        print_halt(&spec->steps[s].halt, out);
         for (int64_t i = plan->step_start[s]; i < plan->step_start[s + 1]; i++)
             print_task(spec, plan, i, &js, out);
     }

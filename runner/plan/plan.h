@@ -75,7 +75,8 @@ void rn_plan_task(const rn_plan *plan, int64_t id, rn_ptask *t);
 /* Encode task t's args into t->args (its owner destroys them): 0 or
  * -errno. */
 int rn_plan_args(const rn_plan *plan, rn_ptask *t);
-/* What `ptrun check` prints: one line per task, made as it is printed. */
+/* What `ptrun check` prints: the job and each step (with its `halt:`, if
+ * any), then one line per task, made as it is printed. */
 void rn_plan_print(const rn_spec *spec, const rn_plan *plan, FILE *out);
 
 #endif

@@ -18,6 +18,7 @@
 #include <ptools/kernel_lib.h>
 
 #include "spec/probe.h"
+#include "spec/probe_cache.h"
 #include "spec/probe_impl.h"
 #include <ptools/sys.h>
 #include <ptools/value.h>
@@ -345,16 +346,50 @@ static int conclude(const child *c, int rc, int limit, const rn_probe_req *r,
                                        : -EINVAL;
 }
 
-/* Probe as r says into p: 0 when the child reported, else -errno. */
+/* Whether p is the report of a library that passed (and so may be kept:
+ * refusals are always reported afresh). */
+static bool passed(const rn_probe *p)
+{
+    if (p->how != RN_PROBE_REPORTED || p->error || p->options_error)
+        return false;
+    for (int i = 0; i < p->nmissing; i++)
+        if (p->missing[i])
+            return false;
+    return true;
+}
+
+/* The report kept under `key` into p, as if a child had just sent it:
+ * true when there is one and it says the library passed. */
+static bool from_cache(const char *key, const rn_probe_req *r, int limit,
+                       rn_probe *p)
+{
+    child c = {.rfd = -1, .pidfd = -1, .ended = true};
+    bool hit = rn_probe_cache_get(key, &c.got) == 0 &&
+               conclude(&c, 0, limit, r, p) == 0 && passed(p);
+    pt_buf_free(&c.got);
+    if (!hit) {
+        rn_probe_free(p);
+        *p = (rn_probe){.how = RN_PROBE_FAILED};
+    }
+    return hit;
+}
+
+/* Probe as r says into p: 0 when the child reported, else -errno. A
+ * report kept from an earlier probe of the same library (probe_cache.h)
+ * stands for the child's. */
 static int probe(const rn_probe_req *r, rn_probe *p)
 {
     child c = {.rfd = -1, .pidfd = -1};
+    char key[65];
     *p = (rn_probe){.how = RN_PROBE_FAILED};
     int limit = limit_ms();
     if (limit < 0) {
         p->what = "$" RN_PROBE_LIMIT_ENV " (whole ms, 1 to 86400000)";
         return p->code = limit;
     }
+    bool cache = rn_probe_cache_key(r, key) == 0;
+    if (cache && from_cache(key, r, limit, p))
+        return 0;
     int rc = spawn(&c, r, &p->what);
     if (rc < 0) {
         if (c.pid > 0)
@@ -365,6 +400,8 @@ static int probe(const rn_probe_req *r, rn_probe *p)
     rc = watch(&c, limit);
     int fin = finish(&c);
     rc = conclude(&c, rc < 0 ? rc : fin, limit, r, p);
+    if (cache && rc == 0 && passed(p))
+        rn_probe_cache_put(key, c.got.data, c.got.len);
     pt_buf_free(&c.got);
     return rc;
 }

@@ -169,6 +169,31 @@ class Halt(unittest.TestCase):
         self.assertEqual(m["halted"], "halted after 1 failed task of step "
                          "'a' (halt: failed 1, soon)")
 
+    def test_check_prints_halts(self):
+        """`ptrun check`'s plan header gives the job's halt and a step's."""
+        path = self.spec(
+            "workersets:\n  - {name: cpu, workers: 1}\n"
+            "halt: {failed: 1, how: soon}\n"
+            "steps:\n"
+            "  - name: a\n    tasks:\n"
+            "      - {kernel: sleep, args: {ms: 0}}\n"
+            "  - name: b\n    halt: {failed: 3, how: now}\n    tasks:\n"
+            "      - {kernel: sleep, args: {ms: 0}}\n")
+        p = ptrun("check", path)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        heads = [l for l in p.stdout.splitlines()
+                 if not l.startswith("  task ")]
+        self.assertEqual(heads, [
+            "job halt-test: 2 steps, 2 tasks, seed 0, "
+            "halt: after 1 failed task, soon",
+            "step 1/2 a: 1 tasks",
+            "step 2/2 b: 1 tasks, halt: after 3 failed tasks, now"])
+        p = ptrun("check", path, "--set", "halt.failed=2", "--set",
+                  "halt.how=now")
+        self.assertEqual(p.stdout.splitlines()[0],
+                         "job halt-test: 2 steps, 2 tasks, seed 0, "
+                         "halt: after 2 failed tasks, now")
+
     def test_job_halt_counts_every_step(self):
         """A job's halt counts the failures of every step: 1 in a, 1 in b
         trips failed: 2 in b."""
