@@ -45,6 +45,9 @@ typedef struct tstate {
     bool refeed;       /* taken back from its set, to be queued again */
     bool quiet;        /* queued again after a refeed: no new event */
     bool halt_killed;  /* running when `halt: now` killed its worker */
+    bool away;         /* sent to rank `rank`, not known started there:
+                          still waiting (SPEC §1), rank 0 may ask it back */
+    bool asked_back;   /* ... and it was asked back */
     int64_t prio;      /* its priority when prio_set */
     int rank;          /* the MPI rank its attempt went to (0: here) */
     int64_t queued_ns, start_ns;
