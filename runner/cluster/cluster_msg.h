@@ -31,9 +31,10 @@ enum {
 };
 
 /* Flags of a results batch. */
-#define RN_MSGF_STARVED 1u /* the agent had a free worker and nothing to run   \
-                            */
-#define RN_MSGF_ANSWER 2u  /* it answers a take: every task given is in it */
+#define RN_MSGF_STARVED                                                        \
+    1u                    /* the agent had a free worker and nothing to run    \
+                           */
+#define RN_MSGF_ANSWER 2u /* it answers a take: every task given is in it */
 
 /* One task for an agent: its args are an encoded map (value.h). */
 typedef struct rn_msg_task {

@@ -32,8 +32,9 @@
 
 #define MIN_WINDOW_NS INT64_C(2000000)
 #define MAX_AT_RANK 65536.0
-#define BATCH_MAX 4096 /* tasks a message: the agent serves its workers
-                          between batches */
+#define BATCH_MAX                                                              \
+    4096 /* tasks a message: the agent serves its workers                      \
+            between batches */
 
 void rn_cluster_pin(engine *e, int64_t id)
 {
@@ -206,8 +207,7 @@ static void given_back(engine *e, int from, tstate *s)
     s->refeed = !s->cancel_asked; /* on_done feeds it again */
     pt_request_complete(e->sets[s->t.workerset], s->req,
                         pt_reply_create(s->t.id, PT_TASK_CANCELLED, -1,
-                                        s->refeed ? "taken back"
-                                                  : "cancelled",
+                                        s->refeed ? "taken back" : "cancelled",
                                         NULL, 0));
 }
 
