@@ -62,6 +62,7 @@ typedef struct rn_mpi {
     int64_t started; /* ... of them known started */
     int64_t rtt_ns;  /* round trip to an agent (moving average) */
     int next_set;    /* where the next batch starts taking */
+    bool paused;     /* the ranks were asked back what they hold */
     rn_outbox out;
     pt_buf in;
 } rn_mpi;

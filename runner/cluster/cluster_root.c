@@ -199,16 +199,19 @@ static void left(engine *e, int from, tstate *s)
     m->away--;
 }
 
-/* Given back: fed again with its priority now, or cancelled. */
+/* Given back: it waits again in its set's queue, in its place, with its
+ * priority now; or, cancelled, it ends so. */
 static void given_back(engine *e, int from, tstate *s)
 {
+    pt_workerset *set = e->sets[s->t.workerset];
     left(e, from, s);
     s->rank = 0;
-    s->refeed = !s->cancel_asked; /* on_done feeds it again */
-    pt_request_complete(e->sets[s->t.workerset], s->req,
-                        pt_reply_create(s->t.id, PT_TASK_CANCELLED, -1,
-                                        s->refeed ? "taken back" : "cancelled",
-                                        NULL, 0));
+    if (pt_request_untake(set, s->req) < 0)
+        return; /* no memory: it ended failed */
+    if (s->cancel_asked)
+        pt_request_cancel(set, s->req);
+    else if (s->prio_set)
+        pt_request_set_priority(set, s->req, rn_eng_priority(e, s));
 }
 
 /* The attempt of task s on rank `from` ended. */
@@ -319,8 +322,9 @@ static int64_t idle_workers(const engine *e)
     return idle + (here > 0 ? here : 0);
 }
 
-/* Send rank q a take: the tasks asked back, and `any` of its choice. */
-static void take(rn_mpi *m, int q, int64_t any)
+/* Send rank q a take: the tasks asked back, and `any` of its choice
+ * (`steal`: for idle ranks, so q gets no more backlog for a while). */
+static void take(rn_mpi *m, int q, int64_t any, bool steal)
 {
     rn_rankq *v = &m->rq[q];
     pt_buf b = {0};
@@ -329,7 +333,7 @@ static void take(rn_mpi *m, int q, int64_t any)
         rn_cluster_post(&m->out, &b, q, RN_TAG_TAKE) == 0) {
         v->takes++;
         v->nwant = 0;
-        v->stolen |= any > 0;
+        v->stolen |= steal && any > 0;
     }
     pt_buf_free(&b);
 }
@@ -355,14 +359,27 @@ static void takes(engine *e, bool dry)
             idle -= n;
         }
         if (n > 0 || v->nwant > 0)
-            take(m, q, n);
+            take(m, q, n, true);
     }
+}
+
+/* `ptrun ctl pause`: what the ranks hold and have not started comes back
+ * (once a pause), so that nothing starts while paused. */
+static void take_all_back(rn_mpi *m)
+{
+    for (int q = 1; q < m->size; q++)
+        if (m->rq[q].unstarted > 0)
+            take(m, q, m->rq[q].unstarted, false);
+    m->paused = true;
 }
 
 void rn_cluster_send(engine *e)
 {
     rn_mpi *m = e->mpi;
     bool dry = false;
+    if (e->paused && !m->paused)
+        take_all_back(m);
+    m->paused = e->paused;
     for (int r = 1; r < m->size && !e->paused && !e->sigs && !e->stopping;
          r++) {
         rn_rankq *q = &m->rq[r];

@@ -140,7 +140,8 @@ class Mpi(unittest.TestCase):
         """Rank 1's one worker is held by a gate; the task rank 0 sent
         along with it waits there, not started: `ptrun ctl` lowers its
         priority (rank 1 gives it back, and the next one comes), then
-        cancels that next one; each is honoured."""
+        cancels that next one, then pauses (the third comes back) and
+        resumes; each is honoured."""
         tk = os.environ["TEST_KERNELS"]
         mark, go = self.out("held"), self.out("go")
         p, out = self.start(2, """
@@ -167,6 +168,10 @@ steps:
         self.assertEqual((rc, reply), (0, {"ok": True, "cancelled": 1,
                                            "running": 0, "ended": 0}), err)
         self.wait_status(out, away([3]), "task 3 at rank 1 instead")
+        self.assertEqual(ctl(out, "pause")[0], 0)  # it comes back
+        self.wait_status(out, away([]), "task 3 back at rank 0")
+        self.assertEqual(ctl(out, "resume")[0], 0)  # and goes again
+        self.wait_status(out, away([3]), "task 3 at rank 1 again")
         rc, reply, err = ctl(out, "priority", 0, 1)  # at rank 1's worker
         self.assertEqual(reply["running"], 1, err)
         with open(go, "w"):
