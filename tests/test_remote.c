@@ -65,8 +65,8 @@ static void test_untake_keeps_the_place(void)
     pt_request *order[3] = {r[1], r[3], r[0]};
     for (int i = 0; i < 3; i++)
         pt_request_complete(ws, order[i],
-                            pt_reply_create(pt_request_id(order[i]),
-                                            PT_TASK_OK, -1, NULL, NULL, 0));
+                            pt_reply_create(pt_request_id(order[i]), PT_TASK_OK,
+                                            -1, NULL, NULL, 0));
     CU_ASSERT_EQUAL(d.n, 4);
     CU_ASSERT_EQUAL(d.id[3], 0);
     pt_workerset_destroy(ws);

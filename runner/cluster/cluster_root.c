@@ -261,8 +261,8 @@ static void learn(rn_mpi *m, int r, int64_t k, const rn_msg_reader *rd)
     double want = q->rate * (double)(2 * m->rtt_ns + MIN_WINDOW_NS);
     if (rd->flags & RN_MSGF_STARVED) {
         q->stolen = false;
-        if (q->full && want < 2 * q->target)
-            want = 2 * q->target;
+        if (q->full && want < 4 * q->target)
+            want = 4 * q->target;
     }
     if (want < 2.0 * q->workers)
         want = 2.0 * q->workers;
