@@ -140,6 +140,31 @@ static aslot *hold(agent *A, int64_t id, int set, bool pinned)
     return sl;
 }
 
+/* Submit task t to its set, held for rank 0: 0 or -ENOMEM. */
+static int agent_submit(agent *a, const rn_msg_task *t)
+{
+    const rn_spec *spec = a->e.spec;
+    pt_buf copy = {0};
+    if (pt_buf_append(&copy, t->args, t->args_len) < 0)
+        return -ENOMEM;
+    pt_args *args = pt_args_from_buf(&copy);
+    pt_buf_free(&copy);
+    aslot *sl = args ? hold(a, t->id, t->set, t->worker >= 0) : NULL;
+    pt_call c = PT_CALL_INIT;
+    c.kernel = spec->kernels[t->kernel].name;
+    c.args = args;
+    c.step = t->step;
+    c.worker = t->worker;
+    c.priority = t->priority;
+    if (sl && !(sl->req = pt_request_submit(a->e.sets[t->set], &c,
+                                            (uint64_t)t->id, agent_done, sl))) {
+        unhold(a, sl);
+        sl = NULL;
+    }
+    pt_args_destroy(args);
+    return sl ? 0 : -ENOMEM;
+}
+
 static int agent_tasks(agent *a, const pt_buf *in)
 {
     rn_msg_reader rd;
@@ -152,29 +177,10 @@ static int agent_tasks(agent *a, const pt_buf *in)
         a->echo_at = pt_sys_mono_ns();
     }
     while (rc == 0 && (rc = rn_msg_next_task(&rd, &t)) == 1) {
-        rc = 0;
         if (t.set >= spec->nworkersets || t.kernel >= spec->nkernels ||
             t.worker >= pt_workerset_size(a->e.sets[t.set]))
             return -EBADMSG;
-        pt_buf copy = {0};
-        if (pt_buf_append(&copy, t.args, t.args_len) < 0)
-            return -ENOMEM;
-        pt_args *args = pt_args_from_buf(&copy);
-        pt_buf_free(&copy);
-        aslot *sl = args ? hold(a, t.id, t.set, t.worker >= 0) : NULL;
-        pt_call c = PT_CALL_INIT;
-        c.kernel = spec->kernels[t.kernel].name;
-        c.args = args;
-        c.step = t.step;
-        c.worker = t.worker;
-        c.priority = t.priority;
-        sl = sl && !(sl->req = pt_request_submit(
-                         a->e.sets[t.set], &c, (uint64_t)t.id, agent_done, sl))
-                 ? (unhold(a, sl), NULL)
-                 : sl;
-        pt_args_destroy(args);
-        if (!sl)
-            return -ENOMEM;
+        rc = agent_submit(a, &t);
     }
     return rc < 0 ? rc : 0;
 }

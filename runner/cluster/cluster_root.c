@@ -13,8 +13,9 @@
  *
  * Each rank is kept about two round trips of work (the rate at which it
  * ends tasks times the measured round trip, plus MIN_WINDOW_NS; at least
- * two tasks a worker; doubled when it ran dry while rank 0 held more), so
- * that it never waits for rank 0, and little waits there.
+ * two tasks a worker; four times more when it ran dry while rank 0 held
+ * more), so that it never waits for rank 0, and little waits there. A
+ * pause takes back what the ranks hold and have not started.
  */
 #include <errno.h>
 #include <stdio.h>
