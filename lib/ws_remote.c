@@ -31,6 +31,13 @@ int pt_request_withdraw(pt_workerset *ws, pt_request *req)
     return 0;
 }
 
+int pt_request_untake(pt_workerset *ws, pt_request *req)
+{
+    if (req->state != PT_REQ_SENT || req->word || !req->heap)
+        return -EINVAL; /* not taken: at a worker, waiting, or done */
+    return pt__ws_requeue(ws, req);
+}
+
 void pt_workerset_remote_only(pt_workerset *ws, bool on)
 {
     ws->remote_only = on;

@@ -82,6 +82,10 @@ PT_EXTERN pt_request *pt_workerset_take(pt_workerset *ws);
 PT_EXTERN int pt_request_withdraw(pt_workerset *ws, pt_request *req);
 PT_EXTERN void pt_request_complete(pt_workerset *ws, pt_request *req,
                                    pt_reply *reply);
+/* A request taken (or withdrawn) and not run after all waits again in
+ * its place: its priority, then its turn among equals, as before it was
+ * taken. 0, -EINVAL (not taken), or -ENOMEM (it then ends as failed). */
+PT_EXTERN int pt_request_untake(pt_workerset *ws, pt_request *req);
 /* Give the set's own workers nothing: every request goes by take().
  * Pinned requests then wait for ever: submit none. */
 PT_EXTERN void pt_workerset_remote_only(pt_workerset *ws, bool on);

@@ -51,6 +51,11 @@ const rn_ranks *rn_cluster_ranks(struct engine *e);
 /* Rank 0: task `id` (just submitted) is pinned to a worker of another
  * rank: it leaves the local queue and goes there. */
 void rn_cluster_pin(struct engine *e, int64_t id);
+/* Rank 0: task `id`, sent to another rank and not known started there,
+ * is asked back (`ptrun ctl` changed or cancelled it): when its rank
+ * gives it back, it is fed again (or ends cancelled); if a worker there
+ * started it first, it runs. 0, or -EBUSY (not away). */
+int rn_cluster_take_back(struct engine *e, int64_t id);
 /* Rank 0, every loop turn: send waiting tasks to agents with room, take
  * in their results. Returns the poll timeout it needs (ms, -1: none). */
 int rn_cluster_pump(struct engine *e);

@@ -12,6 +12,8 @@
 
 #include <ptools/buf.h>
 
+#include "plan/plan.h"
+
 struct engine;
 
 /* Sends in flight, each with its own buffer. */
@@ -24,6 +26,54 @@ typedef struct rn_outbox {
     rn_sending *s;
     int n, cap;
 } rn_outbox;
+
+/* Each_worker tasks of other ranks, not sent yet. */
+typedef struct rn_pinned {
+    int rank;
+    int64_t id;
+} rn_pinned;
+
+/* Rank 0's view of one agent (cluster_root.c). */
+typedef struct rn_rankq {
+    int workers;       /* all its workers, from its hello */
+    int64_t inflight;  /* tasks sent there, not answered */
+    int64_t unstarted; /* ... of them not known started */
+    int64_t credit;    /* ... of them in a batch of results being read */
+    double target;     /* tasks to keep there: about a round trip's work */
+    double rate;       /* tasks it ends per ns (moving average) */
+    int64_t last_ns;   /* when its last batch of results came */
+    int takes;         /* takes not answered yet */
+    bool full;         /* its last batch was cut by its target */
+    bool stolen;       /* taken from for an idle rank: no backlog until
+                          it runs dry */
+    int64_t *want;     /* tasks to ask back with the next take */
+    size_t nwant, want_cap;
+} rn_rankq;
+
+/* Rank 0's side of the agents. */
+typedef struct rn_mpi {
+    int size;
+    int *set_workers; /* per rank and set: [r * nsets + s] */
+    rn_ranks ranks;   /* for the plan: size, set_workers */
+    rn_rankq *rq;     /* per rank */
+    rn_pinned *pins;  /* each_worker tasks of other ranks, not sent */
+    size_t npins, pins_cap;
+    int64_t away;    /* tasks at agents, in all */
+    int64_t started; /* ... of them known started */
+    int64_t rtt_ns;  /* round trip to an agent (moving average) */
+    int next_set;    /* where the next batch starts taking */
+    bool paused;     /* the ranks were asked back what they hold */
+    rn_outbox out;
+    pt_buf in;
+} rn_mpi;
+
+/* Rank 0 (cluster_root.c): a batch of results from rank `from`, in m->in:
+ * 0 or -EBADMSG. */
+int rn_cluster_results(struct engine *e, int from);
+/* How many tasks a batch of results ends (or gives back). */
+int64_t rn_cluster_ends_in(const pt_buf *in);
+/* Rank 0: send agents tasks, takes: after the results are in. */
+void rn_cluster_send(struct engine *e);
 
 /* Free the buffers of the sends that are done; `all`: wait for them. */
 void rn_cluster_reap_sends(rn_outbox *o, bool all);

@@ -1,5 +1,6 @@
 /* cluster_msg.c - packing the messages of cluster.h (see cluster_msg.h). */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "cluster/cluster_msg.h"
@@ -9,6 +10,7 @@ typedef struct task_head {
     int64_t id;
     int32_t set, kernel, step, worker;
     uint32_t args_len, pad;
+    int64_t priority;
 } task_head;
 
 typedef struct result_head {
@@ -17,7 +19,17 @@ typedef struct result_head {
     int64_t max_rss_kb, start_ns, end_ns;
     uint32_t error_len; /* with its NUL; 0: no error */
     uint32_t results_len;
+    int32_t kind, pad;
 } result_head;
+
+/* The head of every batch: magic, count, stamp, flags. */
+typedef struct msg_head {
+    uint32_t magic, count;
+    int64_t stamp;
+    uint32_t flags, pad;
+} msg_head;
+
+#define COUNT_AT offsetof(msg_head, count)
 
 static size_t pad8(size_t n)
 {
@@ -33,32 +45,43 @@ static int add_padded(pt_buf *b, const void *p, size_t n)
 
 void rn_msg_begin(pt_buf *b, uint32_t magic)
 {
-    uint32_t h[2] = {magic, 0};
+    msg_head h = {.magic = magic};
     pt_buf_reset(b);
-    pt_buf_append(b, h, sizeof h);
+    pt_buf_append(b, &h, sizeof h);
+}
+
+void rn_msg_set_head(pt_buf *b, int64_t stamp, uint32_t flags)
+{
+    msg_head h;
+    if (b->len < sizeof h)
+        return;
+    memcpy(&h, b->data, sizeof h);
+    h.stamp = stamp;
+    h.flags = flags;
+    memcpy(b->data, &h, sizeof h);
 }
 
 uint32_t rn_msg_count(const pt_buf *b)
 {
     uint32_t n = 0;
-    if (b->len >= 8)
-        memcpy(&n, b->data + 4, sizeof n);
+    if (b->len >= sizeof(msg_head))
+        memcpy(&n, b->data + COUNT_AT, sizeof n);
     return n;
 }
 
 static int counted(pt_buf *b, int rc)
 {
-    if (rc < 0 || b->len < 8)
+    if (rc < 0 || b->len < sizeof(msg_head))
         return rc < 0 ? rc : -EINVAL;
     uint32_t n = rn_msg_count(b) + 1;
-    memcpy(b->data + 4, &n, sizeof n);
+    memcpy(b->data + COUNT_AT, &n, sizeof n);
     return 0;
 }
 
 int rn_msg_add_task(pt_buf *b, const rn_msg_task *t)
 {
     task_head h = {t->id,     t->set,      t->kernel, t->step,
-                   t->worker, t->args_len, 0};
+                   t->worker, t->args_len, 0,         t->priority};
     size_t before = b->len;
     int rc = pt_buf_append(b, &h, sizeof h);
     if (rc == 0)
@@ -71,9 +94,9 @@ int rn_msg_add_task(pt_buf *b, const rn_msg_task *t)
 int rn_msg_add_result(pt_buf *b, const rn_msg_result *r)
 {
     size_t elen = r->error ? strlen(r->error) + 1 : 0;
-    result_head h = {r->id,          r->status,     r->worker,   r->signal,
-                     r->exit_code,   r->max_rss_kb, r->start_ns, r->end_ns,
-                     (uint32_t)elen, r->results_len};
+    result_head h = {r->id,          r->status,      r->worker,   r->signal,
+                     r->exit_code,   r->max_rss_kb,  r->start_ns, r->end_ns,
+                     (uint32_t)elen, r->results_len, r->kind,     0};
     size_t before = b->len;
     int rc = elen > UINT32_MAX / 2 ? -E2BIG : pt_buf_append(b, &h, sizeof h);
     if (rc == 0)
@@ -87,15 +110,47 @@ int rn_msg_add_result(pt_buf *b, const rn_msg_result *r)
 
 int rn_msg_open(rn_msg_reader *r, const void *p, size_t len, uint32_t magic)
 {
-    uint32_t h[2];
+    msg_head h;
     *r = (rn_msg_reader){.p = p, .len = len, .off = sizeof h};
     if (len < sizeof h || (uintptr_t)p % 8)
         return -EBADMSG;
-    memcpy(h, p, sizeof h);
-    if (h[0] != magic)
+    memcpy(&h, p, sizeof h);
+    if (h.magic != magic)
         return -EBADMSG;
-    r->left = h[1];
+    r->left = h.count;
+    r->stamp = h.stamp;
+    r->flags = h.flags;
     return 0;
+}
+
+int rn_msg_take(pt_buf *b, int64_t stamp, int64_t any, const int64_t *ids,
+                uint32_t n)
+{
+    rn_msg_begin(b, RN_MSG_TAKE);
+    rn_msg_set_head(b, stamp, 0);
+    int rc = pt_buf_append(b, &any, sizeof any);
+    if (rc == 0 && n)
+        rc = pt_buf_append(b, ids, n * sizeof *ids);
+    if (rc == 0)
+        memcpy(b->data + COUNT_AT, &n, sizeof n);
+    return rc;
+}
+
+int rn_msg_read_take(const void *p, size_t len, int64_t *any,
+                     const int64_t **ids, uint32_t *n)
+{
+    msg_head h;
+    if (len < sizeof h + sizeof *any || (uintptr_t)p % 8)
+        return -EBADMSG;
+    memcpy(&h, p, sizeof h);
+    if (h.magic != RN_MSG_TAKE ||
+        (len - sizeof h - sizeof *any) / sizeof **ids != h.count ||
+        (len - sizeof h - sizeof *any) % sizeof **ids)
+        return -EBADMSG;
+    memcpy(any, (const uint8_t *)p + sizeof h, sizeof *any);
+    *ids = (const int64_t *)((const uint8_t *)p + sizeof h + sizeof *any);
+    *n = h.count;
+    return *any < 0 ? -EBADMSG : 0;
 }
 
 /* Take n bytes (then padding) at the cursor: NULL if they are not there. */
@@ -131,7 +186,7 @@ int rn_msg_next_task(rn_msg_reader *r, rn_msg_task *t)
     if (!args || h.id < 0 || h.set < 0 || h.kernel < 0 || h.worker < -1)
         return -EBADMSG;
     *t = (rn_msg_task){h.id,     h.set,      h.kernel, h.step,
-                       h.worker, h.args_len, args};
+                       h.worker, h.args_len, args,     h.priority};
     r->left--;
     return 1;
 }
@@ -145,6 +200,7 @@ int rn_msg_next_result(rn_msg_reader *r, rn_msg_result *out)
     const uint8_t *err = take(r, h.error_len);
     const uint8_t *res = err ? take(r, h.results_len) : NULL;
     if (!res || h.id < 0 || h.status < 0 || h.status > 4 ||
+        h.kind < RN_RES_DONE || h.kind > RN_RES_BACK ||
         (h.error_len && err[h.error_len - 1] != '\0'))
         return -EBADMSG;
     *out = (rn_msg_result){h.id,
@@ -157,7 +213,8 @@ int rn_msg_next_result(rn_msg_reader *r, rn_msg_result *out)
                            h.end_ns,
                            h.error_len ? (const char *)err : NULL,
                            h.results_len ? res : NULL,
-                           h.results_len};
+                           h.results_len,
+                           h.kind};
     r->left--;
     return 1;
 }

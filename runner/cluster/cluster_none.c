@@ -1,4 +1,5 @@
 /* cluster_none.c - the plain ptrun: no MPI inside (see cluster.h). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -24,6 +25,12 @@ const rn_ranks *rn_cluster_ranks(struct engine *e)
 void rn_cluster_pin(struct engine *e, int64_t id)
 {
     (void)e, (void)id;
+}
+
+int rn_cluster_take_back(struct engine *e, int64_t id)
+{
+    (void)e, (void)id;
+    return -EBUSY;
 }
 
 int rn_cluster_pump(struct engine *e)

@@ -17,6 +17,7 @@
 #include <ptools/json.h>
 #include <ptools/sys.h>
 
+#include "cluster/cluster.h"
 #include "ctl/ctl.h"
 #include "engine/engine_internal.h"
 #include "events/rundir.h"
@@ -49,6 +50,8 @@ static where where_is(const engine *e, int64_t id, int entry)
         return e->eruns[entry].cancelled ? ENDED : TO_RUN;
     if (s->cancel_asked)
         return ENDED;
+    if (s->away) /* at another rank, not started there */
+        return TO_RUN;
     /* else queued, backing off after a failure, or in a later step */
     return s->req && pt_request_state_of(s->req) != PT_REQ_WAITING ? STARTED
                                                                    : TO_RUN;
@@ -112,6 +115,27 @@ static const tstate **running_tasks(const engine *e, int64_t *per, size_t *n)
     return run;
 }
 
+/* Under MPI: the tasks sent to another rank and not started there (they
+ * still wait: SPEC §1), by id, as "away": [{"task", "rank"}]. */
+static void away_tasks(const engine *e, pt_buf *b)
+{
+    size_t n = 0;
+    const tstate **away = malloc((e->live.n + 1) * sizeof *away);
+    for (size_t i = 0; away && i < e->live.cap; i++) {
+        const tstate *s = e->live.keys[i] >= 0 ? e->live.vals[i] : NULL;
+        if (s && s->away)
+            away[n++] = s;
+    }
+    if (away)
+        qsort(away, n, sizeof *away, by_id);
+    pt_buf_printf(b, ",\"away\":[");
+    for (size_t i = 0; i < n && i < STATUS_RUNNING_MAX; i++)
+        pt_buf_printf(b, "%s{\"task\":%" PRId64 ",\"rank\":%d}", i ? "," : "",
+                      away[i]->t.id, away[i]->rank);
+    pt_buf_printf(b, "]");
+    free(away);
+}
+
 static int apply_status(engine *e, pt_buf *b)
 {
     int nsets = e->spec->nworkersets;
@@ -149,11 +173,17 @@ static int apply_status(engine *e, pt_buf *b)
         pt_buf_printf(b, ",\"workerset\":");
         pt_json_cstr(b, e->spec->workersets[s->t.workerset].name);
         pt_buf_printf(b,
-                      ",\"worker\":%d,\"sent_ns\":%" PRId64 ",\"attempt\":%d}",
+                      ",\"worker\":%d,\"sent_ns\":%" PRId64 ",\"attempt\":%d",
                       s->worker, s->start_ns, s->attempts);
+        if (e->mpi_size > 1)
+            pt_buf_printf(b, ",\"rank\":%d", s->rank);
+        pt_buf_printf(b, "}");
     }
     free(run);
-    pt_buf_printf(b, "],\"workersets\":[");
+    pt_buf_printf(b, "]");
+    if (e->mpi_size > 1)
+        away_tasks(e, b);
+    pt_buf_printf(b, ",\"workersets\":[");
     for (int i = 0; i < nsets; i++) {
         const rn_workerset *w = &e->spec->workersets[i];
         pt_buf_printf(b, "%s{\"name\":", i ? "," : "");
@@ -250,9 +280,13 @@ static bool reprioritise(engine *e, int64_t id, int entry, const rn_ctl_req *r)
         return false;
     if (alone)
         e->tflags[id] |= TF_ALONE; /* its entry passes it by */
-    if (s->req && pt_request_set_priority(e->sets[s->t.workerset], s->req,
-                                          r->priority) < 0)
+    if (s->away) { /* its rank gives it back, or says it started */
+        if (rn_cluster_take_back(e, id) < 0)
+            return false;
+    } else if (s->req && pt_request_set_priority(e->sets[s->t.workerset],
+                                                 s->req, r->priority) < 0) {
         return false;
+    }
     s->prio = r->priority; /* also for a retry or a later step */
     s->prio_set = true;
     if (alone && rn_eng_feed_alone(e, id) < 0) { /* fed with its entry */
@@ -278,6 +312,12 @@ static bool cancel(engine *e, int64_t id, int entry, const rn_ctl_req *r)
     if (!s && !(s = rn_eng_track(e, id)))
         return false;
     e->tflags[id] |= TF_ALONE; /* its entry passes it by */
+    if (s->away) { /* it ends cancelled when its rank gives it back */
+        if (rn_cluster_take_back(e, id) < 0)
+            return false;
+        s->cancel_asked = true;
+        return true;
+    }
     s->cancel_asked = true;
     if (s->req) /* queued: it ends now, as cancelled */
         pt_request_cancel(e->sets[s->t.workerset], s->req);

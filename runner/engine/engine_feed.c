@@ -237,7 +237,13 @@ static tstate *materialise(engine *e, int64_t id)
 static int submit_id(engine *e, int64_t id)
 {
     tstate *s = materialise(e, id);
-    return s ? rn_eng_submit(e, s, e->step_queued_ns) : -ENOMEM;
+    if (!s)
+        return -ENOMEM;
+    if (s->retry_due) {       /* waited again from the end of its backoff */
+        s->retry_due = false; /* (counted waiting since then) */
+        return rn_eng_submit(e, s, pt_sys_real_ns());
+    }
+    return rn_eng_submit(e, s, e->step_queued_ns);
 }
 
 int rn_eng_materialise_now(engine *e, int64_t id)
@@ -249,7 +255,7 @@ int rn_eng_materialise_now(engine *e, int64_t id)
 static bool alone_pending(const engine *e, int64_t id)
 {
     const tstate *s = rn_eng_live(e, id);
-    return s && !s->req && (!s->live || s->quiet);
+    return s && !s->req && (!s->live || s->quiet || s->retry_due);
 }
 
 /* Feed set f's best item: 0 or -errno. */

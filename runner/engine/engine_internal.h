@@ -44,7 +44,11 @@ typedef struct tstate {
     bool cancel_asked; /* `ptrun ctl` cancelled it before it was queued */
     bool refeed;       /* taken back from its set, to be queued again */
     bool quiet;        /* queued again after a refeed: no new event */
+    bool retry_due;    /* its retry's backoff is over: in its set's feed */
     bool halt_killed;  /* running when `halt: now` killed its worker */
+    bool away;         /* sent to rank `rank`, not known started there:
+                          still waiting (SPEC §1), rank 0 may ask it back */
+    bool asked_back;   /* ... and it was asked back */
     int64_t prio;      /* its priority when prio_set */
     int rank;          /* the MPI rank its attempt went to (0: here) */
     int64_t queued_ns, start_ns;
@@ -206,6 +210,9 @@ void rn_eng_count_queued(engine *e, const tstate *s, int d);
 /* Queue task `id` again after a failed attempt; if even that fails (no
  * memory), it ends as crashed. */
 void rn_eng_requeue(engine *e, int64_t id);
+/* Task `id`'s backoff is over: it waits again, in its set's feed like the
+ * step's other tasks (priority, then id; pause and cancel as theirs). */
+void rn_eng_retry_due(engine *e, int64_t id);
 /* Take task `id` off the retry backoff list: true if it was there. */
 bool rn_eng_unbackoff(engine *e, int64_t id);
 /* A worker set's on_sent hook (arg: the engine): the task now runs. */
@@ -235,7 +242,8 @@ int rn_eng_feed(engine *e, int set);
 void rn_eng_rebalance(engine *e);
 /* Task s (queued in a set) goes back to its feed: from on_done. */
 void rn_eng_refed(engine *e, tstate *s);
-/* Task `id`, not materialised, now stands alone in its set's feed. */
+/* Task `id`, not materialised (or a retry due), now stands alone in its
+ * set's feed. */
 int rn_eng_feed_alone(engine *e, int64_t id);
 /* Materialise task `id` of the running step now (cancelled ones). */
 int rn_eng_materialise_now(engine *e, int64_t id);

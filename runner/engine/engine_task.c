@@ -81,6 +81,7 @@ int rn_eng_submit(engine *e, tstate *s, int64_t now_ns)
         rn_eng_task_event(e, PT_EV_TASK_QUEUED, s, &ev);
     }
     s->quiet = false;
+    s->retry_due = false;
     if (s->cancel_asked || e->cancel_rest) /* s is freed by on_done */
         pt_request_cancel(set, s->req);
     else if (t->rank > 0)
@@ -167,6 +168,24 @@ void rn_eng_requeue(engine *e, int64_t id)
     }
 }
 
+void rn_eng_retry_due(engine *e, int64_t id)
+{
+    tstate *s = rn_eng_live(e, id);
+    if (s->t.on >= 0) { /* pinned: its worker's own queue orders it */
+        rn_eng_requeue(e, id);
+        return;
+    }
+    e->waiting++;
+    s->retry_due = true;
+    if (rn_eng_feed_alone(e, id) < 0) { /* no memory: queue it at once */
+        s->retry_due = false;
+        e->waiting--;
+        rn_eng_requeue(e, id);
+        return;
+    }
+    rn_eng_feed(e, s->t.workerset); /* now, if its set has room */
+}
+
 bool rn_eng_unbackoff(engine *e, int64_t id)
 {
     for (size_t i = 0; i < e->nretry; i++) {
@@ -193,7 +212,7 @@ int rn_eng_run_due_retries(engine *e, bool all)
     for (size_t i = 0; i < e->nretry; i++) {
         int64_t id = e->retry_ids[i], at = e->retry_at[i];
         if (all || at <= now) {
-            rn_eng_requeue(e, id);
+            rn_eng_retry_due(e, id);
             continue;
         }
         next = next < 0 || at - now < next ? at - now : next;

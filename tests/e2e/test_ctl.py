@@ -156,6 +156,107 @@ steps:
         self.assertEqual(ran, [0, 7, 6, 2, 3, 4, 5])
 
 
+    def start_spec(self, text, name):
+        """Run a spec of the test's own (@TK@: the test kernels; @D@: the
+        test's folder): the process and its run folder."""
+        spec = os.path.join(self.tmp.name, name + ".yaml")
+        with open(spec, "w") as f:
+            f.write(text.replace("@TK@", os.environ["TEST_KERNELS"])
+                    .replace("@D@", self.tmp.name))
+        out = os.path.join(self.tmp.name, name)
+        p = subprocess.Popen([PTRUN, "run", spec, "--out", out, "-q"],
+                             stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+        self.addCleanup(p.stderr.close)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        return p, out
+
+    RETRY = """ptrun: 1
+name: retry
+kernels:
+  segv: {path: @TK@/faults.so}
+  hold: {path: @TK@/gate.so, name: gate}
+  sleep: {path: sleep}
+workersets: [{name: w, workers: 1, mode: ff, retries: 2}]
+steps:
+  - name: s
+    tasks:
+      - {kernel: segv, priority: 10}
+      - {kernel: hold, args: {mark: @D@/held, open: @D@/go}, priority: 5}
+"""
+
+    def test_a_retry_waits_by_its_priority(self):
+        """A retry waits again like any task of its step: task 0
+        (priority 10) crashes, its retry is due while the gate holds the
+        one worker, and then it goes before the waiting priority-0 tasks;
+        its last retry comes after them (they ran during its backoff)."""
+        p, out = self.start_spec(self.RETRY + """      - {kernel: sleep, args: {ms: 1}, repeat: 3}
+""", "order")
+        go = os.path.join(self.tmp.name, "go")
+        self.wait_for(lambda: os.path.exists(
+            os.path.join(self.tmp.name, "held")), "the gate running")
+        # the retry is due: it waits with the 3 sleeps
+        self.wait_status(out, lambda st: st["waiting"] == 4)
+        with open(go, "w"):
+            pass
+        self.assertEqual(p.wait(timeout=60), 1)  # task 0 crashed
+        rows = {r["task"]: r for r in self.results(out)}
+        segv = rows[0]
+        self.assertEqual((segv["status"], segv["attempts"]), ("crashed", 3))
+        tries = segv["earlier_attempts"] + [segv]
+        sleeps = sorted(rows[t]["start_ns"] for t in (2, 3, 4))
+        self.assertGreaterEqual(tries[1]["start_ns"], rows[1]["end_ns"])
+        self.assertLess(tries[1]["start_ns"], sleeps[0])
+        self.assertGreater(tries[2]["start_ns"], sleeps[-1])
+
+    def test_cancel_a_task_waiting_for_its_retry(self):
+        """`ptrun ctl cancel` of a task whose retry waits (due, behind the
+        busy worker) ends it cancelled, its crash kept in its record."""
+        p, out = self.start_spec(self.RETRY, "cancel_due")
+        self.wait_for(lambda: os.path.exists(
+            os.path.join(self.tmp.name, "held")), "the gate running")
+        self.wait_status(out, lambda st: st["waiting"] == 1)
+        self.assertEqual(ctl(out, "cancel", 0)[1],
+                         {"ok": True, "cancelled": 1, "running": 0,
+                          "ended": 0})
+        with open(os.path.join(self.tmp.name, "go"), "w"):
+            pass
+        self.assertEqual(p.wait(timeout=60), 1)
+        rows = {r["task"]: r for r in self.results(out)}
+        self.assertEqual(rows[0]["status"], "cancelled")
+        self.assertEqual([a["status"] for a in rows[0]["earlier_attempts"]],
+                         ["crashed"])
+        self.assertEqual(rows[1]["status"], "ok")
+
+    def test_cancel_a_task_in_its_retry_backoff(self):
+        """A task backing off before its next attempt (its 5th wait: 1.6
+        s) is cancelled at once by `ptrun ctl cancel`: no new attempt."""
+        p, out = self.start_spec("""ptrun: 1
+name: backoff
+kernels: {segv: {path: @TK@/faults.so}}
+workersets: [{name: w, workers: 1, retries: 8}]
+steps: [{name: s, tasks: [{kernel: segv}]}]
+plugins: [{name: jsonl}, {path: @TK@/evlog.so}]
+""", "cancel_backoff")
+        log = os.path.join(out, "evlog.log")
+
+        def retried():
+            try:
+                with open(log) as f:
+                    return sum(l.startswith("8 task=0 ") for l in f)
+            except OSError:
+                return 0
+        self.wait_for(lambda: retried() >= 5, "a 5th retry")
+        t0 = time.monotonic()
+        self.assertEqual(ctl(out, "cancel", 0)[1],
+                         {"ok": True, "cancelled": 1, "running": 0,
+                          "ended": 0})
+        self.assertEqual(p.wait(timeout=60), 1)
+        self.assertLess(time.monotonic() - t0, 1.5)  # not after its wait
+        r = self.results(out)[0]
+        self.assertEqual(r["status"], "cancelled")
+        self.assertEqual(len(r["earlier_attempts"]), 5)
+
     def test_changes_to_tasks_not_fed_yet(self):
         """A step is fed to its set a few thousand tasks at a time: a task
         not fed yet still changes priority (and goes ahead of all that

@@ -1,7 +1,9 @@
 """End-to-end tests of ptrun over MPI (Open MPI's mpirun, 3 ranks on this
 one machine, oversubscribed): the same results as a run without MPI, a
-worker killed on another rank, a rank that dies and a resume afterwards.
-Run by ctest with PTRUN, SRC and MPIRUN in the environment.
+worker killed on another rank, a rank that dies and a resume afterwards;
+SPEC §1 across ranks: a task sent to a rank and not started there still
+changes priority, is cancelled, or goes to an idle rank.
+Run by ctest with PTRUN, SRC, MPIRUN and TEST_KERNELS in the environment.
 """
 import json
 import os
@@ -30,6 +32,13 @@ steps:
       - {kernel: sleep, args: {ms: 300}, repeat: 24}
       - {kernel: echo, args: {x: 1}, repeat: 40}
 """
+
+
+def ctl(run_dir, *words):
+    p = subprocess.run([PTRUN, "ctl", run_dir, *map(str, words), "--json"],
+                       capture_output=True, text=True, timeout=30)
+    reply = json.loads(p.stdout) if p.stdout.strip() else None
+    return p.returncode, reply, p.stderr
 
 
 def stable(run_dir):
@@ -102,6 +111,120 @@ class Mpi(unittest.TestCase):
         with open(path, "w") as f:
             f.write(text)
         return path
+
+    def wait_for(self, cond, what, limit=60.0):
+        """Wait until cond() holds (a condition, not a guessed time)."""
+        end = time.monotonic() + limit
+        while not cond():
+            self.assertLess(time.monotonic(), end, "no " + what)
+            time.sleep(0.01)
+
+    def wait_status(self, out, cond, what):
+        """`ptrun ctl status` until cond(status) holds."""
+        def ok():
+            rc, st, _ = ctl(out, "status")
+            return rc == 0 and cond(st)
+        self.wait_for(ok, what)
+
+    def start(self, n, text, *opts):
+        spec = self.spec(text)
+        out = self.out("run")
+        p = subprocess.Popen([MPIRUN, "--oversubscribe", "-n", str(n), PTRUN,
+                              "run", spec, "--out", out, "-q", *opts],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env=ENV)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        return p, out
+
+    def test_tasks_at_a_rank_not_started_still_wait(self):
+        """Rank 1's one worker is held by a gate; the task rank 0 sent
+        along with it waits there, not started: `ptrun ctl` lowers its
+        priority (rank 1 gives it back, and the next one comes), then
+        cancels that next one, then pauses (the third comes back) and
+        resumes; each is honoured."""
+        tk = os.environ["TEST_KERNELS"]
+        mark, go = self.out("held"), self.out("go")
+        p, out = self.start(2, """
+ptrun: 1
+name: mpi_ctl
+kernels:
+  hold: {path: %s/gate.so, name: gate}
+  sleep: {path: sleep}
+workersets: [{name: w, workers: 1, mode: ff}]
+steps:
+  - name: s
+    tasks:
+      - {kernel: hold, args: {mark: %s, open: %s}, priority: 5}
+      - {kernel: sleep, args: {ms: 1}, repeat: 6}
+""" % (tk, mark, go), "--mpi-dedicated-root")
+        self.wait_for(lambda: os.path.exists(mark), "task 0 running")
+        away = lambda ids: lambda st: [a["task"] for a in st["away"]] == ids
+        self.wait_status(out, away([1]), "task 1 at rank 1")
+        rc, reply, err = ctl(out, "priority", 1, -1)
+        self.assertEqual((rc, reply), (0, {"ok": True, "changed": 1,
+                                           "running": 0, "ended": 0}), err)
+        self.wait_status(out, away([2]), "task 2 at rank 1 instead")
+        rc, reply, err = ctl(out, "cancel", 2)
+        self.assertEqual((rc, reply), (0, {"ok": True, "cancelled": 1,
+                                           "running": 0, "ended": 0}), err)
+        self.wait_status(out, away([3]), "task 3 at rank 1 instead")
+        self.assertEqual(ctl(out, "pause")[0], 0)  # it comes back
+        self.wait_status(out, away([]), "task 3 back at rank 0")
+        self.assertEqual(ctl(out, "resume")[0], 0)  # and goes again
+        self.wait_status(out, away([3]), "task 3 at rank 1 again")
+        rc, reply, err = ctl(out, "priority", 0, 1)  # at rank 1's worker
+        self.assertEqual(reply["running"], 1, err)
+        with open(go, "w"):
+            pass
+        o, e = p.communicate(timeout=120)
+        self.assertEqual(p.returncode, 1, o + e)  # one was cancelled
+        _, rows = stable(out)
+        status = {r["task"]: r["status"] for r in rows}
+        self.assertEqual(status[2], "cancelled")
+        self.assertIsNone([r for r in rows if r["task"] == 2][0]["start_ns"]
+                          or None)
+        ran = [r["task"] for r in sorted(rows, key=lambda r: r["start_ns"])
+               if r["status"] == "ok"]
+        self.assertEqual(ran, [0, 3, 4, 5, 6, 1])
+        self.assertEqual({r["rank"] for r in rows if r["status"] == "ok"},
+                         {1})
+
+    def test_first_free_across_ranks(self):
+        """One long task holds rank 1's worker; the short task sent with
+        it waits there, not started, while rank 2 runs the rest: once
+        rank 2 is idle, rank 0 takes it back for rank 2. Every short task
+        ends while the long one still runs (the test opens the gate only
+        then), all on rank 2."""
+        tk = os.environ["TEST_KERNELS"]
+        mark, go = self.out("held"), self.out("go")
+        p, out = self.start(3, """
+ptrun: 1
+name: mpi_ff
+kernels:
+  hold: {path: %s/gate.so, name: gate}
+  sleep: {path: sleep}
+workersets: [{name: w, workers: 1, mode: ff}]
+steps:
+  - name: s
+    tasks:
+      - {kernel: hold, args: {mark: %s, open: %s}, priority: 5}
+      - {kernel: sleep, args: {ms: 20}, repeat: 30}
+""" % (tk, mark, go), "--mpi-dedicated-root")
+        self.wait_for(lambda: os.path.exists(mark), "the long task running")
+        self.wait_status(out, lambda st: st["counts"]["ok"] == 30,
+                         "every short task done while the long one runs")
+        with open(go, "w"):
+            pass
+        o, e = p.communicate(timeout=120)
+        self.assertEqual(p.returncode, 0, o + e)
+        _, rows = stable(out)
+        long = [r for r in rows if r["task"] == 0][0]
+        short = [r for r in rows if r["task"] > 0]
+        self.assertEqual(long["rank"], 1)
+        self.assertEqual(len(short), 30)
+        self.assertEqual({r["rank"] for r in short}, {2})
+        self.assertTrue(all(r["end_ns"] < long["end_ns"] for r in short))
+        self.assertTrue(all(r["attempts"] == 1 for r in rows))
 
     def same_as_one_machine(self, spec, n=3):
         """Run spec under mpirun -n n and alone: the stable fields must be
