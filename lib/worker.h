@@ -106,7 +106,9 @@ _Static_assert(sizeof(pt__beacon) == 64, "a beacon is one cache line");
  * answers come in the order of the requests claimed. A word carries its
  * claim number, so a frame left in the pipe never matches a later claim
  * that reuses its word; the parent never reuses a word whose request is
- * still in flight (ws_dispatch.c).
+ * still in flight (ws_dispatch.c). Beside each word the worker writes,
+ * before it claims, when it starts the request (CLOCK_MONOTONIC ns): the
+ * parent, seeing the claim, tells the request started at that time.
  */
 #define PT__RING 4096
 enum { PT__CLAIM_SENT = 1, PT__CLAIM_RUN = 2, PT__CLAIM_REVOKED = 3 };
@@ -126,6 +128,7 @@ typedef struct pt__worker_boot {
     int nshm;
     pt__beacon *beacon; /* this worker's, in memory shared with the parent */
     _Atomic uint64_t *ring;        /* its claim words (PT__RING), shared too */
+    _Atomic int64_t *starts;       /* beside them: when each claim started */
     const char *checkpoint_prefix; /* snapshots: PREFIX.<index>.snap */
     int64_t checkpoint_ms;         /* at most one per this; 0: off */
 } pt__worker_boot;

@@ -87,11 +87,12 @@ static int copy_opts(pt_workerset *ws, const pt_workerset_opts *o)
     return 0;
 }
 
-/* Memory shared with the workers: their beacons, then their claim rings
- * (pages touched only as they are used). */
+/* Memory shared with the workers: their beacons, then their claim rings,
+ * then their claims' start times (pages touched only as they are used). */
 static size_t shared_size(int n)
 {
-    return (size_t)n * (sizeof(pt__beacon) + PT__RING * sizeof(uint64_t));
+    return (size_t)n * (sizeof(pt__beacon) +
+                        PT__RING * (sizeof(uint64_t) + sizeof(int64_t)));
 }
 
 void pt__ws_free(pt_workerset *ws)
@@ -153,6 +154,7 @@ static int alloc_set(pt_workerset *ws, int n)
                        len, strerror(errno));
     ws->beacons = b;
     ws->rings = (_Atomic uint64_t *)(ws->beacons + n);
+    ws->starts = (_Atomic int64_t *)(ws->rings + (size_t)n * PT__RING);
     for (int i = 0; i < n; i++) {
         ws->slots[i] = (slot){.index = i,
                               .state = PT__SLOT_DEAD,
@@ -162,6 +164,7 @@ static int alloc_set(pt_workerset *ws, int n)
                               .out_fd = {-1, -1},
                               .beacon = &ws->beacons[i],
                               .ring = &ws->rings[(size_t)i * PT__RING],
+                              .starts = &ws->starts[(size_t)i * PT__RING],
                               .shm_fd = -1};
         pt__heap_init(&ws->slots[i].own);
     }

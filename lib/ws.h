@@ -35,6 +35,7 @@ struct pt_request {
     void *owner;        /* the done hook's arg (a pt_future, a pt_queue,
                            ...), or NULL: abandoned */
     pt_request_fn done; /* tells the owner */
+    void *data;         /* the owner's, for its hooks (pt_request_data) */
 };
 
 /*

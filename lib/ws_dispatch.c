@@ -252,73 +252,121 @@ static int window_of(const pt_workerset *ws)
 }
 
 /*
- * Give worker s requests up to its window (encoded into s->out, not yet
- * written). With batches, a worker is topped up once it is half empty, so
- * that requests go (and answers come) many per write. Its new requests
- * are told to the on_sent hook by pt__ws_announce(), once written.
+ * How many requests worker s may be given now: up to its window, once it
+ * is half empty with batches (so that requests go, and answers come, many
+ * per write); 0 while it may not take any.
  */
-void pt__ws_fill_slot(pt_workerset *ws, slot *s)
+static int room_of(const pt_workerset *ws, const slot *s)
 {
     int win = window_of(ws);
     int low = ws->batch > 1 ? win / 2 : win - 1;
     if (ws->hold || ws->remote_only || !pt__ws_slot_takes(s) ||
         s->ninflight > low)
-        return;
-    if (ws->mode == PT_WS_FF)
-        pt__ws_steal(ws, s); /* what others hold, not started */
-    while (s->ninflight < win) {
-        pt_request *req = pick(ws, s);
-        if (!req)
-            break;
-        pt__ws_post_claim(s, req);
-        if (encode_task(ws, s, req) < 0) {
-            atomic_store(req->word, 0);
-            req->word = NULL;
-            pt__ws_fail_req(ws, req, PT_TASK_FAILED, "out of memory");
-            continue;
-        }
-        req->state = PT_REQ_SENT;
-        req->worker = s->index;
-        req->next = NULL;
-        req->prev = s->tail;
-        /* out of order after requests taken over from another worker */
-        s->disordered = s->tail &&
-                        (s->disordered ||
-                         pt__heap_before(&req->node, &s->tail->node));
-        if (s->tail)
-            s->tail->next = req;
-        else
-            s->head = req;
-        s->tail = req;
-        s->ninflight++;
-        pt__ws_slot_event(s, PT__SLOT_EV_SENT);
-        if (!s->unannounced)
-            s->unannounced = req;
-    }
-}
-
-/* Tell the on_sent hook about worker s's new requests. */
-void pt__ws_announce(pt_workerset *ws, slot *s, int64_t now)
-{
-    for (pt_request *r = s->unannounced; r; r = r->next)
-        if (ws->on_sent)
-            ws->on_sent(ws->on_sent_arg, r, now);
-    s->unannounced = NULL;
+        return 0;
+    return win - s->ninflight;
 }
 
 /*
- * Give every live worker requests up to its window. What waits for a
- * worker that could not be restarted (or for a set left with none) fails:
- * nothing would ever run it.
+ * Give worker s its next request (encoded into s->out, not yet written):
+ * false when none waits for it. Its new requests are told to the on_sent
+ * hook by pt__ws_announce(), once written.
+ */
+static bool send_one(pt_workerset *ws, slot *s)
+{
+    pt_request *req = pick(ws, s);
+    if (!req)
+        return false;
+    pt__ws_post_claim(s, req);
+    if (encode_task(ws, s, req) < 0) {
+        atomic_store(req->word, 0);
+        req->word = NULL;
+        pt__ws_fail_req(ws, req, PT_TASK_FAILED, "out of memory");
+        return true;
+    }
+    req->state = PT_REQ_SENT;
+    req->worker = s->index;
+    req->next = NULL;
+    req->prev = s->tail;
+    /* out of order after requests taken over from another worker */
+    s->disordered = s->tail && (s->disordered ||
+                                pt__heap_before(&req->node, &s->tail->node));
+    if (s->tail)
+        s->tail->next = req;
+    else
+        s->head = req;
+    s->tail = req;
+    s->ninflight++;
+    pt__ws_slot_event(s, PT__SLOT_EV_SENT);
+    if (!s->unannounced)
+        s->unannounced = req;
+    return true;
+}
+
+void pt__ws_fill_slot(pt_workerset *ws, slot *s)
+{
+    if (room_of(ws, s) == 0)
+        return;
+    if (ws->mode == PT_WS_FF)
+        pt__ws_steal(ws, s); /* what others hold, not started */
+    for (int n = room_of(ws, s); n > 0 && send_one(ws, s); n--)
+        ;
+}
+
+/* When worker s started req (claimed it: worker.h), or 0: not yet. */
+static int64_t claimed_at(const slot *s, const pt_request *req)
+{
+    if (!req->word || atomic_load_explicit(req->word, memory_order_acquire) !=
+                          pt__claim_word(req->claim, PT__CLAIM_RUN))
+        return 0;
+    return atomic_load_explicit(&s->starts[req->claim % PT__RING],
+                                memory_order_relaxed);
+}
+
+/*
+ * A request is at a worker only once it starts there (SPEC §1), so the
+ * on_sent hook hears of it then: the worker claims its requests in the
+ * order they were sent, so the walk stops at the first not claimed.
+ */
+void pt__ws_announce(pt_workerset *ws, slot *s)
+{
+    pt_request *r = s->unannounced;
+    for (int64_t at; r && (at = claimed_at(s, r)) != 0; r = r->next)
+        if (ws->on_sent)
+            ws->on_sent(ws->on_sent_arg, r, at);
+    s->unannounced = r;
+}
+
+/*
+ * Give every live worker requests up to its window, dealt out one at a
+ * time in turn (the emptiest first), not a window at a time: workers
+ * that start together then start the best requests in about queue order,
+ * rather than one running a batch of the best while another runs the
+ * next ones (a raised task overtaken). What waits for a worker that could
+ * not be restarted (or for a set left with none) fails: nothing would
+ * ever run it.
  */
 void pt__ws_dispatch(pt_workerset *ws)
 {
     if (ws->broken && pt__heap_len(&ws->shared) + own_waiting(ws) > 0)
         pt__ws_fail_waiting(ws, ws->broken_why);
     ws->steal_soon = false;
+    int first = 0, left = 0;
     for (int i = 0; i < ws->n; i++) {
-        if (ws->lost_why[0] && ws->slots[i].state == PT__SLOT_DEAD)
-            pt__ws_fail_own(ws, &ws->slots[i], ws->lost_why);
-        pt__ws_fill_slot(ws, &ws->slots[i]);
+        slot *s = &ws->slots[i];
+        if (ws->lost_why[0] && s->state == PT__SLOT_DEAD)
+            pt__ws_fail_own(ws, s, ws->lost_why);
+        if (room_of(ws, s) > 0 && ws->mode == PT_WS_FF)
+            pt__ws_steal(ws, s); /* what others hold, not started */
+        if ((s->room = room_of(ws, s)) > 0)
+            left++;
+        if (s->ninflight < ws->slots[first].ninflight)
+            first = i;
+    }
+    for (int k = first; left > 0; k = (k + 1) % ws->n) {
+        slot *s = &ws->slots[k];
+        if (s->room > 0 && (!send_one(ws, s) || --s->room == 0)) {
+            s->room = 0;
+            left--;
+        }
     }
 }

@@ -95,11 +95,13 @@ typedef struct slot {
     pt_request *head, *tail; /* in flight, oldest first: head is running */
     pt_request *unannounced; /* the first of them not yet told to on_sent */
     int ninflight;           /* requests in flight (head to tail) */
+    int room;                /* requests it may still be dealt (dispatch) */
     int out_fd[2];           /* its stdout and stderr, when captured; else -1 */
     int out_ready;           /* the last poll found one of them readable */
     pt_buf line[2];          /* their partial lines */
     pt__beacon *beacon;      /* what it runs now, posted by the worker */
     _Atomic uint64_t *ring;  /* its claim words, shared (worker.h) */
+    _Atomic int64_t *starts; /* when it started each claim, shared too */
     uint64_t claim;          /* the last claim number given out */
     bool disordered;         /* in flight not in queue order (ws_claim.c) */
     int64_t term_at;    /* when it got SIGTERM for a timeout (TERM), or 0 */
@@ -150,6 +152,7 @@ struct pt_workerset {
     int64_t avg_ns;          /* moving average of task run times, 0: none yet */
     pt__beacon *beacons;     /* one per worker, MAP_SHARED with them */
     _Atomic uint64_t *rings; /* PT__RING claim words per worker, shared */
+    _Atomic int64_t *starts; /* PT__RING start times per worker, shared */
     bool steal_soon;         /* a free worker may take requests another has not
                                 started, once that one starts its first: look
                                 again within 1 ms (ws_claim.c) */
@@ -214,8 +217,9 @@ void pt__ws_make_way(pt_workerset *ws, const pt_request *req);
 int pt__ws_steal(pt_workerset *ws, slot *s);
 /* Give worker s requests up to its window (encoded, not yet written). */
 void pt__ws_fill_slot(pt_workerset *ws, slot *s);
-/* Tell the on_sent hook about worker s's new requests. */
-void pt__ws_announce(pt_workerset *ws, slot *s, int64_t now);
+/* Tell the on_sent hook about the requests worker s has started (claimed)
+ * since it was last looked at, each with the time it started. */
+void pt__ws_announce(pt_workerset *ws, slot *s);
 /* Give every live worker requests up to its window. */
 void pt__ws_dispatch(pt_workerset *ws);
 /* ws_recv.c: read and handle what worker s sent: 0, 1 at end of stream,

@@ -136,16 +136,15 @@ static void flush_all(pt_workerset *ws)
             pt__ws_on_death(ws, &ws->slots[i], NULL);
 }
 
-/* Hand out waiting requests, write them, then tell the on_sent hook. */
+/* Hand out waiting requests and write them; tell the on_sent hook of
+ * those the workers have started. */
 static void send_all(pt_workerset *ws)
 {
     pt__ws_dispatch(ws);
     flush_all(ws);
-    int64_t now = 0;
     for (int i = 0; i < ws->n; i++)
         if (ws->slots[i].unannounced)
-            pt__ws_announce(ws, &ws->slots[i],
-                            now ? now : (now = pt_sys_mono_ns()));
+            pt__ws_announce(ws, &ws->slots[i]);
 }
 
 void pt__ws_kick(pt_workerset *ws)

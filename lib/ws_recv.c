@@ -147,6 +147,7 @@ static int on_frame(pt_workerset *ws, slot *s, const pt__wire_hdr *hdr,
     if (!req || req->id != hdr->task_id)
         return pt__err(-EPROTO, "worker %d answered task %llu out of turn",
                        s->index, (unsigned long long)hdr->task_id);
+    pt__ws_announce(ws, s); /* it started: it claimed it */
     pt_reply *r;
     pt__res_head t;
     if (hdr->type == PT__WIRE_RESULT)
@@ -170,6 +171,8 @@ static int on_frame(pt_workerset *ws, slot *s, const pt__wire_hdr *hdr,
     learn(ws, t.end_ns - t.start_ns);
     ws->succeeded++;
     ws->deaths_in_a_row = 0;
+    if (s->unannounced == req) /* a frame too short to claim */
+        s->unannounced = req->next;
     s->head = req->next;
     if (s->head)
         s->head->prev = NULL;
@@ -189,7 +192,7 @@ static int on_frame(pt_workerset *ws, slot *s, const pt__wire_hdr *hdr,
         pt__ws_fill_slot(ws, s);
         if (s->out.len > s->out_off)
             pt__ws_flush(s);
-        pt__ws_announce(ws, s, pt_sys_mono_ns());
+        pt__ws_announce(ws, s);
     }
     pt__ws_finish(ws, req, r);
     return 0;

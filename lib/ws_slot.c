@@ -104,6 +104,7 @@ static _Noreturn void worker_child(pt_workerset *ws, slot *s, int in, int out,
                             .nshm = ws->nshm,
                             .beacon = s->beacon,
                             .ring = s->ring,
+                            .starts = s->starts,
                             .checkpoint_prefix = ws->checkpoint_prefix,
                             .checkpoint_ms = ws->checkpoint_ms};
     pt__worker_main(&boot);
@@ -194,6 +195,7 @@ int pt__ws_spawn(pt_workerset *ws, slot *s)
                 .out_fd = {-1, -1},
                 .beacon = s->beacon,
                 .ring = s->ring,
+                .starts = s->starts,
                 .claim = s->claim, /* a new worker's claims go on from here */
                 .shm_fd = shm};
     if (big_pipes < BIG_PIPES_MAX && /* best effort: EPERM leaves it */
@@ -355,6 +357,7 @@ void pt__ws_on_death(pt_workerset *ws, slot *s, const char *why)
     while (wait4(s->pid, &status, 0, &ru) < 0 && errno == EINTR)
         ;
     pt__ws_reaped(ws, s, status, &ru);
+    pt__ws_announce(ws, s); /* what it had started, the running one too */
     pt_request *running = take_culprit(s, pt__ws_beacon_task(s, NULL));
     /* its last words belong to the running task */
     pt__ws_close_output(ws, s, running ? (int64_t)running->id : -1);

@@ -59,6 +59,10 @@ PT_EXTERN int pt_request_worker(const pt_request *req);
 PT_EXTERN pt_reply *pt_request_reply(const pt_request *req);
 /* Take the reply over: the request no longer frees it. */
 PT_EXTERN pt_reply *pt_request_take_reply(pt_request *req);
+/* The owner's own pointer for this request, read back in its hooks (no
+ * lookup by id): NULL until set. */
+PT_EXTERN void pt_request_set_data(pt_request *req, void *data);
+PT_EXTERN void *pt_request_data(const pt_request *req);
 /* Free a done request (and its reply, unless taken). */
 PT_EXTERN void pt_request_destroy(pt_request *req);
 
