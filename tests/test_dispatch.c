@@ -1,0 +1,170 @@
+/*
+ * test_dispatch.c - how a worker set hands requests out under batching:
+ * dealt to the workers in turn, and told started (the on_sent hook) only
+ * when a worker claims one, with the time it started there.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <ptools/dispatch.h>
+#include <ptools/workerset.h>
+
+#include "harness.h"
+#include "ws.h"
+
+enum { MAXREQ = 64 };
+
+/* What the hooks saw: started (on_sent) and done, by request index. */
+typedef struct seen {
+    int nsent, ndone;
+    int64_t sent_ns[MAXREQ];
+    pt_request *done[MAXREQ];
+} seen;
+
+static void on_sent(void *arg, pt_request *req, int64_t now_ns)
+{
+    seen *s = arg;
+    int64_t i = pt_request_id(req);
+    CU_ASSERT_FATAL(i >= 0 && i < MAXREQ);
+    CU_ASSERT_EQUAL(s->sent_ns[i], 0); /* told once: it started once */
+    s->sent_ns[i] = now_ns;
+    s->nsent++;
+}
+
+static void on_done(void *arg, pt_request *req)
+{
+    seen *s = arg;
+    s->done[pt_request_id(req)] = req;
+    s->ndone++;
+}
+
+static pt_request *submit(pt_workerset *ws, seen *s, int64_t id, pt_args *a)
+{
+    pt_call c = PT_CALL_INIT;
+    c.fn = pt_test_nap;
+    c.args = a;
+    pt_request *req = pt_request_submit(ws, &c, id, on_done, s);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(req);
+    return req;
+}
+
+static pt_args *nap_args(int ms, int mark)
+{
+    pt_args *a = pt_args_create();
+    pt_args_int(a, "ms", ms);
+    pt_args_int(a, "mark", mark);
+    return a;
+}
+
+static pt_workerset *batched_set(int n, int batch)
+{
+    pt_workerset_opts o = {.batch = batch};
+    pt_workerset *ws = pt_workerset_create(n, PT_WS_FF, &o);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ws);
+    return ws;
+}
+
+/* Poll until `n` requests are done (each round waits for news). */
+static void wait_done(pt_workerset *ws, const seen *s, int n)
+{
+    while (s->ndone < n)
+        CU_ASSERT_EQUAL_FATAL(pt_workerset_poll(&ws, 1, NULL, 0, 100), 0);
+}
+
+/*
+ * One worker, batches of 8: a slow request runs while five quick ones sit
+ * in its pipe, sent but not started. The hook has heard of the slow one
+ * only; each is told when its worker claims it, at the very time the
+ * worker reports it started.
+ */
+static void test_started_at_the_claim(void)
+{
+    pt_test_starts_reset();
+    pt_workerset *ws = batched_set(1, 8);
+    seen s = {0};
+    pt_workerset_on_sent(ws, on_sent, &s);
+    pt_args *slow = nap_args(300, 1), *fast = nap_args(1, 0);
+    pt_request *req[6];
+    req[0] = submit(ws, &s, 0, slow);
+    for (int i = 1; i < 6; i++)
+        req[i] = submit(ws, &s, i, fast);
+    pt_test_wait_starts(ws, 1);
+    for (int round = 0; round < 5; round++) /* time to tell, if it would */
+        CU_ASSERT_EQUAL(pt_workerset_poll(&ws, 1, NULL, 0, 10), 0);
+    for (int i = 1; i < 6; i++) /* sent ahead, waiting all the same */
+        CU_ASSERT_EQUAL(pt_request_state_of(req[i]), PT_REQ_WAITING);
+    CU_ASSERT_EQUAL(req[5]->state, PT_REQ_SENT);
+    CU_ASSERT_EQUAL(s.nsent, 1);
+    CU_ASSERT_NOT_EQUAL(s.sent_ns[0], 0);
+    wait_done(ws, &s, 6);
+    CU_ASSERT_EQUAL(s.nsent, 6);
+    for (int i = 0; i < 6; i++) {
+        pt_reply *r = pt_request_reply(s.done[i]);
+        CU_ASSERT_EQUAL(pt_reply_status(r), PT_TASK_OK);
+        CU_ASSERT_EQUAL(s.sent_ns[i], pt_reply_start_ns(r));
+        pt_request_destroy(s.done[i]);
+    }
+    CU_ASSERT(s.sent_ns[1] >= s.sent_ns[0] + 300 * INT64_C(1000000));
+    pt_args_destroy(slow);
+    pt_args_destroy(fast);
+    CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
+}
+
+/*
+ * Two idle workers, batches of 8, 16 requests queued at once: they are
+ * dealt in turn (0, 1, 0, 1, ...), not 8 of the best to one worker and
+ * the next 8 to the other, so that workers starting together start them
+ * in about queue order.
+ */
+static void test_dealt_in_turn(void)
+{
+    pt_workerset *ws = batched_set(2, 8);
+    seen s = {0};
+    pt_args *a = nap_args(0, 0);
+    pt_request *req[16];
+    for (int i = 0; i < 16; i++)
+        req[i] = submit(ws, &s, i, a);
+    CU_ASSERT_EQUAL(pt_workerset_poll(&ws, 1, NULL, 0, 0), 0);
+    for (int i = 0; i < 16; i++)
+        CU_ASSERT_EQUAL(pt_request_worker(req[i]), i % 2);
+    wait_done(ws, &s, 16);
+    for (int i = 0; i < 16; i++) {
+        CU_ASSERT_EQUAL(pt_request_worker(s.done[i]), i % 2);
+        pt_request_destroy(s.done[i]);
+    }
+    pt_args_destroy(a);
+    CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
+}
+
+/*
+ * The owner's pointer rides with its request, into both hooks.
+ */
+static void test_request_data(void)
+{
+    pt_workerset *ws = batched_set(1, 0);
+    seen s = {0};
+    pt_args *a = nap_args(0, 0);
+    pt_request *req = submit(ws, &s, 3, a);
+    CU_ASSERT_PTR_NULL(pt_request_data(req));
+    int mine;
+    pt_request_set_data(req, &mine);
+    wait_done(ws, &s, 1);
+    CU_ASSERT_PTR_EQUAL(s.done[3], req);
+    CU_ASSERT_PTR_EQUAL(pt_request_data(req), &mine);
+    pt_request_destroy(req);
+    pt_args_destroy(a);
+    CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
+}
+
+static const pt_test_case cases[] = {
+    {"started: told at the claim, with its start time",
+     test_started_at_the_claim, 0},
+    {"idle workers are dealt requests in turn", test_dealt_in_turn, 0},
+    {"a request carries its owner's pointer", test_request_data, 0},
+    {NULL, NULL, 0},
+};
+
+int main(int argc, char **argv)
+{
+    return pt_test_main("dispatch", cases, argc, argv);
+}
