@@ -436,6 +436,24 @@ static void free_all(worker *w)
         munmap(w->shm, w->shm_size);
 }
 
+/* Claim a request posted to all workers (worker.h): 1 when this one won
+ * it, 0 when another worker did or the parent took it back. */
+static int claim_all(worker *w, uint64_t c)
+{
+    size_t i = c % PT__RING;
+    _Atomic uint64_t *word = &w->boot->all_ring[i];
+    uint64_t want = pt__claim_word_by(c, 0, PT__CLAIM_SENT);
+    if (!w->boot->all_ring ||
+        atomic_load_explicit(word, memory_order_relaxed) != want)
+        return 0; /* another's, or taken back */
+    atomic_store_explicit(&w->boot->all_starts[i], w->start_ns,
+                          memory_order_relaxed);
+    return atomic_compare_exchange_strong_explicit(
+        word, &want,
+        pt__claim_word_by(c, (unsigned)w->boot->index, PT__CLAIM_RUN),
+        memory_order_acq_rel, memory_order_acquire);
+}
+
 /*
  * Claim the request in TASK payload p before running it (see worker.h):
  * 1 to run it, 0 when the parent took it back (skip it, no answer). A
@@ -452,6 +470,8 @@ static int claim(worker *w, const uint8_t *p, size_t len)
     memcpy(&h, p, sizeof h);
     if (h.claim == 0)
         return 1;
+    if (h.claim & PT__CLAIM_ALL)
+        return claim_all(w, h.claim & ~PT__CLAIM_ALL);
     size_t i = h.claim % PT__RING;
     uint64_t want = pt__claim_word(h.claim, PT__CLAIM_SENT);
     if (atomic_load_explicit(&w->boot->ring[i], memory_order_relaxed) != want)

@@ -117,6 +117,26 @@ static inline uint64_t pt__claim_word(uint64_t claim, unsigned st)
     return claim << 2 | st;
 }
 
+/*
+ * Posted to all (ws_posted.c): in an FF set of a few workers, a request
+ * any worker may run is sent to every worker, with one claim word for all
+ * in the set's ring; the first worker to reach it claims it, the others
+ * skip it. Such a claim has PT__CLAIM_ALL set in the TASK head; its RUN
+ * word names the worker that won (pt__claim_word_by), and the winner's
+ * start time is in its own `all_starts`, at the claim's index.
+ */
+#define PT__CLAIM_ALL (UINT64_C(1) << 63)
+#define PT__CLAIM_WHO_BITS 18 /* up to 262144 workers */
+static inline uint64_t pt__claim_word_by(uint64_t claim, unsigned who,
+                                         unsigned st)
+{
+    return claim << (PT__CLAIM_WHO_BITS + 2) | (uint64_t)who << 2 | st;
+}
+static inline unsigned pt__claim_who(uint64_t word)
+{
+    return (unsigned)(word >> 2) & ((1u << PT__CLAIM_WHO_BITS) - 1);
+}
+
 /* What a worker is born with (it lives in the forked copy of the parent). */
 typedef struct pt__worker_boot {
     int index, count;
@@ -129,6 +149,8 @@ typedef struct pt__worker_boot {
     pt__beacon *beacon; /* this worker's, in memory shared with the parent */
     _Atomic uint64_t *ring;        /* its claim words (PT__RING), shared too */
     _Atomic int64_t *starts;       /* beside them: when each claim started */
+    _Atomic uint64_t *all_ring;    /* the set's claim words (posted to all) */
+    _Atomic int64_t *all_starts;   /* when it started each of those it won */
     const char *checkpoint_prefix; /* snapshots: PREFIX.<index>.snap */
     int64_t checkpoint_ms;         /* at most one per this; 0: off */
 } pt__worker_boot;

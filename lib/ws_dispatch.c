@@ -195,8 +195,8 @@ int pt_request_cancel(pt_workerset *ws, pt_request *req)
 
 /* ---- sending ---- */
 
-/* Append req's TASK frame to the worker's output buffer. */
-static int encode_task(pt_workerset *ws, slot *s, pt_request *req)
+int pt__ws_encode_task(pt_workerset *ws, slot *s, const pt_request *req,
+                       uint64_t claim)
 {
     const uint8_t *args;
     size_t alen;
@@ -206,7 +206,7 @@ static int encode_task(pt_workerset *ws, slot *s, pt_request *req)
                        .seed = pt_task_seed_of(ws->seed, req->id),
                        .step = req->step,
                        .args_len = (uint32_t)alen,
-                       .claim = req->claim};
+                       .claim = claim};
     if (req->kind == PT__CALLEE_INDEX)
         h.kernel_index = (uint32_t)req->callee;
     size_t plen = sizeof h + alen, pad = (8 - plen % 8) % 8;
@@ -220,13 +220,16 @@ static int encode_task(pt_workerset *ws, slot *s, pt_request *req)
     pt_buf_append(&s->out, &h, sizeof h);
     pt_buf_append(&s->out, args, alen);
     pt_buf_append(&s->out, zeros, pad);
+    s->frames++;
     return 0;
 }
 
-/* The waiting request that worker s should run next, or NULL. */
+/* The waiting request that worker s should run next, or NULL; only its
+ * own (pinned) ones while the set posts the others to all. */
 static pt_request *pick(pt_workerset *ws, slot *s)
 {
-    pt__heap_node *a = pt__heap_peek(&s->own), *b = pt__heap_peek(&ws->shared);
+    pt__heap_node *a = pt__heap_peek(&s->own),
+                  *b = ws->post_all ? NULL : pt__heap_peek(&ws->shared);
     pt__heap *from = !b || (a && pt__heap_before(a, b)) ? &s->own : &ws->shared;
     pt__heap_node *n = pt__heap_pop(from);
     return (pt_request *)n;
@@ -277,12 +280,14 @@ static bool send_one(pt_workerset *ws, slot *s)
     if (!req)
         return false;
     pt__ws_post_claim(s, req);
-    if (encode_task(ws, s, req) < 0) {
+    req->pos = s->frames;
+    if (pt__ws_encode_task(ws, s, req, req->claim) < 0) {
         atomic_store(req->word, 0);
-        req->word = NULL;
+        pt__ws_unclaim(ws, req);
         pt__ws_fail_req(ws, req, PT_TASK_FAILED, "out of memory");
         return true;
     }
+    req->told = false;
     req->state = PT_REQ_SENT;
     req->worker = s->index;
     req->next = NULL;
@@ -304,22 +309,26 @@ static bool send_one(pt_workerset *ws, slot *s)
 
 void pt__ws_fill_slot(pt_workerset *ws, slot *s)
 {
+    if ((ws->post_all = pt__ws_posts_to_all(ws)))
+        pt__ws_post_all(ws);
     if (room_of(ws, s) == 0)
         return;
-    if (ws->mode == PT_WS_FF)
+    if (ws->mode == PT_WS_FF && !ws->post_all)
         pt__ws_steal(ws, s); /* what others hold, not started */
     for (int n = room_of(ws, s); n > 0 && send_one(ws, s); n--)
         ;
 }
 
 /* When worker s started req (claimed it: worker.h), or 0: not yet. */
-static int64_t claimed_at(const slot *s, const pt_request *req)
+static int64_t claimed_at(const pt_request *req)
 {
-    if (!req->word || atomic_load_explicit(req->word, memory_order_acquire) !=
-                          pt__claim_word(req->claim, PT__CLAIM_RUN))
+    if (!req->start)
         return 0;
-    return atomic_load_explicit(&s->starts[req->claim % PT__RING],
-                                memory_order_relaxed);
+    if (!req->all && /* one posted to all is in a FIFO once claimed */
+        atomic_load_explicit(req->word, memory_order_acquire) !=
+            pt__claim_word(req->claim, PT__CLAIM_RUN))
+        return 0;
+    return atomic_load_explicit(req->start, memory_order_relaxed);
 }
 
 /*
@@ -330,10 +339,19 @@ static int64_t claimed_at(const slot *s, const pt_request *req)
 void pt__ws_announce(pt_workerset *ws, slot *s)
 {
     pt_request *r = s->unannounced;
-    for (int64_t at; r && (at = claimed_at(s, r)) != 0; r = r->next)
-        if (ws->on_sent)
-            ws->on_sent(ws->on_sent_arg, r, at);
+    for (int64_t at = 0; r && (r->told || (at = claimed_at(r)) != 0);
+         r = r->next)
+        pt__ws_tell(ws, r, at);
     s->unannounced = r;
+}
+
+void pt__ws_tell(pt_workerset *ws, pt_request *req, int64_t at)
+{
+    if (req->told)
+        return;
+    req->told = true;
+    if (ws->on_sent)
+        ws->on_sent(ws->on_sent_arg, req, at);
 }
 
 /*
@@ -350,12 +368,14 @@ void pt__ws_dispatch(pt_workerset *ws)
     if (ws->broken && pt__heap_len(&ws->shared) + own_waiting(ws) > 0)
         pt__ws_fail_waiting(ws, ws->broken_why);
     ws->steal_soon = false;
+    if ((ws->post_all = pt__ws_posts_to_all(ws)))
+        pt__ws_post_all(ws);
     int first = 0, left = 0;
     for (int i = 0; i < ws->n; i++) {
         slot *s = &ws->slots[i];
         if (ws->lost_why[0] && s->state == PT__SLOT_DEAD)
             pt__ws_fail_own(ws, s, ws->lost_why);
-        if (room_of(ws, s) > 0 && ws->mode == PT_WS_FF)
+        if (room_of(ws, s) > 0 && ws->mode == PT_WS_FF && !ws->post_all)
             pt__ws_steal(ws, s); /* what others hold, not started */
         if ((s->room = room_of(ws, s)) > 0)
             left++;

@@ -140,6 +140,7 @@ static void flush_all(pt_workerset *ws)
  * those the workers have started. */
 static void send_all(pt_workerset *ws)
 {
+    pt__ws_see_claims(ws, false);
     pt__ws_dispatch(ws);
     flush_all(ws);
     for (int i = 0; i < ws->n; i++)
@@ -274,6 +275,7 @@ int pt_workerset_poll(pt_workerset **sets, int nsets, struct pollfd *extra,
         for (int j = 0; r > 0 && j < ws->npolled; j++)
             on_ready(ws, ws->pslot[j], &all[off + j], ws->ppid[j]);
         off += ws->npolled;
+        pt__ws_see_claims(ws, false); /* the running, for their timeout */
         expire(ws, now);
         send_all(ws);
     }

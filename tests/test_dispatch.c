@@ -4,10 +4,12 @@
  * when a worker claims one, with the time it started there.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <ptools/dispatch.h>
+#include <ptools/sys.h>
 #include <ptools/workerset.h>
 
 #include "harness.h"
@@ -112,25 +114,102 @@ static void test_started_at_the_claim(void)
 }
 
 /*
- * Two idle workers, batches of 8, 16 requests queued at once: they are
- * dealt in turn (0, 1, 0, 1, ...), not 8 of the best to one worker and
- * the next 8 to the other, so that workers starting together start them
- * in about queue order (checked as they are sent: a worker that frees
- * first may then take over some the other has not started).
+ * Five idle workers (too many to post each request to all), batches of 4,
+ * 20 requests queued at once: they are dealt in turn (0, 1, 2, 3, 4, 0,
+ * ...), not 4 of the best to one worker and the next 4 to another, so
+ * that workers starting together start them in about queue order
+ * (checked as they are sent: a worker that frees first may then take
+ * over some another has not started).
  */
 static void test_dealt_in_turn(void)
 {
-    pt_workerset *ws = batched_set(2, 8);
+    pt_workerset *ws = batched_set(5, 4);
     seen s = {0};
     pt_args *a = nap_args(0, 0);
-    pt_request *req[16];
-    for (int i = 0; i < 16; i++)
+    pt_request *req[20];
+    for (int i = 0; i < 20; i++)
         req[i] = submit(ws, &s, i, a);
     CU_ASSERT_EQUAL(pt_workerset_poll(&ws, 1, NULL, 0, 0), 0);
-    for (int i = 0; i < 16; i++)
-        CU_ASSERT_EQUAL(pt_request_worker(req[i]), i % 2);
-    wait_done(ws, &s, 16); /* a free worker may then take some over */
-    for (int i = 0; i < 16; i++)
+    for (int i = 0; i < 20; i++)
+        CU_ASSERT_EQUAL(pt_request_worker(req[i]), i % 5);
+    wait_done(ws, &s, 20);
+    for (int i = 0; i < 20; i++)
+        pt_request_destroy(s.done[i]);
+    pt_args_destroy(a);
+    CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
+}
+
+static int64_t start_of(const seen *s, int i)
+{
+    return pt_reply_start_ns(pt_request_reply(s->done[i]));
+}
+
+/*
+ * Two workers, batches of 16: requests are posted to both, and each
+ * starts the first not claimed. So they start in queue order (priority,
+ * then FIFO) across the two, both work, and no request waits behind a
+ * busy worker: a long one holds up nothing.
+ */
+static void test_posted_to_all_in_order(void)
+{
+    pt_workerset *ws = batched_set(2, 16);
+    seen s = {0};
+    pt_args *slow = nap_args(300, 0), *fast = nap_args(2, 0);
+    enum { N = 41 };
+    int64_t prio[N];
+    pt_call c = PT_CALL_INIT;
+    c.fn = pt_test_nap;
+    for (int i = 0; i < N; i++) {
+        c.args = i == 0 ? slow : fast;
+        c.priority = prio[i] = i == 0 ? 100 : (int64_t)(pt_test_rng() % 5);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(pt_request_submit(ws, &c, i, on_done, &s));
+    }
+    wait_done(ws, &s, N);
+    int on[2] = {0}, w0 = pt_request_worker(s.done[0]);
+    for (int i = 0; i < N; i++) {
+        CU_ASSERT_EQUAL(pt_reply_status(pt_request_reply(s.done[i])),
+                        PT_TASK_OK);
+        on[pt_request_worker(s.done[i]) == w0]++;
+        for (int j = 0; j < N; j++) /* i before j in the queue */
+            if (prio[i] > prio[j] || (prio[i] == prio[j] && i < j))
+                CU_ASSERT(start_of(&s, i) <= start_of(&s, j));
+    }
+    CU_ASSERT_EQUAL(on[1], 1); /* the long one's worker ran no other */
+    int64_t slow_end = pt_reply_end_ns(pt_request_reply(s.done[0]));
+    for (int i = 1; i < N; i++)
+        CU_ASSERT(pt_reply_end_ns(pt_request_reply(s.done[i])) < slow_end);
+    for (int i = 0; i < N; i++)
+        pt_request_destroy(s.done[i]);
+    pt_args_destroy(slow);
+    pt_args_destroy(fast);
+    CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
+}
+
+/*
+ * Posted to both workers, a request raised above the others is the next
+ * one started: none of the others not started at the call starts before
+ * it.
+ */
+static void test_raised_is_next(void)
+{
+    pt_test_starts_reset();
+    pt_workerset *ws = batched_set(2, 16);
+    seen s = {0};
+    pt_args *a = nap_args(5, 1);
+    enum { N = 40 };
+    pt_request *req[N];
+    for (int i = 0; i < N; i++)
+        req[i] = submit(ws, &s, i, a);
+    pt_test_wait_starts(ws, 4);
+    CU_ASSERT_EQUAL(pt_request_set_priority(ws, req[N - 1], 10), 0);
+    int64_t called = pt_sys_mono_ns();
+    wait_done(ws, &s, N);
+    int64_t raised = start_of(&s, N - 1);
+    int before = 0;
+    for (int i = 0; i < N - 1; i++)
+        before += start_of(&s, i) > called && start_of(&s, i) < raised;
+    CU_ASSERT_EQUAL(before, 0);
+    for (int i = 0; i < N; i++)
         pt_request_destroy(s.done[i]);
     pt_args_destroy(a);
     CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
@@ -238,10 +317,87 @@ static void test_take_back_races_claim(void)
     CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
 }
 
+static int crash_if(pt_ctx *c)
+{
+    if (pt_arg_bool(c, "crash", false))
+        raise(SIGSEGV);
+    return 0;
+}
+
+/*
+ * Posted to both workers in batches of 256, one request of 3000 crashes
+ * its worker: it alone ends crashed (blamed by the beacon, not by what
+ * else the worker held), every other runs once and ends ok.
+ */
+static void test_posted_crash_blames_the_runner(void)
+{
+    enum { N = 3000, BAD = 1777 };
+    pt_workerset *ws = batched_set(2, 256);
+    race *r = calloc(1, sizeof *r);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    pt_call c = PT_CALL_INIT;
+    c.fn = crash_if;
+    for (int i = 0; i < N; i++) {
+        pt_args *a = pt_args_create();
+        pt_args_bool(a, "crash", i == BAD);
+        c.args = a;
+        CU_ASSERT_PTR_NOT_NULL_FATAL(
+            pt_request_submit(ws, &c, i, race_done, r));
+        pt_args_destroy(a);
+    }
+    while (r->ndone < N)
+        CU_ASSERT_EQUAL_FATAL(pt_workerset_poll(&ws, 1, NULL, 0, 100), 0);
+    for (int i = 0; i < N; i++) {
+        CU_ASSERT_EQUAL(r->ends[i], 1);
+        CU_ASSERT_EQUAL(r->st[i], i == BAD ? PT_TASK_CRASHED : PT_TASK_OK);
+    }
+    CU_ASSERT_EQUAL(pt_workerset_restarts(ws), 1);
+    free(r);
+    CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
+}
+
+/*
+ * Requests pinned to worker 0 (sent to it alone) mixed with requests
+ * posted to both: worker 0 answers in the order of its input, which the
+ * set keeps however late it sees a posted one claimed.
+ */
+static void test_pinned_among_posted(void)
+{
+    enum { N = 4000 };
+    pt_workerset *ws = batched_set(2, 64);
+    race *r = calloc(1, sizeof *r);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    pt_args *a = nap_args(0, 0);
+    pt_call c = PT_CALL_INIT;
+    c.fn = pt_test_nap;
+    c.args = a;
+    for (int i = 0; i < N; i++) {
+        c.worker = i % 3 ? -1 : 0;
+        c.priority = i % 3 ? 0 : 1;
+        CU_ASSERT_PTR_NOT_NULL_FATAL(
+            pt_request_submit(ws, &c, i, race_done, r));
+    }
+    while (r->ndone < N)
+        CU_ASSERT_EQUAL_FATAL(pt_workerset_poll(&ws, 1, NULL, 0, 100), 0);
+    for (int i = 0; i < N; i++)
+        CU_ASSERT_EQUAL(r->st[i], PT_TASK_OK);
+    CU_ASSERT_EQUAL(pt_workerset_restarts(ws), 0);
+    pt_args_destroy(a);
+    free(r);
+    CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
+}
+
 static const pt_test_case cases[] = {
     {"started: told at the claim, with its start time",
      test_started_at_the_claim, 0},
     {"idle workers are dealt requests in turn", test_dealt_in_turn, 0},
+    {"posted to all: started in queue order, first free",
+     test_posted_to_all_in_order, 0},
+    {"posted to all: a raised request is the next started", test_raised_is_next,
+     0},
+    {"posted to all: a crash blames only the crasher",
+     test_posted_crash_blames_the_runner, 0},
+    {"pinned requests among those posted to all", test_pinned_among_posted, 0},
     {"a request carries its owner's pointer", test_request_data, 0},
     {"take-backs racing claims, the claim ring wrapping",
      test_take_back_races_claim, 120},

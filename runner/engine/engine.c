@@ -114,10 +114,11 @@ static void on_signals(engine *e)
     ssize_t n = read(sig_pipe[0], buf, sizeof buf);
     for (ssize_t i = 0; i < n; i++) {
         if (++e->sigs == 1) {
+            rn_eng_cancel_waiting(e); /* first: what waits is cancelled
+                                         by the time the line is read */
             if (!e->opts->quiet)
                 fprintf(stderr, "\nptrun: interrupted: finishing running "
                                 "tasks (again to kill them)\n");
-            rn_eng_cancel_waiting(e);
             rn_cluster_interrupt(e, false);
         } else if (e->sigs == 2) {
             for (int w = 0; w < e->spec->nworkersets; w++)
