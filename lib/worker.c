@@ -1,6 +1,7 @@
 /* worker.c - the loop a worker process runs (see worker.h). */
 #define _GNU_SOURCE /* __fpending */
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio_ext.h>
 #include <time.h>
@@ -443,8 +444,9 @@ static int claim_all(worker *w, uint64_t c)
     size_t i = c % PT__RING;
     _Atomic uint64_t *word = &w->boot->all_ring[i];
     uint64_t want = pt__claim_word_by(c, 0, PT__CLAIM_SENT);
-    if (!w->boot->all_ring ||
-        atomic_load_explicit(word, memory_order_relaxed) != want)
+    while (atomic_load_explicit(w->boot->pause, memory_order_acquire))
+        sched_yield(); /* the parent takes many back: wait, briefly */
+    if (atomic_load_explicit(word, memory_order_relaxed) != want)
         return 0; /* another's, or taken back */
     atomic_store_explicit(&w->boot->all_starts[i], w->start_ns,
                           memory_order_relaxed);

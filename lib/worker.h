@@ -123,7 +123,10 @@ static inline uint64_t pt__claim_word(uint64_t claim, unsigned st)
  * in the set's ring; the first worker to reach it claims it, the others
  * skip it. Such a claim has PT__CLAIM_ALL set in the TASK head; its RUN
  * word names the worker that won (pt__claim_word_by), and the winner's
- * start time is in its own `all_starts`, at the claim's index.
+ * start time is in its own `all_starts`, at the claim's index. While the
+ * parent takes back many at once (a request raised above them), it sets
+ * the shared `pause` word and workers wait before they claim: else they
+ * would claim, one per task, just ahead of its walk.
  */
 #define PT__CLAIM_ALL (UINT64_C(1) << 63)
 #define PT__CLAIM_WHO_BITS 18 /* up to 262144 workers */
@@ -151,6 +154,7 @@ typedef struct pt__worker_boot {
     _Atomic int64_t *starts;       /* beside them: when each claim started */
     _Atomic uint64_t *all_ring;    /* the set's claim words (posted to all) */
     _Atomic int64_t *all_starts;   /* when it started each of those it won */
+    _Atomic uint32_t *pause;       /* while set, claim none of those */
     const char *checkpoint_prefix; /* snapshots: PREFIX.<index>.snap */
     int64_t checkpoint_ms;         /* at most one per this; 0: off */
 } pt__worker_boot;

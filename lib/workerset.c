@@ -93,7 +93,7 @@ static int copy_opts(pt_workerset *ws, const pt_workerset_opts *o)
 static size_t shared_size(int n)
 {
     return (size_t)n * (sizeof(pt__beacon) + 3 * PT__RING * sizeof(uint64_t)) +
-           PT__RING * sizeof(uint64_t);
+           PT__RING * sizeof(uint64_t) + 64; /* and the pause word */
 }
 
 void pt__ws_free(pt_workerset *ws)
@@ -158,6 +158,7 @@ static int alloc_set(pt_workerset *ws, int n)
     ws->starts = (_Atomic int64_t *)(ws->rings + (size_t)n * PT__RING);
     ws->all_starts = ws->starts + (size_t)n * PT__RING;
     ws->all_ring = (_Atomic uint64_t *)(ws->all_starts + (size_t)n * PT__RING);
+    ws->pause = (_Atomic uint32_t *)(ws->all_ring + PT__RING);
     for (int i = 0; i < n; i++) {
         ws->slots[i] = (slot){
             .index = i,

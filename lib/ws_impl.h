@@ -159,6 +159,7 @@ struct pt_workerset {
     _Atomic int64_t *starts; /* PT__RING start times per worker, shared */
     _Atomic int64_t *all_starts; /* the same for claims posted to all */
     _Atomic uint64_t *all_ring;  /* the claim words of those (ws_posted.c) */
+    _Atomic uint32_t *pause;     /* workers claim none of them while set */
     uint64_t all_claim;          /* the last of them given out */
     bool all_held[PT__RING];     /* their words held by a request in flight */
     int all_used;                /* how many are held */

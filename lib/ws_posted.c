@@ -197,14 +197,35 @@ bool pt__ws_take_back_posted(pt_workerset *ws, pt_request *req)
     return true;
 }
 
-/* Take back the posted requests not started that req should precede. */
+/*
+ * Take back the posted requests not started that req should precede
+ * (found by comparing keys from the newest back: no shared word touched),
+ * with the workers paused (worker.h): else each would claim one, per task
+ * it runs, just ahead of the walk. A claim already under way when the
+ * pause is set still wins: at most one per worker, the race any change
+ * has with a worker about to start. Those taken back then wait again.
+ */
 void pt__ws_make_way_posted(pt_workerset *ws, const pt_request *req)
 {
-    for (pt_request *r = ws->posted_tail, *prev; r; r = prev) {
-        prev = r->prev;
-        if (!pt__heap_before(&req->node, &r->node) ||
-            !pt__ws_take_back_posted(ws, r))
-            break; /* before it; or started, and so all before it */
+    pt_request *first = NULL;
+    for (pt_request *r = ws->posted_tail;
+         r && pt__heap_before(&req->node, &r->node); r = r->prev)
+        first = r;
+    if (!first)
+        return;
+    atomic_store_explicit(ws->pause, 1, memory_order_seq_cst);
+    pt_request *back = NULL; /* taken back, newest first */
+    for (pt_request *r = first, *next; r; r = next) {
+        next = r->next;
+        if (pt__ws_take_back_posted(ws, r)) {
+            r->next = back;
+            back = r;
+        }
+    }
+    atomic_store_explicit(ws->pause, 0, memory_order_release);
+    for (pt_request *r = back, *next; r; r = next) {
+        next = r->next;
+        r->next = NULL;
         pt__ws_requeue(ws, r);
     }
 }

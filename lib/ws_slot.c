@@ -107,6 +107,7 @@ static _Noreturn void worker_child(pt_workerset *ws, slot *s, int in, int out,
                             .ring = s->ring,
                             .starts = s->starts,
                             .all_ring = ws->all_ring,
+                            .pause = ws->pause,
                             .all_starts = s->all_starts,
                             .checkpoint_prefix = ws->checkpoint_prefix,
                             .checkpoint_ms = ws->checkpoint_ms};
