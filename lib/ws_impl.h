@@ -257,6 +257,8 @@ void pt__ws_make_way_posted(pt_workerset *ws, const pt_request *req);
 /* Take back every posted request not started (a worker died: its
  * successor has not seen them), to be posted again. */
 void pt__ws_repost(pt_workerset *ws);
+/* Drop from worker s's unwritten input what another worker claimed. */
+void pt__ws_drop_claimed(pt_workerset *ws, slot *s);
 /* A request leaves flight: its claim word (and ring place) is free. */
 void pt__ws_unclaim(pt_workerset *ws, pt_request *req);
 /* ws_recv.c: read and handle what worker s sent: 0, 1 at end of stream,

@@ -121,6 +121,8 @@ static void flush_all(pt_workerset *ws)
     int any = 0;
     for (int i = 0; i < ws->n; i++) {
         slot *s = &ws->slots[i];
+        if (pt__ws_slot_alive(s))
+            pt__ws_drop_claimed(ws, s); /* a long task: others ran those */
         if (pt__ws_slot_alive(s) && pt__ws_flush(s) == -EPIPE) {
             pt__ws_slot_event(s, PT__SLOT_EV_LOST); /* handled below */
             any = 1;

@@ -20,6 +20,7 @@
  * not seen yet, or a death, makes the set look at all of them.
  */
 #include <stdatomic.h>
+#include <string.h>
 
 #include "internal.h"
 #include "worker.h"
@@ -29,6 +30,9 @@
 /* A worker that has not read this much of its input (a long task) is not
  * posted more: it would hold the frames in our memory. */
 #define BACKLOG_MAX ((size_t)8 << 20)
+/* Past this much unwritten input, what others claimed meanwhile is dropped
+ * from it (pt__ws_drop_claimed). */
+#define DROP_AT ((size_t)64 << 10)
 
 bool pt__ws_posts_to_all(const pt_workerset *ws)
 {
@@ -238,4 +242,55 @@ void pt__ws_repost(pt_workerset *ws)
         if (pt__ws_take_back_posted(ws, r))
             pt__ws_requeue(ws, r);
     }
+}
+
+/* The size of the whole frame at p (header, payload, padding). */
+static size_t frame_size(const uint8_t *p)
+{
+    pt__wire_hdr h;
+    if (pt__wire_hdr_decode(p, 0, &h) < 0)
+        return 0; /* never: we encoded it */
+    return PT__WIRE_HDR_SIZE + (h.len + 7) / 8 * 8;
+}
+
+/* Whether the frame at p is a request posted to all that no worker may
+ * claim any more (claimed, or taken back). */
+static bool spent(const pt_workerset *ws, const uint8_t *p)
+{
+    pt__task_head h;
+    memcpy(&h, p + PT__WIRE_HDR_SIZE, sizeof h);
+    if (!(h.claim & PT__CLAIM_ALL))
+        return false;
+    uint64_t c = h.claim & ~PT__CLAIM_ALL;
+    return atomic_load_explicit(&ws->all_ring[c % PT__RING],
+                                memory_order_relaxed) !=
+           pt__claim_word_by(c, 0, PT__CLAIM_SENT);
+}
+
+/*
+ * Drop from worker s's unwritten input the frames posted to all that are
+ * spent: a worker busy with a long task would otherwise read through all
+ * that the others ran meanwhile before it finds one to run (and they would
+ * wait in our memory). The frame partly written stays whole.
+ */
+void pt__ws_drop_claimed(pt_workerset *ws, slot *s)
+{
+    if (s->out.len - s->out_off < DROP_AT)
+        return;
+    uint8_t *d = s->out.data;
+    size_t off = 0, len = s->out.len, n;
+    while (off < s->out_off && (n = frame_size(d + off)) > 0)
+        off += n; /* to the first frame not begun */
+    size_t to = off;
+    for (; off < len; off += n) {
+        n = frame_size(d + off);
+        if (n == 0 || n > len - off)
+            n = len - off; /* never (we encoded them): keep the rest */
+        else if (spent(ws, d + off))
+            continue;
+        if (to != off)
+            memmove(d + to, d + off, n);
+        to += n;
+    }
+    s->out.len = to;
 }

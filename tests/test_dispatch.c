@@ -387,6 +387,39 @@ static void test_pinned_among_posted(void)
     CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
 }
 
+/*
+ * Posted to both workers: while one runs a long request, the other runs
+ * thousands, each also queued for the busy one (its backlog, dropped as
+ * the other claims them). Each request runs once and all end ok.
+ */
+static void test_busy_worker_backlog(void)
+{
+    enum { N = NRACE };
+    pt_workerset *ws = batched_set(2, 256);
+    race *r = calloc(1, sizeof *r);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    pt_args *slow = nap_args(300, 0), *fast = nap_args(0, 0);
+    pt_call c = PT_CALL_INIT;
+    c.fn = pt_test_nap;
+    for (int i = 0; i < N; i++) {
+        c.args = i == 0 ? slow : fast;
+        c.priority = i == 0;
+        CU_ASSERT_PTR_NOT_NULL_FATAL(
+            pt_request_submit(ws, &c, i, race_done, r));
+    }
+    while (r->ndone < N)
+        CU_ASSERT_EQUAL_FATAL(pt_workerset_poll(&ws, 1, NULL, 0, 100), 0);
+    for (int i = 0; i < N; i++) {
+        CU_ASSERT_EQUAL(r->ends[i], 1);
+        CU_ASSERT_EQUAL(r->st[i], PT_TASK_OK);
+    }
+    CU_ASSERT_EQUAL(pt_workerset_restarts(ws), 0);
+    pt_args_destroy(slow);
+    pt_args_destroy(fast);
+    free(r);
+    CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
+}
+
 static const pt_test_case cases[] = {
     {"started: told at the claim, with its start time",
      test_started_at_the_claim, 0},
@@ -398,6 +431,7 @@ static const pt_test_case cases[] = {
     {"posted to all: a crash blames only the crasher",
      test_posted_crash_blames_the_runner, 0},
     {"pinned requests among those posted to all", test_pinned_among_posted, 0},
+    {"posted to all: a busy worker's backlog", test_busy_worker_backlog, 0},
     {"a request carries its owner's pointer", test_request_data, 0},
     {"take-backs racing claims, the claim ring wrapping",
      test_take_back_races_claim, 120},
