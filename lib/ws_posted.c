@@ -130,6 +130,7 @@ static bool post_one(pt_workerset *ws)
  */
 void pt__ws_post_all(pt_workerset *ws)
 {
+    pt__ws_see_claims(ws, false); /* count only those not claimed */
     int live = 0;
     for (int i = 0; i < ws->n; i++)
         live += ws->slots[i].state == PT__SLOT_IDLE ||
@@ -211,6 +212,7 @@ bool pt__ws_take_back_posted(pt_workerset *ws, pt_request *req)
  */
 void pt__ws_make_way_posted(pt_workerset *ws, const pt_request *req)
 {
+    pt__ws_see_claims(ws, false); /* those claimed need no look */
     pt_request *first = NULL;
     for (pt_request *r = ws->posted_tail;
          r && pt__heap_before(&req->node, &r->node); r = r->prev)
