@@ -208,7 +208,8 @@ static int run_step(engine *e, int step)
             flush_results(e);
         if (e->ctl) /* after every round: it also drops late clients */
             rn_ctl_handle(e->ctl, extra + 1, nextra - 1, pt_sys_mono_ns());
-        on_signals(e);
+        if (rc == 0 && extra[0].revents) /* no read a round for nothing */
+            on_signals(e);
         rn_eng_halt_apply(e);
         rn_eng_flush_log(e);
         show_progress(e, step, false);
