@@ -228,8 +228,9 @@ int pt__ws_encode_task(pt_workerset *ws, slot *s, const pt_request *req,
  * own (pinned) ones while the set posts the others to all. */
 static pt_request *pick(pt_workerset *ws, slot *s)
 {
-    pt__heap_node *a = pt__heap_peek(&s->own),
-                  *b = ws->post_all ? NULL : pt__heap_peek(&ws->shared);
+    pt__heap_node *a = pt__heap_peek(&s->own), *b = pt__heap_peek(&ws->shared);
+    if (ws->post_all && b && pt__ws_postable((const pt_request *)b))
+        b = NULL; /* it goes to all workers (ws_posted.c) */
     pt__heap *from = !b || (a && pt__heap_before(a, b)) ? &s->own : &ws->shared;
     pt__heap_node *n = pt__heap_pop(from);
     return (pt_request *)n;

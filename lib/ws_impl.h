@@ -243,6 +243,8 @@ void pt__ws_dispatch(pt_workerset *ws);
 int pt__ws_encode_task(pt_workerset *ws, slot *s, const pt_request *req,
                        uint64_t claim);
 /* ws_posted.c: requests posted to all workers (worker.h). */
+/* Whether req is small enough to be posted to all workers. */
+bool pt__ws_postable(const pt_request *req);
 /* Whether the set now posts what any worker may run to all of them. */
 bool pt__ws_posts_to_all(const pt_workerset *ws);
 /* Post waiting requests to all workers, enough for their batches. */

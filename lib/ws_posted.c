@@ -8,7 +8,8 @@
  * whichever worker frees first: none waits behind a busy worker while
  * another is free, and a request raised above others (set_priority) is
  * the next one any worker starts. Until a worker claims it, the set takes
- * it back as any request sent ahead (ws_claim.c).
+ * it back as any request sent ahead (ws_claim.c). Requests pinned to a
+ * worker, and those with args over POST_ARGS_MAX, still go to one worker.
  *
  * The set keeps the requests posted, oldest first. Before it reads a
  * worker's answers (and before each round), it moves the claimed ones to
@@ -76,6 +77,16 @@ static uint64_t next_claim(pt_workerset *ws)
     return ws->all_claim;
 }
 
+/* Args larger than this go to one worker, not to all. */
+#define POST_ARGS_MAX ((size_t)16 << 10)
+
+bool pt__ws_postable(const pt_request *req)
+{
+    const uint8_t *p;
+    size_t len;
+    return pt_args_encoded(req->args, &p, &len) == 0 && len <= POST_ARGS_MAX;
+}
+
 /* Whether worker s is posted requests now. */
 static bool gets_posts(const slot *s)
 {
@@ -89,9 +100,10 @@ static bool post_one(pt_workerset *ws)
     int to = 0;
     for (int i = 0; i < ws->n; i++)
         to += gets_posts(&ws->slots[i]);
-    pt_request *req = to ? (pt_request *)pt__heap_pop(&ws->shared) : NULL;
-    if (!req)
-        return false;
+    pt__heap_node *top = to ? pt__heap_peek(&ws->shared) : NULL;
+    if (!top || !pt__ws_postable((const pt_request *)top))
+        return false; /* a large one goes to one worker, in its turn */
+    pt_request *req = (pt_request *)pt__heap_pop(&ws->shared);
     uint64_t c = next_claim(ws);
     req->all = true;
     req->claim = c;

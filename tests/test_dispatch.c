@@ -420,6 +420,38 @@ static void test_busy_worker_backlog(void)
     CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
 }
 
+/*
+ * Requests with large args (100 KiB) among small ones in a set that posts
+ * to all: the large go to one worker each, in their turn; all end ok.
+ */
+static void test_large_args_among_posted(void)
+{
+    enum { N = 300 };
+    pt_workerset *ws = batched_set(2, 16);
+    race *r = calloc(1, sizeof *r);
+    static double blob[100 << 10 >> 3];
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    pt_args *small = nap_args(0, 0), *large = nap_args(0, 0);
+    CU_ASSERT_EQUAL(pt_args_reals(large, "blob", blob, sizeof blob / 8), 0);
+    pt_call c = PT_CALL_INIT;
+    c.fn = pt_test_nap;
+    for (int i = 0; i < N; i++) {
+        c.args = i % 10 == 5 ? large : small;
+        CU_ASSERT_PTR_NOT_NULL_FATAL(
+            pt_request_submit(ws, &c, i, race_done, r));
+    }
+    while (r->ndone < N)
+        CU_ASSERT_EQUAL_FATAL(pt_workerset_poll(&ws, 1, NULL, 0, 100), 0);
+    for (int i = 0; i < N; i++) {
+        CU_ASSERT_EQUAL(r->ends[i], 1);
+        CU_ASSERT_EQUAL(r->st[i], PT_TASK_OK);
+    }
+    pt_args_destroy(small);
+    pt_args_destroy(large);
+    free(r);
+    CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
+}
+
 static const pt_test_case cases[] = {
     {"started: told at the claim, with its start time",
      test_started_at_the_claim, 0},
@@ -432,6 +464,8 @@ static const pt_test_case cases[] = {
      test_posted_crash_blames_the_runner, 0},
     {"pinned requests among those posted to all", test_pinned_among_posted, 0},
     {"posted to all: a busy worker's backlog", test_busy_worker_backlog, 0},
+    {"large args go to one worker among those posted to all",
+     test_large_args_among_posted, 0},
     {"a request carries its owner's pointer", test_request_data, 0},
     {"take-backs racing claims, the claim ring wrapping",
      test_take_back_races_claim, 120},
