@@ -115,7 +115,7 @@ int pt__ws_requeue(pt_workerset *ws, pt_request *req)
  */
 void pt__ws_make_way(pt_workerset *ws, const pt_request *req)
 {
-    if (req->heap == &ws->shared && ws->posted_tail)
+    if (ws->posted_tail) /* a pinned one too: its worker reads them first */
         pt__ws_make_way_posted(ws, req);
     for (int i = 0; i < ws->n; i++) {
         slot *t = &ws->slots[i];
