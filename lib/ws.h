@@ -25,12 +25,11 @@ struct pt_request {
     pt__heap *heap;     /* the heap it waits in */
     struct pt_request *next, *prev; /* in its worker's in-flight FIFO */
     _Atomic uint64_t *word;         /* in flight: its claim word (worker.h) */
-    _Atomic int64_t *start;         /* in flight: its start time's word */
     bool all;                       /* posted to all workers (ws_posted.c) */
     bool told;                      /* the on_sent hook knows it started */
-    uint64_t pos;                   /* its frame's place in its worker's
-                                       input (slot.frames) */
-    uint64_t pos_all[PT__POST_ALL_MAX]; /* posted to all: in each's */
+    uint32_t pos;                   /* its frame's place in its worker's
+                                       input (slot.frames, wrapping) */
+    uint32_t pos_all[PT__POST_ALL_MAX]; /* posted to all: in each's */
     uint64_t claim;                     /* in flight: its claim number */
     uint64_t id;     /* pt_request_id, as the wire carries it */
     uint64_t callee; /* pointer, or kernel index */

@@ -17,18 +17,21 @@
 /*
  * The next claim number for worker s, and so its word in the ring: one
  * whose word no request still in flight uses. In-flight requests have
- * claims at or above the oldest's (the FIFO is in claim order), so a word
+ * claims at or above the oldest's (its own are in the FIFO in claim order;
+ * those posted to all have words in the set's ring), so a word
  * revoked, or left by an older claim, is free. At most PT__RING - 1 are in
  * flight (the window is capped), so one is found within PT__RING tries.
  */
 static uint64_t next_claim(slot *s)
 {
+    const pt_request *oldest = s->head; /* of those with a word here */
+    while (oldest && oldest->all)       /* posted to all: the set's ring */
+        oldest = oldest->next;
     for (;;) {
         uint64_t c = ++s->claim;
         uint64_t w = atomic_load_explicit(&s->ring[c % PT__RING],
                                           memory_order_relaxed);
-        if (!s->head || (w & 3) == PT__CLAIM_REVOKED ||
-            (w >> 2) < s->head->claim)
+        if (!oldest || (w & 3) == PT__CLAIM_REVOKED || (w >> 2) < oldest->claim)
             return c;
     }
 }
@@ -38,7 +41,6 @@ void pt__ws_post_claim(slot *s, pt_request *req)
     req->claim = next_claim(s);
     req->all = false;
     req->word = &s->ring[req->claim % PT__RING];
-    req->start = &s->starts[req->claim % PT__RING];
     atomic_store_explicit(req->word, pt__claim_word(req->claim, PT__CLAIM_SENT),
                           memory_order_release);
 }

@@ -320,16 +320,19 @@ void pt__ws_fill_slot(pt_workerset *ws, slot *s)
         ;
 }
 
-/* When worker s started req (claimed it: worker.h), or 0: not yet. */
-static int64_t claimed_at(const pt_request *req)
+/* When worker s started req, in its FIFO (claimed it: worker.h), or 0:
+ * not yet. One posted to all is in a FIFO once claimed. */
+static int64_t claimed_at(const slot *s, const pt_request *req)
 {
-    if (!req->start)
+    size_t i = req->claim % PT__RING;
+    if (!req->word)
         return 0;
-    if (!req->all && /* one posted to all is in a FIFO once claimed */
-        atomic_load_explicit(req->word, memory_order_acquire) !=
-            pt__claim_word(req->claim, PT__CLAIM_RUN))
+    if (req->all)
+        return atomic_load_explicit(&s->all_starts[i], memory_order_relaxed);
+    if (atomic_load_explicit(req->word, memory_order_acquire) !=
+        pt__claim_word(req->claim, PT__CLAIM_RUN))
         return 0;
-    return atomic_load_explicit(req->start, memory_order_relaxed);
+    return atomic_load_explicit(&s->starts[i], memory_order_relaxed);
 }
 
 /*
@@ -340,7 +343,7 @@ static int64_t claimed_at(const pt_request *req)
 void pt__ws_announce(pt_workerset *ws, slot *s)
 {
     pt_request *r = s->unannounced;
-    for (int64_t at = 0; r && (r->told || (at = claimed_at(r)) != 0);
+    for (int64_t at = 0; r && (r->told || (at = claimed_at(s, r)) != 0);
          r = r->next)
         pt__ws_tell(ws, r, at);
     s->unannounced = r;

@@ -92,13 +92,14 @@ typedef struct slot {
     pt__wire_reader rd;
     pt_buf out;              /* encoded frames not yet written */
     size_t out_off;          /* bytes of `out` already written */
+    size_t out_kept;         /* unwritten after the last drop (ws_posted.c) */
     pt__heap own;            /* requests pinned here (and all of them in RR) */
     pt_request *head, *tail; /* in flight, oldest first: head is running */
     pt_request *unannounced; /* the first of them not yet told to on_sent */
     int ninflight;           /* requests in flight (head to tail) */
     int room;                /* requests it may still be dealt (dispatch) */
-    uint64_t frames;         /* TASK frames given to it, ever (a request's
-                                place in its input: pt_request.pos) */
+    uint32_t frames;         /* TASK frames given to it (a request's place
+                                in its input: pt_request.pos), wrapping */
     int out_fd[2];           /* its stdout and stderr, when captured; else -1 */
     int out_ready;           /* the last poll found one of them readable */
     pt_buf line[2];          /* their partial lines */

@@ -33,7 +33,7 @@ int pt__ws_flush(slot *s)
         s->out_off += (size_t)w;
     }
     pt_buf_reset(&s->out);
-    s->out_off = 0;
+    s->out_off = s->out_kept = 0;
     return 0;
 }
 

@@ -63,7 +63,6 @@ void pt__ws_unclaim(pt_workerset *ws, pt_request *req)
         req->all = false;
     }
     req->word = NULL;
-    req->start = NULL;
 }
 
 /* The next claim number posted to all: one whose word no request in
@@ -164,7 +163,7 @@ void pt__ws_post_all(pt_workerset *ws)
 static void fifo_insert(slot *s, pt_request *r)
 {
     pt_request *after = s->tail;
-    while (after && after->pos > r->pos)
+    while (after && (int32_t)(after->pos - r->pos) > 0) /* wraps */
         after = after->prev;
     r->prev = after;
     r->next = after ? after->next : s->head;
@@ -190,7 +189,6 @@ void pt__ws_see_claims(pt_workerset *ws, bool all)
         slot *s = &ws->slots[pt__claim_who(w) % (unsigned)ws->n];
         posted_unlink(ws, r);
         r->worker = s->index;
-        r->start = &s->all_starts[r->claim % PT__RING];
         r->pos = r->pos_all[s->index];
         fifo_insert(s, r);
         s->ninflight++;
@@ -267,29 +265,37 @@ static size_t frame_size(const uint8_t *p)
     return PT__WIRE_HDR_SIZE + (h.len + 7) / 8 * 8;
 }
 
-/* Whether the frame at p is a request posted to all that no worker may
- * claim any more (claimed, or taken back). */
-static bool spent(const pt_workerset *ws, const uint8_t *p)
+/* Whether the frame at p, not yet written to worker s, is a request no
+ * worker may claim any more: posted to all and claimed by another, or
+ * taken back. */
+static bool spent(const pt_workerset *ws, const slot *s, const uint8_t *p)
 {
     pt__task_head h;
     memcpy(&h, p + PT__WIRE_HDR_SIZE, sizeof h);
-    if (!(h.claim & PT__CLAIM_ALL))
+    if (h.claim == 0)
         return false;
     uint64_t c = h.claim & ~PT__CLAIM_ALL;
+    if (!(h.claim & PT__CLAIM_ALL))
+        return atomic_load_explicit(&s->ring[c % PT__RING],
+                                    memory_order_relaxed) !=
+               pt__claim_word(c, PT__CLAIM_SENT);
     return atomic_load_explicit(&ws->all_ring[c % PT__RING],
                                 memory_order_relaxed) !=
            pt__claim_word_by(c, 0, PT__CLAIM_SENT);
 }
 
 /*
- * Drop from worker s's unwritten input the frames posted to all that are
- * spent: a worker busy with a long task would otherwise read through all
- * that the others ran meanwhile before it finds one to run (and they would
- * wait in our memory). The frame partly written stays whole.
+ * Drop from worker s's unwritten input the frames that are spent: a worker
+ * busy with a long task would otherwise read through all that the others
+ * ran meanwhile, or that were taken back (priorities changed), before it
+ * finds one to run; and they would pile up in our memory. The frame partly
+ * written stays whole. Done when the input has doubled since the last
+ * time, so each frame is looked at a few times at most.
  */
 void pt__ws_drop_claimed(pt_workerset *ws, slot *s)
 {
-    if (s->out.len - s->out_off < DROP_AT)
+    size_t pending = s->out.len - s->out_off;
+    if (pending < DROP_AT || pending < 2 * s->out_kept)
         return;
     uint8_t *d = s->out.data;
     size_t off = 0, len = s->out.len, n;
@@ -300,11 +306,12 @@ void pt__ws_drop_claimed(pt_workerset *ws, slot *s)
         n = frame_size(d + off);
         if (n == 0 || n > len - off)
             n = len - off; /* never (we encoded them): keep the rest */
-        else if (spent(ws, d + off))
+        else if (spent(ws, s, d + off))
             continue;
         if (to != off)
             memmove(d + to, d + off, n);
         to += n;
     }
     s->out.len = to;
+    s->out_kept = s->out.len - s->out_off;
 }

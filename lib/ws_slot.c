@@ -244,7 +244,7 @@ void pt__ws_slot_close(slot *s)
     s->shm_fd = -1;
     big_pipes -= s->big_pipe;
     s->big_pipe = 0;
-    s->out_off = 0;
+    s->out_off = s->out_kept = 0;
     s->pid = 0;
     pt__ws_slot_event(s, PT__SLOT_EV_REAPED);
 }
