@@ -441,7 +441,7 @@ static void free_all(worker *w)
  * it, 0 when another worker did or the parent took it back. */
 static int claim_all(worker *w, uint64_t c)
 {
-    size_t i = c % PT__RING;
+    size_t i = c % PT__ALL_RING;
     _Atomic uint64_t *word = &w->boot->all_ring[i];
     uint64_t want = pt__claim_word_by(c, 0, PT__CLAIM_SENT);
     while (atomic_load_explicit(w->boot->pause, memory_order_acquire))

@@ -129,6 +129,9 @@ static inline uint64_t pt__claim_word(uint64_t claim, unsigned st)
  * would claim, one per task, just ahead of its walk.
  */
 #define PT__CLAIM_ALL (UINT64_C(1) << 63)
+/* The set's ring of those: larger, for a worker holds many it claimed
+ * until it answers them (answers go in batches). */
+#define PT__ALL_RING 16384
 #define PT__CLAIM_WHO_BITS 18 /* up to 262144 workers */
 static inline uint64_t pt__claim_word_by(uint64_t claim, unsigned who,
                                          unsigned st)

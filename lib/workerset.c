@@ -92,8 +92,9 @@ static int copy_opts(pt_workerset *ws, const pt_workerset_opts *o)
  * set's ring of those (pages touched only as they are used). */
 static size_t shared_size(int n)
 {
-    return (size_t)n * (sizeof(pt__beacon) + 3 * PT__RING * sizeof(uint64_t)) +
-           PT__RING * sizeof(uint64_t) + 64; /* and the pause word */
+    return (size_t)n * (sizeof(pt__beacon) + 2 * PT__RING * sizeof(uint64_t) +
+                        PT__ALL_RING * sizeof(int64_t)) +
+           PT__ALL_RING * sizeof(uint64_t) + 64; /* and the pause word */
 }
 
 void pt__ws_free(pt_workerset *ws)
@@ -157,8 +158,9 @@ static int alloc_set(pt_workerset *ws, int n)
     ws->rings = (_Atomic uint64_t *)(ws->beacons + n);
     ws->starts = (_Atomic int64_t *)(ws->rings + (size_t)n * PT__RING);
     ws->all_starts = ws->starts + (size_t)n * PT__RING;
-    ws->all_ring = (_Atomic uint64_t *)(ws->all_starts + (size_t)n * PT__RING);
-    ws->pause = (_Atomic uint32_t *)(ws->all_ring + PT__RING);
+    ws->all_ring = (_Atomic uint64_t *)(ws->all_starts +
+                                        (size_t)n * PT__ALL_RING);
+    ws->pause = (_Atomic uint32_t *)(ws->all_ring + PT__ALL_RING);
     for (int i = 0; i < n; i++) {
         ws->slots[i] = (slot){
             .index = i,
@@ -170,7 +172,7 @@ static int alloc_set(pt_workerset *ws, int n)
             .beacon = &ws->beacons[i],
             .ring = &ws->rings[(size_t)i * PT__RING],
             .starts = &ws->starts[(size_t)i * PT__RING],
-            .all_starts = &ws->all_starts[(size_t)i * PT__RING],
+            .all_starts = &ws->all_starts[(size_t)i * PT__ALL_RING],
             .shm_fd = -1};
         pt__heap_init(&ws->slots[i].own);
     }

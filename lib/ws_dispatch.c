@@ -328,7 +328,8 @@ static int64_t claimed_at(const slot *s, const pt_request *req)
     if (!req->word)
         return 0;
     if (req->all)
-        return atomic_load_explicit(&s->all_starts[i], memory_order_relaxed);
+        return atomic_load_explicit(&s->all_starts[req->claim % PT__ALL_RING],
+                                    memory_order_relaxed);
     if (atomic_load_explicit(req->word, memory_order_acquire) !=
         pt__claim_word(req->claim, PT__CLAIM_RUN))
         return 0;

@@ -162,7 +162,7 @@ struct pt_workerset {
     _Atomic uint64_t *all_ring;  /* the claim words of those (ws_posted.c) */
     _Atomic uint32_t *pause;     /* workers claim none of them while set */
     uint64_t all_claim;          /* the last of them given out */
-    bool all_held[PT__RING];     /* their words held by a request in flight */
+    bool all_held[PT__ALL_RING]; /* their words held by a request in flight */
     int all_used;                /* how many are held */
     pt_request *posted_head, *posted_tail; /* posted to all, not yet seen
                                               claimed, oldest first */

@@ -58,7 +58,7 @@ static void posted_unlink(pt_workerset *ws, pt_request *req)
 void pt__ws_unclaim(pt_workerset *ws, pt_request *req)
 {
     if (req->all) {
-        ws->all_held[req->claim % PT__RING] = false;
+        ws->all_held[req->claim % PT__ALL_RING] = false;
         ws->all_used--;
         req->all = false;
     }
@@ -66,12 +66,12 @@ void pt__ws_unclaim(pt_workerset *ws, pt_request *req)
 }
 
 /* The next claim number posted to all: one whose word no request in
- * flight holds (all_used < PT__RING, so one is found). */
+ * flight holds (all_used < PT__ALL_RING, so one is found). */
 static uint64_t next_claim(pt_workerset *ws)
 {
-    while (ws->all_held[++ws->all_claim % PT__RING])
+    while (ws->all_held[++ws->all_claim % PT__ALL_RING])
         ;
-    ws->all_held[ws->all_claim % PT__RING] = true;
+    ws->all_held[ws->all_claim % PT__ALL_RING] = true;
     ws->all_used++;
     return ws->all_claim;
 }
@@ -106,7 +106,7 @@ static bool post_one(pt_workerset *ws)
     uint64_t c = next_claim(ws);
     req->all = true;
     req->claim = c;
-    req->word = &ws->all_ring[c % PT__RING];
+    req->word = &ws->all_ring[c % PT__ALL_RING];
     atomic_store_explicit(req->word, pt__claim_word_by(c, 0, PT__CLAIM_SENT),
                           memory_order_release);
     int rc = 0;
@@ -146,12 +146,15 @@ void pt__ws_post_all(pt_workerset *ws)
     for (int i = 0; i < ws->n; i++)
         live += ws->slots[i].state == PT__SLOT_IDLE ||
                 ws->slots[i].state == PT__SLOT_BUSY;
-    int want = ws->batch * live;
+    int want = ws->batch * live, cap = PT__ALL_RING / 2;
     if (want > PT__RING / 2)
         want = PT__RING / 2;
-    if (!live || ws->nposted > want / 2)
+    /* Claimed but not answered yet (workers answer in batches) hold their
+     * words too: past `cap` in all, wait until half a top-up fits, rather
+     * than post one for each answer (a write, and a wake-up, a task). */
+    if (!live || ws->nposted > want / 2 || ws->all_used > cap - want / 2)
         return;
-    while (ws->nposted < want && ws->all_used < PT__RING - 1 && post_one(ws))
+    while (ws->nposted < want && ws->all_used < cap && post_one(ws))
         ;
 }
 
@@ -279,7 +282,7 @@ static bool spent(const pt_workerset *ws, const slot *s, const uint8_t *p)
         return atomic_load_explicit(&s->ring[c % PT__RING],
                                     memory_order_relaxed) !=
                pt__claim_word(c, PT__CLAIM_SENT);
-    return atomic_load_explicit(&ws->all_ring[c % PT__RING],
+    return atomic_load_explicit(&ws->all_ring[c % PT__ALL_RING],
                                 memory_order_relaxed) !=
            pt__claim_word_by(c, 0, PT__CLAIM_SENT);
 }
