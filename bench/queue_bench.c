@@ -20,11 +20,13 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include <ptools/dispatch.h>
 #include <ptools/queue.h>
 
 #include "bench.h"
 
-static volatile int *gate; /* shared with the workers */
+static volatile int *gate; /* shared with the workers: gate[1] counts the
+                              gate tasks started */
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 
@@ -38,6 +40,7 @@ static int wait_gate(pt_ctx *ctx)
 {
     (void)ctx;
     struct timespec ms = {0, 1000000};
+    __atomic_add_fetch(&gate[1], 1, __ATOMIC_RELEASE);
     while (!__atomic_load_n(gate, __ATOMIC_ACQUIRE))
         nanosleep(&ms, NULL);
     return 0;
@@ -154,7 +157,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: queue_bench [N [M [WINDOW]]], N > 2*WINDOW\n");
         return 2;
     }
-    gate = mmap(NULL, sizeof *gate, PROT_READ | PROT_WRITE,
+    gate = mmap(NULL, 2 * sizeof *gate, PROT_READ | PROT_WRITE,
                 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (gate == MAP_FAILED) {
         perror("queue_bench: mmap");
@@ -164,8 +167,12 @@ int main(int argc, char **argv)
     pt_workerset *ws = pt_workerset_create(nw, PT_WS_FF, &o);
     pt_queue *q = ws ? pt_queue_create(ws) : NULL;
     int rc = q ? 0 : -errno;
+    /* The gates first, above every task: a task sent ahead is at a worker
+     * only once it starts, so a gate not started yet would be overtaken. */
     for (int i = 0; i < nw && rc == 0; i++)
-        rc = submit_fn(q, wait_gate, 0, i) < 0 ? -EIO : 0;
+        rc = submit_fn(q, wait_gate, INT64_MAX, i) < 0 ? -EIO : 0;
+    while (rc == 0 && __atomic_load_n(&gate[1], __ATOMIC_ACQUIRE) < nw)
+        rc = pt_workerset_poll(&ws, 1, NULL, 0, 10);
     if (rc == 0)
         rc = submit_all(q, n);
     if (rc == 0) /* the first `busy` tasks went straight to the workers */

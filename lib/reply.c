@@ -10,6 +10,9 @@
 /* Results this large get huge pages, if the system has them: copying 64
  * MiB into fresh memory costs 4 times less so (one fault per 2 MiB). */
 #define HUGE_RESULTS ((size_t)4 << 20)
+/* Results up to this size live in the reply's own allocation: one malloc
+ * a task, not two. */
+#define INLINE_RESULTS ((size_t)512)
 
 struct pt_reply {
     int64_t task;
@@ -20,25 +23,36 @@ struct pt_reply {
     int64_t max_rss_kb;
     int64_t start_ns, end_ns; /* when it ran in the worker, or 0 */
     char *error;
-    pt_buf results; /* an encoded map */
+    pt_buf results; /* an encoded map; small ones just after the struct */
     pt__map map;
 };
+
+_Static_assert(sizeof(struct pt_reply) % 8 == 0, "inline results 8-aligned");
+
+/* Whether r's results are in its own allocation (INLINE_RESULTS). */
+static bool inline_results(const pt_reply *r)
+{
+    return r->results.data == (const uint8_t *)(r + 1);
+}
 
 pt_reply *pt_reply_create(int64_t task, pt_task_status status, int worker,
                           const char *error, const void *results, size_t len)
 {
-    pt_reply *r = calloc(1, sizeof *r);
-    if (!r)
-        return NULL;
-    *r = (pt_reply){
-        .task = task, .status = status, .worker = worker, .exit_code = -1};
     if (!results || len == 0) {
         results = pt__empty_map;
         len = PT__EMPTY_MAP_LEN;
     }
+    bool small = len <= INLINE_RESULTS; /* 8-aligned after the struct */
+    pt_reply *r = malloc(sizeof *r + (small ? len : 0));
+    if (!r)
+        return NULL;
+    *r = (pt_reply){
+        .task = task, .status = status, .worker = worker, .exit_code = -1};
+    if (small)
+        r->results.data = (uint8_t *)(r + 1);
     /* exactly `len` bytes: results may be large */
     if ((error && !(r->error = strdup(error))) ||
-        !(r->results.data = malloc(len))) {
+        (!small && !(r->results.data = malloc(len)))) {
         pt_reply_destroy(r);
         return NULL;
     }
@@ -177,7 +191,8 @@ void pt_reply_destroy(pt_reply *r)
 {
     if (r) {
         free(r->error);
-        pt_buf_free(&r->results);
+        if (!inline_results(r))
+            pt_buf_free(&r->results);
         free(r);
     }
 }

@@ -1,6 +1,7 @@
 /* worker.c - the loop a worker process runs (see worker.h). */
 #define _GNU_SOURCE /* __fpending */
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio_ext.h>
 #include <time.h>
@@ -354,8 +355,7 @@ static int run_task(worker *w, uint64_t id, const uint8_t *p, size_t len,
     memcpy(&h, p, sizeof h);
     if (h.args_len > len - sizeof h)
         return -EBADMSG;
-    w->start_ns = pt_sys_mono_ns();
-    post(w, id, 1);
+    post(w, id, 1); /* w->start_ns: claim() took it */
     const pt_kernel *k = NULL;
     pt_call_fn fn = NULL;
     const char *why = pt__snap_restore(&w->snap, &w->env, load_named, w);
@@ -437,24 +437,53 @@ static void free_all(worker *w)
         munmap(w->shm, w->shm_size);
 }
 
+/* Claim a request posted to all workers (worker.h): 1 when this one won
+ * it, 0 when another worker did or the parent took it back. */
+static int claim_all(worker *w, uint64_t c)
+{
+    size_t i = c % PT__ALL_RING;
+    _Atomic uint64_t *word = &w->boot->all_ring[i];
+    uint64_t want = pt__claim_word_by(c, 0, PT__CLAIM_SENT);
+    while (atomic_load_explicit(w->boot->pause, memory_order_acquire))
+        sched_yield(); /* the parent takes many back: wait, briefly */
+    if (atomic_load_explicit(word, memory_order_relaxed) != want)
+        return 0; /* another's, or taken back */
+    atomic_store_explicit(&w->boot->all_starts[i], w->start_ns,
+                          memory_order_relaxed);
+    return atomic_compare_exchange_strong_explicit(
+        word, &want,
+        pt__claim_word_by(c, (unsigned)w->boot->index, PT__CLAIM_RUN),
+        memory_order_acq_rel, memory_order_acquire);
+}
+
 /*
  * Claim the request in TASK payload p before running it (see worker.h):
  * 1 to run it, 0 when the parent took it back (skip it, no answer). A
- * payload too short for its head runs, and fails as malformed.
+ * payload too short for its head runs, and fails as malformed. Its start
+ * time (w->start_ns) is taken first and posted beside its claim word, so
+ * that the parent, seeing the claim, knows when it started.
  */
-static int claim(const worker *w, const uint8_t *p, size_t len)
+static int claim(worker *w, const uint8_t *p, size_t len)
 {
     pt__task_head h;
+    w->start_ns = pt_sys_mono_ns();
     if (len < sizeof h || !w->boot->ring)
         return 1;
     memcpy(&h, p, sizeof h);
     if (h.claim == 0)
         return 1;
+    if (h.claim & PT__CLAIM_ALL)
+        return claim_all(w, h.claim & ~PT__CLAIM_ALL);
+    size_t i = h.claim % PT__RING;
     uint64_t want = pt__claim_word(h.claim, PT__CLAIM_SENT);
+    if (atomic_load_explicit(&w->boot->ring[i], memory_order_relaxed) != want)
+        return 0; /* taken back: its time word is not ours to write */
+    if (w->boot->starts)
+        atomic_store_explicit(&w->boot->starts[i], w->start_ns,
+                              memory_order_relaxed);
     return atomic_compare_exchange_strong_explicit(
-        &w->boot->ring[h.claim % PT__RING], &want,
-        pt__claim_word(h.claim, PT__CLAIM_RUN), memory_order_acq_rel,
-        memory_order_acquire);
+        &w->boot->ring[i], &want, pt__claim_word(h.claim, PT__CLAIM_RUN),
+        memory_order_acq_rel, memory_order_acquire);
 }
 
 static void on_sigpipe(int sig)

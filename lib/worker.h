@@ -106,13 +106,41 @@ _Static_assert(sizeof(pt__beacon) == 64, "a beacon is one cache line");
  * answers come in the order of the requests claimed. A word carries its
  * claim number, so a frame left in the pipe never matches a later claim
  * that reuses its word; the parent never reuses a word whose request is
- * still in flight (ws_dispatch.c).
+ * still in flight (ws_dispatch.c). Beside each word the worker writes,
+ * before it claims, when it starts the request (CLOCK_MONOTONIC ns): the
+ * parent, seeing the claim, tells the request started at that time.
  */
 #define PT__RING 4096
 enum { PT__CLAIM_SENT = 1, PT__CLAIM_RUN = 2, PT__CLAIM_REVOKED = 3 };
 static inline uint64_t pt__claim_word(uint64_t claim, unsigned st)
 {
     return claim << 2 | st;
+}
+
+/*
+ * Posted to all (ws_posted.c): in an FF set of a few workers, a request
+ * any worker may run is sent to every worker, with one claim word for all
+ * in the set's ring; the first worker to reach it claims it, the others
+ * skip it. Such a claim has PT__CLAIM_ALL set in the TASK head; its RUN
+ * word names the worker that won (pt__claim_word_by), and the winner's
+ * start time is in its own `all_starts`, at the claim's index. While the
+ * parent takes back many at once (a request raised above them), it sets
+ * the shared `pause` word and workers wait before they claim: else they
+ * would claim, one per task, just ahead of its walk.
+ */
+#define PT__CLAIM_ALL (UINT64_C(1) << 63)
+/* The set's ring of those: larger, for a worker holds many it claimed
+ * until it answers them (answers go in batches). */
+#define PT__ALL_RING 16384
+#define PT__CLAIM_WHO_BITS 18 /* up to 262144 workers */
+static inline uint64_t pt__claim_word_by(uint64_t claim, unsigned who,
+                                         unsigned st)
+{
+    return claim << (PT__CLAIM_WHO_BITS + 2) | (uint64_t)who << 2 | st;
+}
+static inline unsigned pt__claim_who(uint64_t word)
+{
+    return (unsigned)(word >> 2) & ((1u << PT__CLAIM_WHO_BITS) - 1);
 }
 
 /* What a worker is born with (it lives in the forked copy of the parent). */
@@ -126,6 +154,10 @@ typedef struct pt__worker_boot {
     int nshm;
     pt__beacon *beacon; /* this worker's, in memory shared with the parent */
     _Atomic uint64_t *ring;        /* its claim words (PT__RING), shared too */
+    _Atomic int64_t *starts;       /* beside them: when each claim started */
+    _Atomic uint64_t *all_ring;    /* the set's claim words (posted to all) */
+    _Atomic int64_t *all_starts;   /* when it started each of those it won */
+    _Atomic uint32_t *pause;       /* while set, claim none of those */
     const char *checkpoint_prefix; /* snapshots: PREFIX.<index>.snap */
     int64_t checkpoint_ms;         /* at most one per this; 0: off */
 } pt__worker_boot;

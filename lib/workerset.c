@@ -87,11 +87,14 @@ static int copy_opts(pt_workerset *ws, const pt_workerset_opts *o)
     return 0;
 }
 
-/* Memory shared with the workers: their beacons, then their claim rings
- * (pages touched only as they are used). */
+/* Memory shared with the workers: their beacons, their claim rings, their
+ * claims' start times, the start times of claims posted to all, and the
+ * set's ring of those (pages touched only as they are used). */
 static size_t shared_size(int n)
 {
-    return (size_t)n * (sizeof(pt__beacon) + PT__RING * sizeof(uint64_t));
+    return (size_t)n * (sizeof(pt__beacon) + 2 * PT__RING * sizeof(uint64_t) +
+                        PT__ALL_RING * sizeof(int64_t)) +
+           PT__ALL_RING * sizeof(uint64_t) + 64; /* and the pause word */
 }
 
 void pt__ws_free(pt_workerset *ws)
@@ -153,16 +156,24 @@ static int alloc_set(pt_workerset *ws, int n)
                        len, strerror(errno));
     ws->beacons = b;
     ws->rings = (_Atomic uint64_t *)(ws->beacons + n);
+    ws->starts = (_Atomic int64_t *)(ws->rings + (size_t)n * PT__RING);
+    ws->all_starts = ws->starts + (size_t)n * PT__RING;
+    ws->all_ring = (_Atomic uint64_t *)(ws->all_starts +
+                                        (size_t)n * PT__ALL_RING);
+    ws->pause = (_Atomic uint32_t *)(ws->all_ring + PT__ALL_RING);
     for (int i = 0; i < n; i++) {
-        ws->slots[i] = (slot){.index = i,
-                              .state = PT__SLOT_DEAD,
-                              .to_fd = -1,
-                              .from_fd = -1,
-                              .pidfd = -1,
-                              .out_fd = {-1, -1},
-                              .beacon = &ws->beacons[i],
-                              .ring = &ws->rings[(size_t)i * PT__RING],
-                              .shm_fd = -1};
+        ws->slots[i] = (slot){
+            .index = i,
+            .state = PT__SLOT_DEAD,
+            .to_fd = -1,
+            .from_fd = -1,
+            .pidfd = -1,
+            .out_fd = {-1, -1},
+            .beacon = &ws->beacons[i],
+            .ring = &ws->rings[(size_t)i * PT__RING],
+            .starts = &ws->starts[(size_t)i * PT__RING],
+            .all_starts = &ws->all_starts[(size_t)i * PT__ALL_RING],
+            .shm_fd = -1};
         pt__heap_init(&ws->slots[i].own);
     }
     return 0;

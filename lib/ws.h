@@ -17,15 +17,23 @@
 
 #include "heap.h"
 
+/* Sets of up to this many workers post requests to all (ws_posted.c). */
+#define PT__POST_ALL_MAX 4
+
 struct pt_request {
     pt__heap_node node; /* first: a node pointer is a request pointer */
     pt__heap *heap;     /* the heap it waits in */
     struct pt_request *next, *prev; /* in its worker's in-flight FIFO */
     _Atomic uint64_t *word;         /* in flight: its claim word (worker.h) */
-    uint64_t claim;                 /* in flight: its claim number */
-    uint64_t id;                    /* pt_request_id, as the wire carries it */
-    uint64_t callee;                /* pointer, or kernel index */
-    uint32_t kind;                  /* PT__CALLEE_* */
+    bool all;                       /* posted to all workers (ws_posted.c) */
+    bool told;                      /* the on_sent hook knows it started */
+    uint32_t pos;                   /* its frame's place in its worker's
+                                       input (slot.frames, wrapping) */
+    uint32_t pos_all[PT__POST_ALL_MAX]; /* posted to all: in each's */
+    uint64_t claim;                     /* in flight: its claim number */
+    uint64_t id;     /* pt_request_id, as the wire carries it */
+    uint64_t callee; /* pointer, or kernel index */
+    uint32_t kind;   /* PT__CALLEE_* */
     int32_t step;
     int worker; /* pinned (>= 0) or -1; then: who ran it */
     int pin;    /* pinned to (>= 0) or -1, as submitted */
@@ -35,6 +43,7 @@ struct pt_request {
     void *owner;        /* the done hook's arg (a pt_future, a pt_queue,
                            ...), or NULL: abandoned */
     pt_request_fn done; /* tells the owner */
+    void *data;         /* the owner's, for its hooks (pt_request_data) */
 };
 
 /*

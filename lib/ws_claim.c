@@ -17,18 +17,21 @@
 /*
  * The next claim number for worker s, and so its word in the ring: one
  * whose word no request still in flight uses. In-flight requests have
- * claims at or above the oldest's (the FIFO is in claim order), so a word
+ * claims at or above the oldest's (its own are in the FIFO in claim order;
+ * those posted to all have words in the set's ring), so a word
  * revoked, or left by an older claim, is free. At most PT__RING - 1 are in
  * flight (the window is capped), so one is found within PT__RING tries.
  */
 static uint64_t next_claim(slot *s)
 {
+    const pt_request *oldest = s->head; /* of those with a word here */
+    while (oldest && oldest->all)       /* posted to all: the set's ring */
+        oldest = oldest->next;
     for (;;) {
         uint64_t c = ++s->claim;
         uint64_t w = atomic_load_explicit(&s->ring[c % PT__RING],
                                           memory_order_relaxed);
-        if (!s->head || (w & 3) == PT__CLAIM_REVOKED ||
-            (w >> 2) < s->head->claim)
+        if (!oldest || (w & 3) == PT__CLAIM_REVOKED || (w >> 2) < oldest->claim)
             return c;
     }
 }
@@ -36,6 +39,7 @@ static uint64_t next_claim(slot *s)
 void pt__ws_post_claim(slot *s, pt_request *req)
 {
     req->claim = next_claim(s);
+    req->all = false;
     req->word = &s->ring[req->claim % PT__RING];
     atomic_store_explicit(req->word, pt__claim_word(req->claim, PT__CLAIM_SENT),
                           memory_order_release);
@@ -45,9 +49,10 @@ bool pt__ws_started(const pt_request *req)
 {
     if (req->state != PT_REQ_SENT)
         return req->state == PT_REQ_DONE;
+    uint64_t sent = req->all ? pt__claim_word_by(req->claim, 0, PT__CLAIM_SENT)
+                             : pt__claim_word(req->claim, PT__CLAIM_SENT);
     return !req->word ||
-           atomic_load_explicit(req->word, memory_order_acquire) !=
-               pt__claim_word(req->claim, PT__CLAIM_SENT);
+           atomic_load_explicit(req->word, memory_order_acquire) != sent;
 }
 
 void pt__ws_fifo_remove(slot *s, pt_request *req)
@@ -78,13 +83,15 @@ bool pt__ws_take_back(pt_workerset *ws, pt_request *req)
 {
     if (req->state != PT_REQ_SENT || !req->word)
         return false;
+    if (req->all)
+        return req->worker < 0 && pt__ws_take_back_posted(ws, req);
     uint64_t want = pt__claim_word(req->claim, PT__CLAIM_SENT);
     if (!atomic_compare_exchange_strong_explicit(
             req->word, &want, pt__claim_word(req->claim, PT__CLAIM_REVOKED),
             memory_order_acq_rel, memory_order_acquire))
         return false; /* its worker started it */
     unlink_req(&ws->slots[req->worker], req);
-    req->word = NULL;
+    pt__ws_unclaim(ws, req);
     req->worker = req->pin;
     return true;
 }
@@ -110,6 +117,8 @@ int pt__ws_requeue(pt_workerset *ws, pt_request *req)
  */
 void pt__ws_make_way(pt_workerset *ws, const pt_request *req)
 {
+    if (ws->posted_tail) /* a pinned one too: its worker reads them first */
+        pt__ws_make_way_posted(ws, req);
     for (int i = 0; i < ws->n; i++) {
         slot *t = &ws->slots[i];
         if (req->heap != &ws->shared && req->heap != &t->own)

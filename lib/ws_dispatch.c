@@ -195,8 +195,8 @@ int pt_request_cancel(pt_workerset *ws, pt_request *req)
 
 /* ---- sending ---- */
 
-/* Append req's TASK frame to the worker's output buffer. */
-static int encode_task(pt_workerset *ws, slot *s, pt_request *req)
+int pt__ws_encode_task(pt_workerset *ws, slot *s, const pt_request *req,
+                       uint64_t claim)
 {
     const uint8_t *args;
     size_t alen;
@@ -206,7 +206,7 @@ static int encode_task(pt_workerset *ws, slot *s, pt_request *req)
                        .seed = pt_task_seed_of(ws->seed, req->id),
                        .step = req->step,
                        .args_len = (uint32_t)alen,
-                       .claim = req->claim};
+                       .claim = claim};
     if (req->kind == PT__CALLEE_INDEX)
         h.kernel_index = (uint32_t)req->callee;
     size_t plen = sizeof h + alen, pad = (8 - plen % 8) % 8;
@@ -220,13 +220,17 @@ static int encode_task(pt_workerset *ws, slot *s, pt_request *req)
     pt_buf_append(&s->out, &h, sizeof h);
     pt_buf_append(&s->out, args, alen);
     pt_buf_append(&s->out, zeros, pad);
+    s->frames++;
     return 0;
 }
 
-/* The waiting request that worker s should run next, or NULL. */
+/* The waiting request that worker s should run next, or NULL; only its
+ * own (pinned) ones while the set posts the others to all. */
 static pt_request *pick(pt_workerset *ws, slot *s)
 {
     pt__heap_node *a = pt__heap_peek(&s->own), *b = pt__heap_peek(&ws->shared);
+    if (ws->post_all && b && pt__ws_postable((const pt_request *)b))
+        b = NULL; /* it goes to all workers (ws_posted.c) */
     pt__heap *from = !b || (a && pt__heap_before(a, b)) ? &s->own : &ws->shared;
     pt__heap_node *n = pt__heap_pop(from);
     return (pt_request *)n;
@@ -252,73 +256,142 @@ static int window_of(const pt_workerset *ws)
 }
 
 /*
- * Give worker s requests up to its window (encoded into s->out, not yet
- * written). With batches, a worker is topped up once it is half empty, so
- * that requests go (and answers come) many per write. Its new requests
- * are told to the on_sent hook by pt__ws_announce(), once written.
+ * How many requests worker s may be given now: up to its window, once it
+ * is half empty with batches (so that requests go, and answers come, many
+ * per write); 0 while it may not take any.
  */
-void pt__ws_fill_slot(pt_workerset *ws, slot *s)
+static int room_of(const pt_workerset *ws, const slot *s)
 {
     int win = window_of(ws);
     int low = ws->batch > 1 ? win / 2 : win - 1;
     if (ws->hold || ws->remote_only || !pt__ws_slot_takes(s) ||
         s->ninflight > low)
-        return;
-    if (ws->mode == PT_WS_FF)
-        pt__ws_steal(ws, s); /* what others hold, not started */
-    while (s->ninflight < win) {
-        pt_request *req = pick(ws, s);
-        if (!req)
-            break;
-        pt__ws_post_claim(s, req);
-        if (encode_task(ws, s, req) < 0) {
-            atomic_store(req->word, 0);
-            req->word = NULL;
-            pt__ws_fail_req(ws, req, PT_TASK_FAILED, "out of memory");
-            continue;
-        }
-        req->state = PT_REQ_SENT;
-        req->worker = s->index;
-        req->next = NULL;
-        req->prev = s->tail;
-        /* out of order after requests taken over from another worker */
-        s->disordered = s->tail &&
-                        (s->disordered ||
-                         pt__heap_before(&req->node, &s->tail->node));
-        if (s->tail)
-            s->tail->next = req;
-        else
-            s->head = req;
-        s->tail = req;
-        s->ninflight++;
-        pt__ws_slot_event(s, PT__SLOT_EV_SENT);
-        if (!s->unannounced)
-            s->unannounced = req;
-    }
-}
-
-/* Tell the on_sent hook about worker s's new requests. */
-void pt__ws_announce(pt_workerset *ws, slot *s, int64_t now)
-{
-    for (pt_request *r = s->unannounced; r; r = r->next)
-        if (ws->on_sent)
-            ws->on_sent(ws->on_sent_arg, r, now);
-    s->unannounced = NULL;
+        return 0;
+    return win - s->ninflight;
 }
 
 /*
- * Give every live worker requests up to its window. What waits for a
- * worker that could not be restarted (or for a set left with none) fails:
- * nothing would ever run it.
+ * Give worker s its next request (encoded into s->out, not yet written):
+ * false when none waits for it. Its new requests are told to the on_sent
+ * hook by pt__ws_announce(), once written.
+ */
+static bool send_one(pt_workerset *ws, slot *s)
+{
+    pt_request *req = pick(ws, s);
+    if (!req)
+        return false;
+    pt__ws_post_claim(s, req);
+    req->pos = s->frames;
+    if (pt__ws_encode_task(ws, s, req, req->claim) < 0) {
+        atomic_store(req->word, 0);
+        pt__ws_unclaim(ws, req);
+        pt__ws_fail_req(ws, req, PT_TASK_FAILED, "out of memory");
+        return true;
+    }
+    req->told = false;
+    req->state = PT_REQ_SENT;
+    req->worker = s->index;
+    req->next = NULL;
+    req->prev = s->tail;
+    /* out of order after requests taken over from another worker */
+    s->disordered = s->tail && (s->disordered ||
+                                pt__heap_before(&req->node, &s->tail->node));
+    if (s->tail)
+        s->tail->next = req;
+    else
+        s->head = req;
+    s->tail = req;
+    s->ninflight++;
+    pt__ws_slot_event(s, PT__SLOT_EV_SENT);
+    if (!s->unannounced)
+        s->unannounced = req;
+    return true;
+}
+
+void pt__ws_fill_slot(pt_workerset *ws, slot *s)
+{
+    if ((ws->post_all = pt__ws_posts_to_all(ws)))
+        pt__ws_post_all(ws);
+    if (room_of(ws, s) == 0)
+        return;
+    if (ws->mode == PT_WS_FF && !ws->post_all)
+        pt__ws_steal(ws, s); /* what others hold, not started */
+    for (int n = room_of(ws, s); n > 0 && send_one(ws, s); n--)
+        ;
+}
+
+/* When worker s started req, in its FIFO (claimed it: worker.h), or 0:
+ * not yet. One posted to all is in a FIFO once claimed. */
+static int64_t claimed_at(const slot *s, const pt_request *req)
+{
+    size_t i = req->claim % PT__RING;
+    if (!req->word)
+        return 0;
+    if (req->all)
+        return atomic_load_explicit(&s->all_starts[req->claim % PT__ALL_RING],
+                                    memory_order_relaxed);
+    if (atomic_load_explicit(req->word, memory_order_acquire) !=
+        pt__claim_word(req->claim, PT__CLAIM_RUN))
+        return 0;
+    return atomic_load_explicit(&s->starts[i], memory_order_relaxed);
+}
+
+/*
+ * A request is at a worker only once it starts there (SPEC §1), so the
+ * on_sent hook hears of it then: the worker claims its requests in the
+ * order they were sent, so the walk stops at the first not claimed.
+ */
+void pt__ws_announce(pt_workerset *ws, slot *s)
+{
+    pt_request *r = s->unannounced;
+    for (int64_t at = 0; r && (r->told || (at = claimed_at(s, r)) != 0);
+         r = r->next)
+        pt__ws_tell(ws, r, at);
+    s->unannounced = r;
+}
+
+void pt__ws_tell(pt_workerset *ws, pt_request *req, int64_t at)
+{
+    if (req->told)
+        return;
+    req->told = true;
+    if (ws->on_sent)
+        ws->on_sent(ws->on_sent_arg, req, at);
+}
+
+/*
+ * Give every live worker requests up to its window, dealt out one at a
+ * time in turn (the emptiest first), not a window at a time: workers
+ * that start together then start the best requests in about queue order,
+ * rather than one running a batch of the best while another runs the
+ * next ones (a raised task overtaken). What waits for a worker that could
+ * not be restarted (or for a set left with none) fails: nothing would
+ * ever run it.
  */
 void pt__ws_dispatch(pt_workerset *ws)
 {
     if (ws->broken && pt__heap_len(&ws->shared) + own_waiting(ws) > 0)
         pt__ws_fail_waiting(ws, ws->broken_why);
     ws->steal_soon = false;
+    if ((ws->post_all = pt__ws_posts_to_all(ws)))
+        pt__ws_post_all(ws);
+    int first = 0, left = 0;
     for (int i = 0; i < ws->n; i++) {
-        if (ws->lost_why[0] && ws->slots[i].state == PT__SLOT_DEAD)
-            pt__ws_fail_own(ws, &ws->slots[i], ws->lost_why);
-        pt__ws_fill_slot(ws, &ws->slots[i]);
+        slot *s = &ws->slots[i];
+        if (ws->lost_why[0] && s->state == PT__SLOT_DEAD)
+            pt__ws_fail_own(ws, s, ws->lost_why);
+        if (room_of(ws, s) > 0 && ws->mode == PT_WS_FF && !ws->post_all)
+            pt__ws_steal(ws, s); /* what others hold, not started */
+        if ((s->room = room_of(ws, s)) > 0)
+            left++;
+        if (s->ninflight < ws->slots[first].ninflight)
+            first = i;
+    }
+    for (int k = first; left > 0; k = (k + 1) % ws->n) {
+        slot *s = &ws->slots[k];
+        if (s->room > 0 && (!send_one(ws, s) || --s->room == 0)) {
+            s->room = 0;
+            left--;
+        }
     }
 }

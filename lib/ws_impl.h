@@ -45,7 +45,8 @@
  *                                     grace of TERM over: nothing more
  *                                     is sent; pt__ws_on_death() reads
  *                                     its last answers, kills, reaps
- *   DYING     ANSWERED, ALL_ANSWERED: DYING
+ *   DYING     SENT (a request posted to all it claimed, seen late),
+ *             ANSWERED, ALL_ANSWERED: DYING
  *   DYING     REAPED        DEAD      pt__ws_slot_close(); then FORKED
  *                                     again unless it cannot be replaced
  *   IDLE, BUSY, TERM
@@ -91,17 +92,23 @@ typedef struct slot {
     pt__wire_reader rd;
     pt_buf out;              /* encoded frames not yet written */
     size_t out_off;          /* bytes of `out` already written */
+    size_t out_kept;         /* unwritten after the last drop (ws_posted.c) */
     pt__heap own;            /* requests pinned here (and all of them in RR) */
     pt_request *head, *tail; /* in flight, oldest first: head is running */
     pt_request *unannounced; /* the first of them not yet told to on_sent */
     int ninflight;           /* requests in flight (head to tail) */
+    int room;                /* requests it may still be dealt (dispatch) */
+    uint32_t frames;         /* TASK frames given to it (a request's place
+                                in its input: pt_request.pos), wrapping */
     int out_fd[2];           /* its stdout and stderr, when captured; else -1 */
     int out_ready;           /* the last poll found one of them readable */
     pt_buf line[2];          /* their partial lines */
     pt__beacon *beacon;      /* what it runs now, posted by the worker */
     _Atomic uint64_t *ring;  /* its claim words, shared (worker.h) */
-    uint64_t claim;          /* the last claim number given out */
-    bool disordered;         /* in flight not in queue order (ws_claim.c) */
+    _Atomic int64_t *starts; /* when it started each claim, shared too */
+    _Atomic int64_t *all_starts; /* ... each claim posted to all it won */
+    uint64_t claim;              /* the last claim number given out */
+    bool disordered;             /* in flight not in queue order (ws_claim.c) */
     int64_t term_at;    /* when it got SIGTERM for a timeout (TERM), or 0 */
     uint64_t term_task; /* the request that timed out */
     int big_pipe;       /* its answer pipe counts in big_pipes */
@@ -150,9 +157,20 @@ struct pt_workerset {
     int64_t avg_ns;          /* moving average of task run times, 0: none yet */
     pt__beacon *beacons;     /* one per worker, MAP_SHARED with them */
     _Atomic uint64_t *rings; /* PT__RING claim words per worker, shared */
-    bool steal_soon;         /* a free worker may take requests another has not
-                                started, once that one starts its first: look
-                                again within 1 ms (ws_claim.c) */
+    _Atomic int64_t *starts; /* PT__RING start times per worker, shared */
+    _Atomic int64_t *all_starts; /* the same for claims posted to all */
+    _Atomic uint64_t *all_ring;  /* the claim words of those (ws_posted.c) */
+    _Atomic uint32_t *pause;     /* workers claim none of them while set */
+    uint64_t all_claim;          /* the last of them given out */
+    bool all_held[PT__ALL_RING]; /* their words held by a request in flight */
+    int all_used;                /* how many are held */
+    pt_request *posted_head, *posted_tail; /* posted to all, not yet seen
+                                              claimed, oldest first */
+    int nposted;
+    bool post_all;   /* posting to all now (pt__ws_posts_to_all) */
+    bool steal_soon; /* a free worker may take requests another has not
+                        started, once that one starts its first: look
+                        again within 1 ms (ws_claim.c) */
     pt_worker_fn on_worker;
     void *on_worker_arg;
 };
@@ -214,10 +232,38 @@ void pt__ws_make_way(pt_workerset *ws, const pt_request *req);
 int pt__ws_steal(pt_workerset *ws, slot *s);
 /* Give worker s requests up to its window (encoded, not yet written). */
 void pt__ws_fill_slot(pt_workerset *ws, slot *s);
-/* Tell the on_sent hook about worker s's new requests. */
-void pt__ws_announce(pt_workerset *ws, slot *s, int64_t now);
+/* Tell the on_sent hook about the requests worker s has started (claimed)
+ * since it was last looked at, each with the time it started. */
+void pt__ws_announce(pt_workerset *ws, slot *s);
+/* Tell the on_sent hook that req started at `at`, unless told already. */
+void pt__ws_tell(pt_workerset *ws, pt_request *req, int64_t at);
 /* Give every live worker requests up to its window. */
 void pt__ws_dispatch(pt_workerset *ws);
+/* Append req's TASK frame, with claim number `claim`, to worker s's
+ * output: 0 or -ENOMEM. */
+int pt__ws_encode_task(pt_workerset *ws, slot *s, const pt_request *req,
+                       uint64_t claim);
+/* ws_posted.c: requests posted to all workers (worker.h). */
+/* Whether req is small enough to be posted to all workers. */
+bool pt__ws_postable(const pt_request *req);
+/* Whether the set now posts what any worker may run to all of them. */
+bool pt__ws_posts_to_all(const pt_workerset *ws);
+/* Post waiting requests to all workers, enough for their batches. */
+void pt__ws_post_all(pt_workerset *ws);
+/* Move the posted requests workers have claimed to their FIFOs: those up
+ * to the first not claimed, or with `all` every one. */
+void pt__ws_see_claims(pt_workerset *ws, bool all);
+/* Take back a posted request no worker has claimed: false if one did. */
+bool pt__ws_take_back_posted(pt_workerset *ws, pt_request *req);
+/* Take back the posted requests not started that req should precede. */
+void pt__ws_make_way_posted(pt_workerset *ws, const pt_request *req);
+/* Take back every posted request not started (a worker died: its
+ * successor has not seen them), to be posted again. */
+void pt__ws_repost(pt_workerset *ws);
+/* Drop from worker s's unwritten input what another worker claimed. */
+void pt__ws_drop_claimed(pt_workerset *ws, slot *s);
+/* A request leaves flight: its claim word (and ring place) is free. */
+void pt__ws_unclaim(pt_workerset *ws, pt_request *req);
 /* ws_recv.c: read and handle what worker s sent: 0, 1 at end of stream,
  * -errno. */
 int pt__ws_drain(pt_workerset *ws, slot *s);

@@ -33,7 +33,7 @@ int pt__ws_flush(slot *s)
         s->out_off += (size_t)w;
     }
     pt_buf_reset(&s->out);
-    s->out_off = 0;
+    s->out_off = s->out_kept = 0;
     return 0;
 }
 
@@ -121,6 +121,8 @@ static void flush_all(pt_workerset *ws)
     int any = 0;
     for (int i = 0; i < ws->n; i++) {
         slot *s = &ws->slots[i];
+        if (pt__ws_slot_alive(s))
+            pt__ws_drop_claimed(ws, s); /* a long task: others ran those */
         if (pt__ws_slot_alive(s) && pt__ws_flush(s) == -EPIPE) {
             pt__ws_slot_event(s, PT__SLOT_EV_LOST); /* handled below */
             any = 1;
@@ -136,16 +138,16 @@ static void flush_all(pt_workerset *ws)
             pt__ws_on_death(ws, &ws->slots[i], NULL);
 }
 
-/* Hand out waiting requests, write them, then tell the on_sent hook. */
+/* Hand out waiting requests and write them; tell the on_sent hook of
+ * those the workers have started. */
 static void send_all(pt_workerset *ws)
 {
+    pt__ws_see_claims(ws, false);
     pt__ws_dispatch(ws);
     flush_all(ws);
-    int64_t now = 0;
     for (int i = 0; i < ws->n; i++)
         if (ws->slots[i].unannounced)
-            pt__ws_announce(ws, &ws->slots[i],
-                            now ? now : (now = pt_sys_mono_ns()));
+            pt__ws_announce(ws, &ws->slots[i]);
 }
 
 void pt__ws_kick(pt_workerset *ws)
@@ -275,6 +277,7 @@ int pt_workerset_poll(pt_workerset **sets, int nsets, struct pollfd *extra,
         for (int j = 0; r > 0 && j < ws->npolled; j++)
             on_ready(ws, ws->pslot[j], &all[off + j], ws->ppid[j]);
         off += ws->npolled;
+        pt__ws_see_claims(ws, false); /* the running, for their timeout */
         expire(ws, now);
         send_all(ws);
     }

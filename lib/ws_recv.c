@@ -144,9 +144,22 @@ static int on_frame(pt_workerset *ws, slot *s, const pt__wire_hdr *hdr,
                     const uint8_t *p)
 {
     pt_request *req = s->head;
+    /* Posted to all (ws_posted.c), a request joins the FIFO when it is seen
+     * claimed: the worker may have claimed it before older ones it had
+     * not reached yet, which it answers later. */
+    while (req && req->id != hdr->task_id && (req->all || !pt__ws_started(req)))
+        req = req->next;
+    if (!req && ws->posted_head) { /* claimed past one not claimed yet */
+        pt__ws_see_claims(ws, true);
+        for (req = s->head; req && req->id != hdr->task_id &&
+                            (req->all || !pt__ws_started(req));
+             req = req->next)
+            ;
+    }
     if (!req || req->id != hdr->task_id)
         return pt__err(-EPROTO, "worker %d answered task %llu out of turn",
                        s->index, (unsigned long long)hdr->task_id);
+    pt__ws_announce(ws, s); /* it started: it claimed it */
     pt_reply *r;
     pt__res_head t;
     if (hdr->type == PT__WIRE_RESULT)
@@ -170,12 +183,10 @@ static int on_frame(pt_workerset *ws, slot *s, const pt__wire_hdr *hdr,
     learn(ws, t.end_ns - t.start_ns);
     ws->succeeded++;
     ws->deaths_in_a_row = 0;
-    s->head = req->next;
-    if (s->head)
-        s->head->prev = NULL;
-    else
-        s->tail = NULL;
-    req->word = NULL;
+    if (!req->told) /* a frame too short to claim, or out of FIFO order */
+        pt__ws_tell(ws, req, t.start_ns);
+    pt__ws_fifo_remove(s, req);
+    pt__ws_unclaim(ws, req);
     s->ninflight--;
     pt__ws_slot_event(s, s->ninflight ? PT__SLOT_EV_ANSWERED
                                       : PT__SLOT_EV_ALL_ANSWERED);
@@ -189,7 +200,7 @@ static int on_frame(pt_workerset *ws, slot *s, const pt__wire_hdr *hdr,
         pt__ws_fill_slot(ws, s);
         if (s->out.len > s->out_off)
             pt__ws_flush(s);
-        pt__ws_announce(ws, s, pt_sys_mono_ns());
+        pt__ws_announce(ws, s);
     }
     pt__ws_finish(ws, req, r);
     return 0;
@@ -202,6 +213,7 @@ static int on_frame(pt_workerset *ws, slot *s, const pt__wire_hdr *hdr,
  */
 int pt__ws_drain(pt_workerset *ws, slot *s)
 {
+    pt__ws_see_claims(ws, false); /* before its answers to them */
     for (int emptied = 0;; emptied = s->rd.short_read) {
         const uint8_t *p;
         pt__wire_hdr hdr;

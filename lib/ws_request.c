@@ -29,3 +29,13 @@ pt_reply *pt_request_take_reply(pt_request *req)
     req->reply = NULL;
     return r;
 }
+
+void pt_request_set_data(pt_request *req, void *data)
+{
+    req->data = data;
+}
+
+void *pt_request_data(const pt_request *req)
+{
+    return req->data;
+}

@@ -53,7 +53,8 @@ static const unsigned char moves[PT__SLOT_NSTATES][PT__SLOT_NEVENTS] = {
                        [PT__SLOT_EV_ALL_ANSWERED] = TO(TERM),
                        [PT__SLOT_EV_LOST] = TO(DYING),
                        [PT__SLOT_EV_SHUTDOWN] = TO(STOPPING)},
-    [PT__SLOT_DYING] = {[PT__SLOT_EV_ANSWERED] = TO(DYING),
+    [PT__SLOT_DYING] = {[PT__SLOT_EV_SENT] = TO(DYING), /* claimed, seen late */
+                        [PT__SLOT_EV_ANSWERED] = TO(DYING),
                         [PT__SLOT_EV_ALL_ANSWERED] = TO(DYING),
                         [PT__SLOT_EV_LOST] = TO(DYING),
                         [PT__SLOT_EV_REAPED] = TO(DEAD)},
@@ -104,6 +105,10 @@ static _Noreturn void worker_child(pt_workerset *ws, slot *s, int in, int out,
                             .nshm = ws->nshm,
                             .beacon = s->beacon,
                             .ring = s->ring,
+                            .starts = s->starts,
+                            .all_ring = ws->all_ring,
+                            .pause = ws->pause,
+                            .all_starts = s->all_starts,
                             .checkpoint_prefix = ws->checkpoint_prefix,
                             .checkpoint_ms = ws->checkpoint_ms};
     pt__worker_main(&boot);
@@ -194,6 +199,8 @@ int pt__ws_spawn(pt_workerset *ws, slot *s)
                 .out_fd = {-1, -1},
                 .beacon = s->beacon,
                 .ring = s->ring,
+                .starts = s->starts,
+                .all_starts = s->all_starts,
                 .claim = s->claim, /* a new worker's claims go on from here */
                 .shm_fd = shm};
     if (big_pipes < BIG_PIPES_MAX && /* best effort: EPERM leaves it */
@@ -237,7 +244,7 @@ void pt__ws_slot_close(slot *s)
     s->shm_fd = -1;
     big_pipes -= s->big_pipe;
     s->big_pipe = 0;
-    s->out_off = 0;
+    s->out_off = s->out_kept = 0;
     s->pid = 0;
     pt__ws_slot_event(s, PT__SLOT_EV_REAPED);
 }
@@ -262,7 +269,7 @@ static void requeue_unstarted(pt_workerset *ws, slot *s, pt_request *first)
     for (pt_request *req = first, *next; req; req = next) {
         next = req->next;
         int pinned = req->heap == &s->own;
-        req->word = NULL;
+        pt__ws_unclaim(ws, req);
         req->worker = req->pin;
         if (pt__ws_enqueue(ws, req, pinned ? s->index : -1) < 0)
             pt__ws_fail_req(ws, req, PT_TASK_CRASHED,
@@ -321,7 +328,7 @@ int64_t pt__ws_beacon_task(const slot *s, int64_t *since)
 }
 
 /* Take the request `id` out of worker s's in-flight list, or the oldest. */
-static pt_request *take_culprit(slot *s, int64_t id)
+static pt_request *take_culprit(pt_workerset *ws, slot *s, int64_t id)
 {
     pt_request *req = s->head;
     while (id >= 0 && req && req->id != (uint64_t)id)
@@ -331,7 +338,7 @@ static pt_request *take_culprit(slot *s, int64_t id)
     if (!req)
         return NULL;
     pt__ws_fifo_remove(s, req);
-    req->word = NULL;
+    pt__ws_unclaim(ws, req);
     return req;
 }
 
@@ -347,6 +354,7 @@ void pt__ws_on_death(pt_workerset *ws, slot *s, const char *why)
     int status = 0, sig, code;
     struct rusage ru = {0};
     char msg[256];
+    pt__ws_see_claims(ws, true); /* what it claimed of those posted */
     /* its last answers: nothing more is sent to it */
     pt__ws_slot_event(s, PT__SLOT_EV_LOST);
     pt__ws_drain(ws, s);    /* replies sent before it died still count */
@@ -355,7 +363,8 @@ void pt__ws_on_death(pt_workerset *ws, slot *s, const char *why)
     while (wait4(s->pid, &status, 0, &ru) < 0 && errno == EINTR)
         ;
     pt__ws_reaped(ws, s, status, &ru);
-    pt_request *running = take_culprit(s, pt__ws_beacon_task(s, NULL));
+    pt__ws_announce(ws, s); /* what it had started, the running one too */
+    pt_request *running = take_culprit(ws, s, pt__ws_beacon_task(s, NULL));
     /* its last words belong to the running task */
     pt__ws_close_output(ws, s, running ? (int64_t)running->id : -1);
     describe_death(status, &sig, &code, msg, sizeof msg);
@@ -379,6 +388,8 @@ void pt__ws_on_death(pt_workerset *ws, slot *s, const char *why)
                       pt__ws_reply_or_bare(r, running->id, st, s->index));
     }
     requeue_unstarted(ws, s, rest);
+    if (ws->posted_head) /* its successor has not seen them */
+        pt__ws_repost(ws);
     ws->restarts++;
     /* A task slower than the timeout says nothing of the workers' health:
      * only deaths count towards a broken set. */

@@ -59,6 +59,10 @@ PT_EXTERN int pt_request_worker(const pt_request *req);
 PT_EXTERN pt_reply *pt_request_reply(const pt_request *req);
 /* Take the reply over: the request no longer frees it. */
 PT_EXTERN pt_reply *pt_request_take_reply(pt_request *req);
+/* The owner's own pointer for this request, read back in its hooks (no
+ * lookup by id): NULL until set. */
+PT_EXTERN void pt_request_set_data(pt_request *req, void *data);
+PT_EXTERN void *pt_request_data(const pt_request *req);
 /* Free a done request (and its reply, unless taken). */
 PT_EXTERN void pt_request_destroy(pt_request *req);
 
@@ -101,9 +105,12 @@ typedef void (*pt_worker_fn)(void *arg, int worker, int pid, bool started,
                              int status, int64_t max_rss_kb);
 PT_EXTERN void pt_workerset_on_worker(pt_workerset *ws, pt_worker_fn fn,
                                       void *arg);
-/* A request was handed to a worker, at `now_ns` (CLOCK_MONOTONIC). One
- * taken back before it started (see above) may be handed out again, and
- * told again; its reply's times say when it really ran. */
+/* A request started at a worker, at `now_ns` (CLOCK_MONOTONIC): the time
+ * the worker took as it claimed it, the one its reply reports as its
+ * start. Told when the set sees the claim (in pt_workerset_poll(), at the
+ * latest with its answer), never for a request sent ahead and taken back
+ * before it started. A request run again after its worker died (one it
+ * had finished but not answered) is told again. */
 typedef void (*pt_sent_fn)(void *arg, pt_request *req, int64_t now_ns);
 PT_EXTERN void pt_workerset_on_sent(pt_workerset *ws, pt_sent_fn fn, void *arg);
 

@@ -114,10 +114,11 @@ static void on_signals(engine *e)
     ssize_t n = read(sig_pipe[0], buf, sizeof buf);
     for (ssize_t i = 0; i < n; i++) {
         if (++e->sigs == 1) {
+            rn_eng_cancel_waiting(e); /* first: what waits is cancelled
+                                         by the time the line is read */
             if (!e->opts->quiet)
                 fprintf(stderr, "\nptrun: interrupted: finishing running "
                                 "tasks (again to kill them)\n");
-            rn_eng_cancel_waiting(e);
             rn_cluster_interrupt(e, false);
         } else if (e->sigs == 2) {
             for (int w = 0; w < e->spec->nworkersets; w++)
@@ -210,7 +211,8 @@ static int run_step(engine *e, int step)
         if (e->ctl) /* after every round: it also drops late clients */
             rn_ctl_handle(e->ctl, extra + 1, nextra - 1, pt_sys_mono_ns());
         rn_eng_open_late(e, true); /* the first tasks are at workers */
-        on_signals(e);
+        if (extra[0].revents) /* no read a round for nothing */
+            on_signals(e);
         rn_eng_halt_apply(e);
         rn_eng_flush_log(e);
         show_progress(e, step, false);

@@ -137,6 +137,8 @@ void rn_eng_on_output(void *arg, int worker, int64_t task, int stream,
 /* The error text plus the task's last stderr lines, when there are some. */
 char *rn_eng_error_with_tail(engine *e, int64_t id, const char *error)
 {
+    if (!error) /* most tasks: no lookup */
+        return NULL;
     const tstate *s = rn_eng_live(e, id);
     int w = s ? s->worker : -1;
     tail *tl = w >= 0 ? &e->tails[s->t.workerset][w] : NULL;

@@ -71,6 +71,7 @@ int rn_eng_submit(engine *e, tstate *s, int64_t now_ns)
     s->req = pt_request_submit(set, &c, t->id, on_done, e);
     if (!s->req)
         return -errno;
+    pt_request_set_data(s->req, s); /* the hooks find s without a lookup */
     s->attempts++;
     s->worker = -1;
     s->sent = false;
@@ -108,8 +109,8 @@ void rn_eng_count_queued(engine *e, const tstate *s, int d)
 void rn_eng_on_sent(void *arg, pt_request *req, int64_t now)
 {
     engine *e = arg;
-    tstate *s = rn_eng_live(e, pt_request_id(req));
-    s->start_ns = now + e->mono_off; /* until the worker says when it ran */
+    tstate *s = pt_request_data(req);
+    s->start_ns = now + e->mono_off; /* when it started: its claim */
     s->worker = pt_request_worker(req);
     s->rank = 0;
     rn_eng_mark_sent(e, s); /* else sent again after its worker died */
@@ -284,7 +285,7 @@ static void on_done(void *arg, pt_request *req)
 {
     engine *e = arg;
     int64_t id = pt_request_id(req);
-    tstate *s = rn_eng_live(e, id);
+    tstate *s = pt_request_data(req);
     pt_reply *r = pt_request_reply(req);
     pt_task_status st = pt_reply_status(r);
     if (s->refeed) { /* taken back to be fed again: no attempt */

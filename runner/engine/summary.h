@@ -18,7 +18,7 @@
 
 /* Durations: each kept (exact quantiles) up to RN_SAMPLES_EXACT of them,
  * then counted in a histogram of ~60 KB (quantiles within 1/128). */
-#define RN_SAMPLES_EXACT ((size_t)1 << 20)
+#define RN_SAMPLES_EXACT ((size_t)1 << 16)
 
 typedef struct rn_samples {
     int64_t *ns;

@@ -1,0 +1,478 @@
+/*
+ * test_dispatch.c - how a worker set hands requests out under batching:
+ * dealt to the workers in turn, and told started (the on_sent hook) only
+ * when a worker claims one, with the time it started there.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ptools/dispatch.h>
+#include <ptools/sys.h>
+#include <ptools/workerset.h>
+
+#include "harness.h"
+#include "ws.h"
+
+enum { MAXREQ = 64 };
+
+/* What the hooks saw: started (on_sent) and done, by request index. */
+typedef struct seen {
+    int nsent, ndone;
+    int64_t sent_ns[MAXREQ];
+    pt_request *done[MAXREQ];
+} seen;
+
+static void on_sent(void *arg, pt_request *req, int64_t now_ns)
+{
+    seen *s = arg;
+    int64_t i = pt_request_id(req);
+    CU_ASSERT_FATAL(i >= 0 && i < MAXREQ);
+    CU_ASSERT_EQUAL(s->sent_ns[i], 0); /* told once: it started once */
+    s->sent_ns[i] = now_ns;
+    s->nsent++;
+}
+
+static void on_done(void *arg, pt_request *req)
+{
+    seen *s = arg;
+    s->done[pt_request_id(req)] = req;
+    s->ndone++;
+}
+
+static pt_request *submit(pt_workerset *ws, seen *s, int64_t id, pt_args *a)
+{
+    pt_call c = PT_CALL_INIT;
+    c.fn = pt_test_nap;
+    c.args = a;
+    pt_request *req = pt_request_submit(ws, &c, id, on_done, s);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(req);
+    return req;
+}
+
+static pt_args *nap_args(int ms, int mark)
+{
+    pt_args *a = pt_args_create();
+    pt_args_int(a, "ms", ms);
+    pt_args_int(a, "mark", mark);
+    return a;
+}
+
+static pt_workerset *batched_set(int n, int batch)
+{
+    pt_workerset_opts o = {.batch = batch};
+    pt_workerset *ws = pt_workerset_create(n, PT_WS_FF, &o);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ws);
+    return ws;
+}
+
+/* Poll until `n` requests are done (each round waits for news). */
+static void wait_done(pt_workerset *ws, const seen *s, int n)
+{
+    while (s->ndone < n)
+        CU_ASSERT_EQUAL_FATAL(pt_workerset_poll(&ws, 1, NULL, 0, 100), 0);
+}
+
+/*
+ * One worker, batches of 8: a slow request runs while five quick ones sit
+ * in its pipe, sent but not started. The hook has heard of the slow one
+ * only; each is told when its worker claims it, at the very time the
+ * worker reports it started.
+ */
+static void test_started_at_the_claim(void)
+{
+    pt_test_starts_reset();
+    pt_workerset *ws = batched_set(1, 8);
+    seen s = {0};
+    pt_workerset_on_sent(ws, on_sent, &s);
+    pt_args *slow = nap_args(300, 1), *fast = nap_args(1, 0);
+    pt_request *req[6];
+    req[0] = submit(ws, &s, 0, slow);
+    for (int i = 1; i < 6; i++)
+        req[i] = submit(ws, &s, i, fast);
+    pt_test_wait_starts(ws, 1);
+    for (int round = 0; round < 5; round++) /* time to tell, if it would */
+        CU_ASSERT_EQUAL(pt_workerset_poll(&ws, 1, NULL, 0, 10), 0);
+    for (int i = 1; i < 6; i++) /* sent ahead, waiting all the same */
+        CU_ASSERT_EQUAL(pt_request_state_of(req[i]), PT_REQ_WAITING);
+    CU_ASSERT_EQUAL(req[5]->state, PT_REQ_SENT);
+    CU_ASSERT_EQUAL(s.nsent, 1);
+    CU_ASSERT_NOT_EQUAL(s.sent_ns[0], 0);
+    wait_done(ws, &s, 6);
+    CU_ASSERT_EQUAL(s.nsent, 6);
+    for (int i = 0; i < 6; i++) {
+        pt_reply *r = pt_request_reply(s.done[i]);
+        CU_ASSERT_EQUAL(pt_reply_status(r), PT_TASK_OK);
+        CU_ASSERT_EQUAL(s.sent_ns[i], pt_reply_start_ns(r));
+        pt_request_destroy(s.done[i]);
+    }
+    CU_ASSERT(s.sent_ns[1] >= s.sent_ns[0] + 300 * INT64_C(1000000));
+    pt_args_destroy(slow);
+    pt_args_destroy(fast);
+    CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
+}
+
+/*
+ * Five idle workers (too many to post each request to all), batches of 4,
+ * 20 requests queued at once: they are dealt in turn (0, 1, 2, 3, 4, 0,
+ * ...), not 4 of the best to one worker and the next 4 to another, so
+ * that workers starting together start them in about queue order
+ * (checked as they are sent: a worker that frees first may then take
+ * over some another has not started).
+ */
+static void test_dealt_in_turn(void)
+{
+    pt_workerset *ws = batched_set(5, 4);
+    seen s = {0};
+    pt_args *a = nap_args(0, 0);
+    pt_request *req[20];
+    for (int i = 0; i < 20; i++)
+        req[i] = submit(ws, &s, i, a);
+    CU_ASSERT_EQUAL(pt_workerset_poll(&ws, 1, NULL, 0, 0), 0);
+    for (int i = 0; i < 20; i++)
+        CU_ASSERT_EQUAL(pt_request_worker(req[i]), i % 5);
+    wait_done(ws, &s, 20);
+    for (int i = 0; i < 20; i++)
+        pt_request_destroy(s.done[i]);
+    pt_args_destroy(a);
+    CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
+}
+
+static int64_t start_of(const seen *s, int i)
+{
+    return pt_reply_start_ns(pt_request_reply(s->done[i]));
+}
+
+/*
+ * Two workers, batches of 16: requests are posted to both, and each
+ * starts the first not claimed. So they start in queue order (priority,
+ * then FIFO) across the two, both work, and no request waits behind a
+ * busy worker: a long one holds up nothing.
+ */
+static void test_posted_to_all_in_order(void)
+{
+    pt_workerset *ws = batched_set(2, 16);
+    seen s = {0};
+    pt_args *slow = nap_args(300, 0), *fast = nap_args(2, 0);
+    enum { N = 41 };
+    int64_t prio[N];
+    pt_call c = PT_CALL_INIT;
+    c.fn = pt_test_nap;
+    for (int i = 0; i < N; i++) {
+        c.args = i == 0 ? slow : fast;
+        c.priority = prio[i] = i == 0 ? 100 : (int64_t)(pt_test_rng() % 5);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(pt_request_submit(ws, &c, i, on_done, &s));
+    }
+    wait_done(ws, &s, N);
+    int on[2] = {0}, w0 = pt_request_worker(s.done[0]);
+    for (int i = 0; i < N; i++) {
+        CU_ASSERT_EQUAL(pt_reply_status(pt_request_reply(s.done[i])),
+                        PT_TASK_OK);
+        on[pt_request_worker(s.done[i]) == w0]++;
+        for (int j = 0; j < N; j++) /* i before j in the queue */
+            if (prio[i] > prio[j] || (prio[i] == prio[j] && i < j))
+                CU_ASSERT(start_of(&s, i) <= start_of(&s, j));
+    }
+    CU_ASSERT_EQUAL(on[1], 1); /* the long one's worker ran no other */
+    int64_t slow_end = pt_reply_end_ns(pt_request_reply(s.done[0]));
+    for (int i = 1; i < N; i++)
+        CU_ASSERT(pt_reply_end_ns(pt_request_reply(s.done[i])) < slow_end);
+    for (int i = 0; i < N; i++)
+        pt_request_destroy(s.done[i]);
+    pt_args_destroy(slow);
+    pt_args_destroy(fast);
+    CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
+}
+
+/*
+ * Posted to both workers, a request raised above the others is the next
+ * one started: none of the others not started at the call starts before
+ * it.
+ */
+static void test_raised_is_next(void)
+{
+    pt_test_starts_reset();
+    pt_workerset *ws = batched_set(2, 16);
+    seen s = {0};
+    pt_args *a = nap_args(5, 1);
+    enum { N = 40 };
+    pt_request *req[N];
+    for (int i = 0; i < N; i++)
+        req[i] = submit(ws, &s, i, a);
+    pt_test_wait_starts(ws, 4);
+    CU_ASSERT_EQUAL(pt_request_set_priority(ws, req[N - 1], 10), 0);
+    int64_t called = pt_sys_mono_ns();
+    wait_done(ws, &s, N);
+    int64_t raised = start_of(&s, N - 1);
+    int before = 0;
+    for (int i = 0; i < N - 1; i++)
+        before += start_of(&s, i) > called && start_of(&s, i) < raised;
+    CU_ASSERT_EQUAL(before, 0);
+    for (int i = 0; i < N; i++)
+        pt_request_destroy(s.done[i]);
+    pt_args_destroy(a);
+    CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
+}
+
+/*
+ * The owner's pointer rides with its request, into both hooks.
+ */
+static void test_request_data(void)
+{
+    pt_workerset *ws = batched_set(1, 0);
+    seen s = {0};
+    pt_args *a = nap_args(0, 0);
+    pt_request *req = submit(ws, &s, 3, a);
+    CU_ASSERT_PTR_NULL(pt_request_data(req));
+    int mine;
+    pt_request_set_data(req, &mine);
+    wait_done(ws, &s, 1);
+    CU_ASSERT_PTR_EQUAL(s.done[3], req);
+    CU_ASSERT_PTR_EQUAL(pt_request_data(req), &mine);
+    pt_request_destroy(req);
+    pt_args_destroy(a);
+    CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
+}
+
+enum { NRACE = 3 * 4096 + 5 }; /* the claim ring (PT__RING) wraps 3 times */
+
+/* Done hook of the race: count each request's end, keep its status. */
+typedef struct race {
+    int ndone;
+    int ends[NRACE];
+    pt_task_status st[NRACE];
+} race;
+
+static void race_done(void *arg, pt_request *req)
+{
+    race *r = arg;
+    int64_t i = pt_request_id(req);
+    r->ends[i]++;
+    r->st[i] = pt_reply_status(pt_request_reply(req));
+    r->ndone++;
+    pt_request_destroy(req);
+}
+
+/*
+ * Take-backs racing claims, many times: 2 workers run tiny requests sent
+ * ahead in batches while the set changes priorities and cancels at
+ * random. Each request ends exactly once; a cancel that returned 0 ended
+ * its request cancelled (the worker did not also run it), one refused
+ * with -EBUSY ran; a priority change is refused only for a request that
+ * started. Any double ownership would also be a reply out of turn (a
+ * protocol error: a crashed request).
+ */
+static void test_take_back_races_claim(void)
+{
+    pt_workerset *ws = batched_set(2, 32);
+    race *r = calloc(1, sizeof *r);
+    pt_request **req = calloc(NRACE, sizeof *req);
+    signed char *cancelled = calloc(NRACE, 1);
+    CU_ASSERT_FATAL(r && req && cancelled);
+    pt_args *a = nap_args(0, 0);
+    pt_call c = PT_CALL_INIT;
+    c.fn = pt_test_nap;
+    c.args = a;
+    for (int i = 0; i < NRACE; i++)
+        CU_ASSERT_PTR_NOT_NULL_FATAL(
+            req[i] = pt_request_submit(ws, &c, i, race_done, r));
+    int calls = 0, refused = 0;
+    while (r->ndone < NRACE) {
+        CU_ASSERT_EQUAL_FATAL(pt_workerset_poll(&ws, 1, NULL, 0, 0), 0);
+        for (int k = 0; k < 8; k++) {
+            /* near the front: sent ahead, or about to be */
+            int i = (int)((r->ndone + pt_test_rng() % 96) % NRACE);
+            if (r->ends[i] || cancelled[i])
+                continue; /* its request is gone, or going */
+            calls++;
+            if (k % 4 == 0) {
+                int rc = pt_request_cancel(ws, req[i]);
+                CU_ASSERT(rc == 0 || rc == -EBUSY);
+                cancelled[i] = rc == 0 ? 1 : -1;
+            } else {
+                int rc = pt_request_set_priority(ws, req[i],
+                                                 (int64_t)(pt_test_rng() % 7));
+                CU_ASSERT(rc == 0 || rc == -EBUSY);
+                refused += rc == -EBUSY;
+            }
+        }
+    }
+    int ok = 0, cancels = 0;
+    for (int i = 0; i < NRACE; i++) {
+        CU_ASSERT_EQUAL(r->ends[i], 1);
+        if (cancelled[i] == 1)
+            CU_ASSERT_EQUAL(r->st[i], PT_TASK_CANCELLED);
+        if (cancelled[i] != 1)
+            CU_ASSERT_EQUAL(r->st[i], PT_TASK_OK);
+        ok += r->st[i] == PT_TASK_OK;
+        cancels += cancelled[i] == 1;
+    }
+    CU_ASSERT_EQUAL(ok + cancels, NRACE);
+    CU_ASSERT(calls > 1000 && refused > 0); /* it did race */
+    pt_args_destroy(a);
+    free(r);
+    free(req);
+    free(cancelled);
+    CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
+}
+
+static int crash_if(pt_ctx *c)
+{
+    if (pt_arg_bool(c, "crash", false))
+        raise(SIGSEGV);
+    return 0;
+}
+
+/*
+ * Posted to both workers in batches of 256, one request of 3000 crashes
+ * its worker: it alone ends crashed (blamed by the beacon, not by what
+ * else the worker held), every other runs once and ends ok.
+ */
+static void test_posted_crash_blames_the_runner(void)
+{
+    enum { N = 3000, BAD = 1777 };
+    pt_workerset *ws = batched_set(2, 256);
+    race *r = calloc(1, sizeof *r);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    pt_call c = PT_CALL_INIT;
+    c.fn = crash_if;
+    for (int i = 0; i < N; i++) {
+        pt_args *a = pt_args_create();
+        pt_args_bool(a, "crash", i == BAD);
+        c.args = a;
+        CU_ASSERT_PTR_NOT_NULL_FATAL(
+            pt_request_submit(ws, &c, i, race_done, r));
+        pt_args_destroy(a);
+    }
+    while (r->ndone < N)
+        CU_ASSERT_EQUAL_FATAL(pt_workerset_poll(&ws, 1, NULL, 0, 100), 0);
+    for (int i = 0; i < N; i++) {
+        CU_ASSERT_EQUAL(r->ends[i], 1);
+        CU_ASSERT_EQUAL(r->st[i], i == BAD ? PT_TASK_CRASHED : PT_TASK_OK);
+    }
+    CU_ASSERT_EQUAL(pt_workerset_restarts(ws), 1);
+    free(r);
+    CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
+}
+
+/*
+ * Requests pinned to worker 0 (sent to it alone) mixed with requests
+ * posted to both: worker 0 answers in the order of its input, which the
+ * set keeps however late it sees a posted one claimed.
+ */
+static void test_pinned_among_posted(void)
+{
+    enum { N = 4000 };
+    pt_workerset *ws = batched_set(2, 64);
+    race *r = calloc(1, sizeof *r);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    pt_args *a = nap_args(0, 0);
+    pt_call c = PT_CALL_INIT;
+    c.fn = pt_test_nap;
+    c.args = a;
+    for (int i = 0; i < N; i++) {
+        c.worker = i % 3 ? -1 : 0;
+        c.priority = i % 3 ? 0 : 1;
+        CU_ASSERT_PTR_NOT_NULL_FATAL(
+            pt_request_submit(ws, &c, i, race_done, r));
+    }
+    while (r->ndone < N)
+        CU_ASSERT_EQUAL_FATAL(pt_workerset_poll(&ws, 1, NULL, 0, 100), 0);
+    for (int i = 0; i < N; i++)
+        CU_ASSERT_EQUAL(r->st[i], PT_TASK_OK);
+    CU_ASSERT_EQUAL(pt_workerset_restarts(ws), 0);
+    pt_args_destroy(a);
+    free(r);
+    CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
+}
+
+/*
+ * Posted to both workers: while one runs a long request, the other runs
+ * thousands, each also queued for the busy one (its backlog, dropped as
+ * the other claims them). Each request runs once and all end ok.
+ */
+static void test_busy_worker_backlog(void)
+{
+    enum { N = NRACE };
+    pt_workerset *ws = batched_set(2, 256);
+    race *r = calloc(1, sizeof *r);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    pt_args *slow = nap_args(300, 0), *fast = nap_args(0, 0);
+    pt_call c = PT_CALL_INIT;
+    c.fn = pt_test_nap;
+    for (int i = 0; i < N; i++) {
+        c.args = i == 0 ? slow : fast;
+        c.priority = i == 0;
+        CU_ASSERT_PTR_NOT_NULL_FATAL(
+            pt_request_submit(ws, &c, i, race_done, r));
+    }
+    while (r->ndone < N)
+        CU_ASSERT_EQUAL_FATAL(pt_workerset_poll(&ws, 1, NULL, 0, 100), 0);
+    for (int i = 0; i < N; i++) {
+        CU_ASSERT_EQUAL(r->ends[i], 1);
+        CU_ASSERT_EQUAL(r->st[i], PT_TASK_OK);
+    }
+    CU_ASSERT_EQUAL(pt_workerset_restarts(ws), 0);
+    pt_args_destroy(slow);
+    pt_args_destroy(fast);
+    free(r);
+    CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
+}
+
+/*
+ * Requests with large args (100 KiB) among small ones in a set that posts
+ * to all: the large go to one worker each, in their turn; all end ok.
+ */
+static void test_large_args_among_posted(void)
+{
+    enum { N = 300 };
+    pt_workerset *ws = batched_set(2, 16);
+    race *r = calloc(1, sizeof *r);
+    static double blob[100 << 10 >> 3];
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    pt_args *small = nap_args(0, 0), *large = nap_args(0, 0);
+    CU_ASSERT_EQUAL(pt_args_reals(large, "blob", blob, sizeof blob / 8), 0);
+    pt_call c = PT_CALL_INIT;
+    c.fn = pt_test_nap;
+    for (int i = 0; i < N; i++) {
+        c.args = i % 10 == 5 ? large : small;
+        CU_ASSERT_PTR_NOT_NULL_FATAL(
+            pt_request_submit(ws, &c, i, race_done, r));
+    }
+    while (r->ndone < N)
+        CU_ASSERT_EQUAL_FATAL(pt_workerset_poll(&ws, 1, NULL, 0, 100), 0);
+    for (int i = 0; i < N; i++) {
+        CU_ASSERT_EQUAL(r->ends[i], 1);
+        CU_ASSERT_EQUAL(r->st[i], PT_TASK_OK);
+    }
+    pt_args_destroy(small);
+    pt_args_destroy(large);
+    free(r);
+    CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
+}
+
+static const pt_test_case cases[] = {
+    {"started: told at the claim, with its start time",
+     test_started_at_the_claim, 0},
+    {"idle workers are dealt requests in turn", test_dealt_in_turn, 0},
+    {"posted to all: started in queue order, first free",
+     test_posted_to_all_in_order, 0},
+    {"posted to all: a raised request is the next started", test_raised_is_next,
+     0},
+    {"posted to all: a crash blames only the crasher",
+     test_posted_crash_blames_the_runner, 0},
+    {"pinned requests among those posted to all", test_pinned_among_posted, 0},
+    {"posted to all: a busy worker's backlog", test_busy_worker_backlog, 0},
+    {"large args go to one worker among those posted to all",
+     test_large_args_among_posted, 0},
+    {"a request carries its owner's pointer", test_request_data, 0},
+    {"take-backs racing claims, the claim ring wrapping",
+     test_take_back_races_claim, 120},
+    {NULL, NULL, 0},
+};
+
+int main(int argc, char **argv)
+{
+    return pt_test_main("dispatch", cases, argc, argv);
+}
