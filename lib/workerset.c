@@ -121,14 +121,15 @@ void pt__ws_free(pt_workerset *ws)
 
 static int check_create(int n, pt_ws_mode mode, const pt_workerset_opts *o)
 {
-    if (n < 1 || (mode != PT_WS_RR && mode != PT_WS_FF) ||
+    if (n < 1 || n > PT_WS_MAX_WORKERS ||
+        (mode != PT_WS_RR && mode != PT_WS_FF) ||
         (o && (o->window < 0 || o->nkernels < 0 || o->nshm < 0 ||
                o->timeout_ms < 0 || o->memory_bytes < 0 || o->batch < 0 ||
                o->checkpoint_ms < 0)))
         return pt__err(-EINVAL,
-                       "workerset: need n >= 1 (got %d), mode RR "
+                       "workerset: need 1 <= n <= %d (got %d), mode RR "
                        "or FF, window >= 0",
-                       n);
+                       PT_WS_MAX_WORKERS, n);
     int threads = pt_sys_thread_count();
     if (threads > 1)
         return pt__err(-EDEADLK,

@@ -792,6 +792,11 @@ static void test_batch_option(void)
     pt_workerset_opts bad = {.batch = -1};
     CU_ASSERT_PTR_NULL(pt_workerset_create(1, PT_WS_FF, &bad));
     CU_ASSERT_EQUAL(errno, EINVAL);
+    errno = 0; /* a worker index is 16 bits in a request: no more forked */
+    CU_ASSERT_PTR_NULL(
+        pt_workerset_create(PT_WS_MAX_WORKERS + 1, PT_WS_FF, NULL));
+    CU_ASSERT_EQUAL(errno, EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pt_errmsg(), "n <= 32767 (got 32768)"));
     pt_workerset_opts o = {.batch = 1};
     pt_workerset *ws = pt_workerset_create(2, PT_WS_FF, &o);
     CU_ASSERT_PTR_NOT_NULL_FATAL(ws);

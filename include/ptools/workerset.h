@@ -49,6 +49,9 @@ extern "C" {
 typedef enum pt_ws_mode { PT_WS_RR = 0, PT_WS_FF = 1 } pt_ws_mode;
 
 #define PT_WS_BROKEN_AFTER 5
+/* The most workers one set may have (a request keeps a worker index in
+ * 16 bits, so that a waiting request stays small). */
+#define PT_WS_MAX_WORKERS 32767
 #define PT_WS_GRACE_MS 5000
 
 /* A kernel the set's tasks name: `name` -> kernel `symbol` of `path`. */

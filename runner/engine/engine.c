@@ -211,7 +211,7 @@ static int run_step(engine *e, int step)
         if (e->ctl) /* after every round: it also drops late clients */
             rn_ctl_handle(e->ctl, extra + 1, nextra - 1, pt_sys_mono_ns());
         rn_eng_open_late(e, true); /* the first tasks are at workers */
-        if (extra[0].revents) /* no read a round for nothing */
+        if (extra[0].revents)      /* no read a round for nothing */
             on_signals(e);
         rn_eng_halt_apply(e);
         rn_eng_flush_log(e);
