@@ -149,7 +149,10 @@ static int on_frame(pt_workerset *ws, slot *s, const pt__wire_hdr *hdr,
      * not reached yet, which it answers later. */
     while (req && req->id != hdr->task_id && (req->all || !pt__ws_started(req)))
         req = req->next;
-    if (!req && ws->posted_head) { /* claimed past one not claimed yet */
+    /* Not found, or stopped at one of its own it started later (a request
+     * sent to it alone, after posted ones it ran and answers now): the
+     * answer is to a posted request whose claim is not seen yet. */
+    if ((!req || req->id != hdr->task_id) && ws->posted_head) {
         pt__ws_see_claims(ws, true);
         for (req = s->head; req && req->id != hdr->task_id &&
                             (req->all || !pt__ws_started(req));
