@@ -11,6 +11,10 @@ import subprocess
 import time
 
 PTRUN = os.environ["PTRUN"]
+# Every test sees ptrun probe its kernels (a constructor's stderr, a
+# refusal), whatever an earlier run left in ~/.cache/ptools: the probe
+# cache is off unless a test turns it on (test_probe_cache does).
+os.environ.setdefault("PTRUN_CACHE_DIR", "off")
 SRC = os.environ["SRC"]
 # not given to every test (e2e_mpi, e2e_quickstart): None there
 TEST_KERNELS = os.environ.get("TEST_KERNELS")
