@@ -405,8 +405,10 @@ static int json_files(pt_buf *b, const rn_spec *s, char *err, size_t errlen)
 {
     char hex[65];
     pt_buf_printf(b, "  \"kernels\": {");
+    const char *path = NULL;
+    int rc = 0;
     for (int i = 0; i < s->nkernels; i++) {
-        if (rn_sha256_file(s->kernels[i].path, hex) < 0)
+        if ((rc = rn_sha256_file(path = s->kernels[i].path, hex)) < 0)
             goto fail;
         pt_buf_printf(b, "%s\n    ", i ? "," : "");
         pt_json_cstr(b, s->kernels[i].name);
@@ -418,7 +420,7 @@ static int json_files(pt_buf *b, const rn_spec *s, char *err, size_t errlen)
     }
     pt_buf_printf(b, "\n  },\n  \"plugins\": [");
     for (int i = 0; i < s->nplugins; i++) {
-        if (rn_sha256_file(s->plugins[i].path, hex) < 0)
+        if ((rc = rn_sha256_file(path = s->plugins[i].path, hex)) < 0)
             goto fail;
         pt_buf_printf(b, "%s\n    {\"path\": ", i ? "," : "");
         pt_json_cstr(b, s->plugins[i].path);
@@ -426,9 +428,8 @@ static int json_files(pt_buf *b, const rn_spec *s, char *err, size_t errlen)
     }
     pt_buf_printf(b, "\n  ],\n");
     return 0;
-fail:
-    snprintf(err, errlen, "cannot hash a kernel or plugin: %s",
-             strerror(errno));
+fail: /* the call's own errno: errno itself may be another call's */
+    snprintf(err, errlen, "%s: cannot hash it: %s", path, strerror(-rc));
     return -EIO;
 }
 
@@ -438,9 +439,10 @@ static int json_head(pt_buf *b, const rn_manifest *m, char *err, size_t errlen)
     const rn_spec *s = m->spec;
     char hex[65], host[256] = "";
     gethostname(host, sizeof host - 1);
-    if (rn_sha256_file(s->file, hex) < 0) {
+    int rc = rn_sha256_file(s->file, hex);
+    if (rc < 0) {
         snprintf(err, errlen, "%s: cannot hash the spec: %s", s->file,
-                 strerror(errno));
+                 strerror(-rc));
         return -EIO;
     }
     pt_buf_printf(b, "{\n  \"ptrun\": \"%s\",\n  \"name\": ", pt_version());
