@@ -96,6 +96,23 @@ def in_sleep(pid):
     return first in ("35", "230")
 
 
+
+def gated_job(name, mark, go, ms, repeat):
+    """One worker a rank: a gate task first (it runs until `go` exists,
+    having made `mark`), then `repeat` sleeps of `ms`."""
+    return """ptrun: 1
+name: %s
+kernels:
+  hold: {path: %s/gate.so, name: gate}
+  sleep: {path: sleep}
+workersets: [{name: w, workers: 1, mode: ff}]
+steps:
+  - name: s
+    tasks:
+      - {kernel: hold, args: {mark: %s, open: %s}, priority: 5}
+      - {kernel: sleep, args: {ms: %d}, repeat: %d}
+""" % (name, os.environ["TEST_KERNELS"], mark, go, ms, repeat)
+
 class Mpi(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory(prefix="ptrun-mpi-")
@@ -142,21 +159,9 @@ class Mpi(unittest.TestCase):
         priority (rank 1 gives it back, and the next one comes), then
         cancels that next one, then pauses (the third comes back) and
         resumes; each is honoured."""
-        tk = os.environ["TEST_KERNELS"]
         mark, go = self.out("held"), self.out("go")
-        p, out = self.start(2, """
-ptrun: 1
-name: mpi_ctl
-kernels:
-  hold: {path: %s/gate.so, name: gate}
-  sleep: {path: sleep}
-workersets: [{name: w, workers: 1, mode: ff}]
-steps:
-  - name: s
-    tasks:
-      - {kernel: hold, args: {mark: %s, open: %s}, priority: 5}
-      - {kernel: sleep, args: {ms: 1}, repeat: 6}
-""" % (tk, mark, go), "--mpi-dedicated-root")
+        p, out = self.start(2, gated_job("mpi_ctl", mark, go, 1, 6),
+                            "--mpi-dedicated-root")
         self.wait_for(lambda: os.path.exists(mark), "task 0 running")
         away = lambda ids: lambda st: [a["task"] for a in st["away"]] == ids
         self.wait_status(out, away([1]), "task 1 at rank 1")
@@ -195,21 +200,9 @@ steps:
         rank 2 is idle, rank 0 takes it back for rank 2. Every short task
         ends while the long one still runs (the test opens the gate only
         then), all on rank 2."""
-        tk = os.environ["TEST_KERNELS"]
         mark, go = self.out("held"), self.out("go")
-        p, out = self.start(3, """
-ptrun: 1
-name: mpi_ff
-kernels:
-  hold: {path: %s/gate.so, name: gate}
-  sleep: {path: sleep}
-workersets: [{name: w, workers: 1, mode: ff}]
-steps:
-  - name: s
-    tasks:
-      - {kernel: hold, args: {mark: %s, open: %s}, priority: 5}
-      - {kernel: sleep, args: {ms: 20}, repeat: 30}
-""" % (tk, mark, go), "--mpi-dedicated-root")
+        p, out = self.start(3, gated_job("mpi_ff", mark, go, 20, 30),
+                            "--mpi-dedicated-root")
         self.wait_for(lambda: os.path.exists(mark), "the long task running")
         self.wait_status(out, lambda st: st["counts"]["ok"] == 30,
                          "every short task done while the long one runs")
