@@ -92,10 +92,13 @@ steps:
             pass
 
     def start_held(self, spec, out):
-        """A run into `out` whose tasks have started and wait at the gate."""
+        """A run into `out` whose tasks have started and wait at the gate,
+        with its control socket up (ptrun makes it once the first tasks
+        are out, so it may come just after the first one starts)."""
         p = self.launch("run", spec, "--out", out, "-q")
-        wait_for(lambda: os.path.exists(self.path("mark")) or
-                 p.poll() is not None, "the run's first task")
+        wait_for(lambda: (os.path.exists(self.path("mark")) and
+                          os.path.exists(os.path.join(out, "ctl.sock"))) or
+                 p.poll() is not None, "the run's first task and ctl.sock")
         if p.poll() is not None:
             self.fail("the run ended: %s" % p.communicate()[1])
         return p
