@@ -25,7 +25,6 @@
 #define LARGE_ANSWER ((size_t)64 << 10) /* written alone, never copied */
 #define OUTQ_MAX ((size_t)256 << 10)    /* queued answers written at */
 #define OUTQ_WAIT_NS INT64_C(1000000)   /* the oldest may wait 1 ms */
-#define LONG_TASK_NS INT64_C(100000)    /* a 100 us task answers at once */
 
 /* A kernel this worker has met: loaded, initialised or broken. */
 typedef struct loaded {
@@ -399,11 +398,15 @@ static int run_task(worker *w, uint64_t id, const uint8_t *p, size_t len,
         pt__ctx_clear(&c);
     }
     post(w, id, 0);
-    /* Answer now unless it is cheap to wait: a long task's answer (or one
-     * after output, whose lines must stay next to it) goes at once. */
+    /* Answer now unless it is cheap to wait: when no task is read yet,
+     * after output (its lines must stay next to it), and when the oldest
+     * answer waiting would wait OUTQ_WAIT_NS or more should the next task
+     * take as long as this one (a long task's answer goes at once; those
+     * of tasks of 100 us go ten at a time, a wake-up of the parent each). */
+    int64_t ran = w->end_ns - w->start_ns, waited = w->end_ns - w->outq_since;
     if (sent == 0 && w->outq.len &&
-        (!more || out || w->end_ns - w->start_ns >= LONG_TASK_NS ||
-         w->outq.len >= OUTQ_MAX || w->end_ns - w->outq_since >= OUTQ_WAIT_NS))
+        (!more || out || waited + ran >= OUTQ_WAIT_NS ||
+         w->outq.len >= OUTQ_MAX))
         sent = flush_answers(w);
     return sent;
 }
@@ -437,6 +440,15 @@ static void free_all(worker *w)
         munmap(w->shm, w->shm_size);
 }
 
+/* While the parent takes many requests back (a request raised above
+ * them: worker.h), claim none: wait, briefly. */
+static void wait_unpaused(const worker *w)
+{
+    while (w->boot->pause &&
+           atomic_load_explicit(w->boot->pause, memory_order_acquire))
+        sched_yield();
+}
+
 /* Claim a request posted to all workers (worker.h): 1 when this one won
  * it, 0 when another worker did or the parent took it back. */
 static int claim_all(worker *w, uint64_t c)
@@ -444,8 +456,7 @@ static int claim_all(worker *w, uint64_t c)
     size_t i = c % PT__ALL_RING;
     _Atomic uint64_t *word = &w->boot->all_ring[i];
     uint64_t want = pt__claim_word_by(c, 0, PT__CLAIM_SENT);
-    while (atomic_load_explicit(w->boot->pause, memory_order_acquire))
-        sched_yield(); /* the parent takes many back: wait, briefly */
+    wait_unpaused(w);
     if (atomic_load_explicit(word, memory_order_relaxed) != want)
         return 0; /* another's, or taken back */
     atomic_store_explicit(&w->boot->all_starts[i], w->start_ns,
@@ -476,6 +487,7 @@ static int claim(worker *w, const uint8_t *p, size_t len)
         return claim_all(w, h.claim & ~PT__CLAIM_ALL);
     size_t i = h.claim % PT__RING;
     uint64_t want = pt__claim_word(h.claim, PT__CLAIM_SENT);
+    wait_unpaused(w);
     if (atomic_load_explicit(&w->boot->ring[i], memory_order_relaxed) != want)
         return 0; /* taken back: its time word is not ours to write */
     if (w->boot->starts)

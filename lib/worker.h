@@ -125,8 +125,9 @@ static inline uint64_t pt__claim_word(uint64_t claim, unsigned st)
  * word names the worker that won (pt__claim_word_by), and the winner's
  * start time is in its own `all_starts`, at the claim's index. While the
  * parent takes back many at once (a request raised above them), it sets
- * the shared `pause` word and workers wait before they claim: else they
- * would claim, one per task, just ahead of its walk.
+ * the shared `pause` word and workers wait before they claim any request
+ * (posted to all or sent to them alone): else they would claim, one per
+ * task, just ahead of its walk.
  */
 #define PT__CLAIM_ALL (UINT64_C(1) << 63)
 /* The set's ring of those: larger, for a worker holds many it claimed

@@ -119,6 +119,7 @@ void pt__ws_make_way(pt_workerset *ws, const pt_request *req)
 {
     if (ws->posted_tail) /* a pinned one too: its worker reads them first */
         pt__ws_make_way_posted(ws, req);
+    bool paused = false; /* as in pt__ws_make_way_posted */
     for (int i = 0; i < ws->n; i++) {
         slot *t = &ws->slots[i];
         if (req->heap != &ws->shared && req->heap != &t->own)
@@ -130,11 +131,17 @@ void pt__ws_make_way(pt_workerset *ws, const pt_request *req)
                     continue;
                 break;
             }
+            if (!paused && ws->pause) {
+                atomic_store_explicit(ws->pause, 1, memory_order_seq_cst);
+                paused = true;
+            }
             if (!pt__ws_take_back(ws, r))
                 break; /* started: so were all before it */
             pt__ws_requeue(ws, r);
         }
     }
+    if (paused)
+        atomic_store_explicit(ws->pause, 0, memory_order_release);
 }
 
 /* The oldest of worker s's requests in flight not started, or NULL. */

@@ -225,14 +225,17 @@ bool pt__ws_take_back_posted(pt_workerset *ws, pt_request *req)
  */
 void pt__ws_make_way_posted(pt_workerset *ws, const pt_request *req)
 {
+    if (!ws->posted_tail ||
+        !pt__heap_before(&req->node, &ws->posted_tail->node))
+        return; /* it precedes none of them */
+    /* Paused before any walk: workers claim fast (an empty task takes
+     * well under a microsecond) and the walks below take longer. */
+    atomic_store_explicit(ws->pause, 1, memory_order_seq_cst);
     pt__ws_see_claims(ws, false); /* those claimed need no look */
     pt_request *first = NULL;
     for (pt_request *r = ws->posted_tail;
          r && pt__heap_before(&req->node, &r->node); r = r->prev)
         first = r;
-    if (!first)
-        return;
-    atomic_store_explicit(ws->pause, 1, memory_order_seq_cst);
     pt_request *back = NULL; /* taken back, newest first */
     for (pt_request *r = first, *next; r; r = next) {
         next = r->next;
