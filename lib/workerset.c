@@ -36,7 +36,10 @@ int pt_workerset_set_timeout(pt_workerset *ws, int64_t ms)
 
 void pt_workerset_hold(pt_workerset *ws, bool hold)
 {
+    bool was = ws->hold;
     ws->hold = hold;
+    if (hold && !was) /* what was sent ahead starts no more either */
+        pt__ws_take_back_all(ws);
 }
 
 void pt_workerset_on_worker(pt_workerset *ws, pt_worker_fn fn, void *arg)

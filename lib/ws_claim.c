@@ -115,6 +115,33 @@ int pt__ws_requeue(pt_workerset *ws, pt_request *req)
  * newest stops at the first that comes before req. After requests taken
  * over from another worker (s->disordered) it looks at all not started.
  */
+/* The oldest of worker s's requests in flight not started, or NULL. */
+static pt_request *first_unstarted(const slot *s)
+{
+    pt_request *r = s->head;
+    while (r && pt__ws_started(r))
+        r = r->next;
+    return r;
+}
+
+void pt__ws_take_back_all(pt_workerset *ws)
+{
+    if (ws->pause) /* as in pt__ws_make_way_posted */
+        atomic_store_explicit(ws->pause, 1, memory_order_seq_cst);
+    if (ws->posted_head)
+        pt__ws_repost(ws);
+    for (int i = 0; i < ws->n; i++) {
+        pt_request *r = first_unstarted(&ws->slots[i]);
+        for (pt_request *next; r; r = next) {
+            next = r->next;
+            if (pt__ws_take_back(ws, r))
+                pt__ws_requeue(ws, r);
+        }
+    }
+    if (ws->pause)
+        atomic_store_explicit(ws->pause, 0, memory_order_release);
+}
+
 void pt__ws_make_way(pt_workerset *ws, const pt_request *req)
 {
     if (ws->posted_tail) /* a pinned one too: its worker reads them first */
@@ -142,15 +169,6 @@ void pt__ws_make_way(pt_workerset *ws, const pt_request *req)
     }
     if (paused)
         atomic_store_explicit(ws->pause, 0, memory_order_release);
-}
-
-/* The oldest of worker s's requests in flight not started, or NULL. */
-static pt_request *first_unstarted(const slot *s)
-{
-    pt_request *r = s->head;
-    while (r && pt__ws_started(r))
-        r = r->next;
-    return r;
 }
 
 /*

@@ -228,6 +228,8 @@ bool pt__ws_started(const pt_request *req);
 int pt__ws_requeue(pt_workerset *ws, pt_request *req);
 /* Take back requests sent ahead, not started, that req should precede. */
 void pt__ws_make_way(pt_workerset *ws, const pt_request *req);
+/* Take back every request sent ahead and not started (a held set). */
+void pt__ws_take_back_all(pt_workerset *ws);
 /* FF: free worker s takes back requests others have not started. */
 int pt__ws_steal(pt_workerset *ws, slot *s);
 /* Give worker s requests up to its window (encoded, not yet written). */

@@ -110,11 +110,23 @@ static bool post_one(pt_workerset *ws)
     atomic_store_explicit(req->word, pt__claim_word_by(c, 0, PT__CLAIM_SENT),
                           memory_order_release);
     int rc = 0;
-    for (int i = 0; i < ws->n && rc == 0; i++)
-        if (gets_posts(&ws->slots[i])) {
-            req->pos_all[i] = ws->slots[i].frames;
-            rc = pt__ws_encode_task(ws, &ws->slots[i], req, c | PT__CLAIM_ALL);
+    const slot *first = NULL; /* the frame is encoded once, then copied */
+    size_t at = 0, len = 0;
+    for (int i = 0; i < ws->n && rc == 0; i++) {
+        slot *s = &ws->slots[i];
+        if (!gets_posts(s))
+            continue;
+        req->pos_all[i] = s->frames;
+        if (first) {
+            if ((rc = pt_buf_append(&s->out, first->out.data + at, len)) == 0)
+                s->frames++;
+            continue;
         }
+        at = s->out.len;
+        rc = pt__ws_encode_task(ws, s, req, c | PT__CLAIM_ALL);
+        first = s;
+        len = s->out.len - at;
+    }
     if (rc < 0) { /* frames already queued are skipped: revoked */
         atomic_store(req->word, pt__claim_word_by(c, 0, PT__CLAIM_REVOKED));
         pt__ws_unclaim(ws, req);

@@ -94,7 +94,9 @@ PT_EXTERN int pt_request_untake(pt_workerset *ws, pt_request *req);
  * Pinned requests then wait for ever: submit none. */
 PT_EXTERN void pt_workerset_remote_only(pt_workerset *ws, bool on);
 
-/* While held, nothing is dispatched: queue a whole step, then release. */
+/* While held, nothing is dispatched and nothing more starts: requests sent
+ * ahead to workers and not started are taken back (SPEC §1), to wait in the
+ * queue. Queue a whole step, then release; or pause a set. */
 PT_EXTERN void pt_workerset_hold(pt_workerset *ws, bool hold);
 /* SIGKILL every worker (a second Ctrl-C); their deaths follow as usual. */
 PT_EXTERN void pt_workerset_kill_all(pt_workerset *ws);
