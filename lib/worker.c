@@ -25,6 +25,7 @@
 #define LARGE_ANSWER ((size_t)64 << 10) /* written alone, never copied */
 #define OUTQ_MAX ((size_t)256 << 10)    /* queued answers written at */
 #define OUTQ_WAIT_NS INT64_C(1000000)   /* the oldest may wait 1 ms */
+#define LONG_TASK_NS INT64_C(100000)    /* a 100 us task answers at once */
 
 /* A kernel this worker has met: loaded, initialised or broken. */
 typedef struct loaded {
@@ -398,15 +399,13 @@ static int run_task(worker *w, uint64_t id, const uint8_t *p, size_t len,
         pt__ctx_clear(&c);
     }
     post(w, id, 0);
-    /* Answer now unless it is cheap to wait: when no task is read yet,
-     * after output (its lines must stay next to it), and when the oldest
-     * answer waiting would wait OUTQ_WAIT_NS or more should the next task
-     * take as long as this one (a long task's answer goes at once; those
-     * of tasks of 100 us go ten at a time, a wake-up of the parent each). */
-    int64_t ran = w->end_ns - w->start_ns, waited = w->end_ns - w->outq_since;
+    /* Answer now unless it is cheap to wait: a long task's answer (or one
+     * after output, whose lines must stay next to it) goes at once. An
+     * answer held is lost should the worker die, and its task runs again:
+     * only short tasks are held, and not past OUTQ_WAIT_NS. */
     if (sent == 0 && w->outq.len &&
-        (!more || out || waited + ran >= OUTQ_WAIT_NS ||
-         w->outq.len >= OUTQ_MAX))
+        (!more || out || w->end_ns - w->start_ns >= LONG_TASK_NS ||
+         w->outq.len >= OUTQ_MAX || w->end_ns - w->outq_since >= OUTQ_WAIT_NS))
         sent = flush_answers(w);
     return sent;
 }
