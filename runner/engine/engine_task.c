@@ -349,9 +349,9 @@ static void on_done(void *arg, pt_request *req)
 /* Cancel one waiting task (ENOMEM's slow way): false when none waits. */
 static bool cancel_one_waiting(engine *e)
 {
-    for (size_t i = 0; i < e->live.cap; i++) {
-        tstate *s = e->live.keys[i] >= 0 ? e->live.vals[i] : NULL;
-        if (s && s->req && pt_request_state_of(s->req) == PT_REQ_WAITING) {
+    int64_t at = -1;
+    for (tstate *s; (s = rn_eng_live_next(e, &at));) {
+        if (s->req && pt_request_state_of(s->req) == PT_REQ_WAITING) {
             pt_request_cancel(e->sets[s->t.workerset], s->req);
             return true;
         }
@@ -368,11 +368,10 @@ void rn_eng_cancel_waiting(engine *e)
     e->cancel_rest = true;
     while (!ids && cancel_one_waiting(e))
         ;
-    for (size_t i = 0; ids && i < e->live.cap; i++) {
-        const tstate *s = e->live.keys[i] >= 0 ? e->live.vals[i] : NULL;
-        if (s && s->req && pt_request_state_of(s->req) == PT_REQ_WAITING)
+    int64_t at = -1;
+    for (const tstate *s; ids && (s = rn_eng_live_next(e, &at));)
+        if (s->req && pt_request_state_of(s->req) == PT_REQ_WAITING)
             ids[n++] = s->t.id;
-    }
     for (size_t i = 0; i < n; i++) { /* each ends, and is freed, now */
         tstate *s = rn_eng_live(e, ids[i]);
         if (s && s->req && pt_request_state_of(s->req) == PT_REQ_WAITING)
