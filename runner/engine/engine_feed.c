@@ -23,7 +23,10 @@
 
 #include "engine/engine_internal.h"
 
-#define FEED_PER_WORKER 8192 /* a few of the largest batches (4096) */
+/* Enough queued for what a set posts ahead to its workers (2048 in all at
+ * most) or sends a worker at once, topped up at half: no more, so that
+ * the queue (heap, requests, tstates: ~0.5 KB a task) stays in cache. */
+#define FEED_PER_WORKER 2048
 #define FEED_MIN 1024
 #define FEED_MAX (1 << 17) /* wide sets: ~30 MB of queued tasks at most */
 

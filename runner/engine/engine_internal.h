@@ -75,6 +75,7 @@ typedef struct tpage {
 typedef struct tmap {
     tpage **pages; /* npages: one per LIVE_PAGE ids of the plan */
     size_t npages, n;
+    tpage *spare; /* an empty page, for the next one needed */
 } tmap;
 
 /* An entry's run through a step: where its cursor is, its priority (the

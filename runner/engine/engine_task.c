@@ -292,7 +292,7 @@ static void on_done(void *arg, pt_request *req)
         s->refeed = false;
         rn_eng_count_queued(e, s, -1);
         s->req = NULL;
-        pt_request_destroy(req);
+        pt_request_recycle(e->sets[s->t.workerset], req);
         rn_eng_refed(e, s);
         return;
     }
@@ -339,7 +339,7 @@ static void on_done(void *arg, pt_request *req)
     if (!again)
         record_final(e, s, st, ev.end_ns, ev.error);
     free(long_error);
-    pt_request_destroy(req);
+    pt_request_recycle(e->sets[set], req);
     if (again && backoff(e, id) < 0)
         rn_eng_requeue(e, id);
     if (e->feed[set].queued < e->feed[set].target / 2)

@@ -4,10 +4,10 @@
  *
  * A live task is found by its id in two loads: a page of LIVE_PAGE slots
  * per LIVE_PAGE ids, made when one of its tasks is first tracked and freed
- * when its last is forgotten. The tasks fed to the sets are a window of a
- * few thousand ids, so a few pages are live at a time, whatever the plan's
- * size (its directory costs a pointer per LIVE_PAGE tasks). No hashing, no
- * probing, and a walk over the live tasks goes in id order.
+ * when its last is forgotten (one is kept for the next). The tasks fed to the
+ * sets are a window of a few thousand ids, so a few pages are live at a time,
+ * whatever the plan's size (its directory costs a pointer per LIVE_PAGE tasks).
+ * No hashing, no probing, and a walk over the live tasks goes in id order.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -55,7 +55,11 @@ static tstate **slot_for(tmap *m, int64_t id)
 {
     uint64_t p = (uint64_t)id >> LIVE_PAGE_BITS;
     if (id < 0 || p >= m->npages)
-        return NULL; /* not a task of the plan */
+        return NULL;                /* not a task of the plan */
+    if (!m->pages[p] && m->spare) { /* empty: every slot NULL */
+        m->pages[p] = m->spare;
+        m->spare = NULL;
+    }
     if (!m->pages[p] && !(m->pages[p] = calloc(1, sizeof *m->pages[p])))
         return NULL;
     return &m->pages[p]->s[id & (LIVE_PAGE - 1)];
@@ -112,8 +116,9 @@ void rn_eng_untrack(engine *e, tstate *s)
     tpage **pg = &e->live.pages[id >> LIVE_PAGE_BITS];
     (*pg)->s[id & (LIVE_PAGE - 1)] = NULL;
     e->live.n--;
-    if (--(*pg)->n == 0) { /* the window has moved on */
-        free(*pg);
+    if (--(*pg)->n == 0) { /* the window has moved on: kept for the next */
+        free(e->live.spare);
+        e->live.spare = *pg;
         *pg = NULL;
     }
     keep_args(e, s->t.args);
@@ -137,6 +142,7 @@ void rn_eng_live_free(engine *e)
         free(m->pages[p]);
     }
     free(m->pages);
+    free(m->spare);
     memset(m, 0, sizeof *m);
     while (e->spare) {
         tstate *s = e->spare;
