@@ -3,8 +3,9 @@
  * the engine (engine.c: the run and its steps; engine_task.c: a task's
  * attempts; engine_setup.c: before and after the steps; engine_output.c:
  * what workers print, and the events of no task; resume.c: what an
- * interrupted run did; engine_ctl.c: `ptrun ctl` requests; engine_feed.c:
- * the live tasks, and feeding a step to the sets). Private to the runner.
+ * interrupted run did; engine_ctl.c: `ptrun ctl` requests; live.c: the
+ * live tasks by id; engine_feed.c: feeding a step to the sets). Private
+ * to the runner.
  */
 #ifndef RN_ENGINE_INTERNAL_H
 #define RN_ENGINE_INTERNAL_H
