@@ -45,9 +45,11 @@ tstate *rn_eng_live_next(const engine *e, int64_t *at)
 int rn_eng_live_init(engine *e)
 {
     tmap *m = &e->live;
-    m->npages = ((size_t)e->plan.ntasks >> LIVE_PAGE_BITS) + 1;
-    m->pages = calloc(m->npages, sizeof *m->pages);
-    return m->pages ? 0 : -ENOMEM;
+    size_t n = ((size_t)e->plan.ntasks >> LIVE_PAGE_BITS) + 1;
+    if (!(m->pages = calloc(n, sizeof *m->pages)))
+        return -ENOMEM;
+    m->npages = n;
+    return 0;
 }
 
 /* Task `id`'s slot, its page made if need be: NULL on ENOMEM. */
