@@ -43,6 +43,22 @@ pt_args *pt_args_from_buf(pt_buf *map)
     return a;
 }
 
+int pt_args_set_encoded(pt_args *a, const void *map, size_t len)
+{
+    if (a->refs > 1)
+        return pt__err(-EBUSY, "args: set again while a request holds them");
+    int rc = pt_value_check(map, len, PT_V_MAX_DEPTH);
+    if (rc == 0 && ((const uint8_t *)map)[0] != PT_V_MAP)
+        rc = pt__err(-EBADMSG, "args: not an encoded map");
+    if (rc < 0)
+        return rc;
+    pt_buf_reset(&a->buf);
+    if ((rc = pt_buf_append(&a->buf, map, len)) < 0)
+        return rc;
+    a->sealed = true;
+    return 0;
+}
+
 /* Requests keep the args they were given until they are done. */
 pt_args *pt__args_ref(pt_args *a)
 {

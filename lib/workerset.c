@@ -110,6 +110,11 @@ void pt__ws_free(pt_workerset *ws)
     for (int i = 0; ws->slots && i < ws->n; i++)
         pt__heap_free(&ws->slots[i].own);
     pt__heap_free(&ws->shared);
+    while (ws->free_reqs) {
+        pt_request *r = ws->free_reqs;
+        ws->free_reqs = r->next;
+        free(r);
+    }
     free(ws->kernels);
     free(ws->checkpoint_prefix);
     free(ws->shm);

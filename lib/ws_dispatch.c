@@ -118,7 +118,13 @@ pt_request *pt_request_submit(pt_workerset *ws, const pt_call *call, int64_t id,
                      "a request carries (a %zu MiB frame): pass bulk data "
                      "in a shared segment (pt_shm)",
                      len, PT_ARGS_MAX, PT__WIRE_MAX_PAYLOAD >> 20);
-    pt_request *req = rc == 0 ? malloc(sizeof *req) : NULL;
+    pt_request *req = rc == 0 ? ws->free_reqs : NULL;
+    if (req) {
+        ws->free_reqs = req->next;
+        ws->nfree_reqs--;
+    } else if (rc == 0) {
+        req = malloc(sizeof *req);
+    }
     if (!req) {
         errno = rc ? -rc : ENOMEM;
         return NULL;
@@ -153,6 +159,24 @@ void pt_request_destroy(pt_request *req)
     pt_reply_destroy(req->reply);
     pt_args_destroy(req->args);
     free(req);
+}
+
+/* Recycled requests kept per set, at most (~10 MB). */
+#define FREE_REQS_MAX 65536
+
+void pt_request_recycle(pt_workerset *ws, pt_request *req)
+{
+    if (!req || ws->nfree_reqs >= FREE_REQS_MAX) {
+        pt_request_destroy(req);
+        return;
+    }
+    pt_reply_destroy(req->reply);
+    pt_args_destroy(req->args);
+    req->reply = NULL;
+    req->args = NULL;
+    req->next = ws->free_reqs;
+    ws->free_reqs = req;
+    ws->nfree_reqs++;
 }
 
 static int busy(const pt_request *req, const char *what)

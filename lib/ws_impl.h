@@ -173,6 +173,8 @@ struct pt_workerset {
                         again within 1 ms (ws_claim.c) */
     pt_worker_fn on_worker;
     void *on_worker_arg;
+    pt_request *free_reqs; /* recycled (pt_request_recycle), through next */
+    int nfree_reqs;
 };
 
 /* ws_slot.c: a worker's life. */
@@ -204,7 +206,8 @@ void pt__ws_reaped(pt_workerset *ws, const slot *s, int status,
                    const struct rusage *ru);
 /* End every request still waiting: no worker is left to run it. */
 void pt__ws_fail_waiting(pt_workerset *ws, const char *why);
-/* Free a set whose workers are all gone (workerset.c). */
+/* Free a set whose workers are all gone (workerset.c), and its recycled
+ * requests. */
 void pt__ws_free(pt_workerset *ws);
 /* ws_dispatch.c: requests. */
 /* Put a request (back) where it waits: worker target's heap, or -1: the

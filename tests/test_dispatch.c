@@ -274,6 +274,72 @@ static void test_request_data(void)
     CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
 }
 
+/* Gives back its arg `rep`. */
+static int give_rep(pt_ctx *c)
+{
+    return pt_result_int(c, "rep", pt_arg_int(c, "rep", -1));
+}
+
+/* A request that ran give_rep with these args, done and its reply read. */
+static int64_t rep_of(pt_workerset *ws, seen *s, int64_t id, pt_args *a,
+                      pt_request **req)
+{
+    pt_call c = PT_CALL_INIT;
+    c.fn = give_rep;
+    c.args = a;
+    *req = pt_request_submit(ws, &c, id, on_done, s);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(*req);
+    wait_done(ws, s, s->ndone + 1);
+    CU_ASSERT_PTR_EQUAL(s->done[id], *req);
+    return pt_reply_int(pt_request_reply(*req), "rep", -2);
+}
+
+/*
+ * Args reused for task after task (pt_args_set_encoded), refused while a
+ * request holds them; a request recycled is the set's next, made afresh.
+ */
+static void test_reused_args_and_requests(void)
+{
+    pt_workerset *ws = batched_set(1, 0);
+    seen s = {0};
+    pt_args *a = pt_args_create(), *b = pt_args_create();
+    CU_ASSERT_EQUAL(pt_args_int(b, "rep", 7), 0);
+    const uint8_t *map;
+    size_t len;
+    CU_ASSERT_EQUAL(pt_args_encoded(b, &map, &len), 0);
+    CU_ASSERT_EQUAL(pt_args_set_encoded(a, map, len), 0);
+    pt_request *req, *again;
+    pt_call c = PT_CALL_INIT;
+    c.fn = give_rep;
+    c.args = a;
+    pt_request *held = pt_request_submit(ws, &c, 9, on_done, &s);
+    CU_ASSERT_EQUAL(pt_args_set_encoded(a, map, len), -EBUSY); /* held */
+    wait_done(ws, &s, 1);
+    CU_ASSERT_EQUAL(pt_reply_int(pt_request_reply(held), "rep", -2), 7);
+    pt_request_recycle(ws, held);
+    uint8_t bad[16] = {0xff};
+    CU_ASSERT_EQUAL(pt_args_set_encoded(a, bad, sizeof bad), -EBADMSG);
+    pt_args *none = pt_args_create();
+    const uint8_t *empty;
+    size_t elen;
+    CU_ASSERT_EQUAL(pt_args_encoded(none, &empty, &elen), 0);
+    CU_ASSERT_EQUAL(pt_args_set_encoded(a, empty, elen), 0);
+    pt_args_destroy(none);
+    CU_ASSERT_EQUAL(rep_of(ws, &s, 1, a, &req), -1); /* no rep now */
+    CU_ASSERT_PTR_EQUAL(req, held);                  /* the recycled one */
+    CU_ASSERT_PTR_NULL(pt_request_data(req));
+    CU_ASSERT_EQUAL(pt_request_id(req), 1);
+    pt_request_recycle(ws, req);
+    CU_ASSERT_EQUAL(pt_args_set_encoded(a, map, len), 0);
+    CU_ASSERT_EQUAL(rep_of(ws, &s, 2, a, &again), 7);
+    CU_ASSERT_PTR_EQUAL(again, req);
+    pt_request_destroy(again);
+    pt_request_recycle(ws, NULL); /* nothing to do */
+    pt_args_destroy(a);
+    pt_args_destroy(b);
+    CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
+}
+
 enum { NRACE = 3 * 4096 + 5 }; /* the claim ring (PT__RING) wraps 3 times */
 
 /* Done hook of the race: count each request's end, keep its status. */
@@ -507,6 +573,7 @@ static const pt_test_case cases[] = {
     {"large args go to one worker among those posted to all",
      test_large_args_among_posted, 0},
     {"a request carries its owner's pointer", test_request_data, 0},
+    {"args reused, requests recycled", test_reused_args_and_requests, 0},
     {"take-backs racing claims, the claim ring wrapping",
      test_take_back_races_claim, 120},
     {NULL, NULL, 0},

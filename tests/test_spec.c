@@ -1530,8 +1530,63 @@ static void test_plan_lazy_order(void)
     rn_spec_free(spec);
 }
 
+/*
+ * A sweep-less entry's args are encoded once, `rep` patched in per task,
+ * into args reused from the task before: the same bytes as made afresh,
+ * for args large (made the long way) or small, with or without `rep`.
+ */
+static void test_plan_args_reused(void)
+{
+    char big[400];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    char text[1024];
+    snprintf(text, sizeof text,
+             "ptrun: 1\nname: p\nkernels: {echo: {path: @K@/echo.so}}\n"
+             "workersets: [{name: w, workers: 2}]\n"
+             "steps:\n  - name: s\n    tasks:\n"
+             "      - {kernel: echo, args: {a: 1, l: [2.5]}, repeat: 3}\n"
+             "      - {kernel: echo, args: {b: %s}, repeat: 2}\n"
+             "      - {kernel: echo, args: {c: true}}\n",
+             big);
+    rn_spec *spec = load(write_spec("reuse.yaml", text));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(spec);
+    rn_plan plan;
+    char msg[256];
+    CU_ASSERT_EQUAL_FATAL(rn_plan_build(spec, NULL, &plan, msg, sizeof msg), 0);
+    CU_ASSERT_EQUAL_FATAL(plan.ntasks, 6);
+    pt_args *prev = NULL;
+    for (int64_t id = 0; id < plan.ntasks; id++) {
+        rn_ptask t, fresh;
+        char *want = task_json(&plan, id, &fresh);
+        rn_plan_task(&plan, id, &t);
+        CU_ASSERT_EQUAL_FATAL(rn_plan_args_reuse(&plan, &t, prev), 0);
+        CU_ASSERT(!prev || t.args == prev); /* its memory reused */
+        const uint8_t *bytes;
+        size_t len;
+        pt_buf js = {0};
+        CU_ASSERT_EQUAL(pt_args_encoded(t.args, &bytes, &len), 0);
+        CU_ASSERT_EQUAL(pt_value_to_json(bytes, len, &js), 0);
+        pt_buf_append(&js, "", 1);
+        CU_ASSERT_STRING_EQUAL((char *)js.data, want);
+        pt_buf_free(&js);
+        free(want);
+        prev = t.args;
+    }
+    pt_args_destroy(prev);
+    char *js = task_json(&plan, 2, &(rn_ptask){0});
+    CU_ASSERT_STRING_EQUAL(js, "{\"a\":1,\"l\":[2.5],\"rep\":2}");
+    free(js);
+    js = task_json(&plan, 5, &(rn_ptask){0});
+    CU_ASSERT_STRING_EQUAL(js, "{\"c\":true}");
+    free(js);
+    rn_plan_free(&plan);
+    rn_spec_free(spec);
+}
+
 static const pt_test_case cases[] = {
     {"plan_args_json", test_plan_args_json, 0},
+    {"plan_args_reused", test_plan_args_reused, 0},
     {"plan_lazy_order", test_plan_lazy_order, 0},
     {"full_spec", test_full_spec, 0},
     {"defaults", test_defaults, 0},

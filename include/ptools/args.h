@@ -42,6 +42,13 @@ PT_EXTERN int pt_args_reals(pt_args *a, const char *key, const double *p,
  * The way to send values encoded once as they are. NULL + errno.
  */
 PT_EXTERN pt_args *pt_args_from_buf(pt_buf *map);
+/*
+ * Make `a` hold a copy of the encoded map `map` (len bytes), sealed, in
+ * place of what it held: its memory is reused, so one pt_args can carry
+ * task after task. 0; -EBUSY while a request still holds `a` (submitted
+ * and not done); -EBADMSG (a is unchanged) if `map` is no encoded map.
+ */
+PT_EXTERN int pt_args_set_encoded(pt_args *a, const void *map, size_t len);
 /* Seal `a` (NULL: no arguments) and give its encoded map (valid while `a`
  * lives). 0 or -errno. */
 PT_EXTERN int pt_args_encoded(pt_args *a, const uint8_t **bytes, size_t *len);

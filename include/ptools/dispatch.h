@@ -65,6 +65,10 @@ PT_EXTERN void pt_request_set_data(pt_request *req, void *data);
 PT_EXTERN void *pt_request_data(const pt_request *req);
 /* Free a done request (and its reply, unless taken). */
 PT_EXTERN void pt_request_destroy(pt_request *req);
+/* The same for a done request of set `ws`, its memory kept for the set's
+ * next pt_request_submit (freed with the set): for a caller that submits
+ * requests by the thousand. */
+PT_EXTERN void pt_request_recycle(pt_workerset *ws, pt_request *req);
 
 /* Change the priority of a request not started: 0, -EBUSY (started or
  * done). */

@@ -102,9 +102,9 @@ static const tstate **running_tasks(const engine *e, int64_t *per, size_t *n)
     const tstate **run = malloc((e->live.n + 1) * sizeof *run);
     for (int i = 0; e->step >= 0 && i < e->spec->nworkersets && i < 64; i++)
         per[2 * i] = e->feed[i].unfed;
-    for (size_t i = 0; e->step >= 0 && i < e->live.cap; i++) {
-        const tstate *s = e->live.keys[i] >= 0 ? e->live.vals[i] : NULL;
-        if (!s || !s->req || s->t.workerset >= 64)
+    int64_t at = -1;
+    for (const tstate *s; e->step >= 0 && (s = rn_eng_live_next(e, &at));) {
+        if (!s->req || s->t.workerset >= 64)
             continue;
         per[2 * s->t.workerset + (s->sent ? 1 : 0)]++;
         if (s->sent && run)
@@ -121,11 +121,10 @@ static void away_tasks(const engine *e, pt_buf *b)
 {
     size_t n = 0;
     const tstate **away = malloc((e->live.n + 1) * sizeof *away);
-    for (size_t i = 0; away && i < e->live.cap; i++) {
-        const tstate *s = e->live.keys[i] >= 0 ? e->live.vals[i] : NULL;
-        if (s && s->away)
+    int64_t at = -1;
+    for (const tstate *s; away && (s = rn_eng_live_next(e, &at));)
+        if (s->away)
             away[n++] = s;
-    }
     if (away)
         qsort(away, n, sizeof *away, by_id);
     pt_buf_printf(b, ",\"away\":[");

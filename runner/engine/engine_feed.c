@@ -23,110 +23,12 @@
 
 #include "engine/engine_internal.h"
 
-#define FEED_PER_WORKER 8192 /* a few of the largest batches (4096) */
+/* Enough queued for what a set posts ahead to its workers (2048 in all at
+ * most) or sends a worker at once, topped up at half: no more, so that
+ * the queue (heap, requests, tstates: ~0.5 KB a task) stays in cache. */
+#define FEED_PER_WORKER 2048
 #define FEED_MIN 1024
 #define FEED_MAX (1 << 17) /* wide sets: ~30 MB of queued tasks at most */
-
-/* ---- live tasks by id ---- */
-
-/* Fibonacci hashing: the top bits of id * 2^64 / phi. */
-static size_t slot_of(const tmap *m, int64_t id)
-{
-    return (size_t)(((uint64_t)id * UINT64_C(0x9e3779b97f4a7c15)) >> m->shift);
-}
-
-tstate *rn_eng_live(const engine *e, int64_t id)
-{
-    const tmap *m = &e->live;
-    if (!m->n)
-        return NULL;
-    for (size_t i = slot_of(m, id);; i = (i + 1) & (m->cap - 1)) {
-        if (m->keys[i] == id)
-            return m->vals[i];
-        if (m->keys[i] < 0)
-            return NULL;
-    }
-}
-
-static void put(tmap *m, int64_t id, tstate *s)
-{
-    size_t i = slot_of(m, id);
-    while (m->keys[i] >= 0)
-        i = (i + 1) & (m->cap - 1);
-    m->keys[i] = id;
-    m->vals[i] = s;
-    m->n++;
-}
-
-/* Twice the room when it is half full: 0 or -ENOMEM. */
-static int grow(tmap *m)
-{
-    if (2 * (m->n + 1) <= m->cap)
-        return 0;
-    tmap b = {.cap = m->cap ? 2 * m->cap : 1024,
-              .shift = m->cap ? m->shift - 1 : 64 - 10};
-    b.keys = malloc(b.cap * sizeof *b.keys);
-    b.vals = malloc(b.cap * sizeof *b.vals);
-    if (!b.keys || !b.vals) {
-        free(b.keys);
-        free(b.vals);
-        return -ENOMEM;
-    }
-    memset(b.keys, 0xff, b.cap * sizeof *b.keys); /* all -1 */
-    for (size_t i = 0; i < m->cap; i++)
-        if (m->keys[i] >= 0)
-            put(&b, m->keys[i], m->vals[i]);
-    free(m->keys);
-    free(m->vals);
-    *m = b;
-    return 0;
-}
-
-/* Remove `id`, shifting back the run of keys after it (no tombstones). */
-static void del(tmap *m, int64_t id)
-{
-    size_t i = slot_of(m, id), mask = m->cap - 1;
-    while (m->keys[i] != id)
-        i = (i + 1) & mask;
-    for (size_t j = (i + 1) & mask; m->keys[j] >= 0; j = (j + 1) & mask) {
-        size_t home = slot_of(m, m->keys[j]);
-        if (((j - home) & mask) >= ((j - i) & mask)) { /* may move to i */
-            m->keys[i] = m->keys[j];
-            m->vals[i] = m->vals[j];
-            i = j;
-        }
-    }
-    m->keys[i] = -1;
-    m->n--;
-}
-
-tstate *rn_eng_track(engine *e, int64_t id)
-{
-    tstate *s = e->spare;
-    if (s)
-        e->spare = s->next_spare;
-    else if (!(s = malloc(sizeof *s)))
-        return NULL;
-    memset(s, 0, sizeof *s);
-    if (grow(&e->live) < 0) {
-        free(s);
-        return NULL;
-    }
-    rn_plan_task(&e->plan, id, &s->t);
-    s->entry = rn_plan_entry_of(&e->plan, id);
-    s->worker = -1;
-    put(&e->live, id, s);
-    return s;
-}
-
-void rn_eng_untrack(engine *e, tstate *s)
-{
-    del(&e->live, s->t.id);
-    pt_args_destroy(s->t.args);
-    free(s->history);
-    s->next_spare = e->spare; /* the next task's: no malloc per task */
-    e->spare = s;
-}
 
 /* ---- the feed: a heap, best first ---- */
 
@@ -222,7 +124,8 @@ static tstate *materialise(engine *e, int64_t id)
     tstate *s = rn_eng_live(e, id);
     if (!s && !(s = rn_eng_track(e, id)))
         return NULL;
-    if (!s->t.args && rn_plan_args(&e->plan, &s->t) < 0)
+    if (!s->t.args &&
+        rn_plan_args_reuse(&e->plan, &s->t, rn_eng_spare_args(e)) < 0)
         return NULL; /* kept: freed with the rest at the end */
     if (!(e->tflags[id] & TF_FED)) {
         e->tflags[id] |= TF_FED;
@@ -258,7 +161,21 @@ static bool alone_pending(const engine *e, int64_t id)
     return s && !s->req && (!s->live || s->quiet || s->retry_due);
 }
 
-/* Feed set f's best item: 0 or -errno. */
+/* Whether item 0 (entry `entry`) is still the best of set f's heap. */
+static bool still_top(const engine *e, const feeder *f, int entry)
+{
+    const feed_item *top = &f->heap[0];
+    return f->n && !f->dirty && top->id < 0 && top->entry == entry &&
+           (f->n < 2 || !better(e, &f->heap[1], top)) &&
+           (f->n < 3 || !better(e, &f->heap[2], top));
+}
+
+/* Whether set f takes more now: room in its queue, or a cancelled top
+ * (cancelled tasks end at once). */
+static bool wants_more(const engine *e, const feeder *f);
+
+/* Feed set f's best item, and the next tasks of its entry as long as it
+ * stays the best (one sift for a run of tasks): 0 or -errno. */
 static int feed_one(engine *e, feeder *f)
 {
     feed_item *top = &f->heap[0];
@@ -267,17 +184,24 @@ static int feed_one(engine *e, feeder *f)
         pop(e, f);
         return alone_pending(e, id) ? submit_id(e, id) : 0;
     }
-    erun *r = &e->eruns[top->entry];
-    const rn_pentry *en = &e->plan.entries[top->entry];
+    int i = top->entry, rc = 0;
+    erun *r = &e->eruns[i];
+    const rn_pentry *en = &e->plan.entries[i];
     int64_t end = en->first + en->n;
     skip_taken(e, r, end); /* `ptrun ctl` may have taken its next */
-    int64_t id = r->next < end ? r->next++ : -1;
-    skip_taken(e, r, end);
+    do {
+        int64_t id = r->next < end ? r->next++ : -1;
+        skip_taken(e, r, end);
+        rc = id >= 0 ? submit_id(e, id) : 0;
+    } while (rc == 0 && r->next < end && still_top(e, f, i) &&
+             wants_more(e, f));
+    if (!f->n || f->dirty || f->heap[0].id >= 0 || f->heap[0].entry != i)
+        return rc; /* the heap changed under us: made again before use */
     if (r->next >= end)
         pop(e, f);
     else
         sift_down(e, f, 0); /* its key can only be worse now */
-    return id >= 0 ? submit_id(e, id) : 0;
+    return rc;
 }
 
 static bool top_cancelled(const engine *e, const feeder *f)
@@ -287,14 +211,22 @@ static bool top_cancelled(const engine *e, const feeder *f)
     return prio == INT64_MAX;
 }
 
+static bool wants_more(const engine *e, const feeder *f)
+{
+    return f->queued < f->target || top_cancelled(e, f);
+}
+
 static int feed_set(engine *e, int set)
 {
     feeder *f = &e->feed[set];
     int rc = 0;
     if (f->dirty)
         heapify(e, f);
-    while (rc == 0 && f->n && (f->queued < f->target || top_cancelled(e, f)))
+    while (rc == 0 && f->n && wants_more(e, f)) {
         rc = feed_one(e, f);
+        if (f->dirty)
+            heapify(e, f);
+    }
     return rc;
 }
 
@@ -331,7 +263,7 @@ int rn_eng_feed_init(engine *e)
     e->tflags = calloc((size_t)e->plan.ntasks + 1, 1);
     e->eruns = calloc((size_t)e->plan.nentries + 1, sizeof *e->eruns);
     e->feed = calloc((size_t)nsets + 1, sizeof *e->feed);
-    if (!e->tflags || !e->eruns || !e->feed || grow(&e->live) < 0)
+    if (!e->tflags || !e->eruns || !e->feed || rn_eng_live_init(e) < 0)
         return -ENOMEM;
     for (int i = 0; i < e->plan.nentries; i++) {
         e->eruns[i].next = e->plan.entries[i].first;
@@ -348,20 +280,7 @@ int rn_eng_feed_init(engine *e)
 
 void rn_eng_feed_free(engine *e)
 {
-    for (size_t i = 0; i < e->live.cap; i++)
-        if (e->live.keys[i] >= 0) {
-            tstate *s = e->live.vals[i];
-            pt_args_destroy(s->t.args);
-            free(s->history);
-            free(s);
-        }
-    free(e->live.keys);
-    free(e->live.vals);
-    while (e->spare) {
-        tstate *s = e->spare;
-        e->spare = s->next_spare;
-        free(s);
-    }
+    rn_eng_live_free(e);
     for (int i = 0; e->feed && i < e->spec->nworkersets; i++)
         free(e->feed[i].heap);
     free(e->feed);
@@ -399,11 +318,10 @@ static int feed_changed_alone(engine *e, int step)
     int64_t *ids = malloc((e->live.n + 1) * sizeof *ids);
     size_t n = 0;
     int rc = ids ? 0 : -ENOMEM;
-    for (size_t i = 0; ids && i < e->live.cap; i++) {
-        const tstate *s = e->live.keys[i] >= 0 ? e->live.vals[i] : NULL;
-        if (s && !s->live && s->t.step == step)
+    int64_t at = -1;
+    for (const tstate *s; ids && (s = rn_eng_live_next(e, &at));)
+        if (!s->live && s->t.step == step)
             ids[n++] = s->t.id;
-    }
     for (size_t i = 0; rc == 0 && i < n; i++) { /* the map changes here */
         const tstate *s = rn_eng_live(e, ids[i]);
         if (s && s->t.on >= 0)
@@ -471,9 +389,9 @@ static void take_back_worse(engine *e, int set)
     feeder *f = &e->feed[set];
     if (!f->n)
         return;
-    for (size_t i = 0; i < e->live.cap; i++) {
-        tstate *s = e->live.keys[i] >= 0 ? e->live.vals[i] : NULL;
-        if (!s || s->t.workerset != set || s->t.on >= 0 || !s->req || s->sent ||
+    int64_t at = -1;
+    for (tstate *s; (s = rn_eng_live_next(e, &at));) {
+        if (s->t.workerset != set || s->t.on >= 0 || !s->req || s->sent ||
             pt_request_state_of(s->req) != PT_REQ_WAITING)
             continue;
         feed_item mine = {.id = s->t.id, .entry = s->entry};

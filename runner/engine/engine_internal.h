@@ -3,8 +3,9 @@
  * the engine (engine.c: the run and its steps; engine_task.c: a task's
  * attempts; engine_setup.c: before and after the steps; engine_output.c:
  * what workers print, and the events of no task; resume.c: what an
- * interrupted run did; engine_ctl.c: `ptrun ctl` requests; engine_feed.c:
- * the live tasks, and feeding a step to the sets). Private to the runner.
+ * interrupted run did; engine_ctl.c: `ptrun ctl` requests; live.c: the
+ * live tasks by id; engine_feed.c: feeding a step to the sets). Private
+ * to the runner.
  */
 #ifndef RN_ENGINE_INTERNAL_H
 #define RN_ENGINE_INTERNAL_H
@@ -63,12 +64,19 @@ enum {
     TF_ALONE = 8, /* changed by `ptrun ctl` before it was materialised */
 };
 
-/* Live tasks by id: open addressing, linear probing. */
+/* Live tasks by id (live.c): a page of slots per LIVE_PAGE ids, made
+ * while one of its tasks is live. */
+#define LIVE_PAGE_BITS 12
+#define LIVE_PAGE ((int64_t)1 << LIVE_PAGE_BITS)
+typedef struct tpage {
+    size_t n; /* live tasks in it */
+    tstate *s[LIVE_PAGE];
+} tpage;
+
 typedef struct tmap {
-    int64_t *keys; /* -1: empty */
-    tstate **vals;
-    size_t cap, n;
-    int shift; /* 64 - log2(cap) */
+    tpage **pages; /* npages: one per LIVE_PAGE ids of the plan */
+    size_t npages, n;
+    tpage *spare; /* an empty page, for the next one needed */
 } tmap;
 
 /* An entry's run through a step: where its cursor is, its priority (the
@@ -122,8 +130,10 @@ typedef struct engine {
     rn_host *host;
     pt_shm **shm;
     pt_workerset **sets;
-    tmap live;        /* tstates by id */
-    tstate *spare;    /* forgotten tstates, for the next tasks */
+    tmap live;            /* tstates by id */
+    tstate *spare;        /* forgotten tstates, for the next tasks */
+    pt_args **spare_args; /* forgotten tasks' args, for the next tasks */
+    size_t nspare_args, spare_args_cap;
     uint8_t *tflags;  /* per task: TF_* */
     erun *eruns;      /* per plan entry */
     feeder *feed;     /* per set */
@@ -222,13 +232,25 @@ void rn_eng_on_sent(void *arg, pt_request *req, int64_t now);
 int rn_eng_run_due_retries(engine *e, bool all);
 /* Cancel every task still waiting: nothing new will run. */
 void rn_eng_cancel_waiting(engine *e);
-/* engine_feed.c: the live tasks, and feeding a step to the sets. */
+/* live.c: the live tasks by id. */
+/* Task `id`'s tstate, or NULL when it is not live (or no task). */
 tstate *rn_eng_live(const engine *e, int64_t id);
+/* The live task after id *at (start at -1), in id order, *at its id; NULL
+ * after the last. The map may change between calls. */
+tstate *rn_eng_live_next(const engine *e, int64_t *at);
+/* The map's directory for the plan's tasks: 0 or -ENOMEM. */
+int rn_eng_live_init(engine *e);
+/* Free the live tasks and the spares. */
+void rn_eng_live_free(engine *e);
 /* A new tstate for task `id` (not materialised), in e->live: NULL on
  * ENOMEM. */
 tstate *rn_eng_track(engine *e, int64_t id);
-/* Forget s (args, history, request gone): its task ended. */
+/* Forget s (its args kept for reuse, history freed, request gone): its
+ * task ended. */
 void rn_eng_untrack(engine *e, tstate *s);
+/* The args of a task forgotten, for a new one to reuse, or NULL. */
+pt_args *rn_eng_spare_args(engine *e);
+/* engine_feed.c: feeding a step to the sets. */
 /* Allocate the per-task flags, entry runs, feeders: 0 or -ENOMEM. */
 int rn_eng_feed_init(engine *e);
 void rn_eng_feed_free(engine *e);

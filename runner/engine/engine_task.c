@@ -292,7 +292,7 @@ static void on_done(void *arg, pt_request *req)
         s->refeed = false;
         rn_eng_count_queued(e, s, -1);
         s->req = NULL;
-        pt_request_destroy(req);
+        pt_request_recycle(e->sets[s->t.workerset], req);
         rn_eng_refed(e, s);
         return;
     }
@@ -339,7 +339,7 @@ static void on_done(void *arg, pt_request *req)
     if (!again)
         record_final(e, s, st, ev.end_ns, ev.error);
     free(long_error);
-    pt_request_destroy(req);
+    pt_request_recycle(e->sets[set], req);
     if (again && backoff(e, id) < 0)
         rn_eng_requeue(e, id);
     if (e->feed[set].queued < e->feed[set].target / 2)
@@ -349,9 +349,9 @@ static void on_done(void *arg, pt_request *req)
 /* Cancel one waiting task (ENOMEM's slow way): false when none waits. */
 static bool cancel_one_waiting(engine *e)
 {
-    for (size_t i = 0; i < e->live.cap; i++) {
-        tstate *s = e->live.keys[i] >= 0 ? e->live.vals[i] : NULL;
-        if (s && s->req && pt_request_state_of(s->req) == PT_REQ_WAITING) {
+    int64_t at = -1;
+    for (tstate *s; (s = rn_eng_live_next(e, &at));) {
+        if (s->req && pt_request_state_of(s->req) == PT_REQ_WAITING) {
             pt_request_cancel(e->sets[s->t.workerset], s->req);
             return true;
         }
@@ -368,11 +368,10 @@ void rn_eng_cancel_waiting(engine *e)
     e->cancel_rest = true;
     while (!ids && cancel_one_waiting(e))
         ;
-    for (size_t i = 0; ids && i < e->live.cap; i++) {
-        const tstate *s = e->live.keys[i] >= 0 ? e->live.vals[i] : NULL;
-        if (s && s->req && pt_request_state_of(s->req) == PT_REQ_WAITING)
+    int64_t at = -1;
+    for (const tstate *s; ids && (s = rn_eng_live_next(e, &at));)
+        if (s->req && pt_request_state_of(s->req) == PT_REQ_WAITING)
             ids[n++] = s->t.id;
-    }
     for (size_t i = 0; i < n; i++) { /* each ends, and is freed, now */
         tstate *s = rn_eng_live(e, ids[i]);
         if (s && s->req && pt_request_state_of(s->req) == PT_REQ_WAITING)

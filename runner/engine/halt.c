@@ -65,9 +65,9 @@ void rn_eng_halt_count(engine *e, const tstate *s, pt_task_status st)
 static void kill_running(engine *e)
 {
     bool *busy = calloc((size_t)e->spec->nworkersets + 1, sizeof *busy);
-    for (size_t i = 0; i < e->live.cap; i++) {
-        tstate *s = e->live.keys[i] >= 0 ? e->live.vals[i] : NULL;
-        if (!s || !s->req || !s->sent)
+    int64_t at = -1;
+    for (tstate *s; (s = rn_eng_live_next(e, &at));) {
+        if (!s->req || !s->sent)
             continue;
         s->halt_killed = true;
         if (busy)

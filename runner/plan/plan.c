@@ -91,6 +91,24 @@ static int copy_ranks(rn_plan *plan, const rn_spec *spec, const rn_ranks *r)
     return 0;
 }
 
+/* Entry en's args when it has no sweep: the same for every task but for
+ * `rep` (0 here, an int: its value is the encoding's last 8 bytes). */
+static int encode_once(rn_pentry *en)
+{
+    if (en->def->nsweep)
+        return 0;
+    extra x = {en->def, NULL, en->def->has_repeat ? 0 : -1};
+    pt_buf b = {0};
+    int rc = task_args(&b, &x);
+    if (rc < 0) {
+        pt_buf_free(&b);
+        return rc;
+    }
+    en->args = b.data;
+    en->args_len = b.len;
+    return 0;
+}
+
 /* The entries of every step, with their ranges of ids. */
 static int add_entries(rn_plan *plan, const rn_spec *spec)
 {
@@ -110,9 +128,17 @@ static int add_entries(rn_plan *plan, const rn_spec *spec)
             if (def->nsweep > MAX_AXES)
                 return -E2BIG;
             rn_pentry *en = &plan->entries[plan->nentries++];
-            *en = (rn_pentry){def, s, plan->ntasks, entry_count(plan, def),
-                              per_point(plan, def)};
+            *en = (rn_pentry){def,
+                              s,
+                              plan->ntasks,
+                              entry_count(plan, def),
+                              per_point(plan, def),
+                              NULL,
+                              0};
             plan->ntasks += en->n;
+            int rc = encode_once(en);
+            if (rc < 0)
+                return rc;
         }
     }
     plan->step_entry[spec->nsteps] = plan->nentries;
@@ -137,6 +163,8 @@ int rn_plan_build(const rn_spec *spec, const rn_ranks *ranks, rn_plan *plan,
 
 void rn_plan_free(rn_plan *plan)
 {
+    for (int i = 0; i < plan->nentries; i++)
+        free(plan->entries[i].args);
     free(plan->entries);
     free(plan->step_entry);
     free(plan->step_start);
@@ -178,7 +206,12 @@ static void locate(const rn_pentry *en, int64_t id, size_t *pick, int64_t *rep,
 
 void rn_plan_task(const rn_plan *plan, int64_t id, rn_ptask *t)
 {
-    const rn_pentry *en = &plan->entries[rn_plan_entry_of(plan, id)];
+    rn_plan_task_in(plan, rn_plan_entry_of(plan, id), id, t);
+}
+
+void rn_plan_task_in(const rn_plan *plan, int entry, int64_t id, rn_ptask *t)
+{
+    const rn_pentry *en = &plan->entries[entry];
     const rn_task *def = en->def;
     *t = (rn_ptask){.id = id,
                     .step = en->step,
@@ -187,7 +220,8 @@ void rn_plan_task(const rn_plan *plan, int64_t id, rn_ptask *t)
                     .on = def->on,
                     .priority = def->priority,
                     .seed = pt_task_seed_of(plan->spec->seed, id),
-                    .def = def};
+                    .def = def,
+                    .entry = entry};
     if (!def->each_worker)
         return;
     int64_t w = (id - en->first) % en->per_point; /* rank 0's first */
@@ -202,23 +236,70 @@ void rn_plan_task(const rn_plan *plan, int64_t id, rn_ptask *t)
     }
 }
 
-int rn_plan_args(const rn_plan *plan, rn_ptask *t)
+/* Args `reuse` (or new ones) holding the `len` bytes at `p`: NULL +
+ * errno, `reuse` destroyed. */
+static pt_args *args_of(pt_args *reuse, const void *p, size_t len)
 {
-    const rn_pentry *en = &plan->entries[rn_plan_entry_of(plan, t->id)];
+    pt_args *a = reuse ? reuse : pt_args_create();
+    int rc = a ? pt_args_set_encoded(a, p, len) : -ENOMEM;
+    if (rc == -EBUSY) { /* still held: new ones */
+        pt_args_destroy(a);
+        return args_of(NULL, p, len);
+    }
+    if (rc < 0) {
+        pt_args_destroy(a);
+        errno = -rc;
+        return NULL;
+    }
+    return a;
+}
+
+/* Task t's args from its entry's, `rep` patched in: 0, or 1 when they are
+ * too large for this way. */
+static int args_patched(const rn_pentry *en, rn_ptask *t, pt_args *reuse)
+{
+    uint8_t tmp[256];
+    size_t pick[1];
+    int64_t rep, w;
+    if (en->args_len > sizeof tmp)
+        return 1;
+    memcpy(tmp, en->args, en->args_len);
+    if (en->def->has_repeat) {
+        locate(en, t->id, pick, &rep, &w);
+        for (int i = 0; i < 8; i++) /* little-endian, as the encoder */
+            tmp[en->args_len - 8 + i] = (uint8_t)((uint64_t)rep >> (8 * i));
+    }
+    t->args = args_of(reuse, tmp, en->args_len);
+    return t->args ? 0 : -errno;
+}
+
+int rn_plan_args_reuse(const rn_plan *plan, rn_ptask *t, pt_args *reuse)
+{
+    const rn_pentry *en = &plan->entries[t->entry];
+    int rc = en->args ? args_patched(en, t, reuse) : 1;
+    if (rc <= 0)
+        return rc;
     size_t pick[MAX_AXES] = {0};
     int64_t w;
     extra x = {en->def, pick, -1};
     locate(en, t->id, pick, &x.rep, &w);
     pt_buf b = {0};
-    int rc = pt_buf_reserve(&b, 64);
+    rc = pt_buf_reserve(&b, 64);
     if (rc == 0)
         rc = task_args(&b, &x);
-    t->args = rc == 0 ? pt_args_from_buf(&b) : NULL;
-    if (!t->args) {
-        pt_buf_free(&b);
-        return rc < 0 ? rc : -ENOMEM;
-    }
-    return 0;
+    if (rc == 0)
+        t->args = reuse ? args_of(reuse, b.data, b.len) : pt_args_from_buf(&b);
+    else
+        pt_args_destroy(reuse);
+    pt_buf_free(&b);
+    if (rc == 0 && !t->args)
+        rc = -ENOMEM;
+    return rc;
+}
+
+int rn_plan_args(const rn_plan *plan, rn_ptask *t)
+{
+    return rn_plan_args_reuse(plan, t, NULL);
 }
 
 /* A task's args as JSON: converted here, at the edge, into `js`. */

@@ -33,6 +33,7 @@ typedef struct rn_ptask {
     uint64_t seed;
     pt_args *args;      /* sealed, encoded (rn_plan_args), or NULL */
     const rn_task *def; /* its entry in the spec (tags) */
+    int entry;          /* its plan entry */
     int rank;           /* under MPI, the rank of `on` (each_worker), else 0 */
 } rn_ptask;
 
@@ -50,6 +51,9 @@ typedef struct rn_pentry {
     int64_t first, n;
     int64_t per_point; /* tasks per (sweep point, rep): each_worker's
                           workers of every rank, else 1 */
+    uint8_t *args;     /* no sweep: every task's args, encoded once (`rep`
+                          0, its value the last 8 bytes), else NULL */
+    size_t args_len;
 } rn_pentry;
 
 typedef struct rn_plan {
@@ -72,9 +76,14 @@ void rn_plan_free(rn_plan *plan);
 int rn_plan_entry_of(const rn_plan *plan, int64_t id);
 /* Task `id` without its args (t->args NULL). */
 void rn_plan_task(const rn_plan *plan, int64_t id, rn_ptask *t);
+/* The same, when its entry is known already. */
+void rn_plan_task_in(const rn_plan *plan, int entry, int64_t id, rn_ptask *t);
 /* Encode task t's args into t->args (its owner destroys them): 0 or
  * -errno. */
 int rn_plan_args(const rn_plan *plan, rn_ptask *t);
+/* The same into `reuse` (NULL, or args no request holds any more, which
+ * are taken over: t->args, or destroyed on failure). */
+int rn_plan_args_reuse(const rn_plan *plan, rn_ptask *t, pt_args *reuse);
 /* What `ptrun check` prints: the job and each step (with its `halt:`, if
  * any), then one line per task, made as it is printed. */
 void rn_plan_print(const rn_spec *spec, const rn_plan *plan, FILE *out);

@@ -243,9 +243,9 @@ class Mpi(unittest.TestCase):
 
     def test_a_step_larger_than_its_feed(self):
         """A step is fed to the sets a few thousand tasks per worker at a
-        time (8192 here: 49152 for the 6 workers of 3 ranks); the ranks
-        take from the sets as they are fed, each task once, pinned ones
-        too, the same results as one machine."""
+        time (2048 a worker: 12288 for the 6 workers of 3 ranks); the
+        ranks take from the sets as they are fed, each task once, pinned
+        ones too, the same results as one machine."""
         spec = self.spec("""
 ptrun: 1
 name: many
