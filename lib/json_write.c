@@ -28,18 +28,20 @@ static const char pairs[] = "00010203040506070809"
                             "80818283848586878889"
                             "90919293949596979899";
 
-/* Exactly four digits of v < 10^4 at p. */
-static void put4(char *p, uint32_t v)
-{
-    memcpy(p, pairs + 2 * (v / 100), 2);
-    memcpy(p + 2, pairs + 2 * (v % 100), 2);
-}
-
-/* Exactly eight digits of v < 10^8 at p: two independent halves. */
+/*
+ * Exactly eight digits of v < 10^8 at p, without a division: v is split
+ * into 4, 2, then 1-digit fields of one 64-bit word by multiplying with
+ * fixed-point reciprocals (exact for these ranges), each field a byte,
+ * lowest digit first; a byte swap puts them in reading order.
+ */
 static void put8(char *p, uint32_t v)
 {
-    put4(p, v / 10000);
-    put4(p + 4, v % 10000);
+    uint64_t x = v;
+    x += (UINT64_C(0x100000000) - 10000) * ((x * UINT64_C(0x68db8bb)) >> 40);
+    x += (0x10000 - 100) * (((x * 0x147b) >> 19) & UINT64_C(0x7f0000007f));
+    x += (0x100 - 10) * (((x * 0x67) >> 10) & UINT64_C(0xf000f000f000f));
+    x = __builtin_bswap64(x) + UINT64_C(0x3030303030303030);
+    memcpy(p, &x, 8);
 }
 
 /* The digits of v < 10^8 at p, without leading zeros: their count. */
@@ -85,6 +87,18 @@ size_t pt_json_uint_text(char *p, uint64_t u)
     put8(p + n, (uint32_t)(rest / e8));
     put8(p + n + 8, (uint32_t)(rest % e8));
     return n + 16;
+}
+
+void pt_json_digits(char *p, uint64_t u, int n)
+{
+    for (; n >= 8; n -= 8) {
+        put8(p + n - 8, (uint32_t)(u % 100000000));
+        u /= 100000000;
+    }
+    for (; n > 0; n--) {
+        p[n - 1] = (char)('0' + u % 10);
+        u /= 10;
+    }
 }
 
 size_t pt_json_int_text(char *p, int64_t i)

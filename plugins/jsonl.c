@@ -47,6 +47,14 @@ typedef struct name_cache {
     jm_buf quoted; /* it as a JSON string */
 } name_cache;
 
+/* The text of a timestamp's leading digits (all but its last eight): the
+ * same for the times of every line in a tenth of a second. */
+typedef struct stamp_cache {
+    uint64_t hi; /* the timestamp / 10^8 (0: none yet) */
+    char text[PT_JSON_INT_MAX];
+    size_t len;
+} stamp_cache;
+
 typedef struct jsonl {
     char *path;
     bool fsync;
@@ -55,6 +63,7 @@ typedef struct jsonl {
     jm_buf lines; /* whole lines not written yet */
     name_cache step, kernel, set;
     js_shape args, result; /* the last args and result written */
+    stamp_cache stamp;
 } jsonl;
 
 /* Read the options into j: its path and fsync. */
@@ -230,6 +239,23 @@ static char *put_int(char *p, int64_t v)
     return p + pt_json_int_text(p, v);
 }
 
+/* A time in ns: the leading digits from the cache when they are the last
+ * ones'. */
+static char *put_stamp(char *p, stamp_cache *c, int64_t v)
+{
+    const uint64_t e8 = 100000000;
+    if (v < (int64_t)e8)
+        return put_int(p, v);
+    uint64_t hi = (uint64_t)v / e8;
+    if (hi != c->hi) {
+        c->hi = hi;
+        c->len = pt_json_uint_text(c->text, hi);
+    }
+    p = put_text(p, c->text, c->len);
+    pt_json_digits(p, (uint64_t)v % e8, 8);
+    return p + 8;
+}
+
 /* The line's head: task, step and kernel, up to the args. */
 static void add_head(jsonl *j, const pt_event *ev)
 {
@@ -297,11 +323,11 @@ static void add_times(jsonl *j, const pt_event *ev)
     p = PUT(p, ",\"attempts\":");
     p = put_int(p, ev->attempts);
     p = PUT(p, ",\"queued_ns\":");
-    p = put_int(p, ev->queued_ns);
+    p = put_stamp(p, &j->stamp, ev->queued_ns);
     p = PUT(p, ",\"start_ns\":");
-    p = put_int(p, ev->start_ns);
+    p = put_stamp(p, &j->stamp, ev->start_ns);
     p = PUT(p, ",\"end_ns\":");
-    p = put_int(p, ev->end_ns);
+    p = put_stamp(p, &j->stamp, ev->end_ns);
     p = PUT(p, ",\"workerset\":");
     p = put_text(p, set, nset);
     p = PUT(p, ",\"priority\":");
