@@ -752,6 +752,13 @@ static void test_json_integers(void)
     memset(at, 0, sizeof at);
     CU_ASSERT_EQUAL(pt_json_uint_text(at, 100000000), 9);
     CU_ASSERT_STRING_EQUAL(at, "100000000");
+    memset(at, 0, sizeof at); /* a fixed count of digits, zeros in front */
+    pt_json_digits(at, 1796547345584972902, 8);
+    CU_ASSERT_STRING_EQUAL(at, "84972902");
+    pt_json_digits(at, 7, 8);
+    CU_ASSERT_STRING_EQUAL(at, "00000007");
+    pt_json_digits(at, 1234567890123, 11);
+    CU_ASSERT_STRING_EQUAL(at, "34567890123");
 }
 
 static const pt_test_case cases[] = {

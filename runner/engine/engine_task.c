@@ -42,7 +42,10 @@ void rn_eng_task_event(engine *e, pt_event_type type, const tstate *s,
     }
     ev->attempts = s->attempts;
     ev->queued_ns = s->queued_ns;
-    ev->start_ns = s->start_ns;
+    /* Read alone: the callers have just stored start_ns, and a load of it
+     * paired with queued_ns (one 16-byte load) would wait for that store
+     * to reach the cache instead of taking it from the store buffer. */
+    ev->start_ns = *(const volatile int64_t *)&s->start_ns;
     ev->waiting = e->waiting;
     ev->running = e->running;
     ev->rank = s->rank;

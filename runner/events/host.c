@@ -301,6 +301,10 @@ static int gather(rn_host *h, const pt_event *ev)
         *c = *ev;
     if (!slot)
         c->args = keep(h, c->args, c->args_len);
+#if defined(__GNUC__)
+    else if (c->args) /* read when the batch goes: fetched meanwhile */
+        __builtin_prefetch(c->args);
+#endif
     c->result = keep(h, c->result, c->result_len);
     c->error = keep_str(h, c->error);
     c->attempts_json = keep_str(h, c->attempts_json);
