@@ -17,47 +17,112 @@ static int put(pt_buf *o, const char *s)
     return pt_buf_append(o, s, strlen(s));
 }
 
-/* u in decimal, after a '-' if `minus`. */
-/* Decimal, two digits per division: every task's line has eight
- * integers, most of them 19-digit timestamps. */
-static int put_decimal(pt_buf *o, uint64_t u, int minus)
+static const char pairs[] = "00010203040506070809"
+                            "10111213141516171819"
+                            "20212223242526272829"
+                            "30313233343536373839"
+                            "40414243444546474849"
+                            "50515253545556575859"
+                            "60616263646566676869"
+                            "70717273747576777879"
+                            "80818283848586878889"
+                            "90919293949596979899";
+
+/*
+ * Exactly eight digits of v < 10^8 at p, without a division: v is split
+ * into 4, 2, then 1-digit fields of one 64-bit word by multiplying with
+ * fixed-point reciprocals (exact for these ranges), each field a byte,
+ * lowest digit first; a byte swap puts them in reading order.
+ */
+static void put8(char *p, uint32_t v)
 {
-    static const char pairs[] = "00010203040506070809"
-                                "10111213141516171819"
-                                "20212223242526272829"
-                                "30313233343536373839"
-                                "40414243444546474849"
-                                "50515253545556575859"
-                                "60616263646566676869"
-                                "70717273747576777879"
-                                "80818283848586878889"
-                                "90919293949596979899";
-    char s[24], *p = s + sizeof s;
-    while (u >= 100) {
-        unsigned d = (unsigned)(u % 100) * 2;
-        u /= 100;
-        *--p = pairs[d + 1];
-        *--p = pairs[d];
+    uint64_t x = v;
+    x += (UINT64_C(0x100000000) - 10000) * ((x * UINT64_C(0x68db8bb)) >> 40);
+    x += (0x10000 - 100) * (((x * 0x147b) >> 19) & UINT64_C(0x7f0000007f));
+    x += (0x100 - 10) * (((x * 0x67) >> 10) & UINT64_C(0xf000f000f000f));
+    x = __builtin_bswap64(x) + UINT64_C(0x3030303030303030);
+    memcpy(p, &x, 8);
+}
+
+/* The digits of v < 10^8 at p, without leading zeros: their count. */
+static size_t put_small(char *p, uint32_t v)
+{
+    size_t n = v < 10         ? 1
+               : v < 100      ? 2
+               : v < 1000     ? 3
+               : v < 10000    ? 4
+               : v < 100000   ? 5
+               : v < 1000000  ? 6
+               : v < 10000000 ? 7
+                              : 8;
+    char *w = p + n;
+    while (v >= 100) {
+        w -= 2;
+        memcpy(w, pairs + 2 * (v % 100), 2);
+        v /= 100;
     }
-    if (u >= 10) {
-        *--p = pairs[u * 2 + 1];
-        *--p = pairs[u * 2];
-    } else {
-        *--p = (char)('0' + u);
+    if (v >= 10)
+        memcpy(w - 2, pairs + 2 * v, 2);
+    else
+        w[-1] = (char)('0' + v);
+    return n;
+}
+
+/* Decimal in chunks of eight digits, each made of independent 32-bit
+ * halves: every task's line has eight integers, most of them 19-digit
+ * timestamps, and a chain of 64-bit divisions by 100 would cost the most
+ * of the line. */
+size_t pt_json_uint_text(char *p, uint64_t u)
+{
+    const uint64_t e8 = 100000000, e16 = e8 * e8;
+    if (u < e8)
+        return put_small(p, (uint32_t)u);
+    if (u < e16) {
+        size_t n = put_small(p, (uint32_t)(u / e8));
+        put8(p + n, (uint32_t)(u % e8));
+        return n + 8;
     }
-    if (minus)
-        *--p = '-';
-    return pt_buf_append(o, p, (size_t)(s + sizeof s - p));
+    uint64_t rest = u % e16;
+    size_t n = put_small(p, (uint32_t)(u / e16));
+    put8(p + n, (uint32_t)(rest / e8));
+    put8(p + n + 8, (uint32_t)(rest % e8));
+    return n + 16;
+}
+
+void pt_json_digits(char *p, uint64_t u, int n)
+{
+    for (; n >= 8; n -= 8) {
+        put8(p + n - 8, (uint32_t)(u % 100000000));
+        u /= 100000000;
+    }
+    for (; n > 0; n--) {
+        p[n - 1] = (char)('0' + u % 10);
+        u /= 10;
+    }
+}
+
+size_t pt_json_int_text(char *p, int64_t i)
+{
+    if (i >= 0)
+        return pt_json_uint_text(p, (uint64_t)i);
+    *p = '-';
+    return 1 + pt_json_uint_text(p + 1, 0 - (uint64_t)i);
 }
 
 int pt_json_int(pt_buf *o, int64_t i)
 {
-    return put_decimal(o, i < 0 ? 0 - (uint64_t)i : (uint64_t)i, i < 0);
+    int rc = pt_buf_reserve(o, PT_JSON_INT_MAX);
+    if (rc == 0)
+        o->len += pt_json_int_text((char *)o->data + o->len, i);
+    return rc;
 }
 
 int pt_json_uint(pt_buf *o, uint64_t u)
 {
-    return put_decimal(o, u, 0);
+    int rc = pt_buf_reserve(o, PT_JSON_INT_MAX);
+    if (rc == 0)
+        o->len += pt_json_uint_text((char *)o->data + o->len, u);
+    return rc;
 }
 
 int pt_real_text(char *s, size_t size, double d)

@@ -33,11 +33,13 @@ typedef struct jm_buf {
     bool oom; /* an append failed: the contents are incomplete */
 } jm_buf;
 
-/* Append n bytes. -1 (and oom set) when memory runs out. */
-static inline int jm_buf_add(jm_buf *b, const char *s, size_t n)
+/* Room for n more bytes (and the NUL) at b->data + b->len: a pointer to
+ * write them at, or NULL (and oom set) when memory runs out. The writer
+ * then adds what it wrote to b->len and calls jm_buf_end(). */
+static inline char *jm_buf_room(jm_buf *b, size_t n)
 {
     if (b->oom)
-        return -1;
+        return NULL;
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
         while (cap < b->len + n + 1)
@@ -45,15 +47,30 @@ static inline int jm_buf_add(jm_buf *b, const char *s, size_t n)
         char *p = realloc(b->data, cap);
         if (!p) {
             b->oom = true;
-            return -1;
+            return NULL;
         }
         b->data = p;
         b->cap = cap;
     }
-    if (n)
-        memcpy(b->data + b->len, s, n);
-    b->len += n;
+    return b->data + b->len;
+}
+
+/* The end of what was written at jm_buf_room()'s pointer, `at`. */
+static inline void jm_buf_end(jm_buf *b, char *at)
+{
+    b->len = (size_t)(at - b->data);
     b->data[b->len] = '\0';
+}
+
+/* Append n bytes. -1 (and oom set) when memory runs out. */
+static inline int jm_buf_add(jm_buf *b, const char *s, size_t n)
+{
+    char *p = jm_buf_room(b, n);
+    if (!p)
+        return -1;
+    if (n)
+        memcpy(p, s, n);
+    jm_buf_end(b, p + n);
     return 0;
 }
 
@@ -125,18 +142,20 @@ static inline int jm_buf_quote(jm_buf *b, const char *s)
 /* Append a decimal, without printf (it is the hot path). */
 static inline int jm_buf_int(jm_buf *b, long long v)
 {
-    if (b->oom)
+    char *p = jm_buf_room(b, PT_JSON_INT_MAX);
+    if (!p)
         return -1;
-    pt_buf p = jm_lend(b);
-    return jm_take(b, &p, pt_json_int(&p, v));
+    jm_buf_end(b, p + pt_json_int_text(p, v));
+    return 0;
 }
 
 static inline int jm_buf_uint(jm_buf *b, unsigned long long v)
 {
-    if (b->oom)
+    char *p = jm_buf_room(b, PT_JSON_INT_MAX);
+    if (!p)
         return -1;
-    pt_buf p = jm_lend(b);
-    return jm_take(b, &p, pt_json_uint(&p, v));
+    jm_buf_end(b, p + pt_json_uint_text(p, v));
+    return 0;
 }
 
 /* Append a real (pt_json_real: shortest round-trip, ".0" kept). */

@@ -36,6 +36,7 @@
 #include <ptools/plugin.h>
 
 #include "json_mini.h"
+#include "json_shape.h"
 #include "plugin_util.h"
 
 #define FLUSH_BYTES (64 * 1024)
@@ -46,6 +47,14 @@ typedef struct name_cache {
     jm_buf quoted; /* it as a JSON string */
 } name_cache;
 
+/* The text of a timestamp's leading digits (all but its last eight): the
+ * same for the times of every line in a tenth of a second. */
+typedef struct stamp_cache {
+    uint64_t hi; /* the timestamp / 10^8 (0: none yet) */
+    char text[PT_JSON_INT_MAX];
+    size_t len;
+} stamp_cache;
+
 typedef struct jsonl {
     char *path;
     bool fsync;
@@ -53,6 +62,8 @@ typedef struct jsonl {
     off_t good;   /* the file's size at its last whole line */
     jm_buf lines; /* whole lines not written yet */
     name_cache step, kernel, set;
+    js_shape args, result; /* the last args and result written */
+    stamp_cache stamp;
 } jsonl;
 
 /* Read the options into j: its path and fsync. */
@@ -151,35 +162,27 @@ static int flush_lines(pt_plugin_ctx *ctx, jsonl *j)
     return 0;
 }
 
-/* A JSON string, or null. */
-static void add_string(jm_buf *b, const char *s)
-{
-    if (s)
-        jm_buf_quote(b, s);
-    else
-        jm_buf_str(b, "null");
-}
-
-/* A name as a JSON string, or null: from c when it is the last one. */
-static void add_name(jm_buf *b, name_cache *c, const char *s)
+/* The JSON text of a name (a string, or null) in *t, *n: from c when it
+ * is the last one. False when there is no memory to keep it. */
+static bool name_text(name_cache *c, const char *s, const char **t, size_t *n)
 {
     if (!s) {
-        jm_buf_lit(b, "null");
-        return;
+        *t = "null", *n = 4;
+        return true;
     }
     if (!c->raw || strcmp(c->raw, s) != 0) {
         free(c->raw);
         c->raw = strdup(s);
         jm_buf_cut(&c->quoted, 0);
         jm_buf_quote(&c->quoted, s);
-        if (!c->raw || c->quoted.oom) { /* no memory to keep it */
+        if (!c->raw || c->quoted.oom) {
             free(c->raw);
             c->raw = NULL;
-            jm_buf_quote(b, s);
-            return;
+            return false;
         }
     }
-    jm_buf_add(b, c->quoted.data, c->quoted.len);
+    *t = c->quoted.data, *n = c->quoted.len;
+    return true;
 }
 
 /*
@@ -221,43 +224,130 @@ static void add_death(jm_buf *b, const pt_event *ev)
     jm_buf_int(b, ev->max_rss_kb);
 }
 
-/* Append the line of a finished task (no printf: this is the hot path). */
+/* Literal text at p: the pointer after it. */
+#define PUT(p, lit)                                                            \
+    ((char *)memcpy((p), "" lit, sizeof(lit) - 1) + sizeof(lit) - 1)
+
+static char *put_text(char *p, const char *t, size_t n)
+{
+    memcpy(p, t, n);
+    return p + n;
+}
+
+static char *put_int(char *p, int64_t v)
+{
+    return p + pt_json_int_text(p, v);
+}
+
+/* A time in ns: the leading digits from the cache when they are the last
+ * ones'. */
+static char *put_stamp(char *p, stamp_cache *c, int64_t v)
+{
+    const uint64_t e8 = 100000000;
+    if (v < (int64_t)e8)
+        return put_int(p, v);
+    uint64_t hi = (uint64_t)v / e8;
+    if (hi != c->hi) {
+        c->hi = hi;
+        c->len = pt_json_uint_text(c->text, hi);
+    }
+    p = put_text(p, c->text, c->len);
+    pt_json_digits(p, (uint64_t)v % e8, 8);
+    return p + 8;
+}
+
+/* The line's head: task, step and kernel, up to the args. */
+static void add_head(jsonl *j, const pt_event *ev)
+{
+    jm_buf *b = &j->lines;
+    const char *step, *kernel;
+    size_t nstep, nkernel;
+    if (!name_text(&j->step, ev->step_name, &step, &nstep) ||
+        !name_text(&j->kernel, ev->kernel, &kernel, &nkernel)) {
+        b->oom = true;
+        return;
+    }
+    char *p = jm_buf_room(b, 64 + nstep + nkernel);
+    if (!p)
+        return;
+    p = PUT(p, "{\"task\":");
+    p = put_int(p, ev->task);
+    p = PUT(p, ",\"step\":");
+    p = put_text(p, step, nstep);
+    p = PUT(p, ",\"kernel\":");
+    p = put_text(p, kernel, nkernel);
+    p = PUT(p, ",\"args\":");
+    jm_buf_end(b, p);
+}
+
+/* Seed, status and error, up to the result. */
+static void add_status(jsonl *j, const pt_event *ev)
+{
+    jm_buf *b = &j->lines;
+    const char *st = pt_task_status_name(ev->status);
+    size_t nst = strlen(st);
+    char *p = jm_buf_room(b, 64 + nst);
+    if (!p)
+        return;
+    p = PUT(p, ",\"seed\":");
+    p += pt_json_uint_text(p, ev->seed);
+    p = PUT(p, ",\"status\":\"");
+    p = put_text(p, st, nst);
+    p = PUT(p, "\",\"error\":");
+    if (!ev->error)
+        p = PUT(p, "null");
+    jm_buf_end(b, p);
+    if (ev->error)
+        jm_buf_quote(b, ev->error);
+    jm_buf_lit(b, ",\"result\":");
+}
+
+/* Worker, attempts, times, worker set and priority. */
+static void add_times(jsonl *j, const pt_event *ev)
+{
+    jm_buf *b = &j->lines;
+    const char *set;
+    size_t nset;
+    if (!name_text(&j->set, ev->workerset, &set, &nset)) {
+        b->oom = true;
+        return;
+    }
+    char *p = jm_buf_room(b, 128 + 6 * PT_JSON_INT_MAX + nset);
+    if (!p)
+        return;
+    p = PUT(p, ",\"worker\":");
+    if (ev->worker < 0)
+        p = PUT(p, "null");
+    else
+        p = put_int(p, ev->worker);
+    p = PUT(p, ",\"attempts\":");
+    p = put_int(p, ev->attempts);
+    p = PUT(p, ",\"queued_ns\":");
+    p = put_stamp(p, &j->stamp, ev->queued_ns);
+    p = PUT(p, ",\"start_ns\":");
+    p = put_stamp(p, &j->stamp, ev->start_ns);
+    p = PUT(p, ",\"end_ns\":");
+    p = put_stamp(p, &j->stamp, ev->end_ns);
+    p = PUT(p, ",\"workerset\":");
+    p = put_text(p, set, nset);
+    p = PUT(p, ",\"priority\":");
+    p = put_int(p, ev->priority);
+    jm_buf_end(b, p);
+}
+
+/*
+ * Append the line of a finished task: no printf, and the numbers written
+ * in place (this is the hot path); args and result reuse the text of the
+ * last ones of their shape (json_shape.h).
+ */
 static void add_line(jsonl *j, const pt_event *ev)
 {
     jm_buf *b = &j->lines;
-    jm_buf_lit(b, "{\"task\":");
-    jm_buf_int(b, ev->task);
-    jm_buf_lit(b, ",\"step\":");
-    add_name(b, &j->step, ev->step_name);
-    jm_buf_lit(b, ",\"kernel\":");
-    add_name(b, &j->kernel, ev->kernel);
-    jm_buf_lit(b, ",\"args\":");
-    jm_buf_value(b, ev->args, ev->args_len, "{}");
-    jm_buf_lit(b, ",\"seed\":");
-    jm_buf_uint(b, ev->seed);
-    jm_buf_lit(b, ",\"status\":\"");
-    jm_buf_str(b, pt_task_status_name(ev->status));
-    jm_buf_lit(b, "\",\"error\":");
-    add_string(b, ev->error);
-    jm_buf_lit(b, ",\"result\":");
-    jm_buf_value(b, ev->result, ev->result_len, "{}");
-    jm_buf_lit(b, ",\"worker\":");
-    if (ev->worker < 0)
-        jm_buf_lit(b, "null");
-    else
-        jm_buf_int(b, ev->worker);
-    jm_buf_lit(b, ",\"attempts\":");
-    jm_buf_int(b, ev->attempts);
-    jm_buf_lit(b, ",\"queued_ns\":");
-    jm_buf_int(b, ev->queued_ns);
-    jm_buf_lit(b, ",\"start_ns\":");
-    jm_buf_int(b, ev->start_ns);
-    jm_buf_lit(b, ",\"end_ns\":");
-    jm_buf_int(b, ev->end_ns);
-    jm_buf_lit(b, ",\"workerset\":");
-    add_name(b, &j->set, ev->workerset);
-    jm_buf_lit(b, ",\"priority\":");
-    jm_buf_int(b, ev->priority);
+    add_head(j, ev);
+    js_shape_write(&j->args, b, ev->args, ev->args_len, "{}");
+    add_status(j, ev);
+    js_shape_write(&j->result, b, ev->result, ev->result_len, "{}");
+    add_times(j, ev);
     add_death(b, ev);
     if (ev->size >= offsetof(pt_event, nranks) + sizeof ev->nranks &&
         ev->nranks > 1) {
@@ -299,6 +389,8 @@ static void free_jsonl(jsonl *j)
         free(names[i]->raw);
         jm_buf_free(&names[i]->quoted);
     }
+    js_shape_free(&j->args);
+    js_shape_free(&j->result);
     free(j->path);
     free(j);
 }

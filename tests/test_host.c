@@ -195,6 +195,87 @@ static void test_batches_keep_order_and_data(void)
     CU_ASSERT_EQUAL(same_events(&calls, &most), 386);
 }
 
+/* Frees counted, the memory poisoned first: a read after it shows. */
+static int freed;
+
+static void free_poisoned(void *p)
+{
+    pt_buf *b = p;
+    memset(b->data, 0xee, b->len);
+    pt_buf_free(b);
+    free(b);
+    freed++;
+}
+
+/* Task t's event built in h's slot (or `own`), its args in a buffer of
+ * its own that h frees later, as the engine does. */
+static void emit_in_slot(rn_host *h, pt_event_type type, int64_t t)
+{
+    pt_event own, *ev = rn_host_slot(h, &own);
+    static const pt_event zero;
+    CU_ASSERT_EQUAL(memcmp(ev, &zero, sizeof zero), 0); /* zeroed */
+    pt_event want = task_event(type, t);
+    pt_buf *args = calloc(1, sizeof *args);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(args);
+    char text[32];
+    snprintf(text, sizeof text, "a%lld", (long long)t);
+    want.args = map_of(args, "x", text, &want.args_len);
+    memcpy(ev, &want, sizeof want);
+    CU_ASSERT_EQUAL(rn_host_emit(h, ev), 0);
+    rn_host_free_later(h, free_poisoned, args);
+}
+
+/*
+ * The engine's way (rn_host_slot, rn_host_free_later): events built in
+ * the batch itself, args not copied but freed only once their batch went,
+ * give a batching plugin the same events as a copying host gives an
+ * ABI 3 plugin.
+ */
+static void test_slots_and_free_later(void)
+{
+    rn_plugin one = {.path = PT_TEST_KERNEL_DIR "/evlog.so", .probed = true};
+    rn_plugin two = {.path = PT_TEST_KERNEL_DIR "/evbatch.so", .probed = true};
+    one.options.type = two.options.type = RN_MAP;
+    rn_spec s1 = {.name = "demo", .plugins = &one, .nplugins = 1};
+    rn_spec s2 = {.name = "demo", .plugins = &two, .nplugins = 1};
+    char err[1024] = "";
+    rn_host *single = rn_host_open(&s1, pt_test_tmpdir(), err, sizeof err);
+    rn_host *batch = rn_host_open(&s2, pt_test_tmpdir(), err, sizeof err);
+    CU_ASSERT_FATAL(single && batch);
+    int calls;
+    long most;
+
+    freed = 0;
+    for (int64_t t = 0; t < 10; t++)
+        emit_in_slot(single, PT_EV_TASK_QUEUED, t);
+    CU_ASSERT_EQUAL(freed, 10); /* nothing gathered: freed at once */
+    freed = 0;
+    for (int64_t t = 0; t < 10; t++)
+        emit_in_slot(batch, PT_EV_TASK_QUEUED, t);
+    CU_ASSERT_EQUAL(freed, 0); /* the batch points to them */
+    CU_ASSERT_EQUAL(rn_host_deliver(batch), 0);
+    CU_ASSERT_EQUAL(freed, 10);
+    CU_ASSERT_EQUAL(same_events(&calls, &most), 10);
+
+    freed = 0;
+    for (int64_t t = 10; t < 700; t++) { /* batches fill up */
+        emit_in_slot(single, PT_EV_TASK_STARTED, t);
+        emit_in_slot(batch, PT_EV_TASK_STARTED, t);
+    }
+    emit_task(single, PT_EV_TASK_FINISHED, 1, NULL); /* copied ones too */
+    emit_task(batch, PT_EV_TASK_FINISHED, 1, NULL);
+    emit_simple(single, PT_EV_WORKER_EXITED);
+    emit_simple(batch, PT_EV_WORKER_EXITED);
+    emit_in_slot(single, PT_EV_TASK_QUEUED, 700);
+    emit_in_slot(batch, PT_EV_TASK_QUEUED, 700);
+    CU_ASSERT_EQUAL(rn_host_flush(batch), 0);
+    CU_ASSERT_EQUAL(same_events(&calls, &most), 703);
+    CU_ASSERT(calls < 10 && most > 100);
+    CU_ASSERT_EQUAL(freed, 2 * 691);
+    CU_ASSERT_EQUAL(rn_host_close(single), 0);
+    CU_ASSERT_EQUAL(rn_host_close(batch), 0);
+}
+
 /* A plugin of ABI 4 may have no on_event when it has on_events; one with
  * neither is refused. Done through evbatch: it has no on_event. */
 static void test_no_on_event_needed(void)
@@ -217,6 +298,7 @@ static void test_no_on_event_needed(void)
 static const pt_test_case cases[] = {
     {"batches_keep_order_and_data", test_batches_keep_order_and_data, 0},
     {"no_on_event_needed", test_no_on_event_needed, 0},
+    {"slots_and_free_later", test_slots_and_free_later, 0},
     {NULL, NULL, 0},
 };
 

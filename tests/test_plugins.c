@@ -451,6 +451,86 @@ static void test_jsonl_lines(void)
     CU_ASSERT_EQUAL(st.st_mode & 0777, 0644 & ~(unsigned)umask(022));
 }
 
+/*
+ * Args of changing shapes, one line each: jsonl reuses the text of the
+ * last args whose bytes differ only in top-level numbers (json_shape.h);
+ * every line must still be what pt_value_to_json() writes.
+ */
+static void test_jsonl_shapes(void)
+{
+    static const char *const args[][2] = {
+        {"{\"rep\":0}", "{\"rep\":0}"},
+        {"{\"rep\":1}", "{\"rep\":1}"},
+        {"{\"rep\":-5,\"x\":2.5,\"s\":\"a\\\"b\"}",
+         "{\"rep\":-5,\"x\":2.5,\"s\":\"a\\\"b\"}"},
+        {"{\"rep\":-9223372036854775807,\"x\":1e-7,\"s\":\"a\\\"b\"}",
+         "{\"rep\":-9223372036854775807,\"x\":1e-07,\"s\":\"a\\\"b\"}"},
+        {"{\"rep\":7,\"x\":3.0,\"s\":\"a\\\"c\"}",
+         "{\"rep\":7,\"x\":3.0,\"s\":\"a\\\"c\"}"},
+        {"{\"b\":true,\"n\":null}", "{\"b\":true,\"n\":null}"},
+        {"{\"b\":false,\"n\":null}", "{\"b\":false,\"n\":null}"},
+        {"{\"o\":{\"a\":1},\"v\":[1,2]}", "{\"o\":{\"a\":1},\"v\":[1,2]}"},
+        {"{\"o\":{\"a\":1},\"v\":[1,2]}", "{\"o\":{\"a\":1},\"v\":[1,2]}"},
+        {"{\"o\":{\"a\":2},\"v\":[1,2]}", "{\"o\":{\"a\":2},\"v\":[1,2]}"},
+        {"{\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5,\"f\":6,\"g\":7,\"h\":8,"
+         "\"i\":9}",
+         "{\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5,\"f\":6,\"g\":7,\"h\":8,"
+         "\"i\":9}"},
+        {"{\"a\":10,\"b\":2,\"c\":3,\"d\":4,\"e\":5,\"f\":6,\"g\":7,\"h\":8,"
+         "\"i\":90}",
+         "{\"a\":10,\"b\":2,\"c\":3,\"d\":4,\"e\":5,\"f\":6,\"g\":7,\"h\":8,"
+         "\"i\":90}"},
+        {"{}", "{}"},
+        {"{\"rep\":2}", "{\"rep\":2}"},
+        {NULL, "{}"},
+        {"{\"rep\":3}", "{}"}, /* moved off 8-alignment: does not check */
+        {"{\"rep\":4}", "{}"}, /* cut short: does not decode */
+        {"{\"rep\":5}", "{\"rep\":5}"},
+    };
+    const size_t n = sizeof args / sizeof args[0];
+    const char *dir = pt_test_tmpdir();
+    static uint64_t moved[8];
+    plug p;
+    plug_open(&p, "jsonl", dir, "{}");
+    for (size_t i = 0; i < n; i++) {
+        pt_event ev = demo_task(1);
+        ev.task = (int64_t)i;
+        ev.args = encoded(args[i][0], &ev.args_len);
+        if (i == n - 3) { /* the bytes one past an aligned start */
+            memcpy((char *)moved + 1, ev.args, ev.args_len);
+            ev.args = (char *)moved + 1;
+        }
+        if (i == n - 2)
+            ev.args_len--;
+        CU_ASSERT_EQUAL(emit(&p, &ev), 0);
+    }
+    CU_ASSERT_EQUAL(p.desc->close(&p.ctx), 0);
+    plug_unload(&p);
+    char *text = slurp(path_in(dir, "results.jsonl"), NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    char *line = text;
+    for (size_t i = 0; i < n && line; i++) {
+        char *a = strstr(line, "\"args\":"), *e = strstr(line, ",\"seed\":");
+        CU_ASSERT_FATAL(a && e && a < e);
+        a += strlen("\"args\":");
+        if (strlen(args[i][1]) != (size_t)(e - a) ||
+            memcmp(a, args[i][1], (size_t)(e - a)) != 0)
+            fprintf(stderr, "  line %zu: %.*s, not %s\n", i, (int)(e - a), a,
+                    args[i][1]);
+        CU_ASSERT_EQUAL(memcmp(a, args[i][1], (size_t)(e - a)), 0);
+        CU_ASSERT_STRING_EQUAL(strstr(e, ",\"result\":{\"pi\":3.14159,"
+                                         "\"hits\":785},\"worker\":1,") != NULL
+                                   ? "ok"
+                                   : "no",
+                               "ok");
+        line = strchr(line, '\n');
+        line = line ? line + 1 : NULL;
+    }
+    CU_ASSERT_PTR_NOT_NULL(line);
+    CU_ASSERT_STRING_EQUAL(line ? line : "", "");
+    free(text);
+}
+
 /* Without RUN_END or STEP_END, close still writes everything. */
 static void test_jsonl_close_flushes(void)
 {
@@ -1024,6 +1104,7 @@ static const pt_test_case cases[] = {
     {"descriptors", test_descriptors, 0},
     {"jsonl_lines", test_jsonl_lines, 0},
     {"jsonl_close_flushes", test_jsonl_close_flushes, 0},
+    {"jsonl_shapes", test_jsonl_shapes, 0},
     {"jsonl_append_and_torn_tail", test_jsonl_append_and_torn_tail, 0},
     {"jsonl_options", test_jsonl_options, 0},
     {"jsonl_open_errors", test_jsonl_open_errors, 0},

@@ -722,6 +722,12 @@ static void test_json_integers(void)
         {99, "99"},
         {100, "100"},
         {1009, "1009"},
+        {99999999, "99999999"},
+        {100000000, "100000000"},
+        {100000007, "100000007"},
+        {9999999999999999, "9999999999999999"},
+        {10000000000000000, "10000000000000000"},
+        {10000000000000009, "10000000000000009"},
         {-1, "-1"},
         {-90, "-90"},
         {1765000000123456789, "1765000000123456789"},
@@ -740,6 +746,19 @@ static void test_json_integers(void)
     CU_ASSERT_EQUAL(b.len, 20);
     CU_ASSERT_EQUAL(memcmp(b.data, "18446744073709551615", 20), 0);
     pt_buf_free(&b);
+    char at[PT_JSON_INT_MAX + 1] = {0}; /* in place: nothing past them */
+    CU_ASSERT_EQUAL(pt_json_int_text(at, INT64_MIN), PT_JSON_INT_MAX);
+    CU_ASSERT_STRING_EQUAL(at, "-9223372036854775808");
+    memset(at, 0, sizeof at);
+    CU_ASSERT_EQUAL(pt_json_uint_text(at, 100000000), 9);
+    CU_ASSERT_STRING_EQUAL(at, "100000000");
+    memset(at, 0, sizeof at); /* a fixed count of digits, zeros in front */
+    pt_json_digits(at, 1796547345584972902, 8);
+    CU_ASSERT_STRING_EQUAL(at, "84972902");
+    pt_json_digits(at, 7, 8);
+    CU_ASSERT_STRING_EQUAL(at, "00000007");
+    pt_json_digits(at, 1234567890123, 11);
+    CU_ASSERT_STRING_EQUAL(at, "34567890123");
 }
 
 static const pt_test_case cases[] = {

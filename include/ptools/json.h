@@ -30,6 +30,17 @@ PT_EXTERN int pt_json_cstr(pt_buf *b, const char *s);
 PT_EXTERN int pt_json_int(pt_buf *b, int64_t i);
 PT_EXTERN int pt_json_uint(pt_buf *b, uint64_t u);
 /*
+ * The same decimals written at p, which has room for PT_JSON_INT_MAX bytes
+ * (no NUL is added): their length. For writers that reserve a whole record
+ * at once.
+ */
+#define PT_JSON_INT_MAX 20
+PT_EXTERN size_t pt_json_int_text(char *p, int64_t i);
+PT_EXTERN size_t pt_json_uint_text(char *p, uint64_t u);
+/* Exactly n digits of u (its last n, zeros in front) at p: a writer that
+ * keeps the text of a number's leading digits adds the rest with it. */
+PT_EXTERN void pt_json_digits(char *p, uint64_t u, int n);
+/*
  * A real: the shortest of %.15g..%.17g that reads back the same, with
  * ".0" added to an integral value so that it stays a real; NaN and the
  * infinities, which JSON cannot spell, are written as null.

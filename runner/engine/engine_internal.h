@@ -53,6 +53,8 @@ typedef struct tstate {
     int64_t prio;      /* its priority when prio_set */
     int rank;          /* the MPI rank its attempt went to (0: here) */
     int64_t queued_ns, start_ns;
+    const uint8_t *args_enc; /* once submitted: t.args's encoded bytes */
+    size_t args_len;
     char *history;             /* earlier attempts, a JSON array, or NULL */
     struct tstate *next_spare; /* in engine.spare, once forgotten */
 } tstate;

@@ -32,12 +32,20 @@ void rn_eng_task_event(engine *e, pt_event_type type, const tstate *s,
                   : 0;
     ev->seed = t->seed;
     ev->priority = rn_eng_priority(e, s);
-    const uint8_t *args = NULL;
-    if (pt_args_encoded(t->args, &args, &ev->args_len) == 0)
-        ev->args = args; /* sealed when materialised: never fails here */
+    if (s->args_enc) { /* submitted: the bytes its request carries */
+        ev->args = s->args_enc;
+        ev->args_len = s->args_len;
+    } else {
+        const uint8_t *args = NULL;
+        if (pt_args_encoded(t->args, &args, &ev->args_len) == 0)
+            ev->args = args; /* sealed when materialised: never fails */
+    }
     ev->attempts = s->attempts;
     ev->queued_ns = s->queued_ns;
-    ev->start_ns = s->start_ns;
+    /* Read alone: the callers have just stored start_ns, and a load of it
+     * paired with queued_ns (one 16-byte load) would wait for that store
+     * to reach the cache instead of taking it from the store buffer. */
+    ev->start_ns = *(const volatile int64_t *)&s->start_ns;
     ev->waiting = e->waiting;
     ev->running = e->running;
     ev->rank = s->rank;
@@ -71,6 +79,8 @@ int rn_eng_submit(engine *e, tstate *s, int64_t now_ns)
     s->req = pt_request_submit(set, &c, t->id, on_done, e);
     if (!s->req)
         return -errno;
+    if (pt_args_encoded(t->args, &s->args_enc, &s->args_len) < 0)
+        s->args_enc = NULL;         /* sealed by the submit: cannot fail */
     pt_request_set_data(s->req, s); /* the hooks find s without a lookup */
     s->attempts++;
     s->worker = -1;
@@ -78,8 +88,10 @@ int rn_eng_submit(engine *e, tstate *s, int64_t now_ns)
     rn_eng_count_queued(e, s, 1);
     if (!s->quiet) {
         s->queued_ns = now_ns;
-        pt_event ev = {.exit_code = -1, .time_ns = now_ns};
-        rn_eng_task_event(e, PT_EV_TASK_QUEUED, s, &ev);
+        pt_event own, *ev = rn_host_slot(e->host, &own);
+        ev->exit_code = -1;
+        ev->time_ns = now_ns;
+        rn_eng_task_event(e, PT_EV_TASK_QUEUED, s, ev);
     }
     s->quiet = false;
     s->retry_due = false;
@@ -114,8 +126,10 @@ void rn_eng_on_sent(void *arg, pt_request *req, int64_t now)
     s->worker = pt_request_worker(req);
     s->rank = 0;
     rn_eng_mark_sent(e, s); /* else sent again after its worker died */
-    pt_event ev = {.exit_code = -1, .time_ns = s->start_ns};
-    rn_eng_task_event(e, PT_EV_TASK_STARTED, s, &ev);
+    pt_event own, *ev = rn_host_slot(e->host, &own);
+    ev->exit_code = -1;
+    ev->time_ns = s->start_ns;
+    rn_eng_task_event(e, PT_EV_TASK_STARTED, s, ev);
 }
 
 /* Should this attempt's end be retried rather than final? */
@@ -155,6 +169,21 @@ static int backoff(engine *e, int64_t id)
     return 0;
 }
 
+static void destroy_args(void *args)
+{
+    pt_args_destroy(args);
+}
+
+/* Forget task s: its args go once no gathered event points to them (the
+ * host does not copy them: rn_host_slot()). */
+static void forget(engine *e, tstate *s)
+{
+    pt_args *args = s->t.args;
+    s->t.args = NULL;
+    rn_eng_untrack(e, s);
+    rn_host_free_later(e->host, destroy_args, args);
+}
+
 void rn_eng_requeue(engine *e, int64_t id)
 {
     tstate *s = rn_eng_live(e, id);
@@ -165,7 +194,7 @@ void rn_eng_requeue(engine *e, int64_t id)
         e->step_counts[PT_TASK_CRASHED]++;
         e->outstanding--;
         e->tflags[id] |= TF_ENDED;
-        rn_eng_untrack(e, s);
+        forget(e, s);
     }
 }
 
@@ -277,7 +306,7 @@ static void record_final(engine *e, tstate *s, pt_task_status st,
         rn_eng_median_ok(e, s->t.workerset, end_ns - s->start_ns);
     rn_eng_halt_count(e, s, st);
     rn_summary_failure(&e->summary, s->t.id, s->t.kernel, (int)st, error);
-    rn_eng_untrack(e, s);
+    forget(e, s);
 }
 
 /* A request ended: retry it, or record it as final. */
@@ -308,36 +337,34 @@ static void on_done(void *arg, pt_request *req)
     } else {
         error = long_error ? long_error : pt_reply_error(r);
     }
-    pt_event ev = {
-        .status = st,
-        .error = error,
-        .result = results,
-        .result_len = results_len,
-        .signal = pt_reply_signal(r),
-        .exit_code = pt_reply_exit_code(r),
-        .max_rss_kb = pt_reply_max_rss_kb(r),
-    };
-    if (pt_reply_end_ns(r)) { /* when it really ran, batched or not */
+    int64_t end_ns = pt_reply_end_ns(r) ? pt_reply_end_ns(r) + e->mono_off
+                                        : pt_sys_real_ns();
+    if (pt_reply_end_ns(r)) /* when it really ran, batched or not */
         s->start_ns = pt_reply_start_ns(r) + e->mono_off;
-        ev.end_ns = pt_reply_end_ns(r) + e->mono_off;
-    } else {
-        ev.end_ns = pt_sys_real_ns();
-    }
-    ev.time_ns = ev.end_ns;
     if (st == PT_TASK_CANCELLED && !s->halt_killed)
         s->start_ns = 0;
     bool again = retry(e, s, st);
-    ev.attempts_json = s->history;
+    pt_event own, *ev = rn_host_slot(e->host, &own); /* zeroed */
+    ev->time_ns = end_ns;
+    ev->status = st;
+    ev->error = error;
+    ev->result = results;
+    ev->result_len = results_len;
+    ev->signal = pt_reply_signal(r);
+    ev->exit_code = pt_reply_exit_code(r);
+    ev->max_rss_kb = pt_reply_max_rss_kb(r);
+    ev->end_ns = end_ns;
+    ev->attempts_json = s->history;
     rn_eng_task_event(e, again ? PT_EV_TASK_RETRIED : PT_EV_TASK_FINISHED, s,
-                      &ev);
-    if (again)
-        remember_attempt(s, &ev);
+                      ev);
+    if (again) /* ev and what it points to are valid until the next event */
+        remember_attempt(s, ev);
     if (s->start_ns)
-        rn_summary_busy(&e->summary, ev.end_ns - s->start_ns);
+        rn_summary_busy(&e->summary, end_ns - s->start_ns);
     s->req = NULL;
     int set = s->t.workerset;
     if (!again)
-        record_final(e, s, st, ev.end_ns, ev.error);
+        record_final(e, s, st, end_ns, error);
     free(long_error);
     pt_request_recycle(e->sets[set], req);
     if (again && backoff(e, id) < 0)

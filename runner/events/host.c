@@ -18,6 +18,12 @@
 #define BATCH_EVENTS 256
 #define BATCH_BYTES (64 * 1024)
 
+/* Something a gathered event may point to, and how to free it. */
+typedef struct later {
+    void (*free_fn)(void *);
+    void *p;
+} later;
+
 typedef struct loaded {
     void *handle;
     const pt_plugin *desc;
@@ -45,6 +51,10 @@ struct rn_host {
     size_t nbatch;
     char *arena; /* what they point to (BATCH_BYTES): it never moves */
     size_t arena_len;
+    bool late_failure; /* a plugin failed on the batch rn_host_slot()
+                          handed over: the next emit says so */
+    later *doomed;     /* rn_host_free_later(): freed once the batch goes */
+    size_t ndoomed;
 };
 
 /* Does descriptor d take batches? (Never read past an older one's end.) */
@@ -142,8 +152,10 @@ rn_host *rn_host_open(const rn_spec *spec, const char *run_dir, char *err,
         h->batching |= takes_batches(h->p[h->n].desc);
         h->singles |= !takes_batches(h->p[h->n].desc);
     }
-    if (h->batching && (!(h->batch = calloc(BATCH_EVENTS, sizeof *h->batch)) ||
-                        !(h->arena = malloc(BATCH_BYTES)))) {
+    if (h->batching &&
+        (!(h->batch = calloc(BATCH_EVENTS, sizeof *h->batch)) ||
+         !(h->arena = malloc(BATCH_BYTES)) ||
+         !(h->doomed = malloc(BATCH_EVENTS * sizeof *h->doomed)))) {
         snprintf(err, errlen, "out of memory");
         rn_host_close(h);
         return NULL;
@@ -202,12 +214,17 @@ static int hand(rn_host *h, const pt_event *evs, size_t n, bool batches)
     return rc;
 }
 
-/* Hand the gathered batch over and start a new one. */
+/* Hand the gathered batch over and start a new one, its slots zeroed
+ * (rn_host_slot()). */
 static int deliver(rn_host *h)
 {
     int rc = h->nbatch ? hand(h, h->batch, h->nbatch, true) : 0;
+    memset(h->batch, 0, h->nbatch * sizeof *h->batch);
     h->nbatch = 0;
     h->arena_len = 0;
+    for (size_t i = 0; i < h->ndoomed; i++)
+        h->doomed[i].free_fn(h->doomed[i].p);
+    h->ndoomed = 0;
     return rc;
 }
 
@@ -259,26 +276,53 @@ static const char *keep_str(rn_host *h, const char *s)
 /*
  * Add ev to the batch, with a copy of what it points to: its request and
  * reply are gone by the time the batch is handed over. An event too big
- * for the arena goes at once, after the batch before it.
+ * for the arena goes at once, after the batch before it. ev may be the
+ * batch's next slot (rn_host_slot()): then it is not copied.
  */
 static int gather(rn_host *h, const pt_event *ev)
 {
-    size_t need = data_size(ev);
+    bool slot = ev == &h->batch[h->nbatch]; /* its args stay: not copied */
+    size_t need = data_size(ev) -
+                  (slot ? room(ev->args ? ev->args_len : 0) : 0);
     int rc = 0;
-    if (h->nbatch == BATCH_EVENTS || h->arena_len + need > BATCH_BYTES)
+    pt_event moved;
+    if (h->nbatch == BATCH_EVENTS || h->arena_len + need > BATCH_BYTES) {
+        if (slot) { /* out of the way */
+            moved = *ev;
+            ev = &moved;
+            memset(&h->batch[h->nbatch], 0, sizeof *ev);
+        }
         rc = deliver(h);
+    }
     if (need > BATCH_BYTES)
         return hand(h, ev, 1, true) < 0 ? -1 : rc;
     pt_event *c = &h->batch[h->nbatch++];
-    *c = *ev;
-    c->args = keep(h, ev->args, ev->args_len);
-    c->result = keep(h, ev->result, ev->result_len);
-    c->error = keep_str(h, ev->error);
-    c->attempts_json = keep_str(h, ev->attempts_json);
-    c->args_json = keep_str(h, ev->args_json);
-    c->result_json = keep_str(h, ev->result_json);
-    c->control = keep_str(h, ev->control);
+    if (c != ev)
+        *c = *ev;
+    if (!slot)
+        c->args = keep(h, c->args, c->args_len);
+#if defined(__GNUC__)
+    else if (c->args) /* read when the batch goes: fetched meanwhile */
+        __builtin_prefetch(c->args);
+#endif
+    c->result = keep(h, c->result, c->result_len);
+    c->error = keep_str(h, c->error);
+    c->attempts_json = keep_str(h, c->attempts_json);
+    c->args_json = keep_str(h, c->args_json);
+    c->result_json = keep_str(h, c->result_json);
+    c->control = keep_str(h, c->control);
     return rc;
+}
+
+pt_event *rn_host_slot(rn_host *h, pt_event *own)
+{
+    if (!h || !h->batching || h->singles || h->json) {
+        memset(own, 0, sizeof *own);
+        return own;
+    }
+    if (h->nbatch == BATCH_EVENTS && deliver(h) < 0)
+        h->late_failure = true;
+    return &h->batch[h->nbatch]; /* zeroed when the last batch went */
 }
 
 int rn_host_emit(rn_host *h, pt_event *ev)
@@ -290,12 +334,35 @@ int rn_host_emit(rn_host *h, pt_event *ev)
     if (h->json)
         fill_json(h, ev);
     int rc = h->singles ? hand(h, ev, 1, false) : 0;
+    if (h->late_failure) {
+        h->late_failure = false;
+        rc = -1;
+    }
     if (!h->batching)
         return rc;
     if (batchable(ev->type))
         return gather(h, ev) < 0 ? -1 : rc;
+    pt_event alone;
+    if (ev == &h->batch[h->nbatch]) { /* a slot, but not a task event */
+        alone = *ev;
+        memset(ev, 0, sizeof *ev);
+        ev = &alone;
+    }
     int before = deliver(h); /* the batch comes first */
     return hand(h, ev, 1, true) < 0 || before < 0 ? -1 : rc;
+}
+
+void rn_host_free_later(rn_host *h, void (*free_fn)(void *), void *p)
+{
+    if (!p)
+        return;
+    if (!h || !h->batching) { /* nothing gathered points to it */
+        free_fn(p);
+        return;
+    }
+    if (h->ndoomed == BATCH_EVENTS && deliver(h) < 0)
+        h->late_failure = true;
+    h->doomed[h->ndoomed++] = (later){free_fn, p};
 }
 
 int rn_host_deliver(rn_host *h)
@@ -339,6 +406,7 @@ int rn_host_close(rn_host *h)
         pt_buf_free(&h->result_js);
         free(h->batch);
         free(h->arena);
+        free(h->doomed);
     }
     free(h);
     return rc;

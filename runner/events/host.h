@@ -26,6 +26,22 @@ rn_host *rn_host_open(const rn_spec *spec, const char *run_dir, char *err,
  */
 int rn_host_emit(rn_host *h, pt_event *ev);
 /*
+ * Where to build a task event for rn_host_emit(), zeroed: the batch's next
+ * slot when every plugin takes batches (so the event is not copied there),
+ * else `own`. Set its members one by one (assigning a whole struct would
+ * zero it again), and emit it before any other call to the host; after
+ * the emit, it and what it points to stay valid until the next call.
+ * Its `args` are not copied either: the caller frees them only through
+ * rn_host_free_later().
+ */
+pt_event *rn_host_slot(rn_host *h, pt_event *own);
+/*
+ * Free p with free_fn once no gathered event can point to it: after the
+ * batch is handed over (at once when no plugin takes batches, or h is
+ * NULL). Never fails: a full list hands the batch over first.
+ */
+void rn_host_free_later(rn_host *h, void (*free_fn)(void *), void *p);
+/*
  * Hand the gathered task events to the plugins that take batches. Any
  * other event does it first, and so do flush and close; call it before
  * waiting idle, so that plugins see a started task while it runs. 0, or
