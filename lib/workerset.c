@@ -53,6 +53,20 @@ void pt_workerset_on_sent(pt_workerset *ws, pt_sent_fn fn, void *arg)
 
 /* ---- creation and shutdown ---- */
 
+/* The kernels to load as each worker starts: valid indices, copied. */
+static int copy_preload(pt_workerset *ws, const pt_workerset_opts *o)
+{
+    if (!o->preload || o->npreload <= 0)
+        return 0;
+    ws->preload = calloc((size_t)o->npreload, sizeof *ws->preload);
+    if (!ws->preload)
+        return -ENOMEM;
+    for (int i = 0; i < o->npreload; i++)
+        if (o->preload[i] >= 0 && o->preload[i] < o->nkernels)
+            ws->preload[ws->npreload++] = o->preload[i];
+    return 0;
+}
+
 static int copy_opts(pt_workerset *ws, const pt_workerset_opts *o)
 {
     ws->seed = o->seed;
@@ -84,7 +98,7 @@ static int copy_opts(pt_workerset *ws, const pt_workerset_opts *o)
     }
     for (int i = 0; i < o->nshm; i++)
         ws->shm[i] = o->shm[i];
-    return 0;
+    return copy_preload(ws, o);
 }
 
 /* Memory shared with the workers: their beacons, their claim rings, their
@@ -108,6 +122,7 @@ void pt__ws_free(pt_workerset *ws)
         pt__heap_free(&ws->slots[i].own);
     pt__heap_free(&ws->shared);
     free(ws->kernels);
+    free(ws->preload);
     free(ws->checkpoint_prefix);
     free(ws->shm);
     free(ws->slots);

@@ -125,6 +125,8 @@ struct pt_workerset {
     pt__heap shared;
     pt_kernel_ref *kernels;
     int nkernels;
+    int *preload; /* kernel indices each worker loads as it starts */
+    int npreload;
     pt_shm **shm;
     int nshm;
     slot *slots;

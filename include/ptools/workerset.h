@@ -107,6 +107,14 @@ typedef struct pt_workerset_opts {
      * (not linked-in ones). 0 or no prefix: off. */
     const char *checkpoint_prefix; /* copied */
     int64_t checkpoint_ms;
+    /* Kernels (indices into `kernels`) each worker loads (dlopen: its
+     * constructors run, its init waits for its first request) as soon as
+     * it starts, while the caller goes on, rather than when the first
+     * request naming one comes: a set's first requests then start that
+     * much sooner. A library that fails to load fails the requests that
+     * name it, as it would at first use. Copied. */
+    const int *preload;
+    int npreload;
 } pt_workerset_opts;
 
 typedef struct pt_workerset pt_workerset;
