@@ -140,7 +140,7 @@ static int check_create(int n, pt_ws_mode mode, const pt_workerset_opts *o)
         (mode != PT_WS_RR && mode != PT_WS_FF) ||
         (o && (o->window < 0 || o->nkernels < 0 || o->nshm < 0 ||
                o->timeout_ms < 0 || o->memory_bytes < 0 || o->batch < 0 ||
-               o->checkpoint_ms < 0)))
+               o->checkpoint_ms < 0 || o->start < 0)))
         return pt__err(-EINVAL,
                        "workerset: need 1 <= n <= %d (got %d), mode RR "
                        "or FF, window >= 0",
@@ -219,8 +219,14 @@ pt_workerset *pt_workerset_create(int n, pt_ws_mode mode,
         rc = alloc_set(ws, n); /* it says what failed */
     if (rc < 0)
         goto fail;
+    int start = o->start > 0 && o->start < n ? o->start : n;
     for (int i = 0; i < n && rc == 0; i++)
-        rc = pt__ws_spawn(ws, &ws->slots[i]);
+        if (i < start)
+            rc = pt__ws_spawn(ws, &ws->slots[i]);
+        else {
+            ws->slots[i].unborn = true; /* forked once it has work */
+            ws->unborn++;
+        }
     if (rc == 0)
         return ws;
     pt_workerset_destroy(ws);

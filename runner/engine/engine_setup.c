@@ -182,7 +182,8 @@ int rn_eng_make_sets(engine *e, bool hooks, char *err, size_t errlen)
                                .checkpoint_prefix = prefix[0] ? prefix : NULL,
                                .checkpoint_ms = w->checkpoint_ms,
                                .preload = preload,
-                               .npreload = first_kernels(s, i, preload)};
+                               .npreload = first_kernels(s, i, preload),
+                               .start = 1}; /* the rest once they have work */
         e->tails[i] = calloc((size_t)w->workers, sizeof *e->tails[i]);
         if (!e->tails[i]) {
             rc = -ENOMEM;
