@@ -158,7 +158,10 @@ int rn_eng_make_sets(engine *e, bool hooks, char *err, size_t errlen)
     for (int i = 0; i < s->nkernels; i++)
         refs[i] = (pt_kernel_ref){s->kernels[i].name, s->kernels[i].path,
                                   s->kernels[i].symbol};
-    int rc = 0;
+    /* One worker of each set now, the rest once they have work (a run of
+     * one task forks one); under MPI all now, before MPI_Init. */
+    int rank, size, rc = 0;
+    int start = rn_cluster_launched(&rank, &size) ? 0 : 1;
     for (int i = 0; i < s->nworkersets && rc == 0; i++) {
         const rn_workerset *w = &s->workersets[i];
         char prefix[4200];
@@ -183,7 +186,7 @@ int rn_eng_make_sets(engine *e, bool hooks, char *err, size_t errlen)
                                .checkpoint_ms = w->checkpoint_ms,
                                .preload = preload,
                                .npreload = first_kernels(s, i, preload),
-                               .start = 1}; /* the rest once they have work */
+                               .start = start};
         e->tails[i] = calloc((size_t)w->workers, sizeof *e->tails[i]);
         if (!e->tails[i]) {
             rc = -ENOMEM;
