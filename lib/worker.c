@@ -518,6 +518,8 @@ void pt__worker_main(const pt__worker_boot *boot)
     if (pt__snap_init(&w.snap, boot->checkpoint_prefix, boot->index,
                       boot->checkpoint_ms) < 0)
         pt_sys_exit(2);
+    for (int i = 0; i < boot->npreload; i++) /* while the parent goes on */
+        load_indexed(&w, (uint32_t)boot->preload[i]); /* errors: at use */
     pt__wire_reader rd;
     pt__wire_reader_init(&rd, 0);
     int status = 0;

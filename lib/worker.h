@@ -151,6 +151,8 @@ typedef struct pt__worker_boot {
     int shm_fd; /* its result buffer (a memfd), or -1: results use the pipe */
     const pt_kernel_ref *kernels;
     int nkernels;
+    const int *preload; /* kernels to load before reading any request */
+    int npreload;
     pt_shm *const *shm;
     int nshm;
     pt__beacon *beacon; /* this worker's, in memory shared with the parent */

@@ -56,6 +56,20 @@ void pt_workerset_on_sent(pt_workerset *ws, pt_sent_fn fn, void *arg)
 
 /* ---- creation and shutdown ---- */
 
+/* The kernels to load as each worker starts: valid indices, copied. */
+static int copy_preload(pt_workerset *ws, const pt_workerset_opts *o)
+{
+    if (!o->preload || o->npreload <= 0)
+        return 0;
+    ws->preload = calloc((size_t)o->npreload, sizeof *ws->preload);
+    if (!ws->preload)
+        return -ENOMEM;
+    for (int i = 0; i < o->npreload; i++)
+        if (o->preload[i] >= 0 && o->preload[i] < o->nkernels)
+            ws->preload[ws->npreload++] = o->preload[i];
+    return 0;
+}
+
 static int copy_opts(pt_workerset *ws, const pt_workerset_opts *o)
 {
     ws->seed = o->seed;
@@ -87,7 +101,7 @@ static int copy_opts(pt_workerset *ws, const pt_workerset_opts *o)
     }
     for (int i = 0; i < o->nshm; i++)
         ws->shm[i] = o->shm[i];
-    return 0;
+    return copy_preload(ws, o);
 }
 
 /* Memory shared with the workers: their beacons, their claim rings, their
@@ -116,6 +130,7 @@ void pt__ws_free(pt_workerset *ws)
         free(r);
     }
     free(ws->kernels);
+    free(ws->preload);
     free(ws->checkpoint_prefix);
     free(ws->shm);
     free(ws->slots);
@@ -133,7 +148,7 @@ static int check_create(int n, pt_ws_mode mode, const pt_workerset_opts *o)
         (mode != PT_WS_RR && mode != PT_WS_FF) ||
         (o && (o->window < 0 || o->nkernels < 0 || o->nshm < 0 ||
                o->timeout_ms < 0 || o->memory_bytes < 0 || o->batch < 0 ||
-               o->checkpoint_ms < 0)))
+               o->checkpoint_ms < 0 || o->start < 0)))
         return pt__err(-EINVAL,
                        "workerset: need 1 <= n <= %d (got %d), mode RR "
                        "or FF, window >= 0",
@@ -212,8 +227,14 @@ pt_workerset *pt_workerset_create(int n, pt_ws_mode mode,
         rc = alloc_set(ws, n); /* it says what failed */
     if (rc < 0)
         goto fail;
+    int start = o->start > 0 && o->start < n ? o->start : n;
     for (int i = 0; i < n && rc == 0; i++)
-        rc = pt__ws_spawn(ws, &ws->slots[i]);
+        if (i < start)
+            rc = pt__ws_spawn(ws, &ws->slots[i]);
+        else {
+            ws->slots[i].unborn = true; /* forked once it has work */
+            ws->unborn++;
+        }
     if (rc == 0)
         return ws;
     pt_workerset_destroy(ws);

@@ -396,6 +396,8 @@ void pt__ws_dispatch(pt_workerset *ws)
 {
     if (ws->broken && pt__heap_len(&ws->shared) + own_waiting(ws) > 0)
         pt__ws_fail_waiting(ws, ws->broken_why);
+    if (ws->unborn && !ws->hold && !ws->broken)
+        pt__ws_births(ws);
     ws->steal_soon = false;
     if ((ws->post_all = pt__ws_posts_to_all(ws)))
         pt__ws_post_all(ws);

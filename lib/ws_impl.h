@@ -109,7 +109,8 @@ typedef struct slot {
     _Atomic int64_t *all_starts; /* ... each claim posted to all it won */
     uint64_t claim;              /* the last claim number given out */
     bool disordered;             /* in flight not in queue order (ws_claim.c) */
-    int64_t term_at;    /* when it got SIGTERM for a timeout (TERM), or 0 */
+    bool unborn;     /* not forked yet (opts.start): DEAD until it has work */
+    int64_t term_at; /* when it got SIGTERM for a timeout (TERM), or 0 */
     uint64_t term_task; /* the request that timed out */
     int big_pipe;       /* its answer pipe counts in big_pipes */
     int shm_fd;         /* its large-result buffer (a memfd), or -1 */
@@ -125,6 +126,9 @@ struct pt_workerset {
     pt__heap shared;
     pt_kernel_ref *kernels;
     int nkernels;
+    int *preload; /* kernel indices each worker loads as it starts */
+    int npreload;
+    int unborn; /* slots not forked yet (opts.start) */
     pt_shm **shm;
     int nshm;
     slot *slots;
@@ -193,6 +197,8 @@ static inline bool pt__ws_slot_takes(const slot *s)
 }
 /* Fork worker s: its pipes, its result buffer. 0 or -errno. */
 int pt__ws_spawn(pt_workerset *ws, slot *s);
+/* Fork the unborn workers (opts.start) once the set has work for them. */
+void pt__ws_births(pt_workerset *ws);
 /* Worker s died or broke the protocol (`why`, or NULL): reap, replace. */
 void pt__ws_on_death(pt_workerset *ws, slot *s, const char *why);
 /* Fail what waits for worker s alone: it is gone for good. */

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -69,9 +70,19 @@ static int reap_round(pid_t **kids, int *cap, pt_workerset *const *sets,
     return strays;
 }
 
+/* Does the caller have no child at all (none to list in /proc)? */
+static bool childless(void)
+{
+    siginfo_t info;
+    return waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) < 0 &&
+           errno == ECHILD;
+}
+
 /* Rounds until none is left: a stray's children become ours as it dies. */
 int pt_workerset_reap_strays(pt_workerset *const *sets, int nsets)
 {
+    if (childless()) /* a worker's end, most often: no /proc to read */
+        return 0;
     int cap = 64, ended = 0, n;
     pid_t *kids = malloc((size_t)cap * sizeof *kids);
     if (!kids)

@@ -101,6 +101,8 @@ static _Noreturn void worker_child(pt_workerset *ws, slot *s, int in, int out,
                             .shm_fd = shm,
                             .kernels = ws->kernels,
                             .nkernels = ws->nkernels,
+                            .preload = ws->preload,
+                            .npreload = ws->npreload,
                             .shm = ws->shm,
                             .nshm = ws->nshm,
                             .beacon = s->beacon,
@@ -221,6 +223,41 @@ int pt__ws_spawn(pt_workerset *ws, slot *s)
     if (ws->on_worker)
         ws->on_worker(ws->on_worker_arg, s->index, (int)pid, true, 0, 0);
     return 0;
+}
+
+/* Does the set have work for its unborn workers: more requests waiting
+ * than idle workers, or one pinned to an unborn worker? */
+static bool births_due(const pt_workerset *ws)
+{
+    size_t idle = 0;
+    for (int i = 0; i < ws->n; i++) {
+        const slot *s = &ws->slots[i];
+        if (s->unborn && pt__heap_len(&s->own) > 0)
+            return true;
+        idle += s->state == PT__SLOT_IDLE && pt__heap_len(&s->own) == 0;
+    }
+    return pt__heap_len(&ws->shared) > idle;
+}
+
+void pt__ws_births(pt_workerset *ws)
+{
+    if (!births_due(ws))
+        return;
+    for (int i = 0; i < ws->n; i++) {
+        slot *s = &ws->slots[i];
+        if (!s->unborn)
+            continue;
+        ws->unborn--;
+        s->unborn = false;
+        if (pt__ws_spawn(ws, s) < 0) { /* as a replacement that failed */
+            snprintf(ws->lost_why, sizeof ws->lost_why,
+                     "worker %d could not be started: %s", s->index,
+                     pt_errmsg());
+            pt__ws_fail_own(ws, s, ws->lost_why);
+        }
+    }
+    if (ws->posted_head) /* the newborn have not seen them */
+        pt__ws_repost(ws);
 }
 
 void pt__ws_slot_close(slot *s)

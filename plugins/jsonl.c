@@ -474,4 +474,9 @@ static const pt_plugin jsonl_plugin = {
     .on_events = jsonl_events,
 };
 
+#ifdef PT_PLUGIN_BUILTIN /* compiled into ptrun as its default writer */
+extern const pt_plugin *const PT_PLUGIN_BUILTIN;
+const pt_plugin *const PT_PLUGIN_BUILTIN = &jsonl_plugin;
+#else
 PT_PLUGIN(&jsonl_plugin);
+#endif

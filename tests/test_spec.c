@@ -373,31 +373,24 @@ static void test_defaults(void)
     CU_ASSERT(!t->has_repeat && t->on == -1 && !t->each_worker);
     CU_ASSERT_EQUAL_FATAL(s->nplugins, 1);
     ASSERT_STR(s->plugins[0].name, "jsonl");
-    ASSERT_STR(s->plugins[0].path, real(join(plugin_dir(), "jsonl.so")));
+    CU_ASSERT(s->plugins[0].builtin && s->plugins[0].probed);
+    CU_ASSERT(s->plugins[0].path == NULL); /* built into ptrun */
     CU_ASSERT(s->plugins[0].options.type == RN_MAP);
     ASSERT_STR(s->dir, PT_TEST_SPEC_DIR);
     rn_spec_free(s);
 }
 
-/* The default plugin must exist too: a clear error when it does not. */
-static void test_default_plugin_missing(void)
+/* The default plugin is built in: no jsonl.so needed, none searched. */
+static void test_default_plugin_builtin(void)
 {
-    rn_search srch = {PT_KERNEL_DIR, pt_test_tmpdir()};
-    const char *path = spec_path("minimal.yaml");
-    char want[4096];
+    rn_search srch = {PT_KERNEL_DIR, pt_test_tmpdir()}; /* no jsonl.so */
     unsetenv("PTRUN_PLUGIN_PATH");
-    snprintf(want, sizeof want,
-             "%s: default plugin 'jsonl' not found: no "
-             "jsonl.so in $PTRUN_PLUGIN_PATH (unset) or %s",
-             path, pt_test_tmpdir());
-    rn_spec *s = rn_spec_load(path, NULL, 0, &srch, err, sizeof err);
-    CU_ASSERT(s == NULL);
-    ASSERT_STR(err, want);
-    /* $PTRUN_PLUGIN_PATH is searched first. */
-    setenv("PTRUN_PLUGIN_PATH", plugin_dir(), 1);
-    s = rn_spec_load(path, NULL, 0, &srch, err, sizeof err);
+    rn_spec *s = rn_spec_load(spec_path("minimal.yaml"), NULL, 0, &srch, err,
+                              sizeof err);
     CU_ASSERT_FATAL(s != NULL);
-    ASSERT_STR(s->plugins[0].path, real(join(plugin_dir(), "jsonl.so")));
+    CU_ASSERT_EQUAL_FATAL(s->nplugins, 1);
+    ASSERT_STR(s->plugins[0].name, "jsonl");
+    CU_ASSERT(s->plugins[0].builtin && s->plugins[0].path == NULL);
     rn_spec_free(s);
 }
 
@@ -1590,7 +1583,7 @@ static const pt_test_case cases[] = {
     {"plan_lazy_order", test_plan_lazy_order, 0},
     {"full_spec", test_full_spec, 0},
     {"defaults", test_defaults, 0},
-    {"default_plugin_missing", test_default_plugin_missing, 0},
+    {"default_plugin_builtin", test_default_plugin_builtin, 0},
     {"workers_auto", test_workers_auto, 0},
     {"anchors_merge", test_anchors_merge, 0},
     {"merge_errors", test_merge_errors, 0},

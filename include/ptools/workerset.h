@@ -107,6 +107,21 @@ typedef struct pt_workerset_opts {
      * (not linked-in ones). 0 or no prefix: off. */
     const char *checkpoint_prefix; /* copied */
     int64_t checkpoint_ms;
+    /* Kernels (indices into `kernels`) each worker loads (dlopen: its
+     * constructors run, its init waits for its first request) as soon as
+     * it starts, while the caller goes on, rather than when the first
+     * request naming one comes: a set's first requests then start that
+     * much sooner. A library that fails to load fails the requests that
+     * name it, as it would at first use. Copied. */
+    const int *preload;
+    int npreload;
+    /* Workers forked at create: 1..n, 0 (or more than n): all n. The
+     * others are forked together, as soon as more requests wait than
+     * workers are idle or a request is pinned to one of them: a set that
+     * only ever has one request at a time pays one fork, not n (ptrun's
+     * start-up). Their index and pt_worker_count() are as with all n
+     * forked; until forked, pt_workerset_pid() is 0 for them. */
+    int start;
 } pt_workerset_opts;
 
 typedef struct pt_workerset pt_workerset;

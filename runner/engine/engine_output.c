@@ -70,8 +70,9 @@ void rn_eng_announce_workers(engine *e)
 {
     for (int i = 0; i < e->spec->nworkersets; i++) {
         for (int w = 0; w < pt_workerset_size(e->sets[i]); w++)
-            on_worker(&e->hooks[i], w, pt_workerset_pid(e->sets[i], w), true, 0,
-                      0);
+            if (pt_workerset_pid(e->sets[i], w) > 0) /* the rest: when born */
+                on_worker(&e->hooks[i], w, pt_workerset_pid(e->sets[i], w),
+                          true, 0, 0);
         pt_workerset_on_worker(e->sets[i], on_worker, &e->hooks[i]);
     }
 }

@@ -115,6 +115,26 @@ static int state_prefix(const engine *e, const rn_workerset *w, bool own_dir,
     return 0;
 }
 
+/*
+ * The kernels of set `set`'s tasks in the first step that has any, into
+ * out (room for every kernel): its workers load them as they start, while
+ * the run folder is made (pt_workerset_opts.preload). Their count.
+ */
+static int first_kernels(const rn_spec *s, int set, int *out)
+{
+    int n = 0;
+    for (int st = 0; st < s->nsteps && n == 0; st++)
+        for (int t = 0; t < s->steps[st].ntasks; t++) {
+            const rn_task *k = &s->steps[st].tasks[t];
+            bool seen = k->workerset != set;
+            for (int i = 0; i < n && !seen; i++)
+                seen = out[i] == k->kernel;
+            if (!seen)
+                out[n++] = k->kernel;
+        }
+    return n;
+}
+
 int rn_eng_make_sets(engine *e, bool hooks, char *err, size_t errlen)
 {
     const rn_spec *s = e->spec;
@@ -129,12 +149,19 @@ int rn_eng_make_sets(engine *e, bool hooks, char *err, size_t errlen)
             e->hooks[i] = (set_hook){e, i};
     }
     pt_kernel_ref *refs = calloc((size_t)s->nkernels + 1, sizeof *refs);
-    if (!refs)
+    int *preload = calloc((size_t)s->nkernels + 1, sizeof *preload);
+    if (!refs || !preload) {
+        free(refs);
+        free(preload);
         return -ENOMEM;
+    }
     for (int i = 0; i < s->nkernels; i++)
         refs[i] = (pt_kernel_ref){s->kernels[i].name, s->kernels[i].path,
                                   s->kernels[i].symbol};
-    int rc = 0;
+    /* One worker of each set now, the rest once they have work (a run of
+     * one task forks one); under MPI all now, before MPI_Init. */
+    int rank, size, rc = 0;
+    int start = rn_cluster_launched(&rank, &size) ? 0 : 1;
     for (int i = 0; i < s->nworkersets && rc == 0; i++) {
         const rn_workerset *w = &s->workersets[i];
         char prefix[4200];
@@ -156,7 +183,10 @@ int rn_eng_make_sets(engine *e, bool hooks, char *err, size_t errlen)
                                .output_fn = hooks ? rn_eng_on_output : NULL,
                                .output_arg = e->hooks ? &e->hooks[i] : NULL,
                                .checkpoint_prefix = prefix[0] ? prefix : NULL,
-                               .checkpoint_ms = w->checkpoint_ms};
+                               .checkpoint_ms = w->checkpoint_ms,
+                               .preload = preload,
+                               .npreload = first_kernels(s, i, preload),
+                               .start = start};
         e->tails[i] = calloc((size_t)w->workers, sizeof *e->tails[i]);
         if (!e->tails[i]) {
             rc = -ENOMEM;
@@ -172,6 +202,7 @@ int rn_eng_make_sets(engine *e, bool hooks, char *err, size_t errlen)
         }
     }
     free(refs);
+    free(preload);
     return rc;
 }
 

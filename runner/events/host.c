@@ -74,12 +74,17 @@ static int encode_options(const rn_value *opts, pt_buf *enc, pt_buf *js)
 }
 
 /*
- * Load and open plugin p, which its spec check probed in a child
- * (probe.h): its constructors are known to survive and to start no thread.
+ * Load plugin p's descriptor into l: the built-in jsonl's, or by dlopen of
+ * its .so, which its spec check probed in a child (probe.h): its
+ * constructors are known to survive and to start no thread.
  */
-static int load_one(loaded *l, const rn_plugin *p, const char *run_dir,
-                    const char *run_name, char *err, size_t errlen)
+static int load_desc(loaded *l, const rn_plugin *p, char *err, size_t errlen)
 {
+    if (p->builtin) {
+        l->desc = rn_jsonl_builtin;
+        l->path = strdup("jsonl (built in)");
+        return l->path ? 0 : -ENOMEM;
+    }
     l->path = strdup(p->path);
     if (!p->probed) { /* never user code here before a child ran it */
         snprintf(err, errlen,
@@ -103,14 +108,27 @@ static int load_one(loaded *l, const rn_plugin *p, const char *run_dir,
         return -EINVAL;
     }
     l->desc = *d;
+    return 0;
+}
+
+/* Load and open plugin p. */
+static int load_one(loaded *l, const rn_plugin *p, const char *run_dir,
+                    const char *run_name, char *err, size_t errlen)
+{
+    int rc = load_desc(l, p, err, errlen);
+    if (rc < 0) {
+        if (rc == -ENOMEM)
+            snprintf(err, errlen, "out of memory");
+        return rc;
+    }
     l->ctx = (pt_plugin_ctx){.size = sizeof l->ctx,
                              .run_dir = run_dir,
                              .run_name = run_name,
                              .sys = &host_sys};
     pt_buf enc = {0}, js = {0};
-    int rc = encode_options(&p->options, &enc, &js);
+    rc = encode_options(&p->options, &enc, &js);
     if (rc < 0) {
-        snprintf(err, errlen, "%s: plugin %s: its options: %s", p->path,
+        snprintf(err, errlen, "%s: plugin %s: its options: %s", l->path,
                  l->desc->name, pt_strerror(rc));
         l->desc = NULL;
         pt_buf_free(&enc);
@@ -123,7 +141,7 @@ static int load_one(loaded *l, const rn_plugin *p, const char *run_dir,
     pt_buf_free(&enc);
     pt_buf_free(&js);
     if (rc != 0) {
-        snprintf(err, errlen, "%s: plugin %s failed to open: %s", p->path,
+        snprintf(err, errlen, "%s: plugin %s failed to open: %s", l->path,
                  l->desc->name, l->ctx.error[0] ? l->ctx.error : "error");
         l->desc = NULL;
         return -EIO;

@@ -4,6 +4,9 @@
  * stderr and dropped; the run goes on (its other outputs stay valid).
  * Only a plugin whose spec check probed it in a child (rn_plugin.probed,
  * probe.h) is loaded: user code never runs here before a child survived it.
+ * The default jsonl is not loaded: plugins/jsonl.c is compiled into ptrun
+ * (rn_jsonl_builtin), which saves a dlopen of it and libptools.so at every
+ * start; jsonl.so stays, for a spec that lists `{name: jsonl}`.
  */
 #ifndef RN_HOST_H
 #define RN_HOST_H
@@ -13,6 +16,10 @@
 #include "spec/spec.h"
 
 typedef struct rn_host rn_host;
+
+/* The jsonl plugin's descriptor, built in (plugins/jsonl.c, compiled with
+ * PT_PLUGIN_BUILTIN=rn_jsonl_builtin). */
+extern const pt_plugin *const rn_jsonl_builtin;
 
 /* Load and open the spec's plugins. NULL with a message in err. */
 rn_host *rn_host_open(const rn_spec *spec, const char *run_dir, char *err,

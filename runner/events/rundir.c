@@ -419,10 +419,12 @@ static int json_files(pt_buf *b, const rn_spec *s, char *err, size_t errlen)
         pt_buf_printf(b, ", \"sha256\": \"%s\"}", hex);
     }
     pt_buf_printf(b, "\n  },\n  \"plugins\": [");
-    for (int i = 0; i < s->nplugins; i++) {
+    for (int i = 0, n = 0; i < s->nplugins; i++) {
+        if (s->plugins[i].builtin) /* ptrun's own code: "ptrun" says it */
+            continue;
         if ((rc = rn_sha256_file(path = s->plugins[i].path, hex)) < 0)
             goto fail;
-        pt_buf_printf(b, "%s\n    {\"path\": ", i ? "," : "");
+        pt_buf_printf(b, "%s\n    {\"path\": ", n++ ? "," : "");
         pt_json_cstr(b, s->plugins[i].path);
         pt_buf_printf(b, ", \"sha256\": \"%s\"}", hex);
     }

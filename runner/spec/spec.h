@@ -191,10 +191,12 @@ typedef struct rn_plugin {
     char *path;       /* resolved .so path */
     rn_value options; /* RN_MAP (empty when absent) */
     rn_pos pos;
-    bool probed; /* it loaded safely in a child (probe.h): the
-                    runner may load it (host.c) */
-    bool added;  /* not an item of `plugins:` (the default jsonl,
-                    --trace's) */
+    bool probed;  /* it loaded safely in a child (probe.h): the
+                     runner may load it (host.c) */
+    bool added;   /* not an item of `plugins:` (the default jsonl,
+                     --trace's) */
+    bool builtin; /* the default jsonl: built into ptrun (host.c), no
+                     .so to find, hash or load (path NULL) */
 } rn_plugin;
 
 typedef struct rn_spec {

@@ -341,15 +341,16 @@ static bool writes_results(const rn_plugin *p)
     return true;
 }
 
-/* The default jsonl plugin (results.jsonl), in slot p. */
+/* The default jsonl plugin (results.jsonl), in slot p: the one built
+ * into ptrun (our own code, so nothing to probe), not a jsonl.so. */
 static void default_jsonl(rn_build *b, rn_plugin *p)
 {
     p->options = (rn_value){.type = RN_MAP};
     p->added = true;
+    p->builtin = true;
+    p->probed = true;
     if (!(p->name = strdup("jsonl")))
         rn_diag_add(b->d, (rn_pos){0, 0}, NULL, 0, "out of memory");
-    else
-        find_plugin(b, p, NULL);
 }
 
 /*

@@ -323,6 +323,44 @@ plugins:
         with open(os.path.join(out, "copy.jsonl")) as f:
             self.assertEqual(len(f.readlines()), 3)
 
+    def test_builtin_jsonl_writes_what_jsonl_so_writes(self):
+        """The default results.jsonl comes from the jsonl plugin built into
+        ptrun; jsonl.so, given by path, writes the very same bytes (ok,
+        failed, retried crashed tasks; args and results of each type), and
+        the manifest lists only the .so it loaded."""
+        plugdir = os.path.join(os.path.dirname(PTRUN), "plugins")
+        so = os.path.join(plugdir, "jsonl.so")
+        spec = self.spec("""
+ptrun: 1
+name: builtin
+kernels:
+  echo: {path: echo}
+  fail: {path: @TK@/faults.so}
+  segv: {path: @TK@/faults.so}
+workersets: [{name: w, workers: 2, retries: 1}]
+steps:
+  - name: a
+    tasks:
+      - {kernel: echo, sweep: {x: [1, -2.5, "s\\u00e9\\n", true, null]}}
+      - {kernel: echo, args: {l: [1, 2], m: {k: "v"}}}
+      - {kernel: fail, args: {code: 2}}
+      - {kernel: segv}
+plugins:
+  - {path: %s, options: {file: copy.jsonl}}
+""" % so)
+        out = self.out()
+        self.run_ok("run", spec, "--out", out, "-q", status=1)
+        with open(os.path.join(out, "results.jsonl"), "rb") as f:
+            builtin = f.read()
+        with open(os.path.join(out, "copy.jsonl"), "rb") as f:
+            loaded = f.read()
+        self.assertEqual(len(builtin.splitlines()), 8)
+        self.assertEqual(builtin, loaded)
+        with open(os.path.join(out, "manifest.json")) as f:
+            m = json.load(f)
+        self.assertEqual([p["path"] for p in m["plugins"]],
+                         [os.path.realpath(so)])
+
     def test_batched_plugin_sees_every_event_in_order(self):
         """A plugin of ABI 4 that takes batches (evbatch.so) sees the very
         events, in the same order, that a plugin of ABI 3 (evlog.so) gets
