@@ -88,7 +88,7 @@ tstate *rn_eng_track(engine *e, int64_t id)
 }
 
 /* Keep a task's args for the next one (rn_eng_spare_args), or free them. */
-static void keep_args(engine *e, pt_args *a)
+void rn_eng_keep_args(engine *e, pt_args *a)
 {
     if (!a)
         return;
@@ -123,7 +123,7 @@ void rn_eng_untrack(engine *e, tstate *s)
         e->live.spare = *pg;
         *pg = NULL;
     }
-    keep_args(e, s->t.args);
+    rn_eng_keep_args(e, s->t.args);
     free(s->history);
     s->next_spare = e->spare; /* the next task's: no malloc per task */
     e->spare = s;
@@ -155,5 +155,6 @@ void rn_eng_live_free(engine *e)
         pt_args_destroy(e->spare_args[--e->nspare_args]);
     free(e->spare_args);
     e->spare_args = NULL;
+    pt_buf_free(&e->args_scratch);
     e->spare_args_cap = 0;
 }
