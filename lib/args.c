@@ -59,6 +59,18 @@ int pt_args_set_encoded(pt_args *a, const void *map, size_t len)
     return 0;
 }
 
+int pt_args_set_buf(pt_args *a, pt_buf *map)
+{
+    if (a->refs > 1)
+        return pt__err(-EBUSY, "args: set again while a request holds them");
+    pt_buf old = a->buf;
+    a->buf = *map;
+    a->sealed = true;
+    pt_buf_reset(&old);
+    *map = old;
+    return 0;
+}
+
 /* Requests keep the args they were given until they are done. */
 pt_args *pt__args_ref(pt_args *a)
 {

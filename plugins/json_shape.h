@@ -36,7 +36,9 @@ typedef struct js_shape {
     jm_buf txt; /* its JSON without the slots' numbers */
     js_slot slot[JS_SLOTS];
     int nslots;
-    bool valid; /* enc and txt describe a value that checked */
+    bool valid;     /* enc and txt describe a value that checked */
+    uint64_t words; /* a small encoding (at most 64 words, slots aligned):
+                       bit i set when its word i is no slot's, else 0 */
 } js_shape;
 
 /*

@@ -333,6 +333,27 @@ static void test_reused_args_and_requests(void)
     CU_ASSERT_EQUAL(pt_args_set_encoded(a, map, len), 0);
     CU_ASSERT_EQUAL(rep_of(ws, &s, 2, a, &again), 7);
     CU_ASSERT_PTR_EQUAL(again, req);
+    /* pt_args_set_buf: a takes the buffer's bytes, the buffer a's memory */
+    pt_buf mb = {0};
+    pt_request_recycle(ws, again);
+    again = pt_request_submit(ws, &c, 3, on_done, &s);
+    CU_ASSERT_EQUAL(pt_args_set_buf(a, &mb), -EBUSY); /* held till done */
+    wait_done(ws, &s, s.ndone + 1);
+    pt_request_recycle(ws, again);
+    CU_ASSERT_EQUAL(pt_buf_append(&mb, map, len), 0);
+    CU_ASSERT_EQUAL(pt_buf_append(&mb, "", 0), 0);
+    uint8_t *given = mb.data;
+    CU_ASSERT_EQUAL(pt_args_set_buf(a, &mb), 0);
+    CU_ASSERT_PTR_NOT_NULL(mb.data); /* a's former map, emptied */
+    CU_ASSERT_EQUAL(mb.len, 0);
+    const uint8_t *now;
+    size_t nlen;
+    CU_ASSERT_EQUAL(pt_args_encoded(a, &now, &nlen), 0);
+    CU_ASSERT_PTR_EQUAL(now, given); /* taken over, not copied */
+    CU_ASSERT_EQUAL(nlen, len);
+    CU_ASSERT_EQUAL(pt_args_int(a, "x", 1), -EBUSY); /* sealed */
+    CU_ASSERT_EQUAL(rep_of(ws, &s, 4, a, &again), 7);
+    pt_buf_free(&mb);
     pt_request_destroy(again);
     pt_request_recycle(ws, NULL); /* nothing to do */
     pt_args_destroy(a);

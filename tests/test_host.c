@@ -198,8 +198,9 @@ static void test_batches_keep_order_and_data(void)
 /* Frees counted, the memory poisoned first: a read after it shows. */
 static int freed;
 
-static void free_poisoned(void *p)
+static void free_poisoned(void *arg, void *p)
 {
+    CU_ASSERT_PTR_EQUAL(arg, &freed);
     pt_buf *b = p;
     memset(b->data, 0xee, b->len);
     pt_buf_free(b);
@@ -222,7 +223,7 @@ static void emit_in_slot(rn_host *h, pt_event_type type, int64_t t)
     want.args = map_of(args, "x", text, &want.args_len);
     memcpy(ev, &want, sizeof want);
     CU_ASSERT_EQUAL(rn_host_emit(h, ev), 0);
-    rn_host_free_later(h, free_poisoned, args);
+    rn_host_free_later(h, free_poisoned, &freed, args);
 }
 
 /*

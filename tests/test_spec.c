@@ -1549,12 +1549,16 @@ static void test_plan_args_reused(void)
     CU_ASSERT_EQUAL_FATAL(rn_plan_build(spec, NULL, &plan, msg, sizeof msg), 0);
     CU_ASSERT_EQUAL_FATAL(plan.ntasks, 6);
     pt_args *prev = NULL;
+    pt_buf scratch = {0};
     for (int64_t id = 0; id < plan.ntasks; id++) {
         rn_ptask t, fresh;
         char *want = task_json(&plan, id, &fresh);
         rn_plan_task(&plan, id, &t);
-        CU_ASSERT_EQUAL_FATAL(rn_plan_args_reuse(&plan, &t, prev), 0);
+        CU_ASSERT_EQUAL_FATAL(
+            rn_plan_args_reuse(&plan, &t, prev, id % 2 ? &scratch : NULL), 0);
         CU_ASSERT(!prev || t.args == prev); /* its memory reused */
+        /* the scratch got the memory the args held: empty, not freed */
+        CU_ASSERT(!(id % 2) || (scratch.len == 0 && scratch.data));
         const uint8_t *bytes;
         size_t len;
         pt_buf js = {0};
@@ -1567,6 +1571,7 @@ static void test_plan_args_reused(void)
         prev = t.args;
     }
     pt_args_destroy(prev);
+    pt_buf_free(&scratch);
     char *js = task_json(&plan, 2, &(rn_ptask){0});
     CU_ASSERT_STRING_EQUAL(js, "{\"a\":1,\"l\":[2.5],\"rep\":2}");
     free(js);

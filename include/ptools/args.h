@@ -49,6 +49,15 @@ PT_EXTERN pt_args *pt_args_from_buf(pt_buf *map);
  * and not done); -EBADMSG (a is unchanged) if `map` is no encoded map.
  */
 PT_EXTERN int pt_args_set_encoded(pt_args *a, const void *map, size_t len);
+/*
+ * pt_args_from_buf() into args already made: `a` takes over `map`'s bytes
+ * (sealed, unchecked like pt_args_from_buf's: one encoded map from the
+ * value encoder) and `map` gets `a`'s memory back, emptied, to encode the
+ * next map in. So one pt_args and one pt_buf carry task after task with
+ * no allocation and no copy. 0; -EBUSY while a request still holds `a`
+ * (then neither changes).
+ */
+PT_EXTERN int pt_args_set_buf(pt_args *a, pt_buf *map);
 /* Seal `a` (NULL: no arguments) and give its encoded map (valid while `a`
  * lives). 0 or -errno. */
 PT_EXTERN int pt_args_encoded(pt_args *a, const uint8_t **bytes, size_t *len);

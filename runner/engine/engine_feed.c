@@ -124,8 +124,8 @@ static tstate *materialise(engine *e, int64_t id)
     tstate *s = rn_eng_live(e, id);
     if (!s && !(s = rn_eng_track(e, id)))
         return NULL;
-    if (!s->t.args &&
-        rn_plan_args_reuse(&e->plan, &s->t, rn_eng_spare_args(e)) < 0)
+    if (!s->t.args && rn_plan_args_reuse(&e->plan, &s->t, rn_eng_spare_args(e),
+                                         &e->args_scratch) < 0)
         return NULL; /* kept: freed with the rest at the end */
     if (!(e->tflags[id] & TF_FED)) {
         e->tflags[id] |= TF_FED;

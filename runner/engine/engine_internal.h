@@ -136,12 +136,13 @@ typedef struct engine {
     tstate *spare;        /* forgotten tstates, for the next tasks */
     pt_args **spare_args; /* forgotten tasks' args, for the next tasks */
     size_t nspare_args, spare_args_cap;
-    uint8_t *tflags;  /* per task: TF_* */
-    erun *eruns;      /* per plan entry */
-    feeder *feed;     /* per set */
-    bool feeding;     /* inside rn_eng_feed: no nested feeding */
-    bool cancel_rest; /* nothing new will run: every task fed is cancelled */
-    int feed_rc;      /* feeding failed (no memory): the step stops */
+    pt_buf args_scratch; /* where the next task's args are encoded */
+    uint8_t *tflags;     /* per task: TF_* */
+    erun *eruns;         /* per plan entry */
+    feeder *feed;        /* per set */
+    bool feeding;        /* inside rn_eng_feed: no nested feeding */
+    bool cancel_rest;    /* nothing new will run: every task fed is cancelled */
+    int feed_rc;         /* feeding failed (no memory): the step stops */
     int64_t step_queued_ns; /* the step began: its tasks' queued time */
     char *sessions;         /* resume: the manifest's earlier sessions (the
                                items of its JSON array), or NULL */
@@ -253,6 +254,8 @@ tstate *rn_eng_track(engine *e, int64_t id);
 void rn_eng_untrack(engine *e, tstate *s);
 /* The args of a task forgotten, for a new one to reuse, or NULL. */
 pt_args *rn_eng_spare_args(engine *e);
+/* Keep args no request holds any more for a new task, or free them. */
+void rn_eng_keep_args(engine *e, pt_args *a);
 /* engine_feed.c: feeding a step to the sets. */
 /* Allocate the per-task flags, entry runs, feeders: 0 or -ENOMEM. */
 int rn_eng_feed_init(engine *e);

@@ -169,19 +169,20 @@ static int backoff(engine *e, int64_t id)
     return 0;
 }
 
-static void destroy_args(void *args)
+static void keep_args(void *e, void *args)
 {
-    pt_args_destroy(args);
+    rn_eng_keep_args(e, args);
 }
 
-/* Forget task s: its args go once no gathered event points to them (the
- * host does not copy them: rn_host_slot()). */
+/* Forget task s: its args go, to be reused by a new task, once no
+ * gathered event points to them (the host does not copy them:
+ * rn_host_slot()). */
 static void forget(engine *e, tstate *s)
 {
     pt_args *args = s->t.args;
     s->t.args = NULL;
     rn_eng_untrack(e, s);
-    rn_host_free_later(e->host, destroy_args, args);
+    rn_host_free_later(e->host, keep_args, e, args);
 }
 
 void rn_eng_requeue(engine *e, int64_t id)

@@ -20,8 +20,8 @@
 
 /* Something a gathered event may point to, and how to free it. */
 typedef struct later {
-    void (*free_fn)(void *);
-    void *p;
+    void (*free_fn)(void *arg, void *p);
+    void *arg, *p;
 } later;
 
 typedef struct loaded {
@@ -241,7 +241,7 @@ static int deliver(rn_host *h)
     h->nbatch = 0;
     h->arena_len = 0;
     for (size_t i = 0; i < h->ndoomed; i++)
-        h->doomed[i].free_fn(h->doomed[i].p);
+        h->doomed[i].free_fn(h->doomed[i].arg, h->doomed[i].p);
     h->ndoomed = 0;
     return rc;
 }
@@ -370,17 +370,18 @@ int rn_host_emit(rn_host *h, pt_event *ev)
     return hand(h, ev, 1, true) < 0 || before < 0 ? -1 : rc;
 }
 
-void rn_host_free_later(rn_host *h, void (*free_fn)(void *), void *p)
+void rn_host_free_later(rn_host *h, void (*free_fn)(void *arg, void *p),
+                        void *arg, void *p)
 {
     if (!p)
         return;
     if (!h || !h->batching) { /* nothing gathered points to it */
-        free_fn(p);
+        free_fn(arg, p);
         return;
     }
     if (h->ndoomed == BATCH_EVENTS && deliver(h) < 0)
         h->late_failure = true;
-    h->doomed[h->ndoomed++] = (later){free_fn, p};
+    h->doomed[h->ndoomed++] = (later){free_fn, arg, p};
 }
 
 int rn_host_deliver(rn_host *h)

@@ -43,11 +43,13 @@ int rn_host_emit(rn_host *h, pt_event *ev);
  */
 pt_event *rn_host_slot(rn_host *h, pt_event *own);
 /*
- * Free p with free_fn once no gathered event can point to it: after the
- * batch is handed over (at once when no plugin takes batches, or h is
- * NULL). Never fails: a full list hands the batch over first.
+ * Free p with free_fn(arg, p) (or recycle it) once no gathered event can
+ * point to it: after the batch is handed over (at once when no plugin
+ * takes batches, or h is NULL). Never fails: a full list hands the batch
+ * over first.
  */
-void rn_host_free_later(rn_host *h, void (*free_fn)(void *), void *p);
+void rn_host_free_later(rn_host *h, void (*free_fn)(void *arg, void *p),
+                        void *arg, void *p);
 /*
  * Hand the gathered task events to the plugins that take batches. Any
  * other event does it first, and so do flush and close; call it before

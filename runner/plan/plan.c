@@ -236,70 +236,63 @@ void rn_plan_task_in(const rn_plan *plan, int entry, int64_t id, rn_ptask *t)
     }
 }
 
-/* Args `reuse` (or new ones) holding the `len` bytes at `p`: NULL +
- * errno, `reuse` destroyed. */
-static pt_args *args_of(pt_args *reuse, const void *p, size_t len)
+/* Args `reuse` (or new ones) taking over the map encoded in `b`, which
+ * gets their memory back: 0 or -errno (`reuse` destroyed). The plan made
+ * the bytes: no check. */
+static int args_of(rn_ptask *t, pt_args *reuse, pt_buf *b)
 {
-    pt_args *a = reuse ? reuse : pt_args_create();
-    int rc = a ? pt_args_set_encoded(a, p, len) : -ENOMEM;
-    if (rc == -EBUSY) { /* still held: new ones */
-        pt_args_destroy(a);
-        return args_of(NULL, p, len);
+    if (reuse && pt_args_set_buf(reuse, b) < 0) { /* still held */
+        pt_args_destroy(reuse);
+        reuse = NULL;
     }
-    if (rc < 0) {
-        pt_args_destroy(a);
-        errno = -rc;
-        return NULL;
-    }
-    return a;
+    t->args = reuse ? reuse : pt_args_from_buf(b);
+    return t->args ? 0 : -ENOMEM;
 }
 
-/* Task t's args from its entry's, `rep` patched in: 0, or 1 when they are
- * too large for this way. */
-static int args_patched(const rn_pentry *en, rn_ptask *t, pt_args *reuse)
+/* Task t's args from its entry's, `rep` patched in, in b. */
+static int args_patched(const rn_pentry *en, rn_ptask *t, pt_buf *b)
 {
-    uint8_t tmp[256];
     size_t pick[1];
     int64_t rep, w;
-    if (en->args_len > sizeof tmp)
-        return 1;
-    memcpy(tmp, en->args, en->args_len);
-    if (en->def->has_repeat) {
-        locate(en, t->id, pick, &rep, &w);
-        for (int i = 0; i < 8; i++) /* little-endian, as the encoder */
-            tmp[en->args_len - 8 + i] = (uint8_t)((uint64_t)rep >> (8 * i));
-    }
-    t->args = args_of(reuse, tmp, en->args_len);
-    return t->args ? 0 : -errno;
+    int rc = pt_buf_append(b, en->args, en->args_len);
+    if (rc < 0 || !en->def->has_repeat)
+        return rc;
+    locate(en, t->id, pick, &rep, &w);
+    uint8_t *p = b->data + en->args_len - 8;
+    for (int i = 0; i < 8; i++) /* little-endian, as the encoder */
+        p[i] = (uint8_t)((uint64_t)rep >> (8 * i));
+    return 0;
 }
 
-int rn_plan_args_reuse(const rn_plan *plan, rn_ptask *t, pt_args *reuse)
+int rn_plan_args_reuse(const rn_plan *plan, rn_ptask *t, pt_args *reuse,
+                       pt_buf *scratch)
 {
     const rn_pentry *en = &plan->entries[t->entry];
-    int rc = en->args ? args_patched(en, t, reuse) : 1;
-    if (rc <= 0)
-        return rc;
-    size_t pick[MAX_AXES] = {0};
-    int64_t w;
-    extra x = {en->def, pick, -1};
-    locate(en, t->id, pick, &x.rep, &w);
-    pt_buf b = {0};
-    rc = pt_buf_reserve(&b, 64);
+    pt_buf own = {0}, *b = scratch ? scratch : &own;
+    pt_buf_reset(b);
+    int rc;
+    if (en->args) {
+        rc = args_patched(en, t, b);
+    } else {
+        size_t pick[MAX_AXES] = {0};
+        int64_t w;
+        extra x = {en->def, pick, -1};
+        locate(en, t->id, pick, &x.rep, &w);
+        rc = pt_buf_reserve(b, 64);
+        if (rc == 0)
+            rc = task_args(b, &x);
+    }
     if (rc == 0)
-        rc = task_args(&b, &x);
-    if (rc == 0)
-        t->args = reuse ? args_of(reuse, b.data, b.len) : pt_args_from_buf(&b);
+        rc = args_of(t, reuse, b);
     else
         pt_args_destroy(reuse);
-    pt_buf_free(&b);
-    if (rc == 0 && !t->args)
-        rc = -ENOMEM;
+    pt_buf_free(&own);
     return rc;
 }
 
 int rn_plan_args(const rn_plan *plan, rn_ptask *t)
 {
-    return rn_plan_args_reuse(plan, t, NULL);
+    return rn_plan_args_reuse(plan, t, NULL, NULL);
 }
 
 /* A task's args as JSON: converted here, at the edge, into `js`. */

@@ -82,8 +82,11 @@ void rn_plan_task_in(const rn_plan *plan, int entry, int64_t id, rn_ptask *t);
  * -errno. */
 int rn_plan_args(const rn_plan *plan, rn_ptask *t);
 /* The same into `reuse` (NULL, or args no request holds any more, which
- * are taken over: t->args, or destroyed on failure). */
-int rn_plan_args_reuse(const rn_plan *plan, rn_ptask *t, pt_args *reuse);
+ * are taken over: t->args, or destroyed on failure), encoded in `scratch`
+ * (NULL, or a buffer kept from call to call: it gets the memory `reuse`
+ * held, so that steady feeding allocates nothing). */
+int rn_plan_args_reuse(const rn_plan *plan, rn_ptask *t, pt_args *reuse,
+                       pt_buf *scratch);
 /* What `ptrun check` prints: the job and each step (with its `halt:`, if
  * any), then one line per task, made as it is printed. */
 void rn_plan_print(const rn_spec *spec, const rn_plan *plan, FILE *out);
