@@ -502,6 +502,7 @@ static const pt_plugin csv_plugin = {
     .open = csv_open,
     .on_event = csv_event,
     .close = csv_close,
+    .events = PT_EV_MASK(PT_EV_TASK_FINISHED) | PT_EV_MASK(PT_EV_RUN_END),
 };
 
 PT_PLUGIN(&csv_plugin);

@@ -472,6 +472,8 @@ static const pt_plugin jsonl_plugin = {
     .close = jsonl_close,
     .flush = jsonl_flush,
     .on_events = jsonl_events,
+    .events = PT_EV_MASK(PT_EV_TASK_FINISHED) | PT_EV_MASK(PT_EV_STEP_END) |
+              PT_EV_MASK(PT_EV_RUN_END),
 };
 
 #ifdef PT_PLUGIN_BUILTIN /* compiled into ptrun as its default writer */

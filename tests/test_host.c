@@ -296,10 +296,41 @@ static void test_no_on_event_needed(void)
     free(log);
 }
 
+/*
+ * Plugin ABI 5: a plugin says which event types it takes. The runner asks
+ * the host before it makes a task's queued or started event: with the
+ * built-in jsonl alone (it takes finished, step end and run end) no one
+ * takes them; a plugin built for ABI 4 (evbatch.so) takes every type.
+ */
+static void test_wanted_types(void)
+{
+    rn_plugin pl[2] = {
+        {.builtin = true},
+        {.path = PT_TEST_KERNEL_DIR "/evbatch.so", .probed = true}};
+    pl[0].options.type = pl[1].options.type = RN_MAP;
+    rn_spec spec = {.name = "demo", .plugins = pl, .nplugins = 1};
+    char err[1024] = "";
+    rn_host *h = rn_host_open(&spec, pt_test_tmpdir(), err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+    CU_ASSERT(!rn_host_wants(h, PT_EV_TASK_QUEUED));
+    CU_ASSERT(!rn_host_wants(h, PT_EV_TASK_STARTED));
+    CU_ASSERT(!rn_host_wants(h, PT_EV_WORKER_STARTED));
+    CU_ASSERT(rn_host_wants(h, PT_EV_TASK_FINISHED));
+    CU_ASSERT(rn_host_wants(h, PT_EV_RUN_END));
+    CU_ASSERT_EQUAL(rn_host_close(h), 0);
+    spec.nplugins = 2;
+    h = rn_host_open(&spec, pt_test_tmpdir(), err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+    CU_ASSERT(rn_host_wants(h, PT_EV_TASK_QUEUED));
+    CU_ASSERT(rn_host_wants(h, PT_EV_TASK_STARTED));
+    CU_ASSERT_EQUAL(rn_host_close(h), 0);
+}
+
 static const pt_test_case cases[] = {
     {"batches_keep_order_and_data", test_batches_keep_order_and_data, 0},
     {"no_on_event_needed", test_no_on_event_needed, 0},
     {"slots_and_free_later", test_slots_and_free_later, 0},
+    {"wanted_types", test_wanted_types, 0},
     {NULL, NULL, 0},
 };
 

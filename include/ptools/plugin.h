@@ -31,6 +31,13 @@
  * event points to stays valid until on_events returns. A plugin without
  * on_events (all of ABI 1 to 3) gets one on_event call per event, in the
  * same order.
+ *
+ * Event types wanted (ABI 5). A plugin may say which types it takes:
+ * `events`, PT_EV_MASK() of each, or-ed; 0 (and every plugin built for
+ * ABI 1 to 4): all of them. The runner does not even make an event of a
+ * type no loaded plugin takes (a task's queued and started events cost it
+ * about as much as its results line); a plugin may still be handed types
+ * it did not ask for, when another plugin takes them, and ignores them.
  */
 #ifndef PTOOLS_PLUGIN_H
 #define PTOOLS_PLUGIN_H
@@ -46,7 +53,7 @@
 extern "C" {
 #endif
 
-#define PT_PLUGIN_ABI 4 /* plugins built for ABI 1 to 3 still load */
+#define PT_PLUGIN_ABI 5 /* plugins built for ABI 1 to 4 still load */
 
 typedef enum pt_event_type {
     PT_EV_RUN_START = 1,
@@ -62,6 +69,8 @@ typedef enum pt_event_type {
     PT_EV_TASK_PRIORITY, /* a waiting task's priority changed (`priority`) */
     PT_EV_CONTROL,       /* a `ptrun ctl` request was applied (`control`) */
 } pt_event_type;
+/* The bit of event type t in pt_plugin.events. */
+#define PT_EV_MASK(t) (UINT64_C(1) << (t))
 
 /* One event. Pointers are valid during on_event (on_events) only; NULL
  * when unknown. */
@@ -166,6 +175,8 @@ typedef struct pt_plugin {
      * failed, as from on_event.
      */
     int (*on_events)(pt_plugin_ctx *ctx, const pt_event *evs, size_t n);
+    /* ABI 5 */
+    uint64_t events; /* PT_EV_MASK()s of the types it takes; 0: all */
 } pt_plugin;
 
 /* Export this .so's plugin: PT_PLUGIN(&my_plugin); */

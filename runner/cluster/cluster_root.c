@@ -181,6 +181,8 @@ static void started(engine *e, int from, tstate *s, int worker,
     s->sent = true; /* as rn_eng_mark_sent, but it left the queue at add */
     e->waiting--;
     e->running++;
+    if (!rn_host_wants(e->host, PT_EV_TASK_STARTED))
+        return;
     pt_event ev = {.exit_code = -1, .time_ns = start_ns};
     rn_eng_task_event(e, PT_EV_TASK_STARTED, s, &ev);
 }

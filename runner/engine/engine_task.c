@@ -86,8 +86,9 @@ int rn_eng_submit(engine *e, tstate *s, int64_t now_ns)
     s->worker = -1;
     s->sent = false;
     rn_eng_count_queued(e, s, 1);
-    if (!s->quiet) {
+    if (!s->quiet)
         s->queued_ns = now_ns;
+    if (!s->quiet && rn_host_wants(e->host, PT_EV_TASK_QUEUED)) {
         pt_event own, *ev = rn_host_slot(e->host, &own);
         ev->exit_code = -1;
         ev->time_ns = now_ns;
@@ -126,6 +127,8 @@ void rn_eng_on_sent(void *arg, pt_request *req, int64_t now)
     s->worker = pt_request_worker(req);
     s->rank = 0;
     rn_eng_mark_sent(e, s); /* else sent again after its worker died */
+    if (!rn_host_wants(e->host, PT_EV_TASK_STARTED))
+        return;
     pt_event own, *ev = rn_host_slot(e->host, &own);
     ev->exit_code = -1;
     ev->time_ns = s->start_ns;

@@ -55,7 +55,14 @@ struct rn_host {
                           handed over: the next emit says so */
     later *doomed;     /* rn_host_free_later(): freed once the batch goes */
     size_t ndoomed;
+    uint64_t wanted; /* the event types some plugin takes (PT_EV_MASK) */
 };
+
+/* The event types descriptor d takes: all, unless ABI 5 says. */
+static uint64_t wants(const pt_plugin *d)
+{
+    return d->abi >= 5 && d->events ? d->events : ~UINT64_C(0);
+}
 
 /* Does descriptor d take batches? (Never read past an older one's end.) */
 static bool takes_batches(const pt_plugin *d)
@@ -167,6 +174,7 @@ rn_host *rn_host_open(const rn_spec *spec, const char *run_dir, char *err,
             return NULL;
         }
         h->json |= h->p[h->n].desc->abi < 3;
+        h->wanted |= wants(h->p[h->n].desc);
         h->batching |= takes_batches(h->p[h->n].desc);
         h->singles |= !takes_batches(h->p[h->n].desc);
     }
@@ -330,6 +338,11 @@ static int gather(rn_host *h, const pt_event *ev)
     c->result_json = keep_str(h, c->result_json);
     c->control = keep_str(h, c->control);
     return rc;
+}
+
+bool rn_host_wants(const rn_host *h, pt_event_type t)
+{
+    return (h->wanted & PT_EV_MASK(t)) != 0;
 }
 
 pt_event *rn_host_slot(rn_host *h, pt_event *own)

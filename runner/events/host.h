@@ -42,6 +42,9 @@ int rn_host_emit(rn_host *h, pt_event *ev);
  * rn_host_free_later().
  */
 pt_event *rn_host_slot(rn_host *h, pt_event *own);
+/* Does some loaded plugin take events of type t (plugin ABI 5 `events`)?
+ * No need to make one otherwise. */
+bool rn_host_wants(const rn_host *h, pt_event_type t);
 /*
  * Free p with free_fn(arg, p) (or recycle it) once no gathered event can
  * point to it: after the batch is handed over (at once when no plugin
