@@ -156,6 +156,7 @@ static void test_remove_first_middle_last(void)
     enum { N = 9 };
     pt__heap h;
     pt__heap_init(&h);
+    h.no_lane = 1; /* slots of the binary heap */
     pt__heap_node v[N];
     nodes_init(v, N);
     for (int i = 0; i < N; i++)
@@ -197,6 +198,7 @@ static void test_remove_sifts_up(void)
     static const int64_t prio[] = {100, 50, 90, 10, 20, 80, 85};
     pt__heap h;
     pt__heap_init(&h);
+    h.no_lane = 1; /* the binary heap's shape */
     pt__heap_node v[7];
     nodes_init(v, 7);
     for (int i = 0; i < 7; i++)
@@ -211,7 +213,22 @@ static void test_remove_sifts_up(void)
     pt__heap_free(&h);
 }
 
-/* Every slot of heaps of 1 to 40 nodes, removed in turn, many times. */
+/* The k-th node held: the binary heap's slots, then the lane's nodes. */
+static pt__heap_node *nth_node(const pt__heap *h, size_t k)
+{
+    if (k < h->len)
+        return h->items[k].node;
+    k -= h->len;
+    for (size_t p = h->lane_head; p != h->lane_tail; p++) {
+        pt__heap_node *n = h->lane[p & (h->lane_cap - 1)];
+        if (n && k-- == 0)
+            return n;
+    }
+    return NULL;
+}
+
+/* Every slot of heaps of 1 to 40 nodes (in the binary heap and in the
+ * lane), removed in turn, many times. */
 static void test_remove_every_slot(void)
 {
     enum { MAX = 40, ROUNDS = 20 };
@@ -225,7 +242,7 @@ static void test_remove_every_slot(void)
                 for (size_t i = 0; i < n; i++)
                     CU_ASSERT_EQUAL_FATAL(
                         pt__heap_push(&h, &v[i], (int64_t)rng_below(5)), 0);
-                pt__heap_node *gone = h.items[k].node;
+                pt__heap_node *gone = nth_node(&h, k);
                 CU_ASSERT_EQUAL_FATAL(pt__heap_remove(&h, gone), 0);
                 CU_ASSERT_EQUAL(gone->index, SIZE_MAX);
                 assert_valid(&h);
@@ -243,6 +260,7 @@ static void test_not_in_heap(void)
     pt__heap h, other;
     pt__heap_init(&h);
     pt__heap_init(&other);
+    other.no_lane = 1; /* stranger at slot 0 of its binary heap */
     pt__heap_node v[4], stranger;
     nodes_init(v, 4);
     pt__heap_node_init(&stranger);
@@ -359,15 +377,31 @@ static void test_check_detects(void)
     for (int i = 0; i < 3; i++)
         CU_ASSERT_EQUAL(pt__heap_push(&h, &v[i], 3 - i), 0);
     assert_valid(&h);
-    v[1].index = 2; /* wrong index */
+    size_t index = v[1].index; /* in the lane: falling priorities */
+    CU_ASSERT_EQUAL(index, PT__HEAP_LANE | 1);
+    v[1].index = index ^ 3; /* wrong index */
     CU_ASSERT_EQUAL(pt__heap_check(&h), -EINVAL);
-    v[1].index = 1;
+    v[1].index = index;
     v[2].prio = 10; /* child before its parent */
     CU_ASSERT_EQUAL(pt__heap_check(&h), -EINVAL);
     v[2].prio = 1;
     v[0].seq = h.next_seq; /* a seq that later pushes would not follow */
     CU_ASSERT_EQUAL(pt__heap_check(&h), -EINVAL);
     v[0].seq = 0;
+    assert_valid(&h);
+    pt__heap_free(&h);
+
+    /* The same damage in the binary heap. */
+    h.no_lane = 1;
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL(pt__heap_push(&h, &v[i], 3 - i), 0);
+    CU_ASSERT_EQUAL(v[1].index, 1);
+    v[1].index = 2;
+    CU_ASSERT_EQUAL(pt__heap_check(&h), -EINVAL);
+    v[1].index = 1;
+    v[2].prio = 10;
+    CU_ASSERT_EQUAL(pt__heap_check(&h), -EINVAL);
+    v[2].prio = 1;
     assert_valid(&h);
     pt__heap_free(&h);
 }
