@@ -135,6 +135,15 @@ static inline int pt__heap_contains(const pt__heap *h, const pt__heap_node *n)
            h->lane[i & (h->lane_cap - 1)] == n;
 }
 
+/* The node k places behind the first of the lane, if there is one there
+ * (a hint of what comes out soon, for prefetching), else NULL. */
+static inline pt__heap_node *pt__heap_lane_at(const pt__heap *h, size_t k)
+{
+    return k < h->lane_tail - h->lane_head
+               ? h->lane[(h->lane_head + k) & (h->lane_cap - 1)]
+               : NULL;
+}
+
 /* Nodes in h, in the binary heap and in the lane. */
 static inline size_t pt__heap_len(const pt__heap *h)
 {
