@@ -215,6 +215,8 @@ void pt__ws_see_claims(pt_workerset *ws, bool all)
 {
     for (pt_request *r = ws->posted_head, *next; r; r = next) {
         next = r->next;
+        if (next) /* posted long ago: load it while this one is seen to */
+            __builtin_prefetch(next);
         uint64_t w = atomic_load_explicit(r->word, memory_order_acquire);
         if ((w & 3) != PT__CLAIM_RUN && !all)
             return; /* not yet: nor, as a rule, any posted after it */

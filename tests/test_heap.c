@@ -406,6 +406,68 @@ static void test_check_detects(void)
     pt__heap_free(&h);
 }
 
+/*
+ * The lane: runs of equal priorities (and falling ones) go to a FIFO ring
+ * in order, the binary heap stays empty; a node updated from the lane moves
+ * to the binary heap without allocating; holes left by removals are
+ * skipped at the ends and squeezed out when the ring fills.
+ */
+static void test_lane(void)
+{
+    enum { N = 100, MORE = 300 };
+    pt__heap h;
+    pt__heap_init(&h);
+    pt__heap_node *v = nodes_new(N + MORE + 2);
+    for (size_t i = 0; i < N; i++)
+        CU_ASSERT_EQUAL(pt__heap_push(&h, &v[i], 0), 0);
+    CU_ASSERT_EQUAL(h.len, 0);
+    CU_ASSERT_EQUAL(h.lane_live, N);
+    CU_ASSERT_EQUAL(v[7].index, PT__HEAP_LANE | 7);
+    CU_ASSERT_TRUE(h.cap >= N); /* room reserved for all of them */
+    CU_ASSERT_EQUAL(pt__heap_push(&h, &v[N], 5), 0); /* before the last */
+    CU_ASSERT_EQUAL(h.len, 1);
+    CU_ASSERT_PTR_EQUAL(pt__heap_peek(&h), &v[N]);
+    CU_ASSERT_EQUAL(pt__heap_push(&h, &v[N + 1], -1), 0); /* after it */
+    CU_ASSERT_EQUAL(h.lane_live, N + 1);
+    assert_valid(&h);
+
+    /* Holes: the first (the next is first then), every third. */
+    CU_ASSERT_EQUAL(pt__heap_remove(&h, &v[0]), 0);
+    CU_ASSERT_EQUAL(h.lane_head, 1);
+    for (size_t i = 3; i < N; i += 3)
+        CU_ASSERT_EQUAL(pt__heap_remove(&h, &v[i]), 0);
+    CU_ASSERT_EQUAL(pt__heap_remove(&h, &v[N + 1]), 0); /* the last */
+    CU_ASSERT_EQUAL(h.lane_tail, N - 1); /* and the hole of v[99] before */
+    assert_valid(&h);
+
+    /* Updated out of the lane: into the reserved slot, up front. */
+    pt__heap_slot *items = h.items;
+    CU_ASSERT_EQUAL(pt__heap_update(&h, &v[50], 10), 0);
+    CU_ASSERT_PTR_EQUAL(h.items, items);
+    CU_ASSERT_EQUAL(v[50].index, 0);
+    CU_ASSERT_PTR_EQUAL(pt__heap_peek(&h), &v[50]);
+    assert_valid(&h);
+
+    /* More than the ring holds: squeezed or grown, still in order. */
+    for (size_t i = N + 2; i < N + MORE + 2; i++) {
+        CU_ASSERT_EQUAL_FATAL(pt__heap_push(&h, &v[i], -2), 0);
+        if (i % 7 == 0)
+            CU_ASSERT_EQUAL_FATAL(pt__heap_remove(&h, &v[i - 3]), 0);
+        if (i % 16 == 0)
+            assert_valid(&h);
+    }
+    assert_valid(&h);
+    size_t want = pt__heap_len(&h), count;
+    CU_ASSERT_PTR_EQUAL(pt__heap_pop(&h), &v[50]);
+    CU_ASSERT_PTR_EQUAL(pt__heap_pop(&h), &v[N]);
+    CU_ASSERT_PTR_EQUAL(pt__heap_pop(&h), &v[1]);
+    CU_ASSERT_TRUE(drain_in_order(&h, &count));
+    CU_ASSERT_EQUAL(count + 3, want);
+    CU_ASSERT_EQUAL(h.lane_head, h.lane_tail);
+    pt__heap_free(&h);
+    free(v);
+}
+
 /* Randomized, against a reference model. */
 
 enum { POOL = 512, OPS = 100000 };
@@ -590,6 +652,7 @@ static const pt_test_case cases[] = {
     {"push_seq_move", test_push_seq_move, 0},
     {"free_and_reserve", test_free_and_reserve, 0},
     {"check_detects", test_check_detects, 0},
+    {"lane", test_lane, 0},
     {"random_vs_model", test_random_vs_model, 120},
     {"million", test_million, 300},
     {NULL, NULL, 0},
