@@ -32,6 +32,7 @@ struct pt_reply {
 };
 
 _Static_assert(sizeof(struct pt_reply) % 8 == 0, "inline results 8-aligned");
+_Static_assert(POOLED_RESULTS >= sizeof pt__empty_map, "the empty map fits");
 
 /* Whether r's results are in its own allocation (INLINE_RESULTS). */
 static bool inline_results(const pt_reply *r)
@@ -113,7 +114,11 @@ pt_reply *pt__reply_create_pooled(pt__reply_pool *pool, int64_t task,
     }
     if (len >= HUGE_RESULTS)
         pt__os_advise_huge(r->results.data, len);
-    if (len <= POOLED_RESULTS)
+    /* The empty map (small tasks' results) goes in as one 16-byte store,
+     * which the look at it that follows can read back at once. */
+    if (len == PT__EMPTY_MAP_LEN && memcmp(results, pt__empty_map, len) == 0)
+        memcpy(r->results.data, pt__empty_map, sizeof pt__empty_map);
+    else if (len <= POOLED_RESULTS)
         copy_small(r->results.data, results, len);
     else
         memcpy(r->results.data, results, len);
