@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "heap.h"
+#include "heap_lane.h"
 #include "internal.h"
 
 #define MIN_CAP 16
@@ -14,7 +15,7 @@ static int before(const pt__heap_node *a, const pt__heap_node *b)
     return a->seq < b->seq;
 }
 
-static int slot_before(const pt__heap_slot *a, const pt__heap_slot *b)
+static inline int slot_before(const pt__heap_slot *a, const pt__heap_slot *b)
 {
     if (a->prio != b->prio)
         return a->prio > b->prio;
@@ -82,18 +83,21 @@ static void fix(pt__heap *h, pt__heap_slot x, size_t i)
 
 void pt__heap_init(pt__heap *h)
 {
-    h->items = NULL;
-    h->len = 0;
-    h->cap = 0;
-    h->next_seq = 0;
+    *h = (pt__heap){0};
 }
 
 void pt__heap_free(pt__heap *h)
 {
     for (size_t i = 0; i < h->len; i++)
         h->items[i].node->index = SIZE_MAX;
+    for (size_t p = h->lane_head; p != h->lane_tail; p++)
+        if (h->lane[p & (h->lane_cap - 1)])
+            h->lane[p & (h->lane_cap - 1)]->index = SIZE_MAX;
     free(h->items);
+    free(h->lane);
+    int no_lane = h->no_lane;
     pt__heap_init(h);
+    h->no_lane = no_lane;
 }
 
 /* Grow the array geometrically to hold at least `need` nodes. */
@@ -115,19 +119,20 @@ static int grow(pt__heap *h, size_t need)
 
 int pt__heap_reserve(pt__heap *h, size_t extra)
 {
-    if (extra > SIZE_MAX - h->len)
-        return pt__err(-ENOMEM, "heap of %zu + %zu nodes is too large", h->len,
+    size_t n = pt__heap_len(h);
+    if (extra > SIZE_MAX / 2 - n)
+        return pt__err(-ENOMEM, "heap of %zu + %zu nodes is too large", n,
                        extra);
-    if (h->len + extra <= h->cap)
-        return 0;
-    return grow(h, h->len + extra);
+    int rc = n + extra <= h->cap ? 0 : grow(h, n + extra);
+    return rc < 0 || h->no_lane ? rc : pt__heap_lane_room(h, extra);
 }
 
 int pt__heap_push_seq(pt__heap *h, pt__heap_node *n, int64_t prio, uint64_t seq)
 {
     if (pt__heap_contains(h, n))
         return pt__err(-EEXIST, "node is already in this heap");
-    if (h->len == h->cap) {
+    if (pt__heap_len(h) == h->cap ||
+        (!h->no_lane && h->lane_tail - h->lane_head == h->lane_cap)) {
         int rc = pt__heap_reserve(h, 1);
         if (rc < 0)
             return rc;
@@ -136,7 +141,8 @@ int pt__heap_push_seq(pt__heap *h, pt__heap_node *n, int64_t prio, uint64_t seq)
     n->seq = seq;
     if (seq >= h->next_seq)
         h->next_seq = seq + 1;
-    sift_up(h, slot_of(n), h->len++);
+    if (h->no_lane || !pt__heap_lane_push(h, n))
+        sift_up(h, slot_of(n), h->len++);
     return 0;
 }
 
@@ -147,7 +153,12 @@ int pt__heap_push(pt__heap *h, pt__heap_node *n, int64_t prio)
 
 pt__heap_node *pt__heap_peek(const pt__heap *h)
 {
-    return h->len ? h->items[0].node : NULL;
+    pt__heap_node *a = h->len ? h->items[0].node : NULL;
+    pt__heap_node *b = pt__heap_lane_first(h);
+    if (!a || !b)
+        return a ? a : b;
+    return slot_before(&h->items[0], &(pt__heap_slot){b->prio, b->seq, b}) ? a
+                                                                           : b;
 }
 
 pt__heap_node *pt__heap_pop(pt__heap *h)
@@ -163,6 +174,10 @@ int pt__heap_remove(pt__heap *h, pt__heap_node *n)
 {
     if (!pt__heap_contains(h, n))
         return -ENOENT;
+    if (n->index & PT__HEAP_LANE) {
+        pt__heap_lane_remove(h, n);
+        return 0;
+    }
     size_t i = n->index;
     pt__heap_slot last = h->items[--h->len];
     if (last.node != n)
@@ -171,12 +186,18 @@ int pt__heap_remove(pt__heap *h, pt__heap_node *n)
     return 0;
 }
 
+/* One in the lane moves to the binary heap, into its reserved slot. */
 int pt__heap_update(pt__heap *h, pt__heap_node *n, int64_t prio)
 {
     if (!pt__heap_contains(h, n))
         return -ENOENT;
     n->prio = prio;
-    fix(h, slot_of(n), n->index);
+    if (n->index & PT__HEAP_LANE) {
+        pt__heap_lane_remove(h, n);
+        sift_up(h, slot_of(n), h->len++);
+    } else {
+        fix(h, slot_of(n), n->index);
+    }
     return 0;
 }
 
@@ -203,13 +224,13 @@ static int check_slot(const pt__heap *h, size_t i)
 
 int pt__heap_check(const pt__heap *h)
 {
-    if (h->len > h->cap || (h->cap && !h->items))
-        return pt__err(-EINVAL, "heap of %zu nodes in %zu slots at %p", h->len,
-                       h->cap, (void *)h->items);
+    if (pt__heap_len(h) > h->cap || (h->cap && !h->items))
+        return pt__err(-EINVAL, "heap of %zu + %zu nodes in %zu slots at %p",
+                       h->len, h->lane_live, h->cap, (void *)h->items);
     for (size_t i = 0; i < h->len; i++) {
         int rc = check_slot(h, i);
         if (rc < 0)
             return rc;
     }
-    return 0;
+    return pt__heap_lane_check(h);
 }

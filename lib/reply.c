@@ -13,6 +13,9 @@
 /* Results up to this size live in the reply's own allocation: one malloc
  * a task, not two. */
 #define INLINE_RESULTS ((size_t)512)
+/* Results up to this size get this much room, so that their reply can be
+ * reused for any other such (pt__reply_recycle). */
+#define POOLED_RESULTS ((size_t)64)
 
 struct pt_reply {
     int64_t task;
@@ -25,9 +28,11 @@ struct pt_reply {
     char *error;
     pt_buf results; /* an encoded map; small ones just after the struct */
     pt__map map;
+    struct pt_reply *next; /* in a pt__reply_pool */
 };
 
 _Static_assert(sizeof(struct pt_reply) % 8 == 0, "inline results 8-aligned");
+_Static_assert(POOLED_RESULTS >= sizeof pt__empty_map, "the empty map fits");
 
 /* Whether r's results are in its own allocation (INLINE_RESULTS). */
 static bool inline_results(const pt_reply *r)
@@ -35,19 +40,70 @@ static bool inline_results(const pt_reply *r)
     return r->results.data == (const uint8_t *)(r + 1);
 }
 
-pt_reply *pt_reply_create(int64_t task, pt_task_status status, int worker,
-                          const char *error, const void *results, size_t len)
+/* A reply's memory for results of `len` bytes, from the pool if it can. */
+static pt_reply *reply_alloc(pt__reply_pool *pool, size_t len)
+{
+    if (len > INLINE_RESULTS)
+        return malloc(sizeof(pt_reply));
+    if (len > POOLED_RESULTS)
+        return malloc(sizeof(pt_reply) + len);
+    pt_reply *r = pool ? pool->head : NULL;
+    if (!r)
+        return malloc(sizeof(pt_reply) + POOLED_RESULTS);
+    pool->head = r->next;
+    pool->n--;
+    return r;
+}
+
+/* Every member but the results and their map, which the caller sets:
+ * stores, not a whole-struct clear (a `rep stos`, slow to start). */
+static void reply_init(pt_reply *r, int64_t task, pt_task_status status,
+                       int worker)
+{
+    r->task = task;
+    r->status = status;
+    r->worker = worker;
+    r->signal = 0;
+    r->exit_code = -1;
+    r->max_rss_kb = 0;
+    r->start_ns = r->end_ns = 0;
+    r->error = NULL;
+    r->results = (pt_buf){0};
+    r->map.ok = false;
+    r->next = NULL;
+}
+
+/* Copy n <= POOLED_RESULTS bytes in a few word moves (an inlined memcpy
+ * of a variable size is a `rep movs`, slow to start). */
+static void copy_small(uint8_t *d, const uint8_t *s, size_t n)
+{
+    if (n >= 16) {
+        for (size_t i = 0; i + 16 < n; i += 16)
+            memcpy(d + i, s + i, 16);
+        memcpy(d + n - 16, s + n - 16, 16);
+    } else if (n >= 8) {
+        memcpy(d, s, 8);
+        memcpy(d + n - 8, s + n - 8, 8);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            d[i] = s[i];
+    }
+}
+
+pt_reply *pt__reply_create_pooled(pt__reply_pool *pool, int64_t task,
+                                  pt_task_status status, int worker,
+                                  const char *error, const void *results,
+                                  size_t len)
 {
     if (!results || len == 0) {
         results = pt__empty_map;
         len = PT__EMPTY_MAP_LEN;
     }
     bool small = len <= INLINE_RESULTS; /* 8-aligned after the struct */
-    pt_reply *r = malloc(sizeof *r + (small ? len : 0));
+    pt_reply *r = reply_alloc(pool, len);
     if (!r)
         return NULL;
-    *r = (pt_reply){
-        .task = task, .status = status, .worker = worker, .exit_code = -1};
+    reply_init(r, task, status, worker);
     if (small)
         r->results.data = (uint8_t *)(r + 1);
     /* exactly `len` bytes: results may be large */
@@ -58,10 +114,50 @@ pt_reply *pt_reply_create(int64_t task, pt_task_status status, int worker,
     }
     if (len >= HUGE_RESULTS)
         pt__os_advise_huge(r->results.data, len);
-    memcpy(r->results.data, results, len);
+    /* The empty map (small tasks' results) goes in as one 16-byte store,
+     * which the look at it that follows can read back at once. */
+    if (len == PT__EMPTY_MAP_LEN && memcmp(results, pt__empty_map, len) == 0)
+        memcpy(r->results.data, pt__empty_map, sizeof pt__empty_map);
+    else if (len <= POOLED_RESULTS)
+        copy_small(r->results.data, results, len);
+    else
+        memcpy(r->results.data, results, len);
     r->results.len = r->results.cap = len;
+    if (len <= POOLED_RESULTS)
+        r->results.cap = POOLED_RESULTS;
     pt__map_open(&r->map, r->results.data, r->results.len);
     return r;
+}
+
+pt_reply *pt_reply_create(int64_t task, pt_task_status status, int worker,
+                          const char *error, const void *results, size_t len)
+{
+    return pt__reply_create_pooled(NULL, task, status, worker, error, results,
+                                   len);
+}
+
+void pt__reply_recycle(pt__reply_pool *pool, pt_reply *r)
+{
+    if (!r || !inline_results(r) || r->results.cap != POOLED_RESULTS ||
+        pool->n >= PT__REPLY_POOL_MAX) {
+        pt_reply_destroy(r);
+        return;
+    }
+    free(r->error);
+    r->error = NULL;
+    r->next = pool->head;
+    pool->head = r;
+    pool->n++;
+}
+
+void pt__reply_pool_free(pt__reply_pool *pool)
+{
+    while (pool->head) {
+        pt_reply *r = pool->head;
+        pool->head = r->next;
+        pt_reply_destroy(r);
+    }
+    pool->n = 0;
 }
 
 bool pt_reply_results_ok(const pt_reply *r)

@@ -28,6 +28,25 @@ typedef struct pt__map {
 } pt__map;
 
 int pt__map_open(pt__map *m, const void *base, size_t len);
+
+/*
+ * Replies kept for reuse (a worker set's): pt__reply_create_pooled takes
+ * one when it can, pt__reply_recycle gives one back (the small ones, up
+ * to PT__REPLY_POOL_MAX of them), pt__reply_pool_free frees them all.
+ */
+typedef struct pt__reply_pool {
+    pt_reply *head;
+    int n;
+} pt__reply_pool;
+#define PT__REPLY_POOL_MAX 4096
+/* pt_reply_create, from the pool when it has one of the right size. */
+pt_reply *pt__reply_create_pooled(pt__reply_pool *pool, int64_t task,
+                                  pt_task_status status, int worker,
+                                  const char *error, const void *results,
+                                  size_t len);
+/* Keep r (or NULL) in the pool if it fits, else destroy it. */
+void pt__reply_recycle(pt__reply_pool *pool, pt_reply *r);
+void pt__reply_pool_free(pt__reply_pool *pool);
 bool pt__map_get(const pt__map *m, const char *key, pt_val *out);
 int64_t pt__map_int(const pt__map *m, const char *key, int64_t def);
 double pt__map_real(const pt__map *m, const char *key, double def);

@@ -129,6 +129,7 @@ void pt__ws_free(pt_workerset *ws)
         ws->free_reqs = r->next;
         free(r);
     }
+    pt__reply_pool_free(&ws->replies);
     free(ws->kernels);
     free(ws->preload);
     free(ws->checkpoint_prefix);

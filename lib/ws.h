@@ -59,5 +59,7 @@ void pt__ws_kick(pt_workerset *ws);
 
 /* args.c: reference counting for requests holding args. */
 pt_args *pt__args_ref(pt_args *a);
+/* Start loading a's encoded bytes into the cache (a may be NULL). */
+void pt__args_prefetch(const pt_args *a);
 
 #endif

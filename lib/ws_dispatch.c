@@ -170,7 +170,7 @@ void pt_request_recycle(pt_workerset *ws, pt_request *req)
         pt_request_destroy(req);
         return;
     }
-    pt_reply_destroy(req->reply);
+    pt__reply_recycle(&ws->replies, req->reply);
     pt_args_destroy(req->args);
     req->reply = NULL;
     req->args = NULL;
@@ -225,25 +225,28 @@ int pt__ws_encode_task(pt_workerset *ws, slot *s, const pt_request *req,
     const uint8_t *args;
     size_t alen;
     pt_args_encoded(req->args, &args, &alen); /* sealed at submit */
-    pt__task_head h = {.kind = req->kind,
-                       .ptr = req->callee,
-                       .seed = pt_task_seed_of(ws->seed, req->id),
-                       .step = req->step,
-                       .args_len = (uint32_t)alen,
-                       .claim = claim};
-    if (req->kind == PT__CALLEE_INDEX)
-        h.kernel_index = (uint32_t)req->callee;
-    size_t plen = sizeof h + alen, pad = (8 - plen % 8) % 8;
-    uint8_t hdr[PT__WIRE_HDR_SIZE];
-    static const uint8_t zeros[8];
-    pt__wire_hdr_encode(hdr, PT__WIRE_TASK, req->id, (uint32_t)plen);
-    int rc = pt_buf_reserve(&s->out, sizeof hdr + plen + pad);
+    size_t plen = sizeof(pt__task_head) + alen,
+           size = PT__WIRE_HDR_SIZE + (plen + 7) / 8 * 8;
+    int rc = pt_buf_reserve(&s->out, size);
     if (rc < 0)
         return rc;
-    pt_buf_append(&s->out, hdr, sizeof hdr);
-    pt_buf_append(&s->out, &h, sizeof h);
-    pt_buf_append(&s->out, args, alen);
-    pt_buf_append(&s->out, zeros, pad);
+    /* Built in place, in one pass: the padding zeroed first, the head
+     * member by member (a head built aside and copied is wide loads of
+     * narrow stores: a stall), then the args. Frames keep the buffer
+     * 8-aligned. */
+    uint8_t *d = s->out.data + s->out.len;
+    memset(d + size - 8, 0, 8);
+    pt__wire_hdr_encode(d, PT__WIRE_TASK, req->id, (uint32_t)plen);
+    pt__task_head *h = (pt__task_head *)(void *)(d + PT__WIRE_HDR_SIZE);
+    h->kind = req->kind;
+    h->kernel_index = req->kind == PT__CALLEE_INDEX ? (uint32_t)req->callee : 0;
+    h->ptr = req->callee;
+    h->seed = pt_task_seed_of(ws->seed, req->id);
+    h->step = req->step;
+    h->args_len = (uint32_t)alen;
+    h->claim = claim;
+    memcpy(h + 1, args, alen);
+    s->out.len += size;
     s->frames++;
     return 0;
 }

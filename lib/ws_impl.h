@@ -18,6 +18,7 @@
 #include <ptools/workerset.h>
 
 #include "heap.h"
+#include "task.h"
 #include "wire.h"
 #include "worker.h"
 #include "ws.h"
@@ -179,6 +180,7 @@ struct pt_workerset {
     void *on_worker_arg;
     pt_request *free_reqs; /* recycled (pt_request_recycle), through next */
     int nfree_reqs;
+    pt__reply_pool replies; /* their replies, recycled too */
 };
 
 /* ws_slot.c: a worker's life. */

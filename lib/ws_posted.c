@@ -109,23 +109,15 @@ static bool post_one(pt_workerset *ws)
     req->word = &ws->all_ring[c % PT__ALL_RING];
     atomic_store_explicit(req->word, pt__claim_word_by(c, 0, PT__CLAIM_SENT),
                           memory_order_release);
+    /* Encoded for each worker: no dearer than a copy of the first one,
+     * whose narrow stores a wide load would wait for. */
     int rc = 0;
-    const slot *first = NULL; /* the frame is encoded once, then copied */
-    size_t at = 0, len = 0;
     for (int i = 0; i < ws->n && rc == 0; i++) {
         slot *s = &ws->slots[i];
         if (!gets_posts(s))
             continue;
         req->pos_all[i] = s->frames;
-        if (first) {
-            if ((rc = pt_buf_append(&s->out, first->out.data + at, len)) == 0)
-                s->frames++;
-            continue;
-        }
-        at = s->out.len;
         rc = pt__ws_encode_task(ws, s, req, c | PT__CLAIM_ALL);
-        first = s;
-        len = s->out.len - at;
     }
     if (rc < 0) { /* frames already queued are skipped: revoked */
         atomic_store(req->word, pt__claim_word_by(c, 0, PT__CLAIM_REVOKED));
@@ -148,6 +140,30 @@ static bool post_one(pt_workerset *ws)
 }
 
 /*
+ * Start loading what posting the requests due soon will read: they were
+ * queued long ago (the runner feeds thousands ahead), so each would cost
+ * a few cache misses in turn - the request's lines, its args, their bytes,
+ * each found through the one before. The shared heap's lane (heap.h) says
+ * which come next; a prefetch never faults, and a guess that is wrong
+ * (a request raised meanwhile) costs nothing more than a load.
+ */
+#define AHEAD 8
+static void prefetch_ahead(const pt_workerset *ws)
+{
+    const pt_request *r = (const pt_request *)pt__heap_lane_at(&ws->shared,
+                                                               3 * AHEAD);
+    if (r) {
+        __builtin_prefetch(r);
+        __builtin_prefetch((const char *)r + 64);
+        __builtin_prefetch((const char *)r + 128);
+    }
+    if ((r = (const pt_request *)pt__heap_lane_at(&ws->shared, 2 * AHEAD)))
+        __builtin_prefetch(r->args);
+    if ((r = (const pt_request *)pt__heap_lane_at(&ws->shared, AHEAD)))
+        pt__args_prefetch(r->args);
+}
+
+/*
  * Keep enough posted for every worker: the batch of each live one (a few
  * ms of work), topped up once half of it is claimed.
  */
@@ -166,8 +182,11 @@ void pt__ws_post_all(pt_workerset *ws)
      * than post one for each answer (a write, and a wake-up, a task). */
     if (!live || ws->nposted > want / 2 || ws->all_used > cap - want / 2)
         return;
-    while (ws->nposted < want && ws->all_used < cap && post_one(ws))
-        ;
+    while (ws->nposted < want && ws->all_used < cap) {
+        prefetch_ahead(ws);
+        if (!post_one(ws))
+            break;
+    }
 }
 
 /*
@@ -196,6 +215,8 @@ void pt__ws_see_claims(pt_workerset *ws, bool all)
 {
     for (pt_request *r = ws->posted_head, *next; r; r = next) {
         next = r->next;
+        if (next) /* posted long ago: load it while this one is seen to */
+            __builtin_prefetch(next);
         uint64_t w = atomic_load_explicit(r->word, memory_order_acquire);
         if ((w & 3) != PT__CLAIM_RUN && !all)
             return; /* not yet: nor, as a rule, any posted after it */

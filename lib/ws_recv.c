@@ -37,8 +37,9 @@ static void learn(pt_workerset *ws, int64_t ran_ns)
 /* ---- receiving ---- */
 
 /* Decode an ERROR payload into a reply. */
-static pt_reply *error_reply(const pt_request *req, const uint8_t *p,
-                             uint32_t len, pt__res_head *times)
+static pt_reply *error_reply(pt_workerset *ws, const pt_request *req,
+                             const uint8_t *p, uint32_t len,
+                             pt__res_head *times)
 {
     pt__err_head h;
     if (len < sizeof h)
@@ -49,21 +50,33 @@ static pt_reply *error_reply(const pt_request *req, const uint8_t *p,
         p[sizeof h + h.msg_len] != '\0')
         return NULL;
     *times = (pt__res_head){h.start_ns, h.end_ns};
-    return pt_reply_create(req->id, PT_TASK_FAILED, req->worker,
-                           (const char *)p + sizeof h, p + h.results_off,
-                           len - h.results_off);
+    return pt__reply_create_pooled(&ws->replies, req->id, PT_TASK_FAILED,
+                                   req->worker, (const char *)p + sizeof h,
+                                   p + h.results_off, len - h.results_off);
 }
 
-static pt_reply *result_reply(const pt_request *req, const uint8_t *p,
-                              uint32_t len, pt__res_head *times)
+/*
+ * A RESULT payload: the times, then the results, a value. The reply checks
+ * them as it opens them as a map (once: that is a task's one look at
+ * them); only a value that is not a map is looked at again.
+ */
+static pt_reply *result_reply(pt_workerset *ws, const pt_request *req,
+                              const uint8_t *p, uint32_t len,
+                              pt__res_head *times)
 {
-    if (len < sizeof *times ||
-        pt_value_check(p + sizeof *times, len - sizeof *times, PT_V_MAX_DEPTH) <
-            0)
+    if (len <= sizeof *times)
         return NULL;
     memcpy(times, p, sizeof *times);
-    return pt_reply_create(req->id, PT_TASK_OK, req->worker, NULL,
-                           p + sizeof *times, len - sizeof *times);
+    pt_reply *r = pt__reply_create_pooled(&ws->replies, req->id, PT_TASK_OK,
+                                          req->worker, NULL, p + sizeof *times,
+                                          len - sizeof *times);
+    if (r && !pt_reply_results_ok(r) &&
+        pt_value_check(p + sizeof *times, len - sizeof *times, PT_V_MAX_DEPTH) <
+            0) {
+        pt_reply_destroy(r);
+        return NULL;
+    }
+    return r;
 }
 
 /*
@@ -166,9 +179,9 @@ static int on_frame(pt_workerset *ws, slot *s, const pt__wire_hdr *hdr,
     pt_reply *r;
     pt__res_head t;
     if (hdr->type == PT__WIRE_RESULT)
-        r = result_reply(req, p, hdr->len, &t);
+        r = result_reply(ws, req, p, hdr->len, &t);
     else if (hdr->type == PT__WIRE_ERROR)
-        r = error_reply(req, p, hdr->len, &t);
+        r = error_reply(ws, req, p, hdr->len, &t);
     else if (hdr->type == PT__WIRE_RESULT_SHM)
         r = shm_result_reply(s, req, p, hdr->len, &t);
     else

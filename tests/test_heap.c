@@ -156,6 +156,7 @@ static void test_remove_first_middle_last(void)
     enum { N = 9 };
     pt__heap h;
     pt__heap_init(&h);
+    h.no_lane = 1; /* slots of the binary heap */
     pt__heap_node v[N];
     nodes_init(v, N);
     for (int i = 0; i < N; i++)
@@ -197,6 +198,7 @@ static void test_remove_sifts_up(void)
     static const int64_t prio[] = {100, 50, 90, 10, 20, 80, 85};
     pt__heap h;
     pt__heap_init(&h);
+    h.no_lane = 1; /* the binary heap's shape */
     pt__heap_node v[7];
     nodes_init(v, 7);
     for (int i = 0; i < 7; i++)
@@ -211,7 +213,22 @@ static void test_remove_sifts_up(void)
     pt__heap_free(&h);
 }
 
-/* Every slot of heaps of 1 to 40 nodes, removed in turn, many times. */
+/* The k-th node held: the binary heap's slots, then the lane's nodes. */
+static pt__heap_node *nth_node(const pt__heap *h, size_t k)
+{
+    if (k < h->len)
+        return h->items[k].node;
+    k -= h->len;
+    for (size_t p = h->lane_head; p != h->lane_tail; p++) {
+        pt__heap_node *n = h->lane[p & (h->lane_cap - 1)];
+        if (n && k-- == 0)
+            return n;
+    }
+    return NULL;
+}
+
+/* Every slot of heaps of 1 to 40 nodes (in the binary heap and in the
+ * lane), removed in turn, many times. */
 static void test_remove_every_slot(void)
 {
     enum { MAX = 40, ROUNDS = 20 };
@@ -225,7 +242,7 @@ static void test_remove_every_slot(void)
                 for (size_t i = 0; i < n; i++)
                     CU_ASSERT_EQUAL_FATAL(
                         pt__heap_push(&h, &v[i], (int64_t)rng_below(5)), 0);
-                pt__heap_node *gone = h.items[k].node;
+                pt__heap_node *gone = nth_node(&h, k);
                 CU_ASSERT_EQUAL_FATAL(pt__heap_remove(&h, gone), 0);
                 CU_ASSERT_EQUAL(gone->index, SIZE_MAX);
                 assert_valid(&h);
@@ -243,6 +260,7 @@ static void test_not_in_heap(void)
     pt__heap h, other;
     pt__heap_init(&h);
     pt__heap_init(&other);
+    other.no_lane = 1; /* stranger at slot 0 of its binary heap */
     pt__heap_node v[4], stranger;
     nodes_init(v, 4);
     pt__heap_node_init(&stranger);
@@ -359,9 +377,11 @@ static void test_check_detects(void)
     for (int i = 0; i < 3; i++)
         CU_ASSERT_EQUAL(pt__heap_push(&h, &v[i], 3 - i), 0);
     assert_valid(&h);
-    v[1].index = 2; /* wrong index */
+    size_t index = v[1].index; /* in the lane: falling priorities */
+    CU_ASSERT_EQUAL(index, PT__HEAP_LANE | 1);
+    v[1].index = index ^ 3; /* wrong index */
     CU_ASSERT_EQUAL(pt__heap_check(&h), -EINVAL);
-    v[1].index = 1;
+    v[1].index = index;
     v[2].prio = 10; /* child before its parent */
     CU_ASSERT_EQUAL(pt__heap_check(&h), -EINVAL);
     v[2].prio = 1;
@@ -370,6 +390,82 @@ static void test_check_detects(void)
     v[0].seq = 0;
     assert_valid(&h);
     pt__heap_free(&h);
+
+    /* The same damage in the binary heap. */
+    h.no_lane = 1;
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL(pt__heap_push(&h, &v[i], 3 - i), 0);
+    CU_ASSERT_EQUAL(v[1].index, 1);
+    v[1].index = 2;
+    CU_ASSERT_EQUAL(pt__heap_check(&h), -EINVAL);
+    v[1].index = 1;
+    v[2].prio = 10;
+    CU_ASSERT_EQUAL(pt__heap_check(&h), -EINVAL);
+    v[2].prio = 1;
+    assert_valid(&h);
+    pt__heap_free(&h);
+}
+
+/*
+ * The lane: runs of equal priorities (and falling ones) go to a FIFO ring
+ * in order, the binary heap stays empty; a node updated from the lane moves
+ * to the binary heap without allocating; holes left by removals are
+ * skipped at the ends and squeezed out when the ring fills.
+ */
+static void test_lane(void)
+{
+    enum { N = 100, MORE = 300 };
+    pt__heap h;
+    pt__heap_init(&h);
+    pt__heap_node *v = nodes_new(N + MORE + 2);
+    for (size_t i = 0; i < N; i++)
+        CU_ASSERT_EQUAL(pt__heap_push(&h, &v[i], 0), 0);
+    CU_ASSERT_EQUAL(h.len, 0);
+    CU_ASSERT_EQUAL(h.lane_live, N);
+    CU_ASSERT_EQUAL(v[7].index, PT__HEAP_LANE | 7);
+    CU_ASSERT_TRUE(h.cap >= N); /* room reserved for all of them */
+    CU_ASSERT_EQUAL(pt__heap_push(&h, &v[N], 5), 0); /* before the last */
+    CU_ASSERT_EQUAL(h.len, 1);
+    CU_ASSERT_PTR_EQUAL(pt__heap_peek(&h), &v[N]);
+    CU_ASSERT_EQUAL(pt__heap_push(&h, &v[N + 1], -1), 0); /* after it */
+    CU_ASSERT_EQUAL(h.lane_live, N + 1);
+    assert_valid(&h);
+
+    /* Holes: the first (the next is first then), every third. */
+    CU_ASSERT_EQUAL(pt__heap_remove(&h, &v[0]), 0);
+    CU_ASSERT_EQUAL(h.lane_head, 1);
+    for (size_t i = 3; i < N; i += 3)
+        CU_ASSERT_EQUAL(pt__heap_remove(&h, &v[i]), 0);
+    CU_ASSERT_EQUAL(pt__heap_remove(&h, &v[N + 1]), 0); /* the last */
+    CU_ASSERT_EQUAL(h.lane_tail, N - 1); /* and the hole of v[99] before */
+    assert_valid(&h);
+
+    /* Updated out of the lane: into the reserved slot, up front. */
+    pt__heap_slot *items = h.items;
+    CU_ASSERT_EQUAL(pt__heap_update(&h, &v[50], 10), 0);
+    CU_ASSERT_PTR_EQUAL(h.items, items);
+    CU_ASSERT_EQUAL(v[50].index, 0);
+    CU_ASSERT_PTR_EQUAL(pt__heap_peek(&h), &v[50]);
+    assert_valid(&h);
+
+    /* More than the ring holds: squeezed or grown, still in order. */
+    for (size_t i = N + 2; i < N + MORE + 2; i++) {
+        CU_ASSERT_EQUAL_FATAL(pt__heap_push(&h, &v[i], -2), 0);
+        if (i % 7 == 0)
+            CU_ASSERT_EQUAL_FATAL(pt__heap_remove(&h, &v[i - 3]), 0);
+        if (i % 16 == 0)
+            assert_valid(&h);
+    }
+    assert_valid(&h);
+    size_t want = pt__heap_len(&h), count;
+    CU_ASSERT_PTR_EQUAL(pt__heap_pop(&h), &v[50]);
+    CU_ASSERT_PTR_EQUAL(pt__heap_pop(&h), &v[N]);
+    CU_ASSERT_PTR_EQUAL(pt__heap_pop(&h), &v[1]);
+    CU_ASSERT_TRUE(drain_in_order(&h, &count));
+    CU_ASSERT_EQUAL(count + 3, want);
+    CU_ASSERT_EQUAL(h.lane_head, h.lane_tail);
+    pt__heap_free(&h);
+    free(v);
 }
 
 /* Randomized, against a reference model. */
@@ -556,6 +652,7 @@ static const pt_test_case cases[] = {
     {"push_seq_move", test_push_seq_move, 0},
     {"free_and_reserve", test_free_and_reserve, 0},
     {"check_detects", test_check_detects, 0},
+    {"lane", test_lane, 0},
     {"random_vs_model", test_random_vs_model, 120},
     {"million", test_million, 300},
     {NULL, NULL, 0},
