@@ -16,8 +16,11 @@
  *   prio_refused_unstarted  -EBUSY (or other error) for a task that had not
  *                       started even after the call returned: a broken rule
  *   prio_overtaken      honoured raises after which a task never raised
- *                       started more than WORKERS starts later but still
- *                       before the raised one: a change accepted, not obeyed
+ *                       started after the call returned but before the
+ *                       raised one: a change accepted, not obeyed. A task
+ *                       starts when its worker claims it: the start time
+ *                       its reply carries (pt_reply_start_ns), on the
+ *                       clock of pt_sys_mono_ns()
  *   prio_call_median_ns, prio_call_mean_ns
  *   prio_tasks_per_s    the N tasks, first submit to last result
  *   usage: prio_bench [N [M [SPIN [WARM]]]]   (10^5, 10^4, 0, 20)
@@ -28,6 +31,7 @@
 #include <sys/mman.h>
 
 #include <ptools/queue.h>
+#include <ptools/sys.h>
 
 #include "bench.h"
 #include "kernels/busy_loop.h"
@@ -57,6 +61,7 @@ static int nothing(pt_ctx *ctx)
 
 typedef struct call_rec {
     int64_t task, before; /* the task raised; the counter before the call */
+    int64_t returned_ns;  /* pt_sys_mono_ns() once the call returned */
     double ns;
     int rc;
 } call_rec;
@@ -66,6 +71,7 @@ typedef struct bench {
     int64_t n, m;
     call_rec *calls;
     bool *raised;
+    int64_t *claim_ns; /* each task's start (its claim), from its reply */
     uint64_t rng;
 } bench;
 
@@ -112,6 +118,7 @@ static int raise_one(bench *b, int64_t qid0, int64_t got, int64_t k)
     double t0 = bench_now();
     c->rc = pt_queue_set_priority(b->q, qid0 + i, k + 1);
     c->ns = (bench_now() - t0) * 1e9;
+    c->returned_ns = pt_sys_mono_ns();
     b->raised[i] = c->rc == 0;
     if (c->rc == -EBUSY && !__atomic_load_n(&start_seq[i], __ATOMIC_ACQUIRE))
         c->rc = -EDEADLK; /* refused, yet still not started: the rule broken */
@@ -135,6 +142,8 @@ static int run(bench *b)
     int rc;
     while ((rc = pt_queue_next_result(b->q, &id, &r)) == 1) {
         bool ok = pt_reply_status(r) == PT_TASK_OK;
+        if (id >= qid0 && id < qid0 + b->n)
+            b->claim_ns[id - qid0] = pt_reply_start_ns(r);
         pt_reply_destroy(r);
         if (!ok)
             return -EIO;
@@ -147,30 +156,58 @@ static int run(bench *b)
     return rc;
 }
 
-/* Was raised task i overtaken by a never-raised task that started more
-   than WORKERS starts after the call? prefix[s]: never-raised tasks among
-   start numbers 1..s. */
-static bool overtaken(const int64_t *prefix, const call_rec *c)
+static int cmp_i64(const void *a, const void *b)
 {
-    int64_t from = c->before + WORKERS, to = start_seq[c->task] - 1;
-    return to > from && prefix[to] - prefix[from] > 0;
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* How many of the n sorted times lie in (lo, hi). */
+static int64_t between(const int64_t *t, int64_t n, int64_t lo, int64_t hi)
+{
+    int64_t a = 0, z = n; /* first > lo */
+    while (a < z) {
+        int64_t m = a + (z - a) / 2;
+        if (t[m] <= lo)
+            a = m + 1;
+        else
+            z = m;
+    }
+    int64_t c = a, e = n; /* first >= hi */
+    while (c < e) {
+        int64_t m = c + (e - c) / 2;
+        if (t[m] < hi)
+            c = m + 1;
+        else
+            e = m;
+    }
+    return c - a;
+}
+
+/* Was raised task c->task overtaken: did a task never raised start (its
+ * claim) after the call returned and before the raised one? `never`: the
+ * never-raised tasks' start times, sorted. */
+static bool overtaken(const bench *b, const int64_t *never, int64_t n,
+                      const call_rec *c)
+{
+    int64_t raised = b->claim_ns[c->task];
+    return raised > c->returned_ns &&
+           between(never, n, c->returned_ns, raised) > 0;
 }
 
 static int report(bench *b)
 {
-    int64_t *by_seq = calloc((size_t)b->n + 1, sizeof *by_seq);
+    int64_t *never = malloc(((size_t)b->n + 1) * sizeof *never), nn = 0;
     double *ns = calloc((size_t)b->m + 1, sizeof *ns), sum = 0;
-    if (!by_seq || !ns) {
-        free(by_seq);
+    if (!never || !ns) {
+        free(never);
         free(ns);
         return -ENOMEM;
     }
-    int64_t *prefix = by_seq; /* built in place: by_seq is read first */
     for (int64_t i = 0; i < b->n; i++)
-        if (start_seq[i] >= 1 && start_seq[i] <= b->n)
-            by_seq[start_seq[i]] = !b->raised[i];
-    for (int64_t s = 1; s <= b->n; s++)
-        prefix[s] += prefix[s - 1];
+        if (!b->raised[i])
+            never[nn++] = b->claim_ns[i];
+    qsort(never, (size_t)nn, sizeof *never, cmp_i64);
     int64_t calls = 0, ok = 0, busy = 0, refused = 0, over = 0;
     for (int64_t k = 0; k < b->m; k++) {
         const call_rec *c = &b->calls[k];
@@ -181,7 +218,7 @@ static int report(bench *b)
         ok += c->rc == 0;
         busy += c->rc == -EBUSY;
         refused += c->rc == -EDEADLK;
-        over += c->rc == 0 && overtaken(prefix, c);
+        over += c->rc == 0 && overtaken(b, never, nn, c);
     }
     bench_kv("prio_calls", (double)calls);
     bench_kv("prio_honoured", (double)ok);
@@ -190,7 +227,7 @@ static int report(bench *b)
     bench_kv("prio_overtaken", (double)over);
     bench_kv("prio_call_mean_ns", calls ? sum / (double)calls : 0);
     bench_kv("prio_call_median_ns", bench_median(ns, (size_t)calls));
-    free(by_seq);
+    free(never);
     free(ns);
     return 0;
 }
@@ -207,7 +244,8 @@ static int setup(bench *b, int warm, pt_workerset **ws)
     start_seq = counter + 1;
     b->calls = calloc((size_t)b->m, sizeof *b->calls);
     b->raised = calloc((size_t)b->n, sizeof *b->raised);
-    if (!b->calls || !b->raised)
+    b->claim_ns = calloc((size_t)b->n, sizeof *b->claim_ns);
+    if (!b->calls || !b->raised || !b->claim_ns)
         return -ENOMEM;
     *ws = pt_workerset_create(WORKERS, PT_WS_FF, NULL);
     b->q = *ws ? pt_queue_create(*ws) : NULL;
@@ -245,5 +283,6 @@ int main(int argc, char **argv)
         pt_workerset_destroy(ws);
     free(b.calls);
     free(b.raised);
+    free(b.claim_ns);
     return rc < 0;
 }

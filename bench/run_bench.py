@@ -741,8 +741,8 @@ def bench_prio(rep, ctx):
             kv["prio_refused_unstarted"], "calls", target=("value", "<=", 0))
     rep.add("prio under load: honoured, then overtaken",
             kv["prio_overtaken"], "calls", target=("value", "<=", 0),
-            note="a task never raised started after the call (beyond the "
-            "workers' own races) and before the raised one")
+            note="a task never raised started (its worker claimed it) "
+            "after the call returned and before the raised one")
     rep.add("prio under load: set_priority median", kv["prio_call_median_ns"],
             "ns", note=f"mean {kv['prio_call_mean_ns']:.0f} ns; "
             f"{kv['prio_tasks_per_s']:.3g} tasks/s meanwhile")

@@ -448,6 +448,14 @@ static void wait_unpaused(const worker *w)
         sched_yield();
 }
 
+/* Wait while paused, then take the start time: a claim made after a
+ * pause started then, not before it. */
+static void ready_to_claim(worker *w)
+{
+    wait_unpaused(w);
+    w->start_ns = pt_sys_mono_ns();
+}
+
 /* Claim a request posted to all workers (worker.h): 1 when this one won
  * it, 0 when another worker did or the parent took it back. */
 static int claim_all(worker *w, uint64_t c)
@@ -455,7 +463,7 @@ static int claim_all(worker *w, uint64_t c)
     size_t i = c % PT__ALL_RING;
     _Atomic uint64_t *word = &w->boot->all_ring[i];
     uint64_t want = pt__claim_word_by(c, 0, PT__CLAIM_SENT);
-    wait_unpaused(w);
+    ready_to_claim(w);
     if (atomic_load_explicit(word, memory_order_relaxed) != want)
         return 0; /* another's, or taken back */
     atomic_store_explicit(&w->boot->all_starts[i], w->start_ns,
@@ -470,23 +478,24 @@ static int claim_all(worker *w, uint64_t c)
  * Claim the request in TASK payload p before running it (see worker.h):
  * 1 to run it, 0 when the parent took it back (skip it, no answer). A
  * payload too short for its head runs, and fails as malformed. Its start
- * time (w->start_ns) is taken first and posted beside its claim word, so
- * that the parent, seeing the claim, knows when it started.
+ * time (w->start_ns) is taken just before the claim (after any pause) and
+ * posted beside its claim word, so that the parent, seeing the claim,
+ * knows when it started.
  */
 static int claim(worker *w, const uint8_t *p, size_t len)
 {
     pt__task_head h;
-    w->start_ns = pt_sys_mono_ns();
-    if (len < sizeof h || !w->boot->ring)
+    if (len >= sizeof h)
+        memcpy(&h, p, sizeof h);
+    if (len < sizeof h || !w->boot->ring || h.claim == 0) {
+        w->start_ns = pt_sys_mono_ns(); /* nothing to claim: it runs */
         return 1;
-    memcpy(&h, p, sizeof h);
-    if (h.claim == 0)
-        return 1;
+    }
     if (h.claim & PT__CLAIM_ALL)
         return claim_all(w, h.claim & ~PT__CLAIM_ALL);
     size_t i = h.claim % PT__RING;
     uint64_t want = pt__claim_word(h.claim, PT__CLAIM_SENT);
-    wait_unpaused(w);
+    ready_to_claim(w);
     if (atomic_load_explicit(&w->boot->ring[i], memory_order_relaxed) != want)
         return 0; /* taken back: its time word is not ours to write */
     if (w->boot->starts)

@@ -124,10 +124,21 @@ static pt_request *first_unstarted(const slot *s)
     return r;
 }
 
+void pt__ws_pause(pt_workerset *ws)
+{
+    if (ws->pause && ws->npause++ == 0)
+        atomic_store_explicit(ws->pause, 1, memory_order_seq_cst);
+}
+
+void pt__ws_unpause(pt_workerset *ws)
+{
+    if (ws->pause && --ws->npause == 0)
+        atomic_store_explicit(ws->pause, 0, memory_order_release);
+}
+
 void pt__ws_take_back_all(pt_workerset *ws)
 {
-    if (ws->pause) /* as in pt__ws_make_way_posted */
-        atomic_store_explicit(ws->pause, 1, memory_order_seq_cst);
+    pt__ws_pause(ws); /* as in pt__ws_make_way_posted */
     if (ws->posted_head)
         pt__ws_repost(ws);
     for (int i = 0; i < ws->n; i++) {
@@ -138,8 +149,7 @@ void pt__ws_take_back_all(pt_workerset *ws)
                 pt__ws_requeue(ws, r);
         }
     }
-    if (ws->pause)
-        atomic_store_explicit(ws->pause, 0, memory_order_release);
+    pt__ws_unpause(ws);
 }
 
 void pt__ws_make_way(pt_workerset *ws, const pt_request *req)
@@ -158,8 +168,8 @@ void pt__ws_make_way(pt_workerset *ws, const pt_request *req)
                     continue;
                 break;
             }
-            if (!paused && ws->pause) {
-                atomic_store_explicit(ws->pause, 1, memory_order_seq_cst);
+            if (!paused) {
+                pt__ws_pause(ws);
                 paused = true;
             }
             if (!pt__ws_take_back(ws, r))
@@ -168,7 +178,7 @@ void pt__ws_make_way(pt_workerset *ws, const pt_request *req)
         }
     }
     if (paused)
-        atomic_store_explicit(ws->pause, 0, memory_order_release);
+        pt__ws_unpause(ws);
 }
 
 /*

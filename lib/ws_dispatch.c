@@ -194,16 +194,23 @@ int pt_request_set_priority(pt_workerset *ws, pt_request *req, int64_t prio)
 {
     int rc;
     bool raised = prio > req->node.prio; /* lowered: it overtakes none */
+    /* Raised, it may precede requests sent ahead: workers claim none from
+     * now until they are taken back (pt__ws_make_way), so that none starts
+     * meanwhile - the time to take back req itself included. */
+    if (raised)
+        pt__ws_pause(ws);
     if (req->state == PT_REQ_WAITING) {
         rc = pt__heap_update(req->heap, &req->node, prio);
     } else if (pt__ws_take_back(ws, req)) {
         req->node.prio = prio;
         rc = pt__ws_requeue(ws, req);
     } else {
-        return busy(req, "can change priority");
+        rc = busy(req, "can change priority");
     }
     if (rc == 0 && raised)
         pt__ws_make_way(ws, req);
+    if (raised)
+        pt__ws_unpause(ws);
     return rc;
 }
 

@@ -166,6 +166,7 @@ struct pt_workerset {
     _Atomic int64_t *all_starts; /* the same for claims posted to all */
     _Atomic uint64_t *all_ring;  /* the claim words of those (ws_posted.c) */
     _Atomic uint32_t *pause;     /* workers claim none of them while set */
+    int npause;                  /* pt__ws_pause() calls not yet undone */
     uint64_t all_claim;          /* the last of them given out */
     bool all_held[PT__ALL_RING]; /* their words held by a request in flight */
     int all_used;                /* how many are held */
@@ -239,6 +240,10 @@ bool pt__ws_started(const pt_request *req);
 int pt__ws_requeue(pt_workerset *ws, pt_request *req);
 /* Take back requests sent ahead, not started, that req should precede. */
 void pt__ws_make_way(pt_workerset *ws, const pt_request *req);
+/* Workers claim nothing until the matching pt__ws_unpause() (nested
+ * calls count): while the set takes back many at once. */
+void pt__ws_pause(pt_workerset *ws);
+void pt__ws_unpause(pt_workerset *ws);
 /* Take back every request sent ahead and not started (a held set). */
 void pt__ws_take_back_all(pt_workerset *ws);
 /* FF: free worker s takes back requests others have not started. */

@@ -263,7 +263,7 @@ void pt__ws_make_way_posted(pt_workerset *ws, const pt_request *req)
         return; /* it precedes none of them */
     /* Paused before any walk: workers claim fast (an empty task takes
      * well under a microsecond) and the walks below take longer. */
-    atomic_store_explicit(ws->pause, 1, memory_order_seq_cst);
+    pt__ws_pause(ws);
     pt__ws_see_claims(ws, false); /* those claimed need no look */
     pt_request *first = NULL;
     for (pt_request *r = ws->posted_tail;
@@ -277,7 +277,7 @@ void pt__ws_make_way_posted(pt_workerset *ws, const pt_request *req)
             back = r;
         }
     }
-    atomic_store_explicit(ws->pause, 0, memory_order_release);
+    pt__ws_unpause(ws);
     for (pt_request *r = back, *next; r; r = next) {
         next = r->next;
         r->next = NULL;
