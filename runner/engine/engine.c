@@ -90,21 +90,20 @@ static void flush_results(engine *e)
 
 /*
  * Before a round of waiting: results older than RESULT_LATENCY_NS are
- * written now; younger ones make the round look without waiting (true
- * returned), and if it brought no new result they are written before the
- * next round waits. Task events gathered for plugins reach them before
- * the runner waits, too.
+ * written now, and all of them before a round that may wait (SPEC §5:
+ * before the runner next waits idle). Task events gathered for plugins
+ * reach them before the runner waits, too. (A round that only looks, wait
+ * 0, writes nothing younger: more may come with it.) No look without a
+ * wait first: one system call a round fewer, which is one a task when
+ * tasks go one at a time.
  */
-static bool results_before_wait(engine *e, int64_t now, int *wait)
+static void results_before_wait(engine *e, int64_t now, int wait)
 {
-    if (e->unflushed_ns && now - e->unflushed_ns >= RESULT_LATENCY_NS)
+    if (e->unflushed_ns &&
+        (wait != 0 || now - e->unflushed_ns >= RESULT_LATENCY_NS))
         flush_results(e);
-    if (!e->unflushed_ns && *wait != 0 && rn_host_deliver(e->host) < 0)
+    if (!e->unflushed_ns && wait != 0 && rn_host_deliver(e->host) < 0)
         e->lost_output = true;
-    if (!e->unflushed_ns || *wait == 0)
-        return false;
-    *wait = 0;
-    return true;
 }
 
 /* First signal: run nothing new. Second: kill the running tasks too. */
@@ -227,15 +226,12 @@ static int run_step(engine *e, int step)
                 break;
         }
         wait = late_wait(e, wait, pt_sys_mono_ns());
-        int64_t finished = e->finished;
-        bool looking = results_before_wait(e, pt_sys_mono_ns(), &wait);
+        results_before_wait(e, pt_sys_mono_ns(), wait);
         rc = pt_workerset_poll(e->sets, nsets, extra, nextra, wait);
         if (rc == 0)
             rn_eng_feed(e, -1); /* more as they finish */
         if (rc == 0 && e->feed_rc)
             rc = e->feed_rc;
-        if (looking && e->finished == finished) /* idle next: write them */
-            flush_results(e);
         if (e->ctl) /* after every round: it also drops late clients */
             rn_ctl_handle(e->ctl, extra + 1, nextra - 1, pt_sys_mono_ns());
         open_late_due(e);
