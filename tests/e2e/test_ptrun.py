@@ -27,6 +27,18 @@ def stable(rows):
                   key=lambda r: r["task"])
 
 
+
+def echo_and_faults(name):
+    """A spec's head: job `name`, kernels echo, fail and segv, one set of
+    2 workers that retries once."""
+    return """ptrun: 1
+name: %s
+kernels:
+  echo: {path: echo}
+  fail: {path: @TK@/faults.so}
+  segv: {path: @TK@/faults.so}
+workersets: [{name: w, workers: 2, retries: 1}]""" % name
+
 class Base(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory(prefix="ptrun-e2e-")
@@ -330,14 +342,7 @@ plugins:
         the manifest lists only the .so it loaded."""
         plugdir = os.path.join(os.path.dirname(PTRUN), "plugins")
         so = os.path.join(plugdir, "jsonl.so")
-        spec = self.spec("""
-ptrun: 1
-name: builtin
-kernels:
-  echo: {path: echo}
-  fail: {path: @TK@/faults.so}
-  segv: {path: @TK@/faults.so}
-workersets: [{name: w, workers: 2, retries: 1}]
+        spec = self.spec(echo_and_faults("builtin") + """
 steps:
   - name: a
     tasks:
@@ -366,14 +371,7 @@ plugins:
         events, in the same order, that a plugin of ABI 3 (evlog.so) gets
         one call each: a job with queued, started, finished, retried and
         failed tasks over two steps."""
-        spec = self.spec("""
-ptrun: 1
-name: batched
-kernels:
-  echo: {path: echo}
-  fail: {path: @TK@/faults.so}
-  segv: {path: @TK@/faults.so}
-workersets: [{name: w, workers: 2, retries: 1}]
+        spec = self.spec(echo_and_faults("batched") + """
 steps:
   - name: a
     tasks:
