@@ -164,11 +164,19 @@ int pt__map_open(pt__map *m, const void *base, size_t len)
 {
     size_t next;
     m->ok = false;
-    /* The empty map (most results of small tasks) needs no walk. */
-    int rc = len == PT__EMPTY_MAP_LEN && (uintptr_t)base % 8 == 0 &&
-                     memcmp(base, pt__empty_map, len) == 0
-                 ? 0
-                 : pt_value_check(base, len, PT_V_MAX_DEPTH);
+    /* The empty map (most results of small tasks) needs no walk, nor a
+     * decode: it is what pt_vdec() would make of it. */
+    if (len == PT__EMPTY_MAP_LEN && (uintptr_t)base % 8 == 0 &&
+        memcmp(base, pt__empty_map, len) == 0) {
+        m->map = (pt_val){.type = PT_V_MAP,
+                          .u.c = {.base = base,
+                                  .off = PT__EMPTY_MAP_LEN,
+                                  .end = PT__EMPTY_MAP_LEN,
+                                  .count = 0}};
+        m->ok = true;
+        return 0;
+    }
+    int rc = pt_value_check(base, len, PT_V_MAX_DEPTH);
     if (rc == 0)
         rc = pt_vdec(base, len, 0, &m->map, &next);
     if (rc == 0 && m->map.type != PT_V_MAP)

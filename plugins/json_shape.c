@@ -12,6 +12,14 @@
 /* Values larger than this are written each time, not kept. */
 #define JS_KEEP_MAX (64 * 1024)
 
+/* Where word i of an n-byte encoding starts: every 8 bytes, but the last
+ * one ends at n (n >= 8). */
+static size_t word_at(size_t n, int i)
+{
+    size_t at = 8 * (size_t)i;
+    return at + 8 > n ? n - 8 : at;
+}
+
 /* Does (p, n) have the kept shape: the same bytes outside the slots? The
  * value must lie where the kept one could (8-aligned), for the check it
  * passed to hold for it too. */
@@ -19,13 +27,14 @@ static bool same_shape(const js_shape *c, const uint8_t *p, size_t n)
 {
     if (!c->valid || n != c->enc_len || ((uintptr_t)p & 7) != 0)
         return false;
-    if (c->words) { /* word by word, the slots' skipped: no memcmp call */
+    if (c->nmask) { /* word by word, the slots' bytes masked: no memcmp */
         uint64_t diff = 0;
-        for (size_t i = 0; i < n / 8; i++) {
+        for (int i = 0; i < c->nmask; i++) {
+            size_t at = word_at(n, i);
             uint64_t a, b;
-            memcpy(&a, p + 8 * i, 8);
-            memcpy(&b, c->enc + 8 * i, 8);
-            diff |= (a ^ b) & (0 - ((c->words >> i) & 1));
+            memcpy(&a, p + at, 8);
+            memcpy(&b, c->enc + at, 8);
+            diff |= (a ^ b) & c->mask[i];
         }
         return diff == 0;
     }
@@ -114,20 +123,27 @@ static bool flat_map(js_shape *c, const pt_val *v)
     return rc == 0;
 }
 
-/* The mask of js_shape.words for c's encoding: 0 when it is too long,
- * not whole words, or a slot is not word-aligned. */
-static uint64_t words_of(const js_shape *c)
+/* Set c->mask and c->nmask for c's encoding: no words (nmask 0) when it
+ * is shorter than a word or longer than JS_MASK_BYTES. */
+static void mask_of(js_shape *c)
 {
     size_t n = c->enc_len;
-    if (n == 0 || n % 8 || n / 8 > 64)
-        return 0;
-    uint64_t m = n / 8 == 64 ? ~UINT64_C(0) : (UINT64_C(1) << (n / 8)) - 1;
-    for (int i = 0; i < c->nslots; i++) {
-        if (c->slot[i].enc % 8)
-            return 0;
-        m &= ~(UINT64_C(1) << (c->slot[i].enc / 8));
+    c->nmask = 0;
+    if (n < 8 || n > JS_MASK_BYTES)
+        return;
+    int words = (int)((n + 7) / 8);
+    for (int i = 0; i < words; i++) {
+        size_t at = word_at(n, i);
+        uint64_t m = ~UINT64_C(0);
+        for (int k = 0; k < c->nslots; k++) {
+            size_t lo = c->slot[k].enc, hi = lo + 8; /* its bytes */
+            for (size_t b = 0; b < 8; b++)
+                if (at + b >= lo && at + b < hi)
+                    m &= ~(UINT64_C(0xff) << (8 * b));
+        }
+        c->mask[i] = m;
     }
-    return m;
+    c->nmask = words;
 }
 
 /* Keep (p, n) and its text: 0, -ENOMEM, or the codec's error for a bad
@@ -138,7 +154,7 @@ static int rebuild(js_shape *c, const uint8_t *p, size_t n)
     size_t next;
     c->valid = false;
     c->nslots = 0;
-    c->words = 0;
+    c->nmask = 0;
     jm_buf_cut(&c->txt, 0);
     int rc = pt_value_check(p, n, PT_V_DEPTH_CAP);
     if (rc == 0)
@@ -166,7 +182,7 @@ static int rebuild(js_shape *c, const uint8_t *p, size_t n)
     memcpy(c->enc, p, n);
     c->enc_len = n;
     c->valid = true;
-    c->words = words_of(c);
+    mask_of(c);
     return 0;
 }
 

@@ -22,7 +22,8 @@
 
 #include "json_mini.h"
 
-#define JS_SLOTS 8 /* top-level numbers a shape can hold */
+#define JS_SLOTS 8        /* top-level numbers a shape can hold */
+#define JS_MASK_BYTES 128 /* encodings compared word by word (below) */
 
 typedef struct js_slot {
     uint32_t enc; /* offset of the number's 8 bytes in the encoding */
@@ -36,9 +37,12 @@ typedef struct js_shape {
     jm_buf txt; /* its JSON without the slots' numbers */
     js_slot slot[JS_SLOTS];
     int nslots;
-    bool valid;     /* enc and txt describe a value that checked */
-    uint64_t words; /* a small encoding (at most 64 words, slots aligned):
-                       bit i set when its word i is no slot's, else 0 */
+    bool valid; /* enc and txt describe a value that checked */
+    /* A small encoding (8 to JS_MASK_BYTES bytes) is compared in 8-byte
+     * words (the last one ending at its end, overlapping the one before):
+     * mask[i] has the bytes of word i that are no slot's. nmask 0: none. */
+    uint64_t mask[JS_MASK_BYTES / 8];
+    int nmask;
 } js_shape;
 
 /*

