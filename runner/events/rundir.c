@@ -27,6 +27,33 @@
 #define RESERVE ".ptrun-reserve"
 #define RESERVE_MIN ((size_t)16 * 1024)
 
+/*
+ * The UTC calendar date and time of `t` (what gmtime_r gives), worked out
+ * here: glibc's gmtime_r reads /etc/localtime on its first call (seven
+ * system calls on every run's start for a time zone it does not use).
+ * Days to civil date: H. Hinnant's algorithm, exact for any time_t.
+ */
+static void utc_time(time_t t, struct tm *tm)
+{
+    int64_t secs = (int64_t)t, days = secs / 86400, rem = secs % 86400;
+    if (rem < 0) {
+        rem += 86400;
+        days--;
+    }
+    int64_t z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153, d = doy - (153 * mp + 2) / 5 + 1;
+    int64_t m = mp < 10 ? mp + 3 : mp - 9, y = yoe + era * 400 + (m <= 2);
+    *tm = (struct tm){.tm_year = (int)(y - 1900),
+                      .tm_mon = (int)(m - 1),
+                      .tm_mday = (int)d,
+                      .tm_hour = (int)(rem / 3600),
+                      .tm_min = (int)(rem / 60 % 60),
+                      .tm_sec = (int)(rem % 60)};
+}
+
 /* Make the folders above `path` (mkdir -p of its parent), mode 0755. */
 static int mkdir_parents(const char *path)
 {
@@ -250,7 +277,7 @@ static int claim_fresh(const rn_spec *spec, char *path, size_t size,
     struct tm tm;
     char base[4096];
     long pid = 0;
-    gmtime_r(&t, &tm);
+    utc_time(t, &tm);
     snprintf(base, sizeof base, "runs/%s-%04d%02d%02d-%02d%02d%02d", spec->name,
              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
              tm.tm_min, tm.tm_sec);
@@ -384,7 +411,7 @@ static void json_time(pt_buf *b, int64_t ns)
 {
     time_t t = (time_t)(ns / 1000000000);
     struct tm tm;
-    gmtime_r(&t, &tm);
+    utc_time(t, &tm);
     pt_buf_printf(b, "\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"",
                   tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
                   tm.tm_min, tm.tm_sec, (int)(ns / 1000000 % 1000));
