@@ -366,6 +366,7 @@ void rn_eng_open_late(engine *e, bool running)
         pt_shm_clean(NULL);
     if (running)
         rn_manifest_reserve(e->dir);
+    e->reserved = running;
     if (running && rn_ctl_open_claimed(&e->ctl, e->dir, rn_eng_ctl_apply, e,
                                        err, sizeof err) < 0) /* it goes on */
         fprintf(stderr, "ptrun: no ptrun ctl for this run: %s\n", err);
@@ -470,6 +471,8 @@ int rn_eng_finish(engine *e, int rc, int64_t start, char *err, size_t errlen)
     m.interrupted = e->sigs > 0;
     m.halted = e->summary.halted;
     m.finished = true;
+    m.no_reserve = !e->reserved && !e->opts->resume; /* a resumed folder may
+                                                        hold one */
     bool written_all = !e->opts->resume && !e->lost_output && plug == 0;
     if (e->started && settle_results(e, &m, written_all) < 0)
         rc = rc < 0 ? rc : -EIO;

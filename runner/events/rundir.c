@@ -169,16 +169,19 @@ static long holder_pid(int fd)
 }
 
 /*
- * Lock `dir`, which exists. A new run claims it only while it holds
- * nothing else, and creates the lock file only then: the loser of a race
- * never writes into another run's folder. 0 (the fd in *out), -EBUSY (the
+ * Lock `dir`, which exists (`made`: this call's mkdir made it). A new run
+ * claims it only while it holds nothing else, and creates the lock file
+ * only then: the loser of a race never writes into another run's folder
+ * (a folder this run made is its own: only the check after locking, which
+ * sees what a racer wrote, is needed). 0 (the fd in *out), -EBUSY (the
  * holder's pid in *pid), -EEXIST (not empty), -ESTALE (try again), -errno.
  */
-static int lock_dir(const char *dir, bool resume, int *out, long *pid)
+static int lock_dir(const char *dir, bool resume, bool made, int *out,
+                    long *pid)
 {
     int rc, fd = open_lock(dir, resume);
     if (fd == -ENOENT && !resume) {
-        if ((rc = holds_nothing(dir)) <= 0)
+        if (!made && (rc = holds_nothing(dir)) <= 0)
             return rc < 0 ? rc : -EEXIST;
         fd = open_lock(dir, true);
     }
@@ -240,7 +243,7 @@ static int claim_named(const char *dir, bool resume, rn_claim *c, char *err,
         if (rc < 0 && rc != -EEXIST)
             break;
         c->created = !resume && rc == 0;
-        rc = lock_dir(dir, resume, &c->fd, &pid);
+        rc = lock_dir(dir, resume, c->created, &c->fd, &pid);
         if (rc == -ENOENT && !resume) /* the folder went: make it again */
             rc = -ESTALE;
     }
@@ -286,7 +289,7 @@ static int claim_fresh(const rn_spec *spec, char *path, size_t size,
         int len = n == 1 ? snprintf(path, size, "%s", base)
                          : snprintf(path, size, "%s-%d", base, n);
         rc = len < 0 || (size_t)len >= size ? -ENAMETOOLONG : make_leaf(path);
-        if (rc == 0 && (rc = lock_dir(path, false, &c->fd, &pid)) < 0 &&
+        if (rc == 0 && (rc = lock_dir(path, false, true, &c->fd, &pid)) < 0 &&
             (rc == -EBUSY || rc == -ESTALE))
             rc = -EEXIST; /* another run took the folder we made: theirs */
     }
@@ -622,9 +625,9 @@ int rn_manifest_write(const char *dir, const rn_manifest *m, char *err,
     if (m->summary_json)
         pt_buf_printf(&b, ",\n  \"summary\": %s", m->summary_json);
     pt_buf_printf(&b, "\n}\n");
-    bool done = rc == 0 && m->finished &&
-                write_reserved(dir, b.data, b.len) == 0;
-    if (rc == 0 && m->finished && !done)
+    bool reserve = rc == 0 && m->finished && !m->no_reserve;
+    bool done = reserve && write_reserved(dir, b.data, b.len) == 0;
+    if (reserve && !done)
         release_space(dir);
     if (rc == 0 && !done &&
         (rc = rn_write_atomic(dir, "manifest.json", b.data, b.len)) < 0)
