@@ -165,7 +165,6 @@ typedef struct engine {
     bool lost_output; /* a plugin failed (disk full?): stop the run */
     bool stopping;
     bool late;          /* rn_eng_open_late() has run */
-    bool shm_clean_due; /* what dead runs left in /dev/shm: reclaimed late */
     bool reserved;      /* rn_manifest_reserve() was called */
     int64_t first_ns;   /* when the first tasks went out (mono), or 0 */
     bool shutting;      /* the sets are being destroyed: strays are reaped once

@@ -302,17 +302,10 @@ int rn_eng_prepare(engine *e, char *err, size_t errlen)
     if (rc == 0 && (rc = rn_write_atomic(e->dir, "job.yaml", s->resolved_yaml,
                                          strlen(s->resolved_yaml))) < 0)
         snprintf(err, errlen, "%s/job.yaml: %s", e->dir, strerror(-rc));
-    /* What dead runs left, of any job (an MPI rank killed early leaves
-     * names of its own prefix): before this run makes its segments, else
-     * once it has run a while (rn_eng_open_late): a listing of /dev/shm
-     * and a /proc read per owner are not on a short run's path. */
+    pt_shm_clean(NULL); /* what dead runs left, of any job (an MPI rank
+                           killed early leaves names of its own prefix) */
     int rank, size;
-    bool mpi = rn_cluster_launched(&rank, &size);
-    if (s->nsegments > 0 || mpi)
-        pt_shm_clean(NULL);
-    else
-        e->shm_clean_due = true;
-    if (rc == 0 && mpi) { /* one copy per node */
+    if (rc == 0 && rn_cluster_launched(&rank, &size)) { /* one copy per node */
         rc = rn_cluster_make_segments(e, err, errlen);
     } else {
         e->shm_owner = true;
@@ -362,8 +355,6 @@ void rn_eng_open_late(engine *e, bool running)
     if (e->late || !e->started)
         return;
     e->late = true;
-    if (running && e->shm_clean_due)
-        pt_shm_clean(NULL);
     if (running)
         rn_manifest_reserve(e->dir);
     e->reserved = running;
