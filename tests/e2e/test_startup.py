@@ -73,9 +73,10 @@ class StartupTest(unittest.TestCase):
             if rc >= 0 and args.split('"')[1].startswith(out) and
             (name == "mkdir" or "O_CREAT" in args))
         # the seven inodes of a run: the folder and its six files (the
-        # first manifest is replaced by the last one)
+        # last manifest is written into .ptrun-reserve, made while the
+        # worker ends, and replaces the first one)
         self.assertEqual(made, [".job.yaml.tmp", ".lock", ".manifest.json.tmp",
-                                ".manifest.json.tmp", "output.log",
+                                ".ptrun-reserve", "output.log",
                                 "results.jsonl", "run"])
         self.assertEqual(sorted(os.listdir(out)),
                          [".lock", "job.yaml", "manifest.json", "output.log",
