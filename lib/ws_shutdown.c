@@ -112,7 +112,7 @@ static int drain_set(pt_workerset *ws)
     return rc;
 }
 
-int pt_workerset_destroy_all(pt_workerset *const *sets, int n)
+int pt_workerset_stop_all(pt_workerset *const *sets, int n)
 {
     int rc = 0;
     for (int i = 0; i < n; i++) {
@@ -121,10 +121,19 @@ int pt_workerset_destroy_all(pt_workerset *const *sets, int n)
     }
     for (int i = 0; i < n; i++) /* EOF on input: fini, then exit */
         for (int w = 0; sets[i] && w < sets[i]->n; w++) {
-            pt_sys_close(sets[i]->slots[w].to_fd);
-            sets[i]->slots[w].to_fd = -1;
-            pt__ws_slot_event(&sets[i]->slots[w], PT__SLOT_EV_SHUTDOWN);
+            slot *s = &sets[i]->slots[w];
+            if (s->state == PT__SLOT_STOPPING) /* told already */
+                continue;
+            pt_sys_close(s->to_fd);
+            s->to_fd = -1;
+            pt__ws_slot_event(s, PT__SLOT_EV_SHUTDOWN);
         }
+    return rc;
+}
+
+int pt_workerset_destroy_all(pt_workerset *const *sets, int n)
+{
+    int rc = pt_workerset_stop_all(sets, n);
     int r = reap_all(sets, n, pt_sys_mono_ns());
     for (int i = 0; i < n; i++) {
         for (int w = 0; sets[i] && w < sets[i]->n; w++)

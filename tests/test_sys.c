@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,6 +183,37 @@ static void test_dl_reason(void)
     CU_ASSERT_STRING_EQUAL(pt_sys_dl_reason(p, NULL), "unknown error");
 }
 
+/* A thread that waits until its pipe closes. */
+static void *wait_closed(void *arg)
+{
+    char c;
+    while (read(*(int *)arg, &c, 1) < 0 && errno == EINTR)
+        ;
+    return NULL;
+}
+
+/* One thread, counted without /proc while the process never made another
+ * (pt_sys_thread_count's fast path); two while one runs; one again once
+ * it ended (counted by /proc from then on). In a child: a clean start. */
+static void test_thread_count(void)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        int p[2], ok = pipe(p) == 0 && pt_sys_thread_count() == 1;
+        pthread_t t;
+        ok = ok && pthread_create(&t, NULL, wait_closed, &p[0]) == 0;
+        ok = ok && pt_sys_thread_count() == 2;
+        close(p[1]);
+        ok = ok && pthread_join(t, NULL) == 0 && pt_sys_thread_count() == 1;
+        _exit(ok ? 0 : 1);
+    }
+    int st;
+    CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);
+    CU_ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 static const pt_test_case cases[] = {
     {"unset: nothing fails", test_unset, 0},
     {"only the Nth call fails", test_nth_call, 0},
@@ -193,6 +225,7 @@ static const pt_test_case cases[] = {
     {"bad value: no N", test_no_count, 0},
     {"read_full across writes, EOF; pt_sys_exit", test_read_full_and_exit, 0},
     {"dlerror's text without the path", test_dl_reason, 0},
+    {"threads counted, with and without /proc", test_thread_count, 0},
     {NULL, NULL, 0},
 };
 

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include <ptools/dispatch.h>
@@ -178,6 +179,42 @@ static void test_start_births(void)
     CU_ASSERT_EQUAL(errno, EINVAL);
 }
 
+/*
+ * pt_workerset_stop_all: every request done, then the workers told to end
+ * and left to it (the caller works meanwhile); they exit before
+ * pt_workerset_destroy_all, which reaps them. Twice is the same as once.
+ */
+static void test_stop_then_destroy(void)
+{
+    pt_workerset_opts o = {.kernels = id_refs, .nkernels = 1};
+    pt_workerset *ws = pt_workerset_create(2, PT_WS_FF, &o);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ws);
+    pt_future *f = identity(ws, 1); /* still running when stop_all starts */
+    CU_ASSERT_EQUAL(pt_workerset_stop_all(&ws, 1), 0);
+    CU_ASSERT_EQUAL(pt_workerset_stop_all(&ws, 1), 0);
+    pt_reply *r = pt_future_fetch(f);
+    CU_ASSERT_EQUAL(pt_reply_status(r), PT_TASK_OK);
+    CU_ASSERT_EQUAL(result_int(r, "worker_index"), 1);
+    pt_reply_destroy(r);
+    for (int w = 0; w < 2; w++) { /* exited, not reaped: WNOWAIT */
+        siginfo_t si = {0};
+        int pid = pt_workerset_pid(ws, w);
+        CU_ASSERT_EQUAL(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0);
+        CU_ASSERT_EQUAL(si.si_pid, pid);
+        CU_ASSERT_EQUAL(si.si_code, CLD_EXITED);
+        CU_ASSERT_EQUAL(si.si_status, 0);
+    }
+    int pids[2] = {pt_workerset_pid(ws, 0), pt_workerset_pid(ws, 1)};
+    CU_ASSERT_EQUAL(pt_workerset_destroy_all(&ws, 1), 0);
+    for (int w = 0; w < 2; w++) { /* reaped by destroy_all */
+        siginfo_t si = {0};
+        errno = 0;
+        CU_ASSERT_EQUAL(waitid(P_PID, (id_t)pids[w], &si, WEXITED | WNOHANG),
+                        -1);
+        CU_ASSERT_EQUAL(errno, ECHILD);
+    }
+}
+
 static const pt_test_case cases[] = {
     {"start = 1: one request at a time needs one worker",
      test_start_one_at_a_time, 0},
@@ -187,6 +224,8 @@ static const pt_test_case cases[] = {
      0},
     {"without preload a kernel loads at first use",
      test_no_preload_loads_at_first_use, 0},
+    {"stop_all: the workers end while the caller works; destroy_all reaps",
+     test_stop_then_destroy, 0},
     {NULL, NULL, 0},
 };
 

@@ -143,6 +143,14 @@ PT_EXTERN int pt_workerset_destroy(pt_workerset *ws);
  * a fini that hangs costs one grace, not one per worker. The first error.
  */
 PT_EXTERN int pt_workerset_destroy_all(pt_workerset *const *sets, int n);
+/*
+ * The first half of pt_workerset_destroy_all(): wait for every request,
+ * then give every worker of the n sets its end of input (its kernels'
+ * fini, then it exits) and return without waiting for them, so that the
+ * caller can work while they end. Only pt_workerset_destroy_all() (which
+ * reaps them and frees the sets) may follow. The first error.
+ */
+PT_EXTERN int pt_workerset_stop_all(pt_workerset *const *sets, int n);
 PT_EXTERN int pt_workerset_size(const pt_workerset *ws);
 /* The pid of worker i (it changes when a worker is replaced). */
 PT_EXTERN int pt_workerset_pid(const pt_workerset *ws, int i);

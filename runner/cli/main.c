@@ -1,6 +1,7 @@
 /* main.c - the ptrun command line (SPEC §5). */
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -386,6 +387,11 @@ int main(int argc, char **argv)
 {
     guard_std_fds();
     raise_fd_limit();
+    /* jansson's hash seed from the clock and pid, as jansson itself does
+     * without /dev/urandom: its first object would otherwise open and
+     * read /dev/urandom on every run's start (the seed only spreads hash
+     * buckets; nothing's order depends on it). */
+    json_object_seed(((size_t)pt_sys_mono_ns() ^ ((size_t)getpid() << 16)) | 1);
     if (pt_sys_fault_init() < 0) { /* a test's PTOOLS_FAULT, read up front */
         fprintf(stderr, "ptrun: %s\n", pt_errmsg());
         return EXIT_USAGE;

@@ -165,6 +165,7 @@ typedef struct engine {
     bool lost_output; /* a plugin failed (disk full?): stop the run */
     bool stopping;
     bool late;          /* rn_eng_open_late() has run */
+    bool reserved;      /* rn_manifest_reserve() was called */
     int64_t first_ns;   /* when the first tasks went out (mono), or 0 */
     bool shutting;      /* the sets are being destroyed: strays are reaped once
                            they are all gone, not at each worker's exit */

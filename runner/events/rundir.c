@@ -27,6 +27,33 @@
 #define RESERVE ".ptrun-reserve"
 #define RESERVE_MIN ((size_t)16 * 1024)
 
+/*
+ * The UTC calendar date and time of `t` (what gmtime_r gives), worked out
+ * here: glibc's gmtime_r reads /etc/localtime on its first call (seven
+ * system calls on every run's start for a time zone it does not use).
+ * Days to civil date: H. Hinnant's algorithm, exact for any time_t.
+ */
+static void utc_time(time_t t, struct tm *tm)
+{
+    int64_t secs = (int64_t)t, days = secs / 86400, rem = secs % 86400;
+    if (rem < 0) {
+        rem += 86400;
+        days--;
+    }
+    int64_t z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153, d = doy - (153 * mp + 2) / 5 + 1;
+    int64_t m = mp < 10 ? mp + 3 : mp - 9, y = yoe + era * 400 + (m <= 2);
+    *tm = (struct tm){.tm_year = (int)(y - 1900),
+                      .tm_mon = (int)(m - 1),
+                      .tm_mday = (int)d,
+                      .tm_hour = (int)(rem / 3600),
+                      .tm_min = (int)(rem / 60 % 60),
+                      .tm_sec = (int)(rem % 60)};
+}
+
 /* Make the folders above `path` (mkdir -p of its parent), mode 0755. */
 static int mkdir_parents(const char *path)
 {
@@ -142,16 +169,19 @@ static long holder_pid(int fd)
 }
 
 /*
- * Lock `dir`, which exists. A new run claims it only while it holds
- * nothing else, and creates the lock file only then: the loser of a race
- * never writes into another run's folder. 0 (the fd in *out), -EBUSY (the
+ * Lock `dir`, which exists (`made`: this call's mkdir made it). A new run
+ * claims it only while it holds nothing else, and creates the lock file
+ * only then: the loser of a race never writes into another run's folder
+ * (a folder this run made is its own: only the check after locking, which
+ * sees what a racer wrote, is needed). 0 (the fd in *out), -EBUSY (the
  * holder's pid in *pid), -EEXIST (not empty), -ESTALE (try again), -errno.
  */
-static int lock_dir(const char *dir, bool resume, int *out, long *pid)
+static int lock_dir(const char *dir, bool resume, bool made, int *out,
+                    long *pid)
 {
     int rc, fd = open_lock(dir, resume);
     if (fd == -ENOENT && !resume) {
-        if ((rc = holds_nothing(dir)) <= 0)
+        if (!made && (rc = holds_nothing(dir)) <= 0)
             return rc < 0 ? rc : -EEXIST;
         fd = open_lock(dir, true);
     }
@@ -213,7 +243,7 @@ static int claim_named(const char *dir, bool resume, rn_claim *c, char *err,
         if (rc < 0 && rc != -EEXIST)
             break;
         c->created = !resume && rc == 0;
-        rc = lock_dir(dir, resume, &c->fd, &pid);
+        rc = lock_dir(dir, resume, c->created, &c->fd, &pid);
         if (rc == -ENOENT && !resume) /* the folder went: make it again */
             rc = -ESTALE;
     }
@@ -250,7 +280,7 @@ static int claim_fresh(const rn_spec *spec, char *path, size_t size,
     struct tm tm;
     char base[4096];
     long pid = 0;
-    gmtime_r(&t, &tm);
+    utc_time(t, &tm);
     snprintf(base, sizeof base, "runs/%s-%04d%02d%02d-%02d%02d%02d", spec->name,
              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
              tm.tm_min, tm.tm_sec);
@@ -259,7 +289,7 @@ static int claim_fresh(const rn_spec *spec, char *path, size_t size,
         int len = n == 1 ? snprintf(path, size, "%s", base)
                          : snprintf(path, size, "%s-%d", base, n);
         rc = len < 0 || (size_t)len >= size ? -ENAMETOOLONG : make_leaf(path);
-        if (rc == 0 && (rc = lock_dir(path, false, &c->fd, &pid)) < 0 &&
+        if (rc == 0 && (rc = lock_dir(path, false, true, &c->fd, &pid)) < 0 &&
             (rc == -EBUSY || rc == -ESTALE))
             rc = -EEXIST; /* another run took the folder we made: theirs */
     }
@@ -384,7 +414,7 @@ static void json_time(pt_buf *b, int64_t ns)
 {
     time_t t = (time_t)(ns / 1000000000);
     struct tm tm;
-    gmtime_r(&t, &tm);
+    utc_time(t, &tm);
     pt_buf_printf(b, "\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"",
                   tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
                   tm.tm_min, tm.tm_sec, (int)(ns / 1000000 % 1000));
@@ -595,9 +625,9 @@ int rn_manifest_write(const char *dir, const rn_manifest *m, char *err,
     if (m->summary_json)
         pt_buf_printf(&b, ",\n  \"summary\": %s", m->summary_json);
     pt_buf_printf(&b, "\n}\n");
-    bool done = rc == 0 && m->finished &&
-                write_reserved(dir, b.data, b.len) == 0;
-    if (rc == 0 && m->finished && !done)
+    bool reserve = rc == 0 && m->finished && !m->no_reserve;
+    bool done = reserve && write_reserved(dir, b.data, b.len) == 0;
+    if (reserve && !done)
         release_space(dir);
     if (rc == 0 && !done &&
         (rc = rn_write_atomic(dir, "manifest.json", b.data, b.len)) < 0)

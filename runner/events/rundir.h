@@ -90,6 +90,8 @@ typedef struct rn_manifest {
     bool interrupted;
     const char *halted; /* why `halt:` stopped this session, or NULL */
     bool finished;      /* false while the run is going on */
+    bool no_reserve;    /* finished, and no rn_manifest_reserve() was made: no
+                           .ptrun-reserve to look for */
     int exit_status;
     const char *summary_json; /* the end-of-run summary, or NULL */
     const char *sessions;     /* the earlier sessions: the items of a JSON
