@@ -25,6 +25,8 @@ if [ "${1:-build}" = test ]; then
     need="$need openmpi-bin libopenmpi-dev"
     # lcov (lcov, genhtml) for scripts/coverage.sh (make coverage)
     need="$need lcov"
+    # strace: tests/e2e/test_startup.py watches what a run's start opens
+    need="$need strace"
 elif [ "${1:-build}" = bench ]; then
     # omp.h and libgomp.so come with gcc (libgcc-*-dev); libgomp1 is the
     # runtime. bench/CMakeLists.txt skips pi_omp if OpenMP is not found.
