@@ -244,8 +244,11 @@ static int hand(rn_host *h, const pt_event *evs, size_t n, bool batches)
  * (rn_host_slot()). */
 static int deliver(rn_host *h)
 {
-    int rc = h->nbatch ? hand(h, h->batch, h->nbatch, true) : 0;
-    memset(h->batch, 0, h->nbatch * sizeof *h->batch);
+    int rc = 0;
+    if (h->nbatch) { /* (no batch at all while a failed open unwinds) */
+        rc = hand(h, h->batch, h->nbatch, true);
+        memset(h->batch, 0, h->nbatch * sizeof *h->batch);
+    }
     h->nbatch = 0;
     h->arena_len = 0;
     for (size_t i = 0; i < h->ndoomed; i++)
