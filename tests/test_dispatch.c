@@ -188,6 +188,38 @@ static void test_posted_to_all_in_order(void)
     CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
 }
 
+/* Two workers posted to, batches of 16: NAPS requests of 5 ms, into req,
+ * once 4 have started (so that the rest wait, many sent ahead). */
+enum { NAPS = 40 };
+static pt_workerset *naps_started(seen *s, pt_request **req, pt_args **a)
+{
+    pt_test_starts_reset();
+    pt_workerset *ws = batched_set(2, 16);
+    pt_workerset_on_sent(ws, on_sent, s);
+    *a = nap_args(5, 1);
+    for (int i = 0; i < NAPS; i++)
+        req[i] = submit(ws, s, i, *a);
+    pt_test_wait_starts(ws, 4);
+    return ws;
+}
+
+/* Once all are done: how many of those but `skip` started in (from, to);
+ * the set and the requests freed. */
+static int naps_started_between(pt_workerset *ws, seen *s, pt_args *a, int skip,
+                                int64_t from, int64_t to)
+{
+    wait_done(ws, s, NAPS);
+    CU_ASSERT_EQUAL(s->nsent, NAPS);
+    int n = 0;
+    for (int i = 0; i < NAPS; i++)
+        n += i != skip && start_of(s, i) > from && start_of(s, i) < to;
+    for (int i = 0; i < NAPS; i++)
+        pt_request_destroy(s->done[i]);
+    pt_args_destroy(a);
+    CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
+    return n;
+}
+
 /*
  * Posted to both workers, a request raised above the others is the next
  * one started: none of the others not started at the call starts before
@@ -195,27 +227,16 @@ static void test_posted_to_all_in_order(void)
  */
 static void test_raised_is_next(void)
 {
-    pt_test_starts_reset();
-    pt_workerset *ws = batched_set(2, 16);
     seen s = {0};
-    pt_args *a = nap_args(5, 1);
-    enum { N = 40 };
-    pt_request *req[N];
-    for (int i = 0; i < N; i++)
-        req[i] = submit(ws, &s, i, a);
-    pt_test_wait_starts(ws, 4);
-    CU_ASSERT_EQUAL(pt_request_set_priority(ws, req[N - 1], 10), 0);
+    pt_request *req[NAPS];
+    pt_args *a;
+    pt_workerset *ws = naps_started(&s, req, &a);
+    CU_ASSERT_EQUAL(pt_request_set_priority(ws, req[NAPS - 1], 10), 0);
     int64_t called = pt_sys_mono_ns();
-    wait_done(ws, &s, N);
-    int64_t raised = start_of(&s, N - 1);
-    int before = 0;
-    for (int i = 0; i < N - 1; i++)
-        before += start_of(&s, i) > called && start_of(&s, i) < raised;
-    CU_ASSERT_EQUAL(before, 0);
-    for (int i = 0; i < N; i++)
-        pt_request_destroy(s.done[i]);
-    pt_args_destroy(a);
-    CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
+    wait_done(ws, &s, NAPS);
+    int64_t raised = start_of(&s, NAPS - 1);
+    CU_ASSERT_EQUAL(naps_started_between(ws, &s, a, NAPS - 1, called, raised),
+                    0);
 }
 
 /*
@@ -225,15 +246,10 @@ static void test_raised_is_next(void)
  */
 static void test_held_starts_none(void)
 {
-    pt_test_starts_reset();
-    pt_workerset *ws = batched_set(2, 16);
     seen s = {0};
-    pt_workerset_on_sent(ws, on_sent, &s);
-    pt_args *a = nap_args(5, 1);
-    enum { N = 40 };
-    for (int i = 0; i < N; i++)
-        submit(ws, &s, i, a);
-    pt_test_wait_starts(ws, 4);
+    pt_request *req[NAPS];
+    pt_args *a;
+    pt_workerset *ws = naps_started(&s, req, &a);
     pt_workerset_hold(ws, true);
     int64_t held = pt_sys_mono_ns();
     /* Those started before the hold finish (the set hears of them late:
@@ -243,18 +259,9 @@ static void test_held_starts_none(void)
         quiet = s.ndone == s.nsent ? quiet + 1 : 0;
     }
     int64_t released = pt_sys_mono_ns();
-    CU_ASSERT(s.ndone < N - 4); /* the rest waited */
+    CU_ASSERT(s.ndone < NAPS - 4); /* the rest waited */
     pt_workerset_hold(ws, false);
-    wait_done(ws, &s, N);
-    int between = 0;
-    for (int i = 0; i < N; i++)
-        between += start_of(&s, i) > held && start_of(&s, i) < released;
-    CU_ASSERT_EQUAL(between, 0);
-    CU_ASSERT_EQUAL(s.nsent, N);
-    for (int i = 0; i < N; i++)
-        pt_request_destroy(s.done[i]);
-    pt_args_destroy(a);
-    CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
+    CU_ASSERT_EQUAL(naps_started_between(ws, &s, a, -1, held, released), 0);
 }
 
 /*
