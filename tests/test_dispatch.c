@@ -390,6 +390,30 @@ static void race_done(void *arg, pt_request *req)
     pt_request_destroy(req);
 }
 
+/* A zeroed race record. */
+static race *race_new(void)
+{
+    race *r = calloc(1, sizeof *r);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    return r;
+}
+
+/* Poll until n requests have ended. */
+static void race_wait(pt_workerset *ws, const race *r, int n)
+{
+    while (r->ndone < n)
+        CU_ASSERT_EQUAL_FATAL(pt_workerset_poll(&ws, 1, NULL, 0, 100), 0);
+}
+
+/* Each of the n requests ended once, ok. */
+static void race_all_ok(const race *r, int n)
+{
+    for (int i = 0; i < n; i++) {
+        CU_ASSERT_EQUAL(r->ends[i], 1);
+        CU_ASSERT_EQUAL(r->st[i], PT_TASK_OK);
+    }
+}
+
 /*
  * Take-backs racing claims, many times: 2 workers run tiny requests sent
  * ahead in batches while the set changes priorities and cancels at
@@ -469,8 +493,7 @@ static void test_posted_crash_blames_the_runner(void)
 {
     enum { N = 3000, BAD = 1777 };
     pt_workerset *ws = batched_set(2, 256);
-    race *r = calloc(1, sizeof *r);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    race *r = race_new();
     pt_call c = PT_CALL_INIT;
     c.fn = crash_if;
     for (int i = 0; i < N; i++) {
@@ -481,8 +504,7 @@ static void test_posted_crash_blames_the_runner(void)
             pt_request_submit(ws, &c, i, race_done, r));
         pt_args_destroy(a);
     }
-    while (r->ndone < N)
-        CU_ASSERT_EQUAL_FATAL(pt_workerset_poll(&ws, 1, NULL, 0, 100), 0);
+    race_wait(ws, r, N);
     for (int i = 0; i < N; i++) {
         CU_ASSERT_EQUAL(r->ends[i], 1);
         CU_ASSERT_EQUAL(r->st[i], i == BAD ? PT_TASK_CRASHED : PT_TASK_OK);
@@ -501,8 +523,7 @@ static void test_pinned_among_posted(void)
 {
     enum { N = 4000 };
     pt_workerset *ws = batched_set(2, 64);
-    race *r = calloc(1, sizeof *r);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    race *r = race_new();
     pt_args *a = nap_args(0, 0);
     pt_call c = PT_CALL_INIT;
     c.fn = pt_test_nap;
@@ -513,10 +534,8 @@ static void test_pinned_among_posted(void)
         CU_ASSERT_PTR_NOT_NULL_FATAL(
             pt_request_submit(ws, &c, i, race_done, r));
     }
-    while (r->ndone < N)
-        CU_ASSERT_EQUAL_FATAL(pt_workerset_poll(&ws, 1, NULL, 0, 100), 0);
-    for (int i = 0; i < N; i++)
-        CU_ASSERT_EQUAL(r->st[i], PT_TASK_OK);
+    race_wait(ws, r, N);
+    race_all_ok(r, N);
     CU_ASSERT_EQUAL(pt_workerset_restarts(ws), 0);
     pt_args_destroy(a);
     free(r);
@@ -532,8 +551,7 @@ static void test_busy_worker_backlog(void)
 {
     enum { N = NRACE };
     pt_workerset *ws = batched_set(2, 256);
-    race *r = calloc(1, sizeof *r);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    race *r = race_new();
     pt_args *slow = nap_args(300, 0), *fast = nap_args(0, 0);
     pt_call c = PT_CALL_INIT;
     c.fn = pt_test_nap;
@@ -543,12 +561,8 @@ static void test_busy_worker_backlog(void)
         CU_ASSERT_PTR_NOT_NULL_FATAL(
             pt_request_submit(ws, &c, i, race_done, r));
     }
-    while (r->ndone < N)
-        CU_ASSERT_EQUAL_FATAL(pt_workerset_poll(&ws, 1, NULL, 0, 100), 0);
-    for (int i = 0; i < N; i++) {
-        CU_ASSERT_EQUAL(r->ends[i], 1);
-        CU_ASSERT_EQUAL(r->st[i], PT_TASK_OK);
-    }
+    race_wait(ws, r, N);
+    race_all_ok(r, N);
     CU_ASSERT_EQUAL(pt_workerset_restarts(ws), 0);
     pt_args_destroy(slow);
     pt_args_destroy(fast);
@@ -564,9 +578,8 @@ static void test_large_args_among_posted(void)
 {
     enum { N = 300 };
     pt_workerset *ws = batched_set(2, 16);
-    race *r = calloc(1, sizeof *r);
+    race *r = race_new();
     static double blob[100 << 10 >> 3];
-    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
     pt_args *small = nap_args(0, 0), *large = nap_args(0, 0);
     CU_ASSERT_EQUAL(pt_args_reals(large, "blob", blob, sizeof blob / 8), 0);
     pt_call c = PT_CALL_INIT;
@@ -576,12 +589,8 @@ static void test_large_args_among_posted(void)
         CU_ASSERT_PTR_NOT_NULL_FATAL(
             pt_request_submit(ws, &c, i, race_done, r));
     }
-    while (r->ndone < N)
-        CU_ASSERT_EQUAL_FATAL(pt_workerset_poll(&ws, 1, NULL, 0, 100), 0);
-    for (int i = 0; i < N; i++) {
-        CU_ASSERT_EQUAL(r->ends[i], 1);
-        CU_ASSERT_EQUAL(r->st[i], PT_TASK_OK);
-    }
+    race_wait(ws, r, N);
+    race_all_ok(r, N);
     pt_args_destroy(small);
     pt_args_destroy(large);
     free(r);

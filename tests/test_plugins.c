@@ -344,6 +344,17 @@ static char *slurp(const char *path, size_t *len)
     return b.data;
 }
 
+/* Close plugin p (a jsonl writing into dir), unload it: its results.jsonl
+ * (free it). */
+static char *closed_jsonl(plug *p, const char *dir)
+{
+    CU_ASSERT_EQUAL(p->desc->close(&p->ctx), 0);
+    plug_unload(p);
+    char *text = slurp(path_in(dir, "results.jsonl"), NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    return text;
+}
+
 static void spit(const char *path, const char *text)
 {
     FILE *f = fopen(path, "wb");
@@ -526,11 +537,7 @@ static void test_jsonl_shapes(void)
             ev.args_len--;
         CU_ASSERT_EQUAL(emit(&p, &ev), 0);
     }
-    CU_ASSERT_EQUAL(p.desc->close(&p.ctx), 0);
-    plug_unload(&p);
-    char *text = slurp(path_in(dir, "results.jsonl"), NULL);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
-    char *line = text;
+    char *text = closed_jsonl(&p, dir), *line = text;
     for (size_t i = 0; i < n && line; i++) {
         char *a = strstr(line, "\"args\":"), *e = strstr(line, ",\"seed\":");
         CU_ASSERT_FATAL(a && e && a < e);
@@ -576,11 +583,7 @@ static void test_jsonl_stamps(void)
         ev.queued_ns = t[i][0], ev.start_ns = t[i][1], ev.end_ns = t[i][2];
         CU_ASSERT_EQUAL(emit(&p, &ev), 0);
     }
-    CU_ASSERT_EQUAL(p.desc->close(&p.ctx), 0);
-    plug_unload(&p);
-    char *text = slurp(path_in(dir, "results.jsonl"), NULL);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
-    char *line = text;
+    char *text = closed_jsonl(&p, dir), *line = text;
     for (size_t i = 0; i < n && line; i++) {
         char want[160];
         snprintf(want, sizeof want,
