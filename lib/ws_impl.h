@@ -278,6 +278,8 @@ void pt__ws_make_way_posted(pt_workerset *ws, const pt_request *req);
 /* Take back every posted request not started (a worker died: its
  * successor has not seen them), to be posted again. */
 void pt__ws_repost(pt_workerset *ws);
+/* Move worker s's input not yet written to the front of its buffer. */
+void pt__ws_out_compact(slot *s);
 /* Drop from worker s's unwritten input what another worker claimed. */
 void pt__ws_drop_claimed(pt_workerset *ws, slot *s);
 /* A request leaves flight: its claim word (and ring place) is free. */

@@ -28,8 +28,12 @@ int pt__ws_flush(slot *s)
     while (s->out_off < s->out.len) {
         ssize_t w = pt_sys_write_some(s->to_fd, s->out.data + s->out_off,
                                       s->out.len - s->out_off);
+        if (w == -EAGAIN) {
+            pt__ws_out_compact(s);
+            return 0;
+        }
         if (w < 0)
-            return w == -EAGAIN ? 0 : (int)w;
+            return (int)w;
         s->out_off += (size_t)w;
     }
     pt_buf_reset(&s->out);

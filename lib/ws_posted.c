@@ -34,6 +34,8 @@
 /* Past this much unwritten input, what others claimed meanwhile is dropped
  * from it (pt__ws_drop_claimed). */
 #define DROP_AT ((size_t)64 << 10)
+/* Written input is moved out once there is this much (pt__ws_out_compact). */
+#define COMPACT_AT ((size_t)64 << 10)
 
 bool pt__ws_posts_to_all(const pt_workerset *ws)
 {
@@ -321,6 +323,27 @@ static bool spent(const pt_workerset *ws, const slot *s, const uint8_t *p)
     return atomic_load_explicit(&ws->all_ring[c % PT__ALL_RING],
                                 memory_order_relaxed) !=
            pt__claim_word_by(c, 0, PT__CLAIM_SENT);
+}
+
+/*
+ * Give back the room of worker s's input already written, once it is at
+ * least half the buffer and COMPACT_AT: a worker that never lets its pipe
+ * empty would otherwise grow the buffer to its backlog, page by new page.
+ * The frame partly written moves whole (frames stay aligned at 0).
+ */
+void pt__ws_out_compact(slot *s)
+{
+    if (s->out_off < COMPACT_AT || s->out_off < s->out.len / 2)
+        return;
+    uint8_t *d = s->out.data;
+    size_t b = 0, n;
+    while ((n = frame_size(d + b)) > 0 && b + n <= s->out_off)
+        b += n; /* to the start of the frame not wholly written */
+    if (b == 0)
+        return;
+    memmove(d, d + b, s->out.len - b);
+    s->out.len -= b;
+    s->out_off -= b;
 }
 
 /*

@@ -152,6 +152,23 @@ static pt_reply *shm_result_reply(slot *s, const pt_request *req,
     return r;
 }
 
+/* Write what worker s, and with posting to all every other worker, has
+ * waiting: a posted request must reach a free worker now, not once s's
+ * answers run dry. */
+static void flush_fast(pt_workerset *ws, slot *s)
+{
+    if (!ws->post_all) {
+        if (s->out.len > s->out_off)
+            pt__ws_flush(s);
+        return;
+    }
+    for (int i = 0; i < ws->n; i++) {
+        slot *o = &ws->slots[i];
+        if (pt__ws_slot_takes(o) && o->out.len > o->out_off)
+            pt__ws_flush(o);
+    }
+}
+
 /* One reply frame from worker s: it answers its oldest request. */
 static int on_frame(pt_workerset *ws, slot *s, const pt__wire_hdr *hdr,
                     const uint8_t *p)
@@ -214,23 +231,27 @@ static int on_frame(pt_workerset *ws, slot *s, const pt__wire_hdr *hdr,
     if (pt__wire_sigpipe_harmless() && !ws->broken && pt__ws_slot_takes(s) &&
         pt_reply_status(r) == PT_TASK_OK) {
         pt__ws_fill_slot(ws, s);
-        if (s->out.len > s->out_off)
-            pt__ws_flush(s);
+        flush_fast(ws, s);
         pt__ws_announce(ws, s);
     }
     pt__ws_finish(ws, req, r);
     return 0;
 }
 
+/* Reads of one worker's answers in one drain: a worker answering as fast
+ * as we read would otherwise keep us from writing to the others. */
+#define DRAIN_FILLS_MAX 2
+
 /*
  * Read and handle what worker s sent: 0, 1 at end of stream, -errno. A
  * short read ends the round without one more read for EAGAIN: what comes
- * later, poll will tell.
+ * later, poll will tell; so does DRAIN_FILLS_MAX full reads.
  */
 int pt__ws_drain(pt_workerset *ws, slot *s)
 {
     pt__ws_see_claims(ws, false); /* before its answers to them */
-    for (int emptied = 0;; emptied = s->rd.short_read) {
+    for (int emptied = 0, fills = 0;;
+         emptied = s->rd.short_read || fills == DRAIN_FILLS_MAX) {
         const uint8_t *p;
         pt__wire_hdr hdr;
         int rc;
@@ -240,6 +261,7 @@ int pt__ws_drain(pt_workerset *ws, slot *s)
         if (rc < 0 || emptied)
             return rc < 0 ? rc : 0;
         ssize_t n = pt__wire_reader_fill(&s->rd, s->from_fd);
+        fills++;
         if (n == -EAGAIN)
             return 0;
         if (n == 0)

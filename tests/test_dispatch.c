@@ -597,6 +597,66 @@ static void test_large_args_among_posted(void)
     CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
 }
 
+/* Done hook of the share: count each worker's requests. */
+typedef struct share {
+    int ndone, by_worker[2];
+} share;
+
+/* A request that returns at once: its worker answers faster than the set
+ * takes the answers (share_done's bookkeeping, below). */
+static int at_once(pt_ctx *c)
+{
+    (void)c;
+    return 0;
+}
+
+static void share_done(void *arg, pt_request *req)
+{
+    share *sh = arg;
+    int64_t until = pt_sys_mono_ns() + 3000; /* an owner's bookkeeping */
+    while (pt_sys_mono_ns() < until)
+        ;
+    int w = pt_reply_worker(pt_request_reply(req));
+    CU_ASSERT_EQUAL(pt_reply_status(pt_request_reply(req)), PT_TASK_OK);
+    if (w >= 0 && w < 2)
+        sh->by_worker[w]++;
+    sh->ndone++;
+    pt_request_destroy(req);
+}
+
+/*
+ * Posted to all, as ptrun runs it (a SIGPIPE is harmless, so a worker's
+ * next requests are written as soon as it answers): a worker answering
+ * as fast as the set reads must not keep the other from being written
+ * to. Both run a fair share of many tiny requests; before the set bounded
+ * its reads of one worker's answers, one of them ran all but a handful.
+ */
+static void test_fast_answers_starve_none(void)
+{
+    enum { N = 60000 };
+    struct sigaction ign = {.sa_handler = SIG_IGN}, old;
+    CU_ASSERT_EQUAL_FATAL(sigaction(SIGPIPE, &ign, &old), 0);
+    pt_sys_sigpipe_harmless(true);
+    pt_workerset *ws = batched_set(2, 0);
+    share sh = {0};
+    pt_args *fast = nap_args(0, 0);
+    pt_call c = PT_CALL_INIT;
+    c.fn = at_once;
+    c.args = fast;
+    for (int i = 0; i < N; i++)
+        CU_ASSERT_PTR_NOT_NULL_FATAL(
+            pt_request_submit(ws, &c, i, share_done, &sh));
+    while (sh.ndone < N)
+        CU_ASSERT_EQUAL_FATAL(pt_workerset_poll(&ws, 1, NULL, 0, 100), 0);
+    CU_ASSERT(sh.by_worker[0] >= N / 20);
+    CU_ASSERT(sh.by_worker[1] >= N / 20);
+    CU_ASSERT_EQUAL(sh.by_worker[0] + sh.by_worker[1], N);
+    pt_args_destroy(fast);
+    CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
+    pt_sys_sigpipe_harmless(false);
+    CU_ASSERT_EQUAL(sigaction(SIGPIPE, &old, NULL), 0);
+}
+
 static const pt_test_case cases[] = {
     {"started: told at the claim, with its start time",
      test_started_at_the_claim, 0},
@@ -612,6 +672,8 @@ static const pt_test_case cases[] = {
     {"posted to all: a busy worker's backlog", test_busy_worker_backlog, 0},
     {"large args go to one worker among those posted to all",
      test_large_args_among_posted, 0},
+    {"posted to all: fast answers from one starve no other",
+     test_fast_answers_starve_none, 0},
     {"a request carries its owner's pointer", test_request_data, 0},
     {"args reused, requests recycled", test_reused_args_and_requests, 0},
     {"take-backs racing claims, the claim ring wrapping",
