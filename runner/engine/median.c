@@ -12,6 +12,7 @@
 
 #include "engine/engine_internal.h"
 #include "engine/median.h"
+#include "spec/rn_math.h"
 
 /* a max-heap when `max`, else a min-heap */
 static bool above(int64_t a, int64_t b, bool max)
@@ -134,7 +135,7 @@ void rn_eng_median_ok(engine *e, int set, int64_t run_ns)
     if (!(x > 0) || !m || run_ns < 0 || rn_median_add(m, run_ns) < 0 ||
         rn_median_count(m) < RN_MEDIAN_MIN_OK)
         return;
-    double ms = ceil(x * (double)rn_median_get(m) / 1e6);
+    double ms = rn_ceil(x * (double)rn_median_get(m) / 1e6);
     if (ms < RN_MEDIAN_FLOOR_MS)
         ms = RN_MEDIAN_FLOOR_MS;
     if (ms > 1e12)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "spec/probe.h"
+#include "spec/rn_math.h"
 #include "spec/spec_check.h"
 
 /* `workers`: an integer 1..RN_MAX_WORKERS, or auto (online CPUs). */
@@ -98,7 +99,7 @@ static void get_duration(rn_build *b, const rn_ynode *n, const char *what,
                    min_ms > 0 ? "1ms" : "0s", n->text);
         return;
     }
-    *out = (int64_t)llround(ms);
+    *out = rn_llround(ms);
 }
 
 /*

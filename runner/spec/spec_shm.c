@@ -15,6 +15,7 @@
 #include <ptools/npy.h>
 #include <ptools/shm.h>
 
+#include "spec/rn_math.h"
 #include "spec/spec_check.h"
 
 /* "[2, 3]" into buf. */
@@ -136,7 +137,7 @@ static bool fill_fits(pt_dtype t, double v)
         return true;
     if (t == PT_FLOAT32)
         return !isfinite(v) || fabs(v) <= FLT_MAX;
-    if (!isfinite(v) || v != floor(v))
+    if (!isfinite(v) || !rn_is_integral(v))
         return false;
     /* int64/uint64 maxima are not doubles: their bound is exclusive. */
     bool top_open = t == PT_INT64 || t == PT_UINT64;

@@ -15,17 +15,43 @@
  * first, then the sweep's. An arg may get its value from one place only
  * (args, sweep, zip, or repeat's `rep`).
  */
+#include <dlfcn.h>
+#ifdef __GLIBC__
+#include <gnu/lib-names.h> /* LIBM_SO */
+#endif
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "spec/rn_math.h"
 #include "spec/spec_sweep.h"
 
 #define GEN_FORMS                                                              \
     "{range: [start, stop, step]}, {linspace: [a, b, n]}, {logspace: [a, "     \
     "b, n]}, {glob: PATTERN} or {lines: FILE}"
+
+/*
+ * 10^x by libm's pow, loaded the first time a logspace asks (ptrun does not
+ * link libm: rn_math.h). The handle stays for the process's life.
+ */
+double rn_pow10(double x)
+{
+    static double (*pow_fn)(double, double);
+    if (!pow_fn) {
+#ifdef LIBM_SO
+        void *h = dlopen(LIBM_SO, RTLD_NOW | RTLD_LOCAL);
+        void *f = h ? dlsym(h, "pow") : NULL;
+        if (!f)
+            return NAN;
+        memcpy(&pow_fn, &f, sizeof pow_fn); /* object to function pointer */
+#else
+        pow_fn = pow; /* not glibc: linked as usual */
+#endif
+    }
+    return pow_fn(10.0, x);
+}
 
 /* x of linspace's value k: a, a + step, ..., exactly b at the end. */
 static double lin(const rn_sweep_axis *ax, size_t k)
@@ -48,7 +74,7 @@ const rn_value *rn_axis_value(const rn_sweep_axis *ax, size_t k, rn_value *tmp)
         tmp->r = ax->r0 + (double)k * ax->rstep;
     } else {
         double x = lin(ax, k);
-        tmp->r = ax->gen == RN_GEN_LOGSPACE ? pow(10.0, x) : x;
+        tmp->r = ax->gen == RN_GEN_LOGSPACE ? rn_pow10(x) : x;
     }
     return tmp;
 }
@@ -127,8 +153,10 @@ static void gen_range(rn_build *b, const rn_ynode *n, rn_sweep_axis *ax)
                v[2].type == RN_INT;
     if (ax->ints)
         count = (double)int_count(v[0].i, v[1].i, v[2].i);
-    else
-        count = fmax(0.0, ceil((stop - start) / step));
+    else {
+        double q = (stop - start) / step; /* fmax(0, ceil(q)) */
+        count = q > 0 ? rn_ceil(q) : 0;
+    }
     if (!(count >= 1)) {
         rn_diag_at(b->d, n,
                    "range gives no value: with a %s step, stop must be "
@@ -177,7 +205,7 @@ static void gen_space(rn_build *b, const rn_ynode *n, rn_sweep_axis *ax,
                           .pos = n->pos};
     bool ok = isfinite(ax->rstep);
     if (gen == RN_GEN_LOGSPACE)
-        ok = ok && isfinite(pow(10.0, fmax(lo, hi)));
+        ok = ok && isfinite(rn_pow10(lo > hi ? lo : hi));
     if (!ok)
         rn_diag_at(b->d, n, "%s: its values pass the largest real", name);
 }
