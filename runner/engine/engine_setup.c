@@ -281,6 +281,16 @@ static int open_outputs(engine *e, char *err, size_t errlen)
     return 0;
 }
 
+/* DIR/job.yaml: the resolved spec, overrides applied. */
+static int write_job(const engine *e, char *err, size_t errlen)
+{
+    const char *y = e->spec->resolved_yaml;
+    int rc = rn_write_atomic(e->dir, "job.yaml", y, strlen(y));
+    if (rc < 0)
+        snprintf(err, errlen, "%s/job.yaml: %s", e->dir, strerror(-rc));
+    return rc;
+}
+
 int rn_eng_prepare(engine *e, char *err, size_t errlen)
 {
     const rn_spec *s = e->spec;
@@ -299,13 +309,20 @@ int rn_eng_prepare(engine *e, char *err, size_t errlen)
     if (rc == 0 && e->opts->resume &&
         (rc = rn_eng_check_resume(e, err, errlen)) < 0)
         e->refused = true;
-    if (rc == 0 && (rc = rn_write_atomic(e->dir, "job.yaml", s->resolved_yaml,
-                                         strlen(s->resolved_yaml))) < 0)
-        snprintf(err, errlen, "%s/job.yaml: %s", e->dir, strerror(-rc));
-    pt_shm_clean(NULL); /* what dead runs left, of any job (an MPI rank
-                           killed early leaves names of its own prefix) */
     int rank, size;
-    if (rc == 0 && rn_cluster_launched(&rank, &size)) { /* one copy per node */
+    bool mpi = rn_cluster_launched(&rank, &size);
+    /* With no segment of its own to make, a run forks its first workers
+     * as soon as its folder is claimed: their start (~1-2 ms) overlaps
+     * job.yaml and the clean-up of /dev/shm. job.yaml is still written
+     * before the manifest, so any folder with results holds it. */
+    bool fork_first = !mpi && s->nsegments == 0;
+    if (rc == 0 && fork_first)
+        rc = rn_eng_make_sets(e, true, err, errlen);
+    if (rc == 0)
+        rc = write_job(e, err, errlen);
+    pt_shm_clean(NULL);   /* what dead runs left, of any job (an MPI rank
+                             killed early leaves names of its own prefix) */
+    if (rc == 0 && mpi) { /* one copy per node */
         rc = rn_cluster_make_segments(e, err, errlen);
     } else {
         e->shm_owner = true;
@@ -313,7 +330,7 @@ int rn_eng_prepare(engine *e, char *err, size_t errlen)
             rc = rn_eng_make_segment(e, i, s->shm_prefix, s->segments[i].named,
                                      err, errlen);
     }
-    if (rc == 0)
+    if (rc == 0 && !fork_first)
         rc = rn_eng_make_sets(e, true, err, errlen);
     if (rc == 0) /* MPI only now: every rank forks its workers first */
         rc = rn_cluster_start(e, err, errlen);
