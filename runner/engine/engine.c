@@ -141,12 +141,10 @@ static int min_ms(int a, int b)
  * first tasks are at workers and the run has gone on LATE_NS: a run that
  * ends sooner never needs them (runs/latest is made at its end), and their
  * files cost ext4 an inode each (up to 0.25 ms) on the start's critical
- * path. 10 ms: on a VM where a fork, a worker's start and its kernel's
- * load take 1.5-3 ms, 1 ms made ctl.sock in 9 one-task runs of 10 (its
- * socket, inode and unlink: 16 system calls). The first round sends
- * without waiting; the next ones wait no longer than until then.
+ * path. The first round sends without waiting; the next ones wait no
+ * longer than until then.
  */
-#define LATE_NS INT64_C(10000000)
+#define LATE_NS INT64_C(1000000)
 
 static int late_wait(const engine *e, int wait, int64_t now)
 {
