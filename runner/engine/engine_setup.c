@@ -135,6 +135,29 @@ static int first_kernels(const rn_spec *s, int set, int *out)
     return n;
 }
 
+/*
+ * Whether set `set`'s first step with tasks for it has more than one: then
+ * all its workers are forked at once (the others would be forked a round
+ * later anyway, a fork and a start - ~2 ms on a slow VM - after the first
+ * began, sitting idle while tasks wait). A one-task run forks one.
+ */
+static bool starts_busy(const rn_spec *s, int set)
+{
+    for (int st = 0; st < s->nsteps; st++) {
+        int n = 0;
+        for (int t = 0; t < s->steps[st].ntasks; t++) {
+            const rn_task *k = &s->steps[st].tasks[t];
+            if (k->workerset != set)
+                continue;
+            if (++n > 1 || k->repeat > 1 || k->nsweep > 0 || k->each_worker)
+                return true;
+        }
+        if (n)
+            return false;
+    }
+    return false;
+}
+
 int rn_eng_make_sets(engine *e, bool hooks, char *err, size_t errlen)
 {
     const rn_spec *s = e->spec;
@@ -159,9 +182,10 @@ int rn_eng_make_sets(engine *e, bool hooks, char *err, size_t errlen)
         refs[i] = (pt_kernel_ref){s->kernels[i].name, s->kernels[i].path,
                                   s->kernels[i].symbol};
     /* One worker of each set now, the rest once they have work (a run of
-     * one task forks one); under MPI all now, before MPI_Init. */
+     * one task forks one); all now when its first step has more tasks
+     * than one (starts_busy), and under MPI, before MPI_Init. */
     int rank, size, rc = 0;
-    int start = rn_cluster_launched(&rank, &size) ? 0 : 1;
+    bool mpi = rn_cluster_launched(&rank, &size);
     for (int i = 0; i < s->nworkersets && rc == 0; i++) {
         const rn_workerset *w = &s->workersets[i];
         char prefix[4200];
@@ -186,7 +210,7 @@ int rn_eng_make_sets(engine *e, bool hooks, char *err, size_t errlen)
                                .checkpoint_ms = w->checkpoint_ms,
                                .preload = preload,
                                .npreload = first_kernels(s, i, preload),
-                               .start = start};
+                               .start = mpi || starts_busy(s, i) ? 0 : 1};
         e->tails[i] = calloc((size_t)w->workers, sizeof *e->tails[i]);
         if (!e->tails[i]) {
             rc = -ENOMEM;

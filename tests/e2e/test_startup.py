@@ -83,6 +83,37 @@ class StartupTest(unittest.TestCase):
                          [".lock", "job.yaml", "manifest.json", "output.log",
                           "results.jsonl"])
 
+    def test_workers_forked_by_need(self):
+        """A one-task run forks one of the set's two workers; a run whose
+        first step has many tasks forks both before it opens its results
+        (not a round later, when the first has started already)."""
+        self.assertIsNotNone(shutil.which("strace"), "strace is missing")
+        self.run_one("warm")  # the probe report is cached from here on
+
+        def calls(name, n):
+            log = os.path.join(self.tmp.name, name + ".log")
+            out = os.path.join(self.tmp.name, name)
+            r = subprocess.run(["strace", "-o", log, "-e",
+                                "trace=clone,clone3,fork,vfork,openat",
+                                PTRUN, "run", JOB, "-q", "--set",
+                                "steps.0.tasks.0.repeat=%d" % n, "--out",
+                                out], capture_output=True, text=True,
+                               env=self.env, timeout=120)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(len(results(out)), n)
+            seq = []
+            with open(log) as f:
+                for line in f:
+                    m = CALL.match(line)
+                    if m and m.group(1) != "openat":
+                        seq.append("fork")
+                    elif m and '/results.jsonl"' in m.group(2):
+                        seq.append("results")
+            return seq
+
+        self.assertEqual(calls("one", 1), ["fork", "results"])
+        self.assertEqual(calls("many", 1000), ["fork", "fork", "results"])
+
     def test_manifest_times_are_utc(self):
         t0 = time.time()
         out, _ = self.run_one("times")
