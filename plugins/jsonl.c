@@ -43,8 +43,9 @@
 
 /* A name every line repeats (step, kernel, worker set): quoted once. */
 typedef struct name_cache {
-    char *raw;     /* the name last seen */
-    jm_buf quoted; /* it as a JSON string */
+    char *raw;       /* the name last seen */
+    const char *ptr; /* where it was (built into ptrun: see name_text()) */
+    jm_buf quoted;   /* it as a JSON string */
 } name_cache;
 
 /* The text of a timestamp's leading digits (all but its last eight): the
@@ -182,8 +183,18 @@ static bool name_text(name_cache *c, const char *s, const char **t, size_t *n)
         *t = "null", *n = 4;
         return true;
     }
+#ifdef PT_PLUGIN_BUILTIN
+    /* Built into ptrun, whose names are its spec's, unchanged and never
+     * freed while it runs: the same pointer is the same name (three
+     * compares a line were 4 % of the runner's instructions). */
+    if (s == c->ptr) {
+        *t = c->quoted.data, *n = c->quoted.len;
+        return true;
+    }
+#endif
     if (!c->raw || !same_name(c->raw, s)) {
         free(c->raw);
+        c->ptr = NULL;
         c->raw = strdup(s);
         jm_buf_cut(&c->quoted, 0);
         jm_buf_quote(&c->quoted, s);
@@ -193,6 +204,7 @@ static bool name_text(name_cache *c, const char *s, const char **t, size_t *n)
             return false;
         }
     }
+    c->ptr = s;
     *t = c->quoted.data, *n = c->quoted.len;
     return true;
 }
@@ -242,7 +254,7 @@ static void add_death(jm_buf *b, const pt_event *ev)
 
 static char *put_text(char *p, const char *t, size_t n)
 {
-    memcpy(p, t, n);
+    jm_copy(p, t, n);
     return p + n;
 }
 
