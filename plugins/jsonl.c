@@ -68,6 +68,12 @@ typedef struct jsonl {
     name_cache step, kernel, set;
     js_shape args, result;   /* the last args and result written */
     stamp_cache queued, ran; /* queued_ns; start_ns and end_ns */
+    int64_t queued_ns;       /* the last queued_ns written (0: none), */
+    char queued_text[24];    /* its text (a step's tasks share one), */
+    size_t queued_len;       /* and its length */
+    int st;                  /* the last status written, */
+    const char *st_name;     /* its name (NULL: none yet) */
+    size_t st_len;           /* and its length */
 } jsonl;
 
 /* Read the options into j: its path and fsync. */
@@ -260,7 +266,11 @@ static char *put_text(char *p, const char *t, size_t n)
 
 static char *put_int(char *p, int64_t v)
 {
-    return p + pt_json_int_text(p, v);
+    if (v >= 0 && v < 10) { /* worker, attempts, priority: mostly */
+        *p = (char)('0' + v);
+        return p + 1;
+    }
+    return p + jm_int_text(p, v);
 }
 
 /* A time in ns: the leading digits from the cache when they are the last
@@ -276,8 +286,130 @@ static char *put_stamp(char *p, stamp_cache *c, int64_t v)
         c->len = pt_json_uint_text(c->text, hi);
     }
     p = put_text(p, c->text, c->len);
-    pt_json_digits(p, (uint64_t)v % e8, 8);
+    jm_put8(p, (uint32_t)((uint64_t)v % e8)); /* pt_json_digits(), inline */
     return p + 8;
+}
+
+/* queued_ns at p: the tasks of a step are queued at once (SPEC §5), so
+ * most lines repeat the last one's text whole. */
+static char *put_queued(jsonl *j, char *p, int64_t v)
+{
+    if (v != j->queued_ns || !v) {
+        char *end = put_stamp(j->queued_text, &j->queued, v);
+        j->queued_len = (size_t)(end - j->queued_text);
+        j->queued_ns = v;
+    }
+    memcpy(p, j->queued_text, sizeof j->queued_text); /* room for it all */
+    return p + j->queued_len;
+}
+
+/* The line's head at p: task, step and kernel, up to the args. */
+static char *put_head(char *p, const pt_event *ev, const char *step,
+                      size_t nstep, const char *kernel, size_t nkernel)
+{
+    p = PUT(p, "{\"task\":");
+    p = put_int(p, ev->task);
+    p = PUT(p, ",\"step\":");
+    p = put_text(p, step, nstep);
+    p = PUT(p, ",\"kernel\":");
+    p = put_text(p, kernel, nkernel);
+    return PUT(p, ",\"args\":");
+}
+
+/* Seed and status at p, up to the error. */
+static char *put_status(char *p, const pt_event *ev, const char *st, size_t nst)
+{
+    p = PUT(p, ",\"seed\":");
+    p += pt_json_uint_text(p, ev->seed);
+    p = PUT(p, ",\"status\":\"");
+    p = put_text(p, st, nst);
+    return PUT(p, "\",\"error\":");
+}
+
+/* Worker, attempts, times, worker set and priority at p. */
+#define TIMES_MAX (128 + 6 * PT_JSON_INT_MAX + 24)
+static char *put_times(jsonl *j, char *p, const pt_event *ev, const char *set,
+                       size_t nset)
+{
+    p = PUT(p, ",\"worker\":");
+    if (ev->worker < 0)
+        p = PUT(p, "null");
+    else
+        p = put_int(p, ev->worker);
+    p = PUT(p, ",\"attempts\":");
+    p = put_int(p, ev->attempts);
+    p = PUT(p, ",\"queued_ns\":");
+    p = put_queued(j, p, ev->queued_ns);
+    p = PUT(p, ",\"start_ns\":");
+    p = put_stamp(p, &j->ran, ev->start_ns);
+    p = PUT(p, ",\"end_ns\":");
+    p = put_stamp(p, &j->ran, ev->end_ns);
+    p = PUT(p, ",\"workerset\":");
+    p = put_text(p, set, nset);
+    p = PUT(p, ",\"priority\":");
+    return put_int(p, ev->priority);
+}
+
+/* A status's name and length, from the last one's when it is the same. */
+static const char *status_text(jsonl *j, int status, size_t *n)
+{
+    if (!j->st_name || status != j->st) {
+        j->st = status;
+        j->st_name = pt_task_status_name(status);
+        j->st_len = strlen(j->st_name);
+    }
+    *n = j->st_len;
+    return j->st_name;
+}
+
+/* name_text() inline when the name is the last one's (built in). */
+static inline bool name_of(name_cache *c, const char *s, const char **t,
+                           size_t *n)
+{
+#ifdef PT_PLUGIN_BUILTIN
+    if (s && s == c->ptr) {
+        *t = c->quoted.data, *n = c->quoted.len;
+        return true;
+    }
+#endif
+    return name_text(c, s, t, n);
+}
+
+/*
+ * The line of most tasks in one pass and one reservation: no error, no
+ * earlier attempts, a worker that did not die, one rank, and args and
+ * result of the last ones' shapes (json_shape.h). False, nothing
+ * written, for any other: add_line() writes it piece by piece.
+ */
+static bool fast_line(jsonl *j, const pt_event *ev)
+{
+    jm_buf *b = &j->lines;
+    const char *step, *kernel, *set, *st;
+    size_t nstep, nkernel, nset, nst;
+    if (ev->size < sizeof *ev || ev->error || ev->attempts_json ||
+        ev->nranks > 1 || ev->status == PT_TASK_CRASHED ||
+        ev->status == PT_TASK_TIMEOUT ||
+        !js_shape_ready(&j->args, ev->args, ev->args_len) ||
+        !js_shape_ready(&j->result, ev->result, ev->result_len) ||
+        !name_of(&j->step, ev->step_name, &step, &nstep) ||
+        !name_of(&j->kernel, ev->kernel, &kernel, &nkernel) ||
+        !name_of(&j->set, ev->workerset, &set, &nset))
+        return false;
+    st = status_text(j, ev->status, &nst);
+    char *p = jm_buf_room(b, 128 + 2 * PT_JSON_INT_MAX + TIMES_MAX + nstep +
+                                 nkernel + nset + nst + js_shape_max(&j->args) +
+                                 js_shape_max(&j->result));
+    if (!p)
+        return false;
+    p = put_head(p, ev, step, nstep, kernel, nkernel);
+    p = js_shape_put(&j->args, p, ev->args);
+    p = put_status(p, ev, st, nst);
+    p = PUT(p, "null,\"result\":");
+    p = js_shape_put(&j->result, p, ev->result);
+    p = put_times(j, p, ev, set, nset);
+    p = PUT(p, "}\n");
+    jm_buf_end(b, p);
+    return true;
 }
 
 /* The line's head: task, step and kernel, up to the args. */
@@ -291,33 +423,21 @@ static void add_head(jsonl *j, const pt_event *ev)
         b->oom = true;
         return;
     }
-    char *p = jm_buf_room(b, 64 + nstep + nkernel);
-    if (!p)
-        return;
-    p = PUT(p, "{\"task\":");
-    p = put_int(p, ev->task);
-    p = PUT(p, ",\"step\":");
-    p = put_text(p, step, nstep);
-    p = PUT(p, ",\"kernel\":");
-    p = put_text(p, kernel, nkernel);
-    p = PUT(p, ",\"args\":");
-    jm_buf_end(b, p);
+    char *p = jm_buf_room(b, 64 + 2 * PT_JSON_INT_MAX + nstep + nkernel);
+    if (p)
+        jm_buf_end(b, put_head(p, ev, step, nstep, kernel, nkernel));
 }
 
 /* Seed, status and error, up to the result. */
 static void add_status(jsonl *j, const pt_event *ev)
 {
     jm_buf *b = &j->lines;
-    const char *st = pt_task_status_name(ev->status);
-    size_t nst = strlen(st);
-    char *p = jm_buf_room(b, 64 + nst);
+    size_t nst;
+    const char *st = status_text(j, ev->status, &nst);
+    char *p = jm_buf_room(b, 64 + PT_JSON_INT_MAX + nst);
     if (!p)
         return;
-    p = PUT(p, ",\"seed\":");
-    p += pt_json_uint_text(p, ev->seed);
-    p = PUT(p, ",\"status\":\"");
-    p = put_text(p, st, nst);
-    p = PUT(p, "\",\"error\":");
+    p = put_status(p, ev, st, nst);
     if (!ev->error)
         p = PUT(p, "null");
     jm_buf_end(b, p);
@@ -336,27 +456,9 @@ static void add_times(jsonl *j, const pt_event *ev)
         b->oom = true;
         return;
     }
-    char *p = jm_buf_room(b, 128 + 6 * PT_JSON_INT_MAX + nset);
-    if (!p)
-        return;
-    p = PUT(p, ",\"worker\":");
-    if (ev->worker < 0)
-        p = PUT(p, "null");
-    else
-        p = put_int(p, ev->worker);
-    p = PUT(p, ",\"attempts\":");
-    p = put_int(p, ev->attempts);
-    p = PUT(p, ",\"queued_ns\":");
-    p = put_stamp(p, &j->queued, ev->queued_ns);
-    p = PUT(p, ",\"start_ns\":");
-    p = put_stamp(p, &j->ran, ev->start_ns);
-    p = PUT(p, ",\"end_ns\":");
-    p = put_stamp(p, &j->ran, ev->end_ns);
-    p = PUT(p, ",\"workerset\":");
-    p = put_text(p, set, nset);
-    p = PUT(p, ",\"priority\":");
-    p = put_int(p, ev->priority);
-    jm_buf_end(b, p);
+    char *p = jm_buf_room(b, TIMES_MAX + nset);
+    if (p)
+        jm_buf_end(b, put_times(j, p, ev, set, nset));
 }
 
 /*
@@ -367,6 +469,8 @@ static void add_times(jsonl *j, const pt_event *ev)
 static void add_line(jsonl *j, const pt_event *ev)
 {
     jm_buf *b = &j->lines;
+    if (fast_line(j, ev))
+        return;
     add_head(j, ev);
     js_shape_write(&j->args, b, ev->args, ev->args_len, "{}");
     add_status(j, ev);
