@@ -276,9 +276,20 @@ static size_t str_size(const char *s)
     return s ? strlen(s) + 1 : 0;
 }
 
+/* Does ev point to any string to copy? Most task events do not. */
+static bool has_strings(const pt_event *ev)
+{
+    return ((uintptr_t)ev->error | (uintptr_t)ev->attempts_json |
+            (uintptr_t)ev->args_json | (uintptr_t)ev->result_json |
+            (uintptr_t)ev->control) != 0;
+}
+
 /* The bytes ev points to (not the spec's names, which outlive the run). */
 static size_t data_size(const pt_event *ev)
 {
+    if (!has_strings(ev))
+        return room(ev->args ? ev->args_len : 0) +
+               room(ev->result ? ev->result_len : 0);
     return room(ev->args ? ev->args_len : 0) +
            room(ev->result ? ev->result_len : 0) + room(str_size(ev->error)) +
            room(str_size(ev->attempts_json)) + room(str_size(ev->args_json)) +
@@ -334,6 +345,8 @@ static int gather(rn_host *h, const pt_event *ev)
         __builtin_prefetch(c->args);
 #endif
     c->result = keep(h, c->result, c->result_len);
+    if (!has_strings(c))
+        return rc;
     c->error = keep_str(h, c->error);
     c->attempts_json = keep_str(h, c->attempts_json);
     c->args_json = keep_str(h, c->args_json);
