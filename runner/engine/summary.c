@@ -49,7 +49,7 @@ static int64_t value_of(size_t b)
 static void to_histogram(rn_samples *l)
 {
     if (!(l->hist = calloc(NBUCKETS, sizeof *l->hist)))
-        return; /* stays exact while there is memory */
+        return; /* stays exact: more_room() drops what does not fit */
     rn_prefault(l->hist, NBUCKETS * sizeof *l->hist);
     for (size_t i = 0; i < l->n; i++)
         l->hist[bucket_of(l->ns[i])]++;
@@ -64,10 +64,13 @@ static void to_histogram(rn_samples *l)
  * for RN_SAMPLES_EXACT and mapped as it fills (doubling, each part
  * prefaulted in one call): no copy as it grows, no page fault per page,
  * and the half megabyte it reaches is no hole left in the heap when it
- * goes. False when there is no memory.
+ * goes. False when there is no memory (past RN_SAMPLES_EXACT, when
+ * the histogram could not be made: the sample is dropped).
  */
 static bool more_room(rn_samples *l)
 {
+    if (l->cap >= RN_SAMPLES_EXACT) /* full, and no histogram (ENOMEM) */
+        return false;
     if (!l->ns && !(l->ns = rn_map(SAMPLES_BYTES)))
         return false;
     size_t cap = l->cap ? 2 * l->cap : 512;
