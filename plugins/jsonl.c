@@ -44,7 +44,7 @@
 /* A name every line repeats (step, kernel, worker set): quoted once. */
 typedef struct name_cache {
     char *raw;       /* the name last seen */
-    const char *ptr; /* where it was (built into ptrun: see name_text()) */
+    const char *ptr; /* where it was (built into ptrun: see name_of()) */
     jm_buf quoted;   /* it as a JSON string */
 } name_cache;
 
@@ -71,9 +71,6 @@ typedef struct jsonl {
     int64_t queued_ns;       /* the last queued_ns written (0: none), */
     char queued_text[24];    /* its text (a step's tasks share one), */
     size_t queued_len;       /* and its length */
-    int st;                  /* the last status written, */
-    const char *st_name;     /* its name (NULL: none yet) */
-    size_t st_len;           /* and its length */
 } jsonl;
 
 /* Read the options into j: its path and fsync. */
@@ -189,15 +186,6 @@ static bool name_text(name_cache *c, const char *s, const char **t, size_t *n)
         *t = "null", *n = 4;
         return true;
     }
-#ifdef PT_PLUGIN_BUILTIN
-    /* Built into ptrun, whose names are its spec's, unchanged and never
-     * freed while it runs: the same pointer is the same name (three
-     * compares a line were 4 % of the runner's instructions). */
-    if (s == c->ptr) {
-        *t = c->quoted.data, *n = c->quoted.len;
-        return true;
-    }
-#endif
     if (!c->raw || !same_name(c->raw, s)) {
         free(c->raw);
         c->ptr = NULL;
@@ -213,6 +201,21 @@ static bool name_text(name_cache *c, const char *s, const char **t, size_t *n)
     c->ptr = s;
     *t = c->quoted.data, *n = c->quoted.len;
     return true;
+}
+
+/* name_text(), inline when built into ptrun: its names are its spec's,
+ * unchanged and never freed while it runs, so the same pointer is the same
+ * name (three compares a line were 4 % of the runner's instructions). */
+static inline bool name_of(name_cache *c, const char *s, const char **t,
+                           size_t *n)
+{
+#ifdef PT_PLUGIN_BUILTIN
+    if (s && s == c->ptr) {
+        *t = c->quoted.data, *n = c->quoted.len;
+        return true;
+    }
+#endif
+    return name_text(c, s, t, n);
 }
 
 /*
@@ -295,9 +298,9 @@ static char *put_stamp(char *p, stamp_cache *c, int64_t v)
 static char *put_queued(jsonl *j, char *p, int64_t v)
 {
     if (v != j->queued_ns || !v) {
-        char *end = put_stamp(j->queued_text, &j->queued, v);
-        j->queued_len = (size_t)(end - j->queued_text);
         j->queued_ns = v;
+        j->queued_len = (size_t)(put_stamp(j->queued_text, &j->queued, v) -
+                                 j->queued_text);
     }
     memcpy(p, j->queued_text, sizeof j->queued_text); /* room for it all */
     return p + j->queued_len;
@@ -332,10 +335,7 @@ static char *put_times(jsonl *j, char *p, const pt_event *ev, const char *set,
                        size_t nset)
 {
     p = PUT(p, ",\"worker\":");
-    if (ev->worker < 0)
-        p = PUT(p, "null");
-    else
-        p = put_int(p, ev->worker);
+    p = ev->worker < 0 ? PUT(p, "null") : put_int(p, ev->worker);
     p = PUT(p, ",\"attempts\":");
     p = put_int(p, ev->attempts);
     p = PUT(p, ",\"queued_ns\":");
@@ -348,31 +348,6 @@ static char *put_times(jsonl *j, char *p, const pt_event *ev, const char *set,
     p = put_text(p, set, nset);
     p = PUT(p, ",\"priority\":");
     return put_int(p, ev->priority);
-}
-
-/* A status's name and length, from the last one's when it is the same. */
-static const char *status_text(jsonl *j, int status, size_t *n)
-{
-    if (!j->st_name || status != j->st) {
-        j->st = status;
-        j->st_name = pt_task_status_name(status);
-        j->st_len = strlen(j->st_name);
-    }
-    *n = j->st_len;
-    return j->st_name;
-}
-
-/* name_text() inline when the name is the last one's (built in). */
-static inline bool name_of(name_cache *c, const char *s, const char **t,
-                           size_t *n)
-{
-#ifdef PT_PLUGIN_BUILTIN
-    if (s && s == c->ptr) {
-        *t = c->quoted.data, *n = c->quoted.len;
-        return true;
-    }
-#endif
-    return name_text(c, s, t, n);
 }
 
 /*
@@ -395,7 +370,8 @@ static bool fast_line(jsonl *j, const pt_event *ev)
         !name_of(&j->kernel, ev->kernel, &kernel, &nkernel) ||
         !name_of(&j->set, ev->workerset, &set, &nset))
         return false;
-    st = status_text(j, ev->status, &nst);
+    st = pt_task_status_name(ev->status);
+    nst = strlen(st);
     char *p = jm_buf_room(b, 128 + 2 * PT_JSON_INT_MAX + TIMES_MAX + nstep +
                                  nkernel + nset + nst + js_shape_max(&j->args) +
                                  js_shape_max(&j->result));
@@ -418,8 +394,8 @@ static void add_head(jsonl *j, const pt_event *ev)
     jm_buf *b = &j->lines;
     const char *step, *kernel;
     size_t nstep, nkernel;
-    if (!name_text(&j->step, ev->step_name, &step, &nstep) ||
-        !name_text(&j->kernel, ev->kernel, &kernel, &nkernel)) {
+    if (!name_of(&j->step, ev->step_name, &step, &nstep) ||
+        !name_of(&j->kernel, ev->kernel, &kernel, &nkernel)) {
         b->oom = true;
         return;
     }
@@ -432,8 +408,8 @@ static void add_head(jsonl *j, const pt_event *ev)
 static void add_status(jsonl *j, const pt_event *ev)
 {
     jm_buf *b = &j->lines;
-    size_t nst;
-    const char *st = status_text(j, ev->status, &nst);
+    const char *st = pt_task_status_name(ev->status);
+    size_t nst = strlen(st);
     char *p = jm_buf_room(b, 64 + PT_JSON_INT_MAX + nst);
     if (!p)
         return;
@@ -452,7 +428,7 @@ static void add_times(jsonl *j, const pt_event *ev)
     jm_buf *b = &j->lines;
     const char *set;
     size_t nset;
-    if (!name_text(&j->set, ev->workerset, &set, &nset)) {
+    if (!name_of(&j->set, ev->workerset, &set, &nset)) {
         b->oom = true;
         return;
     }
