@@ -62,14 +62,92 @@ static inline void jm_buf_end(jm_buf *b, char *at)
     b->data[b->len] = '\0';
 }
 
+/*
+ * Copy n bytes from s to p. Up to 16 in place, as two loads that may
+ * overlap (and read nothing outside s): the pieces of a results.jsonl
+ * line are a few bytes each, a dozen of them a line, and a call to
+ * memcpy() cost more than the copy.
+ */
+static inline void jm_copy(char *p, const char *s, size_t n)
+{
+    if (n >= 8 && n <= 16) {
+        uint64_t a, z;
+        memcpy(&a, s, 8);
+        memcpy(&z, s + n - 8, 8);
+        memcpy(p, &a, 8);
+        memcpy(p + n - 8, &z, 8);
+    } else if (n >= 4 && n < 8) {
+        uint32_t a, z;
+        memcpy(&a, s, 4);
+        memcpy(&z, s + n - 4, 4);
+        memcpy(p, &a, 4);
+        memcpy(p + n - 4, &z, 4);
+    } else if (n < 4) {
+        for (size_t i = 0; i < n; i++)
+            p[i] = s[i];
+    } else {
+        memcpy(p, s, n);
+    }
+}
+
+/*
+ * The eight decimal digits of v < 10^8 in the bytes of one word, a digit
+ * (0..9, not yet ASCII) a byte, the first digit in the highest byte: lib's
+ * split (json_write.c's put8: 4, 2, then 1-digit fields by fixed-point
+ * reciprocals), inline, for the numbers of a results.jsonl line.
+ */
+static inline uint64_t jm_digits8(uint32_t v)
+{
+    uint64_t x = v;
+    x += (UINT64_C(0x100000000) - 10000) * ((x * UINT64_C(0x68db8bb)) >> 40);
+    x += (0x10000 - 100) * (((x * 0x147b) >> 19) & UINT64_C(0x7f0000007f));
+    x += (0x100 - 10) * (((x * 0x67) >> 10) & UINT64_C(0xf000f000f000f));
+    return x;
+}
+
+/* Exactly eight digits of v < 10^8 at p. */
+static inline void jm_put8(char *p, uint32_t v)
+{
+    uint64_t x = __builtin_bswap64(jm_digits8(v)) +
+                 UINT64_C(0x3030303030303030);
+    memcpy(p, &x, 8);
+}
+
+/*
+ * The decimal text of v at p, as pt_json_uint_text() writes it, which p
+ * has PT_JSON_INT_MAX bytes of room for (eight may be written past the
+ * text): its length. Below 10^8 in place, the leading zeros of the eight
+ * digits shifted out.
+ */
+static inline size_t jm_uint_text(char *p, uint64_t v)
+{
+    if (v >= 100000000)
+        return pt_json_uint_text(p, v);
+    uint64_t x = __builtin_bswap64(jm_digits8((uint32_t)v));
+    /* the first digit in the lowest byte now: zeros below the first
+     * nonzero one are leading zeros (v = 0 keeps one) */
+    int zeros = v ? __builtin_ctzll(x) / 8 : 7;
+    x = (x >> (8 * zeros)) + UINT64_C(0x3030303030303030);
+    memcpy(p, &x, 8);
+    return (size_t)(8 - zeros);
+}
+
+/* The same for a signed v (pt_json_int_text()). */
+static inline size_t jm_int_text(char *p, int64_t v)
+{
+    if (v >= 0)
+        return jm_uint_text(p, (uint64_t)v);
+    *p = '-';
+    return 1 + pt_json_uint_text(p + 1, 0 - (uint64_t)v);
+}
+
 /* Append n bytes. -1 (and oom set) when memory runs out. */
 static inline int jm_buf_add(jm_buf *b, const char *s, size_t n)
 {
     char *p = jm_buf_room(b, n);
     if (!p)
         return -1;
-    if (n)
-        memcpy(p, s, n);
+    jm_copy(p, s, n);
     jm_buf_end(b, p + n);
     return 0;
 }

@@ -30,7 +30,7 @@ static bool same_shape(const js_shape *c, const uint8_t *p, size_t n)
     if (c->nmask) { /* word by word, the slots' bytes masked: no memcmp */
         uint64_t diff = 0;
         for (int i = 0; i < c->nmask; i++) {
-            size_t at = word_at(n, i);
+            size_t at = c->mask_at[i];
             uint64_t a, b;
             memcpy(&a, p + at, 8);
             memcpy(&b, c->enc + at, 8);
@@ -70,6 +70,32 @@ static int emit(const js_shape *c, jm_buf *b, const uint8_t *p)
     return b->oom ? -1 : 0;
 }
 
+bool js_shape_ready(const js_shape *c, const void *p, size_t n)
+{
+    return p && n && n <= JS_KEEP_MAX && !c->reals && same_shape(c, p, n);
+}
+
+size_t js_shape_max(const js_shape *c)
+{
+    return c->txt.len + (size_t)c->nslots * PT_JSON_INT_MAX;
+}
+
+char *js_shape_put(const js_shape *c, char *at, const void *p)
+{
+    size_t from = 0;
+    for (int i = 0; i < c->nslots; i++) {
+        const js_slot *s = &c->slot[i];
+        jm_copy(at, c->txt.data + from, s->txt - from);
+        at += s->txt - from;
+        from = s->txt;
+        int64_t v;
+        memcpy(&v, (const uint8_t *)p + s->enc, sizeof v);
+        at += jm_int_text(at, v);
+    }
+    jm_copy(at, c->txt.data + from, c->txt.len - from);
+    return at + (c->txt.len - from);
+}
+
 /* A top-level entry's value: scalars are written, numbers become slots
  * (while there is room); false for a container, bytes or an array. */
 static bool flat_value(js_shape *c, const pt_val *v, size_t end)
@@ -89,6 +115,7 @@ static bool flat_value(js_shape *c, const pt_val *v, size_t end)
             c->slot[c->nslots++] = (js_slot){.enc = (uint32_t)(end - 8),
                                              .txt = (uint32_t)t->len,
                                              .real = v->type == PT_V_REAL};
+            c->reals |= v->type == PT_V_REAL;
         } else if (v->type == PT_V_INT) {
             jm_buf_int(t, v->u.i);
         } else {
@@ -142,6 +169,7 @@ static void mask_of(js_shape *c)
                     m &= ~(UINT64_C(0xff) << (8 * b));
         }
         c->mask[i] = m;
+        c->mask_at[i] = (uint32_t)at;
     }
     c->nmask = words;
 }
@@ -155,6 +183,7 @@ static int rebuild(js_shape *c, const uint8_t *p, size_t n)
     c->valid = false;
     c->nslots = 0;
     c->nmask = 0;
+    c->reals = false;
     jm_buf_cut(&c->txt, 0);
     int rc = pt_value_check(p, n, PT_V_DEPTH_CAP);
     if (rc == 0)
@@ -163,6 +192,7 @@ static int rebuild(js_shape *c, const uint8_t *p, size_t n)
         return rc;
     if (!flat_map(c, &v)) { /* written whole, kept for an equal one */
         c->nslots = 0;
+        c->reals = false;
         jm_buf_cut(&c->txt, 0);
         pt_buf pb = jm_lend(&c->txt);
         rc = pt_value_to_json(p, n, &pb);

@@ -42,7 +42,9 @@ typedef struct js_shape {
      * words (the last one ending at its end, overlapping the one before):
      * mask[i] has the bytes of word i that are no slot's. nmask 0: none. */
     uint64_t mask[JS_MASK_BYTES / 8];
+    uint32_t mask_at[JS_MASK_BYTES / 8]; /* where word i starts */
     int nmask;
+    bool reals; /* a slot is REAL (js_shape_ready() says no) */
 } js_shape;
 
 /*
@@ -52,5 +54,15 @@ typedef struct js_shape {
 int js_shape_write(js_shape *c, jm_buf *b, const void *p, size_t n,
                    const char *bad);
 void js_shape_free(js_shape *c);
+
+/*
+ * The way in one pass, for a writer that reserves room once: is (p, n)
+ * of c's kept shape, with integers only in its slots? Then js_shape_put()
+ * writes the JSON js_shape_write() would, in at most js_shape_max(c)
+ * bytes at `at`, and returns the end.
+ */
+bool js_shape_ready(const js_shape *c, const void *p, size_t n);
+size_t js_shape_max(const js_shape *c);
+char *js_shape_put(const js_shape *c, char *at, const void *p);
 
 #endif

@@ -599,6 +599,75 @@ static void test_jsonl_stamps(void)
 }
 
 /* Without RUN_END or STEP_END, close still writes everything. */
+/*
+ * Lines of integers only, as most runs write: after the first of a shape,
+ * jsonl writes them in one pass (fast_line()), its numbers by its own
+ * digit writer. Each line must be what printf would write, across the
+ * digit counts, signs, names and statuses that change between lines, and
+ * lines that take the long way (an error) in between.
+ */
+static void test_jsonl_one_pass(void)
+{
+    static const struct {
+        int64_t task, rep, hits, prio, queued;
+        int worker;
+        const char *step, *kernel, *error;
+        pt_task_status st;
+    } c[] = {
+        {0, 0, 0, 0, 1000, 0, "a", "pi", NULL, PT_TASK_OK},
+        {1, 1, 9, 0, 1000, 1, "a", "pi", NULL, PT_TASK_OK},
+        {9, 10, 10, -3, 1000, -1, "a", "pi", NULL, PT_TASK_OK},
+        {10, 99, 99, 10, 1000, 0, "a", "sleep", NULL, PT_TASK_OK},
+        {99, 100, 100, 1000000, 1000, 0, "b", "sleep", NULL, PT_TASK_FAILED},
+        {100, -1, 12345678, 0, 2000, 1, "b", "pi", NULL, PT_TASK_OK},
+        {12345678, -99999999, 99999999, 0, 2000, 0, "b", "pi", "boom",
+         PT_TASK_FAILED},
+        {99999999, 100000000, 100000000, -1, 2000, 0, "b", "pi", NULL,
+         PT_TASK_OK},
+        {100000000, INT64_MAX, 1234567890123, 0, 0, 1, "b", "pi", NULL,
+         PT_TASK_OK},
+        {INT64_MAX, INT64_MIN, 7, INT64_MIN, 99999999, 1, "a", "pi", NULL,
+         PT_TASK_OK},
+        {5, 0, 0, 9, 99999999, 0, "a", "pi", NULL, PT_TASK_OK},
+    };
+    const size_t n = sizeof c / sizeof c[0];
+    const char *dir = pt_test_tmpdir();
+    jm_buf want = {0};
+    plug p;
+    plug_open(&p, "jsonl", dir, "{}");
+    for (size_t i = 0; i < n; i++) {
+        char args[64], result[64], line[512], worker[16];
+        snprintf(args, sizeof args, "{\"rep\":%" PRId64 "}", c[i].rep);
+        snprintf(result, sizeof result, "{\"hits\":%" PRId64 "}", c[i].hits);
+        pt_event ev = demo_task(1);
+        ev.task = c[i].task, ev.priority = c[i].prio, ev.worker = c[i].worker;
+        ev.step_name = c[i].step, ev.kernel = c[i].kernel;
+        ev.error = c[i].error, ev.status = c[i].st;
+        ev.queued_ns = c[i].queued;
+        ev.args = encoded(args, &ev.args_len);
+        ev.result = encoded(result, &ev.result_len);
+        CU_ASSERT_EQUAL(emit(&p, &ev), 0);
+        snprintf(worker, sizeof worker, "%d", c[i].worker);
+        snprintf(
+            line, sizeof line,
+            "{\"task\":%" PRId64 ",\"step\":\"%s\",\"kernel\":\"%s\","
+            "\"args\":%s,\"seed\":18446744073709551615,\"status\":"
+            "\"%s\",\"error\":%s%s%s,\"result\":%s,\"worker\":%s,"
+            "\"attempts\":1,\"queued_ns\":%" PRId64 ",\"start_ns\":2000,"
+            "\"end_ns\":3000,\"workerset\":\"cpu\",\"priority\":%" PRId64 "}\n",
+            c[i].task, c[i].step, c[i].kernel, args,
+            pt_task_status_name(c[i].st), c[i].error ? "\"" : "",
+            c[i].error ? c[i].error : "null", c[i].error ? "\"" : "", result,
+            c[i].worker < 0 ? "null" : worker, c[i].queued, c[i].prio);
+        jm_buf_str(&want, line);
+    }
+    char *text = closed_jsonl(&p, dir);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    CU_ASSERT_STRING_EQUAL(text, want.data);
+    free(text);
+    jm_buf_free(&want);
+}
+
 static void test_jsonl_close_flushes(void)
 {
     const char *dir = pt_test_tmpdir();
@@ -1173,6 +1242,7 @@ static const pt_test_case cases[] = {
     {"jsonl_close_flushes", test_jsonl_close_flushes, 0},
     {"jsonl_shapes", test_jsonl_shapes, 0},
     {"jsonl_stamps", test_jsonl_stamps, 0},
+    {"jsonl_one_pass", test_jsonl_one_pass, 0},
     {"jsonl_append_and_torn_tail", test_jsonl_append_and_torn_tail, 0},
     {"jsonl_options", test_jsonl_options, 0},
     {"jsonl_open_errors", test_jsonl_open_errors, 0},

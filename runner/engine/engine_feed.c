@@ -22,6 +22,7 @@
 #include <ptools/sys.h>
 
 #include "engine/engine_internal.h"
+#include "engine/prefault.h"
 
 /* Enough queued to keep the workers claiming, topped up at half: no more.
  * Workers claim tasks far faster than the runner makes them, so a deeper
@@ -115,13 +116,30 @@ static void heapify(const engine *e, feeder *f)
 
 /* ---- materialising ---- */
 
+/* Map the next TFLAGS_CHUNK bytes of tflags from `id` on in one call, before
+ * the cursor reads them: a read of a fresh page maps the zero page, and
+ * the write that follows faults again (two faults a page, a page per 4096
+ * tasks). Small plans' flags are in the heap, already mapped. */
+#define TFLAGS_CHUNK ((int64_t)64 << 10)
+static void tflags_ahead(engine *e, int64_t id)
+{
+    int64_t to = id + TFLAGS_CHUNK, n = e->plan.ntasks + 1;
+    to = to < n ? to : n;
+    if (n >= TFLAGS_CHUNK)
+        rn_prefault(e->tflags + id, (size_t)(to - id));
+    e->tflags_ready = to;
+}
+
 /* Move entry r's cursor past the tasks that are not its to feed: ok
  * before, or already materialised or changed on their own. */
-static void skip_taken(const engine *e, erun *r, int64_t end)
+static void skip_taken(engine *e, erun *r, int64_t end)
 {
-    while (r->next < end &&
-           (e->tflags[r->next] & (TF_SKIP | TF_FED | TF_ALONE)))
-        r->next++;
+    for (; r->next < end; r->next++) {
+        if (r->next >= e->tflags_ready)
+            tflags_ahead(e, r->next);
+        if (!(e->tflags[r->next] & (TF_SKIP | TF_FED | TF_ALONE)))
+            break;
+    }
 }
 
 /* Make task `id` a live tstate with its args: NULL on ENOMEM. */

@@ -134,15 +134,18 @@ typedef struct engine {
     pt_workerset **sets;
     tmap live;            /* tstates by id */
     tstate *spare;        /* forgotten tstates, for the next tasks */
+    struct tslab *slabs;  /* where every tstate is (live.c) */
+    size_t slab_len;      /* tstates in the last slab made */
     pt_args **spare_args; /* forgotten tasks' args, for the next tasks */
     size_t nspare_args, spare_args_cap;
-    pt_buf args_scratch; /* where the next task's args are encoded */
-    uint8_t *tflags;     /* per task: TF_* */
-    erun *eruns;         /* per plan entry */
-    feeder *feed;        /* per set */
-    bool feeding;        /* inside rn_eng_feed: no nested feeding */
-    bool cancel_rest;    /* nothing new will run: every task fed is cancelled */
-    int feed_rc;         /* feeding failed (no memory): the step stops */
+    pt_buf args_scratch;  /* where the next task's args are encoded */
+    uint8_t *tflags;      /* per task: TF_* */
+    int64_t tflags_ready; /* ids below it: their flags' pages prefaulted */
+    erun *eruns;          /* per plan entry */
+    feeder *feed;         /* per set */
+    bool feeding;         /* inside rn_eng_feed: no nested feeding */
+    bool cancel_rest; /* nothing new will run: every task fed is cancelled */
+    int feed_rc;      /* feeding failed (no memory): the step stops */
     int64_t step_queued_ns; /* the step began: its tasks' queued time */
     char *sessions;         /* resume: the manifest's earlier sessions (the
                                items of its JSON array), or NULL */

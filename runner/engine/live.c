@@ -14,8 +14,43 @@
 #include <string.h>
 
 #include "engine/engine_internal.h"
+#include "engine/prefault.h"
 
 #define SPARE_ARGS_MAX 65536 /* args kept for reuse (a set's feed or so) */
+
+/*
+ * tstates are made in slabs, each twice the last (16 to SLAB_MAX), each
+ * mapped in one call (prefault.h): a run holds thousands at once (the
+ * tasks fed, and those the workers have done and the runner has not read
+ * yet), and their pages faulted one by one were a quarter of a 10^6-task
+ * run's page faults. A forgotten one waits in engine.spare for the next
+ * task; the slabs go when the run ends.
+ */
+#define SLAB_FIRST 16
+#define SLAB_MAX 1024
+typedef struct tslab {
+    struct tslab *next;
+    tstate s[];
+} tslab;
+
+/* A new slab's tstates onto e->spare: false on ENOMEM. */
+static bool new_slab(engine *e)
+{
+    size_t n = e->slab_len ? 2 * e->slab_len : SLAB_FIRST;
+    n = n < SLAB_MAX ? n : SLAB_MAX;
+    tslab *sl = malloc(sizeof *sl + n * sizeof sl->s[0]);
+    if (!sl)
+        return false;
+    rn_prefault(sl, sizeof *sl + n * sizeof sl->s[0]);
+    sl->next = e->slabs;
+    e->slabs = sl;
+    e->slab_len = n;
+    for (size_t i = n; i-- > 0;) {
+        sl->s[i].next_spare = e->spare;
+        e->spare = &sl->s[i];
+    }
+    return true;
+}
 
 tstate *rn_eng_live(const engine *e, int64_t id)
 {
@@ -73,10 +108,10 @@ tstate *rn_eng_track(engine *e, int64_t id)
     tstate *s = e->spare;
     if (!slot)
         return NULL;
-    if (s)
-        e->spare = s->next_spare;
-    else if (!(s = malloc(sizeof *s)))
+    if (!s && !new_slab(e))
         return NULL;
+    s = e->spare;
+    e->spare = s->next_spare;
     memset(s, 0, sizeof *s);
     s->entry = rn_plan_entry_of(&e->plan, id);
     rn_plan_task_in(&e->plan, s->entry, id, &s->t);
@@ -144,7 +179,6 @@ void rn_eng_live_free(engine *e)
             if (s) {
                 pt_args_destroy(s->t.args);
                 free(s->history);
-                free(s);
             }
         }
         free(m->pages[p]);
@@ -152,11 +186,13 @@ void rn_eng_live_free(engine *e)
     free(m->pages);
     free(m->spare);
     memset(m, 0, sizeof *m);
-    while (e->spare) {
-        tstate *s = e->spare;
-        e->spare = s->next_spare;
-        free(s);
+    e->spare = NULL;
+    while (e->slabs) {
+        tslab *sl = e->slabs;
+        e->slabs = sl->next;
+        free(sl);
     }
+    e->slab_len = 0;
     while (e->nspare_args)
         pt_args_destroy(e->spare_args[--e->nspare_args]);
     free(e->spare_args);
