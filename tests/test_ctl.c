@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -692,8 +693,52 @@ static void test_claimed_not_a_socket(void)
 
 /* ---- ptrun ctl ---- */
 
-/* A server in a child until `stop` closes; returns its pid. */
-static pid_t serve_in_child(const char *dir, int *stop)
+/* In a child: DIR's server, or _exit. */
+static rn_ctl *open_or_exit(const char *dir)
+{
+    rn_ctl *c = NULL;
+    char err[512];
+    if (rn_ctl_open(&c, dir, fake_apply, NULL, err, sizeof err) < 0)
+        _exit(1);
+    return c;
+}
+
+/* In a child: serve until `quit` is readable (or 20 s), then _exit. */
+static _Noreturn void serve(rn_ctl *c, int quit)
+{
+    for (int64_t end = now_ns() + 20000000000; now_ns() < end;) {
+        struct pollfd p[RN_CTL_POLLFDS + 1];
+        int n = rn_ctl_pollfds(c, p, RN_CTL_POLLFDS);
+        p[n] = (struct pollfd){.fd = quit, .events = POLLIN};
+        if (poll(p, (nfds_t)n + 1, rn_ctl_timeout_ms(c, now_ns())) < 0 &&
+            errno != EINTR)
+            break;
+        if (p[n].revents)
+            break;
+        rn_ctl_handle(c, p, n, now_ns());
+    }
+    rn_ctl_close(c);
+    _exit(0);
+}
+
+/* Write `pid` into DIR/.lock, as a run does when it claims DIR. */
+static void write_lock(const char *dir, long pid)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", dir, RN_RUNDIR_LOCK);
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    fprintf(f, "%ld\n", pid);
+    CU_ASSERT_FATAL(fclose(f) == 0);
+}
+
+/*
+ * A server in a child until `stop` closes; returns its pid. When `late`,
+ * the child claims DIR (its pid in DIR/.lock) but opens its socket only
+ * once a client has opened DIR/.lock, which a client does only after it
+ * found no socket to connect to: like a run in its first millisecond.
+ */
+static pid_t serve_in_child_at(const char *dir, int *stop, bool late)
 {
     int ready[2], quit[2];
     CU_ASSERT_FATAL(pipe2(ready, O_CLOEXEC) == 0);
@@ -704,24 +749,20 @@ static pid_t serve_in_child(const char *dir, int *stop)
     if (pid == 0) {
         close(ready[0]);
         close(quit[1]);
-        rn_ctl *c = NULL;
-        char err[512];
-        if (rn_ctl_open(&c, dir, fake_apply, NULL, err, sizeof err) < 0)
-            _exit(1);
-        (void)!write(ready[1], "r", 1);
-        for (int64_t end = now_ns() + 20000000000; now_ns() < end;) {
-            struct pollfd p[RN_CTL_POLLFDS + 1];
-            int n = rn_ctl_pollfds(c, p, RN_CTL_POLLFDS);
-            p[n] = (struct pollfd){.fd = quit[0], .events = POLLIN};
-            if (poll(p, (nfds_t)n + 1, rn_ctl_timeout_ms(c, now_ns())) < 0 &&
-                errno != EINTR)
-                break;
-            if (p[n].revents)
-                break;
-            rn_ctl_handle(c, p, n, now_ns());
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/%s", dir, RN_RUNDIR_LOCK);
+        int in = late ? inotify_init1(IN_CLOEXEC) : -1;
+        rn_ctl *c = late ? NULL : open_or_exit(dir);
+        if (late) {
+            write_lock(dir, (long)getpid());
+            if (inotify_add_watch(in, path, IN_OPEN) < 0)
+                _exit(1);
         }
-        rn_ctl_close(c);
-        _exit(0);
+        (void)!write(ready[1], "r", 1);
+        struct pollfd p = {.fd = in, .events = POLLIN};
+        if (late && poll(&p, 1, 20000) != 1)
+            _exit(1); /* no client looked: it did not wait */
+        serve(c ? c : open_or_exit(dir), quit[0]);
     }
     close(ready[1]);
     close(quit[0]);
@@ -730,6 +771,11 @@ static pid_t serve_in_child(const char *dir, int *stop)
     close(ready[0]);
     *stop = quit[1];
     return pid;
+}
+
+static pid_t serve_in_child(const char *dir, int *stop)
+{
+    return serve_in_child_at(dir, stop, false);
 }
 
 /* Run `ptrun ctl DIR args...`; its output and errors in static buffers. */
@@ -814,6 +860,53 @@ static void test_client(void)
     out_text = err_text = NULL;
 }
 
+/* A subfolder of the test's own, made afresh. */
+static const char *sub_dir(const char *name)
+{
+    static char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/%s", pt_test_tmpdir(), name);
+    CU_ASSERT_FATAL(mkdir(dir, 0700) == 0);
+    return dir;
+}
+
+/* `ptrun ctl` against a run that has claimed its folder but not opened its
+ * socket yet (none there, or an ended run's stale one): it waits for it;
+ * against a folder whose run is gone (or a zombie), it says so at once. */
+static void test_client_waits_for_run(void)
+{
+    for (int stale = 0; stale < 2; stale++) {
+        const char *dir = sub_dir(stale ? "stale" : "none");
+        if (stale)
+            make_stale(dir);
+        int stop, st;
+        pid_t pid = serve_in_child_at(dir, &stop, true);
+        CU_ASSERT(CTL(dir, "status") == 0);
+        ASSERT_STR(out_text, "{\"ok\":true,\"running\":1, \"queued\":2}\n");
+        close(stop);
+        CU_ASSERT(waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
+                  WEXITSTATUS(st) == 0); /* 1: the client never looked */
+    }
+    /* A holder that ended: reaped, then a zombie. */
+    const char *dir = sub_dir("ended");
+    for (int zombie = 0; zombie < 2; zombie++) {
+        pid_t pid = fork();
+        CU_ASSERT_FATAL(pid >= 0);
+        if (pid == 0)
+            _exit(0);
+        siginfo_t si;
+        CU_ASSERT_FATAL(waitid(P_PID, (id_t)pid, &si,
+                               WEXITED | (zombie ? WNOWAIT : 0)) == 0);
+        write_lock(dir, (long)pid);
+        CU_ASSERT(CTL(dir, "status") == 3);
+        ASSERT_PREFIX(err_text, "ptrun ctl: no run is listening in");
+        if (zombie)
+            CU_ASSERT(waitpid(pid, NULL, 0) == pid);
+    }
+    free(out_text);
+    free(err_text);
+    out_text = err_text = NULL;
+}
+
 int main(int argc, char **argv)
 {
     static const pt_test_case cases[] = {
@@ -829,6 +922,7 @@ int main(int argc, char **argv)
         {"claimed", test_claimed, 20},
         {"claimed_not_a_socket", test_claimed_not_a_socket, 20},
         {"client", test_client, 30},
+        {"client_waits_for_run", test_client_waits_for_run, 30},
         {NULL, NULL, 0},
     };
     return pt_test_main("ctl", cases, argc, argv);

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include <ptools/sys.h>
 
 #include "ctl/ctl.h"
+#include "events/rundir.h"   /* RN_RUNDIR_LOCK */
 #include "spec/spec_check.h" /* rn_hint */
 
 #define WAIT_MS 10000                /* for the connection and the reply */
@@ -102,10 +104,16 @@ static int build_request(int argc, char **argv, pt_buf *b, FILE *errf)
     return oom ? EXIT_RUNTIME : 0;
 }
 
-/* Say why connecting to DIR failed, in the user's terms. */
-static void say_no_run(FILE *errf, const char *dir, int rc)
+/* Say why connecting to DIR failed, in the user's terms; `holder`: the
+ * pid of the run that holds DIR but never opened its socket, or 0. */
+static void say_no_run(FILE *errf, const char *dir, int rc, long holder)
 {
-    if (rc == -ENOENT)
+    if (holder > 0)
+        fprintf(errf,
+                "ptrun ctl: the run in %s (pid %ld) did not open its %s "
+                "within %d s\n",
+                dir, holder, RN_CTL_SOCK, WAIT_MS / 1000);
+    else if (rc == -ENOENT)
         fprintf(errf,
                 "ptrun ctl: no run is listening in %s (there is no "
                 "%s/%s)\n",
@@ -125,18 +133,13 @@ static void say_no_run(FILE *errf, const char *dir, int rc)
                 strerror(-rc));
 }
 
-/* Connect to DIR/ctl.sock: the fd, or -errno after saying why. */
-static int connect_run(const char *dir, FILE *errf)
+/* Connect once to the ctl.sock of the folder open as `dirfd`: the fd or
+ * -errno. */
+static int connect_once(const char *dir, int dirfd)
 {
     struct sockaddr_un sa;
     socklen_t len;
     struct timeval tv = {WAIT_MS / 1000, 0}; /* bounds connect and send */
-    int dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (dirfd < 0) {
-        int rc = -errno;
-        fprintf(errf, "ptrun ctl: %s: %s\n", dir, strerror(-rc));
-        return rc;
-    }
     int rc = rn_ctl_addr(dir, dirfd, &sa, &len);
     int fd = rc < 0 ? -1 : pt_sys_socket(AF_UNIX, SOCK_STREAM, 0);
     if (rc == 0 && fd < 0)
@@ -145,18 +148,88 @@ static int connect_run(const char *dir, FILE *errf)
         rc = -errno;
     if (rc == 0 && connect(fd, (struct sockaddr *)&sa, len) < 0)
         rc = -errno;
-    pt_sys_close(dirfd);
     if (rc < 0) {
         pt_sys_close(fd);
-        say_no_run(errf, dir, rc);
         return rc;
     }
     return fd;
 }
 
+/* Is process `pid` alive? Not when gone, nor a zombie (a run that ended
+ * but was not waited for yet). */
+static bool alive(long pid)
+{
+    char path[64], text[512];
+    if (kill((pid_t)pid, 0) < 0 && errno != EPERM)
+        return false;
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) /* no /proc: alive, as far as we can tell */
+        return true;
+    ssize_t n = pt_sys_read_some(fd, text, sizeof text - 1);
+    pt_sys_close(fd);
+    text[n > 0 ? n : 0] = '\0';
+    const char *end = strrchr(text, ')'); /* "pid (comm) S ..." */
+    return !end || (end[1] == ' ' && end[2] != 'Z' && end[2] != 'X');
+}
+
+/*
+ * The pid that DIR's lock file names while that process lives, else 0. A
+ * run writes it there when it claims DIR, and opens its ctl.sock only once
+ * its first tasks have run for 1 ms: a client that comes sooner waits. The
+ * file is only read, never locked: even a shared lock taken here could make
+ * a run that is starting find its folder busy.
+ */
+static long live_holder(const char *dir)
+{
+    char path[PATH_MAX + 16], text[32];
+    if (snprintf(path, sizeof path, "%s/%s", dir, RN_RUNDIR_LOCK) >=
+        (int)sizeof path)
+        return 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return 0;
+    ssize_t n = pt_sys_read_some(fd, text, sizeof text - 1);
+    pt_sys_close(fd);
+    text[n > 0 ? n : 0] = '\0';
+    char *end;
+    long pid = strtol(text, &end, 10);
+    return n > 0 && pid > 0 && *end == '\n' && alive(pid) ? pid : 0;
+}
+
 static int64_t mono_ms(void)
 {
     return pt_sys_mono_ns() / 1000000;
+}
+
+/*
+ * Connect to DIR/ctl.sock: the fd, or -errno after saying why. While the
+ * run that holds DIR lives but its socket is not there yet (or is an ended
+ * run's, which a resumed run replaces), try again every 2 ms, up to
+ * WAIT_MS.
+ */
+static int connect_run(const char *dir, FILE *errf)
+{
+    int dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0) {
+        int rc = -errno;
+        fprintf(errf, "ptrun ctl: %s: %s\n", dir, strerror(-rc));
+        return rc;
+    }
+    int64_t end = mono_ms() + WAIT_MS;
+    long holder = 0;
+    int rc;
+    while ((rc = connect_once(dir, dirfd)) == -ENOENT || rc == -ECONNREFUSED) {
+        holder = live_holder(dir);
+        if (!holder || mono_ms() >= end)
+            break;
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+    pt_sys_close(dirfd);
+    if (rc < 0)
+        say_no_run(errf, dir, rc, holder);
+    return rc;
 }
 
 /*

@@ -227,8 +227,10 @@ class Resume(Base):
         os.unlink(os.path.join(out, "ctl.sock"))
         stray = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.addCleanup(stray.close)
-        stray.bind(os.path.join(out, "ctl.sock"))
+        sock = os.path.join(out, "ctl.sock")
+        stray.bind(sock)
         stray.listen(8)
+        stray_ino = os.stat(sock).st_ino
         os.unlink(self.path("mark"))
         resumed = self.launch("run", spec, "--resume", out, "-q")
         wait_for(lambda: os.path.exists(self.path("mark")) or
@@ -236,6 +238,11 @@ class Resume(Base):
         self.assertIsNone(resumed.poll())
         with open(os.path.join(out, ".lock")) as f:
             self.assertEqual(f.read(), "%d\n" % resumed.pid)
+        # The resumed run puts its socket in the stray's place 1 ms after
+        # its first task starts; a client that came sooner would reach the
+        # stray, which never answers.
+        wait_for(lambda: os.stat(sock).st_ino != stray_ino or
+                 resumed.poll() is not None, "the resumed run's ctl.sock")
         status = ptrun("ctl", out, "status", "--json", timeout=30)
         self.assertEqual(status.returncode, 0, status.stderr)
         self.assertTrue(json.loads(status.stdout)["ok"])
