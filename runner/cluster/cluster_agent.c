@@ -21,6 +21,7 @@
 
 #include <mpi.h>
 
+#include <ptools/args.h>
 #include <ptools/dispatch.h>
 #include <ptools/reply.h>
 #include <ptools/sys.h>
@@ -39,6 +40,7 @@ struct agent;
 typedef struct aslot {
     struct agent *a;
     pt_request *req;
+    pt_args *args; /* its args, kept with the slot for the next task */
     int64_t id;
     int set;
     size_t at;   /* its index in agent.held */
@@ -53,6 +55,7 @@ typedef struct agent {
     aslot **held;
     size_t nheld, cap;
     aslot *spare;    /* slots of ended tasks, for the next ones */
+    pt_buf map;      /* a task's args on their way into its slot's */
     int workers;     /* of every set */
     pt_buf results;  /* the batch for rank 0 being built */
     int64_t oldest;  /* CLOCK_MONOTONIC of its first item, 0: empty */
@@ -114,11 +117,12 @@ static void agent_done(void *arg, pt_request *req)
         m = (rn_msg_result){.id = sl->id, .worker = -1, .kind = RN_RES_BACK};
     add_item(A, &m);
     unhold(A, sl);
-    pt_request_destroy(req);
+    pt_request_recycle(A->e.sets[sl->set], req); /* its args stay sl's */
     A->ended += A->ended < INT32_MAX / 2;
 }
 
-/* A slot for task `id`, held: NULL on ENOMEM. */
+/* A slot for task `id`, held (its args, if any, kept from its last
+ * task): NULL on ENOMEM. */
 static aslot *hold(agent *A, int64_t id, int set, bool pinned)
 {
     if (A->nheld == A->cap) {
@@ -130,39 +134,49 @@ static aslot *hold(agent *A, int64_t id, int set, bool pinned)
         A->cap = cap;
     }
     aslot *sl = A->spare;
+    pt_args *args = sl ? sl->args : NULL;
     if (sl)
         A->spare = sl->next_free;
     else if (!(sl = malloc(sizeof *sl)))
         return NULL;
-    *sl = (aslot){.a = A, .id = id, .set = set, .pinned = pinned};
+    *sl = (aslot){.a = A, .args = args, .id = id, .set = set, .pinned = pinned};
     sl->at = A->nheld;
     A->held[A->nheld++] = sl;
     return sl;
 }
 
+/* Slot sl's args made task t's: in place when its last task's are free
+ * (no allocation, no copy past the one into A->map), else new ones. 0 or
+ * -ENOMEM. */
+static int slot_args(agent *A, aslot *sl, const rn_msg_task *t)
+{
+    pt_buf_reset(&A->map);
+    if (pt_buf_append(&A->map, t->args, t->args_len) < 0)
+        return -ENOMEM;
+    if (sl->args && pt_args_set_buf(sl->args, &A->map) == 0)
+        return 0;
+    pt_args_destroy(sl->args); /* still held (never, as a rule): let go */
+    sl->args = pt_args_from_buf(&A->map);
+    return sl->args ? 0 : -ENOMEM;
+}
+
 /* Submit task t to its set, held for rank 0: 0 or -ENOMEM. */
 static int agent_submit(agent *a, const rn_msg_task *t)
 {
-    const rn_spec *spec = a->e.spec;
-    pt_buf copy = {0};
-    if (pt_buf_append(&copy, t->args, t->args_len) < 0)
-        return -ENOMEM;
-    pt_args *args = pt_args_from_buf(&copy);
-    pt_buf_free(&copy);
-    aslot *sl = args ? hold(a, t->id, t->set, t->worker >= 0) : NULL;
-    pt_call c = PT_CALL_INIT;
-    c.kernel = spec->kernels[t->kernel].name;
-    c.args = args;
-    c.step = t->step;
-    c.worker = t->worker;
-    c.priority = t->priority;
-    if (sl && !(sl->req = pt_request_submit(a->e.sets[t->set], &c,
-                                            (uint64_t)t->id, agent_done, sl))) {
-        unhold(a, sl);
-        sl = NULL;
+    aslot *sl = hold(a, t->id, t->set, t->worker >= 0);
+    if (sl && slot_args(a, sl, t) == 0) {
+        pt_call c = PT_CALL_INIT;
+        c.kernel = a->e.spec->kernels[t->kernel].name;
+        c.args = sl->args;
+        c.step = t->step;
+        c.worker = t->worker;
+        c.priority = t->priority;
+        sl->req = pt_request_submit(a->e.sets[t->set], &c, (uint64_t)t->id,
+                                    agent_done, sl);
     }
-    pt_args_destroy(args);
-    return sl ? 0 : -ENOMEM;
+    if (sl && !sl->req)
+        unhold(a, sl);
+    return sl && sl->req ? 0 : -ENOMEM;
 }
 
 static int agent_tasks(agent *a, const pt_buf *in)
@@ -336,7 +350,7 @@ static int agent_loop(agent *a)
         rn_cluster_reap_sends(&a->out, false);
     }
     rn_cluster_reap_sends(&a->out, true);
-    free(a->out.s);
+    rn_cluster_outbox_free(&a->out);
     pt_buf_free(&in);
     return rc < 0 ? rc : 0;
 }
@@ -409,13 +423,17 @@ int rn_cluster_agent(const rn_spec *spec, const rn_run_opts *o)
     free(a.e.sets);
     free(a.e.shm);
     pt_buf_free(&a.e.huge);
-    for (size_t i = 0; i < a.nheld; i++)
+    for (size_t i = 0; i < a.nheld; i++) {
+        pt_args_destroy(a.held[i]->args);
         free(a.held[i]);
+    }
     while (a.spare) {
         aslot *sl = a.spare;
         a.spare = sl->next_free;
+        pt_args_destroy(sl->args);
         free(sl);
     }
+    pt_buf_free(&a.map);
     free(a.held);
     pt_buf_free(&a.results);
     return 0;

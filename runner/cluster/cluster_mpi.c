@@ -43,10 +43,12 @@ void rn_cluster_reap_sends(rn_outbox *o, bool all)
             MPI_Wait(&o->s[i].req, MPI_STATUS_IGNORE), done = 1;
         else
             MPI_Test(&o->s[i].req, &done, MPI_STATUS_IGNORE);
-        if (done)
-            pt_buf_free(&o->s[i].buf);
-        else
+        if (!done)
             o->s[k++] = o->s[i];
+        else if (o->nspare < RN_OUTBOX_SPARES)
+            o->spare[o->nspare++] = o->s[i].buf;
+        else
+            pt_buf_free(&o->s[i].buf);
     }
     o->n = k;
 }
@@ -64,7 +66,8 @@ int rn_cluster_post(rn_outbox *o, pt_buf *b, int rank, int tag)
     }
     rn_sending *s = &o->s[o->n];
     s->buf = *b;
-    *b = (pt_buf){0};
+    *b = o->nspare > 0 ? o->spare[--o->nspare] : (pt_buf){0};
+    pt_buf_reset(b);
     if (MPI_Isend(s->buf.data, (int)s->buf.len, MPI_BYTE, rank, tag,
                   MPI_COMM_WORLD, &s->req) != MPI_SUCCESS) {
         pt_buf_free(&s->buf);
@@ -72,6 +75,14 @@ int rn_cluster_post(rn_outbox *o, pt_buf *b, int rank, int tag)
     }
     o->n++;
     return 0;
+}
+
+void rn_cluster_outbox_free(rn_outbox *o)
+{
+    while (o->nspare > 0)
+        pt_buf_free(&o->spare[--o->nspare]);
+    free(o->s);
+    *o = (rn_outbox){0};
 }
 
 /* Receive the message `st` announces into `in`: its length, or -errno. */
@@ -229,7 +240,7 @@ void rn_cluster_finish(engine *e)
     to_agents(m, RN_TAG_STOP);
     rn_cluster_reap_sends(&m->out, true);
     MPI_Finalize();
-    free(m->out.s);
+    rn_cluster_outbox_free(&m->out);
     pt_buf_free(&m->in);
     for (int r = 0; r < m->size; r++)
         free(m->rq[r].want);

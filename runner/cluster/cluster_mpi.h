@@ -22,9 +22,15 @@ typedef struct rn_sending {
     pt_buf buf;
 } rn_sending;
 
+/* Buffers of sends done, kept for the next ones: a batch is then built in
+ * memory already grown to a batch's size, not grown again by doubling. */
+#define RN_OUTBOX_SPARES 4
+
 typedef struct rn_outbox {
     rn_sending *s;
     int n, cap;
+    pt_buf spare[RN_OUTBOX_SPARES];
+    int nspare;
 } rn_outbox;
 
 /* Each_worker tasks of other ranks, not sent yet. */
@@ -75,10 +81,14 @@ int64_t rn_cluster_ends_in(const pt_buf *in);
 /* Rank 0: send agents tasks, takes: after the results are in. */
 void rn_cluster_send(struct engine *e);
 
-/* Free the buffers of the sends that are done; `all`: wait for them. */
+/* Free (or keep as spares) the buffers of the sends that are done; `all`:
+ * wait for them. */
 void rn_cluster_reap_sends(rn_outbox *o, bool all);
-/* Send `b` (taken over, left empty) to `rank`: 0 or -errno. */
+/* Send `b` (taken over; left empty, with a spare's memory if there is
+ * one) to `rank`: 0 or -errno. */
 int rn_cluster_post(rn_outbox *o, pt_buf *b, int rank, int tag);
+/* Free what the outbox holds; its sends must be done (reaped, all). */
+void rn_cluster_outbox_free(rn_outbox *o);
 /* Receive the message `st` announces into `in`: its length, or -errno. */
 int rn_cluster_receive(pt_buf *in, MPI_Status *st);
 /* The ranks of this node have all attached their segments: the node's
