@@ -45,10 +45,8 @@ void rn_cluster_reap_sends(rn_outbox *o, bool all)
             MPI_Test(&o->s[i].req, &done, MPI_STATUS_IGNORE);
         if (!done)
             o->s[k++] = o->s[i];
-        else if (o->nspare < RN_OUTBOX_SPARES)
-            o->spare[o->nspare++] = o->s[i].buf;
         else
-            pt_buf_free(&o->s[i].buf);
+            rn_cluster_buf_done(o, &o->s[i].buf);
     }
     o->n = k;
 }
@@ -66,8 +64,7 @@ int rn_cluster_post(rn_outbox *o, pt_buf *b, int rank, int tag)
     }
     rn_sending *s = &o->s[o->n];
     s->buf = *b;
-    *b = o->nspare > 0 ? o->spare[--o->nspare] : (pt_buf){0};
-    pt_buf_reset(b);
+    *b = rn_cluster_buf(o);
     if (MPI_Isend(s->buf.data, (int)s->buf.len, MPI_BYTE, rank, tag,
                   MPI_COMM_WORLD, &s->req) != MPI_SUCCESS) {
         pt_buf_free(&s->buf);
@@ -75,6 +72,22 @@ int rn_cluster_post(rn_outbox *o, pt_buf *b, int rank, int tag)
     }
     o->n++;
     return 0;
+}
+
+pt_buf rn_cluster_buf(rn_outbox *o)
+{
+    pt_buf b = o->nspare > 0 ? o->spare[--o->nspare] : (pt_buf){0};
+    pt_buf_reset(&b);
+    return b;
+}
+
+void rn_cluster_buf_done(rn_outbox *o, pt_buf *b)
+{
+    if (o->nspare < RN_OUTBOX_SPARES && b->data && b->cap <= RN_SPARE_MAX)
+        o->spare[o->nspare++] = *b;
+    else
+        pt_buf_free(b);
+    *b = (pt_buf){0};
 }
 
 void rn_cluster_outbox_free(rn_outbox *o)

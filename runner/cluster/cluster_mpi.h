@@ -25,6 +25,7 @@ typedef struct rn_sending {
 /* Buffers of sends done, kept for the next ones: a batch is then built in
  * memory already grown to a batch's size, not grown again by doubling. */
 #define RN_OUTBOX_SPARES 4
+#define RN_SPARE_MAX ((size_t)4 << 20) /* a larger one is freed */
 
 typedef struct rn_outbox {
     rn_sending *s;
@@ -87,6 +88,11 @@ void rn_cluster_reap_sends(rn_outbox *o, bool all);
 /* Send `b` (taken over; left empty, with a spare's memory if there is
  * one) to `rank`: 0 or -errno. */
 int rn_cluster_post(rn_outbox *o, pt_buf *b, int rank, int tag);
+/* A buffer to build a message in: a spare's memory, emptied, if any. */
+pt_buf rn_cluster_buf(rn_outbox *o);
+/* Done with `b` (from rn_cluster_buf, or left by rn_cluster_post): kept
+ * as a spare, or freed. */
+void rn_cluster_buf_done(rn_outbox *o, pt_buf *b);
 /* Free what the outbox holds; its sends must be done (reaped, all). */
 void rn_cluster_outbox_free(rn_outbox *o);
 /* Receive the message `st` announces into `in`: its length, or -errno. */

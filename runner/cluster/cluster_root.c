@@ -330,7 +330,7 @@ static int64_t idle_workers(const engine *e)
 static void take(rn_mpi *m, int q, int64_t any, bool steal)
 {
     rn_rankq *v = &m->rq[q];
-    pt_buf b = {0};
+    pt_buf b = rn_cluster_buf(&m->out);
     if (rn_msg_take(&b, pt_sys_mono_ns(), any, v->want, (uint32_t)v->nwant) ==
             0 &&
         rn_cluster_post(&m->out, &b, q, RN_TAG_TAKE) == 0) {
@@ -338,7 +338,7 @@ static void take(rn_mpi *m, int q, int64_t any, bool steal)
         v->nwant = 0;
         v->stolen |= steal && any > 0;
     }
-    pt_buf_free(&b);
+    rn_cluster_buf_done(&m->out, &b);
 }
 
 /*
@@ -391,7 +391,7 @@ void rn_cluster_send(engine *e)
                                (double)n >= q->target / 4);
         if (!worth && !m->npins)
             continue;
-        pt_buf b = {0};
+        pt_buf b = rn_cluster_buf(&m->out);
         bool out = false;
         n = n < BATCH_MAX ? n : BATCH_MAX;
         int64_t got = fill(e, r, n > 0 ? n : 0, &b, &out);
@@ -402,7 +402,7 @@ void rn_cluster_send(engine *e)
             rn_eng_unlink_segments(e);
             MPI_Abort(MPI_COMM_WORLD, 3); /* they would never come back */
         }
-        pt_buf_free(&b);
+        rn_cluster_buf_done(&m->out, &b);
     }
     takes(e, dry && !e->paused && !e->sigs && !e->stopping);
 }
