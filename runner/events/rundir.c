@@ -476,8 +476,10 @@ fail: /* the call's own errno: errno itself may be another call's */
 static int json_head(pt_buf *b, const rn_manifest *m, char *err, size_t errlen)
 {
     const rn_spec *s = m->spec;
-    char hex[65], host[256] = "";
-    gethostname(host, sizeof host - 1);
+    char hex[65];
+    static char host[256]; /* asked once: the manifest is written twice */
+    if (!host[0])
+        gethostname(host, sizeof host - 1);
     int rc = rn_sha256_file(s->file, hex);
     if (rc < 0) {
         snprintf(err, errlen, "%s: cannot hash the spec: %s", s->file,
