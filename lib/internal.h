@@ -68,6 +68,11 @@ static inline int pt__fault(pt__fault_point p)
     return pt__fault_hit(p);
 }
 
+/* Where pt_sys_child_reset_signals() reads which signals are caught or
+ * ignored ("/proc/self/status"); a test points it elsewhere to take the
+ * path of a system without /proc. */
+extern const char *pt__signal_status_path;
+
 /* Address space this process holds as guard pages around shm segments
  * (shm_data.c): a worker's `memory` limit comes on top of it. */
 size_t pt__shm_guard_bytes(void);

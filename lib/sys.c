@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -484,14 +486,90 @@ int pt_sys_set_nonblock(int fd, bool on)
     return 0;
 }
 
+const char *pt__signal_status_path = "/proc/self/status";
+
+/* The 64-bit hex mask after `key` ("SigCgt:") in /proc's status text
+ * s[0..n-1], OR-ed into *mask: true if the key was there. */
+static bool status_mask(const char *s, size_t n, const char *key,
+                        uint64_t *mask)
+{
+    size_t k = strlen(key);
+    for (const char *p = s; p && p + k <= s + n;) {
+        if (memcmp(p, key, k) == 0) {
+            uint64_t m = 0;
+            const char *q = p + k;
+            while (q < s + n && (*q == ' ' || *q == '\t'))
+                q++;
+            const char *hex = q;
+            for (; q < s + n; q++) {
+                int d = *q >= '0' && *q <= '9'   ? *q - '0'
+                        : *q >= 'a' && *q <= 'f' ? *q - 'a' + 10
+                                                 : -1;
+                if (d < 0)
+                    break;
+                m = m << 4 | (uint64_t)d;
+            }
+            if (q == hex || q == s + n || *q != '\n')
+                return false; /* cut short: not a whole line */
+            *mask |= m;
+            return true;
+        }
+        p = memchr(p, '\n', (size_t)(s + n - p));
+        p = p ? p + 1 : NULL;
+    }
+    return false;
+}
+
+/*
+ * The signals whose disposition is not SIG_DFL (bit sig - 1), from the
+ * kernel's SigIgn and SigCgt lines: one open and a read or two instead of
+ * a sigaction per signal (62 calls, ~70 us here, against ~13 us). Only
+ * read(2)-safe calls: it runs in a child just forked from a process that
+ * may have threads. 0, or -errno (no /proc: the caller tries them all).
+ */
+static int non_default_signals(uint64_t *mask)
+{
+    int fd = open(pt__signal_status_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    char buf[2048]; /* the lines come within the first 1.5 KiB or so */
+    size_t n = 0;
+    int rc = -ENODATA;
+    while (rc < 0 && n < sizeof buf) {
+        ssize_t r = read(fd, buf + n, sizeof buf - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        *mask = 0; /* both lines whole: no read to the end */
+        if (status_mask(buf, n, "SigIgn:", mask) &&
+            status_mask(buf, n, "SigCgt:", mask))
+            rc = 0;
+    }
+    close(fd);
+    return rc;
+}
+
 void pt_sys_child_reset_signals(const sigset_t *old)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = SIG_DFL;
-    for (int sig = 1; sig < NSIG; sig++)
-        if (sig != SIGKILL && sig != SIGSTOP)
-            sigaction(sig, &sa, NULL); /* fails harmlessly for reserved ones */
+    uint64_t mask;
+    if (non_default_signals(&mask) == 0) {
+        /* SIGCHLD always: at SIG_DFL it may still carry SA_NOCLDWAIT,
+         * which the kernel's lists do not show */
+        mask |= UINT64_C(1) << (SIGCHLD - 1);
+        for (int sig = 1; sig < NSIG && sig <= 64; sig++)
+            if (mask & UINT64_C(1) << (sig - 1))
+                sigaction(sig, &sa, NULL);
+    } else {
+        for (int sig = 1; sig < NSIG; sig++)
+            if (sig != SIGKILL && sig != SIGSTOP)
+                sigaction(sig, &sa, NULL); /* fails harmlessly for reserved
+                                              ones */
+    }
     sigprocmask(SIG_SETMASK, old, NULL);
 }
 

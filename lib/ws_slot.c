@@ -116,6 +116,13 @@ static _Noreturn void worker_child(pt_workerset *ws, slot *s, int in, int out,
     pt__worker_main(&boot);
 }
 
+/* Make the parent's end `fd` of a pipe just made nonblocking: its status
+ * flags are known (none), so one F_SETFL, not F_GETFL and F_SETFL. */
+static void fresh_nonblock(int fd)
+{
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+}
+
 /* Close both ends of the first n pipes. */
 static void close_pipes(int (*p)[2], int n)
 {
@@ -214,11 +221,11 @@ int pt__ws_spawn(pt_workerset *ws, slot *s)
         pt_sys_close(i == 0 ? p[i][0] : p[i][1]);
     for (int i = 2; i < npipes; i++) {
         s->out_fd[i - 2] = p[i][0];
-        pt_sys_set_nonblock(p[i][0], 1);
+        fresh_nonblock(p[i][0]);
     }
     pt__wire_reader_init(&s->rd, 0);
-    pt_sys_set_nonblock(s->to_fd, 1);
-    pt_sys_set_nonblock(s->from_fd, 1);
+    fresh_nonblock(s->to_fd);
+    fresh_nonblock(s->from_fd);
     pt__ws_slot_event(s, PT__SLOT_EV_FORKED);
     if (ws->on_worker)
         ws->on_worker(ws->on_worker_arg, s->index, (int)pid, true, 0, 0);

@@ -7,6 +7,8 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -214,6 +216,95 @@ static void test_thread_count(void)
     CU_ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
+static void on_usr1(int sig)
+{
+    (void)sig;
+}
+
+/* Is sig's disposition SIG_DFL, with no flags? */
+static bool at_default(int sig)
+{
+    struct sigaction sa;
+    return sigaction(sig, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL &&
+           !(sa.sa_flags & SA_NOCLDWAIT);
+}
+
+/*
+ * pt_sys_child_reset_signals in a child forked with every signal blocked,
+ * as a worker is: a caught signal, an ignored one and SIGCHLD with
+ * SA_NOCLDWAIT are back at SIG_DFL, the mask is the parent's again; read
+ * from /proc (`status` NULL) or, without it, by trying each signal. The
+ * child answers through a pipe: SA_NOCLDWAIT reaps it unseen.
+ */
+static void reset_signals_with(const char *status)
+{
+    struct sigaction sa = {0};
+    sa.sa_handler = on_usr1;
+    CU_ASSERT_EQUAL_FATAL(sigaction(SIGUSR1, &sa, NULL), 0);
+    sa.sa_handler = SIG_IGN;
+    CU_ASSERT_EQUAL_FATAL(sigaction(SIGUSR2, &sa, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(sigaction(SIGRTMIN + 3, &sa, NULL), 0);
+    sa.sa_handler = SIG_DFL;
+    sa.sa_flags = SA_NOCLDWAIT;
+    CU_ASSERT_EQUAL_FATAL(sigaction(SIGCHLD, &sa, NULL), 0);
+    sigset_t all, old, one;
+    sigfillset(&all);
+    sigemptyset(&one);
+    sigaddset(&one, SIGWINCH);
+    CU_ASSERT_EQUAL_FATAL(sigprocmask(SIG_SETMASK, &one, NULL), 0);
+    int p[2];
+    CU_ASSERT_EQUAL_FATAL(pipe(p), 0);
+    CU_ASSERT_EQUAL_FATAL(sigprocmask(SIG_SETMASK, &all, &old), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        if (status)
+            pt__signal_status_path = status;
+        pt_sys_child_reset_signals(&old);
+        sigset_t now;
+        int bad = sigprocmask(SIG_SETMASK, NULL, &now) != 0 ||
+                  !sigismember(&now, SIGWINCH) || sigismember(&now, SIGUSR1);
+        bad |= !at_default(SIGUSR1) << 1;
+        bad |= !at_default(SIGUSR2) << 2;
+        bad |= !at_default(SIGRTMIN + 3) << 3;
+        bad |= !at_default(SIGCHLD) << 4;
+        bad |= !at_default(SIGTERM) << 5;
+        unsigned char c = (unsigned char)bad;
+        _exit(write(p[1], &c, 1) == 1 ? 0 : 1);
+    }
+    CU_ASSERT_EQUAL(sigprocmask(SIG_SETMASK, &old, NULL), 0);
+    close(p[1]);
+    unsigned char c = 0xff;
+    CU_ASSERT_EQUAL(read(p[0], &c, 1), 1);
+    CU_ASSERT_EQUAL(c, 0);
+    close(p[0]);
+}
+
+static void test_reset_signals_proc(void)
+{
+    reset_signals_with(NULL);
+}
+
+static void test_reset_signals_no_proc(void)
+{
+    reset_signals_with("/nonexistent/proc/self/status");
+}
+
+/* A status text cut short, or one without the lines: the loop, still. */
+static void test_reset_signals_bad_status(void)
+{
+    char path[] = "/tmp/pt_status_XXXXXX";
+    int fd = mkstemp(path);
+    CU_ASSERT_FATAL(fd >= 0);
+    static const char text[] = "Name:\tx\nSigIgn:\t0000000000000000\n"
+                               "SigCgt:\t00000000000";
+    CU_ASSERT_EQUAL(write(fd, text, sizeof text - 1), (ssize_t)sizeof text - 1);
+    close(fd);
+    reset_signals_with(path);
+    unlink(path);
+}
+
 static const pt_test_case cases[] = {
     {"unset: nothing fails", test_unset, 0},
     {"only the Nth call fails", test_nth_call, 0},
@@ -226,6 +317,10 @@ static const pt_test_case cases[] = {
     {"read_full across writes, EOF; pt_sys_exit", test_read_full_and_exit, 0},
     {"dlerror's text without the path", test_dl_reason, 0},
     {"threads counted, with and without /proc", test_thread_count, 0},
+    {"a child's signals reset, read from /proc", test_reset_signals_proc, 0},
+    {"a child's signals reset, without /proc", test_reset_signals_no_proc, 0},
+    {"a child's signals reset, status cut short", test_reset_signals_bad_status,
+     0},
     {NULL, NULL, 0},
 };
 

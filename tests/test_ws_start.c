@@ -3,6 +3,7 @@
  * before any request, so the first task does not wait for their dlopen)
  * and .start (workers forked at create; the others once there is work). */
 #include <errno.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include <ptools/workerset.h>
 
 #include "harness.h"
+#include "internal.h"
 
 #define TK(name) PT_TEST_KERNEL_DIR "/" name ".so"
 
@@ -217,6 +219,71 @@ static void test_stop_then_destroy(void)
     }
 }
 
+static void on_usr1(int sig)
+{
+    (void)sig;
+}
+
+/* Run in a worker: which of its signals are at SIG_DFL (1) or not (0). */
+static int dispositions(pt_ctx *c)
+{
+    static const int sigs[] = {SIGUSR1, SIGUSR2, SIGINT, SIGHUP};
+    static const char *const names[] = {"usr1", "usr2", "int", "hup"};
+    for (int i = 0; i < 4; i++) {
+        struct sigaction sa;
+        pt_result_int(c, names[i],
+                      sigaction(sigs[i], NULL, &sa) == 0 &&
+                          sa.sa_handler == SIG_DFL);
+    }
+    return 0;
+}
+
+/*
+ * A handler installed and a signal ignored by the caller before the set
+ * starts are at SIG_DFL in its workers (the workers read which ones to
+ * reset from /proc, `status` NULL, or without it try each signal), and
+ * still the caller's own.
+ */
+static void workers_reset_signals(const char *status)
+{
+    struct sigaction sa = {0};
+    sa.sa_handler = on_usr1;
+    CU_ASSERT_EQUAL_FATAL(sigaction(SIGUSR1, &sa, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(sigaction(SIGINT, &sa, NULL), 0);
+    sa.sa_handler = SIG_IGN;
+    CU_ASSERT_EQUAL_FATAL(sigaction(SIGUSR2, &sa, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(sigaction(SIGHUP, &sa, NULL), 0);
+    if (status)
+        pt__signal_status_path = status;
+    pt_workerset *ws = pt_workerset_create(2, PT_WS_FF, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ws);
+    for (int i = 0; i < 4; i++) { /* both workers, maybe */
+        pt_reply *r = pt_future_fetch(pt_remotecall_fn(ws, dispositions, NULL));
+        CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+        CU_ASSERT_EQUAL(pt_reply_status(r), PT_TASK_OK);
+        CU_ASSERT_EQUAL(pt_reply_int(r, "usr1", -1), 1);
+        CU_ASSERT_EQUAL(pt_reply_int(r, "usr2", -1), 1);
+        CU_ASSERT_EQUAL(pt_reply_int(r, "int", -1), 1);
+        CU_ASSERT_EQUAL(pt_reply_int(r, "hup", -1), 1);
+        pt_reply_destroy(r);
+    }
+    CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
+    CU_ASSERT_EQUAL(sigaction(SIGUSR1, NULL, &sa), 0);
+    CU_ASSERT_PTR_EQUAL(sa.sa_handler, on_usr1);
+    CU_ASSERT_EQUAL(sigaction(SIGUSR2, NULL, &sa), 0);
+    CU_ASSERT_PTR_EQUAL(sa.sa_handler, SIG_IGN);
+}
+
+static void test_workers_reset_signals(void)
+{
+    workers_reset_signals(NULL);
+}
+
+static void test_workers_reset_signals_no_proc(void)
+{
+    workers_reset_signals("/nonexistent/proc/self/status");
+}
+
 static const pt_test_case cases[] = {
     {"start = 1: one request at a time needs one worker",
      test_start_one_at_a_time, 0},
@@ -228,6 +295,9 @@ static const pt_test_case cases[] = {
      test_no_preload_loads_at_first_use, 0},
     {"stop_all: the workers end while the caller works; destroy_all reaps",
      test_stop_then_destroy, 0},
+    {"workers start with the caller's handlers and ignores reset",
+     test_workers_reset_signals, 0},
+    {"the same without /proc", test_workers_reset_signals_no_proc, 0},
     {NULL, NULL, 0},
 };
 

@@ -3,6 +3,7 @@
  * task's life is in engine_task.c, what comes before and after the steps
  * in engine_setup.c, what workers print in engine_output.c. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -61,10 +62,17 @@ void rn_eng_set_handlers(void)
 int rn_eng_install_signals(void)
 {
     int rc = pt_sys_pipe(sig_pipe);
-    if (rc == 0 && (rc = pt_sys_set_nonblock(sig_pipe[0], 1)) == 0)
-        rc = pt_sys_set_nonblock(sig_pipe[1], 1);
     if (rc < 0)
         return rc;
+    /* a new pipe has no status flags: one F_SETFL each, no F_GETFL */
+    if (fcntl(sig_pipe[0], F_SETFL, O_NONBLOCK) < 0 ||
+        fcntl(sig_pipe[1], F_SETFL, O_NONBLOCK) < 0) {
+        rc = -errno;
+        pt_sys_close(sig_pipe[0]);
+        pt_sys_close(sig_pipe[1]);
+        sig_pipe[0] = sig_pipe[1] = -1;
+        return rc;
+    }
     rn_eng_set_handlers();
     return 0;
 }

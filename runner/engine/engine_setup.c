@@ -358,7 +358,8 @@ int rn_eng_prepare(engine *e, char *err, size_t errlen)
         rc = rn_eng_make_sets(e, true, err, errlen);
     if (rc == 0) /* MPI only now: every rank forks its workers first */
         rc = rn_cluster_start(e, err, errlen);
-    rn_eng_set_handlers(); /* MPI_Init may have set handlers of its own */
+    if (mpi) /* MPI_Init may have set handlers of its own */
+        rn_eng_set_handlers();
     /* Only now the plan: the workers, forked above, neither share its
      * pages nor make the runner copy them on write. */
     if (rc == 0 &&

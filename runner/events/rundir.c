@@ -72,9 +72,14 @@ static int mkdir_parents(const char *path)
 }
 
 /* Make the folder `path` itself: 0 when this call made it, -EEXIST, or
- * another -errno. mkdir is atomic: of two runs, only one makes it. */
+ * another -errno. mkdir is atomic: of two runs, only one makes it. The
+ * folders above are made only when missing (one mkdir, not one each). */
 static int make_leaf(const char *path)
 {
+    if (mkdir(path, 0755) == 0)
+        return 0;
+    if (errno != ENOENT)
+        return -errno;
     int rc = mkdir_parents(path);
     if (rc == 0 && mkdir(path, 0755) < 0)
         rc = -errno;
@@ -179,7 +184,9 @@ static long holder_pid(int fd)
 static int lock_dir(const char *dir, bool resume, bool made, int *out,
                     long *pid)
 {
-    int rc, fd = open_lock(dir, resume);
+    /* a folder this call made has no lock yet: made at once (O_CREAT
+     * opens one a racer made first just the same) */
+    int rc, fd = open_lock(dir, resume || made);
     if (fd == -ENOENT && !resume) {
         if (!made && (rc = holds_nothing(dir)) <= 0)
             return rc < 0 ? rc : -EEXIST;
@@ -469,8 +476,10 @@ fail: /* the call's own errno: errno itself may be another call's */
 static int json_head(pt_buf *b, const rn_manifest *m, char *err, size_t errlen)
 {
     const rn_spec *s = m->spec;
-    char hex[65], host[256] = "";
-    gethostname(host, sizeof host - 1);
+    char hex[65];
+    static char host[256]; /* asked once: the manifest is written twice */
+    if (!host[0])
+        gethostname(host, sizeof host - 1);
     int rc = rn_sha256_file(s->file, hex);
     if (rc < 0) {
         snprintf(err, errlen, "%s: cannot hash the spec: %s", s->file,

@@ -95,11 +95,14 @@ static void remember(const char *path, const struct stat *st,
     memcpy(m->hex, hex, 65);
 }
 
-/* Hash what the open fd holds: 0 or -errno. */
+/* Hash what the open fd holds: 0 or -errno. An 8 KiB buffer, not 64:
+ * read() filled a page of stack per 4 KiB of the file (a kernel library's
+ * ~15 KiB: 4 page faults before the first fork, copied again after it),
+ * for a read call more per 8 KiB. */
 static int hash_fd(int fd, char hex[65])
 {
     struct sha256_ctx c;
-    uint8_t buf[1 << 16], sum[SHA256_DIGEST_SIZE];
+    uint8_t buf[1 << 13], sum[SHA256_DIGEST_SIZE];
     ssize_t n;
     sha256_init(&c);
     while ((n = pt_sys_read_some(fd, buf, sizeof buf)) > 0)

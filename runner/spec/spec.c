@@ -274,14 +274,20 @@ static int patch_axes(rn_ynode *n, const char *dir)
 static int patch_generators(const rn_spec *s, rn_ynode *root)
 {
     rn_ynode *steps = rn_ymap_get(root, "steps");
-    char *dir = realpath(s->dir, NULL);
-    int rc = dir ? 0 : -errno;
+    char *dir = NULL; /* made real once a task has axes (a readlink per
+                         component of the path: none for a plain job) */
+    int rc = 0;
     for (size_t i = 0; !rc && steps && i < steps->n; i++) {
         rn_ynode *tasks = rn_ymap_get(steps->e[i].val, "tasks");
         for (size_t k = 0; !rc && tasks && k < tasks->n; k++) {
-            rc = patch_axes(rn_ymap_get(tasks->e[k].val, "zip"), dir);
+            rn_ynode *zip = rn_ymap_get(tasks->e[k].val, "zip"),
+                     *sweep = rn_ymap_get(tasks->e[k].val, "sweep");
+            if ((zip || sweep) && !dir && !(dir = realpath(s->dir, NULL)))
+                rc = -errno;
             if (!rc)
-                rc = patch_axes(rn_ymap_get(tasks->e[k].val, "sweep"), dir);
+                rc = patch_axes(zip, dir);
+            if (!rc)
+                rc = patch_axes(sweep, dir);
         }
     }
     free(dir);

@@ -114,6 +114,35 @@ class StartupTest(unittest.TestCase):
         self.assertEqual(calls("one", 1), ["fork", "results"])
         self.assertEqual(calls("many", 1000), ["fork", "fork", "results"])
 
+    def test_worker_resets_few_signals(self):
+        """A worker puts back to SIG_DFL only the signals the runner
+        catches or ignores, which it reads from /proc/self/status: a
+        handful of sigaction calls, not one per signal (63 before)."""
+        self.assertIsNotNone(shutil.which("strace"), "strace is missing")
+        self.run_one("warm")  # the probe report is cached from here on
+        log = os.path.join(self.tmp.name, "signals.log")
+        self.run_one("run", ("strace", "-f", "-o", log, "-e",
+                             "trace=rt_sigaction,clone,clone3,fork,openat"))
+        runner, worker, acts, status = None, None, {}, set()
+        with open(log) as f:
+            for line in f:
+                pid, _, call = line.partition(" ")
+                call = call.strip()
+                runner = runner or pid
+                m = re.match(r"(clone3?|fork)\(.*= (\d+)$", call)
+                if pid == runner and m and worker is None:
+                    worker = m.group(2)
+                if call.startswith("rt_sigaction("):
+                    acts[pid] = acts.get(pid, 0) + 1
+                if '"/proc/self/status"' in call:
+                    status.add(pid)
+        self.assertIsNotNone(worker)
+        self.assertIn(worker, status)
+        # SIGINT, SIGTERM, SIGHUP, SIGPIPE (the runner's handlers) and
+        # SIGCHLD back to SIG_DFL; the worker's own SIGPIPE handler
+        self.assertLessEqual(acts.get(worker, 0), 8)
+        self.assertGreaterEqual(acts.get(worker, 0), 5)
+
     def test_manifest_times_are_utc(self):
         t0 = time.time()
         out, _ = self.run_one("times")
