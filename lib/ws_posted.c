@@ -111,9 +111,9 @@ static int copy_frame(slot *s, const uint8_t *frame, size_t size)
 /* Post the best waiting request to every live worker: false if none. */
 static bool post_one(pt_workerset *ws)
 {
-    int to = 0;
+    unsigned to = 0; /* the workers posted to, a bit each */
     for (int i = 0; i < ws->n; i++)
-        to += gets_posts(&ws->slots[i]);
+        to |= (unsigned)gets_posts(&ws->slots[i]) << i;
     pt__heap_node *top = to ? pt__heap_peek(&ws->shared) : NULL;
     if (!top || !pt__ws_postable((const pt_request *)top))
         return false; /* a large one goes to one worker, in its turn */
@@ -132,7 +132,7 @@ static bool post_one(pt_workerset *ws)
     size_t at = 0;
     for (int i = 0; i < ws->n && rc == 0; i++) {
         slot *s = &ws->slots[i];
-        if (!gets_posts(s))
+        if (!(to >> i & 1))
             continue;
         req->pos_all[i] = s->frames;
         if (first) {
