@@ -140,6 +140,23 @@ int pt_args_reals(pt_args *a, const char *key, const double *p, size_t n)
     return rc < 0 ? rc : pt_venc_reals(&a->buf, p, n);
 }
 
+/* Close a's map: done once, at its first send (kept apart from
+ * pt_args_encoded(), which a set calls several times a task and which then
+ * needs no registers saved). */
+#if defined(__GNUC__)
+#define COLD __attribute__((noinline, cold))
+#else
+#define COLD
+#endif
+COLD static int seal(pt_args *a)
+{
+    int rc = pt_venc_map_end(&a->buf, &a->mark);
+    if (rc < 0)
+        return pt__err(rc, "args: an entry has no value");
+    a->sealed = true;
+    return 0;
+}
+
 int pt_args_encoded(pt_args *a, const uint8_t **bytes, size_t *len)
 {
     if (!a) {
@@ -147,12 +164,9 @@ int pt_args_encoded(pt_args *a, const uint8_t **bytes, size_t *len)
         *len = PT__EMPTY_MAP_LEN;
         return 0;
     }
-    if (!a->sealed) {
-        int rc = pt_venc_map_end(&a->buf, &a->mark);
-        if (rc < 0)
-            return pt__err(rc, "args: an entry has no value");
-        a->sealed = true;
-    }
+    int rc;
+    if (!a->sealed && (rc = seal(a)) < 0)
+        return rc;
     *bytes = a->buf.data;
     *len = a->buf.len;
     return 0;

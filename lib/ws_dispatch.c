@@ -375,13 +375,37 @@ static int64_t claimed_at(const slot *s, const pt_request *req)
  * on_sent hook hears of it then: the worker claims its requests in the
  * order they were sent, so the walk stops at the first not claimed.
  */
+#if defined(__GNUC__)
+#define NOINLINE __attribute__((noinline))
+#else
+#define NOINLINE
+#endif
+
+/* Whether r is worker s's next request to tell of (told already, or
+ * started: at its start time). */
+static bool to_tell(const slot *s, const pt_request *r, int64_t *at)
+{
+    *at = 0;
+    return r && (r->told || (*at = claimed_at(s, r)) != 0);
+}
+
+/* pt__ws_announce() from r on. Out of line: the calls that find none to
+ * tell (half of them, a call a task) then save no registers. */
+NOINLINE static void announce_from(pt_workerset *ws, slot *s, pt_request *r,
+                                   int64_t at)
+{
+    do {
+        pt__ws_tell(ws, r, at);
+        r = r->next;
+    } while (to_tell(s, r, &at));
+    s->unannounced = r;
+}
+
 void pt__ws_announce(pt_workerset *ws, slot *s)
 {
-    pt_request *r = s->unannounced;
-    for (int64_t at = 0; r && (r->told || (at = claimed_at(s, r)) != 0);
-         r = r->next)
-        pt__ws_tell(ws, r, at);
-    s->unannounced = r;
+    int64_t at;
+    if (to_tell(s, s->unannounced, &at))
+        announce_from(ws, s, s->unannounced, at);
 }
 
 void pt__ws_tell(pt_workerset *ws, pt_request *req, int64_t at)

@@ -95,12 +95,25 @@ static bool gets_posts(const slot *s)
            s->out.len - s->out_off < BACKLOG_MAX;
 }
 
+/* Append to worker s's input a copy of the `size`-byte frame at `frame`,
+ * encoded for another worker: 0 or -ENOMEM. */
+static int copy_frame(slot *s, const uint8_t *frame, size_t size)
+{
+    int rc = pt_buf_reserve(&s->out, size);
+    if (rc < 0)
+        return rc;
+    memcpy(s->out.data + s->out.len, frame, size);
+    s->out.len += size;
+    s->frames++;
+    return 0;
+}
+
 /* Post the best waiting request to every live worker: false if none. */
 static bool post_one(pt_workerset *ws)
 {
-    int to = 0;
+    unsigned to = 0; /* the workers posted to, a bit each */
     for (int i = 0; i < ws->n; i++)
-        to += gets_posts(&ws->slots[i]);
+        to |= (unsigned)gets_posts(&ws->slots[i]) << i;
     pt__heap_node *top = to ? pt__heap_peek(&ws->shared) : NULL;
     if (!top || !pt__ws_postable((const pt_request *)top))
         return false; /* a large one goes to one worker, in its turn */
@@ -111,15 +124,24 @@ static bool post_one(pt_workerset *ws)
     req->word = &ws->all_ring[c % PT__ALL_RING];
     atomic_store_explicit(req->word, pt__claim_word_by(c, 0, PT__CLAIM_SENT),
                           memory_order_release);
-    /* Encoded for each worker: no dearer than a copy of the first one,
-     * whose narrow stores a wide load would wait for. */
+    /* Encoded once: every worker's frame is the same bytes (one claim word
+     * for all), so the others get a copy of the first, a third of the
+     * instructions of an encoding. */
     int rc = 0;
+    const slot *first = NULL;
+    size_t at = 0;
     for (int i = 0; i < ws->n && rc == 0; i++) {
         slot *s = &ws->slots[i];
-        if (!gets_posts(s))
+        if (!(to >> i & 1))
             continue;
         req->pos_all[i] = s->frames;
+        if (first) {
+            rc = copy_frame(s, first->out.data + at, first->out.len - at);
+            continue;
+        }
+        at = s->out.len;
         rc = pt__ws_encode_task(ws, s, req, c | PT__CLAIM_ALL);
+        first = s;
     }
     if (rc < 0) { /* frames already queued are skipped: revoked */
         atomic_store(req->word, pt__claim_word_by(c, 0, PT__CLAIM_REVOKED));

@@ -20,24 +20,17 @@ static size_t word_at(size_t n, int i)
     return at + 8 > n ? n - 8 : at;
 }
 
-/* Does (p, n) have the kept shape: the same bytes outside the slots? The
- * value must lie where the kept one could (8-aligned), for the check it
- * passed to hold for it too. */
-static bool same_shape(const js_shape *c, const uint8_t *p, size_t n)
+#if defined(__GNUC__)
+#define NOINLINE __attribute__((noinline))
+#else
+#define NOINLINE
+#endif
+
+/* same_shape() for an encoding with no masks (short, or long): slot by
+ * slot, with memcmp. Out of line: the masked path, two a line, then saves
+ * no registers for these calls. */
+NOINLINE static bool same_bytes(const js_shape *c, const uint8_t *p, size_t n)
 {
-    if (!c->valid || n != c->enc_len || ((uintptr_t)p & 7) != 0)
-        return false;
-    if (c->nmask) { /* word by word, the slots' bytes masked: no memcmp */
-        uint64_t diff = 0;
-        for (int i = 0; i < c->nmask; i++) {
-            size_t at = c->mask_at[i];
-            uint64_t a, b;
-            memcpy(&a, p + at, 8);
-            memcpy(&b, c->enc + at, 8);
-            diff |= (a ^ b) & c->mask[i];
-        }
-        return diff == 0;
-    }
     size_t at = 0;
     for (int i = 0; i < c->nslots; i++) {
         size_t to = c->slot[i].enc;
@@ -46,6 +39,26 @@ static bool same_shape(const js_shape *c, const uint8_t *p, size_t n)
         at = to + 8;
     }
     return memcmp(p + at, c->enc + at, n - at) == 0;
+}
+
+/* Does (p, n) have the kept shape: the same bytes outside the slots? The
+ * value must lie where the kept one could (8-aligned), for the check it
+ * passed to hold for it too. */
+static bool same_shape(const js_shape *c, const uint8_t *p, size_t n)
+{
+    if (!c->valid || n != c->enc_len || ((uintptr_t)p & 7) != 0)
+        return false;
+    if (!c->nmask)
+        return same_bytes(c, p, n);
+    uint64_t diff = 0; /* word by word, the slots' bytes masked */
+    for (int i = 0; i < c->nmask; i++) {
+        size_t at = c->mask_at[i];
+        uint64_t a, b;
+        memcpy(&a, p + at, 8);
+        memcpy(&b, c->enc + at, 8);
+        diff |= (a ^ b) & c->mask[i];
+    }
+    return diff == 0;
 }
 
 /* The kept text with p's numbers printed in. */

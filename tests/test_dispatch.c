@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <ptools/dispatch.h>
 #include <ptools/sys.h>
@@ -514,6 +515,80 @@ static void test_posted_crash_blames_the_runner(void)
     CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
 }
 
+/* Naps `ms`, then answers its args' mark and the length of its text. */
+static int echo_mark(pt_ctx *c)
+{
+    struct timespec ts = {0, pt_arg_int(c, "ms", 0) * 1000000L};
+    nanosleep(&ts, NULL);
+    int rc = pt_result_int(c, "mark", pt_arg_int(c, "mark", -1));
+    return rc ? rc
+              : pt_result_int(c, "len",
+                              (int64_t)strlen(pt_arg_str(c, "text", "")));
+}
+
+typedef struct echoes {
+    int ndone, ends[NRACE], on[PT__POST_ALL_MAX];
+    int64_t mark[NRACE], len[NRACE];
+} echoes;
+
+static void echo_done(void *arg, pt_request *req)
+{
+    echoes *e = arg;
+    int64_t i = pt_request_id(req);
+    const pt_reply *r = pt_request_reply(req);
+    e->ends[i]++;
+    e->ndone++;
+    CU_ASSERT_EQUAL(pt_reply_status(r), PT_TASK_OK);
+    e->mark[i] = pt_reply_int(r, "mark", -2);
+    e->len[i] = pt_reply_int(r, "len", -2);
+    int w = pt_request_worker(req);
+    CU_ASSERT_FATAL(w >= 0 && w < PT__POST_ALL_MAX);
+    e->on[w]++;
+    pt_request_destroy(req);
+}
+
+/*
+ * Posted to all of the most workers a set posts to (PT__POST_ALL_MAX), a
+ * request's frame is encoded for the first and copied for the others:
+ * each copy carries that request's own args (frames of every length and
+ * padding), and exactly one worker runs it, whichever it is.
+ */
+static void test_posted_copies_run_once(void)
+{
+    enum { N = 600 };
+    pt_workerset *ws = batched_set(PT__POST_ALL_MAX, 32);
+    echoes *e = calloc(1, sizeof *e);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    static const char text[] = "abcdefghijklmnopqrstuvwxyz";
+    pt_call c = PT_CALL_INIT;
+    c.fn = echo_mark;
+    for (int i = 0; i < N; i++) {
+        pt_args *a = pt_args_create();
+        pt_args_int(a, "ms", i % 4 == 0); /* a worker busy, the others not */
+        pt_args_int(a, "mark", 1000003 * (int64_t)i);
+        pt_args_str(a, "text", text + i % 17);
+        c.args = a;
+        CU_ASSERT_PTR_NOT_NULL_FATAL(
+            pt_request_submit(ws, &c, i, echo_done, e));
+        pt_args_destroy(a);
+    }
+    while (e->ndone < N)
+        CU_ASSERT_EQUAL_FATAL(pt_workerset_poll(&ws, 1, NULL, 0, 100), 0);
+    for (int i = 0; i < N; i++) {
+        CU_ASSERT_EQUAL(e->ends[i], 1);
+        CU_ASSERT_EQUAL(e->mark[i], 1000003 * (int64_t)i);
+        CU_ASSERT_EQUAL(e->len[i], 26 - i % 17);
+    }
+    /* 150 ms of naps: the copies, not only the first worker's, ran */
+    int others = 0;
+    for (int w = 1; w < PT__POST_ALL_MAX; w++)
+        others += e->on[w];
+    CU_ASSERT(others > 0);
+    CU_ASSERT_EQUAL(pt_workerset_restarts(ws), 0);
+    free(e);
+    CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
+}
+
 /*
  * Requests pinned to worker 0 (sent to it alone) mixed with requests
  * posted to both: worker 0 answers in the order of its input, which the
@@ -669,6 +744,8 @@ static const pt_test_case cases[] = {
     {"posted to all: a crash blames only the crasher",
      test_posted_crash_blames_the_runner, 0},
     {"pinned requests among those posted to all", test_pinned_among_posted, 0},
+    {"posted to all: each worker's copy runs once, with its args",
+     test_posted_copies_run_once, 0},
     {"posted to all: a busy worker's backlog", test_busy_worker_backlog, 0},
     {"large args go to one worker among those posted to all",
      test_large_args_among_posted, 0},

@@ -80,9 +80,17 @@ static bool more_room(rn_samples *l)
     return true;
 }
 
-static void add(rn_samples *l, int64_t ns)
+#if defined(__GNUC__)
+#define NOINLINE __attribute__((noinline))
+#else
+#define NOINLINE
+#endif
+
+/* add() where the exact samples have no room left: more room, or the
+ * histogram from now on. Out of line: the common paths (two samples a
+ * task) then save no registers. */
+NOINLINE static void add_slow(rn_samples *l, int64_t ns)
 {
-    ns = ns < 0 ? 0 : ns;
     if (!l->hist && l->n >= RN_SAMPLES_EXACT)
         to_histogram(l);
     if (l->hist) {
@@ -93,6 +101,19 @@ static void add(rn_samples *l, int64_t ns)
     if (l->n == l->cap && !more_room(l))
         return;
     l->ns[l->n++] = ns;
+}
+
+static void add(rn_samples *l, int64_t ns)
+{
+    ns = ns < 0 ? 0 : ns;
+    if (l->hist) {
+        l->hist[bucket_of(ns)]++;
+        l->total++;
+    } else if (l->n < l->cap) { /* cap <= RN_SAMPLES_EXACT */
+        l->ns[l->n++] = ns;
+    } else {
+        add_slow(l, ns);
+    }
 }
 
 void rn_summary_task(rn_summary *s, int kernel, int status, int64_t queued_ns,
