@@ -87,6 +87,20 @@ int rn_eng_live_init(engine *e)
     return 0;
 }
 
+/* A page of slots, every one NULL: mapped, not calloc'ed, so that only
+ * the parts that tasks reach are ever touched (a short run's one task: a
+ * page fault, not the 8 of calloc's zeroing). NULL on ENOMEM. */
+static tpage *page_new(void)
+{
+    return rn_map(sizeof(tpage));
+}
+
+static void page_free(tpage *pg)
+{
+    if (pg)
+        rn_unmap(pg, sizeof(tpage));
+}
+
 /* Task `id`'s slot, its page made if need be: NULL on ENOMEM. */
 static tstate **slot_for(tmap *m, int64_t id)
 {
@@ -97,7 +111,7 @@ static tstate **slot_for(tmap *m, int64_t id)
         m->pages[p] = m->spare;
         m->spare = NULL;
     }
-    if (!m->pages[p] && !(m->pages[p] = calloc(1, sizeof *m->pages[p])))
+    if (!m->pages[p] && !(m->pages[p] = page_new()))
         return NULL;
     return &m->pages[p]->s[id & (LIVE_PAGE - 1)];
 }
@@ -160,7 +174,7 @@ void rn_eng_untrack(engine *e, tstate *s)
     (*pg)->s[id & (LIVE_PAGE - 1)] = NULL;
     e->live.n--;
     if (--(*pg)->n == 0) { /* the window has moved on: kept for the next */
-        free(e->live.spare);
+        page_free(e->live.spare);
         e->live.spare = *pg;
         *pg = NULL;
     }
@@ -181,10 +195,10 @@ void rn_eng_live_free(engine *e)
                 free(s->history);
             }
         }
-        free(m->pages[p]);
+        page_free(m->pages[p]);
     }
     free(m->pages);
-    free(m->spare);
+    page_free(m->spare);
     memset(m, 0, sizeof *m);
     e->spare = NULL;
     while (e->slabs) {
