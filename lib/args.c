@@ -143,12 +143,7 @@ int pt_args_reals(pt_args *a, const char *key, const double *p, size_t n)
 /* Close a's map: done once, at its first send (kept apart from
  * pt_args_encoded(), which a set calls several times a task and which then
  * needs no registers saved). */
-#if defined(__GNUC__)
-#define COLD __attribute__((noinline, cold))
-#else
-#define COLD
-#endif
-COLD static int seal(pt_args *a)
+PT_COLD static int seal(pt_args *a)
 {
     int rc = pt_venc_map_end(&a->buf, &a->mark);
     if (rc < 0)

@@ -375,12 +375,6 @@ static int64_t claimed_at(const slot *s, const pt_request *req)
  * on_sent hook hears of it then: the worker claims its requests in the
  * order they were sent, so the walk stops at the first not claimed.
  */
-#if defined(__GNUC__)
-#define NOINLINE __attribute__((noinline))
-#else
-#define NOINLINE
-#endif
-
 /* Whether r is worker s's next request to tell of (told already, or
  * started: at its start time). */
 static bool to_tell(const slot *s, const pt_request *r, int64_t *at)
@@ -391,8 +385,8 @@ static bool to_tell(const slot *s, const pt_request *r, int64_t *at)
 
 /* pt__ws_announce() from r on. Out of line: the calls that find none to
  * tell (half of them, a call a task) then save no registers. */
-NOINLINE static void announce_from(pt_workerset *ws, slot *s, pt_request *r,
-                                   int64_t at)
+PT_NOINLINE static void announce_from(pt_workerset *ws, slot *s, pt_request *r,
+                                      int64_t at)
 {
     do {
         pt__ws_tell(ws, r, at);

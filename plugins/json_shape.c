@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include <ptools/export.h>
 #include <ptools/value.h>
 
 #include "json_shape.h"
@@ -20,16 +21,11 @@ static size_t word_at(size_t n, int i)
     return at + 8 > n ? n - 8 : at;
 }
 
-#if defined(__GNUC__)
-#define NOINLINE __attribute__((noinline))
-#else
-#define NOINLINE
-#endif
-
 /* same_shape() for an encoding with no masks (short, or long): slot by
  * slot, with memcmp. Out of line: the masked path, two a line, then saves
  * no registers for these calls. */
-NOINLINE static bool same_bytes(const js_shape *c, const uint8_t *p, size_t n)
+PT_NOINLINE static bool same_bytes(const js_shape *c, const uint8_t *p,
+                                   size_t n)
 {
     size_t at = 0;
     for (int i = 0; i < c->nslots; i++) {

@@ -1,5 +1,6 @@
 /*
- * ptools/export.h - the one export macro, and printf checking.
+ * ptools/export.h - the one export macro, printf checking, and the two
+ * inlining hints the library, ptrun and its plugins use.
  *
  * libptools is built with hidden visibility: PT_EXTERN marks what it
  * exports. Kernels and plugins mark their descriptor with it too (through
@@ -13,9 +14,15 @@
 #if defined(__GNUC__)
 #define PT_EXTERN __attribute__((visibility("default")))
 #define PT_PRINTF(f, a) __attribute__((format(printf, f, a)))
+/* Kept out of its caller: a rare path split off a hot function, so that
+ * the common one saves no registers for it. PT_COLD: and laid out apart. */
+#define PT_NOINLINE __attribute__((noinline))
+#define PT_COLD __attribute__((noinline, cold))
 #else
 #define PT_EXTERN
 #define PT_PRINTF(f, a)
+#define PT_NOINLINE
+#define PT_COLD
 #endif
 
 #endif

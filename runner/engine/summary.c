@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <ptools/export.h>
 #include <ptools/json.h>
 
 #include "events/rundir.h"
@@ -80,16 +81,10 @@ static bool more_room(rn_samples *l)
     return true;
 }
 
-#if defined(__GNUC__)
-#define NOINLINE __attribute__((noinline))
-#else
-#define NOINLINE
-#endif
-
 /* add() where the exact samples have no room left: more room, or the
  * histogram from now on. Out of line: the common paths (two samples a
  * task) then save no registers. */
-NOINLINE static void add_slow(rn_samples *l, int64_t ns)
+PT_NOINLINE static void add_slow(rn_samples *l, int64_t ns)
 {
     if (!l->hist && l->n >= RN_SAMPLES_EXACT)
         to_histogram(l);
