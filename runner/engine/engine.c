@@ -101,9 +101,8 @@ static void flush_results(engine *e)
  * written now, and all of them before a round that may wait (SPEC §5:
  * before the runner next waits idle). Task events gathered for plugins
  * reach them before the runner waits, too. (A round that only looks, wait
- * 0, writes nothing younger: more may come with it.) No look without a
- * wait first: one system call a round fewer, which is one a task when
- * tasks go one at a time.
+ * 0, writes nothing younger: more may come with it; poll_round decides
+ * when a round looks first.)
  */
 static void results_before_wait(engine *e, int64_t now, int wait)
 {
@@ -112,6 +111,45 @@ static void results_before_wait(engine *e, int64_t now, int wait)
         flush_results(e);
     if (!e->unflushed_ns && wait != 0 && rn_host_deliver(e->host) < 0)
         e->lost_output = true;
+}
+
+/*
+ * Whether a round that would write results and then wait looks first
+ * (poll with no wait): when a task ends with the look, the round takes it
+ * without writing or waiting (SPEC §5: results are written before the
+ * runner waits idle, or once RESULT_LATENCY_NS old), which saves a write a
+ * task when tasks go one at a time to busy workers (`batch: 1`). A look
+ * that finds nothing costs a system call; after LOOK_MISSES of them in a
+ * row the rounds stop looking, and every LOOK_PROBE-th round tries again.
+ */
+enum { LOOK_MISSES = 2, LOOK_PROBE = 64 };
+
+static bool should_look(engine *e, int wait)
+{
+    if (!e->unflushed_ns || wait == 0)
+        return false;
+    if (e->look_credit > 0)
+        return true;
+    return --e->look_credit <= -LOOK_PROBE ? (e->look_credit = 1, true) : false;
+}
+
+/* One round's poll: a look first when it may pay (should_look). */
+static int poll_round(engine *e, struct pollfd *extra, int nextra, int wait)
+{
+    int nsets = e->spec->nworkersets;
+    if (should_look(e, wait)) {
+        results_before_wait(e, pt_sys_mono_ns(), 0); /* the old ones */
+        int64_t finished = e->finished;
+        int rc = pt_workerset_poll(e->sets, nsets, extra, nextra, 0);
+        bool news = e->finished != finished;
+        for (int i = 0; !news && i < nextra; i++)
+            news = extra[i].revents != 0;
+        e->look_credit = news ? LOOK_MISSES : e->look_credit - 1;
+        if (rc < 0 || news)
+            return rc;
+    }
+    results_before_wait(e, pt_sys_mono_ns(), wait);
+    return pt_workerset_poll(e->sets, nsets, extra, nextra, wait);
 }
 
 /* First signal: run nothing new. Second: kill the running tasks too. */
@@ -234,8 +272,7 @@ static int run_step(engine *e, int step)
                 break;
         }
         wait = late_wait(e, wait, pt_sys_mono_ns());
-        results_before_wait(e, pt_sys_mono_ns(), wait);
-        rc = pt_workerset_poll(e->sets, nsets, extra, nextra, wait);
+        rc = poll_round(e, extra, nextra, wait);
         if (rc == 0)
             rn_eng_feed(e, -1); /* more as they finish */
         if (rc == 0 && e->feed_rc)
