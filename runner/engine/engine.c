@@ -184,8 +184,9 @@ static int min_ms(int a, int b)
 
 /*
  * ctl.sock, runs/latest and the manifest's disk reserve are made once the
- * first tasks are at workers and the run has gone on LATE_NS: a run that
- * ends sooner never needs them (runs/latest is made at its end), and their
+ * first tasks are at workers and the run has gone on LATE_NS with tasks
+ * still to end: a run that ends sooner, or whose step has just ended,
+ * needs none of them now (runs/latest is made at its end), and their
  * files cost ext4 an inode each (up to 0.25 ms) on the start's critical
  * path. The first round sends without waiting; the next ones wait no
  * longer than until then.
@@ -207,7 +208,7 @@ static void open_late_due(engine *e)
     int64_t now = pt_sys_mono_ns();
     if (!e->first_ns)
         e->first_ns = now;
-    else if (now - e->first_ns >= LATE_NS)
+    else if (now - e->first_ns >= LATE_NS && e->outstanding > 0)
         rn_eng_open_late(e, true); /* the first tasks are at workers */
 }
 
