@@ -21,10 +21,21 @@
 #define BATCH_WORK_NS INT64_C(2000000)
 #define BATCH_MAX PT__RING
 
+/*
+ * The set's mean run time, for the batch size. A sample counts for at most
+ * LEARN_CAP times the mean: one long request among short ones must not make
+ * the set send the short ones one at a time, each a round trip through the
+ * parent, for the next few dozen (a set whose requests all grow long gets
+ * there within a dozen of them).
+ */
+#define LEARN_CAP 8
+
 static void learn(pt_workerset *ws, int64_t ran_ns)
 {
     if (ran_ns < 1)
         ran_ns = 1;
+    if (ws->avg_ns && ran_ns / LEARN_CAP > ws->avg_ns)
+        ran_ns = LEARN_CAP * ws->avg_ns;
     ws->avg_ns = ws->avg_ns ? ws->avg_ns - ws->avg_ns / 8 + ran_ns / 8 : ran_ns;
     /* A set whose kernels print goes one request at a time: the lines a
      * worker prints can only be told apart by the answer that follows. */

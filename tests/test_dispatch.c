@@ -732,6 +732,49 @@ static void test_fast_answers_starve_none(void)
     CU_ASSERT_EQUAL(sigaction(SIGPIPE, &old, NULL), 0);
 }
 
+/* Submit request `id` running fn (give_rep, or pt_test_nap) with `a`. */
+static void submit_fn(pt_workerset *ws, seen *s, int64_t id, pt_call_fn fn,
+                      pt_args *a)
+{
+    pt_call c = PT_CALL_INIT;
+    c.fn = fn;
+    c.args = a;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pt_request_submit(ws, &c, id, on_done, s));
+}
+
+/*
+ * Auto-batched, one worker: after one long request among short ones, the
+ * short ones that follow still go in batches. (The set's mean run time
+ * took the long one in whole: one request at a time, a round trip each,
+ * for the next ~15; the idle gaps of bench figure 11.)
+ */
+static void test_long_one_keeps_batches(void)
+{
+    enum { WARM = 20, QUICK = 40 };
+    pt_workerset *ws = batched_set(1, 0);
+    seen s = {0};
+    pt_args *quick = pt_args_create(), *slow = nap_args(60, 0);
+    for (int i = 0; i < WARM; i++)
+        submit_fn(ws, &s, i, give_rep, quick);
+    wait_done(ws, &s, WARM);
+    submit_fn(ws, &s, WARM, pt_test_nap, slow);
+    wait_done(ws, &s, WARM + 1);
+    for (int i = WARM + 1; i <= WARM + QUICK; i++)
+        submit_fn(ws, &s, i, give_rep, quick);
+    int rounds = 0; /* polls that brought answers */
+    while (s.ndone < WARM + 1 + QUICK) {
+        int before = s.ndone;
+        CU_ASSERT_EQUAL_FATAL(pt_workerset_poll(&ws, 1, NULL, 0, 100), 0);
+        rounds += s.ndone > before;
+    }
+    CU_ASSERT(rounds <= QUICK / 5); /* one at a time: ~QUICK / 2 rounds */
+    for (int i = 0; i <= WARM + QUICK; i++)
+        pt_request_destroy(s.done[i]);
+    pt_args_destroy(quick);
+    pt_args_destroy(slow);
+    CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
+}
+
 static const pt_test_case cases[] = {
     {"started: told at the claim, with its start time",
      test_started_at_the_claim, 0},
@@ -753,6 +796,8 @@ static const pt_test_case cases[] = {
      test_fast_answers_starve_none, 0},
     {"a request carries its owner's pointer", test_request_data, 0},
     {"args reused, requests recycled", test_reused_args_and_requests, 0},
+    {"a long request among short ones keeps their batches",
+     test_long_one_keeps_batches, 0},
     {"take-backs racing claims, the claim ring wrapping",
      test_take_back_races_claim, 120},
     {NULL, NULL, 0},
