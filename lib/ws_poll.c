@@ -196,10 +196,16 @@ static int64_t slot_deadline(const pt_workerset *ws, const slot *s, int64_t now)
     return since + ws->timeout_ns;
 }
 
-/* Milliseconds until the first running request times out, or -1. */
+/*
+ * Milliseconds until the first running request times out, or -1. A
+ * request posted to all may have been claimed since the set last looked:
+ * nothing wakes the parent for a claim, so while any is posted the set
+ * looks again within an eighth of its timeout (a request that never
+ * answers is killed that much late at most).
+ */
 static int next_deadline_ms(const pt_workerset *ws, int64_t now)
 {
-    int64_t best = -1;
+    int64_t best = ws->timeout_ns && ws->posted_head ? ws->timeout_ns / 8 : -1;
     for (int i = 0; ws->timeout_ns && i < ws->n; i++) {
         int64_t at = slot_deadline(ws, &ws->slots[i], now);
         if (at < 0)

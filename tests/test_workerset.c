@@ -786,6 +786,33 @@ static void test_batch_timeout_blames_the_runner(void)
     pt_workerset_destroy(ws);
 }
 
+/*
+ * Posted to all (FF, 2 workers, batches): a request that never answers,
+ * sent alone to idle workers, times out on time. (Nothing wakes the
+ * parent when a worker claims it; the race where the claim comes after
+ * the parent's last look is caught by e2e_hostile's posted-hang test.)
+ */
+static void test_posted_timeout_without_news(void)
+{
+    pt_workerset_opts o = {.timeout_ms = 300, .batch = 64};
+    pt_workerset *ws = pt_workerset_create(2, PT_WS_FF, &o);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ws);
+    pt_args *quick = args_ms(0), *hang = args_ms(30000);
+    for (int i = 0; i < 20; i++)
+        pt_reply_destroy(pt_future_fetch(pt_remotecall_fn(ws, nap, quick)));
+    int64_t t0 = now_ns();
+    pt_reply *r = pt_future_fetch(pt_remotecall_fn(ws, nap, hang));
+    int64_t dt = now_ns() - t0;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    CU_ASSERT_EQUAL(pt_reply_status(r), PT_TASK_TIMEOUT);
+    CU_ASSERT_TRUE(dt >= 300 * 1000000LL);
+    CU_ASSERT_TRUE(dt < 5000 * 1000000LL); /* 300 ms + at most 1/8 */
+    pt_reply_destroy(r);
+    pt_args_destroy(quick);
+    pt_args_destroy(hang);
+    pt_workerset_destroy(ws);
+}
+
 /* batch: N is honoured, and a bad value is refused. */
 static void test_batch_option(void)
 {
@@ -1216,6 +1243,8 @@ static const pt_test_case cases[] = {
     {"sets do not share pipes", test_sets_do_not_share_fds, 0},
     {"workers die with their parent", test_workers_die_with_parent, 0},
     {"a request past the timeout kills its worker", test_timeout, 0},
+    {"posted to all: a request that never answers times out",
+     test_posted_timeout_without_news, 20},
     {"workers' output is captured by task", test_output_capture, 0},
     {"a set whose workers always die is broken", test_broken_set, 0},
     {"a worker that cannot be restarted fails its requests", test_lost_worker,

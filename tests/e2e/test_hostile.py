@@ -111,6 +111,32 @@ steps: [{name: s, tasks: [{kernel: sleep, workerset: w, args: {ms: 60000},
         # 10 attempts of 300 ms on one worker, plus backoff: not a minute
         self.assertLess(secs, 30)
 
+    def test_hang_posted_to_idle_workers_times_out(self):
+        # FF sets of 2 to 4 post each task to all their workers, and
+        # nothing wakes ptrun when one claims it: a task that never answers,
+        # claimed after ptrun's last look, was waited for for ever (6 of 6
+        # runs hung before the fix)
+        steps = "".join("  - {name: s%d, tasks: [{kernel: echo, repeat: 3},"
+                        " {kernel: hang}]}\n" % i for i in range(6))
+        spec = self.spec("posted-hang", """ptrun: 1
+name: posted-hang
+kernels:
+  echo: {path: echo}
+  hang: {path: @FAULTS@}
+workersets: [{name: w, workers: 3, timeout: 300ms}]
+steps:
+  - {name: warm, tasks: [{kernel: echo, repeat: 20}]}
+""" + steps)
+        out = self.path("run")
+        p, secs = self.run_job(spec, out)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        rows = results(out)
+        self.assertEqual(len(rows), 20 + 6 * 4)
+        hung = [r for r in rows if r["kernel"] == "hang"]
+        self.assertEqual([r["status"] for r in hung], ["timeout"] * 6)
+        # six timeouts of 300 ms (each found within an eighth more)
+        self.assertLess(secs, 60)
+
     def test_crashing_kernel_breaks_set_and_run_ends(self):
         spec = self.spec("segv5", """ptrun: 1
 name: segv5
