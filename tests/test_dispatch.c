@@ -42,14 +42,21 @@ static void on_done(void *arg, pt_request *req)
     s->ndone++;
 }
 
-static pt_request *submit(pt_workerset *ws, seen *s, int64_t id, pt_args *a)
+/* Submit request `id` running fn with `a`. */
+static pt_request *submit_fn(pt_workerset *ws, seen *s, int64_t id,
+                             pt_call_fn fn, pt_args *a)
 {
     pt_call c = PT_CALL_INIT;
-    c.fn = pt_test_nap;
+    c.fn = fn;
     c.args = a;
     pt_request *req = pt_request_submit(ws, &c, id, on_done, s);
     CU_ASSERT_PTR_NOT_NULL_FATAL(req);
     return req;
+}
+
+static pt_request *submit(pt_workerset *ws, seen *s, int64_t id, pt_args *a)
+{
+    return submit_fn(ws, s, id, pt_test_nap, a);
 }
 
 static pt_args *nap_args(int ms, int mark)
@@ -295,11 +302,7 @@ static int give_rep(pt_ctx *c)
 static int64_t rep_of(pt_workerset *ws, seen *s, int64_t id, pt_args *a,
                       pt_request **req)
 {
-    pt_call c = PT_CALL_INIT;
-    c.fn = give_rep;
-    c.args = a;
-    *req = pt_request_submit(ws, &c, id, on_done, s);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(*req);
+    *req = submit_fn(ws, s, id, give_rep, a);
     wait_done(ws, s, s->ndone + 1);
     CU_ASSERT_PTR_EQUAL(s->done[id], *req);
     return pt_reply_int(pt_request_reply(*req), "rep", -2);
@@ -730,16 +733,6 @@ static void test_fast_answers_starve_none(void)
     CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
     pt_sys_sigpipe_harmless(false);
     CU_ASSERT_EQUAL(sigaction(SIGPIPE, &old, NULL), 0);
-}
-
-/* Submit request `id` running fn (give_rep, or pt_test_nap) with `a`. */
-static void submit_fn(pt_workerset *ws, seen *s, int64_t id, pt_call_fn fn,
-                      pt_args *a)
-{
-    pt_call c = PT_CALL_INIT;
-    c.fn = fn;
-    c.args = a;
-    CU_ASSERT_PTR_NOT_NULL_FATAL(pt_request_submit(ws, &c, id, on_done, s));
 }
 
 /*

@@ -114,26 +114,32 @@ static void results_before_wait(engine *e, int64_t now, int wait)
 }
 
 /*
- * Whether a round that would write results and then wait looks first
- * (poll with no wait): when a task ends with the look, the round takes it
- * without writing or waiting (SPEC §5: results are written before the
- * runner waits idle, or once RESULT_LATENCY_NS old), which saves a write a
- * task when tasks go one at a time to busy workers (`batch: 1`). A look
- * that finds nothing costs a system call; after LOOK_MISSES of them in a
- * row the rounds stop looking, and every LOOK_PROBE-th round tries again.
+ * Whether a round that would write results and then wait only looks
+ * instead (poll with no wait): when a task ends with the look, the next
+ * round takes more without writing or waiting (SPEC §5: results are
+ * written before the runner waits idle, or once RESULT_LATENCY_NS old),
+ * which saves a write a task when tasks go one at a time to busy workers
+ * (`batch: 1`). A look is a whole round: what it saw (a crash to retry, a
+ * timeout) sets the next round's wait, and a round after a look that found
+ * nothing waits without looking. A look that finds nothing costs a system
+ * call; after LOOK_MISSES of them in a row the rounds stop looking, and
+ * every LOOK_PROBE-th round tries again.
  */
 enum { LOOK_MISSES = 2, LOOK_PROBE = 64 };
 
 static bool should_look(engine *e, int wait)
 {
-    if (!e->unflushed_ns || wait == 0)
+    if (!e->unflushed_ns || wait == 0 || e->looked_empty)
         return false;
     if (e->look_credit > 0)
         return true;
-    return --e->look_credit <= -LOOK_PROBE ? (e->look_credit = 1, true) : false;
+    if (--e->look_credit > -LOOK_PROBE)
+        return false;
+    e->look_credit = 1; /* a probe: one look, kept while looks pay */
+    return true;
 }
 
-/* One round's poll: a look first when it may pay (should_look). */
+/* One round's poll: a look instead when it may pay (should_look). */
 static int poll_round(engine *e, struct pollfd *extra, int nextra, int wait)
 {
     int nsets = e->spec->nworkersets;
@@ -145,9 +151,10 @@ static int poll_round(engine *e, struct pollfd *extra, int nextra, int wait)
         for (int i = 0; !news && i < nextra; i++)
             news = extra[i].revents != 0;
         e->look_credit = news ? LOOK_MISSES : e->look_credit - 1;
-        if (rc < 0 || news)
-            return rc;
+        e->looked_empty = !news;
+        return rc;
     }
+    e->looked_empty = false;
     results_before_wait(e, pt_sys_mono_ns(), wait);
     return pt_workerset_poll(e->sets, nsets, extra, nextra, wait);
 }

@@ -191,8 +191,9 @@ typedef struct engine {
     int64_t finished;     /* final task events so far */
     int64_t unflushed_ns; /* CLOCK_MONOTONIC of the oldest result the
                              plugins may still buffer, 0: none */
-    int look_credit;      /* > 0: a round looks (poll 0) before it writes
-                             results and waits (engine.c, should_look) */
+    int look_credit;      /* > 0: a round that would write results and
+                             wait looks instead (engine.c, should_look) */
+    bool looked_empty;    /* the last round looked and found no news */
     pt_shm *shm_ready;    /* MPI: the node's "segments ready" marker */
     int64_t notok_job;    /* tasks ended failed, crashed or timeout */
     int64_t notok_step;   /* ... in the running step */
