@@ -779,6 +779,51 @@ static void test_long_one_keeps_batches(void)
     CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
 }
 
+/*
+ * Auto-batched, one worker, right after a long request (when batches are
+ * biggest again): a nap sent ahead to the worker but not started can
+ * still be raised, and it is the next started - none of the others not
+ * started at the call, sent ahead or not, starts before it.
+ */
+static void test_raised_after_long_one(void)
+{
+    enum { WARM = 20, SLOW = WARM, NAP0 = WARM + 1, N = NAP0 + 16 };
+    pt_workerset *ws = batched_set(1, 0);
+    seen s = {0};
+    pt_workerset_on_sent(ws, on_sent, &s);
+    pt_args *quick = pt_args_create(), *slow = nap_args(60, 0),
+            *nap = nap_args(20, 0);
+    for (int i = 0; i < WARM; i++)
+        submit_fn(ws, &s, i, give_rep, quick);
+    wait_done(ws, &s, WARM);
+    submit(ws, &s, SLOW, slow);
+    pt_request *req[N];
+    for (int i = NAP0; i < N; i++)
+        req[i] = submit(ws, &s, i, nap);
+    while (s.sent_ns[NAP0] == 0) /* the long one done, the first nap on */
+        CU_ASSERT_EQUAL_FATAL(pt_workerset_poll(&ws, 1, NULL, 0, 100), 0);
+    int ahead = 0, up = 0; /* up: the last sent ahead, not started */
+    for (int i = NAP0; i < N; i++)
+        if (req[i]->word != NULL && s.sent_ns[i] == 0) {
+            ahead++;
+            up = i;
+        }
+    CU_ASSERT_FATAL(ahead >= 2); /* it overtakes one sent ahead, too */
+    CU_ASSERT_EQUAL(pt_request_set_priority(ws, req[up], 10), 0);
+    int64_t called = pt_sys_mono_ns();
+    wait_done(ws, &s, N);
+    int64_t raised = start_of(&s, up);
+    for (int i = NAP0; i < N; i++)
+        CU_ASSERT(i == up || start_of(&s, i) < called ||
+                  start_of(&s, i) > raised);
+    for (int i = 0; i < N; i++)
+        pt_request_destroy(s.done[i]);
+    pt_args_destroy(quick);
+    pt_args_destroy(slow);
+    pt_args_destroy(nap);
+    CU_ASSERT_EQUAL(pt_workerset_destroy(ws), 0);
+}
+
 static const pt_test_case cases[] = {
     {"started: told at the claim, with its start time",
      test_started_at_the_claim, 0},
@@ -800,6 +845,8 @@ static const pt_test_case cases[] = {
      test_fast_answers_starve_none, 0},
     {"a request carries its owner's pointer", test_request_data, 0},
     {"args reused, requests recycled", test_reused_args_and_requests, 0},
+    {"right after a long request, a request sent ahead can be raised",
+     test_raised_after_long_one, 0},
     {"a long request among short ones keeps their batches",
      test_long_one_keeps_batches, 0},
     {"take-backs racing claims, the claim ring wrapping",

@@ -102,7 +102,7 @@ static void flush_results(engine *e)
  * before the runner next waits idle). Task events gathered for plugins
  * reach them before the runner waits, too. (A round that only looks, wait
  * 0, writes nothing younger: more may come with it; poll_round decides
- * when a round looks first.)
+ * when a round looks instead of writing and waiting.)
  */
 static void results_before_wait(engine *e, int64_t now, int wait)
 {
