@@ -448,12 +448,18 @@ static void wait_unpaused(const worker *w)
         sched_yield();
 }
 
-/* Wait while paused, then take the start time: a claim made after a
- * pause started then, not before it. */
-static void ready_to_claim(worker *w)
+/* Wait while paused; then, if `word` still says `want` (the request is
+ * there to claim), take the start time: a claim made after a pause started
+ * then, not before it. A request another worker claimed, or the parent
+ * took back, costs no clock read (with requests posted to all, most a
+ * worker reads are another's). */
+static bool ready_to_claim(worker *w, _Atomic uint64_t *word, uint64_t want)
 {
     wait_unpaused(w);
+    if (atomic_load_explicit(word, memory_order_relaxed) != want)
+        return false;
     w->start_ns = pt_sys_mono_ns();
+    return true;
 }
 
 /* Claim a request posted to all workers (worker.h): 1 when this one won
@@ -463,8 +469,7 @@ static int claim_all(worker *w, uint64_t c)
     size_t i = c % PT__ALL_RING;
     _Atomic uint64_t *word = &w->boot->all_ring[i];
     uint64_t want = pt__claim_word_by(c, 0, PT__CLAIM_SENT);
-    ready_to_claim(w);
-    if (atomic_load_explicit(word, memory_order_relaxed) != want)
+    if (!ready_to_claim(w, word, want))
         return 0; /* another's, or taken back */
     atomic_store_explicit(&w->boot->all_starts[i], w->start_ns,
                           memory_order_relaxed);
@@ -495,8 +500,7 @@ static int claim(worker *w, const uint8_t *p, size_t len)
         return claim_all(w, h.claim & ~PT__CLAIM_ALL);
     size_t i = h.claim % PT__RING;
     uint64_t want = pt__claim_word(h.claim, PT__CLAIM_SENT);
-    ready_to_claim(w);
-    if (atomic_load_explicit(&w->boot->ring[i], memory_order_relaxed) != want)
+    if (!ready_to_claim(w, &w->boot->ring[i], want))
         return 0; /* taken back: its time word is not ours to write */
     if (w->boot->starts)
         atomic_store_explicit(&w->boot->starts[i], w->start_ns,
