@@ -94,6 +94,8 @@ typedef struct slot {
     pt_buf out;              /* encoded frames not yet written */
     size_t out_off;          /* bytes of `out` already written */
     size_t out_kept;         /* unwritten after the last drop (ws_posted.c) */
+    bool out_full;           /* its pipe was full: no write until poll says
+                                it takes more (pt__ws_flush) */
     pt__heap own;            /* requests pinned here (and all of them in RR) */
     pt_request *head, *tail; /* in flight, oldest first: head is running */
     pt_request *unannounced; /* the first of them not yet told to on_sent */

@@ -25,10 +25,15 @@
  */
 int pt__ws_flush(slot *s)
 {
+    if (s->out_full) /* poll has not said it takes more: a write would
+                        fail (once per answer of another worker, while
+                        this one runs a long task) */
+        return 0;
     while (s->out_off < s->out.len) {
         ssize_t w = pt_sys_write_some(s->to_fd, s->out.data + s->out_off,
                                       s->out.len - s->out_off);
         if (w == -EAGAIN) {
+            s->out_full = true;
             pt__ws_out_compact(s);
             return 0;
         }
@@ -280,9 +285,12 @@ int pt_workerset_poll(pt_workerset **sets, int nsets, struct pollfd *extra,
         for (int j = 0; r > 0 && j < ws->npolled; j++) {
             slot *s = ws->pslot[j];
             int fd = all[off + j].fd;
-            if (all[off + j].revents && s->pid == ws->ppid[j] &&
-                (fd == s->out_fd[0] || fd == s->out_fd[1]))
+            if (!all[off + j].revents || s->pid != ws->ppid[j])
+                continue;
+            if (fd == s->out_fd[0] || fd == s->out_fd[1])
                 s->out_ready = 1;
+            else if (fd == s->to_fd) /* writable, or its reader gone */
+                s->out_full = false;
         }
         for (int j = 0; r > 0 && j < ws->npolled; j++)
             on_ready(ws, ws->pslot[j], &all[off + j], ws->ppid[j]);
