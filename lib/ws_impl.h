@@ -82,6 +82,10 @@ typedef enum pt__slot_event {
     PT__SLOT_NEVENTS
 } pt__slot_event;
 
+/* A worker whose request pipe was found full is tried again after this
+ * many answers (of any worker), or once poll says it takes more. */
+#define PT__OUT_FULL_ANSWERS 32
+
 /* The parent's side of one worker. */
 typedef struct slot {
     int index;
@@ -94,8 +98,8 @@ typedef struct slot {
     pt_buf out;              /* encoded frames not yet written */
     size_t out_off;          /* bytes of `out` already written */
     size_t out_kept;         /* unwritten after the last drop (ws_posted.c) */
-    bool out_full;           /* its pipe was full: no write until poll says
-                                it takes more (pt__ws_flush) */
+    int out_full;            /* its pipe was full: answers to take before
+                                flush_fast() tries it again (ws_recv.c) */
     pt__heap own;            /* requests pinned here (and all of them in RR) */
     pt_request *head, *tail; /* in flight, oldest first: head is running */
     pt_request *unannounced; /* the first of them not yet told to on_sent */

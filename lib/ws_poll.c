@@ -25,15 +25,11 @@
  */
 int pt__ws_flush(slot *s)
 {
-    if (s->out_full) /* poll has not said it takes more: a write would
-                        fail (once per answer of another worker, while
-                        this one runs a long task) */
-        return 0;
     while (s->out_off < s->out.len) {
         ssize_t w = pt_sys_write_some(s->to_fd, s->out.data + s->out_off,
                                       s->out.len - s->out_off);
         if (w == -EAGAIN) {
-            s->out_full = true;
+            s->out_full = PT__OUT_FULL_ANSWERS;
             pt__ws_out_compact(s);
             return 0;
         }
@@ -290,7 +286,7 @@ int pt_workerset_poll(pt_workerset **sets, int nsets, struct pollfd *extra,
             if (fd == s->out_fd[0] || fd == s->out_fd[1])
                 s->out_ready = 1;
             else if (fd == s->to_fd) /* writable, or its reader gone */
-                s->out_full = false;
+                s->out_full = 0;
         }
         for (int j = 0; r > 0 && j < ws->npolled; j++)
             on_ready(ws, ws->pslot[j], &all[off + j], ws->ppid[j]);

@@ -163,20 +163,29 @@ static pt_reply *shm_result_reply(slot *s, const pt_request *req,
     return r;
 }
 
+/* Write to worker s what it has waiting, unless its pipe was full at the
+ * last try and fewer than PT__OUT_FULL_ANSWERS answers were taken since (nor
+ * did poll say it takes more): a worker in a long task does not read, and
+ * a try after each answer of another worker was a failed write a task. */
+static void flush_if_room(slot *s)
+{
+    if (s->out.len > s->out_off && (!s->out_full || !--s->out_full))
+        pt__ws_flush(s);
+}
+
 /* Write what worker s, and with posting to all every other worker, has
  * waiting: a posted request must reach a free worker now, not once s's
  * answers run dry. */
 static void flush_fast(pt_workerset *ws, slot *s)
 {
     if (!ws->post_all) {
-        if (s->out.len > s->out_off)
-            pt__ws_flush(s);
+        flush_if_room(s);
         return;
     }
     for (int i = 0; i < ws->n; i++) {
         slot *o = &ws->slots[i];
-        if (pt__ws_slot_takes(o) && o->out.len > o->out_off)
-            pt__ws_flush(o);
+        if (pt__ws_slot_takes(o))
+            flush_if_room(o);
     }
 }
 

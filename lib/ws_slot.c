@@ -289,7 +289,7 @@ void pt__ws_slot_close(slot *s)
     big_pipes -= s->big_pipe;
     s->big_pipe = 0;
     s->out_off = s->out_kept = 0;
-    s->out_full = false;
+    s->out_full = 0;
     s->pid = 0;
     pt__ws_slot_event(s, PT__SLOT_EV_REAPED);
 }
