@@ -83,7 +83,9 @@ typedef enum pt__slot_event {
 } pt__slot_event;
 
 /* A worker whose request pipe was found full is tried again after this
- * many answers (of any worker), or once poll says it takes more. */
+ * many answers taken while it had output waiting (its own answers; with
+ * posting to all, any worker's), or once poll says it takes more. Each
+ * round's flush tries it too. */
 #define PT__OUT_FULL_ANSWERS 32
 
 /* The parent's side of one worker. */
